@@ -1,0 +1,1 @@
+"""kubelite: a Kubernetes-compatible cluster in Python."""

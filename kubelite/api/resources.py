@@ -1,0 +1,175 @@
+"""The resource catalogue: every kind kubelite serves, described by data.
+
+Names, short names, categories, verbs and subresources follow upstream's discovery
+documents (v1.28+), so `kubectl api-resources` and `kubectl get all` print what a real
+cluster prints.  Only what we actually serve is listed: a resource in category ``all``
+must answer lists, or `kubectl get all` errors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+STATUS_VERBS = ("get", "patch", "update")
+
+
+@dataclass(frozen=True)
+class Subresource:
+    """A subresource such as ``status`` or ``scale`` and the kind it answers with."""
+
+    name: str
+    verbs: tuple[str, ...]
+    group: str = ""      # responseKind group/version, empty when equal to the parent's
+    version: str = ""
+    kind: str = ""       # empty: the parent's kind
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """What discovery says about one resource, plus what the server needs to serve it."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ALL_VERBS
+    subresources: tuple[Subresource, ...] = ()
+    list_kind: str = ""
+    # Upstream strategies: which writes move metadata.generation, and whether the main
+    # resource ignores status (and /status ignores spec).
+    has_status: bool = False
+    generation_on_annotations: bool = False
+    # What DELETE returns: the object (pods, services, namespaces…) or a Status.
+    return_deleted_object: bool = False
+
+    @property
+    def api_version(self) -> str:
+        """``apps/v1`` or ``v1``."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def singular(self) -> str:
+        """Discovery's singularResource."""
+        return self.kind.lower()
+
+    @property
+    def gvr(self) -> tuple[str, str, str]:
+        """(group, version, plural)."""
+        return (self.group, self.version, self.plural)
+
+    def subresource(self, name: str) -> Subresource | None:
+        """The named subresource, if this resource has it."""
+        for s in self.subresources:
+            if s.name == name:
+                return s
+        return None
+
+    def store_prefix(self) -> str:
+        """Key prefix in the store, e.g. ``/registry/apps/deployments/``."""
+        g = self.group or "core"
+        return f"/registry/{g}/{self.plural}/"
+
+    def store_key(self, namespace: str, name: str) -> str:
+        """The store key of one object."""
+        if self.namespaced:
+            return f"{self.store_prefix()}{namespace}/{name}"
+        return f"{self.store_prefix()}{name}"
+
+
+_STATUS = Subresource("status", STATUS_VERBS)
+_SCALE = Subresource("scale", STATUS_VERBS, "autoscaling", "v1", "Scale")
+
+RESOURCES: tuple[ResourceInfo, ...] = (
+    # core/v1
+    ResourceInfo("", "v1", "Binding", "bindings", verbs=("create",)),
+    ResourceInfo("", "v1", "ConfigMap", "configmaps", short_names=("cm",)),
+    ResourceInfo("", "v1", "Endpoints", "endpoints", short_names=("ep",)),
+    ResourceInfo("", "v1", "Event", "events", short_names=("ev",)),
+    ResourceInfo("", "v1", "Namespace", "namespaces", namespaced=False, short_names=("ns",),
+                 verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+                 subresources=(Subresource("finalize", ("update",)), _STATUS),
+                 has_status=True, return_deleted_object=True),
+    ResourceInfo("", "v1", "Node", "nodes", namespaced=False, short_names=("no",),
+                 subresources=(Subresource("proxy", ("create", "delete", "get", "patch", "update"), kind="NodeProxyOptions"), _STATUS),
+                 has_status=True, return_deleted_object=True),
+    ResourceInfo("", "v1", "Pod", "pods", short_names=("po",), categories=("all",),
+                 subresources=(
+                     Subresource("attach", ("create", "get"), kind="PodAttachOptions"),
+                     Subresource("binding", ("create",), kind="Binding"),
+                     Subresource("eviction", ("create",), "policy", "v1", "Eviction"),
+                     Subresource("exec", ("create", "get"), kind="PodExecOptions"),
+                     Subresource("log", ("get",)),
+                     Subresource("portforward", ("create", "get"), kind="PodPortForwardOptions"),
+                     Subresource("proxy", ("create", "delete", "get", "patch", "update"), kind="PodProxyOptions"),
+                     _STATUS),
+                 has_status=True, return_deleted_object=True),
+    ResourceInfo("", "v1", "Secret", "secrets"),
+    ResourceInfo("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",),
+                 return_deleted_object=True),
+    ResourceInfo("", "v1", "Service", "services", short_names=("svc",), categories=("all",),
+                 subresources=(Subresource("proxy", ("create", "delete", "get", "patch", "update"), kind="ServiceProxyOptions"), _STATUS),
+                 has_status=True, return_deleted_object=True),
+    # apps/v1
+    ResourceInfo("apps", "v1", "Deployment", "deployments", short_names=("deploy",), categories=("all",),
+                 subresources=(_SCALE, _STATUS), has_status=True, generation_on_annotations=True),
+    ResourceInfo("apps", "v1", "ReplicaSet", "replicasets", short_names=("rs",), categories=("all",),
+                 subresources=(_SCALE, _STATUS), has_status=True),
+    # discovery.k8s.io/v1
+    ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
+    # coordination.k8s.io/v1
+    ResourceInfo("coordination.k8s.io", "v1", "Lease", "leases"),
+    # events.k8s.io/v1 shares storage with core/v1 events upstream; here it is stored alone.
+    ResourceInfo("events.k8s.io", "v1", "Event", "events", short_names=("ev",)),
+)
+
+# Group preference order for /apis (upstream lists apps early, events late).
+GROUP_ORDER = ("apps", "events.k8s.io", "coordination.k8s.io", "discovery.k8s.io")
+
+_BY_GVR = {r.gvr: r for r in RESOURCES}
+
+
+def lookup(group: str, version: str, plural: str) -> ResourceInfo | None:
+    """The resource served at /apis/<group>/<version>/<plural>, if any."""
+    return _BY_GVR.get((group, version, plural))
+
+
+def by_kind(api_version: str, kind: str) -> ResourceInfo | None:
+    """The resource for an apiVersion + kind pair."""
+    for r in RESOURCES:
+        if r.api_version == api_version and r.kind == kind:
+            return r
+    return None
+
+
+def group_versions() -> dict[str, list[str]]:
+    """{group: [versions]} for every group we serve ('' is core)."""
+    out: dict[str, list[str]] = {}
+    for r in RESOURCES:
+        vs = out.setdefault(r.group, [])
+        if r.version not in vs:
+            vs.append(r.version)
+    return out
+
+
+def in_group_version(group: str, version: str) -> list[ResourceInfo]:
+    """Every resource of one group/version, in catalogue order."""
+    return [r for r in RESOURCES if r.group == group and r.version == version]
+
+
+# Shared by every component: where the per-kind clients live.
+DEPLOYMENTS = lookup("apps", "v1", "deployments")
+REPLICASETS = lookup("apps", "v1", "replicasets")
+PODS = lookup("", "v1", "pods")
+SERVICES = lookup("", "v1", "services")
+ENDPOINTS = lookup("", "v1", "endpoints")
+ENDPOINTSLICES = lookup("discovery.k8s.io", "v1", "endpointslices")
+NODES = lookup("", "v1", "nodes")
+NAMESPACES = lookup("", "v1", "namespaces")
+EVENTS = lookup("", "v1", "events")
+LEASES = lookup("coordination.k8s.io", "v1", "leases")
+SERVICEACCOUNTS = lookup("", "v1", "serviceaccounts")
+CONFIGMAPS = lookup("", "v1", "configmaps")
+SECRETS = lookup("", "v1", "secrets")
