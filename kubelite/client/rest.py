@@ -1,0 +1,268 @@
+"""Async REST client for the kubelite (or any Kubernetes) API server.
+
+Every component other than the API server talks to the cluster through this module, the
+way client-go's typed clients do.  It speaks JSON over HTTPS with a client certificate or
+a bearer token, and turns error replies back into ``StatusError`` so callers can catch
+``err.code == 409`` exactly like ``apierrors.IsConflict``.
+"""
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+import yaml
+
+from kubelite.api.errors import StatusError
+from kubelite.api.resources import ResourceInfo
+
+Obj = dict[str, Any]
+
+PATCH_CONTENT_TYPES = {
+    "json": "application/json-patch+json",
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+
+@dataclass
+class ClientConfig:
+    """Where the API server is and how to authenticate to it."""
+
+    server: str
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    token: str | None = None
+    insecure: bool = False
+    user_agent: str = "kubelite"
+    qps_limit: int = 0  # 0: no client-side limit (we are the only client of our own server)
+
+    @classmethod
+    def from_kubeconfig(cls, path: str, user_agent: str = "kubelite") -> "ClientConfig":
+        """Read the current context of a kubeconfig written by ``kubelite server``."""
+        import base64
+        import os
+        import tempfile
+
+        with open(path) as f:
+            kc = yaml.safe_load(f)
+        ctx_name = kc.get("current-context")
+        ctx = next(c["context"] for c in kc["contexts"] if c["name"] == ctx_name)
+        cluster = next(c["cluster"] for c in kc["clusters"] if c["name"] == ctx["cluster"])
+        user = next(u["user"] for u in kc["users"] if u["name"] == ctx["user"])
+
+        def materialise(data_key: str, file_key: str, src: dict) -> str | None:
+            if src.get(file_key):
+                return src[file_key]
+            if src.get(data_key):
+                fd, p = tempfile.mkstemp(prefix="kubelite-", suffix=".pem")
+                os.write(fd, base64.b64decode(src[data_key]))
+                os.close(fd)
+                return p
+            return None
+
+        return cls(
+            server=cluster["server"],
+            ca_file=materialise("certificate-authority-data", "certificate-authority", cluster),
+            cert_file=materialise("client-certificate-data", "client-certificate", user),
+            key_file=materialise("client-key-data", "client-key", user),
+            token=user.get("token"),
+            insecure=bool(cluster.get("insecure-skip-tls-verify")),
+            user_agent=user_agent,
+        )
+
+
+def _raise_for(status: int, body: bytes, method: str, path: str) -> None:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and data.get("kind") == "Status":
+        raise StatusError(int(data.get("code") or status), data.get("reason", ""), data.get("message", ""),
+                          data.get("details"))
+    raise StatusError(status, "Unknown", f"{method} {path}: HTTP {status}: {body[:200]!r}")
+
+
+class Client:
+    """A connection pool to one API server."""
+
+    def __init__(self, config: ClientConfig):
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if not self.config.server.startswith("https"):
+            return False
+        ctx = ssl.create_default_context(cafile=self.config.ca_file)
+        if self.config.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if self.config.cert_file:
+            ctx.load_cert_chain(self.config.cert_file, self.config.key_file)
+        ctx.set_alpn_protocols(["http/1.1"])
+        return ctx
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The shared aiohttp session, created on first use inside the running loop."""
+        if self._session is None or self._session.closed:
+            headers = {"User-Agent": self.config.user_agent, "Accept": "application/json"}
+            if self.config.token:
+                headers["Authorization"] = f"Bearer {self.config.token}"
+            conn = aiohttp.TCPConnector(ssl=self._ssl(), limit=64)
+            self._session = aiohttp.ClientSession(
+                base_url=None, headers=headers, connector=conn,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+                json_serialize=lambda o: orjson.dumps(o).decode())
+        return self._session
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                      body: Any = None, content_type: str = "application/json",
+                      raw: bool = False) -> Any:
+        """One request; returns parsed JSON (or bytes with raw=True); raises StatusError."""
+        data: bytes | None = None
+        headers = {}
+        if body is not None:
+            data = body if isinstance(body, bytes) else orjson.dumps(body)
+            headers["Content-Type"] = content_type
+        url = self.config.server + path
+        q = {k: ("true" if v is True else "false" if v is False else str(v))
+             for k, v in (params or {}).items() if v is not None and v != ""}
+        async with self.session.request(method, url, params=q, data=data, headers=headers) as resp:
+            payload = await resp.read()
+            if resp.status >= 400:
+                _raise_for(resp.status, payload, method, path)
+            if raw:
+                return payload
+            if not payload:
+                return None
+            return orjson.loads(payload)
+
+    def resource(self, info: ResourceInfo) -> "ResourceClient":
+        """A typed-client equivalent for one resource."""
+        return ResourceClient(self, info)
+
+
+class ResourceClient:
+    """CRUD, patch and watch for one resource kind (like a client-go typed client)."""
+
+    def __init__(self, client: Client, info: ResourceInfo):
+        self.client = client
+        self.info = info
+
+    def path(self, namespace: str = "", name: str = "", subresource: str = "") -> str:
+        """The URL path of the collection, an object, or an object's subresource."""
+        base = "/api/v1" if not self.info.group else f"/apis/{self.info.group}/{self.info.version}"
+        if self.info.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.info.plural}"
+        if name:
+            base += f"/{quote(name, safe='')}"
+        if subresource:
+            base += f"/{subresource}"
+        return base
+
+    async def get(self, name: str, namespace: str = "") -> Obj:
+        """GET one object."""
+        return await self.client.request("GET", self.path(namespace, name))
+
+    async def list(self, namespace: str = "", *, label_selector: str = "", field_selector: str = "",
+                   resource_version: str | None = None, limit: int | None = None,
+                   continue_: str | None = None) -> Obj:
+        """LIST objects (all namespaces when namespace is empty)."""
+        return await self.client.request("GET", self.path(namespace), params={
+            "labelSelector": label_selector, "fieldSelector": field_selector,
+            "resourceVersion": resource_version, "limit": limit, "continue": continue_})
+
+    async def create(self, obj: Obj, namespace: str = "", *, field_manager: str = "",
+                     dry_run: bool = False) -> Obj:
+        """POST a new object."""
+        ns = namespace or obj.get("metadata", {}).get("namespace", "")
+        return await self.client.request("POST", self.path(ns), body=obj, params={
+            "fieldManager": field_manager, "dryRun": "All" if dry_run else None})
+
+    async def update(self, obj: Obj, *, subresource: str = "", field_manager: str = "") -> Obj:
+        """PUT an object (optimistic concurrency through metadata.resourceVersion)."""
+        md = obj["metadata"]
+        return await self.client.request("PUT", self.path(md.get("namespace", ""), md["name"], subresource),
+                                         body=obj, params={"fieldManager": field_manager})
+
+    async def update_status(self, obj: Obj) -> Obj:
+        """PUT to the /status subresource."""
+        return await self.update(obj, subresource="status")
+
+    async def patch(self, name: str, patch: Any, namespace: str = "", *, patch_type: str = "merge",
+                    subresource: str = "", field_manager: str = "", force: bool | None = None) -> Obj:
+        """PATCH an object; patch_type is json, merge, strategic or apply."""
+        return await self.client.request(
+            "PATCH", self.path(namespace, name, subresource), body=patch,
+            content_type=PATCH_CONTENT_TYPES[patch_type],
+            params={"fieldManager": field_manager, "force": force})
+
+    async def delete(self, name: str, namespace: str = "", *, grace_period_seconds: int | None = None,
+                     propagation_policy: str | None = None, preconditions: Obj | None = None) -> Obj:
+        """DELETE an object with DeleteOptions."""
+        opts: Obj = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if grace_period_seconds is not None:
+            opts["gracePeriodSeconds"] = grace_period_seconds
+        if propagation_policy:
+            opts["propagationPolicy"] = propagation_policy
+        if preconditions:
+            opts["preconditions"] = preconditions
+        return await self.client.request("DELETE", self.path(namespace, name), body=opts)
+
+    async def create_subresource(self, name: str, namespace: str, subresource: str, body: Obj) -> Obj:
+        """POST to a subresource such as binding or eviction."""
+        return await self.client.request("POST", self.path(namespace, name, subresource), body=body)
+
+    async def watch(self, namespace: str = "", *, resource_version: str | None = None,
+                    label_selector: str = "", field_selector: str = "", timeout_seconds: int | None = None,
+                    allow_bookmarks: bool = True) -> AsyncIterator[tuple[str, Obj]]:
+        """Yield (type, object) watch events until the server closes the stream.
+
+        An ERROR event is raised as StatusError (410 Expired means: list again)."""
+        params = {"watch": "true", "resourceVersion": resource_version, "labelSelector": label_selector,
+                  "fieldSelector": field_selector, "timeoutSeconds": timeout_seconds,
+                  "allowWatchBookmarks": "true" if allow_bookmarks else None}
+        q = {k: str(v) for k, v in params.items() if v is not None and v != ""}
+        url = self.client.config.server + self.path(namespace)
+        async with self.client.session.get(url, params=q) as resp:
+            if resp.status >= 400:
+                _raise_for(resp.status, await resp.read(), "WATCH", url)
+            buf = b""
+            async for chunk in resp.content.iter_any():
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    ev = orjson.loads(line)
+                    if ev.get("type") == "ERROR":
+                        st = ev.get("object") or {}
+                        raise StatusError(int(st.get("code") or 500), st.get("reason", ""), st.get("message", ""))
+                    yield ev["type"], ev["object"]
+
+
+async def wait_ready(client: Client, timeout: float = 30.0) -> None:
+    """Poll /readyz until the server answers ok."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await client.request("GET", "/readyz", raw=True)
+            return
+        except (aiohttp.ClientError, StatusError, OSError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.05)

@@ -1,0 +1,147 @@
+"""Rate-limited work queue keyed by namespace/name (client-go's workqueue, in asyncio).
+
+Guarantees, as upstream:
+- a key is queued at most once however many times it is added (dirty set);
+- a key being processed is never handed to a second worker at the same time; an add
+  while it is processing re-queues it once ``done`` is called (so no update is lost);
+- ``add_rate_limited`` backs off per key exponentially (5 ms doubling to 1000 s, as
+  client-go's default item limiter) until ``forget``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+class WorkQueue:
+    """A de-duplicating FIFO of keys with delayed and rate-limited adds."""
+
+    def __init__(self, name: str, *, base_delay: float = 0.005, max_delay: float = 1000.0):
+        self.name = name
+        self._queue: deque[str] = deque()
+        self._dirty: set[str] = set()
+        self._processing: set[str] = set()
+        self._failures: dict[str, int] = {}
+        self._base = base_delay
+        self._max = max_delay
+        self._cond = asyncio.Condition()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._shutdown = False
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def add(self, key: str) -> None:
+        """Queue a key now (no-op if already queued)."""
+        if self._shutdown or key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key not in self._processing:
+            self._queue.append(key)
+            self._notify()
+
+    def _notify(self) -> None:
+        async def wake() -> None:
+            async with self._cond:
+                self._cond.notify()
+        try:
+            asyncio.get_running_loop().create_task(wake())
+        except RuntimeError:
+            pass
+
+    def add_after(self, key: str, delay: float) -> None:
+        """Queue a key after a delay (the earliest pending delay wins)."""
+        if delay <= 0:
+            self.add(key)
+            return
+        loop = asyncio.get_running_loop()
+        when = loop.time() + delay
+        t = self._timers.get(key)
+        if t is not None:
+            if t.when() <= when:
+                return
+            t.cancel()
+
+        def fire() -> None:
+            self._timers.pop(key, None)
+            self.add(key)
+        self._timers[key] = loop.call_at(when, fire)
+
+    def add_rate_limited(self, key: str) -> None:
+        """Queue a key after its per-key exponential back-off."""
+        n = self._failures.get(key, 0)
+        self._failures[key] = n + 1
+        self.add_after(key, min(self._base * (2 ** n), self._max))
+
+    def forget(self, key: str) -> None:
+        """Reset a key's back-off after a successful sync."""
+        self._failures.pop(key, None)
+
+    def num_requeues(self, key: str) -> int:
+        """How many rate-limited adds a key has had since its last forget."""
+        return self._failures.get(key, 0)
+
+    async def get(self) -> str | None:
+        """Wait for the next key; None once the queue is shut down."""
+        async with self._cond:
+            while not self._queue and not self._shutdown:
+                await self._cond.wait()
+            if self._shutdown and not self._queue:
+                return None
+            key = self._queue.popleft()
+            self._dirty.discard(key)
+            self._processing.add(key)
+            return key
+
+    def done(self, key: str) -> None:
+        """Mark a key processed; re-queue it if it was added meanwhile."""
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._queue.append(key)
+            self._notify()
+
+    def shutdown(self) -> None:
+        """Stop handing out keys; waiting getters return None."""
+        self._shutdown = True
+        for t in self._timers.values():
+            t.cancel()
+        self._timers.clear()
+
+        async def wake_all() -> None:
+            async with self._cond:
+                self._cond.notify_all()
+        try:
+            asyncio.get_running_loop().create_task(wake_all())
+        except RuntimeError:
+            pass
+
+
+async def run_workers(queue: WorkQueue, sync: Callable[[str], Awaitable[None]], workers: int = 1) -> None:
+    """Run ``workers`` loops that take keys and call ``sync``; errors re-queue with back-off."""
+    async def worker() -> None:
+        while True:
+            key = await queue.get()
+            if key is None:
+                return
+            try:
+                await sync(key)
+                queue.forget(key)
+            except asyncio.CancelledError:
+                queue.done(key)
+                raise
+            except Exception as e:  # level-based: try again later
+                from kubelite.api.errors import StatusError
+                if isinstance(e, StatusError) and e.code == 409:
+                    log.debug("%s: sync %s conflicted, retrying", queue.name, key)
+                else:
+                    log.warning("%s: sync %s failed: %s", queue.name, key, e,
+                                exc_info=not isinstance(e, StatusError))
+                queue.add_rate_limited(key)
+            finally:
+                if key in queue._processing:
+                    queue.done(key)
+    await asyncio.gather(*(worker() for _ in range(workers)))
