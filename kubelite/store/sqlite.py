@@ -1,0 +1,223 @@
+"""MVCC store on SQLite, shaped like kine: one append-only table whose row id is the
+global revision.
+
+Why this shape:
+- a row per write (``deleted`` marks tombstones) gives list-at-revision and watch-from-
+  revision for free, and ``AUTOINCREMENT`` keeps revisions strictly increasing even after
+  compaction removes rows;
+- WAL journaling: a transaction is durable once ``commit`` returns, so a ``kill -9`` at
+  any moment loses no acknowledged write (an OS crash may lose the last few, as with
+  ``synchronous=NORMAL`` everywhere);
+- the live state and a window of recent events are kept in memory (the API server's
+  watch cache), so reads and watches never touch the disk; the table is only read at
+  start-up.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+from collections import deque
+from typing import AsyncIterator
+
+from kubelite.store.base import (KV, Compacted, Event, KeyExists, KeyNotFound, RevisionMismatch, Store,
+                                 Watch)
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    create_revision INTEGER NOT NULL,
+    prev_revision INTEGER NOT NULL,
+    value BLOB
+);
+CREATE INDEX IF NOT EXISTS kine_name_id ON kine (name, id);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+"""
+
+HISTORY_EVENTS = 100_000   # watch window kept in memory
+WATCH_QUEUE_LIMIT = 50_000  # a watcher further behind than this is closed (it re-watches)
+
+
+class _SqliteWatch(Watch):
+    def __init__(self, store: "SqliteStore", prefix: str):
+        self._store = store
+        self.prefix = prefix
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.closed = False
+
+    def push(self, ev: Event) -> None:
+        if self.closed:
+            return
+        if self.queue.qsize() >= WATCH_QUEUE_LIMIT:
+            log.warning("watch on %s fell behind; closing it", self.prefix)
+            self.close()
+            return
+        self.queue.put_nowait(ev)
+
+    async def __aiter__(self) -> AsyncIterator[Event]:  # type: ignore[override]
+        while True:
+            ev = await self.queue.get()
+            if ev is None:
+                return
+            yield ev
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._store._watchers.discard(self)
+            self.queue.put_nowait(None)
+
+
+class SqliteStore(Store):
+    """The embedded store: one SQLite file in the data directory."""
+
+    def __init__(self, path: str):
+        self.path = path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._live: dict[str, KV] = {}
+        self._history: deque[Event] = deque(maxlen=HISTORY_EVENTS)
+        self._watchers: set[_SqliteWatch] = set()
+        self._rev = 0
+        self._compact_rev = 0
+        self._load()
+
+    # -- start-up ---------------------------------------------------------------------
+    def _load(self) -> None:
+        cur = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM kine")
+        self._rev = cur.fetchone()[0]
+        row = self._db.execute("SELECT v FROM meta WHERE k='compact_rev'").fetchone()
+        self._compact_rev = row[0] if row else 0
+        q = ("SELECT k.id, k.name, k.deleted, k.create_revision, k.value FROM kine k "
+             "JOIN (SELECT name, MAX(id) AS id FROM kine GROUP BY name) m ON k.id = m.id")
+        for rid, name, deleted, crev, value in self._db.execute(q):
+            if not deleted:
+                self._live[name] = KV(name, bytes(value), rid, crev)
+        # Refill the watch window from the log so clients can resume right after a restart.
+        first = max(self._compact_rev, self._rev - HISTORY_EVENTS) + 1
+        rows = self._db.execute(
+            "SELECT id, name, deleted, create_revision, value FROM kine WHERE id >= ? ORDER BY id", (first,))
+        for rid, name, deleted, crev, value in rows:
+            kv = KV(name, bytes(value or b""), rid, crev)
+            self._history.append(Event("DELETE" if deleted else "PUT", kv))
+        self._hist_start = first if self._history else self._rev + 1
+
+    # -- reads ------------------------------------------------------------------------
+    @property
+    def revision(self) -> int:
+        return self._rev
+
+    async def get(self, key: str) -> KV | None:
+        return self._live.get(key)
+
+    def get_now(self, key: str) -> KV | None:
+        """Synchronous get (the API server calls it inside one loop turn)."""
+        return self._live.get(key)
+
+    async def list(self, prefix: str) -> tuple[list[KV], int]:
+        items = [kv for k, kv in self._live.items() if k.startswith(prefix)]
+        items.sort(key=lambda kv: kv.key)
+        return items, self._rev
+
+    # -- writes -----------------------------------------------------------------------
+    def _append(self, name: str, deleted: bool, crev: int, prev: int, value: bytes) -> int:
+        cur = self._db.execute(
+            "INSERT INTO kine (name, created, deleted, create_revision, prev_revision, value) "
+            "VALUES (?, ?, ?, ?, ?, ?)", (name, 0 if prev else 1, 1 if deleted else 0, crev, prev, value))
+        rid = cur.lastrowid
+        assert rid is not None and rid > self._rev
+        self._rev = rid
+        return rid
+
+    def _publish(self, ev: Event) -> None:
+        if not self._history:
+            self._hist_start = ev.revision
+        self._history.append(ev)
+        if len(self._history) == self._history.maxlen:
+            self._hist_start = self._history[0].revision
+        for w in list(self._watchers):
+            if ev.kv.key.startswith(w.prefix):
+                w.push(ev)
+
+    async def create(self, key: str, value: bytes) -> KV:
+        if key in self._live:
+            raise KeyExists(key)
+        rid = self._append(key, False, 0, 0, value)
+        # create_revision of a new key is its own revision; fix the row for restarts.
+        self._db.execute("UPDATE kine SET create_revision = ? WHERE id = ?", (rid, rid))
+        kv = KV(key, value, rid, rid)
+        self._live[key] = kv
+        self._publish(Event("PUT", kv))
+        return kv
+
+    async def update(self, key: str, value: bytes, expected_revision: int | None) -> KV:
+        cur = self._live.get(key)
+        if cur is None:
+            raise KeyNotFound(key)
+        if expected_revision is not None and cur.mod_revision != expected_revision:
+            raise RevisionMismatch(cur)
+        rid = self._append(key, False, cur.create_revision, cur.mod_revision, value)
+        kv = KV(key, value, rid, cur.create_revision)
+        self._live[key] = kv
+        self._publish(Event("PUT", kv, cur))
+        return kv
+
+    async def delete(self, key: str, expected_revision: int | None) -> KV:
+        cur = self._live.get(key)
+        if cur is None:
+            raise KeyNotFound(key)
+        if expected_revision is not None and cur.mod_revision != expected_revision:
+            raise RevisionMismatch(cur)
+        rid = self._append(key, True, cur.create_revision, cur.mod_revision, cur.value)
+        del self._live[key]
+        kv = KV(key, cur.value, rid, cur.create_revision)
+        self._publish(Event("DELETE", kv, cur))
+        return kv
+
+    # -- watch and compaction -----------------------------------------------------------
+    def watch(self, prefix: str, from_revision: int) -> Watch:
+        if from_revision < self._hist_start - 1 or from_revision < self._compact_rev:
+            raise Compacted(from_revision, max(self._hist_start - 1, self._compact_rev))
+        w = _SqliteWatch(self, prefix)
+        if from_revision < self._rev:
+            for ev in self._history:
+                if ev.revision > from_revision and ev.kv.key.startswith(prefix):
+                    w.push(ev)
+        self._watchers.add(w)
+        return w
+
+    async def compact(self, revision: int) -> None:
+        revision = min(revision, self._rev)
+        if revision <= self._compact_rev:
+            return
+        # Keep the newest row of every live key; drop superseded rows and old tombstones.
+        self._db.execute("BEGIN")
+        self._db.execute(
+            "DELETE FROM kine WHERE id <= ? AND id NOT IN "
+            "(SELECT MAX(id) FROM kine WHERE id <= ? GROUP BY name)", (revision, revision))
+        self._db.execute("DELETE FROM kine WHERE id <= ? AND deleted = 1", (revision,))
+        self._db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('compact_rev', ?)", (revision,))
+        self._db.execute("COMMIT")
+        self._compact_rev = revision
+        while self._history and self._history[0].revision <= revision:
+            self._history.popleft()
+        self._hist_start = self._history[0].revision if self._history else self._rev + 1
+
+    @property
+    def compact_revision(self) -> int:
+        """The revision history was last compacted at."""
+        return self._compact_rev
+
+    async def close(self) -> None:
+        for w in list(self._watchers):
+            w.close()
+        self._db.close()
