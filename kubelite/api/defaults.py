@@ -1,0 +1,336 @@
+"""Defaulting, as upstream's ``pkg/apis/*/v1/defaults.go`` plus the create-time parts of
+the registry strategies and the pod admission plugins (ServiceAccount,
+DefaultTolerationSeconds, Priority).
+
+``apply_defaults`` is what the API server runs on every decoded write body: it only
+fills fields that are unset, so running it twice changes nothing.  ``admit_pod`` runs
+once, when a Pod is created.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from kubelite.api.meta import rand_suffix
+
+Obj = dict[str, Any]
+
+SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+SYSTEM_PRIORITIES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
+
+
+def image_tag(image: str) -> str:
+    """The tag ParseImageName reports: explicit tag, "latest" when neither tag nor digest."""
+    name, _, digest = image.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        return last.rsplit(":", 1)[1]
+    return "" if digest else "latest"
+
+
+# --- pod spec pieces -------------------------------------------------------------------
+
+def _http_get(h: Obj | None) -> None:
+    if h is None:
+        return
+    if not h.get("path"):
+        h["path"] = "/"
+    h.setdefault("scheme", "HTTP")
+    if not h["scheme"]:
+        h["scheme"] = "HTTP"
+
+
+def _probe(p: Obj | None) -> None:
+    if p is None:
+        return
+    for f, v in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1), ("failureThreshold", 3)):
+        if not p.get(f):
+            p[f] = v
+    _http_get(p.get("httpGet"))
+
+
+def _field_ref(ref: Obj | None) -> None:
+    if ref is not None and not ref.get("apiVersion"):
+        ref["apiVersion"] = "v1"
+
+
+def _container(c: Obj) -> None:
+    if not c.get("imagePullPolicy"):
+        c["imagePullPolicy"] = "Always" if image_tag(c.get("image") or "") == "latest" else "IfNotPresent"
+    if not c.get("terminationMessagePath"):
+        c["terminationMessagePath"] = "/dev/termination-log"
+    if not c.get("terminationMessagePolicy"):
+        c["terminationMessagePolicy"] = "File"
+    if c.get("resources") is None:
+        c["resources"] = {}
+    for p in c.get("ports") or []:
+        if not p.get("protocol"):
+            p["protocol"] = "TCP"
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _probe(c.get(probe))
+    for hook in ((c.get("lifecycle") or {}).get("postStart"), (c.get("lifecycle") or {}).get("preStop")):
+        if hook:
+            _http_get(hook.get("httpGet"))
+    for ev in c.get("env") or []:
+        _field_ref((ev.get("valueFrom") or {}).get("fieldRef"))
+
+
+_VOLUME_SOURCES_WITH_MODE = ("secret", "configMap", "downwardAPI", "projected")
+
+
+def _volume(v: Obj) -> None:
+    sources = [k for k in v if k != "name"]
+    if not sources:
+        v["emptyDir"] = {}
+        return
+    for src in _VOLUME_SOURCES_WITH_MODE:
+        if isinstance(v.get(src), dict) and v[src].get("defaultMode") is None:
+            v[src]["defaultMode"] = 420
+    for item in (v.get("downwardAPI") or {}).get("items") or []:
+        _field_ref(item.get("fieldRef"))
+    for s in (v.get("projected") or {}).get("sources") or []:
+        tok = s.get("serviceAccountToken")
+        if tok is not None and tok.get("expirationSeconds") is None:
+            tok["expirationSeconds"] = 3600
+        for item in (s.get("downwardAPI") or {}).get("items") or []:
+            _field_ref(item.get("fieldRef"))
+
+
+def default_pod_spec(spec: Obj) -> None:
+    """SetDefaults_PodSpec and the container/volume defaults (pods and templates)."""
+    if not spec.get("dnsPolicy"):
+        spec["dnsPolicy"] = "ClusterFirst"
+    if not spec.get("restartPolicy"):
+        spec["restartPolicy"] = "Always"
+    if spec.get("securityContext") is None:
+        spec["securityContext"] = {}
+    if spec.get("terminationGracePeriodSeconds") is None:
+        spec["terminationGracePeriodSeconds"] = 30
+    if not spec.get("schedulerName"):
+        spec["schedulerName"] = "default-scheduler"
+    for f in ("containers", "initContainers", "ephemeralContainers"):
+        for c in spec.get(f) or []:
+            _container(c)
+    for v in spec.get("volumes") or []:
+        _volume(v)
+
+
+def default_pod_template(tmpl: Obj | None) -> None:
+    """PodTemplateSpec defaults (no Pod-only ones)."""
+    if tmpl is None:
+        return
+    default_pod_spec(tmpl.setdefault("spec", {}))
+
+
+def _default_pod(pod: Obj) -> None:
+    spec = pod.setdefault("spec", {})
+    default_pod_spec(spec)
+    # SetDefaults_Pod: requests default to limits, service links on, host ports in host network.
+    for f in ("containers", "initContainers"):
+        for c in spec.get(f) or []:
+            res = c.get("resources") or {}
+            if res.get("limits"):
+                reqs = res.setdefault("requests", {})
+                for k, v in res["limits"].items():
+                    reqs.setdefault(k, v)
+    if spec.get("enableServiceLinks") is None:
+        spec["enableServiceLinks"] = True
+    if spec.get("hostNetwork"):
+        for f in ("containers", "initContainers"):
+            for c in spec.get(f) or []:
+                for p in c.get("ports") or []:
+                    if not p.get("hostPort"):
+                        p["hostPort"] = p.get("containerPort")
+
+
+# --- per-kind defaults -----------------------------------------------------------------
+
+def _deployment(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    strategy = spec.setdefault("strategy", {})
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+    if strategy["type"] == "RollingUpdate":
+        ru = strategy.get("rollingUpdate")
+        if ru is None:
+            ru = strategy["rollingUpdate"] = {}
+        if ru.get("maxUnavailable") is None:
+            ru["maxUnavailable"] = "25%"
+        if ru.get("maxSurge") is None:
+            ru["maxSurge"] = "25%"
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    if spec.get("progressDeadlineSeconds") is None:
+        spec["progressDeadlineSeconds"] = 600
+    default_pod_template(spec.get("template"))
+
+
+def _replicaset(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    default_pod_template(spec.get("template"))
+
+
+def _service(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    if not spec.get("sessionAffinity"):
+        spec["sessionAffinity"] = "None"
+    if spec["sessionAffinity"] == "None":
+        spec.pop("sessionAffinityConfig", None)
+    elif spec["sessionAffinity"] == "ClientIP":
+        cfg = spec.get("sessionAffinityConfig") or {}
+        if ((cfg.get("clientIP") or {}).get("timeoutSeconds")) is None:
+            spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": 10800}}
+    if not spec.get("type"):
+        spec["type"] = "ClusterIP"
+    stype = spec["type"]
+    for p in spec.get("ports") or []:
+        if not p.get("protocol"):
+            p["protocol"] = "TCP"
+        if p.get("targetPort") in (None, 0, ""):
+            p["targetPort"] = p.get("port")
+    if stype in ("NodePort", "LoadBalancer") and not spec.get("externalTrafficPolicy"):
+        spec["externalTrafficPolicy"] = "Cluster"
+    if spec.get("internalTrafficPolicy") is None and stype in ("NodePort", "LoadBalancer", "ClusterIP"):
+        spec["internalTrafficPolicy"] = "Cluster"
+    if stype == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
+        spec["allocateLoadBalancerNodePorts"] = True
+    if stype != "ExternalName":
+        # The registry keeps clusterIPs[0] == clusterIP and fills the families it allocates.
+        if spec.get("clusterIP") and not spec.get("clusterIPs"):
+            spec["clusterIPs"] = [spec["clusterIP"]]
+        if not spec.get("ipFamilies"):
+            spec["ipFamilies"] = ["IPv4"]
+        if not spec.get("ipFamilyPolicy"):
+            spec["ipFamilyPolicy"] = "SingleStack"
+
+
+def _namespace(obj: Obj, create: bool) -> None:
+    name = (obj.get("metadata") or {}).get("name")
+    if name:
+        md = obj.setdefault("metadata", {})
+        if md.get("labels") is None:
+            md["labels"] = {}
+        md["labels"]["kubernetes.io/metadata.name"] = name
+    status = obj.setdefault("status", {})
+    if not status.get("phase"):
+        status["phase"] = "Active"
+    if create:
+        fins = obj.setdefault("spec", {}).setdefault("finalizers", [])
+        if "kubernetes" not in fins:
+            fins.append("kubernetes")
+
+
+def _node(obj: Obj) -> None:
+    status = obj.get("status")
+    if status and status.get("capacity") is not None and status.get("allocatable") is None:
+        status["allocatable"] = dict(status["capacity"])
+
+
+def _endpoints(obj: Obj) -> None:
+    for ss in obj.get("subsets") or []:
+        for p in ss.get("ports") or []:
+            if not p.get("protocol"):
+                p["protocol"] = "TCP"
+
+
+def _endpoint_slice(obj: Obj) -> None:
+    for p in obj.get("ports") or []:
+        if p.get("name") is None:
+            p["name"] = ""
+        if p.get("protocol") is None:
+            p["protocol"] = "TCP"
+
+
+def _secret(obj: Obj) -> None:
+    if not obj.get("type"):
+        obj["type"] = "Opaque"
+
+
+def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True) -> None:
+    """Fill unset fields as upstream's defaulters (and create-time strategies) do; mutates ``obj``.
+
+    ``create`` False skips what upstream only sets on create (namespace finalizers).
+    """
+    if kind == "Deployment":
+        _deployment(obj)
+    elif kind == "ReplicaSet":
+        _replicaset(obj)
+    elif kind == "Pod":
+        _default_pod(obj)
+    elif kind == "PodTemplate":
+        default_pod_template(obj.get("template"))
+    elif kind == "Service":
+        _service(obj)
+    elif kind == "Namespace":
+        _namespace(obj, create)
+    elif kind == "Node":
+        _node(obj)
+    elif kind == "Endpoints":
+        _endpoints(obj)
+    elif kind == "EndpointSlice":
+        _endpoint_slice(obj)
+    elif kind == "Secret":
+        _secret(obj)
+
+
+# --- pod admission ---------------------------------------------------------------------
+
+def _tolerates(tols: list[Obj], key: str) -> bool:
+    return any((t.get("key") in (key, "", None)) and (t.get("effect") in ("NoExecute", "", None)) for t in tols)
+
+
+def _token_volume(pod: Obj) -> None:
+    """ServiceAccount admission: the projected kube-api-access-xxxxx volume and its mounts."""
+    spec = pod["spec"]
+    if spec.get("automountServiceAccountToken") is False:
+        return
+    containers = (spec.get("initContainers") or []) + (spec.get("containers") or [])
+    if any(m.get("mountPath") == SERVICE_ACCOUNT_MOUNT for c in containers for m in c.get("volumeMounts") or []):
+        return
+    if any(v.get("name", "").startswith("kube-api-access-") for v in spec.get("volumes") or []):
+        return
+    name = "kube-api-access-" + rand_suffix(5)
+    spec.setdefault("volumes", []).append({
+        "name": name,
+        "projected": {
+            "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1",
+                                                                              "fieldPath": "metadata.namespace"}}]}},
+            ],
+            "defaultMode": 420,
+        },
+    })
+    for c in containers:
+        c.setdefault("volumeMounts", []).append({"name": name, "readOnly": True, "mountPath": SERVICE_ACCOUNT_MOUNT})
+
+
+def admit_pod(pod: Obj, *, token_volume: bool = True) -> None:
+    """Create-time pod admission defaults (ServiceAccount, DefaultTolerationSeconds, Priority).
+
+    ``token_volume`` False leaves out the projected service-account token volume.
+    """
+    spec = pod.setdefault("spec", {})
+    if spec.get("enableServiceLinks") is None:
+        spec["enableServiceLinks"] = True
+    # ServiceAccount plugin; the v1 conversion mirrors the name into the deprecated field.
+    if not spec.get("serviceAccountName"):
+        spec["serviceAccountName"] = spec.get("serviceAccount") or "default"
+    spec["serviceAccount"] = spec["serviceAccountName"]
+    if token_volume:
+        _token_volume(pod)
+    # DefaultTolerationSeconds plugin.
+    tols = spec.get("tolerations") or []
+    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+        if not _tolerates(tols, key):
+            tols.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+    spec["tolerations"] = tols
+    # Priority plugin: no default PriorityClass exists, so priority 0 unless a system class is named.
+    if spec.get("priority") is None:
+        spec["priority"] = SYSTEM_PRIORITIES.get(spec.get("priorityClassName") or "", 0)
+    if not spec.get("preemptionPolicy"):
+        spec["preemptionPolicy"] = "PreemptLowerPriority"

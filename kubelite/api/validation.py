@@ -1,0 +1,96 @@
+"""Validation entry points: one ``validate`` for every kind kubelite serves.
+
+The per-kind rules live in ``validation_pod`` (pods, templates), ``validation_apps``
+(Deployment, ReplicaSet) and ``validation_core`` (everything else); the field-error
+vocabulary and name rules in ``validation_common``.  Messages and field paths are
+upstream's, so kubectl prints ``The Deployment "x" is invalid: spec.replicas: Invalid
+value: -1: must be greater than or equal to 0`` exactly as a real cluster does.
+
+``generation_changed`` encodes the registry strategies' rule for metadata.generation.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from kubelite.api.errors import Cause
+from kubelite.api import validation_apps as apps
+from kubelite.api import validation_core as core
+from kubelite.api import validation_pod as pod
+from kubelite.api.validation_common import validate_object_meta, validate_object_meta_update, name_is_dns_subdomain
+
+__all__ = ["validate", "validate_status", "generation_changed", "node_port_range_errors"]
+
+node_port_range_errors = core.node_port_range_errors
+
+
+def _dedupe(errs: list[Cause]) -> list[Cause]:
+    # ErrorList.ToAggregate drops repeats of the same "field: message".
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for c in errs:
+        k = (c.field, c.message)
+        if k not in seen:
+            seen.add(k)
+            out.append(c)
+    return out
+
+
+def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cause]:
+    """Causes for an invalid create (``old`` None) or update; [] when valid."""
+    if kind == "Pod":
+        errs = pod.validate_pod_create(obj) if old is None else pod.validate_pod_update(obj, old)
+    elif kind == "Deployment":
+        errs = apps.validate_deployment(obj, old)
+    elif kind == "ReplicaSet":
+        errs = apps.validate_replicaset(obj, old)
+    elif kind == "Service":
+        errs = core.validate_service(obj, old)
+    elif kind == "Namespace":
+        errs = core.validate_namespace(obj, old)
+    elif kind == "Node":
+        errs = core.validate_node(obj, old)
+    elif kind == "ConfigMap":
+        errs = core.validate_configmap(obj, old)
+    elif kind == "Secret":
+        errs = core.validate_secret(obj, old)
+    elif kind == "ServiceAccount":
+        errs = core.validate_service_account(obj, old)
+    elif kind == "Endpoints":
+        errs = core.validate_endpoints(obj, old)
+    elif kind == "EndpointSlice":
+        errs = core.validate_endpoint_slice(obj, old)
+    elif kind == "Lease":
+        errs = core.validate_lease(obj, old)
+    elif kind == "Event":
+        errs = core.validate_event(obj, api_version, old)
+    elif old is None:
+        errs = validate_object_meta(obj, bool((obj.get("metadata") or {}).get("namespace")), name_is_dns_subdomain)
+    else:
+        errs = validate_object_meta_update(obj, old)
+    return _dedupe(errs)
+
+
+def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """Causes for a write to the /status subresource."""
+    if kind in ("Deployment", "ReplicaSet"):
+        return _dedupe(apps.validate_apps_status(kind, obj, old))
+    if kind == "Pod":
+        return _dedupe(pod.validate_pod_status_update(obj, old))
+    return _dedupe(validate_object_meta_update(obj, old))
+
+
+def generation_changed(kind: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether an update (not a /status write) bumps metadata.generation.
+
+    Deployment: spec or annotations changed.  ReplicaSet and the other workload kinds:
+    spec changed.
+    Kinds whose strategy does not track generation (Service, Pod, ConfigMap…) never bump it.
+    """
+    spec_changed = (old.get("spec") or {}) != (new.get("spec") or {})
+    if kind == "Deployment":
+        oa = (old.get("metadata") or {}).get("annotations") or {}
+        na = (new.get("metadata") or {}).get("annotations") or {}
+        return spec_changed or oa != na
+    if kind in ("ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController"):
+        return spec_changed
+    return False
