@@ -1,0 +1,248 @@
+"""The API server: HTTPS, authentication, routing to discovery and resource verbs."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from kubelite.api import errors
+from kubelite.api.resources import NAMESPACES, lookup
+from kubelite.apiserver import discovery, subresources, verbs, watch
+from kubelite.apiserver import negotiation as neg
+from kubelite.apiserver.allocators import ServiceAllocator
+from kubelite.apiserver.handlers import Target, parse_path, qbool
+from kubelite.apiserver.registry import Registry
+from kubelite.store.base import Store
+
+log = logging.getLogger("kubelite.apiserver")
+
+PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
+
+
+@dataclass
+class User:
+    """An authenticated user."""
+
+    name: str
+    groups: list[str] = field(default_factory=list)
+
+
+@dataclass
+class APIServerConfig:
+    """How the API server is reached and whom it trusts."""
+
+    bind_address: str = "127.0.0.1"
+    port: int = 6443
+    service_cidr: str = "127.96.0.0/16"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    client_ca: str | None = None
+    token_file: str | None = None
+    advertise_address: str = "127.0.0.1"
+
+
+def load_tokens(path: str | None) -> dict[str, User]:
+    """A kube-apiserver --token-auth-file: token,user,uid,"group1,group2"."""
+    out: dict[str, User] = {}
+    if not path:
+        return out
+    import csv
+    with open(path) as f:
+        for row in csv.reader(f):
+            if len(row) >= 2 and not row[0].startswith("#"):
+                groups = [g for g in (row[3].split(",") if len(row) > 3 else []) if g]
+                out[row[0].strip()] = User(row[1].strip(), groups)
+    return out
+
+
+def authenticate(request: web.Request, tokens: dict[str, User]) -> User | None:
+    """Client certificate (CN = user, O = groups) or bearer token."""
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return tokens.get(auth[7:].strip())
+    ssl_obj = request.transport.get_extra_info("ssl_object") if request.transport else None
+    if ssl_obj is not None:
+        cert = ssl_obj.getpeercert()
+        if cert:
+            cn, orgs = "", []
+            for rdn in cert.get("subject", ()):
+                for k, v in rdn:
+                    if k == "commonName":
+                        cn = v
+                    elif k == "organizationName":
+                        orgs.append(v)
+            if cn:
+                return User(cn, orgs)
+    return None
+
+
+Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
+
+
+class APIServer:
+    """Owns the store (through the registry) and serves the Kubernetes API."""
+
+    def __init__(self, store: Store, config: APIServerConfig):
+        self.config = config
+        self.store = store
+        self.registry = Registry(store, ServiceAllocator(config.service_cidr))
+        self.tokens = load_tokens(config.token_file)
+        self.ready = asyncio.Event()
+        self.app = web.Application(client_max_size=neg.MAX_BODY + 1024, middlewares=[self._middleware])
+        self.app["registry"] = self.registry
+        self.app["apiserver"] = self
+        self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner: web.AppRunner | None = None
+        self.extra_routes: dict[str, Handler] = {}  # subresource name -> handler (node proxy)
+        self.openapi: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+
+    # -- middleware ----------------------------------------------------------------------
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler):
+        path = request.path
+        if not any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS):
+            user = authenticate(request, self.tokens)
+            if user is None:
+                return neg.respond_error(errors.unauthorized())
+            request["user"] = user
+        try:
+            return await handler(request)
+        except errors.StatusError as e:
+            return neg.respond_error(e)
+        except web.HTTPException:
+            raise
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as e:  # never a traceback to the client; always a Status
+            log.exception("%s %s failed", request.method, path)
+            return neg.respond_error(errors.internal(str(e)))
+
+    # -- routing -------------------------------------------------------------------------
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            if path.startswith("/readyz") and not self.ready.is_set():
+                return web.Response(status=500, text="[-]ready failed: not ready\nreadyz check failed\n")
+            if request.query.get("verbose"):
+                name = path.split("/")[1]
+                return web.Response(text=f"[+]ping ok\n[+]etcd ok\n{name} check passed\n")
+            return web.Response(text="ok")
+        if path == "/version":
+            return neg.respond(discovery.version_info())
+        if path == "/api":
+            return discovery.discovery_response(request, True, f"{self.config.advertise_address}:{self.config.port}")
+        if path == "/apis":
+            return discovery.discovery_response(request, False, "")
+        if path.startswith("/openapi/") or path in ("/openapi", "/swagger-2.0.0.pb-v1"):
+            if self.openapi is not None:
+                return await self.openapi(request)
+            raise errors.no_such_path()
+        parts = [p for p in path.split("/") if p]
+        if parts[:2] == ["api", "v1"] and len(parts) == 2:
+            return neg.respond(discovery.resource_list("", "v1"))
+        if parts and parts[0] == "apis" and len(parts) == 2:
+            g = discovery.api_group(parts[1])
+            if g is None:
+                raise errors.no_such_path()
+            return neg.respond(g)
+        if parts and parts[0] == "apis" and len(parts) == 3:
+            rl = discovery.resource_list(parts[1], parts[2])
+            if rl is None:
+                raise errors.no_such_path()
+            return neg.respond(rl)
+        legacy_watch = False
+        if len(parts) > 2 and (parts[:3] == ["api", "v1", "watch"] or (parts[0] == "apis" and len(parts) > 3 and parts[3] == "watch")):
+            legacy_watch = True
+            cut = 2 if parts[0] == "api" else 3
+            path = "/" + "/".join(parts[:cut] + parts[cut + 1:])
+        t = parse_path(request.path if not legacy_watch else path)
+        if t is None:
+            raise errors.no_such_path()
+        return await self._resource(request, t, legacy_watch)
+
+    async def _resource(self, request: web.Request, t: Target, legacy_watch: bool) -> web.StreamResponse:
+        m = request.method
+        info = t.info
+        sub = t.subresource
+        if sub in self.extra_routes:
+            return await self.extra_routes[sub](request, t)
+        if sub in ("log", "exec", "attach", "portforward", "proxy"):
+            raise errors.service_unavailable(f"{sub} is not available: no node agent proxy is configured")
+        if sub == "scale":
+            return await subresources.scale(request, t)
+        if sub == "binding" and m == "POST":
+            return await subresources.binding(request, t)
+        if info.plural == "bindings" and m == "POST":
+            pods = lookup("", "v1", "pods")
+            return await subresources.binding(request, Target(pods, t.namespace, "", "binding", ""))
+        if sub == "eviction" and m == "POST":
+            return await subresources.eviction(request, t)
+        if sub == "finalize" and m == "PUT":
+            return await subresources.finalize(request, t)
+        if sub and sub != "status":
+            raise errors.method_not_allowed()
+        verb = self._verb(m, t, request, legacy_watch)
+        if verb not in info.verbs and not (sub == "status"):
+            raise errors.method_not_allowed()
+        if verb == "watch":
+            return await watch.watch(request, t)
+        return await _VERBS[verb](request, t)
+
+    @staticmethod
+    def _verb(method: str, t: Target, request: web.Request, legacy_watch: bool) -> str:
+        if method == "GET":
+            if legacy_watch or qbool(request, "watch"):
+                return "watch"
+            return "get" if t.name else "list"
+        if method == "POST" and not t.name:
+            return "create"
+        if method == "PUT" and t.name:
+            return "update"
+        if method == "PATCH" and t.name:
+            return "patch"
+        if method == "DELETE":
+            return "delete" if t.name else "deletecollection"
+        raise errors.method_not_allowed()
+
+    # -- serving -------------------------------------------------------------------------
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """TLS with optional client certificates; ALPN offers only http/1.1 (no h2)."""
+        if not self.config.tls_cert:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+        if self.config.client_ca:
+            ctx.load_verify_locations(self.config.client_ca)
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.set_alpn_protocols(["http/1.1"])
+        return ctx
+
+    async def start(self) -> None:
+        """Listen on the configured address (raises OSError if the port is taken)."""
+        self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True,
+                                     shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.bind_address, self.config.port,
+                           ssl_context=self.ssl_context(), backlog=1024, reuse_address=True)
+        await site.start()
+
+    async def stop(self) -> None:
+        """Stop serving (open watches are closed)."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+_VERBS: dict[str, Handler] = {
+    "get": verbs.get,
+    "list": verbs.list_,
+    "create": verbs.create,
+    "update": verbs.update,
+    "patch": verbs.patch,
+    "delete": verbs.delete,
+    "deletecollection": verbs.delete_collection,
+}

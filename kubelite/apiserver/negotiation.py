@@ -1,0 +1,146 @@
+"""Content negotiation: request bodies in, responses out.
+
+Requests: JSON, YAML and Kubernetes protobuf bodies (kubectl ≥1.32 sends protobuf for
+typed creates and has no JSON fallback), plus the four patch types.
+Responses: JSON by default; YAML when asked; a metav1.Table when the Accept header
+asks for ``as=Table`` (kubectl get).  Every client that asks for protobuf also accepts
+JSON, so JSON answers are always valid.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import yaml
+from aiohttp import web
+
+from kubelite.api import errors
+
+MAX_BODY = 3 * 1024 * 1024
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+BODY_TYPES = ("application/json", "application/yaml", PROTOBUF)
+
+
+@dataclass
+class MediaType:
+    """One entry of an Accept header."""
+
+    type: str
+    params: dict[str, str]
+
+
+def parse_accept(header: str) -> list[MediaType]:
+    """Split an Accept header into media types with their parameters, in order."""
+    out = []
+    for part in (header or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        bits = [b.strip() for b in part.split(";")]
+        params = {}
+        for b in bits[1:]:
+            if "=" in b:
+                k, v = b.split("=", 1)
+                params[k.strip()] = v.strip()
+        out.append(MediaType(bits[0].lower(), params))
+    return out
+
+
+@dataclass
+class Wants:
+    """What the client wants back."""
+
+    table: bool = False
+    yaml: bool = False
+    partial_metadata: bool = False
+    include_object: str = "Metadata"
+
+
+def wants(request: web.Request) -> Wants:
+    """Decide the response form from the Accept header and ``includeObject``."""
+    w = Wants()
+    accept = parse_accept(request.headers.get("Accept", ""))
+    for mt in accept:
+        if mt.params.get("as") == "Table" and mt.params.get("g", "meta.k8s.io") == "meta.k8s.io":
+            w.table = True
+            break
+        if mt.params.get("as") in ("PartialObjectMetadata", "PartialObjectMetadataList"):
+            w.partial_metadata = True
+            break
+        if mt.type in ("application/json", "*/*", "application/*", PROTOBUF):
+            break
+        if mt.type == "application/yaml":
+            w.yaml = True
+            break
+    inc = request.query.get("includeObject")
+    if inc:
+        if inc not in ("None", "Metadata", "Object"):
+            raise errors.bad_request(f'includeObject: Unsupported value: "{inc}": supported values: "None", "Metadata", "Object"')
+        w.include_object = inc
+    return w
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, refusing anything over 3 MiB with 413."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise errors.too_large()
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(65536):
+        data += chunk
+        if len(data) > MAX_BODY:
+            raise errors.too_large()
+    return bytes(data)
+
+
+def decode_body(ctype: str, body: bytes) -> Any:
+    """Decode a create/update body (JSON, YAML or protobuf) into a dict."""
+    base = (ctype or "application/json").split(";")[0].strip().lower()
+    if base == PROTOBUF:
+        from kubelite.api import protobuf
+        return protobuf.decode(body)
+    if base in ("application/json", ""):
+        try:
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise errors.bad_request(f"Object 'Kind' is missing in '{body[:100].decode(errors='replace')}'"
+                                     if not body.strip() else f"couldn't get version/kind; json parse error: {e}")
+    elif base == "application/yaml":
+        try:
+            obj = yaml.safe_load(body)
+        except yaml.YAMLError as e:
+            raise errors.bad_request(f"error converting YAML to JSON: {e}")
+    else:
+        raise errors.unsupported_media_type(base, BODY_TYPES)
+    if not isinstance(obj, dict):
+        raise errors.bad_request("the body of the request is not a Kubernetes object (expected a JSON object)")
+    return obj
+
+
+def decode_patch_body(ptype: str, body: bytes) -> Any:
+    """Decode a PATCH body; json patches are lists, the others objects."""
+    try:
+        if ptype == "apply":
+            data = yaml.safe_load(body)
+        else:
+            data = orjson.loads(body)
+    except (orjson.JSONDecodeError, yaml.YAMLError) as e:
+        raise errors.bad_request(f"error decoding patch: {e}")
+    if ptype == "json" and not isinstance(data, list):
+        raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+    if ptype != "json" and not isinstance(data, dict):
+        raise errors.bad_request("error decoding patch: the patch must be a JSON object")
+    return data
+
+
+def respond(obj: Any, status: int = 200, *, as_yaml: bool = False, headers: dict[str, str] | None = None) -> web.Response:
+    """Serialize a response body as JSON (or YAML)."""
+    if as_yaml:
+        return web.Response(status=status, body=yaml.safe_dump(obj, sort_keys=False).encode(),
+                            content_type="application/yaml", headers=headers)
+    return web.Response(status=status, body=orjson.dumps(obj), content_type="application/json", headers=headers)
+
+
+def respond_error(e: errors.StatusError) -> web.Response:
+    """A metav1.Status response for an error."""
+    return web.Response(status=e.code, body=orjson.dumps(e.status), content_type="application/json")

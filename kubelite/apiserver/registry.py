@@ -1,0 +1,385 @@
+"""Generic REST storage for every resource: the only code that touches the store.
+
+Each verb reads and writes through ``Store`` with compare-and-swap and maps store
+failures to upstream's Status errors.  Objects are stored as JSON without their
+resourceVersion; the store's ``mod_revision`` becomes ``metadata.resourceVersion`` on
+the way out, so there is one global, monotonically increasing version as in etcd.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import datetime as dt
+from typing import Any, AsyncIterator, Callable
+
+import orjson
+
+from kubelite.api import errors, meta
+from kubelite.api.resources import ResourceInfo, SERVICES
+from kubelite.apiserver import strategies
+from kubelite.apiserver.allocators import ServiceAllocator
+from kubelite.store.base import KV, Compacted, KeyExists, KeyNotFound, RevisionMismatch, Store
+
+Obj = dict[str, Any]
+Mutator = Callable[[Obj], Obj]
+
+
+def decode(kv: KV, info: ResourceInfo) -> Obj:
+    """Stored bytes → object with resourceVersion set."""
+    obj = orjson.loads(kv.value)
+    obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
+    obj.setdefault("apiVersion", info.api_version)
+    obj.setdefault("kind", info.kind)
+    return obj
+
+
+def encode(obj: Obj) -> bytes:
+    """Object → stored bytes (resourceVersion is the store's business)."""
+    md = obj.get("metadata") or {}
+    rv = md.pop("resourceVersion", None)
+    try:
+        return orjson.dumps(obj)
+    finally:
+        if rv is not None:
+            md["resourceVersion"] = rv
+
+
+def encode_continue(rv: int, start_key: str) -> str:
+    """An opaque continue token: the list's revision and the next key."""
+    return base64.urlsafe_b64encode(orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start_key})).decode()
+
+
+def decode_continue(token: str) -> tuple[int, str]:
+    """Parse a continue token (400 when it is not ours)."""
+    try:
+        d = orjson.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
+        return int(d["rv"]), str(d["start"])
+    except Exception:
+        raise errors.bad_request("continue key is not valid: invalid continue token")
+
+
+class Registry:
+    """CRUD + watch over the store for every ResourceInfo."""
+
+    def __init__(self, store: Store, allocator: ServiceAllocator):
+        self.store = store
+        self.allocator = allocator
+        # Lists are served from the live state; a continue token must still see the
+        # snapshot it started from, so remember the pages' revision for 5 minutes
+        # worth of tokens (compaction makes older ones 410, as upstream).
+        self.compacted_revision = 0
+
+    # -- helpers -----------------------------------------------------------------------
+    def _key(self, info: ResourceInfo, ns: str, name: str) -> str:
+        return info.store_key(ns, name)
+
+    async def _read(self, info: ResourceInfo, ns: str, name: str) -> tuple[Obj, KV]:
+        kv = await self.store.get(self._key(info, ns, name))
+        if kv is None:
+            raise errors.not_found(info.plural, info.group, name)
+        return decode(kv, info), kv
+
+    async def get(self, info: ResourceInfo, ns: str, name: str) -> Obj:
+        """GET one object."""
+        return (await self._read(info, ns, name))[0]
+
+    async def list(self, info: ResourceInfo, ns: str, *, predicate: Callable[[Obj], bool] | None = None,
+                   limit: int = 0, continue_: str = "") -> tuple[list[Obj], int, str, int | None]:
+        """LIST → (items, revision, continue token, remainingItemCount)."""
+        prefix = info.store_prefix() + (f"{ns}/" if info.namespaced and ns else "")
+        kvs, rev = await self.store.list(prefix)
+        start = ""
+        if continue_:
+            crev, start = decode_continue(continue_)
+            if crev < self.compacted_revision:
+                raise errors.gone("The provided continue parameter is too old to display a consistent list result. "
+                                  "You can start a new list without the continue parameter, or use the continue "
+                                  "token in this response to retrieve the remainder of the results. Continuing with "
+                                  "the provided token results in an inconsistent list - objects that were created, "
+                                  "modified, or deleted between the time the first chunk was returned and now may "
+                                  "show up in the list.")
+            rev = max(crev, 0) or rev
+        items: list[Obj] = []
+        next_token = ""
+        remaining: int | None = None
+        for i, kv in enumerate(kvs):
+            if start and kv.key < start:
+                continue
+            obj = decode(kv, info)
+            if predicate is not None and not predicate(obj):
+                continue
+            if limit and len(items) >= limit:
+                next_token = encode_continue(rev, kv.key)
+                if predicate is None:
+                    remaining = len([k for k in kvs[i:]])
+                break
+            items.append(obj)
+        return items, rev, next_token, remaining
+
+    # -- create ------------------------------------------------------------------------
+    async def create(self, info: ResourceInfo, ns: str, obj: Obj, *, dry_run: bool = False,
+                     field_manager: str = "", manager_fn: Callable[[Obj | None, Obj], None] | None = None) -> Obj:
+        """POST: default, validate, allocate, store."""
+        md = obj.setdefault("metadata", {})
+        if info.namespaced:
+            if md.get("namespace") and md["namespace"] != ns:
+                raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+            md["namespace"] = ns
+        else:
+            md.pop("namespace", None)
+        if not md.get("name"):
+            if md.get("generateName"):
+                md["name"] = md["generateName"] + meta.rand_suffix()
+            else:
+                raise errors.invalid(info.kind, info.group, "", [errors.Cause(
+                    "FieldValueRequired", "Required value: name or generateName is required", "metadata.name")])
+        if info.namespaced and info.kind != "Namespace" and ns:
+            await self._check_namespace(info, ns, md["name"])
+        md.pop("resourceVersion", None)
+        md["uid"] = meta.new_uid()
+        md["creationTimestamp"] = meta.rfc3339()
+        strategies.prepare_for_create(info, obj)
+        strategies.default_and_validate(info, obj, None)
+        if info is SERVICES:
+            others, _, _, _ = await self.list(SERVICES, "")
+            self.allocator.allocate(obj, None, others)
+        if manager_fn:
+            manager_fn(None, obj)
+        key = self._key(info, ns, md["name"])
+        if dry_run:
+            if await self.store.get(key) is not None:
+                raise errors.already_exists(info.plural, info.group, md["name"])
+            return obj
+        # generateName collisions are retried by upstream clients; we just draw again.
+        for _ in range(5):
+            try:
+                kv = await self.store.create(key, encode(obj))
+                return decode(kv, info)
+            except KeyExists:
+                if not md.get("generateName") or obj is None:
+                    raise errors.already_exists(info.plural, info.group, md["name"])
+                md["name"] = md["generateName"] + meta.rand_suffix()
+                key = self._key(info, ns, md["name"])
+        raise errors.already_exists(info.plural, info.group, md["name"])
+
+    async def _check_namespace(self, info: ResourceInfo, ns: str, name: str) -> None:
+        from kubelite.api.resources import NAMESPACES
+        kv = await self.store.get(NAMESPACES.store_key("", ns))
+        if kv is None:
+            raise errors.not_found("namespaces", "", ns)
+        nso = orjson.loads(kv.value)
+        if nso.get("metadata", {}).get("deletionTimestamp") and info.kind not in ("Event",):
+            raise errors.forbidden(
+                f'{errors.qualified(info.plural, info.group)} "{name}" is forbidden: unable to create new content in '
+                f'namespace {ns} because it is being terminated')
+
+    # -- update / patch ----------------------------------------------------------------
+    async def guaranteed_update(self, info: ResourceInfo, ns: str, name: str, mutate: Mutator, *,
+                                subresource: str = "", dry_run: bool = False, expected_rv: str = "",
+                                manager_fn: Callable[[Obj | None, Obj], None] | None = None,
+                                create_if_missing: Callable[[], Obj] | None = None) -> tuple[Obj, bool]:
+        """Read, mutate, validate and compare-and-swap; retried on races.
+
+        A precondition resourceVersion (from the client's object) turns a race into 409
+        instead of a retry.  Returns (object, created)."""
+        for _ in range(64):
+            try:
+                old, kv = await self._read(info, ns, name)
+            except errors.StatusError as e:
+                if e.code == 404 and create_if_missing is not None:
+                    return await self.create(info, ns, create_if_missing(), dry_run=dry_run,
+                                             manager_fn=manager_fn), True
+                raise
+            new = mutate(copy.deepcopy(old))
+            new_rv = new.get("metadata", {}).get("resourceVersion") or expected_rv
+            if new_rv and new_rv != old["metadata"]["resourceVersion"]:
+                raise errors.conflict(info.plural, info.group, name)
+            nmd = new.setdefault("metadata", {})
+            if nmd.get("name") and nmd["name"] != name:
+                raise errors.bad_request(
+                    f'the name of the object ({nmd["name"]}) does not match the name on the URL ({name})')
+            if info.namespaced and nmd.get("namespace") and nmd["namespace"] != ns:
+                raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+            strategies.prepare_for_update(info, new, old, subresource)
+            strategies.default_and_validate(info, new, old, subresource)
+            if info is SERVICES and subresource != "status":
+                others, _, _, _ = await self.list(SERVICES, "")
+                self.allocator.allocate(new, old, others)
+            if manager_fn:
+                manager_fn(old, new)
+            if self._same(old, new):
+                return old, False  # no-op writes do not move resourceVersion (upstream too)
+            if dry_run:
+                return new, False
+            if self._finalized(new):
+                try:
+                    kv2 = await self.store.delete(kv.key, kv.mod_revision)
+                except RevisionMismatch:
+                    continue
+                out = decode(KV(kv.key, encode(new), kv2.mod_revision, kv2.create_revision), info)
+                return out, False
+            try:
+                kv2 = await self.store.update(kv.key, encode(new), kv.mod_revision)
+            except RevisionMismatch:
+                if new_rv:
+                    raise errors.conflict(info.plural, info.group, name)
+                continue
+            except KeyNotFound:
+                raise errors.not_found(info.plural, info.group, name)
+            return decode(kv2, info), False
+        raise errors.conflict(info.plural, info.group, name, "too many concurrent writes")
+
+    @staticmethod
+    def _same(old: Obj, new: Obj) -> bool:
+        o = dict(old, metadata={k: v for k, v in old["metadata"].items() if k not in ("resourceVersion", "managedFields")})
+        n = dict(new, metadata={k: v for k, v in new["metadata"].items() if k not in ("resourceVersion", "managedFields")})
+        return o == n
+
+    @staticmethod
+    def _finalized(obj: Obj) -> bool:
+        """An object being deleted whose last finalizer is gone is removed by this write."""
+        md = obj["metadata"]
+        if not md.get("deletionTimestamp") or md.get("finalizers"):
+            return False
+        if obj.get("kind") == "Namespace" and (obj.get("spec") or {}).get("finalizers"):
+            return False
+        # A pod waiting for its kubelet keeps existing until deleted with grace 0.
+        if obj.get("kind") == "Pod" and md.get("deletionGracePeriodSeconds", 0) != 0:
+            return False
+        return True
+
+    # -- delete ------------------------------------------------------------------------
+    async def delete(self, info: ResourceInfo, ns: str, name: str, options: Obj, *,
+                     dry_run: bool = False) -> tuple[Obj, bool]:
+        """DELETE → (object, deleted_now); graceful pods and finalizers keep the object."""
+        for _ in range(64):
+            obj, kv = await self._read(info, ns, name)
+            md = obj["metadata"]
+            pre = options.get("preconditions") or {}
+            if pre.get("uid") and pre["uid"] != md.get("uid"):
+                raise errors.conflict(info.plural, info.group, name,
+                                      f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {md.get('uid')}")
+            if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
+                raise errors.conflict(info.plural, info.group, name,
+                                      f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
+                                      f"ResourceVersion in object meta: {md.get('resourceVersion')}")
+            new = copy.deepcopy(obj)
+            nmd = new["metadata"]
+            policy = options.get("propagationPolicy")
+            if options.get("orphanDependents") is True and not policy:
+                policy = "Orphan"
+            fins = list(nmd.get("finalizers") or [])
+            if policy == "Foreground" and "foregroundDeletion" not in fins:
+                fins.append("foregroundDeletion")
+            if policy == "Orphan" and "orphan" not in fins:
+                fins.append("orphan")
+            if policy in ("Foreground", "Orphan") or nmd.get("deletionTimestamp"):
+                if policy == "Background":
+                    fins = [f for f in fins if f not in ("orphan", "foregroundDeletion")]
+            if fins:
+                nmd["finalizers"] = fins
+            grace = self._grace(info, new, options)
+            keep = bool(fins) or grace > 0 or (info.kind == "Namespace")
+            if not keep:
+                if dry_run:
+                    return obj, True
+                try:
+                    kv2 = await self.store.delete(kv.key, kv.mod_revision)
+                except RevisionMismatch:
+                    continue
+                out = decode(KV(kv.key, kv.value, kv2.mod_revision, kv2.create_revision), info)
+                return out, True
+            now = meta.now()
+            if not nmd.get("deletionTimestamp"):
+                nmd["deletionTimestamp"] = meta.rfc3339(now + dt.timedelta(seconds=grace))
+                nmd["deletionGracePeriodSeconds"] = grace
+            elif info.kind == "Pod" and grace < int(nmd.get("deletionGracePeriodSeconds") or 0):
+                # A shorter grace period may replace a longer one, never the reverse.
+                nmd["deletionTimestamp"] = meta.rfc3339(now + dt.timedelta(seconds=grace))
+                nmd["deletionGracePeriodSeconds"] = grace
+            if info.kind == "Namespace":
+                new.setdefault("status", {})["phase"] = "Terminating"
+            if info.kind == "Pod" and grace == 0 and not fins:
+                if dry_run:
+                    return new, True
+                try:
+                    kv2 = await self.store.delete(kv.key, kv.mod_revision)
+                except RevisionMismatch:
+                    continue
+                return decode(KV(kv.key, kv.value, kv2.mod_revision, kv2.create_revision), info), True
+            if new == obj:
+                return obj, False
+            if dry_run:
+                return new, False
+            try:
+                kv2 = await self.store.update(kv.key, encode(new), kv.mod_revision)
+            except RevisionMismatch:
+                continue
+            return decode(kv2, info), False
+        raise errors.conflict(info.plural, info.group, name, "too many concurrent writes")
+
+    @staticmethod
+    def _grace(info: ResourceInfo, obj: Obj, options: Obj) -> int:
+        if info.kind != "Pod":
+            return 0
+        spec, status = obj.get("spec", {}), obj.get("status", {})
+        g = options.get("gracePeriodSeconds")
+        if g is None:
+            g = spec.get("terminationGracePeriodSeconds", 30)
+        g = max(int(g), 0)
+        # Upstream: unscheduled or finished pods go at once.
+        if not spec.get("nodeName") or status.get("phase") in ("Failed", "Succeeded"):
+            g = 0
+        return g
+
+    # -- watch -------------------------------------------------------------------------
+    async def open_watch(self, info: ResourceInfo, ns: str, from_rv: int | None,
+                         initial: bool) -> AsyncIterator[tuple[str, Obj, Obj | None]]:
+        """Open a watch now (410 Gone raised here) and return (type, object, previous) events:
+        synthetic ADDED first when ``initial``, then changes."""
+        prefix = info.store_prefix() + (f"{ns}/" if info.namespaced and ns else "")
+        if initial:
+            kvs, rev = await self.store.list(prefix)
+            w = self.store.watch(prefix, rev)
+        else:
+            rev = from_rv if from_rv is not None else self.store.revision
+            try:
+                w = self.store.watch(prefix, rev)
+            except Compacted as c:
+                raise errors.gone(f"too old resource version: {c.requested} ({c.oldest})")
+            kvs = []
+
+        async def events() -> AsyncIterator[tuple[str, Obj, Obj | None]]:
+            try:
+                for kv in kvs:
+                    yield "ADDED", decode(kv, info), None
+                if initial:
+                    yield "INITIAL_END", {"metadata": {"resourceVersion": str(rev)}}, None
+                async for ev in w:
+                    obj = decode(ev.kv, info)
+                    if ev.type == "DELETE":
+                        yield "DELETED", obj, obj
+                    elif ev.prev is None:
+                        yield "ADDED", obj, None
+                    else:
+                        yield "MODIFIED", obj, decode(ev.prev, info)
+            finally:
+                w.close()
+        return events()
+
+    async def compact(self, keep: int = 10_000) -> None:
+        """Drop history older than the last ``keep`` revisions (periodic)."""
+        target = self.store.revision - keep
+        if target > 0:
+            await self.store.compact(target)
+            self.compacted_revision = target
+
+
+async def run_compactor(registry: Registry, stop: asyncio.Event, interval: float = 300.0) -> None:
+    """Compact the store every ``interval`` seconds, like the API server's etcd compactor."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except asyncio.TimeoutError:
+            await registry.compact()

@@ -1,0 +1,112 @@
+"""Per-kind write strategies, as upstream's pkg/registry/*/strategy.go.
+
+What each hook does:
+- ``prepare_for_create``: server-owned fields (status reset, generation 1, pod phase);
+- ``prepare_for_update``: main-resource writes keep the old status, /status writes keep
+  the old spec (and, for Deployments, the old labels); generation moves only when the
+  spec (Deployments: or annotations) changed;
+- defaulting, admission and validation run on every write, so a patch result is
+  checked exactly like a create.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kubelite.api import meta
+from kubelite.api.defaults import admit_pod, apply_defaults
+from kubelite.api.errors import invalid
+from kubelite.api.resources import ResourceInfo
+from kubelite.api.validation import generation_changed, validate
+
+Obj = dict[str, Any]
+
+# Kinds whose objects carry metadata.generation (upstream: those with a spec it tracks).
+_GENERATION_KINDS = {"Deployment", "ReplicaSet", "Service", "Namespace", "Node"}
+_GENERATION_TRACKED = {"Deployment", "ReplicaSet"}
+
+
+def prepare_for_create(info: ResourceInfo, obj: Obj) -> None:
+    """Reset what clients may not set on create."""
+    kind = info.kind
+    md = obj["metadata"]
+    if kind in _GENERATION_TRACKED:
+        md["generation"] = 1
+        obj["status"] = {}
+    elif kind in _GENERATION_KINDS:
+        md.pop("generation", None)
+    if kind == "Pod":
+        status = obj.setdefault("status", {})
+        obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
+        if status.get("nominatedNodeName"):
+            obj["status"]["nominatedNodeName"] = status["nominatedNodeName"]
+        admit_pod(obj)
+    elif kind == "Namespace":
+        obj["status"] = {"phase": "Active"}
+    elif kind == "Service":
+        obj["status"] = {"loadBalancer": {}}
+    md.pop("deletionTimestamp", None)
+    md.pop("deletionGracePeriodSeconds", None)
+
+
+def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str) -> None:
+    """Keep the half of the object this write may not touch; move generation."""
+    kind = info.kind
+    nmd, omd = new.setdefault("metadata", {}), old["metadata"]
+    # Identity and server-owned metadata never change through an update.
+    for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "name", "namespace"):
+        if f in omd:
+            nmd[f] = omd[f]
+        else:
+            nmd.pop(f, None)
+    if "generation" in omd:
+        nmd["generation"] = omd["generation"]
+    if subresource in ("binding", "finalize"):
+        return  # these write exactly the fields they own, nothing else arrives
+    if subresource == "status":
+        if "spec" in old:
+            new["spec"] = copy.deepcopy(old["spec"])
+        else:
+            new.pop("spec", None)
+        if kind == "Deployment":
+            nmd["labels"] = copy.deepcopy(omd.get("labels")) if omd.get("labels") else None
+            if nmd["labels"] is None:
+                nmd.pop("labels")
+        return
+    if info.has_status:
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        else:
+            new.pop("status", None)
+    if kind in _GENERATION_TRACKED and generation_changed(kind, old, new):
+        nmd["generation"] = int(omd.get("generation") or 1) + 1
+
+
+def default_and_validate(info: ResourceInfo, obj: Obj, old: Obj | None, subresource: str = "") -> None:
+    """Apply defaults, then raise 422 Invalid with upstream's causes if invalid."""
+    apply_defaults(info.kind, info.api_version, obj)
+    if subresource == "binding":
+        return  # nodeName may be set exactly once, through binding, bypassing pod update rules
+    causes = validate(info.kind, info.api_version, obj, old)
+    if causes:
+        raise invalid(info.kind, info.group, meta.name(obj), causes)
+
+
+def _qos_class(pod: Obj) -> str:
+    """Guaranteed / Burstable / BestEffort from container requests and limits."""
+    containers = (pod.get("spec", {}).get("containers") or []) + (pod.get("spec", {}).get("initContainers") or [])
+    any_set = False
+    guaranteed = True
+    for c in containers:
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        if req or lim:
+            any_set = True
+        for r in ("cpu", "memory"):
+            lv = lim.get(r)
+            rv = req.get(r, lv)
+            if lv is None or rv != lv:
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"

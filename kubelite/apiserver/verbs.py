@@ -1,0 +1,230 @@
+"""The verbs on resources: get, list, watch, create, update, patch, delete, deletecollection."""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+from aiohttp import web
+
+from kubelite.api import errors, meta
+from kubelite.api.resources import ResourceInfo
+from kubelite.apiserver import handlers as h
+from kubelite.apiserver import negotiation as neg
+from kubelite.apiserver.handlers import Target
+
+Obj = dict[str, Any]
+Predicate = Callable[[Obj], bool]
+
+
+def make_predicate(request: web.Request, info: ResourceInfo) -> Predicate | None:
+    """Label and field selectors from the query as one predicate (None: match all)."""
+    from kubelite.api.selectors import check_field_labels, field_matches, parse_field_selector, parse_label_selector
+    ls = request.query.get("labelSelector", "")
+    fs = request.query.get("fieldSelector", "")
+    if not ls and not fs:
+        return None
+    lsel = parse_label_selector(ls) if ls else None
+    terms = parse_field_selector(fs) if fs else []
+    if terms:
+        check_field_labels(info.kind, terms)
+
+    def pred(obj: Obj) -> bool:
+        if lsel is not None and not lsel.matches(meta.labels(obj)):
+            return False
+        return not terms or field_matches(info.kind, obj, terms)
+    return pred
+
+
+def render_one(request: web.Request, info: ResourceInfo, obj: Obj, status: int = 200,
+               headers: dict[str, str] | None = None) -> web.Response:
+    """One object, as JSON/YAML or a one-row Table."""
+    w = neg.wants(request)
+    if w.table:
+        from kubelite.api.printers import table_for
+        t = table_for(info.kind, info.api_version, [obj], include_object=w.include_object,
+                      resource_version=meta.resource_version(obj))
+        return neg.respond(t, status, headers=headers)
+    if w.partial_metadata:
+        obj = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
+    return neg.respond(obj, status, as_yaml=w.yaml, headers=headers)
+
+
+async def get(request: web.Request, t: Target) -> web.Response:
+    """GET one object."""
+    reg = await h.registry_from(request)
+    obj = await reg.get(t.info, t.namespace, t.name)
+    return render_one(request, t.info, obj)
+
+
+async def list_(request: web.Request, t: Target) -> web.Response:
+    """LIST with selectors, limit/continue and Table output."""
+    reg = await h.registry_from(request)
+    q = request.query
+    if q.get("resourceVersionMatch") and not q.get("resourceVersion"):
+        raise errors.bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided")
+    try:
+        limit = int(q.get("limit") or 0)
+    except ValueError:
+        raise errors.bad_request(f"limit: Invalid value: {q.get('limit')!r}")
+    pred = make_predicate(request, t.info)
+    items, rev, cont, remaining = await reg.list(t.info, t.namespace, predicate=pred, limit=max(limit, 0),
+                                                 continue_=q.get("continue", ""))
+    w = neg.wants(request)
+    if w.table:
+        from kubelite.api.printers import table_for
+        tbl = table_for(t.info.kind, t.info.api_version, items, include_object=w.include_object,
+                        resource_version=str(rev))
+        if cont:
+            tbl["metadata"]["continue"] = cont
+        return neg.respond(tbl)
+    if w.partial_metadata:
+        return neg.respond({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                            "metadata": {"resourceVersion": str(rev), **({"continue": cont} if cont else {})},
+                            "items": [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                       "metadata": i["metadata"]} for i in items]})
+    return neg.respond(h.to_list(t.info, items, rev, cont, remaining), as_yaml=w.yaml)
+
+
+async def create(request: web.Request, t: Target) -> web.Response:
+    """POST a new object."""
+    reg = await h.registry_from(request)
+    body = await neg.read_body(request)
+    obj = neg.decode_body(request.headers.get("Content-Type", ""), body)
+    h.check_kind(t.info, obj)
+    warnings = h.check_fields(request, obj)
+    out = await reg.create(t.info, t.namespace, obj, dry_run=h.dry_run(request),
+                           manager_fn=h.managed_fields_updater(request, t.info))
+    return render_one(request, t.info, out, 201, headers=h.warning_headers(warnings))
+
+
+async def update(request: web.Request, t: Target) -> web.Response:
+    """PUT a whole object (main resource or /status)."""
+    reg = await h.registry_from(request)
+    body = await neg.read_body(request)
+    obj = neg.decode_body(request.headers.get("Content-Type", ""), body)
+    h.check_kind(t.info, obj)
+    warnings = h.check_fields(request, obj)
+    expected = obj.get("metadata", {}).get("resourceVersion", "")
+    sub = t.subresource if t.subresource == "status" else ""
+
+    def mutate(_old: Obj) -> Obj:
+        new = copy.deepcopy(obj)
+        new.setdefault("metadata", {})["resourceVersion"] = expected
+        return new
+
+    out, created = await reg.guaranteed_update(
+        t.info, t.namespace, t.name, mutate, subresource=sub, dry_run=h.dry_run(request),
+        expected_rv=expected, manager_fn=h.managed_fields_updater(request, t.info, sub))
+    return render_one(request, t.info, out, 201 if created else 200, headers=h.warning_headers(warnings))
+
+
+async def patch(request: web.Request, t: Target) -> web.Response:
+    """PATCH in any of the four patch types (apply may create)."""
+    from kubelite.api import patch as patches
+    reg = await h.registry_from(request)
+    ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    ptype = patches.PATCH_TYPES.get(ctype)
+    if ptype is None:
+        raise errors.unsupported_media_type(ctype, list(patches.PATCH_TYPES))
+    body = neg.decode_patch_body(ptype, await neg.read_body(request))
+    sub = t.subresource if t.subresource == "status" else ""
+    info = t.info
+    warnings: list[str] = []
+    force = h.qbool(request, "force")
+    if ptype == "apply":
+        if not request.query.get("fieldManager"):
+            raise errors.bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
+        if request.query.get("force") and not force and request.query.get("force") != "false":
+            raise errors.bad_request("force: Invalid value")
+        h.check_kind(info, body)
+        warnings = h.check_fields(request, body)
+    elif request.query.get("force"):
+        raise errors.bad_request("force: Forbidden: may not be specified for non-apply patch")
+    manager = h.manager_name(request)
+
+    def mutate(old: Obj) -> Obj:
+        if ptype == "json":
+            new = patches.json_patch(old, body)
+        elif ptype == "merge":
+            new = patches.json_merge_patch(old, body)
+        elif ptype == "strategic":
+            new = patches.strategic_merge_patch(old, body, info.kind, info.api_version)
+        else:
+            new = patches.apply_patch(old, body, manager=manager, force=force, kind=info.kind,
+                                      api_version=info.api_version, now=meta.rfc3339())
+        if not isinstance(new, dict):
+            raise errors.bad_request("the patch did not produce an object")
+        if ptype != "apply":
+            h.check_kind(info, new)
+            warnings.extend(h.check_fields(request, new))
+        # A resourceVersion in the patch is a precondition; otherwise the write is ours.
+        if new.get("metadata", {}).get("resourceVersion") != old["metadata"]["resourceVersion"] and \
+                body_rv(body, ptype) is None:
+            new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        return new
+
+    def create_from_apply() -> Obj:
+        obj = patches.apply_patch(None, copy.deepcopy(body), manager=manager, force=force, kind=info.kind,
+                                  api_version=info.api_version, now=meta.rfc3339())
+        obj.setdefault("metadata", {})["name"] = t.name
+        return obj
+
+    updater = None if ptype == "apply" else h.managed_fields_updater(request, info, sub)
+    out, created = await reg.guaranteed_update(
+        info, t.namespace, t.name, mutate, subresource=sub, dry_run=h.dry_run(request),
+        manager_fn=updater, create_if_missing=create_from_apply if ptype == "apply" and not sub else None)
+    return render_one(request, info, out, 201 if created else 200, headers=h.warning_headers(warnings))
+
+
+def body_rv(body: Any, ptype: str) -> str | None:
+    """The resourceVersion a patch asks for (a precondition), if any."""
+    if isinstance(body, dict):
+        return (body.get("metadata") or {}).get("resourceVersion")
+    return None
+
+
+async def delete(request: web.Request, t: Target) -> web.Response:
+    """DELETE one object with DeleteOptions from the body or the query."""
+    reg = await h.registry_from(request)
+    opts = await delete_options(request)
+    obj, gone = await reg.delete(t.info, t.namespace, t.name, opts, dry_run=h.dry_run(request))
+    if t.info.return_deleted_object or not gone:
+        return render_one(request, t.info, obj, 200)
+    return neg.respond(h.deleted_status(t.info, obj))
+
+
+async def delete_options(request: web.Request) -> dict:
+    """DeleteOptions from a JSON/protobuf body, with query parameters on top."""
+    body = await neg.read_body(request)
+    opts: dict = {}
+    if body.strip():
+        opts = neg.decode_body(request.headers.get("Content-Type", ""), body)
+    q = request.query
+    if "gracePeriodSeconds" in q:
+        try:
+            opts["gracePeriodSeconds"] = int(q["gracePeriodSeconds"])
+        except ValueError:
+            raise errors.bad_request("gracePeriodSeconds: invalid integer")
+    if "propagationPolicy" in q:
+        opts["propagationPolicy"] = q["propagationPolicy"]
+    pol = opts.get("propagationPolicy")
+    if pol and pol not in ("Orphan", "Background", "Foreground"):
+        raise errors.bad_request(f'propagationPolicy: Unsupported value: "{pol}": supported values: "Foreground", "Background", "Orphan"')
+    return opts
+
+
+async def delete_collection(request: web.Request, t: Target) -> web.Response:
+    """DELETE on a collection: every object matching the selectors."""
+    reg = await h.registry_from(request)
+    opts = await delete_options(request)
+    pred = make_predicate(request, t.info)
+    items, rev, _, _ = await reg.list(t.info, t.namespace, predicate=pred)
+    out = []
+    for obj in items:
+        try:
+            o, _ = await reg.delete(t.info, meta.namespace(obj), meta.name(obj), opts, dry_run=h.dry_run(request))
+            out.append(o)
+        except errors.StatusError as e:
+            if e.code != 404:
+                raise
+    return neg.respond(h.to_list(t.info, out, reg.store.revision, "", None))

@@ -1,0 +1,177 @@
+"""Watch streams: newline-delimited JSON events over a chunked response.
+
+resourceVersion semantics (apiserver's watch cache):
+- unset or "0": synthetic ADDED events for what exists now, then changes;
+- N: only changes after N; N older than the retained window → one ERROR event with a
+  410 Expired Status, then the stream ends (clients re-list);
+- with selectors, an object that starts matching arrives as ADDED and one that stops
+  matching as DELETED, so a filtered cache stays exact.
+Bookmarks (allowWatchBookmarks) go out every minute and just before timeoutSeconds.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from kubelite.api import errors, meta
+from kubelite.apiserver import handlers as h
+from kubelite.apiserver import negotiation as neg
+from kubelite.apiserver.handlers import Target
+from kubelite.apiserver.verbs import make_predicate
+
+Obj = dict[str, Any]
+BOOKMARK_EVERY = 60.0
+
+
+async def watch(request: web.Request, t: Target) -> web.StreamResponse:
+    """Serve ``?watch=true`` (or the legacy /watch/ prefix)."""
+    reg = await h.registry_from(request)
+    q = request.query
+    rv = q.get("resourceVersion", "")
+    send_initial = q.get("sendInitialEvents")
+    bookmarks = h.qbool(request, "allowWatchBookmarks")
+    if send_initial is not None:
+        if q.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks:
+            raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause(
+                "FieldValueForbidden",
+                "Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled "
+                "and resourceVersionMatch is NotOlderThan with allowWatchBookmarks", "sendInitialEvents")])
+    try:
+        timeout = float(q.get("timeoutSeconds") or 0) or random.uniform(1800, 3600)
+    except ValueError:
+        raise errors.bad_request("timeoutSeconds: invalid value")
+    initial = rv in ("", "0") if send_initial is None else send_initial == "true"
+    from_rv: int | None = None
+    if rv not in ("", "0"):
+        try:
+            from_rv = int(rv)
+        except ValueError:
+            raise errors.bad_request(f'resourceVersion: Invalid value: "{rv}": invalid resource version')
+    if initial and rv not in ("", "0"):
+        from_rv = None  # sendInitialEvents with NotOlderThan: the current state is newer
+    pred = make_predicate(request, t.info)
+    if t.name:  # legacy /watch/…/name form
+        name_pred = pred
+
+        def pred(o: Obj, _n=t.name, _p=name_pred) -> bool:  # noqa: E731
+            return meta.name(o) == _n and (_p is None or _p(o))
+    w = neg.wants(request)
+    try:
+        events = await reg.open_watch(t.info, t.namespace, from_rv, initial)
+    except errors.StatusError as e:
+        if e.code != 410:
+            raise
+        resp = await _start(request)
+        await _write(resp, {"type": "ERROR", "object": e.status})
+        await resp.write_eof()
+        return resp
+    resp = await _start(request)
+    printer = _Printer(t, w)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last_rv = str(reg.store.revision) if from_rv is None else str(from_rv)
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for ev in events:
+                await queue.put(ev)
+        finally:
+            await queue.put(None)
+
+    pump_task = asyncio.create_task(pump())
+    next_bookmark = loop.time() + BOOKMARK_EVERY
+    try:
+        while True:
+            now = loop.time()
+            if now >= deadline:
+                break
+            wait_for = min(deadline, next_bookmark) - now
+            try:
+                ev = await asyncio.wait_for(queue.get(), timeout=max(wait_for, 0.001))
+            except asyncio.TimeoutError:
+                if bookmarks and loop.time() >= next_bookmark - 0.01:
+                    await _write(resp, _bookmark(t, str(reg.store.revision)))
+                    next_bookmark = loop.time() + BOOKMARK_EVERY
+                continue
+            if ev is None:
+                break
+            typ, obj, prev = ev
+            last_rv = meta.resource_version(obj) or last_rv
+            if typ == "INITIAL_END":
+                if send_initial == "true":
+                    await _write(resp, _bookmark(t, last_rv, initial_end=True))
+                continue
+            if pred is not None:
+                typ = _filtered(typ, obj, prev, pred)
+                if typ is None:
+                    continue
+            await _write(resp, {"type": typ, "object": printer.render(obj)})
+        if bookmarks:
+            await _write(resp, _bookmark(t, str(reg.store.revision)))
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        pump_task.cancel()
+        await events.aclose()
+    try:
+        await resp.write_eof()
+    except (ConnectionResetError, RuntimeError):
+        pass
+    return resp
+
+
+def _filtered(typ: str, obj: Obj, prev: Obj | None, pred) -> str | None:
+    """The event type a selector-filtered watcher sees, or None to skip the event."""
+    if typ == "DELETED":
+        return typ if pred(obj) else None
+    now = pred(obj)
+    before = prev is not None and pred(prev)
+    if typ == "ADDED":
+        return typ if now else None
+    if now and before:
+        return "MODIFIED"
+    if now:
+        return "ADDED"
+    return "DELETED" if before else None
+
+
+async def _start(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
+                                                   "Cache-Control": "no-cache, private"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    return resp
+
+
+async def _write(resp: web.StreamResponse, ev: Obj) -> None:
+    await resp.write(orjson.dumps(ev) + b"\n")
+
+
+def _bookmark(t: Target, rv: str, initial_end: bool = False) -> Obj:
+    md: Obj = {"resourceVersion": rv}
+    if initial_end:
+        md["annotations"] = {"k8s.io/initial-events-end": "true"}
+    return {"type": "BOOKMARK", "object": {"kind": t.info.kind, "apiVersion": t.info.api_version, "metadata": md}}
+
+
+class _Printer:
+    """Turns objects into what the client asked for (a one-row Table for kubectl get -w)."""
+
+    def __init__(self, t: Target, w: neg.Wants):
+        self.t = t
+        self.w = w
+        self.headers_sent = False
+
+    def render(self, obj: Obj) -> Obj:
+        if not self.w.table:
+            return obj
+        from kubelite.api.printers import table_for
+        tbl = table_for(self.t.info.kind, self.t.info.api_version, [obj], include_object=self.w.include_object,
+                        resource_version=meta.resource_version(obj), no_headers=self.headers_sent)
+        self.headers_sent = True
+        return tbl

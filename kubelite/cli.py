@@ -1,0 +1,78 @@
+"""The ``kubelite`` command: server, agent, image, rollout."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from kubelite.server import ServerOptions, StartupError, default_data_dir, run_server
+
+
+def _run(coro) -> int:
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        asyncio.run(coro)
+    except StartupError as e:
+        print(f"kubelite: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    """Run the API server and every component on the embedded store."""
+    opts = ServerOptions(data_dir=os.path.abspath(args.data_dir), api_port=args.api_port,
+                         bind_address=args.bind_address, service_cidr=args.service_cidr,
+                         node_name=args.node_name or "", runtime=args.runtime, network=args.network,
+                         with_agent=not args.disable_agent)
+    off = {c.strip() for c in args.disable.split(",") if c.strip()}
+    unknown = off - {"controllers", "scheduler", "agent", "proxy"}
+    if unknown:
+        print(f"kubelite: --disable: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    opts.with_controllers = "controllers" not in off
+    opts.with_scheduler = "scheduler" not in off
+    opts.with_agent = opts.with_agent and "agent" not in off
+    opts.with_proxy = "proxy" not in off
+    return _run(run_server(opts))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    p = argparse.ArgumentParser(prog="kubelite", description="A Kubernetes-compatible cluster on one machine.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("server", help="run the API server, controllers, scheduler, a node agent and the proxy")
+    s.add_argument("--data-dir", default=default_data_dir(), help="state, certificates, kubeconfig (default ~/.kubelite or $KUBELITE_DATA_DIR)")
+    s.add_argument("--api-port", type=int, default=6443)
+    s.add_argument("--bind-address", default="127.0.0.1")
+    s.add_argument("--service-cidr", default="127.96.0.0/16")
+    s.add_argument("--node-name", default="")
+    s.add_argument("--runtime", choices=["process", "fake"], default="process")
+    s.add_argument("--network", choices=["auto", "host", "netns"], default="auto",
+                   help="pod networking: own network namespaces when root (auto), or 127.x addresses (host)")
+    s.add_argument("--disable-agent", action="store_true", help="do not run a node agent in this process")
+    s.add_argument("--disable", default="", metavar="LIST",
+                   help="comma-separated components not to run: controllers,scheduler,agent,proxy")
+    s.set_defaults(func=cmd_server)
+
+    from kubelite import cli_extra
+    cli_extra.register(sub)
+
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Certificates and kubeconfig, created at first start as k3s does.
+
+The data directory gets a CA, a serving certificate for the API server (127.0.0.1,
+localhost and the host name), an admin client certificate (CN=kubelite-admin,
+O=system:masters) and a bearer-token file for agents.  Existing files are reused, so a
+restart keeps the same identity and old kubeconfigs keep working.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import os
+import secrets
+import socket
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _write(path: str, data: bytes, mode: int = 0o600) -> None:
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _pem_key(k: ec.EllipticCurvePrivateKey) -> bytes:
+    return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                           serialization.NoEncryption())
+
+
+def _pem_cert(c: x509.Certificate) -> bytes:
+    return c.public_bytes(serialization.Encoding.PEM)
+
+
+class PKI:
+    """The certificate files of one data directory."""
+
+    def __init__(self, data_dir: str):
+        self.dir = os.path.join(data_dir, "tls")
+        self.ca_cert = os.path.join(self.dir, "ca.crt")
+        self.ca_key = os.path.join(self.dir, "ca.key")
+        self.serving_cert = os.path.join(self.dir, "serving.crt")
+        self.serving_key = os.path.join(self.dir, "serving.key")
+        self.admin_cert = os.path.join(self.dir, "admin.crt")
+        self.admin_key = os.path.join(self.dir, "admin.key")
+        self.token_file = os.path.join(self.dir, "tokens.csv")
+
+    def ensure(self, extra_sans: list[str] | None = None) -> None:
+        """Create whatever is missing."""
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        if not (os.path.exists(self.ca_cert) and os.path.exists(self.ca_key)):
+            self._make_ca()
+        ca_key = serialization.load_pem_private_key(open(self.ca_key, "rb").read(), None)
+        ca = x509.load_pem_x509_certificate(open(self.ca_cert, "rb").read())
+        sans = ["127.0.0.1", "localhost", socket.gethostname()] + list(extra_sans or [])
+        if not os.path.exists(self.serving_cert) or not self._covers(self.serving_cert, sans):
+            self._issue(ca, ca_key, "kube-apiserver", [], sans, server=True,
+                        cert_path=self.serving_cert, key_path=self.serving_key)
+        if not os.path.exists(self.admin_cert):
+            self._issue(ca, ca_key, "kubelite-admin", ["system:masters"], [], server=False,
+                        cert_path=self.admin_cert, key_path=self.admin_key)
+        if not os.path.exists(self.token_file):
+            # token,user,uid,"group1,group2" — the kube-apiserver --token-auth-file format.
+            tok = secrets.token_hex(24)
+            _write(self.token_file, f'{tok},kubelite-node,kubelite-node,"system:nodes,system:masters"\n'.encode())
+
+    def _covers(self, cert_path: str, sans: list[str]) -> bool:
+        cert = x509.load_pem_x509_certificate(open(cert_path, "rb").read())
+        try:
+            ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            return False
+        have = {str(v) for v in ext.get_values_for_type(x509.IPAddress)} | set(ext.get_values_for_type(x509.DNSName))
+        return all(s in have for s in sans)
+
+    def _make_ca(self) -> None:
+        k = _key()
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"kubelite-ca@{int(dt.datetime.now().timestamp())}")])
+        now = dt.datetime.now(dt.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(k.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=3650))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                             content_commitment=False, key_encipherment=False,
+                                             data_encipherment=False, key_agreement=False,
+                                             encipher_only=False, decipher_only=False), critical=True)
+                .sign(k, hashes.SHA256()))
+        _write(self.ca_key, _pem_key(k))
+        _write(self.ca_cert, _pem_cert(cert), 0o644)
+
+    def _issue(self, ca: x509.Certificate, ca_key, cn: str, orgs: list[str], sans: list[str], *,
+               server: bool, cert_path: str, key_path: str) -> None:
+        k = _key()
+        attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+        now = dt.datetime.now(dt.timezone.utc)
+        b = (x509.CertificateBuilder().subject_name(x509.Name(attrs)).issuer_name(ca.subject)
+             .public_key(k.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=3650))
+             .add_extension(x509.ExtendedKeyUsage(
+                 [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
+        if sans:
+            names: list[x509.GeneralName] = []
+            for s in dict.fromkeys(sans):
+                try:
+                    names.append(x509.IPAddress(ipaddress.ip_address(s)))
+                except ValueError:
+                    names.append(x509.DNSName(s))
+            b = b.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        cert = b.sign(ca_key, hashes.SHA256())
+        _write(key_path, _pem_key(k))
+        _write(cert_path, _pem_cert(cert), 0o644)
+
+    def issue_client(self, cn: str, orgs: list[str], cert_path: str, key_path: str) -> None:
+        """Issue a client certificate signed by this CA (node agents, tests)."""
+        ca_key = serialization.load_pem_private_key(open(self.ca_key, "rb").read(), None)
+        ca = x509.load_pem_x509_certificate(open(self.ca_cert, "rb").read())
+        self._issue(ca, ca_key, cn, orgs, [], server=False, cert_path=cert_path, key_path=key_path)
+
+    def node_token(self) -> str:
+        """The bearer token agents use to join (first entry of the token file)."""
+        return open(self.token_file).readline().split(",", 1)[0].strip()
+
+    def write_kubeconfig(self, path: str, server: str) -> None:
+        """Write an admin kubeconfig (mode 0600) with context ``kubelite``."""
+        def b64(p: str) -> str:
+            return base64.b64encode(open(p, "rb").read()).decode()
+        kc = {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": "kubelite", "cluster": {"server": server,
+                                                          "certificate-authority-data": b64(self.ca_cert)}}],
+            "users": [{"name": "kubelite-admin", "user": {"client-certificate-data": b64(self.admin_cert),
+                                                          "client-key-data": b64(self.admin_key)}}],
+            "contexts": [{"name": "kubelite", "context": {"cluster": "kubelite", "user": "kubelite-admin",
+                                                          "namespace": "default"}}],
+            "current-context": "kubelite",
+        }
+        _write(path, yaml.safe_dump(kc, sort_keys=False).encode(), 0o600)

@@ -1,0 +1,191 @@
+"""``kubelite server``: the API server plus every component, in one process (as k3s).
+
+Only the API server touches the store.  The controllers, scheduler, node agent and
+service proxy started here are API clients over HTTPS with the admin certificate,
+exactly as they would be from another process or machine.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from kubelite.apiserver.app import APIServer, APIServerConfig
+from kubelite.apiserver.bootstrap import bootstrap
+from kubelite.apiserver.registry import run_compactor
+from kubelite.client.rest import Client, ClientConfig
+from kubelite.pki import PKI
+from kubelite.store.sqlite import SqliteStore
+
+log = logging.getLogger("kubelite.server")
+
+
+class StartupError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+@dataclass
+class ServerOptions:
+    """Flags of ``kubelite server``."""
+
+    data_dir: str
+    api_port: int = 6443
+    bind_address: str = "127.0.0.1"
+    service_cidr: str = "127.96.0.0/16"
+    node_name: str = ""
+    runtime: str = "process"
+    network: str = "auto"
+    with_agent: bool = True
+    with_controllers: bool = True
+    with_scheduler: bool = True
+    with_proxy: bool = True
+
+
+def default_data_dir() -> str:
+    """$KUBELITE_DATA_DIR or ~/.kubelite."""
+    return os.environ.get("KUBELITE_DATA_DIR") or os.path.join(os.path.expanduser("~"), ".kubelite")
+
+
+def _check_data_dir(path: str) -> None:
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as e:
+        raise StartupError(f"cannot use data directory {path}: {e.strerror}")
+    if not os.path.isdir(path):
+        raise StartupError(f"cannot use data directory {path}: not a directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StartupError(f"cannot use data directory {path}: permission denied (try --data-dir or KUBELITE_DATA_DIR)")
+
+
+def _lock(path: str):
+    import fcntl
+    f = open(os.path.join(path, "server.lock"), "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        pid = f.read().strip()
+        raise StartupError(f"another kubelite server is already using {path}" + (f" (pid {pid})" if pid else ""))
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
+Component = Callable[[Client, asyncio.Event], Awaitable[None]]
+
+
+async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (or SIGINT/SIGTERM)."""
+    stop = stop or asyncio.Event()
+    _check_data_dir(opts.data_dir)
+    lock = _lock(opts.data_dir)
+    pki = PKI(opts.data_dir)
+    try:
+        pki.ensure([opts.bind_address] if opts.bind_address not in ("0.0.0.0", "::") else [])
+    except (OSError, ValueError) as e:
+        raise StartupError(f"cannot create certificates in {pki.dir}: {e}")
+    try:
+        store = SqliteStore(os.path.join(opts.data_dir, "db", "state.db"))
+    except Exception as e:  # sqlite3.DatabaseError and friends: a broken file
+        raise StartupError(f"cannot open the store in {opts.data_dir}/db: {e}")
+    advertise = "127.0.0.1" if opts.bind_address in ("0.0.0.0", "::", "") else opts.bind_address
+    cfg = APIServerConfig(bind_address=opts.bind_address, port=opts.api_port, service_cidr=opts.service_cidr,
+                          tls_cert=pki.serving_cert, tls_key=pki.serving_key, client_ca=pki.ca_cert,
+                          token_file=pki.token_file, advertise_address=advertise)
+    api = APIServer(store, cfg)
+    try:
+        await api.start()
+    except OSError as e:
+        await store.close()
+        raise StartupError(f"cannot listen on {opts.bind_address}:{opts.api_port}: {e.strerror or e} "
+                           f"(is another server running? choose another port with --api-port)")
+    tasks: list[asyncio.Task] = []
+    client: Client | None = None
+    try:
+        await bootstrap(api.registry, api_address=advertise, api_port=opts.api_port)
+        api.ready.set()
+        url = f"https://{advertise}:{opts.api_port}"
+        kubeconfig = os.path.join(opts.data_dir, "kubeconfig")
+        pki.write_kubeconfig(kubeconfig, url)
+        print(f"kubelite API server listening on {url}", flush=True)
+        print(f"export KUBECONFIG={kubeconfig}", flush=True)
+        tasks.append(asyncio.create_task(run_compactor(api.registry, stop), name="compactor"))
+        client = Client(ClientConfig(server=url, ca_file=pki.ca_cert, cert_file=pki.admin_cert,
+                                     key_file=pki.admin_key, user_agent="kubelite-server"))
+        for name, comp in _components(opts, api, pki):
+            tasks.append(asyncio.create_task(_supervise(name, comp, client, stop), name=name))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        stop.set()
+        # Components first (the node agent stops its pods), then the API server, then the store.
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=40)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if client is not None:
+            await client.close()
+        await api.stop()
+        await store.close()
+        lock.close()
+
+
+async def _supervise(name: str, comp: Component, client: Client, stop: asyncio.Event) -> None:
+    """Run a component; log and restart it if it crashes, until stop."""
+    while not stop.is_set():
+        try:
+            await comp(client, stop)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s crashed; restarting", name)
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except asyncio.TimeoutError:
+                pass
+
+
+def _components(opts: ServerOptions, api: APIServer, pki: PKI) -> list[tuple[str, Component]]:
+    """The in-process components, each an API client."""
+    comps: list[tuple[str, Component]] = []
+    node_name = opts.node_name or f"kubelite-{socket.gethostname().split('.')[0].lower()}"
+    if opts.with_controllers:
+        from kubelite.controllers.manager import run_controller_manager
+
+        async def controllers(client: Client, stop: asyncio.Event) -> None:
+            await run_controller_manager(client, stop=stop, identity=node_name)
+        comps.append(("controller-manager", controllers))
+    if opts.with_scheduler:
+        from kubelite.scheduler.scheduler import run_scheduler
+
+        async def scheduler(client: Client, stop: asyncio.Event) -> None:
+            await run_scheduler(client, stop=stop)
+        comps.append(("scheduler", scheduler))
+    if opts.with_agent:
+        from kubelite.node.agent import AgentOptions, run_agent
+
+        async def agent(client: Client, stop: asyncio.Event) -> None:
+            await run_agent(client, AgentOptions(node_name=node_name, data_dir=opts.data_dir, runtime=opts.runtime,
+                                                 network=opts.network, pki=pki), stop=stop)
+        comps.append(("node-agent", agent))
+    if opts.with_proxy and opts.with_agent:
+        from kubelite.proxy.proxy import run_proxy
+
+        async def proxy(client: Client, stop: asyncio.Event) -> None:
+            await run_proxy(client, node_name=node_name, stop=stop)
+        comps.append(("proxy", proxy))
+    return comps
