@@ -1,0 +1,402 @@
+"""The local image store: an OCI image layout on disk, plus one unpacked rootfs per image.
+
+Layout under `<data dir>/images`:
+
+    oci-layout                    {"imageLayoutVersion": "1.0.0"}
+    index.json                    one manifest descriptor per image name, annotated with
+                                  `io.containerd.image.name` (full name) and
+                                  `org.opencontainers.image.ref.name` (tag)
+    blobs/sha256/<hex>            manifests, configs and gzipped tar layers
+    rootfs/<manifest hex>/        the layers applied in order (created on first use)
+
+Several kubelite processes may share one data directory (server plus agents), so
+index updates take an exclusive file lock and every file is written to a temporary
+name and renamed into place.
+"""
+from __future__ import annotations
+
+import fcntl
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from . import reference
+
+MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
+MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
+MEDIA_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+MEDIA_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+ANNOTATION_NAME = "io.containerd.image.name"
+ANNOTATION_REF = "org.opencontainers.image.ref.name"
+# Fixed timestamps make built images byte-identical, so their digests are stable.
+EPOCH = 0
+
+
+class ImageNotFound(Exception):
+    """The reference is not in the store; the message matches containerd's pull failure."""
+
+    grpc_code = "NotFound"
+
+    def __init__(self, ref: str):
+        self.ref = ref
+        super().__init__(
+            f'failed to pull and unpack image "{ref}": failed to resolve reference '
+            f'"{ref}": {ref}: not found'
+        )
+
+
+@dataclass
+class ImageConfig:
+    """What a runtime needs to start a container from an image."""
+
+    ref: str                                  # normalised name:tag
+    digest: str                               # manifest digest, sha256:...
+    id: str                                   # config digest (the image ID)
+    size: int = 0
+    entrypoint: list[str] = field(default_factory=list)
+    cmd: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    working_dir: str = ""
+    exposed_ports: list[str] = field(default_factory=list)
+    rootfs: str = ""                          # unpacked directory on the host
+
+    @property
+    def repo_digest(self) -> str:
+        """`docker.io/library/nginx@sha256:…`, what pod status calls imageID."""
+        return f"{reference.parse(self.ref).name}@{self.digest}"
+
+    def env_dict(self) -> dict[str, str]:
+        """Image Env as a mapping (later entries win)."""
+        out: dict[str, str] = {}
+        for item in self.env:
+            key, _, value = item.partition("=")
+            out[key] = value
+        return out
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex sha256 of `data`."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class ImageStore:
+    """An OCI image layout rooted at `root` (normally `<data dir>/images`)."""
+
+    def __init__(self, root: str, *, builtins: bool = True):
+        self.root = root
+        self.blobs = os.path.join(root, "blobs", "sha256")
+        self.rootfs_dir = os.path.join(root, "rootfs")
+        self.builtins = builtins
+        os.makedirs(self.blobs, exist_ok=True)
+        os.makedirs(self.rootfs_dir, exist_ok=True)
+        layout = os.path.join(root, "oci-layout")
+        if not os.path.exists(layout):
+            _atomic_write(layout, json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+        if not os.path.exists(self._index_path):
+            with self._locked():
+                if not os.path.exists(self._index_path):
+                    self._write_index({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": []})
+
+    # -- blobs ---------------------------------------------------------------
+
+    def put_blob(self, data: bytes) -> str:
+        """Store `data` by content; return its digest."""
+        hexd = sha256_hex(data)
+        path = os.path.join(self.blobs, hexd)
+        if not os.path.exists(path):
+            _atomic_write(path, data)
+        return "sha256:" + hexd
+
+    def get_blob(self, digest: str) -> bytes:
+        """Read a blob by digest."""
+        algo, _, hexd = digest.partition(":")
+        if algo != "sha256" or not hexd.isalnum():
+            raise ValueError(f"unsupported digest {digest!r}")
+        with open(os.path.join(self.blobs, hexd), "rb") as f:
+            return f.read()
+
+    # -- images --------------------------------------------------------------
+
+    def add_image(self, name: str, layers: list[bytes], config: dict) -> ImageConfig:
+        """Store an image from gzipped tar layers and an OCI `config` section; tag it `name`."""
+        ref = reference.parse(name)
+        layer_descs, diff_ids = [], []
+        for blob in layers:
+            diff_ids.append("sha256:" + sha256_hex(gzip.decompress(blob)))
+            layer_descs.append({"mediaType": MEDIA_LAYER_GZIP, "digest": self.put_blob(blob), "size": len(blob)})
+        image_config = {
+            "created": "1970-01-01T00:00:00Z",
+            "architecture": "amd64",
+            "os": "linux",
+            "config": config,
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "kubelite"}],
+        }
+        config_bytes = _canonical(image_config)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MEDIA_MANIFEST,
+            "config": {"mediaType": MEDIA_CONFIG, "digest": self.put_blob(config_bytes), "size": len(config_bytes)},
+            "layers": layer_descs,
+        }
+        manifest_bytes = _canonical(manifest)
+        desc = {
+            "mediaType": MEDIA_MANIFEST,
+            "digest": self.put_blob(manifest_bytes),
+            "size": len(manifest_bytes),
+            "annotations": {ANNOTATION_NAME: str(ref), ANNOTATION_REF: ref.tag or ref.digest or ""},
+        }
+        with self._locked():
+            index = self._read_index()
+            index["manifests"] = [m for m in index["manifests"]
+                                  if m.get("annotations", {}).get(ANNOTATION_NAME) != str(ref)]
+            index["manifests"].append(desc)
+            self._write_index(index)
+        return self._image_from_desc(desc)
+
+    def import_dir(self, name: str, directory: str, cmd: list[str], env: dict[str, str] | list[str] | None = None,
+                   workdir: str = "/", ports: list[int | str] | None = None,
+                   entrypoint: list[str] | None = None) -> ImageConfig:
+        """Build a one-layer image from a host directory (its contents become the image root)."""
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"not a directory: {directory}")
+        layer = build_layer_from_dir(directory)
+        env_list = [f"{k}={v}" for k, v in env.items()] if isinstance(env, dict) else list(env or [])
+        config: dict = {"Cmd": list(cmd), "Env": env_list, "WorkingDir": workdir or "/"}
+        if entrypoint:
+            config["Entrypoint"] = list(entrypoint)
+        if ports:
+            config["ExposedPorts"] = {_port_key(p): {} for p in ports}
+        return self.add_image(name, [layer], config)
+
+    def list_images(self) -> list[ImageConfig]:
+        """All tagged images in the store."""
+        self._ensure_builtins()
+        return [self._image_from_desc(d) for d in self._read_index()["manifests"]]
+
+    def resolve(self, ref: str) -> ImageConfig | None:
+        """The image for `ref` (any spelling, or by digest), or None; builtins are built on demand."""
+        try:
+            parsed = reference.parse(ref)
+        except reference.InvalidReference:
+            return None
+        desc = self._find(parsed)
+        if desc is None and self.builtins:
+            from . import builtin
+
+            if builtin.is_builtin(str(parsed)):
+                builtin.install(self, str(parsed))
+                desc = self._find(parsed)
+        return self._image_from_desc(desc) if desc else None
+
+    def pull(self, ref: str) -> ImageConfig:
+        """Resolve `ref` and make sure its rootfs is unpacked; raise ImageNotFound otherwise."""
+        image = self.resolve(ref)
+        if image is None:
+            try:
+                shown = reference.normalize(ref)
+            except reference.InvalidReference:
+                shown = ref
+            raise ImageNotFound(shown)
+        self.unpack(image)
+        return image
+
+    def remove(self, ref: str) -> bool:
+        """Untag `ref`; unreferenced blobs stay until `gc()`."""
+        name = reference.normalize(ref)
+        with self._locked():
+            index = self._read_index()
+            keep = [m for m in index["manifests"] if m.get("annotations", {}).get(ANNOTATION_NAME) != name]
+            if len(keep) == len(index["manifests"]):
+                return False
+            index["manifests"] = keep
+            self._write_index(index)
+        return True
+
+    def unpack(self, image: ImageConfig) -> str:
+        """Apply the image's layers into its rootfs directory (once); return the path."""
+        target = image.rootfs
+        if os.path.isdir(target):
+            return target
+        tmp = tempfile.mkdtemp(prefix=".unpack-", dir=self.rootfs_dir)
+        try:
+            manifest = json.loads(self.get_blob(image.digest))
+            for layer in manifest["layers"]:
+                _apply_layer(self.get_blob(layer["digest"]), layer["mediaType"], tmp)
+            try:
+                os.rename(tmp, target)
+            except OSError:
+                if not os.path.isdir(target):  # lost a race with another unpacker: fine
+                    raise
+        finally:
+            if os.path.exists(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+    # -- internals -----------------------------------------------------------
+
+    @property
+    def _index_path(self) -> str:
+        return os.path.join(self.root, "index.json")
+
+    def _read_index(self) -> dict:
+        with open(self._index_path, "rb") as f:
+            return json.loads(f.read())
+
+    def _write_index(self, index: dict) -> None:
+        _atomic_write(self._index_path, json.dumps(index, indent=2).encode())
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(os.path.join(self.root, ".lock"), "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _find(self, ref: reference.Reference) -> dict | None:
+        for desc in self._read_index()["manifests"]:
+            name = desc.get("annotations", {}).get(ANNOTATION_NAME, "")
+            if ref.tag and name == str(reference.Reference(ref.domain, ref.path, ref.tag)):
+                if ref.digest is None or ref.digest == desc["digest"]:
+                    return desc
+            elif not ref.tag and ref.digest == desc["digest"] and name.startswith(ref.name + ":"):
+                return desc
+        return None
+
+    def _image_from_desc(self, desc: dict) -> ImageConfig:
+        manifest = json.loads(self.get_blob(desc["digest"]))
+        config_digest = manifest["config"]["digest"]
+        cfg = json.loads(self.get_blob(config_digest)).get("config") or {}
+        size = sum(layer.get("size", 0) for layer in manifest["layers"]) + manifest["config"]["size"]
+        return ImageConfig(
+            ref=desc["annotations"][ANNOTATION_NAME],
+            digest=desc["digest"],
+            id=config_digest,
+            size=size,
+            entrypoint=list(cfg.get("Entrypoint") or []),
+            cmd=list(cfg.get("Cmd") or []),
+            env=list(cfg.get("Env") or []),
+            working_dir=cfg.get("WorkingDir") or "",
+            exposed_ports=sorted((cfg.get("ExposedPorts") or {}).keys()),
+            rootfs=os.path.join(self.rootfs_dir, desc["digest"].partition(":")[2]),
+        )
+
+    def _ensure_builtins(self) -> None:
+        if self.builtins:
+            from . import builtin
+
+            for name in builtin.BUILTIN_IMAGES:
+                if self._find(reference.parse(name)) is None:
+                    builtin.install(self, name)
+
+
+def build_layer(files: dict[str, tuple[bytes, int]]) -> bytes:
+    """A deterministic gzipped tar from {path: (content, mode)}; parent dirs are added."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        dirs = sorted({os.path.dirname(p).strip("/") for p in files} - {""})
+        for d in _with_parents(dirs):
+            info = tarfile.TarInfo(d + "/")
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, EPOCH
+            tar.addfile(info)
+        for path in sorted(files):
+            content, mode = files[path]
+            info = tarfile.TarInfo(path.strip("/"))
+            info.size, info.mode, info.mtime = len(content), mode, EPOCH
+            tar.addfile(info, io.BytesIO(content))
+    return _gzip(raw.getvalue())
+
+
+def build_layer_from_dir(directory: str) -> bytes:
+    """A gzipped tar of `directory`'s contents, paths relative to it, ownership dropped."""
+    raw = io.BytesIO()
+
+    def scrub(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in sorted(os.listdir(directory)):
+            tar.add(os.path.join(directory, entry), arcname=entry, filter=scrub)
+    return _gzip(raw.getvalue())
+
+
+def _with_parents(dirs: list[str]) -> list[str]:
+    out: set[str] = set()
+    for d in dirs:
+        parts = d.split("/")
+        out.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return sorted(out)
+
+
+def _gzip(data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=EPOCH) as gz:
+        gz.write(data)
+    return buf.getvalue()
+
+
+def _apply_layer(blob: bytes, media_type: str, target: str) -> None:
+    """Extract one layer, honouring OCI whiteouts (`.wh.name` deletes `name`)."""
+    data = gzip.decompress(blob) if media_type.endswith("gzip") else blob
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        members = []
+        for m in tar.getmembers():
+            base = os.path.basename(m.name)
+            if base.startswith(".wh."):
+                parent = os.path.join(target, os.path.dirname(m.name))
+                if base == ".wh..wh..opq":
+                    for child in os.listdir(parent) if os.path.isdir(parent) else []:
+                        _remove(os.path.join(parent, child))
+                else:
+                    _remove(os.path.join(parent, base[4:]))
+                continue
+            members.append(m)
+        # The "data" filter refuses absolute paths, `..` escapes and device files.
+        tar.extractall(target, members=members, filter="data")
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _port_key(port: int | str) -> str:
+    text = str(port)
+    return text if "/" in text else f"{text}/tcp"
+
+
+def _canonical(obj: dict) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def default_root(data_dir: str) -> str:
+    """Where the store lives inside a data directory."""
+    return os.path.join(data_dir, "images")
+

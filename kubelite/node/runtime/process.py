@@ -1,0 +1,456 @@
+"""The process runtime: every container is a host process.
+
+A container starts from its image's unpacked root: the runtime copies the image rootfs
+into the container's own directory (its "writable layer", fresh per start), resolves
+the command against the image's PATH inside that copy first and the host second, and
+runs it with the image's working directory as cwd, in a new session, inside the pod's
+network (see netns.py).
+
+Process lifetime mirrors a container with its own PID namespace: the container is the
+whole session its first process leads. When that process exits, whatever it left
+running in the session is killed, as the kernel does when a PID namespace's init
+dies. Stopping sends SIGTERM to every session member, and SIGKILL after the grace
+period. (A process that calls setsid() itself leaves the session; without cgroups we
+cannot follow it — see the module report.)
+
+Output is copied from pipes into a rotating CRI log (logs.py) in fixed-size chunks,
+so a flooding process is slowed by the pipe instead of growing our memory.
+"""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import itertools
+import json
+import logging
+import os
+import pty
+import shutil
+import signal
+import struct
+import sys
+import termios
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ...images.store import ImageConfig, ImageStore, default_root
+from . import logs
+from .base import (ContainerHandle, ExecSession, ExitInfo, ImageInfo, Sandbox, StartError,
+                   container_argv, exit_reason)
+from .netns import DEFAULT_BRIDGE, DEFAULT_HOST_CIDR, DEFAULT_POD_CIDR, PodNetwork, make_network
+
+log = logging.getLogger(__name__)
+CHUNK = 64 * 1024
+# How long exited-leader leftovers may keep the output pipes open before we stop reading.
+PIPE_DRAIN_TIMEOUT = 2.0
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class _Container:
+    handle: ContainerHandle
+    proc: asyncio.subprocess.Process
+    writer: logs.LogWriter
+    exited: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Future | None = None
+    stopping: bool = False
+
+
+class ProcessRuntime:
+    """Containers as host processes, pods as directories plus a network (host or netns)."""
+
+    def __init__(self, data_dir: str, *, images: ImageStore | None = None, network: str = "host",
+                 pod_cidr: str = DEFAULT_POD_CIDR, host_cidr: str = DEFAULT_HOST_CIDR,
+                 bridge: str = DEFAULT_BRIDGE, log_max_size: int = logs.DEFAULT_MAX_SIZE,
+                 log_max_files: int = logs.DEFAULT_MAX_FILES, pod_network: PodNetwork | None = None):
+        self.data_dir = data_dir
+        self.pods_dir = os.path.join(data_dir, "pods")
+        os.makedirs(self.pods_dir, exist_ok=True)
+        self.images = images or ImageStore(default_root(data_dir))
+        self.network = pod_network or make_network(network, pod_cidr=pod_cidr, host_cidr=host_cidr, bridge=bridge)
+        self.log_max_size = log_max_size
+        self.log_max_files = log_max_files
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._containers: dict[str, _Container] = {}
+        self._attempts: dict[tuple[str, str], itertools.count] = {}
+        self._execs: set[asyncio.subprocess.Process] = set()
+
+    # -- images and sandboxes -------------------------------------------------
+
+    async def pull(self, ref: str) -> ImageInfo:
+        """Resolve `ref` in the local store and unpack it; raise ImageNotFound if absent."""
+        return await asyncio.to_thread(self.images.pull, ref)
+
+    async def create_sandbox(self, pod: dict) -> Sandbox:
+        """Create the pod directory and network (idempotent per uid)."""
+        meta = pod.get("metadata", {})
+        uid = meta.get("uid") or str(uuid.uuid4())
+        if uid in self._sandboxes:
+            return self._sandboxes[uid]
+        pod_dir = os.path.join(self.pods_dir, uid)
+        os.makedirs(pod_dir, exist_ok=True)
+        ip, netns = await self.network.setup(uid)
+        sandbox = Sandbox(uid=uid, namespace=meta.get("namespace", "default"), name=meta.get("name", ""),
+                          ip=ip, dir=pod_dir, netns=netns, created_at=_now())
+        with open(os.path.join(pod_dir, "sandbox.json"), "w") as f:
+            json.dump({"uid": uid, "namespace": sandbox.namespace, "name": sandbox.name, "ip": ip,
+                       "netns": netns}, f)
+        self._sandboxes[uid] = sandbox
+        return sandbox
+
+    async def remove_sandbox(self, sandbox: Sandbox) -> None:
+        """Kill the pod's remaining containers, release its network, delete its directory."""
+        for c in [c for c in self._containers.values() if c.handle.sandbox_uid == sandbox.uid]:
+            await self.stop_container(c.handle, 0)
+            self._containers.pop(c.handle.id, None)
+        await self.network.teardown(sandbox.uid)
+        self._sandboxes.pop(sandbox.uid, None)
+        for key in [k for k in self._attempts if k[0] == sandbox.uid]:
+            del self._attempts[key]
+        await asyncio.to_thread(shutil.rmtree, sandbox.dir, True)
+
+    # -- containers -----------------------------------------------------------
+
+    async def start_container(self, sandbox: Sandbox, pod: dict, container: dict, image: ImageInfo,
+                              env: dict[str, str]) -> ContainerHandle:
+        """Start `container` of `pod` from `image`; raise StartError if it cannot run."""
+        name = container["name"]
+        attempt = next(self._attempts.setdefault((sandbox.uid, name), itertools.count()))
+        full_env = self._container_env(sandbox, pod, image, env)
+        argv = container_argv(image, container, full_env)
+        if not argv:
+            raise StartError("no command specified")
+        cdir = os.path.join(sandbox.dir, "containers", name)
+        root = os.path.join(cdir, str(attempt))
+        await asyncio.to_thread(_fresh_rootfs, self.images.unpack(image), root, cdir, attempt)
+        workdir = container.get("workingDir") or image.working_dir or "/"
+        cwd = _inside(root, workdir)
+        os.makedirs(cwd, exist_ok=True)
+        exe = resolve_executable(argv[0], root, cwd, full_env.get("PATH", ""))
+        log_path = os.path.join(sandbox.dir, "logs", name, f"{attempt}.log")
+        writer = logs.LogWriter(log_path, max_size=self.log_max_size, max_files=self.log_max_files)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.network.enter(sandbox.netns, [exe] + argv[1:]), cwd=cwd, env=full_env,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, start_new_session=True, limit=CHUNK)
+        except OSError as e:
+            writer.close()
+            raise StartError(f'exec: "{argv[0]}": {e.strerror.lower() if e.strerror else e}') from None
+        handle = ContainerHandle(id=uuid.uuid4().hex, name=name, sandbox_uid=sandbox.uid, started_at=_now(),
+                                 log_path=log_path, attempt=attempt, pid=proc.pid, image=image.ref)
+        c = _Container(handle, proc, writer)
+        c.done = asyncio.get_running_loop().create_future()
+        self._containers[handle.id] = c
+        asyncio.create_task(self._supervise(c), name=f"container-{sandbox.name}-{name}")
+        return handle
+
+    def _container_env(self, sandbox: Sandbox, pod: dict, image: ImageConfig, env: dict[str, str]) -> dict[str, str]:
+        out = image.env_dict()
+        out.setdefault("PATH", os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"))
+        out["HOSTNAME"] = pod.get("spec", {}).get("hostname") or sandbox.name
+        out.update(env)
+        out.setdefault("POD_IP", sandbox.ip)
+        return out
+
+    async def _supervise(self, c: _Container) -> None:
+        """Copy output to the log; when the leader exits, kill its session and record the exit."""
+        pumps = [asyncio.create_task(self._pump(c.proc.stdout, "stdout", c.writer)),
+                 asyncio.create_task(self._pump(c.proc.stderr, "stderr", c.writer))]
+        code = await c.proc.wait()
+        c.exited.set()
+        finished = _now()
+        await _kill_session(c.proc.pid, signal.SIGKILL)
+        _, slow = await asyncio.wait(pumps, timeout=PIPE_DRAIN_TIMEOUT)
+        for task in slow:
+            task.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+        c.writer.close()
+        sig = -code if code < 0 else None
+        exit_code = 128 + sig if sig else code
+        info = ExitInfo(exit_code=exit_code, reason=exit_reason(exit_code), finished_at=finished, signal=sig)
+        if not c.done.done():
+            c.done.set_result(info)
+
+    @staticmethod
+    async def _pump(stream: asyncio.StreamReader | None, name: str, writer: logs.LogWriter) -> None:
+        if stream is None:
+            return
+        while chunk := await stream.read(CHUNK):
+            writer.write(name, chunk)
+
+    async def stop_container(self, handle: ContainerHandle, grace: float) -> None:
+        """SIGTERM the container's whole session, SIGKILL after `grace`; wait until all are gone."""
+        c = self._containers.get(handle.id)
+        if c is None:
+            return
+        if not c.exited.is_set():
+            c.stopping = True
+            await _kill_session(c.proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(c.exited.wait(), timeout=max(grace, 0))
+            except asyncio.TimeoutError:
+                await _kill_session(c.proc.pid, signal.SIGKILL)
+        await asyncio.shield(c.done)
+
+    async def wait(self, handle: ContainerHandle) -> ExitInfo:
+        """Wait for the container to exit."""
+        return await asyncio.shield(self._containers[handle.id].done)
+
+    def log_path(self, handle: ContainerHandle) -> str:
+        """The CRI log of this container instance."""
+        return handle.log_path
+
+    def is_running(self, handle: ContainerHandle) -> bool:
+        """Whether the container's main process is still alive."""
+        c = self._containers.get(handle.id)
+        return c is not None and not c.exited.is_set()
+
+    # -- exec and port-forward ------------------------------------------------
+
+    async def exec(self, sandbox: Sandbox, handle: ContainerHandle, command: list[str], tty: bool,
+                   env: dict[str, str] | None = None) -> ExecSession:
+        """Run `command` in the container's directory, env and network."""
+        c = self._containers.get(handle.id)
+        if c is None or c.exited.is_set():
+            raise StartError("cannot exec in a stopped container")
+        cenv = _proc_environ(c.proc.pid) or dict(os.environ)
+        cenv.update(env or {})
+        if tty:
+            cenv.setdefault("TERM", "xterm")
+        cwd = _proc_cwd(c.proc.pid) or sandbox.dir
+        if not command:
+            raise StartError("exec: no command specified")
+        root = os.path.join(sandbox.dir, "containers", handle.name, str(handle.attempt))
+        exe = resolve_executable(command[0], root, cwd, cenv.get("PATH", ""))
+        argv = self.network.enter(sandbox.netns, [exe] + list(command[1:]))
+        impl = await (_TtyExec.start(argv, cwd, cenv) if tty else _PipeExec.start(argv, cwd, cenv))
+        return ExecSession(stdout=impl.stdout, stderr=impl.stderr, _impl=impl)
+
+    async def open_port(self, sandbox: Sandbox, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Connect to `port` on the pod's IP."""
+        return await asyncio.open_connection(sandbox.ip, port)
+
+    async def cleanup_all(self) -> None:
+        """Kill every container, release every sandbox and network resource."""
+        for sandbox in list(self._sandboxes.values()):
+            await self.remove_sandbox(sandbox)
+        for c in list(self._containers.values()):
+            await self.stop_container(c.handle, 0)
+        self._containers.clear()
+        await self.network.cleanup_all()
+
+
+# -- processes ---------------------------------------------------------------
+
+
+def _session_members(sid: int) -> list[int]:
+    """PIDs whose session id is `sid` (the container's processes)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # Fields after the parenthesised command: state ppid pgrp session ...
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 3 and int(fields[3]) == sid:
+            out.append(int(entry))
+    return out
+
+
+async def _kill_session(sid: int, sig: int) -> None:
+    """Signal the container's process group and every other member of its session."""
+    try:
+        os.killpg(sid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for pid in await asyncio.to_thread(_session_members, sid):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _proc_environ(pid: int) -> dict[str, str] | None:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    env = {}
+    for item in raw.split(b"\0"):
+        if b"=" in item:
+            k, _, v = item.partition(b"=")
+            env[k.decode(errors="replace")] = v.decode(errors="replace")
+    return env
+
+
+def _proc_cwd(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+
+
+def _inside(root: str, path: str) -> str:
+    """`path` of the image, as a host path under `root` (never escaping it)."""
+    return os.path.join(root, os.path.normpath("/" + path).lstrip("/"))
+
+
+def _fresh_rootfs(image_root: str, root: str, cdir: str, attempt: int) -> None:
+    """Copy the image into a new container root; drop roots older than the previous one."""
+    if os.path.exists(root):
+        shutil.rmtree(root)
+    shutil.copytree(image_root, root, symlinks=True)
+    for old in os.listdir(cdir):
+        if old.isdigit() and int(old) < attempt - 1:
+            shutil.rmtree(os.path.join(cdir, old), ignore_errors=True)
+
+
+def resolve_executable(name: str, root: str, cwd: str, path: str) -> str:
+    """Host path of the program `name`: image root first, then the host; StartError if none."""
+    if "/" in name:
+        candidates = [_inside(root, name), name] if name.startswith("/") else [os.path.join(cwd, name)]
+    else:
+        dirs = [d for d in path.split(":") if d]
+        candidates = [os.path.join(_inside(root, d), name) for d in dirs]
+        if name in ("python", "python3"):
+            # The built-in images are Python apps; run them on kubelite's own interpreter.
+            candidates.append(sys.executable)
+        candidates += [os.path.join(d, name) for d in dirs]
+    for cand in candidates:
+        if os.path.isfile(cand):
+            if not os.access(cand, os.X_OK):
+                raise StartError(f'exec: "{name}": permission denied')
+            return cand
+    if "/" in name:
+        raise StartError(f'exec: "{name}": stat {name}: no such file or directory')
+    raise StartError(f'exec: "{name}": executable file not found in $PATH')
+
+
+class _PipeExec:
+    """exec without a tty: separate stdout and stderr pipes."""
+
+    def __init__(self, proc: asyncio.subprocess.Process):
+        self.proc = proc
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    @classmethod
+    async def start(cls, argv: list[str], cwd: str, env: dict[str, str]) -> "_PipeExec":
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=cwd, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+        return cls(proc)
+
+    async def write(self, data: bytes) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.write(data)
+            try:
+                await self.proc.stdin.drain()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    async def close_stdin(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.close()
+
+    def resize(self, width: int, height: int) -> None:
+        """No terminal, nothing to resize."""
+
+    async def wait(self) -> int:
+        code = await self.proc.wait()
+        return 128 - code if code < 0 else code
+
+    async def kill(self) -> None:
+        if self.proc.returncode is None:
+            await _kill_session(self.proc.pid, signal.SIGKILL)
+        await self.proc.wait()
+
+
+class _TtyExec:
+    """exec with a tty: the command's controlling terminal is a pty; one output stream."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, master: int):
+        self.proc = proc
+        self.master = master
+        self.stdout = asyncio.StreamReader()
+        self.stderr = None
+        self._loop = asyncio.get_running_loop()
+        os.set_blocking(master, False)
+        self._loop.add_reader(master, self._readable)
+        self._closed = False
+
+    @classmethod
+    async def start(cls, argv: list[str], cwd: str, env: dict[str, str]) -> "_TtyExec":
+        master, slave = pty.openpty()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
+                start_new_session=True, preexec_fn=_take_controlling_tty)
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        return cls(proc, master)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.master, CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: every slave end is closed
+            data = b""
+        if data:
+            self.stdout.feed_data(data)
+        else:
+            self._close()
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._loop.remove_reader(self.master)
+            os.close(self.master)
+            self.stdout.feed_eof()
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and not self._closed:
+            try:
+                n = os.write(self.master, view)
+                view = view[n:]
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+            except OSError:
+                return
+
+    async def close_stdin(self) -> None:
+        await self.write(b"\x04")  # EOF for a terminal in canonical mode
+
+    def resize(self, width: int, height: int) -> None:
+        if not self._closed:
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+    async def wait(self) -> int:
+        code = await self.proc.wait()
+        return 128 - code if code < 0 else code
+
+    async def kill(self) -> None:
+        if self.proc.returncode is None:
+            await _kill_session(self.proc.pid, signal.SIGKILL)
+        await self.proc.wait()
+        self._close()
+
+
+def _take_controlling_tty() -> None:
+    """In the child, after setsid(): make stdin (the pty slave) the controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
