@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 
 from kubelite.apiserver.app import APIServer, APIServerConfig
 from kubelite.apiserver.bootstrap import bootstrap
+from kubelite.apiserver.nodeproxy import NodeProxy
 from kubelite.apiserver.registry import run_compactor
 from kubelite.client.rest import Client, ClientConfig
 from kubelite.pki import PKI
@@ -99,6 +100,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
                           tls_cert=pki.serving_cert, tls_key=pki.serving_key, client_ca=pki.ca_cert,
                           token_file=pki.token_file, advertise_address=advertise)
     api = APIServer(store, cfg)
+    node_proxy = NodeProxy(pki.admin_cert, pki.admin_key)
+    node_proxy.install(api.extra_routes)
     try:
         await api.start()
     except OSError as e:
@@ -139,6 +142,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         if client is not None:
             await client.close()
         await api.stop()
+        await node_proxy.close()
         await store.close()
         lock.close()
 

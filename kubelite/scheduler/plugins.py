@@ -1,0 +1,230 @@
+"""Filter and score plugins, pure functions over plain dicts (kube-scheduler's framework).
+
+A filter returns None when the node fits, or the reason it does not, worded like
+upstream so the FailedScheduling event reads
+``0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {…}.``
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from kubelite.api import quantity
+
+Obj = dict[str, Any]
+
+
+@dataclass
+class NodeInfo:
+    """A node and what is already placed on it."""
+
+    node: Obj
+    pods: list[Obj] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.node["metadata"]["name"]
+
+    def requested(self) -> tuple[int, int, int]:
+        """(milli-cpu, memory bytes, pod count) requested by the pods on the node."""
+        cpu = mem = 0
+        for p in self.pods:
+            c, m = pod_requests(p)
+            cpu += c
+            mem += m
+        return cpu, mem, len(self.pods)
+
+    def allocatable(self) -> tuple[int, int, int]:
+        """(milli-cpu, memory bytes, pods) the node offers."""
+        a = (self.node.get("status") or {}).get("allocatable") or {}
+        return quantity.milli(a.get("cpu", "0")), quantity.value(a.get("memory", "0")), quantity.value(a.get("pods", "110"))
+
+
+def pod_requests(pod: Obj) -> tuple[int, int]:
+    """Effective (milli-cpu, memory) requests: max(sum of containers, any init container)."""
+    spec = pod.get("spec") or {}
+
+    def req(c: Obj) -> tuple[int, int]:
+        r = (c.get("resources") or {}).get("requests") or {}
+        return quantity.milli(r.get("cpu")), quantity.value(r.get("memory"))
+    cpu = sum(req(c)[0] for c in spec.get("containers") or [])
+    mem = sum(req(c)[1] for c in spec.get("containers") or [])
+    for c in spec.get("initContainers") or []:
+        ic, im = req(c)
+        cpu, mem = max(cpu, ic), max(mem, im)
+    return cpu, mem
+
+
+def _tolerates(tol: Obj, taint: Obj) -> bool:
+    if tol.get("effect") and tol["effect"] != taint.get("effect"):
+        return False
+    op = tol.get("operator", "Equal")
+    if tol.get("key") and tol["key"] != taint.get("key"):
+        return False
+    if not tol.get("key") and op != "Exists":
+        return False
+    if op == "Exists":
+        return True
+    return tol.get("value", "") == taint.get("value", "")
+
+
+def node_ready(n: NodeInfo, pod: Obj) -> str | None:
+    """NodeReady (enforced upstream through the not-ready taint; kept explicit here)."""
+    for c in (n.node.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            if c.get("status") == "True":
+                return None
+            break
+    taint = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+    if any(_tolerates(t, taint) for t in (pod.get("spec") or {}).get("tolerations") or []):
+        return None
+    return "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
+
+
+def node_unschedulable(n: NodeInfo, pod: Obj) -> str | None:
+    """NodeUnschedulable: cordoned nodes take only pods that tolerate it."""
+    if not (n.node.get("spec") or {}).get("unschedulable"):
+        return None
+    taint = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+    if any(_tolerates(t, taint) for t in (pod.get("spec") or {}).get("tolerations") or []):
+        return None
+    return "node(s) were unschedulable"
+
+
+def taint_toleration(n: NodeInfo, pod: Obj) -> str | None:
+    """TaintToleration: every NoSchedule/NoExecute taint must be tolerated."""
+    tols = (pod.get("spec") or {}).get("tolerations") or []
+    for t in (n.node.get("spec") or {}).get("taints") or []:
+        if t.get("effect") not in ("NoSchedule", "NoExecute"):
+            continue
+        if not any(_tolerates(tol, t) for tol in tols):
+            return f"node(s) had untolerated taint {{{t.get('key')}: {t.get('value', '')}}}"
+    return None
+
+
+def _match_expr(expr: Obj, labels: dict[str, str]) -> bool:
+    k, op, vals = expr.get("key"), expr.get("operator"), expr.get("values") or []
+    if op == "In":
+        return k in labels and labels[k] in vals
+    if op == "NotIn":
+        return k not in labels or labels[k] not in vals
+    if op == "Exists":
+        return k in labels
+    if op == "DoesNotExist":
+        return k not in labels
+    if op in ("Gt", "Lt") and k in labels and vals:
+        try:
+            a, b = int(labels[k]), int(vals[0])
+        except ValueError:
+            return False
+        return a > b if op == "Gt" else a < b
+    return False
+
+
+def _match_fields(expr: Obj, node: Obj) -> bool:
+    if expr.get("key") != "metadata.name":
+        return False
+    return _match_expr(expr, {"metadata.name": node["metadata"]["name"]})
+
+
+def node_affinity(n: NodeInfo, pod: Obj) -> str | None:
+    """NodeAffinity: nodeSelector and required node affinity terms (ORed terms, ANDed expressions)."""
+    spec = pod.get("spec") or {}
+    labels = n.node["metadata"].get("labels") or {}
+    reason = "node(s) didn't match Pod's node affinity/selector"
+    for k, v in (spec.get("nodeSelector") or {}).items():
+        if labels.get(k) != v:
+            return reason
+    req = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
+           .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    terms = req.get("nodeSelectorTerms")
+    if terms:
+        def term_ok(t: Obj) -> bool:
+            exprs, fields = t.get("matchExpressions") or [], t.get("matchFields") or []
+            if not exprs and not fields:
+                return False
+            return all(_match_expr(e, labels) for e in exprs) and all(_match_fields(f, n.node) for f in fields)
+        if not any(term_ok(t) for t in terms):
+            return reason
+    return None
+
+
+def node_resources_fit(n: NodeInfo, pod: Obj) -> str | None:
+    """NodeResourcesFit: requests must fit in what is left of allocatable."""
+    cpu, mem = pod_requests(pod)
+    ucpu, umem, upods = n.requested()
+    acpu, amem, apods = n.allocatable()
+    if upods + 1 > apods:
+        return "Too many pods"
+    if cpu and ucpu + cpu > acpu:
+        return "Insufficient cpu"
+    if mem and umem + mem > amem:
+        return "Insufficient memory"
+    return None
+
+
+def _host_ports(pod: Obj) -> set[tuple[str, int, str]]:
+    out = set()
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        for p in c.get("ports") or []:
+            if p.get("hostPort"):
+                out.add((p.get("hostIP") or "0.0.0.0", int(p["hostPort"]), p.get("protocol", "TCP")))
+    return out
+
+
+def node_ports(n: NodeInfo, pod: Obj) -> str | None:
+    """NodePorts: a hostPort may be used once per node (0.0.0.0 conflicts with any IP)."""
+    want = _host_ports(pod)
+    if not want:
+        return None
+    used = set()
+    for p in n.pods:
+        used |= _host_ports(p)
+    for ip, port, proto in want:
+        for uip, uport, uproto in used:
+            if port == uport and proto == uproto and (ip == uip or "0.0.0.0" in (ip, uip)):
+                return "node(s) didn't have free ports for the requested pod ports"
+    return None
+
+
+FILTERS: list[Callable[[NodeInfo, Obj], str | None]] = [
+    node_unschedulable, node_ready, node_affinity, node_ports, taint_toleration, node_resources_fit,
+]
+
+
+def least_allocated(n: NodeInfo, pod: Obj) -> float:
+    """NodeResourcesFit LeastAllocated score in [0, 100]."""
+    cpu, mem = pod_requests(pod)
+    ucpu, umem, _ = n.requested()
+    acpu, amem, _ = n.allocatable()
+    # Upstream counts requestless pods as 100m / 200Mi for scoring.
+    cpu = cpu or 100
+    mem = mem or 200 * 2**20
+    scores = []
+    for used, cap in ((ucpu + cpu, acpu), (umem + mem, amem)):
+        scores.append(0.0 if cap <= 0 or used > cap else (cap - used) * 100.0 / cap)
+    return sum(scores) / len(scores)
+
+
+def selector_spread(n: NodeInfo, pod: Obj) -> float:
+    """Spreading: fewer pods of the same controller on a node scores higher."""
+    owner = next((r.get("uid") for r in pod["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
+    if not owner:
+        return 0.0
+    same = sum(1 for p in n.pods if any(r.get("uid") == owner for r in p["metadata"].get("ownerReferences") or []))
+    return 100.0 / (1 + same)
+
+
+def score(n: NodeInfo, pod: Obj) -> float:
+    """Weighted sum of score plugins."""
+    return least_allocated(n, pod) + 2 * selector_spread(n, pod)
+
+
+def failure_message(total: int, reasons: dict[str, int]) -> str:
+    """Upstream's FailedScheduling summary (reasons sorted, then the preemption note)."""
+    parts = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+    msg = f"0/{total} nodes are available"
+    if parts:
+        msg += f": {parts}"
+    msg += f". preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
+    return msg
