@@ -88,7 +88,7 @@ def test_name_rules_per_kind(kind, name, message):
     if kind == "Service":
         obj = service()
         obj["metadata"]["name"] = name
-    assert (f"metadata.name", f'Invalid value: "{name}": {message}') in msgs(kind, obj)
+    assert ("metadata.name", f'Invalid value: "{name}": {message}') in msgs(kind, obj)
 
 
 def test_name_too_long():
