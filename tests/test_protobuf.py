@@ -26,12 +26,37 @@ KUBECTL = "/usr/lib/google-cloud-sdk/bin/kubectl.1.{}"
 
 # --------------------------------------------------------------------------- capture server
 
+def _resources(group_version: str, *entries: tuple[str, str, bool, list[str]]) -> dict[str, Any]:
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
+            "resources": [{"name": n, "singularName": "", "namespaced": ns, "kind": k, "verbs": v}
+                          for n, k, ns, v in entries]}
+
+
+CRUD = ["create", "delete", "get", "list", "patch", "update", "watch"]
+EXTRA_GROUPS = {  # served beside the recorded v1 and apps/v1 lists
+    "batch": ["v1"], "autoscaling": ["v2", "v1"],
+    "authorization.k8s.io": ["v1"], "authentication.k8s.io": ["v1"],
+}
+EXTRA_RESOURCES = {
+    "/apis/batch/v1": _resources("batch/v1", ("jobs", "Job", True, CRUD), ("cronjobs", "CronJob", True, CRUD)),
+    "/apis/autoscaling/v1": _resources("autoscaling/v1", ("horizontalpodautoscalers", "HorizontalPodAutoscaler",
+                                                          True, CRUD)),
+    "/apis/autoscaling/v2": _resources("autoscaling/v2", ("horizontalpodautoscalers", "HorizontalPodAutoscaler",
+                                                          True, CRUD)),
+    "/apis/authorization.k8s.io/v1": _resources("authorization.k8s.io/v1", (
+        "selfsubjectaccessreviews", "SelfSubjectAccessReview", False, ["create"])),
+    "/apis/authentication.k8s.io/v1": _resources("authentication.k8s.io/v1", (
+        "selfsubjectreviews", "SelfSubjectReview", False, ["create"])),
+}
+
+
 class Capture:
-    """A stand-in API server: legacy discovery for v1 and apps/v1, POSTs recorded."""
+    """A stand-in API server: legacy discovery for a few groups, POST bodies recorded."""
 
     def __init__(self) -> None:
         self.posts: list[tuple[str, str, bytes]] = []
-        self.reply_decoded = True
+        self.answer_protobuf = False  # reply with encode() when the client accepts it
+        self.protobuf_replies = 0
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handle)
         self.runner = web.AppRunner(app)
@@ -50,25 +75,44 @@ class Capture:
                 return _json_file("discovery-api.json")
             if path == "/apis":
                 body = json.loads((SAMPLES / "discovery-apis.json").read_text())
-                body["groups"] = [g for g in body["groups"] if g["name"] == "apps"]
-                return web.json_response(body)
+                groups = [g for g in body["groups"] if g["name"] == "apps"]
+                for name, versions in EXTRA_GROUPS.items():
+                    gvs = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
+                    groups.append({"name": name, "versions": gvs, "preferredVersion": gvs[0]})
+                return web.json_response({**body, "groups": groups})
             if path == "/api/v1":
                 return _json_file("discovery-api-v1.json")
             if path == "/apis/apps/v1":
                 return _json_file("discovery-apis-apps-v1.json")
+            if path in EXTRA_RESOURCES:
+                return web.json_response(EXTRA_RESOURCES[path])
             return web.json_response(errors.no_such_path().status, status=404)
         body = await request.read()
         ctype = request.headers.get("Content-Type", "")
         self.posts.append((request.path, ctype, body))
         obj = decode(body) if ctype.startswith(MEDIA_TYPE) else json.loads(body)
-        # Answer like a server would: the created object, as JSON.
-        obj.setdefault("metadata", {}).update(uid="5a1e0000-0000-0000-0000-000000000001",
-                                              resourceVersion="1", creationTimestamp="2024-01-01T00:00:00Z")
-        obj["metadata"].setdefault("namespace", "default") if "namespaces" in request.path[:20] else None
-        return web.json_response(obj, status=201)
+        if self.answer_protobuf and MEDIA_TYPE in request.headers.get("Accept", ""):
+            self.protobuf_replies += 1
+            return web.Response(body=encode(_created(obj)), status=201, headers={"Content-Type": MEDIA_TYPE})
+        return web.json_response(_created(obj), status=201)
 
     async def stop(self) -> None:
         await self.runner.cleanup()
+
+
+def _created(obj: dict[str, Any]) -> dict[str, Any]:
+    """What a server would answer: the object with server-set fields and a status."""
+    obj = json.loads(json.dumps(obj))
+    obj.setdefault("metadata", {}).update(uid="5a1e0000-0000-0000-0000-000000000001", resourceVersion="1",
+                                          creationTimestamp="2024-01-01T00:00:00Z")
+    kind = obj.get("kind")
+    if kind == "TokenRequest":
+        obj["status"] = {"token": "tok", "expirationTimestamp": "2024-01-01T01:00:00Z"}
+    elif kind == "SelfSubjectAccessReview":
+        obj["status"] = {"allowed": True}
+    elif kind == "SelfSubjectReview":
+        obj["status"] = {"userInfo": {"username": "admin", "groups": ["system:masters"]}}
+    return obj
 
 
 def _json_file(name: str) -> web.Response:
@@ -109,6 +153,11 @@ COMMANDS = [
     ("create", "service", "nodeport", "np", "--tcp=80:8080", "--node-port=30080"),
     ("create", "secret", "generic", "sec", "--from-literal=password=hunter2", "--type=Opaque"),
     ("create", "serviceaccount", "robot"),
+    ("create", "job", "j", "--image=busybox", "--", "echo", "hi"),
+    ("create", "cronjob", "cj", "--image=busybox", "--schedule=*/5 * * * *", "--restart=OnFailure"),
+    ("create", "token", "robot", "--duration=1h", "--audience=api"),
+    ("auth", "can-i", "create", "pods"),
+    ("auth", "whoami"),
 ]
 
 
@@ -133,8 +182,31 @@ async def test_kubectl_create_deployment_gets_a_sane_reply(capture, tmp_path):
     created = json.loads(out)
     assert created["metadata"]["name"] == "web"
     assert created["spec"]["replicas"] == 3
-    assert created["spec"]["template"]["spec"]["containers"][0]["ports"] == [{"containerPort": 80, "protocol": "TCP"}] \
-        or created["spec"]["template"]["spec"]["containers"][0]["ports"] == [{"containerPort": 80}]
+    assert created["metadata"]["uid"] == "5a1e0000-0000-0000-0000-000000000001"
+    assert created["spec"]["template"]["spec"]["containers"] == [
+        {"name": "nginx", "image": "nginx:1.25", "ports": [{"containerPort": 80}], "resources": {}}]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[" ".join(c[1:3]) for c in COMMANDS])
+async def test_kubectl_133_reads_our_protobuf_replies(capture, tmp_path, command):
+    args = _with_json_output(command)
+    rc, out_json, err = await run_kubectl(capture, tmp_path, 33, *args)
+    assert rc == 0, err
+    capture.answer_protobuf = True
+    rc, out_pb, err = await run_kubectl(capture, tmp_path, 33, *args)
+    assert rc == 0, err
+    assert capture.protobuf_replies == 1
+    assert out_pb == out_json
+
+
+def _with_json_output(command: tuple[str, ...]) -> tuple[str, ...]:
+    """The command with ``-o json`` (before any ``--``) where it prints the created object."""
+    if command[0] == "auth" or command[1] == "token":
+        return command
+    if "--" in command:
+        i = command.index("--")
+        return (*command[:i], "-o", "json", *command[i:])
+    return (*command, "-o", "json")
 
 
 async def test_kubectl_132_sends_protobuf_too(capture, tmp_path):
