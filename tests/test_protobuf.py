@@ -549,6 +549,10 @@ def test_encode_refuses_what_the_schema_cannot_hold():
         encode({"kind": "Widget", "apiVersion": "example.com/v1"})
     with pytest.raises(protobuf.Unsupported):
         encode({"kind": "Pod", "apiVersion": "v1", "spec": {"priority": "high"}})
+    with pytest.raises(protobuf.Unsupported, match="int32"):
+        encode({"kind": "Pod", "apiVersion": "v1", "spec": {"priority": 2**31}})
+    with pytest.raises(protobuf.Unsupported):
+        encode({"kind": "List", "apiVersion": "v1", "items": [{"x": object()}]})
 
 
 def test_unknown_fields_lists_dotted_paths():
@@ -617,7 +621,3 @@ def _fixed32(num: int) -> bytes:
 
 def _envelope(api_version: str, kind: str, raw: bytes) -> bytes:
     return MAGIC + _ld(1, _s(1, api_version) + _s(2, kind)) + _ld(2, raw)
-
-
-def _raw(obj: dict[str, Any]) -> bytes:
-    return encode(obj)

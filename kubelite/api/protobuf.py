@@ -401,7 +401,10 @@ def encode(obj: dict[str, Any]) -> bytes:
     name = schema.kind_message(api_version, kind)
     if name is None:
         raise Unsupported(f"no protobuf schema for {api_version}, Kind={kind}")
-    raw = _encode_message(obj, name, "")
+    try:
+        raw = _encode_message(obj, name, "")
+    except (TypeError, OverflowError, struct.error) as e:  # orjson.JSONEncodeError is a TypeError
+        raise Unsupported(f"cannot encode {kind} as protobuf: {e}") from None
     type_meta = _len_field(1, api_version.encode()) + _len_field(2, kind.encode())
     envelope = _len_field(1, type_meta) + _len_field(2, raw) + _len_field(3, b"") + _len_field(4, b"")
     return MAGIC + envelope
@@ -491,6 +494,9 @@ def _encode_one(field: Field, number: int, value: Any, path: str) -> bytes:
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise Unsupported(f"{path}: expected an integer")
+        bits = 32 if t == "i32" else 64
+        if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
+            raise Unsupported(f"{path}: {value} does not fit in an int{bits}")
         return _key(number, VARINT) + _varint(value)
     if t == "b":
         if not isinstance(value, bool):
