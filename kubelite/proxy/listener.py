@@ -1,0 +1,178 @@
+"""TCP forwarding for one bound address:port of a service (a userspace kube-proxy).
+
+Per accepted connection:
+
+1. ask the balancer for candidates; none → reset the connection at once (the userspace
+   equivalent of iptables' REJECT for a Service without endpoints);
+2. connect to the first candidate; a refused / failed / slow connect moves on to the next,
+   so a pod that just died costs the client nothing (it has sent no data yet);
+3. copy bytes both ways; EOF in one direction is passed on as a half-close (``write_eof``)
+   and the pair is closed once both directions are done, or at once on an error.
+
+Closing a listener stops accepting; connections already forwarded are *not* cut but
+drained: they run until their peers close them, or until ``drain(timeout)`` gives up.
+Every per-connection error is contained: floods, resets and clients that vanish never
+reach the accept loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from typing import Callable
+
+from kubelite.proxy.balancer import Balancer, Endpoint
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 3.0
+MAX_CONNECT_ATTEMPTS = 8
+MAX_CONNECTIONS = 8192   # per listener; beyond this new connections are reset
+BUFFER = 65536
+
+
+def reset(writer: asyncio.StreamWriter) -> None:
+    """Close a connection with RST (SO_LINGER 0), as a refused connection looks to clients."""
+    try:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    writer.transport.abort()
+
+
+class TCPListener:
+    """Accepts on one address:port and forwards to endpoints chosen by a Balancer."""
+
+    def __init__(self, host: str, port: int, balancer: Balancer, *, external: bool = False,
+                 name: str = "", on_connect: Callable[[Endpoint], None] | None = None):
+        self.host = host
+        self.port = port
+        self.balancer = balancer
+        self.external = external
+        self.name = name or f"{host}:{port}"
+        self._server: asyncio.base_events.Server | None = None
+        self._conns: set[asyncio.Task] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._on_connect = on_connect
+        self.connect_timeout = CONNECT_TIMEOUT
+
+    @property
+    def active(self) -> int:
+        """Connections currently being handled."""
+        return len(self._conns)
+
+    @property
+    def serving(self) -> bool:
+        """True while accepting connections."""
+        return self._server is not None
+
+    async def start(self) -> None:
+        """Bind and start accepting (raises OSError if the address cannot be bound)."""
+        self._server = await asyncio.start_server(self._accepted, self.host, self.port,
+                                                  reuse_address=True, backlog=1024, limit=BUFFER)
+
+    def close(self) -> None:
+        """Stop accepting new connections; existing ones keep running."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait for forwarded connections to finish; after ``timeout`` cut the rest. True if none were cut."""
+        self.close()
+        if not self._conns:
+            return True
+        done, pending = await asyncio.wait(set(self._conns), timeout=timeout)
+        if not pending:
+            return True
+        for w in list(self._writers):
+            w.transport.abort()
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return False
+
+    # -- per connection ------------------------------------------------------------------
+    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if len(self._conns) >= MAX_CONNECTIONS:
+            reset(writer)
+            return
+        self._conns.add(task)
+        self._writers.add(writer)
+        try:
+            await self._handle(reader, writer)
+        except asyncio.CancelledError:
+            writer.transport.abort()
+            raise
+        except Exception as e:  # contain everything: the accept loop must never see it
+            log.debug("%s: connection failed: %s", self.name, e)
+            writer.transport.abort()
+        finally:
+            self._conns.discard(task)
+            self._writers.discard(writer)
+
+    async def _connect(self, client_ip: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        for ep in self.balancer.candidates(client_ip, external=self.external)[:MAX_CONNECT_ATTEMPTS]:
+            try:
+                r, w = await asyncio.wait_for(asyncio.open_connection(ep.ip, ep.port, limit=BUFFER),
+                                              self.connect_timeout)
+            except (OSError, asyncio.TimeoutError) as e:
+                log.debug("%s: endpoint %s:%s unreachable (%s), trying another", self.name, ep.ip, ep.port, e)
+                continue
+            self.balancer.connected(client_ip, ep)
+            if self._on_connect is not None:
+                self._on_connect(ep)
+            return r, w
+        return None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("", 0)
+        backend = await self._connect(peer[0])
+        if backend is None:
+            reset(writer)
+            return
+        b_reader, b_writer = backend
+        self._writers.add(b_writer)
+        try:
+            up = asyncio.create_task(_pipe(reader, b_writer))
+            down = asyncio.create_task(_pipe(b_reader, writer))
+            try:
+                done, pending = await asyncio.wait({up, down}, return_when=asyncio.FIRST_EXCEPTION)
+                failed = any(t.exception() is not None for t in done)
+                if failed:
+                    # One side broke: the other cannot finish meaningfully.
+                    for t in pending:
+                        t.cancel()
+                    await asyncio.gather(*pending, return_exceptions=True)
+                    writer.transport.abort()
+                    b_writer.transport.abort()
+                    return
+            except asyncio.CancelledError:
+                up.cancel()
+                down.cancel()
+                await asyncio.gather(up, down, return_exceptions=True)
+                b_writer.transport.abort()
+                raise
+            writer.close()
+            b_writer.close()
+        finally:
+            self._writers.discard(b_writer)
+
+
+async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    """Copy until EOF, then half-close dst (so request/response protocols finish cleanly)."""
+    while True:
+        data = await src.read(BUFFER)
+        if not data:
+            break
+        dst.write(data)
+        await dst.drain()
+    if dst.can_write_eof() and not dst.transport.is_closing():
+        try:
+            dst.write_eof()
+        except OSError:
+            pass

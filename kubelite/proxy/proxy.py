@@ -1,0 +1,338 @@
+"""The per-node service proxy (kube-proxy's twin), as an API client of services + EndpointSlices.
+
+Design:
+- two informers (Services, EndpointSlices); their handlers only enqueue the Service key;
+  one worker syncs a key by reading both caches (level-based, like upstream's proxier);
+- per Service port, one ``Balancer`` holds the endpoints from every slice of the Service
+  (matched by port name and protocol) and the listeners share it:
+  * ClusterIP  → ``spec.clusterIP:port``;
+  * NodePort / LoadBalancer → ``<node_ip>:nodePort`` (external traffic);
+  * LoadBalancer ingress IPs and externalIPs that are this node's → ``<ip>:port``;
+  headless and ExternalName Services get no listener;
+- listeners that are no longer wanted stop accepting, and their open connections drain
+  in the background; a port that cannot be bound is retried later (it may be held by a
+  listener that is still closing, or by an unrelated process);
+- after each sync the ``DrainReporter`` publishes which terminating pods this proxy no
+  longer uses (see ``drain.py`` for the handshake with the node agent).
+
+Addresses: cluster IPs in 127.0.0.0/8 are bound directly (all of it is local on Linux).
+Another cluster IP is bound only if it is already local, or — when running as root with
+``manage_addresses=True`` — after adding it to the dummy interface ``kl-svc``, which
+``stop()`` removes again.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubelite.api import meta
+from kubelite.api.resources import ENDPOINTSLICES, SERVICES
+from kubelite.client.informer import InformerFactory
+from kubelite.client.rest import Client
+from kubelite.client.workqueue import WorkQueue, run_workers
+from kubelite.proxy.balancer import DEFAULT_AFFINITY_TIMEOUT, Balancer, Endpoint
+from kubelite.proxy.drain import DrainReporter
+from kubelite.proxy.listener import TCPListener
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+LABEL_SERVICE_NAME = "kubernetes.io/service-name"
+DUMMY_INTERFACE = "kl-svc"
+BIND_RETRY = 2.0
+DRAIN_TIMEOUT = 30.0
+
+
+def slice_endpoints(slices: list[Obj], port_name: str, protocol: str) -> list[Endpoint]:
+    """Endpoints for one service port, from every IPv4 slice of its Service."""
+    out = []
+    for s in slices:
+        if s.get("addressType", "IPv4") != "IPv4":
+            continue
+        port = next((p for p in s.get("ports") or []
+                     if (p.get("name") or "") == port_name and (p.get("protocol") or "TCP") == protocol), None)
+        if port is None or not port.get("port"):
+            continue
+        for ep in s.get("endpoints") or []:
+            cond = ep.get("conditions") or {}
+            ready = cond.get("ready") is not False          # nil means ready
+            serving = cond.get("serving", ready) is not False  # nil means "same as ready"
+            uid = (ep.get("targetRef") or {}).get("uid", "")
+            for addr in (ep.get("addresses") or [])[:1]:     # consumers use the first address
+                out.append(Endpoint(addr, int(port["port"]), ready, serving, bool(cond.get("terminating")),
+                                    ep.get("nodeName") or "", uid))
+    return out
+
+
+def terminating_uids(slices: list[Obj]) -> set[str]:
+    """Pods shown as terminating in these slices."""
+    return {(ep.get("targetRef") or {}).get("uid", "") for s in slices for ep in s.get("endpoints") or []
+            if (ep.get("conditions") or {}).get("terminating")} - {""}
+
+
+@dataclass
+class _ServiceState:
+    """What the proxy has applied for one Service."""
+
+    balancers: dict[tuple[str, str], Balancer] = field(default_factory=dict)   # (port name, proto)
+    listeners: dict[tuple[str, int], TCPListener] = field(default_factory=dict)
+    terminating: set[str] = field(default_factory=set)  # pod uids terminating in applied slices
+    ready: set[str] = field(default_factory=set)        # pod uids routed as Ready here
+
+
+def _headless(spec: Obj) -> bool:
+    return (spec.get("clusterIP") or "None") == "None"
+
+
+def _is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+class Proxy:
+    """Forwards ClusterIP / NodePort / LoadBalancer traffic on one node to ready endpoints."""
+
+    def __init__(self, client: Client, *, node_name: str, node_ip: str, manage_addresses: bool = False,
+                 factory: InformerFactory | None = None, drain_timeout: float = DRAIN_TIMEOUT):
+        self.client = client
+        self.node_name = node_name
+        self.node_ip = node_ip
+        self.manage_addresses = manage_addresses
+        self.drain_timeout = drain_timeout
+        self._own_factory = factory is None
+        self.factory = factory or InformerFactory(client)
+        self.services = self.factory.informer(SERVICES)
+        self.slices = self.factory.informer(ENDPOINTSLICES)
+        self.queue = WorkQueue("proxy")
+        self.reporter = DrainReporter(client, node_name)
+        self._state: dict[str, _ServiceState] = {}
+        self._draining: set[asyncio.Task] = set()
+        self._added_addresses: set[str] = set()
+        self._worker: asyncio.Task | None = None
+        self.synced = asyncio.Event()  # set after the first full sync (tests, readiness)
+        self.services.add_handler(self._enqueue, lambda o, n: self._enqueue(n), self._enqueue)
+        self.slices.add_handler(self._enqueue_slice, self._update_slice, self._enqueue_slice)
+
+    # -- events --------------------------------------------------------------------------
+    def _enqueue(self, svc: Obj) -> None:
+        self.queue.add(meta.key(svc))
+
+    def _enqueue_slice(self, slc: Obj) -> None:
+        name = meta.labels(slc).get(LABEL_SERVICE_NAME)
+        if name:
+            self.queue.add(f"{meta.namespace(slc)}/{name}")
+
+    def _update_slice(self, old: Obj, new: Obj) -> None:
+        self._enqueue_slice(new)
+        if meta.labels(old).get(LABEL_SERVICE_NAME) != meta.labels(new).get(LABEL_SERVICE_NAME):
+            self._enqueue_slice(old)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start informers, wait for their first list, apply everything, start the Lease."""
+        self.services.start()
+        self.slices.start()
+        await asyncio.gather(self.services.wait_synced(), self.slices.wait_synced())
+        for svc in self.services.list():
+            await self._sync_logged(meta.key(svc))
+        self.synced.set()
+        self.reporter.start()
+        self._worker = asyncio.create_task(run_workers(self.queue, self.sync, 1), name="proxy-sync")
+
+    async def stop(self) -> None:
+        """Stop accepting everywhere, drain open connections (bounded), release addresses."""
+        self.queue.shutdown()
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+        await self.reporter.stop()
+        if self._own_factory:
+            await self.factory.stop()
+        listeners = [l for st in self._state.values() for l in st.listeners.values()]
+        self._state.clear()
+        await asyncio.gather(*(l.drain(self.drain_timeout) for l in listeners), return_exceptions=True)
+        if self._draining:
+            await asyncio.gather(*list(self._draining), return_exceptions=True)
+        self._release_addresses()
+
+    # -- sync ------------------------------------------------------------------------------
+    async def _sync_logged(self, key: str) -> None:
+        try:
+            await self.sync(key)
+        except Exception:
+            log.exception("proxy: sync %s failed", key)
+
+    async def sync(self, key: str) -> None:
+        """Apply one Service: balancers first (so routing is right at once), then listeners."""
+        ns, _, name = key.partition("/")
+        svc = self.services.get(key)
+        st = self._state.get(key)
+        if svc is None or (svc.get("spec") or {}).get("type") == "ExternalName":
+            if st is not None:
+                del self._state[key]
+                for l in st.listeners.values():
+                    self._drain_later(l)
+            self._report()
+            return
+        if st is None:
+            st = self._state[key] = _ServiceState()
+        spec = svc.get("spec") or {}
+        slices = [s for s in self.slices.list(ns) if meta.labels(s).get(LABEL_SERVICE_NAME) == name]
+        affinity = None
+        if spec.get("sessionAffinity") == "ClientIP":
+            cfg = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {})
+            affinity = float(cfg.get("timeoutSeconds") or DEFAULT_AFFINITY_TIMEOUT)
+        wanted_bal: dict[tuple[str, str], Balancer] = {}
+        wanted_listeners: dict[tuple[str, int], tuple[Balancer, bool]] = {}
+        for sp in spec.get("ports") or []:
+            proto = sp.get("protocol") or "TCP"
+            bkey = (sp.get("name") or "", proto)
+            bal = st.balancers.get(bkey) or Balancer(node_name=self.node_name)
+            bal.configure(affinity_timeout=affinity,
+                          internal_local=spec.get("internalTrafficPolicy") == "Local",
+                          external_local=spec.get("externalTrafficPolicy") == "Local")
+            bal.set_endpoints(slice_endpoints(slices, bkey[0], proto))
+            wanted_bal[bkey] = bal
+            if proto != "TCP":
+                continue  # UDP/SCTP forwarding is not implemented
+            for addr, external in self._addresses_for(svc, sp):
+                wanted_listeners.setdefault(addr, (bal, external))
+        st.balancers = wanted_bal
+        st.terminating = terminating_uids(slices)
+        # Headless Services are not routed here, so they never hold a pod back.
+        st.ready = set() if _headless(spec) else \
+            {e.pod_uid for b in wanted_bal.values() for e in b.endpoints if e.ready}
+        self._report()
+        retry = await self._reconcile_listeners(key, st, wanted_listeners)
+        if retry:
+            self.queue.add_after(key, BIND_RETRY)
+
+    def _addresses_for(self, svc: Obj, sp: Obj) -> list[tuple[tuple[str, int], bool]]:
+        spec = svc.get("spec") or {}
+        out: list[tuple[tuple[str, int], bool]] = []
+        port = sp.get("port")
+        for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]:
+            if ip and ip != "None" and ":" not in ip and port:
+                out.append(((ip, int(port)), False))
+        if spec.get("type") in ("NodePort", "LoadBalancer") and sp.get("nodePort") and self.node_ip:
+            out.append(((self.node_ip, int(sp["nodePort"])), True))
+        extra = list(spec.get("externalIPs") or [])
+        if spec.get("type") == "LoadBalancer":
+            extra += [i.get("ip") for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []]
+        for ip in extra:
+            if ip and port and ip == self.node_ip:
+                out.append(((ip, int(port)), True))
+        return out
+
+    async def _reconcile_listeners(self, key: str, st: _ServiceState,
+                                   wanted: dict[tuple[str, int], tuple[Balancer, bool]]) -> bool:
+        for addr in [a for a in st.listeners if a not in wanted]:
+            self._drain_later(st.listeners.pop(addr))
+        retry = False
+        for addr, (bal, external) in wanted.items():
+            cur = st.listeners.get(addr)
+            if cur is not None:
+                cur.balancer, cur.external = bal, external
+                continue
+            if not self._ensure_address(addr[0]):
+                continue
+            lst = TCPListener(addr[0], addr[1], bal, external=external, name=f"{key}@{addr[0]}:{addr[1]}")
+            try:
+                await lst.start()
+            except OSError as e:
+                log.warning("proxy: cannot listen on %s:%s for %s: %s", addr[0], addr[1], key, e)
+                retry = True
+                continue
+            if self._state.get(key) is not st:  # the Service went away while we were binding
+                self._drain_later(lst)
+                continue
+            st.listeners[addr] = lst
+        return retry
+
+    def _drain_later(self, lst: TCPListener) -> None:
+        lst.close()
+        t = asyncio.create_task(lst.drain(self.drain_timeout))
+        self._draining.add(t)
+        t.add_done_callback(self._draining.discard)
+
+    def _report(self) -> None:
+        self.reporter.update(self.drained())
+
+    def drained(self) -> set[str]:
+        """Terminating pods this proxy no longer sends new connections to by choice."""
+        term: set[str] = set()
+        in_use: set[str] = set()
+        for st in self._state.values():
+            term |= st.terminating
+            in_use |= st.ready
+        return term - in_use
+
+    # -- service addresses -----------------------------------------------------------------
+    def _ensure_address(self, ip: str) -> bool:
+        if _is_loopback(ip) or ip == self.node_ip or ip in self._added_addresses:
+            return True
+        if not (self.manage_addresses and hasattr(os, "geteuid") and os.geteuid() == 0):
+            return True  # maybe already local; a failing bind is reported and retried
+        try:
+            if subprocess.run(["ip", "link", "show", DUMMY_INTERFACE], capture_output=True).returncode != 0:
+                subprocess.run(["ip", "link", "add", DUMMY_INTERFACE, "type", "dummy"], check=True, capture_output=True)
+                subprocess.run(["ip", "link", "set", DUMMY_INTERFACE, "up"], check=True, capture_output=True)
+            r = subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", DUMMY_INTERFACE], capture_output=True)
+            if r.returncode != 0 and b"exists" not in r.stderr:
+                log.warning("proxy: cannot add %s to %s: %s", ip, DUMMY_INTERFACE, r.stderr.decode().strip())
+                return False
+            self._added_addresses.add(ip)
+            return True
+        except (OSError, subprocess.CalledProcessError) as e:
+            log.warning("proxy: cannot manage %s: %s", DUMMY_INTERFACE, e)
+            return False
+
+    def _release_addresses(self) -> None:
+        if not self._added_addresses:
+            return
+        subprocess.run(["ip", "link", "del", DUMMY_INTERFACE], capture_output=True)
+        self._added_addresses.clear()
+
+
+
+async def node_internal_ip(client: Client, node_name: str, *, timeout: float = 30.0) -> str:
+    """The Node's InternalIP once the node agent has registered it (127.0.0.1 if it never does)."""
+    from kubelite.api.errors import StatusError
+    from kubelite.api.resources import NODES
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            node = await client.resource(NODES).get(node_name)
+            for a in (node.get("status") or {}).get("addresses") or []:
+                if a.get("type") == "InternalIP" and a.get("address"):
+                    return a["address"]
+        except StatusError as e:
+            if e.code != 404:
+                log.debug("proxy: reading node %s: %s", node_name, e.message)
+        except OSError as e:
+            log.debug("proxy: reading node %s: %s", node_name, e)
+        if loop.time() >= deadline:
+            log.warning("proxy: node %s has no InternalIP; using 127.0.0.1", node_name)
+            return "127.0.0.1"
+        await asyncio.sleep(0.2)
+
+
+async def run_proxy(client: Client, *, node_name: str, stop: asyncio.Event, node_ip: str = "",
+                    manage_addresses: bool = False) -> None:
+    """Run a Proxy for ``node_name`` until ``stop`` is set (the server's component entry point)."""
+    ip = node_ip or await node_internal_ip(client, node_name)
+    proxy = Proxy(client, node_name=node_name, node_ip=ip, manage_addresses=manage_addresses)
+    await proxy.start()
+    try:
+        await stop.wait()
+    finally:
+        await proxy.stop()
