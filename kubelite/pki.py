@@ -130,6 +130,12 @@ class PKI:
         ca = x509.load_pem_x509_certificate(open(self.ca_cert, "rb").read())
         self._issue(ca, ca_key, cn, orgs, [], server=False, cert_path=cert_path, key_path=key_path)
 
+    def issue_serving(self, cn: str, sans: list[str], cert_path: str, key_path: str) -> None:
+        """Issue a serving certificate signed by this CA (node agents' HTTPS API)."""
+        ca_key = serialization.load_pem_private_key(open(self.ca_key, "rb").read(), None)
+        ca = x509.load_pem_x509_certificate(open(self.ca_cert, "rb").read())
+        self._issue(ca, ca_key, cn, [], sans, server=True, cert_path=cert_path, key_path=key_path)
+
     def node_token(self) -> str:
         """The bearer token agents use to join (first entry of the token file)."""
         return open(self.token_file).readline().split(",", 1)[0].strip()

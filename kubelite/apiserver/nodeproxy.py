@@ -127,7 +127,7 @@ class NodeProxy:
     # -- exec / attach / portforward ----------------------------------------------------------
     async def stream(self, request: web.Request, t: Target) -> web.StreamResponse:
         """Upgrade requests: forwarded to the agent and tunnelled byte for byte."""
-        from kubelite.streams.upgrade import tunnel_upgrade
+        from kubelite.apiserver.tunnel import tunnel_upgrade
         pod = await self._pod(request, t)
         phase = (pod.get("status") or {}).get("phase")
         node = pod["spec"].get("nodeName")

@@ -84,10 +84,17 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str)
 
 def default_and_validate(info: ResourceInfo, obj: Obj, old: Obj | None, subresource: str = "") -> None:
     """Apply defaults, then raise 422 Invalid with upstream's causes if invalid."""
-    apply_defaults(info.kind, info.api_version, obj)
+    apply_defaults(info.kind, info.api_version, obj, create=old is None)
+    if old is not None and not obj["metadata"].get("resourceVersion"):
+        # An unconditional update is validated as if it carried the stored version.
+        obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
     if subresource == "binding":
         return  # nodeName may be set exactly once, through binding, bypassing pod update rules
-    causes = validate(info.kind, info.api_version, obj, old)
+    if subresource == "status":
+        from kubelite.api.validation import validate_status
+        causes = validate_status(info.kind, info.api_version, obj, old)
+    else:
+        causes = validate(info.kind, info.api_version, obj, old)
     if causes:
         raise invalid(info.kind, info.group, meta.name(obj), causes)
 

@@ -117,7 +117,11 @@ async def watch(request: web.Request, t: Target) -> web.StreamResponse:
         pass
     finally:
         pump_task.cancel()
-        await events.aclose()
+        await asyncio.gather(pump_task, return_exceptions=True)
+        try:
+            await events.aclose()
+        except RuntimeError:
+            pass
     try:
         await resp.write_eof()
     except (ConnectionResetError, RuntimeError):

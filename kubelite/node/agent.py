@@ -1,0 +1,353 @@
+"""The node agent (kubelet twin): registers a Node, heartbeats its Lease, runs the pods
+bound to it and serves logs/exec/attach/port-forward for the API server.
+
+It is an API client only: pods come from a watch filtered on ``spec.nodeName``;
+status, events and the final pod deletion go through the API.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import platform
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from kubelite.api import meta
+from kubelite.api.errors import StatusError
+from kubelite.api.resources import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, SERVICES
+from kubelite.client.events import EventRecorder
+from kubelite.client.informer import InformerFactory
+from kubelite.client.rest import Client
+from kubelite.node.podworker import PodWorker
+
+log = logging.getLogger("kubelite.node")
+Obj = dict[str, Any]
+
+LEASE_RENEW = 10.0
+LEASE_DURATION = 40
+STATUS_EVERY = 60.0
+KUBELET_VERSION = "v1.33.0+kubelite"
+
+
+@dataclass
+class AgentOptions:
+    """How the agent runs."""
+
+    node_name: str
+    data_dir: str
+    runtime: str = "process"
+    network: str = "auto"
+    pki: Any = None            # the server's PKI when in-process (serving cert from the cluster CA)
+    node_ip: str = "127.0.0.1"
+    port: int = 0              # agent API port; 0 picks a free one
+    labels: dict[str, str] | None = None
+    fake_delay: float = 0.5
+
+
+def make_runtime(opts: AgentOptions):
+    """The configured container runtime."""
+    if opts.runtime == "fake":
+        from kubelite.node.runtime.fake import FakeRuntime
+        return FakeRuntime(os.path.join(opts.data_dir, "agent", opts.node_name), delay=opts.fake_delay)
+    from kubelite.node.runtime.process import ProcessRuntime
+    return ProcessRuntime(os.path.join(opts.data_dir, "agent"), network=opts.network)
+
+
+class Agent:
+    """One node."""
+
+    def __init__(self, client: Client, opts: AgentOptions):
+        self.client = client
+        self.opts = opts
+        self.node_name = opts.node_name
+        self.node_ip = opts.node_ip
+        self.runtime = make_runtime(opts)
+        self.recorder = EventRecorder(client, "kubelet", host=opts.node_name)
+        self.factory = InformerFactory(client)
+        self.pods = self.factory.informer(PODS, field_selector=f"spec.nodeName={opts.node_name}")
+        self.services = self.factory.informer(SERVICES)
+        self.workers: dict[str, PodWorker] = {}
+        self._pods_api = client.resource(PODS)
+        self._nodes_api = client.resource(NODES)
+        self._leases_api = client.resource(LEASES)
+        self.api_port = 0
+        self._server = None
+        self.pods.add_handler(self._on_pod, lambda o, n: self._on_pod(n), self._on_pod_deleted)
+
+    # -- pods ------------------------------------------------------------------------------
+    def _on_pod(self, pod: Obj) -> None:
+        uid = meta.uid(pod)
+        w = self.workers.get(uid)
+        if w is not None:
+            w.update(pod)
+            return
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed") and not meta.is_deleting(pod):
+            return  # finished before we (re)started
+        if phase in ("Succeeded", "Failed") and meta.is_deleting(pod):
+            asyncio.get_running_loop().create_task(self.delete_pod(pod))
+            return
+        w = PodWorker(self, pod)
+        self.workers[uid] = w
+        if meta.is_deleting(pod):
+            w.terminating.set()
+        w.start()
+        w.done_task = asyncio.get_running_loop().create_task(self._reap(w))
+
+    async def _reap(self, w: PodWorker) -> None:
+        await w.done.wait()
+        if self.workers.get(w.uid) is w:
+            del self.workers[w.uid]
+
+    def _on_pod_deleted(self, pod: Obj) -> None:
+        w = self.workers.pop(meta.uid(pod), None)
+        if w is not None:
+            asyncio.get_running_loop().create_task(w.kill_now())
+
+    def services_for(self, pod: Obj) -> list[Obj]:
+        """Services whose env vars a pod gets: its namespace's, plus `kubernetes` from default."""
+        ns = meta.namespace(pod)
+        out = self.services.list(ns)
+        if ns != "default":
+            k = self.services.get_by_name("default", "kubernetes")
+            if k:
+                out = out + [k]
+        return out
+
+    async def lookup(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """GET a ConfigMap or Secret for env references (None when absent)."""
+        info = SECRETS if kind == "Secret" else CONFIGMAPS
+        try:
+            return await self.client.resource(info).get(name, namespace)
+        except StatusError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    def image_present(self, image: str) -> bool:
+        """Is the image already in the local store (IfNotPresent skips the pull event)?"""
+        store = getattr(self.runtime, "images", None)
+        try:
+            return store is not None and store.resolve(image) is not None
+        except Exception:
+            return False
+
+    async def write_status(self, pod: Obj, status: Obj) -> None:
+        """Merge-patch pod status (lists such as conditions are replaced whole)."""
+        cur = self.pods.get(meta.key(pod)) or pod
+        old = cur.get("status") or {}
+        patch = dict(status)
+        for k in old:
+            if k not in patch and k not in ("qosClass", "nominatedNodeName"):
+                patch[k] = None
+        await self._pods_api.patch(meta.name(pod), {"status": patch}, meta.namespace(pod), patch_type="merge",
+                                   subresource="status", field_manager="kubelet")
+
+    async def delete_pod(self, pod: Obj) -> None:
+        """The last step of termination: remove the pod object (grace 0, same uid)."""
+        try:
+            await self._pods_api.delete(meta.name(pod), meta.namespace(pod), grace_period_seconds=0,
+                                        preconditions={"uid": meta.uid(pod)})
+        except StatusError as e:
+            if e.code not in (404, 409):
+                log.warning("deleting pod %s: %s", meta.key(pod), e.message)
+
+    async def wait_drained(self, pod: Obj, timeout: float) -> None:
+        """Before SIGTERM: wait (bounded) until no service proxy sends new connections to the pod."""
+        from kubelite.proxy.drain import wait_endpoint_drained
+        try:
+            await wait_endpoint_drained(self.client, pod, timeout)
+        except Exception as e:  # the handshake may delay a termination, never block it
+            log.debug("drain wait for %s: %s", meta.key(pod), e)
+
+    # -- node and lease ----------------------------------------------------------------------
+    def node_object(self) -> Obj:
+        """The Node as registered: labels, capacity, addresses, nodeInfo, conditions."""
+        cpu = os.cpu_count() or 1
+        mem_kib = 0
+        try:
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    if line.startswith("MemTotal:"):
+                        mem_kib = int(line.split()[1])
+        except OSError:
+            pass
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+        capacity = {"cpu": str(cpu), "memory": f"{mem_kib}Ki", "pods": "110", "ephemeral-storage": "0"}
+        try:
+            st = os.statvfs(self.opts.data_dir)
+            capacity["ephemeral-storage"] = f"{st.f_blocks * st.f_frsize // 1024}Ki"
+        except OSError:
+            pass
+        labels = {"beta.kubernetes.io/arch": arch, "beta.kubernetes.io/os": "linux", "kubernetes.io/arch": arch,
+                  "kubernetes.io/hostname": self.node_name, "kubernetes.io/os": "linux"}
+        labels.update(self.opts.labels or {})
+        now = meta.rfc3339()
+        os_image = "Linux"
+        try:
+            with open("/etc/os-release") as f:
+                for line in f:
+                    if line.startswith("PRETTY_NAME="):
+                        os_image = line.split("=", 1)[1].strip().strip('"')
+        except OSError:
+            pass
+        return {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": self.node_name, "labels": labels,
+                         "annotations": {"node.alpha.kubernetes.io/ttl": "0",
+                                         "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
+            "spec": {},
+            "status": {
+                "capacity": capacity, "allocatable": dict(capacity),
+                "conditions": self._conditions(now, now),
+                "addresses": [{"type": "InternalIP", "address": self.node_ip},
+                              {"type": "Hostname", "address": self.node_name}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": self.api_port}},
+                "nodeInfo": {"machineID": _machine_id(), "systemUUID": _machine_id(), "bootID": _boot_id(),
+                             "kernelVersion": platform.release(), "osImage": os_image,
+                             "containerRuntimeVersion": f"kubelite-{self.opts.runtime}://0.1.0",
+                             "kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": KUBELET_VERSION,
+                             "operatingSystem": "linux", "architecture": arch},
+            },
+        }
+
+    @staticmethod
+    def _conditions(heartbeat: str, transition: str) -> list[Obj]:
+        def c(t: str, s: str, reason: str, msg: str) -> Obj:
+            return {"type": t, "status": s, "lastHeartbeatTime": heartbeat, "lastTransitionTime": transition,
+                    "reason": reason, "message": msg}
+        return [c("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                c("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                c("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                c("Ready", "True", "KubeletReady", "kubelet is posting ready status")]
+
+    async def register(self) -> None:
+        """Create the Node, or refresh an existing one's status."""
+        node = self.node_object()
+        try:
+            await self._nodes_api.create(node)
+            created = await self._nodes_api.get(self.node_name)
+            created["status"] = node["status"]
+            await self._nodes_api.update_status(created)
+            self.recorder.event(created, "Normal", "Starting", "Starting kubelet.")
+        except StatusError as e:
+            if e.code != 409:
+                raise
+            await self.update_node_status(full=True)
+
+    async def update_node_status(self, full: bool = False) -> None:
+        """Heartbeat the Node's conditions (and everything else on ``full``)."""
+        for _ in range(5):
+            cur = await self._nodes_api.get(self.node_name)
+            fresh = self.node_object()
+            now = meta.rfc3339()
+            old = {c["type"]: c for c in (cur.get("status") or {}).get("conditions") or []}
+            conds = []
+            for c in fresh["status"]["conditions"]:
+                o = old.get(c["type"])
+                if o and o.get("status") == c["status"]:
+                    c["lastTransitionTime"] = o.get("lastTransitionTime", now)
+                c["lastHeartbeatTime"] = now
+                conds.append(c)
+            st = dict(cur.get("status") or {})
+            if full:
+                st.update(fresh["status"])
+            st["conditions"] = conds
+            st["daemonEndpoints"] = fresh["status"]["daemonEndpoints"]
+            cur["status"] = st
+            try:
+                await self._nodes_api.update_status(cur)
+                return
+            except StatusError as e:
+                if e.code != 409:
+                    raise
+
+    async def _lease_loop(self, stop: asyncio.Event) -> None:
+        ns = "kube-node-lease"
+        while not stop.is_set():
+            now = meta.rfc3339_micro()
+            try:
+                try:
+                    lease = await self._leases_api.get(self.node_name, ns)
+                    lease["spec"]["renewTime"] = now
+                    lease["spec"]["holderIdentity"] = self.node_name
+                    await self._leases_api.update(lease)
+                except StatusError as e:
+                    if e.code != 404:
+                        raise
+                    node = await self._nodes_api.get(self.node_name)
+                    await self._leases_api.create({
+                        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                        "metadata": {"name": self.node_name, "namespace": ns,
+                                     "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": self.node_name,
+                                                          "uid": meta.uid(node)}]},
+                        "spec": {"holderIdentity": self.node_name, "leaseDurationSeconds": LEASE_DURATION,
+                                 "renewTime": now}}, ns)
+            except Exception as e:
+                log.warning("lease renewal failed: %s", e)
+            try:
+                await asyncio.wait_for(stop.wait(), LEASE_RENEW)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _status_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), STATUS_EVERY)
+            except asyncio.TimeoutError:
+                try:
+                    await self.update_node_status()
+                except Exception as e:
+                    log.warning("node status update failed: %s", e)
+
+    # -- running -----------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve the agent API, register, then run pods until stop."""
+        from kubelite.node.api import AgentAPI
+        self._server = AgentAPI(self)
+        self.api_port = await self._server.start(self.node_ip, self.opts.port)
+        await self.register()
+        self.factory.start()
+        await self.factory.wait_synced()
+        loops = [asyncio.create_task(self._lease_loop(stop)), asyncio.create_task(self._status_loop(stop))]
+        log.info("node %s ready (agent API on %s:%d, runtime %s)", self.node_name, self.node_ip, self.api_port,
+                 self.opts.runtime)
+        try:
+            await stop.wait()
+        finally:
+            for t in loops:
+                t.cancel()
+            await self.factory.stop()
+            await asyncio.gather(*(w.kill_now() for w in list(self.workers.values())), return_exceptions=True)
+            try:
+                await self.runtime.cleanup_all()
+            except Exception:
+                log.exception("runtime cleanup")
+            await self._server.stop()
+            await self.recorder.flush()
+
+
+def _machine_id() -> str:
+    try:
+        return open("/etc/machine-id").read().strip()
+    except OSError:
+        return "0" * 32
+
+
+def _boot_id() -> str:
+    try:
+        return open("/proc/sys/kernel/random/boot_id").read().strip()
+    except OSError:
+        return ""
+
+
+async def run_agent(client: Client, opts: AgentOptions, *, stop: asyncio.Event) -> None:
+    """Entry point used by ``kubelite server`` and ``kubelite agent``."""
+    await Agent(client, opts).run(stop)
+
+
+def default_node_name() -> str:
+    """kubelite-<short host name>."""
+    return f"kubelite-{socket.gethostname().split('.')[0].lower()}"

@@ -1,0 +1,214 @@
+"""The node agent's own HTTPS API, which the API server forwards to (as the kubelet's
+:10250): containerLogs, exec, attach, portForward, and a health check.
+
+Only clients with a certificate from the cluster CA in group system:masters (the API
+server's kubelet-client identity) are served.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from kubelite.api import errors
+from kubelite.apiserver.negotiation import respond_error
+from kubelite.node.runtime import logs as logfiles
+
+if TYPE_CHECKING:
+    from kubelite.node.agent import Agent
+
+
+class AgentAPI:
+    """aiohttp server for one agent."""
+
+    def __init__(self, agent: "Agent"):
+        self.agent = agent
+        self.app = web.Application(middlewares=[self._errors])
+        r = self.app.router
+        r.add_get("/healthz", lambda _: web.Response(text="ok"))
+        r.add_get("/containerLogs/{ns}/{pod}/{container}", self.logs)
+        for verb in ("exec", "attach"):
+            r.add_route("*", f"/{verb}/{{ns}}/{{pod}}/{{container}}", self.exec if verb == "exec" else self.attach)
+        r.add_route("*", "/portForward/{ns}/{pod}", self.portforward)
+        self._runner: web.AppRunner | None = None
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler):
+        if request.path != "/healthz" and not self._authorized(request):
+            return respond_error(errors.forbidden("Forbidden (user=anonymous, verb=get, resource=nodes, subresource=proxy)"))
+        try:
+            return await handler(request)
+        except errors.StatusError as e:
+            return respond_error(e)
+
+    @staticmethod
+    def _authorized(request: web.Request) -> bool:
+        ssl_obj = request.transport.get_extra_info("ssl_object") if request.transport else None
+        cert = ssl_obj.getpeercert() if ssl_obj else None
+        if not cert:
+            return False
+        orgs = [v for rdn in cert.get("subject", ()) for k, v in rdn if k == "organizationName"]
+        return "system:masters" in orgs
+
+    def _ssl(self, host: str) -> ssl.SSLContext:
+        pki = self.agent.opts.pki
+        d = os.path.join(self.agent.opts.data_dir, "agent", "tls")
+        os.makedirs(d, exist_ok=True)
+        cert, key = os.path.join(d, f"{self.agent.node_name}.crt"), os.path.join(d, f"{self.agent.node_name}.key")
+        pki.issue_serving(self.agent.node_name, [host, "localhost", self.agent.node_name], cert, key)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        ctx.load_verify_locations(pki.ca_cert)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.set_alpn_protocols(["http/1.1"])
+        return ctx
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen; returns the port."""
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, ssl_context=self._ssl(host))
+        await site.start()
+        return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner:
+            await self._runner.cleanup()
+
+    # -- helpers -----------------------------------------------------------------------
+    def _worker(self, request: web.Request):
+        ns, pod = request.match_info["ns"], request.match_info["pod"]
+        for w in self.agent.workers.values():
+            md = w.pod["metadata"]
+            if md.get("namespace") == ns and md.get("name") == pod:
+                return w
+        raise errors.not_found("pods", "", pod)
+
+    # -- logs ----------------------------------------------------------------------------
+    async def logs(self, request: web.Request) -> web.StreamResponse:
+        """kubectl logs [-f] [--tail] [--timestamps] [--previous] [--since…]."""
+        w = self._worker(request)
+        name = request.match_info["container"]
+        q = request.query
+        cs = next((c for c in w.main + w.init if c.name == name), None)
+        if cs is None:
+            raise errors.bad_request(f"container {name} is not valid for pod {w.pod['metadata']['name']}")
+        previous = q.get("previous") == "true"
+        handle = w.handles.get(name)
+        path = self._log_path(w, name, previous, handle)
+        if path is None:
+            reason = (cs.state.get("waiting") or {}).get("reason", "ContainerCreating")
+            if previous:
+                raise errors.bad_request(f'previous terminated container "{name}" in pod "{w.pod["metadata"]["name"]}" not found')
+            raise errors.bad_request(f'container "{name}" in pod "{w.pod["metadata"]["name"]}" is waiting to start: {reason}')
+        tail = int(q["tailLines"]) if q.get("tailLines") else None
+        since = q.get("sinceTime")
+        if q.get("sinceSeconds"):
+            import datetime as dt
+            since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=int(q["sinceSeconds"]))).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ")
+        ts = q.get("timestamps") == "true"
+        limit = int(q["limitBytes"]) if q.get("limitBytes") else None
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        sent = 0
+        if q.get("follow") == "true" and not previous:
+            stop = asyncio.Event()
+            running = asyncio.create_task(self._until_exit(w, name, handle, stop))
+            try:
+                async for chunk in logfiles.follow_logs(path, tail=tail, since=since, timestamps=ts, done=stop.is_set):
+                    if limit is not None:
+                        chunk = chunk[: max(0, limit - sent)]
+                    if chunk:
+                        await resp.write(chunk)
+                        sent += len(chunk)
+                    if limit is not None and sent >= limit:
+                        break
+            finally:
+                running.cancel()
+        else:
+            data = logfiles.read_logs(path, tail=tail, since=since, timestamps=ts)
+            if limit is not None:
+                data = data[:limit]
+            await resp.write(data)
+        await resp.write_eof()
+        return resp
+
+    async def _until_exit(self, w, name: str, handle, stop: asyncio.Event) -> None:
+        if handle is not None:
+            try:
+                await self.agent.runtime.wait(handle)
+            except Exception:
+                pass
+        stop.set()
+
+    def _log_path(self, w, name: str, previous: bool, handle) -> str | None:
+        base = os.path.join(w.sandbox.dir if w.sandbox else "", "logs", name) if w.sandbox else ""
+        if not previous:
+            if handle is not None:
+                return self.agent.runtime.log_path(handle)
+            # Exited and not restarted yet: the latest instance's log.
+            if base and os.path.isdir(base):
+                files = sorted((f for f in os.listdir(base) if f.endswith(".log")), key=lambda f: int(f.split(".")[0]))
+                return os.path.join(base, files[-1]) if files else None
+            return None
+        if base and os.path.isdir(base):
+            files = sorted((f for f in os.listdir(base) if f.endswith(".log")), key=lambda f: int(f.split(".")[0]))
+            if handle is not None:
+                files = [f for f in files if os.path.join(base, f) != self.agent.runtime.log_path(handle)]
+            return os.path.join(base, files[-1]) if files else None
+        return None
+
+    # -- exec / attach / port-forward ---------------------------------------------------------
+    async def exec(self, request: web.Request) -> web.StreamResponse:
+        """kubectl exec (WebSocket v4/v5 or SPDY)."""
+        from kubelite.streams.remotecommand import serve_exec
+        w = self._worker(request)
+        name = request.match_info["container"]
+
+        async def factory(command: list[str], tty: bool, stdin: bool):
+            handle = w.handles.get(name)
+            if handle is None:
+                raise errors.bad_request(f"container {name} is not running")
+            return _ExecAdapter(await self.agent.runtime.exec(w.sandbox, handle, command, tty))
+        return await serve_exec(request, factory)
+
+    async def attach(self, request: web.Request) -> web.StreamResponse:
+        """kubectl attach: not supported by the process runtime (no shared stdin)."""
+        raise errors.bad_request("attach is not supported by the kubelite node agent yet")
+
+    async def portforward(self, request: web.Request) -> web.StreamResponse:
+        """kubectl port-forward (SPDY, WebSocket-tunnelled SPDY, or the legacy channels)."""
+        from kubelite.streams.portforward import serve_portforward
+        w = self._worker(request)
+
+        async def connect(port: int):
+            return await self.agent.runtime.open_port(w.sandbox, port)
+        return await serve_portforward(request, connect)
+
+
+class _ExecAdapter:
+    """The runtime's ExecSession in the shape the stream servers drive."""
+
+    def __init__(self, session):
+        self._s = session
+        self.stdout = session.stdout
+        self.stderr = session.stderr
+        self._closing: asyncio.Task | None = None
+
+    async def write_stdin(self, data: bytes) -> None:
+        await self._s.write(data)
+
+    def close_stdin(self) -> None:
+        self._closing = asyncio.get_running_loop().create_task(self._s.close_stdin())
+
+    def resize(self, width: int, height: int) -> None:
+        self._s.resize(width, height)
+
+    async def wait(self) -> int:
+        return await self._s.wait()

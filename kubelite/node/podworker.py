@@ -1,0 +1,453 @@
+"""One pod's life on a node: the kubelet's pod worker, as one asyncio task per pod.
+
+Order of things (upstream's SyncPod / SyncTerminatingPod):
+1. sandbox (directory + network, gives the pod IP);
+2. init containers one at a time, each to successful completion;
+3. regular containers, each in its own loop: pull (ErrImagePull → ImagePullBackOff with
+   10 s doubling to 5 min), start, run probes, wait for exit, restart per restartPolicy
+   with CrashLoopBackOff back-off (reset after 10 minutes of running);
+4. on deletion: mark unready, wait until every proxy has stopped sending new
+   connections (bounded by the grace period), run preStop hooks, SIGTERM then SIGKILL,
+   remove the sandbox, and delete the pod object with grace 0.
+Every state change schedules a status write; writes are coalesced.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from kubelite.api import meta
+from kubelite.api.errors import StatusError
+from kubelite.client.events import NORMAL, WARNING
+from kubelite.node import envvars
+from kubelite.node.probes import Prober
+from kubelite.node.runtime.base import ContainerHandle, ImageNotFound, Sandbox, StartError
+from kubelite.node.status import ContainerStatus, build_status
+
+if TYPE_CHECKING:
+    from kubelite.node.agent import Agent
+
+log = logging.getLogger("kubelite.node")
+Obj = dict[str, Any]
+
+IMAGE_BACKOFF = (10.0, 300.0)
+CRASH_BACKOFF = (10.0, 300.0)
+BACKOFF_RESET = 600.0
+
+
+class PodWorker:
+    """Drives one pod toward its spec until it is deleted."""
+
+    def __init__(self, agent: "Agent", pod: Obj):
+        self.agent = agent
+        self.pod = pod
+        self.uid = meta.uid(pod)
+        self.key = meta.key(pod)
+        spec = pod["spec"]
+        prev = {c["name"]: c for c in (pod.get("status") or {}).get("containerStatuses") or []}
+        self.init = [ContainerStatus(c["name"], c["image"], init=True) for c in spec.get("initContainers") or []]
+        self.main = [ContainerStatus(c["name"], c["image"], restart_count=int(prev.get(c["name"], {}).get("restartCount", 0)))
+                     for c in spec.get("containers") or []]
+        self.sandbox: Sandbox | None = None
+        self.handles: dict[str, ContainerHandle] = {}
+        self.probers: dict[str, list[Prober]] = {}
+        self.start_time = (pod.get("status") or {}).get("startTime") or meta.rfc3339()
+        self.dirty = asyncio.Event()
+        self.terminating = asyncio.Event()
+        self.done = asyncio.Event()
+        self._image_backoff: dict[str, tuple[float, float]] = {}  # image -> (next try, delay)
+        self._task: asyncio.Task | None = None
+        self._status_task: asyncio.Task | None = None
+        self._container_tasks: list[asyncio.Task] = []
+        self._wakeups: dict[str, asyncio.Event] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the worker and its status writer."""
+        self._task = asyncio.create_task(self._run(), name=f"pod-{self.key}")
+        self._status_task = asyncio.create_task(self._status_writer(), name=f"status-{self.key}")
+
+    def update(self, pod: Obj) -> None:
+        """A newer version of the pod from the informer."""
+        self.pod = pod
+        if meta.is_deleting(pod):
+            self.terminating.set()
+
+    async def kill_now(self) -> None:
+        """Stop everything at once (pod object already gone, or agent shutdown)."""
+        self.terminating.set()
+        for t in self._container_tasks:
+            t.cancel()
+        if self._task:
+            self._task.cancel()
+        await self._stop_all(0)
+        if self._status_task:
+            self._status_task.cancel()
+        self.done.set()
+
+    @property
+    def c_spec(self) -> dict[str, Obj]:
+        spec = self.pod["spec"]
+        return {c["name"]: c for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])}
+
+    def _event(self, type_: str, reason: str, message: str, container: str = "") -> None:
+        fp = ""
+        if container:
+            kind = "initContainers" if any(c.name == container for c in self.init) else "containers"
+            fp = f"spec.{kind}{{{container}}}"
+        self.agent.recorder.event(self.pod, type_, reason, message, field_path=fp)
+
+    def _changed(self) -> None:
+        self.dirty.set()
+
+    async def _run(self) -> None:
+        try:
+            if not self.terminating.is_set():
+                await self._create_sandbox()
+            if self.sandbox and not self.terminating.is_set():
+                ok = await self._run_init_containers()
+                if ok:
+                    self._container_tasks = [asyncio.create_task(self._container_loop(c)) for c in self.main]
+            await self.terminating.wait()
+            await self._terminate()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("pod worker %s failed", self.key)
+            await self._stop_all(0)
+        finally:
+            self.done.set()
+
+    async def _create_sandbox(self) -> None:
+        try:
+            self.sandbox = await self.agent.runtime.create_sandbox(self.pod)
+        except Exception as e:
+            self._event(WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
+            raise
+        self._changed()
+
+    # -- containers ------------------------------------------------------------------------
+    async def _run_init_containers(self) -> bool:
+        policy = self.pod["spec"].get("restartPolicy", "Always")
+        for cs in self.init:
+            delay = CRASH_BACKOFF[0]
+            while not self.terminating.is_set():
+                exit_code = await self._run_once(cs)
+                if exit_code == 0:
+                    break
+                if exit_code is None:
+                    continue
+                if policy == "Never":
+                    self._changed()
+                    return False
+                cs.restart_count += 1
+                await self._crash_backoff(cs, delay)
+                delay = min(delay * 2, CRASH_BACKOFF[1])
+            if self.terminating.is_set():
+                return False
+        return True
+
+    async def _container_loop(self, cs: ContainerStatus) -> None:
+        policy = self.pod["spec"].get("restartPolicy", "Always")
+        delay = CRASH_BACKOFF[0]
+        while not self.terminating.is_set():
+            started = time.monotonic()
+            exit_code = await self._run_once(cs)
+            if exit_code is None or self.terminating.is_set():
+                continue
+            if policy == "Never" or (policy == "OnFailure" and exit_code == 0):
+                self._changed()
+                return
+            if time.monotonic() - started > BACKOFF_RESET:
+                delay = CRASH_BACKOFF[0]
+            cs.restart_count += 1
+            await self._crash_backoff(cs, delay)
+            delay = min(delay * 2, CRASH_BACKOFF[1])
+
+    async def _crash_backoff(self, cs: ContainerStatus, delay: float) -> None:
+        """Waiting/CrashLoopBackOff for ``delay`` seconds (the container's last state is kept)."""
+        pod = self.pod["metadata"]
+        if cs.terminated is not None:
+            cs.last_state = {"terminated": cs.terminated}
+        cs.state = {"waiting": {"reason": "CrashLoopBackOff",
+                                "message": f"back-off {int(delay)}s restarting failed container={cs.name} "
+                                           f"pod={pod['name']}_{pod.get('namespace')}({self.uid})"}}
+        cs.ready = False
+        cs.started = False
+        self._changed()
+        self._event(WARNING, "BackOff",
+                    f"Back-off restarting failed container {cs.name} in pod {pod['name']}_{pod.get('namespace')}({self.uid})",
+                    cs.name)
+        await self._sleep(delay)
+
+    async def _sleep(self, delay: float) -> None:
+        try:
+            await asyncio.wait_for(self.terminating.wait(), delay)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _pull(self, cs: ContainerStatus, spec: Obj):
+        """Pull per imagePullPolicy; ErrImagePull / ImagePullBackOff on failure (returns None)."""
+        image = spec["image"]
+        policy = spec.get("imagePullPolicy", "IfNotPresent")
+        rt = self.agent.runtime
+        nxt = self._image_backoff.get(image)
+        if nxt and time.monotonic() < nxt[0]:
+            cs.state = {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}}
+            self._changed()
+            self._event(NORMAL, "BackOff", f'Back-off pulling image "{image}"', cs.name)
+            self._event(WARNING, "Failed", "Error: ImagePullBackOff", cs.name)
+            await self._sleep(nxt[0] - time.monotonic())
+            return None
+        present = policy != "Always" and self.agent.image_present(image)
+        if policy == "Never" and not present:
+            msg = f'Container image "{image}" is not present with pull policy of Never'
+            cs.state = {"waiting": {"reason": "ErrImageNeverPull", "message": msg}}
+            self._changed()
+            self._event(WARNING, "ErrImageNeverPull", msg, cs.name)
+            await self._sleep(IMAGE_BACKOFF[0])
+            return None
+        t0 = time.monotonic()
+        if not present:
+            self._event(NORMAL, "Pulling", f'Pulling image "{image}"', cs.name)
+        try:
+            info = await rt.pull(image)
+        except ImageNotFound as e:
+            delay = min(nxt[1] * 2, IMAGE_BACKOFF[1]) if nxt else IMAGE_BACKOFF[0]
+            self._image_backoff[image] = (time.monotonic() + delay, delay)
+            msg = f"rpc error: code = NotFound desc = {e}"
+            cs.state = {"waiting": {"reason": "ErrImagePull", "message": msg}}
+            self._changed()
+            self._event(WARNING, "Failed", f'Failed to pull image "{image}": {msg}', cs.name)
+            self._event(WARNING, "Failed", "Error: ErrImagePull", cs.name)
+            await self._sleep(min(delay, 1.0))  # show ErrImagePull briefly, then back off
+            return None
+        self._image_backoff.pop(image, None)
+        if present:
+            self._event(NORMAL, "Pulled", f'Container image "{image}" already present on machine', cs.name)
+        else:
+            ms = int((time.monotonic() - t0) * 1000)
+            self._event(NORMAL, "Pulled", f'Successfully pulled image "{image}" in {ms}ms ({ms}ms including waiting)',
+                        cs.name)
+        return info
+
+    async def _run_once(self, cs: ContainerStatus) -> int | None:
+        """Pull, start, probe and wait for one container instance; its exit code (None: not started)."""
+        spec = self.c_spec[cs.name]
+        info = await self._pull(cs, spec)
+        if info is None or self.terminating.is_set():
+            return None
+        cs.image_id = getattr(info, "repo_digest", "") or ""
+        try:
+            env = await envvars.container_env(self.pod, spec, services=self.agent.services_for(self.pod),
+                                              host_ip=self.agent.node_ip, pod_ip=self.sandbox.ip,
+                                              lookup=self.agent.lookup)
+        except ValueError as e:
+            cs.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}}
+            self._changed()
+            self._event(WARNING, "Failed", f"Error: {e}", cs.name)
+            await self._sleep(IMAGE_BACKOFF[0])
+            return None
+        try:
+            handle = await self.agent.runtime.start_container(self.sandbox, self.pod, spec, info, env)
+        except StartError as e:
+            now = meta.rfc3339()
+            cs.state = {"terminated": {"exitCode": e.exit_code, "reason": e.reason, "message": str(e),
+                                       "startedAt": "1970-01-01T00:00:00Z", "finishedAt": now}}
+            cs.ready = False
+            self._changed()
+            self._event(WARNING, "Failed", f"Error: {e}", cs.name)
+            return e.exit_code
+        self.handles[cs.name] = handle
+        cs.container_id = f"kubelite://{handle.id}"
+        cs.state = {"running": {"startedAt": meta.rfc3339(handle.started_at)}}
+        self._event(NORMAL, "Created", f"Created container {cs.name}", cs.name)
+        self._event(NORMAL, "Started", f"Started container {cs.name}", cs.name)
+        await self._post_start(cs, spec)
+        self._start_probes(cs, spec)
+        self._changed()
+        exit_info = await self.agent.runtime.wait(handle)
+        self._stop_probes(cs)
+        cs.ready = False
+        term = {"exitCode": exit_info.exit_code, "reason": exit_info.reason,
+                "startedAt": meta.rfc3339(handle.started_at), "finishedAt": meta.rfc3339(exit_info.finished_at),
+                "containerID": cs.container_id}
+        if exit_info.message:
+            term["message"] = exit_info.message
+        if exit_info.signal:
+            term["signal"] = exit_info.signal
+        cs.state = {"terminated": term}
+        cs.started = False
+        self.handles.pop(cs.name, None)
+        self._changed()
+        return exit_info.exit_code
+
+    async def _post_start(self, cs: ContainerStatus, spec: Obj) -> None:
+        hook = ((spec.get("lifecycle") or {}).get("postStart"))
+        if hook:
+            ok, msg = await self._run_hook(cs, spec, hook, 30.0)
+            if not ok:
+                self._event(WARNING, "FailedPostStartHook", f"PostStartHook failed: {msg}", cs.name)
+
+    async def _run_hook(self, cs: ContainerStatus, spec: Obj, hook: Obj, limit: float) -> tuple[bool, str]:
+        from kubelite.node.probes import run_probe
+        if "sleep" in hook:
+            await asyncio.sleep(min(float(hook["sleep"].get("seconds", 0)), limit))
+            return True, ""
+        try:
+            return await asyncio.wait_for(
+                run_probe(dict(hook, timeoutSeconds=max(int(limit), 1)), spec, self.sandbox.ip, self._exec_fn(cs)),
+                limit)
+        except asyncio.TimeoutError:
+            return False, "hook timed out"
+
+    def _exec_fn(self, cs: ContainerStatus):
+        async def run(cmd: list[str], timeout: float) -> tuple[int, str]:
+            handle = self.handles.get(cs.name)
+            if handle is None:
+                return 1, "container not running"
+            sess = await self.agent.runtime.exec(self.sandbox, handle, cmd, False)
+            await sess.close_stdin()
+            try:
+                out = await asyncio.wait_for(sess.stdout.read(), timeout)
+                code = await asyncio.wait_for(sess.wait(), timeout)
+            except asyncio.TimeoutError:
+                await sess.kill()
+                return 1, "command timed out"
+            return code, out.decode(errors="replace")
+        return run
+
+    # -- probes ------------------------------------------------------------------------------
+    def _start_probes(self, cs: ContainerStatus, spec: Obj) -> None:
+        probers: list[Prober] = []
+        startup = spec.get("startupProbe")
+        readiness = spec.get("readinessProbe")
+        liveness = spec.get("livenessProbe")
+
+        def on_result(kind: str, ok: bool | None, msg: str) -> None:
+            if ok is None:
+                if kind != "startup" or True:
+                    self._event(WARNING, "Unhealthy", f"{kind.capitalize()} probe failed: {msg}", cs.name)
+                return
+            if kind == "startup" and ok:
+                cs.started = True
+                for p in list(probers):
+                    if p.kind == "startup":
+                        p.stop()
+                self._after_started(cs, spec, probers, on_result)
+            elif kind == "startup" and not ok:
+                self._kill_for_probe(cs, spec, "startup")
+            elif kind == "readiness":
+                cs.ready = bool(ok) and cs.started
+            elif kind == "liveness" and not ok:
+                self._kill_for_probe(cs, spec, "liveness")
+            self._changed()
+
+        self.probers[cs.name] = probers
+        if startup:
+            cs.started = False
+            p = Prober("startup", startup, spec, self.sandbox.ip, self._exec_fn(cs), on_result)
+            probers.append(p)
+            p.start()
+        else:
+            cs.started = True
+            self._after_started(cs, spec, probers, on_result)
+        if not readiness:
+            cs.ready = cs.started
+
+    def _after_started(self, cs: ContainerStatus, spec: Obj, probers: list[Prober], on_result) -> None:
+        if not spec.get("readinessProbe"):
+            cs.ready = True
+        for kind in ("readiness", "liveness"):
+            probe = spec.get(f"{kind}Probe")
+            if probe:
+                p = Prober(kind, probe, spec, self.sandbox.ip, self._exec_fn(cs), on_result)
+                probers.append(p)
+                p.start()
+
+    def _kill_for_probe(self, cs: ContainerStatus, spec: Obj, kind: str) -> None:
+        handle = self.handles.get(cs.name)
+        if handle is None:
+            return
+        self._event(NORMAL, "Killing", f"Container {cs.name} failed {kind} probe, will be restarted", cs.name)
+        grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
+        asyncio.create_task(self.agent.runtime.stop_container(handle, grace))
+
+    def _stop_probes(self, cs: ContainerStatus) -> None:
+        for p in self.probers.pop(cs.name, []):
+            p.stop()
+
+    # -- termination -------------------------------------------------------------------------
+    async def _terminate(self) -> None:
+        md = self.pod["metadata"]
+        grace = float(md.get("deletionGracePeriodSeconds", self.pod["spec"].get("terminationGracePeriodSeconds", 30)))
+        deadline = time.monotonic() + grace
+        for cs in self.main + self.init:
+            cs.ready = False
+        self._changed()
+        await self._flush_status()
+        if self.handles and grace > 0:
+            await self.agent.wait_drained(self.pod, max(0.0, min(grace, deadline - time.monotonic())))
+        for cs in self.main:
+            if cs.name in self.handles:
+                self._event(NORMAL, "Killing", f"Stopping container {cs.name}", cs.name)
+        hooks = []
+        for cs in self.main:
+            spec = self.c_spec.get(cs.name, {})
+            pre = (spec.get("lifecycle") or {}).get("preStop")
+            if pre and cs.name in self.handles:
+                hooks.append(self._run_hook(cs, spec, pre, max(0.0, deadline - time.monotonic())))
+        if hooks:
+            await asyncio.gather(*hooks, return_exceptions=True)
+        await self._stop_all(max(0.0, deadline - time.monotonic()))
+        for t in self._container_tasks:
+            t.cancel()
+        await asyncio.gather(*self._container_tasks, return_exceptions=True)
+        if self.sandbox is not None:
+            try:
+                await self.agent.runtime.remove_sandbox(self.sandbox)
+            except Exception:
+                log.exception("removing sandbox of %s", self.key)
+        await self.agent.delete_pod(self.pod)
+
+    async def _stop_all(self, grace: float) -> None:
+        stops = [self.agent.runtime.stop_container(h, grace) for h in list(self.handles.values())]
+        for cs in list(self.probers):
+            self._stop_probes_by_name(cs)
+        if stops:
+            await asyncio.gather(*stops, return_exceptions=True)
+
+    def _stop_probes_by_name(self, name: str) -> None:
+        for p in self.probers.pop(name, []):
+            p.stop()
+
+    # -- status ------------------------------------------------------------------------------
+    def status(self) -> Obj:
+        """The pod status as of now."""
+        return build_status(self.pod, init=self.init, main=self.main, host_ip=self.agent.node_ip,
+                            pod_ip=self.sandbox.ip if self.sandbox else "", start_time=self.start_time,
+                            sandbox_ready=self.sandbox is not None, now=meta.rfc3339())
+
+    async def _flush_status(self) -> None:
+        self.dirty.clear()
+        st = self.status()
+        if st == self._last_sent():
+            return
+        try:
+            await self.agent.write_status(self.pod, st)
+            self._sent = st
+        except StatusError as e:
+            if e.code != 404:
+                log.debug("status of %s: %s", self.key, e.message)
+                self.dirty.set()
+
+    def _last_sent(self) -> Obj | None:
+        return getattr(self, "_sent", None)
+
+    async def _status_writer(self) -> None:
+        while not self.done.is_set():
+            await self.dirty.wait()
+            await self._flush_status()
+            await asyncio.sleep(0.01)  # coalesce bursts of changes into one write
