@@ -21,7 +21,7 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.errors import StatusError
-from kubelite.api.patch.patchmeta import ListOf, Node, Struct, child, schema_for
+from kubelite.api.patch.patchmeta import ListOf, Node, child, schema_for
 
 DIRECTIVE = "$patch"
 RETAIN_KEYS = "$retainKeys"
@@ -415,4 +415,4 @@ def _go_type(v: Any) -> str:
             bool: "bool", int: "float64", float: "float64"}.get(type(v), "<nil>")
 
 
-__all__ = ["strategic_merge_patch", "strip_directives", "Struct"]
+__all__ = ["strategic_merge_patch", "strip_directives"]
