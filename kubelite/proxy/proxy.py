@@ -23,6 +23,7 @@ Another cluster IP is bound only if it is already local, or — when running as 
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
 import os
@@ -115,6 +116,7 @@ class Proxy:
         self._state: dict[str, _ServiceState] = {}
         self._draining: set[asyncio.Task] = set()
         self._added_addresses: set[str] = set()
+        self._bind_failures: dict[tuple[str, int], int | None] = {}
         self._worker: asyncio.Task | None = None
         self.synced = asyncio.Event()  # set after the first full sync (tests, readiness)
         self.services.add_handler(self._enqueue, lambda o, n: self._enqueue(n), self._enqueue)
@@ -248,9 +250,14 @@ class Proxy:
             try:
                 await lst.start()
             except OSError as e:
-                log.warning("proxy: cannot listen on %s:%s for %s: %s", addr[0], addr[1], key, e)
-                retry = True
+                # Log each failing address once; only "in use" is worth retrying (a closing
+                # listener or a process that may go away), not "permission denied".
+                if self._bind_failures.get(addr) != e.errno:
+                    log.warning("proxy: cannot listen on %s:%s for %s: %s", addr[0], addr[1], key, e.strerror or e)
+                self._bind_failures[addr] = e.errno
+                retry = retry or e.errno == errno.EADDRINUSE
                 continue
+            self._bind_failures.pop(addr, None)
             if self._state.get(key) is not st:  # the Service went away while we were binding
                 self._drain_later(lst)
                 continue
