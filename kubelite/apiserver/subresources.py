@@ -84,7 +84,7 @@ async def scale(request: web.Request, t: Target) -> web.Response:
 
     out, _ = await reg.guaranteed_update(t.info, t.namespace, t.name, mutate, expected_rv=expected,
                                          dry_run=h.dry_run(request),
-                                         manager_fn=h.managed_fields_updater(request, t.info))
+                                         manager_fn=h.managed_fields_updater(request, t.info, "scale"))
     return neg.respond(to_scale(out))
 
 
