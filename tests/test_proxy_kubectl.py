@@ -101,10 +101,15 @@ async def test_expose_describe_get_endpoints_and_curl(api_server, cluster_bits):
     out = await eventually(described, what="describe service endpoints")
     assert re.search(r"^NodePort:\s+<unset>\s+%d/TCP$" % node_port, out, re.M)
 
-    # (The table columns of `get endpoints` are the API server's printers; here: the object.)
+    r = await kubectl(api_server, "-n", ns, "get", "endpoints", "kubernetes-bootcamp")
+    assert re.search(r"kubernetes-bootcamp\s+127\.0\.71\.1:8080,127\.0\.71\.2:8080,127\.0\.71\.3:8080\s",
+                     r.stdout), (r.stdout, r.stderr)
     r = await kubectl(api_server, "-n", ns, "get", "endpoints", "kubernetes-bootcamp", "-o",
                       "jsonpath={.subsets[*].addresses[*].ip}")
     assert sorted(r.stdout.split()) == ["127.0.71.1", "127.0.71.2", "127.0.71.3"], r.stderr
+    r = await kubectl(api_server, "-n", ns, "get", "endpointslices")
+    assert re.search(r"kubernetes-bootcamp-\S+\s+IPv4\s+8080\s+127\.0\.71\.\d,127\.0\.71\.\d,127\.0\.71\.\d\s",
+                     r.stdout), (r.stdout, r.stderr)
     slices = json.loads((await kubectl(api_server, "-n", ns, "get", "endpointslices", "-o", "json")).stdout)
     addrs = sorted(e["addresses"][0] for s in slices["items"] for e in s["endpoints"] if e["conditions"]["ready"])
     assert addrs == ["127.0.71.1", "127.0.71.2", "127.0.71.3"]
