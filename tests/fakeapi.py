@@ -67,6 +67,9 @@ class FakeInformer:
     def list(self, namespace: str | None = None) -> list[Obj]:
         return [o for o in self._cache.values() if namespace is None or meta.namespace(o) == namespace]
 
+    def start(self) -> None:
+        return None
+
     async def wait_synced(self) -> None:
         return None
 

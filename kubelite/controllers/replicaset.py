@@ -41,8 +41,9 @@ class ReplicaSetController:
 
     name = "replicaset"
 
-    def __init__(self, client: Any, factory: Any, *, recorder: Any = None, burst_replicas: int = rsutil.BURST_REPLICAS,
-                 now: Callable[[], _dt.datetime] = meta.now, expectations: Expectations | None = None):
+    def __init__(self, client: Any, factory: Any, *, workers: int = 5, recorder: Any = None,
+                 burst_replicas: int = rsutil.BURST_REPLICAS, now: Callable[[], _dt.datetime] = meta.now,
+                 expectations: Expectations | None = None):
         self.rs_client = client.resource(REPLICASETS)
         self.pod_client = client.resource(PODS)
         self.rs_informer = factory.informer(REPLICASETS)
@@ -51,18 +52,25 @@ class ReplicaSetController:
         self.pod_control = PodControl(client, self.recorder)
         self.expectations = expectations or Expectations()
         self.burst_replicas = burst_replicas
+        self.workers = workers
         self.now = now
         self.queue = WorkQueue("replicaset")
         self.rs_informer.add_handler(self._add_rs, self._update_rs, self._delete_rs)
         self.pod_informer.add_handler(self._add_pod, self._update_pod, self._delete_pod)
 
-    async def run(self, workers: int, stop: asyncio.Event) -> None:
-        """Process keys with ``workers`` workers until ``stop`` is set."""
-        task = asyncio.create_task(run_workers(self.queue, self.sync, workers))
-        await stop.wait()
-        self.queue.shutdown()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start the informers, wait for their first list, run workers until ``stop``."""
+        informers = (self.rs_informer, self.pod_informer)
+        for inf in informers:
+            inf.start()
+        await asyncio.gather(*(inf.wait_synced() for inf in informers))
+        task = asyncio.create_task(run_workers(self.queue, self.sync, self.workers))
+        try:
+            await stop.wait()
+        finally:
+            self.queue.shutdown()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     # -- event handlers: enqueue only ----------------------------------------------------
     def _resolve(self, namespace: str, ref: Obj) -> Obj | None:

@@ -43,7 +43,7 @@ class DeploymentController:
 
     name = "deployment"
 
-    def __init__(self, client: Any, factory: Any, *, recorder: Any = None,
+    def __init__(self, client: Any, factory: Any, *, workers: int = 5, recorder: Any = None,
                  now: Callable[[], _dt.datetime] = meta.now):
         self.d_client = client.resource(DEPLOYMENTS)
         self.rs_client = client.resource(REPLICASETS)
@@ -52,18 +52,25 @@ class DeploymentController:
         self.pod_informer = factory.informer(PODS)
         self.recorder = recorder or EventRecorder(client, "deployment-controller")
         self.now = now
+        self.workers = workers
         self.queue = WorkQueue("deployment")
         self.d_informer.add_handler(self._add_deployment, self._update_deployment, self._delete_deployment)
         self.rs_informer.add_handler(self._add_rs, self._update_rs, self._delete_rs)
         self.pod_informer.add_handler(None, None, self._delete_pod)
 
-    async def run(self, workers: int, stop: asyncio.Event) -> None:
-        """Process keys with ``workers`` workers until ``stop`` is set."""
-        task = asyncio.create_task(run_workers(self.queue, self.sync, workers))
-        await stop.wait()
-        self.queue.shutdown()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start the informers, wait for their first list, run workers until ``stop``."""
+        informers = (self.d_informer, self.rs_informer, self.pod_informer)
+        for inf in informers:
+            inf.start()
+        await asyncio.gather(*(inf.wait_synced() for inf in informers))
+        task = asyncio.create_task(run_workers(self.queue, self.sync, self.workers))
+        try:
+            await stop.wait()
+        finally:
+            self.queue.shutdown()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     # -- queue ---------------------------------------------------------------------------
     def enqueue(self, d: Obj) -> None:
