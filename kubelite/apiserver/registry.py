@@ -376,10 +376,12 @@ class Registry:
             self.compacted_revision = target
 
 
-async def run_compactor(registry: Registry, stop: asyncio.Event, interval: float = 300.0) -> None:
-    """Compact the store every ``interval`` seconds, like the API server's etcd compactor."""
+async def run_compactor(registry: Registry, stop: asyncio.Event, interval: float = 300.0,
+                        keep: int = 10_000) -> None:
+    """Compact the store every ``interval`` seconds keeping ``keep`` revisions, like the
+    API server's etcd compactor."""
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), interval)
         except asyncio.TimeoutError:
-            await registry.compact()
+            await registry.compact(keep)
