@@ -109,8 +109,8 @@ def test_include_object_rejects_unknown_values() -> None:
 
 
 def test_continue_token_lands_in_table_metadata() -> None:
-    got = table_for("Pod", "v1", [], resource_version="5", continue_token="abc")
-    assert got["metadata"] == {"resourceVersion": "5", "continue": "abc"}
+    got = table_for("Pod", "v1", [], resource_version="5", continue_token="abc", remaining_item_count=7)
+    assert got["metadata"] == {"resourceVersion": "5", "continue": "abc", "remainingItemCount": 7}
     assert got["rows"] == []
 
 
@@ -244,7 +244,7 @@ def test_pod_deletion_rules() -> None:
     assert cells("Pod", "v1", lost)[2] == "Unknown"
     done = pod(phase="Succeeded", statuses=[terminated(exitCode=0, reason="Completed")],
                metadata={"deletionTimestamp": ago(1)})
-    assert cells("Pod", "v1", done)[2] == "Completed"  # terminal pods are not "Terminating"
+    assert cells("Pod", "v1", done)[2] == "Terminating"  # v1.28 (1.29+ would keep "Completed")
 
 
 def test_pod_row_conditions_for_finished_pods() -> None:
@@ -268,6 +268,8 @@ def test_pod_wide_cells() -> None:
     assert cells("Pod", "v1", bare)[5:] == ["<none>", "<none>", "<none>", "<none>"]
     single = pod(statuses=[running()], status={"podIP": "10.0.0.7"})  # podIPs derived from podIP
     assert cells("Pod", "v1", single)[5] == "10.0.0.7"
+    plural = pod(statuses=[running()], status={"podIPs": [{"ip": "fd00::7"}]})
+    assert cells("Pod", "v1", plural)[5] == "fd00::7"
 
 
 # --- workloads and networking ---------------------------------------------------------------

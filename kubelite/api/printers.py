@@ -10,8 +10,9 @@ The server always renders the wide columns (priority 1); kubectl hides them unle
 Everything here is pure and works on plain dicts.  ``now`` is passed in once per table so
 a 10,000-pod list costs one clock read, and so tests can pin ages.
 
-Column descriptions are upstream's swagger docs for the fields the columns show (v1.28);
-the ones not seen in a recorded v1.28 Table were taken from the v1.28 OpenAPI descriptions.
+Column descriptions are upstream's swagger docs for the fields the columns show, checked
+against the recorded v1.28 Tables and v1.28's ``types_swagger_doc_generated.go``.  They are
+data, which is why this module is longer than most.
 """
 from __future__ import annotations
 
@@ -421,15 +422,16 @@ def _pod_row(pod: Obj, clock: _Clock) -> tuple[Cells, list[Obj] | None]:
 
     if md.get("deletionTimestamp") and status.get("reason") == "NodeLost":
         reason = "Unknown"
-    elif md.get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
+    elif md.get("deletionTimestamp"):  # v1.28 says so even for finished pods (1.29+ does not)
         reason = "Terminating"
 
     restarts_cell = str(restarts.count)
     if restarts.count and restarts.last is not None:
         restarts_cell = f"{restarts.count} ({human_duration((clock.now - restarts.last).total_seconds())} ago)"
 
+    # v1 -> internal conversion: podIP wins over podIPs[0], and fills in for an empty podIPs.
     ips = status.get("podIPs") or []
-    pod_ip = (ips[0].get("ip") if ips else status.get("podIP")) or "<none>"
+    pod_ip = status.get("podIP") or (ips[0].get("ip") if ips else "") or "<none>"
     gates = spec.get("readinessGates") or []
     gates_cell = "<none>"
     if gates:
@@ -779,7 +781,7 @@ def _row_object(obj: Obj, kind: str, api_version: str, include_object: str) -> O
 
 def table_for(kind: str, api_version: str, objs: list[Obj], *, include_object: str = "Metadata",
               resource_version: str = "", no_headers: bool = False, now: _dt.datetime | None = None,
-              continue_token: str = "") -> Obj:
+              continue_token: str = "", remaining_item_count: int | None = None) -> Obj:
     """A meta.k8s.io/v1 Table for objects of one kind, as kube-apiserver renders it."""
     if include_object not in ("None", "Metadata", "Object"):
         raise ValueError(f"includeObject must be None, Metadata or Object, not {include_object!r}")
@@ -805,5 +807,7 @@ def table_for(kind: str, api_version: str, objs: list[Obj], *, include_object: s
     metadata: Obj = {"resourceVersion": resource_version}
     if continue_token:
         metadata["continue"] = continue_token
+    if remaining_item_count is not None:
+        metadata["remainingItemCount"] = remaining_item_count
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata,
             "columnDefinitions": None if no_headers else columns_for(kind, api_version), "rows": rows}
