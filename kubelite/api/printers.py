@@ -272,12 +272,12 @@ def _format_labels(m: dict[str, str] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(m.items()))
 
 
-def _selector_string(sel: Obj | None) -> str:
+def _selector_string(sel: Obj | None) -> str | None:
     """metav1.LabelSelectorAsSelector(...).String(); None if the selector is invalid."""
     try:
         return str(selector_from_dict(sel))
     except StatusError:
-        return None  # type: ignore[return-value]
+        return None
 
 
 def _format_label_selector(sel: Obj | None) -> str:
