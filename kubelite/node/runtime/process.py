@@ -58,6 +58,7 @@ class _Container:
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Future | None = None
     stopping: bool = False
+    outputs: tuple[int, int] = (-1, -1)   # read ends of the stdout and stderr pipes
 
 
 class ProcessRuntime:
@@ -133,17 +134,25 @@ class ProcessRuntime:
         exe = resolve_executable(argv[0], root, cwd, full_env.get("PATH", ""))
         log_path = os.path.join(sandbox.dir, "logs", name, f"{attempt}.log")
         writer = logs.LogWriter(log_path, max_size=self.log_max_size, max_files=self.log_max_files)
+        # Plain OS pipes, not asyncio's: asyncio's Process.wait() would also wait for the
+        # pipes to close, which a leftover child holding them open could delay for ever.
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.network.enter(sandbox.netns, [exe] + argv[1:]), cwd=cwd, env=full_env,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True, limit=CHUNK)
+                stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w, start_new_session=True)
         except OSError as e:
             writer.close()
+            os.close(out_r)
+            os.close(err_r)
             raise StartError(f'exec: "{argv[0]}": {e.strerror.lower() if e.strerror else e}') from None
+        finally:
+            os.close(out_w)
+            os.close(err_w)
         handle = ContainerHandle(id=uuid.uuid4().hex, name=name, sandbox_uid=sandbox.uid, started_at=_now(),
                                  log_path=log_path, attempt=attempt, pid=proc.pid, image=image.ref)
-        c = _Container(handle, proc, writer)
+        c = _Container(handle, proc, writer, outputs=(out_r, err_r))
         c.done = asyncio.get_running_loop().create_future()
         self._containers[handle.id] = c
         asyncio.create_task(self._supervise(c), name=f"container-{sandbox.name}-{name}")
@@ -159,12 +168,12 @@ class ProcessRuntime:
 
     async def _supervise(self, c: _Container) -> None:
         """Copy output to the log; when the leader exits, kill its session and record the exit."""
-        pumps = [asyncio.create_task(self._pump(c.proc.stdout, "stdout", c.writer)),
-                 asyncio.create_task(self._pump(c.proc.stderr, "stderr", c.writer))]
+        pumps = [asyncio.create_task(self._pump(c.outputs[0], "stdout", c.writer)),
+                 asyncio.create_task(self._pump(c.outputs[1], "stderr", c.writer))]
         code = await c.proc.wait()
         c.exited.set()
         finished = _now()
-        await _kill_session(c.proc.pid, signal.SIGKILL)
+        await _kill_session(c.proc.pid, signal.SIGKILL, until_gone=True)
         _, slow = await asyncio.wait(pumps, timeout=PIPE_DRAIN_TIMEOUT)
         for task in slow:
             task.cancel()
@@ -177,11 +186,17 @@ class ProcessRuntime:
             c.done.set_result(info)
 
     @staticmethod
-    async def _pump(stream: asyncio.StreamReader | None, name: str, writer: logs.LogWriter) -> None:
-        if stream is None:
-            return
-        while chunk := await stream.read(CHUNK):
-            writer.write(name, chunk)
+    async def _pump(fd: int, name: str, writer: logs.LogWriter) -> None:
+        """Copy one pipe into the log until EOF (or cancellation), then close it."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=CHUNK)
+        pipe = os.fdopen(fd, "rb", buffering=0)
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+        try:
+            while chunk := await reader.read(CHUNK):
+                writer.write(name, chunk)
+        finally:
+            transport.close()
 
     async def stop_container(self, handle: ContainerHandle, grace: float) -> None:
         """SIGTERM the container's whole session, SIGKILL after `grace`; wait until all are gone."""
@@ -261,22 +276,32 @@ def _session_members(sid: int) -> list[int]:
             continue
         # Fields after the parenthesised command: state ppid pgrp session ...
         fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 3 and int(fields[3]) == sid:
+        # Zombies are already dead; only their parent can reap them.
+        if len(fields) > 3 and int(fields[3]) == sid and fields[0] not in (b"Z", b"X"):
             out.append(int(entry))
     return out
 
 
-async def _kill_session(sid: int, sig: int) -> None:
-    """Signal the container's process group and every other member of its session."""
+async def _kill_session(sid: int, sig: int, *, until_gone: bool = False) -> None:
+    """Signal the container's process group and every other member of its session.
+
+    With `until_gone`, repeat until no member is left (a member may fork while we look).
+    """
     try:
         os.killpg(sid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-    for pid in await asyncio.to_thread(_session_members, sid):
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+    for attempt in range(100):
+        members = await asyncio.to_thread(_session_members, sid)
+        for pid in members:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if not until_gone or not members:
+            return
+        await asyncio.sleep(0.01 * min(attempt + 1, 10))
+    log.warning("processes of session %d survive SIGKILL", sid)
 
 
 def _proc_environ(pid: int) -> dict[str, str] | None:
