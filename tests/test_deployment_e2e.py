@@ -126,3 +126,18 @@ def test_replicaset_should_adopt_matching_pods_on_creation_and_release_no_longer
     k.kubectl("-n", ns, "label", "pod", "pod-adoption-release", "name=not-matching", "--overwrite", check=True)
     k.wait_for(lambda: owner() is None, what="release")
     k.wait_for(lambda: len(images(k, ns, "name=x")) == 1, what="a replacement pod")
+
+
+def test_deployment_should_report_progress_deadline_exceeded(fake_cluster, ns):
+    k = fake_cluster
+    k.kubectl("-n", ns, "create", "deployment", "web", f"--image={V2}", "--replicas=4", check=True)
+    k.kubectl("-n", ns, "patch", "deployment", "web", "-p", '{"spec":{"progressDeadlineSeconds":5}}', check=True)
+    rollout_status(k, ns, "web")
+    k.kubectl("-n", ns, "set", "image", "deployment/web", "kubernetes-bootcamp=jocatalin/kubernetes-bootcamp:v10",
+              check=True)
+    p = k.kubectl("-n", ns, "rollout", "status", "deployment/web", "--timeout=60s", timeout=90)
+    assert p.returncode == 1
+    assert p.stderr.strip() == 'error: deployment "web" exceeded its progress deadline'
+    st = k.kjson("-n", ns, "get", "deployment", "web")["status"]
+    # As the recorded tutorial: READY 3/4, UP-TO-DATE 2, AVAILABLE 3.
+    assert (st["readyReplicas"], st["updatedReplicas"], st["availableReplicas"]) == (3, 2, 3)
