@@ -14,6 +14,7 @@ import socket
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
+from kubelite.apiserver import openapi
 from kubelite.apiserver.app import APIServer, APIServerConfig
 from kubelite.apiserver.bootstrap import bootstrap
 from kubelite.apiserver.nodeproxy import NodeProxy
@@ -103,6 +104,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
                           tls_cert=pki.serving_cert, tls_key=pki.serving_key, client_ca=pki.ca_cert,
                           token_file=pki.token_file, advertise_address=advertise)
     api = APIServer(store, cfg)
+    api.openapi = openapi.handle
     node_proxy = NodeProxy(pki.admin_cert, pki.admin_key)
     node_proxy.install(api.extra_routes)
     try:
