@@ -65,10 +65,6 @@ class Registry:
     def __init__(self, store: Store, allocator: ServiceAllocator):
         self.store = store
         self.allocator = allocator
-        # Lists are served from the live state; a continue token must still see the
-        # snapshot it started from, so remember the pages' revision for 5 minutes
-        # worth of tokens (compaction makes older ones 410, as upstream).
-        self.compacted_revision = 0
 
     # -- helpers -----------------------------------------------------------------------
     def _key(self, info: ResourceInfo, ns: str, name: str) -> str:
@@ -88,18 +84,21 @@ class Registry:
                    limit: int = 0, continue_: str = "") -> tuple[list[Obj], int, str, int | None]:
         """LIST → (items, revision, continue token, remainingItemCount)."""
         prefix = info.store_prefix() + (f"{ns}/" if info.namespaced and ns else "")
-        kvs, rev = await self.store.list(prefix)
         start = ""
         if continue_:
-            crev, start = decode_continue(continue_)
-            if crev < self.compacted_revision:
+            # Later pages come from the first page's snapshot, as etcd serves them.
+            rev, start = decode_continue(continue_)
+            try:
+                kvs = await self.store.list_at(prefix, rev)
+            except Compacted:
                 raise errors.gone("The provided continue parameter is too old to display a consistent list result. "
                                   "You can start a new list without the continue parameter, or use the continue "
                                   "token in this response to retrieve the remainder of the results. Continuing with "
                                   "the provided token results in an inconsistent list - objects that were created, "
                                   "modified, or deleted between the time the first chunk was returned and now may "
                                   "show up in the list.")
-            rev = max(crev, 0) or rev
+        else:
+            kvs, rev = await self.store.list(prefix)
         items: list[Obj] = []
         next_token = ""
         remaining: int | None = None
@@ -202,6 +201,8 @@ class Registry:
             if info.namespaced and nmd.get("namespace") and nmd["namespace"] != ns:
                 raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
             strategies.prepare_for_update(info, new, old, subresource)
+            if info is SERVICES and subresource != "status":
+                self.allocator.keep_allocated(new, old)
             strategies.default_and_validate(info, new, old, subresource)
             if info is SERVICES and subresource != "status":
                 others, _, _, _ = await self.list(SERVICES, "")
@@ -373,7 +374,6 @@ class Registry:
         target = self.store.revision - keep
         if target > 0:
             await self.store.compact(target)
-            self.compacted_revision = target
 
 
 async def run_compactor(registry: Registry, stop: asyncio.Event, interval: float = 300.0,

@@ -95,6 +95,14 @@ class Store(abc.ABC):
     async def list(self, prefix: str) -> tuple[list[KV], int]:
         """Every live key under prefix (sorted by key) and the revision of the snapshot."""
 
+    async def list_at(self, prefix: str, revision: int) -> list[KV]:
+        """Every key under prefix as it was at ``revision`` (raises Compacted when that
+        history is gone).  Backends that keep no history can only serve the present."""
+        items, rev = await self.list(prefix)
+        if revision < rev:
+            raise Compacted(revision, rev)
+        return items
+
     @abc.abstractmethod
     async def create(self, key: str, value: bytes) -> KV: ...
 

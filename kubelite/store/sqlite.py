@@ -103,12 +103,17 @@ class SqliteStore(Store):
             if not deleted:
                 self._live[name] = KV(name, bytes(value), rid, crev)
         # Refill the watch window from the log so clients can resume right after a restart.
+        # Each event needs its previous value too (MODIFIED vs ADDED, selector exits);
+        # compaction always keeps the row an event after the compacted revision points at.
         first = max(self._compact_rev, self._rev - HISTORY_EVENTS) + 1
         rows = self._db.execute(
-            "SELECT id, name, deleted, create_revision, value FROM kine WHERE id >= ? ORDER BY id", (first,))
-        for rid, name, deleted, crev, value in rows:
+            "SELECT k.id, k.name, k.deleted, k.create_revision, k.value, p.id, p.create_revision, p.value "
+            "FROM kine k LEFT JOIN kine p ON p.id = k.prev_revision AND k.prev_revision > 0 "
+            "WHERE k.id >= ? ORDER BY k.id", (first,))
+        for rid, name, deleted, crev, value, pid, pcrev, pvalue in rows:
             kv = KV(name, bytes(value or b""), rid, crev)
-            self._history.append(Event("DELETE" if deleted else "PUT", kv))
+            prev = KV(name, bytes(pvalue or b""), pid, pcrev) if pid is not None else None
+            self._history.append(Event("DELETE" if deleted else "PUT", kv, prev))
         self._hist_start = first if self._history else self._rev + 1
 
     # -- reads ------------------------------------------------------------------------
@@ -127,6 +132,25 @@ class SqliteStore(Store):
         items = [kv for k, kv in self._live.items() if k.startswith(prefix)]
         items.sort(key=lambda kv: kv.key)
         return items, self._rev
+
+    async def list_at(self, prefix: str, revision: int) -> list[KV]:
+        """The keys under prefix as of ``revision``: the live state with the newer events
+        of the watch window undone, newest first (a paginated list stays one snapshot)."""
+        if revision >= self._rev:
+            return (await self.list(prefix))[0]
+        if revision < self._compact_rev or revision < self._hist_start - 1:
+            raise Compacted(revision, max(self._hist_start - 1, self._compact_rev))
+        state = {k: kv for k, kv in self._live.items() if k.startswith(prefix)}
+        for ev in reversed(self._history):
+            if ev.revision <= revision:
+                break
+            if not ev.kv.key.startswith(prefix):
+                continue
+            if ev.prev is None:
+                state.pop(ev.kv.key, None)  # created after the snapshot
+            else:
+                state[ev.kv.key] = ev.prev
+        return sorted(state.values(), key=lambda kv: kv.key)
 
     # -- writes -----------------------------------------------------------------------
     def _append(self, name: str, deleted: bool, crev: int, prev: int, value: bytes) -> int:
