@@ -37,6 +37,26 @@ class ServiceAllocator:
         self._cluster_ip(spec, (old or {}).get("spec", {}), others, name)
         self._node_ports(spec, (old or {}).get("spec", {}), others, name)
 
+    @staticmethod
+    def keep_allocated(svc: Obj, old: Obj) -> None:
+        """An update that omits the allocated cluster IPs or node ports keeps the old ones
+        (upstream's patchAllocatedValues), so a client's PUT need not echo them."""
+        spec, old_spec = svc.setdefault("spec", {}), old.get("spec") or {}
+        if spec.get("type") == "ExternalName" or old_spec.get("type") == "ExternalName":
+            return
+        if not spec.get("clusterIP") and old_spec.get("clusterIP"):
+            spec["clusterIP"] = old_spec["clusterIP"]
+        if not spec.get("clusterIPs") and old_spec.get("clusterIPs") and spec.get("clusterIP") == old_spec.get("clusterIP"):
+            spec["clusterIPs"] = list(old_spec["clusterIPs"])
+        if spec.get("type") in ("NodePort", "LoadBalancer"):
+            old_np = {(p.get("port"), p.get("protocol", "TCP")): p["nodePort"]
+                      for p in old_spec.get("ports") or [] if p.get("nodePort")}
+            for p in spec.get("ports") or []:
+                if not p.get("nodePort"):
+                    np = old_np.get((p.get("port"), p.get("protocol", "TCP")))
+                    if np:
+                        p["nodePort"] = np
+
     def _cluster_ip(self, spec: Obj, old_spec: Obj, others: list[Obj], name: str) -> None:
         if spec.get("type") == "ExternalName":
             return
