@@ -163,7 +163,8 @@ class GarbageCollectorController:
             for dep in self.graph.dependents_of(uid):
                 self.attempt_to_delete.add(meta.uid(dep.obj))
         # An owner we have not seen: verify it (the owner's watch may only be late).
-        if any(o not in self.graph.nodes for o in now):
+        if any(r.get("uid") not in self.graph.nodes and by_kind(r.get("apiVersion", ""), r.get("kind", ""))
+               for r in owner_refs(obj)):
             self.attempt_to_delete.add(uid)
         # A reference dropped, or blockOwnerDeletion changed: owners in the foreground re-check.
         changed = before ^ now
@@ -291,7 +292,8 @@ class GarbageCollectorController:
             policy = "Foreground"
         else:
             policy = "Background"
-        log.info("deleting %s %s (owners gone: %s)", node.info.kind, meta.key(latest), ", ".join(sorted(stale)))
+        log.info("deleting %s %s (%s; no owner left)", node.info.kind, meta.key(latest),
+                 "an owner is deleting in the foreground" if waiting else "owners gone")
         await self._delete(node.info, latest, policy)
 
     async def _unblock_refs(self, info: ResourceInfo, obj: Obj) -> None:
