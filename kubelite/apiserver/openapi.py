@@ -35,7 +35,7 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.api import protoschema as ps
 from kubelite.api.patch import patchmeta as pm
-from kubelite.api.protobuf import FIXED64, LEN, VARINT, _key, _len_field, _varint
+from kubelite.api.protobuf import FIXED64, VARINT, _key, _len_field, _varint
 from kubelite.api.resources import RESOURCES, ResourceInfo, group_versions
 from kubelite.apiserver.discovery import GIT_VERSION
 
@@ -192,6 +192,18 @@ _FIELD_DOCS: dict[str, dict[str, str]] = {
     },
 }
 
+# Allowed values of string fields whose set is fixed (explain prints them as ENUM).
+_ENUMS: dict[tuple[str, str], list[str]] = {
+    ("apps.v1.DeploymentStrategy", "type"): ["Recreate", "RollingUpdate"],
+    ("core.v1.PodSpec", "restartPolicy"): ["Always", "Never", "OnFailure"],
+    ("core.v1.Container", "imagePullPolicy"): ["Always", "IfNotPresent", "Never"],
+    ("core.v1.ContainerPort", "protocol"): ["SCTP", "TCP", "UDP"],
+    ("core.v1.ServicePort", "protocol"): ["SCTP", "TCP", "UDP"],
+    ("core.v1.ServiceSpec", "type"): ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
+    ("core.v1.ServiceSpec", "sessionAffinity"): ["ClientIP", "None"],
+    ("core.v1.ServiceSpec", "externalTrafficPolicy"): ["Cluster", "Local"],
+}
+
 # --------------------------------------------------------------------------- patch extensions
 
 
@@ -324,6 +336,8 @@ class _Definitions:
             doc = docs.get(name) or (_GENERIC_DOCS.get(name) if msg.is_kind else None)
             if doc:
                 prop["description"] = doc
+            if (message, name) in _ENUMS:
+                prop["enum"] = _ENUMS[(message, name)]
             prop.update(self.field_ext.get((message, name), {}))
             props[name] = prop
             if f.always and f.type not in _SPECIAL_SCHEMAS:
