@@ -46,13 +46,17 @@ class AgentOptions:
     fake_delay: float = 0.5
 
 
-def make_runtime(opts: AgentOptions):
-    """The configured container runtime."""
+def make_runtime(opts: AgentOptions, slot):
+    """The configured container runtime, its pod network inside this agent's slot."""
     if opts.runtime == "fake":
         from kubelite.node.runtime.fake import FakeRuntime
         return FakeRuntime(os.path.join(opts.data_dir, "agent", opts.node_name), delay=opts.fake_delay)
+    from kubelite.node.runtime.netns import NetnsNetwork, make_network
     from kubelite.node.runtime.process import ProcessRuntime
-    return ProcessRuntime(os.path.join(opts.data_dir, "agent"), network=opts.network)
+    net = make_network(opts.network, pod_cidr=slot.pod_cidr, host_cidr=slot.host_cidr, bridge=slot.bridge)
+    if isinstance(net, NetnsNetwork):
+        net.prefix = slot.prefix
+    return ProcessRuntime(os.path.join(opts.data_dir, "agent"), pod_network=net)
 
 
 class Agent:
@@ -63,7 +67,9 @@ class Agent:
         self.opts = opts
         self.node_name = opts.node_name
         self.node_ip = opts.node_ip
-        self.runtime = make_runtime(opts)
+        from kubelite.node import netslot
+        self.slot = netslot.acquire()
+        self.runtime = make_runtime(opts, self.slot)
         self.recorder = EventRecorder(client, "kubelet", host=opts.node_name)
         self.factory = InformerFactory(client)
         self.pods = self.factory.informer(PODS, field_selector=f"spec.nodeName={opts.node_name}")
@@ -198,7 +204,8 @@ class Agent:
             "metadata": {"name": self.node_name, "labels": labels,
                          "annotations": {"node.alpha.kubernetes.io/ttl": "0",
                                          "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
-            "spec": {},
+            "spec": {"podCIDR": self.slot.pod_cidr, "podCIDRs": [self.slot.pod_cidr]}
+            if self.opts.runtime != "fake" else {},
             "status": {
                 "capacity": capacity, "allocatable": dict(capacity),
                 "conditions": self._conditions(now, now),
@@ -327,6 +334,7 @@ class Agent:
                 log.exception("runtime cleanup")
             await self._server.stop()
             await self.recorder.flush()
+            self.slot.release()
 
 
 def _machine_id() -> str:

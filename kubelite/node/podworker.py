@@ -61,7 +61,8 @@ class PodWorker:
         self._task: asyncio.Task | None = None
         self._status_task: asyncio.Task | None = None
         self._container_tasks: list[asyncio.Task] = []
-        self._wakeups: dict[str, asyncio.Event] = {}
+        self._images: dict[str, Any] = {}
+        self._gates: dict[str, asyncio.Task] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -119,6 +120,8 @@ class PodWorker:
             await self._stop_all(0)
         finally:
             self.done.set()
+            if self._status_task is not None:
+                self._status_task.cancel()
 
     async def _create_sandbox(self) -> None:
         try:
@@ -240,6 +243,7 @@ class PodWorker:
         if info is None or self.terminating.is_set():
             return None
         cs.image_id = getattr(info, "repo_digest", "") or ""
+        self._images[cs.name] = info
         try:
             env = await envvars.container_env(self.pod, spec, services=self.agent.services_for(self.pod),
                                               host_ip=self.agent.node_ip, pod_ip=self.sandbox.ip,
@@ -354,18 +358,51 @@ class PodWorker:
         else:
             cs.started = True
             self._after_started(cs, spec, probers, on_result)
-        if not readiness:
-            cs.ready = cs.started
 
     def _after_started(self, cs: ContainerStatus, spec: Obj, probers: list[Prober], on_result) -> None:
         if not spec.get("readinessProbe"):
-            cs.ready = True
+            ports = self._tcp_ports(cs, spec)
+            if ports:
+                # kubelite's zero-downtime rule: with no readiness probe, a container that
+                # declares TCP ports is Ready once it accepts connections on them, not merely
+                # once its process exists (upstream marks it Ready at start).
+                cs.ready = False
+                self._gates[cs.name] = asyncio.create_task(self._port_gate(cs, ports))
+            else:
+                cs.ready = True
         for kind in ("readiness", "liveness"):
             probe = spec.get(f"{kind}Probe")
             if probe:
                 p = Prober(kind, probe, spec, self.sandbox.ip, self._exec_fn(cs), on_result)
                 probers.append(p)
                 p.start()
+
+    def _tcp_ports(self, cs: ContainerStatus, spec: Obj) -> list[int]:
+        ports = [int(p["containerPort"]) for p in spec.get("ports") or []
+                 if p.get("protocol", "TCP") == "TCP" and p.get("containerPort")]
+        if not ports:
+            info = self._images.get(cs.name)
+            for ep in getattr(info, "exposed_ports", None) or []:
+                num, _, proto = str(ep).partition("/")
+                if num.isdigit() and (proto or "tcp").lower() == "tcp":
+                    ports.append(int(num))
+        return ports
+
+    async def _port_gate(self, cs: ContainerStatus, ports: list[int]) -> None:
+        """Mark the container Ready once every declared TCP port accepts a connection."""
+        pending = list(ports)
+        while pending and cs.name in self.handles and not self.terminating.is_set():
+            port = pending[0]
+            try:
+                _, w = await asyncio.wait_for(asyncio.open_connection(self.sandbox.ip, port), 1.0)
+                w.close()
+                pending.pop(0)
+                continue
+            except (OSError, asyncio.TimeoutError):
+                await asyncio.sleep(0.02)
+        if not pending and cs.name in self.handles and not self.terminating.is_set():
+            cs.ready = True
+            self._changed()
 
     def _kill_for_probe(self, cs: ContainerStatus, spec: Obj, kind: str) -> None:
         handle = self.handles.get(cs.name)
@@ -378,6 +415,9 @@ class PodWorker:
     def _stop_probes(self, cs: ContainerStatus) -> None:
         for p in self.probers.pop(cs.name, []):
             p.stop()
+        gate = self._gates.pop(cs.name, None)
+        if gate is not None:
+            gate.cancel()
 
     # -- termination -------------------------------------------------------------------------
     async def _terminate(self) -> None:
