@@ -81,6 +81,15 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's reverse-DNS lookup of the address (socket.getfqdn),
+        which stalls for seconds in a pod network with no resolver."""
+        import socketserver
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = port
+
 
 def main() -> None:
     """Serve until killed."""
