@@ -9,7 +9,7 @@ from kubelite.node.runtime.fake import FakeRuntime
 
 
 async def test_fake_runtime_runs_nothing_but_behaves(tmp_path):
-    rt = FakeRuntime(str(tmp_path), start_delay=0.01)
+    rt = FakeRuntime(str(tmp_path), delay=0.01)
     with pytest.raises(ImageNotFound):
         await rt.pull("jocatalin/kubernetes-bootcamp:v10")
     image = await rt.pull("jocatalin/kubernetes-bootcamp:v1")

@@ -2,7 +2,7 @@
 
 Images still resolve through the real store, so a missing image fails to pull exactly
 as with the process runtime. A started container counts as running after
-`start_delay` seconds and stays so until stopped; it writes no output, so its log is
+`delay` seconds and stays so until stopped; it writes no output, so its log is
 an empty file. Pod IPs come from the node's pod CIDR but nothing listens on them.
 """
 from __future__ import annotations
@@ -25,11 +25,11 @@ def _now() -> datetime:
 class FakeRuntime:
     """Containers that exist only as records."""
 
-    def __init__(self, data_dir: str, *, images: ImageStore | None = None, start_delay: float = 0.0,
+    def __init__(self, data_dir: str, *, images: ImageStore | None = None, delay: float = 0.0,
                  pod_cidr: str = DEFAULT_POD_CIDR):
         self.data_dir = data_dir
         self.images = images or ImageStore(default_root(data_dir))
-        self.start_delay = start_delay
+        self.start_delay = delay
         self.net = ipaddress.ip_network(pod_cidr, strict=False)
         self._next_ip = 1
         self._free_ips: list[str] = []
