@@ -44,6 +44,27 @@ def _pem_cert(c: x509.Certificate) -> bytes:
     return c.public_bytes(serialization.Encoding.PEM)
 
 
+def self_signed(cn: str, sans: list[str], cert_path: str, key_path: str) -> None:
+    """A self-signed serving certificate (a joined agent has no CA key, like a kubelet)."""
+    k = _key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = dt.datetime.now(dt.timezone.utc)
+    names: list[x509.GeneralName] = []
+    for s in dict.fromkeys(sans):
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(s)))
+        except ValueError:
+            names.append(x509.DNSName(s))
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(k.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(k, hashes.SHA256()))
+    _write(key_path, _pem_key(k))
+    _write(cert_path, _pem_cert(cert), 0o644)
+
+
 class PKI:
     """The certificate files of one data directory."""
 

@@ -65,6 +65,9 @@ REGISTRY: list[ControllerSpec] = [
     ControllerSpec("namespace", _lazy("kubelite.controllers.namespace", "NamespaceController")),
     ControllerSpec("serviceaccount", _lazy("kubelite.controllers.serviceaccount", "ServiceAccountsController")),
     ControllerSpec("servicelb", _lazy("kubelite.controllers.servicelb", "ServiceLBController")),
+    ControllerSpec("nodelifecycle", _lazy("kubelite.controllers.nodelifecycle", "NodeLifecycleController")),
+    ControllerSpec("taint-eviction-controller", _lazy("kubelite.controllers.nodelifecycle", "TaintEvictionController")),
+    ControllerSpec("podgc", _lazy("kubelite.controllers.nodelifecycle", "PodGCController")),
 ]
 
 

@@ -40,6 +40,7 @@ class AgentOptions:
     runtime: str = "process"
     network: str = "auto"
     pki: Any = None            # the server's PKI when in-process (serving cert from the cluster CA)
+    ca_file: str | None = None  # a joined agent: the cluster CA (verifies the API server both ways)
     node_ip: str = "127.0.0.1"
     port: int = 0              # agent API port; 0 picks a free one
     labels: dict[str, str] | None = None

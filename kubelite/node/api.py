@@ -54,14 +54,23 @@ class AgentAPI:
         return "system:masters" in orgs
 
     def _ssl(self, host: str) -> ssl.SSLContext:
-        pki = self.agent.opts.pki
-        d = os.path.join(self.agent.opts.data_dir, "agent", "tls")
+        from kubelite.pki import self_signed
+        opts = self.agent.opts
+        d = os.path.join(opts.data_dir, "agent", "tls")
         os.makedirs(d, exist_ok=True)
         cert, key = os.path.join(d, f"{self.agent.node_name}.crt"), os.path.join(d, f"{self.agent.node_name}.key")
-        pki.issue_serving(self.agent.node_name, [host, "localhost", self.agent.node_name], cert, key)
+        sans = [host, "localhost", self.agent.node_name]
+        if opts.pki is not None:  # in the server's process: a certificate from the cluster CA
+            opts.pki.issue_serving(self.agent.node_name, sans, cert, key)
+            ca = opts.pki.ca_cert
+        else:  # a joined agent: self-signed, trusting the cluster CA it was given for clients
+            self_signed(self.agent.node_name, sans, cert, key)
+            ca = opts.ca_file
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(cert, key)
-        ctx.load_verify_locations(pki.ca_cert)
+        if not ca:
+            raise RuntimeError("the agent needs the cluster CA (--ca-file) to authenticate the API server")
+        ctx.load_verify_locations(ca)
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.set_alpn_protocols(["http/1.1"])
         return ctx

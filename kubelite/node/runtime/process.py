@@ -141,7 +141,8 @@ class ProcessRuntime:
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.network.enter(sandbox.netns, [exe] + argv[1:]), cwd=cwd, env=full_env,
-                stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w, start_new_session=True)
+                stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w, start_new_session=True,
+                preexec_fn=_die_with_agent)
         except OSError as e:
             writer.close()
             os.close(out_r)
@@ -163,7 +164,10 @@ class ProcessRuntime:
         out.setdefault("PATH", os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"))
         out["HOSTNAME"] = pod.get("spec", {}).get("hostname") or sandbox.name
         out.update(env)
-        out.setdefault("POD_IP", sandbox.ip)
+        if not sandbox.netns:
+            # Host network: every pod shares the host's ports, so its servers must bind
+            # their own 127.x address.  In a pod network namespace they bind anything.
+            out.setdefault("POD_IP", sandbox.ip)
         return out
 
     async def _supervise(self, c: _Container) -> None:
@@ -328,6 +332,17 @@ def _proc_cwd(pid: int) -> str | None:
 def _inside(root: str, path: str) -> str:
     """`path` of the image, as a host path under `root` (never escaping it)."""
     return os.path.join(root, os.path.normpath("/" + path).lstrip("/"))
+
+
+def _die_with_agent() -> None:
+    """In the child before exec: get SIGKILL if the agent dies (even by kill -9), so a
+    crashed server leaves no orphan containers behind."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except Exception:
+        pass
 
 
 def _fresh_rootfs(image_root: str, root: str, cdir: str, attempt: int) -> None:
