@@ -95,6 +95,8 @@ class APIServer:
         self.app = web.Application(client_max_size=neg.MAX_BODY + 1024, middlewares=[self._middleware])
         self.app["registry"] = self.registry
         self.app["apiserver"] = self
+        self.closing = asyncio.Event()  # set on stop: open watches end
+        self.app["closing"] = self.closing
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner: web.AppRunner | None = None
         self.extra_routes: dict[str, Handler] = {}  # subresource name -> handler (node proxy)
@@ -232,6 +234,7 @@ class APIServer:
 
     async def stop(self) -> None:
         """Stop serving (open watches are closed)."""
+        self.closing.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

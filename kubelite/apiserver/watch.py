@@ -84,6 +84,12 @@ async def watch(request: web.Request, t: Target) -> web.StreamResponse:
             await queue.put(None)
 
     pump_task = asyncio.create_task(pump())
+    # The server closes every watch when it shuts down (clients re-watch elsewhere).
+    # asyncio.wait, not wait_for: on 3.11 wait_for can swallow a cancellation that
+    # races with a queue item, which left watches running after shutdown.
+    closing: asyncio.Event = request.app.get("closing") or asyncio.Event()
+    closer = asyncio.ensure_future(closing.wait())
+    getter: asyncio.Future | None = None
     next_bookmark = loop.time() + BOOKMARK_EVERY
     try:
         while True:
@@ -91,13 +97,18 @@ async def watch(request: web.Request, t: Target) -> web.StreamResponse:
             if now >= deadline:
                 break
             wait_for = min(deadline, next_bookmark) - now
-            try:
-                ev = await asyncio.wait_for(queue.get(), timeout=max(wait_for, 0.001))
-            except asyncio.TimeoutError:
+            if getter is None:
+                getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, closer}, timeout=max(wait_for, 0.001),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if closer in done:
+                break
+            if getter not in done:
                 if bookmarks and loop.time() >= next_bookmark - 0.01:
                     await _write(resp, _bookmark(t, str(reg.store.revision)))
                     next_bookmark = loop.time() + BOOKMARK_EVERY
                 continue
+            ev, getter = getter.result(), None
             if ev is None:
                 break
             typ, obj, prev = ev
@@ -113,11 +124,13 @@ async def watch(request: web.Request, t: Target) -> web.StreamResponse:
             await _write(resp, {"type": typ, "object": printer.render(obj)})
         if bookmarks:
             await _write(resp, _bookmark(t, str(reg.store.revision)))
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:
         pass
     finally:
-        pump_task.cancel()
-        await asyncio.gather(pump_task, return_exceptions=True)
+        for task in (pump_task, closer, getter):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(pump_task, closer, *([getter] if getter else []), return_exceptions=True)
         try:
             await events.aclose()
         except RuntimeError:
