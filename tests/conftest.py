@@ -155,6 +155,8 @@ def cluster(tmp_path_factory):
 @pytest.fixture
 def ns(request, api_server):
     """A fresh namespace per test (as kr8s's tests do)."""
-    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + "-" + os.urandom(2).hex()
+    import re
+    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
+    name = f"t-{base}-{os.urandom(2).hex()}"
     api_server.kubectl("create", "namespace", name, check=True)
     return name
