@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import itertools
 import json
 import logging
@@ -267,8 +268,9 @@ class ProcessRuntime:
 # -- processes ---------------------------------------------------------------
 
 
-def _session_members(sid: int) -> list[int]:
-    """PIDs whose session id is `sid` (the container's processes)."""
+def _session_members(sid: int, *, outside_group: bool = False) -> list[int]:
+    """PIDs whose session id is `sid` (the container's processes); optionally only those
+    that left the session leader's process group."""
     out = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -282,7 +284,8 @@ def _session_members(sid: int) -> list[int]:
         fields = stat[stat.rfind(b")") + 2:].split()
         # Zombies are already dead; only their parent can reap them.
         if len(fields) > 3 and int(fields[3]) == sid and fields[0] not in (b"Z", b"X"):
-            out.append(int(entry))
+            if not (outside_group and int(fields[2]) == sid):
+                out.append(int(entry))
     return out
 
 
@@ -296,7 +299,9 @@ async def _kill_session(sid: int, sig: int, *, until_gone: bool = False) -> None
     except (ProcessLookupError, PermissionError):
         pass
     for attempt in range(100):
-        members = await asyncio.to_thread(_session_members, sid)
+        # killpg already reached the leader's group: signal it again only when looping
+        # for SIGKILL, so a trapping process sees one SIGTERM, not two.
+        members = await asyncio.to_thread(_session_members, sid, outside_group=not until_gone)
         for pid in members:
             try:
                 os.kill(pid, sig)
@@ -435,7 +440,7 @@ class _TtyExec:
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
-                start_new_session=True, preexec_fn=_take_controlling_tty)
+                preexec_fn=functools.partial(_take_controlling_tty, slave))
         except BaseException:
             os.close(master)
             raise
@@ -491,6 +496,10 @@ class _TtyExec:
         self._close()
 
 
-def _take_controlling_tty() -> None:
-    """In the child, after setsid(): make stdin (the pty slave) the controlling terminal."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+def _take_controlling_tty(slave: int) -> None:
+    """In the child: a new session whose controlling terminal is the pty slave.
+
+    Both steps are done here, on the slave's own descriptor, because uvloop runs
+    preexec_fn right after fork — before it redirects stdin or calls setsid()."""
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
