@@ -113,6 +113,9 @@ class AgentAPI:
             reason = (cs.state.get("waiting") or {}).get("reason", "ContainerCreating")
             if previous:
                 raise errors.bad_request(f'previous terminated container "{name}" in pod "{w.pod["metadata"]["name"]}" not found')
+            # upstream's kubelet words the two image failures for humans
+            reason = {"ErrImagePull": "image can't be pulled",
+                      "ImagePullBackOff": "trying and failing to pull image"}.get(reason, reason)
             raise errors.bad_request(f'container "{name}" in pod "{w.pod["metadata"]["name"]}" is waiting to start: {reason}')
         tail = int(q["tailLines"]) if q.get("tailLines") else None
         since = q.get("sinceTime")
