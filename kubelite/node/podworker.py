@@ -135,9 +135,9 @@ class PodWorker:
     async def _run_init_containers(self) -> bool:
         policy = self.pod["spec"].get("restartPolicy", "Always")
         for cs in self.init:
-            delay = CRASH_BACKOFF[0]
+            delay, restarting = 0.0, False
             while not self.terminating.is_set():
-                exit_code = await self._run_once(cs)
+                exit_code = await self._run_once(cs, restart=restarting)
                 if exit_code == 0:
                     break
                 if exit_code is None:
@@ -145,29 +145,33 @@ class PodWorker:
                 if policy == "Never":
                     self._changed()
                     return False
-                cs.restart_count += 1
-                await self._crash_backoff(cs, delay)
-                delay = min(delay * 2, CRASH_BACKOFF[1])
+                restarting = True
+                if delay:
+                    await self._crash_backoff(cs, delay)
+                delay = min(delay * 2, CRASH_BACKOFF[1]) if delay else CRASH_BACKOFF[0]
             if self.terminating.is_set():
                 return False
         return True
 
     async def _container_loop(self, cs: ContainerStatus) -> None:
         policy = self.pod["spec"].get("restartPolicy", "Always")
-        delay = CRASH_BACKOFF[0]
+        # Upstream's kubelet restarts after the first exit at once, then backs off 10 s, 20 s, …
+        # restartCount counts instances started after the first, so it grows on (re)start.
+        delay, restarting = 0.0, False
         while not self.terminating.is_set():
             started = time.monotonic()
-            exit_code = await self._run_once(cs)
+            exit_code = await self._run_once(cs, restart=restarting)
             if exit_code is None or self.terminating.is_set():
                 continue
             if policy == "Never" or (policy == "OnFailure" and exit_code == 0):
                 self._changed()
                 return
             if time.monotonic() - started > BACKOFF_RESET:
-                delay = CRASH_BACKOFF[0]
-            cs.restart_count += 1
-            await self._crash_backoff(cs, delay)
-            delay = min(delay * 2, CRASH_BACKOFF[1])
+                delay = 0.0
+            restarting = True
+            if delay:
+                await self._crash_backoff(cs, delay)
+            delay = min(delay * 2, CRASH_BACKOFF[1]) if delay else CRASH_BACKOFF[0]
 
     async def _crash_backoff(self, cs: ContainerStatus, delay: float) -> None:
         """Waiting/CrashLoopBackOff for ``delay`` seconds (the container's last state is kept)."""
@@ -236,8 +240,10 @@ class PodWorker:
                         cs.name)
         return info
 
-    async def _run_once(self, cs: ContainerStatus) -> int | None:
-        """Pull, start, probe and wait for one container instance; its exit code (None: not started)."""
+    async def _run_once(self, cs: ContainerStatus, restart: bool = False) -> int | None:
+        """Pull, start, probe and wait for one container instance; its exit code (None: not started).
+
+        ``restart``: this instance replaces one that exited (restartCount grows when it starts)."""
         spec = self.c_spec[cs.name]
         info = await self._pull(cs, spec)
         if info is None or self.terminating.is_set():
@@ -254,6 +260,10 @@ class PodWorker:
             self._event(WARNING, "Failed", f"Error: {e}", cs.name)
             await self._sleep(IMAGE_BACKOFF[0])
             return None
+        if cs.terminated is not None:
+            cs.last_state = {"terminated": cs.terminated}
+        if restart:
+            cs.restart_count += 1
         try:
             handle = await self.agent.runtime.start_container(self.sandbox, self.pod, spec, info, env)
         except StartError as e:
@@ -380,7 +390,9 @@ class PodWorker:
     def _tcp_ports(self, cs: ContainerStatus, spec: Obj) -> list[int]:
         ports = [int(p["containerPort"]) for p in spec.get("ports") or []
                  if p.get("protocol", "TCP") == "TCP" and p.get("containerPort")]
-        if not ports:
+        if not ports and not spec.get("command"):
+            # The image's EXPOSE says what its own entrypoint serves; a replaced command may
+            # serve nothing, and must not wait forever for a port it never opens.
             info = self._images.get(cs.name)
             for ep in getattr(info, "exposed_ports", None) or []:
                 num, _, proto = str(ep).partition("/")
