@@ -187,8 +187,9 @@ def node_ports(n: NodeInfo, pod: Obj) -> str | None:
     return None
 
 
+# Upstream's default filter order; a node reports only the first filter it fails.
 FILTERS: list[Callable[[NodeInfo, Obj], str | None]] = [
-    node_unschedulable, node_ready, node_affinity, node_ports, taint_toleration, node_resources_fit,
+    node_unschedulable, node_ready, taint_toleration, node_affinity, node_ports, node_resources_fit,
 ]
 
 
@@ -220,11 +221,22 @@ def score(n: NodeInfo, pod: Obj) -> float:
     return least_allocated(n, pod) + 2 * selector_spread(n, pod)
 
 
-def failure_message(total: int, reasons: dict[str, int]) -> str:
-    """Upstream's FailedScheduling summary (reasons sorted, then the preemption note)."""
+# Filters whose failure evicting pods cannot cure (upstream: UnschedulableAndUnresolvable);
+# the others (ports, resources) send the preemption plugin looking for victims.
+UNRESOLVABLE = {node_unschedulable, node_ready, node_affinity, taint_toleration}
+
+
+def failure_message(total: int, reasons: dict[str, int], preemptible: int = 0) -> str:
+    """Upstream's FailedScheduling summary (reasons sorted, then the preemption note).
+
+    ``preemptible``: how many nodes failed only a filter that preemption could satisfy; with no
+    lower-priority pods to evict, those read "No preemption victims found for incoming pod"."""
     parts = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
     msg = f"0/{total} nodes are available"
     if parts:
         msg += f": {parts}"
-    msg += f". preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
+    notes = {"No preemption victims found for incoming pod": preemptible,
+             "Preemption is not helpful for scheduling": total - preemptible}
+    why = ", ".join(f"{n} {note}" for note, n in sorted(notes.items()) if n)
+    msg += f". preemption: 0/{total} nodes are available: {why}."
     return msg

@@ -18,7 +18,7 @@ from kubelite.client.events import NORMAL, WARNING, EventRecorder
 from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
 from kubelite.client.workqueue import WorkQueue, run_workers
-from kubelite.scheduler.plugins import FILTERS, NodeInfo, failure_message, score
+from kubelite.scheduler.plugins import FILTERS, UNRESOLVABLE, NodeInfo, failure_message, score
 
 log = logging.getLogger("kubelite.scheduler")
 Obj = dict[str, Any]
@@ -84,14 +84,16 @@ class Scheduler:
         nodes = self.snapshot()
         feasible: list[NodeInfo] = []
         reasons: dict[str, int] = {}
+        preemptible = 0
         for n in nodes:
-            why = next((r for f in FILTERS if (r := f(n, pod)) is not None), None)
-            if why is None:
+            failed = next(((f, r) for f in FILTERS if (r := f(n, pod)) is not None), None)
+            if failed is None:
                 feasible.append(n)
             else:
-                reasons[why] = reasons.get(why, 0) + 1
+                reasons[failed[1]] = reasons.get(failed[1], 0) + 1
+                preemptible += failed[0] not in UNRESOLVABLE
         if not feasible:
-            msg = failure_message(len(nodes), reasons) if nodes else "no nodes available to schedule pods"
+            msg = failure_message(len(nodes), reasons, preemptible) if nodes else "no nodes available to schedule pods"
             self._unschedulable.add(key)
             self.recorder.event(pod, WARNING, "FailedScheduling", msg)
             await self._mark_unschedulable(pod, msg)
