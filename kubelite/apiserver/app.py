@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 from dataclasses import dataclass, field
@@ -134,7 +135,9 @@ class APIServer:
                 return web.Response(text=f"[+]ping ok\n[+]etcd ok\n{name} check passed\n")
             return web.Response(text="ok")
         if path == "/version":
-            return neg.respond(discovery.version_info())
+            # Indented, as kube-apiserver writes it (curl through `kubectl proxy` shows it).
+            return web.Response(text=json.dumps(discovery.version_info(), indent=2),
+                                content_type="application/json")
         if path == "/api":
             return discovery.discovery_response(request, True, f"{self.config.advertise_address}:{self.config.port}")
         if path == "/apis":
