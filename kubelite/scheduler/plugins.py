@@ -231,12 +231,13 @@ def failure_message(total: int, reasons: dict[str, int], preemptible: int = 0) -
 
     ``preemptible``: how many nodes failed only a filter that preemption could satisfy; with no
     lower-priority pods to evict, those read "No preemption victims found for incoming pod"."""
-    parts = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+    # upstream sorts the whole "<count> <reason>" strings, so counts order first (as text)
+    parts = ", ".join(sorted(f"{count} {reason}" for reason, count in reasons.items()))
     msg = f"0/{total} nodes are available"
     if parts:
         msg += f": {parts}"
     notes = {"No preemption victims found for incoming pod": preemptible,
              "Preemption is not helpful for scheduling": total - preemptible}
-    why = ", ".join(f"{n} {note}" for note, n in sorted(notes.items()) if n)
+    why = ", ".join(sorted(f"{n} {note}" for note, n in notes.items() if n))
     msg += f". preemption: 0/{total} nodes are available: {why}."
     return msg
