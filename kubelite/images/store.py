@@ -364,8 +364,25 @@ def _apply_layer(blob: bytes, media_type: str, target: str) -> None:
                     _remove(os.path.join(parent, base[4:]))
                 continue
             members.append(m)
-        # The "data" filter refuses absolute paths, `..` escapes and device files.
-        tar.extractall(target, members=members, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            # The "data" filter refuses absolute paths, `..` escapes and device files.
+            tar.extractall(target, members=members, filter="data")
+        else:  # Python < 3.11.4 (Debian 12's python3 is 3.11.2): the same refusals by hand
+            tar.extractall(target, members=[_data_member(m) for m in members])
+
+
+def _data_member(m: tarfile.TarInfo) -> tarfile.TarInfo:
+    """`m` as the "data" extraction filter would pass it, or TarError."""
+    def escapes(name: str) -> bool:
+        norm = os.path.normpath(name)
+        return os.path.isabs(name) or norm == ".." or norm.startswith("../")
+    link_escapes = (m.issym() and escapes(os.path.join(os.path.dirname(m.name), m.linkname))) or \
+        (m.islnk() and escapes(m.linkname))
+    if escapes(m.name) or m.isdev() or link_escapes:
+        raise tarfile.TarError(f"refusing layer member {m.name!r}")
+    m.mode &= 0o755  # no setuid/setgid/sticky, no group/other write
+    m.uid, m.gid, m.uname, m.gname = os.getuid(), os.getgid(), "", ""  # files belong to the agent
+    return m
 
 
 def _remove(path: str) -> None:
