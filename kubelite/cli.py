@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from kubelite.server import ServerOptions, StartupError, default_data_dir, run_server
+from kubelite.server import ServerOptions, StartupError, default_data_dir, os_problem, run_server
 
 
 def _run(coro) -> int:
@@ -21,9 +21,23 @@ def _run(coro) -> int:
     except StartupError as e:
         print(f"kubelite: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # the machine said no (disk, permissions, ports) after start-up checks
+        print(f"kubelite: {os_problem(e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port number."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return port
 
 
 def cmd_server(args: argparse.Namespace) -> int:
@@ -53,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     s = sub.add_parser("server", help="run the API server, controllers, scheduler, a node agent and the proxy")
     s.add_argument("--data-dir", default=default_data_dir(), help="state, certificates, kubeconfig (default ~/.kubelite or $KUBELITE_DATA_DIR)")
-    s.add_argument("--api-port", type=int, default=6443)
+    s.add_argument("--api-port", type=_port, default=6443)
     s.add_argument("--bind-address", default="127.0.0.1")
     s.add_argument("--service-cidr", default="127.96.0.0/16")
     s.add_argument("--node-name", default="")

@@ -7,10 +7,12 @@ exactly as they would be from another process or machine.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
 import socket
+import sqlite3
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -55,31 +57,75 @@ def default_data_dir() -> str:
     return os.environ.get("KUBELITE_DATA_DIR") or os.path.join(os.path.expanduser("~"), ".kubelite")
 
 
+def _why(e: OSError) -> str:
+    """The plain reason of an OSError ("address already in use"), without wrapping text."""
+    if e.errno and e.errno > 0:
+        return os.strerror(e.errno).lower()
+    return str(e.strerror or e)  # e.g. socket.gaierror: "Name or service not known"
+
+
+def os_problem(e: OSError) -> str:
+    """'PATH: what went wrong', in words (no errno numbers)."""
+    what = _why(e)
+    if e.errno == errno.EEXIST:  # makedirs found a file where a directory belongs
+        what = "a file is in the way of a directory"
+    path = e.filename2 or e.filename  # a rename names its target second
+    return f"{path}: {what}" if path else what
+
+
 def _check_data_dir(path: str) -> None:
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise StartupError(f"cannot use data directory {path}: it is a file, not a directory")
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as e:
-        raise StartupError(f"cannot use data directory {path}: {e.strerror}")
-    if not os.path.isdir(path):
-        raise StartupError(f"cannot use data directory {path}: not a directory")
+        hint = " (choose another with --data-dir or KUBELITE_DATA_DIR)" if e.errno == errno.EACCES else ""
+        raise StartupError(f"cannot use data directory {path}: {_why(e)}{hint}")
     if not os.access(path, os.W_OK | os.X_OK):
-        raise StartupError(f"cannot use data directory {path}: permission denied (try --data-dir or KUBELITE_DATA_DIR)")
+        raise StartupError(f"cannot use data directory {path}: permission denied "
+                           "(choose another with --data-dir or KUBELITE_DATA_DIR)")
 
 
 def _lock(path: str):
     import fcntl
-    f = open(os.path.join(path, "server.lock"), "a+")
+    try:
+        f = open(os.path.join(path, "server.lock"), "a+")
+    except OSError as e:
+        raise StartupError(f"cannot lock the data directory: {os_problem(e)}")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         f.seek(0)
         pid = f.read().strip()
-        raise StartupError(f"another kubelite server is already using {path}" + (f" (pid {pid})" if pid else ""))
+        f.close()
+        raise StartupError(f"another kubelite server is already using {path}" + (f" (pid {pid})" if pid else "")
+                           + "; stop it first, or choose another --data-dir")
     f.seek(0)
     f.truncate()
     f.write(str(os.getpid()))
     f.flush()
     return f
+
+
+def _open_store(data_dir: str) -> SqliteStore:
+    path = os.path.join(data_dir, "db", "state.db")
+    try:
+        return SqliteStore(path)
+    except OSError as e:
+        raise StartupError(f"cannot open the store: {os_problem(e)}")
+    except sqlite3.Error as e:  # not a database, malformed, locked, read-only …
+        raise StartupError(f"cannot open the store {path}: {e} "
+                           "(move the file away to start with an empty cluster)")
+
+
+def _ensure_pki(pki: PKI, bind_address: str) -> None:
+    try:
+        pki.ensure([bind_address] if bind_address not in ("0.0.0.0", "::") else [])
+    except OSError as e:
+        raise StartupError(f"cannot create certificates: {os_problem(e)}")
+    except ValueError:  # cryptography could not parse a PEM file
+        raise StartupError(f"a certificate or key in {pki.dir} is damaged "
+                           f"(move {pki.dir} away to make new ones; old kubeconfigs then stop working)")
 
 
 Component = Callable[[Client, asyncio.Event], Awaitable[None]]
@@ -90,15 +136,13 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     stop = stop or asyncio.Event()
     _check_data_dir(opts.data_dir)
     lock = _lock(opts.data_dir)
-    pki = PKI(opts.data_dir)
     try:
-        pki.ensure([opts.bind_address] if opts.bind_address not in ("0.0.0.0", "::") else [])
-    except (OSError, ValueError) as e:
-        raise StartupError(f"cannot create certificates in {pki.dir}: {e}")
-    try:
-        store = SqliteStore(os.path.join(opts.data_dir, "db", "state.db"))
-    except Exception as e:  # sqlite3.DatabaseError and friends: a broken file
-        raise StartupError(f"cannot open the store in {opts.data_dir}/db: {e}")
+        pki = PKI(opts.data_dir)
+        _ensure_pki(pki, opts.bind_address)
+        store = _open_store(opts.data_dir)
+    except BaseException:
+        lock.close()
+        raise
     advertise = "127.0.0.1" if opts.bind_address in ("0.0.0.0", "::", "") else opts.bind_address
     cfg = APIServerConfig(bind_address=opts.bind_address, port=opts.api_port, service_cidr=opts.service_cidr,
                           tls_cert=pki.serving_cert, tls_key=pki.serving_key, client_ca=pki.ca_cert,
@@ -111,8 +155,11 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         await api.start()
     except OSError as e:
         await store.close()
-        raise StartupError(f"cannot listen on {opts.bind_address}:{opts.api_port}: {e.strerror or e} "
-                           f"(is another server running? choose another port with --api-port)")
+        lock.close()
+        why = _why(e)
+        hint = {errno.EADDRINUSE: " (is another server running? choose another port with --api-port)",
+                errno.EACCES: " (ports below 1024 need root; choose another with --api-port)"}.get(e.errno, "")
+        raise StartupError(f"cannot listen on {opts.bind_address}:{opts.api_port}: {why}{hint}")
     tasks: list[asyncio.Task] = []
     client: Client | None = None
     try:
@@ -120,7 +167,10 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         api.ready.set()
         url = f"https://{advertise}:{opts.api_port}"
         kubeconfig = os.path.join(opts.data_dir, "kubeconfig")
-        pki.write_kubeconfig(kubeconfig, url)
+        try:
+            pki.write_kubeconfig(kubeconfig, url)
+        except OSError as e:
+            raise StartupError(f"cannot write the kubeconfig: {os_problem(e)}")
         print(f"kubelite API server listening on {url}", flush=True)
         print(f"export KUBECONFIG={kubeconfig}", flush=True)
         tasks.append(asyncio.create_task(run_compactor(api.registry, stop, interval=opts.compact_interval,
