@@ -371,7 +371,8 @@ class PodWorker:
 
     def _after_started(self, cs: ContainerStatus, spec: Obj, probers: list[Prober], on_result) -> None:
         if not spec.get("readinessProbe"):
-            ports = self._tcp_ports(cs, spec)
+            # A runtime whose pods serve nothing (fake) would keep the gate shut forever.
+            ports = self._tcp_ports(cs, spec) if getattr(self.agent.runtime, "serves_ports", True) else []
             if ports:
                 # kubelite's zero-downtime rule: with no readiness probe, a container that
                 # declares TCP ports is Ready once it accepts connections on them, not merely

@@ -25,6 +25,8 @@ def _now() -> datetime:
 class FakeRuntime:
     """Containers that exist only as records."""
 
+    serves_ports = False  # nothing listens in a fake pod, so no gate may wait for its ports
+
     def __init__(self, data_dir: str, *, images: ImageStore | None = None, delay: float = 0.0,
                  pod_cidr: str = DEFAULT_POD_CIDR):
         self.data_dir = data_dir
