@@ -136,13 +136,12 @@ class NodeProxy:
         if t.subresource in ("exec", "attach") and phase in ("Succeeded", "Failed"):
             raise errors.bad_request(f"cannot {t.subresource} into a container in a completed pod; current phase is {phase}")
         base = await self._node_base(request, node)
+        query = _raw_query(request)
         if t.subresource == "portforward":
             path = f"/portForward/{quote(t.namespace)}/{quote(t.name)}"
-            query = request.query_string
         else:
             container = self._container(pod, request.query.get("container", ""))
             path = f"/{t.subresource}/{quote(t.namespace)}/{quote(t.name)}/{quote(container)}"
-            query = request.query_string
         target = base + path + (f"?{query}" if query else "")
         return await tunnel_upgrade(request, target, self._client_ssl)
 
@@ -167,8 +166,8 @@ class NodeProxy:
         else:
             raise errors.no_such_path()
         url = base + "/" + t.rest.lstrip("/")
-        if request.query_string:
-            url += "?" + request.query_string
+        if _raw_query(request):
+            url += "?" + _raw_query(request)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         body = await request.read() if request.can_read_body else None
         try:
@@ -209,6 +208,11 @@ class NodeProxy:
                     if epp.get("name", "") == want.get("name", "") or len(ss.get("ports") or []) == 1:
                         return f"{scheme or 'http'}://{a['ip']}:{epp['port']}"
         raise errors.service_unavailable(f'no endpoints available for service "{name}"')
+
+
+def _raw_query(request: web.Request) -> str:
+    """The query string exactly as the client encoded it."""
+    return request.raw_path.partition("?")[2]
 
 
 def _split_name(s: str) -> tuple[str, str, str]:
