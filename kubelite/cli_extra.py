@@ -2,7 +2,174 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    """Join this machine to a cluster as a node."""
+    import asyncio
+    import signal
+
+    from kubelite.cli import _run
+    from kubelite.client.rest import Client, ClientConfig, wait_ready
+    from kubelite.node.agent import AgentOptions, default_node_name, run_agent
+    from kubelite.server import StartupError
+
+    async def main() -> None:
+        if not args.ca_file and not args.insecure_skip_tls_verify:
+            raise StartupError("--ca-file is required (the server's DATA_DIR/tls/ca.crt), "
+                               "or --insecure-skip-tls-verify to skip checking the server")
+        cfg = ClientConfig(server=args.server, ca_file=args.ca_file, token=args.token,
+                           insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent")
+        client = Client(cfg)
+        try:
+            await wait_ready(client, timeout=30)
+        except Exception as e:
+            await client.close()
+            raise StartupError(f"cannot reach the API server at {args.server}: {e}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        data_dir = os.path.abspath(args.data_dir)
+        os.makedirs(data_dir, exist_ok=True)
+        opts = AgentOptions(node_name=args.node_name or default_node_name(), data_dir=data_dir,
+                            runtime=args.runtime, network=args.network, node_ip=args.node_ip,
+                            ca_file=args.ca_file, port=args.port)
+        from kubelite.proxy.proxy import run_proxy
+        try:
+            # A node runs its agent and its service proxy, as kubelet + kube-proxy.
+            await asyncio.gather(run_agent(client, opts, stop=stop),
+                                 run_proxy(client, node_name=opts.node_name, stop=stop, node_ip=opts.node_ip))
+        finally:
+            await client.close()
+    return _run(main())
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the extra sub-commands that exist so far."""
+    """Add the extra sub-commands."""
+    a = sub.add_parser("agent", help="join this machine to a kubelite cluster as a node")
+    a.add_argument("--server", required=True, help="the API server URL, e.g. https://10.0.0.1:6443")
+    a.add_argument("--token", required=True, help="the node token (server's DATA_DIR/tls/tokens.csv, first field)")
+    a.add_argument("--ca-file", default=None, help="the cluster CA certificate (server's DATA_DIR/tls/ca.crt)")
+    a.add_argument("--insecure-skip-tls-verify", action="store_true")
+    a.add_argument("--node-name", default="")
+    a.add_argument("--node-ip", default="127.0.0.1", help="the address the API server and proxies reach this node at")
+    a.add_argument("--port", type=int, default=0, help="agent API port (0: any free port)")
+    a.add_argument("--data-dir", default=os.path.join(os.path.expanduser("~"), ".kubelite-agent"))
+    a.add_argument("--runtime", choices=["process", "fake"], default="process")
+    a.add_argument("--network", choices=["auto", "host", "netns"], default="auto")
+    a.set_defaults(func=cmd_agent)
+    _register_rollout(sub)
+    _register_image(sub)
+
+
+# --- rollout ---------------------------------------------------------------------------
+
+def _register_rollout(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("rollout", help="watch a Deployment roll out")
+    rsub = r.add_subparsers(dest="rollout_command", required=True)
+    w = rsub.add_parser("watch", help="live view of a rolling update: ReplicaSets, pods, the controller's step")
+    w.add_argument("target", metavar="deployment/NAME")
+    w.add_argument("-n", "--namespace", default="", help="namespace (default: the kubeconfig context's, or default)")
+    w.add_argument("--kubeconfig", default="", help="default $KUBECONFIG, else ~/.kubelite/kubeconfig")
+    w.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    w.set_defaults(func=_rollout_watch)
+
+
+def _rollout_watch(args: argparse.Namespace) -> int:
+    from kubelite.ui.rollout import cmd_watch
+    return cmd_watch(args)
+
+
+# --- image -----------------------------------------------------------------------------
+
+def _register_image(sub: argparse._SubParsersAction) -> None:
+    from kubelite.server import default_data_dir
+
+    i = sub.add_parser("image", help="the local image store: import a directory, list images")
+    isub = i.add_subparsers(dest="image_command", required=True)
+    imp = isub.add_parser("import", help="build a one-layer image from a directory")
+    imp.add_argument("name", metavar="NAME:TAG")
+    imp.add_argument("directory", metavar="DIR")
+    imp.add_argument("--cmd", required=True, help='the command, split like a shell would: --cmd "python3 app.py"')
+    imp.add_argument("--entrypoint", default="", help="optional entrypoint, split like --cmd")
+    imp.add_argument("--env", action="append", default=[], metavar="K=V", help="image environment (repeatable)")
+    imp.add_argument("--workdir", default="/", help="working directory inside the image (default /)")
+    imp.add_argument("--port", action="append", type=int, default=[], metavar="N", help="exposed port (repeatable)")
+    imp.add_argument("--data-dir", default=default_data_dir(), help="default ~/.kubelite or $KUBELITE_DATA_DIR")
+    imp.set_defaults(func=_image_import)
+    ls = isub.add_parser("ls", help="list images (like crictl images)")
+    ls.add_argument("--data-dir", default=default_data_dir(), help="default ~/.kubelite or $KUBELITE_DATA_DIR")
+    ls.add_argument("-q", "--quiet", action="store_true", help="only image IDs")
+    ls.set_defaults(func=_image_ls)
+
+
+def _store(data_dir: str):
+    from kubelite.images.store import ImageStore, default_root
+    return ImageStore(default_root(os.path.abspath(data_dir)))
+
+
+def _image_import(args: argparse.Namespace) -> int:
+    import shlex
+
+    from kubelite.images.reference import InvalidReference
+
+    env: dict[str, str] = {}
+    for item in args.env:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            print(f"kubelite: --env {item!r}: expected K=V", file=sys.stderr)
+            return 2
+        env[k] = v
+    cmd = shlex.split(args.cmd)
+    if not cmd:
+        print("kubelite: --cmd must not be empty", file=sys.stderr)
+        return 2
+    try:
+        image = _store(args.data_dir).import_dir(args.name, args.directory, cmd, env, workdir=args.workdir,
+                                                 ports=args.port or None,
+                                                 entrypoint=shlex.split(args.entrypoint) or None)
+    except (FileNotFoundError, InvalidReference) as e:
+        print(f"kubelite: {e}", file=sys.stderr)
+        return 1
+    print(f"imported {image.ref} ({image.id.partition(':')[2][:13]}, {human_size(image.size)})")
+    return 0
+
+
+def human_size(n: int) -> str:
+    """Sizes as crictl prints them (units of 1000, 3 significant digits: 5.1kB, 72.8MB)."""
+    size, unit = float(n), "B"
+    for u in ("kB", "MB", "GB", "TB"):
+        if size < 1000:
+            break
+        size, unit = size / 1000, u
+    if unit == "B":
+        return f"{int(size)}B"
+    return f"{size:.3g}{unit}"
+
+
+def image_rows(images: list) -> list[tuple[str, str, str, str]]:
+    """(IMAGE, TAG, IMAGE ID, SIZE) rows, sorted by name then tag."""
+    from kubelite.images import reference
+
+    rows = []
+    for img in images:
+        ref = reference.parse(img.ref)
+        rows.append((ref.name, ref.tag or "<none>", img.id.partition(":")[2][:13], human_size(img.size)))
+    return sorted(rows)
+
+
+def _image_ls(args: argparse.Namespace) -> int:
+    images = _store(args.data_dir).list_images()
+    if args.quiet:  # crictl images -q prints full IDs, one per image ID
+        for image_id in sorted({img.id for img in images}):
+            print(image_id)
+        return 0
+    rows = image_rows(images)
+    header = ("IMAGE", "TAG", "IMAGE ID", "SIZE")
+    widths = [max(len(x[i]) for x in [header, *rows]) for i in range(3)]
+    for r in [header, *rows]:
+        print("   ".join(c.ljust(w) for c, w in zip(r, widths)) + "   " + r[3])
+    return 0
