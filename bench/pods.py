@@ -1,0 +1,249 @@
+"""Pod start-up benchmark (not run by CI).
+
+1. latency: pods of the bootcamp image on a `kubelite server` with the process runtime;
+   per pod, the time from the create request to phase Running and to condition Ready
+   (p50 / p99 / max);
+2. throughput: many pods through the scheduler and the fake runtime; pods/s created,
+   bound and Running.
+
+    python bench/pods.py [--latency-pods 40] [--fake-pods 500] [--concurrency 20]
+
+Each part starts its own server in a temporary data directory and removes it after.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from kubelite.client.rest import Client, ClientConfig
+from kubelite.api.resources import NAMESPACES, PODS
+
+BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data: Path, *flags: str) -> tuple[subprocess.Popen, Path]:
+    """`kubelite server` on a free port; (process, kubeconfig path) once /readyz answers."""
+    port = _free_port()
+    data.parent.mkdir(parents=True, exist_ok=True)
+    log = open(data.parent / "server.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(data),
+                             "--api-port", str(port), *flags], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        if (data / "kubeconfig").exists():
+            try:
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=2):
+                    return proc, data / "kubeconfig"
+            except OSError:
+                pass
+        time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("server not ready in 30 s")
+
+
+def join_fake_agents(data: Path, kubeconfig: Path, count: int) -> list[subprocess.Popen]:
+    """`kubelite agent --runtime fake` nodes bench-1… (127.0.0.(10+i)) joined to the server at data."""
+    import yaml
+    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    token = (data / "tls" / "tokens.csv").read_text().splitlines()[0].split(",")[0]
+    procs = []
+    for i in range(1, count + 1):
+        log = open(data.parent / f"agent-{i}.log", "ab")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "kubelite.cli", "agent", "--server", server, "--token", token,
+             "--ca-file", str(data / "tls" / "ca.crt"), "--node-name", f"bench-{i}", "--node-ip", f"127.0.0.{10 + i}",
+             "--runtime", "fake", "--data-dir", str(data.parent / f"agent-{i}")],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+    return procs
+
+
+async def wait_nodes(kubeconfig: Path, count: int) -> None:
+    """Until `count` nodes are Ready."""
+    from kubelite.api.resources import NODES
+    client = Client(ClientConfig.from_kubeconfig(str(kubeconfig)))
+    try:
+        for _ in range(600):
+            items = (await client.resource(NODES).list())["items"]
+            if sum(_ready(n) for n in items) >= count:
+                return
+            await asyncio.sleep(0.1)
+        raise SystemExit(f"fewer than {count} Ready nodes after 60 s")
+    finally:
+        await client.close()
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _pod(name: str, ports: bool) -> dict:
+    c: dict = {"name": "app", "image": BOOTCAMP}
+    if ports:
+        c["ports"] = [{"containerPort": 8080}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"bench": "pods"}},
+            "spec": {"containers": [c], "terminationGracePeriodSeconds": 1}}
+
+
+def _ready(p: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (p.get("status") or {}).get("conditions") or [])
+
+
+async def run_pods(kubeconfig: Path, n: int, concurrency: int, ports: bool) -> dict:
+    """Create n pods (at most `concurrency` requests in flight) and time each one's progress."""
+    client = Client(ClientConfig.from_kubeconfig(str(kubeconfig)))
+    ns = "bench"
+    await client.resource(NAMESPACES).create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    pods = client.resource(PODS)
+    rv = (await pods.list(ns))["metadata"]["resourceVersion"]
+    created: dict[str, float] = {}
+    bound: dict[str, float] = {}
+    running: dict[str, float] = {}
+    ready: dict[str, float] = {}
+    all_ready = asyncio.Event()
+
+    async def watch() -> None:
+        nonlocal rv
+        while not all_ready.is_set():
+            async for kind, p in pods.watch(ns, resource_version=rv, timeout_seconds=300):
+                rv = p["metadata"].get("resourceVersion", rv)
+                if kind == "BOOKMARK":
+                    continue
+                name, now = p["metadata"]["name"], time.monotonic()
+                if p["spec"].get("nodeName"):
+                    bound.setdefault(name, now)
+                if (p.get("status") or {}).get("phase") == "Running":
+                    running.setdefault(name, now)
+                if _ready(p):
+                    ready.setdefault(name, now)
+                if len(ready) == n:
+                    all_ready.set()
+                    return
+
+    watcher = asyncio.create_task(watch())
+    sem = asyncio.Semaphore(concurrency)
+
+    async def create(i: int) -> None:
+        async with sem:
+            name = f"p{i:05d}"
+            created[name] = time.monotonic()
+            await pods.create(_pod(name, ports), ns)
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(create(i) for i in range(n)))
+    t_created = time.monotonic()
+    await asyncio.wait_for(all_ready.wait(), timeout=max(120, n))
+    t_end = time.monotonic()
+    watcher.cancel()
+    await asyncio.gather(watcher, return_exceptions=True)
+    await client.close()
+    return {"n": n, "t0": t0, "created_all": t_created, "end": t_end, "created": created, "bound": bound,
+            "running": running, "ready": ready}
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(q / 100 * len(xs) + 0.5) - 1))]
+
+
+def latency_rows(r: dict) -> list[tuple[str, ...]]:
+    rows = []
+    for what, stamps in (("create → bound", r["bound"]), ("create → Running", r["running"]),
+                         ("create → Ready", r["ready"])):
+        xs = [(stamps[k] - r["created"][k]) * 1000 for k in r["created"] if k in stamps]
+        rows.append((what, str(len(xs)), f"{statistics.median(xs):.0f}", f"{_pct(xs, 99):.0f}", f"{max(xs):.0f}"))
+    return rows
+
+
+def throughput_rows(r: dict) -> list[tuple[str, ...]]:
+    n, t0 = r["n"], r["t0"]
+    rows = [("created", f"{n / (r['created_all'] - t0):.0f}", f"{r['created_all'] - t0:.2f}")]
+    for what, stamps in (("bound by the scheduler", r["bound"]), ("Running (fake runtime)", r["running"]),
+                         ("Ready", r["ready"])):
+        span = max(stamps.values()) - t0
+        rows.append((what, f"{n / span:.0f}", f"{span:.2f}"))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--latency-pods", type=int, default=40)
+    ap.add_argument("--latency-concurrency", type=int, default=4)
+    ap.add_argument("--fake-pods", type=int, default=500)
+    ap.add_argument("--concurrency", type=int, default=20)
+    args = ap.parse_args()
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="kubelite-bench-") as tmp:
+        if args.latency_pods:
+            proc, kc = start_server(Path(tmp) / "process" / "data")
+            try:
+                r = asyncio.run(run_pods(kc, args.latency_pods, args.latency_concurrency, ports=True))
+            finally:
+                stop_server(proc)
+            t = Table(title=f"process runtime, bootcamp image: {args.latency_pods} pods, "
+                            f"{args.latency_concurrency} creates in flight (ms)")
+            for col in ("", "pods", "p50", "p99", "max"):
+                t.add_column(col, justify="right" if col else "left")
+            for row in latency_rows(r):
+                t.add_row(*row)
+            console.print(t)
+        if args.fake_pods:
+            data = Path(tmp) / "fake" / "data"
+            proc, kc = start_server(data, "--runtime", "fake")
+            # a node takes 110 pods: join enough fake nodes for all of them
+            extra = max(0, -(-args.fake_pods // 110) - 1)
+            agents = join_fake_agents(data, kc, extra)
+            try:
+                asyncio.run(wait_nodes(kc, extra + 1))
+                r = asyncio.run(run_pods(kc, args.fake_pods, args.concurrency, ports=False))
+            finally:
+                for a in agents:
+                    stop_server(a)
+                stop_server(proc)
+            t = Table(title=f"scheduler + fake runtime: {args.fake_pods} pods on {extra + 1} nodes, "
+                            f"{args.concurrency} creates in flight")
+            for col in ("", "pods/s", "seconds"):
+                t.add_column(col, justify="right" if col else "left")
+            for row in throughput_rows(r):
+                t.add_row(*row)
+            console.print(t)
+            t = Table(title="fake runtime per-pod latency (ms)")
+            for col in ("", "pods", "p50", "p99", "max"):
+                t.add_column(col, justify="right" if col else "left")
+            for row in latency_rows(r):
+                t.add_row(*row)
+            console.print(t)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
