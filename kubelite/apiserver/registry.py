@@ -8,6 +8,7 @@ the way out, so there is one global, monotonically increasing version as in etcd
 from __future__ import annotations
 
 import asyncio
+import collections
 import base64
 import copy
 import datetime as dt
@@ -65,6 +66,7 @@ class Registry:
     def __init__(self, store: Store, allocator: ServiceAllocator):
         self.store = store
         self.allocator = allocator
+        self._watch_objects: collections.OrderedDict[tuple[str, int], Obj] = collections.OrderedDict()
 
     # -- helpers -----------------------------------------------------------------------
     def _key(self, info: ResourceInfo, ns: str, name: str) -> str:
@@ -351,6 +353,8 @@ class Registry:
                 raise errors.gone(f"too old resource version: {c.requested} ({c.oldest})")
             kvs = []
 
+        shared = self._decode_shared
+
         async def events() -> AsyncIterator[tuple[str, Obj, Obj | None]]:
             try:
                 for kv in kvs:
@@ -358,16 +362,28 @@ class Registry:
                 if initial:
                     yield "INITIAL_END", {"metadata": {"resourceVersion": str(rev)}}, None
                 async for ev in w:
-                    obj = decode(ev.kv, info)
+                    obj = shared(ev.kv, info)
                     if ev.type == "DELETE":
                         yield "DELETED", obj, obj
                     elif ev.prev is None:
                         yield "ADDED", obj, None
                     else:
-                        yield "MODIFIED", obj, decode(ev.prev, info)
+                        yield "MODIFIED", obj, shared(ev.prev, info)
             finally:
                 w.close()
         return events()
+
+    def _decode_shared(self, kv: KV, info: ResourceInfo) -> Obj:
+        """Decode a watched value once for every watcher (like the API server's watch
+        cache): each change reaches many watchers, and watchers never modify objects."""
+        k = (kv.key, kv.mod_revision)
+        obj = self._watch_objects.get(k)
+        if obj is None:
+            obj = decode(kv, info)
+            self._watch_objects[k] = obj
+            if len(self._watch_objects) > 4096:
+                self._watch_objects.popitem(last=False)
+        return obj
 
     async def compact(self, keep: int = 10_000) -> None:
         """Drop history older than the last ``keep`` revisions (periodic)."""

@@ -106,7 +106,9 @@ class PodWorker:
     async def _run(self) -> None:
         try:
             if not self.terminating.is_set():
+                t0 = time.monotonic()
                 await self._create_sandbox()
+                log.debug("pod %s: sandbox in %.0f ms", self.key, (time.monotonic() - t0) * 1000)
             if self.sandbox and not self.terminating.is_set():
                 ok = await self._run_init_containers()
                 if ok:
@@ -275,6 +277,7 @@ class PodWorker:
             self._event(WARNING, "Failed", f"Error: {e}", cs.name)
             return e.exit_code
         self.handles[cs.name] = handle
+        log.debug("pod %s: container %s started", self.key, cs.name)
         cs.container_id = f"kubelite://{handle.id}"
         cs.state = {"running": {"startedAt": meta.rfc3339(handle.started_at)}}
         self._event(NORMAL, "Created", f"Created container {cs.name}", cs.name)

@@ -131,7 +131,9 @@ class Scheduler:
         """Run until stop is set."""
         self.factory.start()
         await self.factory.wait_synced()
-        workers = asyncio.create_task(run_workers(self.queue, self.sync, workers=1))
+        # Several binds in flight at once; a pod is "assumed" on its node before its bind
+        # request goes out, so concurrent workers see each other's placements.
+        workers = asyncio.create_task(run_workers(self.queue, self.sync, workers=8))
         await stop.wait()
         self.queue.shutdown()
         workers.cancel()
