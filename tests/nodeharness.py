@@ -127,6 +127,7 @@ class PtyKubectl:
                                      start_new_session=True)
         os.close(slave)
         self.output = b""
+        self.pos = 0  # everything before this was matched by an earlier expect()
 
     def send(self, text: str) -> None:
         """Type text."""
@@ -135,7 +136,7 @@ class PtyKubectl:
     def expect(self, needle: str, timeout: float = 20) -> None:
         """Read the terminal until `needle` appears (after what was consumed before)."""
         deadline = time.monotonic() + timeout
-        start = len(self.output)
+        start = self.pos
         while needle.encode() not in self.output[start:]:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -149,6 +150,8 @@ class PtyKubectl:
                 if not chunk:
                     raise AssertionError(f"terminal closed before {needle!r}: {self.output[start:]!r}")
                 self.output += chunk
+        # Consume up to the end of the match only: the next needle may be in the same chunk.
+        self.pos = self.output.index(needle.encode(), start) + len(needle.encode())
 
     def wait(self, timeout: float = 20) -> int:
         """Wait for kubectl to exit, draining the terminal; its exit code."""
