@@ -40,8 +40,24 @@ class NodeInfo:
         return quantity.milli(a.get("cpu", "0")), quantity.value(a.get("memory", "0")), quantity.value(a.get("pods", "110"))
 
 
+_REQUESTS: dict[tuple[str, str], tuple[int, int]] = {}
+
+
 def pod_requests(pod: Obj) -> tuple[int, int]:
     """Effective (milli-cpu, memory) requests: max(sum of containers, any init container)."""
+    md = pod.get("metadata") or {}
+    k = (md.get("uid", ""), md.get("resourceVersion", ""))
+    if k[0] and k in _REQUESTS:
+        return _REQUESTS[k]
+    out = _pod_requests(pod)
+    if k[0]:
+        if len(_REQUESTS) > 50_000:  # parsed quantities are cheap to recompute; bound memory
+            _REQUESTS.clear()
+        _REQUESTS[k] = out
+    return out
+
+
+def _pod_requests(pod: Obj) -> tuple[int, int]:
     spec = pod.get("spec") or {}
 
     def req(c: Obj) -> tuple[int, int]:

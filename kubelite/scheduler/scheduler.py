@@ -41,6 +41,10 @@ class Scheduler:
         self.recorder = EventRecorder(client, SCHEDULER_NAME)
         self._pods_api = client.resource(PODS)
         self._assumed: dict[str, str] = {}  # pod key -> node, until the informer sees the binding
+        # Active pods per node, kept up to date by the pod handlers (and assumed binds), so a
+        # scheduling cycle costs O(nodes), not O(all pods).
+        self._by_node: dict[str, dict[str, Obj]] = {}
+        self._node_of: dict[str, str] = {}
         self._unschedulable: set[str] = set()
         self.pods.add_handler(self._on_pod, lambda old, new: self._on_pod(new), self._on_pod_delete)
         self.nodes.add_handler(lambda n: self._retry_all(), lambda o, n: self._retry_all(), None)
@@ -50,15 +54,29 @@ class Scheduler:
         return not spec.get("nodeName") and spec.get("schedulerName", SCHEDULER_NAME) == SCHEDULER_NAME \
             and not meta.is_deleting(pod) and _is_active(pod)
 
+    def _place(self, key: str, node: str | None, pod: Obj | None) -> None:
+        old = self._node_of.pop(key, None)
+        if old is not None:
+            self._by_node.get(old, {}).pop(key, None)
+        if node and pod is not None:
+            self._node_of[key] = node
+            self._by_node.setdefault(node, {})[key] = pod
+
     def _on_pod(self, pod: Obj) -> None:
         k = meta.key(pod)
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node:
+            self._assumed.pop(k, None)
+            self._place(k, node if _is_active(pod) else None, pod)
+        elif k not in self._assumed:
+            self._place(k, None, None)
         if self._ours(pod):
             self.queue.add(k)
-        elif (pod.get("spec") or {}).get("nodeName"):
-            self._assumed.pop(k, None)
 
     def _on_pod_delete(self, pod: Obj) -> None:
-        self._assumed.pop(meta.key(pod), None)
+        k = meta.key(pod)
+        self._assumed.pop(k, None)
+        self._place(k, None, None)
         if (pod.get("spec") or {}).get("nodeName"):
             self._retry_all()  # freed capacity
 
@@ -68,12 +86,8 @@ class Scheduler:
 
     def snapshot(self) -> list[NodeInfo]:
         """Nodes with the active pods placed (or assumed) on them."""
-        infos = {meta.name(n): NodeInfo(n) for n in self.nodes.list()}
-        for p in self.pods.list():
-            node = (p.get("spec") or {}).get("nodeName") or self._assumed.get(meta.key(p))
-            if node in infos and _is_active(p):
-                infos[node].pods.append(p)
-        return sorted(infos.values(), key=lambda i: i.name)
+        infos = [NodeInfo(n, list(self._by_node.get(meta.name(n), {}).values())) for n in self.nodes.list()]
+        return sorted(infos, key=lambda i: i.name)
 
     async def sync(self, key: str) -> None:
         """Try to place one pod."""
@@ -105,10 +119,13 @@ class Scheduler:
         binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": ns},
                    "target": {"apiVersion": "v1", "kind": "Node", "name": best.name}}
         self._assumed[key] = best.name
+        self._place(key, best.name, pod)
         try:
             await self._pods_api.create_subresource(name, ns, "binding", binding)
         except StatusError as e:
             self._assumed.pop(key, None)
+            if self._node_of.get(key) == best.name and not (self.pods.get(key) or {}).get("spec", {}).get("nodeName"):
+                self._place(key, None, None)
             if e.code in (404, 409):
                 return  # gone, or someone else bound it
             raise
