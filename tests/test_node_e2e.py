@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import time
+
 import pytest
 
 from conftest import KUBECTL, KUBECTL_OLD
@@ -61,6 +63,28 @@ def test_logs_tail_and_follow(cluster, web):
         assert int(nxt.group(1)) == int(first.group(1)) + 1
     finally:
         follow.stop()
+
+
+@pytest.mark.parametrize("binary", [KUBECTL, KUBECTL_OLD], ids=["1.33-websocket", "1.28-spdy"])
+def test_attach_follows_the_running_containers_output(cluster, web, binary):
+    ns, ip = web
+    att = LineProc(cluster, "attach", "web", "-n", ns, binary=binary)
+    try:
+        att.expect(r"If you don't see a command prompt")
+        # Only output written after attaching arrives; send requests until one shows up.
+        deadline = time.monotonic() + 20
+        got = None
+        while got is None and time.monotonic() < deadline:
+            http_get(f"http://{ip}:8080/")
+            try:
+                got = att.expect(r"Running On: web \| Total Requests: (\d+)", timeout=1)
+            except AssertionError:
+                pass
+        assert got is not None, "no request log line arrived through kubectl attach"
+    finally:
+        att.stop()
+    refused = cluster.kubectl("attach", "-i", "web", "-n", ns, binary=binary, timeout=20)
+    assert refused.returncode != 0 and "does not accept stdin" in refused.stderr
 
 
 @pytest.mark.parametrize("binary", [KUBECTL, KUBECTL_OLD], ids=["1.33-websocket", "1.28-spdy"])

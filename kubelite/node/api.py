@@ -191,8 +191,22 @@ class AgentAPI:
         return await serve_exec(request, factory)
 
     async def attach(self, request: web.Request) -> web.StreamResponse:
-        """kubectl attach: not supported by the process runtime (no shared stdin)."""
-        raise errors.bad_request("attach is not supported by the kubelite node agent yet")
+        """kubectl attach: the running container's output from now on (no stdin: the
+        process runtime does not keep a container's stdin open)."""
+        from kubelite.streams.remotecommand import serve_attach
+        w = self._worker(request)
+        name = request.match_info["container"]
+
+        async def factory(command: list[str], tty: bool, stdin: bool):
+            handle = w.handles.get(name)
+            if handle is None:
+                raise errors.bad_request(f"container {name} is not running")
+            if stdin or tty:
+                raise errors.bad_request(
+                    f"container {name} does not accept stdin: the process runtime does not keep a "
+                    f"container's stdin open (attach without -i/-t to follow its output)")
+            return _AttachSession(self.agent.runtime, handle)
+        return await serve_attach(request, factory)
 
     async def portforward(self, request: web.Request) -> web.StreamResponse:
         """kubectl port-forward (SPDY, WebSocket-tunnelled SPDY, or the legacy channels)."""
@@ -224,3 +238,44 @@ class _ExecAdapter:
 
     async def wait(self) -> int:
         return await self._s.wait()
+
+
+class _AttachSession:
+    """Output of a running container from the moment of attaching until it exits."""
+
+    def __init__(self, runtime, handle):
+        self._runtime = runtime
+        self._handle = handle
+        self.stdout = asyncio.StreamReader()
+        self.stderr = None
+        self._exited = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._follow()), loop.create_task(self._wait_exit())]
+
+    async def _wait_exit(self) -> None:
+        try:
+            await self._runtime.wait(self._handle)
+        finally:
+            self._exited.set()
+
+    async def _follow(self) -> None:
+        try:
+            async for chunk in logfiles.follow_logs(self._runtime.log_path(self._handle), tail=0,
+                                                    done=self._exited.is_set):
+                self.stdout.feed_data(chunk)
+        finally:
+            self.stdout.feed_eof()
+
+    async def write_stdin(self, data: bytes) -> None:
+        return None
+
+    def close_stdin(self) -> None:
+        return None
+
+    def resize(self, width: int, height: int) -> None:
+        return None
+
+    async def wait(self) -> int:
+        await self._exited.wait()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        return 0
