@@ -39,6 +39,7 @@ from kubelite.client.workqueue import WorkQueue, run_workers
 from kubelite.proxy.balancer import DEFAULT_AFFINITY_TIMEOUT, Balancer, Endpoint
 from kubelite.proxy.drain import DrainReporter
 from kubelite.proxy.listener import TCPListener
+from kubelite.proxy.udp import UDPListener
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -81,7 +82,7 @@ class _ServiceState:
     """What the proxy has applied for one Service."""
 
     balancers: dict[tuple[str, str], Balancer] = field(default_factory=dict)   # (port name, proto)
-    listeners: dict[tuple[str, int], TCPListener] = field(default_factory=dict)
+    listeners: dict[tuple[str, int, str], "TCPListener | UDPListener"] = field(default_factory=dict)
     terminating: set[str] = field(default_factory=set)  # pod uids terminating in applied slices
     ready: set[str] = field(default_factory=set)        # pod uids routed as Ready here
 
@@ -193,7 +194,7 @@ class Proxy:
             cfg = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {})
             affinity = float(cfg.get("timeoutSeconds") or DEFAULT_AFFINITY_TIMEOUT)
         wanted_bal: dict[tuple[str, str], Balancer] = {}
-        wanted_listeners: dict[tuple[str, int], tuple[Balancer, bool]] = {}
+        wanted_listeners: dict[tuple[str, int, str], tuple[Balancer, bool]] = {}
         for sp in spec.get("ports") or []:
             proto = sp.get("protocol") or "TCP"
             bkey = (sp.get("name") or "", proto)
@@ -203,10 +204,10 @@ class Proxy:
                           external_local=spec.get("externalTrafficPolicy") == "Local")
             bal.set_endpoints(slice_endpoints(slices, bkey[0], proto))
             wanted_bal[bkey] = bal
-            if proto != "TCP":
-                continue  # UDP/SCTP forwarding is not implemented
+            if proto not in ("TCP", "UDP"):
+                continue  # SCTP forwarding is not implemented
             for addr, external in self._addresses_for(svc, sp):
-                wanted_listeners.setdefault(addr, (bal, external))
+                wanted_listeners.setdefault((addr[0], addr[1], proto), (bal, external))
         st.balancers = wanted_bal
         st.terminating = terminating_uids(slices)
         # Headless Services are not routed here, so they never hold a pod back.
@@ -235,7 +236,7 @@ class Proxy:
         return out
 
     async def _reconcile_listeners(self, key: str, st: _ServiceState,
-                                   wanted: dict[tuple[str, int], tuple[Balancer, bool]]) -> bool:
+                                   wanted: dict[tuple[str, int, str], tuple[Balancer, bool]]) -> bool:
         for addr in [a for a in st.listeners if a not in wanted]:
             self._drain_later(st.listeners.pop(addr))
         retry = False
@@ -246,7 +247,8 @@ class Proxy:
                 continue
             if not self._ensure_address(addr[0]):
                 continue
-            lst = TCPListener(addr[0], addr[1], bal, external=external, name=f"{key}@{addr[0]}:{addr[1]}")
+            kind = UDPListener if addr[2] == "UDP" else TCPListener
+            lst = kind(addr[0], addr[1], bal, external=external, name=f"{key}@{addr[0]}:{addr[1]}/{addr[2].lower()}")
             try:
                 await lst.start()
             except OSError as e:
@@ -264,7 +266,7 @@ class Proxy:
             st.listeners[addr] = lst
         return retry
 
-    def _drain_later(self, lst: TCPListener) -> None:
+    def _drain_later(self, lst: "TCPListener | UDPListener") -> None:
         lst.close()
         t = asyncio.create_task(lst.drain(self.drain_timeout))
         self._draining.add(t)

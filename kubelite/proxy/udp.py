@@ -1,0 +1,154 @@
+"""UDP forwarding for Service ports with protocol UDP (kube-proxy's conntrack, in user space).
+
+Each client address gets a flow: an upstream socket connected to one endpoint chosen by
+the Service's Balancer, so a client's datagrams keep going to the same pod and replies
+come back from the Service address.  A flow ends after ``FLOW_IDLE`` seconds without
+traffic, or at once when its endpoint stops being a candidate (not ready, removed), so
+new datagrams move to a serving pod, as upstream clears conntrack entries of removed
+endpoints.  With no endpoint at all, datagrams are dropped (UDP has no refusal).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from kubelite.proxy.balancer import Balancer, Endpoint
+
+log = logging.getLogger(__name__)
+
+FLOW_IDLE = 30.0
+MAX_FLOWS = 4096
+MAX_PENDING = 64  # datagrams kept per flow while its upstream socket is being opened
+
+
+class _Front(asyncio.DatagramProtocol):
+    def __init__(self, listener: "UDPListener"):
+        self.listener = listener
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.listener._from_client(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("%s: %s", self.listener.name, exc)
+
+
+class _Flow(asyncio.DatagramProtocol):
+    """One client's association with one endpoint."""
+
+    def __init__(self, listener: "UDPListener", client, ep: Endpoint):
+        self.listener = listener
+        self.client = client
+        self.ep = ep
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: list[bytes] = []
+        self.last = time.monotonic()
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        for d in self.pending:
+            transport.sendto(d)
+        self.pending.clear()
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.last = time.monotonic()
+        front = self.listener._front
+        if front is not None:
+            front.sendto(data, self.client)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from the pod: drop the flow so the next datagram re-picks.
+        self.listener._end(self.client)
+
+    def send(self, data: bytes) -> None:
+        self.last = time.monotonic()
+        if self.transport is not None:
+            self.transport.sendto(data)
+        elif len(self.pending) < MAX_PENDING:
+            self.pending.append(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class UDPListener:
+    """Receives on one address:port and forwards to endpoints chosen by a Balancer."""
+
+    def __init__(self, host: str, port: int, balancer: Balancer, *, external: bool = False, name: str = ""):
+        self.host = host
+        self.port = port
+        self.balancer = balancer
+        self.external = external
+        self.name = name or f"{host}:{port}/udp"
+        self._front: asyncio.DatagramTransport | None = None
+        self._flows: dict[object, _Flow] = {}
+        self._reaper: asyncio.Task | None = None
+
+    @property
+    def active(self) -> int:
+        """Live flows."""
+        return len(self._flows)
+
+    @property
+    def serving(self) -> bool:
+        """True while receiving."""
+        return self._front is not None
+
+    async def start(self) -> None:
+        """Bind (raises OSError if the address cannot be bound)."""
+        loop = asyncio.get_running_loop()
+        self._front, _ = await loop.create_datagram_endpoint(lambda: _Front(self), local_addr=(self.host, self.port))
+        self._reaper = asyncio.create_task(self._reap())
+
+    def close(self) -> None:
+        """Stop receiving and end every flow."""
+        if self._front is not None:
+            self._front.close()
+            self._front = None
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        for c in list(self._flows):
+            self._end(c)
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Datagrams have no connection to finish: closing is draining."""
+        self.close()
+        return True
+
+    def _end(self, client) -> None:
+        flow = self._flows.pop(client, None)
+        if flow is not None:
+            flow.close()
+
+    def _from_client(self, data: bytes, client) -> None:
+        cands = self.balancer.candidates(client[0], external=self.external)
+        flow = self._flows.get(client)
+        if flow is not None and flow.ep not in cands:
+            self._end(client)
+            flow = None
+        if flow is None:
+            if not cands or len(self._flows) >= MAX_FLOWS:
+                return
+            ep = cands[0]
+            self.balancer.connected(client[0], ep)
+            flow = _Flow(self, client, ep)
+            self._flows[client] = flow
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(loop.create_datagram_endpoint(lambda: flow, remote_addr=ep.addr))
+            task.add_done_callback(lambda t, c=client: self._opened(t, c))
+        flow.send(data)
+
+    def _opened(self, task: asyncio.Task, client) -> None:
+        if task.cancelled() or task.exception() is not None:
+            log.debug("%s: upstream socket failed: %s", self.name, None if task.cancelled() else task.exception())
+            self._end(client)
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(FLOW_IDLE / 3)
+            now = time.monotonic()
+            for c, f in list(self._flows.items()):
+                if now - f.last > FLOW_IDLE:
+                    self._end(c)
