@@ -52,7 +52,10 @@ def test_stopping_the_server_leaves_no_pods_behind(tmp_path):
     assert _procs_under(str(srv.data_dir)) == []
     assert not _listening("127.0.0.1", srv.port)
     assert not _listening("127.0.0.1", agent_port)
-    assert not _listening(pod_ip, 8080)
+    # The pod's address is not dialled again: with its bridge gone it has no local route, and
+    # traffic must never leave the machine. Loopback pod addresses (host network) are safe.
+    if pod_ip.startswith("127."):
+        assert not _listening(pod_ip, 8080)
     if prefix and os.geteuid() == 0:
         names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
         assert [n for n in names if n.startswith(prefix)] == []

@@ -49,9 +49,8 @@ class NetSlot:
         return f"127.{self.index + 1}.0.0/16"
 
     def release(self) -> None:
-        """Give the slot back; the last agent out removes the guard route."""
-        if _others_alive(self.index) is False:
-            _run("ip", "route", "del", "unreachable", GUARD_CIDR)
+        """Give the slot back.  The guard route stays: once the bridges are gone it is what
+        keeps a late packet for a pod address (a client, a test) from leaving the machine."""
         try:
             self.lock.close()
         except OSError:
@@ -95,19 +94,3 @@ def _clean_leftovers(slot: NetSlot) -> None:
     if stale:
         log.info("removed %d pod network namespace(s) left by a previous agent in slot %d", len(stale), slot.index)
 
-
-def _others_alive(me: int) -> bool | None:
-    """True if another slot is held (None when unknown)."""
-    try:
-        for i in range(MAX_SLOTS):
-            path = os.path.join(LOCK_DIR, f"net-slot-{i}.lock")
-            if i == me or not os.path.exists(path):
-                continue
-            with open(path, "a+") as f:
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    return True
-    except OSError:
-        return None
-    return False
