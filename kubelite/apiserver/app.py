@@ -6,12 +6,12 @@ import json
 import logging
 import ssl
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.api.resources import NAMESPACES, lookup
+from kubelite.api.resources import lookup
 from kubelite.apiserver import discovery, subresources, verbs, watch
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.allocators import ServiceAllocator

@@ -15,7 +15,6 @@ from aiohttp import web
 
 from kubelite.api import errors, meta
 from kubelite.api.resources import NAMESPACES, ResourceInfo, lookup
-from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.registry import Registry
 
 Obj = dict[str, Any]

@@ -26,9 +26,9 @@ from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
 from kubelite.client.workqueue import WorkQueue, run_workers
 from kubelite.controllers.endpointslice import (
-    ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, find_port, is_headless, is_pod_ready, pod_endpoint_changed,
-    pod_ip, pods_for_service, service_selects, services_for_pod, should_pod_be_in_endpoints,
-    should_set_hostname, trigger_time)
+    ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, find_port, is_headless, is_pod_ready, pod_ip, pods_for_service,
+    service_selects, services_for_pod, services_for_pod_change, should_pod_be_in_endpoints, should_set_hostname,
+    trigger_time)
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -178,16 +178,7 @@ class EndpointsController:
             self.queue.add(k)
 
     def _pod_update(self, old: Obj, new: Obj) -> None:
-        if meta.resource_version(old) == meta.resource_version(new):
-            return
-        changed, labels_changed = pod_endpoint_changed(old, new)
-        if not changed and not labels_changed:
-            return
-        svcs = self.services.list(meta.namespace(new))
-        keys = services_for_pod(svcs, meta.labels(new))
-        if labels_changed:
-            keys |= services_for_pod(svcs, meta.labels(old))
-        for k in keys:
+        for k in services_for_pod_change(self.services.list(meta.namespace(new)), old, new):
             self.queue.add(k)
 
     def _ep_update(self, old: Obj, new: Obj) -> None:

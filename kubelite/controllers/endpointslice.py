@@ -165,6 +165,21 @@ def services_for_pod(services: Iterable[Obj], labels: dict[str, str]) -> set[str
     return {meta.key(s) for s in services if selector_matches((s.get("spec") or {}).get("selector"), labels)}
 
 
+def services_for_pod_change(services: Iterable[Obj], old: Obj, new: Obj) -> set[str]:
+    """Keys of the Services a pod update concerns (both label sets when labels changed);
+    empty when nothing an endpoint shows has changed.  Shared by both endpoint controllers."""
+    if meta.resource_version(old) == meta.resource_version(new):
+        return set()
+    changed, labels_changed = pod_endpoint_changed(old, new)
+    if not changed and not labels_changed:
+        return set()
+    svcs = list(services)
+    keys = services_for_pod(svcs, meta.labels(new))
+    if labels_changed:  # over-enqueueing is harmless; missing a Service is not
+        keys |= services_for_pod(svcs, meta.labels(old))
+    return keys
+
+
 def _rv_at_least(have: str, want: str) -> bool:
     if have.isdigit() and want.isdigit():
         return int(have) >= int(want)
@@ -464,16 +479,7 @@ class EndpointSliceController:
             self.queue.add(k)
 
     def _pod_update(self, old: Obj, new: Obj) -> None:
-        if meta.resource_version(old) == meta.resource_version(new):
-            return
-        changed, labels_changed = pod_endpoint_changed(old, new)
-        if not changed and not labels_changed:
-            return
-        svcs = self.services.list(meta.namespace(new))
-        now = services_for_pod(svcs, meta.labels(new))
-        if labels_changed:  # over-enqueueing is harmless; missing a Service is not
-            now |= services_for_pod(svcs, meta.labels(old))
-        for k in now:
+        for k in services_for_pod_change(self.services.list(meta.namespace(new)), old, new):
             self.queue.add(k)
 
     @staticmethod

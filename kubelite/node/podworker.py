@@ -340,13 +340,10 @@ class PodWorker:
     def _start_probes(self, cs: ContainerStatus, spec: Obj) -> None:
         probers: list[Prober] = []
         startup = spec.get("startupProbe")
-        readiness = spec.get("readinessProbe")
-        liveness = spec.get("livenessProbe")
 
         def on_result(kind: str, ok: bool | None, msg: str) -> None:
-            if ok is None:
-                if kind != "startup" or True:
-                    self._event(WARNING, "Unhealthy", f"{kind.capitalize()} probe failed: {msg}", cs.name)
+            if ok is None:  # one failed attempt: upstream records Unhealthy for each
+                self._event(WARNING, "Unhealthy", f"{kind.capitalize()} probe failed: {msg}", cs.name)
                 return
             if kind == "startup" and ok:
                 cs.started = True
