@@ -6,6 +6,8 @@ import os
 import socket
 import subprocess
 
+import pytest
+
 from conftest import start_server
 from nodeharness import BOOTCAMP, apply, pod, wait_ready
 
@@ -61,3 +63,25 @@ def test_stopping_the_server_leaves_no_pods_behind(tmp_path):
         assert [n for n in names if n.startswith(prefix)] == []
         assert not os.path.exists(f"/sys/class/net/{prefix[:-1]}")
 
+
+
+@pytest.mark.parametrize("network", ["auto", "host"])
+def test_processes_left_by_a_killed_server_are_stopped_when_it_restarts(tmp_path, network):
+    srv = start_server(tmp_path, "--network", network)
+    try:
+        srv.kubectl("create", "namespace", "orphans", check=True)
+        apply(srv, "orphans", pod("sleeper", command=["sh", "-c", "sleep 3600 & sleep 3600"]))
+        wait_ready(srv, "orphans", "sleeper")
+        before = set(srv.wait_for(lambda: len(_procs_under(str(srv.data_dir))) >= 2 and _procs_under(str(srv.data_dir)),
+                                  what="the pod's processes"))
+    finally:
+        srv.stop(9)  # no chance to stop its containers
+    # The container's main process dies with the agent; its child does not by itself.
+    again = start_server(tmp_path, "--network", network, data_dir=srv.data_dir)
+    try:
+        again.wait_for(lambda: not (before & set(_procs_under(str(srv.data_dir)))),
+                       what="the killed server's pod processes to be gone")
+        wait_ready(again, "orphans", "sleeper")  # and the pod runs again
+    finally:
+        again.stop()
+    assert _procs_under(str(srv.data_dir)) == []

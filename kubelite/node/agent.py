@@ -314,6 +314,9 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the agent API, register, then run pods until stop."""
         from kubelite.node.api import AgentAPI
+        reap = getattr(self.runtime, "reap_orphans", None)
+        if reap is not None and (n := reap()):
+            log.info("stopped %d process(es) left running by a previous agent on this data directory", n)
         self._server = AgentAPI(self)
         self.api_port = await self._server.start(self.node_ip, self.opts.port)
         await self.register()

@@ -88,6 +88,13 @@ def _clean_leftovers(slot: NetSlot) -> None:
     stale = [line.split()[0] for line in _run("ip", "netns", "list").splitlines()
              if line.split() and line.split()[0].startswith(slot.prefix + "-")]
     for ns in stale:
+        # Processes a dead agent left in its pods' namespaces (children of containers whose
+        # main process died with the agent) die with the namespace they were left in.
+        for pid in _run("ip", "netns", "pids", ns).split():
+            try:
+                os.kill(int(pid), 9)
+            except (ValueError, OSError):
+                pass
         _run("ip", "netns", "del", ns)
     if os.path.exists(f"/sys/class/net/{slot.bridge}"):
         _run("ip", "link", "del", slot.bridge)

@@ -255,6 +255,27 @@ class ProcessRuntime:
         """Connect to `port` on the pod's IP."""
         return await asyncio.open_connection(sandbox.ip, port)
 
+    def reap_orphans(self) -> int:
+        """Kill processes still running in this runtime's pod directories: what a previous
+        agent on the same data directory left when it was killed (-9) before it could stop
+        its containers.  Only one agent uses a data directory at a time (the server lock)."""
+        root = os.path.realpath(self.pods_dir) + os.sep
+        killed = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                cwd = os.readlink(f"/proc/{entry}/cwd")
+            except OSError:
+                continue
+            if (cwd + os.sep).startswith(root):
+                try:
+                    os.kill(int(entry), signal.SIGKILL)
+                    killed += 1
+                except OSError:
+                    pass
+        return killed
+
     async def cleanup_all(self) -> None:
         """Kill every container, release every sandbox and network resource."""
         for sandbox in list(self._sandboxes.values()):
