@@ -145,3 +145,16 @@ async def run_workers(queue: WorkQueue, sync: Callable[[str], Awaitable[None]], 
                 if key in queue._processing:
                     queue.done(key)
     await asyncio.gather(*(worker() for _ in range(workers)))
+
+
+async def process_until(queue: WorkQueue, sync: Callable[[str], Awaitable[None]], stop: asyncio.Event,
+                        workers: int = 1) -> None:
+    """Run ``workers`` sync loops on the queue until ``stop`` is set, then shut the queue down
+    and wait for the loops to end (the tail of every controller's ``run``)."""
+    task = asyncio.create_task(run_workers(queue, sync, workers))
+    try:
+        await stop.wait()
+    finally:
+        queue.shutdown()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

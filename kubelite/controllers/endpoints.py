@@ -24,7 +24,7 @@ from kubelite.api.errors import StatusError
 from kubelite.api.resources import ENDPOINTS, PODS, SERVICES
 from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
-from kubelite.client.workqueue import WorkQueue, run_workers
+from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.controllers.endpointslice import (
     ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, find_port, is_headless, is_pod_ready, pod_ip, pods_for_service,
     service_selects, services_for_pod, services_for_pod_change, should_pod_be_in_endpoints, should_set_hostname,
@@ -257,13 +257,4 @@ class EndpointsController:
         for ep in self.endpoints.list():
             if _LEADER_ANNOTATION not in meta.annotations(ep) and self.services.get(meta.key(ep)) is None:
                 self.queue.add(meta.key(ep))
-        workers = asyncio.create_task(run_workers(self.queue, self.sync, self.workers))
-        try:
-            await stop.wait()
-        finally:
-            self.queue.shutdown()
-            workers.cancel()
-            try:
-                await workers
-            except (asyncio.CancelledError, Exception):
-                pass
+        await process_until(self.queue, self.sync, stop, self.workers)

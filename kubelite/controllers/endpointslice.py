@@ -35,7 +35,7 @@ from kubelite.api.errors import StatusError
 from kubelite.api.resources import ENDPOINTSLICES, PODS, SERVICES
 from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
-from kubelite.client.workqueue import WorkQueue, run_workers
+from kubelite.client.workqueue import WorkQueue, process_until
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -573,16 +573,7 @@ class EndpointSliceController:
             k = self._svc_key_of(s)
             if k:
                 self.queue.add(k)
-        workers = asyncio.create_task(run_workers(self.queue, self.sync, self.workers))
-        try:
-            await stop.wait()
-        finally:
-            self.queue.shutdown()
-            workers.cancel()
-            try:
-                await workers
-            except (asyncio.CancelledError, Exception):
-                pass
+        await process_until(self.queue, self.sync, stop, self.workers)
 
 
 def _set_trigger_time(slc: Obj, t: str) -> None:

@@ -28,7 +28,7 @@ from kubelite.api.errors import StatusError
 from kubelite.api.resources import NAMESPACES, PODS, RESOURCES, ResourceInfo
 from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
-from kubelite.client.workqueue import WorkQueue, run_workers
+from kubelite.client.workqueue import WorkQueue, process_until
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -249,10 +249,4 @@ class NamespaceController:
         self.namespaces.start()
         self.pods.start()
         await asyncio.gather(self.namespaces.wait_synced(), self.pods.wait_synced())
-        workers = asyncio.create_task(run_workers(self.queue, self.sync, self.workers))
-        try:
-            await stop.wait()
-        finally:
-            self.queue.shutdown()
-            workers.cancel()
-            await asyncio.gather(workers, return_exceptions=True)
+        await process_until(self.queue, self.sync, stop, self.workers)

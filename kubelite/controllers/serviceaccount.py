@@ -17,7 +17,7 @@ from kubelite.api.errors import StatusError
 from kubelite.api.resources import NAMESPACES, SERVICEACCOUNTS
 from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
-from kubelite.client.workqueue import WorkQueue, run_workers
+from kubelite.client.workqueue import WorkQueue, process_until
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -67,10 +67,4 @@ class ServiceAccountsController:
         self.namespaces.start()
         self.accounts.start()
         await asyncio.gather(self.namespaces.wait_synced(), self.accounts.wait_synced())
-        workers = asyncio.create_task(run_workers(self.queue, self.sync, self.workers))
-        try:
-            await stop.wait()
-        finally:
-            self.queue.shutdown()
-            workers.cancel()
-            await asyncio.gather(workers, return_exceptions=True)
+        await process_until(self.queue, self.sync, stop, self.workers)

@@ -16,7 +16,7 @@ from kubelite.api import meta
 from kubelite.api.resources import NODES, SERVICES
 from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
-from kubelite.client.workqueue import WorkQueue, run_workers
+from kubelite.client.workqueue import WorkQueue, process_until
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -86,13 +86,4 @@ class ServiceLBController:
         self.services.start()
         self.nodes.start()
         await asyncio.gather(self.services.wait_synced(), self.nodes.wait_synced())
-        workers = asyncio.create_task(run_workers(self.queue, self.sync, 2))
-        try:
-            await stop.wait()
-        finally:
-            self.queue.shutdown()
-            workers.cancel()
-            try:
-                await workers
-            except (asyncio.CancelledError, Exception):
-                pass
+        await process_until(self.queue, self.sync, stop, 2)

@@ -17,7 +17,7 @@ from kubelite.api.resources import NODES, PODS
 from kubelite.client.events import NORMAL, WARNING, EventRecorder
 from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
-from kubelite.client.workqueue import WorkQueue, run_workers
+from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.scheduler.plugins import FILTERS, UNRESOLVABLE, NodeInfo, failure_message, score
 
 log = logging.getLogger("kubelite.scheduler")
@@ -150,11 +150,7 @@ class Scheduler:
         await self.factory.wait_synced()
         # Several binds in flight at once; a pod is "assumed" on its node before its bind
         # request goes out, so concurrent workers see each other's placements.
-        workers = asyncio.create_task(run_workers(self.queue, self.sync, workers=8))
-        await stop.wait()
-        self.queue.shutdown()
-        workers.cancel()
-        await asyncio.gather(workers, return_exceptions=True)
+        await process_until(self.queue, self.sync, stop, workers=8)
         await self.factory.stop()
 
 
