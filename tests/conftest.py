@@ -152,11 +152,21 @@ def cluster(tmp_path_factory):
     srv.stop()
 
 
+def namespace_name(request, prefix: str = "t") -> str:
+    """A unique, DNS-safe namespace name made from the test's id (parametrized ids too)."""
+    import re
+    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_"))[:40].strip("-")
+    return f"{prefix}-{base}-{os.urandom(2).hex()}"
+
+
+def create_namespace(srv: "Server", request, prefix: str = "t") -> str:
+    """Create a fresh namespace for one test on ``srv`` (as kr8s's tests do); its name."""
+    name = namespace_name(request, prefix)
+    srv.kubectl("create", "namespace", name, check=True)
+    return name
+
+
 @pytest.fixture
 def ns(request, api_server):
-    """A fresh namespace per test (as kr8s's tests do)."""
-    import re
-    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
-    name = f"t-{base}-{os.urandom(2).hex()}"
-    api_server.kubectl("create", "namespace", name, check=True)
-    return name
+    """A fresh namespace per test on the module's API server."""
+    return create_namespace(api_server, request)

@@ -3,15 +3,13 @@ code, reason and message, and no bad request ever changes the store."""
 from __future__ import annotations
 
 import json
-import os
-import re
 import ssl
 import urllib.error
 import urllib.request
 
 import pytest
 
-from conftest import KUBECTL, KUBECTL_OLD
+from conftest import KUBECTL, KUBECTL_OLD, create_namespace
 
 
 class Raw:
@@ -49,9 +47,7 @@ def raw(api_server):
 
 @pytest.fixture
 def ns(request, api_server):
-    name = "e-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-") + "-" + os.urandom(2).hex()
-    api_server.kubectl("create", "namespace", name, check=True)
-    return name
+    return create_namespace(api_server, request, "e")
 
 
 def status_of(code: int, body, want_code: int, want_reason: str) -> dict:

@@ -22,14 +22,6 @@ from conftest import KUBECTL, KUBECTL_OLD
 ORACLE = Path("/work/shared/oracle")
 
 
-@pytest.fixture
-def ns(request, api_server):
-    """A fresh namespace per test; unlike conftest's, safe for parametrized test ids."""
-    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
-    name = f"t-{base}-{os.urandom(2).hex()}"
-    api_server.kubectl("create", "namespace", name, check=True)
-    return name
-
 
 BOTH = pytest.mark.parametrize("binary", [KUBECTL, KUBECTL_OLD], ids=["1.33", "1.28"])
 

@@ -3,14 +3,13 @@ optimistic concurrency, compaction (410), pagination, generation and allocation 
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 
 import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from conftest import API_ONLY, start_server
+from conftest import API_ONLY, namespace_name, start_server
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +32,7 @@ def apps(api):
 
 @pytest.fixture
 def ns(request, core):
-    name = "p-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-") + "-" + os.urandom(2).hex()
+    name = namespace_name(request, "p")
     core.create_namespace({"metadata": {"name": name}})
     return name
 

@@ -4,11 +4,10 @@ replica_set.go)."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from tests.conftest import start_server
+from tests.conftest import create_namespace, start_server
 
 V1 = "jocatalin/kubernetes-bootcamp:v1"
 V2 = "jocatalin/kubernetes-bootcamp:v2"
@@ -24,9 +23,7 @@ def fake_cluster(tmp_path_factory):
 
 @pytest.fixture
 def ns(request, fake_cluster):
-    name = "t-" + request.node.name.lower().replace("_", "-")[:30].strip("-") + "-" + os.urandom(2).hex()
-    fake_cluster.kubectl("create", "namespace", name, check=True)
-    return name
+    return create_namespace(fake_cluster, request)
 
 
 def rollout_status(srv, ns: str, name: str) -> str:

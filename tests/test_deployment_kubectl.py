@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 
 import pytest
 
 from kubelite.api.resources import lookup
 from kubelite.client.rest import Client
 from kubelite.controllers.deployment import util
-from tests.conftest import start_server
+from tests.conftest import create_namespace, start_server
 from tests.invariants import RolloutInvariants
 
 V1 = "jocatalin/kubernetes-bootcamp:v1"
@@ -36,9 +35,7 @@ def fake(tmp_path_factory):
 
 @pytest.fixture
 def ns(request, fake):
-    name = "t-" + request.node.name.lower().replace("_", "-")[5:33].strip("-") + "-" + os.urandom(2).hex()
-    fake.kubectl("create", "namespace", name, check=True)
-    return name
+    return create_namespace(fake, request)
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from kubelite.client.rest import Client
 from kubelite.controllers.endpoints import EndpointsController
 from kubelite.controllers.endpointslice import EndpointSliceController
 from kubelite.controllers.servicelb import ServiceLBController
+from conftest import namespace_name
 
 
 async def eventually(fn, timeout: float = 20.0, what: str = "condition"):
@@ -82,7 +83,7 @@ class World:
 @pytest.fixture
 async def world(api_server, request):
     client = Client(api_server.client_config())
-    ns = "t-" + request.node.name.lower().replace("_", "-")[:30].strip("-") + "-" + os.urandom(2).hex()
+    ns = namespace_name(request)
     await client.resource(NAMESPACES).create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     factory = InformerFactory(client)
     stop = asyncio.Event()

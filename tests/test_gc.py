@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from conftest import API_ONLY, start_server
+from conftest import API_ONLY, create_namespace, start_server
 from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
 from kubelite.controllers.garbagecollector import DependencyGraph, GarbageCollectorController, gc_resources
@@ -68,9 +68,7 @@ def gc_env(tmp_path_factory):
 @pytest.fixture
 def env(gc_env, request):
     srv, h = gc_env
-    ns = "gc-" + request.node.name.lower().replace("_", "-")[5:40].strip("-")
-    srv.kubectl("create", "namespace", ns, check=True)
-    return srv, h, ns
+    return srv, h, create_namespace(srv, request, "gc")
 
 
 # -- helpers -----------------------------------------------------------------------------

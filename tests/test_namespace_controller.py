@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import API_ONLY, start_server
+from conftest import API_ONLY, create_namespace, start_server
 from kubelite.api.resources import NAMESPACES, PODS
 from kubelite.controllers.garbagecollector import GarbageCollectorController
 from kubelite.controllers.namespace import (
@@ -28,9 +28,7 @@ def ns_env(tmp_path_factory):
 @pytest.fixture
 def env(ns_env, request):
     srv, h = ns_env
-    ns = "ns-" + request.node.name.lower().replace("_", "-")[5:40].strip("-")
-    srv.kubectl("create", "namespace", ns, check=True)
-    return srv, h, ns
+    return srv, h, create_namespace(srv, request, "ns")
 
 
 def create(srv, ns: str, obj: dict) -> dict:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import KUBECTL, KUBECTL_OLD
+from conftest import KUBECTL, KUBECTL_OLD, create_namespace
 from nodeharness import (BOOTCAMP, LineProc, PtyKubectl, apply, condition, container_status, events_text, get_pod,
                          http_get, pod, wait_ready)
 
@@ -21,9 +21,7 @@ HELLO = "Hello Kubernetes bootcamp! | Running on: web | v=1"
 @pytest.fixture
 def kns(request, cluster):
     """A fresh namespace on the module's cluster."""
-    name = "n-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + "-" + os.urandom(2).hex()
-    cluster.kubectl("create", "namespace", name, check=True)
-    return name
+    return create_namespace(cluster, request, "n")
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,12 @@ hashed per-group-version document.  Both are driven here against a real server.
 from __future__ import annotations
 
 import http.client
-import os
-import re
 import ssl
 
 import orjson
 import pytest
 
-from conftest import KUBECTL, KUBECTL_OLD
+from conftest import KUBECTL, KUBECTL_OLD, create_namespace
 from kubelite.apiserver import openapi
 
 BINARIES = [pytest.param(KUBECTL, id="kubectl-1.33"), pytest.param(KUBECTL_OLD, id="kubectl-1.28")]
@@ -312,10 +310,7 @@ def test_unknown_documents_are_not_found(raw):
 @pytest.fixture
 def ns(request, api_server):
     """A fresh namespace per test; parametrized names ("[kubectl-1.28]") made DNS-safe."""
-    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_"))[:40].strip("-")
-    name = f"oa-{base}-{os.urandom(2).hex()}"
-    api_server.kubectl("create", "namespace", name, check=True)
-    return name
+    return create_namespace(api_server, request, "oa")
 
 
 @pytest.mark.parametrize("binary", BINARIES)

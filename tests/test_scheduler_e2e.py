@@ -3,11 +3,10 @@ joined with `kubelite agent`, placing pods by taints/tolerations, nodeSelector, 
 requests and cordon, with upstream's FailedScheduling wording."""
 from __future__ import annotations
 
-import os
 
 import pytest
 
-from conftest import start_server
+from conftest import create_namespace, start_server
 from nodeharness import apply, events_text, get_pod, pod, start_agent, stop_proc
 from kubelite.scheduler.plugins import failure_message
 
@@ -37,8 +36,7 @@ def fleet(tmp_path_factory):
 @pytest.fixture
 def sns(request, fleet):
     srv, _ = fleet
-    name = "s-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + "-" + os.urandom(2).hex()
-    srv.kubectl("create", "namespace", name, check=True)
+    name = create_namespace(srv, request, "s")
     yield name
     srv.kubectl("delete", "pods", "--all", "-n", name, "--grace-period=0", "--force", "--wait=true", timeout=60)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import threading
 import time
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conftest import start_server
+from tests.conftest import create_namespace, start_server
 
 V1 = "jocatalin/kubernetes-bootcamp:v1"
 V2 = "jocatalin/kubernetes-bootcamp:v2"
@@ -36,9 +35,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture
 def ns(request, cluster):
-    name = "t-" + request.node.name.lower().replace("_", "-")[5:33].strip("-") + "-" + os.urandom(2).hex()
-    cluster.kubectl("create", "namespace", name, check=True)
-    return name
+    return create_namespace(cluster, request)
 
 
 async def http_get(host: str, port: int, timeout: float = 5.0) -> tuple[str, int]:
