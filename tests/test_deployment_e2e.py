@@ -7,23 +7,15 @@ import json
 
 import pytest
 
-from tests.conftest import create_namespace, start_server
+from tests.conftest import create_namespace
 
 V1 = "jocatalin/kubernetes-bootcamp:v1"
 V2 = "jocatalin/kubernetes-bootcamp:v2"
 
 
-@pytest.fixture(scope="module")
-def fake_cluster(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("deploy")
-    srv = start_server(tmp)
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def ns(request, fake_cluster):
-    return create_namespace(fake_cluster, request)
+def ns(request, cluster):
+    return create_namespace(cluster, request)
 
 
 def rollout_status(srv, ns: str, name: str) -> str:
@@ -37,8 +29,8 @@ def images(srv, ns: str, selector: str) -> list[str]:
     return sorted(p["spec"]["containers"][0]["image"] for p in pods if not p["metadata"].get("deletionTimestamp"))
 
 
-def test_rolling_update_deployment_should_delete_old_pods_and_create_new_ones(fake_cluster, ns):
-    k = fake_cluster
+def test_rolling_update_deployment_should_delete_old_pods_and_create_new_ones(cluster, ns):
+    k = cluster
     k.kubectl("-n", ns, "create", "deployment", "web", f"--image={V1}", "--replicas=3", check=True)
     assert 'deployment "web" successfully rolled out' in rollout_status(k, ns, "web")
     k.kubectl("-n", ns, "set", "image", "deployment/web", f"kubernetes-bootcamp={V2}", check=True)
@@ -57,8 +49,8 @@ def test_rolling_update_deployment_should_delete_old_pods_and_create_new_ones(fa
     assert f"Scaled up replica set {by_image[V2]['metadata']['name']} to 1" in described
 
 
-def test_deployment_should_support_rollback_with_kubectl_rollout_undo(fake_cluster, ns):
-    k = fake_cluster
+def test_deployment_should_support_rollback_with_kubectl_rollout_undo(cluster, ns):
+    k = cluster
     k.kubectl("-n", ns, "create", "deployment", "web", f"--image={V1}", "--replicas=2", check=True)
     rollout_status(k, ns, "web")
     k.kubectl("-n", ns, "set", "image", "deployment/web", f"kubernetes-bootcamp={V2}", check=True)
@@ -76,8 +68,8 @@ def test_deployment_should_support_rollback_with_kubectl_rollout_undo(fake_clust
     assert v1["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"] == "1"
 
 
-def test_recreate_deployment_should_delete_old_pods_and_create_new_ones(fake_cluster, ns):
-    k = fake_cluster
+def test_recreate_deployment_should_delete_old_pods_and_create_new_ones(cluster, ns):
+    k = cluster
     k.kubectl("-n", ns, "create", "deployment", "web", f"--image={V1}", "--replicas=2", check=True)
     k.kubectl("-n", ns, "patch", "deployment", "web", "--type=json", "-p",
               json.dumps([{"op": "remove", "path": "/spec/strategy/rollingUpdate"},
@@ -93,8 +85,8 @@ def test_recreate_deployment_should_delete_old_pods_and_create_new_ones(fake_clu
     assert down < up and msgs[down].endswith("to 0 from 2")
 
 
-def test_deployment_should_have_a_working_scale_subresource(fake_cluster, ns):
-    k = fake_cluster
+def test_deployment_should_have_a_working_scale_subresource(cluster, ns):
+    k = cluster
     k.kubectl("-n", ns, "create", "deployment", "web", f"--image={V1}", "--replicas=1", check=True)
     rollout_status(k, ns, "web")
     k.kubectl("-n", ns, "scale", "deployment/web", "--replicas=4", check=True)
@@ -104,8 +96,8 @@ def test_deployment_should_have_a_working_scale_subresource(fake_cluster, ns):
     k.wait_for(lambda: len(images(k, ns, "app=web")) == 2, what="2 pods")
 
 
-def test_replicaset_should_adopt_matching_pods_on_creation_and_release_no_longer_matching_pods(fake_cluster, ns):
-    k = fake_cluster
+def test_replicaset_should_adopt_matching_pods_on_creation_and_release_no_longer_matching_pods(cluster, ns):
+    k = cluster
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pod-adoption-release", "labels": {"name": "x"}},
            "spec": {"containers": [{"name": "c", "image": V1}]}}
     k.kubectl("-n", ns, "create", "--validate=false", "-f", "-", input=json.dumps(pod), check=True)
@@ -125,8 +117,8 @@ def test_replicaset_should_adopt_matching_pods_on_creation_and_release_no_longer
     k.wait_for(lambda: len(images(k, ns, "name=x")) == 1, what="a replacement pod")
 
 
-def test_deployment_should_report_progress_deadline_exceeded(fake_cluster, ns):
-    k = fake_cluster
+def test_deployment_should_report_progress_deadline_exceeded(cluster, ns):
+    k = cluster
     k.kubectl("-n", ns, "create", "deployment", "web", f"--image={V2}", "--replicas=4", check=True)
     k.kubectl("-n", ns, "patch", "deployment", "web", "-p", '{"spec":{"progressDeadlineSeconds":5}}', check=True)
     rollout_status(k, ns, "web")
