@@ -161,7 +161,7 @@ def _decode_body(body: bytes, depth: int) -> dict[str, Any]:
         return obj
     name = schema.kind_message(api_version, kind)
     if name is None:
-        raise errors.StatusError(
+        raise errors.status_error(
             415, "UnsupportedMediaType",
             f"protobuf bodies of {kind or '<no kind>'} ({api_version or '<no apiVersion>'}) "
             f"are not supported; send application/json")

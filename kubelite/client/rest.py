@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 import yaml
 
-from kubelite.api.errors import StatusError
+from kubelite.api.errors import StatusError, status_error
 from kubelite.api.resources import ResourceInfo
 
 Obj = dict[str, Any]
@@ -84,9 +84,9 @@ def _raise_for(status: int, body: bytes, method: str, path: str) -> None:
     except orjson.JSONDecodeError:
         data = None
     if isinstance(data, dict) and data.get("kind") == "Status":
-        raise StatusError(int(data.get("code") or status), data.get("reason", ""), data.get("message", ""),
+        raise status_error(int(data.get("code") or status), data.get("reason", ""), data.get("message", ""),
                           data.get("details"))
-    raise StatusError(status, "Unknown", f"{method} {path}: HTTP {status}: {body[:200]!r}")
+    raise status_error(status, "Unknown", f"{method} {path}: HTTP {status}: {body[:200]!r}")
 
 
 class Client:
@@ -251,7 +251,7 @@ class ResourceClient:
                     ev = orjson.loads(line)
                     if ev.get("type") == "ERROR":
                         st = ev.get("object") or {}
-                        raise StatusError(int(st.get("code") or 500), st.get("reason", ""), st.get("message", ""))
+                        raise status_error(int(st.get("code") or 500), st.get("reason", ""), st.get("message", ""))
                     yield ev["type"], ev["object"]
 
 

@@ -22,7 +22,7 @@ import json
 from typing import Any
 
 from kubelite.api import errors
-from kubelite.api.errors import StatusError
+from kubelite.api.errors import StatusError, status_error
 from kubelite.api.patch import fieldset as fs
 from kubelite.api.patch import managedfields as mf
 from kubelite.api.patch.patchmeta import ListOf, Node, child, schema_for, zero_object
@@ -51,7 +51,7 @@ def apply_patch(live: dict | None, applied: dict, *, manager: str, force: bool, 
         applied_set = fs.to_field_set(config, schema) - mf.STRIPPED
         merged = merge(base, config, schema)
     except fs.KeyError_ as e:
-        raise StatusError(500, "", f"failed to create typed patch object ({api_version}, Kind={kind}): {e}") from None
+        raise status_error(500, "", f"failed to create typed patch object ({api_version}, Kind={kind}): {e}") from None
     entry = mf.Entry(manager, "Apply", api_version)
     last = managed.get(entry.key)
     previous_time = last.time if last else None
@@ -209,4 +209,4 @@ def conflict_error(managed: mf.Managed, conflicts: dict[tuple, set]) -> StatusEr
             lines.append(f"conflicts with {_print_manager(key)}:")
             lines.extend(f"- {fs.path_string(p)}" for p in fs.iterate(conflicts[key]))
         message = f"Apply failed with {len(items)} conflicts: " + "\n".join(lines)
-    return StatusError(409, "Conflict", message, {"causes": causes})
+    return status_error(409, "Conflict", message, {"causes": causes})

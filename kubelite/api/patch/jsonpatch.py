@@ -15,7 +15,7 @@ import copy
 from typing import Any
 
 from kubelite.api import errors
-from kubelite.api.errors import StatusError
+from kubelite.api.errors import StatusError, status_error
 
 MAX_OPERATIONS = 10000
 
@@ -36,11 +36,11 @@ def json_patch(original: dict, ops: Any) -> dict:
         for op in ops:
             doc = _apply(doc, op)
     except PatchApplyError as e:
-        err = StatusError(422, "Invalid", "the server rejected our request due to an error in our request", {})
+        err = status_error(422, "Invalid", "the server rejected our request due to an error in our request", {})
         err.detail = str(e)  # type: ignore[attr-defined]
         raise err from e
     if not isinstance(doc, dict):
-        raise StatusError(422, "Invalid", "the server rejected our request due to an error in our request", {})
+        raise status_error(422, "Invalid", "the server rejected our request due to an error in our request", {})
     return doc
 
 

@@ -20,7 +20,7 @@ import copy
 from typing import Any
 
 from kubelite.api import errors
-from kubelite.api.errors import StatusError
+from kubelite.api.errors import StatusError, status_error
 from kubelite.api.patch.patchmeta import ListOf, Node, child, schema_for
 
 DIRECTIVE = "$patch"
@@ -53,9 +53,9 @@ def strategic_merge_patch(original: dict, patch: Any, kind: str, api_version: st
     except _BadRequest as e:
         raise errors.bad_request(str(e)) from None
     except _Unprocessable as e:
-        raise StatusError(422, "Invalid", "the server rejected our request due to an error in our request", {}) from e
+        raise status_error(422, "Invalid", "the server rejected our request due to an error in our request", {}) from e
     except (ValueError, TypeError) as e:
-        raise StatusError(500, "", str(e)) from None
+        raise status_error(500, "", str(e)) from None
 
 
 def strip_directives(value: Any) -> Any:
