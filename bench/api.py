@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import statistics
 import sys
 import tempfile
 import time
@@ -28,10 +27,10 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import API_ONLY, start_server  # noqa: E402  (the tests' server launcher)
+from conftest import API_ONLY, start_server
 
-from kubelite.api.resources import CONFIGMAPS, NAMESPACES, PODS  # noqa: E402
-from kubelite.client.rest import Client, ClientConfig  # noqa: E402
+from kubelite.api.resources import CONFIGMAPS, NAMESPACES, PODS
+from kubelite.client.rest import Client, ClientConfig
 
 NS = "bench"
 

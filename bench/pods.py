@@ -28,8 +28,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from kubelite.client.rest import Client, ClientConfig
 from kubelite.api.resources import NAMESPACES, PODS
+from kubelite.client.rest import Client, ClientConfig
 
 BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
 

@@ -26,7 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # tests/nodeharness imports con
 
 from kubelite.api.resources import lookup  # noqa: E402
 from kubelite.client.rest import Client  # noqa: E402
-from tests.conftest import KUBECTL, start_server  # noqa: E402
+from tests.conftest import start_server  # noqa: E402
 from tests.nodeharness import start_agent, stop_proc  # noqa: E402
 
 V1 = "jocatalin/kubernetes-bootcamp:v1"

@@ -39,7 +39,7 @@ async def measure(host: str, port: int, total: int, concurrency: int) -> tuple[f
             try:
                 await http_get(host, port)
                 lat.append((time.perf_counter() - t) * 1000)
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 failed += 1
     t0 = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))

@@ -48,7 +48,7 @@ def self_signed(cn: str, sans: list[str], cert_path: str, key_path: str) -> None
     """A self-signed serving certificate (a joined agent has no CA key, like a kubelet)."""
     k = _key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     names: list[x509.GeneralName] = []
     for s in dict.fromkeys(sans):
         try:
@@ -109,7 +109,7 @@ class PKI:
     def _make_ca(self) -> None:
         k = _key()
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"kubelite-ca@{int(dt.datetime.now().timestamp())}")])
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(k.public_key())
                 .serial_number(x509.random_serial_number())
                 .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=3650))
@@ -127,7 +127,7 @@ class PKI:
         k = _key()
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         b = (x509.CertificateBuilder().subject_name(x509.Name(attrs)).issuer_name(ca.subject)
              .public_key(k.public_key()).serial_number(x509.random_serial_number())
              .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=3650))

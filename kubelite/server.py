@@ -13,8 +13,8 @@ import os
 import signal
 import socket
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from kubelite.apiserver import openapi
 from kubelite.apiserver.app import APIServer, APIServerConfig
@@ -215,7 +215,7 @@ async def _supervise(name: str, comp: Component, client: Client, stop: asyncio.E
             log.exception("%s crashed; restarting", name)
             try:
                 await asyncio.wait_for(stop.wait(), 1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 

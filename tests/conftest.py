@@ -5,7 +5,6 @@ real kubectl binaries and the Python clients, as a user would.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
@@ -159,7 +158,7 @@ def namespace_name(request, prefix: str = "t") -> str:
     return f"{prefix}-{base}-{os.urandom(2).hex()}"
 
 
-def create_namespace(srv: "Server", request, prefix: str = "t") -> str:
+def create_namespace(srv: Server, request, prefix: str = "t") -> str:
     """Create a fresh namespace for one test on ``srv`` (as kr8s's tests do); its name."""
     name = namespace_name(request, prefix)
     srv.kubectl("create", "namespace", name, check=True)

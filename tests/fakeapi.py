@@ -12,7 +12,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kubelite.api import meta
 from kubelite.api.errors import StatusError
@@ -25,7 +26,7 @@ class FakeClock:
     """A manual clock; every create moves it 1 s so creation order is unambiguous."""
 
     def __init__(self, start: dt.datetime | None = None):
-        self.t = start or dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+        self.t = start or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
     def __call__(self) -> dt.datetime:
         return self.t
@@ -108,14 +109,14 @@ class FakeAPI:
 
     # -- the client / factory surface ------------------------------------------------------
     @property
-    def client(self) -> "FakeAPI":
+    def client(self) -> FakeAPI:
         return self
 
     @property
-    def factory(self) -> "FakeAPI":
+    def factory(self) -> FakeAPI:
         return self
 
-    def resource(self, info: ResourceInfo) -> "FakeResource":
+    def resource(self, info: ResourceInfo) -> FakeResource:
         self.infos[info.plural] = info
         return FakeResource(self, info)
 
@@ -291,7 +292,7 @@ class Driver:
                 key = await c.queue.get()
                 try:
                     await c.sync(key)
-                except Exception as e:  # noqa: BLE001 - retried, as the work queue would
+                except Exception as e:
                     self.errors.append((key, e))
                     n = retries.get(key, 0)
                     retries[key] = n + 1

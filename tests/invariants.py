@@ -9,7 +9,8 @@ For a Deployment with a stable spec that started fully available:
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from kubelite.api import meta
 from kubelite.controllers.deployment import util

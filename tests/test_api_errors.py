@@ -8,7 +8,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from conftest import KUBECTL, KUBECTL_OLD, create_namespace
 
 

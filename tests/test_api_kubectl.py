@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import KUBECTL, KUBECTL_OLD
 
 ORACLE = Path("/work/shared/oracle")

@@ -6,10 +6,9 @@ import ipaddress
 import re
 
 import pytest
+from conftest import API_ONLY, namespace_name, start_server
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
-
-from conftest import API_ONLY, namespace_name, start_server
 
 
 @pytest.fixture(scope="module")

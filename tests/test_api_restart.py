@@ -2,15 +2,13 @@
 directory: objects, resourceVersions and watch history survive; new writes go higher."""
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import threading
 
 import pytest
-from kubernetes import client, config, watch
-
 from conftest import API_ONLY, KUBECTL, start_server
+from kubernetes import client, config, watch
 
 
 def api_for(srv):

@@ -9,8 +9,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import pytest
-
 from kubelite.api import meta
 from kubelite.api.resources import DEPLOYMENTS, PODS, REPLICASETS
 from kubelite.controllers.deployment import DeploymentController, util

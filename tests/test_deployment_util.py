@@ -22,7 +22,7 @@ def deployment(replicas: int, surge=0, unavailable=0, *, strategy="RollingUpdate
 
 
 def rs(name: str, replicas: int, created: int, *, available: int | None = None, annotations=None) -> dict:
-    ts = dt.datetime(2016, 5, 20, created, 0, 0, tzinfo=dt.timezone.utc)
+    ts = dt.datetime(2016, 5, 20, created, 0, 0, tzinfo=dt.UTC)
     return {"metadata": {"name": name, "uid": name + "-uid", "creationTimestamp": util.meta.rfc3339(ts),
                          "annotations": dict(annotations or {})},
             "spec": {"replicas": replicas},
@@ -217,7 +217,7 @@ def test_equal_ignore_hash_and_semantic_empties():
 
 def test_set_condition_keeps_transition_time_on_same_status():
     st: dict = {}
-    t0 = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     t1 = t0 + dt.timedelta(minutes=1)
     util.set_condition(st, util.new_condition("Progressing", "True", util.NEW_RS_CREATED, "m", t0))
     util.set_condition(st, util.new_condition("Progressing", "True", util.RS_UPDATED, "m2", t1))
@@ -229,7 +229,7 @@ def test_set_condition_keeps_transition_time_on_same_status():
 def test_deployment_timed_out():
     d = deployment(3)
     d["spec"]["progressDeadlineSeconds"] = 20
-    t0 = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     st = {"conditions": [util.new_condition("Progressing", "True", util.RS_UPDATED, "m", t0)]}
     assert not util.deployment_timed_out(d, st, t0 + dt.timedelta(seconds=20))
     assert util.deployment_timed_out(d, st, t0 + dt.timedelta(seconds=21))

@@ -10,6 +10,7 @@ import contextlib
 import os
 
 import pytest
+from conftest import namespace_name
 
 from kubelite.api.errors import StatusError
 from kubelite.api.resources import ENDPOINTS, ENDPOINTSLICES, NAMESPACES, NODES, PODS, SERVICES
@@ -18,7 +19,6 @@ from kubelite.client.rest import Client
 from kubelite.controllers.endpoints import EndpointsController
 from kubelite.controllers.endpointslice import EndpointSliceController
 from kubelite.controllers.servicelb import ServiceLBController
-from conftest import namespace_name
 
 
 async def eventually(fn, timeout: float = 20.0, what: str = "condition"):

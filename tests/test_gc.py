@@ -12,12 +12,12 @@ import json
 import threading
 
 import pytest
-
 from conftest import API_ONLY, create_namespace, start_server
+
+from kubelite.api.resources import DEPLOYMENTS, PODS
 from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
 from kubelite.controllers.garbagecollector import DependencyGraph, GarbageCollectorController, gc_resources
-from kubelite.api.resources import DEPLOYMENTS, PODS
 
 
 class Harness:

@@ -1,9 +1,9 @@
 """Image references, the OCI store, and the built-in tutorial images."""
 import gzip
+import io
 import json
 import os
 import tarfile
-import io
 
 import pytest
 

@@ -4,15 +4,20 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import API_ONLY, create_namespace, start_server
+from test_gc import Harness
+
 from kubelite.api.resources import NAMESPACES, PODS
 from kubelite.controllers.garbagecollector import GarbageCollectorController
 from kubelite.controllers.namespace import (
-    CONDITION_TYPES, ContentTotals, NamespaceController, deletion_conditions, merge_conditions,
-    pod_grace_estimate)
+    CONDITION_TYPES,
+    ContentTotals,
+    NamespaceController,
+    deletion_conditions,
+    merge_conditions,
+    pod_grace_estimate,
+)
 from kubelite.controllers.serviceaccount import ServiceAccountsController
-from test_gc import Harness
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import socket
 import subprocess
 
 import pytest
-
 from conftest import start_server
 from nodeharness import BOOTCAMP, apply, pod, wait_ready
 

@@ -6,14 +6,23 @@ from __future__ import annotations
 
 import os
 import subprocess
-
 import time
 
 import pytest
-
 from conftest import KUBECTL, KUBECTL_OLD, create_namespace
-from nodeharness import (BOOTCAMP, LineProc, PtyKubectl, apply, condition, container_status, events_text, get_pod,
-                         http_get, pod, wait_ready)
+from nodeharness import (
+    BOOTCAMP,
+    LineProc,
+    PtyKubectl,
+    apply,
+    condition,
+    container_status,
+    events_text,
+    get_pod,
+    http_get,
+    pod,
+    wait_ready,
+)
 
 HELLO = "Hello Kubernetes bootcamp! | Running on: web | v=1"
 

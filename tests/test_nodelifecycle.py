@@ -11,15 +11,25 @@ import asyncio
 import json
 
 import pytest
-
 from conftest import API_ONLY, start_server
+from test_gc import Harness
+
 from kubelite.api import meta
 from kubelite.api.resources import LEASES, NODES
 from kubelite.controllers.nodelifecycle import (
-    FULL_DISRUPTION, NORMAL_ZONE, PARTIAL_DISRUPTION, NodeLifecycleController, PodGCController,
-    TaintEvictionController, mark_unknown, min_toleration_seconds, reconcile_taints, wanted_no_execute,
-    wanted_no_schedule, zone_state)
-from test_gc import Harness
+    FULL_DISRUPTION,
+    NORMAL_ZONE,
+    PARTIAL_DISRUPTION,
+    NodeLifecycleController,
+    PodGCController,
+    TaintEvictionController,
+    mark_unknown,
+    min_toleration_seconds,
+    reconcile_taints,
+    wanted_no_execute,
+    wanted_no_schedule,
+    zone_state,
+)
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
@@ -108,7 +118,7 @@ class FakeKubelets:
                 await nodes.update_status(node)
             try:
                 await asyncio.wait_for(stop.wait(), 0.3)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 

@@ -10,8 +10,8 @@ import ssl
 
 import orjson
 import pytest
-
 from conftest import KUBECTL, KUBECTL_OLD, create_namespace
+
 from kubelite.apiserver import openapi
 
 BINARIES = [pytest.param(KUBECTL, id="kubectl-1.33"), pytest.param(KUBECTL_OLD, id="kubectl-1.28")]

@@ -19,8 +19,8 @@ from kubelite.api.printers import columns_for, table_for
 
 SAMPLES = Path("/work/shared/oracle/api-samples")
 TUTORIAL = Path("/work/shared/oracle/tutorial-kubectl-1.32")
-RECORDED_AT = dt.datetime(2026, 11, 25, 20, 37, 54, 255000, tzinfo=dt.timezone.utc)
-NOW = dt.datetime(2030, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+RECORDED_AT = dt.datetime(2026, 11, 25, 20, 37, 54, 255000, tzinfo=dt.UTC)
+NOW = dt.datetime(2030, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 
 
 def ago(seconds: float) -> str:

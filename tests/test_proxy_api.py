@@ -8,13 +8,19 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from kubelite.api.resources import LEASES
-from kubelite.proxy.drain import (COMPONENT, COMPONENT_LABEL, DRAINED_ANNOTATION, LEASE_NAMESPACE, lease_name,
-                                  wait_endpoint_drained)
-from kubelite.proxy.proxy import Proxy
 from test_endpoints_api import World, eventually, world  # noqa: F401  (fixture)
 from test_proxy_forwarding import Backend, free_port, request
+
+from kubelite.api.resources import LEASES
+from kubelite.proxy.drain import (
+    COMPONENT,
+    COMPONENT_LABEL,
+    DRAINED_ANNOTATION,
+    LEASE_NAMESPACE,
+    lease_name,
+    wait_endpoint_drained,
+)
+from kubelite.proxy.proxy import Proxy
 
 NODE_IP = "127.0.77.1"  # this test's "node": its own loopback address, so node ports never clash
 

@@ -37,7 +37,7 @@ class Backend:
         except (ConnectionError, OSError):
             pass
 
-    async def start(self) -> "Backend":
+    async def start(self) -> Backend:
         self.server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
         return self
 

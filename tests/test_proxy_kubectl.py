@@ -12,10 +12,10 @@ import re
 import subprocess
 
 import pytest
+from test_endpoints_api import World, eventually, world  # noqa: F401  (fixture)
 
 from kubelite.proxy.drain import wait_endpoint_drained
 from kubelite.proxy.proxy import Proxy
-from test_endpoints_api import World, eventually, world  # noqa: F401  (fixture)
 
 NODE_IP = "127.0.78.1"
 
@@ -38,7 +38,7 @@ class HttpPod:
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             w.close()
 
-    async def start(self) -> "HttpPod":
+    async def start(self) -> HttpPod:
         self.server = await asyncio.start_server(self._serve, self.ip, 8080, reuse_address=True)
         return self
 

@@ -132,7 +132,7 @@ async def test_scale_down_deletes_not_ready_pods_first():
 
 def _pod(name: str, *, node: str = "n1", phase: str = "Running", ready_at: int | None = 0, created: int = 0,
          restarts: int = 0, cost: int | None = None) -> Obj:
-    base = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     p: Obj = {"metadata": {"name": name, "uid": name,
                            "creationTimestamp": meta.rfc3339(base + dt.timedelta(seconds=created))},
               "spec": {"nodeName": node}, "status": {"phase": phase, "containerStatuses": [{"restartCount": restarts}]}}
@@ -145,7 +145,7 @@ def _pod(name: str, *, node: str = "n1", phase: str = "Running", ready_at: int |
 
 
 def test_active_pods_ranking_for_deletion():
-    now = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
     pods = [
         _pod("old-ready", ready_at=0, created=0),
         _pod("unscheduled", node="", phase="Pending", ready_at=None),
@@ -163,7 +163,7 @@ def test_active_pods_ranking_for_deletion():
 
 
 def test_pods_on_crowded_nodes_go_first():
-    now = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
     a, b = _pod("a", node="busy"), _pod("b", node="quiet")
     related = [_pod("x1", node="busy"), _pod("x2", node="busy"), a, b]
     assert [meta.name(p) for p in rank_for_deletion([b, a], related, now)] == ["a", "b"]

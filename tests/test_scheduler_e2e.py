@@ -3,11 +3,10 @@ joined with `kubelite agent`, placing pods by taints/tolerations, nodeSelector, 
 requests and cordon, with upstream's FailedScheduling wording."""
 from __future__ import annotations
 
-
 import pytest
-
 from conftest import create_namespace, start_server
 from nodeharness import apply, events_text, get_pod, pod, start_agent, stop_proc
+
 from kubelite.scheduler.plugins import failure_message
 
 NOT_HELPFUL = "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."

@@ -5,7 +5,12 @@ import pytest
 
 from kubelite.api.errors import StatusError
 from kubelite.api.selectors import (
-    check_field_labels, field_matches, field_value, parse_field_selector, parse_label_selector, selector_from_dict,
+    check_field_labels,
+    field_matches,
+    field_value,
+    parse_field_selector,
+    parse_label_selector,
+    selector_from_dict,
     selector_from_set,
 )
 

@@ -20,7 +20,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import API_ONLY, KUBECTL, free_port, start_server
 
 REPO = Path(__file__).resolve().parent.parent

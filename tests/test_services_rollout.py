@@ -70,7 +70,7 @@ class Load:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         self._thread.start()
         return self
 
@@ -84,7 +84,7 @@ class Load:
                 try:
                     pod, version = await http_get(self.host, self.port)
                     self.replies.append((time.monotonic(), pod, version))
-                except (OSError, asyncio.TimeoutError) as e:
+                except (TimeoutError, OSError) as e:
                     self.failures.append(f"{time.monotonic():.3f} {type(e).__name__}: {e}")
                 await asyncio.sleep(self.pause)
         await asyncio.gather(*(client() for _ in range(self.clients)))

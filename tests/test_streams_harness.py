@@ -194,7 +194,7 @@ class FakeCluster:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
-    def start(self) -> "FakeCluster":
+    def start(self) -> FakeCluster:
         """Start serving; returns self."""
         self.thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
@@ -238,7 +238,7 @@ class PodHTTPServer:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
-    def start(self) -> "PodHTTPServer":
+    def start(self) -> PodHTTPServer:
         """Start on the given loop (running in another thread)."""
         asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
         return self

@@ -11,10 +11,8 @@ import struct
 import subprocess
 import termios
 import urllib.request
-from pathlib import Path
 
 import pytest
-
 from test_streams_harness import KUBECTL, FakeCluster, PodHTTPServer
 
 EXEC_VERSIONS = ["27", "28", "29", "30", "33"]  # 27–29 SPDY, 30+ WebSocket v5
@@ -150,9 +148,8 @@ def test_port_forward_reports_unreachable_port(cluster, version):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=kubectl_env(cluster))
     try:
         assert b"Forwarding from" in proc.stdout.readline()
-        with pytest.raises(Exception):
-            with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=10) as resp:
-                resp.read()
+        with pytest.raises(Exception), urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=10) as resp:
+            resp.read()
         proc.wait(30)  # kubectl ≥1.29 gives up on the error; older ones keep serving
     except subprocess.TimeoutExpired:
         pass

@@ -9,10 +9,10 @@ import struct
 import aiohttp
 import pytest
 from aiohttp import web
+from test_streams_harness import local_session
 
 from kubelite.streams import serve_exec, serve_portforward, spdy
 from kubelite.streams.remotecommand import exit_status, resize_events
-from test_streams_harness import local_session
 
 # -- framing -----------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import KUBECTL, Server, free_port, start_server
 
 ORACLE = Path("/work/shared/oracle/tutorial-kubectl-1.32")

@@ -13,13 +13,12 @@ import sys
 import time
 
 import pytest
+from conftest import start_server
 from rich.console import Console
 
 from kubelite.controllers.deployment import util
 from kubelite.ui import rollout
 from kubelite.ui.rollout_state import build_state, explain_step, pod_state
-
-from conftest import start_server
 
 DEPLOY_UID = "d-uid"
 

@@ -6,7 +6,8 @@ upstream's ``NewNotFound``, ``NewConflict`` … so messages read the same in kub
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 
 class Cause(NamedTuple):

@@ -14,19 +14,19 @@ _ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
 
 def now() -> _dt.datetime:
     """The current time in UTC."""
-    return _dt.datetime.now(_dt.timezone.utc)
+    return _dt.datetime.now(_dt.UTC)
 
 
 def rfc3339(t: _dt.datetime | None = None) -> str:
     """metav1.Time as JSON: seconds precision with a Z."""
     t = t or now()
-    return t.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def rfc3339_micro(t: _dt.datetime | None = None) -> str:
     """metav1.MicroTime as JSON (leases, events.k8s.io)."""
     t = t or now()
-    return t.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(s: str | None) -> _dt.datetime | None:

@@ -17,7 +17,8 @@ data, which is why this module is longer than most.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from kubelite.api.duration import human_duration
 from kubelite.api.errors import StatusError
@@ -25,7 +26,7 @@ from kubelite.api.selectors import selector_from_dict
 
 Obj = dict[str, Any]
 Cells = list[Any]
-_UTC = _dt.timezone.utc
+_UTC = _dt.UTC
 
 _DOC = {
     'name': (

@@ -22,7 +22,8 @@ import binascii
 import datetime as _dt
 import re
 import struct
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 
@@ -37,7 +38,7 @@ MAGIC = b"k8s\x00"
 VARINT, FIXED64, LEN, START_GROUP, END_GROUP, FIXED32 = 0, 1, 2, 3, 4, 5
 
 _MAX_DEPTH = 64
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
 class Malformed(ValueError):

@@ -29,7 +29,7 @@ in ``protobuf.py`` because their JSON form is not their message shape.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import NamedTuple
 
 SCALARS = frozenset({"s", "i32", "i64", "b", "f64", "f32", "y"})
@@ -74,7 +74,7 @@ def _qualify(ref: str, package: str) -> str:
     return f"{package}.{ref}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def message(name: str) -> Message | None:
     """The schema of a fully qualified message (``apps.v1.Deployment``), or None."""
     spec = MESSAGES.get(name)

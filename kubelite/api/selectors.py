@@ -11,8 +11,9 @@ by commas; each kind supports only a few field labels (``check_field_labels``).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from kubelite.api.errors import bad_request
 from kubelite.api.validation_common import go_quote, go_string_slice, is_qualified_name, is_valid_label_value

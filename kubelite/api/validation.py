@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelite.api.errors import Cause
 from kubelite.api import validation_apps as apps
 from kubelite.api import validation_core as core
 from kubelite.api import validation_pod as pod
-from kubelite.api.validation_common import validate_object_meta, validate_object_meta_update, name_is_dns_subdomain
+from kubelite.api.errors import Cause
+from kubelite.api.validation_common import name_is_dns_subdomain, validate_object_meta, validate_object_meta_update
 
 __all__ = ["validate", "validate_status", "generation_changed", "node_port_range_errors"]
 

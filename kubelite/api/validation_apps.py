@@ -7,9 +7,23 @@ from typing import Any
 from kubelite.api.errors import StatusError
 from kubelite.api.selectors import selector_from_dict
 from kubelite.api.validation_common import (
-    Errs, child, forbidden, go_int_or_string, go_label_selector, go_string_map, GoRepr, immutable, invalid,
-    is_valid_percent, name_is_dns_subdomain, nonnegative, not_supported, required, validate_label_selector,
-    validate_object_meta, validate_object_meta_update,
+    Errs,
+    GoRepr,
+    child,
+    forbidden,
+    go_int_or_string,
+    go_label_selector,
+    go_string_map,
+    immutable,
+    invalid,
+    is_valid_percent,
+    name_is_dns_subdomain,
+    nonnegative,
+    not_supported,
+    required,
+    validate_label_selector,
+    validate_object_meta,
+    validate_object_meta_update,
 )
 from kubelite.api.validation_pod import validate_pod_template
 

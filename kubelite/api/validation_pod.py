@@ -10,14 +10,36 @@ import re
 from fractions import Fraction
 from typing import Any
 
-from kubelite.api.validation_common import (
-    Errs, GoRepr, child, duplicate, forbidden, go_value, immutable,
-    inclusive_range_error, index, invalid, is_dns1123_label, is_env_var_name, is_http_header_name,
-    is_qualified_name, is_valid_label_value, is_valid_port_name, is_valid_port_num, key,
-    name_is_dns_subdomain, not_supported, nonnegative, required, validate_annotations,
-    validate_label_name, validate_labels, validate_object_meta, validate_object_meta_update,
-)
 from kubelite.api.errors import Cause
+from kubelite.api.validation_common import (
+    Errs,
+    GoRepr,
+    child,
+    duplicate,
+    forbidden,
+    go_value,
+    immutable,
+    inclusive_range_error,
+    index,
+    invalid,
+    is_dns1123_label,
+    is_env_var_name,
+    is_http_header_name,
+    is_qualified_name,
+    is_valid_label_value,
+    is_valid_port_name,
+    is_valid_port_num,
+    key,
+    name_is_dns_subdomain,
+    nonnegative,
+    not_supported,
+    required,
+    validate_annotations,
+    validate_label_name,
+    validate_labels,
+    validate_object_meta,
+    validate_object_meta_update,
+)
 
 MAX_INT32 = 2**31 - 1
 PROTOCOLS = ("SCTP", "TCP", "UDP")  # sets.List() order

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from kubelite.api.errors import Cause, invalid
 

@@ -8,8 +8,9 @@ URL shapes (as kube-apiserver's installer):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 

@@ -26,8 +26,9 @@ import functools
 import hashlib
 import struct
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 from aiohttp import web

@@ -8,16 +8,17 @@ the way out, so there is one global, monotonically increasing version as in etcd
 from __future__ import annotations
 
 import asyncio
-import collections
 import base64
+import collections
 import copy
 import datetime as dt
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import orjson
 
 from kubelite.api import errors, meta
-from kubelite.api.resources import ResourceInfo, SERVICES
+from kubelite.api.resources import SERVICES, ResourceInfo
 from kubelite.apiserver import strategies
 from kubelite.apiserver.allocators import ServiceAllocator
 from kubelite.store.base import KV, Compacted, KeyExists, KeyNotFound, RevisionMismatch, Store
@@ -399,5 +400,5 @@ async def run_compactor(registry: Registry, stop: asyncio.Event, interval: float
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), interval)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await registry.compact(keep)

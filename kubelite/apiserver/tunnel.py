@@ -54,7 +54,7 @@ async def tunnel_upgrade(request: web.Request, target: str, ssl_ctx: ssl.SSLCont
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(u.hostname, u.port, ssl=ssl_ctx if u.scheme == "https" else None,
                                     server_hostname=u.hostname if u.scheme == "https" else None), 10)
-    except (OSError, asyncio.TimeoutError) as e:
+    except (TimeoutError, OSError) as e:
         raise errors.service_unavailable(f"error dialing backend: {e}")
     path = u.path + (f"?{u.query}" if u.query else "")
     lines = [f"{request.method} {path} HTTP/1.1", f"Host: {u.hostname}:{u.port}"]
@@ -65,7 +65,7 @@ async def tunnel_upgrade(request: web.Request, target: str, ssl_ctx: ssl.SSLCont
     await writer.drain()
     try:
         status, reason, headers = await asyncio.wait_for(_read_head(reader), 30)
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ValueError, OSError) as e:
+    except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, OSError) as e:
         writer.close()
         raise errors.service_unavailable(f"error reading from backend: {e}")
     if status != 101:

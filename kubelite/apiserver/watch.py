@@ -57,7 +57,7 @@ async def watch(request: web.Request, t: Target) -> web.StreamResponse:
     if t.name:  # legacy /watch/…/name form
         name_pred = pred
 
-        def pred(o: Obj, _n=t.name, _p=name_pred) -> bool:  # noqa: E731
+        def pred(o: Obj, _n=t.name, _p=name_pred) -> bool:
             return meta.name(o) == _n and (_p is None or _p(o))
     w = neg.wants(request)
     try:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import aiohttp
 
@@ -181,7 +182,7 @@ class Informer:
                 need_list = True
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as e:
+            except (TimeoutError, aiohttp.ClientError, OSError) as e:
                 log.debug("watch %s dropped: %s", self.info.plural, e)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)

@@ -13,7 +13,8 @@ import asyncio
 import logging
 import random
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from kubelite.api import meta
 from kubelite.api.errors import StatusError
@@ -113,7 +114,7 @@ class LeaderElector:
         try:
             await asyncio.wait_for(stop.wait(), seconds)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def acquire(self, stop: asyncio.Event) -> bool:
@@ -157,7 +158,7 @@ class LeaderElector:
                 lost.set()
                 try:
                     await asyncio.wait_for(asyncio.shield(task), timeout=30)
-                except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - the leader work ends either way
+                except (TimeoutError, Exception):
                     task.cancel()
             if stop.is_set() and self.release_on_cancel:
                 await self.release()

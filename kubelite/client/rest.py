@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -44,7 +45,7 @@ class ClientConfig:
     qps_limit: int = 0  # 0: no client-side limit (we are the only client of our own server)
 
     @classmethod
-    def from_kubeconfig(cls, path: str, user_agent: str = "kubelite") -> "ClientConfig":
+    def from_kubeconfig(cls, path: str, user_agent: str = "kubelite") -> ClientConfig:
         """Read the current context of a kubeconfig written by ``kubelite server``."""
         import base64
         import os
@@ -150,7 +151,7 @@ class Client:
                 return None
             return orjson.loads(payload)
 
-    def resource(self, info: ResourceInfo) -> "ResourceClient":
+    def resource(self, info: ResourceInfo) -> ResourceClient:
         """A typed-client equivalent for one resource."""
         return ResourceClient(self, info)
 

@@ -26,9 +26,20 @@ from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
 from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.controllers.endpointslice import (
-    ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, find_port, is_headless, is_pod_ready, pod_ip, pods_for_service,
-    service_selects, services_for_pod, services_for_pod_change, should_pod_be_in_endpoints, should_set_hostname,
-    trigger_time)
+    ANNOTATION_TRIGGER_TIME,
+    LABEL_HEADLESS,
+    find_port,
+    is_headless,
+    is_pod_ready,
+    pod_ip,
+    pods_for_service,
+    service_selects,
+    services_for_pod,
+    services_for_pod_change,
+    should_pod_be_in_endpoints,
+    should_set_hostname,
+    trigger_time,
+)
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]

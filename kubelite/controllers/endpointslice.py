@@ -28,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from kubelite.api import meta
 from kubelite.api.errors import StatusError

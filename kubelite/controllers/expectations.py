@@ -10,8 +10,8 @@ UIDTrackingControllerExpectations).  All of it is in-memory and per process, as 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 EXPECTATIONS_TIMEOUT = 5 * 60.0
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 from kubelite.client.informer import InformerFactory
 from kubelite.client.leaderelection import LeaderElector
@@ -87,7 +88,7 @@ async def _supervise(spec: ControllerSpec, client: Any, factory: InformerFactory
             log.exception("controller %s crashed; restarting", spec.name)
             try:
                 await asyncio.wait_for(stop.wait(), 1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 

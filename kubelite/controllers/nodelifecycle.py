@@ -26,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from kubelite.api import meta
 from kubelite.api.errors import StatusError
@@ -298,7 +299,7 @@ class NodeLifecycleController:
                 self.queue.add(meta.name(n))
             try:
                 await asyncio.wait_for(stop.wait(), self.monitor_period)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -491,5 +492,5 @@ class PodGCController:
                 # A node just went: look again once its quarantine is over.
                 try:
                     await asyncio.wait_for(stop.wait(), self.quarantine)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass

@@ -15,7 +15,8 @@ import copy
 import datetime as _dt
 import functools
 import math
-from typing import Any, Awaitable, Callable, Iterable, Optional
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from kubelite.api import meta
 from kubelite.api.errors import StatusError
@@ -129,7 +130,7 @@ def _log_rank(t: _dt.datetime, now: _dt.datetime) -> int:
     return int(math.log2(ns)) if ns > 0 else -1
 
 
-def _newer_first(t1: Optional[_dt.datetime], t2: Optional[_dt.datetime], now: Optional[_dt.datetime],
+def _newer_first(t1: _dt.datetime | None, t2: _dt.datetime | None, now: _dt.datetime | None,
                  uid1: str, uid2: str) -> bool:
     """True if pod 1 should go before pod 2: zero time first, then the more recent one,
     compared in log2 buckets of age (LogarithmicScaleDown) so near-equal ages tie."""
@@ -143,7 +144,7 @@ def _newer_first(t1: Optional[_dt.datetime], t2: Optional[_dt.datetime], now: Op
     return diff < 0
 
 
-def _less(a: tuple[Obj, int], b: tuple[Obj, int], now: Optional[_dt.datetime]) -> bool:
+def _less(a: tuple[Obj, int], b: tuple[Obj, int], now: _dt.datetime | None) -> bool:
     pa, ra = a
     pb, rb = b
     na, nb = pa.get("spec", {}).get("nodeName") or "", pb.get("spec", {}).get("nodeName") or ""
@@ -173,7 +174,7 @@ def _less(a: tuple[Obj, int], b: tuple[Obj, int], now: Optional[_dt.datetime]) -
     return False
 
 
-def rank_for_deletion(pods: list[Obj], related: Iterable[Obj], now: Optional[_dt.datetime]) -> list[Obj]:
+def rank_for_deletion(pods: list[Obj], related: Iterable[Obj], now: _dt.datetime | None) -> list[Obj]:
     """``pods`` ordered most-deletable first; ``related`` pods give the per-node rank."""
     on_node: dict[str, int] = {}
     for p in related:
@@ -289,14 +290,14 @@ async def claim(objs: Iterable[Obj], *, owner: Obj, api_version: str, kind: str,
                 try:
                     await can_adopt()
                     adopt_checked.append(None)
-                except Exception as e:  # noqa: BLE001 - reported through the aggregate
+                except Exception as e:
                     adopt_checked.append(e)
             if adopt_checked[0] is not None:
                 raise RuntimeError(f"can't adopt {meta.key(obj)}: {adopt_checked[0]}")
             refs = list(obj["metadata"].get("ownerReferences") or []) + [meta.new_controller_ref(owner, api_version, kind)]
             if await _ignore_gone(patch(obj, owner_ref_patch(owner, api_version, kind, obj, refs))):
                 claimed.append(obj)
-        except Exception as e:  # noqa: BLE001 - collected like utilerrors.NewAggregate
+        except Exception as e:
             errors.append(e)
     if errors:
         raise errors[0]

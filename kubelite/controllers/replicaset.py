@@ -17,7 +17,8 @@ import asyncio
 import copy
 import datetime as _dt
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kubelite.api import meta
 from kubelite.api.errors import StatusError
@@ -26,8 +27,16 @@ from kubelite.client.events import EventRecorder
 from kubelite.client.workqueue import WorkQueue, run_workers
 from kubelite.controllers import replicaset_util as rsutil
 from kubelite.controllers.expectations import Expectations
-from kubelite.controllers.podcontrol import (PodControl, can_adopt_check, claim, filter_active_pods, is_pod_ready,
-                                             pod_key, pods_to_delete, selector_matcher)
+from kubelite.controllers.podcontrol import (
+    PodControl,
+    can_adopt_check,
+    claim,
+    filter_active_pods,
+    is_pod_ready,
+    pod_key,
+    pods_to_delete,
+    selector_matcher,
+)
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -184,7 +193,7 @@ class ReplicaSetController:
         if need_sync and not meta.is_deleting(rs):
             try:
                 await self._manage_replicas(pods, rs)
-            except Exception as e:  # noqa: BLE001 - reported in status, then retried
+            except Exception as e:
                 manage_error = e
         new_status = rsutil.calculate_status(rs, pods, manage_error, self.now())
         updated = await self._update_status(rs, new_status)

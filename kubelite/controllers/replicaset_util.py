@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from kubelite.api import meta
 from kubelite.controllers.podcontrol import is_pod_available, is_pod_ready

@@ -22,7 +22,7 @@ PORT = 8080
 
 def js_date(ts: float) -> str:
     """Format like Node's console.log(new Date()): ISO 8601, milliseconds, UTC."""
-    dt = datetime.datetime.fromtimestamp(ts, datetime.timezone.utc)
+    dt = datetime.datetime.fromtimestamp(ts, datetime.UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (dt.microsecond // 1000)
 
 
@@ -72,7 +72,7 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _answer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         """Silence the stdlib access log; the app prints its own line per request."""
 
 

@@ -297,14 +297,14 @@ class Agent:
                 log.warning("lease renewal failed: %s", e)
             try:
                 await asyncio.wait_for(stop.wait(), LEASE_RENEW)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _status_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), STATUS_EVERY)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 try:
                     await self.update_node_status()
                 except Exception as e:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class AgentAPI:
     """aiohttp server for one agent."""
 
-    def __init__(self, agent: "Agent"):
+    def __init__(self, agent: Agent):
         self.agent = agent
         self.app = web.Application(middlewares=[self._errors])
         r = self.app.router
@@ -121,7 +121,7 @@ class AgentAPI:
         since = q.get("sinceTime")
         if q.get("sinceSeconds"):
             import datetime as dt
-            since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=int(q["sinceSeconds"]))).strftime(
+            since = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=int(q["sinceSeconds"]))).strftime(
                 "%Y-%m-%dT%H:%M:%S.%fZ")
         ts = q.get("timestamps") == "true"
         limit = int(q["limitBytes"]) if q.get("limitBytes") else None

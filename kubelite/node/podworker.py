@@ -40,7 +40,7 @@ BACKOFF_RESET = 600.0
 class PodWorker:
     """Drives one pod toward its spec until it is deleted."""
 
-    def __init__(self, agent: "Agent", pod: Obj):
+    def __init__(self, agent: Agent, pod: Obj):
         self.agent = agent
         self.pod = pod
         self.uid = meta.uid(pod)
@@ -194,7 +194,7 @@ class PodWorker:
     async def _sleep(self, delay: float) -> None:
         try:
             await asyncio.wait_for(self.terminating.wait(), delay)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _pull(self, cs: ContainerStatus, spec: Obj):
@@ -317,7 +317,7 @@ class PodWorker:
             return await asyncio.wait_for(
                 run_probe(dict(hook, timeoutSeconds=max(int(limit), 1)), spec, self.sandbox.ip, self._exec_fn(cs)),
                 limit)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False, "hook timed out"
 
     def _exec_fn(self, cs: ContainerStatus):
@@ -330,7 +330,7 @@ class PodWorker:
             try:
                 out = await asyncio.wait_for(sess.stdout.read(), timeout)
                 code = await asyncio.wait_for(sess.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await sess.kill()
                 return 1, "command timed out"
             return code, out.decode(errors="replace")
@@ -411,7 +411,7 @@ class PodWorker:
                 w.close()
                 pending.pop(0)
                 continue
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 await asyncio.sleep(0.02)
         if not pending and cs.name in self.handles and not self.terminating.is_set():
             cs.ready = True

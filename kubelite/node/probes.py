@@ -6,7 +6,8 @@ flips its result only after successThreshold / failureThreshold consecutive resu
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 
@@ -58,7 +59,7 @@ async def run_probe(probe: Obj, container: Obj, pod_ip: str, exec_fn: ExecFn) ->
             return False, out.strip() or f"command terminated with exit code {code}"
         if "grpc" in probe:
             return False, "grpc probes are not supported by this node agent"
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False, "Get: context deadline exceeded (Client.Timeout exceeded while awaiting headers)" \
             if "httpGet" in probe else "timeout"
     except (aiohttp.ClientError, OSError, ValueError) as e:

@@ -204,7 +204,7 @@ class DrainReporter:
                     backoff = 0.1
                 try:
                     await asyncio.wait_for(self._wake.wait(), max(next_renew - loop.time(), 0.01))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             except asyncio.CancelledError:
                 raise

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import socket
 import struct
-from typing import Callable
+from collections.abc import Callable
 
 from kubelite.proxy.balancer import Balancer, Endpoint
 
@@ -120,7 +120,7 @@ class TCPListener:
             try:
                 r, w = await asyncio.wait_for(asyncio.open_connection(ep.ip, ep.port, limit=BUFFER),
                                               self.connect_timeout)
-            except (OSError, asyncio.TimeoutError) as e:
+            except (TimeoutError, OSError) as e:
                 log.debug("%s: endpoint %s:%s unreachable (%s), trying another", self.name, ep.ip, ep.port, e)
                 continue
             self.balancer.connected(client_ip, ep)

@@ -82,7 +82,7 @@ class _ServiceState:
     """What the proxy has applied for one Service."""
 
     balancers: dict[tuple[str, str], Balancer] = field(default_factory=dict)   # (port name, proto)
-    listeners: dict[tuple[str, int, str], "TCPListener | UDPListener"] = field(default_factory=dict)
+    listeners: dict[tuple[str, int, str], TCPListener | UDPListener] = field(default_factory=dict)
     terminating: set[str] = field(default_factory=set)  # pod uids terminating in applied slices
     ready: set[str] = field(default_factory=set)        # pod uids routed as Ready here
 
@@ -266,7 +266,7 @@ class Proxy:
             st.listeners[addr] = lst
         return retry
 
-    def _drain_later(self, lst: "TCPListener | UDPListener") -> None:
+    def _drain_later(self, lst: TCPListener | UDPListener) -> None:
         lst.close()
         t = asyncio.create_task(lst.drain(self.drain_timeout))
         self._draining.add(t)

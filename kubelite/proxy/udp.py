@@ -23,7 +23,7 @@ MAX_PENDING = 64  # datagrams kept per flow while its upstream socket is being o
 
 
 class _Front(asyncio.DatagramProtocol):
-    def __init__(self, listener: "UDPListener"):
+    def __init__(self, listener: UDPListener):
         self.listener = listener
 
     def datagram_received(self, data: bytes, addr) -> None:
@@ -36,7 +36,7 @@ class _Front(asyncio.DatagramProtocol):
 class _Flow(asyncio.DatagramProtocol):
     """One client's association with one endpoint."""
 
-    def __init__(self, listener: "UDPListener", client, ep: Endpoint):
+    def __init__(self, listener: UDPListener, client, ep: Endpoint):
         self.listener = listener
         self.client = client
         self.ep = ep

@@ -6,8 +6,9 @@ upstream so the FailedScheduling event reads
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from kubelite.api import quantity
 

@@ -12,8 +12,8 @@ Values are opaque bytes (the API server stores JSON without resourceVersion).
 from __future__ import annotations
 
 import abc
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,10 +19,9 @@ import logging
 import os
 import sqlite3
 from collections import deque
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
-from kubelite.store.base import (KV, Compacted, Event, KeyExists, KeyNotFound, RevisionMismatch, Store,
-                                 Watch)
+from kubelite.store.base import KV, Compacted, Event, KeyExists, KeyNotFound, RevisionMismatch, Store, Watch
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ WATCH_QUEUE_LIMIT = 50_000  # a watcher further behind than this is closed (it r
 
 
 class _SqliteWatch(Watch):
-    def __init__(self, store: "SqliteStore", prefix: str):
+    def __init__(self, store: SqliteStore, prefix: str):
         self._store = store
         self.prefix = prefix
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue()

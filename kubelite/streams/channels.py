@@ -15,7 +15,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from typing import Iterable
+from collections.abc import Iterable
 
 from aiohttp import WSMsgType, web
 

@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 import struct
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 

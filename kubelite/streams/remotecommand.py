@@ -19,14 +19,14 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from kubelite.api.errors import StatusError, bad_request
-from kubelite.streams import channels
-from kubelite.streams import upgrade
+from kubelite.streams import channels, upgrade
 from kubelite.streams.spdy import Session, Stream
 
 log = logging.getLogger(__name__)
@@ -312,7 +312,7 @@ async def _serve_spdy(request: web.Request, factory: SessionFactory, opts: Optio
     expected = 1 + opts.stdin + opts.stdout + opts.stderr + (opts.tty and resizable)
     try:
         streams = await asyncio.wait_for(_collect_streams(session, expected), STREAM_CREATION_TIMEOUT)
-    except (asyncio.TimeoutError, ConnectionResetError) as e:
+    except (TimeoutError, ConnectionResetError) as e:
         log.warning("exec: %s", e or "timed out waiting for client to create streams")
         await upgrade.finish_spdy(session, resp)
         return resp

@@ -16,7 +16,7 @@ Handshake rules follow apimachinery ``httpstream.Handshake`` and ``spdy/upgrade.
 from __future__ import annotations
 
 import asyncio
-from typing import Iterable
+from collections.abc import Iterable
 
 from aiohttp import WSMsgType, web
 

@@ -23,9 +23,24 @@ from rich.text import Text
 from kubelite.api import meta, resources
 from kubelite.api.duration import short_human_duration
 from kubelite.controllers.deployment import util
-from kubelite.ui.rollout_state import (COMPLETED, CREATING, CRASH_LOOP, ERR_IMAGE_PULL, FAILED, IMAGE_PULL_BACKOFF,
-                                       PENDING, READY, RUNNING, TERMINATING, ReplicaSetView, RolloutState,
-                                       build_state, explain, pod_restarts, pod_state)
+from kubelite.ui.rollout_state import (
+    COMPLETED,
+    CRASH_LOOP,
+    CREATING,
+    ERR_IMAGE_PULL,
+    FAILED,
+    IMAGE_PULL_BACKOFF,
+    PENDING,
+    READY,
+    RUNNING,
+    TERMINATING,
+    ReplicaSetView,
+    RolloutState,
+    build_state,
+    explain,
+    pod_restarts,
+    pod_state,
+)
 
 Obj = dict[str, Any]
 
@@ -270,7 +285,7 @@ async def watch(config: Any, namespace: str, name: str, *, once: bool, console: 
     try:
         try:
             await w.start(sync_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             console.print(f"kubelite: cannot list from the API server at {config.server}", style="red")
             return 1
         if once:

@@ -14,7 +14,8 @@ Two walks over typed values are here, mirroring structured-merge-diff:
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Iterator, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
 
 from kubelite.api.patch.patchmeta import ListOf, MapOf, Node, Struct, child
 

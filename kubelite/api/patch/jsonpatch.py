@@ -15,7 +15,7 @@ import copy
 from typing import Any
 
 from kubelite.api import errors
-from kubelite.api.errors import StatusError, status_error
+from kubelite.api.errors import status_error
 
 MAX_OPERATIONS = 10000
 

@@ -14,8 +14,9 @@ non-omitempty fields exist even in an empty object, so they never count as "adde
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Union
+from typing import Any, Union
 
 Node = Union["Struct", "MapOf", "ListOf", None]
 

@@ -20,7 +20,7 @@ import copy
 from typing import Any
 
 from kubelite.api import errors
-from kubelite.api.errors import StatusError, status_error
+from kubelite.api.errors import status_error
 from kubelite.api.patch.patchmeta import ListOf, Node, child, schema_for
 
 DIRECTIVE = "$patch"

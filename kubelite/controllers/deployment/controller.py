@@ -21,7 +21,8 @@ import asyncio
 import copy
 import datetime as _dt
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kubelite.api import meta
 from kubelite.api.errors import StatusError

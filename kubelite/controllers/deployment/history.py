@@ -55,7 +55,7 @@ def compute_hash(template: Obj, collision_count: int | None) -> str:
     return safe_encode(str(h))
 
 
-async def cleanup_deployment(dc: "DeploymentController", old_rss: list[Obj], d: Obj) -> None:
+async def cleanup_deployment(dc: DeploymentController, old_rss: list[Obj], d: Obj) -> None:
     """Delete the oldest old RSs beyond revisionHistoryLimit (only idle, settled ones)."""
     if not util.has_revision_history_limit(d):
         return

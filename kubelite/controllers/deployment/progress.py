@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 
 
-async def sync_rollout_status(dc: "DeploymentController", all_rss: list[Obj | None], new_rs: Obj | None,
+async def sync_rollout_status(dc: DeploymentController, all_rss: list[Obj | None], new_rs: Obj | None,
                               d: Obj) -> None:
     """Write status with the Progressing / ReplicaFailure conditions of this step."""
     now = dc.now()
@@ -79,7 +79,7 @@ def replica_failures(all_rss: list[Obj | None], new_rs: Obj | None) -> list[Obj]
     return [c for rs in all_rss for c in of(rs)]
 
 
-def requeue_stuck_deployment(dc: "DeploymentController", d: Obj, new_status: Obj) -> float:
+def requeue_stuck_deployment(dc: DeploymentController, d: Obj, new_status: Obj) -> float:
     """Re-queue for the moment the deadline passes; seconds until then (-1: not needed)."""
     current = util.get_condition(d.get("status"), "Progressing")
     if not util.has_progress_deadline(d) or current is None:

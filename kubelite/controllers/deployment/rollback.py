@@ -32,7 +32,7 @@ def get_rollback_to(d: Obj) -> int | None:
         return None
 
 
-async def rollback(dc: "DeploymentController", d: Obj, rs_list: list[Obj]) -> None:
+async def rollback(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> None:
     """Roll the template back to the requested revision, then clear the request."""
     new_rs, old_rss = await sync.get_all_rss_and_sync_revision(dc, d, rs_list, create=True)
     all_rss = old_rss + [new_rs]
@@ -58,7 +58,7 @@ async def rollback(dc: "DeploymentController", d: Obj, rs_list: list[Obj]) -> No
     await _clear_rollback_to(dc, d)
 
 
-async def rollback_to_template(dc: "DeploymentController", d: Obj, rs: Obj) -> bool:
+async def rollback_to_template(dc: DeploymentController, d: Obj, rs: Obj) -> bool:
     """Copy the RS's template and change-cause onto the Deployment; True if it differed."""
     performed = False
     if not util.equal_ignore_hash(d.get("spec", {}).get("template"), rs.get("spec", {}).get("template")):
@@ -74,6 +74,6 @@ async def rollback_to_template(dc: "DeploymentController", d: Obj, rs: Obj) -> b
     return performed
 
 
-async def _clear_rollback_to(dc: "DeploymentController", d: Obj) -> None:
+async def _clear_rollback_to(dc: DeploymentController, d: Obj) -> None:
     meta.meta(d).setdefault("annotations", {}).pop(util.DEPRECATED_ROLLBACK_TO, None)
     await dc.update(d)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 
 
-async def rollout_rolling(dc: "DeploymentController", d: Obj, rs_list: list[Obj]) -> None:
+async def rollout_rolling(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> None:
     """One rolling-update step."""
     new_rs, old_rss = await sync.get_all_rss_and_sync_revision(dc, d, rs_list, create=True)
     assert new_rs is not None
@@ -40,7 +40,7 @@ async def rollout_rolling(dc: "DeploymentController", d: Obj, rs_list: list[Obj]
     await progress.sync_rollout_status(dc, all_rss, new_rs, d)
 
 
-async def reconcile_new_replicaset(dc: "DeploymentController", all_rss: list[Obj | None], new_rs: Obj,
+async def reconcile_new_replicaset(dc: DeploymentController, all_rss: list[Obj | None], new_rs: Obj,
                                    d: Obj) -> bool:
     """Grow (or trim) the new RS; True if it was resized."""
     want = util.replicas(d)
@@ -54,7 +54,7 @@ async def reconcile_new_replicaset(dc: "DeploymentController", all_rss: list[Obj
     return scaled
 
 
-async def reconcile_old_replicasets(dc: "DeploymentController", all_rss: list[Obj | None], old_rss: list[Obj],
+async def reconcile_old_replicasets(dc: DeploymentController, all_rss: list[Obj | None], old_rss: list[Obj],
                                     new_rs: Obj, d: Obj) -> bool:
     """Shrink old RSs as far as availability allows; True if any shrank."""
     if util.replica_count(old_rss) == 0:
@@ -65,16 +65,16 @@ async def reconcile_old_replicasets(dc: "DeploymentController", all_rss: list[Ob
     # Upstream swallows errors of these two steps (the next sync retries).
     try:
         old_rss, cleaned = await cleanup_unhealthy_replicas(dc, old_rss, d, max_down)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     try:
         scaled = await scale_down_old_replicasets(dc, old_rss + [new_rs], old_rss, d)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return cleaned + scaled > 0
 
 
-async def cleanup_unhealthy_replicas(dc: "DeploymentController", old_rss: list[Obj], d: Obj,
+async def cleanup_unhealthy_replicas(dc: DeploymentController, old_rss: list[Obj], d: Obj,
                                      max_cleanup: int) -> tuple[list[Obj], int]:
     """Remove unavailable replicas of old RSs (oldest first), at most ``max_cleanup``."""
     old_rss = util.by_creation(old_rss)
@@ -95,7 +95,7 @@ async def cleanup_unhealthy_replicas(dc: "DeploymentController", old_rss: list[O
     return old_rss, total
 
 
-async def scale_down_old_replicasets(dc: "DeploymentController", all_rss: list[Obj | None], old_rss: list[Obj],
+async def scale_down_old_replicasets(dc: DeploymentController, all_rss: list[Obj | None], old_rss: list[Obj],
                                      d: Obj) -> int:
     """Remove available old replicas down to minAvailable, oldest RS first."""
     min_avail = util.replicas(d) - util.max_unavailable(d)

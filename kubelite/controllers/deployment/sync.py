@@ -26,13 +26,13 @@ _COUNTERS = ("observedGeneration", "replicas", "updatedReplicas", "readyReplicas
              "unavailableReplicas")
 
 
-async def sync_status_only(dc: "DeploymentController", d: Obj, rs_list: list[Obj]) -> None:
+async def sync_status_only(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> None:
     """A Deployment being deleted: only keep its status honest."""
     new_rs, old_rss = await get_all_rss_and_sync_revision(dc, d, rs_list, create=False)
     await sync_deployment_status(dc, old_rss + [new_rs], new_rs, d)
 
 
-async def sync(dc: "DeploymentController", d: Obj, rs_list: list[Obj]) -> None:
+async def sync(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> None:
     """Paused or resized: scale without rolling out, prune history when paused."""
     new_rs, old_rss = await get_all_rss_and_sync_revision(dc, d, rs_list, create=False)
     await scale(dc, d, new_rs, old_rss)
@@ -45,7 +45,7 @@ def _rollback_to(d: Obj) -> str | None:
     return meta.annotations(d).get(util.DEPRECATED_ROLLBACK_TO) or None
 
 
-async def check_paused_conditions(dc: "DeploymentController", d: Obj) -> None:
+async def check_paused_conditions(dc: DeploymentController, d: Obj) -> None:
     """Progressing=Unknown DeploymentPaused/DeploymentResumed when pause flips."""
     if not util.has_progress_deadline(d):
         return
@@ -66,7 +66,7 @@ async def check_paused_conditions(dc: "DeploymentController", d: Obj) -> None:
     await dc.update_status(d)
 
 
-async def get_all_rss_and_sync_revision(dc: "DeploymentController", d: Obj, rs_list: list[Obj],
+async def get_all_rss_and_sync_revision(dc: DeploymentController, d: Obj, rs_list: list[Obj],
                                         create: bool) -> tuple[Obj | None, list[Obj]]:
     """(new RS or None, every old RS); with ``create`` the new RS is made if missing."""
     _, all_old = util.find_old_rss(d, rs_list)
@@ -74,7 +74,7 @@ async def get_all_rss_and_sync_revision(dc: "DeploymentController", d: Obj, rs_l
     return new_rs, all_old
 
 
-async def get_new_replicaset(dc: "DeploymentController", d: Obj, rs_list: list[Obj], old_rss: list[Obj],
+async def get_new_replicaset(dc: DeploymentController, d: Obj, rs_list: list[Obj], old_rss: list[Obj],
                              create: bool) -> Obj | None:
     """The RS for the current template, its revision synced; created when asked to."""
     existing = util.find_new_rs(d, rs_list)
@@ -131,7 +131,7 @@ def _new_replicaset_object(d: Obj) -> Obj:
     return rs
 
 
-async def _create_new_replicaset(dc: "DeploymentController", d: Obj, old_rss: list[Obj], new_revision: str) -> Obj:
+async def _create_new_replicaset(dc: DeploymentController, d: Obj, old_rss: list[Obj], new_revision: str) -> Obj:
     new_rs = _new_replicaset_object(d)
     count = util.new_rs_new_replicas(d, old_rss + [new_rs], new_rs)
     new_rs["spec"]["replicas"] = count
@@ -186,7 +186,7 @@ def _namespace_terminating(e: StatusError) -> bool:
     return any(c.get("reason") == "NamespaceTerminating" for c in causes)
 
 
-async def scale(dc: "DeploymentController", d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> None:
+async def scale(dc: DeploymentController, d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> None:
     """Apply a resize to the RSs (see util.scale_targets for the three cases)."""
     branch, targets, op = util.scale_targets(d, new_rs, old_rss)
     for rs, size in targets:
@@ -196,7 +196,7 @@ async def scale(dc: "DeploymentController", d: Obj, new_rs: Obj | None, old_rss:
             await scale_rs_and_record_event(dc, rs, size, d)
 
 
-async def scale_rs_and_record_event(dc: "DeploymentController", rs: Obj, new_scale: int,
+async def scale_rs_and_record_event(dc: DeploymentController, rs: Obj, new_scale: int,
                                     d: Obj) -> tuple[bool, Obj]:
     """Resize an RS if its size differs; (scaled, RS as now stored)."""
     if util.replicas(rs) == new_scale:
@@ -205,7 +205,7 @@ async def scale_rs_and_record_event(dc: "DeploymentController", rs: Obj, new_sca
     return await scale_replicaset(dc, rs, new_scale, d, op)
 
 
-async def scale_replicaset(dc: "DeploymentController", rs: Obj, new_scale: int, d: Obj,
+async def scale_replicaset(dc: DeploymentController, rs: Obj, new_scale: int, d: Obj,
                            op: str) -> tuple[bool, Obj]:
     """PUT the RS with its new size and desired/max-replicas annotations.
 
@@ -263,7 +263,7 @@ def calculate_status(all_rss: list[Obj | None], new_rs: Obj | None, d: Obj, now:
     return normalized_status(status)
 
 
-async def sync_deployment_status(dc: "DeploymentController", all_rss: list[Obj | None], new_rs: Obj | None,
+async def sync_deployment_status(dc: DeploymentController, all_rss: list[Obj | None], new_rs: Obj | None,
                                  d: Obj) -> None:
     """Write the calculated status if it differs."""
     new_status = calculate_status(all_rss, new_rs, d, dc.now())
@@ -273,7 +273,7 @@ async def sync_deployment_status(dc: "DeploymentController", all_rss: list[Obj |
     await dc.update_status(d)
 
 
-async def is_scaling_event(dc: "DeploymentController", d: Obj, rs_list: list[Obj]) -> bool:
+async def is_scaling_event(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> bool:
     """An active RS was sized for a different spec.replicas (desired-replicas annotation)."""
     new_rs, old_rss = await get_all_rss_and_sync_revision(dc, d, rs_list, create=False)
     for rs in util.filter_active(old_rss + [new_rs]):

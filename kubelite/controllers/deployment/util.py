@@ -11,7 +11,8 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import math
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 from kubelite.api import meta
 
@@ -118,7 +119,7 @@ def scaled_value(value: int | str | None, total: int, round_up: bool) -> int:
         # validation rejects it, so treat digits as an int and anything else as an error.
         if s.isdigit():
             return int(s)
-        raise ValueError(f"invalid value for IntOrString: invalid type: string is not a percentage")
+        raise ValueError("invalid value for IntOrString: invalid type: string is not a percentage")
     try:
         pct = int(s[:-1])
     except ValueError:
@@ -253,7 +254,7 @@ def find_active_or_latest(new_rs: Obj | None, old_rss: list[Obj]) -> Obj | None:
 
 # --- proportional scaling --------------------------------------------------------------
 
-def _int_annotation(rs: Obj, key: str) -> Optional[int]:
+def _int_annotation(rs: Obj, key: str) -> int | None:
     v = meta.annotations(rs).get(key)
     if v is None:
         return None
@@ -263,12 +264,12 @@ def _int_annotation(rs: Obj, key: str) -> Optional[int]:
         return None
 
 
-def desired_replicas_annotation(rs: Obj) -> Optional[int]:
+def desired_replicas_annotation(rs: Obj) -> int | None:
     """deployment.kubernetes.io/desired-replicas as an int, None if absent or bad."""
     return _int_annotation(rs, DESIRED_REPLICAS)
 
 
-def max_replicas_annotation(rs: Obj) -> Optional[int]:
+def max_replicas_annotation(rs: Obj) -> int | None:
     """deployment.kubernetes.io/max-replicas as an int, None if absent or bad."""
     return _int_annotation(rs, MAX_REPLICAS)
 

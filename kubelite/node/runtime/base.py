@@ -81,7 +81,7 @@ class ExecSession:
 
     stdout: asyncio.StreamReader
     stderr: asyncio.StreamReader | None
-    _impl: "ExecImpl" = field(repr=False)
+    _impl: ExecImpl = field(repr=False)
 
     async def write(self, data: bytes) -> None:
         """Send bytes to the command's stdin."""

@@ -11,7 +11,7 @@ import asyncio
 import ipaddress
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ...images.store import ImageStore, default_root
 from .base import ContainerHandle, ExecSession, ExitInfo, ImageInfo, Sandbox
@@ -19,7 +19,7 @@ from .netns import DEFAULT_POD_CIDR
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class FakeRuntime:

@@ -16,9 +16,9 @@ import asyncio
 import os
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 
 MAX_LINE = 16 * 1024
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
@@ -288,4 +288,4 @@ def _rotated(f, path: str) -> bool:
 
 def now_utc() -> datetime:
     """Current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -33,12 +33,11 @@ import sys
 import termios
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ...images.store import ImageConfig, ImageStore, default_root
 from . import logs
-from .base import (ContainerHandle, ExecSession, ExitInfo, ImageInfo, Sandbox, StartError,
-                   container_argv, exit_reason)
+from .base import ContainerHandle, ExecSession, ExitInfo, ImageInfo, Sandbox, StartError, container_argv, exit_reason
 from .netns import DEFAULT_BRIDGE, DEFAULT_HOST_CIDR, DEFAULT_POD_CIDR, PodNetwork, make_network
 
 log = logging.getLogger(__name__)
@@ -48,7 +47,7 @@ PIPE_DRAIN_TIMEOUT = 2.0
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -213,7 +212,7 @@ class ProcessRuntime:
             await _kill_session(c.proc.pid, signal.SIGTERM)
             try:
                 await asyncio.wait_for(c.exited.wait(), timeout=max(grace, 0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await _kill_session(c.proc.pid, signal.SIGKILL)
         await asyncio.shield(c.done)
 
@@ -411,7 +410,7 @@ class _PipeExec:
         self.stderr = proc.stderr
 
     @classmethod
-    async def start(cls, argv: list[str], cwd: str, env: dict[str, str]) -> "_PipeExec":
+    async def start(cls, argv: list[str], cwd: str, env: dict[str, str]) -> _PipeExec:
         proc = await asyncio.create_subprocess_exec(
             *argv, cwd=cwd, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, start_new_session=True)
@@ -456,7 +455,7 @@ class _TtyExec:
         self._closed = False
 
     @classmethod
-    async def start(cls, argv: list[str], cwd: str, env: dict[str, str]) -> "_TtyExec":
+    async def start(cls, argv: list[str], cwd: str, env: dict[str, str]) -> _TtyExec:
         master, slave = pty.openpty()
         try:
             proc = await asyncio.create_subprocess_exec(
