@@ -203,7 +203,7 @@ class FakeAPI:
                 new["status"] = copy.deepcopy(old["status"])
             changed = new.get("spec") != old.get("spec")
             if info.kind == "Deployment":
-                changed = changed or meta.annotations(new) != meta.annotations(old)
+                changed = changed or meta.annotations_of(new) != meta.annotations_of(old)
             if info.kind in ("Deployment", "ReplicaSet") and changed:
                 nmd["generation"] = int(old["metadata"].get("generation") or 1) + 1
         nmd["resourceVersion"] = str(next(self._rv))

@@ -164,10 +164,10 @@ async def test_failing_image_then_undo_matches_recorded_steps():
     env.set_image("kubernetes-bootcamp", "v2")
     await env.roll(tag_ok=lambda p: image_tag(p) != "v10")
     assert " | ".join(env.steps) == oracle_steps("tutorial-undo.jsonl")
-    revs = sorted((image_tag_rs(rs), meta.annotations(rs).get(util.REVISION),
-                   meta.annotations(rs).get(util.REVISION_HISTORY)) for rs in env.rss())
+    revs = sorted((image_tag_rs(rs), meta.annotations_of(rs).get(util.REVISION),
+                   meta.annotations_of(rs).get(util.REVISION_HISTORY)) for rs in env.rss())
     assert revs == [("v1", "1", None), ("v10", "3", None), ("v2", "4", "2")]
-    assert meta.annotations(env.get("kubernetes-bootcamp"))[util.REVISION] == "4"
+    assert meta.annotations_of(env.get("kubernetes-bootcamp"))[util.REVISION] == "4"
 
 
 def image_tag_rs(rs: Obj) -> str:
@@ -196,7 +196,7 @@ async def test_rolling_update_deployment_should_delete_old_pods_and_create_new_o
     assert new["spec"]["selector"]["matchLabels"][util.POD_TEMPLATE_HASH] == h
     assert all(p["metadata"]["labels"][util.POD_TEMPLATE_HASH] == h for p in pods)
     assert all(p["metadata"]["generateName"] == f"web-{h}-" for p in pods)
-    assert meta.annotations(new)[util.DESIRED_REPLICAS] == "3" and meta.annotations(new)[util.MAX_REPLICAS] == "4"
+    assert meta.annotations_of(new)[util.DESIRED_REPLICAS] == "3" and meta.annotations_of(new)[util.MAX_REPLICAS] == "4"
     msgs = env.rec.messages("ScalingReplicaSet")
     assert f"Scaled up replica set web-{h} to 1" in msgs
 
@@ -247,7 +247,7 @@ async def test_iterative_rollouts_reach_the_last_template():
     await env.roll()
     assert {image_tag(p) for p in env.pods()} == {"v4"} and len(env.pods()) == 5
     d = env.get("web")
-    assert meta.annotations(d)[util.REVISION] == "4"
+    assert meta.annotations_of(d)[util.REVISION] == "4"
 
 
 async def test_paused_deployment_does_not_roll_out_and_reports_paused():
@@ -302,7 +302,7 @@ async def test_change_cause_is_copied_to_the_new_replicaset():
     env.api.update(DEPLOYMENTS, d)
     await env.roll()
     new = [rs for rs in env.rss() if image_tag_rs(rs) == "v2"][0]
-    assert meta.annotations(new)["kubernetes.io/change-cause"] == "kubectl set image web v2"
+    assert meta.annotations_of(new)["kubernetes.io/change-cause"] == "kubectl set image web v2"
 
 
 async def test_deployment_adopts_orphaned_replicaset_and_releases_unmatched():
@@ -334,6 +334,6 @@ async def test_deprecated_rollback_annotation_rolls_back_template():
     env.api.update(DEPLOYMENTS, d)
     await env.roll()
     d = env.get("web")
-    assert util.DEPRECATED_ROLLBACK_TO not in meta.annotations(d)
+    assert util.DEPRECATED_ROLLBACK_TO not in meta.annotations_of(d)
     assert image_tag_rs({"spec": d["spec"]}) == "v1"
     assert "Rolled back deployment \"web\" to revision 1" in env.rec.messages("DeploymentRollback")

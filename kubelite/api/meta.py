@@ -81,7 +81,7 @@ def labels(obj: Obj) -> dict[str, str]:
     return obj.get("metadata", {}).get("labels") or {}
 
 
-def annotations(obj: Obj) -> dict[str, str]:
+def annotations_of(obj: Obj) -> dict[str, str]:
     """metadata.annotations (never None)."""
     return obj.get("metadata", {}).get("annotations") or {}
 

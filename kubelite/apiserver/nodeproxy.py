@@ -86,7 +86,7 @@ class NodeProxy:
             return requested
         if len(names) == 1:
             return names[0]
-        default = meta.annotations(pod).get("kubectl.kubernetes.io/default-container")
+        default = meta.annotations_of(pod).get("kubectl.kubernetes.io/default-container")
         if default in names:
             return default
         raise errors.bad_request(

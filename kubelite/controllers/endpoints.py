@@ -227,12 +227,12 @@ class EndpointsController:
         labels = _endpoints_labels(svc)
         over = len([a for s in subsets for f in ("addresses", "notReadyAddresses") for a in s.get(f) or []]) > MAX_CAPACITY
         if current is not None:
-            cur_over = ANNOTATION_OVER_CAPACITY in meta.annotations(current)
+            cur_over = ANNOTATION_OVER_CAPACITY in meta.annotations_of(current)
             if _strip_ref_rv(current.get("subsets") or []) == _strip_ref_rv(subsets) \
                     and meta.labels(current) == labels and cur_over == over:
                 return
         truncated = truncate(subsets)
-        ann = dict(meta.annotations(current)) if current else {}
+        ann = dict(meta.annotations_of(current)) if current else {}
         ttime = trigger_time(svc, pods)
         if ttime:
             ann[ANNOTATION_TRIGGER_TIME] = ttime
@@ -266,6 +266,6 @@ class EndpointsController:
             self.queue.add(meta.key(svc))
         # Leftovers: Endpoints whose Service vanished while we were down (once, as upstream).
         for ep in self.endpoints.list():
-            if _LEADER_ANNOTATION not in meta.annotations(ep) and self.services.get(meta.key(ep)) is None:
+            if _LEADER_ANNOTATION not in meta.annotations_of(ep) and self.services.get(meta.key(ep)) is None:
                 self.queue.add(meta.key(ep))
         await process_until(self.queue, self.sync, stop, self.workers)

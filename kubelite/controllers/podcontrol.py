@@ -120,7 +120,7 @@ def _max_restarts(pod: Obj) -> int:
 
 def _deletion_cost(pod: Obj) -> int:
     try:
-        return int(meta.annotations(pod).get(DELETION_COST, "0"))
+        return int(meta.annotations_of(pod).get(DELETION_COST, "0"))
     except ValueError:
         return 0
 

@@ -79,7 +79,7 @@ def lease_live(lease: Obj, now: _dt.datetime | None = None) -> bool:
 
 def drained_uids(lease: Obj) -> set[str]:
     """Pod uids a proxy Lease reports as no longer used for new connections."""
-    raw = meta.annotations(lease).get(DRAINED_ANNOTATION, "")
+    raw = meta.annotations_of(lease).get(DRAINED_ANNOTATION, "")
     return {u for u in raw.split(",") if u}
 
 

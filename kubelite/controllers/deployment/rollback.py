@@ -23,7 +23,7 @@ Obj = dict[str, Any]
 
 def get_rollback_to(d: Obj) -> int | None:
     """The revision the deprecated annotation asks for (0 = previous), or None."""
-    v = meta.annotations(d).get(util.DEPRECATED_ROLLBACK_TO)
+    v = meta.annotations_of(d).get(util.DEPRECATED_ROLLBACK_TO)
     if not v:
         return None
     try:

@@ -42,7 +42,7 @@ async def sync(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> None:
 
 
 def _rollback_to(d: Obj) -> str | None:
-    return meta.annotations(d).get(util.DEPRECATED_ROLLBACK_TO) or None
+    return meta.annotations_of(d).get(util.DEPRECATED_ROLLBACK_TO) or None
 
 
 async def check_paused_conditions(dc: DeploymentController, d: Obj) -> None:
@@ -87,7 +87,7 @@ async def get_new_replicaset(dc: DeploymentController, d: Obj, rs_list: list[Obj
         if ann_updated or int(rs_copy["spec"].get("minReadySeconds") or 0) != min_ready:
             _set_min_ready(rs_copy, min_ready)
             return await dc.rs_client.update(rs_copy)
-        needs_update = util.set_deployment_revision(d, meta.annotations(rs_copy).get(util.REVISION, ""))
+        needs_update = util.set_deployment_revision(d, meta.annotations_of(rs_copy).get(util.REVISION, ""))
         status = d.setdefault("status", {})
         if util.has_progress_deadline(d) and util.get_condition(status, "Progressing") is None:
             util.set_condition(status, util.new_condition(

@@ -232,7 +232,7 @@ def is_saturated(d: Obj, rs: Obj | None) -> bool:
     if rs is None:
         return False
     try:
-        desired = int(meta.annotations(rs).get(DESIRED_REPLICAS, ""))
+        desired = int(meta.annotations_of(rs).get(DESIRED_REPLICAS, ""))
     except ValueError:
         return False
     want = replicas(d)
@@ -255,7 +255,7 @@ def find_active_or_latest(new_rs: Obj | None, old_rss: list[Obj]) -> Obj | None:
 # --- proportional scaling --------------------------------------------------------------
 
 def _int_annotation(rs: Obj, key: str) -> int | None:
-    v = meta.annotations(rs).get(key)
+    v = meta.annotations_of(rs).get(key)
     if v is None:
         return None
     try:
@@ -342,7 +342,7 @@ def revision(obj: Obj | None) -> int:
     """The revision annotation as an int (0 when absent); ValueError when not a number."""
     if obj is None:
         return 0
-    v = meta.annotations(obj).get(REVISION)
+    v = meta.annotations_of(obj).get(REVISION)
     return 0 if v is None else int(v)
 
 
@@ -397,7 +397,7 @@ def copy_annotations_to_rs(d: Obj, rs: Obj) -> bool:
     """Copy the Deployment's annotations (change-cause…) onto the RS; True if changed."""
     ann = meta.meta(rs).setdefault("annotations", {})
     changed = False
-    for k, v in meta.annotations(d).items():
+    for k, v in meta.annotations_of(d).items():
         if k in _SKIP_COPY or (k in ann and ann[k] == v):
             continue
         ann[k] = v
@@ -407,8 +407,8 @@ def copy_annotations_to_rs(d: Obj, rs: Obj) -> bool:
 
 def set_deployment_annotations_to(d: Obj, rs: Obj) -> None:
     """On rollback: the Deployment takes the RS's copyable annotations (its change-cause)."""
-    kept = {k: v for k, v in meta.annotations(d).items() if k in _SKIP_COPY}
-    for k, v in meta.annotations(rs).items():
+    kept = {k: v for k, v in meta.annotations_of(d).items() if k in _SKIP_COPY}
+    for k, v in meta.annotations_of(rs).items():
         if k not in _SKIP_COPY:
             kept[k] = v
     meta.meta(d)["annotations"] = kept
@@ -427,7 +427,7 @@ def set_replicas_annotations(rs: Obj, desired: int, maximum: int) -> bool:
 
 def replicas_annotations_need_update(rs: Obj, desired: int, maximum: int) -> bool:
     """True if desired-replicas or max-replicas differ from the given values."""
-    ann = meta.annotations(rs)
+    ann = meta.annotations_of(rs)
     return ann.get(DESIRED_REPLICAS) != str(desired) or ann.get(MAX_REPLICAS) != str(maximum)
 
 
