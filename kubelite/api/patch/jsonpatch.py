@@ -16,6 +16,7 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.errors import status_error
+from kubelite.api.patch.fieldset import json_equal
 
 MAX_OPERATIONS = 10000
 
@@ -75,9 +76,8 @@ def _apply(doc: Any, op: dict) -> Any:
         _put(parent, key, copy.deepcopy(op["value"]))
         return doc
     if kind == "test":
-        parent, key = _parent(doc, path, "test") if path else (None, None)
-        current = doc if not path else _lookup(parent, key)
-        if not _json_equal(current, op["value"]):
+        current = _lookup(*_parent(doc, path, "test")) if path else doc
+        if not json_equal(current, op["value"]):
             raise PatchApplyError(f"testing value {op['path']} failed: test failed")
         return doc
     if "from" not in op or not isinstance(op["from"], str):
@@ -164,13 +164,3 @@ def _remove(doc: Any, path: list[str]) -> None:
         del parent[key]
     else:
         del parent[_index(parent, key, len(parent) - 1)]
-
-
-def _json_equal(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
-    return a == b
