@@ -7,7 +7,7 @@ count from the end, as the evanphx/json-patch v4 library upstream uses allows).
 Upstream answers a malformed patch document with 400, more than 10000 operations with
 413, and *any* failure while applying (missing path, failed ``test``…) with a bare 422
 whose message is the generic "the server rejected our request due to an error in our
-request" — the detailed reason is kept on the exception (``detail``) for logs only.
+request" — the detailed reason is kept as the exception's ``__cause__``, for logs only.
 """
 from __future__ import annotations
 
@@ -37,9 +37,8 @@ def json_patch(original: dict, ops: Any) -> dict:
         for op in ops:
             doc = _apply(doc, op)
     except PatchApplyError as e:
-        err = status_error(422, "Invalid", "the server rejected our request due to an error in our request", {})
-        err.detail = str(e)  # type: ignore[attr-defined]
-        raise err from e
+        # The client sees upstream's generic message; the library's reason stays as the cause.
+        raise status_error(422, "Invalid", "the server rejected our request due to an error in our request", {}) from e
     if not isinstance(doc, dict):
         raise status_error(422, "Invalid", "the server rejected our request due to an error in our request", {})
     return doc
