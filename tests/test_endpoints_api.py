@@ -80,8 +80,10 @@ class World:
         return lst["items"]
 
 
-@pytest.fixture
-async def world(api_server, request):
+# Registered as "world"; the function has its own name so that the modules importing it
+# (test_proxy_*) do not shadow the import with their "world" parameters.
+@pytest.fixture(name="world")
+async def world_fixture(api_server, request):
     client = Client(api_server.client_config())
     ns = namespace_name(request)
     await client.resource(NAMESPACES).create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})

@@ -3,7 +3,7 @@ import copy
 
 import pytest
 
-from kubelite.api.errors import StatusError
+from kubelite.api.errors import BadRequest, Invalid, ServerError, UnsupportedMediaType
 from kubelite.api.patch import strategic_merge_patch, strip_directives
 
 
@@ -61,11 +61,11 @@ def test_set_element_order_reorders_merged_list():
 
 def test_set_element_order_mismatch_is_rejected():
     live = deployment(copy.deepcopy(NGINX))
-    with pytest.raises(StatusError) as e:
+    with pytest.raises(ServerError) as e:
         smp(live, {"spec": {"template": {"spec": {
             "$setElementOrder/containers": [{"name": "nginx"}],
             "containers": [{"name": "other", "image": "x"}]}}}})
-    assert e.value.code == 500 and "doesn't match $setElementOrder list" in e.value.message
+    assert e.value.status["code"] == 500 and "doesn't match $setElementOrder list" in e.value.message
 
 
 def test_rollout_restart_adds_template_annotation():
@@ -154,9 +154,9 @@ def test_retain_keys_on_strategy_drops_rolling_update():
 
 def test_retain_keys_must_cover_patch_keys():
     live = deployment(copy.deepcopy(NGINX))
-    with pytest.raises(StatusError) as e:
+    with pytest.raises(BadRequest) as e:
         smp(live, {"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate", "other": 1}}})
-    assert e.value.code == 400 and e.value.message == "invalid patch format of retainKeys"
+    assert e.value.message == "invalid patch format of retainKeys"
 
 
 def test_retain_keys_on_volumes():
@@ -201,7 +201,8 @@ def test_status_conditions_merge_by_type():
 
 
 def test_cordon_and_taints():
-    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}, "spec": {"taints": [{"key": "a", "effect": "NoSchedule"}]}}
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"},
+            "spec": {"taints": [{"key": "a", "effect": "NoSchedule"}]}}
     out = smp(node, {"spec": {"unschedulable": True}}, "Node", "v1")
     assert out["spec"]["unschedulable"] is True
     out = smp(out, {"spec": {"taints": [{"key": "b", "effect": "NoSchedule"}]}}, "Node", "v1")
@@ -288,29 +289,28 @@ def test_directives_inside_new_subtrees_are_never_stored():
 
 
 def test_missing_merge_key_is_an_error():
-    with pytest.raises(StatusError) as e:
+    with pytest.raises(ServerError) as e:
         smp(deployment(copy.deepcopy(NGINX)), {"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}})
-    assert e.value.code == 500
+    assert e.value.status["code"] == 500
     assert e.value.message == "map: map[image:x] does not contain declared merge key: name"
 
 
 def test_lists_of_lists_are_422():
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "finalizers": ["a"]}}
-    with pytest.raises(StatusError) as e:
+    with pytest.raises(Invalid):
         smp(pod, {"metadata": {"finalizers": [["x"]]}}, "Pod", "v1")
-    assert e.value.code == 422
 
 
 def test_bad_delete_from_primitive_list_key():
-    with pytest.raises(StatusError) as e:
+    with pytest.raises(BadRequest) as e:
         smp(deployment(), {"metadata": {"$deleteFromPrimitiveList/": ["x"]}})
-    assert e.value.code == 400 and e.value.message == "invalid patch format of primitive list"
+    assert e.value.message == "invalid patch format of primitive list"
 
 
 def test_unknown_kind_is_415():
-    with pytest.raises(StatusError) as e:
+    with pytest.raises(UnsupportedMediaType) as e:
         smp({"kind": "Widget"}, {"spec": {}}, "Widget", "example.com/v1")
-    assert e.value.code == 415 and e.value.reason == "UnsupportedMediaType"
+    assert e.value.reason == "UnsupportedMediaType"
     assert "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml" in e.value.message
 
 

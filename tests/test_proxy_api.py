@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from test_endpoints_api import World, eventually, world  # noqa: F401  (fixture)
+from test_endpoints_api import World, eventually, world_fixture  # noqa: F401  (the "world" fixture)
 from test_proxy_forwarding import Backend, free_port, request
 
 from kubelite.api.resources import LEASES

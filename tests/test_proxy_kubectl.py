@@ -12,7 +12,7 @@ import re
 import subprocess
 
 import pytest
-from test_endpoints_api import World, eventually, world  # noqa: F401  (fixture)
+from test_endpoints_api import World, eventually, world_fixture  # noqa: F401  (the "world" fixture)
 
 from kubelite.proxy.drain import wait_endpoint_drained
 from kubelite.proxy.proxy import Proxy

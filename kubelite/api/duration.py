@@ -13,7 +13,6 @@ from __future__ import annotations
 _US = 1_000_000
 _MINUTE = 60 * _US
 _HOUR = 60 * _MINUTE
-_DAY = 24 * _HOUR
 
 
 def _micros(seconds: float) -> int:

@@ -233,8 +233,3 @@ def timeout(message: str) -> StatusError:
 def service_unavailable(message: str) -> StatusError:
     """503 ServiceUnavailable."""
     return status_error(503, "ServiceUnavailable", message)
-
-
-def too_many_requests(message: str, retry_after: int = 1) -> StatusError:
-    """429 TooManyRequests."""
-    return status_error(429, "TooManyRequests", message, {"retryAfterSeconds": retry_after})

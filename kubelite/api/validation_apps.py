@@ -66,8 +66,8 @@ def _strategy(strategy: dict, path: str) -> Errs:
             return [required(child(path, "rollingUpdate"), "this should be defaulted and never be nil")]
         return _rolling_update(strategy["rollingUpdate"], child(path, "rollingUpdate"))
     ru = strategy.get("rollingUpdate")
-    shown = GoRepr("apps.DeploymentStrategy{Type:%s, RollingUpdate:%s}" % (
-        f'"{t}"', "(*apps.RollingUpdateDeployment)(nil)" if ru is None else "&apps.RollingUpdateDeployment{...}"))
+    shown_ru = "(*apps.RollingUpdateDeployment)(nil)" if ru is None else "&apps.RollingUpdateDeployment{...}"
+    shown = GoRepr(f'apps.DeploymentStrategy{{Type:"{t}", RollingUpdate:{shown_ru}}}')
     return [not_supported(path, shown, ("Recreate", "RollingUpdate"))]
 
 
@@ -100,7 +100,8 @@ def _selector_and_template(spec: dict, path: str) -> Errs:
     if rp != "Always":
         errs.append(not_supported(child(tpath, "spec", "restartPolicy"), rp, ("Always",)))
     if tspec.get("activeDeadlineSeconds") is not None:
-        errs.append(forbidden(child(tpath, "spec", "activeDeadlineSeconds"), "activeDeadlineSeconds in ReplicaSet is not Supported"))
+        errs.append(forbidden(child(tpath, "spec", "activeDeadlineSeconds"),
+                              "activeDeadlineSeconds in ReplicaSet is not Supported"))
     return errs
 
 

@@ -93,10 +93,10 @@ def go_label_selector(sel: dict | None) -> GoRepr:
     else:
         parts = []
         for e in exprs:
-            parts.append("v1.LabelSelectorRequirement{Key:%s, Operator:%s, Values:%s}" % (
-                go_quote(e.get("key", "")), go_quote(e.get("operator", "")), go_string_slice(e.get("values"))))
+            parts.append(f"v1.LabelSelectorRequirement{{Key:{go_quote(e.get('key', ''))}, "
+                         f"Operator:{go_quote(e.get('operator', ''))}, Values:{go_string_slice(e.get('values'))}}}")
         ex = "[]v1.LabelSelectorRequirement{" + ", ".join(parts) + "}"
-    return GoRepr("v1.LabelSelector{MatchLabels:%s, MatchExpressions:%s}" % (go_string_map(sel.get("matchLabels")), ex))
+    return GoRepr(f"v1.LabelSelector{{MatchLabels:{go_string_map(sel.get('matchLabels'))}, MatchExpressions:{ex}}}")
 
 
 def go_int_or_string(v: Any) -> GoRepr:
@@ -496,7 +496,8 @@ def _validate_owner_refs(refs: Any, path: str) -> Errs:
             cur = f"{ref.get('kind', '')}/{ref.get('name', '')}"
             if first_controller:
                 errs.append(invalid(path, GoRepr("[]v1.OwnerReference{...}"),
-                                    f'Only one reference can have Controller set to true. Found "true" in references for {first_controller} and {cur}'))
+                                    "Only one reference can have Controller set to true. "
+                                    f'Found "true" in references for {first_controller} and {cur}'))
             else:
                 first_controller = cur
     return errs
@@ -548,7 +549,8 @@ def validate_object_meta_update(new: dict, old: dict, path: str = "metadata") ->
         extra = sorted(set(nm.get("finalizers") or []) - set(om.get("finalizers") or []))
         if extra:
             errs.append(forbidden(child(path, "finalizers"),
-                                  f"no new finalizers can be added if the object is being deleted, found new finalizers {go_string_slice(extra)}"))
+                                  "no new finalizers can be added if the object is being deleted, "
+                                  f"found new finalizers {go_string_slice(extra)}"))
     if not nm.get("resourceVersion"):
         errs.append(invalid(child(path, "resourceVersion"), nm.get("resourceVersion", ""), "must be specified for an update"))
     if (nm.get("generation") or 0) < (om.get("generation") or 0):

@@ -200,8 +200,8 @@ def validate_service_spec(svc: dict) -> Errs:
         k = (p.get("protocol"), p.get("port"))
         if k in seen_port:
             errs.append(duplicate(f"spec.ports[{i}]", GoRepr(
-                'core.ServicePort{Name:"", Protocol:"%s", AppProtocol:(*string)(nil), Port:%s, '
-                'TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}' % (k[0] or "", k[1]))))
+                f'core.ServicePort{{Name:"", Protocol:"{k[0] or ""}", AppProtocol:(*string)(nil), Port:{k[1]}, '
+                'TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}')))
         seen_port.add(k)
     if spec.get("allocateLoadBalancerNodePorts") is not None and stype != "LoadBalancer":
         errs.append(forbidden("spec.allocateLoadBalancerNodePorts", "may only be used when `type` is 'LoadBalancer'"))
@@ -292,7 +292,8 @@ def validate_node(node: dict, old: dict | None = None) -> Errs:
         except ValueError:
             errs.append(invalid(f"spec.podCIDRs[{i}]", c, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"))
     if len(cidrs) > 2:
-        errs.append(invalid("spec.podCIDRs", GoRepr(go_string_slice(cidrs)), "may specify no more than one CIDR for each IP family"))
+        errs.append(invalid("spec.podCIDRs", GoRepr(go_string_slice(cidrs)),
+                            "may specify no more than one CIDR for each IP family"))
     if old is not None:
         ospec = old.get("spec") or {}
         if ospec.get("podCIDRs") and ospec.get("podCIDRs") != cidrs:

@@ -1,4 +1,4 @@
-"""The store interface the API server uses; backends: SQLite (embedded) and etcd.
+"""The store interface the API server uses (a Protocol); the backend is SQLite (embedded).
 
 Semantics follow etcd v3 as the API server uses it:
 - every write gets the next global revision; an object's resourceVersion is the
@@ -11,9 +11,10 @@ Values are opaque bytes (the API server stores JSON without resourceVersion).
 """
 from __future__ import annotations
 
-import abc
+import builtins
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,57 +71,59 @@ class Compacted(StoreError):
         self.oldest = oldest
 
 
-class Watch(abc.ABC):
+class Watch(Protocol):
     """An open watch; iterate for events, ``close()`` to stop."""
 
-    @abc.abstractmethod
-    def __aiter__(self) -> AsyncIterator[Event]: ...
+    def __aiter__(self) -> AsyncIterator[Event]:
+        """The changes, in revision order, until the watch is closed."""
+        ...
 
-    @abc.abstractmethod
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop the watch; iteration ends after the events already queued."""
+        ...
 
 
-class Store(abc.ABC):
-    """An MVCC key-value store with a global revision."""
+class Store(Protocol):
+    """An MVCC key-value store with a global revision: the API server's only view of storage."""
 
     @property
-    @abc.abstractmethod
     def revision(self) -> int:
         """The current (latest) revision."""
+        ...
 
-    @abc.abstractmethod
-    async def get(self, key: str) -> KV | None: ...
+    async def get(self, key: str) -> KV | None:
+        """The live value of a key, or None."""
+        ...
 
-    @abc.abstractmethod
-    async def list(self, prefix: str) -> tuple[list[KV], int]:
+    async def list(self, prefix: str) -> tuple[builtins.list[KV], int]:
         """Every live key under prefix (sorted by key) and the revision of the snapshot."""
+        ...
 
-    async def list_at(self, prefix: str, revision: int) -> list[KV]:
+    async def list_at(self, prefix: str, revision: int) -> builtins.list[KV]:
         """Every key under prefix as it was at ``revision`` (raises Compacted when that
-        history is gone).  Backends that keep no history can only serve the present."""
-        items, rev = await self.list(prefix)
-        if revision < rev:
-            raise Compacted(revision, rev)
-        return items
+        history is gone)."""
+        ...
 
-    @abc.abstractmethod
-    async def create(self, key: str, value: bytes) -> KV: ...
+    async def create(self, key: str, value: bytes) -> KV:
+        """Store a new key (raises KeyExists)."""
+        ...
 
-    @abc.abstractmethod
     async def update(self, key: str, value: bytes, expected_revision: int | None) -> KV:
         """Replace a value; ``expected_revision`` None means unconditional."""
+        ...
 
-    @abc.abstractmethod
     async def delete(self, key: str, expected_revision: int | None) -> KV:
         """Delete a key; returns the deleted KV with the deletion's revision."""
+        ...
 
-    @abc.abstractmethod
     def watch(self, prefix: str, from_revision: int) -> Watch:
         """Changes under prefix with revision > from_revision (raises Compacted)."""
+        ...
 
-    @abc.abstractmethod
     async def compact(self, revision: int) -> None:
         """Forget history at and below ``revision``."""
+        ...
 
-    @abc.abstractmethod
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Close every watch and release the backend."""
+        ...

@@ -15,6 +15,7 @@ Why this shape:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import os
 import sqlite3
@@ -59,7 +60,7 @@ class _SqliteWatch(Watch):
             return
         self.queue.put_nowait(ev)
 
-    async def __aiter__(self) -> AsyncIterator[Event]:  # type: ignore[override]
+    async def __aiter__(self) -> AsyncIterator[Event]:
         while True:
             ev = await self.queue.get()
             if ev is None:
@@ -123,16 +124,12 @@ class SqliteStore(Store):
     async def get(self, key: str) -> KV | None:
         return self._live.get(key)
 
-    def get_now(self, key: str) -> KV | None:
-        """Synchronous get (the API server calls it inside one loop turn)."""
-        return self._live.get(key)
-
     async def list(self, prefix: str) -> tuple[list[KV], int]:
         items = [kv for k, kv in self._live.items() if k.startswith(prefix)]
         items.sort(key=lambda kv: kv.key)
         return items, self._rev
 
-    async def list_at(self, prefix: str, revision: int) -> list[KV]:
+    async def list_at(self, prefix: str, revision: int) -> builtins.list[KV]:
         """The keys under prefix as of ``revision``: the live state with the newer events
         of the watch window undone, newest first (a paginated list stays one snapshot)."""
         if revision >= self._rev:
@@ -234,11 +231,6 @@ class SqliteStore(Store):
         while self._history and self._history[0].revision <= revision:
             self._history.popleft()
         self._hist_start = self._history[0].revision if self._history else self._rev + 1
-
-    @property
-    def compact_revision(self) -> int:
-        """The revision history was last compacted at."""
-        return self._compact_rev
 
     async def close(self) -> None:
         for w in list(self._watchers):

@@ -43,6 +43,7 @@ def _describe(request: web.Request) -> str:
 
 async def serve_portforward(request: web.Request, connect: Connect) -> web.StreamResponse:
     """Serve ``pods/NAME/portforward`` in whichever protocol the client speaks."""
+    owner: web.StreamResponse  # a WebSocketResponse when tunnelled, the hijacked response otherwise
     try:
         if upgrade.is_spdy_tunnel_request(request):
             protocol = upgrade.negotiate_tunnel(request, [PROTOCOL_V1])

@@ -103,7 +103,8 @@ class HeaderCodec:
             raise ProtocolError(f"bad header block: {e}") from e
         try:
             (count,) = struct.unpack_from(">I", raw, 0)
-            pos, headers = 4, {}
+            pos = 4
+            headers: Headers = {}
             for _ in range(count):
                 (ln,) = struct.unpack_from(">I", raw, pos)
                 name = raw[pos + 4:pos + 4 + ln].decode().lower()

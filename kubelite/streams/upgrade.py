@@ -116,6 +116,7 @@ async def upgrade_spdy(request: web.Request, protocol: str) -> tuple[Session, we
         "Connection": "Upgrade", "Upgrade": SPDY_31, HEADER_PROTOCOL_VERSION: protocol})
     resp.force_close()
     reader = asyncio.StreamReader(limit=2**31)
+    # set_parser is typed for aiohttp's WebSocketReader; _RawFeeder has the two methods it calls.
     request.protocol.set_parser(_RawFeeder(reader))  # type: ignore[arg-type]
     request.protocol.keep_alive(False)
     await resp.prepare(request)

@@ -33,6 +33,7 @@ def apply_patch(live: dict | None, applied: dict, *, manager: str, force: bool, 
     """Apply ``applied`` for ``manager`` to ``live`` (None: create) and return the new object."""
     _check_applied(applied, kind, api_version, manager)
     schema = schema_for(kind, api_version)
+    base: dict[str, Any]
     if live is None:
         base = {"apiVersion": api_version, "kind": kind, "metadata": {}}
         compare_base = zero_object(kind, api_version)
@@ -101,6 +102,8 @@ def merge(lhs: Any, rhs: Any, node: Node) -> Any:
         for k, v in rhs.items():
             out[k] = merge(lhs[k], v, child(node, k)) if k in lhs else copy.deepcopy(v)
         return {k: v for k, v in out.items() if not (v is None and k in rhs)}
+    # is_atomic() passes a list through only under a non-atomic ListOf node.
+    assert isinstance(node, ListOf)
     return _merge_items(lhs, rhs, node)
 
 
@@ -108,8 +111,8 @@ def _merge_items(lhs: list, rhs: list, node: ListOf) -> list:
     """Keyed list merge keeping live order for live-only items and applied order for shared ones."""
     lpes = [fs.item_pe(node, v, i) for i, v in enumerate(lhs)]
     rpes = [fs.item_pe(node, v, i) for i, v in enumerate(rhs)]
-    lmap = {pe: v for pe, v in reversed(list(zip(lpes, lhs)))}
-    rmap = {pe: v for pe, v in reversed(list(zip(rpes, rhs)))}
+    lmap = {pe: v for pe, v in reversed(list(zip(lpes, lhs, strict=True)))}
+    rmap = {pe: v for pe, v in reversed(list(zip(rpes, rhs, strict=True)))}
     shared = [pe for pe in dict.fromkeys(rpes) if pe in lmap]
     item = fs.item_node(node)
     out, done = [], set()

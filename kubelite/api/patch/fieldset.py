@@ -97,6 +97,8 @@ def _tfs(path: Path, v: Any, node: Node, out: set[Path]) -> None:
             if cv is None or (isinstance(cv, dict) and not cv) or not declared:
                 out.add(p)
         return
+    # is_atomic() passes a list through only under a non-atomic ListOf node.
+    assert isinstance(node, ListOf)
     for i, item in enumerate(v):
         p = path + (item_pe(node, item, i),)
         _tfs(p, item, item_node(node), out)
@@ -124,35 +126,37 @@ def _empty(v: Any) -> bool:
     return v is MISSING or v is None or (isinstance(v, (dict, list)) and not v)
 
 
-def _cmp(path: Path, l: Any, r: Any, node: Node, c: Comparison) -> None:
-    sample = r if r is not MISSING and r is not None else l
-    kinds = {type(x) for x in (l, r) if isinstance(x, (dict, list))}
-    leaf = (is_atomic(node, sample) or len(kinds) > 1 or not kinds or (_empty(l) and _empty(r)))
+def _cmp(path: Path, lhs: Any, rhs: Any, node: Node, c: Comparison) -> None:
+    sample = rhs if rhs is not MISSING and rhs is not None else lhs
+    kinds = {type(x) for x in (lhs, rhs) if isinstance(x, (dict, list))}
+    leaf = (is_atomic(node, sample) or len(kinds) > 1 or not kinds or (_empty(lhs) and _empty(rhs)))
     if leaf:
-        if l is MISSING:
+        if lhs is MISSING:
             c.added.add(path)
-        elif r is MISSING:
+        elif rhs is MISSING:
             c.removed.add(path)
-        elif not json_equal(l, r):
+        elif not json_equal(lhs, rhs):
             c.modified.add(path)
         return
     if dict in kinds:
-        lm = l if isinstance(l, dict) else {}
-        rm = r if isinstance(r, dict) else {}
+        lm = lhs if isinstance(lhs, dict) else {}
+        rm = rhs if isinstance(rhs, dict) else {}
         for k in list(lm) + [k for k in rm if k not in lm]:
             _cmp(path + (field(k),), lm.get(k, MISSING), rm.get(k, MISSING), child(node, k), c)
     else:
-        lidx = index_items(node, l if isinstance(l, list) else [])
-        ridx = index_items(node, r if isinstance(r, list) else [])
+        # Only lists are left, and is_atomic() let them through, so the node is a non-atomic ListOf.
+        assert isinstance(node, ListOf)
+        lidx = index_items(node, lhs if isinstance(lhs, list) else [])
+        ridx = index_items(node, rhs if isinstance(rhs, list) else [])
         for pe in list(lidx) + [pe for pe in ridx if pe not in lidx]:
             _cmp(path + (pe,), lidx.get(pe, MISSING), ridx.get(pe, MISSING), item_node(node), c)
-    if l is MISSING:
+    if lhs is MISSING:
         c.added.add(path)
-    elif r is MISSING:
+    elif rhs is MISSING:
         c.removed.add(path)
 
 
-def index_items(node: Node, items: list) -> dict[PE, Any]:
+def index_items(node: ListOf, items: list) -> dict[PE, Any]:
     """Items of a keyed/set list by path element (first occurrence wins)."""
     out: dict[PE, Any] = {}
     for i, item in enumerate(items):
@@ -167,7 +171,7 @@ def json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
     return a == b
 
 

@@ -7,7 +7,7 @@ count from the end, as the evanphx/json-patch v4 library upstream uses allows).
 Upstream answers a malformed patch document with 400, more than 10000 operations with
 413, and *any* failure while applying (missing path, failed ``test``…) with a bare 422
 whose message is the generic "the server rejected our request due to an error in our
-request" — the detailed reason is kept on the exception (``detail``) for logs only.
+request" — the detailed reason is kept as the exception's ``__cause__``, for logs only.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.errors import status_error
+from kubelite.api.patch.fieldset import json_equal
 
 MAX_OPERATIONS = 10000
 
@@ -36,9 +37,8 @@ def json_patch(original: dict, ops: Any) -> dict:
         for op in ops:
             doc = _apply(doc, op)
     except PatchApplyError as e:
-        err = status_error(422, "Invalid", "the server rejected our request due to an error in our request", {})
-        err.detail = str(e)  # type: ignore[attr-defined]
-        raise err from e
+        # The client sees upstream's generic message; the library's reason stays as the cause.
+        raise status_error(422, "Invalid", "the server rejected our request due to an error in our request", {}) from e
     if not isinstance(doc, dict):
         raise status_error(422, "Invalid", "the server rejected our request due to an error in our request", {})
     return doc
@@ -75,9 +75,8 @@ def _apply(doc: Any, op: dict) -> Any:
         _put(parent, key, copy.deepcopy(op["value"]))
         return doc
     if kind == "test":
-        parent, key = _parent(doc, path, "test") if path else (None, None)
-        current = doc if not path else _lookup(parent, key)
-        if not _json_equal(current, op["value"]):
+        current = _lookup(*_parent(doc, path, "test")) if path else doc
+        if not json_equal(current, op["value"]):
             raise PatchApplyError(f"testing value {op['path']} failed: test failed")
         return doc
     if "from" not in op or not isinstance(op["from"], str):
@@ -164,13 +163,3 @@ def _remove(doc: Any, path: list[str]) -> None:
         del parent[key]
     else:
         del parent[_index(parent, key, len(parent) - 1)]
-
-
-def _json_equal(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
-    return a == b

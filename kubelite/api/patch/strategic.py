@@ -106,7 +106,7 @@ def _apply_retain_keys(original: dict, patch: dict) -> None:
         raise _BadRequest("invalid patch format of retainKeys")
     keep = set(r for r in retain if isinstance(r, str))
     for k, v in patch.items():
-        if v is None or k.startswith(DELETE_PRIMITIVE + "/") or k.startswith(SET_ORDER + "/"):
+        if v is None or k.startswith((DELETE_PRIMITIVE + "/", SET_ORDER + "/")):
             continue
         if k not in keep:
             raise _BadRequest("invalid patch format of retainKeys")
@@ -123,30 +123,35 @@ def _apply_set_element_order(original: dict, patch: dict, schema: Node) -> None:
         field = _directive_key(key, SET_ORDER, "invalid patch type of setElementOrder list")
         meta = _list_meta(child(schema, field))
         merge_key = meta.merge_key if meta else ""
-        in_orig, in_patch = field in original, field in patch
-        orig_list = original.get(field) if in_orig else None
-        patch_list = patch.get(field) if in_patch else None
-        if in_orig and not isinstance(orig_list, list):
-            raise ValueError(f"expected a []interface {{}}, but received a {_go_type(orig_list)}")
-        if in_patch and not isinstance(patch_list, list):
-            raise ValueError(f"expected a []interface {{}}, but received a {_go_type(patch_list)}")
+        orig_list = _present_list(original, field)
+        patch_list = _present_list(patch, field)
         _validate_order(patch_list or [], order, merge_key)
-        if in_orig and not in_patch:
+        if patch_list is None:
+            if orig_list is None:
+                continue
             merged = orig_list
-        elif in_patch and not in_orig:
+        elif orig_list is None:
             merged, keep = _remove_directives(patch_list)
             if not keep:
                 continue
-        elif in_orig and in_patch:
-            merged = _merge_list_field(orig_list, patch_list, child(schema, field), False)
         else:
-            continue
+            merged = _merge_list_field(orig_list, patch_list, child(schema, field), False)
         if merge_key:
             chosen, server_only = _partition_maps(merged, order, merge_key)
         else:
             chosen, server_only = _partition_scalars(merged, order)
         original[field] = _normalize_order(chosen, server_only, order, orig_list or [], merge_key)
         patch.pop(field, None)
+
+
+def _present_list(obj: dict, field: str) -> list | None:
+    """``obj[field]`` when present (it must be a list), None when absent."""
+    if field not in obj:
+        return None
+    value = obj[field]
+    if not isinstance(value, list):
+        raise ValueError(f"expected a []interface {{}}, but received a {_go_type(value)}")
+    return value
 
 
 def _validate_order(patch_list: list, order: list, merge_key: str) -> None:
@@ -250,20 +255,24 @@ def _normalize_order(chosen: list, server_only: list, patch_order: list, server_
     i = j = 0
     while i < len(left) or j < len(right):
         if i >= len(left):
-            out.append(right[j]); j += 1
+            take_left = False
         elif j >= len(right):
-            out.append(left[i]); i += 1
+            take_left = True
         else:
             li, ri = idx(server_order, left[i]), idx(server_order, right[j])
-            if li >= 0 and ri >= 0 and li < ri:
-                out.append(left[i]); i += 1
-            else:
-                out.append(right[j]); j += 1
+            take_left = li >= 0 and ri >= 0 and li < ri
+        if take_left:
+            out.append(left[i])
+            i += 1
+        else:
+            out.append(right[j])
+            j += 1
     return out
 
 
 def _partition_maps(merged: list, by: list, merge_key: str) -> tuple[list, list]:
-    chosen, server_only = [], []
+    chosen: list = []
+    server_only: list = []
     for v in merged:
         if not isinstance(v, dict):
             raise ValueError(f"expected a map[string]interface {{}}, but received a {_go_type(v)}")
