@@ -254,6 +254,11 @@ def test_describe_deployment_shows_replicasets_and_scaling_events(fake, ns):
     k.kubectl("-n", ns, "set", "image", "deployment/web", f"{CONTAINER}={V10}", check=True)
     # 4 replicas, 25 % → maxSurge 1, maxUnavailable 1: old 3, new 2 (stuck pulling).
     k.wait_for(lambda: sizes(k, ns) == {V1: 3, V10: 2}, what="old 3 / new 2")
+    # The ReplicaSets reach their sizes before the Deployment's status counts them: describe
+    # only once the controller has written the status that matches them.
+    want = {"replicas": 5, "updatedReplicas": 2, "availableReplicas": 3, "unavailableReplicas": 2}
+    k.wait_for(lambda: {f: k.kjson("-n", ns, "get", "deployment", "web")["status"].get(f) for f in want} == want,
+               what="status 5 total / 2 updated / 3 available")
     rss = replicasets(k, ns)
     old, new = rss[V1]["metadata"]["name"], rss[V10]["metadata"]["name"]
     out = k.kubectl("-n", ns, "describe", "deployment", "web", check=True).stdout
