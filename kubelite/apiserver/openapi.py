@@ -36,7 +36,10 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.api import protoschema as ps
 from kubelite.api.patch import patchmeta as pm
-from kubelite.api.protobuf import FIXED64, VARINT, _key, _len_field, _varint
+from kubelite.api.protowire import FIXED64, VARINT
+from kubelite.api.protowire import key as _key
+from kubelite.api.protowire import len_field as _len_field
+from kubelite.api.protowire import varint as _varint
 from kubelite.api.resources import RESOURCES, ResourceInfo, group_versions
 from kubelite.apiserver.discovery import GIT_VERSION
 
