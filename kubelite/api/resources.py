@@ -165,17 +165,25 @@ def in_group_version(group: str, version: str) -> list[ResourceInfo]:
     return [r for r in RESOURCES if r.group == group and r.version == version]
 
 
+def _served(group: str, version: str, plural: str) -> ResourceInfo:
+    """A resource the catalogue above must contain (fails at import when it does not)."""
+    info = lookup(group, version, plural)
+    if info is None:
+        raise LookupError(f"{plural}.{group or 'core'}/{version} is not in the catalogue")
+    return info
+
+
 # Shared by every component: where the per-kind clients live.
-DEPLOYMENTS = lookup("apps", "v1", "deployments")
-REPLICASETS = lookup("apps", "v1", "replicasets")
-PODS = lookup("", "v1", "pods")
-SERVICES = lookup("", "v1", "services")
-ENDPOINTS = lookup("", "v1", "endpoints")
-ENDPOINTSLICES = lookup("discovery.k8s.io", "v1", "endpointslices")
-NODES = lookup("", "v1", "nodes")
-NAMESPACES = lookup("", "v1", "namespaces")
-EVENTS = lookup("", "v1", "events")
-LEASES = lookup("coordination.k8s.io", "v1", "leases")
-SERVICEACCOUNTS = lookup("", "v1", "serviceaccounts")
-CONFIGMAPS = lookup("", "v1", "configmaps")
-SECRETS = lookup("", "v1", "secrets")
+DEPLOYMENTS = _served("apps", "v1", "deployments")
+REPLICASETS = _served("apps", "v1", "replicasets")
+PODS = _served("", "v1", "pods")
+SERVICES = _served("", "v1", "services")
+ENDPOINTS = _served("", "v1", "endpoints")
+ENDPOINTSLICES = _served("discovery.k8s.io", "v1", "endpointslices")
+NODES = _served("", "v1", "nodes")
+NAMESPACES = _served("", "v1", "namespaces")
+EVENTS = _served("", "v1", "events")
+LEASES = _served("coordination.k8s.io", "v1", "leases")
+SERVICEACCOUNTS = _served("", "v1", "serviceaccounts")
+CONFIGMAPS = _served("", "v1", "configmaps")
+SECRETS = _served("", "v1", "secrets")
