@@ -388,6 +388,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
     "Namespace": ("metadata.name", "status.phase"),
     "Secret": _COMMON_FIELDS + ("type",),
     "ReplicaSet": _COMMON_FIELDS + ("status.replicas",),
+    "ReplicationController": _COMMON_FIELDS + ("status.replicas",),
     "Node": ("metadata.name", "spec.unschedulable"),
 }
 

@@ -22,8 +22,8 @@ from kubelite.api.validation import generation_changed, validate
 Obj = dict[str, Any]
 
 # Kinds whose objects carry metadata.generation (upstream: those with a spec it tracks).
-_GENERATION_KINDS = {"Deployment", "ReplicaSet", "Service", "Namespace", "Node"}
-_GENERATION_TRACKED = {"Deployment", "ReplicaSet"}
+_GENERATION_KINDS = {"Deployment", "ReplicaSet", "ReplicationController", "Service", "Namespace", "Node"}
+_GENERATION_TRACKED = {"Deployment", "ReplicaSet", "ReplicationController"}
 
 
 def prepare_for_create(info: ResourceInfo, obj: Obj) -> None:
@@ -32,7 +32,8 @@ def prepare_for_create(info: ResourceInfo, obj: Obj) -> None:
     md = obj["metadata"]
     if kind in _GENERATION_TRACKED:
         md["generation"] = 1
-        obj["status"] = {}
+        # Go writes an RC's status.replicas even when 0 (no omitempty).
+        obj["status"] = {"replicas": 0} if kind == "ReplicationController" else {}
     elif kind in _GENERATION_KINDS:
         md.pop("generation", None)
     if kind == "Pod":

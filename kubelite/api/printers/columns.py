@@ -72,6 +72,22 @@ DOCS = {
         'order to be controlled by this replica set. More info: '
         'https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors'
     ),
+    'rc.replicas': (
+        'Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero '
+        'and unspecified. Defaults to 1. More info: '
+        'https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller'
+    ),
+    'rc.status.replicas': (
+        'Replicas is the most recently observed number of replicas. More info: '
+        'https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller'
+    ),
+    'rc.readyReplicas': 'The number of ready replicas for this replication controller.',
+    'rc.selector': (
+        'Selector is a label query over pods that should match the Replicas count. If Selector is empty, it is '
+        'defaulted to the labels present on the Pod template. Label keys and values that must match in order to '
+        'be controlled by this replication controller, if empty defaulted to labels on Pod template. More info: '
+        'https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors'
+    ),
     'svc.type': (
         'type determines how the Service is exposed. Defaults to ClusterIP. Valid options are ExternalName, '
         'ClusterIP, NodePort, and LoadBalancer. "ClusterIP" allocates a cluster-internal IP address for '
@@ -244,6 +260,16 @@ REPLICASET = [
     column("Containers", _CONTAINERS, priority=1),
     column("Images", _IMAGES, priority=1),
     column("Selector", DOCS["rs.selector"], priority=1),
+]
+REPLICATIONCONTROLLER = [
+    NAME,
+    column("Desired", DOCS["rc.replicas"], type_="integer"),
+    column("Current", DOCS["rc.status.replicas"], type_="integer"),
+    column("Ready", DOCS["rc.readyReplicas"], type_="integer"),
+    AGE,
+    column("Containers", _CONTAINERS, priority=1),
+    column("Images", _IMAGES, priority=1),
+    column("Selector", DOCS["rc.selector"], priority=1),
 ]
 
 # --- networking -----------------------------------------------------------------------

@@ -170,6 +170,15 @@ def replicaset_row(rs: Obj, clock: Clock) -> Cells:
             names, images, format_label_selector(spec.get("selector"))]
 
 
+def replicationcontroller_row(rc: Obj, clock: Clock) -> Cells:
+    """printReplicationController: as a ReplicaSet, but the selector is a plain label map."""
+    spec, status = rc.get("spec") or {}, rc.get("status") or {}
+    names, images = container_cells(((spec.get("template") or {}).get("spec") or {}).get("containers"))
+    return [rc["metadata"].get("name", ""), as_int(spec.get("replicas")), as_int(status.get("replicas")),
+            as_int(status.get("readyReplicas")), clock.since(rc["metadata"].get("creationTimestamp")),
+            names, images, format_labels(spec.get("selector"))]
+
+
 # --- networking -----------------------------------------------------------------------
 
 def _service_external_ip(spec: Obj, status: Obj) -> str:

@@ -12,6 +12,8 @@ KIND_DOCS = {
     "apps.v1.DeploymentStrategy": "How old pods are replaced by new ones when the pod template changes.",
     "apps.v1.RollingUpdateDeployment": "Limits that pace a rolling update.",
     "apps.v1.ReplicaSet": "A ReplicaSet keeps a fixed number of pods matching its selector running.",
+    "core.v1.ReplicationController": "A ReplicationController keeps a number of pods matching its label selector "
+                                     "running; ReplicaSets (through Deployments) are its successor.",
     "core.v1.Pod": "A Pod is a group of containers scheduled together onto one node, sharing "
                    "network and volumes.",
     "core.v1.PodSpec": "What the pod should run and how.",
