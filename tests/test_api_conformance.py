@@ -11,6 +11,9 @@ import json
 import pytest
 from conftest import KUBECTL, KUBECTL_OLD
 
+from kubelite.api import protobuf
+from kubelite.api.conversion import event_from_core, event_to_core
+
 BOTH = pytest.mark.parametrize("binary", [pytest.param(KUBECTL, id="kubectl-1.33"),
                                           pytest.param(KUBECTL_OLD, id="kubectl-1.28")])
 
@@ -136,3 +139,171 @@ def test_get_all_includes_replicationcontrollers(api_server, ns):
     api_server.kubectl("-n", ns, "create", "-f", "-", input=RC.format(name="web", replicas=1), check=True)
     p = api_server.kubectl("-n", ns, "get", "all", check=True)
     assert "replicationcontroller/web" in p.stdout
+
+
+# --------------------------------------------------------------------------- one Event, two APIs
+
+def events_v1(name: str, ns: str, note: str = "made through events.k8s.io") -> str:
+    """An events.k8s.io/v1 Event manifest about a pod, as a new-style recorder writes it."""
+    return f"""\
+apiVersion: events.k8s.io/v1
+kind: Event
+metadata:
+  name: {name}
+  namespace: {ns}
+eventTime: "2030-01-01T12:00:00.000000Z"
+reportingController: example.com/tester
+reportingInstance: tester-1
+action: Testing
+reason: Checked
+type: Warning
+note: {note}
+regarding:
+  kind: Pod
+  name: some-pod
+  namespace: {ns}
+"""
+
+
+def core_v1(name: str, ns: str) -> str:
+    """A core/v1 Event manifest, as the legacy recorder (kubelet, controllers) writes it."""
+    return f"""\
+apiVersion: v1
+kind: Event
+metadata:
+  name: {name}
+  namespace: {ns}
+involvedObject:
+  kind: Pod
+  name: other-pod
+  namespace: {ns}
+reason: Pulled
+message: made through core v1
+type: Normal
+source: {{component: kubelet, host: node-1}}
+firstTimestamp: "2030-01-01T11:00:00Z"
+lastTimestamp: "2030-01-01T12:00:00Z"
+count: 3
+"""
+
+
+CORE_EVENT = {
+    "kind": "Event", "apiVersion": "v1", "metadata": {"name": "e", "namespace": "d", "creationTimestamp": None},
+    "involvedObject": {"kind": "Pod", "namespace": "d", "name": "p", "fieldPath": "spec.containers{c}"},
+    "reason": "Pulled", "message": "pulled", "source": {"component": "kubelet", "host": "n1"},
+    "firstTimestamp": "2030-01-01T11:00:00Z", "lastTimestamp": "2030-01-01T12:00:00Z", "count": 4, "type": "Normal",
+    "eventTime": None, "series": {"count": 4, "lastObservedTime": "2030-01-01T12:00:00.000000Z"},
+    "action": "Pull", "related": {"kind": "Node", "name": "n1"},
+    "reportingComponent": "kubelet", "reportingInstance": "n1",
+}
+EVENTS_EVENT = {
+    "kind": "Event", "apiVersion": "events.k8s.io/v1", "metadata": {"name": "e", "namespace": "d",
+                                                                    "creationTimestamp": None},
+    "eventTime": "2030-01-01T12:00:00.000000Z", "reportingController": "example.com/c", "reportingInstance": "c-1",
+    "action": "Act", "reason": "Why", "regarding": {"kind": "Pod", "name": "p"}, "note": "said", "type": "Warning",
+    "deprecatedSource": {}, "deprecatedFirstTimestamp": None, "deprecatedLastTimestamp": None,
+}
+
+
+@pytest.mark.parametrize("obj,there,back", [(CORE_EVENT, event_from_core, event_to_core),
+                                            (EVENTS_EVENT, event_to_core, event_from_core)], ids=["core", "events"])
+def test_event_conversion_round_trips_and_writes_go_json(obj, there, back):
+    converted = there(obj)
+    assert back(converted) == obj
+    # Go's protobuf + JSON round trip writes exactly the fields a Go client would see.
+    assert protobuf.decode(protobuf.encode(converted)) == converted
+
+
+def test_event_conversion_renames_fields_as_upstream():
+    ev = event_from_core(CORE_EVENT)
+    assert (ev["regarding"], ev["note"], ev["reportingController"], ev["deprecatedSource"], ev["deprecatedCount"],
+            ev["deprecatedFirstTimestamp"], ev["deprecatedLastTimestamp"]) == (
+        CORE_EVENT["involvedObject"], "pulled", "kubelet", {"component": "kubelet", "host": "n1"}, 4,
+        "2030-01-01T11:00:00Z", "2030-01-01T12:00:00Z")
+    assert {k: ev[k] for k in ("series", "action", "related", "reportingInstance", "reason", "type", "eventTime")} == {
+        k: CORE_EVENT[k] for k in ("series", "action", "related", "reportingInstance", "reason", "type", "eventTime")}
+    core = event_to_core(EVENTS_EVENT)
+    # Unset optional fields stay out; the ones Go always writes are there, empty.
+    assert core["reportingComponent"] == "example.com/c" and core["message"] == "said"
+    assert "count" not in core and "series" not in core and core["source"] == {} and core["firstTimestamp"] is None
+
+
+def test_event_created_through_events_api_is_seen_by_kubectl_get_events_and_kubectl_events(api_server, ns):
+    p = api_server.kubectl("create", "-f", "-", input=events_v1("new-style", ns), check=True)
+    assert p.stdout.strip() == "event.events.k8s.io/new-style created"
+    p = api_server.kubectl("-n", ns, "get", "events", check=True)
+    assert header(p.stdout) == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert p.stdout.splitlines()[1].split()[1:] == ["Warning", "Checked", "pod/some-pod", "made", "through",
+                                                    "events.k8s.io"]
+    p = api_server.kubectl("-n", ns, "events", check=True)
+    assert "Checked" in p.stdout and "Pod/some-pod" in p.stdout and "made through events.k8s.io" in p.stdout
+    core = api_server.kjson("-n", ns, "get", "events.v1.", "new-style")
+    assert core["apiVersion"] == "v1"
+    assert {k: core[k] for k in ("involvedObject", "message", "reportingComponent", "reportingInstance",
+                                 "source", "firstTimestamp", "eventTime", "action", "reason", "type")} == {
+        "involvedObject": {"kind": "Pod", "name": "some-pod", "namespace": ns},
+        "message": "made through events.k8s.io", "reportingComponent": "example.com/tester",
+        "reportingInstance": "tester-1", "source": {}, "firstTimestamp": None,
+        "eventTime": "2030-01-01T12:00:00.000000Z", "action": "Testing", "reason": "Checked", "type": "Warning"}
+    assert "note" not in core and "regarding" not in core
+
+
+def test_core_event_is_served_by_events_api_with_its_field_names(api_server, ns):
+    api_server.kubectl("create", "-f", "-", input=core_v1("old-style", ns), check=True)
+    ev = api_server.kjson("-n", ns, "get", "events.v1.events.k8s.io", "old-style")
+    assert ev["apiVersion"] == "events.k8s.io/v1" and ev["kind"] == "Event"
+    assert {k: v for k, v in ev.items() if k not in ("apiVersion", "kind", "metadata")} == {
+        "eventTime": None, "reason": "Pulled", "regarding": {"kind": "Pod", "name": "other-pod", "namespace": ns},
+        "note": "made through core v1", "type": "Normal",
+        "deprecatedSource": {"component": "kubelet", "host": "node-1"},
+        "deprecatedFirstTimestamp": "2030-01-01T11:00:00Z", "deprecatedLastTimestamp": "2030-01-01T12:00:00Z",
+        "deprecatedCount": 3}
+    p = api_server.kubectl("-n", ns, "get", "events.events.k8s.io", check=True)
+    assert "pod/other-pod" in p.stdout and "made through core v1" in p.stdout
+
+
+def test_events_api_should_ensure_that_an_event_can_be_fetched_patched_deleted_and_listed(api_server, ns):
+    # The upstream spec's steps, each write made through the other API than the read.
+    api_server.kubectl("create", "-f", "-", input=events_v1("e1", ns), check=True)
+    api_server.kubectl("-n", ns, "patch", "events.v1.", "e1", "--type=merge", "-p", '{"message":"patched"}',
+                       check=True)
+    assert api_server.kjson("-n", ns, "get", "events.v1.events.k8s.io", "e1")["note"] == "patched"
+    api_server.kubectl("-n", ns, "patch", "events.v1.events.k8s.io", "e1", "--type=merge",
+                       "-p", '{"note":"patched again","series":{"count":2,"lastObservedTime":"2030-01-01T12:01:00.000000Z"}}',
+                       check=True)
+    core = api_server.kjson("-n", ns, "get", "events.v1.", "e1")
+    assert core["message"] == "patched again"
+    assert core["series"] == {"count": 2, "lastObservedTime": "2030-01-01T12:01:00.000000Z"}
+    names = lambda resource: [i["metadata"]["name"] for i in api_server.kjson("-n", ns, "get", resource)["items"]]  # noqa: E731
+    assert names("events.v1.") == names("events.v1.events.k8s.io") == ["e1"]
+    p = api_server.kubectl("-n", ns, "delete", "events.v1.events.k8s.io", "e1", check=True)
+    assert p.stdout.strip() == 'event.events.k8s.io "e1" deleted'
+    p = api_server.kubectl("-n", ns, "get", "events.v1.", "e1")
+    assert p.returncode != 0 and p.stderr.strip() == 'Error from server (NotFound): events "e1" not found'
+
+
+def test_events_api_should_delete_a_collection_of_events(api_server, ns):
+    for name in ("c1", "c2"):
+        api_server.kubectl("create", "-f", "-", input=core_v1(name, ns), check=True)
+    api_server.kubectl("create", "-f", "-", input=events_v1("c3", ns), check=True)
+    api_server.kubectl("-n", ns, "delete", "events.v1.events.k8s.io", "--all", check=True)
+    p = api_server.kubectl("-n", ns, "get", "events", check=True)
+    assert p.stdout == "" and p.stderr.strip() == f"No resources found in {ns} namespace."
+
+
+@pytest.mark.parametrize("write,watch", [("events.k8s.io/v1", "v1"), ("v1", "events.k8s.io/v1")])
+def test_watch_through_one_api_sees_writes_through_the_other(api_server, ns, write, watch):
+    base = f"/api/v1/namespaces/{ns}/events" if watch == "v1" else f"/apis/events.k8s.io/v1/namespaces/{ns}/events"
+    rv = json.loads(api_server.kubectl("get", "--raw", base, check=True).stdout)["metadata"]["resourceVersion"]
+    manifest = events_v1("watched", ns) if write == "events.k8s.io/v1" else core_v1("watched", ns)
+    api_server.kubectl("create", "-f", "-", input=manifest, check=True)
+    # Watching from the list's resourceVersion replays the create, whenever the watch starts.
+    p = api_server.kubectl("get", "--raw", f"{base}?watch=true&resourceVersion={rv}&timeoutSeconds=1", check=True)
+    events = [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+    assert [(e["type"], e["object"]["metadata"]["name"], e["object"]["apiVersion"]) for e in events] == [
+        ("ADDED", "watched", watch)]
+    obj = events[0]["object"]
+    if watch == "v1":
+        assert obj["message"] == "made through events.k8s.io" and obj["involvedObject"]["name"] == "some-pod"
+    else:
+        assert obj["note"] == "made through core v1" and obj["regarding"]["name"] == "other-pod"

@@ -44,6 +44,10 @@ class ResourceInfo:
     generation_on_annotations: bool = False
     # What DELETE returns: the object (pods, services, namespaces…) or a Status.
     return_deleted_object: bool = False
+    # Set when this resource is another API's view of objects stored once in the form of
+    # that apiVersion (upstream: events.k8s.io/v1 Events are core/v1 Events in etcd); the
+    # registry converts on every read and write (``api.conversion``).
+    storage_api_version: str = ""
 
     @property
     def api_version(self) -> str:
@@ -69,8 +73,8 @@ class ResourceInfo:
 
     def store_prefix(self) -> str:
         """Key prefix in the store, e.g. ``/registry/apps/deployments/``."""
-        g = self.group or "core"
-        return f"/registry/{g}/{self.plural}/"
+        group = self.storage_api_version.rpartition("/")[0] if self.storage_api_version else self.group
+        return f"/registry/{group or 'core'}/{self.plural}/"
 
     def store_key(self, namespace: str, name: str) -> str:
         """The store key of one object."""
@@ -129,8 +133,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     # coordination.k8s.io/v1
     ResourceInfo("coordination.k8s.io", "v1", "Lease", "leases"),
-    # events.k8s.io/v1 shares storage with core/v1 events upstream; here it is stored alone.
-    ResourceInfo("events.k8s.io", "v1", "Event", "events", short_names=("ev",)),
+    # events.k8s.io/v1: the core/v1 Events, stored once, seen with the new API's field names.
+    ResourceInfo("events.k8s.io", "v1", "Event", "events", short_names=("ev",), storage_api_version="v1"),
 )
 
 # Group preference order for /apis (upstream lists apps early, events late).

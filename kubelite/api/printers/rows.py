@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from kubelite.api.conversion import event_to_core
 from kubelite.api.duration import human_duration
 from kubelite.api.printers.format import (
     Clock,
@@ -293,25 +294,6 @@ def node_row(node: Obj, clock: Clock) -> Cells:
             info.get("kernelVersion") or "<unknown>", info.get("containerRuntimeVersion") or "<unknown>"]
 
 
-def _as_core_event(ev: Obj) -> Obj:
-    """events.k8s.io/v1 field names mapped onto core/v1's (upstream prints the internal type)."""
-    return {
-        "metadata": ev.get("metadata") or {},
-        "involvedObject": ev.get("regarding") or {},
-        "message": ev.get("note") or "",
-        "reason": ev.get("reason") or "",
-        "type": ev.get("type") or "",
-        "source": ev.get("deprecatedSource") or {},
-        "firstTimestamp": ev.get("deprecatedFirstTimestamp"),
-        "lastTimestamp": ev.get("deprecatedLastTimestamp"),
-        "count": ev.get("deprecatedCount"),
-        "eventTime": ev.get("eventTime"),
-        "series": ev.get("series"),
-        "reportingComponent": ev.get("reportingController") or "",
-        "reportingInstance": ev.get("reportingInstance") or "",
-    }
-
-
 def event_row(ev: Obj, clock: Clock) -> Cells:
     """printEvent: LAST SEEN falls back to FIRST SEEN, then eventTime; series overrides both."""
     first = clock.since(ev.get("firstTimestamp") if clock.parse(ev.get("firstTimestamp")) else ev.get("eventTime"))
@@ -336,7 +318,7 @@ def event_row(ev: Obj, clock: Clock) -> Cells:
 
 def events_v1_row(ev: Obj, clock: Clock) -> Cells:
     """An events.k8s.io/v1 Event, printed through its core/v1 field names."""
-    return event_row(_as_core_event(ev), clock)
+    return event_row(event_to_core(ev), clock)  # upstream prints the internal (core-named) type
 
 
 def namespace_row(ns: Obj, clock: Clock) -> Cells:
