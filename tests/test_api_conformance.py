@@ -10,9 +10,11 @@ import json
 
 import pytest
 from conftest import KUBECTL, KUBECTL_OLD
+from test_openapi import Raw
 
 from kubelite.api import protobuf
 from kubelite.api.conversion import event_from_core, event_to_core
+from kubelite.api.resources import RESOURCES
 
 BOTH = pytest.mark.parametrize("binary", [pytest.param(KUBECTL, id="kubectl-1.33"),
                                           pytest.param(KUBECTL_OLD, id="kubectl-1.28")])
@@ -307,3 +309,165 @@ def test_watch_through_one_api_sees_writes_through_the_other(api_server, ns, wri
         assert obj["message"] == "made through events.k8s.io" and obj["involvedObject"]["name"] == "some-pod"
     else:
         assert obj["note"] == "made through core v1" and obj["regarding"]["name"] == "other-pod"
+
+
+# --------------------------------------------------------------------------- discovery, OpenAPI, catalogue
+
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+# One object per resource with a status or scale subresource, so that GET on it can be tried.
+# Cluster-scoped ones get the test's namespace name as their own name.
+SUBJECTS = {
+    ("", "namespaces"): None,  # the test's namespace itself
+    ("", "nodes"): {"apiVersion": "v1", "kind": "Node", "metadata": {}},
+    ("", "pods"): {"apiVersion": "v1", "kind": "Pod", "metadata": {},
+                   "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}},
+    ("", "services"): {"apiVersion": "v1", "kind": "Service", "metadata": {},
+                       "spec": {"ports": [{"port": 80}], "selector": {"app": "x"}}},
+    ("", "replicationcontrollers"): {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {},
+                                     "spec": {"replicas": 0, "selector": {"app": "x"}, "template": {
+                                         "metadata": {"labels": {"app": "x"}},
+                                         "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}}},
+    ("apps", "deployments"): {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {},
+                              "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "x"}}, "template": {
+                                  "metadata": {"labels": {"app": "x"}},
+                                  "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}}},
+    ("apps", "replicasets"): {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {},
+                              "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "x"}}, "template": {
+                                  "metadata": {"labels": {"app": "x"}},
+                                  "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}}},
+}
+# Connect subresources reach a node or a pod's address, which a test may not dial; binding,
+# eviction and finalize have no GET.
+NOT_READ = {"attach", "exec", "log", "portforward", "proxy", "binding", "eviction", "finalize"}
+
+
+def gv_path(group: str, version: str) -> str:
+    """/api/v1 or /apis/<group>/<version>."""
+    return f"/apis/{group}/{version}" if group else f"/api/{version}"
+
+
+@pytest.fixture(scope="module")
+def raw(api_server) -> Raw:
+    return Raw(api_server)
+
+
+def get_json(raw: Raw, path: str, **headers: str) -> dict:
+    """GET a JSON document that must exist."""
+    r = raw.get(path, **headers)
+    assert r.status == 200, (path, r.status, r.body[:300])
+    return json.loads(r.body)
+
+
+def aggregated(raw: Raw) -> dict[tuple[str, str, str], dict]:
+    """{(group, version, resource): entry} from aggregated discovery of /api and /apis."""
+    out = {}
+    for root in ("/api", "/apis"):
+        for g in get_json(raw, root, Accept=AGGREGATED)["items"]:
+            for v in g["versions"]:
+                for r in v["resources"]:
+                    out[(g["metadata"]["name"], v["version"], r["resource"])] = r
+    return out
+
+
+def legacy(raw: Raw) -> dict[tuple[str, str, str], dict]:
+    """{(group, version, name): entry} from /api/v1 and every /apis/<g>/<v>; subresources as "x/sub"."""
+    gvs = [("", v) for v in get_json(raw, "/api")["versions"]]
+    for g in get_json(raw, "/apis")["groups"]:
+        preferred = g["preferredVersion"]["groupVersion"]
+        assert preferred in [v["groupVersion"] for v in g["versions"]], g["name"]
+        gvs += [(g["name"], v["version"]) for v in g["versions"]]
+    out = {}
+    for group, version in gvs:
+        doc = get_json(raw, gv_path(group, version))
+        assert doc["groupVersion"] == (f"{group}/{version}" if group else version)
+        for r in doc["resources"]:
+            out[(group, version, r["name"])] = r
+    return out
+
+
+def test_discovery_aggregated_and_legacy_agree_with_the_catalogue(raw):
+    agg, leg = aggregated(raw), legacy(raw)
+    flat = set(agg) | {(g, v, f"{r}/{s['subresource']}") for (g, v, r), e in agg.items() for s in e.get("subresources", [])}
+    assert flat == set(leg)
+    assert set(agg) == {(r.group, r.version, r.plural) for r in RESOURCES}
+    for r in RESOURCES:
+        a, entry = agg[r.gvr], leg[r.gvr]
+        assert sorted(a["verbs"]) == sorted(entry["verbs"]) == sorted(r.verbs), r.plural
+        assert a["responseKind"]["kind"] == entry["kind"] == r.kind
+        assert a.get("shortNames", []) == entry.get("shortNames", []) == list(r.short_names)
+        assert (a["scope"] == "Namespaced") == entry["namespaced"] == r.namespaced
+
+
+def test_every_discovered_resource_is_served(api_server, raw, ns):
+    """A LIST of every resource in discovery answers (no 404), and GET of every status and scale."""
+    made = []
+    try:
+        for (group, version, resource), entry in sorted(aggregated(raw).items()):
+            base = gv_path(group, version)
+            scoped = f"{base}/namespaces/{ns}/{resource}" if entry["scope"] == "Namespaced" else f"{base}/{resource}"
+            r = raw.get(scoped)
+            if "list" in entry["verbs"]:
+                assert r.status == 200, (scoped, r.status, r.body[:300])
+                assert json.loads(r.body)["kind"] == entry["responseKind"]["kind"] + "List"
+                if entry["scope"] == "Namespaced":  # and across all namespaces
+                    assert raw.get(f"{base}/{resource}").status == 200, resource
+            else:
+                assert r.status == 405, (scoped, r.status)  # served, but not for GET
+            readable = [s["subresource"] for s in entry.get("subresources", []) if s["subresource"] not in NOT_READ]
+            if not readable:
+                continue
+            assert (group, resource) in SUBJECTS, f"add an object of {resource} to SUBJECTS"
+            name = ns
+            subject = SUBJECTS[(group, resource)]
+            if subject is not None:
+                obj = dict(subject, metadata={"name": name})
+                api_server.kubectl("-n", ns, "create", "-f", "-", input=json.dumps(obj), check=True)
+                made.append((resource + ("." + group if group else ""), name, entry["scope"] == "Namespaced"))
+            for sub in readable:
+                r = raw.get(f"{scoped}/{name}/{sub}")
+                assert r.status == 200, (scoped, sub, r.status, r.body[:300])
+                kind = next(s for s in entry["subresources"] if s["subresource"] == sub)["responseKind"]["kind"]
+                assert json.loads(r.body)["kind"] == kind
+    finally:
+        for resource, name, namespaced in made:
+            api_server.kubectl(*(["-n", ns] if namespaced else []), "delete", resource, name, "--wait=false")
+
+
+def test_every_served_resource_is_in_openapi_v2_and_v3(raw):
+    v2 = get_json(raw, "/openapi/v2", Accept="application/json")
+    v3_root = get_json(raw, "/openapi/v3")["paths"]
+    agg = aggregated(raw)
+    assert set(v3_root) == {gv_path(g, v).lstrip("/") for g, v, _ in agg}
+    v3 = {gv: get_json(raw, e["serverRelativeURL"], Accept="application/json") for gv, e in v3_root.items()}
+    documented = set()
+    for (group, version, resource), entry in agg.items():
+        base = gv_path(group, version)
+        scoped = f"{base}/namespaces/{{namespace}}/{resource}" if entry["scope"] == "Namespaced" else f"{base}/{resource}"
+        want = {}
+        if "list" in entry["verbs"]:
+            want[scoped] = "get"
+        if "create" in entry["verbs"]:
+            want[scoped] = "post"
+        if "get" in entry["verbs"]:
+            want[f"{scoped}/{{name}}"] = "get"
+        for s in entry.get("subresources", []):
+            if s["subresource"] in ("status", "scale"):
+                want[f"{scoped}/{{name}}/{s['subresource']}"] = "get"
+        assert want, resource
+        for path, method in want.items():
+            op = v2["paths"].get(path, {}).get(method)
+            assert op is not None, f"{method} {path} missing from OpenAPI v2"
+            assert method in v3[base.lstrip("/")]["paths"].get(path, {}), f"{method} {path} missing from OpenAPI v3"
+            documented.add(path)
+        gvk = v2["paths"][f"{scoped}/{{name}}" if "get" in entry["verbs"] else scoped]
+        op = gvk.get("get") or gvk["post"]
+        assert op["x-kubernetes-group-version-kind"] == {"group": group, "version": version,
+                                                         "kind": entry["responseKind"]["kind"]}
+    # Conversely, every documented resource path belongs to a discovered resource.
+    for path in v2["paths"]:
+        parts = path.strip("/").split("/")
+        group, version, rest = ("", parts[1], parts[2:]) if parts[0] == "api" else (parts[1], parts[2], parts[3:])
+        if rest[:2] == ["namespaces", "{namespace}"] and len(rest) > 2:
+            rest = rest[2:]
+        assert (group, version, rest[0]) in agg, path
