@@ -13,6 +13,7 @@ import pytest
 from conftest import KUBECTL, KUBECTL_OLD, create_namespace
 
 from kubelite.apiserver import openapi
+from kubelite.apiserver.openapi.fielddocs import FIELD_DOCS
 
 BINARIES = [pytest.param(KUBECTL, id="kubectl-1.33"), pytest.param(KUBECTL_OLD, id="kubectl-1.28")]
 
@@ -92,8 +93,7 @@ def test_v2_strategic_merge_metadata(v2):
     assert ports["x-kubernetes-list-map-keys"] == ["port", "protocol"]
     assert defs["io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"]["x-kubernetes-map-type"] == "atomic"
     assert defs["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]["properties"]["finalizers"] == {
-        "type": "array", "items": {"type": "string"}, "description": openapi._FIELD_DOCS[
-            "meta.v1.ObjectMeta"]["finalizers"],
+        "type": "array", "items": {"type": "string"}, "description": FIELD_DOCS["meta.v1.ObjectMeta"]["finalizers"],
         "x-kubernetes-patch-strategy": "merge", "x-kubernetes-list-type": "set"}
 
 

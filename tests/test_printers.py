@@ -288,6 +288,21 @@ def test_deployment_and_replicaset_cells() -> None:
     assert cells("ReplicaSet", "apps/v1", rs) == ["web-1", 0, 0, 0, "90s", "a,b", "ia,ib", "<none>"]
 
 
+def test_replicationcontroller_columns_and_cells() -> None:
+    cols = columns_for("ReplicationController", "v1")
+    assert [(c["name"], c["type"], c["priority"]) for c in cols] == [
+        ("Name", "string", 0), ("Desired", "integer", 0), ("Current", "integer", 0), ("Ready", "integer", 0),
+        ("Age", "string", 0), ("Containers", "string", 1), ("Images", "string", 1), ("Selector", "string", 1)]
+    assert cols[3]["description"] == "The number of ready replicas for this replication controller."
+    template = {"spec": {"containers": [{"name": "a", "image": "ia"}, {"name": "b", "image": "ib"}]}}
+    rc = {"metadata": {"name": "rc", "creationTimestamp": ago(150)},
+          "spec": {"replicas": 3, "selector": {"tier": "fe", "app": "web"}, "template": template},
+          "status": {"replicas": 2, "readyReplicas": 1}}
+    assert cells("ReplicationController", "v1", rc) == ["rc", 3, 2, 1, "2m30s", "a,b", "ia,ib", "app=web,tier=fe"]
+    rc = {"metadata": {"name": "empty", "creationTimestamp": ago(5)}, "spec": {}, "status": {}}
+    assert cells("ReplicationController", "v1", rc) == ["empty", 0, 0, 0, "5s", "", "", "<none>"]
+
+
 def svc(spec: dict, status: dict | None = None) -> dict:
     return {"metadata": {"name": "s", "creationTimestamp": ago(3700)}, "spec": spec, "status": status or {}}
 

@@ -441,6 +441,18 @@ def test_round_trip(obj):
     assert got == obj
 
 
+def test_replicationcontroller_round_trip_keeps_label_map_selector_and_status_replicas():
+    rc = {"kind": "ReplicationController", "apiVersion": "v1",
+          "metadata": {"name": "web", "namespace": "default", "creationTimestamp": None},
+          "spec": {"replicas": 0, "selector": {"app": "web"},
+                   "template": {"metadata": {"creationTimestamp": None, "labels": {"app": "web"}},
+                                "spec": {"containers": [{"name": "c", "image": "nginx", "resources": {}}]}}},
+          "status": {"replicas": 0}}
+    assert decode(encode(rc)) == rc
+    # status.replicas has no omitempty in Go: an empty status still carries it.
+    assert decode(encode({**rc, "status": {}}))["status"] == {"replicas": 0}
+
+
 def test_non_pointer_zero_values_are_dropped_and_pointer_zeroes_kept():
     # Write a Deployment as Go does: every non-pointer scalar written, even when zero.
     container = _s(1, "c") + _s(2, "") + _vi(16, 0)

@@ -173,6 +173,21 @@ def _replicaset(obj: Obj) -> None:
     default_pod_template(spec.get("template"))
 
 
+def _replication_controller(obj: Obj) -> None:
+    # A missing selector or set of object labels is taken from the pod template's labels.
+    spec = obj.setdefault("spec", {})
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+    if labels:
+        if not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        md = obj.setdefault("metadata", {})
+        if not md.get("labels"):
+            md["labels"] = dict(labels)
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    default_pod_template(spec.get("template"))
+
+
 def _service(obj: Obj) -> None:
     spec = obj.setdefault("spec", {})
     if not spec.get("sessionAffinity"):
@@ -258,6 +273,8 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
         _deployment(obj)
     elif kind == "ReplicaSet":
         _replicaset(obj)
+    elif kind == "ReplicationController":
+        _replication_controller(obj)
     elif kind == "Pod":
         _default_pod(obj)
     elif kind == "PodTemplate":

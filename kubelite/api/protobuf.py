@@ -2,8 +2,8 @@
 
 kubectl 1.32+ sends typed create/update bodies as protobuf.  A body is the 4-byte magic
 ``k8s\\x00`` followed by a ``runtime.Unknown`` envelope whose ``typeMeta`` names the kind
-and whose ``raw`` holds the object message.  We decode it with a small wire reader of our
-own, driven by the schema data in ``protoschema``, into exactly the dict that the same Go
+and whose ``raw`` holds the object message.  We decode it with the wire primitives of
+``protowire``, driven by the schema data in ``protoschema``, into exactly the dict that the same Go
 struct would have produced as JSON, so the rest of the server sees one shape.
 
 Reproducing Go's JSON is what makes the result lossless *and* identical to what a JSON
@@ -22,76 +22,25 @@ import binascii
 import datetime as _dt
 import re
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from kubelite.api import errors
 from kubelite.api import protoschema as schema
+from kubelite.api import protowire as pw
 from kubelite.api.protoschema import Field, Message
+from kubelite.api.protowire import FIXED32, FIXED64, LEN, VARINT, Malformed, iter_fields, read_varint
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
-
-# Wire types.
-VARINT, FIXED64, LEN, START_GROUP, END_GROUP, FIXED32 = 0, 1, 2, 3, 4, 5
 
 _MAX_DEPTH = 64
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
-class Malformed(ValueError):
-    """The bytes are not a valid protobuf message for the expected schema."""
-
-
 class Unsupported(ValueError):
     """The object cannot be encoded as protobuf with our schema; answer in JSON instead."""
-
-
-# --------------------------------------------------------------------------- wire reader
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise Malformed("truncated varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise Malformed("varint longer than 10 bytes")
-
-
-def _iter_fields(buf: bytes) -> Iterator[tuple[int, int, Any]]:
-    """Yield (field number, wire type, value): int for numeric, bytes for length-delimited."""
-    pos, end = 0, len(buf)
-    while pos < end:
-        key, pos = _read_varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise Malformed("field number 0")
-        if wire == VARINT:
-            value, pos = _read_varint(buf, pos)
-        elif wire == FIXED64:
-            if pos + 8 > end:
-                raise Malformed("truncated fixed64")
-            value, pos = buf[pos:pos + 8], pos + 8
-        elif wire == FIXED32:
-            if pos + 4 > end:
-                raise Malformed("truncated fixed32")
-            value, pos = buf[pos:pos + 4], pos + 4
-        elif wire == LEN:
-            size, pos = _read_varint(buf, pos)
-            if pos + size > end:
-                raise Malformed("length-delimited field runs past the end of the message")
-            value, pos = buf[pos:pos + size], pos + size
-        else:  # groups are never used by Kubernetes
-            raise Malformed(f"unsupported wire type {wire} for field {number}")
-        yield number, wire, value
 
 
 def _signed(value: int, bits: int) -> int:
@@ -132,7 +81,7 @@ def _packed(code: str, data: bytes) -> list[Any]:
             raise Malformed("packed field has a partial element")
         return [struct.unpack(fmt, data[i:i + size])[0] for i in range(0, len(data), size)]
     while pos < len(data):
-        v, pos = _read_varint(data, pos)
+        v, pos = read_varint(data, pos)
         out.append(_scalar(code, VARINT, v))
     return out
 
@@ -156,10 +105,10 @@ def _decode_body(body: bytes, depth: int) -> dict[str, Any]:
         raise Malformed("objects nested too deeply")
     api_version, kind, raw, content_type = _envelope(body)
     if content_type and content_type != MEDIA_TYPE and "json" in content_type:
-        obj = orjson.loads(raw)
-        if not isinstance(obj, dict):
+        embedded = orjson.loads(raw)
+        if not isinstance(embedded, dict):
             raise Malformed("embedded JSON is not an object")
-        return obj
+        return embedded
     name = schema.kind_message(api_version, kind)
     if name is None:
         raise errors.status_error(
@@ -180,9 +129,9 @@ def _envelope(body: bytes) -> tuple[str, str, bytes, str]:
         raise Malformed("missing the k8s\\x00 prefix")
     api_version = kind = content_type = ""
     raw = b""
-    for number, wire, value in _iter_fields(body[len(MAGIC):]):
+    for number, wire, value in iter_fields(body[len(MAGIC):]):
         if number == 1:  # typeMeta
-            for n, w, v in _iter_fields(_expect_len(wire, value)):
+            for n, w, v in iter_fields(_expect_len(wire, value)):
                 if n == 1:
                     api_version = _scalar("s", w, v)
                 elif n == 2:
@@ -210,7 +159,7 @@ def _decode_message(buf: bytes, name: str, depth: int) -> Any:
     if msg is None:  # cannot happen with consistent schema data
         raise Malformed(f"no schema for {name}")
     values: dict[int, Any] = {}
-    for number, wire, value in _iter_fields(buf):
+    for number, wire, value in iter_fields(buf):
         field = msg.by_number.get(number)
         if field is None:
             continue  # unknown fields are skipped, as Go's generated code does
@@ -220,7 +169,7 @@ def _decode_message(buf: bytes, name: str, depth: int) -> Any:
         elif field.repeated:
             items = values.setdefault(number, [])
             if field.type in schema.SCALARS and field.type not in ("s", "y") and wire == LEN:
-                items.extend(_packed(field.type, value))
+                items.extend(_packed(field.type, _expect_len(wire, value)))
             else:
                 items.append(_field_value(field, wire, value, depth))
         else:
@@ -245,7 +194,7 @@ def _field_value(field: Field, wire: int, value: Any, depth: int) -> Any:
 
 def _map_entry(buf: bytes, field: Field, depth: int) -> tuple[str, Any]:
     key, item = "", _ABSENT
-    for n, w, v in _iter_fields(buf):
+    for n, w, v in iter_fields(buf):
         if n == 1:
             key = _scalar("s", w, v)
         elif n == 2:
@@ -296,7 +245,7 @@ def _emit(out: dict[str, Any], field: Field, value: Any, depth: int) -> None:
 # --------------------------------------------------------------------------- special types
 
 def _fields_of(buf: bytes) -> dict[int, tuple[int, Any]]:
-    return {n: (w, v) for n, w, v in _iter_fields(buf)}
+    return {n: (w, v) for n, w, v in iter_fields(buf)}
 
 
 def _decode_special(buf: bytes, name: str, depth: int) -> Any:
@@ -366,30 +315,6 @@ def _trim(value: int, unit: int) -> str:
     return f"{whole}." + f"{frac:0{digits}d}".rstrip("0")
 
 
-# --------------------------------------------------------------------------- wire writer
-
-def _varint(n: int) -> bytes:
-    if n < 0:
-        n += 1 << 64  # negative ints are 10-byte two's complement, as Go writes them
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _key(number: int, wire: int) -> bytes:
-    return _varint(number << 3 | wire)
-
-
-def _len_field(number: int, data: bytes) -> bytes:
-    return _key(number, LEN) + _varint(len(data)) + data
-
-
 # --------------------------------------------------------------------------- encode
 
 def encode(obj: dict[str, Any]) -> bytes:
@@ -406,8 +331,8 @@ def encode(obj: dict[str, Any]) -> bytes:
         raw = _encode_message(obj, name, "")
     except (TypeError, OverflowError, struct.error) as e:  # orjson.JSONEncodeError is a TypeError
         raise Unsupported(f"cannot encode {kind} as protobuf: {e}") from None
-    type_meta = _len_field(1, api_version.encode()) + _len_field(2, kind.encode())
-    envelope = _len_field(1, type_meta) + _len_field(2, raw) + _len_field(3, b"") + _len_field(4, b"")
+    type_meta = pw.len_field(1, api_version.encode()) + pw.len_field(2, kind.encode())
+    envelope = pw.len_field(1, type_meta) + pw.len_field(2, raw) + pw.len_field(3, b"") + pw.len_field(4, b"")
     return MAGIC + envelope
 
 
@@ -425,7 +350,7 @@ def _encode_message(value: Any, name: str, path: str) -> bytes:
     parts: dict[int, bytes] = {}
     for field, sub in _assign(msg, value, path).items():
         if field.inline:
-            parts[field.number] = _len_field(field.number, _encode_message(sub, field.type, path))
+            parts[field.number] = pw.len_field(field.number, _encode_message(sub, field.type, path))
         elif sub is not None:
             parts[field.number] = _encode_field(field, sub, _join(path, field.name))
     return b"".join(parts[n] for n in sorted(parts))
@@ -473,7 +398,7 @@ def _encode_field(field: Field, value: Any, path: str) -> bytes:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise Unsupported(f"{path}: map keys must be strings")
-            out += _len_field(field.number, _len_field(1, k.encode()) + _encode_one(field, 2, v, f"{path}[{k}]"))
+            out += pw.len_field(field.number, pw.len_field(1, k.encode()) + _encode_one(field, 2, v, f"{path}[{k}]"))
         return bytes(out)
     if field.repeated:
         if not isinstance(value, list):
@@ -489,7 +414,7 @@ def _encode_one(field: Field, number: int, value: Any, path: str) -> bytes:
     if t == "s":
         if not isinstance(value, str):
             raise Unsupported(f"{path}: expected a string")
-        return _len_field(number, value.encode())
+        return pw.len_field(number, value.encode())
     if t in ("i32", "i64"):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -498,17 +423,17 @@ def _encode_one(field: Field, number: int, value: Any, path: str) -> bytes:
         bits = 32 if t == "i32" else 64
         if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
             raise Unsupported(f"{path}: {value} does not fit in an int{bits}")
-        return _key(number, VARINT) + _varint(value)
+        return pw.key(number, VARINT) + pw.varint(value)
     if t == "b":
         if not isinstance(value, bool):
             raise Unsupported(f"{path}: expected a boolean")
-        return _key(number, VARINT) + _varint(int(value))
+        return pw.key(number, VARINT) + pw.varint(int(value))
     if t in ("f64", "f32"):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise Unsupported(f"{path}: expected a number")
         if t == "f64":
-            return _key(number, FIXED64) + struct.pack("<d", value)
-        return _key(number, FIXED32) + struct.pack("<f", value)
+            return pw.key(number, FIXED64) + struct.pack("<d", value)
+        return pw.key(number, FIXED32) + struct.pack("<f", value)
     if t == "y":
         if not isinstance(value, str):
             raise Unsupported(f"{path}: expected base64 data")
@@ -516,8 +441,8 @@ def _encode_one(field: Field, number: int, value: Any, path: str) -> bytes:
             data = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise Unsupported(f"{path}: invalid base64 data") from None
-        return _len_field(number, data)
-    return _len_field(number, _encode_message(value, t, path))
+        return pw.len_field(number, data)
+    return pw.len_field(number, _encode_message(value, t, path))
 
 
 _TIME_RE = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|z|[+-]\d\d:\d\d)$")
@@ -570,24 +495,24 @@ def _encode_special(value: Any, name: str, path: str) -> bytes:
         seconds, nanos = _parse_time(value, path)
         if name == "meta.v1.Time":
             nanos = 0
-        return _key(1, VARINT) + _varint(seconds) + _key(2, VARINT) + _varint(nanos // 1000 * 1000)
+        return pw.key(1, VARINT) + pw.varint(seconds) + pw.key(2, VARINT) + pw.varint(nanos // 1000 * 1000)
     if name == "meta.v1.Duration":
-        return _key(1, VARINT) + _varint(_parse_duration(value, path))
+        return pw.key(1, VARINT) + pw.varint(_parse_duration(value, path))
     if name == "intstr.IntOrString":
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise Unsupported(f"{path}: expected an int or a string")
         if isinstance(value, int):
-            return _key(1, VARINT) + _varint(0) + _key(2, VARINT) + _varint(value) + _len_field(3, b"")
-        return _key(1, VARINT) + _varint(1) + _key(2, VARINT) + _varint(0) + _len_field(3, value.encode())
+            return pw.key(1, VARINT) + pw.varint(0) + pw.key(2, VARINT) + pw.varint(value) + pw.len_field(3, b"")
+        return pw.key(1, VARINT) + pw.varint(1) + pw.key(2, VARINT) + pw.varint(0) + pw.len_field(3, value.encode())
     if name == "resource.Quantity":
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise Unsupported(f"{path}: expected a quantity")
         text = value if isinstance(value, str) else (str(int(value)) if float(value).is_integer() else repr(value))
-        return _len_field(1, text.encode())
+        return pw.len_field(1, text.encode())
     # RawExtension / FieldsV1: raw JSON bytes.
     if value is None:
         return b""
-    return _len_field(1, orjson.dumps(value))
+    return pw.len_field(1, orjson.dumps(value))
 
 
 # --------------------------------------------------------------------------- strict fields

@@ -197,7 +197,10 @@ MESSAGES: dict[str, str] = {
         "metadata=1:meta.v1.ObjectMeta spec=2!:SelfSubjectAccessReviewSpec "
         "status=3:SubjectAccessReviewStatus"
     ),
-    "authorization.v1.SelfSubjectAccessReviewSpec": "resourceAttributes=1*:ResourceAttributes nonResourceAttributes=2*:NonResourceAttributes",
+    "authorization.v1.SelfSubjectAccessReviewSpec": (
+        "resourceAttributes=1*:ResourceAttributes "
+        "nonResourceAttributes=2*:NonResourceAttributes"
+    ),
     "authorization.v1.SelfSubjectRulesReview": (
         "metadata=1:meta.v1.ObjectMeta spec=2!:SelfSubjectRulesReviewSpec "
         "status=3:SubjectRulesReviewStatus"
@@ -248,7 +251,10 @@ MESSAGES: dict[str, str] = {
         "status=3:HorizontalPodAutoscalerStatus"
     ),
     "autoscaling.v2.HorizontalPodAutoscalerBehavior": "scaleUp=1*:HPAScalingRules scaleDown=2*:HPAScalingRules",
-    "autoscaling.v2.HorizontalPodAutoscalerCondition": "type=1!:s status=2!:s lastTransitionTime=3:meta.v1.Time reason=4:s message=5:s",
+    "autoscaling.v2.HorizontalPodAutoscalerCondition": (
+        "type=1!:s status=2!:s "
+        "lastTransitionTime=3:meta.v1.Time reason=4:s message=5:s"
+    ),
     "autoscaling.v2.HorizontalPodAutoscalerList": "metadata=1:meta.v1.ListMeta items=2!:[]HorizontalPodAutoscaler",
     "autoscaling.v2.HorizontalPodAutoscalerSpec": (
         "scaleTargetRef=1!:CrossVersionObjectReference minReplicas=2*:i32 maxReplicas=3!:i32 "
@@ -352,7 +358,10 @@ MESSAGES: dict[str, str] = {
         "nodePublishSecretRef=5*:LocalObjectReference"
     ),
     "core.v1.Capabilities": "add=1:[]s drop=2:[]s",
-    "core.v1.CephFSPersistentVolumeSource": "monitors=1!:[]s path=2:s user=3:s secretFile=4:s secretRef=5*:SecretReference readOnly=6:b",
+    "core.v1.CephFSPersistentVolumeSource": (
+        "monitors=1!:[]s path=2:s user=3:s "
+        "secretFile=4:s secretRef=5*:SecretReference readOnly=6:b"
+    ),
     "core.v1.CephFSVolumeSource": (
         "monitors=1!:[]s path=2:s user=3:s secretFile=4:s secretRef=5*:LocalObjectReference "
         "readOnly=6:b"
@@ -360,7 +369,10 @@ MESSAGES: dict[str, str] = {
     "core.v1.CinderPersistentVolumeSource": "volumeID=1!:s fsType=2:s readOnly=3:b secretRef=4*:SecretReference",
     "core.v1.CinderVolumeSource": "volumeID=1!:s fsType=2:s readOnly=3:b secretRef=4*:LocalObjectReference",
     "core.v1.ClientIPConfig": "timeoutSeconds=1*:i32",
-    "core.v1.ClusterTrustBundleProjection": "name=1*:s signerName=2*:s labelSelector=3*:meta.v1.LabelSelector optional=5*:b path=4!:s",
+    "core.v1.ClusterTrustBundleProjection": (
+        "name=1*:s signerName=2*:s "
+        "labelSelector=3*:meta.v1.LabelSelector optional=5*:b path=4!:s"
+    ),
     "core.v1.ComponentCondition": "type=1!:s status=2!:s message=3:s error=4:s",
     "core.v1.ComponentStatus": "metadata=1:meta.v1.ObjectMeta conditions=2:[]ComponentCondition",
     "core.v1.ComponentStatusList": "metadata=1:meta.v1.ListMeta items=2!:[]ComponentStatus",
@@ -746,7 +758,10 @@ MESSAGES: dict[str, str] = {
     "core.v1.ServiceStatus": "loadBalancer=1:LoadBalancerStatus conditions=2:[]meta.v1.Condition",
     "core.v1.SessionAffinityConfig": "clientIP=1*:ClientIPConfig",
     "core.v1.SleepAction": "seconds=1!:i64",
-    "core.v1.StorageOSPersistentVolumeSource": "volumeName=1:s volumeNamespace=2:s fsType=3:s readOnly=4:b secretRef=5*:ObjectReference",
+    "core.v1.StorageOSPersistentVolumeSource": (
+        "volumeName=1:s volumeNamespace=2:s "
+        "fsType=3:s readOnly=4:b secretRef=5*:ObjectReference"
+    ),
     "core.v1.StorageOSVolumeSource": (
         "volumeName=1:s volumeNamespace=2:s fsType=3:s readOnly=4:b "
         "secretRef=5*:LocalObjectReference"
@@ -796,7 +811,10 @@ MESSAGES: dict[str, str] = {
     ),
     "core.v1.VsphereVirtualDiskVolumeSource": "volumePath=1!:s fsType=2:s storagePolicyName=3:s storagePolicyID=4:s",
     "core.v1.WeightedPodAffinityTerm": "weight=1!:i32 podAffinityTerm=2!:PodAffinityTerm",
-    "core.v1.WindowsSecurityContextOptions": "gmsaCredentialSpecName=1*:s gmsaCredentialSpec=2*:s runAsUserName=3*:s hostProcess=4*:b",
+    "core.v1.WindowsSecurityContextOptions": (
+        "gmsaCredentialSpecName=1*:s "
+        "gmsaCredentialSpec=2*:s runAsUserName=3*:s hostProcess=4*:b"
+    ),
     "discovery.v1.Endpoint": (
         "addresses=1!:[]s conditions=2:EndpointConditions hostname=3*:s "
         "targetRef=4*:core.v1.ObjectReference deprecatedTopology=5:{}s nodeName=6*:s zone=7*:s "

@@ -44,6 +44,10 @@ class ResourceInfo:
     generation_on_annotations: bool = False
     # What DELETE returns: the object (pods, services, namespaces…) or a Status.
     return_deleted_object: bool = False
+    # Set when this resource is another API's view of objects stored once in the form of
+    # that apiVersion (upstream: events.k8s.io/v1 Events are core/v1 Events in etcd); the
+    # registry converts on every read and write (``api.conversion``).
+    storage_api_version: str = ""
 
     @property
     def api_version(self) -> str:
@@ -69,8 +73,8 @@ class ResourceInfo:
 
     def store_prefix(self) -> str:
         """Key prefix in the store, e.g. ``/registry/apps/deployments/``."""
-        g = self.group or "core"
-        return f"/registry/{g}/{self.plural}/"
+        group = self.storage_api_version.rpartition("/")[0] if self.storage_api_version else self.group
+        return f"/registry/{group or 'core'}/{self.plural}/"
 
     def store_key(self, namespace: str, name: str) -> str:
         """The store key of one object."""
@@ -81,6 +85,12 @@ class ResourceInfo:
 
 _STATUS = Subresource("status", STATUS_VERBS)
 _SCALE = Subresource("scale", STATUS_VERBS, "autoscaling", "v1", "Scale")
+
+
+def _proxy(options_kind: str) -> Subresource:
+    """The proxy subresource of pods, services and nodes."""
+    return Subresource("proxy", ("create", "delete", "get", "patch", "update"), kind=options_kind)
+
 
 RESOURCES: tuple[ResourceInfo, ...] = (
     # core/v1
@@ -93,7 +103,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  subresources=(Subresource("finalize", ("update",)), _STATUS),
                  has_status=True, return_deleted_object=True),
     ResourceInfo("", "v1", "Node", "nodes", namespaced=False, short_names=("no",),
-                 subresources=(Subresource("proxy", ("create", "delete", "get", "patch", "update"), kind="NodeProxyOptions"), _STATUS),
+                 subresources=(_proxy("NodeProxyOptions"), _STATUS),
                  has_status=True, return_deleted_object=True),
     ResourceInfo("", "v1", "Pod", "pods", short_names=("po",), categories=("all",),
                  subresources=(
@@ -103,14 +113,16 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                      Subresource("exec", ("create", "get"), kind="PodExecOptions"),
                      Subresource("log", ("get",)),
                      Subresource("portforward", ("create", "get"), kind="PodPortForwardOptions"),
-                     Subresource("proxy", ("create", "delete", "get", "patch", "update"), kind="PodProxyOptions"),
+                     _proxy("PodProxyOptions"),
                      _STATUS),
                  has_status=True, return_deleted_object=True),
+    ResourceInfo("", "v1", "ReplicationController", "replicationcontrollers", short_names=("rc",),
+                 categories=("all",), subresources=(_SCALE, _STATUS), has_status=True),
     ResourceInfo("", "v1", "Secret", "secrets"),
     ResourceInfo("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",),
                  return_deleted_object=True),
     ResourceInfo("", "v1", "Service", "services", short_names=("svc",), categories=("all",),
-                 subresources=(Subresource("proxy", ("create", "delete", "get", "patch", "update"), kind="ServiceProxyOptions"), _STATUS),
+                 subresources=(_proxy("ServiceProxyOptions"), _STATUS),
                  has_status=True, return_deleted_object=True),
     # apps/v1
     ResourceInfo("apps", "v1", "Deployment", "deployments", short_names=("deploy",), categories=("all",),
@@ -121,8 +133,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     # coordination.k8s.io/v1
     ResourceInfo("coordination.k8s.io", "v1", "Lease", "leases"),
-    # events.k8s.io/v1 shares storage with core/v1 events upstream; here it is stored alone.
-    ResourceInfo("events.k8s.io", "v1", "Event", "events", short_names=("ev",)),
+    # events.k8s.io/v1: the core/v1 Events, stored once, seen with the new API's field names.
+    ResourceInfo("events.k8s.io", "v1", "Event", "events", short_names=("ev",), storage_api_version="v1"),
 )
 
 # Group preference order for /apis (upstream lists apps early, events late).
@@ -159,17 +171,25 @@ def in_group_version(group: str, version: str) -> list[ResourceInfo]:
     return [r for r in RESOURCES if r.group == group and r.version == version]
 
 
+def _served(group: str, version: str, plural: str) -> ResourceInfo:
+    """A resource the catalogue above must contain (fails at import when it does not)."""
+    info = lookup(group, version, plural)
+    if info is None:
+        raise LookupError(f"{plural}.{group or 'core'}/{version} is not in the catalogue")
+    return info
+
+
 # Shared by every component: where the per-kind clients live.
-DEPLOYMENTS = lookup("apps", "v1", "deployments")
-REPLICASETS = lookup("apps", "v1", "replicasets")
-PODS = lookup("", "v1", "pods")
-SERVICES = lookup("", "v1", "services")
-ENDPOINTS = lookup("", "v1", "endpoints")
-ENDPOINTSLICES = lookup("discovery.k8s.io", "v1", "endpointslices")
-NODES = lookup("", "v1", "nodes")
-NAMESPACES = lookup("", "v1", "namespaces")
-EVENTS = lookup("", "v1", "events")
-LEASES = lookup("coordination.k8s.io", "v1", "leases")
-SERVICEACCOUNTS = lookup("", "v1", "serviceaccounts")
-CONFIGMAPS = lookup("", "v1", "configmaps")
-SECRETS = lookup("", "v1", "secrets")
+DEPLOYMENTS = _served("apps", "v1", "deployments")
+REPLICASETS = _served("apps", "v1", "replicasets")
+PODS = _served("", "v1", "pods")
+SERVICES = _served("", "v1", "services")
+ENDPOINTS = _served("", "v1", "endpoints")
+ENDPOINTSLICES = _served("discovery.k8s.io", "v1", "endpointslices")
+NODES = _served("", "v1", "nodes")
+NAMESPACES = _served("", "v1", "namespaces")
+EVENTS = _served("", "v1", "events")
+LEASES = _served("coordination.k8s.io", "v1", "leases")
+SERVICEACCOUNTS = _served("", "v1", "serviceaccounts")
+CONFIGMAPS = _served("", "v1", "configmaps")
+SECRETS = _served("", "v1", "secrets")

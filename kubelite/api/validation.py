@@ -15,6 +15,7 @@ from typing import Any
 from kubelite.api import validation_apps as apps
 from kubelite.api import validation_core as core
 from kubelite.api import validation_pod as pod
+from kubelite.api import validation_rc as rc
 from kubelite.api.errors import Cause
 from kubelite.api.validation_common import name_is_dns_subdomain, validate_object_meta, validate_object_meta_update
 
@@ -43,6 +44,8 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = apps.validate_deployment(obj, old)
     elif kind == "ReplicaSet":
         errs = apps.validate_replicaset(obj, old)
+    elif kind == "ReplicationController":
+        errs = rc.validate_replication_controller(obj, old)
     elif kind == "Service":
         errs = core.validate_service(obj, old)
     elif kind == "Namespace":
@@ -74,6 +77,8 @@ def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[
     """Causes for a write to the /status subresource."""
     if kind in ("Deployment", "ReplicaSet"):
         return _dedupe(apps.validate_apps_status(kind, obj, old))
+    if kind == "ReplicationController":
+        return _dedupe(rc.validate_rc_status(obj, old))
     if kind == "Pod":
         return _dedupe(pod.validate_pod_status_update(obj, old))
     return _dedupe(validate_object_meta_update(obj, old))

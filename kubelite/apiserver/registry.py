@@ -4,6 +4,8 @@ Each verb reads and writes through ``Store`` with compare-and-swap and maps stor
 failures to upstream's Status errors.  Objects are stored as JSON without their
 resourceVersion; the store's ``mod_revision`` becomes ``metadata.resourceVersion`` on
 the way out, so there is one global, monotonically increasing version as in etcd.
+A resource that is another API's view of stored objects (events.k8s.io Events) is
+converted by ``encode``/``decode`` alone; every verb works on the view.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from kubelite.api import errors, meta
+from kubelite.api import conversion, errors, meta
 from kubelite.api.resources import SERVICES, ResourceInfo
 from kubelite.apiserver import strategies
 from kubelite.apiserver.allocators import ServiceAllocator
@@ -28,20 +30,21 @@ Mutator = Callable[[Obj], Obj]
 
 
 def decode(kv: KV, info: ResourceInfo) -> Obj:
-    """Stored bytes → object with resourceVersion set."""
-    obj = orjson.loads(kv.value)
+    """Stored bytes → object (as ``info``'s API serves it) with resourceVersion set."""
+    obj = conversion.from_storage(info, orjson.loads(kv.value))
     obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
     obj.setdefault("apiVersion", info.api_version)
     obj.setdefault("kind", info.kind)
     return obj
 
 
-def encode(obj: Obj) -> bytes:
+def encode(obj: Obj, info: ResourceInfo) -> bytes:
     """Object → stored bytes (resourceVersion is the store's business)."""
-    md = obj.get("metadata") or {}
+    stored = conversion.to_storage(info, obj)
+    md = stored.get("metadata") or {}
     rv = md.pop("resourceVersion", None)
     try:
-        return orjson.dumps(obj)
+        return orjson.dumps(stored)
     finally:
         if rv is not None:
             md["resourceVersion"] = rv
@@ -58,7 +61,7 @@ def decode_continue(token: str) -> tuple[int, str]:
         d = orjson.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
         return int(d["rv"]), str(d["start"])
     except Exception:
-        raise errors.bad_request("continue key is not valid: invalid continue token")
+        raise errors.bad_request("continue key is not valid: invalid continue token") from None
 
 
 class Registry:
@@ -67,7 +70,7 @@ class Registry:
     def __init__(self, store: Store, allocator: ServiceAllocator):
         self.store = store
         self.allocator = allocator
-        self._watch_objects: collections.OrderedDict[tuple[str, int], Obj] = collections.OrderedDict()
+        self._watch_objects: collections.OrderedDict[tuple[str, int, str], Obj] = collections.OrderedDict()
 
     # -- helpers -----------------------------------------------------------------------
     def _key(self, info: ResourceInfo, ns: str, name: str) -> str:
@@ -88,6 +91,7 @@ class Registry:
         """LIST → (items, revision, continue token, remainingItemCount)."""
         prefix = info.store_prefix() + (f"{ns}/" if info.namespaced and ns else "")
         start = ""
+        kvs: list[KV]
         if continue_:
             # Later pages come from the first page's snapshot, as etcd serves them.
             rev, start = decode_continue(continue_)
@@ -99,7 +103,7 @@ class Registry:
                                   "token in this response to retrieve the remainder of the results. Continuing with "
                                   "the provided token results in an inconsistent list - objects that were created, "
                                   "modified, or deleted between the time the first chunk was returned and now may "
-                                  "show up in the list.")
+                                  "show up in the list.") from None
         else:
             kvs, rev = await self.store.list(prefix)
         items: list[Obj] = []
@@ -156,11 +160,11 @@ class Registry:
         # generateName collisions are retried by upstream clients; we just draw again.
         for _ in range(5):
             try:
-                kv = await self.store.create(key, encode(obj))
+                kv = await self.store.create(key, encode(obj, info))
                 return decode(kv, info)
             except KeyExists:
                 if not md.get("generateName") or obj is None:
-                    raise errors.already_exists(info.plural, info.group, md["name"])
+                    raise errors.already_exists(info.plural, info.group, md["name"]) from None
                 md["name"] = md["generateName"] + meta.rand_suffix()
                 key = self._key(info, ns, md["name"])
         raise errors.already_exists(info.plural, info.group, md["name"])
@@ -221,16 +225,16 @@ class Registry:
                     kv2 = await self.store.delete(kv.key, kv.mod_revision)
                 except RevisionMismatch:
                     continue
-                out = decode(KV(kv.key, encode(new), kv2.mod_revision, kv2.create_revision), info)
+                out = decode(KV(kv.key, encode(new, info), kv2.mod_revision, kv2.create_revision), info)
                 return out, False
             try:
-                kv2 = await self.store.update(kv.key, encode(new), kv.mod_revision)
+                kv2 = await self.store.update(kv.key, encode(new, info), kv.mod_revision)
             except RevisionMismatch:
                 if new_rv:
-                    raise errors.conflict(info.plural, info.group, name)
+                    raise errors.conflict(info.plural, info.group, name) from None
                 continue
             except KeyNotFound:
-                raise errors.not_found(info.plural, info.group, name)
+                raise errors.not_found(info.plural, info.group, name) from None
             return decode(kv2, info), False
         raise errors.conflict(info.plural, info.group, name, "too many concurrent writes")
 
@@ -249,9 +253,7 @@ class Registry:
         if obj.get("kind") == "Namespace" and (obj.get("spec") or {}).get("finalizers"):
             return False
         # A pod waiting for its kubelet keeps existing until deleted with grace 0.
-        if obj.get("kind") == "Pod" and md.get("deletionGracePeriodSeconds", 0) != 0:
-            return False
-        return True
+        return not (obj.get("kind") == "Pod" and md.get("deletionGracePeriodSeconds", 0) != 0)
 
     # -- delete ------------------------------------------------------------------------
     async def delete(self, info: ResourceInfo, ns: str, name: str, options: Obj, *,
@@ -263,7 +265,8 @@ class Registry:
             pre = options.get("preconditions") or {}
             if pre.get("uid") and pre["uid"] != md.get("uid"):
                 raise errors.conflict(info.plural, info.group, name,
-                                      f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {md.get('uid')}")
+                                      f"Precondition failed: UID in precondition: {pre['uid']}, "
+                                      f"UID in object meta: {md.get('uid')}")
             if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
                 raise errors.conflict(info.plural, info.group, name,
                                       f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
@@ -278,9 +281,9 @@ class Registry:
                 fins.append("foregroundDeletion")
             if policy == "Orphan" and "orphan" not in fins:
                 fins.append("orphan")
-            if policy in ("Foreground", "Orphan") or nmd.get("deletionTimestamp"):
-                if policy == "Background":
-                    fins = [f for f in fins if f not in ("orphan", "foregroundDeletion")]
+            if policy == "Background" and nmd.get("deletionTimestamp"):
+                # Background on an object already being deleted drops the other policies' finalizers.
+                fins = [f for f in fins if f not in ("orphan", "foregroundDeletion")]
             if fins:
                 nmd["finalizers"] = fins
             grace = self._grace(info, new, options)
@@ -317,7 +320,7 @@ class Registry:
             if dry_run:
                 return new, False
             try:
-                kv2 = await self.store.update(kv.key, encode(new), kv.mod_revision)
+                kv2 = await self.store.update(kv.key, encode(new, info), kv.mod_revision)
             except RevisionMismatch:
                 continue
             return decode(kv2, info), False
@@ -351,7 +354,7 @@ class Registry:
             try:
                 w = self.store.watch(prefix, rev)
             except Compacted as c:
-                raise errors.gone(f"too old resource version: {c.requested} ({c.oldest})")
+                raise errors.gone(f"too old resource version: {c.requested} ({c.oldest})") from None
             kvs = []
 
         shared = self._decode_shared
@@ -376,8 +379,9 @@ class Registry:
 
     def _decode_shared(self, kv: KV, info: ResourceInfo) -> Obj:
         """Decode a watched value once for every watcher (like the API server's watch
-        cache): each change reaches many watchers, and watchers never modify objects."""
-        k = (kv.key, kv.mod_revision)
+        cache): each change reaches many watchers, and watchers never modify objects.
+        Keyed by apiVersion too: one stored Event is two objects, one per API."""
+        k = (kv.key, kv.mod_revision, info.api_version)
         obj = self._watch_objects.get(k)
         if obj is None:
             obj = decode(kv, info)

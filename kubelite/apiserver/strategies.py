@@ -22,8 +22,8 @@ from kubelite.api.validation import generation_changed, validate
 Obj = dict[str, Any]
 
 # Kinds whose objects carry metadata.generation (upstream: those with a spec it tracks).
-_GENERATION_KINDS = {"Deployment", "ReplicaSet", "Service", "Namespace", "Node"}
-_GENERATION_TRACKED = {"Deployment", "ReplicaSet"}
+_GENERATION_KINDS = {"Deployment", "ReplicaSet", "ReplicationController", "Service", "Namespace", "Node"}
+_GENERATION_TRACKED = {"Deployment", "ReplicaSet", "ReplicationController"}
 
 
 def prepare_for_create(info: ResourceInfo, obj: Obj) -> None:
@@ -32,7 +32,8 @@ def prepare_for_create(info: ResourceInfo, obj: Obj) -> None:
     md = obj["metadata"]
     if kind in _GENERATION_TRACKED:
         md["generation"] = 1
-        obj["status"] = {}
+        # Go writes an RC's status.replicas even when 0 (no omitempty).
+        obj["status"] = {"replicas": 0} if kind == "ReplicationController" else {}
     elif kind in _GENERATION_KINDS:
         md.pop("generation", None)
     if kind == "Pod":
@@ -90,7 +91,7 @@ def default_and_validate(info: ResourceInfo, obj: Obj, old: Obj | None, subresou
         obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
     if subresource == "binding":
         return  # nodeName may be set exactly once, through binding, bypassing pod update rules
-    if subresource == "status":
+    if subresource == "status" and old is not None:  # a status write always updates
         from kubelite.api.validation import validate_status
         causes = validate_status(info.kind, info.api_version, obj, old)
     else:

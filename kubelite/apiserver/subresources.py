@@ -19,20 +19,23 @@ from kubelite.apiserver.handlers import Target
 Obj = dict[str, Any]
 
 
-def _selector_string(sel: Obj | None) -> str:
-    from kubelite.api.selectors import selector_from_dict
+def _selector_string(obj: Obj) -> str:
+    from kubelite.api.selectors import selector_from_dict, selector_from_set
+    sel = obj.get("spec", {}).get("selector")
+    if obj.get("kind") == "ReplicationController":  # a plain label map, not a LabelSelector
+        return str(selector_from_set(sel or {}))
     return str(selector_from_dict(sel or {}))
 
 
 def to_scale(obj: Obj) -> Obj:
-    """autoscaling/v1 Scale view of a Deployment or ReplicaSet."""
+    """autoscaling/v1 Scale view of a Deployment, ReplicaSet or ReplicationController."""
     md = obj["metadata"]
     return {
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md},
         "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
         "status": {"replicas": obj.get("status", {}).get("replicas", 0),
-                   "selector": _selector_string(obj.get("spec", {}).get("selector"))},
+                   "selector": _selector_string(obj)},
     }
 
 

@@ -185,6 +185,10 @@ REPLICASET = _kind(
     spec=Struct({"selector": LABEL_SELECTOR, "template": POD_TEMPLATE}),
     status=Struct({"conditions": CONDITIONS}),
 )
+REPLICATION_CONTROLLER = _kind(
+    spec=Struct({"selector": ATOMIC_MAP, "template": POD_TEMPLATE}),
+    status=Struct({"conditions": CONDITIONS}),
+)
 SERVICE = _kind(
     spec=Struct({
         "ports": merge_list(None, "port", "port", "protocol", defaults={"protocol": "TCP"}),
@@ -233,6 +237,7 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("v1", "ServiceAccount"): SERVICE_ACCOUNT,
     ("v1", "Binding"): GENERIC,
     ("v1", "PodTemplate"): _kind(template=POD_TEMPLATE),
+    ("v1", "ReplicationController"): REPLICATION_CONTROLLER,
     ("apps/v1", "Deployment"): DEPLOYMENT,
     ("apps/v1", "ReplicaSet"): REPLICASET,
     ("discovery.k8s.io/v1", "EndpointSlice"): ENDPOINT_SLICE,
@@ -272,6 +277,7 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
                                          "strategy": {}}, "status": {}},
     ("apps/v1", "ReplicaSet"): {"spec": {"selector": None, "template": _TEMPLATE0},
                                 "status": {"replicas": 0}},
+    ("v1", "ReplicationController"): {"spec": {}, "status": {"replicas": 0}},
     ("discovery.k8s.io/v1", "EndpointSlice"): {"addressType": "", "endpoints": None},
     ("coordination.k8s.io/v1", "Lease"): {"spec": {}},
     ("events.k8s.io/v1", "Event"): {"eventTime": None},

@@ -1,0 +1,363 @@
+"""Cells of each kind's Table rows, following upstream's printers.go cell rules.
+
+Every function takes the object and the table's ``Clock`` and returns the cells in the
+order of the kind's columns (``columns``), wide cells included.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from kubelite.api.conversion import event_to_core
+from kubelite.api.duration import human_duration
+from kubelite.api.printers.format import (
+    Clock,
+    as_int,
+    container_cells,
+    format_label_selector,
+    format_labels,
+    join_host_port,
+    list_with_more,
+    selector_string,
+)
+
+Obj = dict[str, Any]
+Cells = list[Any]
+_UTC = _dt.UTC
+
+
+# --- pods -----------------------------------------------------------------------------
+
+_POD_SUCCEEDED = [{"type": "Completed", "status": "True", "reason": "Succeeded",
+                   "message": "The pod has completed successfully."}]
+_POD_FAILED = [{"type": "Completed", "status": "True", "reason": "Failed", "message": "The pod failed."}]
+
+
+def _terminated_reason(term: Obj, prefix: str) -> str:
+    if term.get("reason"):
+        return prefix + term["reason"]
+    if as_int(term.get("signal")):
+        return f"{prefix}Signal:{as_int(term.get('signal'))}"
+    return f"{prefix}ExitCode:{as_int(term.get('exitCode'))}"
+
+
+def _condition_true(conditions: list[Obj], type_: str) -> bool:
+    for c in conditions:
+        if c.get("type") == type_:
+            return c.get("status") == "True"
+    return False
+
+
+class _Restarts:
+    """Restart count and the latest lastTerminationState.terminated.finishedAt seen."""
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+        self.count = 0
+        self.last: _dt.datetime | None = None
+
+    def add(self, cs: Obj) -> None:
+        """Count one container status's restarts and its last termination time."""
+        self.count += as_int(cs.get("restartCount"))
+        term = (cs.get("lastState") or {}).get("terminated")
+        if term:
+            t = self.clock.parse(term.get("finishedAt"))
+            if t is not None and (self.last is None or self.last < t):
+                self.last = t
+
+
+def pod_row(pod: Obj, clock: Clock) -> tuple[Cells, list[Obj] | None]:
+    """printPod: READY, STATUS (the reason ladder), RESTARTS, AGE and the wide cells."""
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    md = pod.get("metadata") or {}
+    conditions = status.get("conditions") or []
+    phase = status.get("phase") or ""
+    reason = status.get("reason") or phase
+    for c in conditions:
+        if c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated":
+            reason = "SchedulingGated"
+    row_conditions = _POD_SUCCEEDED if phase == "Succeeded" else _POD_FAILED if phase == "Failed" else None
+
+    init_specs = spec.get("initContainers") or []
+    sidecars = {c.get("name") for c in init_specs if c.get("restartPolicy") == "Always"}
+    total = len(spec.get("containers") or []) + sum(1 for c in init_specs if c.get("restartPolicy") == "Always")
+    ready = 0
+    all_restarts, sidecar_restarts = _Restarts(clock), _Restarts(clock)
+
+    initializing = False
+    for i, cs in enumerate(status.get("initContainerStatuses") or []):
+        all_restarts.add(cs)
+        is_sidecar = cs.get("name") in sidecars
+        if is_sidecar:
+            sidecar_restarts.add(cs)
+        state = cs.get("state") or {}
+        term, waiting = state.get("terminated"), state.get("waiting")
+        if term and as_int(term.get("exitCode")) == 0:
+            continue
+        if is_sidecar and cs.get("started"):
+            if cs.get("ready"):
+                ready += 1
+            continue
+        if term:
+            reason = _terminated_reason(term, "Init:")
+        elif waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            reason = "Init:" + waiting["reason"]
+        else:
+            reason = f"Init:{i}/{len(init_specs)}"
+        initializing = True
+        break
+
+    restarts = all_restarts
+    if not initializing or _condition_true(conditions, "Initialized"):
+        restarts = sidecar_restarts
+        has_running = False
+        for cs in reversed(status.get("containerStatuses") or []):
+            restarts.add(cs)
+            state = cs.get("state") or {}
+            waiting, term = state.get("waiting"), state.get("terminated")
+            if waiting and waiting.get("reason"):
+                reason = waiting["reason"]
+            elif term:
+                reason = _terminated_reason(term, "")
+            elif cs.get("ready") and state.get("running") is not None:
+                has_running = True
+                ready += 1
+        # A pod whose last container completed but another still runs is not "Completed".
+        if reason == "Completed" and has_running:
+            reason = "Running" if _condition_true(conditions, "Ready") else "NotReady"
+
+    if md.get("deletionTimestamp") and status.get("reason") == "NodeLost":
+        reason = "Unknown"
+    elif md.get("deletionTimestamp"):  # v1.28 says so even for finished pods (1.29+ does not)
+        reason = "Terminating"
+
+    restarts_cell = str(restarts.count)
+    if restarts.count and restarts.last is not None:
+        restarts_cell = f"{restarts.count} ({human_duration((clock.now - restarts.last).total_seconds())} ago)"
+
+    # v1 -> internal conversion: podIP wins over podIPs[0], and fills in for an empty podIPs.
+    ips = status.get("podIPs") or []
+    pod_ip = status.get("podIP") or (ips[0].get("ip") if ips else "") or "<none>"
+    gates = spec.get("readinessGates") or []
+    gates_cell = "<none>"
+    if gates:
+        true_count = sum(1 for g in gates if _condition_true(conditions, g.get("conditionType")))
+        gates_cell = f"{true_count}/{len(gates)}"
+    cells = [md.get("name", ""), f"{ready}/{total}", reason, restarts_cell, clock.since(md.get("creationTimestamp")),
+             pod_ip, spec.get("nodeName") or "<none>", status.get("nominatedNodeName") or "<none>", gates_cell]
+    return cells, row_conditions
+
+
+# --- workloads ------------------------------------------------------------------------
+
+def deployment_row(d: Obj, clock: Clock) -> Cells:
+    """printDeployment: READY as ready/desired, UP-TO-DATE, AVAILABLE, AGE, wide cells."""
+    spec, status = d.get("spec") or {}, d.get("status") or {}
+    names, images = container_cells(((spec.get("template") or {}).get("spec") or {}).get("containers"))
+    sel = selector_string(spec.get("selector"))
+    return [d["metadata"].get("name", ""), f"{as_int(status.get('readyReplicas'))}/{as_int(spec.get('replicas'))}",
+            as_int(status.get("updatedReplicas")), as_int(status.get("availableReplicas")),
+            clock.since(d["metadata"].get("creationTimestamp")), names, images,
+            "<invalid>" if sel is None else sel]
+
+
+def replicaset_row(rs: Obj, clock: Clock) -> Cells:
+    """printReplicaSet: DESIRED, CURRENT, READY, AGE, wide cells."""
+    spec, status = rs.get("spec") or {}, rs.get("status") or {}
+    names, images = container_cells(((spec.get("template") or {}).get("spec") or {}).get("containers"))
+    return [rs["metadata"].get("name", ""), as_int(spec.get("replicas")), as_int(status.get("replicas")),
+            as_int(status.get("readyReplicas")), clock.since(rs["metadata"].get("creationTimestamp")),
+            names, images, format_label_selector(spec.get("selector"))]
+
+
+def replicationcontroller_row(rc: Obj, clock: Clock) -> Cells:
+    """printReplicationController: as a ReplicaSet, but the selector is a plain label map."""
+    spec, status = rc.get("spec") or {}, rc.get("status") or {}
+    names, images = container_cells(((spec.get("template") or {}).get("spec") or {}).get("containers"))
+    return [rc["metadata"].get("name", ""), as_int(spec.get("replicas")), as_int(status.get("replicas")),
+            as_int(status.get("readyReplicas")), clock.since(rc["metadata"].get("creationTimestamp")),
+            names, images, format_labels(spec.get("selector"))]
+
+
+# --- networking -----------------------------------------------------------------------
+
+def _service_external_ip(spec: Obj, status: Obj) -> str:
+    """getServiceExternalIP (always the wide form: the server renders wide)."""
+    svc_type = spec.get("type") or ""
+    external = spec.get("externalIPs") or []
+    if svc_type in ("ClusterIP", "NodePort"):
+        return ",".join(external) if external else "<none>"
+    if svc_type == "LoadBalancer":
+        ingress = (status.get("loadBalancer") or {}).get("ingress") or []
+        lb = sorted({i.get("ip") or i.get("hostname") for i in ingress if i.get("ip") or i.get("hostname")})
+        if external:
+            return ",".join(lb + external)
+        return ",".join(lb) if lb else "<pending>"
+    if svc_type == "ExternalName":
+        return spec.get("externalName") or ""
+    return "<unknown>"
+
+
+def service_row(svc: Obj, clock: Clock) -> Cells:
+    """printService: TYPE, CLUSTER-IP, EXTERNAL-IP, PORT(S) as port[:nodePort]/proto, AGE, SELECTOR."""
+    spec, status = svc.get("spec") or {}, svc.get("status") or {}
+    cluster_ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+    ports = []
+    for p in spec.get("ports") or []:
+        node_port = as_int(p.get("nodePort"))
+        mid = f"{p.get('port', 0)}:{node_port}" if node_port > 0 else f"{p.get('port', 0)}"
+        ports.append(f"{mid}/{p.get('protocol', '')}")
+    return [svc["metadata"].get("name", ""), spec.get("type") or "", cluster_ips[0] if cluster_ips else "<none>",
+            _service_external_ip(spec, status), ",".join(ports) or "<none>",
+            clock.since(svc["metadata"].get("creationTimestamp")), format_labels(spec.get("selector"))]
+
+
+def _format_endpoints(subsets: list[Obj]) -> str:
+    """formatEndpoints: the first three ip:port pairs, then " + N more..."."""
+    if not subsets:
+        return "<none>"
+    shown: list[str] = []
+    count = 0
+    for ss in subsets:
+        addrs = ss.get("addresses") or []
+        ports = ss.get("ports") or []
+        if not ports:  # headless services may have no ports
+            count += len(addrs)
+            shown.extend(a.get("ip", "") for a in addrs[:max(0, 3 - len(shown))])
+            continue
+        for p in ports:
+            count += len(addrs)
+            for a in addrs[:max(0, 3 - len(shown))]:
+                shown.append(join_host_port(a.get("ip", ""), as_int(p.get("port"))))
+    ret = ",".join(shown)
+    return f"{ret} + {count - 3} more..." if count > 3 else ret
+
+
+def endpoints_row(ep: Obj, clock: Clock) -> Cells:
+    """printEndpoints: the first ip:port pairs and AGE."""
+    return [ep["metadata"].get("name", ""), _format_endpoints(ep.get("subsets") or []),
+            clock.since(ep["metadata"].get("creationTimestamp"))]
+
+
+def endpointslice_row(eps: Obj, clock: Clock) -> Cells:
+    """printEndpointSlice: ADDRESSTYPE, the first ports and addresses, AGE."""
+    ports = eps.get("ports") or []
+    port_strs = []
+    for p in ports[:3]:
+        if p.get("port") is not None:
+            port_strs.append(str(p["port"]))
+        elif p.get("name") is not None:
+            port_strs.append(p["name"])
+        else:
+            port_strs.append("*")
+    addrs = [a for e in eps.get("endpoints") or [] for a in e.get("addresses") or []]
+    return [eps["metadata"].get("name", ""), eps.get("addressType") or "", list_with_more(port_strs, len(ports)),
+            list_with_more(addrs[:3], len(addrs)), clock.since(eps["metadata"].get("creationTimestamp"))]
+
+
+# --- cluster --------------------------------------------------------------------------
+
+_ROLE_PREFIX = "node-role.kubernetes.io/"
+
+
+def _node_roles(labels: dict[str, str]) -> str:
+    """findNodeRoles: node-role.kubernetes.io/<role> keys and kubernetes.io/role values."""
+    roles = set()
+    for k, v in labels.items():
+        if k.startswith(_ROLE_PREFIX) and len(k) > len(_ROLE_PREFIX):
+            roles.add(k[len(_ROLE_PREFIX):])
+        elif k == "kubernetes.io/role" and v:
+            roles.add(v)
+    return ",".join(sorted(roles)) or "<none>"
+
+
+def node_row(node: Obj, clock: Clock) -> Cells:
+    """printNode: STATUS (Ready/NotReady/Unknown, SchedulingDisabled), ROLES, AGE, VERSION, wide cells."""
+    md, spec, status = node.get("metadata") or {}, node.get("spec") or {}, node.get("status") or {}
+    state = []
+    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+    if ready:  # the last one wins, as in upstream's map
+        state.append("Ready" if ready[-1].get("status") == "True" else "NotReady")
+    else:
+        state.append("Unknown")
+    if spec.get("unschedulable"):
+        state.append("SchedulingDisabled")
+    info = status.get("nodeInfo") or {}
+
+    def address(t: str) -> str:
+        return next((a.get("address", "") for a in status.get("addresses") or [] if a.get("type") == t), "<none>")
+
+    return [md.get("name", ""), ",".join(state), _node_roles(md.get("labels") or {}),
+            clock.since(md.get("creationTimestamp")), info.get("kubeletVersion") or "",
+            address("InternalIP"), address("ExternalIP"), info.get("osImage") or "<unknown>",
+            info.get("kernelVersion") or "<unknown>", info.get("containerRuntimeVersion") or "<unknown>"]
+
+
+def event_row(ev: Obj, clock: Clock) -> Cells:
+    """printEvent: LAST SEEN falls back to FIRST SEEN, then eventTime; series overrides both."""
+    first = clock.since(ev.get("firstTimestamp") if clock.parse(ev.get("firstTimestamp")) else ev.get("eventTime"))
+    last = clock.since(ev["lastTimestamp"]) if clock.parse(ev.get("lastTimestamp")) else first
+    count = as_int(ev.get("count"))
+    series = ev.get("series")
+    if series:
+        last = clock.since(series.get("lastObservedTime"))
+        count = as_int(series.get("count"))
+    elif count == 0:
+        count = 1  # singleton events carry no count in the new API
+    inv = ev.get("involvedObject") or {}
+    kind = (inv.get("kind") or "").lower()
+    target = f"{kind}/{inv['name']}" if inv.get("name") else kind
+    src = ev.get("source") or {}
+    component = src.get("component") or ev.get("reportingComponent") or ""
+    host = src.get("host") or ev.get("reportingInstance") or ""
+    source = f"{component}, {host}" if host else component
+    return [last, ev.get("type") or "", ev.get("reason") or "", target, inv.get("fieldPath") or "", source,
+            (ev.get("message") or "").strip(), first, count, (ev.get("metadata") or {}).get("name", "")]
+
+
+def events_v1_row(ev: Obj, clock: Clock) -> Cells:
+    """An events.k8s.io/v1 Event, printed through its core/v1 field names."""
+    return event_row(event_to_core(ev), clock)  # upstream prints the internal (core-named) type
+
+
+def namespace_row(ns: Obj, clock: Clock) -> Cells:
+    """printNamespace: STATUS is the phase."""
+    return [ns["metadata"].get("name", ""), (ns.get("status") or {}).get("phase") or "",
+            clock.since(ns["metadata"].get("creationTimestamp"))]
+
+
+# --- config and access ----------------------------------------------------------------
+
+def configmap_row(cm: Obj, clock: Clock) -> Cells:
+    """printConfigMap: DATA counts data and binaryData keys."""
+    return [cm["metadata"].get("name", ""), len(cm.get("data") or {}) + len(cm.get("binaryData") or {}),
+            clock.since(cm["metadata"].get("creationTimestamp"))]
+
+
+def secret_row(s: Obj, clock: Clock) -> Cells:
+    """printSecret: TYPE and the number of data keys."""
+    return [s["metadata"].get("name", ""), s.get("type") or "", len(s.get("data") or {}),
+            clock.since(s["metadata"].get("creationTimestamp"))]
+
+
+def serviceaccount_row(sa: Obj, clock: Clock) -> Cells:
+    """printServiceAccount: the number of listed secrets."""
+    return [sa["metadata"].get("name", ""), len(sa.get("secrets") or []),
+            clock.since(sa["metadata"].get("creationTimestamp"))]
+
+
+def lease_row(lease: Obj, clock: Clock) -> Cells:
+    """printLease: HOLDER is spec.holderIdentity."""
+    return [lease["metadata"].get("name", ""), (lease.get("spec") or {}).get("holderIdentity") or "",
+            clock.since(lease["metadata"].get("creationTimestamp"))]
+
+
+# --- apiserver's default convertor ----------------------------------------------------
+
+def default_row(obj: Obj, clock: Clock) -> Cells:
+    """apiserver's defaultTableConvertor: name and the creation time in UTC RFC3339."""
+    md = obj.get("metadata") or {}
+    t = clock.parse(md.get("creationTimestamp"))
+    created = t.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if t else "0001-01-01T00:00:00Z"
+    return [md.get("name", ""), created]

@@ -1,0 +1,142 @@
+"""Descriptions of kinds and fields in the OpenAPI documents, and enum values (data).
+
+Our own short wording, for the fields people ``kubectl explain`` most; fields not listed
+here are served without a description.
+"""
+from __future__ import annotations
+
+KIND_DOCS = {
+    "apps.v1.Deployment": "A Deployment keeps a number of identical pods running from one pod "
+                          "template, and rolls changes of that template out gradually through ReplicaSets.",
+    "apps.v1.DeploymentSpec": "What the Deployment should look like.",
+    "apps.v1.DeploymentStrategy": "How old pods are replaced by new ones when the pod template changes.",
+    "apps.v1.RollingUpdateDeployment": "Limits that pace a rolling update.",
+    "apps.v1.ReplicaSet": "A ReplicaSet keeps a fixed number of pods matching its selector running.",
+    "core.v1.ReplicationController": "A ReplicationController keeps a number of pods matching its label selector "
+                                     "running; ReplicaSets (through Deployments) are its successor.",
+    "core.v1.Pod": "A Pod is a group of containers scheduled together onto one node, sharing "
+                   "network and volumes.",
+    "core.v1.PodSpec": "What the pod should run and how.",
+    "core.v1.PodTemplateSpec": "The pods a controller creates: their metadata and spec.",
+    "core.v1.Container": "One container of a pod: the image to run and how to run it.",
+    "core.v1.Service": "A Service gives a set of pods, chosen by a label selector, one stable "
+                       "virtual address and name.",
+    "core.v1.ServiceSpec": "How the Service routes traffic and to which pods.",
+    "core.v1.ServicePort": "One port the Service exposes.",
+    "meta.v1.ObjectMeta": "Metadata every persisted object carries: name, namespace, labels, "
+                          "annotations and bookkeeping written by the server.",
+    "meta.v1.LabelSelector": "Selects objects by their labels; all requirements must hold.",
+}
+
+GENERIC_DOCS = {
+    "apiVersion": "The versioned schema of this object, as group/version (v1 for the core group).",
+    "kind": "The type of this object, in CamelCase.",
+    "metadata": "Standard object metadata.",
+    "spec": "The desired state, written by the user.",
+    "status": "The observed state, written by the system. Read-only for users.",
+}
+
+FIELD_DOCS: dict[str, dict[str, str]] = {
+    "apps.v1.DeploymentSpec": {
+        "replicas": "How many pods to run. Defaults to 1; leave it unset when an autoscaler manages it.",
+        "selector": "Label selector of the pods this Deployment owns. It must match the labels of "
+                    "the pod template and cannot change after creation.",
+        "template": "The pod template new pods are made from. Changing it starts a rollout.",
+        "strategy": "How to replace existing pods with new ones during a rollout.",
+        "minReadySeconds": "Seconds a new pod must be ready, without crashing, before it counts as "
+                           "available. Defaults to 0.",
+        "revisionHistoryLimit": "How many old ReplicaSets to keep for rollbacks. Defaults to 10.",
+        "paused": "While true, template changes do not start a rollout.",
+        "progressDeadlineSeconds": "Seconds a rollout may go without progress before the Deployment "
+                                   "reports it as failed (ProgressDeadlineExceeded). Defaults to 600.",
+    },
+    "apps.v1.DeploymentStrategy": {
+        "type": "Recreate (stop all old pods first) or RollingUpdate (the default: replace pods "
+                "step by step).",
+        "rollingUpdate": "Pacing of a RollingUpdate. Only allowed when type is RollingUpdate.",
+    },
+    "apps.v1.RollingUpdateDeployment": {
+        "maxSurge": "How many pods may exist above the desired count during the update: a number or "
+                    "a percentage of replicas (rounded up). Defaults to 25%. Cannot be 0 when "
+                    "maxUnavailable is 0.",
+        "maxUnavailable": "How many pods may be unavailable during the update: a number or a "
+                          "percentage of replicas (rounded down). Defaults to 25%. Cannot be 0 when "
+                          "maxSurge is 0.",
+    },
+    "core.v1.PodSpec": {
+        "containers": "The containers of the pod. At least one; they cannot be added or removed later.",
+        "initContainers": "Containers run one after another, to completion, before the others start.",
+        "volumes": "Volumes the containers may mount.",
+        "restartPolicy": "Always (the default), OnFailure or Never: when to restart exited containers.",
+        "nodeName": "The node this pod runs on; set by the scheduler unless given.",
+        "nodeSelector": "Labels a node must have for the pod to be scheduled there.",
+        "serviceAccountName": "The service account the pod runs as.",
+        "terminationGracePeriodSeconds": "Seconds between the stop signal and a forced kill. Defaults to 30.",
+        "affinity": "Scheduling preferences and requirements relative to nodes and other pods.",
+        "tolerations": "Taints this pod tolerates.",
+        "hostNetwork": "Use the node's network namespace.",
+        "imagePullSecrets": "Secrets holding registry credentials for pulling the images.",
+    },
+    "core.v1.Container": {
+        "name": "The container's name, unique within the pod (a DNS label).",
+        "image": "The image to run.",
+        "command": "Replaces the image's entrypoint.",
+        "args": "Arguments to the entrypoint; replace the image's default arguments.",
+        "env": "Environment variables set in the container.",
+        "envFrom": "Sources whose keys all become environment variables.",
+        "ports": "Ports the container listens on. Informational, except for named-port lookups.",
+        "resources": "Compute resources requested and limits enforced.",
+        "volumeMounts": "Pod volumes mounted into the container's filesystem.",
+        "livenessProbe": "Periodic check; the container is restarted when it fails.",
+        "readinessProbe": "Periodic check; the pod receives service traffic only while it passes.",
+        "startupProbe": "Check that must pass once before the other probes start.",
+        "imagePullPolicy": "Always, IfNotPresent or Never. Defaults to Always for :latest, else IfNotPresent.",
+        "workingDir": "The working directory; defaults to the image's.",
+        "securityContext": "Security options of this container.",
+    },
+    "core.v1.ServiceSpec": {
+        "type": "ClusterIP (the default), NodePort, LoadBalancer or ExternalName.",
+        "selector": "Traffic goes to the pods with these labels.",
+        "ports": "The ports the Service exposes.",
+        "clusterIP": "The virtual IP of the Service; allocated unless given. None makes a headless Service.",
+        "clusterIPs": "The virtual IPs, one per IP family; the first equals clusterIP.",
+        "externalIPs": "Extra addresses the Service also accepts traffic on.",
+        "sessionAffinity": "None (the default) or ClientIP: keep a client on one pod.",
+        "externalTrafficPolicy": "Cluster or Local: whether node ports may forward to other nodes.",
+    },
+    "core.v1.ServicePort": {
+        "name": "The port's name; required when there are several ports.",
+        "port": "The port the Service listens on.",
+        "targetPort": "The pod port traffic goes to, as a number or a container port name. "
+                      "Defaults to port.",
+        "nodePort": "The port opened on every node for NodePort and LoadBalancer Services.",
+        "protocol": "TCP (the default), UDP or SCTP.",
+    },
+    "meta.v1.ObjectMeta": {
+        "name": "Unique name within the namespace. Cannot be changed.",
+        "generateName": "Prefix from which the server makes a unique name when name is empty.",
+        "namespace": "The namespace the object lives in.",
+        "labels": "Key/value pairs used to select and group objects.",
+        "annotations": "Key/value pairs for tools and people; not used for selection.",
+        "uid": "Unique identifier set by the server.",
+        "resourceVersion": "Opaque version of the object, changed on every write.",
+        "generation": "Increases when the desired state changes. Set by the server.",
+        "creationTimestamp": "When the object was created. Set by the server.",
+        "deletionTimestamp": "When deletion was requested. Set by the server.",
+        "ownerReferences": "Objects this one depends on; it is garbage collected after them.",
+        "finalizers": "Tasks that must finish before the object is removed.",
+        "managedFields": "Which manager set which fields (server-side apply bookkeeping).",
+    },
+}
+
+# Allowed values of string fields whose set is fixed (explain prints them as ENUM).
+ENUMS: dict[tuple[str, str], list[str]] = {
+    ("apps.v1.DeploymentStrategy", "type"): ["Recreate", "RollingUpdate"],
+    ("core.v1.PodSpec", "restartPolicy"): ["Always", "Never", "OnFailure"],
+    ("core.v1.Container", "imagePullPolicy"): ["Always", "IfNotPresent", "Never"],
+    ("core.v1.ContainerPort", "protocol"): ["SCTP", "TCP", "UDP"],
+    ("core.v1.ServicePort", "protocol"): ["SCTP", "TCP", "UDP"],
+    ("core.v1.ServiceSpec", "type"): ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
+    ("core.v1.ServiceSpec", "sessionAffinity"): ["ClientIP", "None"],
+    ("core.v1.ServiceSpec", "externalTrafficPolicy"): ["Cluster", "Local"],
+}
