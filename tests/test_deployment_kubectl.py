@@ -254,6 +254,12 @@ def test_describe_deployment_shows_replicasets_and_scaling_events(fake, ns):
     k.kubectl("-n", ns, "set", "image", "deployment/web", f"{CONTAINER}={V10}", check=True)
     # 4 replicas, 25 % → maxSurge 1, maxUnavailable 1: old 3, new 2 (stuck pulling).
     k.wait_for(lambda: sizes(k, ns) == {V1: 3, V10: 2}, what="old 3 / new 2")
+
+    def status_caught_up() -> bool:
+        # The ReplicaSets' sizes come first; their pods and then the Deployment's status follow.
+        st = k.kjson("-n", ns, "get", "deployment", "web")["status"]
+        return (st.get("replicas"), st.get("updatedReplicas"), st.get("availableReplicas")) == (5, 2, 3)
+    k.wait_for(status_caught_up, what="deployment status 5 total / 2 updated / 3 available")
     rss = replicasets(k, ns)
     old, new = rss[V1]["metadata"]["name"], rss[V10]["metadata"]["name"]
     out = k.kubectl("-n", ns, "describe", "deployment", "web", check=True).stdout
