@@ -206,7 +206,7 @@ class ReplicaSetController:
         async def get_fresh() -> Obj:
             return await self.rs_client.get(meta.name(rs), meta.namespace(rs))
 
-        async def patch(pod: Obj, body: Obj) -> Any:
+        async def patch(pod: Obj, body: Obj) -> Obj:
             return await self.pod_client.patch(meta.name(pod), body, meta.namespace(pod))
 
         return await claim(pods, owner=rs, api_version=API_VERSION, kind=KIND,

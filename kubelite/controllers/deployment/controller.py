@@ -179,7 +179,7 @@ class DeploymentController:
         async def get_fresh() -> Obj:
             return await self.d_client.get(meta.name(d), meta.namespace(d))
 
-        async def patch(rs: Obj, body: Obj) -> Any:
+        async def patch(rs: Obj, body: Obj) -> Obj:
             return await self.rs_client.patch(meta.name(rs), body, meta.namespace(rs))
 
         claimed = await claim(self.rs_informer.list(meta.namespace(d)), owner=d, api_version=API_VERSION, kind=KIND,
