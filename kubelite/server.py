@@ -15,6 +15,7 @@ import socket
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TextIO
 
 from kubelite.apiserver import openapi
 from kubelite.apiserver.app import APIServer, APIServerConfig
@@ -22,6 +23,7 @@ from kubelite.apiserver.bootstrap import bootstrap
 from kubelite.apiserver.nodeproxy import NodeProxy
 from kubelite.apiserver.registry import run_compactor
 from kubelite.client.rest import Client, ClientConfig
+from kubelite.client.supervise import spawn
 from kubelite.pki import PKI
 from kubelite.store.sqlite import SqliteStore
 
@@ -80,26 +82,27 @@ def _check_data_dir(path: str) -> None:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as e:
         hint = " (choose another with --data-dir or KUBELITE_DATA_DIR)" if e.errno == errno.EACCES else ""
-        raise StartupError(f"cannot use data directory {path}: {_why(e)}{hint}")
+        raise StartupError(f"cannot use data directory {path}: {_why(e)}{hint}") from e
     if not os.access(path, os.W_OK | os.X_OK):
         raise StartupError(f"cannot use data directory {path}: permission denied "
                            "(choose another with --data-dir or KUBELITE_DATA_DIR)")
 
 
-def _lock(path: str):
+def _lock(path: str) -> TextIO:
+    """Hold an exclusive lock on DATA_DIR/server.lock (kept open while the server runs)."""
     import fcntl
     try:
-        f = open(os.path.join(path, "server.lock"), "a+")
+        f = open(os.path.join(path, "server.lock"), "a+")  # noqa: SIM115 - the lock lives as long as the file is open
     except OSError as e:
-        raise StartupError(f"cannot lock the data directory: {os_problem(e)}")
+        raise StartupError(f"cannot lock the data directory: {os_problem(e)}") from e
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError as e:
         f.seek(0)
         pid = f.read().strip()
         f.close()
         raise StartupError(f"another kubelite server is already using {path}" + (f" (pid {pid})" if pid else "")
-                           + "; stop it first, or choose another --data-dir")
+                           + "; stop it first, or choose another --data-dir") from e
     f.seek(0)
     f.truncate()
     f.write(str(os.getpid()))
@@ -112,23 +115,27 @@ def _open_store(data_dir: str) -> SqliteStore:
     try:
         return SqliteStore(path)
     except OSError as e:
-        raise StartupError(f"cannot open the store: {os_problem(e)}")
+        raise StartupError(f"cannot open the store: {os_problem(e)}") from e
     except sqlite3.Error as e:  # not a database, malformed, locked, read-only …
         raise StartupError(f"cannot open the store {path}: {e} "
-                           "(move the file away to start with an empty cluster)")
+                           "(move the file away to start with an empty cluster)") from e
 
 
 def _ensure_pki(pki: PKI, bind_address: str) -> None:
     try:
         pki.ensure([bind_address] if bind_address not in ("0.0.0.0", "::") else [])
     except OSError as e:
-        raise StartupError(f"cannot create certificates: {os_problem(e)}")
-    except ValueError:  # cryptography could not parse a PEM file
+        raise StartupError(f"cannot create certificates: {os_problem(e)}") from e
+    except ValueError as e:  # cryptography could not parse a PEM file
         raise StartupError(f"a certificate or key in {pki.dir} is damaged "
-                           f"(move {pki.dir} away to make new ones; old kubeconfigs then stop working)")
+                           f"(move {pki.dir} away to make new ones; old kubeconfigs then stop working)") from e
 
 
 Component = Callable[[Client, asyncio.Event], Awaitable[None]]
+
+# A component that crashes is restarted after a second, then after doubling delays.
+RESTART_DELAY = 1.0
+MAX_RESTART_DELAY = 30.0
 
 
 async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) -> None:
@@ -158,9 +165,9 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         lock.close()
         why = _why(e)
         hint = {errno.EADDRINUSE: " (is another server running? choose another port with --api-port)",
-                errno.EACCES: " (ports below 1024 need root; choose another with --api-port)"}.get(e.errno, "")
-        raise StartupError(f"cannot listen on {opts.bind_address}:{opts.api_port}: {why}{hint}")
-    tasks: list[asyncio.Task] = []
+                errno.EACCES: " (ports below 1024 need root; choose another with --api-port)"}.get(e.errno or 0, "")
+        raise StartupError(f"cannot listen on {opts.bind_address}:{opts.api_port}: {why}{hint}") from e
+    tasks: list[asyncio.Task[None]] = []
     client: Client | None = None
     try:
         await bootstrap(api.registry, api_address=advertise, api_port=opts.api_port)
@@ -170,15 +177,17 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         try:
             pki.write_kubeconfig(kubeconfig, url)
         except OSError as e:
-            raise StartupError(f"cannot write the kubeconfig: {os_problem(e)}")
+            raise StartupError(f"cannot write the kubeconfig: {os_problem(e)}") from e
         print(f"kubelite API server listening on {url}", flush=True)
         print(f"export KUBECONFIG={kubeconfig}", flush=True)
-        tasks.append(asyncio.create_task(run_compactor(api.registry, stop, interval=opts.compact_interval,
-                                                   keep=opts.compact_keep), name="compactor"))
+
+        async def compactor() -> None:
+            await run_compactor(api.registry, stop, interval=opts.compact_interval, keep=opts.compact_keep)
+        tasks.append(_start("compactor", compactor, stop))
         client = Client(ClientConfig(server=url, ca_file=pki.ca_cert, cert_file=pki.admin_cert,
                                      key_file=pki.admin_key, user_agent="kubelite-server"))
         for name, comp in _components(opts, api, pki):
-            tasks.append(asyncio.create_task(_supervise(name, comp, client, stop), name=name))
+            tasks.append(_start(name, _bind(comp, client, stop), stop))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -203,20 +212,16 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         lock.close()
 
 
-async def _supervise(name: str, comp: Component, client: Client, stop: asyncio.Event) -> None:
-    """Run a component; log and restart it if it crashes, until stop."""
-    while not stop.is_set():
-        try:
-            await comp(client, stop)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s crashed; restarting", name)
-            try:
-                await asyncio.wait_for(stop.wait(), 1.0)
-            except TimeoutError:
-                pass
+def _start(name: str, run: Callable[[], Awaitable[None]], stop: asyncio.Event) -> asyncio.Task[None]:
+    """Run a component as a supervised task: logged and restarted if it crashes, until stop."""
+    return spawn(name, run, stop=stop, initial_delay=RESTART_DELAY, max_delay=MAX_RESTART_DELAY, logger=log)
+
+
+def _bind(comp: Component, client: Client, stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+    """``comp(client, stop)`` as a call without arguments (one fresh run per restart)."""
+    async def run() -> None:
+        await comp(client, stop)
+    return run
 
 
 def _components(opts: ServerOptions, api: APIServer, pki: PKI) -> list[tuple[str, Component]]:

@@ -3,21 +3,28 @@
 ``FakeAPI`` stores objects the way the API server does for the parts controllers rely on
 (resourceVersion, uid, generateName, generation on spec changes, main resource vs
 /status, merge patches with uid/resourceVersion preconditions) and delivers every write
-to its informers at once, like an instant watch.  ``client`` and ``factory`` present the
-ResourceClient / InformerFactory surface the controllers use.  ``Driver`` runs
+to its informers at once, like an instant watch, and to open ``watch`` streams.  Errors
+are the layered classes of kubelite.client.errors (NotFound, Conflict, AlreadyExists).
+``client`` and ``factory`` are typed as the APIClient / SharedInformerFactory protocols of
+kubelite/client/protocols.py, so ``mypy tests/fakeapi.py`` holds the fakes to the same
+seams as the real client.  ``failures`` injects an error into one verb of one resource
+(``("watch", plural)`` makes open and new watch streams raise it).  ``Driver`` runs
 controllers' queues to quiescence; ``FakeKubelet`` makes pods Running and Ready.
 """
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 import itertools
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import ResourceInfo
+from kubelite.client.errors import AlreadyExists, Conflict, MethodNotAllowed, NotFound
+from kubelite.client.protocols import AddFunc, APIClient, DeleteFunc, SharedInformerFactory, UpdateFunc
+from kubelite.client.workqueue import WorkQueue
 
 Obj = dict[str, Any]
 
@@ -54,9 +61,10 @@ class FakeInformer:
     def __init__(self, info: ResourceInfo):
         self.info = info
         self._cache: dict[str, Obj] = {}
-        self._handlers: list[tuple] = []
+        self._handlers: list[tuple[AddFunc | None, UpdateFunc | None, DeleteFunc | None]] = []
 
-    def add_handler(self, on_add=None, on_update=None, on_delete=None) -> None:
+    def add_handler(self, on_add: AddFunc | None = None, on_update: UpdateFunc | None = None,
+                    on_delete: DeleteFunc | None = None) -> None:
         self._handlers.append((on_add, on_update, on_delete))
         if on_add:
             for o in list(self._cache.values()):
@@ -64,6 +72,9 @@ class FakeInformer:
 
     def get(self, key: str) -> Obj | None:
         return self._cache.get(key)
+
+    def get_by_name(self, namespace: str, name: str) -> Obj | None:
+        return self._cache.get(f"{namespace}/{name}" if namespace else name)
 
     def list(self, namespace: str | None = None) -> list[Obj]:
         return [o for o in self._cache.values() if namespace is None or meta.namespace(o) == namespace]
@@ -102,25 +113,26 @@ class FakeAPI:
         self.infos: dict[str, ResourceInfo] = {}
         self._rv = itertools.count(1)
         self._uid = itertools.count(1)
-        self._names = itertools.count(1)
         self.log: list[tuple[str, str, Obj]] = []  # (verb, plural, object after the write)
         self.observers: list[Callable[[str, str, Obj], None]] = []
-        self.failures: dict[tuple[str, str], StatusError] = {}  # (verb, plural) -> error to raise
+        self.failures: dict[tuple[str, str], Exception] = {}  # (verb, plural) -> error to raise
+        self.watchers: dict[str, list[asyncio.Queue[tuple[str, Obj]]]] = {}  # plural -> open watch streams
 
     # -- the client / factory surface ------------------------------------------------------
     @property
-    def client(self) -> FakeAPI:
+    def client(self) -> APIClient:
         return self
 
     @property
-    def factory(self) -> FakeAPI:
+    def factory(self) -> SharedInformerFactory:
         return self
 
     def resource(self, info: ResourceInfo) -> FakeResource:
         self.infos[info.plural] = info
         return FakeResource(self, info)
 
-    def informer(self, info: ResourceInfo, **_: Any) -> FakeInformer:
+    def informer(self, info: ResourceInfo, *, namespace: str = "", label_selector: str = "",
+                 field_selector: str = "") -> FakeInformer:
         self.infos[info.plural] = info
         if info.plural not in self.informers:
             inf = FakeInformer(info)
@@ -129,12 +141,23 @@ class FakeAPI:
             self.informers[info.plural] = inf
         return self.informers[info.plural]
 
+    def start(self) -> None:
+        return None
+
+    async def wait_synced(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
     # -- store -----------------------------------------------------------------------------
     def _emit(self, verb: str, plural: str, typ: str, obj: Obj) -> None:
         self.log.append((verb, plural, copy.deepcopy(obj)))
         inf = self.informers.get(plural)
         if inf is not None:
             inf.deliver(typ, obj)
+        for q in self.watchers.get(plural, []):
+            q.put_nowait((typ, copy.deepcopy(obj)))
         for fn in self.observers:
             fn(verb, plural, obj)
 
@@ -150,7 +173,7 @@ class FakeAPI:
     def get_obj(self, plural: str, namespace: str, name: str) -> Obj:
         o = self.objects.get(plural, {}).get(f"{namespace}/{name}")
         if o is None:
-            raise StatusError(404, "NotFound", f'{plural} "{name}" not found')
+            raise NotFound(404, "NotFound", f'{plural} "{name}" not found')
         return copy.deepcopy(o)
 
     def create(self, info: ResourceInfo, obj: Obj, namespace: str) -> Obj:
@@ -163,7 +186,7 @@ class FakeAPI:
         store = self.objects.setdefault(info.plural, {})
         k = f"{md['namespace']}/{md['name']}"
         if k in store:
-            raise StatusError(409, "AlreadyExists", f'{info.plural}.{info.group} "{md["name"]}" already exists')
+            raise AlreadyExists(409, "AlreadyExists", f'{info.plural}.{info.group} "{md["name"]}" already exists')
         self.clock.advance(1)
         md["uid"] = f"uid-{next(self._uid)}"
         md["creationTimestamp"] = meta.rfc3339(self.clock())
@@ -184,9 +207,9 @@ class FakeAPI:
         k = f"{md['namespace']}/{md['name']}"
         old = self.objects.get(info.plural, {}).get(k)
         if old is None:
-            raise StatusError(404, "NotFound", f'{info.plural} "{md["name"]}" not found')
+            raise NotFound(404, "NotFound", f'{info.plural} "{md["name"]}" not found')
         if md.get("resourceVersion") and md["resourceVersion"] != old["metadata"]["resourceVersion"]:
-            raise StatusError(409, "Conflict", f'Operation cannot be fulfilled on {info.plural} "{md["name"]}": '
+            raise Conflict(409, "Conflict", f'Operation cannot be fulfilled on {info.plural} "{md["name"]}": '
                                                "the object has been modified; please apply your changes to the "
                                                "latest version and try again")
         new = copy.deepcopy(obj)
@@ -217,7 +240,7 @@ class FakeAPI:
         cur = self.get_obj(info.plural, namespace, name)
         pmd = body.get("metadata") or {}
         if pmd.get("uid") and pmd["uid"] != cur["metadata"]["uid"]:
-            raise StatusError(409, "Conflict", "Precondition failed: UID in precondition")
+            raise Conflict(409, "Conflict", "Precondition failed: UID in precondition")
         new = merge_patch(cur, body)
         if "resourceVersion" not in pmd:
             new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
@@ -259,6 +282,29 @@ class FakeResource:
     async def delete(self, name: str, namespace: str = "", **_: Any) -> Obj:
         return self.api.delete(self.info, name, namespace)
 
+    async def delete_collection(self, namespace: str = "", **_: Any) -> Obj:
+        for o in self.api.items(self.info.plural, namespace or None):
+            self.api.delete(self.info, meta.name(o), meta.namespace(o))
+        return {"kind": "Status", "apiVersion": "v1", "status": "Success"}
+
+    async def create_subresource(self, name: str, namespace: str, subresource: str, body: Obj) -> Obj:
+        raise MethodNotAllowed(405, "MethodNotAllowed", f"the fake API serves no {subresource} subresource")
+
+    async def watch(self, namespace: str = "", **_: Any) -> AsyncIterator[tuple[str, Obj]]:
+        """Every later write of this resource, as watch events (no history: starts now)."""
+        self.api._fail("watch", self.info.plural)
+        q: asyncio.Queue[tuple[str, Obj]] = asyncio.Queue()
+        streams = self.api.watchers.setdefault(self.info.plural, [])
+        streams.append(q)
+        try:
+            while True:
+                typ, obj = await q.get()
+                self.api._fail("watch", self.info.plural)
+                if not namespace or meta.namespace(obj) == namespace:
+                    yield typ, obj
+        finally:
+            streams.remove(q)
+
 
 class RecordingRecorder:
     """EventRecorder stand-in: keeps (object name, type, reason, message)."""
@@ -273,10 +319,18 @@ class RecordingRecorder:
         return [m for _, _, r, m in self.events if r == reason]
 
 
+class Syncable(Protocol):
+    """What the Driver needs of a controller: its queue and its sync."""
+
+    queue: WorkQueue
+
+    def sync(self, key: str) -> Awaitable[None]: ...
+
+
 class Driver:
     """Runs controllers' work queues until nothing is left to do."""
 
-    def __init__(self, *controllers: Any, max_rounds: int = 10_000):
+    def __init__(self, *controllers: Syncable, max_rounds: int = 10_000):
         self.controllers = controllers
         self.max_rounds = max_rounds
         self.errors: list[tuple[str, Exception]] = []
@@ -290,6 +344,7 @@ class Driver:
                     continue
                 busy = True
                 key = await c.queue.get()
+                assert key is not None  # the Driver never shuts a queue down
                 try:
                     await c.sync(key)
                 except Exception as e:
@@ -332,3 +387,13 @@ class FakeKubelet:
 def _ready(p: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (p.get("status") or {}).get("conditions") or [])
+
+
+async def until(pred: Callable[[], object], *, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll a condition until it holds; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not pred():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)

@@ -5,8 +5,8 @@ import datetime as dt
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import PODS, REPLICASETS
+from kubelite.client.errors import Forbidden, StatusError
 from kubelite.controllers import replicaset_util as rsutil
 from kubelite.controllers.expectations import Expectations
 from kubelite.controllers.podcontrol import rank_for_deletion
@@ -78,7 +78,7 @@ async def test_creates_in_slow_start_batches():
 
     async def failing() -> None:
         failures["n"] += 1
-        raise StatusError(403, "Forbidden", "exceeded quota")
+        raise Forbidden(403, "Forbidden", "exceeded quota")
     ok, err = await rsutil.slow_start_batch(10, 1, failing)
     assert (ok, failures["n"]) == (0, 1) and isinstance(err, StatusError)
     # 1 ok then the batch of 2 fails: stops there.
@@ -102,7 +102,7 @@ async def test_burst_replicas_caps_one_sync():
 
 async def test_replicaset_reports_replica_failure_on_create_errors():
     env = Env()
-    env.api.failures[("create", "pods")] = StatusError(403, "Forbidden", 'pods "web-" is forbidden: exceeded quota')
+    env.api.failures[("create", "pods")] = Forbidden(403, "Forbidden", 'pods "web-" is forbidden: exceeded quota')
     env.api.create(REPLICASETS, replicaset("web", 2), "default")
     await env.driver.settle()
     cond = rsutil.get_condition(env.rs("web")["status"], "ReplicaFailure")

@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import EVENTS
-from kubelite.client.rest import Client
+from kubelite.client.errors import NotFound, StatusError
+from kubelite.client.protocols import APIClient
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -27,12 +27,12 @@ WARNING = "Warning"
 class EventRecorder:
     """Records Events about objects on behalf of one component (and host)."""
 
-    def __init__(self, client: Client, component: str, host: str = ""):
+    def __init__(self, client: APIClient, component: str, host: str = ""):
         self._events = client.resource(EVENTS)
         self.component = component
         self.host = host
-        self._seen: dict[tuple, tuple[str, str, int, float]] = {}  # key -> (ns, name, count, t)
-        self._tasks: set[asyncio.Task] = set()
+        self._seen: dict[tuple[str | None, ...], tuple[str, str, int, float]] = {}  # key -> (ns, name, count, t)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def event(self, obj: Obj, type_: str, reason: str, message: str, *, field_path: str = "") -> None:
         """Record an event about obj (returns at once)."""
@@ -85,9 +85,10 @@ class EventRecorder:
             }
             await self._events.create(ev, ns)
             self._seen[key] = (ns, ev_name, 1, time.monotonic())
+        except NotFound as e:
+            self._seen.pop(key, None)  # the Event being counted is gone: the next repeat creates one
+            log.debug("event %s/%s not recorded: %s", reason, involved.get("name"), e.message)
         except StatusError as e:
-            if e.code == 404 and prev:
-                self._seen.pop(key, None)
             log.debug("event %s/%s not recorded: %s", reason, involved.get("name"), e.message)
         except Exception as e:  # never fail the caller
             log.debug("event %s not recorded: %s", reason, e)

@@ -8,34 +8,38 @@ Design (as client-go's reflector + DeltaFIFO, simplified):
   add/update/delete events, so handlers never miss a deletion that happened while the
   watch was down;
 - handlers are called synchronously in event order and must only enqueue keys
-  (level-based controllers read the cache, never the event).
+  (level-based controllers read the cache, never the event); a handler that raises is
+  logged and skipped;
+- the task runs under ``supervise``: any other exception is logged with its traceback
+  and the task starts over with a fresh list, so the cache never goes stale in silence.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import ResourceInfo
-from kubelite.client.rest import Client
+from kubelite.client.errors import Gone, StatusError
+from kubelite.client.protocols import AddFunc, APIClient, DeleteFunc, UpdateFunc
+from kubelite.client.supervise import spawn
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
-AddFunc = Callable[[Obj], None]
-UpdateFunc = Callable[[Obj, Obj], None]
-DeleteFunc = Callable[[Obj], None]
+# Restarts after an unexpected failure: soon at first, then no faster than every 10 s.
+RESTART_DELAY = 0.1
+MAX_RESTART_DELAY = 10.0
 
 
 class Informer:
     """A watched, cached view of one resource (optionally one namespace / selector)."""
 
-    def __init__(self, client: Client, info: ResourceInfo, *, namespace: str = "",
+    def __init__(self, client: APIClient, info: ResourceInfo, *, namespace: str = "",
                  label_selector: str = "", field_selector: str = ""):
         self.info = info
         self._rc = client.resource(info)
@@ -46,7 +50,7 @@ class Informer:
         self._by_ns: dict[str, dict[str, Obj]] = {}
         self._handlers: list[tuple[AddFunc | None, UpdateFunc | None, DeleteFunc | None]] = []
         self._synced = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.resource_version = ""
 
     # -- handlers and cache -------------------------------------------------------------
@@ -71,15 +75,6 @@ class Informer:
         if namespace is None:
             return list(self._cache.values())
         return list(self._by_ns.get(namespace, {}).values())
-
-    def keys(self) -> Iterable[str]:
-        """Every cached key."""
-        return self._cache.keys()
-
-    @property
-    def has_synced(self) -> bool:
-        """True once the first list has been loaded."""
-        return self._synced.is_set()
 
     async def wait_synced(self) -> None:
         """Wait for the first list."""
@@ -114,7 +109,7 @@ class Informer:
                 self._call(d, obj)
 
     @staticmethod
-    def _call(fn: Callable, *args: Any) -> None:
+    def _call(fn: Callable[..., None], *args: Any) -> None:
         try:
             fn(*args)
         except Exception:  # a buggy handler must not stop the informer
@@ -160,7 +155,7 @@ class Informer:
             self._emit_delete(old if old is not None else obj)
 
     async def run(self) -> None:
-        """List, then watch forever, re-listing when the history is gone."""
+        """List, then watch forever, re-listing when the history is gone (the supervised loop)."""
         need_list = True
         backoff = 0.05
         while True:
@@ -174,10 +169,9 @@ class Informer:
                                                      timeout_seconds=300):
                     self._apply(typ, obj)
                 backoff = 0.05
+            except Gone:
+                need_list = True
             except StatusError as e:
-                if e.code == 410:
-                    need_list = True
-                    continue
                 log.warning("watch %s: %s", self.info.plural, e.message)
                 need_list = True
                 await asyncio.sleep(backoff)
@@ -187,29 +181,26 @@ class Informer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
-    def start(self) -> asyncio.Task:
-        """Start the list/watch task (idempotent)."""
+    def start(self) -> None:
+        """Start the supervised list/watch task (idempotent)."""
         if self._task is None:
-            self._task = asyncio.create_task(self.run(), name=f"informer-{self.info.plural}")
-        return self._task
+            self._task = spawn(f"informer-{self.info.plural}", self.run, initial_delay=RESTART_DELAY,
+                               max_delay=MAX_RESTART_DELAY, logger=log)
 
     async def stop(self) -> None:
         """Stop the list/watch task."""
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+            await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
 
 class InformerFactory:
     """One informer per resource, shared by every controller of a process (SharedInformerFactory)."""
 
-    def __init__(self, client: Client):
+    def __init__(self, client: APIClient):
         self.client = client
-        self._informers: dict[tuple, Informer] = {}
+        self._informers: dict[tuple[tuple[str, str, str], str, str, str], Informer] = {}
 
     def informer(self, info: ResourceInfo, *, namespace: str = "", label_selector: str = "",
                  field_selector: str = "") -> Informer:

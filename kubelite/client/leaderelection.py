@@ -13,12 +13,13 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import LEASES
+from kubelite.client.errors import NotFound, StatusError
+from kubelite.client.protocols import APIClient
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -32,7 +33,7 @@ JITTER_FACTOR = 1.2
 class LeaderElector:
     """Acquires, renews and releases one Lease for one identity."""
 
-    def __init__(self, client: Any, *, name: str, identity: str, namespace: str = "kube-system",
+    def __init__(self, client: APIClient, *, name: str, identity: str, namespace: str = "kube-system",
                  lease_duration: float = LEASE_DURATION, renew_deadline: float = RENEW_DEADLINE,
                  retry_period: float = RETRY_PERIOD, release_on_cancel: bool = True,
                  clock: Callable[[], float] = time.monotonic):
@@ -55,10 +56,7 @@ class LeaderElector:
                        "acquireTime": now, "renewTime": now, "leaseTransitions": 0}
         try:
             lease = await self.leases.get(self.name, self.namespace)
-        except StatusError as e:
-            if e.code != 404:
-                log.debug("lease %s/%s: get failed: %s", self.namespace, self.name, e.message)
-                return False
+        except NotFound:
             try:
                 await self.leases.create({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                                           "metadata": {"name": self.name, "namespace": self.namespace},
@@ -68,6 +66,9 @@ class LeaderElector:
                 return False
             self._observe(record)
             return True
+        except StatusError as e:
+            log.debug("lease %s/%s: get failed: %s", self.namespace, self.name, e.message)
+            return False
         old = dict(lease.get("spec") or {})
         if old != self._observed:
             self._observe(old)
@@ -145,7 +146,7 @@ class LeaderElector:
             if await self._sleep(self.retry_period, stop):
                 return
 
-    async def run(self, lead: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event) -> None:
+    async def run(self, lead: Callable[[asyncio.Event], Coroutine[Any, Any, None]], stop: asyncio.Event) -> None:
         """Acquire, run ``lead(lost)`` while renewing, repeat after losing; until stop."""
         while not stop.is_set():
             if not await self.acquire(stop):

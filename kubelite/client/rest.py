@@ -2,8 +2,14 @@
 
 Every component other than the API server talks to the cluster through this module, the
 way client-go's typed clients do.  It speaks JSON over HTTPS with a client certificate or
-a bearer token, and turns error replies back into ``StatusError`` so callers can catch
-``err.code == 409`` exactly like ``apierrors.IsConflict``.
+a bearer token, and turns error replies back into the layered errors of
+``kubelite.client.errors`` (``NotFound``, ``Conflict``, ``Gone`` …), so callers write
+``except Conflict:`` where client-go callers write ``apierrors.IsConflict``.
+
+Watch streams are newline-delimited JSON.  A burst of thousands of events may arrive in
+many small chunks, with lines cut anywhere; ``LineSplitter`` looks at every byte once
+(only the bytes a chunk added are searched for a newline), so a burst costs time in
+proportion to its size however it is chunked.
 """
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import aiohttp
@@ -42,7 +48,6 @@ class ClientConfig:
     token: str | None = None
     insecure: bool = False
     user_agent: str = "kubelite"
-    qps_limit: int = 0  # 0: no client-side limit (we are the only client of our own server)
 
     @classmethod
     def from_kubeconfig(cls, path: str, user_agent: str = "kubelite") -> ClientConfig:
@@ -58,7 +63,7 @@ class ClientConfig:
         cluster = next(c["cluster"] for c in kc["clusters"] if c["name"] == ctx["cluster"])
         user = next(u["user"] for u in kc["users"] if u["name"] == ctx["user"])
 
-        def materialise(data_key: str, file_key: str, src: dict) -> str | None:
+        def materialise(data_key: str, file_key: str, src: dict[str, Any]) -> str | None:
             if src.get(file_key):
                 return src[file_key]
             if src.get(data_key):
@@ -79,7 +84,7 @@ class ClientConfig:
         )
 
 
-def _raise_for(status: int, body: bytes, method: str, path: str) -> None:
+def _raise_for(status: int, body: bytes, method: str, path: str) -> NoReturn:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -224,6 +229,13 @@ class ResourceClient:
             opts["preconditions"] = preconditions
         return await self.client.request("DELETE", self.path(namespace, name), body=opts)
 
+    async def delete_collection(self, namespace: str = "", *, propagation_policy: str | None = None) -> Obj:
+        """DELETE the whole collection (of one namespace): deletecollection."""
+        opts: Obj = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation_policy:
+            opts["propagationPolicy"] = propagation_policy
+        return await self.client.request("DELETE", self.path(namespace), body=opts)
+
     async def create_subresource(self, name: str, namespace: str, subresource: str, body: Obj) -> Obj:
         """POST to a subresource such as binding or eviction."""
         return await self.client.request("POST", self.path(namespace, name, subresource), body=body)
@@ -242,11 +254,9 @@ class ResourceClient:
         async with self.client.session.get(url, params=q) as resp:
             if resp.status >= 400:
                 _raise_for(resp.status, await resp.read(), "WATCH", url)
-            buf = b""
+            lines = LineSplitter()
             async for chunk in resp.content.iter_any():
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
+                for line in lines.feed(chunk):
                     if not line.strip():
                         continue
                     ev = orjson.loads(line)
@@ -254,6 +264,37 @@ class ResourceClient:
                         st = ev.get("object") or {}
                         raise status_error(int(st.get("code") or 500), st.get("reason", ""), st.get("message", ""))
                     yield ev["type"], ev["object"]
+
+
+class LineSplitter:
+    """Cuts a byte stream into newline-terminated lines, searching each byte once."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()  # the unfinished last line
+        self._scanned = 0        # how much of _buf is known to hold no newline
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for a line whose newline has not arrived yet."""
+        return len(self._buf)
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """Add a chunk; return the lines it completed (without their newlines)."""
+        buf = self._buf
+        buf += chunk
+        lines: list[bytes] = []
+        start = 0
+        # Search from the first byte not searched before: a long line that arrives in
+        # many small chunks is never rescanned from its beginning.
+        nl = buf.find(b"\n", self._scanned)
+        while nl >= 0:
+            lines.append(bytes(buf[start:nl]))
+            start = nl + 1
+            nl = buf.find(b"\n", start)
+        if start:
+            del buf[:start]  # drop what was handed out: at most one chunk's worth of copying
+        self._scanned = len(buf)
+        return lines
 
 
 async def wait_ready(client: Client, timeout: float = 30.0) -> None:

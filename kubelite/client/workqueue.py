@@ -6,6 +6,10 @@ Guarantees, as upstream:
   while it is processing re-queues it once ``done`` is called (so no update is lost);
 - ``add_rate_limited`` backs off per key exponentially (5 ms doubling to 1000 s, as
   client-go's default item limiter) until ``forget``.
+
+``process_until`` is the one run loop of every controller: ``workers`` supervised
+workers take keys and call ``sync`` until ``stop`` is set; a failed sync re-queues its
+key with back-off (a conflict quietly: the next sync reads a fresher cache).
 """
 from __future__ import annotations
 
@@ -13,6 +17,9 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+
+from kubelite.client.errors import Conflict, StatusError
+from kubelite.client.supervise import supervise
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +88,6 @@ class WorkQueue:
         """Reset a key's back-off after a successful sync."""
         self._failures.pop(key, None)
 
-    def num_requeues(self, key: str) -> int:
-        """How many rate-limited adds a key has had since its last forget."""
-        return self._failures.get(key, 0)
-
     async def get(self) -> str | None:
         """Wait for the next key; None once the queue is shut down."""
         async with self._cond:
@@ -121,7 +124,7 @@ class WorkQueue:
 
 
 async def run_workers(queue: WorkQueue, sync: Callable[[str], Awaitable[None]], workers: int = 1) -> None:
-    """Run ``workers`` loops that take keys and call ``sync``; errors re-queue with back-off."""
+    """Run ``workers`` supervised loops that take keys and call ``sync`` until the queue shuts down."""
     async def worker() -> None:
         while True:
             key = await queue.get()
@@ -130,27 +133,26 @@ async def run_workers(queue: WorkQueue, sync: Callable[[str], Awaitable[None]], 
             try:
                 await sync(key)
                 queue.forget(key)
-            except asyncio.CancelledError:
-                queue.done(key)
-                raise
-            except Exception as e:  # level-based: try again later
-                from kubelite.api.errors import StatusError
-                if isinstance(e, StatusError) and e.code == 409:
-                    log.debug("%s: sync %s conflicted, retrying", queue.name, key)
-                else:
-                    log.warning("%s: sync %s failed: %s", queue.name, key, e,
-                                exc_info=not isinstance(e, StatusError))
+            except Conflict:
+                log.debug("%s: sync %s conflicted, retrying", queue.name, key)
+                queue.add_rate_limited(key)
+            except StatusError as e:  # level-based: try again later
+                log.warning("%s: sync %s failed: %s", queue.name, key, e)
+                queue.add_rate_limited(key)
+            except Exception as e:
+                log.warning("%s: sync %s failed: %s", queue.name, key, e, exc_info=True)
                 queue.add_rate_limited(key)
             finally:
-                if key in queue._processing:
-                    queue.done(key)
-    await asyncio.gather(*(worker() for _ in range(workers)))
+                queue.done(key)
+    # sync's failures are handled above; a fault in a worker's own loop restarts that
+    # worker alone (supervised one by one), so the pool keeps its size.
+    await asyncio.gather(*(supervise(f"{queue.name} worker", worker) for _ in range(workers)))
 
 
 async def process_until(queue: WorkQueue, sync: Callable[[str], Awaitable[None]], stop: asyncio.Event,
                         workers: int = 1) -> None:
     """Run ``workers`` sync loops on the queue until ``stop`` is set, then shut the queue down
-    and wait for the loops to end (the tail of every controller's ``run``)."""
+    and wait for the loops to end: the run loop of every controller (the tail of its ``run``)."""
     task = asyncio.create_task(run_workers(queue, sync, workers))
     try:
         await stop.wait()

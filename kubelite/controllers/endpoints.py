@@ -20,10 +20,9 @@ import math
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import ENDPOINTS, PODS, SERVICES
-from kubelite.client.informer import InformerFactory
-from kubelite.client.rest import Client
+from kubelite.client.errors import Forbidden, NotFound
+from kubelite.client.protocols import APIClient, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.controllers.endpointslice import (
     ANNOTATION_TRIGGER_TIME,
@@ -167,7 +166,7 @@ def _strip_ref_rv(subsets: list[Obj]) -> str:
 class EndpointsController:
     """Keeps core/v1 Endpoints in step with Services and their pods."""
 
-    def __init__(self, client: Client, factory: InformerFactory, *, workers: int = 4):
+    def __init__(self, client: APIClient, factory: SharedInformerFactory, *, workers: int = 4):
         self.client = client
         self.services = factory.informer(SERVICES)
         self.pods = factory.informer(PODS)
@@ -211,9 +210,8 @@ class EndpointsController:
         if svc is None:
             try:
                 await self._rc.delete(name, ns)
-            except StatusError as e:
-                if e.code != 404:
-                    raise
+            except NotFound:
+                pass
             self._stale.pop(key, None)
             return
         if not service_selects(svc):
@@ -246,10 +244,10 @@ class EndpointsController:
                    "subsets": subsets}
             try:
                 await self._rc.create(obj, ns)
-            except StatusError as e:
-                if e.code == 403 or (e.code == 404 and "namespace" in e.message.lower()):
-                    return  # namespace terminating: creates keep failing, drop the key
-                raise
+            except (Forbidden, NotFound) as e:
+                if isinstance(e, NotFound) and "namespace" not in e.message.lower():
+                    raise
+                return  # namespace terminating: creates keep failing, drop the key
             return
         obj = {**current, "metadata": {**current["metadata"], "labels": labels, "annotations": ann},
                "subsets": subsets}

@@ -32,10 +32,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import ENDPOINTSLICES, PODS, SERVICES
-from kubelite.client.informer import InformerFactory
-from kubelite.client.rest import Client
+from kubelite.client.errors import Forbidden, NotFound
+from kubelite.client.protocols import APIClient, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
 
 log = logging.getLogger(__name__)
@@ -95,9 +94,7 @@ def should_pod_be_in_endpoints(pod: Obj, include_terminating: bool) -> bool:
         return False
     if not st.get("podIP") and not st.get("podIPs"):
         return False
-    if not include_terminating and meta.is_deleting(pod):
-        return False
-    return True
+    return include_terminating or not meta.is_deleting(pod)
 
 
 def should_set_hostname(pod: Obj, svc: Obj) -> bool:
@@ -456,7 +453,7 @@ class _SliceTracker:
 class EndpointSliceController:
     """Keeps the EndpointSlices of every selector Service in step with its pods."""
 
-    def __init__(self, client: Client, factory: InformerFactory, *, workers: int = 4,
+    def __init__(self, client: APIClient, factory: SharedInformerFactory, *, workers: int = 4,
                  max_endpoints_per_slice: int = MAX_ENDPOINTS_PER_SLICE):
         self.client = client
         self.services = factory.informer(SERVICES)
@@ -548,18 +545,17 @@ class EndpointSliceController:
             _set_trigger_time(s, ttime)
             try:
                 out = await self._rc.create(s, ns)
-            except StatusError as e:
-                if e.code == 403 or (e.code == 404 and "namespace" in e.message.lower()):
-                    return  # namespace terminating
-                raise
+            except (Forbidden, NotFound) as e:
+                if isinstance(e, NotFound) and "namespace" not in e.message.lower():
+                    raise
+                return  # namespace terminating
             self._tracker.wrote(key, meta.name(out), meta.resource_version(out))
 
     async def _delete(self, key: str, slc: Obj) -> None:
         try:
             await self._rc.delete(meta.name(slc), meta.namespace(slc))
-        except StatusError as e:
-            if e.code != 404:
-                raise
+        except NotFound:
+            pass
         self._tracker.wrote(key, meta.name(slc), None)
 
     async def run(self, stop: asyncio.Event) -> None:

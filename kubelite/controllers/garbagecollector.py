@@ -29,11 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import RESOURCES, ResourceInfo, by_kind
-from kubelite.client.informer import InformerFactory
-from kubelite.client.rest import Client
-from kubelite.client.workqueue import WorkQueue, run_workers
+from kubelite.client.errors import Conflict, NotFound
+from kubelite.client.protocols import AddFunc, APIClient, SharedInformer, SharedInformerFactory, UpdateFunc
+from kubelite.client.workqueue import WorkQueue, process_until
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -128,7 +127,7 @@ class DependencyGraph:
 class GarbageCollectorController:
     """Deletes dependents whose owners are gone; runs foreground and orphan deletion."""
 
-    def __init__(self, client: Client, factory: InformerFactory, *, delete_workers: int = 8,
+    def __init__(self, client: APIClient, factory: SharedInformerFactory, *, delete_workers: int = 8,
                  orphan_workers: int = 2, resources: Iterable[ResourceInfo] | None = None):
         self.client = client
         self.graph = DependencyGraph()
@@ -137,17 +136,17 @@ class GarbageCollectorController:
         self.delete_workers = delete_workers
         self.orphan_workers = orphan_workers
         self._absent: dict[str, None] = {}  # insertion-ordered set of owner uids known gone
-        self.informers = []
+        self.informers: list[SharedInformer] = []
         for info in resources if resources is not None else gc_resources():
             inf = factory.informer(info)
             inf.add_handler(self._adder(info), self._updater(info), self._on_delete)
             self.informers.append(inf)
 
     # -- graph builder: handlers only update the graph and enqueue ---------------------
-    def _adder(self, info: ResourceInfo):
+    def _adder(self, info: ResourceInfo) -> AddFunc:
         return lambda obj: self._on_change(info, None, obj)
 
-    def _updater(self, info: ResourceInfo):
+    def _updater(self, info: ResourceInfo) -> UpdateFunc:
         return lambda old, new: self._on_change(info, old, new)
 
     def _on_change(self, info: ResourceInfo, old: Obj | None, obj: Obj) -> None:
@@ -196,10 +195,8 @@ class GarbageCollectorController:
         """The current object, or None if it is gone or was replaced (another uid)."""
         try:
             obj = await self.client.resource(info).get(name, namespace)
-        except StatusError as e:
-            if e.code == 404:
-                return None
-            raise
+        except NotFound:
+            return None
         return obj if meta.uid(obj) == uid else None
 
     def _mark_absent(self, uid: str) -> None:
@@ -235,18 +232,16 @@ class GarbageCollectorController:
         try:
             await self.client.resource(info).delete(meta.name(obj), meta.namespace(obj), propagation_policy=policy,
                                                     preconditions={"uid": meta.uid(obj)})
-        except StatusError as e:
-            if e.code not in (404, 409):  # gone already, or replaced by a namesake
-                raise
+        except (NotFound, Conflict):
+            pass  # gone already, or replaced by a namesake
 
     async def _patch_meta(self, info: ResourceInfo, obj: Obj, fields: Obj) -> None:
         """Merge-patch metadata fields, guarded by the object's resourceVersion."""
         md = {"resourceVersion": meta.resource_version(obj), **fields}
         try:
             await self.client.resource(info).patch(meta.name(obj), {"metadata": md}, meta.namespace(obj))
-        except StatusError as e:
-            if e.code != 404:
-                raise
+        except NotFound:
+            pass
 
     async def _remove_finalizer(self, info: ResourceInfo, obj: Obj, fin: str) -> None:
         left = [f for f in finalizers(obj) if f != fin]
@@ -333,13 +328,5 @@ class GarbageCollectorController:
         for inf in self.informers:
             inf.start()
         await asyncio.gather(*(inf.wait_synced() for inf in self.informers))
-        tasks = [asyncio.create_task(run_workers(self.attempt_to_delete, self.sync_delete, self.delete_workers)),
-                 asyncio.create_task(run_workers(self.attempt_to_orphan, self.sync_orphan, self.orphan_workers))]
-        try:
-            await stop.wait()
-        finally:
-            self.attempt_to_delete.shutdown()
-            self.attempt_to_orphan.shutdown()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(process_until(self.attempt_to_delete, self.sync_delete, stop, self.delete_workers),
+                             process_until(self.attempt_to_orphan, self.sync_orphan, stop, self.orphan_workers))

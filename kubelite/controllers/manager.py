@@ -6,8 +6,9 @@ election on (the default), only the holder of the Lease
 ``kube-system/kube-controller-manager`` runs them; when leadership is lost the
 controllers stop, their informers are torn down, and the manager campaigns again (a
 fresh factory means a fresh cache: nothing learnt while not leading is trusted).
-A controller that crashes is logged and restarted after a second; it never takes
-the others down.
+A controller that crashes is logged with its traceback and restarted (after a second,
+then with doubling delays up to 30 s; see ``client/supervise.py``); it never takes the
+others down.  Leader election itself runs supervised the same way.
 """
 from __future__ import annotations
 
@@ -20,10 +21,14 @@ from typing import Any, Protocol
 
 from kubelite.client.informer import InformerFactory
 from kubelite.client.leaderelection import LeaderElector
+from kubelite.client.protocols import APIClient, SharedInformerFactory
+from kubelite.client.supervise import supervise
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "kube-controller-manager"
+RESTART_DELAY = 1.0
+MAX_RESTART_DELAY = 30.0
 
 
 class Runnable(Protocol):
@@ -37,21 +42,21 @@ class ControllerSpec:
     """One registered controller: its name and how to build it."""
 
     name: str
-    make: Callable[[Any, InformerFactory], Runnable]
+    make: Callable[[APIClient, SharedInformerFactory], Runnable]
 
 
-def _deployment(client: Any, factory: InformerFactory) -> Runnable:
+def _deployment(client: APIClient, factory: SharedInformerFactory) -> Runnable:
     from kubelite.controllers.deployment import DeploymentController
     return DeploymentController(client, factory)
 
 
-def _replicaset(client: Any, factory: InformerFactory) -> Runnable:
+def _replicaset(client: APIClient, factory: SharedInformerFactory) -> Runnable:
     from kubelite.controllers.replicaset import ReplicaSetController
     return ReplicaSetController(client, factory)
 
 
-def _lazy(module: str, cls: str) -> Callable[[Any, InformerFactory], Runnable]:
-    def make(client: Any, factory: InformerFactory) -> Runnable:
+def _lazy(module: str, cls: str) -> Callable[[APIClient, SharedInformerFactory], Runnable]:
+    def make(client: APIClient, factory: SharedInformerFactory) -> Runnable:
         import importlib
         return getattr(importlib.import_module(module), cls)(client, factory)
     return make
@@ -72,32 +77,21 @@ REGISTRY: list[ControllerSpec] = [
 ]
 
 
-def register(name: str, make: Callable[[Any, InformerFactory], Runnable]) -> None:
-    """Add (or replace) a controller in the registry."""
-    REGISTRY[:] = [s for s in REGISTRY if s.name != name] + [ControllerSpec(name, make)]
+async def _run_one(spec: ControllerSpec, client: APIClient, factory: SharedInformerFactory,
+                   stop: asyncio.Event) -> None:
+    """Build and run one controller; a crash rebuilds it from scratch after a back-off."""
+    async def run() -> None:
+        await spec.make(client, factory).run(stop)
+    await supervise(f"controller {spec.name}", run, stop=stop, initial_delay=RESTART_DELAY,
+                    max_delay=MAX_RESTART_DELAY, logger=log)
 
 
-async def _supervise(spec: ControllerSpec, client: Any, factory: InformerFactory, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            await spec.make(client, factory).run(stop)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("controller %s crashed; restarting", spec.name)
-            try:
-                await asyncio.wait_for(stop.wait(), 1.0)
-            except TimeoutError:
-                pass
-
-
-async def run_controllers(client: Any, stop: asyncio.Event, names: Iterable[str] | None = None) -> None:
+async def run_controllers(client: APIClient, stop: asyncio.Event, names: Iterable[str] | None = None) -> None:
     """Run the selected (default: all) registered controllers until ``stop``."""
     wanted = set(names) if names is not None else None
     specs = [s for s in REGISTRY if wanted is None or s.name in wanted]
     factory = InformerFactory(client)
-    tasks = [asyncio.create_task(_supervise(s, client, factory, stop), name=f"controller-{s.name}") for s in specs]
+    tasks = [asyncio.create_task(_run_one(s, client, factory, stop), name=f"controller-{s.name}") for s in specs]
     try:
         await stop.wait()
     finally:
@@ -105,7 +99,7 @@ async def run_controllers(client: Any, stop: asyncio.Event, names: Iterable[str]
         await factory.stop()
 
 
-async def run_controller_manager(client: Any, *, stop: asyncio.Event, leader_elect: bool = True,
+async def run_controller_manager(client: APIClient, *, stop: asyncio.Event, leader_elect: bool = True,
                                  identity: str, controllers: Iterable[str] | None = None,
                                  elector_options: dict[str, Any] | None = None) -> None:
     """Run the controllers, under leader election unless ``leader_elect`` is False."""
@@ -134,4 +128,8 @@ async def run_controller_manager(client: Any, *, stop: asyncio.Event, leader_ele
     # Upstream identities are <hostname>_<uuid>: two managers on one host stay distinct.
     elector = LeaderElector(client, name=LEASE_NAME, identity=f"{identity}_{uuid.uuid4()}",
                             **(elector_options or {}))
-    await elector.run(lead, stop)
+
+    async def elect() -> None:
+        await elector.run(lead, stop)
+    await supervise("leader election", elect, stop=stop, initial_delay=RESTART_DELAY,
+                    max_delay=MAX_RESTART_DELAY, logger=log)

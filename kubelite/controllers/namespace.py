@@ -22,13 +22,11 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import NAMESPACES, PODS, RESOURCES, ResourceInfo
-from kubelite.client.informer import InformerFactory
-from kubelite.client.rest import Client
+from kubelite.client.errors import MethodNotAllowed, NotFound, StatusError
+from kubelite.client.protocols import APIClient, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
 
 log = logging.getLogger(__name__)
@@ -130,7 +128,7 @@ def pod_grace_estimate(pods: Iterable[Obj]) -> int:
 class NamespaceController:
     """Deletes the content of Terminating namespaces, then removes their finalizer."""
 
-    def __init__(self, client: Client, factory: InformerFactory, *, workers: int = 5,
+    def __init__(self, client: APIClient, factory: SharedInformerFactory, *, workers: int = 5,
                  finalizer_estimate: float = FINALIZER_ESTIMATE_SECONDS):
         self.client = client
         self.namespaces = factory.informer(NAMESPACES)
@@ -155,10 +153,8 @@ class NamespaceController:
         """Move one namespace's deletion forward (level-based: reads the namespace live)."""
         try:
             ns = await self._rc.get(name)
-        except StatusError as e:
-            if e.code == 404:
-                return
-            raise
+        except NotFound:
+            return
         if not meta.is_deleting(ns):
             return
         if (ns.get("status") or {}).get("phase") != "Terminating":
@@ -172,10 +168,8 @@ class NamespaceController:
             try:
                 ns = await self._rc.update_status({**ns, "status": {**(ns.get("status") or {}),
                                                                     "conditions": conditions}})
-            except StatusError as e:
-                if e.code == 404:
-                    return
-                raise
+            except NotFound:
+                return
         if totals.errors:
             raise RuntimeError(f"namespace {name}: " + "; ".join(totals.errors))
         if totals.remaining:
@@ -211,15 +205,13 @@ class NamespaceController:
 
     async def _delete_resource(self, info: ResourceInfo, namespace: str) -> list[Obj]:
         rc = self.client.resource(info)
-        opts = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         done = False
         if "deletecollection" in info.verbs:
             try:
-                await self.client.request("DELETE", rc.path(namespace), body=opts)
+                await rc.delete_collection(namespace, propagation_policy="Background")
                 done = True
-            except StatusError as e:
-                if e.code not in (404, 405):  # not served that way: fall back to one by one
-                    raise
+            except (NotFound, MethodNotAllowed):
+                pass  # not served that way: fall back to one by one
         items = (await rc.list(namespace)).get("items") or []
         if not done:
             for item in items:
@@ -227,9 +219,8 @@ class NamespaceController:
                     continue
                 try:
                     await rc.delete(meta.name(item), namespace, propagation_policy="Background")
-                except StatusError as e:
-                    if e.code != 404:
-                        raise
+                except NotFound:
+                    pass
             items = (await rc.list(namespace)).get("items") or []
         return items
 
@@ -238,11 +229,9 @@ class NamespaceController:
         fins = [f for f in (ns.get("spec") or {}).get("finalizers") or [] if f != FINALIZER]
         body = {**ns, "spec": {**(ns.get("spec") or {}), "finalizers": fins}}
         try:
-            await self.client.request("PUT", f"/api/v1/namespaces/{quote(meta.name(ns), safe='')}/finalize",
-                                      body=body)
-        except StatusError as e:
-            if e.code != 404:
-                raise
+            await self._rc.update(body, subresource="finalize")
+        except NotFound:
+            pass
         log.info("namespace %s finalized", meta.name(ns))
 
     async def run(self, stop: asyncio.Event) -> None:

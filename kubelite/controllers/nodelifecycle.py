@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import LEASES, NODES, PODS
+from kubelite.client.errors import Conflict, NotFound
 from kubelite.client.events import NORMAL, EventRecorder
-from kubelite.client.informer import InformerFactory
-from kubelite.client.rest import Client
-from kubelite.client.workqueue import WorkQueue, run_workers
+from kubelite.client.protocols import APIClient, SharedInformerFactory
+from kubelite.client.supervise import supervise
+from kubelite.client.workqueue import WorkQueue, process_until
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -199,7 +199,7 @@ class NodeHealth:
 class NodeLifecycleController:
     """Marks silent nodes Unknown and keeps condition taints in step with node status."""
 
-    def __init__(self, client: Client, factory: InformerFactory, *, monitor_period: float = NODE_MONITOR_PERIOD,
+    def __init__(self, client: APIClient, factory: SharedInformerFactory, *, monitor_period: float = NODE_MONITOR_PERIOD,
                  grace_period: float = NODE_MONITOR_GRACE_PERIOD,
                  startup_grace_period: float = NODE_STARTUP_GRACE_PERIOD,
                  unhealthy_zone_threshold: float = UNHEALTHY_ZONE_THRESHOLD,
@@ -289,9 +289,8 @@ class NodeLifecycleController:
             patch = {"metadata": {"resourceVersion": meta.resource_version(node)}, "spec": {"taints": new or None}}
             try:
                 await self._rc.patch(name, patch)
-            except StatusError as e:
-                if e.code != 404:
-                    raise
+            except NotFound:
+                pass  # the node was deleted meanwhile
 
     async def _monitor(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -307,18 +306,9 @@ class NodeLifecycleController:
         self.nodes.start()
         self.leases.start()
         await asyncio.gather(self.nodes.wait_synced(), self.leases.wait_synced())
-        await _run_until(stop, self.queue, run_workers(self.queue, self.sync, 1), self._monitor(stop))
-
-
-async def _run_until(stop: asyncio.Event, queue: WorkQueue, *coros) -> None:
-    tasks = [asyncio.create_task(c) for c in coros]
-    try:
-        await stop.wait()
-    finally:
-        queue.shutdown()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Both end once stop is set; a cancel of run cancels both.
+        await asyncio.gather(process_until(self.queue, self.sync, stop),
+                             supervise("node-lifecycle monitor", lambda: self._monitor(stop), stop=stop, logger=log))
 
 
 def _disruption_condition(reason: str, message: str) -> Obj:
@@ -335,7 +325,7 @@ def _with_condition(pod: Obj, cond: Obj) -> list[Obj]:
 class TaintEvictionController:
     """Evicts pods from nodes with NoExecute taints they do not tolerate (long enough)."""
 
-    def __init__(self, client: Client, factory: InformerFactory, *, workers: int = 4):
+    def __init__(self, client: APIClient, factory: SharedInformerFactory, *, workers: int = 4):
         self.pods = factory.informer(PODS)
         self.nodes = factory.informer(NODES)
         self._rc = client.resource(PODS)
@@ -401,9 +391,8 @@ class TaintEvictionController:
             await self._rc.patch(name, {"status": {"conditions": _with_condition(pod, cond)}}, ns,
                                  subresource="status")
             await self._rc.delete(name, ns, preconditions={"uid": meta.uid(pod)})
-        except StatusError as e:
-            if e.code not in (404, 409):
-                raise
+        except (NotFound, Conflict):
+            pass  # gone already, or replaced by a pod of the same name
         log.info("evicted pod %s from tainted node %s", key, pod["spec"].get("nodeName"))
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -411,7 +400,7 @@ class TaintEvictionController:
         self.pods.start()
         self.nodes.start()
         await asyncio.gather(self.pods.wait_synced(), self.nodes.wait_synced())
-        await _run_until(stop, self.queue, run_workers(self.queue, self.sync, self.workers))
+        await process_until(self.queue, self.sync, stop, self.workers)
         await self.recorder.flush()
 
 
@@ -424,7 +413,7 @@ def no_execute_taints(node: Obj) -> list[Obj]:
 class PodGCController:
     """Force-deletes pods bound to nodes that no longer exist."""
 
-    def __init__(self, client: Client, factory: InformerFactory, *, gc_period: float = 20.0,
+    def __init__(self, client: APIClient, factory: SharedInformerFactory, *, gc_period: float = 20.0,
                  quarantine: float = 40.0):
         self.pods = factory.informer(PODS)
         self.nodes = factory.informer(NODES)
@@ -440,7 +429,7 @@ class PodGCController:
         """One pass: pods whose node has been missing for the quarantine are deleted."""
         now = asyncio.get_running_loop().time()
         existing = {meta.name(n) for n in self.nodes.list()}
-        bound = {}
+        bound: dict[str, list[Obj]] = {}
         for p in self.pods.list():
             node = (p.get("spec") or {}).get("nodeName")
             if node and node not in existing:
@@ -453,9 +442,8 @@ class PodGCController:
             try:
                 await self._nodes.get(node)
                 continue  # the informer is behind: the node exists
-            except StatusError as e:
-                if e.code != 404:
-                    raise
+            except NotFound:
+                pass
             for p in pods:
                 await self._delete_orphan(p)
 
@@ -469,9 +457,8 @@ class PodGCController:
             await self._pods.patch(name, {"status": status}, ns, subresource="status")
             await self._pods.delete(name, ns, grace_period_seconds=0, preconditions={"uid": meta.uid(pod)})
             log.info("deleted orphaned pod %s/%s (node %s is gone)", ns, name, pod["spec"].get("nodeName"))
-        except StatusError as e:
-            if e.code not in (404, 409):
-                raise
+        except (NotFound, Conflict):
+            pass  # gone already, or replaced by a pod of the same name
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run a pass every gc_period (and soon after a node deletion) until ``stop``."""

@@ -19,45 +19,19 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import PODS
+from kubelite.api.selectors import selector_from_dict
+from kubelite.client.errors import Invalid, NotFound, StatusError
+from kubelite.client.protocols import APIClient, Recorder
 
 Obj = dict[str, Any]
 
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 _PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
 
-try:  # the shared selector module; a tiny matcher until it is available
-    from kubelite.api.selectors import selector_from_dict as _selector_from_dict
-except ImportError:  # pragma: no cover - only while selectors.py is being written
-    _selector_from_dict = None
-
-
 def selector_matcher(selector: Obj | None) -> Callable[[dict[str, str] | None], bool]:
     """metav1.LabelSelectorAsSelector(selector).Matches: None matches nothing."""
-    if _selector_from_dict is not None:
-        return _selector_from_dict(selector).matches
-    if selector is None:
-        return lambda labels: False
-    ml = dict(selector.get("matchLabels") or {})
-    exprs = list(selector.get("matchExpressions") or [])
-
-    def match(labels: dict[str, str] | None) -> bool:
-        labels = labels or {}
-        if any(labels.get(k) != v for k, v in ml.items()):
-            return False
-        for e in exprs:
-            k, op, vals = e.get("key"), e.get("operator"), e.get("values") or []
-            if op == "In" and labels.get(k) not in vals:
-                return False
-            if op == "NotIn" and k in labels and labels[k] in vals:
-                return False
-            if op == "Exists" and k not in labels:
-                return False
-            if op == "DoesNotExist" and k in labels:
-                return False
-        return True
-    return match
+    return selector_from_dict(selector).matches
 
 
 def selector_is_empty(selector: Obj | None) -> bool:
@@ -150,8 +124,8 @@ def _less(a: tuple[Obj, int], b: tuple[Obj, int], now: _dt.datetime | None) -> b
     na, nb = pa.get("spec", {}).get("nodeName") or "", pb.get("spec", {}).get("nodeName") or ""
     if na != nb and (not na or not nb):
         return not na
-    pha = _PHASE_ORDINAL.get((pa.get("status") or {}).get("phase"), 0)
-    phb = _PHASE_ORDINAL.get((pb.get("status") or {}).get("phase"), 0)
+    pha = _PHASE_ORDINAL.get((pa.get("status") or {}).get("phase") or "", 0)
+    phb = _PHASE_ORDINAL.get((pb.get("status") or {}).get("phase") or "", 0)
     if pha != phb:
         return pha < phb
     if is_pod_ready(pa) != is_pod_ready(pb):
@@ -217,7 +191,7 @@ def pod_from_template(template: Obj, owner: Obj, controller_ref: Obj | None) -> 
 class PodControl:
     """Creates and deletes pods on behalf of a controller, with events (RealPodControl)."""
 
-    def __init__(self, client: Any, recorder: Any):
+    def __init__(self, client: APIClient, recorder: Recorder):
         self.pods = client.resource(PODS)
         self.recorder = recorder
 
@@ -229,7 +203,7 @@ class PodControl:
         try:
             created = await self.pods.create(pod, namespace)
         except StatusError as e:
-            if not _namespace_terminating(e):
+            if not namespace_terminating(e):
                 self.recorder.event(owner, "Warning", "FailedCreate", f"Error creating: {e.message}")
             raise
         self.recorder.event(owner, "Normal", "SuccessfulCreate", f"Created pod: {meta.name(created)}")
@@ -239,15 +213,17 @@ class PodControl:
         """Delete one pod; SuccessfulDelete `Deleted pod: X` or FailedDelete."""
         try:
             await self.pods.delete(name, namespace)
+        except NotFound:
+            raise
         except StatusError as e:
-            if e.code != 404:
-                self.recorder.event(owner, "Warning", "FailedDelete", f"Error deleting: {e.message}")
+            self.recorder.event(owner, "Warning", "FailedDelete", f"Error deleting: {e.message}")
             raise
         self.recorder.event(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
 
 
-def _namespace_terminating(e: StatusError) -> bool:
-    causes = ((e.details or {}).get("causes") or []) if hasattr(e, "details") else []
+def namespace_terminating(e: StatusError) -> bool:
+    """True for a create refused because the namespace is being deleted."""
+    causes = (e.details or {}).get("causes") or []
     return any(c.get("reason") == "NamespaceTerminating" for c in causes)
 
 
@@ -309,8 +285,10 @@ async def _ignore_gone(aw: Awaitable[Any], release: bool = False) -> bool:
     try:
         await aw
         return True
-    except StatusError as e:
-        if e.code == 404 or (release and e.code == 422):
+    except NotFound:
+        return False
+    except Invalid:
+        if release:
             return False
         raise
 

@@ -21,10 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import PODS, REPLICASETS
+from kubelite.client.errors import NotFound, StatusError
 from kubelite.client.events import EventRecorder
-from kubelite.client.workqueue import WorkQueue, run_workers
+from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
+from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.controllers import replicaset_util as rsutil
 from kubelite.controllers.expectations import Expectations
 from kubelite.controllers.podcontrol import (
@@ -33,6 +34,7 @@ from kubelite.controllers.podcontrol import (
     claim,
     filter_active_pods,
     is_pod_ready,
+    namespace_terminating,
     pod_key,
     pods_to_delete,
     selector_matcher,
@@ -50,14 +52,14 @@ class ReplicaSetController:
 
     name = "replicaset"
 
-    def __init__(self, client: Any, factory: Any, *, workers: int = 5, recorder: Any = None,
-                 burst_replicas: int = rsutil.BURST_REPLICAS, now: Callable[[], _dt.datetime] = meta.now,
-                 expectations: Expectations | None = None):
+    def __init__(self, client: APIClient, factory: SharedInformerFactory, *, workers: int = 5,
+                 recorder: Recorder | None = None, burst_replicas: int = rsutil.BURST_REPLICAS,
+                 now: Callable[[], _dt.datetime] = meta.now, expectations: Expectations | None = None):
         self.rs_client = client.resource(REPLICASETS)
         self.pod_client = client.resource(PODS)
         self.rs_informer = factory.informer(REPLICASETS)
         self.pod_informer = factory.informer(PODS)
-        self.recorder = recorder or EventRecorder(client, "replicaset-controller")
+        self.recorder: Recorder = recorder or EventRecorder(client, "replicaset-controller")
         self.pod_control = PodControl(client, self.recorder)
         self.expectations = expectations or Expectations()
         self.burst_replicas = burst_replicas
@@ -73,13 +75,7 @@ class ReplicaSetController:
         for inf in informers:
             inf.start()
         await asyncio.gather(*(inf.wait_synced() for inf in informers))
-        task = asyncio.create_task(run_workers(self.queue, self.sync, self.workers))
-        try:
-            await stop.wait()
-        finally:
-            self.queue.shutdown()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await process_until(self.queue, self.sync, stop, self.workers)
 
     # -- event handlers: enqueue only ----------------------------------------------------
     def _resolve(self, namespace: str, ref: Obj) -> Obj | None:
@@ -206,11 +202,11 @@ class ReplicaSetController:
         if manage_error is not None:
             raise manage_error
 
-    async def _claim_pods(self, rs: Obj, matches: Callable[[Any], bool], pods: list[Obj]) -> list[Obj]:
+    async def _claim_pods(self, rs: Obj, matches: Callable[[dict[str, str] | None], bool], pods: list[Obj]) -> list[Obj]:
         async def get_fresh() -> Obj:
             return await self.rs_client.get(meta.name(rs), meta.namespace(rs))
 
-        async def patch(pod: Obj, body: Obj) -> Any:
+        async def patch(pod: Obj, body: Obj) -> Obj:
             return await self.pod_client.patch(meta.name(pod), body, meta.namespace(pod))
 
         return await claim(pods, owner=rs, api_version=API_VERSION, kind=KIND,
@@ -231,7 +227,7 @@ class ReplicaSetController:
                 try:
                     await self.pod_control.create_pod(ns, template, rs, ref)
                 except StatusError as e:
-                    if _namespace_terminating(e):
+                    if namespace_terminating(e):
                         return  # the namespace is going away: not a failure
                     raise
             successes, err = await rsutil.slow_start_batch(n, rsutil.SLOW_START_INITIAL_BATCH, create_one)
@@ -248,10 +244,11 @@ class ReplicaSetController:
             async def delete_one(pod: Obj) -> Exception | None:
                 try:
                     await self.pod_control.delete_pod(ns, meta.name(pod), rs)
+                except NotFound:
+                    self.expectations.deletion_observed(key, pod_key(pod))  # gone already: not an error
                 except StatusError as e:
                     self.expectations.deletion_observed(key, pod_key(pod))
-                    if e.code != 404:
-                        return e
+                    return e
                 return None
             errors = [e for e in await asyncio.gather(*(delete_one(p) for p in victims)) if e is not None]
             if errors:
@@ -299,8 +296,3 @@ class ReplicaSetController:
                 if int(obj["metadata"].get("generation") or 0):
                     new_status["observedGeneration"] = int(obj["metadata"]["generation"])
         return obj
-
-
-def _namespace_terminating(e: StatusError) -> bool:
-    causes = (e.details or {}).get("causes") or []
-    return any(c.get("reason") == "NamespaceTerminating" for c in causes)

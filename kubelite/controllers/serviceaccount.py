@@ -13,10 +13,9 @@ import logging
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import NAMESPACES, SERVICEACCOUNTS
-from kubelite.client.informer import InformerFactory
-from kubelite.client.rest import Client
+from kubelite.client.errors import Conflict, Forbidden, NotFound
+from kubelite.client.protocols import APIClient, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
 
 log = logging.getLogger(__name__)
@@ -28,7 +27,7 @@ ENSURED = ("default",)
 class ServiceAccountsController:
     """Creates the ServiceAccounts every namespace must have."""
 
-    def __init__(self, client: Client, factory: InformerFactory, *, workers: int = 1,
+    def __init__(self, client: APIClient, factory: SharedInformerFactory, *, workers: int = 1,
                  names: tuple[str, ...] = ENSURED):
         self.namespaces = factory.informer(NAMESPACES)
         self.accounts = factory.informer(SERVICEACCOUNTS)
@@ -57,10 +56,8 @@ class ServiceAccountsController:
             try:
                 await self._rc.create({"apiVersion": "v1", "kind": "ServiceAccount",
                                        "metadata": {"name": name, "namespace": namespace}}, namespace)
-            except StatusError as e:
-                if e.code in (403, 404, 409):  # terminating, gone, or already there
-                    continue
-                raise
+            except (Forbidden, NotFound, Conflict):
+                continue  # terminating, gone, or already there
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set."""

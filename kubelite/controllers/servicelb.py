@@ -14,8 +14,7 @@ from typing import Any
 
 from kubelite.api import meta
 from kubelite.api.resources import NODES, SERVICES
-from kubelite.client.informer import InformerFactory
-from kubelite.client.rest import Client
+from kubelite.client.protocols import APIClient, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
 
 log = logging.getLogger(__name__)
@@ -48,7 +47,7 @@ def desired_ingress(svc: Obj, nodes: list[Obj]) -> list[Obj]:
 class ServiceLBController:
     """Writes status.loadBalancer for LoadBalancer Services."""
 
-    def __init__(self, client: Client, factory: InformerFactory):
+    def __init__(self, client: APIClient, factory: SharedInformerFactory):
         self.services = factory.informer(SERVICES)
         self.nodes = factory.informer(NODES)
         self._rc = client.resource(SERVICES)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import NamedTuple
 
 DEFAULT_AFFINITY_TIMEOUT = 10800  # seconds; upstream's default for sessionAffinity ClientIP
@@ -55,7 +56,7 @@ class Balancer:
 
     def __init__(self, *, node_name: str = "", affinity_timeout: float | None = None,
                  internal_local: bool = False, external_local: bool = False,
-                 clock=time.monotonic):
+                 clock: Callable[[], float] = time.monotonic):
         self.node_name = node_name
         self.affinity_timeout = affinity_timeout  # None: sessionAffinity None
         self.internal_local = internal_local

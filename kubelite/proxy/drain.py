@@ -44,10 +44,13 @@ import datetime as _dt
 import logging
 from typing import Any
 
+import aiohttp
+
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import ENDPOINTSLICES, LEASES
-from kubelite.client.rest import Client
+from kubelite.client.errors import NotFound, StatusError
+from kubelite.client.protocols import APIClient
+from kubelite.client.supervise import spawn
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -96,7 +99,7 @@ def pod_slice_state(slices: list[Obj], pod_uid: str) -> tuple[bool, bool]:
     return referenced, ready
 
 
-async def check_drained(client: Client, pod: Obj) -> bool:
+async def check_drained(client: APIClient, pod: Obj) -> bool:
     """One evaluation of the handshake (see the module docstring)."""
     uid = meta.uid(pod)
     slices = await client.resource(ENDPOINTSLICES).list(meta.namespace(pod))
@@ -105,15 +108,13 @@ async def check_drained(client: Client, pod: Obj) -> bool:
         return True
     try:
         leases = await client.resource(LEASES).list(LEASE_NAMESPACE, label_selector=f"{COMPONENT_LABEL}={COMPONENT}")
-    except StatusError as e:
-        if e.code == 404:
-            return True
-        raise
+    except NotFound:
+        return True
     now = meta.now()
     return all(uid in drained_uids(lease) for lease in leases.get("items") or [] if lease_live(lease, now))
 
 
-async def wait_endpoint_drained(client: Client, pod: Obj, timeout: float) -> bool:
+async def wait_endpoint_drained(client: APIClient, pod: Obj, timeout: float) -> bool:
     """Wait until no proxy sends new connections to ``pod``; False if ``timeout`` passed first."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(timeout, 0.0)
@@ -133,14 +134,14 @@ async def wait_endpoint_drained(client: Client, pod: Obj, timeout: float) -> boo
 class DrainReporter:
     """The proxy side: holds the proxy Lease and publishes the drained-pods set."""
 
-    def __init__(self, client: Client, node_name: str):
+    def __init__(self, client: APIClient, node_name: str):
         self._rc = client.resource(LEASES)
         self.node_name = node_name
         self.name = lease_name(node_name)
         self._drained: set[str] = set()
         self._published: set[str] | None = None
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.published = asyncio.Event()  # set after each successful write (tests, diagnostics)
 
     def update(self, uids: set[str]) -> None:
@@ -150,9 +151,9 @@ class DrainReporter:
             self._wake.set()
 
     def start(self) -> None:
-        """Start the Lease writer task."""
+        """Start the (supervised) Lease writer task."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"proxy-lease-{self.node_name}")
+            self._task = spawn(f"proxy-lease-{self.node_name}", self._run, logger=log)
 
     async def stop(self) -> None:
         """Stop writing and delete the Lease (this proxy no longer routes anything)."""
@@ -183,9 +184,7 @@ class DrainReporter:
                  "spec": body["spec"]}
         try:
             await self._rc.patch(self.name, patch, LEASE_NAMESPACE, patch_type="merge")
-        except StatusError as e:
-            if e.code != 404:
-                raise
+        except NotFound:
             body["spec"]["acquireTime"] = body["spec"]["renewTime"]
             await self._rc.create(body, LEASE_NAMESPACE)
         self._published = snapshot
@@ -206,9 +205,7 @@ class DrainReporter:
                     await asyncio.wait_for(self._wake.wait(), max(next_renew - loop.time(), 0.01))
                 except TimeoutError:
                     pass
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
+            except (StatusError, aiohttp.ClientError, OSError, TimeoutError) as e:  # API hiccups: retry
                 log.debug("proxy lease %s write failed: %s", self.name, e)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -98,6 +98,7 @@ class TCPListener:
     # -- per connection ------------------------------------------------------------------
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        assert task is not None  # asyncio.start_server runs each connection in its own task
         if len(self._conns) >= MAX_CONNECTIONS:
             reset(writer)
             return

@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.resources import ENDPOINTSLICES, SERVICES
+from kubelite.api.resources import ENDPOINTSLICES, NODES, SERVICES
+from kubelite.client.errors import NotFound, StatusError
 from kubelite.client.informer import InformerFactory
-from kubelite.client.rest import Client
+from kubelite.client.protocols import APIClient, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, run_workers
 from kubelite.proxy.balancer import DEFAULT_AFFINITY_TIMEOUT, Balancer, Endpoint
 from kubelite.proxy.drain import DrainReporter
@@ -101,24 +102,24 @@ def _is_loopback(ip: str) -> bool:
 class Proxy:
     """Forwards ClusterIP / NodePort / LoadBalancer traffic on one node to ready endpoints."""
 
-    def __init__(self, client: Client, *, node_name: str, node_ip: str, manage_addresses: bool = False,
-                 factory: InformerFactory | None = None, drain_timeout: float = DRAIN_TIMEOUT):
+    def __init__(self, client: APIClient, *, node_name: str, node_ip: str, manage_addresses: bool = False,
+                 factory: SharedInformerFactory | None = None, drain_timeout: float = DRAIN_TIMEOUT):
         self.client = client
         self.node_name = node_name
         self.node_ip = node_ip
         self.manage_addresses = manage_addresses
         self.drain_timeout = drain_timeout
         self._own_factory = factory is None
-        self.factory = factory or InformerFactory(client)
+        self.factory: SharedInformerFactory = factory or InformerFactory(client)
         self.services = self.factory.informer(SERVICES)
         self.slices = self.factory.informer(ENDPOINTSLICES)
         self.queue = WorkQueue("proxy")
         self.reporter = DrainReporter(client, node_name)
         self._state: dict[str, _ServiceState] = {}
-        self._draining: set[asyncio.Task] = set()
+        self._draining: set[asyncio.Task[bool]] = set()
         self._added_addresses: set[str] = set()
-        self._bind_failures: dict[tuple[str, int], int | None] = {}
-        self._worker: asyncio.Task | None = None
+        self._bind_failures: dict[tuple[str, int, str], int | None] = {}  # (ip, port, protocol) -> errno
+        self._worker: asyncio.Task[None] | None = None
         self.synced = asyncio.Event()  # set after the first full sync (tests, readiness)
         self.services.add_handler(self._enqueue, lambda o, n: self._enqueue(n), self._enqueue)
         self.slices.add_handler(self._enqueue_slice, self._update_slice, self._enqueue_slice)
@@ -159,9 +160,9 @@ class Proxy:
         await self.reporter.stop()
         if self._own_factory:
             await self.factory.stop()
-        listeners = [l for st in self._state.values() for l in st.listeners.values()]
+        listeners = [lst for st in self._state.values() for lst in st.listeners.values()]
         self._state.clear()
-        await asyncio.gather(*(l.drain(self.drain_timeout) for l in listeners), return_exceptions=True)
+        await asyncio.gather(*(lst.drain(self.drain_timeout) for lst in listeners), return_exceptions=True)
         if self._draining:
             await asyncio.gather(*list(self._draining), return_exceptions=True)
         self._release_addresses()
@@ -181,8 +182,8 @@ class Proxy:
         if svc is None or (svc.get("spec") or {}).get("type") == "ExternalName":
             if st is not None:
                 del self._state[key]
-                for l in st.listeners.values():
-                    self._drain_later(l)
+                for lst in st.listeners.values():
+                    self._drain_later(lst)
             self._report()
             return
         if st is None:
@@ -312,10 +313,8 @@ class Proxy:
 
 
 
-async def node_internal_ip(client: Client, node_name: str, *, timeout: float = 30.0) -> str:
+async def node_internal_ip(client: APIClient, node_name: str, *, timeout: float = 30.0) -> str:
     """The Node's InternalIP once the node agent has registered it (127.0.0.1 if it never does)."""
-    from kubelite.api.errors import StatusError
-    from kubelite.api.resources import NODES
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -324,9 +323,10 @@ async def node_internal_ip(client: Client, node_name: str, *, timeout: float = 3
             for a in (node.get("status") or {}).get("addresses") or []:
                 if a.get("type") == "InternalIP" and a.get("address"):
                     return a["address"]
+        except NotFound:
+            pass  # not registered yet
         except StatusError as e:
-            if e.code != 404:
-                log.debug("proxy: reading node %s: %s", node_name, e.message)
+            log.debug("proxy: reading node %s: %s", node_name, e.message)
         except OSError as e:
             log.debug("proxy: reading node %s: %s", node_name, e)
         if loop.time() >= deadline:
@@ -335,7 +335,7 @@ async def node_internal_ip(client: Client, node_name: str, *, timeout: float = 3
         await asyncio.sleep(0.2)
 
 
-async def run_proxy(client: Client, *, node_name: str, stop: asyncio.Event, node_ip: str = "",
+async def run_proxy(client: APIClient, *, node_name: str, stop: asyncio.Event, node_ip: str = "",
                     manage_addresses: bool = False) -> None:
     """Run a Proxy for ``node_name`` until ``stop`` is set (the server's component entry point)."""
     ip = node_ip or await node_internal_ip(client, node_name)

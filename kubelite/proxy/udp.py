@@ -10,12 +10,15 @@ endpoints.  With no endpoint at all, datagrams are dropped (UDP has no refusal).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from typing import Any, cast
 
 from kubelite.proxy.balancer import Balancer, Endpoint
 
 log = logging.getLogger(__name__)
+Addr = tuple[Any, ...]  # a client's (host, port[, flowinfo, scope]) as the socket reports it
 
 FLOW_IDLE = 30.0
 MAX_FLOWS = 4096
@@ -26,7 +29,7 @@ class _Front(asyncio.DatagramProtocol):
     def __init__(self, listener: UDPListener):
         self.listener = listener
 
-    def datagram_received(self, data: bytes, addr) -> None:
+    def datagram_received(self, data: bytes, addr: Addr) -> None:
         self.listener._from_client(data, addr)
 
     def error_received(self, exc: Exception) -> None:
@@ -36,7 +39,7 @@ class _Front(asyncio.DatagramProtocol):
 class _Flow(asyncio.DatagramProtocol):
     """One client's association with one endpoint."""
 
-    def __init__(self, listener: UDPListener, client, ep: Endpoint):
+    def __init__(self, listener: UDPListener, client: Addr, ep: Endpoint):
         self.listener = listener
         self.client = client
         self.ep = ep
@@ -44,13 +47,14 @@ class _Flow(asyncio.DatagramProtocol):
         self.pending: list[bytes] = []
         self.last = time.monotonic()
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # create_datagram_endpoint hands its protocols a datagram transport (uvloop's too).
+        self.transport = dgram = cast(asyncio.DatagramTransport, transport)
         for d in self.pending:
-            transport.sendto(d)
+            dgram.sendto(d)
         self.pending.clear()
 
-    def datagram_received(self, data: bytes, addr) -> None:
+    def datagram_received(self, data: bytes, addr: Addr) -> None:
         self.last = time.monotonic()
         front = self.listener._front
         if front is not None:
@@ -82,8 +86,8 @@ class UDPListener:
         self.external = external
         self.name = name or f"{host}:{port}/udp"
         self._front: asyncio.DatagramTransport | None = None
-        self._flows: dict[object, _Flow] = {}
-        self._reaper: asyncio.Task | None = None
+        self._flows: dict[Addr, _Flow] = {}
+        self._reaper: asyncio.Task[None] | None = None
 
     @property
     def active(self) -> int:
@@ -117,12 +121,12 @@ class UDPListener:
         self.close()
         return True
 
-    def _end(self, client) -> None:
+    def _end(self, client: Addr) -> None:
         flow = self._flows.pop(client, None)
         if flow is not None:
             flow.close()
 
-    def _from_client(self, data: bytes, client) -> None:
+    def _from_client(self, data: bytes, client: Addr) -> None:
         cands = self.balancer.candidates(client[0], external=self.external)
         flow = self._flows.get(client)
         if flow is not None and flow.ep not in cands:
@@ -133,14 +137,14 @@ class UDPListener:
                 return
             ep = cands[0]
             self.balancer.connected(client[0], ep)
-            flow = _Flow(self, client, ep)
-            self._flows[client] = flow
+            new = flow = _Flow(self, client, ep)
+            self._flows[client] = new
             loop = asyncio.get_running_loop()
-            task = loop.create_task(loop.create_datagram_endpoint(lambda: flow, remote_addr=ep.addr))
-            task.add_done_callback(lambda t, c=client: self._opened(t, c))
+            task = loop.create_task(loop.create_datagram_endpoint(lambda: new, remote_addr=ep.addr))
+            task.add_done_callback(functools.partial(self._opened, client=client))
         flow.send(data)
 
-    def _opened(self, task: asyncio.Task, client) -> None:
+    def _opened(self, task: asyncio.Task[tuple[asyncio.DatagramTransport, _Flow]], client: Addr) -> None:
         if task.cancelled() or task.exception() is not None:
             log.debug("%s: upstream socket failed: %s", self.name, None if task.cancelled() else task.exception())
             self._end(client)

@@ -12,11 +12,11 @@ import logging
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import NODES, PODS
+from kubelite.client.errors import Conflict, NotFound, StatusError
 from kubelite.client.events import NORMAL, WARNING, EventRecorder
 from kubelite.client.informer import InformerFactory
-from kubelite.client.rest import Client
+from kubelite.client.protocols import APIClient
 from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.scheduler.plugins import FILTERS, UNRESOLVABLE, NodeInfo, failure_message, score
 
@@ -32,7 +32,7 @@ def _is_active(pod: Obj) -> bool:
 class Scheduler:
     """Places pods whose spec.schedulerName is ours on nodes."""
 
-    def __init__(self, client: Client):
+    def __init__(self, client: APIClient):
         self.client = client
         self.factory = InformerFactory(client)
         self.pods = self.factory.informer(PODS)
@@ -122,14 +122,19 @@ class Scheduler:
         self._place(key, best.name, pod)
         try:
             await self._pods_api.create_subresource(name, ns, "binding", binding)
-        except StatusError as e:
-            self._assumed.pop(key, None)
-            if self._node_of.get(key) == best.name and not (self.pods.get(key) or {}).get("spec", {}).get("nodeName"):
-                self._place(key, None, None)
-            if e.code in (404, 409):
-                return  # gone, or someone else bound it
+        except (NotFound, Conflict):
+            self._unassume(key, best.name)
+            return  # gone, or someone else bound it
+        except StatusError:
+            self._unassume(key, best.name)
             raise
         self.recorder.event(pod, NORMAL, "Scheduled", f"Successfully assigned {ns}/{name} to {best.name}")
+
+    def _unassume(self, key: str, node: str) -> None:
+        """Undo the placement of a bind that failed (unless the informer has seen a real one)."""
+        self._assumed.pop(key, None)
+        if self._node_of.get(key) == node and not (self.pods.get(key) or {}).get("spec", {}).get("nodeName"):
+            self._place(key, None, None)
 
     async def _mark_unschedulable(self, pod: Obj, msg: str) -> None:
         conds = (pod.get("status") or {}).get("conditions") or []
@@ -154,6 +159,6 @@ class Scheduler:
         await self.factory.stop()
 
 
-async def run_scheduler(client: Client, *, stop: asyncio.Event) -> None:
+async def run_scheduler(client: APIClient, *, stop: asyncio.Event) -> None:
     """Entry point used by ``kubelite server``."""
     await Scheduler(client).run(stop)

@@ -9,11 +9,12 @@ draw exactly what the live view draws.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as _dt
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -41,6 +42,10 @@ from kubelite.ui.rollout_state import (
     pod_restarts,
     pod_state,
 )
+
+if TYPE_CHECKING:  # the client is imported when a watch starts, not with the renderers
+    from kubelite.client.protocols import APIClient
+    from kubelite.client.rest import ClientConfig
 
 Obj = dict[str, Any]
 
@@ -134,10 +139,10 @@ def replica_bar(v: ReplicaSetView) -> Text:
 def _replicasets(state: RolloutState) -> Table:
     tbl = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="ReplicaSets", title_justify="left",
                 title_style="bold")
-    for col, kw in (("", {}), ("REV", {"justify": "right"}), ("NAME", {}), ("IMAGE", {"overflow": "fold"}),
-                    ("DESIRED", {"justify": "right"}), ("CURRENT", {"justify": "right"}),
-                    ("READY", {"justify": "right"}), ("AVAILABLE", {"justify": "right"}), ("PODS", {})):
-        tbl.add_column(col, **kw)
+    numeric = {"REV", "DESIRED", "CURRENT", "READY", "AVAILABLE"}
+    for col in ("", "REV", "NAME", "IMAGE", "DESIRED", "CURRENT", "READY", "AVAILABLE", "PODS"):
+        tbl.add_column(col, justify="right" if col in numeric else "left",
+                       overflow="fold" if col == "IMAGE" else "ellipsis")
     for v in state.replicasets:
         role = Text("new", style="bold green") if v.new else Text("old", style="grey62")
         tbl.add_row(role, str(v.revision), v.name, v.image, str(v.desired), str(v.current), str(v.ready),
@@ -239,7 +244,7 @@ def render(state: RolloutState, events: list[Obj], *, namespace: str, name: str,
 class RolloutWatcher:
     """Informers for one Deployment's rollout and a render of their caches."""
 
-    def __init__(self, client: Any, namespace: str, name: str):
+    def __init__(self, client: APIClient, namespace: str, name: str):
         from kubelite.client.informer import InformerFactory
 
         self.namespace, self.name = namespace, name
@@ -273,7 +278,7 @@ class RolloutWatcher:
         await self.factory.stop()
 
 
-async def watch(config: Any, namespace: str, name: str, *, once: bool, console: Console,
+async def watch(config: ClientConfig, namespace: str, name: str, *, once: bool, console: Console,
                 sync_timeout: float = 30.0) -> int:
     """Draw the rollout live until cancelled (or once, with ``once``); returns an exit code."""
     from rich.live import Live
@@ -346,7 +351,7 @@ def parse_target(target: str) -> str:
     return name
 
 
-def cmd_watch(args: Any) -> int:
+def cmd_watch(args: argparse.Namespace) -> int:
     """Entry point of `kubelite rollout watch`."""
     from kubelite.client.rest import ClientConfig
 

@@ -25,10 +25,11 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import DEPLOYMENTS, PODS, REPLICASETS
+from kubelite.client.errors import StatusError
 from kubelite.client.events import EventRecorder
-from kubelite.client.workqueue import WorkQueue, run_workers
+from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
+from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.controllers.deployment import recreate, rollback, rolling, sync, util
 from kubelite.controllers.podcontrol import can_adopt_check, claim, selector_is_empty, selector_matcher
 
@@ -44,14 +45,14 @@ class DeploymentController:
 
     name = "deployment"
 
-    def __init__(self, client: Any, factory: Any, *, workers: int = 5, recorder: Any = None,
-                 now: Callable[[], _dt.datetime] = meta.now):
+    def __init__(self, client: APIClient, factory: SharedInformerFactory, *, workers: int = 5,
+                 recorder: Recorder | None = None, now: Callable[[], _dt.datetime] = meta.now):
         self.d_client = client.resource(DEPLOYMENTS)
         self.rs_client = client.resource(REPLICASETS)
         self.d_informer = factory.informer(DEPLOYMENTS)
         self.rs_informer = factory.informer(REPLICASETS)
         self.pod_informer = factory.informer(PODS)
-        self.recorder = recorder or EventRecorder(client, "deployment-controller")
+        self.recorder: Recorder = recorder or EventRecorder(client, "deployment-controller")
         self.now = now
         self.workers = workers
         self.queue = WorkQueue("deployment")
@@ -65,13 +66,7 @@ class DeploymentController:
         for inf in informers:
             inf.start()
         await asyncio.gather(*(inf.wait_synced() for inf in informers))
-        task = asyncio.create_task(run_workers(self.queue, self.sync, self.workers))
-        try:
-            await stop.wait()
-        finally:
-            self.queue.shutdown()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await process_until(self.queue, self.sync, stop, self.workers)
 
     # -- queue ---------------------------------------------------------------------------
     def enqueue(self, d: Obj) -> None:
@@ -184,7 +179,7 @@ class DeploymentController:
         async def get_fresh() -> Obj:
             return await self.d_client.get(meta.name(d), meta.namespace(d))
 
-        async def patch(rs: Obj, body: Obj) -> Any:
+        async def patch(rs: Obj, body: Obj) -> Obj:
             return await self.rs_client.patch(meta.name(rs), body, meta.namespace(rs))
 
         claimed = await claim(self.rs_informer.list(meta.namespace(d)), owner=d, api_version=API_VERSION, kind=KIND,

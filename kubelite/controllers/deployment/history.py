@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
+from kubelite.client.errors import NotFound
 from kubelite.controllers.deployment import util
 
 if TYPE_CHECKING:
@@ -70,6 +70,5 @@ async def cleanup_deployment(dc: DeploymentController, old_rss: list[Obj], d: Ob
             continue
         try:
             await dc.rs_client.delete(meta.name(rs), meta.namespace(rs))
-        except StatusError as e:
-            if e.code != 404:
-                raise
+        except NotFound:
+            pass

@@ -11,6 +11,7 @@ RS first) are mirrored onto the Deployment.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from kubelite.api import meta
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 
 
-async def sync_rollout_status(dc: DeploymentController, all_rss: list[Obj | None], new_rs: Obj | None,
+async def sync_rollout_status(dc: DeploymentController, all_rss: Sequence[Obj | None], new_rs: Obj | None,
                               d: Obj) -> None:
     """Write status with the Progressing / ReplicaFailure conditions of this step."""
     now = dc.now()
@@ -66,7 +67,7 @@ async def sync_rollout_status(dc: DeploymentController, all_rss: list[Obj | None
     await dc.update_status(d)
 
 
-def replica_failures(all_rss: list[Obj | None], new_rs: Obj | None) -> list[Obj]:
+def replica_failures(all_rss: Sequence[Obj | None], new_rs: Obj | None) -> list[Obj]:
     """ReplicaFailure conditions as Deployment conditions, the new RS's first."""
     def of(rs: Obj | None) -> list[Obj]:
         if rs is None:

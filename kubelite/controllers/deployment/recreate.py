@@ -23,7 +23,7 @@ async def rollout_recreate(dc: DeploymentController, d: Obj, rs_list: list[Obj],
     """One Recreate step."""
     # Never create the new RS up front: that would scale up before scaling down.
     new_rs, old_rss = await sync.get_all_rss_and_sync_revision(dc, d, rs_list, create=False)
-    all_rss: list[Obj | None] = old_rss + [new_rs]
+    all_rss: list[Obj | None] = [*old_rss, new_rs]
     active_old = util.filter_active(old_rss)
     if await scale_down_old_for_recreate(dc, active_old, d):
         await progress.sync_rollout_status(dc, all_rss, new_rs, d)
@@ -33,7 +33,7 @@ async def rollout_recreate(dc: DeploymentController, d: Obj, rs_list: list[Obj],
         return
     if new_rs is None:
         new_rs, old_rss = await sync.get_all_rss_and_sync_revision(dc, d, rs_list, create=True)
-        all_rss = old_rss + [new_rs]
+        all_rss = [*old_rss, new_rs]
     assert new_rs is not None
     await sync.scale_rs_and_record_event(dc, new_rs, util.replicas(d), d)
     if util.deployment_complete(d, d.get("status") or {}):

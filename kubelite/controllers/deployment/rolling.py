@@ -14,6 +14,7 @@ new pods crash-loop, 13 - 8 - 5 = 0: nothing more is removed, availability holds
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from kubelite.controllers.deployment import history, progress, sync, util
@@ -28,7 +29,7 @@ async def rollout_rolling(dc: DeploymentController, d: Obj, rs_list: list[Obj]) 
     """One rolling-update step."""
     new_rs, old_rss = await sync.get_all_rss_and_sync_revision(dc, d, rs_list, create=True)
     assert new_rs is not None
-    all_rss: list[Obj | None] = old_rss + [new_rs]
+    all_rss: list[Obj | None] = [*old_rss, new_rs]
     if await reconcile_new_replicaset(dc, all_rss, new_rs, d):
         await progress.sync_rollout_status(dc, all_rss, new_rs, d)
         return
@@ -40,7 +41,7 @@ async def rollout_rolling(dc: DeploymentController, d: Obj, rs_list: list[Obj]) 
     await progress.sync_rollout_status(dc, all_rss, new_rs, d)
 
 
-async def reconcile_new_replicaset(dc: DeploymentController, all_rss: list[Obj | None], new_rs: Obj,
+async def reconcile_new_replicaset(dc: DeploymentController, all_rss: Sequence[Obj | None], new_rs: Obj,
                                    d: Obj) -> bool:
     """Grow (or trim) the new RS; True if it was resized."""
     want = util.replicas(d)
@@ -54,7 +55,7 @@ async def reconcile_new_replicaset(dc: DeploymentController, all_rss: list[Obj |
     return scaled
 
 
-async def reconcile_old_replicasets(dc: DeploymentController, all_rss: list[Obj | None], old_rss: list[Obj],
+async def reconcile_old_replicasets(dc: DeploymentController, all_rss: Sequence[Obj | None], old_rss: list[Obj],
                                     new_rs: Obj, d: Obj) -> bool:
     """Shrink old RSs as far as availability allows; True if any shrank."""
     if util.replica_count(old_rss) == 0:
@@ -68,7 +69,7 @@ async def reconcile_old_replicasets(dc: DeploymentController, all_rss: list[Obj 
     except Exception:
         return False
     try:
-        scaled = await scale_down_old_replicasets(dc, old_rss + [new_rs], old_rss, d)
+        scaled = await scale_down_old_replicasets(dc, [*old_rss, new_rs], old_rss, d)
     except Exception:
         return False
     return cleaned + scaled > 0
@@ -95,7 +96,7 @@ async def cleanup_unhealthy_replicas(dc: DeploymentController, old_rss: list[Obj
     return old_rss, total
 
 
-async def scale_down_old_replicasets(dc: DeploymentController, all_rss: list[Obj | None], old_rss: list[Obj],
+async def scale_down_old_replicasets(dc: DeploymentController, all_rss: Sequence[Obj | None], old_rss: list[Obj],
                                      d: Obj) -> int:
     """Remove available old replicas down to minAvailable, oldest RS first."""
     min_avail = util.replicas(d) - util.max_unavailable(d)

@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
+from kubelite.client.errors import AlreadyExists, StatusError
 from kubelite.controllers.deployment import history, util
+from kubelite.controllers.podcontrol import namespace_terminating
 
 if TYPE_CHECKING:
     from kubelite.controllers.deployment.controller import DeploymentController
@@ -29,7 +31,7 @@ _COUNTERS = ("observedGeneration", "replicas", "updatedReplicas", "readyReplicas
 async def sync_status_only(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> None:
     """A Deployment being deleted: only keep its status honest."""
     new_rs, old_rss = await get_all_rss_and_sync_revision(dc, d, rs_list, create=False)
-    await sync_deployment_status(dc, old_rss + [new_rs], new_rs, d)
+    await sync_deployment_status(dc, [*old_rss, new_rs], new_rs, d)
 
 
 async def sync(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> None:
@@ -38,7 +40,7 @@ async def sync(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> None:
     await scale(dc, d, new_rs, old_rss)
     if d.get("spec", {}).get("paused") and _rollback_to(d) is None:
         await history.cleanup_deployment(dc, old_rss, d)
-    await sync_deployment_status(dc, old_rss + [new_rs], new_rs, d)
+    await sync_deployment_status(dc, [*old_rss, new_rs], new_rs, d)
 
 
 def _rollback_to(d: Obj) -> str | None:
@@ -141,34 +143,33 @@ async def _create_new_replicaset(dc: DeploymentController, d: Obj, old_rss: list
     already_exists = False
     try:
         created = await dc.rs_client.create(new_rs, ns)
-    except StatusError as e:
-        if e.code == 409 and e.reason == "AlreadyExists":
-            found = dc.rs_informer.get(f"{ns}/{name}") or await dc.rs_client.get(name, ns)
-            ref = meta.controller_ref(found)
-            if ref is not None and ref.get("uid") == meta.uid(d) and util.equal_ignore_hash(
-                    d["spec"].get("template"), found.get("spec", {}).get("template")):
-                created, already_exists = copy.deepcopy(found), True
-            else:
-                # Someone else's RS has our name: a new hash next time.
-                status["collisionCount"] = int(status.get("collisionCount") or 0) + 1
-                try:
-                    await dc.update_status(d)
-                except StatusError:
-                    pass
-                raise
-        elif _namespace_terminating(e):
-            raise
+    except AlreadyExists:
+        found = dc.rs_informer.get(f"{ns}/{name}") or await dc.rs_client.get(name, ns)
+        ref = meta.controller_ref(found)
+        if ref is not None and ref.get("uid") == meta.uid(d) and util.equal_ignore_hash(
+                d["spec"].get("template"), found.get("spec", {}).get("template")):
+            created, already_exists = copy.deepcopy(found), True
         else:
-            msg = f'Failed to create new replica set "{name}": {e.message}'
-            if util.has_progress_deadline(d):
-                util.set_condition(status, util.new_condition("Progressing", "False", util.FAILED_RS_CREATE,
-                                                              msg, dc.now()))
-                try:
-                    await dc.update_status(d)
-                except StatusError:
-                    pass
-            dc.event(d, "Warning", util.FAILED_RS_CREATE, msg)
+            # Someone else's RS has our name: a new hash next time.
+            status["collisionCount"] = int(status.get("collisionCount") or 0) + 1
+            try:
+                await dc.update_status(d)
+            except StatusError:
+                pass
             raise
+    except StatusError as e:
+        if namespace_terminating(e):
+            raise
+        msg = f'Failed to create new replica set "{name}": {e.message}'
+        if util.has_progress_deadline(d):
+            util.set_condition(status, util.new_condition("Progressing", "False", util.FAILED_RS_CREATE,
+                                                          msg, dc.now()))
+            try:
+                await dc.update_status(d)
+            except StatusError:
+                pass
+        dc.event(d, "Warning", util.FAILED_RS_CREATE, msg)
+        raise
     if not already_exists and count > 0:
         dc.event(d, "Normal", "ScalingReplicaSet", f"Scaled up replica set {meta.name(created)} to {count}")
     needs_update = util.set_deployment_revision(d, new_revision)
@@ -179,11 +180,6 @@ async def _create_new_replicaset(dc: DeploymentController, d: Obj, old_rss: list
     if needs_update:
         await dc.update_status(d)
     return created
-
-
-def _namespace_terminating(e: StatusError) -> bool:
-    causes = (e.details or {}).get("causes") or []
-    return any(c.get("reason") == "NamespaceTerminating" for c in causes)
 
 
 async def scale(dc: DeploymentController, d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> None:
@@ -239,7 +235,7 @@ def normalized_status(status: Obj | None) -> Obj:
     return out
 
 
-def calculate_status(all_rss: list[Obj | None], new_rs: Obj | None, d: Obj, now: Any) -> Obj:
+def calculate_status(all_rss: Sequence[Obj | None], new_rs: Obj | None, d: Obj, now: Any) -> Obj:
     """The Deployment status its RSs imply, with the Available condition."""
     available = util.available_replica_count(all_rss)
     total = util.replica_count(all_rss)
@@ -263,7 +259,7 @@ def calculate_status(all_rss: list[Obj | None], new_rs: Obj | None, d: Obj, now:
     return normalized_status(status)
 
 
-async def sync_deployment_status(dc: DeploymentController, all_rss: list[Obj | None], new_rs: Obj | None,
+async def sync_deployment_status(dc: DeploymentController, all_rss: Sequence[Obj | None], new_rs: Obj | None,
                                  d: Obj) -> None:
     """Write the calculated status if it differs."""
     new_status = calculate_status(all_rss, new_rs, d, dc.now())
