@@ -65,6 +65,7 @@ REGISTRY: list[ControllerSpec] = [
     ControllerSpec("garbagecollector", _lazy("kubelite.controllers.garbagecollector", "GarbageCollectorController")),
     ControllerSpec("namespace", _lazy("kubelite.controllers.namespace", "NamespaceController")),
     ControllerSpec("serviceaccount", _lazy("kubelite.controllers.serviceaccount", "ServiceAccountsController")),
+    ControllerSpec("root-ca-cert-publisher", _lazy("kubelite.controllers.rootcacert", "RootCACertPublisher")),
     ControllerSpec("servicelb", _lazy("kubelite.controllers.servicelb", "ServiceLBController")),
     ControllerSpec("nodelifecycle", _lazy("kubelite.controllers.nodelifecycle", "NodeLifecycleController")),
     ControllerSpec("taint-eviction-controller", _lazy("kubelite.controllers.nodelifecycle", "TaintEvictionController")),
