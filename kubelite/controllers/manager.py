@@ -62,6 +62,8 @@ REGISTRY: list[ControllerSpec] = [
     ControllerSpec("replicaset", _replicaset),
     ControllerSpec("endpoints", _lazy("kubelite.controllers.endpoints", "EndpointsController")),
     ControllerSpec("endpointslice", _lazy("kubelite.controllers.endpointslice", "EndpointSliceController")),
+    ControllerSpec("endpointslicemirroring",
+                   _lazy("kubelite.controllers.endpointslicemirroring", "EndpointSliceMirroringController")),
     ControllerSpec("garbagecollector", _lazy("kubelite.controllers.garbagecollector", "GarbageCollectorController")),
     ControllerSpec("namespace", _lazy("kubelite.controllers.namespace", "NamespaceController")),
     ControllerSpec("serviceaccount", _lazy("kubelite.controllers.serviceaccount", "ServiceAccountsController")),
