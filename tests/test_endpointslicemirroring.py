@@ -141,7 +141,8 @@ def test_endpointslicemirroring_should_mirror_a_custom_endpoints_resource_throug
 def test_skip_mirror_and_selector_services_are_not_mirrored(ctl, mns):
     create(ctl, mns, service("opted-out"),
            endpoints("opted-out", ["192.0.2.20"], labels={"endpointslice.kubernetes.io/skip-mirror": "true"}),
-           service("selected", selector={"app": "none"}), endpoints("selected", ["192.0.2.21"]),
+           # Endpoints first: once its selector Service exists, the Endpoints controller owns the name.
+           endpoints("selected", ["192.0.2.21"]), service("selected", selector={"app": "none"}),
            endpoints("no-service", ["192.0.2.22"]),
            service("witness"), endpoints("witness", ["192.0.2.23"]))
     # The witness is mirrored; by then the others have been considered too.
