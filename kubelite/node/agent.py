@@ -20,6 +20,8 @@ from kubelite.api.resources import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, SER
 from kubelite.client.events import EventRecorder
 from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
+from kubelite.node.admission import Admitter
+from kubelite.node.netslot import NetSlot
 from kubelite.node.podworker import PodWorker
 
 log = logging.getLogger("kubelite.node")
@@ -47,11 +49,20 @@ class AgentOptions:
     fake_delay: float = 0.5
 
 
+def node_pod_cidr(opts: AgentOptions, slot: NetSlot) -> str:
+    """The node's spec.podCIDR: the range its runtime takes pod addresses from."""
+    if opts.runtime == "fake":
+        from kubelite.node.runtime.fake import pod_cidr_for_slot
+        return pod_cidr_for_slot(slot.index)  # loopback whatever --network says
+    return slot.pod_cidr
+
+
 def make_runtime(opts: AgentOptions, slot):
     """The configured container runtime, its pod network inside this agent's slot."""
     if opts.runtime == "fake":
         from kubelite.node.runtime.fake import FakeRuntime
-        return FakeRuntime(os.path.join(opts.data_dir, "agent", opts.node_name), delay=opts.fake_delay)
+        return FakeRuntime(os.path.join(opts.data_dir, "agent", opts.node_name), delay=opts.fake_delay,
+                           pod_cidr=node_pod_cidr(opts, slot))
     from kubelite.node.runtime.netns import NetnsNetwork, make_network
     from kubelite.node.runtime.process import ProcessRuntime
     net = make_network(opts.network, pod_cidr=slot.pod_cidr, host_cidr=slot.host_cidr, bridge=slot.bridge)
@@ -82,6 +93,7 @@ class Agent:
         self.api_port = 0
         self._server = None
         self.pods.add_handler(self._on_pod, lambda o, n: self._on_pod(n), self._on_pod_deleted)
+        self.admitter = Admitter(self._pods_api, self.recorder)
 
     # -- pods ------------------------------------------------------------------------------
     def _on_pod(self, pod: Obj) -> None:
@@ -96,6 +108,9 @@ class Agent:
         if phase in ("Succeeded", "Failed") and meta.is_deleting(pod):
             asyncio.get_running_loop().create_task(self.delete_pod(pod))
             return
+        if not meta.is_deleting(pod) and self.admitter.refuses(
+                pod, lambda: [x.pod for x in self.workers.values() if not x.finished()]):
+            return
         w = PodWorker(self, pod)
         self.workers[uid] = w
         if meta.is_deleting(pod):
@@ -109,6 +124,7 @@ class Agent:
             del self.workers[w.uid]
 
     def _on_pod_deleted(self, pod: Obj) -> None:
+        self.admitter.forget(pod)
         w = self.workers.pop(meta.uid(pod), None)
         if w is not None:
             asyncio.get_running_loop().create_task(w.kill_now())
@@ -205,8 +221,7 @@ class Agent:
             "metadata": {"name": self.node_name, "labels": labels,
                          "annotations": {"node.alpha.kubernetes.io/ttl": "0",
                                          "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
-            "spec": {"podCIDR": self.slot.pod_cidr, "podCIDRs": [self.slot.pod_cidr]}
-            if self.opts.runtime != "fake" else {},
+            "spec": {"podCIDR": node_pod_cidr(self.opts, self.slot), "podCIDRs": [node_pod_cidr(self.opts, self.slot)]},
             "status": {
                 "capacity": capacity, "allocatable": dict(capacity),
                 "conditions": self._conditions(now, now),

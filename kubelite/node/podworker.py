@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from kubelite.api import meta
 from kubelite.api.errors import StatusError
 from kubelite.client.events import NORMAL, WARNING
-from kubelite.node import envvars
-from kubelite.node.probes import Prober
+from kubelite.node import deadline, envvars
+from kubelite.node.probes import ProbeFn, Prober
 from kubelite.node.runtime.base import ContainerHandle, ImageNotFound, Sandbox, StartError
 from kubelite.node.status import ContainerStatus, build_status
 
@@ -63,18 +63,23 @@ class PodWorker:
         self._container_tasks: list[asyncio.Task] = []
         self._images: dict[str, Any] = {}
         self._gates: dict[str, asyncio.Task] = {}
+        self.failure: tuple[str, str] | None = None  # (reason, message) once the node failed the pod
+        self.deadline = deadline.ActiveDeadline(self._deadline_exceeded)
+        self._fail_task: asyncio.Task | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Start the worker and its status writer."""
         self._task = asyncio.create_task(self._run(), name=f"pod-{self.key}")
         self._status_task = asyncio.create_task(self._status_writer(), name=f"status-{self.key}")
+        self.deadline.arm(self.pod, self.start_time)
 
     def update(self, pod: Obj) -> None:
         """A newer version of the pod from the informer."""
         self.pod = pod
         if meta.is_deleting(pod):
             self.terminating.set()
+        self.deadline.arm(pod, self.start_time)
 
     async def kill_now(self) -> None:
         """Stop everything at once (pod object already gone, or agent shutdown)."""
@@ -122,6 +127,7 @@ class PodWorker:
             await self._stop_all(0)
         finally:
             self.done.set()
+            self.deadline.cancel()
             if self._status_task is not None:
                 self._status_task.cancel()
 
@@ -138,7 +144,7 @@ class PodWorker:
         policy = self.pod["spec"].get("restartPolicy", "Always")
         for cs in self.init:
             delay, restarting = 0.0, False
-            while not self.terminating.is_set():
+            while not self._halted():
                 exit_code = await self._run_once(cs, restart=restarting)
                 if exit_code == 0:
                     break
@@ -151,7 +157,7 @@ class PodWorker:
                 if delay:
                     await self._crash_backoff(cs, delay)
                 delay = min(delay * 2, CRASH_BACKOFF[1]) if delay else CRASH_BACKOFF[0]
-            if self.terminating.is_set():
+            if self._halted():
                 return False
         return True
 
@@ -160,10 +166,10 @@ class PodWorker:
         # Upstream's kubelet restarts after the first exit at once, then backs off 10 s, 20 s, …
         # restartCount counts instances started after the first, so it grows on (re)start.
         delay, restarting = 0.0, False
-        while not self.terminating.is_set():
+        while not self._halted():
             started = time.monotonic()
             exit_code = await self._run_once(cs, restart=restarting)
-            if exit_code is None or self.terminating.is_set():
+            if exit_code is None or self._halted():
                 continue
             if policy == "Never" or (policy == "OnFailure" and exit_code == 0):
                 self._changed()
@@ -313,6 +319,9 @@ class PodWorker:
         if "sleep" in hook:
             await asyncio.sleep(min(float(hook["sleep"].get("seconds", 0)), limit))
             return True, ""
+        simulated = self._simulated(cs, "hook")
+        if simulated is not None:
+            return simulated
         try:
             return await asyncio.wait_for(
                 run_probe(dict(hook, timeoutSeconds=max(int(limit), 1)), spec, self.sandbox.ip, self._exec_fn(cs)),
@@ -362,7 +371,8 @@ class PodWorker:
         self.probers[cs.name] = probers
         if startup:
             cs.started = False
-            p = Prober("startup", startup, spec, self.sandbox.ip, self._exec_fn(cs), on_result)
+            p = Prober("startup", startup, spec, self.sandbox.ip, self._exec_fn(cs), on_result,
+                       run=self._probe_runner(cs, "startup"))
             probers.append(p)
             p.start()
         else:
@@ -370,7 +380,10 @@ class PodWorker:
             self._after_started(cs, spec, probers, on_result)
 
     def _after_started(self, cs: ContainerStatus, spec: Obj, probers: list[Prober], on_result) -> None:
-        if not spec.get("readinessProbe"):
+        simulated = self._simulated(cs, "readiness")
+        if not spec.get("readinessProbe") and simulated is not None:
+            cs.ready = simulated[0]
+        elif not spec.get("readinessProbe"):
             # A runtime whose pods serve nothing (fake) would keep the gate shut forever.
             ports = self._tcp_ports(cs, spec) if getattr(self.agent.runtime, "serves_ports", True) else []
             if ports:
@@ -384,9 +397,25 @@ class PodWorker:
         for kind in ("readiness", "liveness"):
             probe = spec.get(f"{kind}Probe")
             if probe:
-                p = Prober(kind, probe, spec, self.sandbox.ip, self._exec_fn(cs), on_result)
+                p = Prober(kind, probe, spec, self.sandbox.ip, self._exec_fn(cs), on_result,
+                           run=self._probe_runner(cs, kind))
                 probers.append(p)
                 p.start()
+
+    def _simulated(self, cs: ContainerStatus, kind: str) -> tuple[bool, str] | None:
+        """The runtime's own answer to a probe or hook of this container (fake: nothing is dialled)."""
+        answer = getattr(self.agent.runtime, "probe_result", None)
+        handle = self.handles.get(cs.name)
+        return answer(handle, kind) if answer is not None and handle is not None else None
+
+    def _probe_runner(self, cs: ContainerStatus, kind: str) -> ProbeFn | None:
+        """A probe attempt answered by the runtime, when it simulates its pods."""
+        if self._simulated(cs, kind) is None:
+            return None
+
+        async def run() -> tuple[bool, str]:
+            return self._simulated(cs, kind) or (False, "container not running")
+        return run
 
     def _tcp_ports(self, cs: ContainerStatus, spec: Obj) -> list[int]:
         ports = [int(p["containerPort"]) for p in spec.get("ports") or []
@@ -431,6 +460,37 @@ class PodWorker:
         gate = self._gates.pop(cs.name, None)
         if gate is not None:
             gate.cancel()
+
+    # -- the node ends the pod ----------------------------------------------------------------
+    def _halted(self) -> bool:
+        return self.terminating.is_set() or self.failure is not None
+
+    def finished(self) -> bool:
+        """The pod is done on this node (terminal, failed by the node, or going away)."""
+        if self.failure is not None or self.done.is_set():
+            return True
+        return self.status()["phase"] in ("Succeeded", "Failed")
+
+    def _deadline_exceeded(self) -> None:
+        if self.finished() or self.terminating.is_set():
+            return  # a pod that already ended keeps its own phase
+        self._event(NORMAL, deadline.REASON, deadline.MESSAGE)
+        self._fail_task = asyncio.get_running_loop().create_task(self.fail(deadline.REASON, deadline.MESSAGE))
+
+    async def fail(self, reason: str, message: str) -> None:
+        """Fail the pod on this node for good: phase Failed with reason/message, containers stopped."""
+        if self._halted():
+            return
+        self.failure = (reason, message)
+        self._changed()
+        grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
+        await self._stop_all(grace)
+        # Loops waiting on a container see its exit and return; ones pulling or backing off are ended.
+        if self._container_tasks:
+            _, pending = await asyncio.wait(self._container_tasks, timeout=1.0)
+            for t in pending:
+                t.cancel()
+        self._changed()
 
     # -- termination -------------------------------------------------------------------------
     async def _terminate(self) -> None:
@@ -479,9 +539,13 @@ class PodWorker:
     # -- status ------------------------------------------------------------------------------
     def status(self) -> Obj:
         """The pod status as of now."""
-        return build_status(self.pod, init=self.init, main=self.main, host_ip=self.agent.node_ip,
-                            pod_ip=self.sandbox.ip if self.sandbox else "", start_time=self.start_time,
-                            sandbox_ready=self.sandbox is not None, now=meta.rfc3339())
+        st = build_status(self.pod, init=self.init, main=self.main, host_ip=self.agent.node_ip,
+                          pod_ip=self.sandbox.ip if self.sandbox else "", start_time=self.start_time,
+                          sandbox_ready=self.sandbox is not None, now=meta.rfc3339())
+        if self.failure is not None:
+            st["phase"] = "Failed"
+            st["reason"], st["message"] = self.failure
+        return st
 
     async def _flush_status(self) -> None:
         self.dirty.clear()
