@@ -19,15 +19,13 @@ Predicate = Callable[[Obj], bool]
 
 def make_predicate(request: web.Request, info: ResourceInfo) -> Predicate | None:
     """Label and field selectors from the query as one predicate (None: match all)."""
-    from kubelite.api.selectors import check_field_labels, field_matches, parse_field_selector, parse_label_selector
+    from kubelite.api.selectors import convert_field_selector, field_matches, parse_field_selector, parse_label_selector
     ls = request.query.get("labelSelector", "")
     fs = request.query.get("fieldSelector", "")
     if not ls and not fs:
         return None
     lsel = parse_label_selector(ls) if ls else None
-    terms = parse_field_selector(fs) if fs else []
-    if terms:
-        check_field_labels(info.kind, terms)
+    terms = convert_field_selector(info.group, info.kind, parse_field_selector(fs)) if fs else []
 
     def pred(obj: Obj) -> bool:
         if lsel is not None and not lsel.matches(meta.labels(obj)):
@@ -62,11 +60,12 @@ async def list_(request: web.Request, t: Target) -> web.Response:
     reg = await h.registry_from(request)
     q = request.query
     if q.get("resourceVersionMatch") and not q.get("resourceVersion"):
-        raise errors.bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided")
+        raise errors.bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
+                                 "resourceVersion is provided")
     try:
         limit = int(q.get("limit") or 0)
     except ValueError:
-        raise errors.bad_request(f"limit: Invalid value: {q.get('limit')!r}")
+        raise errors.bad_request(f"limit: Invalid value: {q.get('limit')!r}") from None
     pred = make_predicate(request, t.info)
     items, rev, cont, remaining = await reg.list(t.info, t.namespace, predicate=pred, limit=max(limit, 0),
                                                  continue_=q.get("continue", ""))
@@ -134,7 +133,8 @@ async def patch(request: web.Request, t: Target) -> web.Response:
     force = h.qbool(request, "force")
     if ptype == "apply":
         if not request.query.get("fieldManager"):
-            raise errors.bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
+            raise errors.bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
+                                     "is required for apply patch")
         if request.query.get("force") and not force and request.query.get("force") != "false":
             raise errors.bad_request("force: Invalid value")
         h.check_kind(info, body)
@@ -205,12 +205,13 @@ async def delete_options(request: web.Request) -> dict:
         try:
             opts["gracePeriodSeconds"] = int(q["gracePeriodSeconds"])
         except ValueError:
-            raise errors.bad_request("gracePeriodSeconds: invalid integer")
+            raise errors.bad_request("gracePeriodSeconds: invalid integer") from None
     if "propagationPolicy" in q:
         opts["propagationPolicy"] = q["propagationPolicy"]
     pol = opts.get("propagationPolicy")
     if pol and pol not in ("Orphan", "Background", "Foreground"):
-        raise errors.bad_request(f'propagationPolicy: Unsupported value: "{pol}": supported values: "Foreground", "Background", "Orphan"')
+        raise errors.bad_request(f'propagationPolicy: Unsupported value: "{pol}": '
+                                 'supported values: "Foreground", "Background", "Orphan"')
     return opts
 
 

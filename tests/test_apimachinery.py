@@ -1,0 +1,113 @@
+"""API machinery behaviours upstream's e2e suite relies on, against a started `kubelite
+server` (API only), driven by the real kubectl and plain HTTPS as upstream's specs drive
+kube-apiserver."""
+from __future__ import annotations
+
+import pytest
+from conftest import create_namespace
+from test_api_errors import Raw, status_of
+
+
+@pytest.fixture(scope="module")
+def raw(api_server):
+    return Raw(api_server)
+
+
+@pytest.fixture
+def ns(request, api_server):
+    return create_namespace(api_server, request, "m")
+
+
+def node(name: str, **spec) -> dict:
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {"machinery": "yes"}},
+            "spec": spec}
+
+
+# -- field selectors ------------------------------------------------------------------------
+def test_nodes_with_unset_unschedulable_match_spec_unschedulable_false(api_server, raw, request):
+    """The e2e framework finds schedulable nodes with spec.unschedulable=false."""
+    base = f"fs-{request.node.name[-6:].lower().replace('_', '-')}"
+    for name, spec in ((f"{base}-plain", {}), (f"{base}-cordoned", {"unschedulable": True})):
+        code, body = raw("POST", "/api/v1/nodes", node(name, **spec))
+        assert code == 201, body
+    try:
+        p = api_server.kubectl("get", "nodes", "-l", "machinery=yes", "--field-selector", "spec.unschedulable=false",
+                               "-o", "name", check=True)
+        assert p.stdout.split() == [f"node/{base}-plain"]
+        p = api_server.kubectl("get", "nodes", "-l", "machinery=yes", "--field-selector", "spec.unschedulable=true",
+                               "-o", "name", check=True)
+        assert p.stdout.split() == [f"node/{base}-cordoned"]
+    finally:
+        for suffix in ("plain", "cordoned"):
+            raw("DELETE", f"/api/v1/nodes/{base}-{suffix}")
+
+
+def test_pod_field_selectors_read_unset_fields_as_upstream(raw, ns):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    assert raw("POST", f"/api/v1/namespaces/{ns}/pods", pod)[0] == 201
+
+    def names(selector: str) -> list[str]:
+        code, body = raw("GET", f"/api/v1/namespaces/{ns}/pods?fieldSelector={selector}")
+        assert code == 200, body
+        return [i["metadata"]["name"] for i in body["items"]]
+    assert names("spec.hostNetwork=false") == ["p"]
+    assert names("spec.nodeName=") == ["p"]
+    assert names("spec.host=") == ["p"]  # the old name of spec.nodeName
+    assert names("status.phase=Pending,spec.restartPolicy=Always,spec.schedulerName=default-scheduler") == ["p"]
+    assert names("spec.serviceAccountName=default") == ["p"]
+    assert names("status.podIP!=") == []
+
+
+@pytest.mark.parametrize("path,selector,message", [
+    ("/api/v1/namespaces/{ns}/pods", "spec.containers=x", "field label not supported: spec.containers"),
+    ("/api/v1/nodes", "metadata.namespace=x", "field label not supported: metadata.namespace"),
+    ("/apis/apps/v1/namespaces/{ns}/deployments", "spec.replicas=1",
+     '"spec.replicas" is not a known field selector: only "metadata.name", "metadata.namespace"'),
+    ("/apis/events.k8s.io/v1/namespaces/{ns}/events", "involvedObject.name=x",
+     "field label not supported: involvedObject.name"),
+])
+def test_unsupported_field_selector_is_400(raw, ns, path, selector, message):
+    code, body = raw("GET", path.format(ns=ns) + f"?fieldSelector={selector}")
+    st = status_of(code, body, 400, "BadRequest")
+    assert st["message"] == message
+
+
+def test_kubectl_prints_unsupported_field_selector_error(api_server, ns):
+    p = api_server.kubectl("get", "secrets", "-n", ns, "--field-selector", "data=x")
+    assert p.returncode != 0
+    assert 'field label not supported: data' in p.stderr
+
+
+def test_secret_type_and_service_type_field_selectors(raw, ns):
+    sec = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"a": "b"}}
+    assert raw("POST", f"/api/v1/namespaces/{ns}/secrets", sec)[0] == 201
+    code, body = raw("GET", f"/api/v1/namespaces/{ns}/secrets?fieldSelector=type=Opaque")
+    assert code == 200 and [i["metadata"]["name"] for i in body["items"]] == ["s"]
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"ports": [{"port": 80}], "selector": {"app": "web"}}}
+    assert raw("POST", f"/api/v1/namespaces/{ns}/services", svc)[0] == 201
+    code, body = raw("GET", f"/api/v1/namespaces/{ns}/services?fieldSelector=spec.type=ClusterIP")
+    assert code == 200 and [i["metadata"]["name"] for i in body["items"]] == ["web"]
+    code, body = raw("GET", f"/api/v1/namespaces/{ns}/services?fieldSelector=spec.type=NodePort")
+    assert code == 200 and body["items"] == []
+
+
+def test_events_k8s_io_field_selector_on_regarding(raw, ns):
+    ev = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e1"},
+          "eventTime": "2024-01-01T00:00:00.000000Z", "reportingController": "example.com/ctl",
+          "reportingInstance": "i", "action": "Act", "reason": "Because", "type": "Normal",
+          "regarding": {"kind": "Pod", "name": "p1", "namespace": ns}}
+    code, body = raw("POST", f"/apis/events.k8s.io/v1/namespaces/{ns}/events", ev)
+    assert code == 201, body
+    code, body = raw("GET", f"/apis/events.k8s.io/v1/namespaces/{ns}/events?fieldSelector="
+                            "regarding.name=p1,reportingController=example.com/ctl")
+    assert code == 200 and [i["metadata"]["name"] for i in body["items"]] == ["e1"]
+    code, body = raw("GET", f"/apis/events.k8s.io/v1/namespaces/{ns}/events?fieldSelector=regarding.name=p2")
+    assert code == 200 and body["items"] == []
+
+
+def test_field_selector_applies_to_watch(raw, ns):
+    code, body = raw("GET", f"/api/v1/namespaces/{ns}/pods?watch=1&fieldSelector=spec.containers=x")
+    st = status_of(code, body, 400, "BadRequest")
+    assert st["message"] == "field label not supported: spec.containers"
