@@ -111,3 +111,34 @@ def test_field_selector_applies_to_watch(raw, ns):
     code, body = raw("GET", f"/api/v1/namespaces/{ns}/pods?watch=1&fieldSelector=spec.containers=x")
     st = status_of(code, body, 400, "BadRequest")
     assert st["message"] == "field label not supported: spec.containers"
+
+
+# -- omitempty booleans ---------------------------------------------------------------------
+def test_explicit_false_unschedulable_is_dropped_like_upstream(api_server, raw, request):
+    name = f"omit-{request.node.name[-5:].lower().replace('_', '-')}"
+    code, body = raw("POST", "/api/v1/nodes", node(name, unschedulable=False))
+    try:
+        assert code == 201, body
+        assert "unschedulable" not in body["spec"]
+        assert "unschedulable" not in raw("GET", f"/api/v1/nodes/{name}")[1]["spec"]
+        api_server.kubectl("cordon", name, check=True)
+        assert raw("GET", f"/api/v1/nodes/{name}")[1]["spec"]["unschedulable"] is True
+        api_server.kubectl("uncordon", name, check=True)
+        assert "unschedulable" not in raw("GET", f"/api/v1/nodes/{name}")[1]["spec"]
+    finally:
+        raw("DELETE", f"/api/v1/nodes/{name}")
+
+
+def test_pod_booleans_upstream_omits_when_false_are_not_stored(raw, ns):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b"},
+           "spec": {"hostNetwork": False, "hostPID": False, "hostIPC": False, "enableServiceLinks": False,
+                    "containers": [{"name": "c", "image": "busybox", "stdin": False, "tty": False,
+                                    "securityContext": {"privileged": False}}]}}
+    code, body = raw("POST", f"/api/v1/namespaces/{ns}/pods", pod)
+    assert code == 201, body
+    spec = raw("GET", f"/api/v1/namespaces/{ns}/pods/b")[1]["spec"]
+    assert not {"hostNetwork", "hostPID", "hostIPC"} & set(spec)
+    assert not {"stdin", "tty"} & set(spec["containers"][0])
+    # Pointer booleans keep an explicit false, as upstream's do.
+    assert spec["enableServiceLinks"] is False
+    assert spec["containers"][0]["securityContext"] == {"privileged": False}

@@ -18,6 +18,7 @@ from kubelite.api.defaults import admit_pod, apply_defaults
 from kubelite.api.errors import invalid
 from kubelite.api.resources import ResourceInfo
 from kubelite.api.validation import generation_changed, validate
+from kubelite.apiserver.omitempty import drop_false_booleans
 
 Obj = dict[str, Any]
 
@@ -85,12 +86,13 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str)
 def default_and_validate(info: ResourceInfo, obj: Obj, old: Obj | None, subresource: str = "") -> None:
     """Apply defaults, then raise 422 Invalid with upstream's causes if invalid."""
     apply_defaults(info.kind, info.api_version, obj, create=old is None)
+    drop_false_booleans(obj)  # what upstream's encoding would omit is never stored
     if old is not None and not obj["metadata"].get("resourceVersion"):
         # An unconditional update is validated as if it carried the stored version.
         obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
     if subresource == "binding":
         return  # nodeName may be set exactly once, through binding, bypassing pod update rules
-    if subresource == "status":
+    if subresource == "status" and old is not None:  # /status only ever updates
         from kubelite.api.validation import validate_status
         causes = validate_status(info.kind, info.api_version, obj, old)
     else:
