@@ -3,6 +3,8 @@ server` (API only), driven by the real kubectl and plain HTTPS as upstream's spe
 kube-apiserver."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import create_namespace
 from test_api_errors import Raw, status_of
@@ -142,3 +144,20 @@ def test_pod_booleans_upstream_omits_when_false_are_not_stored(raw, ns):
     # Pointer booleans keep an explicit false, as upstream's do.
     assert spec["enableServiceLinks"] is False
     assert spec["containers"][0]["securityContext"] == {"privileged": False}
+
+
+# -- Endpoints validation -------------------------------------------------------------------
+def test_user_endpoints_with_loopback_address_are_rejected(api_server, ns):
+    manifest = json.dumps({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "ext"},
+                           "subsets": [{"addresses": [{"ip": "127.0.0.5"}], "ports": [{"port": 80}]}]})
+    p = api_server.kubectl("create", "-n", ns, "-f", "-", input=manifest)
+    assert p.returncode != 0
+    assert ('The Endpoints "ext" is invalid: subsets[0].addresses[0].ip: Invalid value: "127.0.0.5": '
+            "may not be in the loopback range (127.0.0.0/8, ::1/128)") in p.stderr
+    ok = manifest.replace("127.0.0.5", "192.0.2.10")
+    api_server.kubectl("create", "-n", ns, "-f", "-", input=ok, check=True)
+
+
+def test_api_server_endpoints_keep_their_loopback_address(raw):
+    code, body = raw("GET", "/api/v1/namespaces/default/endpoints/kubernetes")
+    assert code == 200 and body["subsets"][0]["addresses"] == [{"ip": "127.0.0.1"}]
