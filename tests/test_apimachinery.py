@@ -161,3 +161,18 @@ def test_user_endpoints_with_loopback_address_are_rejected(api_server, ns):
 def test_api_server_endpoints_keep_their_loopback_address(raw):
     code, body = raw("GET", "/api/v1/namespaces/default/endpoints/kubernetes")
     assert code == 200 and body["subsets"][0]["addresses"] == [{"ip": "127.0.0.1"}]
+
+
+# -- server-side apply body parsing ---------------------------------------------------------
+def test_apply_body_of_tab_indented_json_is_accepted(raw, ns):
+    """upstream apply.go's specs send JSON indented with tabs (which YAML forbids)."""
+    body = (b'{\n\t"apiVersion": "v1",\n\t"kind": "ConfigMap",\n\t"metadata": {\n\t\t"name": "tabbed"\n\t},\n'
+            b'\t"data": {\n\t\t"key": "value"\n\t}\n}')
+    code, out = raw("PATCH", f"/api/v1/namespaces/{ns}/configmaps/tabbed?fieldManager=apply_test", body,
+                    ctype="application/apply-patch+yaml")
+    assert code == 201, out
+    assert out["data"] == {"key": "value"}
+    yaml_body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tabbed\ndata:\n  key: other\n"
+    code, out = raw("PATCH", f"/api/v1/namespaces/{ns}/configmaps/tabbed?fieldManager=apply_test", yaml_body,
+                    ctype="application/apply-patch+yaml")
+    assert code == 200 and out["data"] == {"key": "other"}, out

@@ -104,12 +104,12 @@ def decode_body(ctype: str, body: bytes) -> Any:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError as e:
             raise errors.bad_request(f"Object 'Kind' is missing in '{body[:100].decode(errors='replace')}'"
-                                     if not body.strip() else f"couldn't get version/kind; json parse error: {e}")
+                                     if not body.strip() else f"couldn't get version/kind; json parse error: {e}") from None
     elif base == "application/yaml":
         try:
             obj = yaml.safe_load(body)
         except yaml.YAMLError as e:
-            raise errors.bad_request(f"error converting YAML to JSON: {e}")
+            raise errors.bad_request(f"error converting YAML to JSON: {e}") from None
     else:
         raise errors.unsupported_media_type(base, BODY_TYPES)
     if not isinstance(obj, dict):
@@ -120,17 +120,23 @@ def decode_body(ctype: str, body: bytes) -> Any:
 def decode_patch_body(ptype: str, body: bytes) -> Any:
     """Decode a PATCH body; json patches are lists, the others objects."""
     try:
-        if ptype == "apply":
-            data = yaml.safe_load(body)
-        else:
-            data = orjson.loads(body)
+        data = _apply_body(body) if ptype == "apply" else orjson.loads(body)
     except (orjson.JSONDecodeError, yaml.YAMLError) as e:
-        raise errors.bad_request(f"error decoding patch: {e}")
+        raise errors.bad_request(f"error decoding patch: {e}") from None
     if ptype == "json" and not isinstance(data, list):
         raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
     if ptype != "json" and not isinstance(data, dict):
         raise errors.bad_request("error decoding patch: the patch must be a JSON object")
     return data
+
+
+def _apply_body(body: bytes) -> Any:
+    """An apply-patch+yaml body: JSON is YAML, and JSON may be indented with tabs, which
+    PyYAML refuses (as YAML forbids), so a body that parses as JSON is taken as JSON."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return yaml.safe_load(body)
 
 
 def respond(obj: Any, status: int = 200, *, as_yaml: bool = False, headers: dict[str, str] | None = None) -> web.Response:
