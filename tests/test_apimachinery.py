@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import create_namespace
+from conftest import KUBECTL, KUBECTL_OLD, create_namespace
 from test_api_errors import Raw, status_of
 
 
@@ -176,3 +176,124 @@ def test_apply_body_of_tab_indented_json_is_accepted(raw, ns):
     code, out = raw("PATCH", f"/api/v1/namespaces/{ns}/configmaps/tabbed?fieldManager=apply_test", yaml_body,
                     ctype="application/apply-patch+yaml")
     assert code == 200 and out["data"] == {"key": "other"}, out
+
+
+# -- fieldValidation: duplicate fields ------------------------------------------------------
+def send(raw: Raw, method: str, path: str, body: bytes, ctype: str = "application/json"):
+    """(code, parsed body, Warning header values) of one request."""
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(raw.base + path, data=body, method=method,
+                                 headers={"Content-Type": ctype, "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, context=raw.admin, timeout=30) as r:
+            code, data, headers = r.status, r.read(), r.headers
+    except urllib.error.HTTPError as e:
+        code, data, headers = e.code, e.read(), e.headers
+    return code, json.loads(data), headers.get_all("Warning") or []
+
+
+# The body of upstream's "should detect unknown and duplicate fields of a typed object".
+DUPLICATE_DEPLOYMENT = b'''{
+\t\t"apiVersion": "apps/v1",
+\t\t"kind": "Deployment",
+\t\t"metadata": {
+\t\t\t"name": "my-dep",
+\t\t\t"labels": {"app": "nginx"}
+\t\t},
+\t\t"spec": {
+\t\t\t"unknownField": "foo",
+\t\t\t"replicas": 2,
+\t\t\t"replicas": 3,
+\t\t\t"selector": {
+\t\t\t\t"matchLabels": {
+\t\t\t\t\t"app": "nginx"
+\t\t\t\t}
+\t\t\t},
+\t\t\t"template": {
+\t\t\t\t"metadata": {
+\t\t\t\t\t"labels": {
+\t\t\t\t\t\t"app": "nginx"
+\t\t\t\t\t}
+\t\t\t\t},
+\t\t\t\t"spec": {
+\t\t\t\t\t"containers": [{
+\t\t\t\t\t\t"name":  "nginx",
+\t\t\t\t\t\t"image": "nginx:latest",
+\t\t\t\t\t\t"imagePullPolicy": "Always",
+\t\t\t\t\t\t"imagePullPolicy": "Never"
+\t\t\t\t\t}]
+\t\t\t\t}
+\t\t\t}
+\t\t}
+\t}'''
+
+
+def test_should_detect_unknown_and_duplicate_fields_of_a_typed_object(raw, ns):
+    code, body, _ = send(raw, "POST", f"/apis/apps/v1/namespaces/{ns}/deployments"
+                                      "?fieldManager=field_validation_mgr&fieldValidation=Strict", DUPLICATE_DEPLOYMENT)
+    st = status_of(code, body, 400, "BadRequest")
+    assert st["message"] == ('strict decoding error: unknown field "spec.unknownField", duplicate field '
+                             '"spec.replicas", duplicate field "spec.template.spec.containers[0].imagePullPolicy"')
+    assert raw("GET", f"/apis/apps/v1/namespaces/{ns}/deployments/my-dep")[0] == 404
+
+
+def test_duplicate_fields_under_warn_are_warnings_and_the_last_value_wins(raw, ns):
+    code, body, warnings = send(raw, "POST", f"/apis/apps/v1/namespaces/{ns}/deployments?fieldValidation=Warn",
+                                DUPLICATE_DEPLOYMENT)
+    assert code == 201, body
+    assert warnings == ['299 - "unknown field \\"spec.unknownField\\""', '299 - "duplicate field \\"spec.replicas\\""',
+                        '299 - "duplicate field \\"spec.template.spec.containers[0].imagePullPolicy\\""']
+    assert body["spec"]["replicas"] == 3 and "unknownField" not in body["spec"]
+    code, body, warnings = send(raw, "PUT", f"/apis/apps/v1/namespaces/{ns}/deployments/my-dep?fieldValidation=Ignore",
+                                DUPLICATE_DEPLOYMENT)
+    assert code == 200 and warnings == []
+
+
+def test_duplicate_fields_in_yaml_bodies(raw, ns):
+    yaml_body = (b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dup\ndata:\n  a: one\n  a: two\n"
+                 b"bogus: 1\n")
+    code, body, _ = send(raw, "POST", f"/api/v1/namespaces/{ns}/configmaps?fieldValidation=Strict", yaml_body,
+                         "application/yaml")
+    st = status_of(code, body, 400, "BadRequest")
+    assert st["message"] == ('strict decoding error: yaml: unmarshal errors:\n  line 7: key "a" already set in map, '
+                             'unknown field "bogus"')
+    code, body, warnings = send(raw, "POST", f"/api/v1/namespaces/{ns}/configmaps", yaml_body, "application/yaml")
+    assert code == 201 and body["data"] == {"a": "two"}
+    assert warnings == ['299 - "line 7: key \\"a\\" already set in map"', '299 - "unknown field \\"bogus\\""']
+
+
+def test_duplicate_fields_in_patches(raw, ns):
+    assert raw("POST", f"/api/v1/namespaces/{ns}/configmaps",
+               {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p"}})[0] == 201
+    patch = b'{"data": {"k": "1", "k": "2"}}'
+    code, body, _ = send(raw, "PATCH", f"/api/v1/namespaces/{ns}/configmaps/p?fieldValidation=Strict", patch,
+                         "application/merge-patch+json")
+    st = status_of(code, body, 400, "BadRequest")
+    assert st["message"] == 'strict decoding error: duplicate field "data.k"'
+    code, body, warnings = send(raw, "PATCH", f"/api/v1/namespaces/{ns}/configmaps/p", patch,
+                                "application/strategic-merge-patch+json")
+    assert code == 200 and body["data"] == {"k": "2"}
+    assert warnings == ['299 - "duplicate field \\"data.k\\""']
+    # Apply reads its body as YAML, and words repeated keys the way the YAML decoder does.
+    applied = b'{\n\t"apiVersion": "v1",\n\t"kind": "ConfigMap",\n\t"metadata": {"name": "p"},\n\t"data": {\n' \
+              b'\t\t"k": "3",\n\t\t"k": "4"\n\t}\n}'
+    code, body, _ = send(raw, "PATCH", f"/api/v1/namespaces/{ns}/configmaps/p?fieldManager=m&fieldValidation=Strict",
+                         applied, "application/apply-patch+yaml")
+    st = status_of(code, body, 400, "BadRequest")
+    assert st["message"] == ("error strict decoding YAML: error converting YAML to JSON: yaml: unmarshal errors:\n"
+                             '  line 7: key "k" already set in map')
+    code, body, warnings = send(raw, "PATCH", f"/api/v1/namespaces/{ns}/configmaps/p?fieldManager=m&force=true",
+                                applied, "application/apply-patch+yaml")
+    assert code == 200 and body["data"] == {"k": "4"}, body
+    assert warnings == ['299 - "line 7: key \\"k\\" already set in map"']
+
+
+@pytest.mark.parametrize("binary", [KUBECTL, KUBECTL_OLD])
+def test_kubectl_prints_field_validation_warnings(api_server, ns, binary):
+    manifest = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "warned"},
+                           "data": {"a": "b"}, "bogus": {"x": 1}})
+    p = api_server.kubectl("create", "--validate=warn", "-n", ns, "-f", "-", input=manifest, binary=binary,
+                           check=True)
+    assert 'Warning: unknown field "bogus"' in p.stderr
+    api_server.kubectl("delete", "cm", "warned", "-n", ns, check=True)

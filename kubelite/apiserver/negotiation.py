@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import yaml
 from aiohttp import web
+from aiohttp.typedefs import LooseHeaders
 
 from kubelite.api import errors
 
@@ -139,7 +140,8 @@ def _apply_body(body: bytes) -> Any:
         return yaml.safe_load(body)
 
 
-def respond(obj: Any, status: int = 200, *, as_yaml: bool = False, headers: dict[str, str] | None = None) -> web.Response:
+def respond(obj: Any, status: int = 200, *, as_yaml: bool = False,
+            headers: LooseHeaders | None = None) -> web.Response:
     """Serialize a response body as JSON (or YAML)."""
     if as_yaml:
         return web.Response(status=status, body=yaml.safe_dump(obj, sort_keys=False).encode(),
