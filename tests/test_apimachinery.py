@@ -3,6 +3,7 @@ server` (API only), driven by the real kubectl and plain HTTPS as upstream's spe
 kube-apiserver."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -297,3 +298,77 @@ def test_kubectl_prints_field_validation_warnings(api_server, ns, binary):
                            check=True)
     assert 'Warning: unknown field "bogus"' in p.stderr
     api_server.kubectl("delete", "cm", "warned", "-n", ns, check=True)
+
+
+# -- health endpoints -----------------------------------------------------------------------
+LIVEZ_CHECKS = ["[+]ping ok", "[+]log ok", "[+]etcd ok", "[+]poststarthook/start-system-namespaces-controller ok",
+                "[+]poststarthook/bootstrap-controller ok"]
+
+
+@pytest.mark.parametrize("endpoint,extra", [("healthz", []), ("livez", []),
+                                            ("readyz", ["[+]etcd-readiness ok", "[+]shutdown ok"])])
+def test_verbose_health_lists_each_named_check(api_server, endpoint, extra):
+    """As upstream's "health handlers should contain necessary checks" reads them, via kubectl."""
+    for query in ("?verbose", "?verbose=1"):
+        out = api_server.kubectl("get", "--raw", f"/{endpoint}{query}", check=True).stdout
+        lines = out.splitlines()
+        assert set(LIVEZ_CHECKS + extra) <= set(lines), out
+        assert lines[0] == "[+]ping ok" and lines[-1] == f"{endpoint} check passed"
+        assert len(lines) == len(LIVEZ_CHECKS + extra) + 1
+    assert api_server.kubectl("get", "--raw", f"/{endpoint}", check=True).stdout == "ok"
+
+
+def test_single_health_check_and_unknown_check(raw):
+    for path in ("/readyz/ping", "/livez/etcd", "/healthz/log", "/readyz/shutdown",
+                 "/livez/poststarthook/bootstrap-controller"):
+        assert raw("GET", path, anonymous=True) == (200, "ok"), path
+    code, body = raw("GET", "/livez/no-such-check", anonymous=True)
+    status_of(code, body, 404, "NotFound")
+    code, body = raw("GET", "/livez/shutdown")  # a readyz-only check
+    assert code == 404
+
+
+def test_health_check_exclusion(raw):
+    code, body = raw("GET", "/livez?verbose&exclude=etcd&exclude=nope")
+    assert code == 200
+    lines = body.splitlines()
+    assert "[+]etcd excluded: ok" in lines
+    assert 'warn: some health checks cannot be excluded: no matches for "nope"' in lines
+
+
+class _SlowStore:
+    """A store whose reads never finish (a wedged etcd)."""
+
+    async def get(self, key: str):
+        await asyncio.Event().wait()
+
+
+class _Store:
+    async def get(self, key: str):
+        return None
+
+
+async def test_readyz_fails_before_bootstrap_and_while_shutting_down(monkeypatch):
+    from aiohttp.test_utils import make_mocked_request
+
+    from kubelite.apiserver import health
+    bootstrapped, closing = asyncio.Event(), asyncio.Event()
+    h = health.Health(_Store(), bootstrapped, closing)
+    resp = await h.handle(make_mocked_request("GET", "/readyz"), "/readyz")
+    assert resp.status == 500
+    assert resp.text.splitlines()[-3:] == ["[-]poststarthook/bootstrap-controller failed: reason withheld",
+                                           "[+]shutdown ok", "readyz check failed"]
+    resp = await h.handle(make_mocked_request("GET", "/readyz/poststarthook/bootstrap-controller"),
+                          "/readyz/poststarthook/bootstrap-controller")
+    assert (resp.status, resp.text) == (500, "internal server error: not finished\n")
+    bootstrapped.set()
+    assert (await h.handle(make_mocked_request("GET", "/readyz"), "/readyz")).text == "ok"
+    closing.set()
+    resp = await h.handle(make_mocked_request("GET", "/readyz?verbose"), "/readyz")
+    assert resp.status == 500 and "[-]shutdown failed: reason withheld" in resp.text.splitlines()
+    assert (await h.handle(make_mocked_request("GET", "/livez"), "/livez")).text == "ok"
+    # A store that does not answer fails etcd.
+    monkeypatch.setattr(health, "STORE_TIMEOUT", 0.01)
+    wedged = health.Health(_SlowStore(), bootstrapped, asyncio.Event())
+    resp = await wedged.handle(make_mocked_request("GET", "/livez"), "/livez")
+    assert resp.status == 500 and "[-]etcd failed: reason withheld" in resp.text.splitlines()
