@@ -372,3 +372,65 @@ async def test_readyz_fails_before_bootstrap_and_while_shutting_down(monkeypatch
     wedged = health.Health(_SlowStore(), bootstrapped, asyncio.Event())
     resp = await wedged.handle(make_mocked_request("GET", "/livez"), "/livez")
     assert resp.status == 500 and "[-]etcd failed: reason withheld" in resp.text.splitlines()
+
+
+# -- Table and media type negotiation -------------------------------------------------------
+TABLE_V1BETA1 = "application/json;as=Table;v=v1beta1;g=meta.k8s.io"
+
+
+def test_table_in_the_requested_meta_version(raw, ns):
+    assert raw("POST", f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": "t"}, "data": {"a": "b"}})[0] == 201
+    code, tbl = raw("GET", f"/api/v1/namespaces/{ns}/configmaps/t", headers={"Accept": TABLE_V1BETA1})
+    assert code == 200 and tbl["kind"] == "Table" and tbl["apiVersion"] == "meta.k8s.io/v1beta1"
+    assert tbl["columnDefinitions"][0]["name"] == "Name" and tbl["rows"][0]["cells"][0] == "t"
+    assert tbl["rows"][0]["object"]["apiVersion"] == "meta.k8s.io/v1beta1"
+    code, tbl = raw("GET", f"/api/v1/namespaces/{ns}/configmaps",
+                    headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+    assert code == 200 and tbl["apiVersion"] == "meta.k8s.io/v1" and [r["cells"][0] for r in tbl["rows"]] == ["t"]
+
+
+@pytest.mark.parametrize("accept", [
+    "application/json;as=Table;v=v1beta2;g=meta.k8s.io",
+    "application/json;as=Foo;v=v1;g=meta.k8s.io",
+    "application/json;as=Table;v=v1;g=example.com",
+    "application/json;as=Table",
+    "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io",
+    "text/html",
+])
+def test_unsupported_conversion_is_406(raw, ns, accept):
+    code, body = raw("GET", f"/api/v1/namespaces/{ns}/configmaps", headers={"Accept": accept})
+    st = status_of(code, body, 406, "NotAcceptable")
+    assert st["message"] == ("only the following media types are accepted: application/json, application/yaml, "
+                             "application/vnd.kubernetes.protobuf")
+
+
+def test_406_is_decided_before_the_write(raw, ns):
+    code, body = raw("POST", f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": "never"}},
+                     headers={"Accept": "application/json;as=Foo;v=v1;g=meta.k8s.io"})
+    status_of(code, body, 406, "NotAcceptable")
+    assert raw("GET", f"/api/v1/namespaces/{ns}/configmaps/never")[0] == 404
+    # A later acceptable clause is answered.
+    code, body = raw("GET", f"/api/v1/namespaces/{ns}/configmaps",
+                     headers={"Accept": "application/json;as=Foo;v=v1;g=meta.k8s.io, application/json"})
+    assert code == 200 and body["kind"] == "ConfigMapList"
+
+
+def test_table_list_with_limit_and_continue(raw, ns):
+    for i in range(5):
+        assert raw("POST", f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": f"c{i}"}})[0] == 201
+    code, page = raw("GET", f"/api/v1/namespaces/{ns}/configmaps?limit=2", headers={"Accept": TABLE_V1BETA1})
+    assert code == 200 and [r["cells"][0] for r in page["rows"]] == ["c0", "c1"]
+    assert page["metadata"]["resourceVersion"] and page["metadata"]["continue"]
+    assert page["metadata"]["remainingItemCount"] == 3
+    code, rest = raw("GET", f"/api/v1/namespaces/{ns}/configmaps?continue={page['metadata']['continue']}",
+                     headers={"Accept": TABLE_V1BETA1})
+    assert code == 200 and [r["cells"][0] for r in rest["rows"]] == ["c2", "c3", "c4"]
+    assert "continue" not in rest["metadata"]
+
+
+def test_partial_object_metadata_list(raw, ns):
+    assert raw("POST", f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": "m"}, "data": {"a": "b"}})[0] == 201
+    code, lst = raw("GET", f"/api/v1/namespaces/{ns}/configmaps",
+                    headers={"Accept": "application/json;as=PartialObjectMetadataList;v=v1beta1;g=meta.k8s.io"})
+    assert code == 200 and lst["kind"] == "PartialObjectMetadataList" and lst["apiVersion"] == "meta.k8s.io/v1beta1"
+    assert lst["items"][0]["metadata"]["name"] == "m" and "data" not in lst["items"][0]

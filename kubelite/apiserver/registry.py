@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import collections
 import copy
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import orjson
@@ -58,7 +59,7 @@ def decode_continue(token: str) -> tuple[int, str]:
         d = orjson.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
         return int(d["rv"]), str(d["start"])
     except Exception:
-        raise errors.bad_request("continue key is not valid: invalid continue token")
+        raise errors.bad_request("continue key is not valid: invalid continue token") from None
 
 
 class Registry:
@@ -88,6 +89,7 @@ class Registry:
         """LIST → (items, revision, continue token, remainingItemCount)."""
         prefix = info.store_prefix() + (f"{ns}/" if info.namespaced and ns else "")
         start = ""
+        kvs: builtins.list[KV]
         if continue_:
             # Later pages come from the first page's snapshot, as etcd serves them.
             rev, start = decode_continue(continue_)
@@ -99,7 +101,7 @@ class Registry:
                                   "token in this response to retrieve the remainder of the results. Continuing with "
                                   "the provided token results in an inconsistent list - objects that were created, "
                                   "modified, or deleted between the time the first chunk was returned and now may "
-                                  "show up in the list.")
+                                  "show up in the list.") from None
         else:
             kvs, rev = await self.store.list(prefix)
         items: list[Obj] = []
@@ -160,13 +162,14 @@ class Registry:
                 return decode(kv, info)
             except KeyExists:
                 if not md.get("generateName") or obj is None:
-                    raise errors.already_exists(info.plural, info.group, md["name"])
+                    raise errors.already_exists(info.plural, info.group, md["name"]) from None
                 md["name"] = md["generateName"] + meta.rand_suffix()
                 key = self._key(info, ns, md["name"])
         raise errors.already_exists(info.plural, info.group, md["name"])
 
     async def _check_namespace(self, info: ResourceInfo, ns: str, name: str) -> None:
         from kubelite.api.resources import NAMESPACES
+        assert NAMESPACES is not None  # the catalogue always serves namespaces
         kv = await self.store.get(NAMESPACES.store_key("", ns))
         if kv is None:
             raise errors.not_found("namespaces", "", ns)
@@ -227,10 +230,10 @@ class Registry:
                 kv2 = await self.store.update(kv.key, encode(new), kv.mod_revision)
             except RevisionMismatch:
                 if new_rv:
-                    raise errors.conflict(info.plural, info.group, name)
+                    raise errors.conflict(info.plural, info.group, name) from None
                 continue
             except KeyNotFound:
-                raise errors.not_found(info.plural, info.group, name)
+                raise errors.not_found(info.plural, info.group, name) from None
             return decode(kv2, info), False
         raise errors.conflict(info.plural, info.group, name, "too many concurrent writes")
 
@@ -249,9 +252,7 @@ class Registry:
         if obj.get("kind") == "Namespace" and (obj.get("spec") or {}).get("finalizers"):
             return False
         # A pod waiting for its kubelet keeps existing until deleted with grace 0.
-        if obj.get("kind") == "Pod" and md.get("deletionGracePeriodSeconds", 0) != 0:
-            return False
-        return True
+        return not (obj.get("kind") == "Pod" and md.get("deletionGracePeriodSeconds", 0) != 0)
 
     # -- delete ------------------------------------------------------------------------
     async def delete(self, info: ResourceInfo, ns: str, name: str, options: Obj, *,
@@ -263,7 +264,8 @@ class Registry:
             pre = options.get("preconditions") or {}
             if pre.get("uid") and pre["uid"] != md.get("uid"):
                 raise errors.conflict(info.plural, info.group, name,
-                                      f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {md.get('uid')}")
+                                      f"Precondition failed: UID in precondition: {pre['uid']}, "
+                                      f"UID in object meta: {md.get('uid')}")
             if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
                 raise errors.conflict(info.plural, info.group, name,
                                       f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
@@ -278,9 +280,8 @@ class Registry:
                 fins.append("foregroundDeletion")
             if policy == "Orphan" and "orphan" not in fins:
                 fins.append("orphan")
-            if policy in ("Foreground", "Orphan") or nmd.get("deletionTimestamp"):
-                if policy == "Background":
-                    fins = [f for f in fins if f not in ("orphan", "foregroundDeletion")]
+            if (policy in ("Foreground", "Orphan") or nmd.get("deletionTimestamp")) and policy == "Background":
+                fins = [f for f in fins if f not in ("orphan", "foregroundDeletion")]
             if fins:
                 nmd["finalizers"] = fins
             grace = self._grace(info, new, options)
@@ -339,7 +340,7 @@ class Registry:
 
     # -- watch -------------------------------------------------------------------------
     async def open_watch(self, info: ResourceInfo, ns: str, from_rv: int | None,
-                         initial: bool) -> AsyncIterator[tuple[str, Obj, Obj | None]]:
+                         initial: bool) -> AsyncGenerator[tuple[str, Obj, Obj | None]]:
         """Open a watch now (410 Gone raised here) and return (type, object, previous) events:
         synthetic ADDED first when ``initial``, then changes."""
         prefix = info.store_prefix() + (f"{ns}/" if info.namespaced and ns else "")
@@ -351,12 +352,12 @@ class Registry:
             try:
                 w = self.store.watch(prefix, rev)
             except Compacted as c:
-                raise errors.gone(f"too old resource version: {c.requested} ({c.oldest})")
+                raise errors.gone(f"too old resource version: {c.requested} ({c.oldest})") from None
             kvs = []
 
         shared = self._decode_shared
 
-        async def events() -> AsyncIterator[tuple[str, Obj, Obj | None]]:
+        async def events() -> AsyncGenerator[tuple[str, Obj, Obj | None]]:
             try:
                 for kv in kvs:
                     yield "ADDED", decode(kv, info), None

@@ -36,29 +36,56 @@ def make_predicate(request: web.Request, info: ResourceInfo) -> Predicate | None
     return pred
 
 
+# Kinds whose REST storage has no table convertor upstream (create-only reviews and
+# bindings): a request for a Table of them is 406.
+_TABLELESS = frozenset({"Binding", "Eviction", "TokenRequest", "TokenReview", "SelfSubjectReview",
+                        "SelfSubjectAccessReview", "SelfSubjectRulesReview", "SubjectAccessReview",
+                        "LocalSubjectAccessReview"})
+
+
+def negotiate(request: web.Request, info: ResourceInfo) -> neg.Wants:
+    """The response form, settled before any work is done (406 writes nothing)."""
+    return neg.wants(request, tables=info.kind not in _TABLELESS)
+
+
+def table(info: ResourceInfo, objs: list[Obj], w: neg.Wants, *, resource_version: str, no_headers: bool = False,
+          continue_token: str = "", remaining: int | None = None) -> Obj:
+    """A Table of ``objs`` in the meta.k8s.io version the client asked for."""
+    from kubelite.api.printers import table_for
+    tbl = table_for(info.kind, info.api_version, objs, include_object=w.include_object,
+                    resource_version=resource_version, no_headers=no_headers, continue_token=continue_token,
+                    remaining_item_count=remaining)
+    tbl["apiVersion"] = w.meta_api_version()
+    for row in tbl["rows"]:
+        o = row.get("object")
+        if isinstance(o, dict) and o.get("kind") == "PartialObjectMetadata":
+            o["apiVersion"] = w.meta_api_version()
+    return tbl
+
+
 def render_one(request: web.Request, info: ResourceInfo, obj: Obj, status: int = 200,
-               headers: LooseHeaders | None = None) -> web.Response:
-    """One object, as JSON/YAML or a one-row Table."""
-    w = neg.wants(request)
+               headers: LooseHeaders | None = None, w: neg.Wants | None = None) -> web.Response:
+    """One object, as JSON/YAML, PartialObjectMetadata or a one-row Table."""
+    w = w or negotiate(request, info)
     if w.table:
-        from kubelite.api.printers import table_for
-        t = table_for(info.kind, info.api_version, [obj], include_object=w.include_object,
-                      resource_version=meta.resource_version(obj))
-        return neg.respond(t, status, headers=headers)
+        return neg.respond(table(info, [obj], w, resource_version=meta.resource_version(obj)), status,
+                           as_yaml=w.yaml, headers=headers)
     if w.partial_metadata:
-        obj = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
+        obj = {"kind": "PartialObjectMetadata", "apiVersion": w.meta_api_version(), "metadata": obj.get("metadata", {})}
     return neg.respond(obj, status, as_yaml=w.yaml, headers=headers)
 
 
 async def get(request: web.Request, t: Target) -> web.Response:
     """GET one object."""
+    w = negotiate(request, t.info)
     reg = await h.registry_from(request)
     obj = await reg.get(t.info, t.namespace, t.name)
-    return render_one(request, t.info, obj)
+    return render_one(request, t.info, obj, w=w)
 
 
 async def list_(request: web.Request, t: Target) -> web.Response:
     """LIST with selectors, limit/continue and Table output."""
+    w = negotiate(request, t.info)
     reg = await h.registry_from(request)
     q = request.query
     if q.get("resourceVersionMatch") and not q.get("resourceVersion"):
@@ -71,24 +98,21 @@ async def list_(request: web.Request, t: Target) -> web.Response:
     pred = make_predicate(request, t.info)
     items, rev, cont, remaining = await reg.list(t.info, t.namespace, predicate=pred, limit=max(limit, 0),
                                                  continue_=q.get("continue", ""))
-    w = neg.wants(request)
     if w.table:
-        from kubelite.api.printers import table_for
-        tbl = table_for(t.info.kind, t.info.api_version, items, include_object=w.include_object,
-                        resource_version=str(rev))
-        if cont:
-            tbl["metadata"]["continue"] = cont
-        return neg.respond(tbl)
+        return neg.respond(table(t.info, items, w, resource_version=str(rev), continue_token=cont,
+                                 remaining=remaining or None), as_yaml=w.yaml)
     if w.partial_metadata:
-        return neg.respond({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
-                            "metadata": {"resourceVersion": str(rev), **({"continue": cont} if cont else {})},
-                            "items": [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                                       "metadata": i["metadata"]} for i in items]})
+        lst = h.to_list(t.info, [], rev, cont, remaining)
+        lst.update(kind="PartialObjectMetadataList", apiVersion=w.meta_api_version(),
+                   items=[{"kind": "PartialObjectMetadata", "apiVersion": w.meta_api_version(),
+                           "metadata": i["metadata"]} for i in items])
+        return neg.respond(lst, as_yaml=w.yaml)
     return neg.respond(h.to_list(t.info, items, rev, cont, remaining), as_yaml=w.yaml)
 
 
 async def create(request: web.Request, t: Target) -> web.Response:
     """POST a new object."""
+    w = negotiate(request, t.info)
     reg = await h.registry_from(request)
     body = await neg.read_body(request)
     ctype = request.headers.get("Content-Type", "")
@@ -97,11 +121,12 @@ async def create(request: web.Request, t: Target) -> web.Response:
     warnings = h.check_fields(request, obj, body=body, ctype=ctype)
     out = await reg.create(t.info, t.namespace, obj, dry_run=h.dry_run(request),
                            manager_fn=h.managed_fields_updater(request, t.info))
-    return render_one(request, t.info, out, 201, headers=h.warning_headers(warnings))
+    return render_one(request, t.info, out, 201, headers=h.warning_headers(warnings), w=w)
 
 
 async def update(request: web.Request, t: Target) -> web.Response:
     """PUT a whole object (main resource or /status)."""
+    w = negotiate(request, t.info)
     reg = await h.registry_from(request)
     body = await neg.read_body(request)
     ctype = request.headers.get("Content-Type", "")
@@ -119,12 +144,13 @@ async def update(request: web.Request, t: Target) -> web.Response:
     out, created = await reg.guaranteed_update(
         t.info, t.namespace, t.name, mutate, subresource=sub, dry_run=h.dry_run(request),
         expected_rv=expected, manager_fn=h.managed_fields_updater(request, t.info, sub))
-    return render_one(request, t.info, out, 201 if created else 200, headers=h.warning_headers(warnings))
+    return render_one(request, t.info, out, 201 if created else 200, headers=h.warning_headers(warnings), w=w)
 
 
 async def patch(request: web.Request, t: Target) -> web.Response:
     """PATCH in any of the four patch types (apply may create)."""
     from kubelite.api import patch as patches
+    w = negotiate(request, t.info)
     reg = await h.registry_from(request)
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     ptype = patches.PATCH_TYPES.get(ctype)
@@ -181,7 +207,7 @@ async def patch(request: web.Request, t: Target) -> web.Response:
     out, created = await reg.guaranteed_update(
         info, t.namespace, t.name, mutate, subresource=sub, dry_run=h.dry_run(request),
         manager_fn=updater, create_if_missing=create_from_apply if ptype == "apply" and not sub else None)
-    return render_one(request, info, out, 201 if created else 200, headers=h.warning_headers(warnings))
+    return render_one(request, info, out, 201 if created else 200, headers=h.warning_headers(warnings), w=w)
 
 
 def _apply_duplicates(request: web.Request, raw: bytes) -> list[str]:
@@ -206,11 +232,12 @@ def body_rv(body: Any, ptype: str) -> str | None:
 
 async def delete(request: web.Request, t: Target) -> web.Response:
     """DELETE one object with DeleteOptions from the body or the query."""
+    w = negotiate(request, t.info)
     reg = await h.registry_from(request)
     opts = await delete_options(request)
     obj, gone = await reg.delete(t.info, t.namespace, t.name, opts, dry_run=h.dry_run(request))
     if t.info.return_deleted_object or not gone:
-        return render_one(request, t.info, obj, 200)
+        return render_one(request, t.info, obj, 200, w=w)
     return neg.respond(h.deleted_status(t.info, obj))
 
 
