@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 
 import pytest
-from conftest import KUBECTL, KUBECTL_OLD, create_namespace
+from conftest import API_ONLY, KUBECTL, KUBECTL_OLD, create_namespace, namespace_name, start_server
 from test_api_errors import Raw, status_of
 
 
@@ -434,3 +435,114 @@ def test_partial_object_metadata_list(raw, ns):
                     headers={"Accept": "application/json;as=PartialObjectMetadataList;v=v1beta1;g=meta.k8s.io"})
     assert code == 200 and lst["kind"] == "PartialObjectMetadataList" and lst["apiVersion"] == "meta.k8s.io/v1beta1"
     assert lst["items"][0]["metadata"]["name"] == "m" and "data" not in lst["items"][0]
+
+
+# -- list chunking (upstream's "Servers with support for API chunking") ---------------------
+TOTAL_TEMPLATES = 400
+
+
+def create_templates(core, ns: str, count: int) -> None:
+    """``template-0000`` … as upstream's chunking specs create them."""
+    for i in range(count):
+        core.create_namespaced_pod_template(ns, {
+            "metadata": {"name": f"template-{i:04d}"},
+            "template": {"spec": {"containers": [{"name": "test", "image": "test2"}]}}})
+
+
+@pytest.fixture(scope="module")
+def core(api_server):
+    from kubernetes import client, config
+    c = config.new_client_from_config(config_file=api_server.kubeconfig)
+    yield client.CoreV1Api(c)
+    c.close()
+
+
+def test_should_return_chunks_of_results_for_list_calls(core, ns):
+    create_templates(core, ns, TOTAL_TEMPLATES)
+    rng = random.Random(17)
+    for _ in range(3):
+        found, last_rv, cont = 0, "", None
+        while True:
+            limit = rng.randint(1, TOTAL_TEMPLATES // 10)
+            page = core.list_namespaced_pod_template(ns, limit=limit, _continue=cont)
+            assert len(page.items) <= limit
+            last_rv = last_rv or page.metadata.resource_version
+            assert page.metadata.resource_version == last_rv
+            if page.metadata._continue:
+                assert page.metadata.remaining_item_count + len(page.items) + found == TOTAL_TEMPLATES
+            else:
+                assert page.metadata.remaining_item_count is None
+            for item in page.items:
+                assert item.metadata.name == f"template-{found:04d}"
+                found += 1
+            cont = page.metadata._continue
+            if not cont:
+                break
+        assert found == TOTAL_TEMPLATES
+    everything = core.list_namespaced_pod_template(ns, limit=TOTAL_TEMPLATES + 1)
+    assert len(everything.items) == TOTAL_TEMPLATES and not everything.metadata._continue
+
+
+def test_should_return_chunks_of_table_results_for_list_calls(core, raw, ns):
+    create_templates(core, ns, 20)
+    code, page = raw("GET", f"/api/v1/namespaces/{ns}/podtemplates?limit=2", headers={"Accept": TABLE_V1BETA1})
+    assert code == 200 and [r["cells"][0] for r in page["rows"]] == ["template-0000", "template-0001"]
+    assert page["metadata"]["resourceVersion"] and page["metadata"]["continue"]
+    code, page = raw("GET", f"/api/v1/namespaces/{ns}/podtemplates?continue={page['metadata']['continue']}",
+                     headers={"Accept": TABLE_V1BETA1})
+    assert code == 200 and page["rows"][0]["cells"][0] == "template-0002"
+
+
+@pytest.fixture(scope="module")
+def compacting(tmp_path_factory):
+    """A server that compacts its history every 0.2 s, keeping nothing, and its client."""
+    from kubernetes import client, config
+    srv = start_server(tmp_path_factory.mktemp("chunk-compact"), *API_ONLY, "--compact-interval", "0.2",
+                       "--compact-keep", "0")
+    c = config.new_client_from_config(config_file=srv.kubeconfig)
+    yield srv, client.CoreV1Api(c)
+    c.close()
+    srv.stop()
+
+
+def test_should_support_continue_listing_from_the_last_key_if_the_original_version_has_been_compacted_away(
+        compacting, request):
+    from kubernetes.client.rest import ApiException
+    srv, core = compacting
+    ns = namespace_name(request, "c")
+    core.create_namespace({"metadata": {"name": ns}})
+    create_templates(core, ns, TOTAL_TEMPLATES)
+    one_tenth = TOTAL_TEMPLATES // 10
+    first = core.list_namespaced_pod_template(ns, limit=one_tenth)
+    assert first.metadata.remaining_item_count + len(first.items) == TOTAL_TEMPLATES
+    first_rv = first.metadata.resource_version
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "moves-the-revision"}})
+
+    def expired():
+        try:
+            core.list_namespaced_pod_template(ns, limit=one_tenth, _continue=first.metadata._continue)
+        except ApiException as e:
+            return e
+        return None
+    e = srv.wait_for(expired, what="compaction past the first page's snapshot")
+    status = json.loads(e.body)
+    assert e.status == 410 and status["reason"] == "Expired"
+    inconsistent = status["metadata"]["continue"]
+    assert inconsistent
+
+    page = core.list_namespaced_pod_template(ns, limit=one_tenth, _continue=inconsistent)
+    assert page.metadata.resource_version != first_rv
+    assert len(page.items) == one_tenth
+    found = one_tenth
+    assert page.metadata.remaining_item_count + len(page.items) + found == TOTAL_TEMPLATES
+    last_rv = page.metadata.resource_version
+    while True:
+        for item in page.items:
+            assert item.metadata.name == f"template-{found:04d}"
+            found += 1
+        if not page.metadata._continue:
+            break
+        page = core.list_namespaced_pod_template(ns, limit=one_tenth, _continue=page.metadata._continue)
+        assert page.metadata.resource_version == last_rv
+        assert len(page.items) <= one_tenth
+    assert found == TOTAL_TEMPLATES

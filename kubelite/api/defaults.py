@@ -261,7 +261,7 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
     elif kind == "Pod":
         _default_pod(obj)
     elif kind == "PodTemplate":
-        default_pod_template(obj.get("template"))
+        default_pod_template(obj.setdefault("template", {}))  # a struct upstream: always there
     elif kind == "Service":
         _service(obj)
     elif kind == "Namespace":

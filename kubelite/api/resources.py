@@ -82,6 +82,12 @@ class ResourceInfo:
 _STATUS = Subresource("status", STATUS_VERBS)
 _SCALE = Subresource("scale", STATUS_VERBS, "autoscaling", "v1", "Scale")
 
+
+def _proxy(options_kind: str) -> Subresource:
+    """The proxy subresource of pods, services and nodes."""
+    return Subresource("proxy", ("create", "delete", "get", "patch", "update"), kind=options_kind)
+
+
 RESOURCES: tuple[ResourceInfo, ...] = (
     # core/v1
     ResourceInfo("", "v1", "Binding", "bindings", verbs=("create",)),
@@ -93,7 +99,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  subresources=(Subresource("finalize", ("update",)), _STATUS),
                  has_status=True, return_deleted_object=True),
     ResourceInfo("", "v1", "Node", "nodes", namespaced=False, short_names=("no",),
-                 subresources=(Subresource("proxy", ("create", "delete", "get", "patch", "update"), kind="NodeProxyOptions"), _STATUS),
+                 subresources=(_proxy("NodeProxyOptions"), _STATUS),
                  has_status=True, return_deleted_object=True),
     ResourceInfo("", "v1", "Pod", "pods", short_names=("po",), categories=("all",),
                  subresources=(
@@ -103,14 +109,15 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                      Subresource("exec", ("create", "get"), kind="PodExecOptions"),
                      Subresource("log", ("get",)),
                      Subresource("portforward", ("create", "get"), kind="PodPortForwardOptions"),
-                     Subresource("proxy", ("create", "delete", "get", "patch", "update"), kind="PodProxyOptions"),
+                     _proxy("PodProxyOptions"),
                      _STATUS),
                  has_status=True, return_deleted_object=True),
+    ResourceInfo("", "v1", "PodTemplate", "podtemplates"),
     ResourceInfo("", "v1", "Secret", "secrets"),
     ResourceInfo("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",),
                  return_deleted_object=True),
     ResourceInfo("", "v1", "Service", "services", short_names=("svc",), categories=("all",),
-                 subresources=(Subresource("proxy", ("create", "delete", "get", "patch", "update"), kind="ServiceProxyOptions"), _STATUS),
+                 subresources=(_proxy("ServiceProxyOptions"), _STATUS),
                  has_status=True, return_deleted_object=True),
     # apps/v1
     ResourceInfo("apps", "v1", "Deployment", "deployments", short_names=("deploy",), categories=("all",),

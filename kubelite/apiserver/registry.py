@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import builtins
 import collections
 import copy
 import datetime as dt
@@ -46,6 +45,10 @@ def encode(obj: Obj) -> bytes:
     finally:
         if rv is not None:
             md["resourceVersion"] = rv
+
+
+# The revision of a continue token that goes on at the newest revision (after a 410).
+LATEST = -1
 
 
 def encode_continue(rv: int, start_key: str) -> str:
@@ -89,19 +92,25 @@ class Registry:
         """LIST → (items, revision, continue token, remainingItemCount)."""
         prefix = info.store_prefix() + (f"{ns}/" if info.namespaced and ns else "")
         start = ""
-        kvs: builtins.list[KV]
+        kvs: list[KV]
         if continue_:
             # Later pages come from the first page's snapshot, as etcd serves them.
             rev, start = decode_continue(continue_)
-            try:
-                kvs = await self.store.list_at(prefix, rev)
-            except Compacted:
-                raise errors.gone("The provided continue parameter is too old to display a consistent list result. "
-                                  "You can start a new list without the continue parameter, or use the continue "
-                                  "token in this response to retrieve the remainder of the results. Continuing with "
-                                  "the provided token results in an inconsistent list - objects that were created, "
-                                  "modified, or deleted between the time the first chunk was returned and now may "
-                                  "show up in the list.") from None
+            if rev == LATEST:
+                kvs, rev = await self.store.list(prefix)
+            else:
+                try:
+                    kvs = await self.store.list_at(prefix, rev)
+                except Compacted:
+                    # As upstream: the snapshot is gone, but the client may go on from the
+                    # same key at the newest revision, knowing the result is inconsistent.
+                    raise errors.gone(
+                        "The provided continue parameter is too old to display a consistent list result. "
+                        "You can start a new list without the continue parameter, or use the continue "
+                        "token in this response to retrieve the remainder of the results. Continuing with "
+                        "the provided token results in an inconsistent list - objects that were created, "
+                        "modified, or deleted between the time the first chunk was returned and now may "
+                        "show up in the list.", continue_token=encode_continue(LATEST, start)) from None
         else:
             kvs, rev = await self.store.list(prefix)
         items: list[Obj] = []
@@ -280,7 +289,8 @@ class Registry:
                 fins.append("foregroundDeletion")
             if policy == "Orphan" and "orphan" not in fins:
                 fins.append("orphan")
-            if (policy in ("Foreground", "Orphan") or nmd.get("deletionTimestamp")) and policy == "Background":
+            if policy == "Background" and nmd.get("deletionTimestamp"):
+                # Background on an object already being deleted drops the other policies' finalizers.
                 fins = [f for f in fins if f not in ("orphan", "foregroundDeletion")]
             if fins:
                 nmd["finalizers"] = fins

@@ -92,7 +92,7 @@ def default_and_validate(info: ResourceInfo, obj: Obj, old: Obj | None, subresou
         obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
     if subresource == "binding":
         return  # nodeName may be set exactly once, through binding, bypassing pod update rules
-    if subresource == "status" and old is not None:  # /status only ever updates
+    if subresource == "status" and old is not None:  # a status write always updates
         from kubelite.api.validation import validate_status
         causes = validate_status(info.kind, info.api_version, obj, old)
     else:
