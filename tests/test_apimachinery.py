@@ -546,3 +546,40 @@ def test_should_support_continue_listing_from_the_last_key_if_the_original_versi
         assert page.metadata.resource_version == last_rv
         assert len(page.items) <= one_tenth
     assert found == TOTAL_TEMPLATES
+
+
+# -- ServiceAccount admission ---------------------------------------------------------------
+@pytest.mark.parametrize("sa_automount,pod_automount,mounted", [
+    (None, None, True), (None, True, True), (None, False, False),
+    (True, None, True), (True, True, True), (True, False, False),
+    (False, None, False), (False, True, True), (False, False, False),
+])
+def test_should_allow_opting_out_of_api_token_automount(raw, ns, sa_automount, pod_automount, mounted):
+    """Upstream's ServiceAccounts spec: the pod's field wins when set, then the ServiceAccount's."""
+    sa: dict = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa"}}
+    if sa_automount is not None:
+        sa["automountServiceAccountToken"] = sa_automount
+    assert raw("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", sa)[0] == 201
+    pod: dict = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                 "spec": {"serviceAccountName": "sa", "containers": [{"name": "c", "image": "busybox"}]}}
+    if pod_automount is not None:
+        pod["spec"]["automountServiceAccountToken"] = pod_automount
+    code, out = raw("POST", f"/api/v1/namespaces/{ns}/pods", pod)
+    assert code == 201, out
+    mounts = [m["mountPath"] for m in out["spec"]["containers"][0].get("volumeMounts") or []]
+    assert ("/var/run/secrets/kubernetes.io/serviceaccount" in mounts) is mounted
+    assert any(v["name"].startswith("kube-api-access-") for v in out["spec"].get("volumes") or []) is mounted
+
+
+def test_service_account_image_pull_secrets_are_copied_to_pods(raw, ns):
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "puller"},
+          "imagePullSecrets": [{"name": "registry-a"}, {"name": "registry-b"}]}
+    assert raw("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", sa)[0] == 201
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"serviceAccountName": "puller", "containers": [{"name": "c", "image": "busybox"}]}}
+    code, out = raw("POST", f"/api/v1/namespaces/{ns}/pods", pod)
+    assert code == 201 and out["spec"]["imagePullSecrets"] == [{"name": "registry-a"}, {"name": "registry-b"}]
+    pod["metadata"]["name"] = "own"
+    pod["spec"]["imagePullSecrets"] = [{"name": "mine"}]
+    code, out = raw("POST", f"/api/v1/namespaces/{ns}/pods", pod)
+    assert code == 201 and out["spec"]["imagePullSecrets"] == [{"name": "mine"}]

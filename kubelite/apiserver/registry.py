@@ -152,7 +152,8 @@ class Registry:
         md.pop("resourceVersion", None)
         md["uid"] = meta.new_uid()
         md["creationTimestamp"] = meta.rfc3339()
-        strategies.prepare_for_create(info, obj)
+        sa = await self._service_account(ns, obj) if info.kind == "Pod" and not info.group else None
+        strategies.prepare_for_create(info, obj, service_account=sa)
         strategies.default_and_validate(info, obj, None)
         if info is SERVICES:
             others, _, _, _ = await self.list(SERVICES, "")
@@ -175,6 +176,15 @@ class Registry:
                 md["name"] = md["generateName"] + meta.rand_suffix()
                 key = self._key(info, ns, md["name"])
         raise errors.already_exists(info.plural, info.group, md["name"])
+
+    async def _service_account(self, ns: str, pod: Obj) -> Obj | None:
+        """The ServiceAccount a new pod names (``default`` when it names none), if it exists."""
+        from kubelite.api.resources import SERVICEACCOUNTS
+        assert SERVICEACCOUNTS is not None  # the catalogue always serves serviceaccounts
+        spec = pod.get("spec") or {}
+        name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        kv = await self.store.get(SERVICEACCOUNTS.store_key(ns, name))
+        return decode(kv, SERVICEACCOUNTS) if kv is not None else None
 
     async def _check_namespace(self, info: ResourceInfo, ns: str, name: str) -> None:
         from kubelite.api.resources import NAMESPACES

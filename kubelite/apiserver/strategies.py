@@ -27,8 +27,9 @@ _GENERATION_KINDS = {"Deployment", "ReplicaSet", "Service", "Namespace", "Node"}
 _GENERATION_TRACKED = {"Deployment", "ReplicaSet"}
 
 
-def prepare_for_create(info: ResourceInfo, obj: Obj) -> None:
-    """Reset what clients may not set on create."""
+def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | None = None) -> None:
+    """Reset what clients may not set on create; a Pod is admitted with its ServiceAccount
+    (None when it does not exist)."""
     kind = info.kind
     md = obj["metadata"]
     if kind in _GENERATION_TRACKED:
@@ -41,7 +42,7 @@ def prepare_for_create(info: ResourceInfo, obj: Obj) -> None:
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
         if status.get("nominatedNodeName"):
             obj["status"]["nominatedNodeName"] = status["nominatedNodeName"]
-        admit_pod(obj)
+        admit_pod(obj, service_account=service_account)
     elif kind == "Namespace":
         obj["status"] = {"phase": "Active"}
     elif kind == "Service":
