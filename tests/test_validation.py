@@ -382,11 +382,11 @@ def test_lease_endpointslice_node_namespace():
     assert msgs("Lease", lease) == [("spec.leaseDurationSeconds", "Invalid value: 0: must be greater than 0")]
     es = {"metadata": {"name": "s", "namespace": "d"}, "addressType": "IPv4",
           "endpoints": [{"addresses": ["10.0.0.300"]}], "ports": [{"name": "", "protocol": "TCP", "port": 80}]}
-    assert msgs("EndpointSlice", es) == [("endpoints[0].addresses[0]",
-                                          'Invalid value: "10.0.0.300": must be a valid IPv4 address')]
+    assert msgs("EndpointSlice", es) == [
+        ("endpoints[0].addresses[0]", 'Invalid value: "10.0.0.300": must be a valid IPv4 address')]
     node = {"metadata": {"name": "node-1"}, "spec": {"taints": [{"key": "k", "effect": "Sometimes"}]}}
     assert msgs("Node", node) == [("spec.taints[0].effect", 'Unsupported value: "Sometimes": supported values: '
-                                                            '"NoSchedule", "PreferNoSchedule", "NoExecute"')]
+                                   '"NoSchedule", "PreferNoSchedule", "NoExecute"')]
     ns = {"metadata": {"name": "ok"}}
     apply_defaults("Namespace", "v1", ns)
     assert msgs("Namespace", ns) == []
