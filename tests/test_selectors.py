@@ -5,7 +5,7 @@ import pytest
 
 from kubelite.api.errors import BadRequest
 from kubelite.api.selectors import (
-    check_field_labels,
+    convert_field_selector,
     field_matches,
     field_value,
     parse_field_selector,
@@ -130,41 +130,79 @@ def test_field_selector_errors(text, message):
     assert ei.value.message == message
 
 
-@pytest.mark.parametrize("kind,field,ok", [
-    ("Pod", "spec.nodeName", True),
-    ("Pod", "status.phase", True),
-    ("Pod", "metadata.name", True),
-    ("Pod", "spec.containers", False),
-    ("Deployment", "metadata.namespace", True),
-    ("Deployment", "spec.replicas", False),
-    ("Event", "involvedObject.uid", True),
-    ("Event", "reason", True),
-    ("Namespace", "status.phase", True),
-    ("Secret", "type", True),
-    ("ReplicaSet", "status.replicas", True),
-    ("Node", "spec.unschedulable", True),
+@pytest.mark.parametrize("group,kind,field,converted", [
+    ("", "Pod", "spec.nodeName", "spec.nodeName"),
+    ("", "Pod", "spec.host", "spec.nodeName"),
+    ("", "Pod", "status.podIPs", "status.podIPs"),
+    ("", "Pod", "metadata.namespace", "metadata.namespace"),
+    ("", "Node", "spec.unschedulable", "spec.unschedulable"),
+    ("", "Namespace", "status.phase", "status.phase"),
+    ("", "Secret", "type", "type"),
+    ("", "Service", "spec.type", "spec.type"),
+    ("", "Event", "involvedObject.uid", "involvedObject.uid"),
+    ("", "Event", "reportingComponent", "reportingComponent"),
+    ("events.k8s.io", "Event", "regarding.name", "involvedObject.name"),
+    ("events.k8s.io", "Event", "reportingController", "reportingComponent"),
+    ("apps", "Deployment", "metadata.name", "metadata.name"),
+    ("", "ConfigMap", "metadata.namespace", "metadata.namespace"),
 ])
-def test_check_field_labels(kind, field, ok):
-    terms = [(field, "=", "x")]
-    if ok:
-        check_field_labels(kind, terms)
-    else:
-        with pytest.raises(BadRequest) as ei:
-            check_field_labels(kind, terms)
-        assert ei.value.message == f"field label not supported: {field}"
+def test_supported_field_labels_convert(group, kind, field, converted):
+    assert convert_field_selector(group, kind, [(field, "=", "x")]) == [(converted, "=", "x")]
+
+
+@pytest.mark.parametrize("group,kind,field", [
+    ("", "Pod", "spec.containers"),
+    ("", "Node", "metadata.namespace"),
+    ("", "Namespace", "metadata.namespace"),
+    ("", "Event", "regarding.name"),
+    ("events.k8s.io", "Event", "involvedObject.name"),
+    ("", "Secret", "data"),
+])
+def test_unsupported_field_label_is_400(group, kind, field):
+    with pytest.raises(BadRequest) as ei:
+        convert_field_selector(group, kind, [(field, "=", "x")])
+    assert ei.value.message == f"field label not supported: {field}"
+
+
+@pytest.mark.parametrize("group,kind,field", [
+    ("apps", "Deployment", "spec.replicas"),
+    ("apps", "ReplicaSet", "status.replicas"),
+    ("", "ConfigMap", "data"),
+])
+def test_kind_without_field_labels_accepts_metadata_only(group, kind, field):
+    with pytest.raises(BadRequest) as ei:
+        convert_field_selector(group, kind, [(field, "=", "x")])
+    assert ei.value.message == f'"{field}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+
+
+def test_unset_fields_read_as_go_zero_values():
+    node = {"metadata": {"name": "n"}, "spec": {}}
+    assert field_value("Node", node, "spec.unschedulable") == "false"
+    assert field_matches("Node", node, parse_field_selector("spec.unschedulable=false"))
+    assert field_matches("Node", {"metadata": {"name": "n"}}, parse_field_selector("spec.unschedulable=false"))
+    assert not field_matches("Node", {"spec": {"unschedulable": True}}, parse_field_selector("spec.unschedulable=false"))
+    pod = {"metadata": {"name": "p", "namespace": "default"}, "spec": {}}
+    assert field_value("Pod", pod, "spec.hostNetwork") == "false"
+    assert field_value("Pod", pod, "spec.nodeName") == ""
+    assert field_value("Pod", pod, "status.podIP") == ""
+    assert field_value("Namespace", {"metadata": {"name": "x"}}, "metadata.namespace") == ""
 
 
 def test_field_value_and_matching():
     pod = {"metadata": {"name": "p", "namespace": "default"},
            "spec": {"nodeName": "node-1", "hostNetwork": True},
-           "status": {"phase": "Running", "podIPs": [{"ip": "10.0.0.5"}]}}
+           "status": {"phase": "Running", "podIP": "10.0.0.5", "podIPs": [{"ip": "10.0.0.5"}, {"ip": "fd00::5"}]}}
     assert field_value("Pod", pod, "spec.hostNetwork") == "true"
-    assert field_value("Pod", pod, "status.podIPs") == "10.0.0.5"
+    assert field_value("Pod", pod, "status.podIP") == "10.0.0.5"
+    # Upstream accepts the label but its field set has no such key: it always reads "".
+    assert field_value("Pod", pod, "status.podIPs") == ""
     assert field_value("Pod", pod, "spec.schedulerName") == ""
     terms = parse_field_selector("spec.nodeName=node-1,status.phase!=Failed,status.phase!=Succeeded")
     assert field_matches("Pod", pod, terms)
     pod["status"]["phase"] = "Failed"
     assert not field_matches("Pod", pod, terms)
+    # podIP alone (no podIPs) is the primary address too.
+    assert field_value("Pod", {"status": {"podIP": "10.0.0.9"}}, "status.podIP") == "10.0.0.9"
 
 
 def test_event_field_values():
@@ -177,6 +215,10 @@ def test_event_field_values():
         "involvedObject.name=p,involvedObject.namespace=default,involvedObject.uid=u1"))
     node_event = {"metadata": {"name": "n", "namespace": "default"}, "involvedObject": {"kind": "Node", "name": "n"}}
     assert field_matches("Event", node_event, parse_field_selector("involvedObject.namespace="))
+    # An events.k8s.io-shaped object answers the same (converted) labels.
     new_style = {"metadata": {"name": "e2"}, "regarding": {"kind": "Pod", "name": "p"}, "reportingController": "x"}
     assert field_value("Event", new_style, "involvedObject.name") == "p"
     assert field_value("Event", new_style, "reportingComponent") == "x"
+    assert field_value("Event", new_style, "source") == "x"
+    terms = convert_field_selector("events.k8s.io", "Event", parse_field_selector("regarding.name=p"))
+    assert field_matches("Event", new_style, terms)

@@ -423,3 +423,31 @@ def test_generation_changed():
     assert not generation_changed("ReplicaSet", rs_old, rs_new)
     assert generation_changed("ReplicaSet", rs_old, {"spec": {"replicas": 2}})
     assert not generation_changed("Pod", {"spec": {"a": 1}}, {"spec": {"a": 2}})
+
+
+@pytest.mark.parametrize("ip,message", [
+    ("127.0.0.1", "may not be in the loopback range (127.0.0.0/8, ::1/128)"),
+    ("::1", "may not be in the loopback range (127.0.0.0/8, ::1/128)"),
+    ("0.0.0.0", "may not be unspecified (0.0.0.0)"),
+    ("169.254.169.254", "may not be in the link-local range (169.254.0.0/16, fe80::/10)"),
+    ("fe80::1", "may not be in the link-local range (169.254.0.0/16, fe80::/10)"),
+    ("224.0.0.251", "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"),
+    ("ff02::fb", "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"),
+])
+def test_endpoints_refuse_special_addresses(ip, message):
+    ep = {"metadata": {"name": "web", "namespace": "default"},
+          "subsets": [{"addresses": [{"ip": ip}], "ports": [{"port": 80, "protocol": "TCP"}]}]}
+    assert msgs("Endpoints", ep) == [("subsets[0].addresses[0].ip", f'Invalid value: "{ip}": {message}')]
+
+
+def test_endpoints_loopback_allowed_for_pod_addresses_and_the_api_server():
+    pod_addr = {"ip": "127.0.30.1", "targetRef": {"kind": "Pod", "name": "web-a", "namespace": "default"}}
+    ep = {"metadata": {"name": "web", "namespace": "default"},
+          "subsets": [{"notReadyAddresses": [pod_addr], "ports": [{"port": 80, "protocol": "TCP"}]}]}
+    assert msgs("Endpoints", ep) == []
+    api = {"metadata": {"name": "kubernetes", "namespace": "default"},
+           "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}]}
+    assert msgs("Endpoints", api) == []
+    api["metadata"]["namespace"] = "other"
+    assert msgs("Endpoints", api) == [("subsets[0].addresses[0].ip", 'Invalid value: "127.0.0.1": '
+                                       "may not be in the loopback range (127.0.0.0/8, ::1/128)")]

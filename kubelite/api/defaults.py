@@ -278,7 +278,7 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
     elif kind == "Pod":
         _default_pod(obj)
     elif kind == "PodTemplate":
-        default_pod_template(obj.get("template"))
+        default_pod_template(obj.setdefault("template", {}))  # a struct upstream: always there
     elif kind == "Service":
         _service(obj)
     elif kind == "Namespace":
@@ -299,11 +299,18 @@ def _tolerates(tols: list[Obj], key: str) -> bool:
     return any((t.get("key") in (key, "", None)) and (t.get("effect") in ("NoExecute", "", None)) for t in tols)
 
 
+def _should_automount(spec: Obj, service_account: Obj | None) -> bool:
+    """The pod's automountServiceAccountToken wins when set, then its ServiceAccount's; default true."""
+    if spec.get("automountServiceAccountToken") is not None:
+        return bool(spec["automountServiceAccountToken"])
+    if service_account is not None and service_account.get("automountServiceAccountToken") is not None:
+        return bool(service_account["automountServiceAccountToken"])
+    return True
+
+
 def _token_volume(pod: Obj) -> None:
     """ServiceAccount admission: the projected kube-api-access-xxxxx volume and its mounts."""
     spec = pod["spec"]
-    if spec.get("automountServiceAccountToken") is False:
-        return
     containers = (spec.get("initContainers") or []) + (spec.get("containers") or [])
     if any(m.get("mountPath") == SERVICE_ACCOUNT_MOUNT for c in containers for m in c.get("volumeMounts") or []):
         return
@@ -326,10 +333,12 @@ def _token_volume(pod: Obj) -> None:
         c.setdefault("volumeMounts", []).append({"name": name, "readOnly": True, "mountPath": SERVICE_ACCOUNT_MOUNT})
 
 
-def admit_pod(pod: Obj, *, token_volume: bool = True) -> None:
+def admit_pod(pod: Obj, *, token_volume: bool = True, service_account: Obj | None = None) -> None:
     """Create-time pod admission defaults (ServiceAccount, DefaultTolerationSeconds, Priority).
 
-    ``token_volume`` False leaves out the projected service-account token volume.
+    ``token_volume`` False leaves out the projected service-account token volume;
+    ``service_account`` is the pod's ServiceAccount when it exists (its
+    automountServiceAccountToken and imagePullSecrets apply).
     """
     spec = pod.setdefault("spec", {})
     if spec.get("enableServiceLinks") is None:
@@ -338,8 +347,10 @@ def admit_pod(pod: Obj, *, token_volume: bool = True) -> None:
     if not spec.get("serviceAccountName"):
         spec["serviceAccountName"] = spec.get("serviceAccount") or "default"
     spec["serviceAccount"] = spec["serviceAccountName"]
-    if token_volume:
+    if token_volume and _should_automount(spec, service_account):
         _token_volume(pod)
+    if not spec.get("imagePullSecrets") and service_account and service_account.get("imagePullSecrets"):
+        spec["imagePullSecrets"] = [{"name": s.get("name", "")} for s in service_account["imagePullSecrets"]]
     # DefaultTolerationSeconds plugin.
     tols = spec.get("tolerations") or []
     for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):

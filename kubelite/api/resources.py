@@ -118,6 +118,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  has_status=True, return_deleted_object=True),
     ResourceInfo("", "v1", "ReplicationController", "replicationcontrollers", short_names=("rc",),
                  categories=("all",), subresources=(_SCALE, _STATUS), has_status=True),
+    ResourceInfo("", "v1", "PodTemplate", "podtemplates"),
     ResourceInfo("", "v1", "Secret", "secrets"),
     ResourceInfo("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",),
                  return_deleted_object=True),

@@ -7,11 +7,12 @@ requirements are sorted by key, so ``str()`` prints what kubectl and the Scale
 subresource print (``app=web``).
 
 Field selectors are ``field=value`` / ``field==value`` / ``field!=value`` terms joined
-by commas; each kind supports only a few field labels (``check_field_labels``).
+by commas; each kind supports only a few field labels (``convert_field_selector``), and
+reads each the way upstream's per-kind selectable-field sets do (unset is "" or "false").
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -254,14 +255,18 @@ def _new_requirement(key: str, op: str, values: list[str]) -> Requirement:
     _check_key(key, "key")
     bad = f"values: Invalid value: {go_string_slice(values)}"
     if op in (IN, NOT_IN) and not values:
-        raise ValueError(f"{bad}: for 'in', 'notin' operators, values set can't be empty")
+        raise ValueError(f"values: Invalid value: {go_string_slice(values)}: "
+                         "for 'in', 'notin' operators, values set can't be empty")
     if op in (EQUALS, DOUBLE_EQUALS, NOT_EQUALS) and len(values) != 1:
-        raise ValueError(f"{bad}: exact-match compatibility requires one single value")
+        raise ValueError(f"values: Invalid value: {go_string_slice(values)}: "
+                         "exact-match compatibility requires one single value")
     if op in (EXISTS, DOES_NOT_EXIST) and values:
-        raise ValueError(f"{bad}: values set must be empty for exists and does not exist")
+        raise ValueError(f"values: Invalid value: {go_string_slice(values)}: "
+                         "values set must be empty for exists and does not exist")
     if op in (GT, LT):
         if len(values) != 1:
-            raise ValueError(f"{bad}: for 'Gt', 'Lt' operators, exactly one value is required")
+            raise ValueError(f"values: Invalid value: {go_string_slice(values)}: "
+                             "for 'Gt', 'Lt' operators, exactly one value is required")
         try:
             int(values[0])
         except ValueError:
@@ -373,80 +378,143 @@ def parse_field_selector(s: str) -> list[FieldTerm]:
     return terms
 
 
-_COMMON_FIELDS = ("metadata.name", "metadata.namespace")
-FIELD_LABELS: dict[str, tuple[str, ...]] = {
-    "Pod": _COMMON_FIELDS + ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-                             "spec.hostNetwork", "status.phase", "status.podIP", "status.podIPs",
-                             "status.nominatedNodeName"),
-    "Event": _COMMON_FIELDS + ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-                               "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
-                               "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type",
-                               "regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
-                               "regarding.apiVersion", "regarding.resourceVersion", "regarding.fieldPath",
-                               "reportingController", "deprecatedSource.component"),
-    "Namespace": ("metadata.name", "status.phase"),
-    "Secret": _COMMON_FIELDS + ("type",),
-    "ReplicaSet": _COMMON_FIELDS + ("status.replicas",),
-    "ReplicationController": _COMMON_FIELDS + ("status.replicas",),
-    "Node": ("metadata.name", "spec.unschedulable"),
+# Which field labels each kind accepts, and the name its selectable-field set knows each
+# one by (upstream: the scheme's field label conversion functions; events.k8s.io labels
+# map onto core Event's, ``spec.host`` is an old name of ``spec.nodeName``).  A kind
+# without an entry accepts only metadata.name and metadata.namespace.
+def _same(*labels: str) -> dict[str, str]:
+    return {label: label for label in labels}
+
+
+_META_LABELS = ("metadata.name", "metadata.namespace")
+_EVENT_REFERENCE = ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
+_FIELD_LABELS: dict[tuple[str, str], dict[str, str]] = {
+    ("", "Pod"): {**_same(*_META_LABELS, "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+                          "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP",
+                          "status.podIPs", "status.nominatedNodeName"),
+                  "spec.host": "spec.nodeName"},
+    ("", "Node"): _same("metadata.name", "spec.unschedulable"),
+    ("", "ReplicationController"): _same(*_META_LABELS, "status.replicas"),
+    ("", "Event"): _same(*(f"involvedObject.{f}" for f in _EVENT_REFERENCE), "reason", "reportingComponent",
+                         "source", "type", *_META_LABELS),
+    ("", "Namespace"): _same("status.phase", "metadata.name"),
+    ("", "Secret"): _same("type", *_META_LABELS),
+    ("", "Service"): _same(*_META_LABELS, "spec.clusterIP", "spec.type"),
+    ("events.k8s.io", "Event"): {**{f"regarding.{f}": f"involvedObject.{f}" for f in _EVENT_REFERENCE},
+                                 "reportingController": "reportingComponent",
+                                 **_same("reason", "source", "type", *_META_LABELS)},
 }
 
 
-def supported_field_labels(kind: str) -> tuple[str, ...]:
-    """The field labels a kind accepts in ?fieldSelector=."""
-    return FIELD_LABELS.get(kind, _COMMON_FIELDS)
+def convert_field_selector(group: str, kind: str, terms: Iterable[FieldTerm]) -> list[FieldTerm]:
+    """Each term with its label renamed to the one ``field_value`` knows; 400 for a label
+    the kind does not support, worded as upstream's conversion functions word it."""
+    labels = _FIELD_LABELS.get((group, kind))
+    out: list[FieldTerm] = []
+    for label, op, value in terms:
+        if labels is None:
+            if label not in _META_LABELS:
+                raise bad_request(f"{go_quote(label)} is not a known field selector: only "
+                                  f'"metadata.name", "metadata.namespace"')
+            out.append((label, op, value))
+        elif label in labels:
+            out.append((labels[label], op, value))
+        else:
+            raise bad_request(f"field label not supported: {label}")
+    return out
 
 
-def check_field_labels(kind: str, terms: Iterable[FieldTerm]) -> None:
-    """Raise 400 ``field label not supported: X`` for the first unsupported field."""
-    allowed = supported_field_labels(kind)
-    for field, _, _ in terms:
-        if field not in allowed:
-            raise bad_request(f"field label not supported: {field}")
+Render = Callable[[dict[str, Any]], str]
 
 
-def _dig(obj: Any, path: str) -> Any:
-    cur = obj
-    for part in path.split("."):
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(part)
-    return cur
+def _text(v: Any) -> str:
+    """A string field as Go holds it: absent is ""."""
+    return v if isinstance(v, str) else "" if v is None else str(v)
 
 
-def _as_field_string(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
+def _flag(v: Any) -> str:
+    """strconv.FormatBool of a Go bool: absent (or false) is "false"."""
+    return "true" if v is True else "false"
 
 
-def field_value(kind: str, obj: dict[str, Any], field: str) -> str:
-    """The string a field selector compares against (upstream's ToSelectableFields)."""
-    if kind == "Pod" and field == "status.podIPs":
-        # Upstream exposes only the primary pod IP under this label.
-        ips = (obj.get("status") or {}).get("podIPs") or []
-        return ips[0].get("ip", "") if ips else ""
-    if kind == "Event":
-        if field == "source":
-            src = obj.get("source") or obj.get("deprecatedSource") or {}
-            return _as_field_string(src.get("component") or obj.get("reportingController") or "")
-        if field == "reportingComponent":
-            return _as_field_string(obj.get("reportingComponent") or obj.get("reportingController"))
-        alias = {"involvedObject": "regarding", "regarding": "involvedObject"}
-        head, _, rest = field.partition(".")
-        if head in alias and _dig(obj, field) is None:
-            return _as_field_string(_dig(obj, f"{alias[head]}.{rest}"))
-    if field == "metadata.namespace" and kind in ("Namespace", "Node"):
-        return ""
-    return _as_field_string(_dig(obj, field))
+def _part(obj: dict[str, Any], name: str) -> dict[str, Any]:
+    v = obj.get(name)
+    return v if isinstance(v, dict) else {}
+
+
+def _pod_ip(pod: dict[str, Any]) -> str:
+    # The primary address: podIPs[0], or podIP alone (what v1 → internal conversion does).
+    status = _part(pod, "status")
+    ips = status.get("podIPs") or []
+    if ips and isinstance(ips[0], dict):
+        return _text(ips[0].get("ip"))
+    return _text(status.get("podIP"))
+
+
+def _event_ref(ev: dict[str, Any]) -> dict[str, Any]:
+    # A core Event names the object in involvedObject, an events.k8s.io one in regarding.
+    return _part(ev, "involvedObject") if "involvedObject" in ev else _part(ev, "regarding")
+
+
+def _event_ref_field(name: str) -> Render:
+    return lambda ev: _text(_event_ref(ev).get(name))
+
+
+def _event_source(ev: dict[str, Any]) -> str:
+    src = _part(ev, "source") or _part(ev, "deprecatedSource")
+    return _text(src.get("component")) or _event_reporter(ev)
+
+
+def _event_reporter(ev: dict[str, Any]) -> str:
+    return _text(ev.get("reportingComponent") or ev.get("reportingController"))
+
+
+# Upstream's ToSelectableFields per kind: how each supported label reads an object.  Unset
+# fields read as their Go zero value ("" or "false"); status.podIPs is accepted but is in
+# no pod's field set, so it always reads "".
+_RENDER: dict[str, dict[str, Render]] = {
+    "Pod": {
+        "spec.nodeName": lambda o: _text(_part(o, "spec").get("nodeName")),
+        "spec.restartPolicy": lambda o: _text(_part(o, "spec").get("restartPolicy")),
+        "spec.schedulerName": lambda o: _text(_part(o, "spec").get("schedulerName")),
+        "spec.serviceAccountName": lambda o: _text(_part(o, "spec").get("serviceAccountName")),
+        "spec.hostNetwork": lambda o: _flag(_part(o, "spec").get("hostNetwork")),
+        "status.phase": lambda o: _text(_part(o, "status").get("phase")),
+        "status.podIP": _pod_ip,
+        "status.podIPs": lambda o: "",
+        "status.nominatedNodeName": lambda o: _text(_part(o, "status").get("nominatedNodeName")),
+    },
+    "Node": {"spec.unschedulable": lambda o: _flag(_part(o, "spec").get("unschedulable"))},
+    "ReplicationController": {"status.replicas": lambda o: str(int(_part(o, "status").get("replicas") or 0))},
+    "Namespace": {"status.phase": lambda o: _text(_part(o, "status").get("phase"))},
+    "Secret": {"type": lambda o: _text(o.get("type"))},
+    "Service": {"spec.clusterIP": lambda o: _text(_part(o, "spec").get("clusterIP")),
+                "spec.type": lambda o: _text(_part(o, "spec").get("type"))},
+    "Event": {
+        **{f"involvedObject.{f}": _event_ref_field(f) for f in _EVENT_REFERENCE},
+        "reason": lambda o: _text(o.get("reason")),
+        "reportingComponent": _event_reporter,
+        "source": _event_source,
+        "type": lambda o: _text(o.get("type")),
+    },
+}
+
+
+def field_value(kind: str, obj: dict[str, Any], label: str) -> str:
+    """The string a field selector compares against (upstream's ToSelectableFields);
+    ``label`` is a converted one (``convert_field_selector``)."""
+    render = _RENDER.get(kind, {}).get(label)
+    if render is not None:
+        return render(obj)
+    if label in _META_LABELS:
+        return _text(_part(obj, "metadata").get(label.split(".", 1)[1]))
+    return ""  # a label outside the kind's field set reads as missing
 
 
 def field_matches(kind: str, obj: dict[str, Any], terms: Iterable[FieldTerm]) -> bool:
-    """True when every (field, op, value) term holds for ``obj``."""
-    for field, op, value in terms:
-        have = field_value(kind, obj, field)
+    """True when every (label, op, value) term holds for ``obj``."""
+    for label, op, value in terms:
+        have = field_value(kind, obj, label)
         if (have == value) != (op == "="):
             return False
     return True

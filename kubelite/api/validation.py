@@ -66,6 +66,11 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = core.validate_lease(obj, old)
     elif kind == "Event":
         errs = core.validate_event(obj, api_version, old)
+    elif kind == "PodTemplate":
+        # ValidatePodTemplate: the template is a struct upstream, so a missing one is empty.
+        errs = validate_object_meta(obj, True, name_is_dns_subdomain) if old is None else \
+            validate_object_meta_update(obj, old)
+        errs += pod.validate_pod_template(obj.get("template") or {}, "template")
     elif old is None:
         errs = validate_object_meta(obj, bool((obj.get("metadata") or {}).get("namespace")), name_is_dns_subdomain)
     else:

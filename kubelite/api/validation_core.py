@@ -394,8 +394,49 @@ def validate_secret(sec: dict, old: dict | None = None) -> Errs:
 
 # --- Endpoints, EndpointSlice, Lease, Event --------------------------------------------
 
+_LINK_LOCAL_MULTICAST_V4 = ipaddress.ip_network("224.0.0.0/24")
+
+
+def non_special_ip(path: str, ip: str, *, allow_loopback: bool = False) -> Errs:
+    """ValidateNonSpecialIP: an endpoint may not be unspecified, loopback or link-local
+    (an unparsable address is reported by ``is_valid_ip`` instead)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return []
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped  # Go treats ::ffff:a.b.c.d as the IPv4 address
+    errs = []
+    if addr.is_unspecified:
+        errs.append(invalid(path, ip, f"may not be unspecified ({ip})"))
+    if addr.is_loopback and not allow_loopback:
+        errs.append(invalid(path, ip, "may not be in the loopback range (127.0.0.0/8, ::1/128)"))
+    if addr.is_link_local:
+        errs.append(invalid(path, ip, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"))
+    if addr in _LINK_LOCAL_MULTICAST_V4 or (addr.version == 6 and addr.packed[:1] == b"\xff"
+                                            and addr.packed[1] & 0x0F == 2):
+        errs.append(invalid(path, ip, "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"))
+    return errs
+
+
+# The API server's own Endpoints: kubelite advertises 127.0.0.1, which upstream's endpoint
+# reconciler would refuse; this object is written by the server itself.
+_API_SERVER_ENDPOINTS = ("default", "kubernetes")
+
+
+def _loopback_allowed(ep: dict, address: dict) -> bool:
+    """Loopback is a pod's own address here: the process and fake runtimes give every pod
+    a 127.x address, so an address that names its Pod (what the endpoints controller
+    writes) may be one.  Upstream pods never have loopback addresses."""
+    md = ep.get("metadata") or {}
+    if (md.get("namespace"), md.get("name")) == _API_SERVER_ENDPOINTS:
+        return True
+    ref = address.get("targetRef") or {}
+    return ref.get("kind") == "Pod" and bool(ref.get("name"))
+
+
 def validate_endpoints(ep: dict, old: dict | None = None) -> Errs:
-    """ValidateEndpoints: addresses are IPs, ports valid, named when several."""
+    """ValidateEndpoints: addresses are IPs that are not special, ports valid, named when several."""
     errs = validate_object_meta(ep, True, name_is_dns_subdomain) if old is None else \
         validate_object_meta_update(ep, old)
     for si, ss in enumerate(ep.get("subsets") or []):
@@ -405,7 +446,9 @@ def validate_endpoints(ep: dict, old: dict | None = None) -> Errs:
             errs.append(required(sp, "must specify `addresses` or `notReadyAddresses`"))
         for field, lst in (("addresses", addrs), ("notReadyAddresses", nready)):
             for ai, a in enumerate(lst):
-                errs += [invalid(f"{sp}.{field}[{ai}].ip", a.get("ip", ""), m) for m in is_valid_ip(a.get("ip", ""))]
+                ip_path, ip = f"{sp}.{field}[{ai}].ip", a.get("ip", "")
+                errs += [invalid(ip_path, ip, m) for m in is_valid_ip(ip)]
+                errs += non_special_ip(ip_path, ip, allow_loopback=_loopback_allowed(ep, a))
                 if a.get("nodeName"):
                     errs += [invalid(f"{sp}.{field}[{ai}].nodeName", a["nodeName"], m)
                              for m in is_dns1123_subdomain(a["nodeName"])]

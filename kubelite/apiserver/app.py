@@ -12,7 +12,7 @@ from aiohttp import web
 
 from kubelite.api import errors
 from kubelite.api.resources import lookup
-from kubelite.apiserver import discovery, subresources, verbs, watch
+from kubelite.apiserver import discovery, health, subresources, verbs, watch
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.allocators import ServiceAllocator
 from kubelite.apiserver.handlers import Target, parse_path, qbool
@@ -98,6 +98,8 @@ class APIServer:
         self.app["apiserver"] = self
         self.closing = asyncio.Event()  # set on stop: open watches end
         self.app["closing"] = self.closing
+        # ``ready`` is set once the bootstrap objects exist (server.py runs the bootstrap).
+        self.health = health.Health(store, self.ready, self.closing)
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner: web.AppRunner | None = None
         self.extra_routes: dict[str, Handler] = {}  # subresource name -> handler (node proxy)
@@ -105,7 +107,8 @@ class APIServer:
 
     # -- middleware ----------------------------------------------------------------------
     @web.middleware
-    async def _middleware(self, request: web.Request, handler):
+    async def _middleware(self, request: web.Request,
+                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         path = request.path
         if not any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS):
             user = authenticate(request, self.tokens)
@@ -127,13 +130,8 @@ class APIServer:
     # -- routing -------------------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
-        if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
-            if path.startswith("/readyz") and not self.ready.is_set():
-                return web.Response(status=500, text="[-]ready failed: not ready\nreadyz check failed\n")
-            if request.query.get("verbose"):
-                name = path.split("/")[1]
-                return web.Response(text=f"[+]ping ok\n[+]etcd ok\n{name} check passed\n")
-            return web.Response(text="ok")
+        if path.split("/")[1] in health.ENDPOINTS:
+            return await self.health.handle(request, path)
         if path == "/version":
             # Indented, as kube-apiserver writes it (curl through `kubectl proxy` shows it).
             return web.Response(text=json.dumps(discovery.version_info(), indent=2),
@@ -160,7 +158,8 @@ class APIServer:
                 raise errors.no_such_path()
             return neg.respond(rl)
         legacy_watch = False
-        if len(parts) > 2 and (parts[:3] == ["api", "v1", "watch"] or (parts[0] == "apis" and len(parts) > 3 and parts[3] == "watch")):
+        if len(parts) > 2 and (parts[:3] == ["api", "v1", "watch"]
+                               or (parts[0] == "apis" and len(parts) > 3 and parts[3] == "watch")):
             legacy_watch = True
             cut = 2 if parts[0] == "api" else 3
             path = "/" + "/".join(parts[:cut] + parts[cut + 1:])
@@ -183,6 +182,8 @@ class APIServer:
             return await subresources.binding(request, t)
         if info.plural == "bindings" and m == "POST":
             pods = lookup("", "v1", "pods")
+            if pods is None:
+                raise errors.no_such_path()
             return await subresources.binding(request, Target(pods, t.namespace, "", "binding", ""))
         if sub == "eviction" and m == "POST":
             return await subresources.eviction(request, t)

@@ -8,11 +8,12 @@ URL shapes (as kube-apiserver's installer):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from kubelite.api import errors, meta
 from kubelite.api.resources import NAMESPACES, ResourceInfo, lookup
@@ -112,39 +113,62 @@ def prune(obj: Obj, paths: list[str]) -> None:
                 cur = cur[k]
 
 
-def check_fields(request: web.Request, obj: Obj) -> list[str]:
-    """Apply fieldValidation: 400 under Strict, warnings under Warn; always prune."""
+def check_fields(request: web.Request, obj: Obj, *, body: bytes | None = None, ctype: str = "",
+                 duplicates: Sequence[str] = ()) -> list[str]:
+    """Apply fieldValidation to unknown and repeated fields: 400 under Strict, warnings
+    under Warn; unknown fields are always pruned.
+
+    ``body``/``ctype``: the raw create/update body, scanned for repeated keys;
+    ``duplicates``: repeated-key messages found elsewhere (a patch's own body)."""
     from kubelite.api.protobuf import unknown_fields
+    from kubelite.apiserver import strictdecode
     mode = field_validation(request)
     unknown = unknown_fields(obj)
-    if not unknown:
+    if mode == "Ignore":
+        prune(obj, unknown)
         return []
-    if mode == "Strict":
-        msg = ", ".join(f'unknown field "{p}"' for p in unknown)
-        raise errors.bad_request(f"strict decoding error: {msg}")
+    base = (ctype or "application/json").split(";")[0].strip().lower()
+    yaml_lines: list[str] = []
+    if body is not None and base == "application/json":
+        problems = strictdecode.json_strict_messages(body, unknown)
+    else:
+        if body is not None and base == "application/yaml":
+            yaml_lines = strictdecode.yaml_duplicate_lines(body)
+        problems = [f'unknown field "{p}"' for p in unknown]
+    problems = [*duplicates, *problems]
+    if mode == "Strict" and (problems or yaml_lines):
+        parts = [yaml_unmarshal_error(yaml_lines)] if yaml_lines else []
+        raise errors.bad_request("strict decoding error: " + ", ".join(parts + problems))
     prune(obj, unknown)
-    if mode == "Warn":
-        return [f'unknown field "{p}"' for p in unknown]
-    return []
+    return yaml_lines + problems
 
 
-def warning_headers(warnings: list[str]) -> dict[str, str]:
-    """``Warning: 299 - "…"`` headers, which kubectl prints as ``Warning: …``."""
-    if not warnings:
-        return {}
-    return {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)}
+def yaml_unmarshal_error(lines: Sequence[str]) -> str:
+    """go-yaml's text for repeated keys: ``yaml: unmarshal errors:`` and one indented line each."""
+    return "yaml: unmarshal errors:\n  " + "\n  ".join(lines)
+
+
+def warning_headers(warnings: list[str]) -> CIMultiDict[str]:
+    """One ``Warning: 299 - "…"`` header per warning (quotes and backslashes escaped, as
+    upstream writes them), which kubectl prints as ``Warning: …``."""
+    out: CIMultiDict[str] = CIMultiDict()
+    for w in dict.fromkeys(warnings):
+        out.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return out
 
 
 def check_kind(info: ResourceInfo, obj: Obj) -> None:
     """A body whose apiVersion/kind is another resource's is a 400, as upstream."""
     kind = obj.get("kind")
     av = obj.get("apiVersion")
+    mismatch = f"the API version in the data ({av}) does not match the expected API version ({info.api_version})"
     if kind and kind != info.kind:
-        raise errors.bad_request(f"the API version in the data ({av}) does not match the expected API version ({info.api_version})"
-                                 if av and av != info.api_version else
-                                 f'{kind} in version "{info.version}" cannot be handled as a {info.kind}: no kind "{kind}" is registered for version "{info.api_version}" in scheme "pkg/api/legacyscheme/scheme.go:30"')
+        raise errors.bad_request(mismatch if av and av != info.api_version else
+                                 f'{kind} in version "{info.version}" cannot be handled as a {info.kind}: '
+                                 f'no kind "{kind}" is registered for version "{info.api_version}" '
+                                 'in scheme "pkg/api/legacyscheme/scheme.go:30"')
     if av and av != info.api_version:
-        raise errors.bad_request(f"the API version in the data ({av}) does not match the expected API version ({info.api_version})")
+        raise errors.bad_request(mismatch)
     obj["kind"] = info.kind
     obj["apiVersion"] = info.api_version
 

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import yaml
 from aiohttp import web
+from aiohttp.typedefs import LooseHeaders
 
 from kubelite.api import errors
 
@@ -55,30 +56,66 @@ class Wants:
     yaml: bool = False
     partial_metadata: bool = False
     include_object: str = "Metadata"
+    meta_version: str = "v1"  # meta.k8s.io version of a Table or PartialObjectMetadata answer
+
+    def meta_api_version(self) -> str:
+        """``meta.k8s.io/v1`` or ``meta.k8s.io/v1beta1``, as negotiated."""
+        return f"meta.k8s.io/{self.meta_version}"
 
 
-def wants(request: web.Request) -> Wants:
-    """Decide the response form from the Accept header and ``includeObject``."""
-    w = Wants()
-    accept = parse_accept(request.headers.get("Accept", ""))
-    for mt in accept:
-        if mt.params.get("as") == "Table" and mt.params.get("g", "meta.k8s.io") == "meta.k8s.io":
-            w.table = True
+# What a resource answers in; a client accepting none of these gets 406.
+ACCEPTED = ("application/json", "application/yaml", PROTOBUF)
+_META_VERSIONS = ("v1", "v1beta1")
+_CONVERSION_PARAMS = ("as", "g", "v", "sv")
+
+
+def wants(request: web.Request, *, tables: bool = True) -> Wants:
+    """Decide the response form from the Accept header and ``includeObject``.
+
+    The first Accept clause the server can answer wins, as upstream negotiates: a
+    conversion (``as=``/``g=``/``v=``) must name meta.k8s.io v1 or v1beta1 and a kind it
+    converts to (Table only as JSON or YAML and only where ``tables``; PartialObjectMetadata
+    and its List); no answerable clause is 406 NotAcceptable."""
+    clauses = parse_accept(request.headers.get("Accept", ""))
+    w: Wants | None = Wants() if not clauses else None
+    for mt in clauses:
+        w = _answerable(mt, tables)
+        if w is not None:
             break
-        if mt.params.get("as") in ("PartialObjectMetadata", "PartialObjectMetadataList"):
-            w.partial_metadata = True
-            break
-        if mt.type in ("application/json", "*/*", "application/*", PROTOBUF):
-            break
-        if mt.type == "application/yaml":
-            w.yaml = True
-            break
+    if w is None:
+        raise errors.not_acceptable(ACCEPTED)
     inc = request.query.get("includeObject")
     if inc:
         if inc not in ("None", "Metadata", "Object"):
             raise errors.bad_request(f'includeObject: Unsupported value: "{inc}": supported values: "None", "Metadata", "Object"')
         w.include_object = inc
     return w
+
+
+def _answerable(mt: MediaType, tables: bool) -> Wants | None:
+    """The answer one Accept clause asks for, or None when the server cannot give it."""
+    if mt.type in ("application/json", "application/*", "*/*", PROTOBUF):
+        as_yaml = False
+    elif mt.type == "application/yaml":
+        as_yaml = True
+    else:
+        return None
+    p = mt.params
+    if p.get("stream") and p["stream"] != "watch":
+        return None
+    if not any(k in p for k in _CONVERSION_PARAMS):
+        return Wants(yaml=as_yaml)
+    kind, group, version = p.get("as", ""), p.get("g", ""), p.get("sv", p.get("v", ""))
+    if group != "meta.k8s.io" or version not in _META_VERSIONS:
+        return None
+    if kind == "Table":
+        main, _, sub = mt.type.partition("/")
+        if not tables or main != "application" or sub not in ("json", "yaml"):
+            return None
+        return Wants(table=True, yaml=as_yaml, meta_version=version)
+    if kind in ("PartialObjectMetadata", "PartialObjectMetadataList"):
+        return Wants(partial_metadata=True, yaml=as_yaml, meta_version=version)
+    return None
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -104,12 +141,12 @@ def decode_body(ctype: str, body: bytes) -> Any:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError as e:
             raise errors.bad_request(f"Object 'Kind' is missing in '{body[:100].decode(errors='replace')}'"
-                                     if not body.strip() else f"couldn't get version/kind; json parse error: {e}")
+                                     if not body.strip() else f"couldn't get version/kind; json parse error: {e}") from None
     elif base == "application/yaml":
         try:
             obj = yaml.safe_load(body)
         except yaml.YAMLError as e:
-            raise errors.bad_request(f"error converting YAML to JSON: {e}")
+            raise errors.bad_request(f"error converting YAML to JSON: {e}") from None
     else:
         raise errors.unsupported_media_type(base, BODY_TYPES)
     if not isinstance(obj, dict):
@@ -120,12 +157,9 @@ def decode_body(ctype: str, body: bytes) -> Any:
 def decode_patch_body(ptype: str, body: bytes) -> Any:
     """Decode a PATCH body; json patches are lists, the others objects."""
     try:
-        if ptype == "apply":
-            data = yaml.safe_load(body)
-        else:
-            data = orjson.loads(body)
+        data = _apply_body(body) if ptype == "apply" else orjson.loads(body)
     except (orjson.JSONDecodeError, yaml.YAMLError) as e:
-        raise errors.bad_request(f"error decoding patch: {e}")
+        raise errors.bad_request(f"error decoding patch: {e}") from None
     if ptype == "json" and not isinstance(data, list):
         raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
     if ptype != "json" and not isinstance(data, dict):
@@ -133,7 +167,17 @@ def decode_patch_body(ptype: str, body: bytes) -> Any:
     return data
 
 
-def respond(obj: Any, status: int = 200, *, as_yaml: bool = False, headers: dict[str, str] | None = None) -> web.Response:
+def _apply_body(body: bytes) -> Any:
+    """An apply-patch+yaml body: JSON is YAML, and JSON may be indented with tabs, which
+    PyYAML refuses (as YAML forbids), so a body that parses as JSON is taken as JSON."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return yaml.safe_load(body)
+
+
+def respond(obj: Any, status: int = 200, *, as_yaml: bool = False,
+            headers: LooseHeaders | None = None) -> web.Response:
     """Serialize a response body as JSON (or YAML)."""
     if as_yaml:
         return web.Response(status=status, body=yaml.safe_dump(obj, sort_keys=False).encode(),

@@ -14,7 +14,7 @@ import base64
 import collections
 import copy
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import orjson
@@ -48,6 +48,10 @@ def encode(obj: Obj, info: ResourceInfo) -> bytes:
     finally:
         if rv is not None:
             md["resourceVersion"] = rv
+
+
+# The revision of a continue token that goes on at the newest revision (after a 410).
+LATEST = -1
 
 
 def encode_continue(rv: int, start_key: str) -> str:
@@ -95,15 +99,21 @@ class Registry:
         if continue_:
             # Later pages come from the first page's snapshot, as etcd serves them.
             rev, start = decode_continue(continue_)
-            try:
-                kvs = await self.store.list_at(prefix, rev)
-            except Compacted:
-                raise errors.gone("The provided continue parameter is too old to display a consistent list result. "
-                                  "You can start a new list without the continue parameter, or use the continue "
-                                  "token in this response to retrieve the remainder of the results. Continuing with "
-                                  "the provided token results in an inconsistent list - objects that were created, "
-                                  "modified, or deleted between the time the first chunk was returned and now may "
-                                  "show up in the list.") from None
+            if rev == LATEST:
+                kvs, rev = await self.store.list(prefix)
+            else:
+                try:
+                    kvs = await self.store.list_at(prefix, rev)
+                except Compacted:
+                    # As upstream: the snapshot is gone, but the client may go on from the
+                    # same key at the newest revision, knowing the result is inconsistent.
+                    raise errors.gone(
+                        "The provided continue parameter is too old to display a consistent list result. "
+                        "You can start a new list without the continue parameter, or use the continue "
+                        "token in this response to retrieve the remainder of the results. Continuing with "
+                        "the provided token results in an inconsistent list - objects that were created, "
+                        "modified, or deleted between the time the first chunk was returned and now may "
+                        "show up in the list.", continue_token=encode_continue(LATEST, start)) from None
         else:
             kvs, rev = await self.store.list(prefix)
         items: list[Obj] = []
@@ -145,7 +155,8 @@ class Registry:
         md.pop("resourceVersion", None)
         md["uid"] = meta.new_uid()
         md["creationTimestamp"] = meta.rfc3339()
-        strategies.prepare_for_create(info, obj)
+        sa = await self._service_account(ns, obj) if info.kind == "Pod" and not info.group else None
+        strategies.prepare_for_create(info, obj, service_account=sa)
         strategies.default_and_validate(info, obj, None)
         if info is SERVICES:
             others, _, _, _ = await self.list(SERVICES, "")
@@ -169,8 +180,18 @@ class Registry:
                 key = self._key(info, ns, md["name"])
         raise errors.already_exists(info.plural, info.group, md["name"])
 
+    async def _service_account(self, ns: str, pod: Obj) -> Obj | None:
+        """The ServiceAccount a new pod names (``default`` when it names none), if it exists."""
+        from kubelite.api.resources import SERVICEACCOUNTS
+        assert SERVICEACCOUNTS is not None  # the catalogue always serves serviceaccounts
+        spec = pod.get("spec") or {}
+        name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        kv = await self.store.get(SERVICEACCOUNTS.store_key(ns, name))
+        return decode(kv, SERVICEACCOUNTS) if kv is not None else None
+
     async def _check_namespace(self, info: ResourceInfo, ns: str, name: str) -> None:
         from kubelite.api.resources import NAMESPACES
+        assert NAMESPACES is not None  # the catalogue always serves namespaces
         kv = await self.store.get(NAMESPACES.store_key("", ns))
         if kv is None:
             raise errors.not_found("namespaces", "", ns)
@@ -342,7 +363,7 @@ class Registry:
 
     # -- watch -------------------------------------------------------------------------
     async def open_watch(self, info: ResourceInfo, ns: str, from_rv: int | None,
-                         initial: bool) -> AsyncIterator[tuple[str, Obj, Obj | None]]:
+                         initial: bool) -> AsyncGenerator[tuple[str, Obj, Obj | None]]:
         """Open a watch now (410 Gone raised here) and return (type, object, previous) events:
         synthetic ADDED first when ``initial``, then changes."""
         prefix = info.store_prefix() + (f"{ns}/" if info.namespaced and ns else "")
@@ -359,7 +380,7 @@ class Registry:
 
         shared = self._decode_shared
 
-        async def events() -> AsyncIterator[tuple[str, Obj, Obj | None]]:
+        async def events() -> AsyncGenerator[tuple[str, Obj, Obj | None]]:
             try:
                 for kv in kvs:
                     yield "ADDED", decode(kv, info), None

@@ -18,6 +18,7 @@ from kubelite.api.defaults import admit_pod, apply_defaults
 from kubelite.api.errors import invalid
 from kubelite.api.resources import ResourceInfo
 from kubelite.api.validation import generation_changed, validate
+from kubelite.apiserver.omitempty import drop_false_booleans
 
 Obj = dict[str, Any]
 
@@ -26,8 +27,9 @@ _GENERATION_KINDS = {"Deployment", "ReplicaSet", "ReplicationController", "Servi
 _GENERATION_TRACKED = {"Deployment", "ReplicaSet", "ReplicationController"}
 
 
-def prepare_for_create(info: ResourceInfo, obj: Obj) -> None:
-    """Reset what clients may not set on create."""
+def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | None = None) -> None:
+    """Reset what clients may not set on create; a Pod is admitted with its ServiceAccount
+    (None when it does not exist)."""
     kind = info.kind
     md = obj["metadata"]
     if kind in _GENERATION_TRACKED:
@@ -41,7 +43,7 @@ def prepare_for_create(info: ResourceInfo, obj: Obj) -> None:
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
         if status.get("nominatedNodeName"):
             obj["status"]["nominatedNodeName"] = status["nominatedNodeName"]
-        admit_pod(obj)
+        admit_pod(obj, service_account=service_account)
     elif kind == "Namespace":
         obj["status"] = {"phase": "Active"}
     elif kind == "Service":
@@ -86,6 +88,7 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str)
 def default_and_validate(info: ResourceInfo, obj: Obj, old: Obj | None, subresource: str = "") -> None:
     """Apply defaults, then raise 422 Invalid with upstream's causes if invalid."""
     apply_defaults(info.kind, info.api_version, obj, create=old is None)
+    drop_false_booleans(obj)  # what upstream's encoding would omit is never stored
     if old is not None and not obj["metadata"].get("resourceVersion"):
         # An unconditional update is validated as if it carried the stored version.
         obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]

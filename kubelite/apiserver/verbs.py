@@ -6,11 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import LooseHeaders
 
 from kubelite.api import errors, meta
 from kubelite.api.resources import ResourceInfo
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
+from kubelite.apiserver import strictdecode
 from kubelite.apiserver.handlers import Target
 
 Obj = dict[str, Any]
@@ -19,15 +21,13 @@ Predicate = Callable[[Obj], bool]
 
 def make_predicate(request: web.Request, info: ResourceInfo) -> Predicate | None:
     """Label and field selectors from the query as one predicate (None: match all)."""
-    from kubelite.api.selectors import check_field_labels, field_matches, parse_field_selector, parse_label_selector
+    from kubelite.api.selectors import convert_field_selector, field_matches, parse_field_selector, parse_label_selector
     ls = request.query.get("labelSelector", "")
     fs = request.query.get("fieldSelector", "")
     if not ls and not fs:
         return None
     lsel = parse_label_selector(ls) if ls else None
-    terms = parse_field_selector(fs) if fs else []
-    if terms:
-        check_field_labels(info.kind, terms)
+    terms = convert_field_selector(info.group, info.kind, parse_field_selector(fs)) if fs else []
 
     def pred(obj: Obj) -> bool:
         if lsel is not None and not lsel.matches(meta.labels(obj)):
@@ -36,75 +36,103 @@ def make_predicate(request: web.Request, info: ResourceInfo) -> Predicate | None
     return pred
 
 
+# Kinds whose REST storage has no table convertor upstream (create-only reviews and
+# bindings): a request for a Table of them is 406.
+_TABLELESS = frozenset({"Binding", "Eviction", "TokenRequest", "TokenReview", "SelfSubjectReview",
+                        "SelfSubjectAccessReview", "SelfSubjectRulesReview", "SubjectAccessReview",
+                        "LocalSubjectAccessReview"})
+
+
+def negotiate(request: web.Request, info: ResourceInfo) -> neg.Wants:
+    """The response form, settled before any work is done (406 writes nothing)."""
+    return neg.wants(request, tables=info.kind not in _TABLELESS)
+
+
+def table(info: ResourceInfo, objs: list[Obj], w: neg.Wants, *, resource_version: str, no_headers: bool = False,
+          continue_token: str = "", remaining: int | None = None) -> Obj:
+    """A Table of ``objs`` in the meta.k8s.io version the client asked for."""
+    from kubelite.api.printers import table_for
+    tbl = table_for(info.kind, info.api_version, objs, include_object=w.include_object,
+                    resource_version=resource_version, no_headers=no_headers, continue_token=continue_token,
+                    remaining_item_count=remaining)
+    tbl["apiVersion"] = w.meta_api_version()
+    for row in tbl["rows"]:
+        o = row.get("object")
+        if isinstance(o, dict) and o.get("kind") == "PartialObjectMetadata":
+            o["apiVersion"] = w.meta_api_version()
+    return tbl
+
+
 def render_one(request: web.Request, info: ResourceInfo, obj: Obj, status: int = 200,
-               headers: dict[str, str] | None = None) -> web.Response:
-    """One object, as JSON/YAML or a one-row Table."""
-    w = neg.wants(request)
+               headers: LooseHeaders | None = None, w: neg.Wants | None = None) -> web.Response:
+    """One object, as JSON/YAML, PartialObjectMetadata or a one-row Table."""
+    w = w or negotiate(request, info)
     if w.table:
-        from kubelite.api.printers import table_for
-        t = table_for(info.kind, info.api_version, [obj], include_object=w.include_object,
-                      resource_version=meta.resource_version(obj))
-        return neg.respond(t, status, headers=headers)
+        return neg.respond(table(info, [obj], w, resource_version=meta.resource_version(obj)), status,
+                           as_yaml=w.yaml, headers=headers)
     if w.partial_metadata:
-        obj = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
+        obj = {"kind": "PartialObjectMetadata", "apiVersion": w.meta_api_version(), "metadata": obj.get("metadata", {})}
     return neg.respond(obj, status, as_yaml=w.yaml, headers=headers)
 
 
 async def get(request: web.Request, t: Target) -> web.Response:
     """GET one object."""
+    w = negotiate(request, t.info)
     reg = await h.registry_from(request)
     obj = await reg.get(t.info, t.namespace, t.name)
-    return render_one(request, t.info, obj)
+    return render_one(request, t.info, obj, w=w)
 
 
 async def list_(request: web.Request, t: Target) -> web.Response:
     """LIST with selectors, limit/continue and Table output."""
+    w = negotiate(request, t.info)
     reg = await h.registry_from(request)
     q = request.query
     if q.get("resourceVersionMatch") and not q.get("resourceVersion"):
-        raise errors.bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided")
+        raise errors.bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
+                                 "resourceVersion is provided")
     try:
         limit = int(q.get("limit") or 0)
     except ValueError:
-        raise errors.bad_request(f"limit: Invalid value: {q.get('limit')!r}")
+        raise errors.bad_request(f"limit: Invalid value: {q.get('limit')!r}") from None
     pred = make_predicate(request, t.info)
     items, rev, cont, remaining = await reg.list(t.info, t.namespace, predicate=pred, limit=max(limit, 0),
                                                  continue_=q.get("continue", ""))
-    w = neg.wants(request)
     if w.table:
-        from kubelite.api.printers import table_for
-        tbl = table_for(t.info.kind, t.info.api_version, items, include_object=w.include_object,
-                        resource_version=str(rev))
-        if cont:
-            tbl["metadata"]["continue"] = cont
-        return neg.respond(tbl)
+        return neg.respond(table(t.info, items, w, resource_version=str(rev), continue_token=cont,
+                                 remaining=remaining or None), as_yaml=w.yaml)
     if w.partial_metadata:
-        return neg.respond({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
-                            "metadata": {"resourceVersion": str(rev), **({"continue": cont} if cont else {})},
-                            "items": [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                                       "metadata": i["metadata"]} for i in items]})
+        lst = h.to_list(t.info, [], rev, cont, remaining)
+        lst.update(kind="PartialObjectMetadataList", apiVersion=w.meta_api_version(),
+                   items=[{"kind": "PartialObjectMetadata", "apiVersion": w.meta_api_version(),
+                           "metadata": i["metadata"]} for i in items])
+        return neg.respond(lst, as_yaml=w.yaml)
     return neg.respond(h.to_list(t.info, items, rev, cont, remaining), as_yaml=w.yaml)
 
 
 async def create(request: web.Request, t: Target) -> web.Response:
     """POST a new object."""
+    w = negotiate(request, t.info)
     reg = await h.registry_from(request)
     body = await neg.read_body(request)
-    obj = neg.decode_body(request.headers.get("Content-Type", ""), body)
+    ctype = request.headers.get("Content-Type", "")
+    obj = neg.decode_body(ctype, body)
     h.check_kind(t.info, obj)
-    warnings = h.check_fields(request, obj)
+    warnings = h.check_fields(request, obj, body=body, ctype=ctype)
     out = await reg.create(t.info, t.namespace, obj, dry_run=h.dry_run(request),
                            manager_fn=h.managed_fields_updater(request, t.info))
-    return render_one(request, t.info, out, 201, headers=h.warning_headers(warnings))
+    return render_one(request, t.info, out, 201, headers=h.warning_headers(warnings), w=w)
 
 
 async def update(request: web.Request, t: Target) -> web.Response:
     """PUT a whole object (main resource or /status)."""
+    w = negotiate(request, t.info)
     reg = await h.registry_from(request)
     body = await neg.read_body(request)
-    obj = neg.decode_body(request.headers.get("Content-Type", ""), body)
+    ctype = request.headers.get("Content-Type", "")
+    obj = neg.decode_body(ctype, body)
     h.check_kind(t.info, obj)
-    warnings = h.check_fields(request, obj)
+    warnings = h.check_fields(request, obj, body=body, ctype=ctype)
     expected = obj.get("metadata", {}).get("resourceVersion", "")
     sub = t.subresource if t.subresource == "status" else ""
 
@@ -116,29 +144,34 @@ async def update(request: web.Request, t: Target) -> web.Response:
     out, created = await reg.guaranteed_update(
         t.info, t.namespace, t.name, mutate, subresource=sub, dry_run=h.dry_run(request),
         expected_rv=expected, manager_fn=h.managed_fields_updater(request, t.info, sub))
-    return render_one(request, t.info, out, 201 if created else 200, headers=h.warning_headers(warnings))
+    return render_one(request, t.info, out, 201 if created else 200, headers=h.warning_headers(warnings), w=w)
 
 
 async def patch(request: web.Request, t: Target) -> web.Response:
     """PATCH in any of the four patch types (apply may create)."""
     from kubelite.api import patch as patches
+    w = negotiate(request, t.info)
     reg = await h.registry_from(request)
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     ptype = patches.PATCH_TYPES.get(ctype)
     if ptype is None:
         raise errors.unsupported_media_type(ctype, list(patches.PATCH_TYPES))
-    body = neg.decode_patch_body(ptype, await neg.read_body(request))
+    raw = await neg.read_body(request)
+    body = neg.decode_patch_body(ptype, raw)
     sub = t.subresource if t.subresource == "status" else ""
     info = t.info
     warnings: list[str] = []
+    # Repeated keys in the patch itself: reported with the result's unknown fields.
+    duplicates = strictdecode.duplicate_field_messages(raw) if ptype in ("merge", "strategic") else []
     force = h.qbool(request, "force")
     if ptype == "apply":
         if not request.query.get("fieldManager"):
-            raise errors.bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
+            raise errors.bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
+                                     "is required for apply patch")
         if request.query.get("force") and not force and request.query.get("force") != "false":
             raise errors.bad_request("force: Invalid value")
         h.check_kind(info, body)
-        warnings = h.check_fields(request, body)
+        warnings = h.check_fields(request, body) + _apply_duplicates(request, raw)
     elif request.query.get("force"):
         raise errors.bad_request("force: Forbidden: may not be specified for non-apply patch")
     manager = h.manager_name(request)
@@ -157,7 +190,7 @@ async def patch(request: web.Request, t: Target) -> web.Response:
             raise errors.bad_request("the patch did not produce an object")
         if ptype != "apply":
             h.check_kind(info, new)
-            warnings.extend(h.check_fields(request, new))
+            warnings[:] = h.check_fields(request, new, duplicates=duplicates)  # this attempt's only
         # A resourceVersion in the patch is a precondition; otherwise the write is ours.
         if new.get("metadata", {}).get("resourceVersion") != old["metadata"]["resourceVersion"] and \
                 body_rv(body, ptype) is None:
@@ -174,7 +207,20 @@ async def patch(request: web.Request, t: Target) -> web.Response:
     out, created = await reg.guaranteed_update(
         info, t.namespace, t.name, mutate, subresource=sub, dry_run=h.dry_run(request),
         manager_fn=updater, create_if_missing=create_from_apply if ptype == "apply" and not sub else None)
-    return render_one(request, info, out, 201 if created else 200, headers=h.warning_headers(warnings))
+    return render_one(request, info, out, 201 if created else 200, headers=h.warning_headers(warnings), w=w)
+
+
+def _apply_duplicates(request: web.Request, raw: bytes) -> list[str]:
+    """Repeated keys in an apply body, reported as upstream's YAML decoder words them:
+    400 under fieldValidation=Strict, warnings under Warn."""
+    mode = h.field_validation(request)
+    if mode == "Ignore":
+        return []
+    lines = strictdecode.apply_duplicate_lines(raw)
+    if lines and mode == "Strict":
+        raise errors.bad_request(f"error strict decoding YAML: error converting YAML to JSON: "
+                                 f"{h.yaml_unmarshal_error(lines)}")
+    return lines
 
 
 def body_rv(body: Any, ptype: str) -> str | None:
@@ -186,11 +232,12 @@ def body_rv(body: Any, ptype: str) -> str | None:
 
 async def delete(request: web.Request, t: Target) -> web.Response:
     """DELETE one object with DeleteOptions from the body or the query."""
+    w = negotiate(request, t.info)
     reg = await h.registry_from(request)
     opts = await delete_options(request)
     obj, gone = await reg.delete(t.info, t.namespace, t.name, opts, dry_run=h.dry_run(request))
     if t.info.return_deleted_object or not gone:
-        return render_one(request, t.info, obj, 200)
+        return render_one(request, t.info, obj, 200, w=w)
     return neg.respond(h.deleted_status(t.info, obj))
 
 
@@ -205,12 +252,13 @@ async def delete_options(request: web.Request) -> dict:
         try:
             opts["gracePeriodSeconds"] = int(q["gracePeriodSeconds"])
         except ValueError:
-            raise errors.bad_request("gracePeriodSeconds: invalid integer")
+            raise errors.bad_request("gracePeriodSeconds: invalid integer") from None
     if "propagationPolicy" in q:
         opts["propagationPolicy"] = q["propagationPolicy"]
     pol = opts.get("propagationPolicy")
     if pol and pol not in ("Orphan", "Background", "Foreground"):
-        raise errors.bad_request(f'propagationPolicy: Unsupported value: "{pol}": supported values: "Foreground", "Background", "Orphan"')
+        raise errors.bad_request(f'propagationPolicy: Unsupported value: "{pol}": '
+                                 'supported values: "Foreground", "Background", "Orphan"')
     return opts
 
 

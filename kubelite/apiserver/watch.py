@@ -21,7 +21,7 @@ from kubelite.api import errors, meta
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.handlers import Target
-from kubelite.apiserver.verbs import make_predicate
+from kubelite.apiserver.verbs import Predicate, make_predicate, negotiate, table
 
 Obj = dict[str, Any]
 BOOKMARK_EVERY = 60.0
@@ -34,32 +34,31 @@ async def watch(request: web.Request, t: Target) -> web.StreamResponse:
     rv = q.get("resourceVersion", "")
     send_initial = q.get("sendInitialEvents")
     bookmarks = h.qbool(request, "allowWatchBookmarks")
-    if send_initial is not None:
-        if q.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks:
-            raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause(
-                "FieldValueForbidden",
-                "Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled "
-                "and resourceVersionMatch is NotOlderThan with allowWatchBookmarks", "sendInitialEvents")])
+    if send_initial is not None and (q.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks):
+        raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause(
+            "FieldValueForbidden",
+            "Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled "
+            "and resourceVersionMatch is NotOlderThan with allowWatchBookmarks", "sendInitialEvents")])
     try:
         timeout = float(q.get("timeoutSeconds") or 0) or random.uniform(1800, 3600)
     except ValueError:
-        raise errors.bad_request("timeoutSeconds: invalid value")
+        raise errors.bad_request("timeoutSeconds: invalid value") from None
     initial = rv in ("", "0") if send_initial is None else send_initial == "true"
     from_rv: int | None = None
     if rv not in ("", "0"):
         try:
             from_rv = int(rv)
         except ValueError:
-            raise errors.bad_request(f'resourceVersion: Invalid value: "{rv}": invalid resource version')
+            raise errors.bad_request(f'resourceVersion: Invalid value: "{rv}": invalid resource version') from None
     if initial and rv not in ("", "0"):
         from_rv = None  # sendInitialEvents with NotOlderThan: the current state is newer
     pred = make_predicate(request, t.info)
     if t.name:  # legacy /watch/…/name form
         name_pred = pred
 
-        def pred(o: Obj, _n=t.name, _p=name_pred) -> bool:
+        def pred(o: Obj, _n: str = t.name, _p: Predicate | None = name_pred) -> bool:
             return meta.name(o) == _n and (_p is None or _p(o))
-    w = neg.wants(request)
+    w = negotiate(request, t.info)
     try:
         events = await reg.open_watch(t.info, t.namespace, from_rv, initial)
     except errors.StatusError as e:
@@ -142,7 +141,7 @@ async def watch(request: web.Request, t: Target) -> web.StreamResponse:
     return resp
 
 
-def _filtered(typ: str, obj: Obj, prev: Obj | None, pred) -> str | None:
+def _filtered(typ: str, obj: Obj, prev: Obj | None, pred: Predicate) -> str | None:
     """The event type a selector-filtered watcher sees, or None to skip the event."""
     if typ == "DELETED":
         return typ if pred(obj) else None
@@ -187,8 +186,7 @@ class _Printer:
     def render(self, obj: Obj) -> Obj:
         if not self.w.table:
             return obj
-        from kubelite.api.printers import table_for
-        tbl = table_for(self.t.info.kind, self.t.info.api_version, [obj], include_object=self.w.include_object,
-                        resource_version=meta.resource_version(obj), no_headers=self.headers_sent)
+        tbl = table(self.t.info, [obj], self.w, resource_version=meta.resource_version(obj),
+                    no_headers=self.headers_sent)
         self.headers_sent = True
         return tbl
