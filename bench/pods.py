@@ -44,10 +44,10 @@ def start_server(data: Path, *flags: str) -> tuple[subprocess.Popen, Path]:
     """`kubelite server` on a free port; (process, kubeconfig path) once /readyz answers."""
     port = _free_port()
     data.parent.mkdir(parents=True, exist_ok=True)
-    log = open(data.parent / "server.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(data),
-                             "--api-port", str(port), *flags], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    with open(data.parent / "server.log", "ab") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(data),
+                                 "--api-port", str(port), *flags], stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     deadline = time.monotonic() + 30
@@ -72,12 +72,12 @@ def join_fake_agents(data: Path, kubeconfig: Path, count: int) -> list[subproces
     token = (data / "tls" / "tokens.csv").read_text().splitlines()[0].split(",")[0]
     procs = []
     for i in range(1, count + 1):
-        log = open(data.parent / f"agent-{i}.log", "ab")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "kubelite.cli", "agent", "--server", server, "--token", token,
-             "--ca-file", str(data / "tls" / "ca.crt"), "--node-name", f"bench-{i}", "--node-ip", f"127.0.0.{10 + i}",
-             "--runtime", "fake", "--data-dir", str(data.parent / f"agent-{i}")],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        with open(data.parent / f"agent-{i}.log", "ab") as log:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "kubelite.cli", "agent", "--server", server, "--token", token,
+                 "--ca-file", str(data / "tls" / "ca.crt"), "--node-name", f"bench-{i}",
+                 "--node-ip", f"127.0.0.{10 + i}", "--runtime", "fake", "--data-dir", str(data.parent / f"agent-{i}")],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     return procs
 
 

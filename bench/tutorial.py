@@ -63,7 +63,6 @@ class Cluster:
         self.kubectl_bin = kubectl
         self.env = dict(os.environ, KUBECONFIG=os.path.join(self.dir, "kubeconfig"),
                         KUBECACHEDIR=os.path.join(self.dir, "kcache"))
-        self.log = open(os.path.join(self.dir, "server.log"), "wb")
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> tuple[float, float]:
@@ -71,9 +70,11 @@ class Cluster:
         ctx = ssl.create_default_context()
         ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
         t0 = time.monotonic()
-        self.proc = subprocess.Popen([sys.executable, "-m", "kubelite.cli", "server", "--data-dir",
-                                      os.path.join(self.dir, "data"), "--api-port", str(self.port)],
-                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+        # The child keeps its own copy of the log's descriptor; ours can close at once.
+        with open(os.path.join(self.dir, "server.log"), "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "kubelite.cli", "server", "--data-dir",
+                                          os.path.join(self.dir, "data"), "--api-port", str(self.port)],
+                                         stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
         self.env["KUBECONFIG"] = os.path.join(self.dir, "data", "kubeconfig")
 
         def readyz() -> bool:
@@ -112,7 +113,6 @@ class Cluster:
                 self.proc.wait(timeout=45)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        self.log.close()
 
 
 @dataclass

@@ -106,8 +106,8 @@ def start_server(tmp: Path, *extra: str, data_dir: Path | None = None, port: int
     cache = tmp / "kcache"
     log_path = tmp / f"server-{port}.log"
     args = [sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(data_dir), "--api-port", str(port), *extra]
-    log = open(log_path, "ab")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     srv = Server(data_dir, port, proc, cache, log_path, args)
     deadline = time.monotonic() + 30
     import ssl

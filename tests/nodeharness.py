@@ -179,8 +179,8 @@ def start_agent(srv: Server, tmp: Path, name: str, node_ip: str, *extra: str) ->
     args = [sys.executable, "-m", "kubelite.cli", "agent", "--server", srv.url, "--token", node_token(srv),
             "--ca-file", str(srv.data_dir / "tls" / "ca.crt"), "--node-name", name, "--node-ip", node_ip,
             "--runtime", "fake", "--data-dir", str(data), *extra]
-    log = open(tmp / f"agent-{name}.log", "ab")
-    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(tmp / f"agent-{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop_proc(p: subprocess.Popen) -> None:

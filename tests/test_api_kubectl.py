@@ -81,7 +81,7 @@ def test_api_resources_columns_and_rows_match_upstream(api_server, binary):
     cols = [lines[0].index(h) for h in header(p.stdout)]
     seen = set()
     for line in lines[1:]:
-        cells = [line[a:b].strip() for a, b in zip(cols, cols[1:] + [len(line) + 1])]
+        cells = [line[a:b].strip() for a, b in zip(cols, [*cols[1:], len(line) + 1], strict=True)]
         name, short, gv, namespaced, kind, verbs, cats = cells
         seen.add((gv, name))
         up = upstream.get((gv, name))
@@ -295,7 +295,7 @@ class Watcher:
             return self.lines.get(timeout=timeout)
         except queue.Empty:
             self.proc.kill()
-            raise AssertionError(f"no line from kubectl get -w; stderr: {self.proc.stderr.read()}")
+            raise AssertionError(f"no line from kubectl get -w; stderr: {self.proc.stderr.read()}") from None
 
     def stop(self) -> str:
         self.proc.terminate()

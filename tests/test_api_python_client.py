@@ -116,7 +116,8 @@ def test_service_crud_and_allocation(api_server, core, ns):
     assert e.value.status == 422
     st = api_status(e.value)
     assert st["reason"] == "Invalid"
-    assert st["message"] == f'Service "b" is invalid: spec.ports[0].nodePort: Invalid value: {np}: provided port is already allocated'
+    assert st["message"] == \
+        f'Service "b" is invalid: spec.ports[0].nodePort: Invalid value: {np}: provided port is already allocated'
     assert st["details"]["causes"] == [{"reason": "FieldValueInvalid", "field": "spec.ports[0].nodePort",
                                        "message": f"Invalid value: {np}: provided port is already allocated"}]
     with pytest.raises(ApiException) as e:

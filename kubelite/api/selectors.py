@@ -255,18 +255,14 @@ def _new_requirement(key: str, op: str, values: list[str]) -> Requirement:
     _check_key(key, "key")
     bad = f"values: Invalid value: {go_string_slice(values)}"
     if op in (IN, NOT_IN) and not values:
-        raise ValueError(f"values: Invalid value: {go_string_slice(values)}: "
-                         "for 'in', 'notin' operators, values set can't be empty")
+        raise ValueError(f"{bad}: for 'in', 'notin' operators, values set can't be empty")
     if op in (EQUALS, DOUBLE_EQUALS, NOT_EQUALS) and len(values) != 1:
-        raise ValueError(f"values: Invalid value: {go_string_slice(values)}: "
-                         "exact-match compatibility requires one single value")
+        raise ValueError(f"{bad}: exact-match compatibility requires one single value")
     if op in (EXISTS, DOES_NOT_EXIST) and values:
-        raise ValueError(f"values: Invalid value: {go_string_slice(values)}: "
-                         "values set must be empty for exists and does not exist")
+        raise ValueError(f"{bad}: values set must be empty for exists and does not exist")
     if op in (GT, LT):
         if len(values) != 1:
-            raise ValueError(f"values: Invalid value: {go_string_slice(values)}: "
-                             "for 'Gt', 'Lt' operators, exactly one value is required")
+            raise ValueError(f"{bad}: for 'Gt', 'Lt' operators, exactly one value is required")
         try:
             int(values[0])
         except ValueError:

@@ -73,15 +73,17 @@ class ServiceAllocator:
                 addr = ipaddress.ip_address(ip)
             except ValueError:
                 raise invalid("Service", "", name, [Cause("FieldValueInvalid",
-                              f'Invalid value: "{ip}": must be a valid IP address', "spec.clusterIPs[0]")])
+                              f'Invalid value: "{ip}": must be a valid IP address', "spec.clusterIPs[0]")]) from None
             if addr not in self.net:
                 raise invalid("Service", "", name, [Cause(
                     "FieldValueInvalid",
-                    f'Invalid value: "{ip}": failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is {self.net}',
+                    f'Invalid value: "{ip}": failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. '
+                    f'The range of valid IPs is {self.net}',
                     "spec.clusterIPs")])
             if ip in used:
                 raise invalid("Service", "", name, [Cause(
-                    "FieldValueInvalid", f'Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: provided IP is already allocated',
+                    "FieldValueInvalid",
+                    f'Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: provided IP is already allocated',
                     "spec.clusterIPs")])
         if not ip:
             ip = self._free_ip(used)

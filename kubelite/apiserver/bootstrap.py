@@ -6,28 +6,24 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api import errors
-from kubelite.api.resources import ENDPOINTS, ENDPOINTSLICES, NAMESPACES, SERVICEACCOUNTS, SERVICES
+from kubelite.api.resources import ENDPOINTS, ENDPOINTSLICES, NAMESPACES, SERVICEACCOUNTS, SERVICES, ResourceInfo
 from kubelite.apiserver.registry import Registry
 
 Obj = dict[str, Any]
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
-async def _ensure(reg: Registry, info, ns: str, obj: Obj) -> Obj:
+async def _ensure(reg: Registry, info: ResourceInfo, ns: str, obj: Obj) -> Obj:
     try:
         return await reg.get(info, ns, obj["metadata"]["name"])
-    except errors.StatusError as e:
-        if e.code != 404:
-            raise
-    return await reg.create(info, ns, obj)
+    except errors.NotFound:
+        return await reg.create(info, ns, obj)
 
 
-async def _upsert(reg: Registry, info, ns: str, obj: Obj, fields: tuple[str, ...]) -> None:
+async def _upsert(reg: Registry, info: ResourceInfo, ns: str, obj: Obj, fields: tuple[str, ...]) -> None:
     try:
         cur = await reg.get(info, ns, obj["metadata"]["name"])
-    except errors.StatusError as e:
-        if e.code != 404:
-            raise
+    except errors.NotFound:
         await reg.create(info, ns, obj)
         return
     if all(cur.get(f) == obj.get(f) for f in fields):

@@ -127,9 +127,9 @@ def resource_list(group: str, version: str) -> Obj | None:
 def negotiate_aggregated(request: web.Request) -> str | None:
     """'v2' or 'v2beta1' when the client accepts aggregated discovery, else None."""
     for mt in parse_accept(request.headers.get("Accept", "")):
-        if mt.params.get("g") == "apidiscovery.k8s.io" and mt.params.get("as") == "APIGroupDiscoveryList":
-            if mt.params.get("v") in ("v2", "v2beta1"):
-                return mt.params["v"]
+        if (mt.params.get("g") == "apidiscovery.k8s.io" and mt.params.get("as") == "APIGroupDiscoveryList"
+                and mt.params.get("v") in ("v2", "v2beta1")):
+            return mt.params["v"]
     return None
 
 

@@ -21,6 +21,7 @@ from kubelite.api import errors, meta
 from kubelite.api.resources import ENDPOINTS, NODES, PODS, SERVICES
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver.handlers import Target
+from kubelite.apiserver.registry import Registry
 
 log = logging.getLogger("kubelite.apiserver.nodeproxy")
 Obj = dict[str, Any]
@@ -87,7 +88,7 @@ class NodeProxy:
         if len(names) == 1:
             return names[0]
         default = meta.annotations_of(pod).get("kubectl.kubernetes.io/default-container")
-        if default in names:
+        if default is not None and default in names:
             return default
         raise errors.bad_request(
             f"a container name must be specified for pod {meta.name(pod)}, choose one of: [{' '.join(names)}]")
@@ -108,7 +109,7 @@ class NodeProxy:
         try:
             upstream = await self.session.get(url, ssl=self._client_ssl)
         except aiohttp.ClientError as e:
-            raise errors.service_unavailable(f"error dialing node {node}: {e}")
+            raise errors.service_unavailable(f"error dialing node {node}: {e}") from None
         try:
             if upstream.status >= 400:
                 body = await upstream.read()
@@ -174,7 +175,7 @@ class NodeProxy:
             upstream = await self.session.request(request.method, url, headers=headers, data=body, ssl=ssl_ctx,
                                                   allow_redirects=False)
         except (aiohttp.ClientError, OSError) as e:
-            raise errors.service_unavailable(f"error trying to reach service: {e}")
+            raise errors.service_unavailable(f"error trying to reach service: {e}") from None
         try:
             resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             for k, v in upstream.headers.items():
@@ -188,7 +189,7 @@ class NodeProxy:
         finally:
             upstream.release()
 
-    async def _service_backend(self, reg, ns: str, name: str, scheme: str, port: str) -> str:
+    async def _service_backend(self, reg: Registry, ns: str, name: str, scheme: str, port: str) -> str:
         svc = await reg.get(SERVICES, ns, name)
         try:
             ep = await reg.get(ENDPOINTS, ns, name)

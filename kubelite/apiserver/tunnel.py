@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.streams.upgrade import _RawFeeder
+from kubelite.streams.upgrade import RawFeeder
 
 _SKIP_REQ = {"host", "authorization", "content-length", "transfer-encoding"}
 _SKIP_RESP = {"content-length", "transfer-encoding", "date", "server", "content-type"}
@@ -34,7 +35,8 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[int, str, list[tuple
     return status, reason, headers
 
 
-async def _pipe(src_read, dst_write, on_done) -> None:
+async def _pipe(src_read: Callable[[], Awaitable[bytes]], dst_write: Callable[[bytes], Awaitable[None]],
+                on_done: Callable[[], None]) -> None:
     try:
         while True:
             data = await src_read()
@@ -55,7 +57,7 @@ async def tunnel_upgrade(request: web.Request, target: str, ssl_ctx: ssl.SSLCont
             asyncio.open_connection(u.hostname, u.port, ssl=ssl_ctx if u.scheme == "https" else None,
                                     server_hostname=u.hostname if u.scheme == "https" else None), 10)
     except (TimeoutError, OSError) as e:
-        raise errors.service_unavailable(f"error dialing backend: {e}")
+        raise errors.service_unavailable(f"error dialing backend: {e}") from None
     path = u.path + (f"?{u.query}" if u.query else "")
     lines = [f"{request.method} {path} HTTP/1.1", f"Host: {u.hostname}:{u.port}"]
     for k, v in request.headers.items():
@@ -67,7 +69,7 @@ async def tunnel_upgrade(request: web.Request, target: str, ssl_ctx: ssl.SSLCont
         status, reason, headers = await asyncio.wait_for(_read_head(reader), 30)
     except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, OSError) as e:
         writer.close()
-        raise errors.service_unavailable(f"error reading from backend: {e}")
+        raise errors.service_unavailable(f"error reading from backend: {e}") from None
     if status != 101:
         length = next((int(v) for k, v in headers if k.lower() == "content-length"), None)
         body = await reader.readexactly(length) if length else b""
@@ -80,7 +82,7 @@ async def tunnel_upgrade(request: web.Request, target: str, ssl_ctx: ssl.SSLCont
             resp.headers.add(k, v)
     resp.force_close()
     client_reader = asyncio.StreamReader(limit=2**31)
-    request.protocol.set_parser(_RawFeeder(client_reader))  # type: ignore[arg-type]
+    request.protocol.set_parser(RawFeeder(client_reader))  # type: ignore[arg-type]
     request.protocol.keep_alive(False)
     await resp.prepare(request)
     done = asyncio.Event()

@@ -96,7 +96,7 @@ def negotiate_tunnel(request: web.Request, supported: list[str]) -> str:
     return chosen
 
 
-class _RawFeeder:
+class RawFeeder:
     """Stands in for aiohttp's WebSocketReader: every received byte goes to ``reader``."""
 
     def __init__(self, reader: asyncio.StreamReader) -> None:
@@ -116,8 +116,8 @@ async def upgrade_spdy(request: web.Request, protocol: str) -> tuple[Session, we
         "Connection": "Upgrade", "Upgrade": SPDY_31, HEADER_PROTOCOL_VERSION: protocol})
     resp.force_close()
     reader = asyncio.StreamReader(limit=2**31)
-    # set_parser is typed for aiohttp's WebSocketReader; _RawFeeder has the two methods it calls.
-    request.protocol.set_parser(_RawFeeder(reader))  # type: ignore[arg-type]
+    # set_parser is typed for aiohttp's WebSocketReader; RawFeeder has the two methods it calls.
+    request.protocol.set_parser(RawFeeder(reader))  # type: ignore[arg-type]
     request.protocol.keep_alive(False)
     await resp.prepare(request)
 
