@@ -23,7 +23,7 @@ PORT = 8080
 def js_date(ts: float) -> str:
     """Format like Node's console.log(new Date()): ISO 8601, milliseconds, UTC."""
     dt = datetime.datetime.fromtimestamp(ts, datetime.UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (dt.microsecond // 1000)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def js_number(value: float) -> str:
