@@ -13,6 +13,8 @@ import aiohttp
 
 Obj = dict[str, Any]
 ExecFn = Callable[[list[str], float], Awaitable[tuple[int, str]]]
+# (kind, result, message): True/False when the probe's state flips, None for one failed attempt.
+ResultFn = Callable[[str, bool | None, str], None]
 
 
 def _port(container: Obj, port: Any) -> int:
@@ -39,12 +41,12 @@ async def run_probe(probe: Obj, container: Obj, pod_ip: str, exec_fn: ExecFn) ->
             headers = {h["name"]: h.get("value", "") for h in hg.get("httpHeaders") or []}
             headers.setdefault("User-Agent", "kube-probe/1.33")
             url = f"{scheme}://{host}:{port}{path if path.startswith('/') else '/' + path}"
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s:
-                async with s.get(url, headers=headers, ssl=False, allow_redirects=True) as r:
-                    await r.read()
-                    if 200 <= r.status < 400:
-                        return True, ""
-                    return False, f"HTTP probe failed with statuscode: {r.status}"
+            async with (aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s,
+                        s.get(url, headers=headers, ssl=False, allow_redirects=True) as r):
+                await r.read()
+                if 200 <= r.status < 400:
+                    return True, ""
+                return False, f"HTTP probe failed with statuscode: {r.status}"
         if "tcpSocket" in probe:
             ts = probe["tcpSocket"]
             port = _port(container, ts.get("port"))
@@ -90,14 +92,14 @@ class Prober:
     """Runs one probe periodically and reports state changes through ``on_change``."""
 
     def __init__(self, kind: str, probe: Obj, container: Obj, pod_ip: str, exec_fn: ExecFn,
-                 on_result: Callable[[str, bool, str], None]):
+                 on_result: ResultFn):
         self.kind = kind  # startup, readiness, liveness
         self.probe = probe
         self.container = container
         self.pod_ip = pod_ip
         self.exec_fn = exec_fn
         self.on_result = on_result
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Begin probing."""

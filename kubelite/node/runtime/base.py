@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from ...images.store import ImageConfig, ImageNotFound  # noqa: F401  (re-exported)
+from ...images.store import ImageConfig, ImageNotFound, ImageStore  # noqa: F401  (ImageNotFound re-exported)
 
 ImageInfo = ImageConfig
 
@@ -105,6 +105,8 @@ class ExecSession:
 
 
 class ExecImpl(Protocol):
+    """The runtime-specific half of an ExecSession (a pipe or a pty process)."""
+
     async def write(self, data: bytes) -> None: ...
     async def close_stdin(self) -> None: ...
     def resize(self, width: int, height: int) -> None: ...
@@ -115,6 +117,17 @@ class ExecImpl(Protocol):
 @runtime_checkable
 class Runtime(Protocol):
     """What the node agent needs from a container runtime."""
+
+    @property
+    def images(self) -> ImageStore:
+        """The node's local image store (what `pull` resolves against)."""
+
+    @property
+    def serves_ports(self) -> bool:
+        """Whether a container's declared ports are really listened on (False: a simulation)."""
+
+    def reap_orphans(self) -> int:
+        """Stop what an earlier agent on the same data directory left running; how many."""
 
     async def pull(self, ref: str) -> ImageInfo:
         """Make the image available locally; raise ImageNotFound if no such image."""

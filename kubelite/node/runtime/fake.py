@@ -44,8 +44,12 @@ class FakeRuntime:
         """Resolve `ref` in the store (no unpacking); raise ImageNotFound if absent."""
         image = await asyncio.to_thread(self.images.resolve, ref)
         if image is None:
-            await asyncio.to_thread(self.images.pull, ref)  # raises ImageNotFound with the right text
+            return await asyncio.to_thread(self.images.pull, ref)  # raises ImageNotFound with the right text
         return image
+
+    def reap_orphans(self) -> int:
+        """Nothing of a fake pod outlives its agent."""
+        return 0
 
     async def create_sandbox(self, pod: dict) -> Sandbox:
         """Record the pod and give it an address from the pod CIDR."""
