@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class PodNetwork(Protocol):
 class _Allocator:
     """Hands out host addresses of a CIDR, skipping reserved ones."""
 
-    def __init__(self, cidr: str, reserved: set[str] = frozenset()):
+    def __init__(self, cidr: str, reserved: Iterable[str] = ()):
         self.net = ipaddress.ip_network(cidr, strict=False)
         self.reserved = set(reserved)
         self.by_uid: dict[str, str] = {}
@@ -88,7 +89,7 @@ class HostNetwork:
 
     def __init__(self, cidr: str = DEFAULT_HOST_CIDR):
         net = ipaddress.ip_network(cidr, strict=False)
-        if not net.subnet_of(ipaddress.ip_network("127.0.0.0/8")):
+        if not isinstance(net, ipaddress.IPv4Network) or not net.subnet_of(ipaddress.IPv4Network("127.0.0.0/8")):
             raise ValueError(f"host-network pod addresses must be in 127.0.0.0/8, got {cidr}")
         self.alloc = _Allocator(cidr, {"127.0.0.1"})
 
