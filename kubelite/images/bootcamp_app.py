@@ -42,6 +42,7 @@ class State:
         self.lock = threading.Lock()
 
     def count(self) -> int:
+        """Count one more request; the new total."""
         with self.lock:
             self.requests += 1
             return self.requests
@@ -77,6 +78,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
+    """One thread per connection, so a slow client does not hold up the others."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128

@@ -33,15 +33,12 @@ MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-MEDIA_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 ANNOTATION_NAME = "io.containerd.image.name"
 ANNOTATION_REF = "org.opencontainers.image.ref.name"
 
 
 class ImageNotFound(Exception):
     """The reference is not in the store; the message matches containerd's pull failure."""
-
-    grpc_code = "NotFound"
 
     def __init__(self, ref: str):
         self.ref = ref

@@ -33,18 +33,22 @@ class NetSlot:
 
     @property
     def bridge(self) -> str:
+        """The slot's node bridge."""
         return f"kl{self.index}"
 
     @property
     def prefix(self) -> str:
+        """Prefix of the slot's namespace and veth names."""
         return f"kl{self.index}"
 
     @property
     def pod_cidr(self) -> str:
+        """Pod addresses in network-namespace mode."""
         return f"10.244.{self.index}.0/24"
 
     @property
     def host_cidr(self) -> str:
+        """Pod addresses on the host network (loopback)."""
         return f"127.{self.index + 1}.0.0/16"
 
     def release(self) -> None:

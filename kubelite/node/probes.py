@@ -41,8 +41,8 @@ async def run_probe(probe: Obj, container: Obj, pod_ip: str, exec_fn: ExecFn) ->
             headers = {h["name"]: h.get("value", "") for h in hg.get("httpHeaders") or []}
             headers.setdefault("User-Agent", "kube-probe/1.33")
             url = f"{scheme}://{host}:{port}{path if path.startswith('/') else '/' + path}"
-            async with (aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s,
-                        s.get(url, headers=headers, ssl=False, allow_redirects=True) as r):
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s, \
+                    s.get(url, headers=headers, ssl=False, allow_redirects=True) as r:
                 await r.read()
                 if 200 <= r.status < 400:
                     return True, ""

@@ -107,11 +107,20 @@ class ExecSession:
 class ExecImpl(Protocol):
     """The runtime-specific half of an ExecSession (a pipe or a pty process)."""
 
-    async def write(self, data: bytes) -> None: ...
-    async def close_stdin(self) -> None: ...
-    def resize(self, width: int, height: int) -> None: ...
-    async def wait(self) -> int: ...
-    async def kill(self) -> None: ...
+    async def write(self, data: bytes) -> None:
+        """Send bytes to the command's stdin."""
+
+    async def close_stdin(self) -> None:
+        """Close the command's stdin."""
+
+    def resize(self, width: int, height: int) -> None:
+        """Set the terminal size (a no-op without a tty)."""
+
+    async def wait(self) -> int:
+        """The command's exit code, once it ends."""
+
+    async def kill(self) -> None:
+        """Stop the command and what it started."""
 
 
 @runtime_checkable

@@ -47,10 +47,6 @@ class FakeRuntime:
             return await asyncio.to_thread(self.images.pull, ref)  # raises ImageNotFound with the right text
         return image
 
-    def reap_orphans(self) -> int:
-        """Nothing of a fake pod outlives its agent."""
-        return 0
-
     async def create_sandbox(self, pod: dict) -> Sandbox:
         """Record the pod and give it an address from the pod CIDR."""
         meta = pod.get("metadata", {})
@@ -126,6 +122,10 @@ class FakeRuntime:
         """Forget every pod."""
         for sandbox in list(self._sandboxes.values()):
             await self.remove_sandbox(sandbox)
+
+    def reap_orphans(self) -> int:
+        """Nothing of a fake pod outlives its agent."""
+        return 0
 
 
 class _NullExec:

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import BinaryIO
 
 MAX_LINE = 16 * 1024
@@ -284,8 +284,3 @@ def _rotated(f: BinaryIO, path: str) -> bool:
         return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
     except FileNotFoundError:
         return False
-
-
-def now_utc() -> datetime:
-    """Current time, timezone-aware UTC."""
-    return datetime.now(UTC)

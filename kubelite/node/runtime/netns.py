@@ -94,15 +94,19 @@ class HostNetwork:
         self.alloc = _Allocator(cidr, {"127.0.0.1"})
 
     async def setup(self, uid: str) -> tuple[str, str | None]:
+        """The next free 127.x address; no namespace."""
         return self.alloc.allocate(uid), None
 
     async def teardown(self, uid: str) -> None:
+        """Give the pod's address back."""
         self.alloc.release(uid)
 
     def enter(self, netns: str | None, argv: list[str]) -> list[str]:
+        """The host network needs no entering: `argv` as is."""
         return argv
 
     async def cleanup_all(self) -> None:
+        """Forget every address."""
         self.alloc.by_uid.clear()
 
 
@@ -127,6 +131,7 @@ class NetnsNetwork:
         return f"{self.prefix}-{short}", f"{self.prefix}v{short}"[:15]
 
     async def setup(self, uid: str) -> tuple[str, str | None]:
+        """Namespace, veth into the bridge, address and default route for pod `uid`."""
         async with self._lock:
             await self._ensure_bridge()
             ns, veth = self.names(uid)
@@ -148,6 +153,7 @@ class NetnsNetwork:
             return ip, ns
 
     async def teardown(self, uid: str) -> None:
+        """Delete the pod's veth and namespace and release its address."""
         async with self._lock:
             await self._teardown_locked(uid)
 
@@ -159,11 +165,13 @@ class NetnsNetwork:
         self.alloc.release(uid)
 
     def enter(self, netns: str | None, argv: list[str]) -> list[str]:
+        """`argv` under nsenter into the pod's network namespace."""
         if not netns:
             return argv
         return [shutil.which("nsenter") or "nsenter", f"--net={os.path.join(NETNS_DIR, netns)}", "--"] + argv
 
     async def cleanup_all(self) -> None:
+        """Tear down every pod network, then the bridge if this object made it."""
         for uid in list(self.namespaces):
             await self.teardown(uid)
         if self._bridge_made:

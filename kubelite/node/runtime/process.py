@@ -58,7 +58,6 @@ class _Container:
     writer: logs.LogWriter
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Future[ExitInfo] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    stopping: bool = False
     outputs: tuple[int, int] = (-1, -1)   # read ends of the stdout and stderr pipes
 
 
@@ -81,7 +80,6 @@ class ProcessRuntime:
         self._sandboxes: dict[str, Sandbox] = {}
         self._containers: dict[str, _Container] = {}
         self._attempts: dict[tuple[str, str], itertools.count] = {}
-        self._execs: set[asyncio.subprocess.Process] = set()
 
     # -- images and sandboxes -------------------------------------------------
 
@@ -209,7 +207,6 @@ class ProcessRuntime:
         if c is None:
             return
         if not c.exited.is_set():
-            c.stopping = True
             await _kill_session(c.proc.pid, signal.SIGTERM)
             try:
                 await asyncio.wait_for(c.exited.wait(), timeout=max(grace, 0))
@@ -224,11 +221,6 @@ class ProcessRuntime:
     def log_path(self, handle: ContainerHandle) -> str:
         """The CRI log of this container instance."""
         return handle.log_path
-
-    def is_running(self, handle: ContainerHandle) -> bool:
-        """Whether the container's main process is still alive."""
-        c = self._containers.get(handle.id)
-        return c is not None and not c.exited.is_set()
 
     # -- exec and port-forward ------------------------------------------------
 
