@@ -133,17 +133,17 @@ def _describe(component: list[str], graph: Mapping[str, Iterable[str]]) -> str:
 
 # -- the cycle finder itself -----------------------------------------------------------
 
-def test_cycle_finder_reports_a_three_module_ring_and_a_self_import():
+def test_cycle_finder_reports_a_three_module_ring_and_a_self_import() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}, "f": set()}
     assert cycles(graph) == [["a", "b", "c"], ["e"]]
 
 
-def test_cycle_finder_accepts_a_diamond():
+def test_cycle_finder_accepts_a_diamond() -> None:
     graph = {"top": {"left", "right"}, "left": {"bottom"}, "right": {"bottom"}, "bottom": set()}
     assert cycles(graph) == []
 
 
-def test_imports_are_found_in_functions_and_relative_forms():
+def test_imports_are_found_in_functions_and_relative_forms() -> None:
     modules = {"pkg": 0, "pkg.sub": 0, "pkg.sub.a": 0, "pkg.sub.b": 0, "pkg.c": 0}
     source = (
         "from . import b\n"
@@ -159,7 +159,7 @@ def test_imports_are_found_in_functions_and_relative_forms():
         "pkg.sub.a", "pkg.sub.b"}
 
 
-def test_a_function_local_import_closes_a_cycle(tmp_path: Path):
+def test_a_function_local_import_closes_a_cycle(tmp_path: Path) -> None:
     pkg = tmp_path / "toy"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
@@ -193,13 +193,13 @@ def _package_cycles() -> tuple[dict[str, set[str]], list[list[str]]]:
     return graph, cycles(graph)
 
 
-def test_kubelite_has_no_import_cycles():
+def test_kubelite_has_no_import_cycles() -> None:
     graph, found = _package_cycles()
     new = [c for c in found if c not in KNOWN_CYCLES]
     assert not new, "import cycles in kubelite:\n" + "\n".join(_describe(c, graph) for c in new)
 
 
-def test_known_cycles_are_still_there():
+def test_known_cycles_are_still_there() -> None:
     _, found = _package_cycles()
     gone = [c for c in KNOWN_CYCLES if c not in found]
     assert not gone, f"these cycles no longer exist; remove them from KNOWN_CYCLES: {gone}"
