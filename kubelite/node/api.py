@@ -100,11 +100,10 @@ class AgentAPI:
 
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the port."""
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, ssl_context=self.tls.context(host))
-        await site.start()
-        return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        runner = self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, host, port, ssl_context=self.tls.context(host)).start()
+        return int(runner.addresses[0][1])  # (host, port[, …]) of the one listening socket
 
     async def stop(self) -> None:
         """Stop listening."""
