@@ -159,25 +159,17 @@ def in_group_version(group: str, version: str) -> list[ResourceInfo]:
     return [r for r in RESOURCES if r.group == group and r.version == version]
 
 
-def _known(group: str, version: str, plural: str) -> ResourceInfo:
-    """A catalogue entry the constants below rely on (its absence is a bug, caught at import)."""
-    info = lookup(group, version, plural)
-    if info is None:
-        raise LookupError(f"{plural}.{group or 'core'}/{version} is missing from RESOURCES")
-    return info
-
-
 # Shared by every component: where the per-kind clients live.
-DEPLOYMENTS = _known("apps", "v1", "deployments")
-REPLICASETS = _known("apps", "v1", "replicasets")
-PODS = _known("", "v1", "pods")
-SERVICES = _known("", "v1", "services")
-ENDPOINTS = _known("", "v1", "endpoints")
-ENDPOINTSLICES = _known("discovery.k8s.io", "v1", "endpointslices")
-NODES = _known("", "v1", "nodes")
-NAMESPACES = _known("", "v1", "namespaces")
-EVENTS = _known("", "v1", "events")
-LEASES = _known("coordination.k8s.io", "v1", "leases")
-SERVICEACCOUNTS = _known("", "v1", "serviceaccounts")
-CONFIGMAPS = _known("", "v1", "configmaps")
-SECRETS = _known("", "v1", "secrets")
+DEPLOYMENTS = lookup("apps", "v1", "deployments")
+REPLICASETS = lookup("apps", "v1", "replicasets")
+PODS = lookup("", "v1", "pods")
+SERVICES = lookup("", "v1", "services")
+ENDPOINTS = lookup("", "v1", "endpoints")
+ENDPOINTSLICES = lookup("discovery.k8s.io", "v1", "endpointslices")
+NODES = lookup("", "v1", "nodes")
+NAMESPACES = lookup("", "v1", "namespaces")
+EVENTS = lookup("", "v1", "events")
+LEASES = lookup("coordination.k8s.io", "v1", "leases")
+SERVICEACCOUNTS = lookup("", "v1", "serviceaccounts")
+CONFIGMAPS = lookup("", "v1", "configmaps")
+SECRETS = lookup("", "v1", "secrets")
