@@ -2,31 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
 
-from kubelite.server import ServerOptions, StartupError, default_data_dir, os_problem, run_server
-
-
-def _run(coro) -> int:
-    try:
-        import uvloop
-        uvloop.install()
-    except ImportError:
-        pass
-    try:
-        asyncio.run(coro)
-    except StartupError as e:
-        print(f"kubelite: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:  # the machine said no (disk, permissions, ports) after start-up checks
-        print(f"kubelite: {os_problem(e)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+from kubelite import cli_extra
+from kubelite.cli_run import run_main
+from kubelite.server import ServerOptions, default_data_dir, run_server
 
 
 def _port(text: str) -> int:
@@ -56,7 +38,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     opts.with_scheduler = "scheduler" not in off
     opts.with_agent = opts.with_agent and "agent" not in off
     opts.with_proxy = "proxy" not in off
-    return _run(run_server(opts))
+    return run_main(run_server(opts))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("server", help="run the API server, controllers, scheduler, a node agent and the proxy")
-    s.add_argument("--data-dir", default=default_data_dir(), help="state, certificates, kubeconfig (default ~/.kubelite or $KUBELITE_DATA_DIR)")
+    s.add_argument("--data-dir", default=default_data_dir(),
+                   help="state, certificates, kubeconfig (default ~/.kubelite or $KUBELITE_DATA_DIR)")
     s.add_argument("--api-port", type=_port, default=6443)
     s.add_argument("--bind-address", default="127.0.0.1")
     s.add_argument("--service-cidr", default="127.96.0.0/16")
@@ -82,7 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--compact-keep", type=int, default=10_000, help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_server)
 
-    from kubelite import cli_extra
     cli_extra.register(sub)
 
     args = p.parse_args(argv)

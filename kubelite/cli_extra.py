@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
+
+from kubelite.cli_run import run_main
+from kubelite.images import reference
+from kubelite.images.store import ImageConfig, ImageStore, default_root
+from kubelite.server import default_data_dir
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -11,7 +17,6 @@ def cmd_agent(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from kubelite.cli import _run
     from kubelite.client.rest import Client, ClientConfig, wait_ready
     from kubelite.node.agent import AgentOptions, default_node_name, run_agent
     from kubelite.server import StartupError
@@ -27,7 +32,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
             await wait_ready(client, timeout=30)
         except Exception as e:
             await client.close()
-            raise StartupError(f"cannot reach the API server at {args.server}: {e}")
+            raise StartupError(f"cannot reach the API server at {args.server}: {e}") from e
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -44,7 +49,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
                                  run_proxy(client, node_name=opts.node_name, stop=stop, node_ip=opts.node_ip))
         finally:
             await client.close()
-    return _run(main())
+    return run_main(main())
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,8 +91,6 @@ def _rollout_watch(args: argparse.Namespace) -> int:
 # --- image -----------------------------------------------------------------------------
 
 def _register_image(sub: argparse._SubParsersAction) -> None:
-    from kubelite.server import default_data_dir
-
     i = sub.add_parser("image", help="the local image store: import a directory, list images")
     isub = i.add_subparsers(dest="image_command", required=True)
     imp = isub.add_parser("import", help="build a one-layer image from a directory")
@@ -106,16 +109,11 @@ def _register_image(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=_image_ls)
 
 
-def _store(data_dir: str):
-    from kubelite.images.store import ImageStore, default_root
+def _store(data_dir: str) -> ImageStore:
     return ImageStore(default_root(os.path.abspath(data_dir)))
 
 
 def _image_import(args: argparse.Namespace) -> int:
-    import shlex
-
-    from kubelite.images.reference import InvalidReference
-
     env: dict[str, str] = {}
     for item in args.env:
         k, sep, v = item.partition("=")
@@ -131,7 +129,7 @@ def _image_import(args: argparse.Namespace) -> int:
         image = _store(args.data_dir).import_dir(args.name, args.directory, cmd, env, workdir=args.workdir,
                                                  ports=args.port or None,
                                                  entrypoint=shlex.split(args.entrypoint) or None)
-    except (FileNotFoundError, InvalidReference) as e:
+    except (FileNotFoundError, reference.InvalidReference) as e:
         print(f"kubelite: {e}", file=sys.stderr)
         return 1
     print(f"imported {image.ref} ({image.id.partition(':')[2][:13]}, {human_size(image.size)})")
@@ -150,10 +148,8 @@ def human_size(n: int) -> str:
     return f"{size:.3g}{unit}"
 
 
-def image_rows(images: list) -> list[tuple[str, str, str, str]]:
+def image_rows(images: list[ImageConfig]) -> list[tuple[str, str, str, str]]:
     """(IMAGE, TAG, IMAGE ID, SIZE) rows, sorted by name then tag."""
-    from kubelite.images import reference
-
     rows = []
     for img in images:
         ref = reference.parse(img.ref)
@@ -171,5 +167,5 @@ def _image_ls(args: argparse.Namespace) -> int:
     header = ("IMAGE", "TAG", "IMAGE ID", "SIZE")
     widths = [max(len(x[i]) for x in [header, *rows]) for i in range(3)]
     for r in [header, *rows]:
-        print("   ".join(c.ljust(w) for c, w in zip(r, widths)) + "   " + r[3])
+        print("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "   " + r[3])
     return 0

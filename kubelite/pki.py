@@ -44,21 +44,26 @@ def _pem_cert(c: x509.Certificate) -> bytes:
     return c.public_bytes(serialization.Encoding.PEM)
 
 
-def self_signed(cn: str, sans: list[str], cert_path: str, key_path: str) -> None:
-    """A self-signed serving certificate (a joined agent has no CA key, like a kubelet)."""
-    k = _key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = dt.datetime.now(dt.UTC)
+def _general_names(sans: list[str]) -> list[x509.GeneralName]:
+    """Subject alternative names: addresses as IP entries, everything else as DNS names."""
     names: list[x509.GeneralName] = []
     for s in dict.fromkeys(sans):
         try:
             names.append(x509.IPAddress(ipaddress.ip_address(s)))
         except ValueError:
             names.append(x509.DNSName(s))
+    return names
+
+
+def self_signed(cn: str, sans: list[str], cert_path: str, key_path: str) -> None:
+    """A self-signed serving certificate (a joined agent has no CA key, like a kubelet)."""
+    k = _key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(k.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=365))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.SubjectAlternativeName(_general_names(sans)), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(k, hashes.SHA256()))
     _write(key_path, _pem_key(k))
@@ -83,8 +88,7 @@ class PKI:
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         if not (os.path.exists(self.ca_cert) and os.path.exists(self.ca_key)):
             self._make_ca()
-        ca_key = serialization.load_pem_private_key(open(self.ca_key, "rb").read(), None)
-        ca = x509.load_pem_x509_certificate(open(self.ca_cert, "rb").read())
+        ca, ca_key = self._load_ca()
         sans = ["127.0.0.1", "localhost", socket.gethostname()] + list(extra_sans or [])
         if not os.path.exists(self.serving_cert) or not self._covers(self.serving_cert, sans):
             self._issue(ca, ca_key, "kube-apiserver", [], sans, server=True,
@@ -98,7 +102,8 @@ class PKI:
             _write(self.token_file, f'{tok},kubelite-node,kubelite-node,"system:nodes,system:masters"\n'.encode())
 
     def _covers(self, cert_path: str, sans: list[str]) -> bool:
-        cert = x509.load_pem_x509_certificate(open(cert_path, "rb").read())
+        with open(cert_path, "rb") as f:
+            cert = x509.load_pem_x509_certificate(f.read())
         try:
             ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         except x509.ExtensionNotFound:
@@ -122,7 +127,15 @@ class PKI:
         _write(self.ca_key, _pem_key(k))
         _write(self.ca_cert, _pem_cert(cert), 0o644)
 
-    def _issue(self, ca: x509.Certificate, ca_key, cn: str, orgs: list[str], sans: list[str], *,
+    def _load_ca(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        with open(self.ca_key, "rb") as f:
+            ca_key = serialization.load_pem_private_key(f.read(), None)
+        if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{self.ca_key}: not an EC private key (kubelite makes its CA with P-256)")
+        with open(self.ca_cert, "rb") as f:
+            return x509.load_pem_x509_certificate(f.read()), ca_key
+
+    def _issue(self, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, cn: str, orgs: list[str], sans: list[str], *,
                server: bool, cert_path: str, key_path: str) -> None:
         k = _key()
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
@@ -134,32 +147,15 @@ class PKI:
              .add_extension(x509.ExtendedKeyUsage(
                  [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
         if sans:
-            names: list[x509.GeneralName] = []
-            for s in dict.fromkeys(sans):
-                try:
-                    names.append(x509.IPAddress(ipaddress.ip_address(s)))
-                except ValueError:
-                    names.append(x509.DNSName(s))
-            b = b.add_extension(x509.SubjectAlternativeName(names), critical=False)
+            b = b.add_extension(x509.SubjectAlternativeName(_general_names(sans)), critical=False)
         cert = b.sign(ca_key, hashes.SHA256())
         _write(key_path, _pem_key(k))
         _write(cert_path, _pem_cert(cert), 0o644)
 
-    def issue_client(self, cn: str, orgs: list[str], cert_path: str, key_path: str) -> None:
-        """Issue a client certificate signed by this CA (node agents, tests)."""
-        ca_key = serialization.load_pem_private_key(open(self.ca_key, "rb").read(), None)
-        ca = x509.load_pem_x509_certificate(open(self.ca_cert, "rb").read())
-        self._issue(ca, ca_key, cn, orgs, [], server=False, cert_path=cert_path, key_path=key_path)
-
     def issue_serving(self, cn: str, sans: list[str], cert_path: str, key_path: str) -> None:
         """Issue a serving certificate signed by this CA (node agents' HTTPS API)."""
-        ca_key = serialization.load_pem_private_key(open(self.ca_key, "rb").read(), None)
-        ca = x509.load_pem_x509_certificate(open(self.ca_cert, "rb").read())
+        ca, ca_key = self._load_ca()
         self._issue(ca, ca_key, cn, [], sans, server=True, cert_path=cert_path, key_path=key_path)
-
-    def node_token(self) -> str:
-        """The bearer token agents use to join (first entry of the token file)."""
-        return open(self.token_file).readline().split(",", 1)[0].strip()
 
     def write_kubeconfig(self, path: str, server: str) -> None:
         """Write an admin kubeconfig (mode 0600) with context ``kubelite``."""

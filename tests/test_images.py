@@ -109,7 +109,7 @@ def test_import_dir_and_remove(tmp_path):
 
 
 def test_layer_whiteouts_delete_lower_files(tmp_path):
-    from kubelite.images.store import build_layer
+    from kubelite.images.layers import build_layer
     store = ImageStore(str(tmp_path), builtins=False)
     lower = build_layer({"etc/a": (b"a", 0o644), "etc/b": (b"b", 0o644)})
     upper = build_layer({"etc/.wh.a": (b"", 0o644), "etc/c": (b"c", 0o644)})

@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import LooseHeaders
 
 from kubelite.api import errors
+from kubelite.api.status_http import respond_error as respond_error  # shared with the node agent's API
 
 MAX_BODY = 3 * 1024 * 1024
 PROTOBUF = "application/vnd.kubernetes.protobuf"
@@ -183,8 +184,3 @@ def respond(obj: Any, status: int = 200, *, as_yaml: bool = False,
         return web.Response(status=status, body=yaml.safe_dump(obj, sort_keys=False).encode(),
                             content_type="application/yaml", headers=headers)
     return web.Response(status=status, body=orjson.dumps(obj), content_type="application/json", headers=headers)
-
-
-def respond_error(e: errors.StatusError) -> web.Response:
-    """A metav1.Status response for an error."""
-    return web.Response(status=e.code, body=orjson.dumps(e.status), content_type="application/json")

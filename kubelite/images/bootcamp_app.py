@@ -23,7 +23,7 @@ PORT = 8080
 def js_date(ts: float) -> str:
     """Format like Node's console.log(new Date()): ISO 8601, milliseconds, UTC."""
     dt = datetime.datetime.fromtimestamp(ts, datetime.UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (dt.microsecond // 1000)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def js_number(value: float) -> str:
@@ -42,6 +42,7 @@ class State:
         self.lock = threading.Lock()
 
     def count(self) -> int:
+        """Count one more request; the new total."""
         with self.lock:
             self.requests += 1
             return self.requests
@@ -77,6 +78,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
+    """One thread per connection, so a slow client does not hold up the others."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128

@@ -1,5 +1,8 @@
 """The tutorial's sample images, built into the local store the first time they are asked for.
 
+This module only says what each image holds; the store (store.py) adds it when a
+reference names one.
+
 Each is one layer holding `/app/server.py` (bootcamp_app.py with its VERSION set) and is
 run by the host's `python3` from `/app`, like the original `node server.js`. Builds are
 deterministic, so every machine computes the same digests.
@@ -7,8 +10,9 @@ deterministic, so every machine computes the same digests.
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from .store import ImageConfig, ImageStore, build_layer
+from .layers import build_layer
 
 # normalised name -> app version
 BUILTIN_IMAGES: dict[str, str] = {
@@ -38,8 +42,8 @@ def app_source(version: str) -> bytes:
     return text.replace(marker, f'VERSION = "{version}"', 1).encode()
 
 
-def install(store: ImageStore, name: str) -> ImageConfig:
-    """Build the built-in image `name` (normalised) into `store`."""
+def contents(name: str) -> tuple[list[bytes], dict[str, Any]]:
+    """The layers and OCI config section of the built-in image `name` (normalised)."""
     version = BUILTIN_IMAGES[name]
     layer = build_layer({"app/server.py": (app_source(version), 0o644)})
     config = {
@@ -48,4 +52,4 @@ def install(store: ImageStore, name: str) -> ImageConfig:
         "WorkingDir": "/app",
         "ExposedPorts": {"8080/tcp": {}},
     }
-    return store.add_image(name, [layer], config)
+    return [layer], config

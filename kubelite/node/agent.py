@@ -3,6 +3,9 @@ bound to it and serves logs/exec/attach/port-forward for the API server.
 
 It is an API client only: pods come from a watch filtered on ``spec.nodeName``;
 status, events and the final pod deletion go through the API.
+
+The agent is the host of its pod workers and of its HTTPS API: it implements the
+``PodHost`` and ``PodIndex`` protocols of host.py, which is all those two know of it.
 """
 from __future__ import annotations
 
@@ -11,18 +14,22 @@ import logging
 import os
 import platform
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, SERVICES
+from kubelite.client.errors import Conflict, NotFound, StatusError
 from kubelite.client.events import EventRecorder
 from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
+from kubelite.node import netslot
 from kubelite.node.admission import Admitter
-from kubelite.node.netslot import NetSlot
+from kubelite.node.api import AgentAPI, ServingTLS
 from kubelite.node.podworker import PodWorker
+from kubelite.node.runtime.base import Runtime
+from kubelite.pki import PKI
 
 log = logging.getLogger("kubelite.node")
 Obj = dict[str, Any]
@@ -41,7 +48,7 @@ class AgentOptions:
     data_dir: str
     runtime: str = "process"
     network: str = "auto"
-    pki: Any = None            # the server's PKI when in-process (serving cert from the cluster CA)
+    pki: PKI | None = None     # the server's PKI when in-process (serving cert from the cluster CA)
     ca_file: str | None = None  # a joined agent: the cluster CA (verifies the API server both ways)
     node_ip: str = "127.0.0.1"
     port: int = 0              # agent API port; 0 picks a free one
@@ -49,7 +56,7 @@ class AgentOptions:
     fake_delay: float = 0.5
 
 
-def node_pod_cidr(opts: AgentOptions, slot: NetSlot) -> str:
+def node_pod_cidr(opts: AgentOptions, slot: netslot.NetSlot) -> str:
     """The node's spec.podCIDR: the range its runtime takes pod addresses from."""
     if opts.runtime == "fake":
         from kubelite.node.runtime.fake import pod_cidr_for_slot
@@ -57,7 +64,7 @@ def node_pod_cidr(opts: AgentOptions, slot: NetSlot) -> str:
     return slot.pod_cidr
 
 
-def make_runtime(opts: AgentOptions, slot):
+def make_runtime(opts: AgentOptions, slot: netslot.NetSlot) -> Runtime:
     """The configured container runtime, its pod network inside this agent's slot."""
     if opts.runtime == "fake":
         from kubelite.node.runtime.fake import FakeRuntime
@@ -72,14 +79,13 @@ def make_runtime(opts: AgentOptions, slot):
 
 
 class Agent:
-    """One node."""
+    """One node: the host of its pod workers (``PodHost``) and of its API (``PodIndex``)."""
 
     def __init__(self, client: Client, opts: AgentOptions):
         self.client = client
         self.opts = opts
         self.node_name = opts.node_name
         self.node_ip = opts.node_ip
-        from kubelite.node import netslot
         self.slot = netslot.acquire()
         self.runtime = make_runtime(opts, self.slot)
         self.recorder = EventRecorder(client, "kubelet", host=opts.node_name)
@@ -91,7 +97,9 @@ class Agent:
         self._nodes_api = client.resource(NODES)
         self._leases_api = client.resource(LEASES)
         self.api_port = 0
-        self._server = None
+        # Fire-and-forget work (reaping finished workers, last deletions) is held here so
+        # the loop keeps a reference until it is done.
+        self._background: set[asyncio.Task[None]] = set()
         self.pods.add_handler(self._on_pod, lambda o, n: self._on_pod(n), self._on_pod_deleted)
         self.admitter = Admitter(self._pods_api, self.recorder)
 
@@ -106,7 +114,7 @@ class Agent:
         if phase in ("Succeeded", "Failed") and not meta.is_deleting(pod):
             return  # finished before we (re)started
         if phase in ("Succeeded", "Failed") and meta.is_deleting(pod):
-            asyncio.get_running_loop().create_task(self.delete_pod(pod))
+            self._spawn(self.delete_pod(pod))
             return
         if not meta.is_deleting(pod) and self.admitter.refuses(
                 pod, lambda: [x.pod for x in self.workers.values() if not x.finished()]):
@@ -116,7 +124,12 @@ class Agent:
         if meta.is_deleting(pod):
             w.terminating.set()
         w.start()
-        w.done_task = asyncio.get_running_loop().create_task(self._reap(w))
+        self._spawn(self._reap(w))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _reap(self, w: PodWorker) -> None:
         await w.done.wait()
@@ -127,7 +140,15 @@ class Agent:
         self.admitter.forget(pod)
         w = self.workers.pop(meta.uid(pod), None)
         if w is not None:
-            asyncio.get_running_loop().create_task(w.kill_now())
+            self._spawn(w.kill_now())
+
+    def running_pod(self, namespace: str, name: str) -> PodWorker | None:
+        """The worker of pod ``namespace/name`` on this node, if any (for the agent API)."""
+        for w in self.workers.values():
+            md = w.pod["metadata"]
+            if md.get("namespace") == namespace and md.get("name") == name:
+                return w
+        return None
 
     def services_for(self, pod: Obj) -> list[Obj]:
         """Services whose env vars a pod gets: its namespace's, plus `kubernetes` from default."""
@@ -144,16 +165,13 @@ class Agent:
         info = SECRETS if kind == "Secret" else CONFIGMAPS
         try:
             return await self.client.resource(info).get(name, namespace)
-        except StatusError as e:
-            if e.code == 404:
-                return None
-            raise
+        except NotFound:
+            return None
 
     def image_present(self, image: str) -> bool:
         """Is the image already in the local store (IfNotPresent skips the pull event)?"""
-        store = getattr(self.runtime, "images", None)
         try:
-            return store is not None and store.resolve(image) is not None
+            return self.runtime.images.resolve(image) is not None
         except Exception:
             return False
 
@@ -173,9 +191,10 @@ class Agent:
         try:
             await self._pods_api.delete(meta.name(pod), meta.namespace(pod), grace_period_seconds=0,
                                         preconditions={"uid": meta.uid(pod)})
+        except (NotFound, Conflict):
+            pass  # already gone, or a new pod of the same name (the uid precondition failed)
         except StatusError as e:
-            if e.code not in (404, 409):
-                log.warning("deleting pod %s: %s", meta.key(pod), e.message)
+            log.warning("deleting pod %s: %s", meta.key(pod), e.message)
 
     async def wait_drained(self, pod: Obj, timeout: float) -> None:
         """Before SIGTERM: wait (bounded) until no service proxy sends new connections to the pod."""
@@ -255,9 +274,7 @@ class Agent:
             created["status"] = node["status"]
             await self._nodes_api.update_status(created)
             self.recorder.event(created, "Normal", "Starting", "Starting kubelet.")
-        except StatusError as e:
-            if e.code != 409:
-                raise
+        except Conflict:  # AlreadyExists: registered before; refresh it
             await self.update_node_status(full=True)
 
     async def update_node_status(self, full: bool = False) -> None:
@@ -283,9 +300,8 @@ class Agent:
             try:
                 await self._nodes_api.update_status(cur)
                 return
-            except StatusError as e:
-                if e.code != 409:
-                    raise
+            except Conflict:
+                continue  # someone wrote the Node in between: read it again
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         ns = "kube-node-lease"
@@ -297,9 +313,7 @@ class Agent:
                     lease["spec"]["renewTime"] = now
                     lease["spec"]["holderIdentity"] = self.node_name
                     await self._leases_api.update(lease)
-                except StatusError as e:
-                    if e.code != 404:
-                        raise
+                except NotFound:
                     node = await self._nodes_api.get(self.node_name)
                     await self._leases_api.create({
                         "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
@@ -328,12 +342,12 @@ class Agent:
     # -- running -----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the agent API, register, then run pods until stop."""
-        from kubelite.node.api import AgentAPI
-        reap = getattr(self.runtime, "reap_orphans", None)
-        if reap is not None and (n := reap()):
+        if n := self.runtime.reap_orphans():
             log.info("stopped %d process(es) left running by a previous agent on this data directory", n)
-        self._server = AgentAPI(self)
-        self.api_port = await self._server.start(self.node_ip, self.opts.port)
+        tls = ServingTLS(node_name=self.node_name, dir=os.path.join(self.opts.data_dir, "agent", "tls"),
+                         pki=self.opts.pki, ca_file=self.opts.ca_file)
+        server = AgentAPI(self, tls)
+        self.api_port = await server.start(self.node_ip, self.opts.port)
         await self.register()
         self.factory.start()
         await self.factory.wait_synced()
@@ -351,7 +365,7 @@ class Agent:
                 await self.runtime.cleanup_all()
             except Exception:
                 log.exception("runtime cleanup")
-            await self._server.stop()
+            await server.stop()
             await self.recorder.flush()
             self.slot.release()
 

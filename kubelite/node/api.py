@@ -3,32 +3,77 @@
 
 Only clients with a certificate from the cluster CA in group system:masters (the API
 server's kubelet-client identity) are served.
+
+The server knows its node only as a ``PodIndex`` (host.py): the runtime, and a way to
+find the pod a request names.
 """
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import ssl
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.apiserver.negotiation import respond_error
+from kubelite.api.status_http import respond_error
+from kubelite.node.host import PodIndex, RunningPod
 from kubelite.node.runtime import logs as logfiles
+from kubelite.node.runtime.base import ContainerHandle, ExecSession, Runtime
+from kubelite.pki import PKI, self_signed
+from kubelite.streams.portforward import serve_portforward
+from kubelite.streams.remotecommand import ByteReader, serve_attach, serve_exec
 
-if TYPE_CHECKING:
-    from kubelite.node.agent import Agent
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class ServingTLS:
+    """Where the agent API's certificate comes from, and whom it trusts as a client."""
+
+    node_name: str
+    dir: str                # the key pair is written here
+    pki: PKI | None         # in the server's process: a certificate from the cluster CA
+    ca_file: str | None     # a joined agent: the cluster CA it was given
+
+    def context(self, host: str) -> ssl.SSLContext:
+        """A server context for ``host`` that requires a client certificate from the cluster CA."""
+        os.makedirs(self.dir, exist_ok=True)
+        cert, key = os.path.join(self.dir, f"{self.node_name}.crt"), os.path.join(self.dir, f"{self.node_name}.key")
+        sans = [host, "localhost", self.node_name]
+        ca: str | None
+        if self.pki is not None:
+            self.pki.issue_serving(self.node_name, sans, cert, key)
+            ca = self.pki.ca_cert
+        else:  # a joined agent: self-signed, trusting the cluster CA it was given for clients
+            self_signed(self.node_name, sans, cert, key)
+            ca = self.ca_file
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        if not ca:
+            raise RuntimeError("the agent needs the cluster CA (--ca-file) to authenticate the API server")
+        ctx.load_verify_locations(ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.set_alpn_protocols(["http/1.1"])
+        return ctx
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.Response(text="ok")
 
 
 class AgentAPI:
     """aiohttp server for one agent."""
 
-    def __init__(self, agent: Agent):
-        self.agent = agent
+    def __init__(self, node: PodIndex, tls: ServingTLS):
+        self.node = node
+        self.tls = tls
         self.app = web.Application(middlewares=[self._errors])
         r = self.app.router
-        r.add_get("/healthz", lambda _: web.Response(text="ok"))
+        r.add_get("/healthz", _healthz)
         r.add_get("/containerLogs/{ns}/{pod}/{container}", self.logs)
         for verb in ("exec", "attach"):
             r.add_route("*", f"/{verb}/{{ns}}/{{pod}}/{{container}}", self.exec if verb == "exec" else self.attach)
@@ -36,7 +81,7 @@ class AgentAPI:
         self._runner: web.AppRunner | None = None
 
     @web.middleware
-    async def _errors(self, request: web.Request, handler):
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path != "/healthz" and not self._authorized(request):
             return respond_error(errors.forbidden("Forbidden (user=anonymous, verb=get, resource=nodes, subresource=proxy)"))
         try:
@@ -53,35 +98,12 @@ class AgentAPI:
         orgs = [v for rdn in cert.get("subject", ()) for k, v in rdn if k == "organizationName"]
         return "system:masters" in orgs
 
-    def _ssl(self, host: str) -> ssl.SSLContext:
-        from kubelite.pki import self_signed
-        opts = self.agent.opts
-        d = os.path.join(opts.data_dir, "agent", "tls")
-        os.makedirs(d, exist_ok=True)
-        cert, key = os.path.join(d, f"{self.agent.node_name}.crt"), os.path.join(d, f"{self.agent.node_name}.key")
-        sans = [host, "localhost", self.agent.node_name]
-        if opts.pki is not None:  # in the server's process: a certificate from the cluster CA
-            opts.pki.issue_serving(self.agent.node_name, sans, cert, key)
-            ca = opts.pki.ca_cert
-        else:  # a joined agent: self-signed, trusting the cluster CA it was given for clients
-            self_signed(self.agent.node_name, sans, cert, key)
-            ca = opts.ca_file
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(cert, key)
-        if not ca:
-            raise RuntimeError("the agent needs the cluster CA (--ca-file) to authenticate the API server")
-        ctx.load_verify_locations(ca)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.set_alpn_protocols(["http/1.1"])
-        return ctx
-
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the port."""
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, ssl_context=self._ssl(host))
-        await site.start()
-        return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        runner = self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, host, port, ssl_context=self.tls.context(host)).start()
+        return int(runner.addresses[0][1])  # (host, port[, …]) of the one listening socket
 
     async def stop(self) -> None:
         """Stop listening."""
@@ -89,13 +111,16 @@ class AgentAPI:
             await self._runner.cleanup()
 
     # -- helpers -----------------------------------------------------------------------
-    def _worker(self, request: web.Request):
+    @property
+    def _runtime(self) -> Runtime:
+        return self.node.runtime
+
+    def _worker(self, request: web.Request) -> RunningPod:
         ns, pod = request.match_info["ns"], request.match_info["pod"]
-        for w in self.agent.workers.values():
-            md = w.pod["metadata"]
-            if md.get("namespace") == ns and md.get("name") == pod:
-                return w
-        raise errors.not_found("pods", "", pod)
+        w = self.node.running_pod(ns, pod)
+        if w is None:
+            raise errors.not_found("pods", "", pod)
+        return w
 
     # -- logs ----------------------------------------------------------------------------
     async def logs(self, request: web.Request) -> web.StreamResponse:
@@ -103,7 +128,7 @@ class AgentAPI:
         w = self._worker(request)
         name = request.match_info["container"]
         q = request.query
-        cs = next((c for c in w.main + w.init if c.name == name), None)
+        cs = next((c for c in [*w.main, *w.init] if c.name == name), None)
         if cs is None:
             raise errors.bad_request(f"container {name} is not valid for pod {w.pod['metadata']['name']}")
         previous = q.get("previous") == "true"
@@ -120,7 +145,6 @@ class AgentAPI:
         tail = int(q["tailLines"]) if q.get("tailLines") else None
         since = q.get("sinceTime")
         if q.get("sinceSeconds"):
-            import datetime as dt
             since = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=int(q["sinceSeconds"]))).strftime(
                 "%Y-%m-%dT%H:%M:%S.%fZ")
         ts = q.get("timestamps") == "true"
@@ -131,7 +155,7 @@ class AgentAPI:
         sent = 0
         if q.get("follow") == "true" and not previous:
             stop = asyncio.Event()
-            running = asyncio.create_task(self._until_exit(w, name, handle, stop))
+            running = asyncio.create_task(self._until_exit(handle, stop))
             try:
                 async for chunk in logfiles.follow_logs(path, tail=tail, since=since, timestamps=ts, done=stop.is_set):
                     if limit is not None:
@@ -151,19 +175,19 @@ class AgentAPI:
         await resp.write_eof()
         return resp
 
-    async def _until_exit(self, w, name: str, handle, stop: asyncio.Event) -> None:
+    async def _until_exit(self, handle: ContainerHandle | None, stop: asyncio.Event) -> None:
         if handle is not None:
             try:
-                await self.agent.runtime.wait(handle)
+                await self._runtime.wait(handle)
             except Exception:
                 pass
         stop.set()
 
-    def _log_path(self, w, name: str, previous: bool, handle) -> str | None:
+    def _log_path(self, w: RunningPod, name: str, previous: bool, handle: ContainerHandle | None) -> str | None:
         base = os.path.join(w.sandbox.dir if w.sandbox else "", "logs", name) if w.sandbox else ""
         if not previous:
             if handle is not None:
-                return self.agent.runtime.log_path(handle)
+                return self._runtime.log_path(handle)
             # Exited and not restarted yet: the latest instance's log.
             if base and os.path.isdir(base):
                 files = sorted((f for f in os.listdir(base) if f.endswith(".log")), key=lambda f: int(f.split(".")[0]))
@@ -172,32 +196,30 @@ class AgentAPI:
         if base and os.path.isdir(base):
             files = sorted((f for f in os.listdir(base) if f.endswith(".log")), key=lambda f: int(f.split(".")[0]))
             if handle is not None:
-                files = [f for f in files if os.path.join(base, f) != self.agent.runtime.log_path(handle)]
+                files = [f for f in files if os.path.join(base, f) != self._runtime.log_path(handle)]
             return os.path.join(base, files[-1]) if files else None
         return None
 
     # -- exec / attach / port-forward ---------------------------------------------------------
     async def exec(self, request: web.Request) -> web.StreamResponse:
         """kubectl exec (WebSocket v4/v5 or SPDY)."""
-        from kubelite.streams.remotecommand import serve_exec
         w = self._worker(request)
         name = request.match_info["container"]
 
-        async def factory(command: list[str], tty: bool, stdin: bool):
+        async def factory(command: list[str], tty: bool, stdin: bool) -> _ExecAdapter:
             handle = w.handles.get(name)
-            if handle is None:
+            if handle is None or w.sandbox is None:
                 raise errors.bad_request(f"container {name} is not running")
-            return _ExecAdapter(await self.agent.runtime.exec(w.sandbox, handle, command, tty))
+            return _ExecAdapter(await self._runtime.exec(w.sandbox, handle, command, tty))
         return await serve_exec(request, factory)
 
     async def attach(self, request: web.Request) -> web.StreamResponse:
         """kubectl attach: the running container's output from now on (no stdin: the
         process runtime does not keep a container's stdin open)."""
-        from kubelite.streams.remotecommand import serve_attach
         w = self._worker(request)
         name = request.match_info["container"]
 
-        async def factory(command: list[str], tty: bool, stdin: bool):
+        async def factory(command: list[str], tty: bool, stdin: bool) -> _AttachSession:
             handle = w.handles.get(name)
             if handle is None:
                 raise errors.bad_request(f"container {name} is not running")
@@ -205,27 +227,28 @@ class AgentAPI:
                 raise errors.bad_request(
                     f"container {name} does not accept stdin: the process runtime does not keep a "
                     f"container's stdin open (attach without -i/-t to follow its output)")
-            return _AttachSession(self.agent.runtime, handle)
+            return _AttachSession(self._runtime, handle)
         return await serve_attach(request, factory)
 
     async def portforward(self, request: web.Request) -> web.StreamResponse:
         """kubectl port-forward (SPDY, WebSocket-tunnelled SPDY, or the legacy channels)."""
-        from kubelite.streams.portforward import serve_portforward
         w = self._worker(request)
 
-        async def connect(port: int):
-            return await self.agent.runtime.open_port(w.sandbox, port)
+        async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            if w.sandbox is None:
+                raise ConnectionRefusedError(f"pod {request.match_info['pod']} has no network yet")
+            return await self._runtime.open_port(w.sandbox, port)
         return await serve_portforward(request, connect)
 
 
 class _ExecAdapter:
     """The runtime's ExecSession in the shape the stream servers drive."""
 
-    def __init__(self, session):
+    def __init__(self, session: ExecSession):
         self._s = session
-        self.stdout = session.stdout
-        self.stderr = session.stderr
-        self._closing: asyncio.Task | None = None
+        self.stdout: ByteReader = session.stdout
+        self.stderr: ByteReader | None = session.stderr
+        self._closing: asyncio.Task[None] | None = None
 
     async def write_stdin(self, data: bytes) -> None:
         await self._s.write(data)
@@ -243,11 +266,12 @@ class _ExecAdapter:
 class _AttachSession:
     """Output of a running container from the moment of attaching until it exits."""
 
-    def __init__(self, runtime, handle):
+    def __init__(self, runtime: Runtime, handle: ContainerHandle):
         self._runtime = runtime
         self._handle = handle
-        self.stdout = asyncio.StreamReader()
-        self.stderr = None
+        self._out = asyncio.StreamReader()
+        self.stdout: ByteReader = self._out
+        self.stderr: ByteReader | None = None
         self._exited = asyncio.Event()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._follow()), loop.create_task(self._wait_exit())]
@@ -262,9 +286,9 @@ class _AttachSession:
         try:
             async for chunk in logfiles.follow_logs(self._runtime.log_path(self._handle), tail=0,
                                                     done=self._exited.is_set):
-                self.stdout.feed_data(chunk)
+                self._out.feed_data(chunk)
         finally:
-            self.stdout.feed_eof()
+            self._out.feed_eof()
 
     async def write_stdin(self, data: bytes) -> None:
         return None

@@ -13,7 +13,6 @@ import logging
 import os
 import subprocess
 from dataclasses import dataclass
-from typing import IO
 
 log = logging.getLogger("kubelite.node")
 
@@ -30,29 +29,33 @@ class NetSlot:
     """One agent's share of the machine's pod address space."""
 
     index: int
-    lock: IO
+    lock_fd: int  # holds the flock; closing it gives the slot back
 
     @property
     def bridge(self) -> str:
+        """The slot's node bridge."""
         return f"kl{self.index}"
 
     @property
     def prefix(self) -> str:
+        """Prefix of the slot's namespace and veth names."""
         return f"kl{self.index}"
 
     @property
     def pod_cidr(self) -> str:
+        """Pod addresses in network-namespace mode."""
         return f"10.244.{self.index}.0/24"
 
     @property
     def host_cidr(self) -> str:
+        """Pod addresses on the host network (loopback)."""
         return f"127.{self.index + 1}.0.0/16"
 
     def release(self) -> None:
         """Give the slot back.  The guard route stays: once the bridges are gone it is what
         keeps a late packet for a pod address (a client, a test) from leaving the machine."""
         try:
-            self.lock.close()
+            os.close(self.lock_fd)
         except OSError:
             pass
 
@@ -61,13 +64,13 @@ def acquire() -> NetSlot:
     """Take the lowest free slot and clean up what a dead previous owner left."""
     os.makedirs(LOCK_DIR, exist_ok=True)
     for i in range(MAX_SLOTS):
-        f = open(os.path.join(LOCK_DIR, f"net-slot-{i}.lock"), "a+")
+        fd = os.open(os.path.join(LOCK_DIR, f"net-slot-{i}.lock"), os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            f.close()
+            os.close(fd)
             continue
-        slot = NetSlot(i, f)
+        slot = NetSlot(i, fd)
         _clean_leftovers(slot)
         if os.geteuid() == 0 and "unreachable" not in _run("ip", "route", "show", GUARD_CIDR):
             _run("ip", "route", "add", "unreachable", GUARD_CIDR)

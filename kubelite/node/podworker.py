@@ -10,24 +10,26 @@ Order of things (upstream's SyncPod / SyncTerminatingPod):
    connections (bounded by the grace period), run preStop hooks, SIGTERM then SIGKILL,
    remove the sandbox, and delete the pod object with grace 0.
 Every state change schedules a status write; writes are coalesced.
+
+A worker knows its node only as a ``PodHost`` (host.py): the runtime, the event
+recorder, and the few API calls it needs (status writes, lookups, the final delete).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.errors import StatusError
+from kubelite.client.errors import NotFound, StatusError
 from kubelite.client.events import NORMAL, WARNING
 from kubelite.node import deadline, envvars
-from kubelite.node.probes import ProbeFn, Prober
-from kubelite.node.runtime.base import ContainerHandle, ImageNotFound, Sandbox, StartError
+from kubelite.node.host import PodHost
+from kubelite.node.probes import ExecFn, ProbeFn, Prober, ResultFn, run_probe
+from kubelite.node.runtime.base import ContainerHandle, ImageInfo, ImageNotFound, Sandbox, StartError
 from kubelite.node.status import ContainerStatus, build_status
-
-if TYPE_CHECKING:
-    from kubelite.node.agent import Agent
 
 log = logging.getLogger("kubelite.node")
 Obj = dict[str, Any]
@@ -40,8 +42,8 @@ BACKOFF_RESET = 600.0
 class PodWorker:
     """Drives one pod toward its spec until it is deleted."""
 
-    def __init__(self, agent: Agent, pod: Obj):
-        self.agent = agent
+    def __init__(self, host: PodHost, pod: Obj):
+        self.host = host
         self.pod = pod
         self.uid = meta.uid(pod)
         self.key = meta.key(pod)
@@ -58,14 +60,16 @@ class PodWorker:
         self.terminating = asyncio.Event()
         self.done = asyncio.Event()
         self._image_backoff: dict[str, tuple[float, float]] = {}  # image -> (next try, delay)
-        self._task: asyncio.Task | None = None
-        self._status_task: asyncio.Task | None = None
-        self._container_tasks: list[asyncio.Task] = []
-        self._images: dict[str, Any] = {}
-        self._gates: dict[str, asyncio.Task] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._status_task: asyncio.Task[None] | None = None
+        self._container_tasks: list[asyncio.Task[None]] = []
+        self._images: dict[str, ImageInfo] = {}
+        self._gates: dict[str, asyncio.Task[None]] = {}
+        self._sent: Obj | None = None  # the last status written
+        self._background: set[asyncio.Task[None]] = set()  # fire-and-forget kills, referenced until done
         self.failure: tuple[str, str] | None = None  # (reason, message) once the node failed the pod
         self.deadline = deadline.ActiveDeadline(self._deadline_exceeded)
-        self._fail_task: asyncio.Task | None = None
+        self._fail_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -95,6 +99,7 @@ class PodWorker:
 
     @property
     def c_spec(self) -> dict[str, Obj]:
+        """Every container's spec (init and regular), by name."""
         spec = self.pod["spec"]
         return {c["name"]: c for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])}
 
@@ -103,10 +108,22 @@ class PodWorker:
         if container:
             kind = "initContainers" if any(c.name == container for c in self.init) else "containers"
             fp = f"spec.{kind}{{{container}}}"
-        self.agent.recorder.event(self.pod, type_, reason, message, field_path=fp)
+        self.host.recorder.event(self.pod, type_, reason, message, field_path=fp)
 
     def _changed(self) -> None:
         self.dirty.set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    @property
+    def _sandbox(self) -> Sandbox:
+        """The sandbox; containers, probes and hooks only run once it exists."""
+        if self.sandbox is None:
+            raise RuntimeError(f"pod {self.key} has no sandbox")
+        return self.sandbox
 
     async def _run(self) -> None:
         try:
@@ -133,7 +150,7 @@ class PodWorker:
 
     async def _create_sandbox(self) -> None:
         try:
-            self.sandbox = await self.agent.runtime.create_sandbox(self.pod)
+            self.sandbox = await self.host.runtime.create_sandbox(self.pod)
         except Exception as e:
             self._event(WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
             raise
@@ -203,11 +220,11 @@ class PodWorker:
         except TimeoutError:
             pass
 
-    async def _pull(self, cs: ContainerStatus, spec: Obj):
+    async def _pull(self, cs: ContainerStatus, spec: Obj) -> ImageInfo | None:
         """Pull per imagePullPolicy; ErrImagePull / ImagePullBackOff on failure (returns None)."""
         image = spec["image"]
         policy = spec.get("imagePullPolicy", "IfNotPresent")
-        rt = self.agent.runtime
+        rt = self.host.runtime
         nxt = self._image_backoff.get(image)
         if nxt and time.monotonic() < nxt[0]:
             cs.state = {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}}
@@ -216,7 +233,7 @@ class PodWorker:
             self._event(WARNING, "Failed", "Error: ImagePullBackOff", cs.name)
             await self._sleep(nxt[0] - time.monotonic())
             return None
-        present = policy != "Always" and self.agent.image_present(image)
+        present = policy != "Always" and self.host.image_present(image)
         if policy == "Never" and not present:
             msg = f'Container image "{image}" is not present with pull policy of Never'
             cs.state = {"waiting": {"reason": "ErrImageNeverPull", "message": msg}}
@@ -256,12 +273,12 @@ class PodWorker:
         info = await self._pull(cs, spec)
         if info is None or self.terminating.is_set():
             return None
-        cs.image_id = getattr(info, "repo_digest", "") or ""
+        cs.image_id = info.repo_digest
         self._images[cs.name] = info
         try:
-            env = await envvars.container_env(self.pod, spec, services=self.agent.services_for(self.pod),
-                                              host_ip=self.agent.node_ip, pod_ip=self.sandbox.ip,
-                                              lookup=self.agent.lookup)
+            env = await envvars.container_env(self.pod, spec, services=self.host.services_for(self.pod),
+                                              host_ip=self.host.node_ip, pod_ip=self._sandbox.ip,
+                                              lookup=self.host.lookup)
         except ValueError as e:
             cs.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}}
             self._changed()
@@ -273,7 +290,7 @@ class PodWorker:
         if restart:
             cs.restart_count += 1
         try:
-            handle = await self.agent.runtime.start_container(self.sandbox, self.pod, spec, info, env)
+            handle = await self.host.runtime.start_container(self._sandbox, self.pod, spec, info, env)
         except StartError as e:
             now = meta.rfc3339()
             cs.state = {"terminated": {"exitCode": e.exit_code, "reason": e.reason, "message": str(e),
@@ -291,10 +308,10 @@ class PodWorker:
         await self._post_start(cs, spec)
         self._start_probes(cs, spec)
         self._changed()
-        exit_info = await self.agent.runtime.wait(handle)
+        exit_info = await self.host.runtime.wait(handle)
         self._stop_probes(cs)
         cs.ready = False
-        term = {"exitCode": exit_info.exit_code, "reason": exit_info.reason,
+        term: Obj = {"exitCode": exit_info.exit_code, "reason": exit_info.reason,
                 "startedAt": meta.rfc3339(handle.started_at), "finishedAt": meta.rfc3339(exit_info.finished_at),
                 "containerID": cs.container_id}
         if exit_info.message:
@@ -315,7 +332,6 @@ class PodWorker:
                 self._event(WARNING, "FailedPostStartHook", f"PostStartHook failed: {msg}", cs.name)
 
     async def _run_hook(self, cs: ContainerStatus, spec: Obj, hook: Obj, limit: float) -> tuple[bool, str]:
-        from kubelite.node.probes import run_probe
         if "sleep" in hook:
             await asyncio.sleep(min(float(hook["sleep"].get("seconds", 0)), limit))
             return True, ""
@@ -324,17 +340,17 @@ class PodWorker:
             return simulated
         try:
             return await asyncio.wait_for(
-                run_probe(dict(hook, timeoutSeconds=max(int(limit), 1)), spec, self.sandbox.ip, self._exec_fn(cs)),
+                run_probe(dict(hook, timeoutSeconds=max(int(limit), 1)), spec, self._sandbox.ip, self._exec_fn(cs)),
                 limit)
         except TimeoutError:
             return False, "hook timed out"
 
-    def _exec_fn(self, cs: ContainerStatus):
+    def _exec_fn(self, cs: ContainerStatus) -> ExecFn:
         async def run(cmd: list[str], timeout: float) -> tuple[int, str]:
             handle = self.handles.get(cs.name)
             if handle is None:
                 return 1, "container not running"
-            sess = await self.agent.runtime.exec(self.sandbox, handle, cmd, False)
+            sess = await self.host.runtime.exec(self._sandbox, handle, cmd, False)
             await sess.close_stdin()
             try:
                 out = await asyncio.wait_for(sess.stdout.read(), timeout)
@@ -371,7 +387,7 @@ class PodWorker:
         self.probers[cs.name] = probers
         if startup:
             cs.started = False
-            p = Prober("startup", startup, spec, self.sandbox.ip, self._exec_fn(cs), on_result,
+            p = Prober("startup", startup, spec, self._sandbox.ip, self._exec_fn(cs), on_result,
                        run=self._probe_runner(cs, "startup"))
             probers.append(p)
             p.start()
@@ -379,13 +395,13 @@ class PodWorker:
             cs.started = True
             self._after_started(cs, spec, probers, on_result)
 
-    def _after_started(self, cs: ContainerStatus, spec: Obj, probers: list[Prober], on_result) -> None:
+    def _after_started(self, cs: ContainerStatus, spec: Obj, probers: list[Prober], on_result: ResultFn) -> None:
         simulated = self._simulated(cs, "readiness")
         if not spec.get("readinessProbe") and simulated is not None:
             cs.ready = simulated[0]
         elif not spec.get("readinessProbe"):
             # A runtime whose pods serve nothing (fake) would keep the gate shut forever.
-            ports = self._tcp_ports(cs, spec) if getattr(self.agent.runtime, "serves_ports", True) else []
+            ports = self._tcp_ports(cs, spec) if self.host.runtime.serves_ports else []
             if ports:
                 # kubelite's zero-downtime rule: with no readiness probe, a container that
                 # declares TCP ports is Ready once it accepts connections on them, not merely
@@ -397,16 +413,15 @@ class PodWorker:
         for kind in ("readiness", "liveness"):
             probe = spec.get(f"{kind}Probe")
             if probe:
-                p = Prober(kind, probe, spec, self.sandbox.ip, self._exec_fn(cs), on_result,
+                p = Prober(kind, probe, spec, self._sandbox.ip, self._exec_fn(cs), on_result,
                            run=self._probe_runner(cs, kind))
                 probers.append(p)
                 p.start()
 
     def _simulated(self, cs: ContainerStatus, kind: str) -> tuple[bool, str] | None:
         """The runtime's own answer to a probe or hook of this container (fake: nothing is dialled)."""
-        answer = getattr(self.agent.runtime, "probe_result", None)
         handle = self.handles.get(cs.name)
-        return answer(handle, kind) if answer is not None and handle is not None else None
+        return self.host.runtime.probe_result(handle, kind) if handle is not None else None
 
     def _probe_runner(self, cs: ContainerStatus, kind: str) -> ProbeFn | None:
         """A probe attempt answered by the runtime, when it simulates its pods."""
@@ -424,7 +439,7 @@ class PodWorker:
             # The image's EXPOSE says what its own entrypoint serves; a replaced command may
             # serve nothing, and must not wait forever for a port it never opens.
             info = self._images.get(cs.name)
-            for ep in getattr(info, "exposed_ports", None) or []:
+            for ep in info.exposed_ports if info else []:
                 num, _, proto = str(ep).partition("/")
                 if num.isdigit() and (proto or "tcp").lower() == "tcp":
                     ports.append(int(num))
@@ -436,7 +451,7 @@ class PodWorker:
         while pending and cs.name in self.handles and not self.terminating.is_set():
             port = pending[0]
             try:
-                _, w = await asyncio.wait_for(asyncio.open_connection(self.sandbox.ip, port), 1.0)
+                _, w = await asyncio.wait_for(asyncio.open_connection(self._sandbox.ip, port), 1.0)
                 w.close()
                 pending.pop(0)
                 continue
@@ -452,7 +467,7 @@ class PodWorker:
             return
         self._event(NORMAL, "Killing", f"Container {cs.name} failed {kind} probe, will be restarted", cs.name)
         grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
-        asyncio.create_task(self.agent.runtime.stop_container(handle, grace))
+        self._spawn(self.host.runtime.stop_container(handle, grace))
 
     def _stop_probes(self, cs: ContainerStatus) -> None:
         for p in self.probers.pop(cs.name, []):
@@ -502,7 +517,7 @@ class PodWorker:
         self._changed()
         await self._flush_status()
         if self.handles and grace > 0:
-            await self.agent.wait_drained(self.pod, max(0.0, min(grace, deadline - time.monotonic())))
+            await self.host.wait_drained(self.pod, max(0.0, min(grace, deadline - time.monotonic())))
         for cs in self.main:
             if cs.name in self.handles:
                 self._event(NORMAL, "Killing", f"Stopping container {cs.name}", cs.name)
@@ -520,13 +535,13 @@ class PodWorker:
         await asyncio.gather(*self._container_tasks, return_exceptions=True)
         if self.sandbox is not None:
             try:
-                await self.agent.runtime.remove_sandbox(self.sandbox)
+                await self.host.runtime.remove_sandbox(self.sandbox)
             except Exception:
                 log.exception("removing sandbox of %s", self.key)
-        await self.agent.delete_pod(self.pod)
+        await self.host.delete_pod(self.pod)
 
     async def _stop_all(self, grace: float) -> None:
-        stops = [self.agent.runtime.stop_container(h, grace) for h in list(self.handles.values())]
+        stops = [self.host.runtime.stop_container(h, grace) for h in list(self.handles.values())]
         for cs in list(self.probers):
             self._stop_probes_by_name(cs)
         if stops:
@@ -539,7 +554,7 @@ class PodWorker:
     # -- status ------------------------------------------------------------------------------
     def status(self) -> Obj:
         """The pod status as of now."""
-        st = build_status(self.pod, init=self.init, main=self.main, host_ip=self.agent.node_ip,
+        st = build_status(self.pod, init=self.init, main=self.main, host_ip=self.host.node_ip,
                           pod_ip=self.sandbox.ip if self.sandbox else "", start_time=self.start_time,
                           sandbox_ready=self.sandbox is not None, now=meta.rfc3339())
         if self.failure is not None:
@@ -550,18 +565,16 @@ class PodWorker:
     async def _flush_status(self) -> None:
         self.dirty.clear()
         st = self.status()
-        if st == self._last_sent():
+        if st == self._sent:
             return
         try:
-            await self.agent.write_status(self.pod, st)
+            await self.host.write_status(self.pod, st)
             self._sent = st
+        except NotFound:
+            pass  # the pod is gone; its deletion reaches the agent as a watch event
         except StatusError as e:
-            if e.code != 404:
-                log.debug("status of %s: %s", self.key, e.message)
-                self.dirty.set()
-
-    def _last_sent(self) -> Obj | None:
-        return getattr(self, "_sent", None)
+            log.debug("status of %s: %s", self.key, e.message)
+            self.dirty.set()
 
     async def _status_writer(self) -> None:
         while not self.done.is_set():

@@ -14,6 +14,8 @@ import aiohttp
 Obj = dict[str, Any]
 ExecFn = Callable[[list[str], float], Awaitable[tuple[int, str]]]
 ProbeFn = Callable[[], Awaitable[tuple[bool, str]]]
+# (kind, result, message): True/False when the probe's state flips, None for one failed attempt.
+ResultFn = Callable[[str, bool | None, str], None]
 
 
 def _port(container: Obj, port: Any) -> int:
@@ -91,7 +93,7 @@ class Prober:
     """Runs one probe periodically and reports state changes through ``on_change``."""
 
     def __init__(self, kind: str, probe: Obj, container: Obj, pod_ip: str, exec_fn: ExecFn,
-                 on_result: Callable[[str, bool | None, str], None], run: ProbeFn | None = None):
+                 on_result: ResultFn, run: ProbeFn | None = None):
         self.kind = kind  # startup, readiness, liveness
         self.run = run  # answers each attempt instead of run_probe (a runtime that simulates its pods)
         self.probe = probe
@@ -99,7 +101,7 @@ class Prober:
         self.pod_ip = pod_ip
         self.exec_fn = exec_fn
         self.on_result = on_result
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Begin probing."""

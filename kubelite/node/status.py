@@ -40,10 +40,12 @@ class ContainerStatus:
 
     @property
     def running(self) -> bool:
+        """Whether the container's current state is running."""
         return "running" in self.state
 
     @property
     def terminated(self) -> Obj | None:
+        """The terminated state, if the container has ended."""
         return self.state.get("terminated")
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from ...images.store import ImageConfig, ImageNotFound  # noqa: F401  (re-exported)
+from ...images.store import ImageConfig, ImageNotFound, ImageStore  # noqa: F401  (ImageNotFound re-exported)
 
 ImageInfo = ImageConfig
 
@@ -105,16 +105,41 @@ class ExecSession:
 
 
 class ExecImpl(Protocol):
-    async def write(self, data: bytes) -> None: ...
-    async def close_stdin(self) -> None: ...
-    def resize(self, width: int, height: int) -> None: ...
-    async def wait(self) -> int: ...
-    async def kill(self) -> None: ...
+    """The runtime-specific half of an ExecSession (a pipe or a pty process)."""
+
+    async def write(self, data: bytes) -> None:
+        """Send bytes to the command's stdin."""
+
+    async def close_stdin(self) -> None:
+        """Close the command's stdin."""
+
+    def resize(self, width: int, height: int) -> None:
+        """Set the terminal size (a no-op without a tty)."""
+
+    async def wait(self) -> int:
+        """The command's exit code, once it ends."""
+
+    async def kill(self) -> None:
+        """Stop the command and what it started."""
 
 
 @runtime_checkable
 class Runtime(Protocol):
     """What the node agent needs from a container runtime."""
+
+    @property
+    def images(self) -> ImageStore:
+        """The node's local image store (what `pull` resolves against)."""
+
+    @property
+    def serves_ports(self) -> bool:
+        """Whether a container's declared ports are really listened on (False: a simulation)."""
+
+    def reap_orphans(self) -> int:
+        """Stop what an earlier agent on the same data directory left running; how many."""
+
+    def probe_result(self, handle: ContainerHandle, kind: str) -> tuple[bool, str] | None:
+        """The runtime's own answer to a probe or hook of a container, or None: run it for real."""
 
     async def pull(self, ref: str) -> ImageInfo:
         """Make the image available locally; raise ImageNotFound if no such image."""

@@ -259,6 +259,10 @@ class FakeRuntime:
         for sandbox in list(self._sandboxes.values()):
             await self.remove_sandbox(sandbox)
 
+    def reap_orphans(self) -> int:
+        """Nothing of a fake pod outlives its agent."""
+        return 0
+
 
 class _NullExec:
     def __init__(self, tty: bool):

@@ -16,9 +16,10 @@ import asyncio
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import BinaryIO
 
 MAX_LINE = 16 * 1024
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
@@ -37,7 +38,7 @@ def parse_time_ns(text: str) -> int:
     frac_ns = 0
     main = text
     tz = "+00:00"
-    if main.endswith("Z") or main.endswith("z"):
+    if main.endswith(("Z", "z")):
         main = main[:-1]
     elif len(main) > 6 and main[-6] in "+-" and main[-3] == ":":
         main, tz = main[:-6], main[-6:]
@@ -65,7 +66,7 @@ class LogWriter:
         self.max_size = max_size
         self.max_files = max(1, max_files)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        self._f = open(path, "ab")
+        self._f = open(path, "ab")  # noqa: SIM115 (the writer owns the file until close())
         self._size = self._f.tell()
         self._pending: dict[str, bytearray] = {}
 
@@ -112,7 +113,7 @@ class LogWriter:
                 if os.path.exists(f"{self.path}.{i}"):
                     os.replace(f"{self.path}.{i}", f"{self.path}.{i + 1}")
             os.replace(self.path, f"{self.path}.1")
-        self._f = open(self.path, "ab")
+        self._f = open(self.path, "ab")  # noqa: SIM115 (the writer owns the file until close())
         self._size = 0
 
 
@@ -177,9 +178,8 @@ def read_lines(path: str, *, tail: int | None = None, since: str | None = None,
 
     def lines() -> Iterator[LogLine]:
         for name in log_files(path):
-            try:
-                f = open(name, "rb")
-            except FileNotFoundError:  # rotated away under us
+            f = _open_or_none(name)
+            if f is None:  # rotated away under us
                 continue
             with f:
                 yield from _feed_all(f, joiner, since_ns, streams)
@@ -234,8 +234,8 @@ async def follow_logs(path: str, *, tail: int | None = None, since: str | None =
     if tail is not None and tail >= 0:
         history = deque(history, maxlen=tail) if tail > 0 else deque(history, maxlen=0)
     try:
-        for line in history:
-            yield format_line(line, timestamps)
+        for old in history:
+            yield format_line(old, timestamps)
         pending = carry[0]
         finishing = False
         while True:
@@ -265,27 +265,22 @@ async def follow_logs(path: str, *, tail: int | None = None, since: str | None =
             f.close()
 
 
-def _feed_all(raws, joiner: _Joiner, since_ns: int | None, streams: tuple[str, ...]) -> Iterator[LogLine]:
+def _feed_all(raws: Iterable[bytes], joiner: _Joiner, since_ns: int | None, streams: tuple[str, ...]) -> Iterator[LogLine]:
     for raw in raws:
         line = joiner.feed(raw)
         if line is not None and _matches(line, since_ns, streams):
             yield line
 
 
-def _open_or_none(path: str):
+def _open_or_none(path: str) -> BinaryIO | None:
     try:
         return open(path, "rb")
     except FileNotFoundError:
         return None
 
 
-def _rotated(f, path: str) -> bool:
+def _rotated(f: BinaryIO, path: str) -> bool:
     try:
         return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
     except FileNotFoundError:
         return False
-
-
-def now_utc() -> datetime:
-    """Current time, timezone-aware UTC."""
-    return datetime.now(UTC)

@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class PodNetwork(Protocol):
 class _Allocator:
     """Hands out host addresses of a CIDR, skipping reserved ones."""
 
-    def __init__(self, cidr: str, reserved: set[str] = frozenset()):
+    def __init__(self, cidr: str, reserved: Iterable[str] = ()):
         self.net = ipaddress.ip_network(cidr, strict=False)
         self.reserved = set(reserved)
         self.by_uid: dict[str, str] = {}
@@ -88,20 +89,24 @@ class HostNetwork:
 
     def __init__(self, cidr: str = DEFAULT_HOST_CIDR):
         net = ipaddress.ip_network(cidr, strict=False)
-        if not net.subnet_of(ipaddress.ip_network("127.0.0.0/8")):
+        if not isinstance(net, ipaddress.IPv4Network) or not net.subnet_of(ipaddress.IPv4Network("127.0.0.0/8")):
             raise ValueError(f"host-network pod addresses must be in 127.0.0.0/8, got {cidr}")
         self.alloc = _Allocator(cidr, {"127.0.0.1"})
 
     async def setup(self, uid: str) -> tuple[str, str | None]:
+        """The next free 127.x address; no namespace."""
         return self.alloc.allocate(uid), None
 
     async def teardown(self, uid: str) -> None:
+        """Give the pod's address back."""
         self.alloc.release(uid)
 
     def enter(self, netns: str | None, argv: list[str]) -> list[str]:
+        """The host network needs no entering: `argv` as is."""
         return argv
 
     async def cleanup_all(self) -> None:
+        """Forget every address."""
         self.alloc.by_uid.clear()
 
 
@@ -126,6 +131,7 @@ class NetnsNetwork:
         return f"{self.prefix}-{short}", f"{self.prefix}v{short}"[:15]
 
     async def setup(self, uid: str) -> tuple[str, str | None]:
+        """Namespace, veth into the bridge, address and default route for pod `uid`."""
         async with self._lock:
             await self._ensure_bridge()
             ns, veth = self.names(uid)
@@ -147,6 +153,7 @@ class NetnsNetwork:
             return ip, ns
 
     async def teardown(self, uid: str) -> None:
+        """Delete the pod's veth and namespace and release its address."""
         async with self._lock:
             await self._teardown_locked(uid)
 
@@ -158,11 +165,13 @@ class NetnsNetwork:
         self.alloc.release(uid)
 
     def enter(self, netns: str | None, argv: list[str]) -> list[str]:
+        """`argv` under nsenter into the pod's network namespace."""
         if not netns:
             return argv
         return [shutil.which("nsenter") or "nsenter", f"--net={os.path.join(NETNS_DIR, netns)}", "--"] + argv
 
     async def cleanup_all(self) -> None:
+        """Tear down every pod network, then the bridge if this object made it."""
         for uid in list(self.namespaces):
             await self.teardown(uid)
         if self._bridge_made:

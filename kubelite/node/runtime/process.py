@@ -34,6 +34,7 @@ import termios
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from ...images.store import ImageConfig, ImageStore, default_root
 from . import logs
@@ -56,13 +57,14 @@ class _Container:
     proc: asyncio.subprocess.Process
     writer: logs.LogWriter
     exited: asyncio.Event = field(default_factory=asyncio.Event)
-    done: asyncio.Future | None = None
-    stopping: bool = False
+    done: asyncio.Future[ExitInfo] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     outputs: tuple[int, int] = (-1, -1)   # read ends of the stdout and stderr pipes
 
 
 class ProcessRuntime:
     """Containers as host processes, pods as directories plus a network (host or netns)."""
+
+    serves_ports = True  # a container's declared ports are real listening sockets
 
     def __init__(self, data_dir: str, *, images: ImageStore | None = None, network: str = "host",
                  pod_cidr: str = DEFAULT_POD_CIDR, host_cidr: str = DEFAULT_HOST_CIDR,
@@ -78,7 +80,6 @@ class ProcessRuntime:
         self._sandboxes: dict[str, Sandbox] = {}
         self._containers: dict[str, _Container] = {}
         self._attempts: dict[tuple[str, str], itertools.count] = {}
-        self._execs: set[asyncio.subprocess.Process] = set()
 
     # -- images and sandboxes -------------------------------------------------
 
@@ -97,9 +98,8 @@ class ProcessRuntime:
         ip, netns = await self.network.setup(uid)
         sandbox = Sandbox(uid=uid, namespace=meta.get("namespace", "default"), name=meta.get("name", ""),
                           ip=ip, dir=pod_dir, netns=netns, created_at=_now())
-        with open(os.path.join(pod_dir, "sandbox.json"), "w") as f:
-            json.dump({"uid": uid, "namespace": sandbox.namespace, "name": sandbox.name, "ip": ip,
-                       "netns": netns}, f)
+        Path(pod_dir, "sandbox.json").write_text(json.dumps({"uid": uid, "namespace": sandbox.namespace,
+                                                             "name": sandbox.name, "ip": ip, "netns": netns}))
         self._sandboxes[uid] = sandbox
         return sandbox
 
@@ -154,7 +154,6 @@ class ProcessRuntime:
         handle = ContainerHandle(id=uuid.uuid4().hex, name=name, sandbox_uid=sandbox.uid, started_at=_now(),
                                  log_path=log_path, attempt=attempt, pid=proc.pid, image=image.ref)
         c = _Container(handle, proc, writer, outputs=(out_r, err_r))
-        c.done = asyncio.get_running_loop().create_future()
         self._containers[handle.id] = c
         asyncio.create_task(self._supervise(c), name=f"container-{sandbox.name}-{name}")
         return handle
@@ -208,7 +207,6 @@ class ProcessRuntime:
         if c is None:
             return
         if not c.exited.is_set():
-            c.stopping = True
             await _kill_session(c.proc.pid, signal.SIGTERM)
             try:
                 await asyncio.wait_for(c.exited.wait(), timeout=max(grace, 0))
@@ -224,10 +222,9 @@ class ProcessRuntime:
         """The CRI log of this container instance."""
         return handle.log_path
 
-    def is_running(self, handle: ContainerHandle) -> bool:
-        """Whether the container's main process is still alive."""
-        c = self._containers.get(handle.id)
-        return c is not None and not c.exited.is_set()
+    def probe_result(self, handle: ContainerHandle, kind: str) -> tuple[bool, str] | None:
+        """Real processes answer their probes themselves."""
+        return None
 
     # -- exec and port-forward ------------------------------------------------
 
@@ -303,9 +300,9 @@ def _session_members(sid: int, *, outside_group: bool = False) -> list[int]:
         # Fields after the parenthesised command: state ppid pgrp session ...
         fields = stat[stat.rfind(b")") + 2:].split()
         # Zombies are already dead; only their parent can reap them.
-        if len(fields) > 3 and int(fields[3]) == sid and fields[0] not in (b"Z", b"X"):
-            if not (outside_group and int(fields[2]) == sid):
-                out.append(int(entry))
+        if (len(fields) > 3 and int(fields[3]) == sid and fields[0] not in (b"Z", b"X")
+                and not (outside_group and int(fields[2]) == sid)):
+            out.append(int(entry))
     return out
 
 
@@ -405,9 +402,11 @@ class _PipeExec:
     """exec without a tty: separate stdout and stderr pipes."""
 
     def __init__(self, proc: asyncio.subprocess.Process):
+        if proc.stdout is None or proc.stderr is None:
+            raise RuntimeError("exec without output pipes")
         self.proc = proc
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
+        self.stdout: asyncio.StreamReader = proc.stdout
+        self.stderr: asyncio.StreamReader | None = proc.stderr
 
     @classmethod
     async def start(cls, argv: list[str], cwd: str, env: dict[str, str]) -> _PipeExec:
@@ -448,7 +447,7 @@ class _TtyExec:
         self.proc = proc
         self.master = master
         self.stdout = asyncio.StreamReader()
-        self.stderr = None
+        self.stderr: asyncio.StreamReader | None = None
         self._loop = asyncio.get_running_loop()
         os.set_blocking(master, False)
         self._loop.add_reader(master, self._readable)

@@ -1,0 +1,125 @@
+"""A pod worker driven through its PodHost seam alone: no agent, no API server.
+
+The host here is a recording stand-in over the fake runtime, which is what host.py's
+protocols are for: the worker's whole life (pull, start, status, drain, stop, delete)
+is visible as calls on the host.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubelite.node.host import PodHost
+from kubelite.node.podworker import PodWorker
+from kubelite.node.runtime.base import Runtime
+from kubelite.node.runtime.fake import FakeRuntime
+
+Obj = dict[str, Any]
+BOOTCAMP = "gcr.io/google-samples/kubernetes-bootcamp:v1"
+
+
+class RecordingEvents:
+    """Collects (reason, message) of every Event."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def event(self, obj: Obj, type_: str, reason: str, message: str, *, field_path: str = "") -> None:
+        self.seen.append((reason, message))
+
+
+class RecordingHost:
+    """A PodHost that remembers what the worker asked of it."""
+
+    node_ip = "127.0.0.1"
+
+    def __init__(self, runtime: Runtime, config: dict[str, Obj] | None = None) -> None:
+        self.runtime = runtime
+        self.recorder = RecordingEvents()
+        self.config = config or {}
+        self.statuses: list[Obj] = []
+        self.drained: list[float] = []
+        self.deleted: list[str] = []
+
+    def services_for(self, pod: Obj) -> list[Obj]:
+        return []
+
+    def image_present(self, image: str) -> bool:
+        return False
+
+    async def lookup(self, kind: str, namespace: str, name: str) -> Obj | None:
+        return self.config.get(f"{kind}/{namespace}/{name}")
+
+    async def write_status(self, pod: Obj, status: Obj) -> None:
+        self.statuses.append(status)
+
+    async def wait_drained(self, pod: Obj, timeout: float) -> None:
+        self.drained.append(timeout)
+
+    async def delete_pod(self, pod: Obj) -> None:
+        self.deleted.append(pod["metadata"]["uid"])
+
+
+def _pod(**container: Any) -> Obj:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web", "namespace": "default", "uid": "0b6a7c1e-0000-4000-8000-000000000001"},
+            "spec": {"containers": [{"name": "c", "image": BOOTCAMP, **container}],
+                     "terminationGracePeriodSeconds": 5}}
+
+
+async def _until(cond: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def _ready(status: Obj) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+
+
+async def test_pods_should_be_submitted_and_removed(tmp_path):
+    host = RecordingHost(FakeRuntime(str(tmp_path)))
+    checked: PodHost = host  # the stand-in is a PodHost as far as the worker is concerned
+    pod = _pod()
+    worker = PodWorker(checked, pod)
+    worker.start()
+    try:
+        await _until(lambda: host.statuses and _ready(host.statuses[-1]), "a Ready status")
+        running = host.statuses[-1]
+        assert running["phase"] == "Running"
+        assert running["hostIP"] == "127.0.0.1" and running["podIP"]
+        reasons = [r for r, _ in host.recorder.seen]
+        assert reasons[:4] == ["Pulling", "Pulled", "Created", "Started"]
+
+        # Deletion: unready first, drained within the grace period, then the pod object goes.
+        deleting = dict(pod, metadata=dict(pod["metadata"], deletionTimestamp="2025-01-01T00:00:00Z",
+                                           deletionGracePeriodSeconds=5))
+        worker.update(deleting)
+        await _until(worker.done.is_set, "the worker to finish")
+        assert host.deleted == [pod["metadata"]["uid"]]
+        assert len(host.drained) == 1 and 0 < host.drained[0] <= 5
+        assert not _ready(host.statuses[-1])
+        assert ("Killing", "Stopping container c") in host.recorder.seen
+    finally:
+        await worker.kill_now()
+
+
+async def test_a_missing_configmap_is_a_create_container_config_error(tmp_path):
+    host = RecordingHost(FakeRuntime(str(tmp_path)))
+    worker = PodWorker(host, _pod(envFrom=[{"configMapRef": {"name": "settings"}}]))
+    worker.start()
+    try:
+        def waiting_reason() -> str | None:
+            if not host.statuses:
+                return None
+            state = host.statuses[-1]["containerStatuses"][0]["state"]
+            return (state.get("waiting") or {}).get("reason")
+        await _until(lambda: waiting_reason() == "CreateContainerConfigError", "CreateContainerConfigError")
+        assert ("Failed", 'Error: configmap "settings" not found') in host.recorder.seen
+        assert not host.deleted
+    finally:
+        await worker.kill_now()
