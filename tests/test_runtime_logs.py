@@ -1,6 +1,7 @@
 """CRI container logs: format, rotation, and kubectl logs semantics (tail, since, timestamps, follow)."""
 import asyncio
 import os
+from pathlib import Path
 
 from kubelite.node.runtime import logs
 from kubelite.node.runtime.process import ProcessRuntime
@@ -20,7 +21,7 @@ def test_records_are_cri_lines(tmp_path):
     w.write("stdout", b"ld\n")
     w.write("stderr", b"no newline")
     w.close()
-    records = [logs.parse_record(r) for r in open(path, "rb")]
+    records = [logs.parse_record(r) for r in Path(path).read_bytes().splitlines(keepends=True)]
     assert [(s, full, c) for _, s, full, c in records] == [
         ("stdout", True, b"hello"), ("stdout", True, b"world"), ("stderr", True, b"no newline")]
     assert all(len(t) == 30 and t.endswith("Z") for t, *_ in records)
@@ -31,7 +32,7 @@ def test_long_lines_are_split_and_joined_back(tmp_path):
     w = logs.LogWriter(path)
     w.write("stdout", b"x" * (logs.MAX_LINE * 2 + 10) + b"\n")
     w.close()
-    tags = [r.split(b" ")[2] for r in open(path, "rb")]
+    tags = [r.split(b" ")[2] for r in Path(path).read_bytes().splitlines()]
     assert tags == [b"P", b"P", b"F"]
     assert logs.read_logs(path) == b"x" * (logs.MAX_LINE * 2 + 10) + b"\n"
 

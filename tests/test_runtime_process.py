@@ -2,6 +2,7 @@
 import asyncio
 import os
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -65,7 +66,7 @@ async def test_bootcamp_serves_on_its_pod_ip_and_logs_like_the_node_app(rt):
     assert text.startswith("Running On: kubernetes-bootcamp-abc | Total Requests: 1 | App Uptime: ")
     assert " seconds | Log Time: " in text and text.rstrip().endswith("Z")
     # The log file itself is CRI format.
-    first = open(handle.log_path, "rb").readline().split(b" ", 3)
+    first = Path(handle.log_path).read_bytes().split(b"\n", 1)[0].split(b" ", 3)
     assert first[1:3] == [b"stdout", b"F"] and first[0].endswith(b"Z")
     await rt.stop_container(handle, grace=10)
     info = await rt.wait(handle)
