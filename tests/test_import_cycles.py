@@ -171,21 +171,6 @@ def test_a_function_local_import_closes_a_cycle(tmp_path: Path) -> None:
 
 # -- the package ---------------------------------------------------------------------------
 
-# Cycles that exist and are owned elsewhere, listed exactly so that nothing may join them
-# and no new one may appear. When one is broken, its entry must go (the second test
-# below fails until it does).
-# - The deployment controller's step modules (sync, rolling, recreate, rollback,
-#   progress, history) annotate their first parameter as DeploymentController, imported
-#   under TYPE_CHECKING, while controller.py imports them to run the steps. The way out
-#   is the node agent's: a Protocol of what the steps use, that the controller implements.
-KNOWN_CYCLES: list[list[str]] = [
-    ["kubelite.controllers.deployment.controller", "kubelite.controllers.deployment.history",
-     "kubelite.controllers.deployment.progress", "kubelite.controllers.deployment.recreate",
-     "kubelite.controllers.deployment.rollback", "kubelite.controllers.deployment.rolling",
-     "kubelite.controllers.deployment.sync"],
-]
-
-
 def _package_cycles() -> tuple[dict[str, set[str]], list[list[str]]]:
     files = module_files()
     assert "kubelite.node.agent" in files and "kubelite.cli" in files  # the walk saw the package
@@ -195,11 +180,4 @@ def _package_cycles() -> tuple[dict[str, set[str]], list[list[str]]]:
 
 def test_kubelite_has_no_import_cycles() -> None:
     graph, found = _package_cycles()
-    new = [c for c in found if c not in KNOWN_CYCLES]
-    assert not new, "import cycles in kubelite:\n" + "\n".join(_describe(c, graph) for c in new)
-
-
-def test_known_cycles_are_still_there() -> None:
-    _, found = _package_cycles()
-    gone = [c for c in KNOWN_CYCLES if c not in found]
-    assert not gone, f"these cycles no longer exist; remove them from KNOWN_CYCLES: {gone}"
+    assert not found, "import cycles in kubelite:\n" + "\n".join(_describe(c, graph) for c in found)

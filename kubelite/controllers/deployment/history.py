@@ -15,16 +15,14 @@ down and settled.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from kubelite.api import meta
 from kubelite.client.errors import NotFound
 from kubelite.controllers.deployment import util
-
-if TYPE_CHECKING:
-    from kubelite.controllers.deployment.controller import DeploymentController
+from kubelite.controllers.deployment.context import DeploymentContext
 
 Obj = dict[str, Any]
 
@@ -55,7 +53,7 @@ def compute_hash(template: Obj, collision_count: int | None) -> str:
     return safe_encode(str(h))
 
 
-async def cleanup_deployment(dc: DeploymentController, old_rss: list[Obj], d: Obj) -> None:
+async def cleanup_deployment(dc: DeploymentContext, old_rss: list[Obj], d: Obj) -> None:
     """Delete the oldest old RSs beyond revisionHistoryLimit (only idle, settled ones)."""
     if not util.has_revision_history_limit(d):
         return

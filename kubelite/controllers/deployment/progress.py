@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kubelite.api import meta
 from kubelite.controllers.deployment import sync, util
-
-if TYPE_CHECKING:
-    from kubelite.controllers.deployment.controller import DeploymentController
+from kubelite.controllers.deployment.context import DeploymentContext
 
 Obj = dict[str, Any]
 
 
-async def sync_rollout_status(dc: DeploymentController, all_rss: Sequence[Obj | None], new_rs: Obj | None,
+async def sync_rollout_status(dc: DeploymentContext, all_rss: Sequence[Obj | None], new_rs: Obj | None,
                               d: Obj) -> None:
     """Write status with the Progressing / ReplicaFailure conditions of this step."""
     now = dc.now()
@@ -80,7 +78,7 @@ def replica_failures(all_rss: Sequence[Obj | None], new_rs: Obj | None) -> list[
     return [c for rs in all_rss for c in of(rs)]
 
 
-def requeue_stuck_deployment(dc: DeploymentController, d: Obj, new_status: Obj) -> float:
+def requeue_stuck_deployment(dc: DeploymentContext, d: Obj, new_status: Obj) -> float:
     """Re-queue for the moment the deadline passes; seconds until then (-1: not needed)."""
     current = util.get_condition(d.get("status"), "Progressing")
     if not util.has_progress_deadline(d) or current is None:

@@ -7,18 +7,16 @@ delete handler re-queues the Deployment when its last old pod disappears.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kubelite.api import meta
 from kubelite.controllers.deployment import history, progress, sync, util
-
-if TYPE_CHECKING:
-    from kubelite.controllers.deployment.controller import DeploymentController
+from kubelite.controllers.deployment.context import DeploymentContext
 
 Obj = dict[str, Any]
 
 
-async def rollout_recreate(dc: DeploymentController, d: Obj, rs_list: list[Obj],
+async def rollout_recreate(dc: DeploymentContext, d: Obj, rs_list: list[Obj],
                            pod_map: dict[str, list[Obj]]) -> None:
     """One Recreate step."""
     # Never create the new RS up front: that would scale up before scaling down.
@@ -41,7 +39,7 @@ async def rollout_recreate(dc: DeploymentController, d: Obj, rs_list: list[Obj],
     await progress.sync_rollout_status(dc, all_rss, new_rs, d)
 
 
-async def scale_down_old_for_recreate(dc: DeploymentController, old_rss: list[Obj], d: Obj) -> bool:
+async def scale_down_old_for_recreate(dc: DeploymentContext, old_rss: list[Obj], d: Obj) -> bool:
     """Scale every old RS to 0; True if any was resized."""
     scaled = False
     for i, rs in enumerate(old_rss):

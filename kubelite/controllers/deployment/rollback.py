@@ -10,13 +10,11 @@ annotations onto the Deployment and clears the annotation.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kubelite.api import meta
 from kubelite.controllers.deployment import sync, util
-
-if TYPE_CHECKING:
-    from kubelite.controllers.deployment.controller import DeploymentController
+from kubelite.controllers.deployment.context import DeploymentContext
 
 Obj = dict[str, Any]
 
@@ -32,7 +30,7 @@ def get_rollback_to(d: Obj) -> int | None:
         return None
 
 
-async def rollback(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> None:
+async def rollback(dc: DeploymentContext, d: Obj, rs_list: list[Obj]) -> None:
     """Roll the template back to the requested revision, then clear the request."""
     new_rs, old_rss = await sync.get_all_rss_and_sync_revision(dc, d, rs_list, create=True)
     all_rss = old_rss + [new_rs]
@@ -58,7 +56,7 @@ async def rollback(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> None
     await _clear_rollback_to(dc, d)
 
 
-async def rollback_to_template(dc: DeploymentController, d: Obj, rs: Obj) -> bool:
+async def rollback_to_template(dc: DeploymentContext, d: Obj, rs: Obj) -> bool:
     """Copy the RS's template and change-cause onto the Deployment; True if it differed."""
     performed = False
     if not util.equal_ignore_hash(d.get("spec", {}).get("template"), rs.get("spec", {}).get("template")):
@@ -74,6 +72,6 @@ async def rollback_to_template(dc: DeploymentController, d: Obj, rs: Obj) -> boo
     return performed
 
 
-async def _clear_rollback_to(dc: DeploymentController, d: Obj) -> None:
+async def _clear_rollback_to(dc: DeploymentContext, d: Obj) -> None:
     meta.meta(d).setdefault("annotations", {}).pop(util.DEPRECATED_ROLLBACK_TO, None)
     await dc.update(d)

@@ -15,17 +15,15 @@ new pods crash-loop, 13 - 8 - 5 = 0: nothing more is removed, availability holds
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kubelite.controllers.deployment import history, progress, sync, util
-
-if TYPE_CHECKING:
-    from kubelite.controllers.deployment.controller import DeploymentController
+from kubelite.controllers.deployment.context import DeploymentContext
 
 Obj = dict[str, Any]
 
 
-async def rollout_rolling(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> None:
+async def rollout_rolling(dc: DeploymentContext, d: Obj, rs_list: list[Obj]) -> None:
     """One rolling-update step."""
     new_rs, old_rss = await sync.get_all_rss_and_sync_revision(dc, d, rs_list, create=True)
     assert new_rs is not None
@@ -41,7 +39,7 @@ async def rollout_rolling(dc: DeploymentController, d: Obj, rs_list: list[Obj]) 
     await progress.sync_rollout_status(dc, all_rss, new_rs, d)
 
 
-async def reconcile_new_replicaset(dc: DeploymentController, all_rss: Sequence[Obj | None], new_rs: Obj,
+async def reconcile_new_replicaset(dc: DeploymentContext, all_rss: Sequence[Obj | None], new_rs: Obj,
                                    d: Obj) -> bool:
     """Grow (or trim) the new RS; True if it was resized."""
     want = util.replicas(d)
@@ -55,7 +53,7 @@ async def reconcile_new_replicaset(dc: DeploymentController, all_rss: Sequence[O
     return scaled
 
 
-async def reconcile_old_replicasets(dc: DeploymentController, all_rss: Sequence[Obj | None], old_rss: list[Obj],
+async def reconcile_old_replicasets(dc: DeploymentContext, all_rss: Sequence[Obj | None], old_rss: list[Obj],
                                     new_rs: Obj, d: Obj) -> bool:
     """Shrink old RSs as far as availability allows; True if any shrank."""
     if util.replica_count(old_rss) == 0:
@@ -75,7 +73,7 @@ async def reconcile_old_replicasets(dc: DeploymentController, all_rss: Sequence[
     return cleaned + scaled > 0
 
 
-async def cleanup_unhealthy_replicas(dc: DeploymentController, old_rss: list[Obj], d: Obj,
+async def cleanup_unhealthy_replicas(dc: DeploymentContext, old_rss: list[Obj], d: Obj,
                                      max_cleanup: int) -> tuple[list[Obj], int]:
     """Remove unavailable replicas of old RSs (oldest first), at most ``max_cleanup``."""
     old_rss = util.by_creation(old_rss)
@@ -96,7 +94,7 @@ async def cleanup_unhealthy_replicas(dc: DeploymentController, old_rss: list[Obj
     return old_rss, total
 
 
-async def scale_down_old_replicasets(dc: DeploymentController, all_rss: Sequence[Obj | None], old_rss: list[Obj],
+async def scale_down_old_replicasets(dc: DeploymentContext, all_rss: Sequence[Obj | None], old_rss: list[Obj],
                                      d: Obj) -> int:
     """Remove available old replicas down to minAvailable, oldest RS first."""
     min_avail = util.replicas(d) - util.max_unavailable(d)

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kubelite.api import meta
 from kubelite.client.errors import AlreadyExists, StatusError
 from kubelite.controllers.deployment import history, util
+from kubelite.controllers.deployment.context import DeploymentContext
 from kubelite.controllers.podcontrol import namespace_terminating
-
-if TYPE_CHECKING:
-    from kubelite.controllers.deployment.controller import DeploymentController
 
 Obj = dict[str, Any]
 
@@ -28,13 +26,13 @@ _COUNTERS = ("observedGeneration", "replicas", "updatedReplicas", "readyReplicas
              "unavailableReplicas")
 
 
-async def sync_status_only(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> None:
+async def sync_status_only(dc: DeploymentContext, d: Obj, rs_list: list[Obj]) -> None:
     """A Deployment being deleted: only keep its status honest."""
     new_rs, old_rss = await get_all_rss_and_sync_revision(dc, d, rs_list, create=False)
     await sync_deployment_status(dc, [*old_rss, new_rs], new_rs, d)
 
 
-async def sync(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> None:
+async def sync(dc: DeploymentContext, d: Obj, rs_list: list[Obj]) -> None:
     """Paused or resized: scale without rolling out, prune history when paused."""
     new_rs, old_rss = await get_all_rss_and_sync_revision(dc, d, rs_list, create=False)
     await scale(dc, d, new_rs, old_rss)
@@ -47,7 +45,7 @@ def _rollback_to(d: Obj) -> str | None:
     return meta.annotations_of(d).get(util.DEPRECATED_ROLLBACK_TO) or None
 
 
-async def check_paused_conditions(dc: DeploymentController, d: Obj) -> None:
+async def check_paused_conditions(dc: DeploymentContext, d: Obj) -> None:
     """Progressing=Unknown DeploymentPaused/DeploymentResumed when pause flips."""
     if not util.has_progress_deadline(d):
         return
@@ -68,7 +66,7 @@ async def check_paused_conditions(dc: DeploymentController, d: Obj) -> None:
     await dc.update_status(d)
 
 
-async def get_all_rss_and_sync_revision(dc: DeploymentController, d: Obj, rs_list: list[Obj],
+async def get_all_rss_and_sync_revision(dc: DeploymentContext, d: Obj, rs_list: list[Obj],
                                         create: bool) -> tuple[Obj | None, list[Obj]]:
     """(new RS or None, every old RS); with ``create`` the new RS is made if missing."""
     _, all_old = util.find_old_rss(d, rs_list)
@@ -76,7 +74,7 @@ async def get_all_rss_and_sync_revision(dc: DeploymentController, d: Obj, rs_lis
     return new_rs, all_old
 
 
-async def get_new_replicaset(dc: DeploymentController, d: Obj, rs_list: list[Obj], old_rss: list[Obj],
+async def get_new_replicaset(dc: DeploymentContext, d: Obj, rs_list: list[Obj], old_rss: list[Obj],
                              create: bool) -> Obj | None:
     """The RS for the current template, its revision synced; created when asked to."""
     existing = util.find_new_rs(d, rs_list)
@@ -133,7 +131,7 @@ def _new_replicaset_object(d: Obj) -> Obj:
     return rs
 
 
-async def _create_new_replicaset(dc: DeploymentController, d: Obj, old_rss: list[Obj], new_revision: str) -> Obj:
+async def _create_new_replicaset(dc: DeploymentContext, d: Obj, old_rss: list[Obj], new_revision: str) -> Obj:
     new_rs = _new_replicaset_object(d)
     count = util.new_rs_new_replicas(d, old_rss + [new_rs], new_rs)
     new_rs["spec"]["replicas"] = count
@@ -182,7 +180,7 @@ async def _create_new_replicaset(dc: DeploymentController, d: Obj, old_rss: list
     return created
 
 
-async def scale(dc: DeploymentController, d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> None:
+async def scale(dc: DeploymentContext, d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> None:
     """Apply a resize to the RSs (see util.scale_targets for the three cases)."""
     branch, targets, op = util.scale_targets(d, new_rs, old_rss)
     for rs, size in targets:
@@ -192,7 +190,7 @@ async def scale(dc: DeploymentController, d: Obj, new_rs: Obj | None, old_rss: l
             await scale_rs_and_record_event(dc, rs, size, d)
 
 
-async def scale_rs_and_record_event(dc: DeploymentController, rs: Obj, new_scale: int,
+async def scale_rs_and_record_event(dc: DeploymentContext, rs: Obj, new_scale: int,
                                     d: Obj) -> tuple[bool, Obj]:
     """Resize an RS if its size differs; (scaled, RS as now stored)."""
     if util.replicas(rs) == new_scale:
@@ -201,7 +199,7 @@ async def scale_rs_and_record_event(dc: DeploymentController, rs: Obj, new_scale
     return await scale_replicaset(dc, rs, new_scale, d, op)
 
 
-async def scale_replicaset(dc: DeploymentController, rs: Obj, new_scale: int, d: Obj,
+async def scale_replicaset(dc: DeploymentContext, rs: Obj, new_scale: int, d: Obj,
                            op: str) -> tuple[bool, Obj]:
     """PUT the RS with its new size and desired/max-replicas annotations.
 
@@ -259,7 +257,7 @@ def calculate_status(all_rss: Sequence[Obj | None], new_rs: Obj | None, d: Obj, 
     return normalized_status(status)
 
 
-async def sync_deployment_status(dc: DeploymentController, all_rss: Sequence[Obj | None], new_rs: Obj | None,
+async def sync_deployment_status(dc: DeploymentContext, all_rss: Sequence[Obj | None], new_rs: Obj | None,
                                  d: Obj) -> None:
     """Write the calculated status if it differs."""
     new_status = calculate_status(all_rss, new_rs, d, dc.now())
@@ -269,7 +267,7 @@ async def sync_deployment_status(dc: DeploymentController, all_rss: Sequence[Obj
     await dc.update_status(d)
 
 
-async def is_scaling_event(dc: DeploymentController, d: Obj, rs_list: list[Obj]) -> bool:
+async def is_scaling_event(dc: DeploymentContext, d: Obj, rs_list: list[Obj]) -> bool:
     """An active RS was sized for a different spec.replicas (desired-replicas annotation)."""
     new_rs, old_rss = await get_all_rss_and_sync_revision(dc, d, rs_list, create=False)
     for rs in util.filter_active(old_rss + [new_rs]):
