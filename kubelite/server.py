@@ -14,7 +14,8 @@ import signal
 import socket
 import sqlite3
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TextIO
 
 from kubelite.apiserver import openapi
 from kubelite.apiserver.app import APIServer, APIServerConfig
@@ -22,6 +23,7 @@ from kubelite.apiserver.bootstrap import bootstrap
 from kubelite.apiserver.nodeproxy import NodeProxy
 from kubelite.apiserver.registry import run_compactor
 from kubelite.client.rest import Client, ClientConfig
+from kubelite.images.offline import offline_from_env
 from kubelite.pki import PKI
 from kubelite.store.sqlite import SqliteStore
 
@@ -47,6 +49,8 @@ class ServerOptions:
     with_controllers: bool = True
     with_scheduler: bool = True
     with_proxy: bool = True
+    offline: bool = field(default_factory=offline_from_env)  # no registry off this machine is contacted
+    registry_config: str = ""  # k3s-style registries.yaml (default DATA_DIR/registries.yaml)
     # Hidden tuning (tests): how often history is compacted and how many revisions stay.
     compact_interval: float = 300.0
     compact_keep: int = 10_000
@@ -80,18 +84,19 @@ def _check_data_dir(path: str) -> None:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as e:
         hint = " (choose another with --data-dir or KUBELITE_DATA_DIR)" if e.errno == errno.EACCES else ""
-        raise StartupError(f"cannot use data directory {path}: {_why(e)}{hint}")
+        raise StartupError(f"cannot use data directory {path}: {_why(e)}{hint}") from e
     if not os.access(path, os.W_OK | os.X_OK):
         raise StartupError(f"cannot use data directory {path}: permission denied "
                            "(choose another with --data-dir or KUBELITE_DATA_DIR)")
 
 
-def _lock(path: str):
+def _lock(path: str) -> TextIO:
     import fcntl
     try:
-        f = open(os.path.join(path, "server.lock"), "a+")
+        # Held open for the server's lifetime (the lock lives as long as the file is open).
+        f = open(os.path.join(path, "server.lock"), "a+")  # noqa: SIM115
     except OSError as e:
-        raise StartupError(f"cannot lock the data directory: {os_problem(e)}")
+        raise StartupError(f"cannot lock the data directory: {os_problem(e)}") from e
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -99,7 +104,7 @@ def _lock(path: str):
         pid = f.read().strip()
         f.close()
         raise StartupError(f"another kubelite server is already using {path}" + (f" (pid {pid})" if pid else "")
-                           + "; stop it first, or choose another --data-dir")
+                           + "; stop it first, or choose another --data-dir") from None
     f.seek(0)
     f.truncate()
     f.write(str(os.getpid()))
@@ -112,20 +117,20 @@ def _open_store(data_dir: str) -> SqliteStore:
     try:
         return SqliteStore(path)
     except OSError as e:
-        raise StartupError(f"cannot open the store: {os_problem(e)}")
+        raise StartupError(f"cannot open the store: {os_problem(e)}") from e
     except sqlite3.Error as e:  # not a database, malformed, locked, read-only …
         raise StartupError(f"cannot open the store {path}: {e} "
-                           "(move the file away to start with an empty cluster)")
+                           "(move the file away to start with an empty cluster)") from e
 
 
 def _ensure_pki(pki: PKI, bind_address: str) -> None:
     try:
         pki.ensure([bind_address] if bind_address not in ("0.0.0.0", "::") else [])
     except OSError as e:
-        raise StartupError(f"cannot create certificates: {os_problem(e)}")
-    except ValueError:  # cryptography could not parse a PEM file
+        raise StartupError(f"cannot create certificates: {os_problem(e)}") from e
+    except ValueError as e:  # cryptography could not parse a PEM file
         raise StartupError(f"a certificate or key in {pki.dir} is damaged "
-                           f"(move {pki.dir} away to make new ones; old kubeconfigs then stop working)")
+                           f"(move {pki.dir} away to make new ones; old kubeconfigs then stop working)") from e
 
 
 Component = Callable[[Client, asyncio.Event], Awaitable[None]]
@@ -158,8 +163,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         lock.close()
         why = _why(e)
         hint = {errno.EADDRINUSE: " (is another server running? choose another port with --api-port)",
-                errno.EACCES: " (ports below 1024 need root; choose another with --api-port)"}.get(e.errno, "")
-        raise StartupError(f"cannot listen on {opts.bind_address}:{opts.api_port}: {why}{hint}")
+                errno.EACCES: " (ports below 1024 need root; choose another with --api-port)"}.get(e.errno or 0, "")
+        raise StartupError(f"cannot listen on {opts.bind_address}:{opts.api_port}: {why}{hint}") from e
     tasks: list[asyncio.Task] = []
     client: Client | None = None
     try:
@@ -170,7 +175,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         try:
             pki.write_kubeconfig(kubeconfig, url)
         except OSError as e:
-            raise StartupError(f"cannot write the kubeconfig: {os_problem(e)}")
+            raise StartupError(f"cannot write the kubeconfig: {os_problem(e)}") from e
         print(f"kubelite API server listening on {url}", flush=True)
         print(f"export KUBECONFIG={kubeconfig}", flush=True)
         tasks.append(asyncio.create_task(run_compactor(api.registry, stop, interval=opts.compact_interval,
@@ -240,7 +245,8 @@ def _components(opts: ServerOptions, api: APIServer, pki: PKI) -> list[tuple[str
 
         async def agent(client: Client, stop: asyncio.Event) -> None:
             await run_agent(client, AgentOptions(node_name=node_name, data_dir=opts.data_dir, runtime=opts.runtime,
-                                                 network=opts.network, pki=pki), stop=stop)
+                                                 network=opts.network, pki=pki, offline=opts.offline,
+                                                 registry_config=opts.registry_config), stop=stop)
         comps.append(("node-agent", agent))
     if opts.with_proxy and opts.with_agent:
         from kubelite.proxy.proxy import run_proxy

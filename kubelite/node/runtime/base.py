@@ -9,6 +9,7 @@ dataclasses, pods and containers are the API's plain dicts.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -116,8 +117,8 @@ class ExecImpl(Protocol):
 class Runtime(Protocol):
     """What the node agent needs from a container runtime."""
 
-    async def pull(self, ref: str) -> ImageInfo:
-        """Make the image available locally; raise ImageNotFound if no such image."""
+    async def pull(self, ref: str, secrets: Sequence[dict] = ()) -> ImageInfo:
+        """Make the image available locally (with the pod's pull Secrets); raise ImageNotFound on failure."""
 
     async def create_sandbox(self, pod: dict) -> Sandbox:
         """Create the pod's directory and network; idempotent per pod uid."""

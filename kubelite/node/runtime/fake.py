@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import os
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from ...images.store import ImageStore, default_root
@@ -40,7 +41,7 @@ class FakeRuntime:
         self._handles: dict[str, ContainerHandle] = {}
         self._logs_dir = os.path.join(data_dir, "fake-logs")
 
-    async def pull(self, ref: str) -> ImageInfo:
+    async def pull(self, ref: str, secrets: Sequence[dict] = ()) -> ImageInfo:
         """Resolve `ref` in the store (no unpacking); raise ImageNotFound if absent."""
         image = await asyncio.to_thread(self.images.resolve, ref)
         if image is None:
