@@ -29,6 +29,9 @@ from kubelite.client.rest import Client  # noqa: E402
 from tests.conftest import start_server  # noqa: E402
 from tests.nodeharness import start_agent, stop_proc  # noqa: E402
 
+# The network rule: a benchmark never contacts a registry off this machine, nor resolves its name.
+os.environ["KUBELITE_OFFLINE"] = "1"
+
 V1 = "jocatalin/kubernetes-bootcamp:v1"
 V2 = "jocatalin/kubernetes-bootcamp:v2"
 
@@ -142,7 +145,7 @@ def print_table(title: str, header: list[str], rows: list[tuple]) -> None:
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     print(f"\n{title}")
     for j, r in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip())
         if j == 0:
             print("  ".join("-" * w for w in widths))
 

@@ -16,6 +16,11 @@ from pathlib import Path
 
 import pytest
 
+# The network rule: nothing the tests start may try to reach a registry off this machine,
+# nor resolve its name. Every server, agent and runtime they start (in this process or as
+# a child, which inherits the environment) runs offline; loopback registries still work.
+os.environ["KUBELITE_OFFLINE"] = "1"
+
 KUBECTL_DIR = "/usr/lib/google-cloud-sdk/bin"
 KUBECTL = os.path.join(KUBECTL_DIR, "kubectl.1.33")
 KUBECTL_OLD = os.path.join(KUBECTL_DIR, "kubectl.1.28")
@@ -106,8 +111,8 @@ def start_server(tmp: Path, *extra: str, data_dir: Path | None = None, port: int
     cache = tmp / "kcache"
     log_path = tmp / f"server-{port}.log"
     args = [sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(data_dir), "--api-port", str(port), *extra]
-    log = open(log_path, "ab")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(log_path, "ab") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     srv = Server(data_dir, port, proc, cache, log_path, args)
     deadline = time.monotonic() + 30
     import ssl
