@@ -297,3 +297,36 @@ def _record_subprocesses(monkeypatch) -> list[list[str]]:
     monkeypatch.setattr(skopeo.asyncio, "create_subprocess_exec", recording)
     assert pull_mod.skopeo is skopeo
     return calls
+
+
+async def test_offline_a_loopback_registry_cannot_send_skopeo_elsewhere(store):
+    """A loopback registry whose token server is off the machine: skopeo is sent to a dead loopback proxy
+    for it (Go does not resolve a proxied host), so the name is never looked up and nothing leaves."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Bearer realm="https://auth.invalid/token",service="registry"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(PullError) as err:
+            await Puller(store, offline=True).pull(f"127.0.0.1:{server.server_address[1]}/team/app:1")
+    finally:
+        server.shutdown()
+        server.server_close()
+    msg = str(err.value)
+    # The token request went to the dead proxy on 127.0.0.1:9 instead of being resolved and dialled.
+    assert 'Get "https://auth.invalid/token?' in msg and "proxyconnect tcp: dial tcp 127.0.0.1:9" in msg, msg
+    assert "lookup auth.invalid" not in msg

@@ -147,7 +147,7 @@ class Puller:
                          cred: Credential | None) -> ImageConfig:
         if not skopeo.available():
             raise skopeo.RegistryError("skopeo is not installed (Debian package skopeo): images cannot be pulled")
-        session = skopeo.Session.create(os.path.join(self.store.root, "tmp"), endpoint, cred)
+        session = skopeo.Session.create(os.path.join(self.store.root, "tmp"), endpoint, cred, offline=self.offline)
         try:
             raw = await session.inspect_raw(endpoint.docker_ref(ref), INSPECT_TIMEOUT)
             digest = "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -162,7 +162,7 @@ class Puller:
         finally:
             session.close()
         stored = name if ref.tag else f"{ref.name}@{ref.digest}"
-        image = self.store.add_manifest(stored, manifest, registry_digest=digest)
+        image = await asyncio.to_thread(self.store.add_manifest, stored, manifest, digest)
         await asyncio.to_thread(self.store.unpack, image)
         log.info("pulled %s (%s) from %s", name, digest, endpoint.host)
         return image

@@ -9,6 +9,12 @@ one credential being tried (mode 0600), a certificate directory built from the
 registry's TLS config, and a HOME of its own so no `~/.docker/config.json` or
 `auth.json` is read behind our back. The session directory is removed afterwards,
 with the auth file in it.
+
+Offline, skopeo also gets a proxy that does not exist, on 127.0.0.1: Go sends every
+request for a host other than localhost or a loopback address to the proxy, without
+resolving that host. So even a loopback registry that redirects a blob download or
+names a token server elsewhere cannot make skopeo look up or dial anything off this
+machine; such a request fails at the proxy, and the reason says so.
 """
 from __future__ import annotations
 
@@ -31,6 +37,9 @@ _PREFIXES = (re.compile(r'^Error parsing image name "[^"]*": '), re.compile(r"^i
              re.compile(r"^Error initializing source \S+: "))
 _NOT_FOUND = ("manifest unknown", "name unknown", "not found")
 _UNAUTHORIZED = ("unauthorized", "authentication required", "denied", "invalid username/password")
+# Port 9 (discard) on loopback: nothing answers there, and nothing leaves the machine.
+OFFLINE_PROXY = "http://127.0.0.1:9"
+_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 
 class RegistryError(Exception):
@@ -65,9 +74,11 @@ class Session:
     dir: str
     endpoint: Endpoint
     credential: Credential | None
+    offline: bool = False
 
     @classmethod
-    def create(cls, parent: str, endpoint: Endpoint, credential: Credential | None) -> Session:
+    def create(cls, parent: str, endpoint: Endpoint, credential: Credential | None, *,
+               offline: bool = False) -> Session:
         """Make the directory and its files under `parent`."""
         os.makedirs(parent, exist_ok=True)
         d = tempfile.mkdtemp(prefix=".pull-", dir=parent)   # 0700
@@ -86,7 +97,7 @@ class Session:
             for src, name in ((tls.ca_file, "ca.crt"), (tls.cert_file, "client.cert"), (tls.key_file, "client.key")):
                 if src:
                     shutil.copyfile(src, os.path.join(certs, name))
-        return cls(d, endpoint, credential)
+        return cls(d, endpoint, credential, offline)
 
     def close(self) -> None:
         """Remove the directory (and the auth file with it)."""
@@ -114,6 +125,12 @@ class Session:
         env.update(HOME=home, XDG_CONFIG_HOME=os.path.join(home, ".config"), XDG_RUNTIME_DIR=home,
                    CONTAINERS_REGISTRIES_CONF=os.path.join(self.dir, "registries.conf"),
                    CONTAINERS_POLICY_JSON=os.path.join(self.dir, "policy.json"))
+        if self.offline:
+            for name in _PROXY_VARS:
+                env.pop(name, None)
+                env.pop(name.lower(), None)
+            env.update(HTTP_PROXY=OFFLINE_PROXY, HTTPS_PROXY=OFFLINE_PROXY, http_proxy=OFFLINE_PROXY,
+                       https_proxy=OFFLINE_PROXY)
         return env
 
     async def inspect_raw(self, docker_ref: str, timeout: float) -> bytes:
