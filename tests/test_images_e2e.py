@@ -188,3 +188,31 @@ def test_image_pull_command_fills_the_nodes_store(cluster, kns, imgs):
     cluster.wait_for(lambda: logs(cluster, kns, "pulled") == "served by busybox httpd\n", what="ran from the store")
     p = kubelite("image", "pull", "registry.invalid/team/app:1", "--data-dir", str(cluster.data_dir))
     assert p.returncode == 1 and "node is offline" in p.stderr
+
+
+def test_image_pull_command_with_credentials(tmp_path, imgs):
+    image = f"{imgs.private.host}/team/busybox:1"
+    data = tmp_path / "data"
+    p = kubelite("image", "pull", image, "--data-dir", str(data))
+    assert p.returncode == 1 and "unauthorized" in p.stderr
+    p = kubelite("image", "pull", image, "--creds", "alice:s3cret", "--data-dir", str(data))
+    assert p.returncode == 0, p.stderr
+    rows = [line.split() for line in kubelite("image", "ls", "--data-dir", str(data)).stdout.splitlines()]
+    assert [f"{imgs.private.host}/team/busybox", "1"] in [r[:2] for r in rows]
+
+
+def test_a_registries_yaml_mirror_serves_docker_hub_names(tmp_path, imgs):
+    """Docker Hub mirrored to the loopback registry (rewritten to its test/ repositories), as an
+    air-gapped node would be set up; the node is offline, so docker.io itself is never asked."""
+    from conftest import start_server
+    config = tmp_path / "registries.yaml"
+    config.write_text(f"mirrors:\n  docker.io:\n    endpoint: [\"http://{imgs.open.host}\"]\n"
+                      f"    rewrite:\n      \"^library/(.*)\": \"test/$1\"\n")
+    srv = start_server(tmp_path, "--registry-config", str(config))
+    try:
+        apply(srv, "default", pod("hub", image="busybox:1"))
+        srv.wait_for(lambda: "hello from busybox" in logs(srv, "default", "hub"), what="the mirrored image ran")
+        cs = container_status(srv, "default", "hub")
+        assert cs["imageID"] == f"docker.io/library/busybox@{imgs.digests['sh']}"
+    finally:
+        srv.stop()
