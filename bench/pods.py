@@ -47,7 +47,7 @@ def start_server(data: Path, *flags: str) -> tuple[subprocess.Popen, Path]:
     """`kubelite server` on a free port; (process, kubeconfig path) once /readyz answers."""
     port = _free_port()
     data.parent.mkdir(parents=True, exist_ok=True)
-    log = open(data.parent / "server.log", "ab")  # noqa: SIM115  (the server writes it for its whole life)
+    log = open(data.parent / "server.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(data),
                              "--api-port", str(port), *flags], stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -75,7 +75,7 @@ def join_fake_agents(data: Path, kubeconfig: Path, count: int) -> list[subproces
     token = (data / "tls" / "tokens.csv").read_text().splitlines()[0].split(",")[0]
     procs = []
     for i in range(1, count + 1):
-        log = open(data.parent / f"agent-{i}.log", "ab")  # noqa: SIM115  (held by the agent process)
+        log = open(data.parent / f"agent-{i}.log", "ab")
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "kubelite.cli", "agent", "--server", server, "--token", token,
              "--ca-file", str(data / "tls" / "ca.crt"), "--node-name", f"bench-{i}", "--node-ip", f"127.0.0.{10 + i}",

@@ -145,7 +145,7 @@ def print_table(title: str, header: list[str], rows: list[tuple]) -> None:
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     print(f"\n{title}")
     for j, r in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
         if j == 0:
             print("  ".join("-" * w for w in widths))
 

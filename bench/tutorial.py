@@ -66,7 +66,7 @@ class Cluster:
         self.kubectl_bin = kubectl
         self.env = dict(os.environ, KUBECONFIG=os.path.join(self.dir, "kubeconfig"),
                         KUBECACHEDIR=os.path.join(self.dir, "kcache"))
-        self.log = open(os.path.join(self.dir, "server.log"), "wb")  # noqa: SIM115  (closed in stop())
+        self.log = open(os.path.join(self.dir, "server.log"), "wb")
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> tuple[float, float]:

@@ -7,7 +7,6 @@ import logging
 import os
 import sys
 
-from kubelite.images.offline import offline_from_env
 from kubelite.server import ServerOptions, StartupError, default_data_dir, os_problem, run_server
 
 
@@ -46,7 +45,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     opts = ServerOptions(data_dir=os.path.abspath(args.data_dir), api_port=args.api_port,
                          bind_address=args.bind_address, service_cidr=args.service_cidr,
                          node_name=args.node_name or "", runtime=args.runtime, network=args.network,
-                         with_agent=not args.disable_agent, offline=args.offline or offline_from_env(),
+                         with_agent=not args.disable_agent, offline=args.offline,
                          registry_config=args.registry_config,
                          compact_interval=args.compact_interval, compact_keep=args.compact_keep)
     off = {c.strip() for c in args.disable.split(",") if c.strip()}

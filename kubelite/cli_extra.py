@@ -5,8 +5,6 @@ import argparse
 import os
 import sys
 
-from kubelite.images.offline import offline_from_env
-
 
 def cmd_agent(args: argparse.Namespace) -> int:
     """Join this machine to a cluster as a node."""
@@ -38,7 +36,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         os.makedirs(data_dir, exist_ok=True)
         opts = AgentOptions(node_name=args.node_name or default_node_name(), data_dir=data_dir,
                             runtime=args.runtime, network=args.network, node_ip=args.node_ip,
-                            ca_file=args.ca_file, port=args.port, offline=args.offline or offline_from_env(),
+                            ca_file=args.ca_file, port=args.port, offline=args.offline,
                             registry_config=args.registry_config)
         from kubelite.proxy.proxy import run_proxy
         try:
@@ -161,6 +159,7 @@ def _image_pull(args: argparse.Namespace) -> int:
     import json
 
     from kubelite.images import reference
+    from kubelite.images.offline import offline_from_env
     from kubelite.images.pull import Puller
     from kubelite.images.registries import RegistryConfig, RegistryConfigError
 

@@ -14,8 +14,7 @@ import signal
 import socket
 import sqlite3
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TextIO
+from dataclasses import dataclass
 
 from kubelite.apiserver import openapi
 from kubelite.apiserver.app import APIServer, APIServerConfig
@@ -23,7 +22,6 @@ from kubelite.apiserver.bootstrap import bootstrap
 from kubelite.apiserver.nodeproxy import NodeProxy
 from kubelite.apiserver.registry import run_compactor
 from kubelite.client.rest import Client, ClientConfig
-from kubelite.images.offline import offline_from_env
 from kubelite.pki import PKI
 from kubelite.store.sqlite import SqliteStore
 
@@ -49,8 +47,8 @@ class ServerOptions:
     with_controllers: bool = True
     with_scheduler: bool = True
     with_proxy: bool = True
-    offline: bool = field(default_factory=offline_from_env)  # no registry off this machine is contacted
-    registry_config: str = ""  # k3s-style registries.yaml (default DATA_DIR/registries.yaml)
+    offline: bool = False          # no registry off this machine is contacted (KUBELITE_OFFLINE=1 also sets it)
+    registry_config: str = ""      # k3s-style registries.yaml (default DATA_DIR/registries.yaml)
     # Hidden tuning (tests): how often history is compacted and how many revisions stay.
     compact_interval: float = 300.0
     compact_keep: int = 10_000
@@ -84,19 +82,18 @@ def _check_data_dir(path: str) -> None:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as e:
         hint = " (choose another with --data-dir or KUBELITE_DATA_DIR)" if e.errno == errno.EACCES else ""
-        raise StartupError(f"cannot use data directory {path}: {_why(e)}{hint}") from e
+        raise StartupError(f"cannot use data directory {path}: {_why(e)}{hint}")
     if not os.access(path, os.W_OK | os.X_OK):
         raise StartupError(f"cannot use data directory {path}: permission denied "
                            "(choose another with --data-dir or KUBELITE_DATA_DIR)")
 
 
-def _lock(path: str) -> TextIO:
+def _lock(path: str):
     import fcntl
     try:
-        # Held open for the server's lifetime (the lock lives as long as the file is open).
-        f = open(os.path.join(path, "server.lock"), "a+")  # noqa: SIM115
+        f = open(os.path.join(path, "server.lock"), "a+")
     except OSError as e:
-        raise StartupError(f"cannot lock the data directory: {os_problem(e)}") from e
+        raise StartupError(f"cannot lock the data directory: {os_problem(e)}")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -104,7 +101,7 @@ def _lock(path: str) -> TextIO:
         pid = f.read().strip()
         f.close()
         raise StartupError(f"another kubelite server is already using {path}" + (f" (pid {pid})" if pid else "")
-                           + "; stop it first, or choose another --data-dir") from None
+                           + "; stop it first, or choose another --data-dir")
     f.seek(0)
     f.truncate()
     f.write(str(os.getpid()))
@@ -117,20 +114,20 @@ def _open_store(data_dir: str) -> SqliteStore:
     try:
         return SqliteStore(path)
     except OSError as e:
-        raise StartupError(f"cannot open the store: {os_problem(e)}") from e
+        raise StartupError(f"cannot open the store: {os_problem(e)}")
     except sqlite3.Error as e:  # not a database, malformed, locked, read-only …
         raise StartupError(f"cannot open the store {path}: {e} "
-                           "(move the file away to start with an empty cluster)") from e
+                           "(move the file away to start with an empty cluster)")
 
 
 def _ensure_pki(pki: PKI, bind_address: str) -> None:
     try:
         pki.ensure([bind_address] if bind_address not in ("0.0.0.0", "::") else [])
     except OSError as e:
-        raise StartupError(f"cannot create certificates: {os_problem(e)}") from e
-    except ValueError as e:  # cryptography could not parse a PEM file
+        raise StartupError(f"cannot create certificates: {os_problem(e)}")
+    except ValueError:  # cryptography could not parse a PEM file
         raise StartupError(f"a certificate or key in {pki.dir} is damaged "
-                           f"(move {pki.dir} away to make new ones; old kubeconfigs then stop working)") from e
+                           f"(move {pki.dir} away to make new ones; old kubeconfigs then stop working)")
 
 
 Component = Callable[[Client, asyncio.Event], Awaitable[None]]
@@ -163,8 +160,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         lock.close()
         why = _why(e)
         hint = {errno.EADDRINUSE: " (is another server running? choose another port with --api-port)",
-                errno.EACCES: " (ports below 1024 need root; choose another with --api-port)"}.get(e.errno or 0, "")
-        raise StartupError(f"cannot listen on {opts.bind_address}:{opts.api_port}: {why}{hint}") from e
+                errno.EACCES: " (ports below 1024 need root; choose another with --api-port)"}.get(e.errno, "")
+        raise StartupError(f"cannot listen on {opts.bind_address}:{opts.api_port}: {why}{hint}")
     tasks: list[asyncio.Task] = []
     client: Client | None = None
     try:
@@ -175,7 +172,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         try:
             pki.write_kubeconfig(kubeconfig, url)
         except OSError as e:
-            raise StartupError(f"cannot write the kubeconfig: {os_problem(e)}") from e
+            raise StartupError(f"cannot write the kubeconfig: {os_problem(e)}")
         print(f"kubelite API server listening on {url}", flush=True)
         print(f"export KUBECONFIG={kubeconfig}", flush=True)
         tasks.append(asyncio.create_task(run_compactor(api.registry, stop, interval=opts.compact_interval,
@@ -241,11 +238,13 @@ def _components(opts: ServerOptions, api: APIServer, pki: PKI) -> list[tuple[str
             await run_scheduler(client, stop=stop)
         comps.append(("scheduler", scheduler))
     if opts.with_agent:
+        from kubelite.images.offline import offline_from_env
         from kubelite.node.agent import AgentOptions, run_agent
 
         async def agent(client: Client, stop: asyncio.Event) -> None:
             await run_agent(client, AgentOptions(node_name=node_name, data_dir=opts.data_dir, runtime=opts.runtime,
-                                                 network=opts.network, pki=pki, offline=opts.offline,
+                                                 network=opts.network, pki=pki,
+                                                 offline=opts.offline or offline_from_env(),
                                                  registry_config=opts.registry_config), stop=stop)
         comps.append(("node-agent", agent))
     if opts.with_proxy and opts.with_agent:

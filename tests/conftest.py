@@ -111,8 +111,8 @@ def start_server(tmp: Path, *extra: str, data_dir: Path | None = None, port: int
     cache = tmp / "kcache"
     log_path = tmp / f"server-{port}.log"
     args = [sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(data_dir), "--api-port", str(port), *extra]
-    with open(log_path, "ab") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     srv = Server(data_dir, port, proc, cache, log_path, args)
     deadline = time.monotonic() + 30
     import ssl

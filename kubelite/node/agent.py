@@ -11,7 +11,7 @@ import logging
 import os
 import platform
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api import meta
@@ -20,7 +20,6 @@ from kubelite.api.resources import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, SER
 from kubelite.client.events import EventRecorder
 from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
-from kubelite.images.offline import offline_from_env
 from kubelite.node.podworker import PodWorker
 
 log = logging.getLogger("kubelite.node")
@@ -46,7 +45,7 @@ class AgentOptions:
     port: int = 0              # agent API port; 0 picks a free one
     labels: dict[str, str] | None = None
     fake_delay: float = 0.5
-    offline: bool = field(default_factory=offline_from_env)  # --offline or KUBELITE_OFFLINE=1
+    offline: bool = False      # --offline; KUBELITE_OFFLINE=1 also makes the node offline
     registry_config: str = ""  # registries.yaml; default DATA_DIR/registries.yaml when it exists
 
 
@@ -60,16 +59,18 @@ def make_runtime(opts: AgentOptions, slot):
     net = make_network(opts.network, pod_cidr=slot.pod_cidr, host_cidr=slot.host_cidr, bridge=slot.bridge)
     if isinstance(net, NetnsNetwork):
         net.prefix = slot.prefix
+    from kubelite.images.offline import offline_from_env
     from kubelite.images.pull import Puller
     from kubelite.images.registries import RegistryConfig
     from kubelite.images.store import ImageStore, default_root
     # DATA_DIR/images, where `kubelite image import` and `image pull` write too.
     store = ImageStore(default_root(opts.data_dir))
     config = RegistryConfig.load(opts.registry_config or os.path.join(opts.data_dir, "registries.yaml"))
-    if opts.offline:
+    offline = opts.offline or offline_from_env()
+    if offline:
         log.info("offline: images come from the local store and from registries at loopback addresses only")
     return ProcessRuntime(os.path.join(opts.data_dir, "agent"), pod_network=net, images=store,
-                          puller=Puller(store, offline=opts.offline, config=config))
+                          puller=Puller(store, offline=offline, config=config))
 
 
 class Agent:
