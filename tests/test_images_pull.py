@@ -330,3 +330,26 @@ async def test_offline_a_loopback_registry_cannot_send_skopeo_elsewhere(store):
     # The token request went to the dead proxy on 127.0.0.1:9 instead of being resolved and dialled.
     assert 'Get "https://auth.invalid/token?' in msg and "proxyconnect tcp: dial tcp 127.0.0.1:9" in msg, msg
     assert "lookup auth.invalid" not in msg
+
+
+def test_the_agents_runtime_reads_the_shared_store_and_honours_offline(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from kubelite.node.agent import AgentOptions, make_runtime
+    from kubelite.node.runtime.process import ProcessRuntime
+    slot = SimpleNamespace(pod_cidr="10.244.250.0/24", host_cidr="127.91.0.0/16", bridge="kltest", prefix="kltest")
+
+    def runtime(**opts) -> ProcessRuntime:
+        rt = make_runtime(AgentOptions("n", str(tmp_path), network="host", **opts), slot)
+        assert isinstance(rt, ProcessRuntime)
+        return rt
+
+    # The store `kubelite image import/pull --data-dir` writes: DATA_DIR/images.
+    assert runtime().images.root == str(tmp_path / "images")
+    monkeypatch.delenv("KUBELITE_OFFLINE")
+    assert runtime().puller.offline is False
+    assert runtime(offline=True).puller.offline is True            # --offline
+    monkeypatch.setenv("KUBELITE_OFFLINE", "1")
+    assert runtime().puller.offline is True                        # the environment alone
+    (tmp_path / "registries.yaml").write_text('mirrors:\n  docker.io:\n    endpoint: ["http://127.0.0.1:5000"]\n')
+    assert runtime().puller.config.mirrors["docker.io"].endpoints == ["http://127.0.0.1:5000"]
