@@ -182,9 +182,25 @@ class ImageBuilder:
         (self.layout / "blobs" / "sha256" / digest.partition(":")[2]).write_bytes(data)
         return {"digest": digest, "size": len(data)}
 
+    def broken(self, tag: str) -> str:
+        """An image `tag` whose one layer is gzip but not a tar archive (its digests are right)."""
+        data = b"this is not a tar archive\n" * 40
+        layer = self._put(gzip.compress(data, mtime=0))
+        config = self._put(json.dumps({"architecture": _arch(), "os": "linux", "config": {"Cmd": ["/x"]},
+                                       "rootfs": {"type": "layers",
+                                                  "diff_ids": ["sha256:" + hashlib.sha256(data).hexdigest()]}}).encode())
+        manifest = self._put(json.dumps({"schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
+                                         "config": {"mediaType": MEDIA_CONFIG, **config},
+                                         "layers": [{"mediaType": MEDIA_LAYER, **layer}]}).encode())
+        index = json.loads((self.layout / "index.json").read_text())
+        index["manifests"].append({"mediaType": MEDIA_MANIFEST, **manifest,
+                                   "annotations": {"org.opencontainers.image.ref.name": tag}})
+        (self.layout / "index.json").write_text(json.dumps(index))
+        return f"oci:{self.layout}:{tag}"
+
     def index_with_decoy(self, tag: str, real: str) -> str:
         """An image index `tag`: image `real` for this machine, and a decoy image for another CPU."""
-        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+        arch = _arch()
         other = "arm64" if arch != "arm64" else "amd64"
         index = json.loads((self.layout / "index.json").read_text())
         real_desc = next(m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == real)
@@ -211,6 +227,11 @@ class ImageBuilder:
                                    "annotations": {"org.opencontainers.image.ref.name": tag}})
         (self.layout / "index.json").write_text(json.dumps(index))
         return f"oci:{self.layout}:{tag}"
+
+
+def _arch() -> str:
+    """This machine's CPU in OCI's words."""
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
 
 def push(src: str, registry: Registry, dest: str, *, all_platforms: bool = False) -> str:
@@ -264,6 +285,7 @@ def start_test_images(tmp: Path) -> RegistryImages:
             "web": push(web, open_reg, "test/web:1"),
             "multi": push(f"oci:{b.layout}:multi", open_reg, "test/multi:1", all_platforms=True),
             "private": push(sh, private, "team/busybox:1"),
+            "broken": push(b.broken("broken"), open_reg, "test/broken:1"),
         }
     except BaseException:
         open_reg.stop()

@@ -114,6 +114,14 @@ async def test_missing_tag_carries_the_registrys_reason(images, store):
     assert rpc_message(err.value).startswith("rpc error: code = NotFound desc = failed to pull and unpack image")
 
 
+async def test_a_layer_that_cannot_be_extracted_fails_the_pull(images, store):
+    reg = images["open"]
+    with pytest.raises(PullError) as err:
+        await Puller(store, offline=True).pull(f"{reg.host}/test/broken:1")
+    assert str(err.value).startswith(f'failed to pull and unpack image "{reg.host}/test/broken:1": failed to extract')
+    assert err.value.code == "Unknown"
+
+
 async def test_connection_refused_is_the_reason(store):
     from conftest import free_port
     port = free_port()   # nothing listens there

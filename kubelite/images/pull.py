@@ -29,6 +29,8 @@ import hashlib
 import json
 import logging
 import os
+import subprocess
+import tarfile
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,6 +39,7 @@ from .credentials import Credential, Keyring, keyring_from_secrets, node_keyring
 from .offline import offline_from_env, offline_reason
 from .registries import Endpoint, RegistryConfig
 from .store import ImageConfig, ImageNotFound, ImageStore
+from .unpack import UnpackError
 
 log = logging.getLogger("kubelite.images")
 Obj = dict[str, Any]
@@ -163,7 +166,10 @@ class Puller:
             session.close()
         stored = name if ref.tag else f"{ref.name}@{ref.digest}"
         image = await asyncio.to_thread(self.store.add_manifest, stored, manifest, digest)
-        await asyncio.to_thread(self.store.unpack, image)
+        try:
+            await asyncio.to_thread(self.store.unpack, image)
+        except (OSError, tarfile.TarError, subprocess.SubprocessError, UnpackError) as e:
+            raise PullError(name, f"failed to extract layers of {image.digest}: {e}", resolving=False) from e
         log.info("pulled %s (%s) from %s", name, digest, endpoint.host)
         return image
 

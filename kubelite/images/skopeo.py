@@ -96,7 +96,11 @@ class Session:
             # skopeo's cert dir: *.crt are CAs, a *.cert/*.key pair is the client certificate.
             for src, name in ((tls.ca_file, "ca.crt"), (tls.cert_file, "client.cert"), (tls.key_file, "client.key")):
                 if src:
-                    shutil.copyfile(src, os.path.join(certs, name))
+                    try:
+                        shutil.copyfile(src, os.path.join(certs, name))
+                    except OSError as e:
+                        shutil.rmtree(d, ignore_errors=True)
+                        raise RegistryError(f"TLS configuration of {endpoint.host}: {e}") from e
         return cls(d, endpoint, credential, offline)
 
     def close(self) -> None:
