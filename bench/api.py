@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import sys
 import tempfile
 import time
@@ -31,6 +32,9 @@ from conftest import API_ONLY, start_server
 
 from kubelite.api.resources import CONFIGMAPS, NAMESPACES, PODS
 from kubelite.client.rest import Client, ClientConfig
+
+# The network rule: a benchmark never contacts a registry off this machine, nor resolves its name.
+os.environ["KUBELITE_OFFLINE"] = "1"
 
 NS = "bench"
 

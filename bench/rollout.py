@@ -29,6 +29,9 @@ from kubelite.client.rest import Client  # noqa: E402
 from tests.conftest import start_server  # noqa: E402
 from tests.nodeharness import start_agent, stop_proc  # noqa: E402
 
+# The network rule: a benchmark never contacts a registry off this machine, nor resolves its name.
+os.environ["KUBELITE_OFFLINE"] = "1"
+
 V1 = "jocatalin/kubernetes-bootcamp:v1"
 V2 = "jocatalin/kubernetes-bootcamp:v2"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -23,6 +24,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from bench.rollout import pct, print_table  # noqa: E402
 from tests.conftest import start_server  # noqa: E402
 from tests.test_services_rollout import Load, http_get, node_ip  # noqa: E402
+
+# The network rule: a benchmark never contacts a registry off this machine, nor resolves its name.
+os.environ["KUBELITE_OFFLINE"] = "1"
 
 
 async def measure(host: str, port: int, total: int, concurrency: int) -> tuple[float, list[float], int]:

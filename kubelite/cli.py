@@ -27,7 +27,8 @@ def cmd_server(args: argparse.Namespace) -> int:
     opts = ServerOptions(data_dir=os.path.abspath(args.data_dir), api_port=args.api_port,
                          bind_address=args.bind_address, service_cidr=args.service_cidr,
                          node_name=args.node_name or "", runtime=args.runtime, network=args.network,
-                         with_agent=not args.disable_agent,
+                         with_agent=not args.disable_agent, offline=args.offline,
+                         registry_config=args.registry_config,
                          compact_interval=args.compact_interval, compact_keep=args.compact_keep)
     off = {c.strip() for c in args.disable.split(",") if c.strip()}
     unknown = off - {"controllers", "scheduler", "agent", "proxy"}
@@ -58,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--network", choices=["auto", "host", "netns"], default="auto",
                    help="pod networking: own network namespaces when root (auto), or 127.x addresses (host)")
     s.add_argument("--disable-agent", action="store_true", help="do not run a node agent in this process")
+    s.add_argument("--offline", action="store_true",
+                   help="contact no registry off this machine, resolve no registry name (also KUBELITE_OFFLINE=1)")
+    s.add_argument("--registry-config", default="", metavar="FILE",
+                   help="registry mirrors, rewrites, credentials and TLS, as k3s's registries.yaml "
+                        "(default DATA_DIR/registries.yaml)")
     s.add_argument("--disable", default="", metavar="LIST",
                    help="comma-separated components not to run: controllers,scheduler,agent,proxy")
     # Hidden: compaction tuning, so tests can see 410 Expired without waiting 5 minutes.

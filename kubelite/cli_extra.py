@@ -41,7 +41,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
         os.makedirs(data_dir, exist_ok=True)
         opts = AgentOptions(node_name=args.node_name or default_node_name(), data_dir=data_dir,
                             runtime=args.runtime, network=args.network, node_ip=args.node_ip,
-                            ca_file=args.ca_file, port=args.port)
+                            ca_file=args.ca_file, port=args.port, offline=args.offline,
+                            registry_config=args.registry_config)
         from kubelite.proxy.proxy import run_proxy
         try:
             # A node runs its agent and its service proxy, as kubelet + kube-proxy.
@@ -65,6 +66,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--data-dir", default=os.path.join(os.path.expanduser("~"), ".kubelite-agent"))
     a.add_argument("--runtime", choices=["process", "fake"], default="process")
     a.add_argument("--network", choices=["auto", "host", "netns"], default="auto")
+    a.add_argument("--offline", action="store_true",
+                   help="contact no registry off this machine, resolve no registry name (also KUBELITE_OFFLINE=1)")
+    a.add_argument("--registry-config", default="", metavar="FILE",
+                   help="registries.yaml as k3s reads it (default DATA_DIR/registries.yaml)")
     a.set_defaults(func=cmd_agent)
     _register_rollout(sub)
     _register_image(sub)
@@ -91,7 +96,7 @@ def _rollout_watch(args: argparse.Namespace) -> int:
 # --- image -----------------------------------------------------------------------------
 
 def _register_image(sub: argparse._SubParsersAction) -> None:
-    i = sub.add_parser("image", help="the local image store: import a directory, list images")
+    i = sub.add_parser("image", help="the local image store: pull from a registry, import a directory, list images")
     isub = i.add_subparsers(dest="image_command", required=True)
     imp = isub.add_parser("import", help="build a one-layer image from a directory")
     imp.add_argument("name", metavar="NAME:TAG")
@@ -103,6 +108,16 @@ def _register_image(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--port", action="append", type=int, default=[], metavar="N", help="exposed port (repeatable)")
     imp.add_argument("--data-dir", default=default_data_dir(), help="default ~/.kubelite or $KUBELITE_DATA_DIR")
     imp.set_defaults(func=_image_import)
+    pl = isub.add_parser("pull", help="pull an image from a registry into the store the node runs from (like crictl pull)")
+    pl.add_argument("ref", metavar="REF", help="image reference: nginx, 127.0.0.1:5000/team/app:1.0, repo@sha256:…")
+    pl.add_argument("--creds", default="", metavar="USER:PASS",
+                    help="credentials for the image's registry (otherwise ~/.docker/config.json, if it has some)")
+    pl.add_argument("--offline", action="store_true",
+                    help="contact no registry off this machine, resolve no registry name (also KUBELITE_OFFLINE=1)")
+    pl.add_argument("--registry-config", default="", metavar="FILE",
+                    help="registries.yaml as k3s reads it (default DATA_DIR/registries.yaml)")
+    pl.add_argument("--data-dir", default=default_data_dir(), help="default ~/.kubelite or $KUBELITE_DATA_DIR")
+    pl.set_defaults(func=_image_pull)
     ls = isub.add_parser("ls", help="list images (like crictl images)")
     ls.add_argument("--data-dir", default=default_data_dir(), help="default ~/.kubelite or $KUBELITE_DATA_DIR")
     ls.add_argument("-q", "--quiet", action="store_true", help="only image IDs")
@@ -133,6 +148,40 @@ def _image_import(args: argparse.Namespace) -> int:
         print(f"kubelite: {e}", file=sys.stderr)
         return 1
     print(f"imported {image.ref} ({image.id.partition(':')[2][:13]}, {human_size(image.size)})")
+    return 0
+
+
+def _image_pull(args: argparse.Namespace) -> int:
+    import asyncio
+    import base64
+    import json
+
+    from kubelite.images import reference
+    from kubelite.images.offline import offline_from_env
+    from kubelite.images.pull import Puller
+    from kubelite.images.registries import RegistryConfig, RegistryConfigError
+
+    data_dir = os.path.abspath(args.data_dir)
+    try:
+        ref = reference.parse(args.ref)
+        config = RegistryConfig.load(args.registry_config or os.path.join(data_dir, "registries.yaml"))
+    except (reference.InvalidReference, RegistryConfigError) as e:
+        print(f"kubelite: {e}", file=sys.stderr)
+        return 1
+    secrets = []
+    if args.creds:
+        # The same shape as a kubernetes.io/dockerconfigjson Secret, keyed by the image's registry.
+        auth = {"auths": {ref.domain: {"auth": base64.b64encode(args.creds.encode()).decode()}}}
+        secrets.append({"metadata": {"name": "--creds"},
+                        "data": {".dockerconfigjson": base64.b64encode(json.dumps(auth).encode()).decode()}})
+    puller = Puller(_store(data_dir), offline=args.offline or offline_from_env(), config=config)
+    from kubelite.images.store import ImageNotFound
+    try:
+        image = asyncio.run(puller.pull(args.ref, secrets))
+    except ImageNotFound as e:
+        print(f"kubelite: pulling image: {e}", file=sys.stderr)
+        return 1
+    print(f"Image is up to date for {image.id}")
     return 0
 
 

@@ -49,6 +49,8 @@ class ServerOptions:
     with_controllers: bool = True
     with_scheduler: bool = True
     with_proxy: bool = True
+    offline: bool = False          # no registry off this machine is contacted (KUBELITE_OFFLINE=1 also sets it)
+    registry_config: str = ""      # k3s-style registries.yaml (default DATA_DIR/registries.yaml)
     # Hidden tuning (tests): how often history is compacted and how many revisions stay.
     compact_interval: float = 300.0
     compact_keep: int = 10_000
@@ -241,11 +243,14 @@ def _components(opts: ServerOptions, api: APIServer, pki: PKI) -> list[tuple[str
             await run_scheduler(client, stop=stop)
         comps.append(("scheduler", scheduler))
     if opts.with_agent:
+        from kubelite.images.offline import offline_from_env
         from kubelite.node.agent import AgentOptions, run_agent
 
         async def agent(client: Client, stop: asyncio.Event) -> None:
             await run_agent(client, AgentOptions(node_name=node_name, data_dir=opts.data_dir, runtime=opts.runtime,
-                                                 network=opts.network, pki=pki), stop=stop)
+                                                 network=opts.network, pki=pki,
+                                                 offline=opts.offline or offline_from_env(),
+                                                 registry_config=opts.registry_config), stop=stop)
         comps.append(("node-agent", agent))
     if opts.with_proxy and opts.with_agent:
         from kubelite.proxy.proxy import run_proxy

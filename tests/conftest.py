@@ -16,6 +16,11 @@ from pathlib import Path
 
 import pytest
 
+# The network rule: nothing the tests start may try to reach a registry off this machine,
+# nor resolve its name. Every server, agent and runtime they start (in this process or as
+# a child, which inherits the environment) runs offline; loopback registries still work.
+os.environ["KUBELITE_OFFLINE"] = "1"
+
 KUBECTL_DIR = "/usr/lib/google-cloud-sdk/bin"
 KUBECTL = os.path.join(KUBECTL_DIR, "kubectl.1.33")
 KUBECTL_OLD = os.path.join(KUBECTL_DIR, "kubectl.1.28")

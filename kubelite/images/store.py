@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from . import builtin, reference
+from . import builtin, reference, unpack
 from .layers import apply_layer, build_layer_from_dir
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -35,6 +35,9 @@ MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 ANNOTATION_NAME = "io.containerd.image.name"
 ANNOTATION_REF = "org.opencontainers.image.ref.name"
+# The digest the registry knows the image by (an index's, when the pull picked one
+# platform from it, or the registry's manifest before skopeo converted it to OCI).
+ANNOTATION_REGISTRY_DIGEST = "dev.kubelite.image.registry-digest"
 
 
 class ImageNotFound(Exception):
@@ -62,11 +65,12 @@ class ImageConfig:
     working_dir: str = ""
     exposed_ports: list[str] = field(default_factory=list)
     rootfs: str = ""                          # unpacked directory on the host
+    registry_digest: str = ""                 # the registry's digest when pulled (see ANNOTATION_REGISTRY_DIGEST)
 
     @property
     def repo_digest(self) -> str:
         """`docker.io/library/nginx@sha256:…`, what pod status calls imageID."""
-        return f"{reference.parse(self.ref).name}@{self.digest}"
+        return f"{reference.parse(self.ref).name}@{self.registry_digest or self.digest}"
 
     def env_dict(self) -> dict[str, str]:
         """Image Env as a mapping (later entries win)."""
@@ -157,6 +161,21 @@ class ImageStore:
             self._write_index(index)
         return self._image_from_desc(desc)
 
+    def add_manifest(self, name: str, manifest: dict, registry_digest: str = "") -> ImageConfig:
+        """Tag `name` (normalised; `repo@digest` for a digest-only pull) to a manifest whose blobs are stored."""
+        ref = reference.parse(name)
+        annotations = {ANNOTATION_NAME: name, ANNOTATION_REF: ref.tag or ref.digest or ""}
+        if registry_digest:
+            annotations[ANNOTATION_REGISTRY_DIGEST] = registry_digest
+        desc = {"mediaType": manifest.get("mediaType", MEDIA_MANIFEST), "digest": manifest["digest"],
+                "size": manifest["size"], "annotations": annotations}
+        with self._locked():
+            index = self._read_index()
+            index["manifests"] = [m for m in index["manifests"] if m.get("annotations", {}).get(ANNOTATION_NAME) != name]
+            index["manifests"].append(desc)
+            self._write_index(index)
+        return self._image_from_desc(desc)
+
     def import_dir(self, name: str, directory: str, cmd: list[str], env: dict[str, str] | list[str] | None = None,
                    workdir: str = "/", ports: list[int | str] | None = None,
                    entrypoint: list[str] | None = None) -> ImageConfig:
@@ -220,9 +239,13 @@ class ImageStore:
             return target
         tmp = tempfile.mkdtemp(prefix=".unpack-", dir=self.rootfs_dir)
         try:
-            manifest = json.loads(self.get_blob(image.digest))
-            for layer in manifest["layers"]:
-                apply_layer(self.get_blob(layer["digest"]), layer["mediaType"], tmp)
+            if unpack.available():
+                unpack.unpack(self.root, {"mediaType": MEDIA_MANIFEST, "digest": image.digest,
+                                          "size": len(self.get_blob(image.digest))}, tmp)
+            else:
+                manifest = json.loads(self.get_blob(image.digest))
+                for layer in manifest["layers"]:
+                    apply_layer(self.get_blob(layer["digest"]), layer["mediaType"], tmp)
             try:
                 os.rename(tmp, target)
             except OSError:
@@ -257,11 +280,13 @@ class ImageStore:
 
     def _find(self, ref: reference.Reference) -> dict | None:
         for desc in self._read_index()["manifests"]:
-            name = desc.get("annotations", {}).get(ANNOTATION_NAME, "")
+            annotations = desc.get("annotations", {})
+            name = annotations.get(ANNOTATION_NAME, "")
+            digests = {desc["digest"], annotations.get(ANNOTATION_REGISTRY_DIGEST)}
             if ref.tag and name == str(reference.Reference(ref.domain, ref.path, ref.tag)):
-                if ref.digest is None or ref.digest == desc["digest"]:
+                if ref.digest is None or ref.digest in digests:
                     return desc
-            elif not ref.tag and ref.digest == desc["digest"] and name.startswith(ref.name + ":"):
+            elif not ref.tag and ref.digest in digests and name.startswith((ref.name + ":", ref.name + "@")):
                 return desc
         return None
 
@@ -281,6 +306,7 @@ class ImageStore:
             working_dir=cfg.get("WorkingDir") or "",
             exposed_ports=sorted((cfg.get("ExposedPorts") or {}).keys()),
             rootfs=os.path.join(self.rootfs_dir, desc["digest"].partition(":")[2]),
+            registry_digest=desc["annotations"].get(ANNOTATION_REGISTRY_DIGEST, ""),
         )
 
     def _ensure_builtins(self) -> None:

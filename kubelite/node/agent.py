@@ -54,6 +54,8 @@ class AgentOptions:
     port: int = 0              # agent API port; 0 picks a free one
     labels: dict[str, str] | None = None
     fake_delay: float = 0.5
+    offline: bool = False      # --offline; KUBELITE_OFFLINE=1 also makes the node offline
+    registry_config: str = ""  # registries.yaml; default DATA_DIR/registries.yaml when it exists
 
 
 def node_pod_cidr(opts: AgentOptions, slot: netslot.NetSlot) -> str:
@@ -75,7 +77,18 @@ def make_runtime(opts: AgentOptions, slot: netslot.NetSlot) -> Runtime:
     net = make_network(opts.network, pod_cidr=slot.pod_cidr, host_cidr=slot.host_cidr, bridge=slot.bridge)
     if isinstance(net, NetnsNetwork):
         net.prefix = slot.prefix
-    return ProcessRuntime(os.path.join(opts.data_dir, "agent"), pod_network=net)
+    from kubelite.images.offline import offline_from_env
+    from kubelite.images.pull import Puller
+    from kubelite.images.registries import RegistryConfig
+    from kubelite.images.store import ImageStore, default_root
+    # DATA_DIR/images, where `kubelite image import` and `image pull` write too.
+    store = ImageStore(default_root(opts.data_dir))
+    config = RegistryConfig.load(opts.registry_config or os.path.join(opts.data_dir, "registries.yaml"))
+    offline = opts.offline or offline_from_env()
+    if offline:
+        log.info("offline: images come from the local store and from registries at loopback addresses only")
+    return ProcessRuntime(os.path.join(opts.data_dir, "agent"), pod_network=net, images=store,
+                          puller=Puller(store, offline=offline, config=config))
 
 
 class Agent:

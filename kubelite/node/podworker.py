@@ -25,7 +25,8 @@ from typing import Any
 from kubelite.api import meta
 from kubelite.client.errors import NotFound, StatusError
 from kubelite.client.events import NORMAL, WARNING
-from kubelite.node import deadline, envvars
+from kubelite.images.pull import go_duration, rpc_message
+from kubelite.node import deadline, envvars, pullsecrets
 from kubelite.node.host import PodHost
 from kubelite.node.probes import ExecFn, ProbeFn, Prober, ResultFn, run_probe
 from kubelite.node.runtime.base import ContainerHandle, ImageInfo, ImageNotFound, Sandbox, StartError
@@ -59,7 +60,7 @@ class PodWorker:
         self.dirty = asyncio.Event()
         self.terminating = asyncio.Event()
         self.done = asyncio.Event()
-        self._image_backoff: dict[str, tuple[float, float]] = {}  # image -> (next try, delay)
+        self._image_backoff: dict[str, tuple[float, float, str]] = {}  # image -> (next try, delay, last error)
         self._task: asyncio.Task[None] | None = None
         self._status_task: asyncio.Task[None] | None = None
         self._container_tasks: list[asyncio.Task[None]] = []
@@ -227,7 +228,8 @@ class PodWorker:
         rt = self.host.runtime
         nxt = self._image_backoff.get(image)
         if nxt and time.monotonic() < nxt[0]:
-            cs.state = {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}}
+            cs.state = {"waiting": {"reason": "ImagePullBackOff",
+                                    "message": f'Back-off pulling image "{image}": ErrImagePull: {nxt[2]}'}}
             self._changed()
             self._event(NORMAL, "BackOff", f'Back-off pulling image "{image}"', cs.name)
             self._event(WARNING, "Failed", "Error: ImagePullBackOff", cs.name)
@@ -242,14 +244,19 @@ class PodWorker:
             await self._sleep(IMAGE_BACKOFF[0])
             return None
         t0 = time.monotonic()
+        secrets: list[Obj] = []
         if not present:
             self._event(NORMAL, "Pulling", f'Pulling image "{image}"', cs.name)
+            secrets, missing = await pullsecrets.fetch(self.pod, self.host.lookup)
+            if missing:
+                self._event(WARNING, pullsecrets.MISSING_REASON, pullsecrets.missing_message(missing))
         try:
-            info = await rt.pull(image)
+            # A present image is only unpacked from the store; a pull may contact a registry.
+            info = await (asyncio.to_thread(rt.images.pull, image) if present else rt.pull(image, secrets))
         except ImageNotFound as e:
             delay = min(nxt[1] * 2, IMAGE_BACKOFF[1]) if nxt else IMAGE_BACKOFF[0]
-            self._image_backoff[image] = (time.monotonic() + delay, delay)
-            msg = f"rpc error: code = NotFound desc = {e}"
+            msg = rpc_message(e)
+            self._image_backoff[image] = (time.monotonic() + delay, delay, msg)
             cs.state = {"waiting": {"reason": "ErrImagePull", "message": msg}}
             self._changed()
             self._event(WARNING, "Failed", f'Failed to pull image "{image}": {msg}', cs.name)
@@ -260,9 +267,9 @@ class PodWorker:
         if present:
             self._event(NORMAL, "Pulled", f'Container image "{image}" already present on machine', cs.name)
         else:
-            ms = int((time.monotonic() - t0) * 1000)
-            self._event(NORMAL, "Pulled", f'Successfully pulled image "{image}" in {ms}ms ({ms}ms including waiting)',
-                        cs.name)
+            took = go_duration(time.monotonic() - t0)
+            self._event(NORMAL, "Pulled", f'Successfully pulled image "{image}" in {took} ({took} including waiting). '
+                                          f'Image size: {info.size} bytes.', cs.name)
         return info
 
     async def _run_once(self, cs: ContainerStatus, restart: bool = False) -> int | None:

@@ -9,6 +9,7 @@ dataclasses, pods and containers are the API's plain dicts.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -141,8 +142,8 @@ class Runtime(Protocol):
     def probe_result(self, handle: ContainerHandle, kind: str) -> tuple[bool, str] | None:
         """The runtime's own answer to a probe or hook of a container, or None: run it for real."""
 
-    async def pull(self, ref: str) -> ImageInfo:
-        """Make the image available locally; raise ImageNotFound if no such image."""
+    async def pull(self, ref: str, secrets: Sequence[dict] = ()) -> ImageInfo:
+        """Make the image available locally (with the pod's pull Secrets); raise ImageNotFound on failure."""
 
     async def create_sandbox(self, pod: dict) -> Sandbox:
         """Create the pod's directory and network; idempotent per pod uid."""

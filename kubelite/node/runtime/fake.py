@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -153,7 +154,7 @@ class FakeRuntime:
         self._behaviour: dict[str, Behaviour] = {}
         self._logs_dir = os.path.join(data_dir, "fake-logs")
 
-    async def pull(self, ref: str) -> ImageInfo:
+    async def pull(self, ref: str, secrets: Sequence[dict] = ()) -> ImageInfo:
         """Resolve `ref` in the store (no unpacking); raise ImageNotFound if absent."""
         image = await asyncio.to_thread(self.images.resolve, ref)
         if image is None:

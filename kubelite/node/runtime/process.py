@@ -32,10 +32,12 @@ import struct
 import sys
 import termios
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ...images.pull import Puller
 from ...images.store import ImageConfig, ImageStore, default_root
 from . import logs
 from .base import ContainerHandle, ExecSession, ExitInfo, ImageInfo, Sandbox, StartError, container_argv, exit_reason
@@ -69,11 +71,13 @@ class ProcessRuntime:
     def __init__(self, data_dir: str, *, images: ImageStore | None = None, network: str = "host",
                  pod_cidr: str = DEFAULT_POD_CIDR, host_cidr: str = DEFAULT_HOST_CIDR,
                  bridge: str = DEFAULT_BRIDGE, log_max_size: int = logs.DEFAULT_MAX_SIZE,
-                 log_max_files: int = logs.DEFAULT_MAX_FILES, pod_network: PodNetwork | None = None):
+                 log_max_files: int = logs.DEFAULT_MAX_FILES, pod_network: PodNetwork | None = None,
+                 puller: Puller | None = None):
         self.data_dir = data_dir
         self.pods_dir = os.path.join(data_dir, "pods")
         os.makedirs(self.pods_dir, exist_ok=True)
         self.images = images or ImageStore(default_root(data_dir))
+        self.puller = puller or Puller(self.images)
         self.network = pod_network or make_network(network, pod_cidr=pod_cidr, host_cidr=host_cidr, bridge=bridge)
         self.log_max_size = log_max_size
         self.log_max_files = log_max_files
@@ -83,9 +87,9 @@ class ProcessRuntime:
 
     # -- images and sandboxes -------------------------------------------------
 
-    async def pull(self, ref: str) -> ImageInfo:
-        """Resolve `ref` in the local store and unpack it; raise ImageNotFound if absent."""
-        return await asyncio.to_thread(self.images.pull, ref)
+    async def pull(self, ref: str, secrets: Sequence[dict] = ()) -> ImageInfo:
+        """Pull `ref` into the store (registry or local) and unpack it; raise ImageNotFound on failure."""
+        return await self.puller.pull(ref, secrets)
 
     async def create_sandbox(self, pod: dict) -> Sandbox:
         """Create the pod directory and network (idempotent per uid)."""
