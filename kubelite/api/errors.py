@@ -27,6 +27,7 @@ class StatusError(Exception):
         self.reason = reason
         self.message = message
         self.details = details
+        self.metadata: dict[str, Any] = {}  # ListMeta: a 410 for a paged list carries a continue token
 
     @property
     def status(self) -> dict[str, Any]:
@@ -34,7 +35,7 @@ class StatusError(Exception):
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": dict(self.metadata),
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
@@ -199,9 +200,13 @@ def not_acceptable(accepted: Iterable[str]) -> StatusError:
                        f"only the following media types are accepted: {', '.join(accepted)}")
 
 
-def gone(message: str) -> StatusError:
-    """410 Expired (too old resource version / continue token)."""
-    return status_error(410, "Expired", message)
+def gone(message: str, continue_token: str = "") -> StatusError:
+    """410 Expired (too old resource version / continue token); a paged list's 410 may
+    carry a token that continues from the same key at the newest revision."""
+    err = status_error(410, "Expired", message)
+    if continue_token:
+        err.metadata["continue"] = continue_token
+    return err
 
 
 def too_large(message: str = "Request entity too large: limit is 3145728") -> StatusError:

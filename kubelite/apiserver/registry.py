@@ -47,6 +47,10 @@ def encode(obj: Obj) -> bytes:
             md["resourceVersion"] = rv
 
 
+# The revision of a continue token that goes on at the newest revision (after a 410).
+LATEST = -1
+
+
 def encode_continue(rv: int, start_key: str) -> str:
     """An opaque continue token: the list's revision and the next key."""
     return base64.urlsafe_b64encode(orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start_key})).decode()
@@ -88,18 +92,25 @@ class Registry:
         """LIST → (items, revision, continue token, remainingItemCount)."""
         prefix = info.store_prefix() + (f"{ns}/" if info.namespaced and ns else "")
         start = ""
+        kvs: list[KV]
         if continue_:
             # Later pages come from the first page's snapshot, as etcd serves them.
             rev, start = decode_continue(continue_)
-            try:
-                kvs = await self.store.list_at(prefix, rev)
-            except Compacted:
-                raise errors.gone("The provided continue parameter is too old to display a consistent list result. "
-                                  "You can start a new list without the continue parameter, or use the continue "
-                                  "token in this response to retrieve the remainder of the results. Continuing with "
-                                  "the provided token results in an inconsistent list - objects that were created, "
-                                  "modified, or deleted between the time the first chunk was returned and now may "
-                                  "show up in the list.")
+            if rev == LATEST:
+                kvs, rev = await self.store.list(prefix)
+            else:
+                try:
+                    kvs = await self.store.list_at(prefix, rev)
+                except Compacted:
+                    # As upstream: the snapshot is gone, but the client may go on from the
+                    # same key at the newest revision, knowing the result is inconsistent.
+                    raise errors.gone(
+                        "The provided continue parameter is too old to display a consistent list result. "
+                        "You can start a new list without the continue parameter, or use the continue "
+                        "token in this response to retrieve the remainder of the results. Continuing with "
+                        "the provided token results in an inconsistent list - objects that were created, "
+                        "modified, or deleted between the time the first chunk was returned and now may "
+                        "show up in the list.", continue_token=encode_continue(LATEST, start)) from None
         else:
             kvs, rev = await self.store.list(prefix)
         items: list[Obj] = []
