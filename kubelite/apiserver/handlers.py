@@ -129,18 +129,10 @@ def check_fields(request: web.Request, obj: Obj) -> list[str]:
 
 
 def warning_headers(warnings: list[str]) -> dict[str, str]:
-    """``Warning: 299 - "…"`` headers, which kubectl prints as ``Warning: …``.
-
-    The text is an HTTP quoted-string: the quotes inside ``unknown field "x"`` must be
-    escaped, or clients (client-go) cannot parse the header and drop every warning."""
+    """``Warning: 299 - "…"`` headers, which kubectl prints as ``Warning: …``."""
     if not warnings:
         return {}
-    return {"Warning": ", ".join(f'299 - "{_quoted_pair(w)}"' for w in warnings)}
-
-
-def _quoted_pair(text: str) -> str:
-    """Escape backslashes and double quotes for an HTTP quoted-string."""
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    return {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)}
 
 
 def check_kind(info: ResourceInfo, obj: Obj) -> None:
