@@ -247,9 +247,15 @@ class Registry:
 
     @staticmethod
     def _same(old: Obj, new: Obj) -> bool:
-        o = dict(old, metadata={k: v for k, v in old["metadata"].items() if k not in ("resourceVersion", "managedFields")})
-        n = dict(new, metadata={k: v for k, v in new["metadata"].items() if k not in ("resourceVersion", "managedFields")})
-        return o == n
+        """Whether a write changes nothing. Managers count (a second applier of the same
+        values becomes a co-owner, which must be stored); their timestamps alone do not,
+        as upstream ignores managedFields changes that only move times."""
+        def comparable(obj: Obj) -> Obj:
+            md = {k: v for k, v in obj["metadata"].items() if k not in ("resourceVersion", "managedFields")}
+            md["managedFields"] = [{k: v for k, v in e.items() if k != "time"}
+                                   for e in obj["metadata"].get("managedFields") or []]
+            return dict(obj, metadata=md)
+        return comparable(old) == comparable(new)
 
     @staticmethod
     def _finalized(obj: Obj) -> bool:
