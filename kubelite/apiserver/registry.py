@@ -47,6 +47,10 @@ def encode(obj: Obj) -> bytes:
             md["resourceVersion"] = rv
 
 
+# Kinds whose strategy says GarbageCollectionPolicy Unsupported upstream (events): a
+# propagationPolicy on their deletion is ignored.
+GC_UNSUPPORTED = frozenset({"Event"})
+
 # The revision of a continue token that goes on at the newest revision (after a 410).
 LATEST = -1
 
@@ -290,6 +294,10 @@ class Registry:
             policy = options.get("propagationPolicy")
             if options.get("orphanDependents") is True and not policy:
                 policy = "Orphan"
+            if info.kind in GC_UNSUPPORTED:
+                # The garbage collector ignores these kinds, so an orphan or foreground
+                # finalizer would never be removed: upstream ignores the policy for them.
+                policy = None
             fins = list(nmd.get("finalizers") or [])
             if policy == "Foreground" and "foregroundDeletion" not in fins:
                 fins.append("foregroundDeletion")
