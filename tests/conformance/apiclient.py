@@ -12,18 +12,19 @@ import http.client
 import json
 import ssl
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from kubelite.api import protobuf
-from kubelite.client.errors import StatusError, status_error
+from kubelite.client.errors import Conflict, status_error
 from kubelite.client.rest import ClientConfig
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -135,6 +136,18 @@ def check(reply: Reply) -> Reply:
                        body.get("details"))
     err.reply = reply  # type: ignore[attr-defined]  # the raw Status (e.g. metadata.continue) for the spec
     raise err
+
+
+def retry_on_conflict(fn: Callable[[], T], attempts: int = 10) -> T:
+    """Run a read-modify-write again when someone (a controller) wrote in between, as
+    client-go's RetryOnConflict does."""
+    for i in range(attempts):
+        try:
+            return fn()
+        except Conflict:
+            if i == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def encode_body(body: Any, ctype: str) -> bytes:
@@ -276,7 +289,7 @@ class Watch:
             if line.strip():
                 yield json.loads(line)
 
-    def next_matching(self, pred: Any, what: str = "event") -> Obj:
+    def next_matching(self, pred: Callable[[Obj], bool], what: str = "event") -> Obj:
         """The next event for which ``pred(event)`` holds; the ones skipped are kept in ``skipped``."""
         self.skipped = []
         for ev in self:
@@ -313,7 +326,3 @@ def discover(api: Api) -> list[Resource]:
                                         r.get("scope") == "Namespaced", frozenset(r.get("verbs") or []), subs))
     return out
 
-
-def status_reason(err: StatusError) -> str:
-    """The reason of a StatusError (a small helper for assertion messages)."""
-    return f"{err.code} {err.reason}: {err.message}"

@@ -1,6 +1,6 @@
 """Fixtures of the conformance suite.
 
-One ``kubelite server`` serves the whole session (controllers on, for the garbage
+One ``kubelite server`` serves the whole suite (controllers on, for the garbage
 collector and namespaces; no scheduler, node agent or proxy, so nothing is run and
 nothing is dialled). It is started while tests are collected, because the resources a
 spec is parametrized over come from the server's own discovery. A spec says what it
@@ -34,32 +34,33 @@ SERVER_ARGS = ("--disable", "scheduler,agent,proxy")
 
 @dataclass
 class Shared:
-    """The session's server, a client of it and what it serves."""
+    """The suite's server, a client of it and what it serves."""
 
     srv: Server
     api: Api
     resources: list[Resource]
     tmp: Path
 
+    def stop(self) -> None:
+        """Stop the server and remove its directory (idempotent)."""
+        self.api.close()
+        self.srv.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
 
 _SHARED = pytest.StashKey[Shared]()
 
 
 def shared(config: pytest.Config) -> Shared:
-    """Start the session's server once (at collection) and read its discovery."""
+    """Start the suite's server once (at collection) and read its discovery."""
     got = config.stash.get(_SHARED, None)
     if got is not None:
         return got
     tmp = Path(tempfile.mkdtemp(prefix="kubelite-conformance-"))
     srv = start_server(tmp, *SERVER_ARGS)
     api = Api(srv.kubeconfig)
-
-    def stop() -> None:
-        api.close()
-        srv.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-    config.add_cleanup(stop)
     got = Shared(srv, api, discover(api), tmp)
+    config.add_cleanup(got.stop)  # also when no conformance test ran (collect-only, -k …)
     config.stash[_SHARED] = got
     return got
 
@@ -102,19 +103,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "garbage_collected(flag): the sample's kind is (not) handled by the collector")
 
 
-@pytest.fixture(scope="session")
-def conformance(request: pytest.FixtureRequest) -> Shared:
-    """The session's server, client and discovery."""
-    return shared(request.config)
+@pytest.fixture(scope="package")
+def conformance(request: pytest.FixtureRequest):
+    """The suite's server, client and discovery; stopped when the package's tests are done,
+    so it does not idle through the rest of a full test run."""
+    got = shared(request.config)
+    yield got
+    got.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(conformance: Shared) -> Api:
     """A client of the session's server."""
     return conformance.api
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def resources(conformance: Shared) -> dict[str, Resource]:
     """Every served resource by id."""
     return {r.id: r for r in conformance.resources}
@@ -220,7 +224,7 @@ def kit(api: Api, res: Resource, sample: Sample, ns: str):
         api.request("DELETE", r.path("", name))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def expiring(tmp_path_factory: pytest.TempPathFactory):
     """A second, API-only server that compacts its history every 0.2 s down to the last
     revision, so continue tokens and old resourceVersions expire within a second."""

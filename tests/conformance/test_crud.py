@@ -7,32 +7,21 @@ upstream writes per kind ("should run the lifecycle of …") in one generic form
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from kubelite.client.errors import AlreadyExists, BadRequest, Conflict, NotFound
 
-from .apiclient import JSON, JSON_PATCH, MERGE_PATCH, PROTOBUF, STRATEGIC_PATCH, YAML, check
+from .apiclient import JSON, JSON_PATCH, MERGE_PATCH, PROTOBUF, STRATEGIC_PATCH, YAML, check, retry_on_conflict
 from .samples import SAMPLES
 
 REQUEST_TYPES = {"json": (JSON, JSON), "yaml": (YAML, YAML), "protobuf": (PROTOBUF, f"{PROTOBUF}, {JSON}")}
 PATCH_TYPES = {"merge": MERGE_PATCH, "strategic": STRATEGIC_PATCH, "json": JSON_PATCH}
 
 
-def retry_on_conflict(fn, attempts: int = 10):
-    """Run a read-modify-write again when a controller wrote in between (client-go's RetryOnConflict)."""
-    for i in range(attempts):
-        try:
-            return fn()
-        except Conflict:
-            if i == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
 def wait_gone(kit, name: str) -> None:
     """Poll until the object is gone (namespaces and finalizers take a moment)."""
-    import time
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if not kit.api.exists(kit.res, kit.ns, name):
@@ -212,6 +201,7 @@ def test_dry_run_update_and_patch_change_nothing(kit):
     kit.create(name)
     before = kit.api.get(kit.res, kit.ns, name)
     changed = json.loads(json.dumps(before))
+    changed["metadata"].pop("resourceVersion")  # unconditional: a controller may write meanwhile
     changed["metadata"].setdefault("annotations", {})["conformance/dry"] = "put"
     out = kit.api.update(kit.res, kit.ns, changed, params={"dryRun": "All"})
     assert out["metadata"]["annotations"]["conformance/dry"] == "put"

@@ -45,4 +45,6 @@ def test_a_watch_by_metadata_name_sees_only_that_object(kit):
 def test_an_unsupported_field_selector_is_bad_request(kit):
     with pytest.raises(BadRequest) as e:
         check(kit.api.request("GET", kit.path(), params={"fieldSelector": "no.such.field=x"}))
-    assert e.value.message == "field label not supported: no.such.field"
+    # Upstream words it per kind ("field label not supported: …" where a kind converts its
+    # own labels, '"…" is not a known field selector: only …' for the generic ones).
+    assert "no.such.field" in e.value.message

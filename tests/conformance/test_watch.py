@@ -10,6 +10,7 @@ that must arrive, and events are ordered.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -181,7 +182,6 @@ def test_watch_bookmarks_carry_only_a_resource_version(api: Api, resources: dict
 
 @pytest.mark.verbs("create", "watch", "list")
 def test_watch_from_a_compacted_resource_version_is_410_expired(xkit):
-    import time
     start = list_rv(xkit)
     for i in range(2):
         xkit.create(xkit.name(f"x{i}"))
