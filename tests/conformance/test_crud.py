@@ -306,3 +306,48 @@ def test_field_validation_strict_applies_to_updates(kit):
 def test_field_validation_with_an_unknown_value_is_bad_request(kit):
     with pytest.raises(BadRequest):
         kit.api.create(kit.res, kit.ns, kit.obj(kit.name()), params={"fieldValidation": "Loose"})
+
+
+# -- names and namespaces ------------------------------------------------------------------
+
+@pytest.mark.verbs("create", "get")
+def test_create_with_generate_name(kit):
+    if kit.sample.prereqs(kit.name(), kit.ns):
+        pytest.fail(f"{kit.res.id}: a sample with prerequisites cannot be created under a generated name")
+    obj = kit.obj("unused")
+    obj["metadata"].pop("name")
+    obj["metadata"]["generateName"] = "gen-"
+    out = kit.api.create(kit.res, kit.ns, obj)
+    assert out["metadata"]["name"].startswith("gen-") and len(out["metadata"]["name"]) == len("gen-") + 5
+    assert out["metadata"]["generateName"] == "gen-"
+    assert kit.api.get(kit.res, kit.ns, out["metadata"]["name"])["metadata"]["uid"] == out["metadata"]["uid"]
+    if not kit.res.namespaced:
+        kit.made.append((kit.res, out["metadata"]["name"]))
+
+
+@pytest.mark.verbs("create", "get")
+def test_create_without_a_name_is_invalid(kit):
+    obj = kit.obj("unused")
+    obj["metadata"].pop("name")
+    reply = kit.api.request("POST", kit.path(), obj)
+    assert reply.code == 422 and reply.obj["reason"] == "Invalid", reply.raw[:300]
+    assert any(c.get("field") == "metadata.name" for c in reply.obj["details"]["causes"])
+
+
+@pytest.mark.verbs("create", "get")
+def test_create_in_a_missing_namespace_is_not_found(kit):
+    if not kit.res.namespaced:
+        assert kit.res.path("no-such-namespace") == kit.res.path()  # cluster-scoped: no namespace in the path
+        return
+    with pytest.raises(NotFound) as e:
+        kit.api.create(kit.res, "no-such-namespace", kit.obj(kit.name()))
+    assert e.value.details and e.value.details["kind"] == "namespaces"
+
+
+@pytest.mark.verbs("create", "get", "update")
+def test_update_with_a_name_that_does_not_match_the_url_is_bad_request(kit):
+    name = kit.name()
+    kit.create(name)
+    other = kit.obj(kit.name("other"))
+    with pytest.raises(BadRequest):
+        kit.api.call("PUT", kit.path(name), other)

@@ -48,3 +48,29 @@ def test_an_unsupported_field_selector_is_bad_request(kit):
     # Upstream words it per kind ("field label not supported: …" where a kind converts its
     # own labels, '"…" is not a known field selector: only …' for the generic ones).
     assert "no.such.field" in e.value.message
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: field selectors render an unset boolean as \"\", so "
+                                       "spec.unschedulable=false matches no node that lacks the field")
+def test_a_node_without_unschedulable_matches_spec_unschedulable_false(api, resources, ns):
+    nodes = resources["v1/nodes"]
+    name = f"sel-{ns}"[:63]
+    api.create(nodes, "", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {"t": ns}}})
+    try:
+        out = api.list(nodes, "", labelSelector=f"t={ns}", fieldSelector="spec.unschedulable=false")
+        assert [i["metadata"]["name"] for i in out["items"]] == [name]
+    finally:
+        api.request("DELETE", nodes.path("", name))
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: an explicit unschedulable: false is stored and returned "
+                                       "(upstream drops the zero value)")
+def test_an_explicit_unschedulable_false_is_not_stored(api, resources, ns):
+    nodes = resources["v1/nodes"]
+    name = f"zero-{ns}"[:63]
+    out = api.create(nodes, "", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+                                 "spec": {"unschedulable": False}})
+    try:
+        assert "unschedulable" not in (out.get("spec") or {})
+    finally:
+        api.request("DELETE", nodes.path("", name))
