@@ -50,6 +50,10 @@ def encode(obj: Obj, info: ResourceInfo) -> bytes:
             md["resourceVersion"] = rv
 
 
+# Kinds whose strategy says GarbageCollectionPolicy Unsupported upstream (events): a
+# propagationPolicy on their deletion is ignored.
+GC_UNSUPPORTED = frozenset({"Event"})
+
 # The revision of a continue token that goes on at the newest revision (after a 410).
 LATEST = -1
 
@@ -261,9 +265,15 @@ class Registry:
 
     @staticmethod
     def _same(old: Obj, new: Obj) -> bool:
-        o = dict(old, metadata={k: v for k, v in old["metadata"].items() if k not in ("resourceVersion", "managedFields")})
-        n = dict(new, metadata={k: v for k, v in new["metadata"].items() if k not in ("resourceVersion", "managedFields")})
-        return o == n
+        """Whether a write changes nothing. Managers count (a second applier of the same
+        values becomes a co-owner, which must be stored); their timestamps alone do not,
+        as upstream ignores managedFields changes that only move times."""
+        def comparable(obj: Obj) -> Obj:
+            md = {k: v for k, v in obj["metadata"].items() if k not in ("resourceVersion", "managedFields")}
+            md["managedFields"] = [{k: v for k, v in e.items() if k != "time"}
+                                   for e in obj["metadata"].get("managedFields") or []]
+            return dict(obj, metadata=md)
+        return comparable(old) == comparable(new)
 
     @staticmethod
     def _finalized(obj: Obj) -> bool:
@@ -297,6 +307,10 @@ class Registry:
             policy = options.get("propagationPolicy")
             if options.get("orphanDependents") is True and not policy:
                 policy = "Orphan"
+            if info.kind in GC_UNSUPPORTED:
+                # The garbage collector ignores these kinds, so an orphan or foreground
+                # finalizer would never be removed: upstream ignores the policy for them.
+                policy = None
             fins = list(nmd.get("finalizers") or [])
             if policy == "Foreground" and "foregroundDeletion" not in fins:
                 fins.append("foregroundDeletion")

@@ -94,7 +94,11 @@ async def scale(request: web.Request, t: Target) -> web.Response:
 async def binding(request: web.Request, t: Target) -> web.Response:
     """POST pods/NAME/binding: set spec.nodeName once, add PodScheduled=True."""
     reg = await h.registry_from(request)
-    body = neg.decode_body(request.headers.get("Content-Type", ""), await neg.read_body(request))
+    dry_run = h.dry_run(request)  # a bad dryRun value is a 400 before anything else
+    ctype = request.headers.get("Content-Type", "")
+    raw = await neg.read_body(request)
+    body = neg.decode_body(ctype, raw)
+    warnings = h.check_fields(request, body, body=raw, ctype=ctype)
     name = (body.get("metadata") or {}).get("name") or t.name
     if t.name and name != t.name:
         raise errors.bad_request(f"Binding.metadata.name: Invalid value: \"{name}\": must match the pod name")
@@ -116,8 +120,9 @@ async def binding(request: web.Request, t: Target) -> web.Response:
         return pod
 
     # Binding changes spec and status together, so it bypasses the status/spec split.
-    await reg.guaranteed_update(PODS, t.namespace, name, mutate, subresource="binding")
-    return neg.respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+    await reg.guaranteed_update(PODS, t.namespace, name, mutate, subresource="binding", dry_run=dry_run)
+    return neg.respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201,
+                       as_yaml=neg.wants(request).yaml, headers=h.warning_headers(warnings))
 
 
 async def eviction(request: web.Request, t: Target) -> web.Response:

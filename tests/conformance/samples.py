@@ -1,0 +1,139 @@
+"""One valid, minimal object per served resource, for the generic specs.
+
+Keyed by ``<apiVersion>/<plural>`` as discovery names the resource. A served resource
+missing here fails ``test_every_served_resource_has_a_sample``: a new kind joins the suite
+by adding its entry. Besides the object itself an entry says:
+
+- ``spec_change``: a merge patch that changes the spec and that the main resource
+  accepts (status-subresource specs check that /status ignores it);
+- ``status_change``: a ``status`` the /status subresource accepts (and the main resource
+  ignores);
+- ``prereqs``: objects the sample needs in its namespace first (a Binding's pod);
+- ``garbage_collected``: whether the garbage collector handles the kind, as owner and as
+  dependent (upstream ignores events, and deletes them whatever the propagation policy).
+
+``make(name, namespace)`` builds the object; names come from the suite (unique per test)
+and the suite adds its own labels. Addresses
+are from TEST-NET-1 (192.0.2.0/24): stored, never dialled.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Obj = dict[str, Any]
+
+NOW = "2024-01-01T00:00:00Z"
+NOW_MICRO = "2024-01-01T00:00:00.000000Z"
+
+
+def _no_prereqs(_name: str, _ns: str) -> list[Obj]:
+    return []
+
+
+@dataclass(frozen=True)
+class Sample:
+    """How to make a valid object of one resource, and what may change on it."""
+
+    make: Callable[[str, str], Obj]
+    spec_change: Obj | None = None
+    status_change: Obj | None = None
+    prereqs: Callable[[str, str], list[Obj]] = _no_prereqs
+    garbage_collected: bool = True
+
+
+def _obj(api_version: str, kind: str, name: str, **rest: Any) -> Obj:
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, **rest}
+
+
+def _pod_spec() -> Obj:
+    return {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.9"}], "restartPolicy": "Always"}
+
+
+def _template(name: str) -> Obj:
+    # The pod template's labels are the workload's own, never the suite's: pods and
+    # ReplicaSets a controller makes from it must not match the suite's selectors.
+    return {"metadata": {"labels": {"app": name}}, "spec": _pod_spec()}
+
+
+def _pod(name: str, ns: str) -> Obj:
+    return _obj("v1", "Pod", name, spec=_pod_spec())
+
+
+def _binding(name: str, ns: str) -> Obj:
+    return _obj("v1", "Binding", name, target={"apiVersion": "v1", "kind": "Node", "name": "conformance-node"})
+
+
+def _core_event(name: str, ns: str) -> Obj:
+    return _obj("v1", "Event", name, involvedObject={"apiVersion": "v1", "kind": "Pod", "name": "p", "namespace": ns},
+                reason="Tested", message="a conformance event", type="Normal",
+                source={"component": "conformance"}, firstTimestamp=NOW, lastTimestamp=NOW, count=1)
+
+
+def _events_v1_event(name: str, ns: str) -> Obj:
+    return _obj("events.k8s.io/v1", "Event", name, eventTime=NOW_MICRO, reportingController="example.com/conformance",
+                reportingInstance="conformance-1", action="Testing", reason="Tested", type="Normal",
+                regarding={"apiVersion": "v1", "kind": "Pod", "name": "p", "namespace": ns}, note="a conformance event")
+
+
+def _condition(type_: str) -> Obj:
+    return {"type": type_, "status": "True", "lastTransitionTime": NOW, "reason": "Tested", "message": "set by a test"}
+
+
+SAMPLES: dict[str, Sample] = {
+    "v1/bindings": Sample(_binding, prereqs=lambda n, ns: [_pod(n, ns)]),
+    "v1/configmaps": Sample(lambda n, ns: _obj("v1", "ConfigMap", n, data={"key": "value"})),
+    "v1/endpoints": Sample(lambda n, ns: _obj("v1", "Endpoints", n, subsets=[
+        {"addresses": [{"ip": "192.0.2.10"}], "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}])),
+    "v1/events": Sample(_core_event, garbage_collected=False),
+    "v1/namespaces": Sample(lambda n, ns: _obj("v1", "Namespace", n),
+                            status_change={"conditions": [{"type": "NamespaceContentRemaining", "status": "False",
+                                                           "lastTransitionTime": NOW, "reason": "Tested",
+                                                           "message": "set by a test"}]}),
+    "v1/nodes": Sample(lambda n, ns: _obj("v1", "Node", n, spec={}),
+                       spec_change={"spec": {"unschedulable": True}},
+                       status_change={"addresses": [{"type": "InternalIP", "address": "192.0.2.20"}]}),
+    "v1/pods": Sample(_pod, spec_change={"spec": {"activeDeadlineSeconds": 600}},
+                      status_change={"conditions": [{"type": "MyStatus", "status": "True"}]}),
+    "v1/podtemplates": Sample(lambda n, ns: _obj("v1", "PodTemplate", n, template=_template(n))),
+    "v1/replicationcontrollers": Sample(
+        lambda n, ns: _obj("v1", "ReplicationController", n,
+                       spec={"replicas": 0, "selector": {"app": n}, "template": _template(n)}),
+        spec_change={"spec": {"minReadySeconds": 5}},
+        status_change={"conditions": [{"type": "ReplicaFailure", "status": "False",
+                                                      "lastTransitionTime": NOW, "reason": "Tested"}]}),
+    "v1/limitranges": Sample(lambda n, ns: _obj("v1", "LimitRange", n, spec={
+        "limits": [{"type": "Container", "default": {"cpu": "500m"}, "defaultRequest": {"cpu": "100m"}}]})),
+    "v1/resourcequotas": Sample(lambda n, ns: _obj("v1", "ResourceQuota", n, spec={"hard": {"configmaps": "100"}}),
+                                spec_change={"spec": {"hard": {"configmaps": "50"}}},
+                                status_change={"hard": {"configmaps": "100"}, "used": {"configmaps": "1"}}),
+    "v1/secrets": Sample(lambda n, ns: _obj("v1", "Secret", n, type="Opaque", data={"key": "dmFsdWU="})),
+    "v1/serviceaccounts": Sample(lambda n, ns: _obj("v1", "ServiceAccount", n)),
+    "v1/services": Sample(lambda n, ns: _obj("v1", "Service", n, spec={
+        "selector": {"app": n}, "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}),
+        spec_change={"spec": {"publishNotReadyAddresses": True}},
+        status_change={"conditions": [_condition("Tested")]}),
+    "apps/v1/controllerrevisions": Sample(lambda n, ns: _obj("apps/v1", "ControllerRevision", n, revision=1,
+                                                         data={"spec": {"template": _template(n)}})),
+    "apps/v1/deployments": Sample(
+        lambda n, ns: _obj("apps/v1", "Deployment", n, spec={"replicas": 0, "selector": {"matchLabels": {"app": n}},
+                                                         "template": _template(n)}),
+        spec_change={"spec": {"minReadySeconds": 5}},
+        status_change={"conditions": [
+            {"type": "Progressing", "status": "True", "lastUpdateTime": NOW, "lastTransitionTime": NOW,
+             "reason": "Tested", "message": "set by a test"}]}),
+    "apps/v1/replicasets": Sample(
+        lambda n, ns: _obj("apps/v1", "ReplicaSet", n, spec={"replicas": 0, "selector": {"matchLabels": {"app": n}},
+                                                         "template": _template(n)}),
+        spec_change={"spec": {"minReadySeconds": 5}},
+        status_change={"conditions": [
+            {"type": "ReplicaFailure", "status": "False", "lastTransitionTime": NOW, "reason": "Tested"}]}),
+    "coordination.k8s.io/v1/leases": Sample(lambda n, ns: _obj("coordination.k8s.io/v1", "Lease", n, spec={
+        "holderIdentity": "conformance", "leaseDurationSeconds": 15, "acquireTime": NOW_MICRO, "renewTime": NOW_MICRO})),
+    "discovery.k8s.io/v1/endpointslices": Sample(lambda n, ns: _obj(
+        "discovery.k8s.io/v1", "EndpointSlice", n, addressType="IPv4",
+        endpoints=[{"addresses": ["192.0.2.30"], "conditions": {"ready": True}}],
+        ports=[{"name": "http", "port": 80, "protocol": "TCP"}])),
+    "events.k8s.io/v1/events": Sample(_events_v1_event, garbage_collected=False),
+}
