@@ -12,8 +12,8 @@ import os
 import pytest
 from conftest import namespace_name
 
-from kubelite.api.errors import StatusError
 from kubelite.api.resources import ENDPOINTS, ENDPOINTSLICES, NAMESPACES, NODES, PODS, SERVICES
+from kubelite.client.errors import NotFound, StatusError
 from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
 from kubelite.controllers.endpoints import EndpointsController
@@ -70,10 +70,8 @@ class World:
     async def endpoints(self, name: str) -> dict | None:
         try:
             return await self.eps.get(name, self.ns)
-        except StatusError as e:
-            if e.code == 404:
-                return None
-            raise
+        except NotFound:
+            return None
 
     async def service_slices(self, name: str) -> list[dict]:
         lst = await self.slices.list(self.ns, label_selector=f"kubernetes.io/service-name={name}")

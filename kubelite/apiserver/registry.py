@@ -217,11 +217,11 @@ class Registry:
         for _ in range(64):
             try:
                 old, kv = await self._read(info, ns, name)
-            except errors.StatusError as e:
-                if e.code == 404 and create_if_missing is not None:
-                    return await self.create(info, ns, create_if_missing(), dry_run=dry_run,
-                                             manager_fn=manager_fn), True
-                raise
+            except errors.NotFound:
+                if create_if_missing is None:
+                    raise
+                return await self.create(info, ns, create_if_missing(), dry_run=dry_run,
+                                         manager_fn=manager_fn), True
             new = mutate(copy.deepcopy(old))
             new_rv = new.get("metadata", {}).get("resourceVersion") or expected_rv
             if new_rv and new_rv != old["metadata"]["resourceVersion"]:

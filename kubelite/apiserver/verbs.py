@@ -273,7 +273,6 @@ async def delete_collection(request: web.Request, t: Target) -> web.Response:
         try:
             o, _ = await reg.delete(t.info, meta.namespace(obj), meta.name(obj), opts, dry_run=h.dry_run(request))
             out.append(o)
-        except errors.StatusError as e:
-            if e.code != 404:
-                raise
+        except errors.NotFound:
+            pass  # deleted meanwhile by someone else: nothing left to delete
     return neg.respond(h.to_list(t.info, out, reg.store.revision, "", None))

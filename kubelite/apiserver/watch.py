@@ -61,9 +61,7 @@ async def watch(request: web.Request, t: Target) -> web.StreamResponse:
     w = negotiate(request, t.info)
     try:
         events = await reg.open_watch(t.info, t.namespace, from_rv, initial)
-    except errors.StatusError as e:
-        if e.code != 410:
-            raise
+    except errors.Gone as e:
         resp = await _start(request)
         await _write(resp, {"type": "ERROR", "object": e.status})
         await resp.write_eof()
