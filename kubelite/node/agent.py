@@ -16,7 +16,7 @@ import platform
 import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from kubelite.api import meta
 from kubelite.api.resources import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, SERVICES
@@ -54,6 +54,19 @@ class AgentOptions:
     port: int = 0              # agent API port; 0 picks a free one
     labels: dict[str, str] | None = None
     fake_delay: float = 0.5
+    pod_max_pids: int | None = None  # --pod-max-pids: the pids limit of each pod (oci runtime)
+
+
+@runtime_checkable
+class OutlivesAgent(Protocol):
+    """A runtime whose containers outlive the agent (oci): it re-adopts them when the agent
+    starts, drops the sandboxes of pods gone meanwhile, and leaves them running when it stops."""
+
+    async def release_unclaimed(self, keep: set[str]) -> int:
+        """Remove the sandboxes of pods whose uid is not in `keep`; how many."""
+
+    def detach(self) -> None:
+        """Stop watching; leave every container running."""
 
 
 def node_pod_cidr(opts: AgentOptions, slot: netslot.NetSlot) -> str:
@@ -66,6 +79,14 @@ def node_pod_cidr(opts: AgentOptions, slot: netslot.NetSlot) -> str:
 
 def make_runtime(opts: AgentOptions, slot: netslot.NetSlot) -> Runtime:
     """The configured container runtime, its pod network inside this agent's slot."""
+    if opts.runtime == "oci":
+        from kubelite.images.store import ImageStore, default_root
+        from kubelite.node.runtime.netns import NetnsNetwork
+        from kubelite.node.runtime.oci.runtime import OciRuntime
+        oci_net = NetnsNetwork(slot.pod_cidr, slot.bridge, prefix=slot.prefix)
+        # DATA_DIR/images: where `kubelite image import` puts images.
+        return OciRuntime(opts.data_dir, images=ImageStore(default_root(opts.data_dir)), network=oci_net,
+                          slot=slot.index, pod_max_pids=opts.pod_max_pids)
     if opts.runtime == "fake":
         from kubelite.node.runtime.fake import FakeRuntime
         return FakeRuntime(os.path.join(opts.data_dir, "agent", opts.node_name), delay=opts.fake_delay,
@@ -86,7 +107,16 @@ class Agent:
         self.opts = opts
         self.node_name = opts.node_name
         self.node_ip = opts.node_ip
-        self.slot = netslot.acquire()
+        prefer, keeper = None, None
+        if opts.runtime == "oci":
+            # Containers that outlived an earlier agent live in its network slot: take it back.
+            from kubelite.node.runtime.oci.runtime import remembered_slot, state_dir
+            prefer, keeper = remembered_slot(opts.data_dir), os.path.realpath(state_dir(opts.data_dir))
+            if prefer is None:
+                # Otherwise from the top: agents that know nothing of kept slots take the lowest
+                # free one, and would clean up this node's pods while no agent of it runs.
+                prefer = netslot.MAX_SLOTS - 1
+        self.slot = netslot.acquire(prefer, keeper)
         self.runtime = make_runtime(opts, self.slot)
         self.recorder = EventRecorder(client, "kubelet", host=opts.node_name)
         self.factory = InformerFactory(client)
@@ -351,6 +381,8 @@ class Agent:
         await self.register()
         self.factory.start()
         await self.factory.wait_synced()
+        if isinstance(self.runtime, OutlivesAgent) and (n := await self.runtime.release_unclaimed(set(self.workers))):
+            log.info("removed %d pod sandbox(es) of pods deleted while no agent ran", n)
         loops = [asyncio.create_task(self._lease_loop(stop)), asyncio.create_task(self._status_loop(stop))]
         log.info("node %s ready (agent API on %s:%d, runtime %s)", self.node_name, self.node_ip, self.api_port,
                  self.opts.runtime)
@@ -360,6 +392,10 @@ class Agent:
             for t in loops:
                 t.cancel()
             await self.factory.stop()
+            if isinstance(self.runtime, OutlivesAgent):
+                # Like k3s: stopping the agent leaves the containers running (`kubelite killall` stops them).
+                self.runtime.detach()
+                log.info("node agent stopping; its containers keep running (stop them with `kubelite killall`)")
             await asyncio.gather(*(w.kill_now() for w in list(self.workers.values())), return_exceptions=True)
             try:
                 await self.runtime.cleanup_all()
