@@ -16,9 +16,10 @@ import os
 import subprocess
 
 from ... import netslot
+from ..netns import NetnsNetwork
 from . import cgroups, rootfs, state
 from .runc import list_sync
-from .runtime import state_dir
+from .runtime import discard_partial, state_dir
 
 
 def _run(*argv: str) -> None:
@@ -52,11 +53,18 @@ def killall(data_dir: str) -> tuple[int, int]:
         _run("runc", "--root", runc_root, "kill", "--all", c["id"], "KILL")
         _run("runc", "--root", runc_root, "delete", "--force", c["id"])
     pods_dir = os.path.join(root, "pods")
+    node = state.load(os.path.join(root, "node.json"), state.NodeRecord)
     pods = 0
     parents: list[str] = []
     for uid in sorted(os.listdir(pods_dir)) if os.path.isdir(pods_dir) else []:
         pod_dir = os.path.join(pods_dir, uid)
         rec = state.load(os.path.join(pod_dir, "sandbox.json"), state.SandboxRecord)
+        if rec is None and node is not None:
+            # A sandbox its agent did not finish: its names follow from the slot and the uid.
+            net = NetnsNetwork(bridge=node.bridge, prefix=f"kl{node.slot}")
+            pod_cgroups = cgroups.PodCgroups(node.cgroup_name)
+            discard_partial(pod_dir, net.names(uid)[0], pod_cgroups.pod_dirs(uid))
+            parents += pod_cgroups.pod_dirs(uid)
         if rec is not None:
             cgroups.kill_all(rec.cgroup_dirs)
             if rec.netns:
@@ -67,7 +75,6 @@ def killall(data_dir: str) -> tuple[int, int]:
             cgroups.remove(rec.cgroup_dirs)
         pods += 1
     cgroups.remove_parent(parents)
-    node = state.load(os.path.join(root, "node.json"), state.NodeRecord)
     if node is not None:
         owner = os.path.realpath(root)
         if (netslot.kept(node.slot) in (owner, None) and os.path.exists(f"/sys/class/net/{node.bridge}")

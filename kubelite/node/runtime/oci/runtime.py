@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -476,6 +477,9 @@ class OciRuntime:
         for pod_dir in _subdirs(self.pods_dir):
             rec = state.load(os.path.join(pod_dir, "sandbox.json"), state.SandboxRecord)
             if rec is None:
+                # An agent stopped while creating this sandbox: take down what it had made.
+                discard_partial(pod_dir, self.network.names(os.path.basename(pod_dir))[0],
+                                self.cgroups.pod_dirs(os.path.basename(pod_dir)))
                 continue
             uid = rec.uid
             self._records[uid] = rec
@@ -531,6 +535,15 @@ class OciRuntime:
 
     def _save_node(self) -> None:
         state.save(os.path.join(self.root, "node.json"), self._node)
+
+
+def discard_partial(pod_dir: str, netns: str, cgroup_dirs: list[str]) -> None:
+    """Remove a sandbox that never got its record: processes, network namespace, mounts, cgroups."""
+    cgroups.kill_all(cgroup_dirs)
+    if os.path.exists(os.path.join(NETNS_DIR, netns)):
+        subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=30)
+    rootfs.remove_tree(pod_dir)
+    cgroups.remove(cgroup_dirs)
 
 
 def _subdirs(path: str) -> list[str]:
