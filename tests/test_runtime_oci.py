@@ -283,6 +283,39 @@ def test_deleted_pod_leaves_no_process_not_even_a_setsid_child(node, ns):
     assert not any(os.path.exists(h.path(f"{rec.cgroup_name}/pod{uid}")) for h in cgroups.hierarchies())
 
 
+def test_force_deleted_pod_leaves_no_process_nor_sandbox(node, ns):
+    create_pod(node, ns, pod_manifest("gone", ["sh", "-c", "setsid sleep 3600 & exec sleep 3601"]))
+    wait_running(node, ns, "gone")
+    uid = node.srv.kjson("-n", ns, "get", "pod", "gone")["metadata"]["uid"]
+    pids = {int(c["pid"]) for c in list_sync(os.path.join(node.oci_dir, "runc")) if uid in c["bundle"]}
+    assert len(pids) == 2  # the pause container and the container
+    node.srv.kubectl("-n", ns, "delete", "pod", "gone", "--force", "--grace-period=0", check=True)
+    pod_dir = os.path.join(node.oci_dir, "pods", uid)
+    node.srv.wait_for(lambda: not os.path.exists(pod_dir), timeout=30, what="the sandbox to go")
+    assert not any(alive(p) for p in pids)
+    assert not any(uid in c["bundle"] for c in list_sync(os.path.join(node.oci_dir, "runc")))
+
+
+def test_containers_of_a_pod_share_network_ipc_uts_and_with_share_process_namespace_pids(node, ns):
+    def pod(name: str, share: bool) -> str:
+        return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                           "spec": {"shareProcessNamespace": share, "terminationGracePeriodSeconds": 1,
+                                    "containers": [{"name": "a", "image": IMAGE, "command": HTTPD},
+                                                   {"name": "b", "image": IMAGE, "command": ["sleep", "3600"]}]}})
+    create_pod(node, ns, pod("shared", True))
+    create_pod(node, ns, pod("apart", False))
+    for name in ("shared", "apart"):
+        node.srv.wait_for(lambda n=name: all(c.get("ready") for c in node.srv.kjson(
+            "-n", ns, "get", "pod", n)["status"].get("containerStatuses") or [{}]), timeout=60, what=f"{name} ready")
+        got = node.srv.kubectl("-n", ns, "exec", name, "-c", "b", "--", "wget", "-qO-", "127.0.0.1:8080", check=True)
+        assert got.stdout == "hello from an oci container\n"  # one network: localhost is shared
+        assert node.srv.kubectl("-n", ns, "exec", name, "-c", "b", "--", "hostname", check=True).stdout == name + "\n"
+    shared = node.srv.kubectl("-n", ns, "exec", "shared", "-c", "b", "--", "ps", check=True).stdout
+    apart = node.srv.kubectl("-n", ns, "exec", "apart", "-c", "b", "--", "ps", check=True).stdout
+    assert "httpd" in shared and "catatonit" in shared
+    assert "httpd" not in apart
+
+
 def test_tty_exec_session(node, ns):
     import fcntl
     import pty
@@ -322,6 +355,32 @@ def test_tty_exec_session(node, ns):
         assert os.waitstatus_to_exitcode(status) == 5
     finally:
         os.close(fd)
+
+
+def test_logs_follow_and_previous_read_conmons_log(node, ns):
+    create_pod(node, ns, pod_manifest("crash", ["sh", "-c", "echo instance-output; sleep 1; exit 3"]))
+    node.srv.wait_for(lambda: container_status(node, ns, "crash").get("restartCount", 0) >= 1, timeout=60,
+                      what="a restart")
+    prev = node.srv.kubectl("-n", ns, "logs", "crash", "--previous", check=True).stdout
+    assert prev == "instance-output\n"
+    last = container_status(node, ns, "crash")["lastState"]["terminated"]
+    assert (last["exitCode"], last["reason"]) == (3, "Error")
+    create_pod(node, ns, pod_manifest("talk", ["sh", "-c", "echo one; sleep 2; echo two; sleep 3600"]))
+    wait_running(node, ns, "talk")
+    follow = subprocess.Popen([KUBECTL, "-n", ns, "logs", "-f", "talk"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=dict(os.environ, KUBECONFIG=node.srv.kubeconfig))
+    try:
+        assert follow.stdout is not None
+        assert follow.stdout.readline() == b"one\n"
+        assert follow.stdout.readline() == b"two\n"
+    finally:
+        follow.kill()
+        follow.wait(10)
+        for stream in (follow.stdout, follow.stderr):
+            if stream is not None:
+                stream.close()
+    stamped = node.srv.kubectl("-n", ns, "logs", "--timestamps", "talk", check=True).stdout.splitlines()
+    assert [line.split(" ", 1)[1] for line in stamped] == ["one", "two"]
 
 
 def test_containers_survive_kill_9_of_the_server_and_are_readopted(node, ns):

@@ -170,7 +170,16 @@ class Agent:
         self.admitter.forget(pod)
         w = self.workers.pop(meta.uid(pod), None)
         if w is not None:
-            self._spawn(w.kill_now())
+            self._spawn(self._kill_and_release(w))
+
+    async def _kill_and_release(self, w: PodWorker) -> None:
+        """A pod removed without termination (force delete): stop it and release its sandbox."""
+        await w.kill_now()
+        if w.sandbox is not None:
+            try:
+                await self.runtime.remove_sandbox(w.sandbox)
+            except Exception:
+                log.exception("removing the sandbox of %s", w.key)
 
     def running_pod(self, namespace: str, name: str) -> PodWorker | None:
         """The worker of pod ``namespace/name`` on this node, if any (for the agent API)."""
