@@ -28,9 +28,11 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from ....images.store import ImageStore
 from ... import netslot
@@ -101,6 +103,13 @@ def _iso(t: datetime) -> str:
     return t.isoformat()
 
 
+class ImagePuller(Protocol):
+    """What fetches an image into the store (a registry client); without one, the store alone."""
+
+    async def pull(self, image: str, secrets: Iterable[dict] = ()) -> ImageInfo:
+        """The image, stored and unpacked; ImageNotFound when it cannot be had."""
+
+
 @dataclass
 class _Instance:
     """A container instance this runtime watches."""
@@ -118,7 +127,8 @@ class OciRuntime:
     serves_ports = True
 
     def __init__(self, data_dir: str, *, images: ImageStore, network: NetnsNetwork, slot: int,
-                 pod_max_pids: int | None = None, log_max_size: int = logs.DEFAULT_MAX_SIZE):
+                 pod_max_pids: int | None = None, log_max_size: int = logs.DEFAULT_MAX_SIZE,
+                 puller: ImagePuller | None = None):
         why = missing()
         if why:
             raise OciUnavailable(why)
@@ -127,6 +137,7 @@ class OciRuntime:
         self.pods_dir = os.path.join(self.root, "pods")
         os.makedirs(self.pods_dir, exist_ok=True)
         self.images = images
+        self.puller = puller
         self.network = network
         self.runc = Runc(os.path.join(self.root, "runc"))
         self.log_max_size = log_max_size
@@ -147,8 +158,11 @@ class OciRuntime:
 
     # -- images and sandboxes ----------------------------------------------------------------
 
-    async def pull(self, ref: str) -> ImageInfo:
-        """Resolve `ref` in the local store and unpack it; raise ImageNotFound if absent."""
+    async def pull(self, ref: str, secrets: Sequence[dict] = ()) -> ImageInfo:
+        """Pull `ref` (through the puller when there is one, else from the local store) and
+        unpack it; raise ImageNotFound when it cannot be had."""
+        if self.puller is not None:
+            return await self.puller.pull(ref, secrets)
         return await asyncio.to_thread(self.images.pull, ref)
 
     def _prepare_pause_root(self) -> None:
