@@ -28,7 +28,7 @@ def cmd_server(args: argparse.Namespace) -> int:
                          bind_address=args.bind_address, service_cidr=args.service_cidr,
                          node_name=args.node_name or "", runtime=args.runtime, network=args.network,
                          with_agent=not args.disable_agent, offline=args.offline,
-                         registry_config=args.registry_config,
+                         registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
                          compact_interval=args.compact_interval, compact_keep=args.compact_keep)
     off = {c.strip() for c in args.disable.split(",") if c.strip()}
     unknown = off - {"controllers", "scheduler", "agent", "proxy"}
@@ -55,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--bind-address", default="127.0.0.1")
     s.add_argument("--service-cidr", default="127.96.0.0/16")
     s.add_argument("--node-name", default="")
-    s.add_argument("--runtime", choices=["process", "fake"], default="process")
+    s.add_argument("--runtime", choices=["process", "oci", "fake"], default="process",
+                   help="process: host processes; oci: containers under runc and conmon (root); fake: none")
+    s.add_argument("--pod-max-pids", type=int, default=None, metavar="N",
+                   help="the pids limit of each pod (oci runtime; default 4096)")
     s.add_argument("--network", choices=["auto", "host", "netns"], default="auto",
                    help="pod networking: own network namespaces when root (auto), or 127.x addresses (host)")
     s.add_argument("--disable-agent", action="store_true", help="do not run a node agent in this process")

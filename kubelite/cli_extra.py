@@ -42,7 +42,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         opts = AgentOptions(node_name=args.node_name or default_node_name(), data_dir=data_dir,
                             runtime=args.runtime, network=args.network, node_ip=args.node_ip,
                             ca_file=args.ca_file, port=args.port, offline=args.offline,
-                            registry_config=args.registry_config)
+                            registry_config=args.registry_config, pod_max_pids=args.pod_max_pids)
         from kubelite.proxy.proxy import run_proxy
         try:
             # A node runs its agent and its service proxy, as kubelet + kube-proxy.
@@ -64,7 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--node-ip", default="127.0.0.1", help="the address the API server and proxies reach this node at")
     a.add_argument("--port", type=int, default=0, help="agent API port (0: any free port)")
     a.add_argument("--data-dir", default=os.path.join(os.path.expanduser("~"), ".kubelite-agent"))
-    a.add_argument("--runtime", choices=["process", "fake"], default="process")
+    a.add_argument("--runtime", choices=["process", "oci", "fake"], default="process")
+    a.add_argument("--pod-max-pids", type=int, default=None, metavar="N",
+                   help="the pids limit of each pod (oci runtime; default 4096)")
     a.add_argument("--network", choices=["auto", "host", "netns"], default="auto")
     a.add_argument("--offline", action="store_true",
                    help="contact no registry off this machine, resolve no registry name (also KUBELITE_OFFLINE=1)")
@@ -73,6 +75,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(func=cmd_agent)
     _register_rollout(sub)
     _register_image(sub)
+    k = sub.add_parser("killall", help="stop every container of the oci runtime and remove the pod network "
+                                       "(containers outlive the server, as with k3s)")
+    k.add_argument("--data-dir", default=default_data_dir(), help="default ~/.kubelite or $KUBELITE_DATA_DIR")
+    k.set_defaults(func=_killall)
+
+
+def _killall(args: argparse.Namespace) -> int:
+    """Stop every oci container of a data directory and remove its pod network."""
+    from kubelite.node.runtime.oci.killall import killall
+    if os.geteuid() != 0:
+        print("kubelite: killall needs root", file=sys.stderr)
+        return 1
+    pods, containers = killall(args.data_dir)
+    print(f"stopped {containers} container(s) and removed {pods} pod sandbox(es)")
+    return 0
 
 
 # --- rollout ---------------------------------------------------------------------------

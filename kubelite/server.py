@@ -45,6 +45,7 @@ class ServerOptions:
     node_name: str = ""
     runtime: str = "process"
     network: str = "auto"
+    pod_max_pids: int | None = None
     with_agent: bool = True
     with_controllers: bool = True
     with_scheduler: bool = True
@@ -144,6 +145,10 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     """Run until ``stop`` is set (or SIGINT/SIGTERM)."""
     stop = stop or asyncio.Event()
     _check_data_dir(opts.data_dir)
+    if opts.runtime == "oci" and opts.with_agent:
+        from kubelite.node.runtime.oci.runtime import missing
+        if why := missing():
+            raise StartupError(f"--runtime oci: {why}")
     lock = _lock(opts.data_dir)
     try:
         pki = PKI(opts.data_dir)
@@ -250,7 +255,8 @@ def _components(opts: ServerOptions, api: APIServer, pki: PKI) -> list[tuple[str
             await run_agent(client, AgentOptions(node_name=node_name, data_dir=opts.data_dir, runtime=opts.runtime,
                                                  network=opts.network, pki=pki,
                                                  offline=opts.offline or offline_from_env(),
-                                                 registry_config=opts.registry_config), stop=stop)
+                                                 registry_config=opts.registry_config,
+                                                 pod_max_pids=opts.pod_max_pids), stop=stop)
         comps.append(("node-agent", agent))
     if opts.with_proxy and opts.with_agent:
         from kubelite.proxy.proxy import run_proxy

@@ -16,7 +16,7 @@ import platform
 import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from kubelite.api import meta
 from kubelite.api.resources import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, SERVICES
@@ -56,6 +56,19 @@ class AgentOptions:
     fake_delay: float = 0.5
     offline: bool = False      # --offline; KUBELITE_OFFLINE=1 also makes the node offline
     registry_config: str = ""  # registries.yaml; default DATA_DIR/registries.yaml when it exists
+    pod_max_pids: int | None = None  # --pod-max-pids: the pids limit of each pod (oci runtime)
+
+
+@runtime_checkable
+class OutlivesAgent(Protocol):
+    """A runtime whose containers outlive the agent (oci): it re-adopts them when the agent
+    starts, drops the sandboxes of pods gone meanwhile, and leaves them running when it stops."""
+
+    async def release_unclaimed(self, keep: set[str]) -> int:
+        """Remove the sandboxes of pods whose uid is not in `keep`; how many."""
+
+    def detach(self) -> None:
+        """Stop watching; leave every container running."""
 
 
 def node_pod_cidr(opts: AgentOptions, slot: netslot.NetSlot) -> str:
@@ -72,23 +85,28 @@ def make_runtime(opts: AgentOptions, slot: netslot.NetSlot) -> Runtime:
         from kubelite.node.runtime.fake import FakeRuntime
         return FakeRuntime(os.path.join(opts.data_dir, "agent", opts.node_name), delay=opts.fake_delay,
                            pod_cidr=node_pod_cidr(opts, slot))
-    from kubelite.node.runtime.netns import NetnsNetwork, make_network
-    from kubelite.node.runtime.process import ProcessRuntime
-    net = make_network(opts.network, pod_cidr=slot.pod_cidr, host_cidr=slot.host_cidr, bridge=slot.bridge)
-    if isinstance(net, NetnsNetwork):
-        net.prefix = slot.prefix
     from kubelite.images.offline import offline_from_env
     from kubelite.images.pull import Puller
     from kubelite.images.registries import RegistryConfig
     from kubelite.images.store import ImageStore, default_root
+    from kubelite.node.runtime.netns import NetnsNetwork, make_network
     # DATA_DIR/images, where `kubelite image import` and `image pull` write too.
     store = ImageStore(default_root(opts.data_dir))
     config = RegistryConfig.load(opts.registry_config or os.path.join(opts.data_dir, "registries.yaml"))
     offline = opts.offline or offline_from_env()
     if offline:
         log.info("offline: images come from the local store and from registries at loopback addresses only")
-    return ProcessRuntime(os.path.join(opts.data_dir, "agent"), pod_network=net, images=store,
-                          puller=Puller(store, offline=offline, config=config))
+    puller = Puller(store, offline=offline, config=config)
+    if opts.runtime == "oci":
+        from kubelite.node.runtime.oci.runtime import OciRuntime
+        oci_net = NetnsNetwork(slot.pod_cidr, slot.bridge, prefix=slot.prefix)
+        return OciRuntime(opts.data_dir, images=store, network=oci_net, slot=slot.index,
+                          pod_max_pids=opts.pod_max_pids, puller=puller)
+    from kubelite.node.runtime.process import ProcessRuntime
+    net = make_network(opts.network, pod_cidr=slot.pod_cidr, host_cidr=slot.host_cidr, bridge=slot.bridge)
+    if isinstance(net, NetnsNetwork):
+        net.prefix = slot.prefix
+    return ProcessRuntime(os.path.join(opts.data_dir, "agent"), pod_network=net, images=store, puller=puller)
 
 
 class Agent:
@@ -99,7 +117,16 @@ class Agent:
         self.opts = opts
         self.node_name = opts.node_name
         self.node_ip = opts.node_ip
-        self.slot = netslot.acquire()
+        prefer, keeper = None, None
+        if opts.runtime == "oci":
+            # Containers that outlived an earlier agent live in its network slot: take it back.
+            from kubelite.node.runtime.oci.runtime import remembered_slot, state_dir
+            prefer, keeper = remembered_slot(opts.data_dir), os.path.realpath(state_dir(opts.data_dir))
+            if prefer is None:
+                # Otherwise from the top: agents that know nothing of kept slots take the lowest
+                # free one, and would clean up this node's pods while no agent of it runs.
+                prefer = netslot.MAX_SLOTS - 1
+        self.slot = netslot.acquire(prefer, keeper)
         self.runtime = make_runtime(opts, self.slot)
         self.recorder = EventRecorder(client, "kubelet", host=opts.node_name)
         self.factory = InformerFactory(client)
@@ -153,7 +180,16 @@ class Agent:
         self.admitter.forget(pod)
         w = self.workers.pop(meta.uid(pod), None)
         if w is not None:
-            self._spawn(w.kill_now())
+            self._spawn(self._kill_and_release(w))
+
+    async def _kill_and_release(self, w: PodWorker) -> None:
+        """A pod removed without termination (force delete): stop it and release its sandbox."""
+        await w.kill_now()
+        if w.sandbox is not None:
+            try:
+                await self.runtime.remove_sandbox(w.sandbox)
+            except Exception:
+                log.exception("removing the sandbox of %s", w.key)
 
     def running_pod(self, namespace: str, name: str) -> PodWorker | None:
         """The worker of pod ``namespace/name`` on this node, if any (for the agent API)."""
@@ -364,6 +400,8 @@ class Agent:
         await self.register()
         self.factory.start()
         await self.factory.wait_synced()
+        if isinstance(self.runtime, OutlivesAgent) and (n := await self.runtime.release_unclaimed(set(self.workers))):
+            log.info("removed %d pod sandbox(es) of pods deleted while no agent ran", n)
         loops = [asyncio.create_task(self._lease_loop(stop)), asyncio.create_task(self._status_loop(stop))]
         log.info("node %s ready (agent API on %s:%d, runtime %s)", self.node_name, self.node_ip, self.api_port,
                  self.opts.runtime)
@@ -373,6 +411,10 @@ class Agent:
             for t in loops:
                 t.cancel()
             await self.factory.stop()
+            if isinstance(self.runtime, OutlivesAgent):
+                # Like k3s: stopping the agent leaves the containers running (`kubelite killall` stops them).
+                self.runtime.detach()
+                log.info("node agent stopping; its containers keep running (stop them with `kubelite killall`)")
             await asyncio.gather(*(w.kill_now() for w in list(self.workers.values())), return_exceptions=True)
             try:
                 await self.runtime.cleanup_all()

@@ -5,6 +5,11 @@ and uses slot N's names and ranges: bridge ``klN``, namespaces ``klN-<uid8>``, p
 10.244.N.0/24 (or 127.(N+1).0.0/16 on the host network).  The kernel drops the lock when
 the process dies however it dies, so a new owner of slot N knows that whatever still
 carries slot N's names was left behind by a dead agent, and removes it first.
+
+Except where a slot is kept: the oci runtime's containers outlive their agent, so while
+a node has pods it marks its slot kept (``net-slot-N.keep`` names its state directory).
+Other agents pass a kept slot by; the node's next agent asks for it back and finds its
+pods' namespaces and bridge as they were.
 """
 from __future__ import annotations
 
@@ -60,10 +65,15 @@ class NetSlot:
             pass
 
 
-def acquire() -> NetSlot:
-    """Take the lowest free slot and clean up what a dead previous owner left."""
+def acquire(prefer: int | None = None, keeper: str | None = None) -> NetSlot:
+    """Take slot `prefer` if it is free, else the lowest free slot that nobody keeps, and
+    clean up what a dead previous owner left (not when `keeper` kept the slot: its pods live)."""
     os.makedirs(LOCK_DIR, exist_ok=True)
-    for i in range(MAX_SLOTS):
+    order = ([prefer] if prefer is not None else []) + [i for i in range(MAX_SLOTS) if i != prefer]
+    for i in order:
+        kept_by = kept(i)
+        if kept_by is not None and kept_by != keeper:
+            continue
         fd = os.open(os.path.join(LOCK_DIR, f"net-slot-{i}.lock"), os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -71,11 +81,48 @@ def acquire() -> NetSlot:
             os.close(fd)
             continue
         slot = NetSlot(i, fd)
-        _clean_leftovers(slot)
+        if kept_by is None:
+            _clean_leftovers(slot)
         if os.geteuid() == 0 and "unreachable" not in _run("ip", "route", "show", GUARD_CIDR):
             _run("ip", "route", "add", "unreachable", GUARD_CIDR)
         return slot
     raise RuntimeError(f"all {MAX_SLOTS} pod network slots on this machine are in use")
+
+
+def _keep_file(index: int) -> str:
+    return os.path.join(LOCK_DIR, f"net-slot-{index}.keep")
+
+
+def keep(index: int, owner: str) -> None:
+    """Mark slot `index` as holding pods of `owner` (a directory) that outlive its agent."""
+    os.makedirs(LOCK_DIR, exist_ok=True)
+    with open(_keep_file(index), "w") as f:
+        f.write(owner)
+
+
+def unkeep(index: int, owner: str) -> None:
+    """Drop `owner`'s mark on slot `index` (its last pod is gone)."""
+    if kept(index) == owner:
+        try:
+            os.unlink(_keep_file(index))
+        except OSError:
+            pass
+
+
+def kept(index: int) -> str | None:
+    """Who keeps slot `index`; a mark whose directory is gone is dropped."""
+    try:
+        with open(_keep_file(index)) as f:
+            owner = f.read().strip()
+    except OSError:
+        return None
+    if owner and os.path.isdir(owner):
+        return owner
+    try:
+        os.unlink(_keep_file(index))
+    except OSError:
+        pass
+    return None
 
 
 def _run(*args: str) -> str:

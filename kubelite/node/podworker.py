@@ -299,6 +299,14 @@ class PodWorker:
         try:
             handle = await self.host.runtime.start_container(self._sandbox, self.pod, spec, info, env)
         except StartError as e:
+            if e.reason == "CreateContainerConfigError":  # refused before creation: waiting, as upstream
+                if restart:
+                    cs.restart_count -= 1
+                cs.state = {"waiting": {"reason": e.reason, "message": str(e)}}
+                self._changed()
+                self._event(WARNING, "Failed", f"Error: {e}", cs.name)
+                await self._sleep(IMAGE_BACKOFF[0])
+                return None
             now = meta.rfc3339()
             cs.state = {"terminated": {"exitCode": e.exit_code, "reason": e.reason, "message": str(e),
                                        "startedAt": "1970-01-01T00:00:00Z", "finishedAt": now}}
