@@ -123,7 +123,11 @@ class APIServer:
             raise
         except (ConnectionResetError, asyncio.CancelledError):
             raise
-        except Exception as e:  # never a traceback to the client; always a Status
+        except RecursionError:
+            # Decoding bounds nesting; only a request can still nest deeply enough for this.
+            log.warning("%s %s: request nested too deeply", request.method, path)
+            return neg.respond_error(errors.bad_request("the request is nested too deeply"))
+        except Exception as e:  # the server's own fault: a traceback in the log, a Status out
             log.exception("%s %s failed", request.method, path)
             return neg.respond_error(errors.internal(str(e)))
 
