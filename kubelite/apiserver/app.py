@@ -149,6 +149,8 @@ class APIServer:
                 return await self.openapi(request)
             raise errors.no_such_path()
         parts = [p for p in path.split("/") if p]
+        if (parts[:2] == ["api", "v1"] and len(parts) == 2) or (parts[:1] == ["apis"] and len(parts) in (2, 3)):
+            neg.wants(request, tables=False)  # discovery documents: 406 for an Accept we cannot answer
         if parts[:2] == ["api", "v1"] and len(parts) == 2:
             return neg.respond(discovery.resource_list("", "v1"))
         if parts and parts[0] == "apis" and len(parts) == 2:

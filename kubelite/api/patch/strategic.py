@@ -123,8 +123,8 @@ def _apply_set_element_order(original: dict, patch: dict, schema: Node) -> None:
     for key in [k for k in patch if k.startswith(SET_ORDER + "/")]:
         order = patch.pop(key)
         if not isinstance(order, list):
-            raise _BadRequest("invalid patch type of setElementOrder list")
-        field = _directive_key(key, SET_ORDER, "invalid patch type of setElementOrder list")
+            raise ValueError(f"expected a []interface {{}}, but received a {_go_type(order)}")
+        field = _directive_key(key, SET_ORDER, "invalid patch format of setElementOrder list")
         meta = _list_meta(child(schema, field))
         merge_key = meta.merge_key if meta else ""
         orig_list = _present_list(original, field)
@@ -425,7 +425,7 @@ def _go(v: Any) -> str:
 
 def _go_type(v: Any) -> str:
     return {dict: "map[string]interface {}", list: "[]interface {}", str: "string",
-            bool: "bool", int: "float64", float: "float64"}.get(type(v), "<nil>")
+            bool: "bool", int: "int64", float: "float64"}.get(type(v), "<nil>")
 
 
 __all__ = ["strategic_merge_patch", "strip_directives"]
