@@ -312,8 +312,9 @@ MAX_YAML_NODES = 1_000_000
 
 def load_yaml(body: bytes, *, what: str = "error converting YAML to JSON") -> Any:
     """Parse a YAML body as upstream would see it after YAML→JSON (400 when it cannot be)."""
-    loader = _BodyLoader(body)
+    loader: _BodyLoader | None = None
     try:
+        loader = _BodyLoader(body)  # the reader checks the encoding here already
         obj = loader.get_single_data()
         aliases = loader.aliases
     except yaml.YAMLError as e:
@@ -321,7 +322,8 @@ def load_yaml(body: bytes, *, what: str = "error converting YAML to JSON") -> An
     except RecursionError:
         raise errors.bad_request(f"{what}: yaml: {too_deep()}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if aliases and not _expands_within(obj, MAX_YAML_NODES):
         raise errors.bad_request(f"{what}: yaml: document contains excessive aliasing")
     try:
