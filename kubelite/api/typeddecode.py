@@ -246,15 +246,24 @@ def message_for(api_version: str, kind: str) -> str | None:
 # --------------------------------------------------------------------------- the walk
 
 
-def check(obj: dict[str, Any], message: str) -> list[str]:
-    """Type-check and normalise ``obj`` (a decoded ``message``) in place; return the
-    paths of unknown fields (``spec.containers[0].foo``). Raises TypeMismatch, TooDeep."""
-    unknown: list[str] = []
+class Unknown(NamedTuple):
+    """A field the schema does not define: its path (``spec.containers[0].foo``) and
+    where it sits, so that it can be dropped whatever characters its key holds."""
+
+    path: str
+    container: dict[str, Any]
+    key: str
+
+
+def check(obj: dict[str, Any], message: str) -> list[Unknown]:
+    """Type-check and normalise ``obj`` (a decoded ``message``) in place; return its
+    unknown fields in document order. Raises TypeMismatch, TooDeep."""
+    unknown: list[Unknown] = []
     _walk(obj, message, "", unknown, True)
     return unknown
 
 
-def _walk(obj: dict[str, Any], name: str, path: str, unknown: list[str], top: bool = False) -> None:
+def _walk(obj: dict[str, Any], name: str, path: str, unknown: list[Unknown], top: bool = False) -> None:
     fields = _fields(name)
     drop: list[str] | None = None
     for key, v in obj.items():
@@ -267,7 +276,7 @@ def _walk(obj: dict[str, Any], name: str, path: str, unknown: list[str], top: bo
                     err.location.append(key)
                     raise err
                 continue
-            unknown.append(f"{path}.{key}" if path else key)
+            unknown.append(Unknown(f"{path}.{key}" if path else key, obj, key))
             if isinstance(v, (dict, list)):
                 bounded(v, _depth(path) + 1)
             continue
@@ -298,7 +307,7 @@ def _walk(obj: dict[str, Any], name: str, path: str, unknown: list[str], top: bo
             del obj[key]
 
 
-def _one(v: Any, f: _Field, go_type: str, parent: str, path: str, unknown: list[str]) -> None:
+def _one(v: Any, f: _Field, go_type: str, parent: str, path: str, unknown: list[Unknown]) -> None:
     """One value of a field (a single field, a list item or a map value)."""
     code = f.code
     if f.message:
@@ -344,7 +353,7 @@ def _one(v: Any, f: _Field, go_type: str, parent: str, path: str, unknown: list[
         raise TypeMismatch(v, code, go_type, _struct_name(parent))
 
 
-def _items(v: list[Any], f: _Field, parent: str, path: str, unknown: list[str]) -> None:
+def _items(v: list[Any], f: _Field, parent: str, path: str, unknown: list[Unknown]) -> None:
     for i, item in enumerate(v):
         if item is None:
             v[i] = _null_element(f)
@@ -356,7 +365,7 @@ def _items(v: list[Any], f: _Field, parent: str, path: str, unknown: list[str]) 
             raise
 
 
-def _values(v: dict[str, Any], f: _Field, parent: str, path: str, unknown: list[str]) -> None:
+def _values(v: dict[str, Any], f: _Field, parent: str, path: str, unknown: list[Unknown]) -> None:
     for k, item in v.items():
         if item is None:
             v[k] = _null_element(f)

@@ -8,6 +8,7 @@ URL shapes (as kube-apiserver's installer):
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -150,32 +151,14 @@ def validate_list_options(request: web.Request, *, watch: bool) -> None:
         raise errors.invalid("ListOptions", "meta.k8s.io", "", causes)
 
 
-_PATH_RE = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def prune(obj: Obj, paths: list[str]) -> None:
-    """Drop unknown fields (given as ``spec.containers[0].foo`` paths) from obj."""
-    for p in paths:
-        tokens = [(m.group(1), m.group(2)) for m in _PATH_RE.finditer(p)]
-        cur: Any = obj
-        for i, (k, idx) in enumerate(tokens):
-            last = i == len(tokens) - 1
-            if idx is not None:
-                n = int(idx)
-                if not isinstance(cur, list) or n >= len(cur):
-                    break
-                cur = cur[n]
-                continue
-            if not isinstance(cur, dict) or k not in cur:
-                break
-            if last:
-                del cur[k]
-            else:
-                cur = cur[k]
+def prune(unknown: Sequence[typeddecode.Unknown]) -> None:
+    """Drop the unknown fields typed decoding found."""
+    for u in unknown:
+        u.container.pop(u.key, None)
 
 
 def check_fields(request: web.Request, obj: Obj, *, body: bytes | None = None, ctype: str = "",
-                 duplicates: Sequence[str] = (), unknown: list[str] | None = None) -> list[str]:
+                 duplicates: Sequence[str] = (), unknown: Sequence[typeddecode.Unknown] | None = None) -> list[str]:
     """Apply fieldValidation to unknown and repeated fields: 400 under Strict, warnings
     under Warn; unknown fields are always pruned.
 
@@ -185,30 +168,30 @@ def check_fields(request: web.Request, obj: Obj, *, body: bytes | None = None, c
     from kubelite.apiserver import strictdecode
     mode = field_validation(request)
     if unknown is None:
-        from kubelite.api.protobuf import unknown_fields
-        unknown = unknown_fields(obj)
+        unknown = typed_unknown(obj, str(obj.get("apiVersion") or ""), str(obj.get("kind") or ""))
     if mode == "Ignore":
-        prune(obj, unknown)
+        prune(unknown)
         return []
+    paths = [u.path for u in unknown]
     base = (ctype or "application/json").split(";")[0].strip().lower()
     yaml_lines: list[str] = []
     if body is not None and base == "application/json":
-        problems = strictdecode.json_strict_messages(body, unknown)
+        problems = strictdecode.json_strict_messages(body, paths)
     else:
         if body is not None and base == "application/yaml":
             yaml_lines = strictdecode.yaml_duplicate_lines(body)
-        problems = [f'unknown field "{p}"' for p in unknown]
+        problems = [f'unknown field "{p}"' for p in paths]
     problems = [*duplicates, *problems]
     if mode == "Strict" and (problems or yaml_lines):
         parts = [yaml_unmarshal_error(yaml_lines)] if yaml_lines else []
         raise errors.bad_request("strict decoding error: " + ", ".join(parts + problems))
-    prune(obj, unknown)
+    prune(unknown)
     return yaml_lines + problems
 
 
 # -- typed decoding ------------------------------------------------------------------------
 
-def typed_unknown(obj: Obj, api_version: str, kind: str) -> list[str]:
+def typed_unknown(obj: Obj, api_version: str, kind: str) -> list[typeddecode.Unknown]:
     """Type-check ``obj`` as the Go struct of apiVersion/kind (normalising nulls) and
     return its unknown fields; raises typeddecode.TypeMismatch / TooDeep.  A kind without
     a schema is only bounded in depth, and reports no unknown fields."""
@@ -219,7 +202,8 @@ def typed_unknown(obj: Obj, api_version: str, kind: str) -> list[str]:
     return typeddecode.check(obj, message)
 
 
-def decode_typed(obj: Obj, api_version: str, kind: str, *, body: bytes | None = None, ctype: str = "") -> list[str]:
+def decode_typed(obj: Obj, api_version: str, kind: str, *, body: bytes | None = None,
+                 ctype: str = "") -> list[typeddecode.Unknown]:
     """Typed decoding of a request body: 400 with the decoder's words, as upstream's
     ``Deployment in version "v1" cannot be handled as a Deployment: json: cannot
     unmarshal …``; returns the unknown fields."""
@@ -314,9 +298,13 @@ def yaml_unmarshal_error(lines: Sequence[str]) -> str:
 
 def warning_headers(warnings: list[str]) -> CIMultiDict[str]:
     """One ``Warning: 299 - "…"`` header per warning (quotes and backslashes escaped, as
-    upstream writes them), which kubectl prints as ``Warning: …``."""
+    upstream writes them), which kubectl prints as ``Warning: …``.  A warning holding a
+    control character (a field name from the request can) is dropped, as upstream's
+    NewWarningHeader refuses it: it cannot be written into a header."""
     out: CIMultiDict[str] = CIMultiDict()
     for w in dict.fromkeys(warnings):
+        if any(unicodedata.category(c) == "Cc" for c in w):
+            continue
         out.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
     return out
 

@@ -213,7 +213,7 @@ async def patch(request: web.Request, t: Target) -> web.Response:
     return render_one(request, info, out, 201 if created else 200, headers=h.warning_headers(warnings), w=w)
 
 
-def typed_patch_result(info: ResourceInfo, new: Obj, ptype: str, body: Any) -> list[str]:
+def typed_patch_result(info: ResourceInfo, new: Obj, ptype: str, body: Any) -> list[typeddecode.Unknown]:
     """Typed decoding of a patch result, as upstream decodes it into the kind's struct:
     a value of the wrong type is 422 ``patch: Invalid value``; returns unknown fields."""
     try:
@@ -224,7 +224,7 @@ def typed_patch_result(info: ResourceInfo, new: Obj, ptype: str, body: Any) -> l
         raise errors.bad_request(f"error decoding patch: {neg.too_deep()}") from None
 
 
-def _typed_apply_body(info: ResourceInfo, body: Obj) -> list[str]:
+def _typed_apply_body(info: ResourceInfo, body: Obj) -> list[typeddecode.Unknown]:
     """An apply body is converted to the kind's typed form before it is merged; a value of
     the wrong type is refused there (upstream: a 500 with this text; here 400)."""
     try:
