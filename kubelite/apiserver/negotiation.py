@@ -243,14 +243,14 @@ class _BodyLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """Maps with non-string keys get the keys JSON would give them."""
-        out = super().construct_mapping(node, deep)
-        if all(isinstance(k, str) for k in out):
-            return out
-        fixed: dict[str, Any] = {}
-        for k, v in out.items():
-            fixed[_yaml_key(k)] = v
-        return fixed
+        """Keys become the strings JSON gives them as they are read (Go keeps ``1`` and
+        ``true`` apart, so a Python dict may not see them first)."""
+        self.flatten_mapping(node)
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = _yaml_key(self.construct_object(key_node, deep=True))
+            out[key] = self.construct_object(value_node, deep=deep)
+        return out
 
 
 def _yaml_key(k: Any) -> str:
@@ -263,7 +263,18 @@ def _yaml_key(k: Any) -> str:
     if isinstance(k, float):
         return format(k, "g") if k == k and k not in (float("inf"), float("-inf")) else \
             {float("inf"): ".inf", float("-inf"): "-.inf"}.get(k, ".nan")
-    raise yaml.YAMLError(f"unsupported map key of type: {type(k).__name__ if k is not None else '<nil>'}, key: {k!r}")
+    raise yaml.YAMLError(f"unsupported map key of type: {_go_kind_name(k)}")
+
+
+def _go_kind_name(v: Any) -> str:
+    """reflect's name for what go-yaml decodes a YAML key into."""
+    if v is None:
+        return "%!s(<nil>)"
+    if isinstance(v, dict):
+        return "map[interface {}]interface {}"
+    if isinstance(v, list):
+        return "[]interface {}"
+    return type(v).__name__
 
 
 def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
