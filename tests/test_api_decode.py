@@ -305,3 +305,17 @@ def test_kubectl_prints_the_decode_error(api_server, ns, tmp_path):
     p = api_server.kubectl("-n", ns, "create", "-f", str(f), "--validate=false")
     assert p.returncode == 1
     assert "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32" in p.stderr
+
+
+def test_any_int64_grace_period_is_accepted_for_a_bound_pod(raw, ns):
+    """gracePeriodSeconds is an int64; a huge one holds the deletion at the last time there is."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "g"},
+           "spec": {"nodeName": "nowhere", "containers": [{"name": "c", "image": "nginx"}]}}
+    assert raw("POST", f"/api/v1/namespaces/{ns}/pods", pod)[0] == 201
+    code, body = raw("DELETE", f"/api/v1/namespaces/{ns}/pods/g", {"gracePeriodSeconds": 2**62})
+    assert code == 200, body
+    assert body["metadata"]["deletionTimestamp"] == "9999-12-31T23:59:59Z"
+    code, body = raw("PATCH", f"/api/v1/namespaces/{ns}/pods/g", {"metadata": {"labels": {"a": "b"}}},
+                     "application/merge-patch+json")
+    assert code == 200, body
+    assert raw("DELETE", f"/api/v1/namespaces/{ns}/pods/g?gracePeriodSeconds=0")[0] == 200
