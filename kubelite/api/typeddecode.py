@@ -111,7 +111,8 @@ class TypeMismatch(Exception):
         v = self.value
         if self.code in ("i32", "i64", "f64", "f32"):
             if isinstance(v, (int, float)) and not isinstance(v, bool):
-                return f"{path}: {self.described()} does not fit in {self.go_type}"
+                # Numeric to the typed converter; what then refuses it is the conversion.
+                return f"{path}: {self.converter_message()}"
             return f"{path}: expected numeric (int or float), got {_go_kind(v)}"
         if self.code in ("s", "y"):
             return f"{path}: expected string, got {_go_kind(v)}"
