@@ -306,11 +306,24 @@ def test_method_not_allowed_is_405(raw, ns):
 
 
 def test_bad_query_parameters_are_400(raw, ns):
-    for q in ("labelSelector=a%20in%20(", "fieldSelector=spec.nope%3Dx", "limit=abc", "includeObject=Everything",
-              "resourceVersionMatch=Exact"):
+    for q in ("labelSelector=a%20in%20(", "fieldSelector=spec.nope%3Dx", "limit=abc", "includeObject=Everything"):
         code, body = raw("GET", f"/api/v1/namespaces/{ns}/configmaps?{q}", headers={})
         assert code == 400, (q, body)
         assert body["kind"] == "Status" and body["reason"] == "BadRequest", (q, body)
+
+
+def test_invalid_list_options_are_422(raw, ns):
+    """ValidateListOptions: a 422 Invalid for ListOptions.meta.k8s.io, as upstream."""
+    code, body = raw("GET", f"/api/v1/namespaces/{ns}/configmaps?resourceVersionMatch=Exact")
+    st = status_of(code, body, 422, "Invalid")
+    assert st["message"] == ('ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
+                             "resourceVersionMatch is forbidden unless resourceVersion is provided")
+    code, body = raw("GET", f"/api/v1/namespaces/{ns}/configmaps?resourceVersion=1&resourceVersionMatch=Bogus")
+    st = status_of(code, body, 422, "Invalid")
+    assert st["message"] == ('ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Unsupported value: '
+                             '"Bogus": supported values: "Exact", "NotOlderThan", ""')
+    code, body = raw("GET", f"/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersionMatch=Bogus")
+    status_of(code, body, 422, "Invalid")
 
 
 def test_dry_run_never_persists(raw, ns):

@@ -155,6 +155,33 @@ def test_scale(name, old_n, new_n, surge, new_spec, old_specs, exp_new, exp_old)
     assert [sizes[util.meta.name(o)] for o in olds] == exp_old
 
 
+def test_replicaset_fraction_without_annotation_and_zero_status_replicas():
+    """No max-replicas annotation and status.replicas 0: upstream divides by zero; the RS
+    counts as the whole old size, and get_proportion bounds the move."""
+    d = deployment(10, 0, 0)
+    assert d["status"] == {}
+    old = rs("v1", 4, 1)
+    assert util.max_replicas_annotation(old) is None
+    assert util.replicaset_fraction(old, d) == 6
+    assert util.get_proportion(old, d, 6, 0) == 6
+    assert util.get_proportion(old, d, 6, 4) == 2
+    shrink = deployment(2, 0, 0)
+    assert util.replicaset_fraction(old, shrink) == -2
+    assert util.get_proportion(old, shrink, -2, 0) == -2
+    old["metadata"]["annotations"][util.MAX_REPLICAS] = "0"
+    assert util.replicaset_fraction(old, d) == 6
+
+
+def test_proportional_scaling_survives_missing_annotations_mid_rollout():
+    """The sync that used to fail forever: two active RSs, no annotations, status.replicas 0."""
+    after = deployment(12, 1, 0)
+    new, old = rs("v2", 3, 2), rs("v1", 5, 1)
+    branch, targets, _ = util.scale_targets(after, new, [old])
+    sizes = {util.meta.name(r): n for r, n in targets}
+    assert branch == "proportional"
+    assert sum(sizes.get(n, util.replicas(r)) for n, r in (("v2", new), ("v1", old))) == 13
+
+
 def test_change_both_surge_and_size():
     before, after = deployment(10, 3, 0), deployment(50, 6, 0)
     new, old = rs("v2", 5, 2), rs("v1", 8, 1)

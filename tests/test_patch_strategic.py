@@ -3,7 +3,7 @@ import copy
 
 import pytest
 
-from kubelite.api.errors import BadRequest, Invalid, ServerError, UnsupportedMediaType
+from kubelite.api.errors import BadRequest, Invalid, UnsupportedMediaType
 from kubelite.api.patch import strategic_merge_patch, strip_directives
 
 
@@ -60,12 +60,13 @@ def test_set_element_order_reorders_merged_list():
 
 
 def test_set_element_order_mismatch_is_rejected():
+    """Upstream answers 500 with no reason; a request's fault is 400 here."""
     live = deployment(copy.deepcopy(NGINX))
-    with pytest.raises(ServerError) as e:
+    with pytest.raises(BadRequest) as e:
         smp(live, {"spec": {"template": {"spec": {
             "$setElementOrder/containers": [{"name": "nginx"}],
             "containers": [{"name": "other", "image": "x"}]}}}})
-    assert e.value.status["code"] == 500 and "doesn't match $setElementOrder list" in e.value.message
+    assert e.value.status["code"] == 400 and "doesn't match $setElementOrder list" in e.value.message
 
 
 def test_rollout_restart_adds_template_annotation():
@@ -289,9 +290,10 @@ def test_directives_inside_new_subtrees_are_never_stored():
 
 
 def test_missing_merge_key_is_an_error():
-    with pytest.raises(ServerError) as e:
+    """Upstream's words, with 400 instead of its reason-less 500."""
+    with pytest.raises(BadRequest) as e:
         smp(deployment(copy.deepcopy(NGINX)), {"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}})
-    assert e.value.status["code"] == 500
+    assert e.value.status["code"] == 400 and e.value.status["reason"] == "BadRequest"
     assert e.value.message == "map: map[image:x] does not contain declared merge key: name"
 
 

@@ -451,3 +451,39 @@ def test_endpoints_loopback_allowed_for_pod_addresses_and_the_api_server():
     api["metadata"]["namespace"] = "other"
     assert msgs("Endpoints", api) == [("subsets[0].addresses[0].ip", 'Invalid value: "127.0.0.1": '
                                        "may not be in the loopback range (127.0.0.0/8, ::1/128)")]
+
+
+# --- env valueFrom (validateEnvVarValueFrom) --------------------------------------------
+
+@pytest.mark.parametrize("value_from,value,expected", [
+    ({"fieldRef": {"fieldPath": "metadata.name"}}, "", []),
+    ({"fieldRef": {"fieldPath": "metadata.labels['app']"}}, "", []),
+    ({"fieldRef": {"fieldPath": "status.phase"}}, "",
+     [("valueFrom.fieldRef.fieldPath", 'Unsupported value: "status.phase": supported values: "metadata.name", '
+       '"metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName", "status.hostIP", '
+       '"status.hostIPs", "status.podIP", "status.podIPs"')]),
+    ({"fieldRef": {"fieldPath": "spec.nope"}}, "",
+     [("valueFrom.fieldRef.fieldPath",
+       'Invalid value: "spec.nope": error converting fieldPath: field label not supported: spec.nope')]),
+    ({"fieldRef": {"apiVersion": "v2", "fieldPath": "metadata.name"}}, "",
+     [("valueFrom.fieldRef.fieldPath",
+       'Invalid value: "metadata.name": error converting fieldPath: unsupported pod version: v2')]),
+    ({}, "", [("valueFrom", 'Invalid value: "": must specify one of: `fieldRef`, `resourceFieldRef`, '
+               "`configMapKeyRef` or `secretKeyRef`")]),
+    ({"secretKeyRef": {"name": "s", "key": "k"}}, "v",
+     [("valueFrom", 'Invalid value: "": may not be specified when `value` is not empty')]),
+    ({"secretKeyRef": {"name": "s", "key": "k"}, "configMapKeyRef": {"name": "c", "key": "k"}}, "",
+     [("valueFrom", 'Invalid value: "": may not have more than one field specified at a time')]),
+    ({"configMapKeyRef": {"name": "c"}}, "", [("valueFrom.configMapKeyRef.key", "Required value")]),
+    ({"resourceFieldRef": {"resource": "limits.gpu"}}, "",
+     [("valueFrom.resourceFieldRef.resource", 'Unsupported value: "limits.gpu": supported values: "limits.cpu", '
+       '"limits.ephemeral-storage", "limits.memory", "requests.cpu", "requests.ephemeral-storage", '
+       '"requests.memory"')]),
+])
+def test_env_value_from_is_validated_as_upstream(value_from, value, expected):
+    env = {"name": "A", "valueFrom": value_from}
+    if value:
+        env["value"] = value
+    p = pod(containers=[{"name": "c", "image": "x:1", "env": [env]}])
+    prefix = "spec.containers[0].env[0]."
+    assert msgs("Pod", p) == [(prefix + f, m) for f, m in expected]

@@ -88,10 +88,11 @@ def _packed(code: str, data: bytes) -> list[Any]:
 
 # --------------------------------------------------------------------------- decode
 
-def decode(body: bytes) -> dict[str, Any]:
-    """Decode a protobuf request body into the dict its JSON form would be."""
+def decode(body: bytes, default: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Decode a protobuf request body into the dict its JSON form would be; ``default``
+    (apiVersion, kind) fills in an envelope that names none, as upstream's decoder does."""
     try:
-        return _decode_body(body, 0)
+        return _decode_body(body, 0, default)
     except (Malformed, ValueError, OverflowError, struct.error) as e:
         # orjson.JSONDecodeError (embedded raw JSON) is a ValueError too.
         raise errors.bad_request(f"unable to decode protobuf body: {e}") from None
@@ -99,11 +100,14 @@ def decode(body: bytes) -> dict[str, Any]:
         raise errors.bad_request("unable to decode protobuf body: objects nested too deeply") from None
 
 
-def _decode_body(body: bytes, depth: int) -> dict[str, Any]:
+def _decode_body(body: bytes, depth: int, default: tuple[str, str] | None = None) -> dict[str, Any]:
     """decode() without the error translation; depth counts nested embedded objects."""
     if depth > _MAX_DEPTH:
         raise Malformed("objects nested too deeply")
     api_version, kind, raw, content_type = _envelope(body)
+    if default is not None:
+        kind = kind or default[1]
+        api_version = api_version or default[0]
     if content_type and content_type != MEDIA_TYPE and "json" in content_type:
         embedded = orjson.loads(raw)
         if not isinstance(embedded, dict):

@@ -22,6 +22,7 @@ from kubelite.api.validation_common import (
     inclusive_range_error,
     index,
     invalid,
+    is_config_map_key,
     is_dns1123_label,
     is_env_var_name,
     is_http_header_name,
@@ -138,9 +139,86 @@ def _env(env: list, path: str) -> Errs:
             errs.append(required(child(ip, "name")))
         else:
             errs += [invalid(child(ip, "name"), name, m) for m in is_env_var_name(name)]
-        if ev.get("valueFrom") is not None and ev.get("value"):
-            errs.append(invalid(child(ip, "valueFrom"), "", "may not be specified when `value` is not empty"))
+        errs += _env_value_from(ev, child(ip, "valueFrom"))
     return errs
+
+
+# Downward API fields an env var may read (validEnvDownwardAPIFieldPathExpressions, sorted).
+ENV_FIELD_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName",
+                   "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs")
+# What ConvertDownwardAPIFieldLabel accepts for v1 pods before the env-specific list applies.
+_POD_FIELD_LABELS = frozenset(ENV_FIELD_PATHS) | {"metadata.annotations", "metadata.labels", "spec.restartPolicy",
+                                                   "spec.schedulerName", "status.phase", "spec.host"}
+RESOURCE_FIELD_PATHS = ("limits.cpu", "limits.ephemeral-storage", "limits.memory", "requests.cpu",
+                        "requests.ephemeral-storage", "requests.memory")
+_SUBSCRIPTED = re.compile(r"^(metadata\.(?:annotations|labels))\['(.*)'\]$")
+
+
+def _env_value_from(ev: dict, path: str) -> Errs:
+    """validateEnvVarValueFrom: exactly one source, each source well formed."""
+    vf = ev.get("valueFrom")
+    if vf is None:
+        return []
+    errs: Errs = []
+    sources = 0
+    if vf.get("fieldRef") is not None:
+        sources += 1
+        errs += _object_field_selector(vf["fieldRef"], child(path, "fieldRef"))
+    if vf.get("resourceFieldRef") is not None:
+        sources += 1
+        ref = vf["resourceFieldRef"]
+        res = ref.get("resource") or ""
+        if not res:
+            errs.append(required(child(path, "resourceFieldRef", "resource")))
+        elif res not in RESOURCE_FIELD_PATHS and not res.startswith(("requests.hugepages-", "limits.hugepages-")):
+            errs.append(not_supported(child(path, "resourceFieldRef", "resource"), res, RESOURCE_FIELD_PATHS))
+    for kind, source in (("configMapKeyRef", "configMapKeyRef"), ("secretKeyRef", "secretKeyRef")):
+        ref = vf.get(source)
+        if ref is None:
+            continue
+        sources += 1
+        p = child(path, kind)
+        name = ref.get("name") or ""
+        errs += [invalid(child(p, "name"), name, m) for m in name_is_dns_subdomain(name, False)]
+        k = ref.get("key") or ""
+        if not k:
+            errs.append(required(child(p, "key")))
+        else:
+            errs += [invalid(child(p, "key"), k, m) for m in is_config_map_key(k)]
+    if sources == 0:
+        errs.append(invalid(path, "", "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or "
+                                      "`secretKeyRef`"))
+    elif ev.get("value"):
+        errs.append(invalid(path, "", "may not be specified when `value` is not empty"))
+    elif sources > 1:
+        errs.append(invalid(path, "", "may not have more than one field specified at a time"))
+    return errs
+
+
+def _object_field_selector(fs: dict, path: str) -> Errs:
+    """validateObjectFieldSelector for env vars."""
+    version = fs.get("apiVersion") or ""
+    field_path = fs.get("fieldPath") or ""
+    if not version:
+        return [required(child(path, "apiVersion"))]
+    if not field_path:
+        return [required(child(path, "fieldPath"))]
+    m = _SUBSCRIPTED.match(field_path)
+    base = m.group(1) if m else field_path
+    if version != "v1":
+        return [invalid(child(path, "fieldPath"), field_path,
+                        f"error converting fieldPath: unsupported pod version: {version}")]
+    if base not in _POD_FIELD_LABELS:
+        return [invalid(child(path, "fieldPath"), field_path,
+                        f"error converting fieldPath: field label not supported: {field_path}")]
+    if m:
+        sub = m.group(2)
+        return [invalid(path, sub, e) for e in is_qualified_name(sub.lower() if "annotations" in base else sub)]
+    if base == "spec.host":
+        base = "spec.nodeName"
+    if base not in ENV_FIELD_PATHS:
+        return [not_supported(child(path, "fieldPath"), base, ENV_FIELD_PATHS)]
+    return []
 
 
 def _handler(h: dict, path: str) -> Errs:

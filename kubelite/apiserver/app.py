@@ -123,7 +123,11 @@ class APIServer:
             raise
         except (ConnectionResetError, asyncio.CancelledError):
             raise
-        except Exception as e:  # never a traceback to the client; always a Status
+        except RecursionError:
+            # Decoding bounds nesting; only a request can still nest deeply enough for this.
+            log.warning("%s %s: request nested too deeply", request.method, path)
+            return neg.respond_error(errors.bad_request("the request is nested too deeply"))
+        except Exception as e:  # the server's own fault: a traceback in the log, a Status out
             log.exception("%s %s failed", request.method, path)
             return neg.respond_error(errors.internal(str(e)))
 
@@ -145,6 +149,8 @@ class APIServer:
                 return await self.openapi(request)
             raise errors.no_such_path()
         parts = [p for p in path.split("/") if p]
+        if (parts[:2] == ["api", "v1"] and len(parts) == 2) or (parts[:1] == ["apis"] and len(parts) in (2, 3)):
+            neg.wants(request, tables=False)  # discovery documents: 406 for an Accept we cannot answer
         if parts[:2] == ["api", "v1"] and len(parts) == 2:
             return neg.respond(discovery.resource_list("", "v1"))
         if parts and parts[0] == "apis" and len(parts) == 2:

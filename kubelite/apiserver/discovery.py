@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from kubelite.api.resources import GROUP_ORDER, RESOURCES, ResourceInfo, group_versions, in_group_version
+from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.negotiation import parse_accept
 
 Obj = dict[str, Any]
@@ -136,6 +137,8 @@ def negotiate_aggregated(request: web.Request) -> str | None:
 def discovery_response(request: web.Request, core: bool, server_address: str) -> web.Response:
     """/api or /apis in the form the client asked for."""
     v = negotiate_aggregated(request)
+    if not v:
+        neg.wants(request, tables=False)  # 406 when no clause asks for something we write
     if v:
         body = orjson.dumps(aggregated(core, v))
         etag = '"' + hashlib.sha512(body).hexdigest().upper() + '"'

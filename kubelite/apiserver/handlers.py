@@ -8,15 +8,19 @@ URL shapes (as kube-apiserver's installer):
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
-from kubelite.api import errors, meta
+from kubelite.api import errors, meta, typeddecode
 from kubelite.api.resources import NAMESPACES, ResourceInfo, lookup
+from kubelite.api.validation_common import go_quote
+from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.registry import Registry
 
 Obj = dict[str, Any]
@@ -89,58 +93,202 @@ def field_validation(request: web.Request) -> str:
     return v
 
 
-_PATH_RE = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+def query_int(request: web.Request, name: str) -> int:
+    """An int64 query parameter (400 with strconv's words when it is not one)."""
+    text = request.query.get(name, "")
+    if not _INT_RE.fullmatch(text):
+        raise errors.bad_request(f"{name}: strconv.ParseInt: parsing {go_quote(text)}: invalid syntax")
+    value = int(text, 10)
+    if not -(1 << 63) <= value < 1 << 63:
+        raise errors.bad_request(f"{name}: strconv.ParseInt: parsing {go_quote(text)}: value out of range")
+    return value
 
 
-def prune(obj: Obj, paths: list[str]) -> None:
-    """Drop unknown fields (given as ``spec.containers[0].foo`` paths) from obj."""
-    for p in paths:
-        tokens = [(m.group(1), m.group(2)) for m in _PATH_RE.finditer(p)]
-        cur: Any = obj
-        for i, (k, idx) in enumerate(tokens):
-            last = i == len(tokens) - 1
-            if idx is not None:
-                n = int(idx)
-                if not isinstance(cur, list) or n >= len(cur):
-                    break
-                cur = cur[n]
-                continue
-            if not isinstance(cur, dict) or k not in cur:
-                break
-            if last:
-                del cur[k]
-            else:
-                cur = cur[k]
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+
+
+def validate_list_options(request: web.Request, *, watch: bool) -> None:
+    """ValidateListOptions: the resourceVersionMatch rules for lists and watches (422
+    ``ListOptions.meta.k8s.io "" is invalid``, as upstream), limit and timeoutSeconds as int64."""
+    q = request.query
+    for name in ("limit", "timeoutSeconds"):
+        if q.get(name):
+            query_int(request, name)
+    match = q.get("resourceVersionMatch", "")
+    causes: list[errors.Cause] = []
+    if watch:
+        if "sendInitialEvents" in q and match != "NotOlderThan":
+            causes.append(errors.Cause("FieldValueForbidden", "Forbidden: sendInitialEvents requires setting "
+                                       "resourceVersionMatch to NotOlderThan", "resourceVersionMatch"))
+        if match:
+            if "sendInitialEvents" not in q:
+                causes.append(errors.Cause("FieldValueForbidden", "Forbidden: resourceVersionMatch is forbidden for "
+                                           "watch unless sendInitialEvents is provided", "resourceVersionMatch"))
+            if match != "NotOlderThan":
+                causes.append(errors.Cause("FieldValueNotSupported", f"Unsupported value: {go_quote(match)}: "
+                                           'supported values: "NotOlderThan"', "resourceVersionMatch"))
+            if q.get("continue"):
+                causes.append(errors.Cause("FieldValueForbidden", "Forbidden: resourceVersionMatch is forbidden when "
+                                           "continue is provided", "resourceVersionMatch"))
+    else:
+        if match:
+            if not q.get("resourceVersion"):
+                causes.append(errors.Cause("FieldValueForbidden", "Forbidden: resourceVersionMatch is forbidden "
+                                           "unless resourceVersion is provided", "resourceVersionMatch"))
+            if q.get("continue"):
+                causes.append(errors.Cause("FieldValueForbidden", "Forbidden: resourceVersionMatch is forbidden when "
+                                           "continue is provided", "resourceVersionMatch"))
+            if match not in ("Exact", "NotOlderThan"):
+                causes.append(errors.Cause("FieldValueNotSupported", f"Unsupported value: {go_quote(match)}: "
+                                           'supported values: "Exact", "NotOlderThan", ""', "resourceVersionMatch"))
+            if match == "Exact" and q.get("resourceVersion") == "0":
+                causes.append(errors.Cause("FieldValueForbidden", 'Forbidden: resourceVersionMatch "exact" is '
+                                           'forbidden for resourceVersion "0"', "resourceVersionMatch"))
+        if "sendInitialEvents" in q:
+            causes.append(errors.Cause("FieldValueForbidden", "Forbidden: sendInitialEvents is forbidden for list",
+                                       "sendInitialEvents"))
+    if causes:
+        raise errors.invalid("ListOptions", "meta.k8s.io", "", causes)
+
+
+def prune(unknown: Sequence[typeddecode.Unknown]) -> None:
+    """Drop the unknown fields typed decoding found."""
+    for u in unknown:
+        u.container.pop(u.key, None)
 
 
 def check_fields(request: web.Request, obj: Obj, *, body: bytes | None = None, ctype: str = "",
-                 duplicates: Sequence[str] = ()) -> list[str]:
+                 duplicates: Sequence[str] = (), unknown: Sequence[typeddecode.Unknown] | None = None) -> list[str]:
     """Apply fieldValidation to unknown and repeated fields: 400 under Strict, warnings
     under Warn; unknown fields are always pruned.
 
     ``body``/``ctype``: the raw create/update body, scanned for repeated keys;
-    ``duplicates``: repeated-key messages found elsewhere (a patch's own body)."""
-    from kubelite.api.protobuf import unknown_fields
+    ``duplicates``: repeated-key messages found elsewhere (a patch's own body);
+    ``unknown``: the unknown-field paths typed decoding found (computed when None)."""
     from kubelite.apiserver import strictdecode
     mode = field_validation(request)
-    unknown = unknown_fields(obj)
+    if unknown is None:
+        unknown = typed_unknown(obj, str(obj.get("apiVersion") or ""), str(obj.get("kind") or ""))
     if mode == "Ignore":
-        prune(obj, unknown)
+        prune(unknown)
         return []
+    paths = [u.path for u in unknown]
     base = (ctype or "application/json").split(";")[0].strip().lower()
     yaml_lines: list[str] = []
     if body is not None and base == "application/json":
-        problems = strictdecode.json_strict_messages(body, unknown)
+        problems = strictdecode.json_strict_messages(body, paths)
     else:
         if body is not None and base == "application/yaml":
             yaml_lines = strictdecode.yaml_duplicate_lines(body)
-        problems = [f'unknown field "{p}"' for p in unknown]
+        problems = [f'unknown field "{p}"' for p in paths]
     problems = [*duplicates, *problems]
     if mode == "Strict" and (problems or yaml_lines):
         parts = [yaml_unmarshal_error(yaml_lines)] if yaml_lines else []
         raise errors.bad_request("strict decoding error: " + ", ".join(parts + problems))
-    prune(obj, unknown)
+    prune(unknown)
     return yaml_lines + problems
+
+
+# -- typed decoding ------------------------------------------------------------------------
+
+def typed_unknown(obj: Obj, api_version: str, kind: str) -> list[typeddecode.Unknown]:
+    """Type-check ``obj`` as the Go struct of apiVersion/kind (normalising nulls) and
+    return its unknown fields; raises typeddecode.TypeMismatch / TooDeep.  A kind without
+    a schema is only bounded in depth, and reports no unknown fields."""
+    message = typeddecode.message_for(api_version, kind)
+    if message is None:
+        typeddecode.bounded(obj)
+        return []
+    return typeddecode.check(obj, message)
+
+
+def decode_typed(obj: Obj, api_version: str, kind: str, *, body: bytes | None = None,
+                 ctype: str = "") -> list[typeddecode.Unknown]:
+    """Typed decoding of a request body: 400 with the decoder's words, as upstream's
+    ``Deployment in version "v1" cannot be handled as a Deployment: json: cannot
+    unmarshal …``; returns the unknown fields."""
+    version = api_version.rpartition("/")[2]
+    try:
+        return typed_unknown(obj, api_version, kind)
+    except typeddecode.TypeMismatch as e:
+        if body is not None and (ctype or "application/json").split(";")[0].strip().lower() == "application/json":
+            e.literal = number_literal(body, e.location)
+        raise errors.bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: {e.json_message()}') \
+            from None
+    except typeddecode.TooDeep:
+        raise errors.bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: '
+                                 f"json: exceeded max depth of {typeddecode.MAX_DEPTH}") from None
+
+
+def decode_object(request: web.Request, api_version: str, kind: str, body: bytes,
+                  info: ResourceInfo | None = None) -> tuple[Obj, list[str]]:
+    """Everything upstream's decoder does with a create/update body before the handler
+    sees an object: parse (JSON, YAML, protobuf), check apiVersion/kind, type every
+    field, apply fieldValidation.  Returns the object and the warnings to send."""
+    ctype = request.headers.get("Content-Type", "")
+    obj = neg.decode_body(ctype, body, info)
+    check_kind_of(api_version, kind, obj)
+    unknown = decode_typed(obj, api_version, kind, body=body, ctype=ctype)
+    return obj, check_fields(request, obj, body=body, ctype=ctype, unknown=unknown)
+
+
+class _Lit(str):
+    """A number as written in a JSON body."""
+
+
+def number_literal(body: bytes, location: Sequence[str | int]) -> str:
+    """The text of the number at ``location`` in a JSON body ("" when there is none):
+    encoding/json quotes the literal (``number 1e30``), which parsing loses."""
+    import json
+    try:
+        cur: Any = json.loads(body, parse_float=_Lit, parse_int=_Lit)
+        for part in location:
+            cur = cur[part]
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+        return ""
+    return str(cur) if isinstance(cur, _Lit) else ""
+
+
+def patch_type_error(e: typeddecode.TypeMismatch, ptype: str, patched: Obj, patch: Any) -> errors.StatusError:
+    """The error upstream's patcher answers when a patch result does not decode into the
+    kind: 422 ``patch: Invalid value`` (JSON and merge patches quote the patched object,
+    strategic ones the patch)."""
+    from kubelite.api.validation_common import GoRepr
+    if ptype == "strategic":
+        value: Any = GoRepr(go_quote(go_plus_v(patch)))
+        detail = e.converter_message()
+    else:
+        value = GoRepr(go_quote(orjson.dumps(patched).decode()))
+        detail = e.json_message()
+    return errors.invalid("", "", "", [errors.Cause("FieldValueInvalid", f"Invalid value: {value}: {detail}", "patch")])
+
+
+def go_plus_v(v: Any) -> str:
+    """Go's ``%+v`` of a decoded JSON value (maps with sorted keys)."""
+    if isinstance(v, dict):
+        return "map[" + " ".join(f"{k}:{go_plus_v(v[k])}" for k in sorted(v)) + "]"
+    if isinstance(v, list):
+        return "[" + " ".join(go_plus_v(x) for x in v) + "]"
+    if v is None:
+        return "<nil>"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return typeddecode.go_g(v)
+    return str(v)
+
+
+def check_name(obj: Obj, name: str, namespace: str) -> None:
+    """checkName of upstream's update and patch handlers: the object must name the URL's
+    object (an empty name too is a mismatch), and its namespace, when set, the URL's."""
+    md = obj.get("metadata") or {}
+    got = md.get("name") or ""
+    if got != name:
+        raise errors.bad_request(f"the name of the object ({got}) does not match the name on the URL ({name})")
+    ns = md.get("namespace") or ""
+    if namespace and ns and ns != namespace:
+        raise errors.bad_request(f"the namespace of the object ({ns}) does not match the namespace on the request "
+                                 f"({namespace})")
 
 
 def yaml_unmarshal_error(lines: Sequence[str]) -> str:
@@ -150,27 +298,38 @@ def yaml_unmarshal_error(lines: Sequence[str]) -> str:
 
 def warning_headers(warnings: list[str]) -> CIMultiDict[str]:
     """One ``Warning: 299 - "…"`` header per warning (quotes and backslashes escaped, as
-    upstream writes them), which kubectl prints as ``Warning: …``."""
+    upstream writes them), which kubectl prints as ``Warning: …``.  A warning holding a
+    control character (a field name from the request can) is dropped, as upstream's
+    NewWarningHeader refuses it: it cannot be written into a header."""
     out: CIMultiDict[str] = CIMultiDict()
     for w in dict.fromkeys(warnings):
+        if any(unicodedata.category(c) == "Cc" for c in w):
+            continue
         out.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
     return out
 
 
 def check_kind(info: ResourceInfo, obj: Obj) -> None:
     """A body whose apiVersion/kind is another resource's is a 400, as upstream."""
+    check_kind_of(info.api_version, info.kind, obj)
+
+
+def check_kind_of(api_version: str, kind_: str, obj: Obj) -> None:
+    """check_kind for any apiVersion/kind (subresource bodies: Scale, Binding, Eviction);
+    an empty kind or apiVersion is filled in from the URL's, as upstream defaults it."""
     kind = obj.get("kind")
     av = obj.get("apiVersion")
-    mismatch = f"the API version in the data ({av}) does not match the expected API version ({info.api_version})"
-    if kind and kind != info.kind:
-        raise errors.bad_request(mismatch if av and av != info.api_version else
-                                 f'{kind} in version "{info.version}" cannot be handled as a {info.kind}: '
-                                 f'no kind "{kind}" is registered for version "{info.api_version}" '
+    version = api_version.rpartition("/")[2]
+    mismatch = f"the API version in the data ({av}) does not match the expected API version ({api_version})"
+    if kind and kind != kind_:
+        raise errors.bad_request(mismatch if av and av != api_version else
+                                 f'{kind} in version "{version}" cannot be handled as a {kind_}: '
+                                 f'no kind "{kind}" is registered for version "{api_version}" '
                                  'in scheme "pkg/api/legacyscheme/scheme.go:30"')
-    if av and av != info.api_version:
+    if av and av != api_version:
         raise errors.bad_request(mismatch)
-    obj["kind"] = info.kind
-    obj["apiVersion"] = info.api_version
+    obj["kind"] = kind_
+    obj["apiVersion"] = api_version
 
 
 def manager_name(request: web.Request) -> str:

@@ -334,11 +334,11 @@ class Registry:
                 return out, True
             now = meta.now()
             if not nmd.get("deletionTimestamp"):
-                nmd["deletionTimestamp"] = meta.rfc3339(now + dt.timedelta(seconds=grace))
+                nmd["deletionTimestamp"] = meta.rfc3339(_after(now, grace))
                 nmd["deletionGracePeriodSeconds"] = grace
             elif info.kind == "Pod" and grace < int(nmd.get("deletionGracePeriodSeconds") or 0):
                 # A shorter grace period may replace a longer one, never the reverse.
-                nmd["deletionTimestamp"] = meta.rfc3339(now + dt.timedelta(seconds=grace))
+                nmd["deletionTimestamp"] = meta.rfc3339(_after(now, grace))
                 nmd["deletionGracePeriodSeconds"] = grace
             if info.kind == "Namespace":
                 new.setdefault("status", {})["phase"] = "Terminating"
@@ -430,6 +430,15 @@ class Registry:
         target = self.store.revision - keep
         if target > 0:
             await self.store.compact(target)
+
+
+def _after(now: dt.datetime, seconds: int) -> dt.datetime:
+    """now + seconds, held at the last representable time for an absurd grace period (any
+    int64 is a valid gracePeriodSeconds)."""
+    try:
+        return now + dt.timedelta(seconds=seconds)
+    except OverflowError:
+        return dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 async def run_compactor(registry: Registry, stop: asyncio.Event, interval: float = 300.0,

@@ -52,7 +52,7 @@ def has_duplicate_keys(body: bytes) -> bool:
         json.loads(body, object_pairs_hook=_flag_duplicates)
     except _HasDuplicates:
         return True
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return False
 
@@ -165,13 +165,15 @@ class _DuplicateKeyLoader(yaml.SafeLoader):
 def yaml_duplicate_lines(body: bytes) -> list[str]:
     """``line N: key "x" already set in map`` for each repeated key of a YAML (or JSON)
     body, by line; [] when the body does not parse as YAML."""
-    loader = _DuplicateKeyLoader(body)
+    loader: _DuplicateKeyLoader | None = None
     try:
+        loader = _DuplicateKeyLoader(body)
         loader.get_single_data()
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return []
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return [f"line {n}: {what}" for n, what in sorted(loader.duplicates)]
 
 

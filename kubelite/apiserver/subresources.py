@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubelite.api import errors, meta
+from kubelite.api import errors, meta, typeddecode
 from kubelite.api.resources import PODS
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
@@ -39,14 +39,20 @@ def to_scale(obj: Obj) -> Obj:
     }
 
 
+SCALE_VERSION = "autoscaling/v1"
+
+
 async def scale(request: web.Request, t: Target) -> web.Response:
-    """GET/PUT/PATCH …/scale."""
+    """GET/PUT/PATCH …/scale; bodies are typed as autoscaling/v1 Scale."""
+    neg.wants(request, tables=True)
     reg = await h.registry_from(request)
     if request.method == "GET":
         return neg.respond(to_scale(await reg.get(t.info, t.namespace, t.name)))
+    dry = h.dry_run(request)
     body = await neg.read_body(request)
     if request.method == "PUT":
-        new_scale = neg.decode_body(request.headers.get("Content-Type", ""), body)
+        new_scale, _ = h.decode_object(request, SCALE_VERSION, "Scale", body)
+        h.check_name(new_scale, t.name, t.namespace)
         patch_fn = None
     elif request.method == "PATCH":
         from kubelite.api import patch as patches
@@ -58,10 +64,22 @@ async def scale(request: web.Request, t: Target) -> web.Response:
 
         def patch_fn(cur: Obj) -> Obj:
             if ptype == "json":
-                return patches.json_patch(cur, pbody)
-            if ptype == "merge":
-                return patches.json_merge_patch(cur, pbody)
-            return patches.strategic_merge_patch(cur, pbody, "Scale", "autoscaling/v1")
+                out = patches.json_patch(cur, pbody)
+            elif ptype == "merge":
+                out = patches.json_merge_patch(cur, pbody)
+            else:
+                out = patches.strategic_merge_patch(cur, pbody, "Scale", SCALE_VERSION)
+            if not isinstance(out, dict):
+                raise errors.bad_request("the patch did not produce an object")
+            h.check_kind_of(SCALE_VERSION, "Scale", out)
+            try:
+                h.typed_unknown(out, SCALE_VERSION, "Scale")
+            except typeddecode.TypeMismatch as e:
+                raise h.patch_type_error(e, ptype, out, pbody) from None
+            except typeddecode.TooDeep:
+                raise errors.bad_request(f"error decoding patch: {neg.too_deep()}") from None
+            h.check_name(out, t.name, t.namespace)
+            return out
         new_scale = None
     else:
         raise errors.method_not_allowed()
@@ -73,10 +91,9 @@ async def scale(request: web.Request, t: Target) -> web.Response:
     def mutate(obj: Obj) -> Obj:
         cur = to_scale(obj)
         sc = new_scale if new_scale is not None else patch_fn(copy.deepcopy(cur))
-        replicas = (sc.get("spec") or {}).get("replicas")
-        if not isinstance(replicas, int) or isinstance(replicas, bool):
-            replicas = 0 if replicas is None else replicas
-        if not isinstance(replicas, int) or replicas < 0:
+        # Typed decoding made spec.replicas an int32 (absent: the zero value).
+        replicas = (sc.get("spec") or {}).get("replicas") or 0
+        if replicas < 0:
             raise errors.invalid("Scale", "autoscaling", t.name, [errors.Cause(
                 "FieldValueInvalid", f"Invalid value: {replicas}: must be greater than or equal to 0", "spec.replicas")])
         obj.setdefault("spec", {})["replicas"] = replicas
@@ -86,23 +103,32 @@ async def scale(request: web.Request, t: Target) -> web.Response:
         return obj
 
     out, _ = await reg.guaranteed_update(t.info, t.namespace, t.name, mutate, expected_rv=expected,
-                                         dry_run=h.dry_run(request),
+                                         dry_run=dry,
                                          manager_fn=h.managed_fields_updater(request, t.info, "scale"))
     return neg.respond(to_scale(out))
 
 
 async def binding(request: web.Request, t: Target) -> web.Response:
     """POST pods/NAME/binding: set spec.nodeName once, add PodScheduled=True."""
+    neg.wants(request, tables=False)
     reg = await h.registry_from(request)
     dry_run = h.dry_run(request)  # a bad dryRun value is a 400 before anything else
-    ctype = request.headers.get("Content-Type", "")
-    raw = await neg.read_body(request)
-    body = neg.decode_body(ctype, raw)
-    warnings = h.check_fields(request, body, body=raw, ctype=ctype)
-    name = (body.get("metadata") or {}).get("name") or t.name
+    body, warnings = h.decode_object(request, "v1", "Binding", await neg.read_body(request))
+    md = body.get("metadata") or {}
+    name = md.get("name") or t.name
     if t.name and name != t.name:
         raise errors.bad_request(f"Binding.metadata.name: Invalid value: \"{name}\": must match the pod name")
-    node = (body.get("target") or {}).get("name")
+    if md.get("namespace") and md["namespace"] != t.namespace:
+        raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+    target = body.get("target") or {}
+    node = target.get("name")
+    if target.get("kind") not in (None, "", "Node"):
+        raise errors.invalid("Binding", "", name, [errors.Cause(
+            "FieldValueNotSupported", f'Unsupported value: "{target["kind"]}": supported values: "Node", "<empty>"',
+            "target.kind")])
+    if not name:
+        raise errors.invalid("Binding", "", name, [errors.Cause(
+            "FieldValueRequired", "Required value: name or generateName is required", "metadata.name")])
     if not node:
         raise errors.invalid("Binding", "", name, [errors.Cause("FieldValueRequired", "Required value", "target.name")])
 
@@ -127,23 +153,51 @@ async def binding(request: web.Request, t: Target) -> web.Response:
 
 async def eviction(request: web.Request, t: Target) -> web.Response:
     """POST pods/NAME/eviction: a delete with the eviction's DeleteOptions."""
+    from kubelite.apiserver.verbs import validate_delete_options
+    neg.wants(request, tables=False)
     reg = await h.registry_from(request)
-    body = neg.decode_body(request.headers.get("Content-Type", ""), await neg.read_body(request))
+    body, _ = h.decode_object(request, "policy/v1", "Eviction", await neg.read_body(request))
+    md = body.get("metadata") or {}
+    if md.get("name") and md["name"] != t.name:
+        raise errors.bad_request("name in URL does not match name in Eviction object")
     opts = body.get("deleteOptions") or {}
+    validate_delete_options(opts)
     await reg.delete(PODS, t.namespace, t.name, opts, dry_run=h.dry_run(request))
     return neg.respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
 
 
 async def finalize(request: web.Request, t: Target) -> web.Response:
-    """PUT namespaces/NAME/finalize: replace spec.finalizers (the namespace controller's last step)."""
+    """PUT namespaces/NAME/finalize: replace spec.finalizers (the namespace controller's
+    last step).  The body is a Namespace, typed and named like any update's."""
+    from kubelite.api.validation_common import go_quote
+    w = neg.wants(request, tables=True)
     reg = await h.registry_from(request)
-    body = neg.decode_body(request.headers.get("Content-Type", ""), await neg.read_body(request))
+    dry = h.dry_run(request)
+    body, warnings = h.decode_object(request, t.info.api_version, t.info.kind, await neg.read_body(request), t.info)
+    h.check_name(body, t.name, "")
     fins = (body.get("spec") or {}).get("finalizers") or []
+    causes = [errors.Cause("FieldValueInvalid", f"Invalid value: {go_quote(f)}: {m}", f"spec.finalizers[{i}]")
+              for i, f in enumerate(fins) for m in _finalizer_errors(f)]
+    if causes:
+        raise errors.invalid("Namespace", "", t.name, causes)
+    expected = (body.get("metadata") or {}).get("resourceVersion", "")
 
     def mutate(ns: Obj) -> Obj:
         ns.setdefault("spec", {})["finalizers"] = fins
         if not fins:
             ns["spec"].pop("finalizers")
+        if expected:
+            ns["metadata"]["resourceVersion"] = expected
         return ns
-    out, _ = await reg.guaranteed_update(t.info, "", t.name, mutate, subresource="finalize")
-    return neg.respond(out)
+    out, _ = await reg.guaranteed_update(t.info, "", t.name, mutate, subresource="finalize", dry_run=dry,
+                                         expected_rv=expected)
+    return neg.respond(out, as_yaml=w.yaml, headers=h.warning_headers(warnings))
+
+
+def _finalizer_errors(name: str) -> list[str]:
+    """validateFinalizerName for a namespace's spec.finalizers."""
+    from kubelite.api.validation_common import is_qualified_name
+    errs = is_qualified_name(name)
+    if "/" not in name and name not in ("kubernetes", "orphan", "foregroundDeletion"):
+        errs.append("name is neither a standard finalizer name nor is it fully qualified")
+    return errs

@@ -5,11 +5,13 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from aiohttp import web
 from aiohttp.typedefs import LooseHeaders
 
-from kubelite.api import errors, meta
+from kubelite.api import errors, meta, typeddecode
 from kubelite.api.resources import ResourceInfo
+from kubelite.api.validation_common import go_quote
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver import strictdecode
@@ -88,13 +90,8 @@ async def list_(request: web.Request, t: Target) -> web.Response:
     w = negotiate(request, t.info)
     reg = await h.registry_from(request)
     q = request.query
-    if q.get("resourceVersionMatch") and not q.get("resourceVersion"):
-        raise errors.bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
-                                 "resourceVersion is provided")
-    try:
-        limit = int(q.get("limit") or 0)
-    except ValueError:
-        raise errors.bad_request(f"limit: Invalid value: {q.get('limit')!r}") from None
+    h.validate_list_options(request, watch=False)
+    limit = h.query_int(request, "limit") if q.get("limit") else 0
     pred = make_predicate(request, t.info)
     items, rev, cont, remaining = await reg.list(t.info, t.namespace, predicate=pred, limit=max(limit, 0),
                                                  continue_=q.get("continue", ""))
@@ -114,12 +111,10 @@ async def create(request: web.Request, t: Target) -> web.Response:
     """POST a new object."""
     w = negotiate(request, t.info)
     reg = await h.registry_from(request)
+    dry = h.dry_run(request)
     body = await neg.read_body(request)
-    ctype = request.headers.get("Content-Type", "")
-    obj = neg.decode_body(ctype, body)
-    h.check_kind(t.info, obj)
-    warnings = h.check_fields(request, obj, body=body, ctype=ctype)
-    out = await reg.create(t.info, t.namespace, obj, dry_run=h.dry_run(request),
+    obj, warnings = h.decode_object(request, t.info.api_version, t.info.kind, body, t.info)
+    out = await reg.create(t.info, t.namespace, obj, dry_run=dry,
                            manager_fn=h.managed_fields_updater(request, t.info))
     return render_one(request, t.info, out, 201, headers=h.warning_headers(warnings), w=w)
 
@@ -128,11 +123,10 @@ async def update(request: web.Request, t: Target) -> web.Response:
     """PUT a whole object (main resource or /status)."""
     w = negotiate(request, t.info)
     reg = await h.registry_from(request)
+    dry = h.dry_run(request)
     body = await neg.read_body(request)
-    ctype = request.headers.get("Content-Type", "")
-    obj = neg.decode_body(ctype, body)
-    h.check_kind(t.info, obj)
-    warnings = h.check_fields(request, obj, body=body, ctype=ctype)
+    obj, warnings = h.decode_object(request, t.info.api_version, t.info.kind, body, t.info)
+    h.check_name(obj, t.name, t.namespace)
     expected = obj.get("metadata", {}).get("resourceVersion", "")
     sub = t.subresource if t.subresource == "status" else ""
 
@@ -142,7 +136,7 @@ async def update(request: web.Request, t: Target) -> web.Response:
         return new
 
     out, created = await reg.guaranteed_update(
-        t.info, t.namespace, t.name, mutate, subresource=sub, dry_run=h.dry_run(request),
+        t.info, t.namespace, t.name, mutate, subresource=sub, dry_run=dry,
         expected_rv=expected, manager_fn=h.managed_fields_updater(request, t.info, sub))
     return render_one(request, t.info, out, 201 if created else 200, headers=h.warning_headers(warnings), w=w)
 
@@ -152,6 +146,8 @@ async def patch(request: web.Request, t: Target) -> web.Response:
     from kubelite.api import patch as patches
     w = negotiate(request, t.info)
     reg = await h.registry_from(request)
+    dry = h.dry_run(request)
+    h.field_validation(request)
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     ptype = patches.PATCH_TYPES.get(ctype)
     if ptype is None:
@@ -171,7 +167,8 @@ async def patch(request: web.Request, t: Target) -> web.Response:
         if request.query.get("force") and not force and request.query.get("force") != "false":
             raise errors.bad_request("force: Invalid value")
         h.check_kind(info, body)
-        warnings = h.check_fields(request, body) + _apply_duplicates(request, raw)
+        unknown = _typed_apply_body(info, body)
+        warnings = h.check_fields(request, body, unknown=unknown) + _apply_duplicates(request, raw)
     elif request.query.get("force"):
         raise errors.bad_request("force: Forbidden: may not be specified for non-apply patch")
     manager = h.manager_name(request)
@@ -190,7 +187,10 @@ async def patch(request: web.Request, t: Target) -> web.Response:
             raise errors.bad_request("the patch did not produce an object")
         if ptype != "apply":
             h.check_kind(info, new)
-            warnings[:] = h.check_fields(request, new, duplicates=duplicates)  # this attempt's only
+        unknown = typed_patch_result(info, new, ptype, body)
+        h.check_name(new, t.name, t.namespace)
+        if ptype != "apply":
+            warnings[:] = h.check_fields(request, new, duplicates=duplicates, unknown=unknown)  # this attempt's only
         # A resourceVersion in the patch is a precondition; otherwise the write is ours.
         if new.get("metadata", {}).get("resourceVersion") != old["metadata"]["resourceVersion"] and \
                 body_rv(body, ptype) is None:
@@ -200,14 +200,42 @@ async def patch(request: web.Request, t: Target) -> web.Response:
     def create_from_apply() -> Obj:
         obj = patches.apply_patch(None, copy.deepcopy(body), manager=manager, force=force, kind=info.kind,
                                   api_version=info.api_version, now=meta.rfc3339())
-        obj.setdefault("metadata", {})["name"] = t.name
+        if not (obj.get("metadata") or {}).get("name"):
+            obj.setdefault("metadata", {})["name"] = t.name
+        typed_patch_result(info, obj, ptype, body)
+        h.check_name(obj, t.name, t.namespace)
         return obj
 
     updater = None if ptype == "apply" else h.managed_fields_updater(request, info, sub)
     out, created = await reg.guaranteed_update(
-        info, t.namespace, t.name, mutate, subresource=sub, dry_run=h.dry_run(request),
+        info, t.namespace, t.name, mutate, subresource=sub, dry_run=dry,
         manager_fn=updater, create_if_missing=create_from_apply if ptype == "apply" and not sub else None)
     return render_one(request, info, out, 201 if created else 200, headers=h.warning_headers(warnings), w=w)
+
+
+def typed_patch_result(info: ResourceInfo, new: Obj, ptype: str, body: Any) -> list[typeddecode.Unknown]:
+    """Typed decoding of a patch result, as upstream decodes it into the kind's struct:
+    a value of the wrong type is 422 ``patch: Invalid value``; returns unknown fields."""
+    try:
+        return h.typed_unknown(new, info.api_version, info.kind)
+    except typeddecode.TypeMismatch as e:
+        raise h.patch_type_error(e, ptype, new, body) from None
+    except typeddecode.TooDeep:
+        raise errors.bad_request(f"error decoding patch: {neg.too_deep()}") from None
+
+
+def _typed_apply_body(info: ResourceInfo, body: Obj) -> list[typeddecode.Unknown]:
+    """An apply body is converted to the kind's typed form before it is merged; a value of
+    the wrong type is refused there (upstream: a 500 with this text; here 400)."""
+    try:
+        return h.typed_unknown(body, info.api_version, info.kind)
+    except typeddecode.TypeMismatch as e:
+        md = body.get("metadata") or {}
+        gvk = f"{info.group}/{info.version}, Kind={info.kind}"
+        raise errors.bad_request(f"failed to create typed patch object ({md.get('namespace', '')}/{md.get('name', '')}; "
+                                 f"{gvk}): {e.apply_message()}") from None
+    except typeddecode.TooDeep:
+        raise errors.bad_request(f"error decoding patch: {neg.too_deep()}") from None
 
 
 def _apply_duplicates(request: web.Request, raw: bytes) -> list[str]:
@@ -242,28 +270,51 @@ async def delete(request: web.Request, t: Target) -> web.Response:
 
 
 async def delete_options(request: web.Request) -> dict:
-    """DeleteOptions from a JSON/protobuf body, with query parameters on top."""
+    """DeleteOptions from a JSON/YAML/protobuf body, with query parameters on top; typed
+    as metav1.DeleteOptions (400) and validated as upstream does (422)."""
     body = await neg.read_body(request)
     opts: dict = {}
     if body.strip():
         opts = neg.decode_body(request.headers.get("Content-Type", ""), body)
+        opts.setdefault("kind", "DeleteOptions")
+        opts.setdefault("apiVersion", "meta.k8s.io/v1")
+        try:
+            h.typed_unknown(opts, "meta.k8s.io/v1", "DeleteOptions")
+        except typeddecode.TypeMismatch as e:
+            raise errors.bad_request(e.json_message()) from None
+        except typeddecode.TooDeep:
+            raise errors.bad_request(f"json: {neg.too_deep()}") from None
     q = request.query
     if "gracePeriodSeconds" in q:
-        try:
-            opts["gracePeriodSeconds"] = int(q["gracePeriodSeconds"])
-        except ValueError:
-            raise errors.bad_request("gracePeriodSeconds: invalid integer") from None
+        opts["gracePeriodSeconds"] = h.query_int(request, "gracePeriodSeconds")
     if "propagationPolicy" in q:
         opts["propagationPolicy"] = q["propagationPolicy"]
-    pol = opts.get("propagationPolicy")
-    if pol and pol not in ("Orphan", "Background", "Foreground"):
-        raise errors.bad_request(f'propagationPolicy: Unsupported value: "{pol}": '
-                                 'supported values: "Foreground", "Background", "Orphan"')
+    validate_delete_options(opts)
     return opts
+
+
+def validate_delete_options(opts: Obj) -> None:
+    """ValidateDeleteOptions (422 ``DeleteOptions.meta.k8s.io "" is invalid``)."""
+    causes = []
+    pol = opts.get("propagationPolicy")
+    if pol is not None and opts.get("orphanDependents") is not None:
+        causes.append(errors.Cause("FieldValueInvalid", f"Invalid value: {go_quote(pol)}: orphanDependents and "
+                                   "deletionPropagation cannot be both set", "propagationPolicy"))
+    if pol is not None and pol not in ("Orphan", "Background", "Foreground"):
+        causes.append(errors.Cause("FieldValueNotSupported", f"Unsupported value: {go_quote(pol)}: supported values: "
+                                   '"Foreground", "Background", "Orphan", "nil"', "propagationPolicy"))
+    dry = opts.get("dryRun") or []
+    if any(d != "All" for d in dry):
+        shown = "[" + ",".join(orjson.dumps(d).decode() for d in dry) + "]"
+        causes.append(errors.Cause("FieldValueNotSupported", f'Unsupported value: {shown}: supported values: "All"',
+                                   "dryRun"))
+    if causes:
+        raise errors.invalid("DeleteOptions", "meta.k8s.io", "", causes)
 
 
 async def delete_collection(request: web.Request, t: Target) -> web.Response:
     """DELETE on a collection: every object matching the selectors."""
+    negotiate(request, t.info)
     reg = await h.registry_from(request)
     opts = await delete_options(request)
     pred = make_predicate(request, t.info)

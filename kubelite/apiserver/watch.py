@@ -34,22 +34,20 @@ async def watch(request: web.Request, t: Target) -> web.StreamResponse:
     rv = q.get("resourceVersion", "")
     send_initial = q.get("sendInitialEvents")
     bookmarks = h.qbool(request, "allowWatchBookmarks")
+    h.validate_list_options(request, watch=True)
     if send_initial is not None and (q.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks):
         raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause(
             "FieldValueForbidden",
             "Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled "
             "and resourceVersionMatch is NotOlderThan with allowWatchBookmarks", "sendInitialEvents")])
-    try:
-        timeout = float(q.get("timeoutSeconds") or 0) or random.uniform(1800, 3600)
-    except ValueError:
-        raise errors.bad_request("timeoutSeconds: invalid value") from None
+    timeout = float(h.query_int(request, "timeoutSeconds") if q.get("timeoutSeconds") else 0) or \
+        random.uniform(1800, 3600)
     initial = rv in ("", "0") if send_initial is None else send_initial == "true"
     from_rv: int | None = None
     if rv not in ("", "0"):
-        try:
-            from_rv = int(rv)
-        except ValueError:
-            raise errors.bad_request(f'resourceVersion: Invalid value: "{rv}": invalid resource version') from None
+        if not rv.isascii() or not rv.isdigit() or int(rv) >= 1 << 64:
+            raise errors.bad_request(f'resourceVersion: Invalid value: "{rv}": invalid resource version')
+        from_rv = int(rv)
     if initial and rv not in ("", "0"):
         from_rv = None  # sendInitialEvents with NotOlderThan: the current state is newer
     pred = make_predicate(request, t.info)

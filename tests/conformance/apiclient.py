@@ -162,8 +162,17 @@ def encode_body(body: Any, ctype: str) -> bytes:
     if base == PROTOBUF:
         return protobuf.encode(body)
     if base == YAML:
-        return yaml.safe_dump(body).encode()
+        return yaml.dump(body, Dumper=_QuotedStrings).encode()
     return json.dumps(body).encode()
+
+
+class _QuotedStrings(yaml.SafeDumper):
+    """PyYAML reads YAML 1.1 and leaves strings such as ``12e4`` or ``1_0`` unquoted, which
+    the server (like upstream's YAML 1.2 reader) takes as numbers: quote every string."""
+
+
+_QuotedStrings.add_representer(
+    str, lambda dumper, s: dumper.represent_scalar("tag:yaml.org,2002:str", s, style='"'))
 
 
 class Api:

@@ -52,7 +52,8 @@ def apply_patch(live: dict | None, applied: dict, *, manager: str, force: bool, 
         applied_set = fs.to_field_set(config, schema) - mf.STRIPPED
         merged = merge(base, config, schema)
     except fs.KeyError_ as e:
-        raise status_error(500, "", f"failed to create typed patch object ({api_version}, Kind={kind}): {e}") from None
+        # Upstream answers this 500 (a plain error); it is the request's fault, so 400.
+        raise errors.bad_request(f"failed to create typed patch object ({api_version}, Kind={kind}): {e}") from None
     entry = mf.Entry(manager, "Apply", api_version)
     last = managed.get(entry.key)
     previous_time = last.time if last else None

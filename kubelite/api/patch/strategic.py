@@ -12,7 +12,9 @@ it (parallel deletion lists merged, unmatched nulls ignored):
   ``$deleteFromPrimitiveList/<l>``, ``$retainKeys``.  None of them is ever stored.
 
 Errors carry upstream's wording and codes (``interpretStrategicMergePatchError``):
-malformed directives are 400, lists of lists 422, anything else 500.
+malformed directives are 400, lists of lists 422; the rest (an unknown ``$patch``, a
+missing merge key, a ``$setElementOrder`` that does not match), which upstream answers
+500 with an empty reason, is 400 here: a request must never cause a 5xx.
 """
 from __future__ import annotations
 
@@ -55,7 +57,9 @@ def strategic_merge_patch(original: dict, patch: Any, kind: str, api_version: st
     except _Unprocessable as e:
         raise status_error(422, "Invalid", "the server rejected our request due to an error in our request", {}) from e
     except (ValueError, TypeError) as e:
-        raise status_error(500, "", str(e)) from None
+        # Upstream's patcher passes these on as plain errors, which its API server
+        # answers 500 with no reason; they come from the request, so here they are 400.
+        raise errors.bad_request(str(e)) from None
 
 
 def strip_directives(value: Any) -> Any:
@@ -119,8 +123,8 @@ def _apply_set_element_order(original: dict, patch: dict, schema: Node) -> None:
     for key in [k for k in patch if k.startswith(SET_ORDER + "/")]:
         order = patch.pop(key)
         if not isinstance(order, list):
-            raise _BadRequest("invalid patch type of setElementOrder list")
-        field = _directive_key(key, SET_ORDER, "invalid patch type of setElementOrder list")
+            raise ValueError(f"expected a []interface {{}}, but received a {_go_type(order)}")
+        field = _directive_key(key, SET_ORDER, "invalid patch format of setElementOrder list")
         meta = _list_meta(child(schema, field))
         merge_key = meta.merge_key if meta else ""
         orig_list = _present_list(original, field)
@@ -421,7 +425,7 @@ def _go(v: Any) -> str:
 
 def _go_type(v: Any) -> str:
     return {dict: "map[string]interface {}", list: "[]interface {}", str: "string",
-            bool: "bool", int: "float64", float: "float64"}.get(type(v), "<nil>")
+            bool: "bool", int: "int64", float: "float64"}.get(type(v), "<nil>")
 
 
 __all__ = ["strategic_merge_patch", "strip_directives"]

@@ -289,6 +289,12 @@ def replicaset_fraction(rs: Obj, d: Obj) -> int:
     annotated = max_replicas_annotation(rs)
     if annotated is None:
         annotated = status_int(d, "replicas")
+    if annotated <= 0:
+        # No annotation and status.replicas 0 (or a bad annotation): upstream divides by
+        # zero here (Go yields Inf and an undefined int).  With no known old size, count
+        # this RS as the whole old size: it moves toward the new size, and get_proportion
+        # bounds the move by what is left to hand out.
+        annotated = replicas(rs) or 1
     new_size = replicas(rs) * deployment_replicas / annotated
     return round_half_away(new_size) - replicas(rs)
 
