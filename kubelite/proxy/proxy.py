@@ -295,7 +295,7 @@ class Proxy:
             self._recheck_after(wake)
 
     def drained(self) -> set[str]:
-        """Terminating pods this proxy is done with: not routed by choice, and no traffic left (or too long)."""
+        """Terminating pods this proxy is done with: not routed, and nothing in flight or the limit passed (drain.py)."""
         return self._evaluate()[0]
 
     def _evaluate(self) -> tuple[set[str], float | None]:
