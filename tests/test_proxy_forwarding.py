@@ -8,6 +8,7 @@ import pytest
 
 from kubelite.proxy.balancer import Balancer, Endpoint, usable
 from kubelite.proxy.listener import TCPListener
+from kubelite.proxy.traffic import PodTraffic
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -48,6 +49,16 @@ class Backend:
     @property
     def endpoint(self) -> Endpoint:
         return Endpoint(self.host, self.port, pod_uid=self.name)
+
+
+async def until(cond, what: str, timeout: float = 20.0) -> None:
+    """Poll a plain predicate until it holds; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 async def request(host: str, port: int, payload: bytes = b"GET") -> bytes:
@@ -177,8 +188,7 @@ async def test_closing_listener_drains_open_connections_and_refuses_new_ones(bac
     lst = TCPListener("127.0.0.1", free_port(), bal)
     await lst.start()
     pending = asyncio.create_task(request("127.0.0.1", lst.port))
-    while b.hits == 0:
-        await asyncio.sleep(0.01)
+    await until(lambda: b.hits > 0, "the request reaching the backend")
     drain = asyncio.create_task(lst.drain(30))
     with pytest.raises(OSError):
         await request("127.0.0.1", lst.port)
@@ -197,8 +207,7 @@ async def test_endpoint_removed_from_balancer_keeps_existing_connection(backends
     await lst.start()
     try:
         pending = asyncio.create_task(request("127.0.0.1", lst.port))
-        while b0.hits == 0:
-            await asyncio.sleep(0.01)
+        await until(lambda: b0.hits > 0, "the request reaching pod0")
         bal.set_endpoints([b1.endpoint])  # b0 terminating: no new connections
         assert await request("127.0.0.1", lst.port) == b"pod1:"
         b0.release.set()
@@ -227,8 +236,7 @@ async def test_floods_and_vanishing_clients_do_not_break_the_listener(backends):
         backends[0].release.set()
         assert await request("127.0.0.1", lst.port) == b"pod0:"
         # Every vanished client's forwarded connection gets cleaned up.
-        while lst.active:
-            await asyncio.sleep(0.02)
+        await until(lambda: not lst.active, "every forwarded connection closed")
     finally:
         await lst.drain(1)
 
@@ -242,5 +250,58 @@ async def test_session_affinity_client_ip_over_the_wire(backends):
     try:
         answers = {await request("127.0.0.1", lst.port) for _ in range(6)}
         assert len(answers) == 1
+    finally:
+        await lst.drain(1)
+
+
+async def test_forwarded_connection_holds_its_pod_until_closed(backends):
+    b0 = backends[0]
+    b0.release.clear()
+    traffic = PodTraffic()
+    bal = Balancer()
+    bal.set_endpoints([b0.endpoint])
+    lst = TCPListener("127.0.0.1", free_port(), bal, traffic=traffic)
+    await lst.start()
+    try:
+        pending = asyncio.create_task(request("127.0.0.1", lst.port))
+        await until(lambda: b0.hits > 0, "the request reaching pod0")
+        bal.set_endpoints([b0.endpoint._replace(ready=False, terminating=True)])  # not routed any more
+        assert traffic.connections("pod0") == 1 and traffic.busy("pod0")
+        b0.release.set()
+        assert await pending == b"pod0:"
+        await until(lambda: not lst.active, "the forwarded connection closed")
+        assert traffic.connections("pod0") == 0 and not traffic.busy("pod0")
+    finally:
+        await lst.drain(1)
+
+
+async def test_connect_under_way_holds_its_pod_and_a_retry_skips_pods_no_longer_routed(backends, monkeypatch):
+    b0, b1, b2 = backends
+    gate = asyncio.Event()
+    real_open = asyncio.open_connection
+
+    async def slow_then_refused(host, port, **kw):
+        if host == b0.host:  # pod0's connect hangs until the gate opens, then fails
+            await gate.wait()
+            raise ConnectionRefusedError("pod0 is gone")
+        return await real_open(host, port, **kw)
+    monkeypatch.setattr(asyncio, "open_connection", slow_then_refused)
+    traffic = PodTraffic()
+    bal = Balancer()
+    bal.set_endpoints([b.endpoint for b in backends])  # round robin starts with pod0
+    lst = TCPListener("127.0.0.1", free_port(), bal, traffic=traffic)
+    await lst.start()
+    try:
+        pending = asyncio.create_task(request("127.0.0.1", lst.port))
+        await until(lambda: traffic.connections("pod0") > 0, "the connect to pod0 under way")
+        # pod0 stops being routed while its connect is under way: still busy.
+        # pod1 stops too: the retry after pod0's failure must not pick it.
+        bal.set_endpoints([b0.endpoint._replace(ready=False, terminating=True),
+                           b1.endpoint._replace(ready=False, terminating=True), b2.endpoint])
+        assert traffic.busy("pod0")
+        gate.set()
+        assert await pending == b"pod2:"
+        assert b1.hits == 0
+        assert traffic.connections("pod0") == 0 and traffic.connections("pod1") == 0
     finally:
         await lst.drain(1)

@@ -4,6 +4,7 @@ import asyncio
 import socket
 
 from kubelite.proxy.balancer import Balancer, Endpoint
+from kubelite.proxy.traffic import UDP_QUIET, PodTraffic
 from kubelite.proxy.udp import UDPListener
 
 
@@ -96,6 +97,34 @@ async def test_udp_without_endpoints_drops_and_recovers():
     assert lst.active == 0 and not lst.serving
 
 
+async def test_udp_pod_stays_busy_for_a_moment_after_its_last_datagram():
+    now = [1000.0]
+    traffic = PodTraffic(clock=lambda: now[0])
+    t1, e1 = await echo("127.0.91.4", "d")
+    t2, e2 = await echo("127.0.91.5", "e")
+    bal = Balancer()
+    bal.set_endpoints([e1])
+    lst = UDPListener("127.0.91.12", free_udp_port("127.0.91.12"), bal, traffic=traffic)
+    await lst.start()
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.bind(("127.0.0.1", 0))
+    try:
+        assert await ask(lst.host, lst.port, b"q", client) == b"d:q"
+        # d stops being routed: a reply to a datagram it just got may still be on its way.
+        bal.set_endpoints([e1._replace(ready=False, terminating=True), e2])
+        assert traffic.busy("d")
+        now[0] += UDP_QUIET
+        assert not traffic.busy("d")
+        # The client's next datagram moves to e, and d stays quiet.
+        assert await ask(lst.host, lst.port, b"r", client) == b"e:r"
+        assert not traffic.busy("d") and traffic.busy("e")
+    finally:
+        client.close()
+        lst.close()
+        t1.close()
+        t2.close()
+
+
 UDP_ECHO = ("import socket,os\n"
             "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
             "s.bind((os.environ.get('POD_IP','0.0.0.0'),5353))\n"
@@ -116,7 +145,7 @@ def test_udp_nodeport_service_reaches_the_pod(cluster):
     svc = json.loads(cluster.kubectl("get", "svc", "echo", "-n", ns, "-o", "json", check=True).stdout)
     port = svc["spec"]["ports"][0]["nodePort"]
     assert svc["spec"]["ports"][0]["protocol"] == "UDP"
-    assert "5353:%d/UDP" % port in cluster.kubectl("get", "svc", "echo", "-n", ns, check=True).stdout
+    assert f"5353:{port}/UDP" in cluster.kubectl("get", "svc", "echo", "-n", ns, check=True).stdout
 
     def answered():
         async def once():

@@ -11,16 +11,29 @@ Protocol
    the pod's endpoint as ``ready: false, terminating: true`` (``serving`` stays as the
    pod's readiness).
 2. Every proxy holds a Lease ``kubelite-proxy-<node>`` in ``kube-system`` (label
-   ``kubelite.io/component=proxy``, renewed every 10 s, 40 s duration).  After applying
-   slices to its balancers it publishes, in the Lease annotation
-   ``proxy.kubelite.io/drained-pods``, the uids of pods that are terminating in its
-   applied view and that no balancer of it counts as Ready — i.e. pods to which it no
-   longer sends new connections by choice.  (A pod kept only as the terminating-serving
-   fallback of a Service with no Ready endpoint at all is still listed: waiting for it
-   would only delay the inevitable, and because the slice controller handles pod events
-   in order, the slice version that marks an old pod terminating already carries any
-   replacement that was Ready before the deletion — so the fallback never hides a Ready
-   replacement during a rollout.)  Existing connections are not cut; they drain.
+   ``kubelite.io/component=proxy``, renewed every 10 s, 40 s duration).  It publishes,
+   in the Lease annotation ``proxy.kubelite.io/drained-pods``, the uids of the pods it
+   is done with, re-evaluated after every slice it applies and whenever traffic to a
+   pod it waits for ends.  A pod is done with when both hold:
+
+   a. *Not routed*: the pod is terminating in the proxy's applied view and no balancer
+      of it counts it as Ready, so it gets no new connections by choice.  (A pod kept
+      only as the terminating-serving fallback of a Service with no Ready endpoint at
+      all still passes: waiting for it would only delay the inevitable, and because the
+      slice controller handles pod events in order, the slice version that marks an old
+      pod terminating already carries any replacement that was Ready before the
+      deletion, so the fallback never hides a Ready replacement during a rollout.)
+   b. *Nothing in flight*: no connection the proxy forwarded to the pod is still open,
+      and none is being opened — a connect that began just before the pod stopped being
+      routed counts, and a retry after a failed connect never picks a pod that is no
+      longer usable.  A UDP flow has no visible end, so a pod counts as busy for
+      ``traffic.UDP_QUIET`` seconds after the last datagram any flow carried to or
+      from it.  See ``traffic.py`` and ``listener.py``.
+
+   (b) is bounded: ``CONNECTION_DRAIN_LIMIT`` seconds after the proxy first saw (a), the
+   pod is listed even if connections remain, so a keep-alive or streaming connection
+   cannot hold a termination.  Once listed, a pod stays listed.  Nothing is cut by the
+   proxy; whatever is still open when the pod is signalled ends with the pod.
 3. The node agent, before sending SIGTERM, calls ``wait_endpoint_drained(client, pod,
    timeout)``.  It returns True as soon as, from the API server's point of view:
    - no EndpointSlice of the pod's namespace references the pod (nothing routes to it), or
@@ -36,6 +49,11 @@ No resourceVersion arithmetic is needed: a proxy can only list a uid after it ha
 applied a slice state in which that pod is terminating, and a pod never un-terminates.
 A proxy that dies stops renewing its Lease and drops out after 40 s; a proxy that stops
 cleanly deletes its Lease.
+
+Why (b): (a) alone let the agent signal a pod while a request the proxy had forwarded
+just before applying the terminating slice was still being answered; an app that exits
+on SIGTERM (the bootcamp app does, like the Node.js original) then closed that
+connection without a reply.
 """
 from __future__ import annotations
 
@@ -63,6 +81,14 @@ DRAINED_ANNOTATION = "proxy.kubelite.io/drained-pods"
 LEASE_DURATION = 40
 RENEW_INTERVAL = 10.0
 POLL_INTERVAL = 0.05
+# How long a proxy waits for connections it already forwarded to a pod that stopped being
+# routed before listing the pod anyway.  Requests in flight at that moment are normally
+# answered within milliseconds; 5 s leaves room for a slow reply on a loaded node (and
+# is about as long as typical clients wait for one).  A connection still open after that
+# is a long-lived one (keep-alive, streaming) that no bounded wait would see finish, so
+# waiting longer would only slow every rollout; it costs a terminating pod at most 5 s of
+# its grace period (30 s by default), and the agent's wait is capped by the grace anyway.
+CONNECTION_DRAIN_LIMIT = 5.0
 
 
 def lease_name(node_name: str) -> str:

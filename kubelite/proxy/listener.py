@@ -5,9 +5,14 @@ Per accepted connection:
 1. ask the balancer for candidates; none → reset the connection at once (the userspace
    equivalent of iptables' REJECT for a Service without endpoints);
 2. connect to the first candidate; a refused / failed / slow connect moves on to the next,
-   so a pod that just died costs the client nothing (it has sent no data yet);
+   so a pod that just died costs the client nothing (it has sent no data yet).  A later
+   candidate is tried only if it is still usable: the list was made before the failed
+   attempt, and the pod may have stopped being routed (and been signalled) meanwhile;
 3. copy bytes both ways; EOF in one direction is passed on as a half-close (``write_eof``)
    and the pair is closed once both directions are done, or at once on an error.
+
+From the start of a connect to the close of the forwarded connection, the pod is held in
+the proxy's ``PodTraffic`` (``traffic.py``), so the drain handshake can wait for it.
 
 Closing a listener stops accepting; connections already forwarded are *not* cut but
 drained: they run until their peers close them, or until ``drain(timeout)`` gives up.
@@ -23,6 +28,7 @@ import struct
 from collections.abc import Callable
 
 from kubelite.proxy.balancer import Balancer, Endpoint
+from kubelite.proxy.traffic import PodTraffic
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,8 @@ class TCPListener:
     """Accepts on one address:port and forwards to endpoints chosen by a Balancer."""
 
     def __init__(self, host: str, port: int, balancer: Balancer, *, external: bool = False,
-                 name: str = "", on_connect: Callable[[Endpoint], None] | None = None):
+                 name: str = "", on_connect: Callable[[Endpoint], None] | None = None,
+                 traffic: PodTraffic | None = None):
         self.host = host
         self.port = port
         self.balancer = balancer
@@ -57,6 +64,7 @@ class TCPListener:
         self._conns: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._on_connect = on_connect
+        self.traffic = traffic if traffic is not None else PodTraffic()
         self.connect_timeout = CONNECT_TIMEOUT
 
     @property
@@ -116,18 +124,33 @@ class TCPListener:
             self._conns.discard(task)
             self._writers.discard(writer)
 
-    async def _connect(self, client_ip: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
-        for ep in self.balancer.candidates(client_ip, external=self.external)[:MAX_CONNECT_ATTEMPTS]:
+    async def _connect(self, client_ip: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Endpoint] | None:
+        """Connect to the first reachable candidate; on success its pod stays held for the caller."""
+        attempts = 0
+        for ep in self.balancer.candidates(client_ip, external=self.external):
+            if attempts >= MAX_CONNECT_ATTEMPTS:
+                break
+            # Checked and held in one step (no await between): a pod that stopped being
+            # routed during an earlier attempt is not tried, and one that stops later
+            # sees this connect as traffic it must wait for.
+            if ep not in self.balancer.usable(self.external):
+                continue
+            attempts += 1
+            self.traffic.hold(ep.pod_uid)
             try:
                 r, w = await asyncio.wait_for(asyncio.open_connection(ep.ip, ep.port, limit=BUFFER),
                                               self.connect_timeout)
             except (TimeoutError, OSError) as e:
+                self.traffic.release(ep.pod_uid)
                 log.debug("%s: endpoint %s:%s unreachable (%s), trying another", self.name, ep.ip, ep.port, e)
                 continue
+            except BaseException:
+                self.traffic.release(ep.pod_uid)
+                raise
             self.balancer.connected(client_ip, ep)
             if self._on_connect is not None:
                 self._on_connect(ep)
-            return r, w
+            return r, w, ep
         return None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -136,7 +159,7 @@ class TCPListener:
         if backend is None:
             reset(writer)
             return
-        b_reader, b_writer = backend
+        b_reader, b_writer, ep = backend
         self._writers.add(b_writer)
         try:
             up = asyncio.create_task(_pipe(reader, b_writer))
@@ -162,6 +185,7 @@ class TCPListener:
             b_writer.close()
         finally:
             self._writers.discard(b_writer)
+            self.traffic.release(ep.pod_uid)
 
 
 async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:

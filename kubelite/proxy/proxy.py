@@ -12,8 +12,9 @@ Design:
 - listeners that are no longer wanted stop accepting, and their open connections drain
   in the background; a port that cannot be bound is retried later (it may be held by a
   listener that is still closing, or by an unrelated process);
-- after each sync the ``DrainReporter`` publishes which terminating pods this proxy no
-  longer uses (see ``drain.py`` for the handshake with the node agent).
+- after each sync, and whenever traffic to a pod that stopped being routed ends, the
+  ``DrainReporter`` publishes which terminating pods this proxy is done with (see
+  ``drain.py`` for the rule and the handshake with the node agent).
 
 Addresses: cluster IPs in 127.0.0.0/8 are bound directly (all of it is local on Linux).
 Another cluster IP is bound only if it is already local, or — when running as root with
@@ -28,6 +29,7 @@ import ipaddress
 import logging
 import os
 import subprocess
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +40,9 @@ from kubelite.client.informer import InformerFactory
 from kubelite.client.protocols import APIClient, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, run_workers
 from kubelite.proxy.balancer import DEFAULT_AFFINITY_TIMEOUT, Balancer, Endpoint
-from kubelite.proxy.drain import DrainReporter
+from kubelite.proxy.drain import CONNECTION_DRAIN_LIMIT, DrainReporter
 from kubelite.proxy.listener import TCPListener
+from kubelite.proxy.traffic import PodTraffic
 from kubelite.proxy.udp import UDPListener
 
 log = logging.getLogger(__name__)
@@ -103,12 +106,20 @@ class Proxy:
     """Forwards ClusterIP / NodePort / LoadBalancer traffic on one node to ready endpoints."""
 
     def __init__(self, client: APIClient, *, node_name: str, node_ip: str, manage_addresses: bool = False,
-                 factory: SharedInformerFactory | None = None, drain_timeout: float = DRAIN_TIMEOUT):
+                 factory: SharedInformerFactory | None = None, drain_timeout: float = DRAIN_TIMEOUT,
+                 connection_drain_limit: float = CONNECTION_DRAIN_LIMIT):
         self.client = client
         self.node_name = node_name
         self.node_ip = node_ip
         self.manage_addresses = manage_addresses
         self.drain_timeout = drain_timeout
+        self.connection_drain_limit = connection_drain_limit
+        self._clock = time.monotonic  # the clock PodTraffic uses too
+        self.traffic = PodTraffic(clock=self._clock, on_idle=self._traffic_ended)
+        self._stopped: dict[str, float] = {}  # terminating pods not routed any more -> since when
+        self._listed: set[str] = set()         # ... of which reported drained (stays so)
+        self._recheck: asyncio.TimerHandle | None = None
+        self._recheck_at = 0.0
         self._own_factory = factory is None
         self.factory: SharedInformerFactory = factory or InformerFactory(client)
         self.services = self.factory.informer(SERVICES)
@@ -157,6 +168,9 @@ class Proxy:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
+        if self._recheck is not None:
+            self._recheck.cancel()
+            self._recheck = None
         await self.reporter.stop()
         if self._own_factory:
             await self.factory.stop()
@@ -249,7 +263,8 @@ class Proxy:
             if not self._ensure_address(addr[0]):
                 continue
             kind = UDPListener if addr[2] == "UDP" else TCPListener
-            lst = kind(addr[0], addr[1], bal, external=external, name=f"{key}@{addr[0]}:{addr[1]}/{addr[2].lower()}")
+            lst = kind(addr[0], addr[1], bal, external=external, name=f"{key}@{addr[0]}:{addr[1]}/{addr[2].lower()}",
+                       traffic=self.traffic)
             try:
                 await lst.start()
             except OSError as e:
@@ -274,16 +289,58 @@ class Proxy:
         t.add_done_callback(self._draining.discard)
 
     def _report(self) -> None:
-        self.reporter.update(self.drained())
+        drained, wake = self._evaluate()
+        self.reporter.update(drained)
+        if wake is not None:
+            self._recheck_after(wake)
 
     def drained(self) -> set[str]:
-        """Terminating pods this proxy no longer sends new connections to by choice."""
+        """Terminating pods this proxy is done with: not routed, and nothing in flight or the limit passed (drain.py)."""
+        return self._evaluate()[0]
+
+    def _evaluate(self) -> tuple[set[str], float | None]:
+        """The drained set, and when (clock time) a pod held back by its traffic must be looked at again."""
         term: set[str] = set()
         in_use: set[str] = set()
         for st in self._state.values():
             term |= st.terminating
             in_use |= st.ready
-        return term - in_use
+        stopped = term - in_use
+        for uid in [u for u in self._stopped if u not in stopped]:
+            del self._stopped[uid]
+            self._listed.discard(uid)
+        now = self._clock()
+        wake: float | None = None
+        for uid in stopped - self._listed:
+            limit = self._stopped.setdefault(uid, now) + self.connection_drain_limit
+            busy_until = self.traffic.busy_until(uid)
+            if now >= limit or (busy_until is not None and busy_until <= now):
+                # Listing is final: the node agent may act on it at once.
+                self._listed.add(uid)
+                continue
+            # TCP traffic ending calls _traffic_ended; only the limit and UDP quiet need a timer.
+            due = limit if busy_until is None else min(limit, busy_until)
+            wake = due if wake is None else min(wake, due)
+        self.traffic.prune()
+        return set(self._listed), wake
+
+    def _recheck_after(self, when: float) -> None:
+        if self._recheck is not None:
+            if self._recheck_at <= when:
+                return
+            self._recheck.cancel()
+        self._recheck_at = when
+        delay = max(when - self._clock(), 0.0)
+        self._recheck = asyncio.get_running_loop().call_later(delay, self._recheck_due)
+
+    def _recheck_due(self) -> None:
+        self._recheck = None
+        self._report()
+
+    def _traffic_ended(self, uid: str) -> None:
+        """The last forwarded connection to ``uid`` closed: report at once if it was holding a drain."""
+        if uid in self._stopped and uid not in self._listed:
+            self._report()
 
     # -- service addresses -----------------------------------------------------------------
     def _ensure_address(self, ip: str) -> bool:

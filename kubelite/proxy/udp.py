@@ -6,6 +6,10 @@ come back from the Service address.  A flow ends after ``FLOW_IDLE`` seconds wit
 traffic, or at once when its endpoint stops being a candidate (not ready, removed), so
 new datagrams move to a serving pod, as upstream clears conntrack entries of removed
 endpoints.  With no endpoint at all, datagrams are dropped (UDP has no refusal).
+
+Every datagram a flow carries, either way, is noted in the proxy's ``PodTraffic``: a pod
+that stopped being routed is reported drained only once its flows have been quiet for a
+moment (``traffic.UDP_QUIET``), so a reply to a request sent just before is not lost.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import time
 from typing import Any, cast
 
 from kubelite.proxy.balancer import Balancer, Endpoint
+from kubelite.proxy.traffic import PodTraffic
 
 log = logging.getLogger(__name__)
 Addr = tuple[Any, ...]  # a client's (host, port[, flowinfo, scope]) as the socket reports it
@@ -56,6 +61,7 @@ class _Flow(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
         self.last = time.monotonic()
+        self.listener.traffic.datagram(self.ep.pod_uid)
         front = self.listener._front
         if front is not None:
             front.sendto(data, self.client)
@@ -66,6 +72,7 @@ class _Flow(asyncio.DatagramProtocol):
 
     def send(self, data: bytes) -> None:
         self.last = time.monotonic()
+        self.listener.traffic.datagram(self.ep.pod_uid)
         if self.transport is not None:
             self.transport.sendto(data)
         elif len(self.pending) < MAX_PENDING:
@@ -79,12 +86,14 @@ class _Flow(asyncio.DatagramProtocol):
 class UDPListener:
     """Receives on one address:port and forwards to endpoints chosen by a Balancer."""
 
-    def __init__(self, host: str, port: int, balancer: Balancer, *, external: bool = False, name: str = ""):
+    def __init__(self, host: str, port: int, balancer: Balancer, *, external: bool = False, name: str = "",
+                 traffic: PodTraffic | None = None):
         self.host = host
         self.port = port
         self.balancer = balancer
         self.external = external
         self.name = name or f"{host}:{port}/udp"
+        self.traffic = traffic if traffic is not None else PodTraffic()
         self._front: asyncio.DatagramTransport | None = None
         self._flows: dict[Addr, _Flow] = {}
         self._reaper: asyncio.Task[None] | None = None
