@@ -99,7 +99,7 @@ async def test_expose_describe_get_endpoints_and_curl(api_server, cluster_bits):
         return out if m and m.group(1).startswith("127.0.71.") and "+ 1 more" not in m.group(1) \
             and m.group(1).count(":8080") == 3 else None
     out = await eventually(described, what="describe service endpoints")
-    assert re.search(r"^NodePort:\s+<unset>\s+%d/TCP$" % node_port, out, re.M)
+    assert re.search(rf"^NodePort:\s+<unset>\s+{node_port}/TCP$", out, re.M)
 
     r = await kubectl(api_server, "-n", ns, "get", "endpoints", "kubernetes-bootcamp")
     assert re.search(r"kubernetes-bootcamp\s+127\.0\.71\.1:8080,127\.0\.71\.2:8080,127\.0\.71\.3:8080\s",
@@ -166,8 +166,10 @@ async def test_rollout_with_a_client_hammering_the_node_port(api_server, cluster
             await o.stop()  # SIGTERM: the pod stops answering
             await world.pods.delete(o.name, ns, grace_period_seconds=0)
         after = served[0]
-        while served[0] < after + 10:
-            await asyncio.sleep(0.05)
+
+        async def ten_more() -> bool:
+            return served[0] >= after + 10
+        await eventually(ten_more, what="10 more requests served after the last old pod went")
     finally:
         stop.set()
         await asyncio.gather(*loaders)
