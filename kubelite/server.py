@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sqlite3
+import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TextIO
@@ -88,6 +89,45 @@ def _check_data_dir(path: str) -> None:
                            "(choose another with --data-dir or KUBELITE_DATA_DIR)")
 
 
+# Modes of what is private in the data directory, tightened at every start whatever
+# they were before (a directory made by an older version, by hand, or restored from a
+# backup with looser modes): the store holds every Secret, tls/ the CA and admin keys.
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+SECRET_DIRS = ("tls", "db", os.path.join("agent", "tls"))  # every file but a certificate is secret
+SECRET_FILES = ("kubeconfig", "server.lock")
+
+
+def tighten_modes(data_dir: str) -> None:
+    """The data directory and the secret directories in it 0700, the secret files 0600."""
+    def chmod(path: str, mode: int) -> None:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(st.st_mode) or stat.S_IMODE(st.st_mode) & ~mode == 0:
+            return  # never follow a link out of the directory; leave stricter modes alone
+        if st.st_mode & stat.S_ISVTX:
+            log.warning("%s is a shared (sticky) directory; not changing its mode", path)
+            return
+        try:
+            os.chmod(path, stat.S_IMODE(st.st_mode) & mode)
+        except OSError as e:
+            raise StartupError(f"cannot make {path} private: {_why(e)}") from e
+
+    chmod(data_dir, PRIVATE_DIR)
+    for name in SECRET_FILES:
+        chmod(os.path.join(data_dir, name), PRIVATE_FILE)
+    for sub in SECRET_DIRS:
+        d = os.path.join(data_dir, sub)
+        if not os.path.isdir(d) or os.path.islink(d):
+            continue
+        chmod(d, PRIVATE_DIR)
+        for entry in os.scandir(d):
+            if entry.is_file(follow_symlinks=False) and not entry.name.endswith(".crt"):
+                chmod(entry.path, PRIVATE_FILE)
+
+
 def _lock(path: str) -> TextIO:
     """Hold an exclusive lock on DATA_DIR/server.lock (kept open while the server runs)."""
     import fcntl
@@ -142,11 +182,13 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     """Run until ``stop`` is set (or SIGINT/SIGTERM)."""
     stop = stop or asyncio.Event()
     _check_data_dir(opts.data_dir)
+    tighten_modes(opts.data_dir)
     lock = _lock(opts.data_dir)
     try:
         pki = PKI(opts.data_dir)
         _ensure_pki(pki, opts.bind_address)
         store = _open_store(opts.data_dir)
+        tighten_modes(opts.data_dir)  # what was created just now, too
     except BaseException:
         lock.close()
         raise
