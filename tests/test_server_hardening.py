@@ -16,7 +16,7 @@ def _mode(p: Path) -> int:
 
 def _loosen(data: Path) -> None:
     """Every directory 0755 and every file 0644 under data, as a careless copy would leave them."""
-    for root, dirs, files in os.walk(data):
+    for root, _dirs, files in os.walk(data):
         os.chmod(root, 0o755)
         for f in files:
             os.chmod(os.path.join(root, f), 0o644)
