@@ -15,12 +15,13 @@ import socket
 import sqlite3
 import stat
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TextIO
 
 from kubelite.apiserver import openapi
 from kubelite.apiserver.app import APIServer, APIServerConfig
 from kubelite.apiserver.bootstrap import bootstrap
+from kubelite.apiserver.limits import LimitsConfig, raise_nofile_limit
 from kubelite.apiserver.nodeproxy import NodeProxy
 from kubelite.apiserver.registry import run_compactor
 from kubelite.client.rest import Client, ClientConfig
@@ -53,6 +54,7 @@ class ServerOptions:
     # Hidden tuning (tests): how often history is compacted and how many revisions stay.
     compact_interval: float = 300.0
     compact_keep: int = 10_000
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
 
 def default_data_dir() -> str:
@@ -181,6 +183,9 @@ MAX_RESTART_DELAY = 30.0
 async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (or SIGINT/SIGTERM)."""
     stop = stop or asyncio.Event()
+    # Every connection, pod pipe and log file is a descriptor: take all the kernel allows
+    # (the API server keeps its connections well below it, see apiserver/limits.py).
+    raise_nofile_limit()
     _check_data_dir(opts.data_dir)
     tighten_modes(opts.data_dir)
     lock = _lock(opts.data_dir)
@@ -195,7 +200,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     advertise = "127.0.0.1" if opts.bind_address in ("0.0.0.0", "::", "") else opts.bind_address
     cfg = APIServerConfig(bind_address=opts.bind_address, port=opts.api_port, service_cidr=opts.service_cidr,
                           tls_cert=pki.serving_cert, tls_key=pki.serving_key, client_ca=pki.ca_cert,
-                          token_file=pki.token_file, advertise_address=advertise)
+                          token_file=pki.token_file, advertise_address=advertise, limits=opts.limits)
     api = APIServer(store, cfg)
     api.openapi = openapi.handle
     node_proxy = NodeProxy(pki.admin_cert, pki.admin_key)
