@@ -239,3 +239,54 @@ def test_slow_clients_do_not_lock_out_kubectl(tmp_path):
         for s in flood + slow:
             s.close()
         srv.stop()
+
+
+# -- readiness -----------------------------------------------------------------------------
+
+
+def test_readyz_says_ok_only_when_node_ports_and_restarted_pods_serve(tmp_path):
+    """After a restart, the first request through a NodePort after /readyz said ok succeeds.
+
+    Host networking: the pod's address is a 127.x one, so nothing is dialled outside this
+    machine even while the restarted server still holds the old endpoints."""
+    import urllib.request
+
+    from nodeharness import BOOTCAMP
+
+    srv = start_server(tmp_path, "--network", "host")
+    try:
+        srv.kubectl("create", "deployment", "web", f"--image={BOOTCAMP}", check=True)
+        srv.kubectl("expose", "deployment/web", "--type=NodePort", "--port", "8080", check=True)
+        node_port = srv.kjson("get", "service", "web")["spec"]["ports"][0]["nodePort"]
+        url = f"http://127.0.0.1:{node_port}/"
+
+        def answers() -> bool:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.status == 200
+        srv.wait_for(answers, 60, what="the NodePort to answer")
+    finally:
+        srv.stop()
+
+    # start_server polls /readyz every 50 ms and returns at the first 200.
+    srv = start_server(tmp_path, "--network", "host", data_dir=srv.data_dir, port=srv.port)
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:  # one attempt, no retry
+            assert r.status == 200
+            assert r.read().startswith(b"Hello Kubernetes bootcamp!")
+        verbose = srv.kubectl("get", "--raw", "/readyz?verbose", check=True).stdout
+        for check in ("kubelite-controllers-synced", "kubelite-node-agent-ready", "kubelite-proxy-synced"):
+            assert f"[+]{check} ok" in verbose.splitlines()
+        assert srv.kubectl("get", "--raw", "/readyz/kubelite-proxy-synced", check=True).stdout == "ok"
+        # Liveness does not depend on the components.
+        assert "kubelite-" not in srv.kubectl("get", "--raw", "/livez?verbose", check=True).stdout
+    finally:
+        srv.stop()
+
+
+def test_readyz_without_components_has_no_component_checks(tmp_path):
+    srv = start_server(tmp_path, *API_ONLY)
+    try:
+        verbose = srv.kubectl("get", "--raw", "/readyz?verbose", check=True).stdout
+        assert "kubelite-" not in verbose and verbose.endswith("readyz check passed\n")
+    finally:
+        srv.stop()

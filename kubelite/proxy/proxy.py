@@ -276,6 +276,16 @@ class Proxy:
     def _report(self) -> None:
         self.reporter.update(self.drained())
 
+    def routes(self) -> dict[str, set[tuple[str, bool]]]:
+        """Pod uid -> the (address, ready) pairs the applied balancers hold for it (readiness checks)."""
+        out: dict[str, set[tuple[str, bool]]] = {}
+        for st in self._state.values():
+            for bal in st.balancers.values():
+                for e in bal.endpoints:
+                    if e.pod_uid:
+                        out.setdefault(e.pod_uid, set()).add((e.ip, e.ready))
+        return out
+
     def drained(self) -> set[str]:
         """Terminating pods this proxy no longer sends new connections to by choice."""
         term: set[str] = set()
