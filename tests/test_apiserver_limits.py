@@ -137,11 +137,21 @@ async def test_zero_means_no_limit():
     assert all(r.status == 200 for r in await asyncio.gather(*held))
 
 
+class FakeTransport:
+    def __init__(self) -> None:
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
 class FakeHandler:
     def __init__(self) -> None:
         self.closed = False
+        self.transport = FakeTransport()
 
     def force_close(self) -> None:
+        assert self.transport.aborted  # no waiting for a TLS goodbye from a stalled peer
         self.closed = True
 
 

@@ -210,6 +210,8 @@ def test_slow_clients_do_not_lock_out_kubectl(tmp_path):
         # The address's cap held: the server closed all but at most PER_ADDRESS of them.
         still_open = [s for s in flood if not _closed_by_server(s)]
         assert len(still_open) <= PER_ADDRESS
+        # ... and the descriptors of the connections it pushed out are released, not lingering.
+        assert len(os.listdir(f"/proc/{srv.proc.pid}/fd")) < FLOOD // 2
 
         # Bodies that never finish take the mutating seats; other users then get 429 ...
         slow = [_slow_body(srv.port, "127.0.0.2", admin) for _ in range(SLOW_BODIES)]

@@ -64,6 +64,9 @@ TOO_MANY_REQUESTS = "Too many requests, please try again later.\n"
 PRIVILEGED_GROUP = "system:masters"
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "log", "portforward", "proxy"})
+# A closing TLS connection sends its close_notify and waits this long for the peer's
+# (Go's server does not wait at all): a silent peer must not keep the descriptor long.
+SSL_SHUTDOWN_TIMEOUT = 2.0
 ACCEPT_PAUSE = 0.1  # after accept() fails (out of descriptors): let connections close first
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -201,8 +204,11 @@ class ConnectionTable:
         if not idle:
             return False
         victim = next(iter(idle))
-        if victim.handler is not None:
-            victim.handler.force_close()
+        handler = victim.handler
+        if handler is not None and handler.transport is not None:
+            # No TLS goodbye: a stalled peer would keep the descriptor for the whole shutdown timeout.
+            handler.transport.abort()
+            handler.force_close()
         elif victim.handshake is not None:
             victim.handshake.cancel()
         self.forget(victim)
@@ -299,7 +305,8 @@ class Listener:
         try:
             if self.ssl_context is not None:
                 await loop.connect_accepted_socket(protocol, sock, ssl=self.ssl_context,
-                                                   ssl_handshake_timeout=self.header_timeout)
+                                                   ssl_handshake_timeout=self.header_timeout,
+                                                   ssl_shutdown_timeout=SSL_SHUTDOWN_TIMEOUT)
             else:
                 await loop.connect_accepted_socket(protocol, sock)
         except asyncio.CancelledError:
