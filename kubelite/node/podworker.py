@@ -7,9 +7,9 @@ Order of things (upstream's SyncPod / SyncTerminatingPod):
    10 s doubling to 5 min), start, run probes, wait for exit, restart per restartPolicy
    with CrashLoopBackOff back-off (reset after 10 minutes of running);
 4. on deletion: mark unready, wait until every proxy has stopped sending new
-   connections (bounded by ``DRAIN_WAIT_MAX`` and the grace period, and taken before the
-   grace period starts), run preStop hooks, SIGTERM then SIGKILL, remove the sandbox, and
-   delete the pod object with grace 0.
+   connections (bounded by ``DRAIN_WAIT_MAX``, before the grace period starts), run
+   preStop hooks, SIGTERM then SIGKILL, remove the sandbox, and delete the pod object
+   with grace 0.
 Every state change schedules a status write; writes are coalesced.
 """
 from __future__ import annotations
@@ -17,15 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kubelite.api import meta
 from kubelite.api.errors import StatusError
 from kubelite.client.events import NORMAL, WARNING
 from kubelite.node import deadline, envvars
-from kubelite.node.probes import ExecFn, ProbeFn, Prober
-from kubelite.node.runtime.base import ContainerHandle, ImageInfo, ImageNotFound, Sandbox, StartError
+from kubelite.node.probes import ProbeFn, Prober
+from kubelite.node.runtime.base import ContainerHandle, ImageNotFound, Sandbox, StartError
 from kubelite.node.status import ContainerStatus, build_status
 
 if TYPE_CHECKING:
@@ -40,14 +39,15 @@ Obj = dict[str, Any]
 # the grace period once left later pods about 0 s for preStop and SIGTERM.
 DRAIN_WAIT_MAX = 5.0
 
-IMAGE_BACKOFF = (10.0, 300.0)
-CRASH_BACKOFF = (10.0, 300.0)
-BACKOFF_RESET = 600.0
-
 
 def drain_wait_bound(grace: float) -> float:
     """How long termination waits for the proxies to drain a pod: at most DRAIN_WAIT_MAX, never more than its grace."""
     return max(0.0, min(grace, DRAIN_WAIT_MAX))
+
+
+IMAGE_BACKOFF = (10.0, 300.0)
+CRASH_BACKOFF = (10.0, 300.0)
+BACKOFF_RESET = 600.0
 
 
 class PodWorker:
@@ -105,13 +105,6 @@ class PodWorker:
         if self._status_task:
             self._status_task.cancel()
         self.done.set()
-
-    @property
-    def pod_ip(self) -> str:
-        """The pod's address (containers, probes and hooks run only once the sandbox exists)."""
-        if self.sandbox is None:
-            raise RuntimeError(f"pod {self.key} has no sandbox yet")
-        return self.sandbox.ip
 
     @property
     def c_spec(self) -> dict[str, Obj]:
@@ -223,7 +216,7 @@ class PodWorker:
         except TimeoutError:
             pass
 
-    async def _pull(self, cs: ContainerStatus, spec: Obj) -> ImageInfo | None:
+    async def _pull(self, cs: ContainerStatus, spec: Obj):
         """Pull per imagePullPolicy; ErrImagePull / ImagePullBackOff on failure (returns None)."""
         image = spec["image"]
         policy = spec.get("imagePullPolicy", "IfNotPresent")
@@ -280,7 +273,7 @@ class PodWorker:
         self._images[cs.name] = info
         try:
             env = await envvars.container_env(self.pod, spec, services=self.agent.services_for(self.pod),
-                                              host_ip=self.agent.node_ip, pod_ip=self.pod_ip,
+                                              host_ip=self.agent.node_ip, pod_ip=self.sandbox.ip,
                                               lookup=self.agent.lookup)
         except ValueError as e:
             cs.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}}
@@ -344,12 +337,12 @@ class PodWorker:
             return simulated
         try:
             return await asyncio.wait_for(
-                run_probe(dict(hook, timeoutSeconds=max(int(limit), 1)), spec, self.pod_ip, self._exec_fn(cs)),
+                run_probe(dict(hook, timeoutSeconds=max(int(limit), 1)), spec, self.sandbox.ip, self._exec_fn(cs)),
                 limit)
         except TimeoutError:
             return False, "hook timed out"
 
-    def _exec_fn(self, cs: ContainerStatus) -> ExecFn:
+    def _exec_fn(self, cs: ContainerStatus):
         async def run(cmd: list[str], timeout: float) -> tuple[int, str]:
             handle = self.handles.get(cs.name)
             if handle is None:
@@ -391,7 +384,7 @@ class PodWorker:
         self.probers[cs.name] = probers
         if startup:
             cs.started = False
-            p = Prober("startup", startup, spec, self.pod_ip, self._exec_fn(cs), on_result,
+            p = Prober("startup", startup, spec, self.sandbox.ip, self._exec_fn(cs), on_result,
                        run=self._probe_runner(cs, "startup"))
             probers.append(p)
             p.start()
@@ -399,8 +392,7 @@ class PodWorker:
             cs.started = True
             self._after_started(cs, spec, probers, on_result)
 
-    def _after_started(self, cs: ContainerStatus, spec: Obj, probers: list[Prober],
-                       on_result: Callable[[str, bool | None, str], None]) -> None:
+    def _after_started(self, cs: ContainerStatus, spec: Obj, probers: list[Prober], on_result) -> None:
         simulated = self._simulated(cs, "readiness")
         if not spec.get("readinessProbe") and simulated is not None:
             cs.ready = simulated[0]
@@ -418,7 +410,7 @@ class PodWorker:
         for kind in ("readiness", "liveness"):
             probe = spec.get(f"{kind}Probe")
             if probe:
-                p = Prober(kind, probe, spec, self.pod_ip, self._exec_fn(cs), on_result,
+                p = Prober(kind, probe, spec, self.sandbox.ip, self._exec_fn(cs), on_result,
                            run=self._probe_runner(cs, kind))
                 probers.append(p)
                 p.start()
@@ -457,7 +449,7 @@ class PodWorker:
         while pending and cs.name in self.handles and not self.terminating.is_set():
             port = pending[0]
             try:
-                _, w = await asyncio.wait_for(asyncio.open_connection(self.pod_ip, port), 1.0)
+                _, w = await asyncio.wait_for(asyncio.open_connection(self.sandbox.ip, port), 1.0)
                 w.close()
                 pending.pop(0)
                 continue
