@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 import os
 import signal
@@ -186,6 +187,7 @@ Component = Callable[[Client, asyncio.Event], Awaitable[None]]
 # that were Ready before to be Ready again and routed by the proxy (a pod that no longer
 # comes up must not keep the whole server unready).
 NODE_RESTORE_TIMEOUT = 30.0
+SERVING_PODS_FILE = "serving-pods.json"
 
 
 class LocalReadiness:
@@ -199,7 +201,10 @@ class LocalReadiness:
     open, and the proxy routes to those pods at their new addresses).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: str) -> None:
+        # The pods that served when the server last stopped: the agent marks them not
+        # ready while it stops them, and that status may reach the store before the end.
+        self.serving_file = os.path.join(data_dir, SERVING_PODS_FILE)
         self.controllers_synced = asyncio.Event()
         self.agent: Agent | None = None
         self.agent_synced = asyncio.Event()
@@ -231,11 +236,39 @@ class LocalReadiness:
         if self._watch is not None:
             self._watch.cancel()
 
+    def remember_serving(self) -> None:
+        """Note the pods that serve now, before the agent stops them (call as stopping begins)."""
+        agent = self.agent
+        if agent is None:
+            return
+        uids = sorted(uid for uid, w in agent.workers.items()
+                      if w.sandbox is not None and not w.terminating.is_set() and w.main
+                      and all(cs.ready for cs in w.main))
+        try:
+            tmp = self.serving_file + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(uids, f)
+            os.replace(tmp, self.serving_file)
+        except OSError as e:
+            log.warning("cannot record the serving pods: %s", e)
+
+    def _remembered(self) -> set[str]:
+        """The pods that served when the server last stopped cleanly (read once)."""
+        try:
+            with open(self.serving_file) as f:
+                uids = json.load(f)
+            os.unlink(self.serving_file)  # a later kill -9 must not find this list
+        except (OSError, ValueError):
+            return set()
+        return {u for u in uids if isinstance(u, str)} if isinstance(uids, list) else set()
+
     async def _snapshot(self, agent: Agent) -> None:
         await agent.pods.wait_synced()
-        # The informer still holds what the previous run reported: the pods Ready then.
+        # Pods that served before the restart: remembered at a clean stop; otherwise (or
+        # as well) the informer still holds what the previous run reported, Ready then.
+        remembered = self._remembered()
         self._restoring = {meta.uid(p): meta.key(p) for p in agent.pods.list()
-                           if not meta.is_deleting(p) and _pod_ready(p)}
+                           if not meta.is_deleting(p) and (meta.uid(p) in remembered or _pod_ready(p))}
         self._rerouting = {}
         self._restore_deadline = time.monotonic() + NODE_RESTORE_TIMEOUT
         self.agent_synced.set()
@@ -262,7 +295,11 @@ class LocalReadiness:
         elif self._rerouting:
             routes = proxy.routes()
             for uid, ip in list(self._rerouting.items()):
-                if routes.get(uid, {(ip, True)}) == {(ip, True)}:
+                pod = agent.workers[uid].pod if uid in agent.workers else None
+                # A pod some Service selects must be routed, at its new address; while it
+                # restarted its endpoint may have left the slices altogether.
+                want = {(ip, True)}
+                if routes.get(uid) == want or (uid not in routes and (pod is None or not _selected(proxy, pod))):
                     del self._rerouting[uid]
         if (self._restoring or self._rerouting) and time.monotonic() > self._restore_deadline:
             log.warning("readiness: %d pod(s) did not serve again within %gs of the restart; not waiting for them",
@@ -289,6 +326,17 @@ class LocalReadiness:
         self._refresh()
         if self._rerouting:
             raise CheckFailed(f"the proxy does not route to {len(self._rerouting)} restarted pod(s) yet")
+
+
+def _selected(proxy: Proxy, pod: dict[str, Any]) -> bool:
+    """Does a Service the proxy knows select this pod (so its endpoint belongs in the slices)?"""
+    labels = meta.labels(pod)
+    for svc in proxy.services.list(meta.namespace(pod)):
+        spec = svc.get("spec") or {}
+        sel = spec.get("selector") or {}
+        if sel and spec.get("type") != "ExternalName" and all(labels.get(k) == v for k, v in sel.items()):
+            return True
+    return False
 
 
 def _pod_ready(pod: dict[str, Any]) -> bool:
@@ -336,7 +384,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         raise StartupError(f"cannot listen on {opts.bind_address}:{opts.api_port}: {why}{hint}") from e
     tasks: list[asyncio.Task[None]] = []
     client: Client | None = None
-    readiness = LocalReadiness()
+    readiness = LocalReadiness(opts.data_dir)
     try:
         await bootstrap(api.registry, api_address=advertise, api_port=opts.api_port)
         api.ready.set()
@@ -364,6 +412,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             except (NotImplementedError, RuntimeError):
                 pass
         await stop.wait()
+        readiness.remember_serving()  # before the agent reacts to stop
         log.info("shutting down")
     finally:
         stop.set()

@@ -257,7 +257,15 @@ def test_readyz_says_ok_only_when_node_ports_and_restarted_pods_serve(tmp_path):
 
     srv = start_server(tmp_path, "--network", "host")
     try:
-        srv.kubectl("create", "deployment", "web", f"--image={BOOTCAMP}", check=True)
+        # A pod that takes a while to serve again after the restart (longer than the
+        # controllers and the proxy take to sync), so /readyz must wait for it in particular.
+        container = {"name": "web", "image": BOOTCAMP, "ports": [{"containerPort": 8080}],
+                     "command": ["sh", "-c", "sleep 3; exec python3 server.py"]}
+        deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                      "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                               "template": {"metadata": {"labels": {"app": "web"}},
+                                            "spec": {"containers": [container]}}}}
+        srv.kubectl("apply", "-f", "-", input=json.dumps(deployment), check=True)
         srv.kubectl("expose", "deployment/web", "--type=NodePort", "--port", "8080", check=True)
         node_port = srv.kjson("get", "service", "web")["spec"]["ports"][0]["nodePort"]
         url = f"http://127.0.0.1:{node_port}/"
@@ -266,8 +274,20 @@ def test_readyz_says_ok_only_when_node_ports_and_restarted_pods_serve(tmp_path):
             with urllib.request.urlopen(url, timeout=5) as r:
                 return r.status == 200
         srv.wait_for(answers, 60, what="the NodePort to answer")
+        pod = srv.kjson("get", "pods", "-l", "app=web")["items"][0]["metadata"]["name"]
     finally:
         srv.stop()
+
+    # While stopping, the agent may report its pods not ready before the API server goes:
+    # the stored status then no longer says the pod served. Make that happen for sure.
+    api = start_server(tmp_path, *API_ONLY, data_dir=srv.data_dir, port=srv.port)
+    try:
+        api.kubectl("patch", "pod", pod, "--subresource=status", "-p",
+                    json.dumps({"status": {"conditions": [{"type": "Ready", "status": "False"}]}}), check=True)
+        conds = api.kjson("get", "pod", pod)["status"]["conditions"]
+        assert {"type": "Ready", "status": "False"}.items() <= next(c for c in conds if c["type"] == "Ready").items()
+    finally:
+        api.stop()
 
     # start_server polls /readyz every 50 ms and returns at the first 200.
     srv = start_server(tmp_path, "--network", "host", data_dir=srv.data_dir, port=srv.port)
