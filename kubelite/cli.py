@@ -22,6 +22,42 @@ def _port(text: str) -> int:
     return port
 
 
+def _count(text: str) -> int:
+    """argparse type: a number >= 0."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 0")
+    return n
+
+
+def _set_limits(opts: ServerOptions, args: argparse.Namespace) -> None:
+    """The API server's limits from the flags."""
+    from kubelite.apiserver.limits import LimitsConfig
+    opts.limits = LimitsConfig(max_requests_inflight=args.max_requests_inflight,
+                               max_mutating_requests_inflight=args.max_mutating_requests_inflight,
+                               max_connections=args.max_connections,
+                               max_connections_per_address=args.max_connections_per_address,
+                               header_timeout=args.request_header_timeout, body_timeout=args.request_body_timeout)
+
+
+def _limit_flags(s: argparse.ArgumentParser) -> None:
+    """kube-apiserver's in-flight flags, and hidden connection caps and timeouts for tests."""
+    from kubelite.apiserver import limits
+    s.add_argument("--max-requests-inflight", type=_count, default=limits.MAX_REQUESTS_INFLIGHT,
+                   help="most read-only requests served at once (0: no limit); more get 429, as in kube-apiserver")
+    s.add_argument("--max-mutating-requests-inflight", type=_count, default=limits.MAX_MUTATING_REQUESTS_INFLIGHT,
+                   help="most mutating requests served at once (0: no limit); more get 429, as in kube-apiserver")
+    # Hidden: tunable so tests can show them without waiting half a minute.
+    s.add_argument("--max-connections", type=_count, default=0, help=argparse.SUPPRESS)
+    s.add_argument("--max-connections-per-address", type=_count, default=limits.MAX_CONNECTIONS_PER_ADDRESS,
+                   help=argparse.SUPPRESS)
+    s.add_argument("--request-header-timeout", type=float, default=limits.HEADER_TIMEOUT, help=argparse.SUPPRESS)
+    s.add_argument("--request-body-timeout", type=float, default=limits.BODY_TIMEOUT, help=argparse.SUPPRESS)
+
+
 def cmd_server(args: argparse.Namespace) -> int:
     """Run the API server and every component on the embedded store."""
     opts = ServerOptions(data_dir=os.path.abspath(args.data_dir), api_port=args.api_port,
@@ -36,6 +72,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         print(f"kubelite: --disable: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     opts.with_controllers = "controllers" not in off
+    _set_limits(opts, args)
     opts.with_scheduler = "scheduler" not in off
     opts.with_agent = opts.with_agent and "agent" not in off
     opts.with_proxy = "proxy" not in off
@@ -72,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     # Hidden: compaction tuning, so tests can see 410 Expired without waiting 5 minutes.
     s.add_argument("--compact-interval", type=float, default=300.0, help=argparse.SUPPRESS)
     s.add_argument("--compact-keep", type=int, default=10_000, help=argparse.SUPPRESS)
+    _limit_flags(s)
     s.set_defaults(func=cmd_server)
 
     cli_extra.register(sub)

@@ -152,6 +152,11 @@ class PKI:
         _write(key_path, _pem_key(k))
         _write(cert_path, _pem_cert(cert), 0o644)
 
+    def issue_client(self, cn: str, orgs: list[str], cert_path: str, key_path: str) -> None:
+        """Issue a client certificate for user ``cn`` in groups ``orgs``, signed by this CA."""
+        ca, ca_key = self._load_ca()
+        self._issue(ca, ca_key, cn, orgs, [], server=False, cert_path=cert_path, key_path=key_path)
+
     def issue_serving(self, cn: str, sans: list[str], cert_path: str, key_path: str) -> None:
         """Issue a serving certificate signed by this CA (node agents' HTTPS API)."""
         ca, ca_key = self._load_ca()

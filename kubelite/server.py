@@ -8,24 +8,34 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 import os
 import signal
 import socket
 import sqlite3
+import stat
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TextIO
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
 
+from kubelite.api import meta
 from kubelite.apiserver import openapi
 from kubelite.apiserver.app import APIServer, APIServerConfig
 from kubelite.apiserver.bootstrap import bootstrap
+from kubelite.apiserver.health import CheckFailed, Health
+from kubelite.apiserver.limits import LimitsConfig, raise_nofile_limit
 from kubelite.apiserver.nodeproxy import NodeProxy
 from kubelite.apiserver.registry import run_compactor
 from kubelite.client.rest import Client, ClientConfig
 from kubelite.client.supervise import spawn
 from kubelite.pki import PKI
 from kubelite.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from kubelite.node.agent import Agent
+    from kubelite.proxy.proxy import Proxy
 
 log = logging.getLogger("kubelite.server")
 
@@ -55,6 +65,7 @@ class ServerOptions:
     # Hidden tuning (tests): how often history is compacted and how many revisions stay.
     compact_interval: float = 300.0
     compact_keep: int = 10_000
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
 
 def default_data_dir() -> str:
@@ -89,6 +100,45 @@ def _check_data_dir(path: str) -> None:
     if not os.access(path, os.W_OK | os.X_OK):
         raise StartupError(f"cannot use data directory {path}: permission denied "
                            "(choose another with --data-dir or KUBELITE_DATA_DIR)")
+
+
+# Modes of what is private in the data directory, tightened at every start whatever
+# they were before (a directory made by an older version, by hand, or restored from a
+# backup with looser modes): the store holds every Secret, tls/ the CA and admin keys.
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+SECRET_DIRS = ("tls", "db", os.path.join("agent", "tls"))  # every file but a certificate is secret
+SECRET_FILES = ("kubeconfig", "server.lock")
+
+
+def tighten_modes(data_dir: str) -> None:
+    """The data directory and the secret directories in it 0700, the secret files 0600."""
+    def chmod(path: str, mode: int) -> None:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(st.st_mode) or stat.S_IMODE(st.st_mode) & ~mode == 0:
+            return  # never follow a link out of the directory; leave stricter modes alone
+        if st.st_mode & stat.S_ISVTX:
+            log.warning("%s is a shared (sticky) directory; not changing its mode", path)
+            return
+        try:
+            os.chmod(path, stat.S_IMODE(st.st_mode) & mode)
+        except OSError as e:
+            raise StartupError(f"cannot make {path} private: {_why(e)}") from e
+
+    chmod(data_dir, PRIVATE_DIR)
+    for name in SECRET_FILES:
+        chmod(os.path.join(data_dir, name), PRIVATE_FILE)
+    for sub in SECRET_DIRS:
+        d = os.path.join(data_dir, sub)
+        if not os.path.isdir(d) or os.path.islink(d):
+            continue
+        chmod(d, PRIVATE_DIR)
+        for entry in os.scandir(d):
+            if entry.is_file(follow_symlinks=False) and not entry.name.endswith(".crt"):
+                chmod(entry.path, PRIVATE_FILE)
 
 
 def _lock(path: str) -> TextIO:
@@ -136,6 +186,166 @@ def _ensure_pki(pki: PKI, bind_address: str) -> None:
 
 Component = Callable[[Client, asyncio.Event], Awaitable[None]]
 
+# After a restart the node's pods start again; /readyz waits this long at most for those
+# that were Ready before to be Ready again and routed by the proxy (a pod that no longer
+# comes up must not keep the whole server unready).
+NODE_RESTORE_TIMEOUT = 30.0
+SERVING_PODS_FILE = "serving-pods.json"
+
+
+class LocalReadiness:
+    """What /readyz needs to know of the components that run in this process.
+
+    Three readyz-only checks, kubelite's own (upstream's API server does not know its
+    cluster's components): ``kubelite-controllers-synced`` (the controllers run here and
+    their caches are filled), ``kubelite-node-agent-ready`` (the agent serves its API, has
+    listed its pods, and every pod that was Ready when the server last stopped is Ready
+    again) and ``kubelite-proxy-synced`` (every Service listener, NodePorts included, is
+    open, and the proxy routes to those pods at their new addresses).
+    """
+
+    def __init__(self, data_dir: str) -> None:
+        # The pods that served when the server last stopped: the agent marks them not
+        # ready while it stops them, and that status may reach the store before the end.
+        self.serving_file = os.path.join(data_dir, SERVING_PODS_FILE)
+        self.controllers_synced = asyncio.Event()
+        self.agent: Agent | None = None
+        self.agent_synced = asyncio.Event()
+        self.proxy: Proxy | None = None
+        self._restoring: dict[str, str] = {}   # pod uid -> key: was Ready, not serving again yet
+        self._rerouting: dict[str, str] = {}   # pod uid -> new IP: serving, proxy not caught up yet
+        self._restore_deadline = 0.0
+        self._watch: asyncio.Task[None] | None = None
+
+    def install(self, health: Health, opts: ServerOptions) -> None:
+        """Register the checks of the components ``opts`` runs here."""
+        if opts.with_controllers:
+            health.add_readiness("kubelite-controllers-synced", self._controllers)
+        if opts.with_agent:
+            health.add_readiness("kubelite-node-agent-ready", self._agent)
+            if opts.with_proxy:
+                health.add_readiness("kubelite-proxy-synced", self._proxy)
+
+    def agent_started(self, agent: Agent) -> None:
+        """A (new) agent runs: readiness starts over for it."""
+        self.agent = agent
+        self.agent_synced.clear()
+        if self._watch is not None:
+            self._watch.cancel()
+        self._watch = asyncio.get_running_loop().create_task(self._snapshot(agent), name="readiness-agent")
+
+    def close(self) -> None:
+        """Stop watching the agent."""
+        if self._watch is not None:
+            self._watch.cancel()
+
+    def remember_serving(self) -> None:
+        """Note the pods that serve now, before the agent stops them (call as stopping begins)."""
+        agent = self.agent
+        if agent is None:
+            return
+        uids = sorted(uid for uid, w in agent.workers.items()
+                      if w.sandbox is not None and not w.terminating.is_set() and w.main
+                      and all(cs.ready for cs in w.main))
+        try:
+            tmp = self.serving_file + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(uids, f)
+            os.replace(tmp, self.serving_file)
+        except OSError as e:
+            log.warning("cannot record the serving pods: %s", e)
+
+    def _remembered(self) -> set[str]:
+        """The pods that served when the server last stopped cleanly (read once)."""
+        try:
+            with open(self.serving_file) as f:
+                uids = json.load(f)
+            os.unlink(self.serving_file)  # a later kill -9 must not find this list
+        except (OSError, ValueError):
+            return set()
+        return {u for u in uids if isinstance(u, str)} if isinstance(uids, list) else set()
+
+    async def _snapshot(self, agent: Agent) -> None:
+        await agent.pods.wait_synced()
+        # Pods that served before the restart: remembered at a clean stop; otherwise (or
+        # as well) the informer still holds what the previous run reported, Ready then.
+        remembered = self._remembered()
+        self._restoring = {meta.uid(p): meta.key(p) for p in agent.pods.list()
+                           if not meta.is_deleting(p) and (meta.uid(p) in remembered or _pod_ready(p))}
+        self._rerouting = {}
+        self._restore_deadline = time.monotonic() + NODE_RESTORE_TIMEOUT
+        self.agent_synced.set()
+
+    def _refresh(self) -> None:
+        """Move pods along restoring -> rerouting -> done; give up on them at the deadline."""
+        agent = self.agent
+        if agent is None:
+            return
+        for uid, key in list(self._restoring.items()):
+            w = agent.workers.get(uid)
+            if w is None:
+                if agent.pods.get(key) is None:
+                    del self._restoring[uid]  # deleted meanwhile
+                continue
+            if w.finished() or w.terminating.is_set():
+                del self._restoring[uid]
+            elif w.sandbox is not None and all(cs.ready for cs in w.main):
+                del self._restoring[uid]
+                self._rerouting[uid] = w.sandbox.ip
+        proxy = self.proxy
+        if proxy is None:
+            self._rerouting.clear()
+        elif self._rerouting:
+            routes = proxy.routes()
+            for uid, ip in list(self._rerouting.items()):
+                pod = agent.workers[uid].pod if uid in agent.workers else None
+                # A pod some Service selects must be routed, at its new address; while it
+                # restarted its endpoint may have left the slices altogether.
+                want = {(ip, True)}
+                if routes.get(uid) == want or (uid not in routes and (pod is None or not _selected(proxy, pod))):
+                    del self._rerouting[uid]
+        if (self._restoring or self._rerouting) and time.monotonic() > self._restore_deadline:
+            log.warning("readiness: %d pod(s) did not serve again within %gs of the restart; not waiting for them",
+                        len(self._restoring) + len(self._rerouting), NODE_RESTORE_TIMEOUT)
+            self._restoring.clear()
+            self._rerouting.clear()
+
+    async def _controllers(self) -> None:
+        if not self.controllers_synced.is_set():
+            raise CheckFailed("the controllers have not filled their caches yet")
+
+    async def _agent(self) -> None:
+        if self.agent is None or not self.agent.api_port:
+            raise CheckFailed("the node agent is not serving yet")
+        if not self.agent_synced.is_set():
+            raise CheckFailed("the node agent has not listed its pods yet")
+        self._refresh()
+        if self._restoring:
+            raise CheckFailed(f"{len(self._restoring)} pod(s) Ready before the restart are not Ready again yet")
+
+    async def _proxy(self) -> None:
+        if self.proxy is None or not self.proxy.synced.is_set():
+            raise CheckFailed("the proxy has not opened its listeners yet")
+        self._refresh()
+        if self._rerouting:
+            raise CheckFailed(f"the proxy does not route to {len(self._rerouting)} restarted pod(s) yet")
+
+
+def _selected(proxy: Proxy, pod: dict[str, Any]) -> bool:
+    """Does a Service the proxy knows select this pod (so its endpoint belongs in the slices)?"""
+    labels = meta.labels(pod)
+    for svc in proxy.services.list(meta.namespace(pod)):
+        spec = svc.get("spec") or {}
+        sel = spec.get("selector") or {}
+        if sel and spec.get("type") != "ExternalName" and all(labels.get(k) == v for k, v in sel.items()):
+            return True
+    return False
+
+
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    conds = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+
 # A component that crashes is restarted after a second, then after doubling delays.
 RESTART_DELAY = 1.0
 MAX_RESTART_DELAY = 30.0
@@ -144,7 +354,11 @@ MAX_RESTART_DELAY = 30.0
 async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (or SIGINT/SIGTERM)."""
     stop = stop or asyncio.Event()
+    # Every connection, pod pipe and log file is a descriptor: take all the kernel allows
+    # (the API server keeps its connections well below it, see apiserver/limits.py).
+    raise_nofile_limit()
     _check_data_dir(opts.data_dir)
+    tighten_modes(opts.data_dir)
     if opts.runtime == "oci" and opts.with_agent:
         from kubelite.node.runtime.oci.runtime import missing
         if why := missing():
@@ -154,13 +368,14 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         pki = PKI(opts.data_dir)
         _ensure_pki(pki, opts.bind_address)
         store = _open_store(opts.data_dir)
+        tighten_modes(opts.data_dir)  # what was created just now, too
     except BaseException:
         lock.close()
         raise
     advertise = "127.0.0.1" if opts.bind_address in ("0.0.0.0", "::", "") else opts.bind_address
     cfg = APIServerConfig(bind_address=opts.bind_address, port=opts.api_port, service_cidr=opts.service_cidr,
                           tls_cert=pki.serving_cert, tls_key=pki.serving_key, client_ca=pki.ca_cert,
-                          token_file=pki.token_file, advertise_address=advertise)
+                          token_file=pki.token_file, advertise_address=advertise, limits=opts.limits)
     api = APIServer(store, cfg)
     api.openapi = openapi.handle
     node_proxy = NodeProxy(pki.admin_cert, pki.admin_key)
@@ -176,9 +391,11 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         raise StartupError(f"cannot listen on {opts.bind_address}:{opts.api_port}: {why}{hint}") from e
     tasks: list[asyncio.Task[None]] = []
     client: Client | None = None
+    readiness = LocalReadiness(opts.data_dir)
     try:
         await bootstrap(api.registry, api_address=advertise, api_port=opts.api_port)
         api.ready.set()
+        readiness.install(api.health, opts)
         url = f"https://{advertise}:{opts.api_port}"
         kubeconfig = os.path.join(opts.data_dir, "kubeconfig")
         try:
@@ -193,7 +410,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         tasks.append(_start("compactor", compactor, stop))
         client = Client(ClientConfig(server=url, ca_file=pki.ca_cert, cert_file=pki.admin_cert,
                                      key_file=pki.admin_key, user_agent="kubelite-server"))
-        for name, comp in _components(opts, api, pki):
+        for name, comp in _components(opts, api, pki, readiness):
             tasks.append(_start(name, _bind(comp, client, stop), stop))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -202,9 +419,11 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             except (NotImplementedError, RuntimeError):
                 pass
         await stop.wait()
+        readiness.remember_serving()  # before the agent reacts to stop
         log.info("shutting down")
     finally:
         stop.set()
+        readiness.close()
         # Components first (the node agent stops its pods), then the API server, then the store.
         if tasks:
             done, pending = await asyncio.wait(tasks, timeout=40)
@@ -231,15 +450,15 @@ def _bind(comp: Component, client: Client, stop: asyncio.Event) -> Callable[[], 
     return run
 
 
-def _components(opts: ServerOptions, api: APIServer, pki: PKI) -> list[tuple[str, Component]]:
-    """The in-process components, each an API client."""
+def _components(opts: ServerOptions, api: APIServer, pki: PKI, readiness: LocalReadiness) -> list[tuple[str, Component]]:
+    """The in-process components, each an API client (their progress feeds /readyz)."""
     comps: list[tuple[str, Component]] = []
     node_name = opts.node_name or f"kubelite-{socket.gethostname().split('.')[0].lower()}"
     if opts.with_controllers:
         from kubelite.controllers.manager import run_controller_manager
 
         async def controllers(client: Client, stop: asyncio.Event) -> None:
-            await run_controller_manager(client, stop=stop, identity=node_name)
+            await run_controller_manager(client, stop=stop, identity=node_name, synced=readiness.controllers_synced)
         comps.append(("controller-manager", controllers))
     if opts.with_scheduler:
         from kubelite.scheduler.scheduler import run_scheduler
@@ -249,19 +468,27 @@ def _components(opts: ServerOptions, api: APIServer, pki: PKI) -> list[tuple[str
         comps.append(("scheduler", scheduler))
     if opts.with_agent:
         from kubelite.images.offline import offline_from_env
-        from kubelite.node.agent import AgentOptions, run_agent
+        from kubelite.node.agent import Agent, AgentOptions
 
         async def agent(client: Client, stop: asyncio.Event) -> None:
-            await run_agent(client, AgentOptions(node_name=node_name, data_dir=opts.data_dir, runtime=opts.runtime,
-                                                 network=opts.network, pki=pki,
-                                                 offline=opts.offline or offline_from_env(),
-                                                 registry_config=opts.registry_config,
-                                                 pod_max_pids=opts.pod_max_pids), stop=stop)
+            a = Agent(client, AgentOptions(node_name=node_name, data_dir=opts.data_dir, runtime=opts.runtime,
+                                           network=opts.network, pki=pki,
+                                           offline=opts.offline or offline_from_env(),
+                                           registry_config=opts.registry_config,
+                                           pod_max_pids=opts.pod_max_pids))
+            readiness.agent_started(a)
+            await a.run(stop)
         comps.append(("node-agent", agent))
     if opts.with_proxy and opts.with_agent:
-        from kubelite.proxy.proxy import run_proxy
+        from kubelite.proxy.proxy import Proxy, node_internal_ip
 
         async def proxy(client: Client, stop: asyncio.Event) -> None:
-            await run_proxy(client, node_name=node_name, stop=stop)
+            p = Proxy(client, node_name=node_name, node_ip=await node_internal_ip(client, node_name))
+            readiness.proxy = p
+            await p.start()
+            try:
+                await stop.wait()
+            finally:
+                await p.stop()
         comps.append(("proxy", proxy))
     return comps

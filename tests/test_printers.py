@@ -72,6 +72,23 @@ def _load(name: str) -> dict:
     return json.loads((SAMPLES / name).read_text())
 
 
+def _without_descriptions(table: dict) -> dict:
+    """The Table with every column description blanked: those are our own words by design
+    (README, "What does not work yet"), everything else must be upstream's."""
+    out = json.loads(json.dumps(table))
+    for c in out.get("columnDefinitions") or []:
+        assert isinstance(c.get("description"), str) and c["description"], c
+        c["description"] = ""
+    return out
+
+
+def _assert_own_descriptions(got: dict, want: dict) -> None:
+    """No column description is upstream's text."""
+    upstream = {c["description"] for c in want.get("columnDefinitions") or []}
+    ours = [c["description"] for c in got.get("columnDefinitions") or []]
+    assert ours and not upstream.intersection(ours)
+
+
 @pytest.mark.parametrize("name,kind,api_version", RECORDED)
 def test_table_matches_recorded_upstream_table(name: str, kind: str, api_version: str) -> None:
     items = _load(f"list_{name}.json")["items"]
@@ -79,19 +96,21 @@ def test_table_matches_recorded_upstream_table(name: str, kind: str, api_version
     got = table_for(kind, api_version, items, resource_version=want["metadata"]["resourceVersion"], now=RECORDED_AT)
     assert got["kind"] == "Table" and got["apiVersion"] == "meta.k8s.io/v1"
     assert got["metadata"] == want["metadata"]
-    assert got["columnDefinitions"] == want["columnDefinitions"]
+    assert _without_descriptions(got)["columnDefinitions"] == _without_descriptions(want)["columnDefinitions"]
+    _assert_own_descriptions(got, want)
     assert [r["cells"] for r in got["rows"]] == [r["cells"] for r in want["rows"]]
     # Metadata is the default includeObject: PartialObjectMetadata with the whole ObjectMeta.
     assert [r["object"] for r in got["rows"]] == [r["object"] for r in want["rows"]]
     assert [sorted(r) for r in got["rows"]] == [sorted(r) for r in want["rows"]]
-    assert json.loads(json.dumps(got)) == want
+    assert _without_descriptions(got) == _without_descriptions(want)
 
 
 def test_include_object_object_returns_full_objects_with_type_meta() -> None:
     items = _load("list_api_v1_namespaces_default_pods.json")["items"]
     want = _load("table_pods_includeObject.json")
     got = table_for("Pod", "v1", items, include_object="Object", resource_version="3699", now=RECORDED_AT)
-    assert got == want
+    assert _without_descriptions(got) == _without_descriptions(want)
+    _assert_own_descriptions(got, want)
     assert "kind" not in items[0]  # the caller's objects are not modified
 
 
@@ -293,7 +312,7 @@ def test_replicationcontroller_columns_and_cells() -> None:
     assert [(c["name"], c["type"], c["priority"]) for c in cols] == [
         ("Name", "string", 0), ("Desired", "integer", 0), ("Current", "integer", 0), ("Ready", "integer", 0),
         ("Age", "string", 0), ("Containers", "string", 1), ("Images", "string", 1), ("Selector", "string", 1)]
-    assert cols[3]["description"] == "The number of ready replicas for this replication controller."
+    assert "Ready" in cols[3]["description"] and "ReplicationController" in cols[3]["description"]
     template = {"spec": {"containers": [{"name": "a", "image": "ia"}, {"name": "b", "image": "ib"}]}}
     rc = {"metadata": {"name": "rc", "creationTimestamp": ago(150)},
           "spec": {"replicas": 3, "selector": {"tier": "fe", "app": "web"}, "template": template},

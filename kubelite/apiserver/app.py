@@ -12,7 +12,7 @@ from aiohttp import web
 
 from kubelite.api import errors
 from kubelite.api.resources import lookup
-from kubelite.apiserver import discovery, health, subresources, verbs, watch
+from kubelite.apiserver import discovery, health, limits, subresources, verbs, watch
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.allocators import ServiceAllocator
 from kubelite.apiserver.handlers import Target, parse_path, qbool
@@ -44,6 +44,7 @@ class APIServerConfig:
     client_ca: str | None = None
     token_file: str | None = None
     advertise_address: str = "127.0.0.1"
+    limits: limits.LimitsConfig = field(default_factory=limits.LimitsConfig)
 
 
 def load_tokens(path: str | None) -> dict[str, User]:
@@ -93,7 +94,15 @@ class APIServer:
         self.registry = Registry(store, ServiceAllocator(config.service_cidr))
         self.tokens = load_tokens(config.token_file)
         self.ready = asyncio.Event()
-        self.app = web.Application(client_max_size=neg.MAX_BODY + 1024, middlewares=[self._middleware])
+        # Limits (connections, timeouts, requests in flight): see limits.py.  Their
+        # middleware runs inside authentication, which it needs for the masters exemption.
+        lim = config.limits
+        self.connections = limits.ConnectionTable(lim.max_connections or limits.connection_budget(limits.nofile_limit()),
+                                                  lim.max_connections_per_address)
+        self.inflight = limits.InFlight(lim, self.connections)
+        self._listener: limits.Listener | None = None
+        self.app = web.Application(client_max_size=neg.MAX_BODY + 1024,
+                                   middlewares=[self._middleware, self.inflight.middleware])
         self.app["registry"] = self.registry
         self.app["apiserver"] = self
         self.closing = asyncio.Event()  # set on stop: open watches end
@@ -238,13 +247,25 @@ class APIServer:
         self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True,
                                      shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.bind_address, self.config.port,
-                           ssl_context=self.ssl_context(), backlog=1024, reuse_address=True)
-        await site.start()
+        assert self._runner.server is not None  # set by setup()
+        # Our own accept loop instead of a TCPSite: it sees connections before their TLS
+        # handshake, which the connection caps need (see limits.py).
+        self._listener = limits.Listener(self._runner.server, self.connections, self.ssl_context(),
+                                         self.config.limits.header_timeout)
+        try:
+            await self._listener.start(self.config.bind_address, self.config.port, backlog=1024)
+        except BaseException:
+            self._listener = None
+            await self._runner.cleanup()
+            self._runner = None
+            raise
 
     async def stop(self) -> None:
         """Stop serving (open watches are closed)."""
         self.closing.set()
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

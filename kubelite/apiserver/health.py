@@ -13,6 +13,12 @@ answers a read in time); ``poststarthook/start-system-namespaces-controller`` an
 the ``kubernetes`` Service exist: our bootstrap has run); ``shutdown`` (readyz only: the
 server is not stopping).  Upstream's checks for parts kubelite does not have (the
 aggregator, CRD informers, admission webhooks' informers) are not listed.
+
+``kubelite server`` adds readyz-only checks for the components it runs in the same
+process (``add_readiness``), so that ``/readyz`` says ok only when everything local
+serves: ``kubelite-controllers-synced``, ``kubelite-node-agent-ready`` and
+``kubelite-proxy-synced`` (see ``server.py``).  They are kubelite's own, with no upstream
+twin: kube-apiserver knows nothing of the controllers, kubelets and proxies of its cluster.
 """
 from __future__ import annotations
 
@@ -59,6 +65,12 @@ class Health:
             "livez": base + hooks,
             "readyz": [*base, Check("etcd-readiness", self._etcd), *hooks, Check("shutdown", self._shutdown)],
         }
+
+    def add_readiness(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """A check that only /readyz runs (before ``shutdown``); ``run`` raises CheckFailed."""
+        checks = self.checks["readyz"]
+        at = next((i for i, c in enumerate(checks) if c.name == "shutdown"), len(checks))
+        checks.insert(at, Check(name, run))
 
     # -- the checks --------------------------------------------------------------------
     async def _ping(self) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -81,34 +81,72 @@ REGISTRY: list[ControllerSpec] = [
 
 
 async def _run_one(spec: ControllerSpec, client: APIClient, factory: SharedInformerFactory,
-                   stop: asyncio.Event) -> None:
-    """Build and run one controller; a crash rebuilds it from scratch after a back-off."""
+                   stop: asyncio.Event, first: Runnable | None = None) -> None:
+    """Run one controller (``first`` if already built); a crash rebuilds it from scratch after a back-off."""
+    built = [first] if first is not None else []
+
     async def run() -> None:
-        await spec.make(client, factory).run(stop)
+        ctl = built.pop() if built else spec.make(client, factory)
+        await ctl.run(stop)
     await supervise(f"controller {spec.name}", run, stop=stop, initial_delay=RESTART_DELAY,
                     max_delay=MAX_RESTART_DELAY, logger=log)
 
 
-async def run_controllers(client: APIClient, stop: asyncio.Event, names: Iterable[str] | None = None) -> None:
-    """Run the selected (default: all) registered controllers until ``stop``."""
+def _build(spec: ControllerSpec, client: APIClient, factory: SharedInformerFactory) -> Runnable | None:
+    """Build a controller now, so its informers exist; None if that fails (its task retries)."""
+    try:
+        return spec.make(client, factory)
+    except Exception:
+        log.exception("building controller %s failed", spec.name)
+        return None
+
+
+async def run_controllers(client: APIClient, stop: asyncio.Event, names: Iterable[str] | None = None,
+                          synced: asyncio.Event | None = None) -> None:
+    """Run the selected (default: all) registered controllers until ``stop``.
+
+    ``synced`` is set once every informer the controllers use has listed once (the
+    API server's readiness waits for it)."""
     wanted = set(names) if names is not None else None
     specs = [s for s in REGISTRY if wanted is None or s.name in wanted]
     factory = InformerFactory(client)
-    tasks = [asyncio.create_task(_run_one(s, client, factory, stop), name=f"controller-{s.name}") for s in specs]
+    # Built up front so that every informer is registered before the sync is awaited.
+    built = [(s, _build(s, client, factory)) for s in specs]
+    tasks = [asyncio.create_task(_run_one(s, client, factory, stop, ctl), name=f"controller-{s.name}")
+             for s, ctl in built]
     try:
+        if synced is not None:
+            factory.start()
+            await _until(factory.wait_synced(), stop)
+            if not stop.is_set():
+                synced.set()
         await stop.wait()
     finally:
         await asyncio.gather(*tasks, return_exceptions=True)
         await factory.stop()
 
 
+async def _until(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
+    """Await ``work`` unless ``stop`` is set first (then it is cancelled)."""
+    done = asyncio.ensure_future(work)
+    halt = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([done, halt], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (done, halt):
+            t.cancel()
+
+
 async def run_controller_manager(client: APIClient, *, stop: asyncio.Event, leader_elect: bool = True,
                                  identity: str, controllers: Iterable[str] | None = None,
-                                 elector_options: dict[str, Any] | None = None) -> None:
-    """Run the controllers, under leader election unless ``leader_elect`` is False."""
+                                 elector_options: dict[str, Any] | None = None,
+                                 synced: asyncio.Event | None = None) -> None:
+    """Run the controllers, under leader election unless ``leader_elect`` is False.
+
+    ``synced`` is set when the controllers run here for the first time with their caches filled."""
     names = list(controllers) if controllers is not None else None
     if not leader_elect:
-        await run_controllers(client, stop, names)
+        await run_controllers(client, stop, names, synced)
         return
 
     async def lead(lost: asyncio.Event) -> None:
@@ -124,7 +162,7 @@ async def run_controller_manager(client: APIClient, *, stop: asyncio.Event, lead
             inner.set()
         relay_task = asyncio.create_task(relay())
         try:
-            await run_controllers(client, inner, names)
+            await run_controllers(client, inner, names, synced)
         finally:
             relay_task.cancel()
 

@@ -7,8 +7,9 @@ Order of things (upstream's SyncPod / SyncTerminatingPod):
    10 s doubling to 5 min), start, run probes, wait for exit, restart per restartPolicy
    with CrashLoopBackOff back-off (reset after 10 minutes of running);
 4. on deletion: mark unready, wait until every proxy has stopped sending new
-   connections (bounded by the grace period), run preStop hooks, SIGTERM then SIGKILL,
-   remove the sandbox, and delete the pod object with grace 0.
+   connections (bounded by ``DRAIN_WAIT_MAX``, before the grace period starts), run
+   preStop hooks, SIGTERM then SIGKILL, remove the sandbox, and delete the pod object
+   with grace 0.
 Every state change schedules a status write; writes are coalesced.
 
 A worker knows its node only as a ``PodHost`` (host.py): the runtime, the event
@@ -34,6 +35,18 @@ from kubelite.node.status import ContainerStatus, build_status
 
 log = logging.getLogger("kubelite.node")
 Obj = dict[str, Any]
+
+# The drain handshake's own bound, outside the grace period.  Proxies that are alive
+# answer within milliseconds; only a proxy that died (its Lease stays live for up to 40 s)
+# or a publishNotReadyAddresses Service makes the wait run out.  Taking that time from
+# the grace period once left later pods about 0 s for preStop and SIGTERM.
+DRAIN_WAIT_MAX = 5.0
+
+
+def drain_wait_bound(grace: float) -> float:
+    """How long termination waits for the proxies to drain a pod: at most DRAIN_WAIT_MAX, never more than its grace."""
+    return max(0.0, min(grace, DRAIN_WAIT_MAX))
+
 
 IMAGE_BACKOFF = (10.0, 300.0)
 CRASH_BACKOFF = (10.0, 300.0)
@@ -526,13 +539,14 @@ class PodWorker:
     async def _terminate(self) -> None:
         md = self.pod["metadata"]
         grace = float(md.get("deletionGracePeriodSeconds", self.pod["spec"].get("terminationGracePeriodSeconds", 30)))
-        deadline = time.monotonic() + grace
         for cs in self.main + self.init:
             cs.ready = False
         self._changed()
         await self._flush_status()
         if self.handles and grace > 0:
-            await self.host.wait_drained(self.pod, max(0.0, min(grace, deadline - time.monotonic())))
+            await self.host.wait_drained(self.pod, drain_wait_bound(grace))
+        # The grace period starts after the drain wait: preStop and SIGTERM keep all of it.
+        deadline = time.monotonic() + grace
         for cs in self.main:
             if cs.name in self.handles:
                 self._event(NORMAL, "Killing", f"Stopping container {cs.name}", cs.name)

@@ -294,6 +294,16 @@ class Proxy:
         if wake is not None:
             self._recheck_after(wake)
 
+    def routes(self) -> dict[str, set[tuple[str, bool]]]:
+        """Pod uid -> the (address, ready) pairs the applied balancers hold for it (readiness checks)."""
+        out: dict[str, set[tuple[str, bool]]] = {}
+        for st in self._state.values():
+            for bal in st.balancers.values():
+                for e in bal.endpoints:
+                    if e.pod_uid:
+                        out.setdefault(e.pod_uid, set()).add((e.ip, e.ready))
+        return out
+
     def drained(self) -> set[str]:
         """Terminating pods this proxy is done with: not routed, and nothing in flight or the limit passed (drain.py)."""
         return self._evaluate()[0]

@@ -10,7 +10,10 @@ Why this shape:
   ``synchronous=NORMAL`` everywhere);
 - the live state and a window of recent events are kept in memory (the API server's
   watch cache), so reads and watches never touch the disk; the table is only read at
-  start-up.
+  start-up;
+- every Secret is in these files, so the database, its WAL and shared-memory files are
+  kept 0600 whatever modes they had before (SQLite gives the -wal and -shm files the
+  mode of the database file when it creates them); a directory made for them is 0700.
 """
 from __future__ import annotations
 
@@ -39,6 +42,10 @@ CREATE TABLE IF NOT EXISTS kine (
 CREATE INDEX IF NOT EXISTS kine_name_id ON kine (name, id);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
 """
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+SIDE_FILES = ("", "-wal", "-shm", "-journal")  # the database and what SQLite keeps beside it
 
 HISTORY_EVENTS = 100_000   # watch window kept in memory
 WATCH_QUEUE_LIMIT = 50_000  # a watcher further behind than this is closed (it re-watches)
@@ -79,7 +86,7 @@ class SqliteStore(Store):
 
     def __init__(self, path: str):
         self.path = path
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        _private_files(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -90,6 +97,7 @@ class SqliteStore(Store):
         self._rev = 0
         self._compact_rev = 0
         self._load()
+        _private_files(path)  # -wal and -shm exist now
 
     # -- start-up ---------------------------------------------------------------------
     def _load(self) -> None:
@@ -171,9 +179,20 @@ class SqliteStore(Store):
     async def create(self, key: str, value: bytes) -> KV:
         if key in self._live:
             raise KeyExists(key)
-        rid = self._append(key, False, 0, 0, value)
-        # create_revision of a new key is its own revision; fix the row for restarts.
-        self._db.execute("UPDATE kine SET create_revision = ? WHERE id = ?", (rid, rid))
+        # The row's create_revision is its own id, known only after the insert: both
+        # statements commit together, or a crash between them would leave a row that
+        # reads as created at revision 0 after a restart.
+        before = self._rev
+        self._db.execute("BEGIN")
+        try:
+            rid = self._append(key, False, 0, 0, value)
+            self._db.execute("UPDATE kine SET create_revision = ? WHERE id = ?", (rid, rid))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rev = before
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
         kv = KV(key, value, rid, rid)
         self._live[key] = kv
         self._publish(Event("PUT", kv))
@@ -236,3 +255,18 @@ class SqliteStore(Store):
         for w in list(self._watchers):
             w.close()
         self._db.close()
+
+
+def _private_files(path: str) -> None:
+    """The database and its side files 0600 (the database created so, and its directory 0700, if missing)."""
+    # The directory's mode is the data directory owner's business (server.py tightens its
+    # own); this path may well sit in a shared directory.
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=DIR_MODE, exist_ok=True)
+    # Create the database empty with the right mode before SQLite opens it, so it never
+    # exists world-readable, not even for a moment.
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    for suffix in SIDE_FILES:
+        try:
+            os.chmod(path + suffix, FILE_MODE)
+        except FileNotFoundError:
+            pass

@@ -1,8 +1,9 @@
 """Server-side printing: turn objects into a metav1.Table the way kube-apiserver does.
 
 ``kubectl get`` asks for ``as=Table`` and prints whatever columns and cells come back, so
-these must match upstream's ``pkg/printers/internalversion/printers.go`` (v1.28) exactly:
-the column definitions (name, type, format, description, priority) and every cell rule.
+these match upstream's ``pkg/printers/internalversion/printers.go`` (v1.28): the column
+definitions' names, types, formats and priorities, and every cell rule.  The column
+descriptions, which clients only display, are kubelite's own wording.
 The server always renders the wide columns (priority 1); kubectl hides them unless
 ``-o wide``.  Kinds without a printer get apiserver's default convertor: Name and
 "Created At".
@@ -11,7 +12,7 @@ Everything here is pure and works on plain dicts.  ``now`` is passed in once per
 a 10,000-pod list costs one clock read, and so tests can pin ages.
 
 The package keeps data and code apart: ``columns`` holds the column definitions (with
-upstream's descriptions), ``rows`` the cell rules of each kind, ``format`` the clock and
+our own descriptions), ``rows`` the cell rules of each kind, ``format`` the clock and
 small formatters they share; this module pairs columns with rows per kind and builds the
 Table.
 """
