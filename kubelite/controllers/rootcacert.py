@@ -30,9 +30,9 @@ Obj = dict[str, Any]
 CONFIGMAP_NAME = "kube-root-ca.crt"
 DATA_KEY = "ca.crt"
 DESCRIPTION_ANNOTATION = "kubernetes.io/description"
-DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints "
-               "such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across "
-               "distributions of Kubernetes clusters.")
+# Our own wording of what the ConfigMap is for (upstream sets the same annotation key).
+DESCRIPTION = ("The cluster's CA certificate, for pods that talk to the API server inside the cluster "
+               "(its service address or kubernetes.default.svc) and need to verify its serving certificate.")
 FIELD_MANAGER = "kube-controller-manager"
 
 

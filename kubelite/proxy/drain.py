@@ -42,8 +42,9 @@ Protocol
      proxy lists a uid only after applying a slice in which the pod is terminating.)
    Pods of a Service with publishNotReadyAddresses stay "ready" while terminating, so a
    proxy keeps routing to them and the wait runs to its timeout, as that Service asked.
-   It returns False at ``timeout`` (the agent passes what is left of the grace period)
-   and the agent proceeds anyway: the handshake can delay a termination, never block it.
+   It returns False at ``timeout`` (the agent passes a short bound of its own,
+   ``DRAIN_WAIT_MAX`` in the pod worker, and starts the grace period only after it) and
+   the agent proceeds anyway: the handshake can delay a termination, never block it.
 
 No resourceVersion arithmetic is needed: a proxy can only list a uid after it has itself
 applied a slice state in which that pod is terminating, and a pod never un-terminates.
