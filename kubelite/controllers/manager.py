@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,6 +43,9 @@ class ControllerSpec:
 
     name: str
     make: Callable[[APIClient, SharedInformerFactory], Runnable]
+    # The ServiceAccount (in kube-system) whose identity the controller writes with, as
+    # upstream's --use-service-account-credentials; its role is system:controller:<sa>.
+    service_account: str = ""
 
 
 def _deployment(client: APIClient, factory: SharedInformerFactory) -> Runnable:
@@ -63,38 +66,59 @@ def _lazy(module: str, cls: str) -> Callable[[APIClient, SharedInformerFactory],
 
 
 REGISTRY: list[ControllerSpec] = [
-    ControllerSpec("deployment", _deployment),
-    ControllerSpec("replicaset", _replicaset),
-    ControllerSpec("endpoints", _lazy("kubelite.controllers.endpoints", "EndpointsController")),
-    ControllerSpec("endpointslice", _lazy("kubelite.controllers.endpointslice", "EndpointSliceController")),
+    ControllerSpec("deployment", _deployment, "deployment-controller"),
+    ControllerSpec("replicaset", _replicaset, "replicaset-controller"),
+    ControllerSpec("endpoints", _lazy("kubelite.controllers.endpoints", "EndpointsController"), "endpoint-controller"),
+    ControllerSpec("endpointslice", _lazy("kubelite.controllers.endpointslice", "EndpointSliceController"),
+                   "endpointslice-controller"),
     ControllerSpec("endpointslicemirroring",
-                   _lazy("kubelite.controllers.endpointslicemirroring", "EndpointSliceMirroringController")),
-    ControllerSpec("garbagecollector", _lazy("kubelite.controllers.garbagecollector", "GarbageCollectorController")),
-    ControllerSpec("namespace", _lazy("kubelite.controllers.namespace", "NamespaceController")),
-    ControllerSpec("serviceaccount", _lazy("kubelite.controllers.serviceaccount", "ServiceAccountsController")),
-    ControllerSpec("root-ca-cert-publisher", _lazy("kubelite.controllers.rootcacert", "RootCACertPublisher")),
-    ControllerSpec("servicelb", _lazy("kubelite.controllers.servicelb", "ServiceLBController")),
-    ControllerSpec("nodelifecycle", _lazy("kubelite.controllers.nodelifecycle", "NodeLifecycleController")),
-    ControllerSpec("taint-eviction-controller", _lazy("kubelite.controllers.nodelifecycle", "TaintEvictionController")),
-    ControllerSpec("podgc", _lazy("kubelite.controllers.nodelifecycle", "PodGCController")),
+                   _lazy("kubelite.controllers.endpointslicemirroring", "EndpointSliceMirroringController"),
+                   "endpointslicemirroring-controller"),
+    ControllerSpec("garbagecollector", _lazy("kubelite.controllers.garbagecollector", "GarbageCollectorController"),
+                   "generic-garbage-collector"),
+    ControllerSpec("namespace", _lazy("kubelite.controllers.namespace", "NamespaceController"), "namespace-controller"),
+    ControllerSpec("serviceaccount", _lazy("kubelite.controllers.serviceaccount", "ServiceAccountsController"),
+                   "service-account-controller"),
+    ControllerSpec("root-ca-cert-publisher", _lazy("kubelite.controllers.rootcacert", "RootCACertPublisher"),
+                   "root-ca-cert-publisher"),
+    ControllerSpec("servicelb", _lazy("kubelite.controllers.servicelb", "ServiceLBController"), "service-controller"),
+    ControllerSpec("nodelifecycle", _lazy("kubelite.controllers.nodelifecycle", "NodeLifecycleController"),
+                   "node-controller"),
+    ControllerSpec("taint-eviction-controller", _lazy("kubelite.controllers.nodelifecycle", "TaintEvictionController"),
+                   "taint-eviction-controller"),
+    ControllerSpec("podgc", _lazy("kubelite.controllers.nodelifecycle", "PodGCController"), "pod-garbage-collector"),
+    ControllerSpec("clusterrole-aggregation",
+                   _lazy("kubelite.controllers.clusterroleaggregation", "ClusterRoleAggregationController"),
+                   "clusterrole-aggregation-controller"),
 ]
 
 
+# The client a controller writes with, by its ServiceAccount name ("" for the manager's own).
+ClientFor = Callable[[str], Awaitable[APIClient]]
+
+
 async def _run_one(spec: ControllerSpec, client: APIClient, factory: SharedInformerFactory,
-                   stop: asyncio.Event) -> None:
+                   stop: asyncio.Event, client_for: ClientFor | None = None) -> None:
     """Build and run one controller; a crash rebuilds it from scratch after a back-off."""
     async def run() -> None:
-        await spec.make(client, factory).run(stop)
+        own = await client_for(spec.service_account) if client_for is not None and spec.service_account else client
+        await spec.make(own, factory).run(stop)
     await supervise(f"controller {spec.name}", run, stop=stop, initial_delay=RESTART_DELAY,
                     max_delay=MAX_RESTART_DELAY, logger=log)
 
 
-async def run_controllers(client: APIClient, stop: asyncio.Event, names: Iterable[str] | None = None) -> None:
-    """Run the selected (default: all) registered controllers until ``stop``."""
+async def run_controllers(client: APIClient, stop: asyncio.Event, names: Iterable[str] | None = None,
+                          client_for: ClientFor | None = None) -> None:
+    """Run the selected (default: all) registered controllers until ``stop``.
+
+    The shared informers list and watch with ``client``; each controller writes with
+    ``client_for(<its ServiceAccount>)`` when given (upstream's service-account
+    credentials), else with ``client`` too."""
     wanted = set(names) if names is not None else None
     specs = [s for s in REGISTRY if wanted is None or s.name in wanted]
     factory = InformerFactory(client)
-    tasks = [asyncio.create_task(_run_one(s, client, factory, stop), name=f"controller-{s.name}") for s in specs]
+    tasks = [asyncio.create_task(_run_one(s, client, factory, stop, client_for), name=f"controller-{s.name}")
+             for s in specs]
     try:
         await stop.wait()
     finally:
@@ -104,11 +128,12 @@ async def run_controllers(client: APIClient, stop: asyncio.Event, names: Iterabl
 
 async def run_controller_manager(client: APIClient, *, stop: asyncio.Event, leader_elect: bool = True,
                                  identity: str, controllers: Iterable[str] | None = None,
-                                 elector_options: dict[str, Any] | None = None) -> None:
+                                 elector_options: dict[str, Any] | None = None,
+                                 client_for: ClientFor | None = None) -> None:
     """Run the controllers, under leader election unless ``leader_elect`` is False."""
     names = list(controllers) if controllers is not None else None
     if not leader_elect:
-        await run_controllers(client, stop, names)
+        await run_controllers(client, stop, names, client_for)
         return
 
     async def lead(lost: asyncio.Event) -> None:
@@ -124,7 +149,7 @@ async def run_controller_manager(client: APIClient, *, stop: asyncio.Event, lead
             inner.set()
         relay_task = asyncio.create_task(relay())
         try:
-            await run_controllers(client, inner, names)
+            await run_controllers(client, inner, names, client_for)
         finally:
             relay_task.cancel()
 

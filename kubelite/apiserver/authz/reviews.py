@@ -1,0 +1,183 @@
+"""The review APIs: questions answered by the API server, never stored.
+
+* authorization.k8s.io/v1 SelfSubjectAccessReview (``kubectl auth can-i``),
+  SubjectAccessReview (any user, for delegated authorization), LocalSubjectAccessReview
+  (the same, inside one namespace) and SelfSubjectRulesReview (``kubectl auth can-i
+  --list``);
+* authentication.k8s.io/v1 SelfSubjectReview (``kubectl auth whoami``) and TokenReview
+  (is this bearer token valid, and whose is it).
+
+Each is a POST of the review object; the answer is the same object with ``status``
+filled in, 201 Created, as upstream.  Creating a review is itself authorized like any
+create (``system:basic-user`` lets every authenticated user ask about themselves).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from kubelite.api import errors
+from kubelite.api.validation_common import invalid
+from kubelite.apiserver import handlers as h
+from kubelite.apiserver import negotiation as neg
+from kubelite.apiserver.authn import User
+from kubelite.apiserver.authz.attributes import Attributes, non_resource_attributes, resource_attributes
+from kubelite.apiserver.authz.node import node_identity
+from kubelite.apiserver.handlers import Target
+from kubelite.apiserver.tokens import InvalidToken
+
+if TYPE_CHECKING:
+    from kubelite.apiserver.security import Security
+
+Obj = dict[str, Any]
+
+
+def _security(request: web.Request) -> Security:
+    return request.app["security"]
+
+
+def _user(request: web.Request) -> User:
+    return request["user"]
+
+
+async def _read(request: web.Request, t: Target) -> Obj:
+    obj = neg.decode_body(request.headers.get("Content-Type", ""), await neg.read_body(request))
+    h.check_kind(t.info, obj)
+    md = obj.get("metadata")
+    obj["metadata"] = md if isinstance(md, dict) else {}
+    if not isinstance(obj.get("spec"), dict):
+        obj["spec"] = {}
+    obj.pop("status", None)
+    return obj
+
+
+def _answer(obj: Obj, status: Obj) -> web.Response:
+    obj["status"] = status
+    return neg.respond(obj, 201)
+
+
+def _one_of(t: Target, spec: Obj) -> None:
+    """Exactly one of resourceAttributes and nonResourceAttributes."""
+    ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+    if ra is not None and nra is not None:
+        raise errors.invalid(t.info.kind, t.info.group, "", [invalid(
+            "spec.nonResourceAttributes", nra, "cannot be specified in combination with resourceAttributes")])
+    if ra is None and nra is None:
+        raise errors.invalid(t.info.kind, t.info.group, "", [invalid(
+            "spec.resourceAttributes", None, "exactly one of nonResourceAttributes or resourceAttributes must be specified")])
+    for key, v in (("resourceAttributes", ra), ("nonResourceAttributes", nra)):
+        if v is not None and not isinstance(v, dict):
+            raise errors.bad_request(f"spec.{key}: must be an object")
+
+
+def _attributes(user: User, spec: Obj) -> Attributes:
+    ra = spec.get("resourceAttributes")
+    if isinstance(ra, dict):
+        return resource_attributes(user, ra)
+    nra = spec.get("nonResourceAttributes")
+    return non_resource_attributes(user, nra if isinstance(nra, dict) else {})
+
+
+async def _decide(request: web.Request, user: User, spec: Obj) -> Obj:
+    verdict = await _security(request).authorizer.authorize(_attributes(user, spec))
+    status: Obj = {"allowed": verdict.allowed}
+    if verdict.decision.value == "deny":
+        status["denied"] = True
+    if verdict.reason:
+        status["reason"] = verdict.reason
+    return status
+
+
+async def self_subject_access_review(request: web.Request, t: Target) -> web.Response:
+    """POST selfsubjectaccessreviews: may I do this?"""
+    obj = await _read(request, t)
+    _one_of(t, obj["spec"])
+    return _answer(obj, await _decide(request, _user(request), obj["spec"]))
+
+
+def _review_user(t: Target, spec: Obj) -> User:
+    name = spec.get("user") if isinstance(spec.get("user"), str) else ""
+    groups = [g for g in spec.get("groups") or [] if isinstance(g, str)]
+    if not name and not groups:
+        raise errors.invalid(t.info.kind, t.info.group, "", [invalid(
+            "spec.user", name or "", "at least one of user or group must be specified")])
+    extra_in = spec.get("extra") if isinstance(spec.get("extra"), dict) else {}
+    assert isinstance(extra_in, dict)
+    extra = {str(k): [str(x) for x in v] for k, v in extra_in.items() if isinstance(v, list)}
+    uid = spec.get("uid") if isinstance(spec.get("uid"), str) else ""
+    return User(name or "", groups, uid or "", extra)
+
+
+async def subject_access_review(request: web.Request, t: Target) -> web.Response:
+    """POST subjectaccessreviews (and localsubjectaccessreviews): may this user do this?"""
+    obj = await _read(request, t)
+    spec = obj["spec"]
+    _one_of(t, spec)
+    user = _review_user(t, spec)
+    if t.info.namespaced:
+        ra = spec.get("resourceAttributes")
+        if spec.get("nonResourceAttributes") is not None:
+            raise errors.invalid(t.info.kind, t.info.group, "", [invalid(
+                "spec.nonResourceAttributes", spec["nonResourceAttributes"], "disallowed on this kind of request")])
+        if isinstance(ra, dict) and (ra.get("namespace") or "") != t.namespace:
+            raise errors.invalid(t.info.kind, t.info.group, "", [invalid(
+                "spec.resourceAttributes.namespace", ra.get("namespace") or "", "must match metadata.namespace")])
+        obj["metadata"]["namespace"] = t.namespace
+    return _answer(obj, await _decide(request, user, spec))
+
+
+async def self_subject_rules_review(request: web.Request, t: Target) -> web.Response:
+    """POST selfsubjectrulesreviews: everything I may do in a namespace."""
+    obj = await _read(request, t)
+    ns = obj["spec"].get("namespace") if isinstance(obj["spec"].get("namespace"), str) else ""
+    user = _user(request)
+    rules, resolution_errors = await _security(request).rbac.rules_for(user, ns or "")
+    resource_rules: list[Obj] = []
+    non_resource_rules: list[Obj] = []
+    for r in rules:
+        if r.get("nonResourceURLs"):
+            non_resource_rules.append({"verbs": list(r.get("verbs") or []), "nonResourceURLs": list(r["nonResourceURLs"])})
+            continue
+        rr: Obj = {"verbs": list(r.get("verbs") or [])}
+        for key in ("apiGroups", "resources", "resourceNames"):
+            if r.get(key):
+                rr[key] = list(r[key])
+        resource_rules.append(rr)
+    status: Obj = {"resourceRules": resource_rules, "nonResourceRules": non_resource_rules, "incomplete": False}
+    problems = list(resolution_errors)
+    if node_identity(user) is not None:
+        status["incomplete"] = True
+        problems.append("node authorizer does not support user rule resolution")
+    if problems:
+        status["evaluationError"] = "[" + ", ".join(problems) + "]" if len(problems) > 1 else problems[0]
+    return _answer(obj, status)
+
+
+async def self_subject_review(request: web.Request, t: Target) -> web.Response:
+    """POST selfsubjectreviews: who am I?"""
+    obj = await _read(request, t)
+    obj.pop("spec", None)
+    return _answer(obj, {"userInfo": _user(request).info()})
+
+
+async def token_review(request: web.Request, t: Target) -> web.Response:
+    """POST tokenreviews: whose is this token, and is it valid for these audiences?"""
+    obj = await _read(request, t)
+    spec = obj["spec"]
+    token = spec.get("token") if isinstance(spec.get("token"), str) else ""
+    if not token:
+        raise errors.bad_request("token is required for TokenReview in authentication")
+    wanted = [a for a in spec.get("audiences") or [] if isinstance(a, str)]
+    sec = _security(request)
+    status: Obj = {"user": {}}
+    try:
+        user = await sec.authenticator.authenticate_token(token, wanted or None)
+    except InvalidToken as e:
+        status["error"] = str(e)
+        user = None
+    if user is not None:
+        status["authenticated"] = True
+        status["user"] = user.with_authenticated().info()
+        status["audiences"] = wanted or list(sec.issuer.audiences)
+    return _answer(obj, status)
