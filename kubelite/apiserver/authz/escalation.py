@@ -83,8 +83,9 @@ class EscalationCheck:
             kind, role = str(ref.get("kind") or ""), str(ref.get("name") or "")
             if kind not in ("Role", "ClusterRole") or not role:
                 return  # validation answers 422 for a malformed roleRef
-            if await self._allowed(user, "bind", "roles" if kind == "Role" else "clusterroles",
-                                   ns if kind == "Role" else "", role):
+            # Checked in the binding's namespace, so "bind" on a ClusterRole may be delegated
+            # for RoleBindings of one namespace only.
+            if await self._allowed(user, "bind", "roles" if kind == "Role" else "clusterroles", ns, role):
                 return
             rules = await self.rbac.role_rules(kind, ns, role)
             if rules is None:

@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from kubelite.api.resources import CLUSTERROLEBINDINGS, CLUSTERROLES, ROLEBINDINGS, ROLES
 from kubelite.apiserver.authn import User
@@ -171,10 +171,18 @@ class RBACCache:
                 w.close()
 
 
+class SnapshotSource(Protocol):
+    """Where the authorizer gets the current snapshot (``RBACCache``, or a fixed one in tests)."""
+
+    async def snapshot(self) -> Snapshot:
+        """The current snapshot."""
+        ...
+
+
 class RBACAuthorizer:
     """Decides from the snapshot; also answers "which rules does this user have here"."""
 
-    def __init__(self, cache: RBACCache):
+    def __init__(self, cache: SnapshotSource):
         self.cache = cache
 
     async def authorize(self, a: Attributes) -> Verdict:

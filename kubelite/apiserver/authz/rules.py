@@ -129,7 +129,11 @@ def _rule_covers(owner: Rule, atom: Rule) -> bool:
     if not _resources_cover(_strings(owner, "resources"), _strings(atom, "resources")):
         return False
     owner_names = _strings(owner, "resourceNames")
-    return not owner_names or all(n in owner_names for n in _strings(atom, "resourceNames"))
+    if not owner_names:
+        return True
+    # A rule limited to names covers only requests limited to those names.
+    wanted = _strings(atom, "resourceNames")
+    return bool(wanted) and all(n in owner_names for n in wanted)
 
 
 def uncovered(owner_rules: list[Rule], wanted: Iterable[Rule]) -> list[Rule]:
