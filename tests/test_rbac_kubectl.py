@@ -258,8 +258,8 @@ def test_cannot_grant_permissions_one_does_not_hold(srv, ns):
     assert srv.kubectl("apply", "-f", "-", "--as=dave", input=_role("pods-too", ns, ["pods"], ["get"])).returncode == 0
     p = srv.kubectl("apply", "-f", "-", "--as=dave", input=_role("secrets", ns, ["secrets"], ["get"]))
     assert p.returncode == 1
-    assert (f'roles.rbac.authorization.k8s.io "secrets" is forbidden: user "dave" '
-            f'(groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n'
+    assert ('roles.rbac.authorization.k8s.io "secrets" is forbidden: user "dave" '
+            '(groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n'
             '{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}') in p.stderr, p.stderr
     p = srv.kubectl("create", "rolebinding", "dave-admin", "-n", ns, "--clusterrole=admin", "--user=dave", "--as=dave")
     assert p.returncode == 1 and "is attempting to grant RBAC permissions not currently held" in p.stderr

@@ -12,8 +12,8 @@ from kubelite.apiserver.authz import policy
 from kubelite.apiserver.authz.attributes import Attributes, request_attributes
 from kubelite.apiserver.authz.chain import Decision, forbidden
 from kubelite.apiserver.authz.node import node_identity, referenced
-from kubelite.apiserver.authz.rbac import RBACAuthorizer, Snapshot, build_snapshot
 from kubelite.apiserver.authz.policy import rule
+from kubelite.apiserver.authz.rbac import RBACAuthorizer, Snapshot, build_snapshot
 from kubelite.apiserver.authz.rules import compact, rule_allows, uncovered
 from kubelite.controllers.clusterroleaggregation import aggregate_rules
 
