@@ -92,7 +92,7 @@ class APIServer:
             try:
                 return await handler(request)
             finally:
-                self.security.after_write(request)
+                self.security.done(request)
         except errors.StatusError as e:
             return neg.respond_error(e)
         except web.HTTPException:

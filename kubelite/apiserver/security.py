@@ -79,7 +79,7 @@ class Security:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
-        """Follow RBAC changes in the store (a backstop to ``after_write``)."""
+        """Follow RBAC changes in the store (a backstop to ``done``)."""
         if self._watch is None:
             self._watch = asyncio.get_running_loop().create_task(self.rbac_cache.watch(), name="rbac-cache-watch")
 
@@ -127,10 +127,12 @@ class Security:
         (log.info if a.user.name.startswith("system:") else log.debug)("%s", err.message)
         return err
 
-    def after_write(self, request: web.Request) -> None:
-        """Called after a handler: an RBAC write makes the snapshot stale at once."""
+    def done(self, request: web.Request) -> None:
+        """Called after every handler: an RBAC write makes the snapshot stale at once, and
+        the user is forgotten (requests of one connection may share a task)."""
         if request.get("rbac_write"):
             self.rbac_cache.invalidate()
+        CURRENT_USER.set(None)
 
     # -- admission -----------------------------------------------------------------------------
     async def admit(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
