@@ -39,7 +39,8 @@ def apply_rbac_defaults(kind: str, obj: Obj) -> None:
     ref = obj.get("roleRef")
     if isinstance(ref, dict) and not ref.get("apiGroup"):
         ref["apiGroup"] = GROUP
-    for s in obj.get("subjects") or []:
+    subjects = obj.get("subjects")
+    for s in subjects if isinstance(subjects, list) else []:
         if isinstance(s, dict) and not s.get("apiGroup") and s.get("kind") in ("User", "Group"):
             s["apiGroup"] = GROUP
 
@@ -77,9 +78,20 @@ def validate_policy_rule(rule: Any, namespaced: bool, path: str) -> Errs:
     return errs
 
 
+def _items(obj: Obj, key: str, path: str, errs: Errs) -> list[Any]:
+    """A list field's items; anything but a list (or null) is an error."""
+    v = obj.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        errs.append(invalid(path, v, "must be a list"))
+        return []
+    return v
+
+
 def _validate_rules(obj: Obj, namespaced: bool) -> Errs:
     errs: Errs = []
-    for i, rule in enumerate(obj.get("rules") or []):
+    for i, rule in enumerate(_items(obj, "rules", "rules", errs)):
         errs += validate_policy_rule(rule, namespaced, index("rules", i))
     return errs
 
@@ -88,11 +100,15 @@ def _validate_aggregation(obj: Obj) -> Errs:
     agg = obj.get("aggregationRule")
     if agg is None:
         return []
-    selectors = (agg or {}).get("clusterRoleSelectors") or []
+    errs: Errs = []
+    if not isinstance(agg, dict):
+        return [invalid("aggregationRule", agg, "must be an object")]
+    selectors = _items(agg, "clusterRoleSelectors", "aggregationRule.clusterRoleSelectors", errs)
+    if errs:
+        return errs
     if not selectors:
         return [required("aggregationRule.clusterRoleSelectors",
                          "at least one clusterRoleSelector required if aggregationRule is non-nil")]
-    errs: Errs = []
     for i, sel in enumerate(selectors):
         errs += validate_label_selector(sel if isinstance(sel, dict) else {}, index("aggregationRule.clusterRoleSelectors", i))
     return errs
@@ -144,7 +160,7 @@ def _validate_binding(obj: Obj, namespaced: bool) -> Errs:
         errs.append(required("roleRef.name"))
     else:
         errs += [invalid("roleRef.name", name, m) for m in path_segment_name(name)]
-    for i, s in enumerate(obj.get("subjects") or []):
+    for i, s in enumerate(_items(obj, "subjects", "subjects", errs)):
         errs += validate_subject(s, namespaced, index("subjects", i))
     return errs
 

@@ -18,6 +18,7 @@ other parties verify these tokens without asking the API server.
 from __future__ import annotations
 
 import base64
+import collections
 import hashlib
 import os
 import time
@@ -40,6 +41,7 @@ LEEWAY = 60          # go-jose's default leeway for exp / nbf / iat, which upstr
 MIN_EXPIRATION = 600  # TokenRequest: "may not specify a duration less than 10 minutes"
 MAX_EXPIRATION = 1 << 32
 DEFAULT_EXPIRATION = 3600
+VERIFIED_CACHE = 4096  # tokens whose signature was checked, remembered
 
 # Lookup of a live object: (kind, namespace, name) -> the object or None.
 ObjectLookup = Callable[[str, str, str], Awaitable[Obj | None]]
@@ -147,6 +149,7 @@ class TokenIssuer:
         self.clock = clock
         der = self._public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         self.kid = _b64(hashlib.sha256(der).digest())
+        self._verified: collections.OrderedDict[str, Obj] = collections.OrderedDict()
 
     # -- issuing -------------------------------------------------------------------------------
     def issue(self, *, namespace: str, sa: Obj, audiences: list[str], expiration: int,
@@ -173,6 +176,26 @@ class TokenIssuer:
     # -- verifying -----------------------------------------------------------------------------
     def verify(self, token: str, audiences: list[str] | None = None) -> Claims:
         """Signature, issuer, audience and time checks; raises InvalidToken."""
+        claims = self._signed_claims(token)
+        if claims.get("iss") != self.issuer:
+            raise InvalidToken("token issuer is not accepted")
+        self._check_times(claims)
+        aud = claims.get("aud")
+        token_auds = [aud] if isinstance(aud, str) else [a for a in aud or [] if isinstance(a, str)]
+        wanted = audiences or self.audiences
+        if not any(a in wanted for a in token_auds):
+            raise InvalidToken("token audiences " + str(token_auds) + " is invalid for the target audiences "
+                               + str(wanted))
+        return _claims(claims, [a for a in token_auds if a in wanted])
+
+    def _signed_claims(self, token: str) -> Obj:
+        """The claims of a token whose signature is ours.  Signature checks dominate the
+        cost of a request, so good signatures are remembered (a bounded LRU keyed by the
+        whole token); times, audience and the objects are still checked on every use."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            self._verified.move_to_end(token)
+            return cached
         parts = token.split(".")
         if len(parts) != 3:
             raise InvalidToken("malformed token")
@@ -193,16 +216,10 @@ class TokenIssuer:
             self._public.verify(der, f"{parts[0]}.{parts[1]}".encode(), ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
             raise InvalidToken("invalid signature") from None
-        if claims.get("iss") != self.issuer:
-            raise InvalidToken("token issuer is not accepted")
-        self._check_times(claims)
-        aud = claims.get("aud")
-        token_auds = [aud] if isinstance(aud, str) else [a for a in aud or [] if isinstance(a, str)]
-        wanted = audiences or self.audiences
-        if not any(a in wanted for a in token_auds):
-            raise InvalidToken("token audiences " + str(token_auds) + " is invalid for the target audiences "
-                               + str(wanted))
-        return _claims(claims, [a for a in token_auds if a in wanted])
+        self._verified[token] = claims
+        if len(self._verified) > VERIFIED_CACHE:
+            self._verified.popitem(last=False)
+        return claims
 
     def _check_times(self, claims: Obj) -> None:
         now = self.clock()

@@ -60,7 +60,9 @@ async def token_request(request: web.Request, t: Target) -> web.Response:
     spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
     assert isinstance(spec, dict)
     expiration = _check_expiration(t.name, spec)
-    audiences = [a for a in spec.get("audiences") or [] if isinstance(a, str)] or list(sec.issuer.audiences)
+    given = spec.get("audiences")
+    audiences = [a for a in given if isinstance(a, str)] if isinstance(given, list) else []
+    audiences = audiences or list(sec.issuer.audiences)
     sa = await reg.get(SERVICEACCOUNTS, t.namespace, t.name)
     bound: dict[str, Obj] = {}
     ref = spec.get("boundObjectRef")

@@ -70,13 +70,15 @@ class EscalationCheck:
             return
         if old is not None and only_gc_fields_changed(obj, old):
             return
-        md = obj.get("metadata") or {}
+        md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        assert isinstance(md, dict)
         name = str(md.get("name") or "")
         ns = str(md.get("namespace") or "") if info.namespaced else ""
         if info in (ROLES, CLUSTERROLES):
             if await self._allowed(user, "escalate", info.plural, ns, name):
                 return
-            wanted = [r for r in obj.get("rules") or [] if isinstance(r, dict)]
+            rules_in = obj.get("rules")
+            wanted = [r for r in rules_in if isinstance(r, dict)] if isinstance(rules_in, list) else []
         else:
             ref = obj.get("roleRef") if isinstance(obj.get("roleRef"), dict) else {}
             assert isinstance(ref, dict)

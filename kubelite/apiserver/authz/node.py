@@ -191,7 +191,8 @@ async def node_restriction(info: ResourceInfo, obj: Obj, old: Obj | None, user: 
     node = node_identity(user)
     if node is None:
         return
-    name = (obj.get("metadata") or {}).get("name") or ""
+    md = obj.get("metadata")
+    name = str(md.get("name") or "") if isinstance(md, dict) else ""
     if info is NODES and name != node:
         raise errors.forbidden(f'nodes "{name}" is forbidden: node "{node}" is not allowed to modify node "{name}"')
     if info is PODS:

@@ -37,6 +37,11 @@ def _security(request: web.Request) -> Security:
     return request.app["security"]
 
 
+def _strings(v: Any) -> list[str]:
+    """The strings of a list field (anything else: none)."""
+    return [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
+
+
 def _user(request: web.Request) -> User:
     return request["user"]
 
@@ -98,13 +103,13 @@ async def self_subject_access_review(request: web.Request, t: Target) -> web.Res
 
 def _review_user(t: Target, spec: Obj) -> User:
     name = spec.get("user") if isinstance(spec.get("user"), str) else ""
-    groups = [g for g in spec.get("groups") or [] if isinstance(g, str)]
+    groups = _strings(spec.get("groups"))
     if not name and not groups:
         raise errors.invalid(t.info.kind, t.info.group, "", [invalid(
             "spec.user", name or "", "at least one of user or group must be specified")])
     extra_in = spec.get("extra") if isinstance(spec.get("extra"), dict) else {}
     assert isinstance(extra_in, dict)
-    extra = {str(k): [str(x) for x in v] for k, v in extra_in.items() if isinstance(v, list)}
+    extra = {str(k): _strings(v) for k, v in extra_in.items() if isinstance(v, list)}
     uid = spec.get("uid") if isinstance(spec.get("uid"), str) else ""
     return User(name or "", groups, uid or "", extra)
 
@@ -137,7 +142,7 @@ async def self_subject_rules_review(request: web.Request, t: Target) -> web.Resp
     non_resource_rules: list[Obj] = []
     for r in rules:
         if r.get("nonResourceURLs"):
-            non_resource_rules.append({"verbs": list(r.get("verbs") or []), "nonResourceURLs": list(r["nonResourceURLs"])})
+            non_resource_rules.append({"verbs": _strings(r.get("verbs")), "nonResourceURLs": _strings(r["nonResourceURLs"])})
             continue
         rr: Obj = {"verbs": list(r.get("verbs") or [])}
         for key in ("apiGroups", "resources", "resourceNames"):
@@ -168,7 +173,7 @@ async def token_review(request: web.Request, t: Target) -> web.Response:
     token = spec.get("token") if isinstance(spec.get("token"), str) else ""
     if not token:
         raise errors.bad_request("token is required for TokenReview in authentication")
-    wanted = [a for a in spec.get("audiences") or [] if isinstance(a, str)]
+    wanted = _strings(spec.get("audiences"))
     sec = _security(request)
     status: Obj = {"user": {}}
     try:
