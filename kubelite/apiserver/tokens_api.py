@@ -54,9 +54,16 @@ async def token_request(request: web.Request, t: Target) -> web.Response:
     """POST serviceaccounts/NAME/token: a signed token for the ServiceAccount."""
     sec = _security(request)
     reg = await h.registry_from(request)
-    body = neg.decode_body(request.headers.get("Content-Type", ""), await neg.read_body(request))
+    wants = neg.wants(request, tables=False)
+    h.dry_run(request)
+    raw = await neg.read_body(request)
+    ctype = request.headers.get("Content-Type", "")
+    body = neg.decode_body(ctype, raw)
     if body.get("kind") and body.get("kind") != "TokenRequest":
         raise errors.bad_request(f'{body.get("kind")} is not a TokenRequest')
+    body.setdefault("kind", "TokenRequest")
+    body.setdefault("apiVersion", "authentication.k8s.io/v1")
+    warnings = h.check_fields(request, body, body=raw, ctype=ctype)
     spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
     assert isinstance(spec, dict)
     expiration = _check_expiration(t.name, spec)
@@ -77,7 +84,7 @@ async def token_request(request: web.Request, t: Target) -> web.Response:
     answer = {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
               "metadata": {"name": t.name, "namespace": t.namespace, "creationTimestamp": None},
               "spec": out_spec, "status": {"token": token, "expirationTimestamp": meta.rfc3339(expires)}}
-    return neg.respond(answer, 201)
+    return neg.respond(answer, 201, as_yaml=wants.yaml, headers=h.warning_headers(warnings))
 
 
 async def _bound_objects(reg: Registry, t: Target, sa: Obj, ref: Obj) -> dict[str, Obj]:

@@ -26,6 +26,7 @@ from kubelite.apiserver.authz.attributes import Attributes, non_resource_attribu
 from kubelite.apiserver.authz.node import node_identity
 from kubelite.apiserver.handlers import Target
 from kubelite.apiserver.tokens import InvalidToken
+from kubelite.apiserver.verbs import negotiate, render_one
 
 if TYPE_CHECKING:
     from kubelite.apiserver.security import Security
@@ -46,20 +47,40 @@ def _user(request: web.Request) -> User:
     return request["user"]
 
 
-async def _read(request: web.Request, t: Target) -> Obj:
-    obj = neg.decode_body(request.headers.get("Content-Type", ""), await neg.read_body(request))
+class _Review:
+    """A posted review, read as any create is (content type, dryRun, fieldValidation), and
+    the form its answer must take."""
+
+    def __init__(self, request: web.Request, t: Target, obj: Obj, wants: neg.Wants, warnings: list[str]):
+        self.request, self.t, self.obj, self.wants, self.warnings = request, t, obj, wants, warnings
+
+    @property
+    def spec(self) -> Obj:
+        """The review's spec (an object, even when the body had none)."""
+        spec = self.obj.get("spec")
+        return spec if isinstance(spec, dict) else {}
+
+    def answer(self, status: Obj) -> web.Response:
+        """201 with the review and its status, as the client asked (JSON or YAML)."""
+        self.obj["status"] = status
+        return render_one(self.request, self.t.info, self.obj, 201, headers=h.warning_headers(self.warnings),
+                          w=self.wants)
+
+
+async def _read(request: web.Request, t: Target) -> _Review:
+    wants = negotiate(request, t.info)
+    h.dry_run(request)  # only validated: a review stores nothing anyway
+    body = await neg.read_body(request)
+    ctype = request.headers.get("Content-Type", "")
+    obj = neg.decode_body(ctype, body)
     h.check_kind(t.info, obj)
-    md = obj.get("metadata")
-    obj["metadata"] = md if isinstance(md, dict) else {}
+    warnings = h.check_fields(request, obj, body=body, ctype=ctype)
+    if not isinstance(obj.get("metadata"), dict):
+        obj["metadata"] = {}
     if not isinstance(obj.get("spec"), dict):
         obj["spec"] = {}
     obj.pop("status", None)
-    return obj
-
-
-def _answer(obj: Obj, status: Obj) -> web.Response:
-    obj["status"] = status
-    return neg.respond(obj, 201)
+    return _Review(request, t, obj, wants, warnings)
 
 
 def _one_of(t: Target, spec: Obj) -> None:
@@ -96,9 +117,9 @@ async def _decide(request: web.Request, user: User, spec: Obj) -> Obj:
 
 async def self_subject_access_review(request: web.Request, t: Target) -> web.Response:
     """POST selfsubjectaccessreviews: may I do this?"""
-    obj = await _read(request, t)
-    _one_of(t, obj["spec"])
-    return _answer(obj, await _decide(request, _user(request), obj["spec"]))
+    r = await _read(request, t)
+    _one_of(t, r.spec)
+    return r.answer(await _decide(request, _user(request), r.spec))
 
 
 def _review_user(t: Target, spec: Obj) -> User:
@@ -116,8 +137,8 @@ def _review_user(t: Target, spec: Obj) -> User:
 
 async def subject_access_review(request: web.Request, t: Target) -> web.Response:
     """POST subjectaccessreviews (and localsubjectaccessreviews): may this user do this?"""
-    obj = await _read(request, t)
-    spec = obj["spec"]
+    r = await _read(request, t)
+    spec = r.spec
     _one_of(t, spec)
     user = _review_user(t, spec)
     if t.info.namespaced:
@@ -128,26 +149,27 @@ async def subject_access_review(request: web.Request, t: Target) -> web.Response
         if isinstance(ra, dict) and (ra.get("namespace") or "") != t.namespace:
             raise errors.invalid(t.info.kind, t.info.group, "", [invalid(
                 "spec.resourceAttributes.namespace", ra.get("namespace") or "", "must match metadata.namespace")])
-        obj["metadata"]["namespace"] = t.namespace
-    return _answer(obj, await _decide(request, user, spec))
+        r.obj["metadata"]["namespace"] = t.namespace
+    return r.answer(await _decide(request, user, spec))
 
 
 async def self_subject_rules_review(request: web.Request, t: Target) -> web.Response:
     """POST selfsubjectrulesreviews: everything I may do in a namespace."""
-    obj = await _read(request, t)
-    ns = obj["spec"].get("namespace") if isinstance(obj["spec"].get("namespace"), str) else ""
+    r = await _read(request, t)
+    ns = r.spec.get("namespace") if isinstance(r.spec.get("namespace"), str) else ""
     user = _user(request)
     rules, resolution_errors = await _security(request).rbac.rules_for(user, ns or "")
     resource_rules: list[Obj] = []
     non_resource_rules: list[Obj] = []
-    for r in rules:
-        if r.get("nonResourceURLs"):
-            non_resource_rules.append({"verbs": _strings(r.get("verbs")), "nonResourceURLs": _strings(r["nonResourceURLs"])})
+    for rule in rules:
+        if rule.get("nonResourceURLs"):
+            non_resource_rules.append({"verbs": _strings(rule.get("verbs")),
+                                       "nonResourceURLs": _strings(rule["nonResourceURLs"])})
             continue
-        rr: Obj = {"verbs": list(r.get("verbs") or [])}
+        rr: Obj = {"verbs": _strings(rule.get("verbs"))}
         for key in ("apiGroups", "resources", "resourceNames"):
-            if r.get(key):
-                rr[key] = list(r[key])
+            if rule.get(key):
+                rr[key] = _strings(rule[key])
         resource_rules.append(rr)
     status: Obj = {"resourceRules": resource_rules, "nonResourceRules": non_resource_rules, "incomplete": False}
     problems = list(resolution_errors)
@@ -156,20 +178,20 @@ async def self_subject_rules_review(request: web.Request, t: Target) -> web.Resp
         problems.append("node authorizer does not support user rule resolution")
     if problems:
         status["evaluationError"] = "[" + ", ".join(problems) + "]" if len(problems) > 1 else problems[0]
-    return _answer(obj, status)
+    return r.answer(status)
 
 
 async def self_subject_review(request: web.Request, t: Target) -> web.Response:
     """POST selfsubjectreviews: who am I?"""
-    obj = await _read(request, t)
-    obj.pop("spec", None)
-    return _answer(obj, {"userInfo": _user(request).info()})
+    r = await _read(request, t)
+    r.obj.pop("spec", None)
+    return r.answer({"userInfo": _user(request).info()})
 
 
 async def token_review(request: web.Request, t: Target) -> web.Response:
     """POST tokenreviews: whose is this token, and is it valid for these audiences?"""
-    obj = await _read(request, t)
-    spec = obj["spec"]
+    r = await _read(request, t)
+    spec = r.spec
     token = spec.get("token") if isinstance(spec.get("token"), str) else ""
     if not token:
         raise errors.bad_request("token is required for TokenReview in authentication")
@@ -185,4 +207,4 @@ async def token_review(request: web.Request, t: Target) -> web.Response:
         status["authenticated"] = True
         status["user"] = user.with_authenticated().info()
         status["audiences"] = wanted or list(sec.issuer.audiences)
-    return _answer(obj, status)
+    return r.answer(status)
