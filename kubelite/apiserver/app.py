@@ -60,7 +60,6 @@ class APIServer:
         self.app = web.Application(client_max_size=neg.MAX_BODY + 1024, middlewares=[self._middleware])
         self.app["registry"] = self.registry
         self.app["apiserver"] = self
-        self.app["security"] = self.security
         self.closing = asyncio.Event()  # set on stop: open watches end
         self.app["closing"] = self.closing
         # ``ready`` is set once the bootstrap objects exist (server.py runs the bootstrap).

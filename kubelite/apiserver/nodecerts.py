@@ -12,7 +12,7 @@ ignored: the server decides the identity, the CSR only proves possession of the 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -20,9 +20,6 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.api.validation_common import is_dns1123_subdomain
 from kubelite.apiserver import negotiation as neg
-
-if TYPE_CHECKING:
-    from kubelite.apiserver.security import Security
 
 PATH = "/v1-kubelite/node-certificates"
 NODES_GROUP = "system:nodes"
@@ -42,30 +39,35 @@ class CertSigner(Protocol):
         ...
 
 
-async def handle(request: web.Request) -> web.Response:
-    """POST /v1-kubelite/node-certificates."""
-    if request.method != "POST":
-        raise errors.method_not_allowed()
-    sec: Security = request.app["security"]
-    if sec.cert_signer is None:
-        raise errors.service_unavailable("this API server does not sign node certificates")
-    try:
-        body: Any = orjson.loads(await neg.read_body(request))
-    except orjson.JSONDecodeError as e:
-        raise errors.bad_request(f"invalid JSON: {e}") from None
-    if not isinstance(body, dict):
-        raise errors.bad_request("the body must be a JSON object")
-    node = body.get("nodeName")
-    if not isinstance(node, str) or not node or is_dns1123_subdomain(node):
-        raise errors.bad_request(f"nodeName: Invalid value: {node!r}: must be a DNS subdomain")
-    out: dict[str, str] = {"caCertificate": sec.cert_signer.ca_pem().decode()}
-    for key, field, cn, orgs in (("nodeCertificate", "nodeCSR", f"system:node:{node}", [NODES_GROUP]),
-                                 ("proxyCertificate", "proxyCSR", PROXY_USER, [])):
-        csr = body.get(field)
-        if not isinstance(csr, str) or not csr:
-            raise errors.bad_request(f"{field}: Required value: a PEM certificate signing request")
+class NodeCertificates:
+    """The endpoint, over the CA's signer (None: this server signs nothing)."""
+
+    def __init__(self, signer: CertSigner | None):
+        self.signer = signer
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """POST /v1-kubelite/node-certificates."""
+        if request.method != "POST":
+            raise errors.method_not_allowed()
+        if self.signer is None:
+            raise errors.service_unavailable("this API server does not sign node certificates")
         try:
-            out[key] = sec.cert_signer.sign_csr(csr.encode(), cn, orgs).decode()
-        except ValueError as e:
-            raise errors.bad_request(f"{field}: {e}") from None
-    return web.Response(body=orjson.dumps(out), content_type="application/json")
+            body: Any = orjson.loads(await neg.read_body(request))
+        except orjson.JSONDecodeError as e:
+            raise errors.bad_request(f"invalid JSON: {e}") from None
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body must be a JSON object")
+        node = body.get("nodeName")
+        if not isinstance(node, str) or not node or is_dns1123_subdomain(node):
+            raise errors.bad_request(f"nodeName: Invalid value: {node!r}: must be a DNS subdomain")
+        out: dict[str, str] = {"caCertificate": self.signer.ca_pem().decode()}
+        for key, field, cn, orgs in (("nodeCertificate", "nodeCSR", f"system:node:{node}", [NODES_GROUP]),
+                                     ("proxyCertificate", "proxyCSR", PROXY_USER, [])):
+            csr = body.get(field)
+            if not isinstance(csr, str) or not csr:
+                raise errors.bad_request(f"{field}: Required value: a PEM certificate signing request")
+            try:
+                out[key] = self.signer.sign_csr(csr.encode(), cn, orgs).decode()
+            except ValueError as e:
+                raise errors.bad_request(f"{field}: {e}") from None
+        return web.Response(body=orjson.dumps(out), content_type="application/json")

@@ -27,16 +27,19 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.api.resources import NODES, PODS, SECRETS, SERVICEACCOUNTS, ResourceInfo
 from kubelite.apiserver.authn import Authenticator, StaticTokens, User
-from kubelite.apiserver.authz import impersonation, reviews
+from kubelite.apiserver.authz import impersonation
 from kubelite.apiserver.authz.attributes import Attributes, request_attributes
 from kubelite.apiserver.authz.chain import Chain, PrivilegedGroup, forbidden
 from kubelite.apiserver.authz.escalation import EscalationCheck
 from kubelite.apiserver.authz.node import NodeAuthorizer, node_restriction
 from kubelite.apiserver.authz.rbac import RBACAuthorizer, RBACCache
+from kubelite.apiserver.authz.reviews import ReviewHandlers
 from kubelite.apiserver.handlers import Target
-from kubelite.apiserver.nodecerts import CertSigner
+from kubelite.apiserver.nodecerts import PATH as NODE_CERTS_PATH
+from kubelite.apiserver.nodecerts import CertSigner, NodeCertificates
 from kubelite.apiserver.registry import Registry
 from kubelite.apiserver.tokens import TokenIssuer
+from kubelite.apiserver.tokens_api import TokenAPI
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -47,14 +50,6 @@ CURRENT_USER: contextvars.ContextVar[User | None] = contextvars.ContextVar("kube
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 _LOOKUP = {"ServiceAccount": SERVICEACCOUNTS, "Pod": PODS, "Secret": SECRETS, "Node": NODES}
-_REVIEWS: dict[tuple[str, str], Handler] = {
-    ("authorization.k8s.io", "selfsubjectaccessreviews"): reviews.self_subject_access_review,
-    ("authorization.k8s.io", "subjectaccessreviews"): reviews.subject_access_review,
-    ("authorization.k8s.io", "localsubjectaccessreviews"): reviews.subject_access_review,
-    ("authorization.k8s.io", "selfsubjectrulesreviews"): reviews.self_subject_rules_review,
-    ("authentication.k8s.io", "selfsubjectreviews"): reviews.self_subject_review,
-    ("authentication.k8s.io", "tokenreviews"): reviews.token_review,
-}
 # Connect subresources whose GET upgrades to a stream that can send input: upstream
 # (1.31+) also requires "create" for them, so a GET-only grant cannot exec.
 _STREAMING = ("exec", "attach", "portforward")
@@ -73,7 +68,17 @@ class Security:
         self.node = NodeAuthorizer(registry)
         self.authorizer = Chain([PrivilegedGroup(), self.node, self.rbac])
         self.escalation = EscalationCheck(self.authorizer, self.rbac)
-        self.cert_signer = cert_signer
+        self.tokens = TokenAPI(issuer)
+        self.node_certificates = NodeCertificates(cert_signer)
+        r = ReviewHandlers(authorizer=self.authorizer, rbac=self.rbac, authenticator=self.authenticator, issuer=issuer)
+        self._reviews: dict[tuple[str, str], Handler] = {
+            ("authorization.k8s.io", "selfsubjectaccessreviews"): r.self_subject_access_review,
+            ("authorization.k8s.io", "subjectaccessreviews"): r.subject_access_review,
+            ("authorization.k8s.io", "localsubjectaccessreviews"): r.subject_access_review,
+            ("authorization.k8s.io", "selfsubjectrulesreviews"): r.self_subject_rules_review,
+            ("authentication.k8s.io", "selfsubjectreviews"): r.self_subject_review,
+            ("authentication.k8s.io", "tokenreviews"): r.token_review,
+        }
         self._watch: asyncio.Task[None] | None = None
         registry.admission.append(self.admit)
 
@@ -149,19 +154,17 @@ class Security:
         if method != "POST":
             return None
         if t.subresource == "token" and t.info is SERVICEACCOUNTS:
-            from kubelite.apiserver.tokens_api import token_request
-            return token_request
+            return self.tokens.token_request
         if not t.subresource and not t.name:
-            return _REVIEWS.get((t.info.group, t.info.plural))
+            return self._reviews.get((t.info.group, t.info.plural))
         return None
 
     def path_route(self, path: str) -> PathHandler | None:
         """The handler of a non-resource path we serve (issuer discovery, node certificates)."""
-        from kubelite.apiserver import nodecerts, tokens_api
         if path == "/.well-known/openid-configuration":
-            return tokens_api.openid_configuration
+            return self.tokens.openid_configuration
         if path == "/openid/v1/jwks":
-            return tokens_api.jwks
-        if path == nodecerts.PATH:
-            return nodecerts.handle
+            return self.tokens.jwks
+        if path == NODE_CERTS_PATH:
+            return self.node_certificates.handle
         return None

@@ -10,7 +10,7 @@ this ServiceAccount), a Secret or a Node, and the token then dies with that obje
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -22,17 +22,10 @@ from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.handlers import Target
 from kubelite.apiserver.registry import Registry
-from kubelite.apiserver.tokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, MIN_EXPIRATION
-
-if TYPE_CHECKING:
-    from kubelite.apiserver.security import Security
+from kubelite.apiserver.tokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, MIN_EXPIRATION, TokenIssuer
 
 Obj = dict[str, Any]
 _BOUND = {"Pod": PODS, "Secret": SECRETS, "Node": NODES}
-
-
-def _security(request: web.Request) -> Security:
-    return request.app["security"]
 
 
 def _check_expiration(name: str, spec: Obj) -> int:
@@ -50,41 +43,56 @@ def _check_expiration(name: str, spec: Obj) -> int:
     return exp
 
 
-async def token_request(request: web.Request, t: Target) -> web.Response:
-    """POST serviceaccounts/NAME/token: a signed token for the ServiceAccount."""
-    sec = _security(request)
-    reg = await h.registry_from(request)
-    wants = neg.wants(request, tables=False)
-    h.dry_run(request)
-    raw = await neg.read_body(request)
-    ctype = request.headers.get("Content-Type", "")
-    body = neg.decode_body(ctype, raw)
-    if body.get("kind") and body.get("kind") != "TokenRequest":
-        raise errors.bad_request(f'{body.get("kind")} is not a TokenRequest')
-    body.setdefault("kind", "TokenRequest")
-    body.setdefault("apiVersion", "authentication.k8s.io/v1")
-    warnings = h.check_fields(request, body, body=raw, ctype=ctype)
-    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
-    assert isinstance(spec, dict)
-    expiration = _check_expiration(t.name, spec)
-    given = spec.get("audiences")
-    audiences = [a for a in given if isinstance(a, str)] if isinstance(given, list) else []
-    audiences = audiences or list(sec.issuer.audiences)
-    sa = await reg.get(SERVICEACCOUNTS, t.namespace, t.name)
-    bound: dict[str, Obj] = {}
-    ref = spec.get("boundObjectRef")
-    if isinstance(ref, dict):
-        bound = await _bound_objects(reg, t, sa, ref)
-    token, exp = sec.issuer.issue(namespace=t.namespace, sa=sa, audiences=audiences, expiration=expiration,
-                                  pod=bound.get("Pod"), secret=bound.get("Secret"), node=bound.get("Node"))
-    out_spec: Obj = {"audiences": audiences, "expirationSeconds": expiration, "boundObjectRef": None}
-    if isinstance(ref, dict):
-        out_spec["boundObjectRef"] = {k: ref[k] for k in ("kind", "apiVersion", "name", "uid") if ref.get(k)}
-    expires = dt.datetime.fromtimestamp(exp, dt.UTC)
-    answer = {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
-              "metadata": {"name": t.name, "namespace": t.namespace, "creationTimestamp": None},
-              "spec": out_spec, "status": {"token": token, "expirationTimestamp": meta.rfc3339(expires)}}
-    return neg.respond(answer, 201, as_yaml=wants.yaml, headers=h.warning_headers(warnings))
+class TokenAPI:
+    """The TokenRequest subresource and the discovery documents of one token issuer."""
+
+    def __init__(self, issuer: TokenIssuer):
+        self.issuer = issuer
+
+    async def token_request(self, request: web.Request, t: Target) -> web.Response:
+        """POST serviceaccounts/NAME/token: a signed token for the ServiceAccount."""
+        reg = await h.registry_from(request)
+        wants = neg.wants(request, tables=False)
+        h.dry_run(request)
+        raw = await neg.read_body(request)
+        ctype = request.headers.get("Content-Type", "")
+        body = neg.decode_body(ctype, raw)
+        if body.get("kind") and body.get("kind") != "TokenRequest":
+            raise errors.bad_request(f'{body.get("kind")} is not a TokenRequest')
+        body.setdefault("kind", "TokenRequest")
+        body.setdefault("apiVersion", "authentication.k8s.io/v1")
+        warnings = h.check_fields(request, body, body=raw, ctype=ctype)
+        spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+        assert isinstance(spec, dict)
+        expiration = _check_expiration(t.name, spec)
+        given = spec.get("audiences")
+        audiences = [a for a in given if isinstance(a, str)] if isinstance(given, list) else []
+        audiences = audiences or list(self.issuer.audiences)
+        sa = await reg.get(SERVICEACCOUNTS, t.namespace, t.name)
+        bound: dict[str, Obj] = {}
+        ref = spec.get("boundObjectRef")
+        if isinstance(ref, dict):
+            bound = await _bound_objects(reg, t, sa, ref)
+        token, exp = self.issuer.issue(namespace=t.namespace, sa=sa, audiences=audiences, expiration=expiration,
+                                       pod=bound.get("Pod"), secret=bound.get("Secret"), node=bound.get("Node"))
+        out_spec: Obj = {"audiences": audiences, "expirationSeconds": expiration, "boundObjectRef": None}
+        if isinstance(ref, dict):
+            out_spec["boundObjectRef"] = {k: ref[k] for k in ("kind", "apiVersion", "name", "uid") if ref.get(k)}
+        expires = dt.datetime.fromtimestamp(exp, dt.UTC)
+        answer = {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+                  "metadata": {"name": t.name, "namespace": t.namespace, "creationTimestamp": None},
+                  "spec": out_spec, "status": {"token": token, "expirationTimestamp": meta.rfc3339(expires)}}
+        return neg.respond(answer, 201, as_yaml=wants.yaml, headers=h.warning_headers(warnings))
+
+    async def openid_configuration(self, request: web.Request) -> web.Response:
+        """/.well-known/openid-configuration."""
+        return web.Response(body=orjson.dumps(self.issuer.openid_configuration()),
+                            content_type="application/json", headers={"Cache-Control": "public, max-age=3600"})
+
+    async def jwks(self, request: web.Request) -> web.Response:
+        """/openid/v1/jwks."""
+        return web.Response(body=orjson.dumps(self.issuer.jwks()), content_type="application/jwk-set+json",
+                            headers={"Cache-Control": "public, max-age=3600"})
 
 
 async def _bound_objects(reg: Registry, t: Target, sa: Obj, ref: Obj) -> dict[str, Obj]:
@@ -115,15 +123,3 @@ async def _bound_objects(reg: Registry, t: Target, sa: Obj, ref: Obj) -> dict[st
             except errors.NotFound:
                 pass
     return out
-
-
-async def openid_configuration(request: web.Request) -> web.Response:
-    """/.well-known/openid-configuration."""
-    return web.Response(body=orjson.dumps(_security(request).issuer.openid_configuration()),
-                        content_type="application/json", headers={"Cache-Control": "public, max-age=3600"})
-
-
-async def jwks(request: web.Request) -> web.Response:
-    """/openid/v1/jwks."""
-    return web.Response(body=orjson.dumps(_security(request).issuer.jwks()), content_type="application/jwk-set+json",
-                        headers={"Cache-Control": "public, max-age=3600"})

@@ -13,7 +13,7 @@ create (``system:basic-user`` lets every authenticated user ask about themselves
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -21,21 +21,16 @@ from kubelite.api import errors
 from kubelite.api.validation_common import invalid
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
-from kubelite.apiserver.authn import User
+from kubelite.apiserver.authn import Authenticator, User
 from kubelite.apiserver.authz.attributes import Attributes, non_resource_attributes, resource_attributes
+from kubelite.apiserver.authz.chain import Authorizer
 from kubelite.apiserver.authz.node import node_identity
+from kubelite.apiserver.authz.rbac import RBACAuthorizer
 from kubelite.apiserver.handlers import Target
-from kubelite.apiserver.tokens import InvalidToken
+from kubelite.apiserver.tokens import InvalidToken, TokenIssuer
 from kubelite.apiserver.verbs import negotiate, render_one
 
-if TYPE_CHECKING:
-    from kubelite.apiserver.security import Security
-
 Obj = dict[str, Any]
-
-
-def _security(request: web.Request) -> Security:
-    return request.app["security"]
 
 
 def _strings(v: Any) -> list[str]:
@@ -105,23 +100,6 @@ def _attributes(user: User, spec: Obj) -> Attributes:
     return non_resource_attributes(user, nra if isinstance(nra, dict) else {})
 
 
-async def _decide(request: web.Request, user: User, spec: Obj) -> Obj:
-    verdict = await _security(request).authorizer.authorize(_attributes(user, spec))
-    status: Obj = {"allowed": verdict.allowed}
-    if verdict.decision.value == "deny":
-        status["denied"] = True
-    if verdict.reason:
-        status["reason"] = verdict.reason
-    return status
-
-
-async def self_subject_access_review(request: web.Request, t: Target) -> web.Response:
-    """POST selfsubjectaccessreviews: may I do this?"""
-    r = await _read(request, t)
-    _one_of(t, r.spec)
-    return r.answer(await _decide(request, _user(request), r.spec))
-
-
 def _review_user(t: Target, spec: Obj) -> User:
     name = spec.get("user") if isinstance(spec.get("user"), str) else ""
     groups = _strings(spec.get("groups"))
@@ -135,30 +113,8 @@ def _review_user(t: Target, spec: Obj) -> User:
     return User(name or "", groups, uid or "", extra)
 
 
-async def subject_access_review(request: web.Request, t: Target) -> web.Response:
-    """POST subjectaccessreviews (and localsubjectaccessreviews): may this user do this?"""
-    r = await _read(request, t)
-    spec = r.spec
-    _one_of(t, spec)
-    user = _review_user(t, spec)
-    if t.info.namespaced:
-        ra = spec.get("resourceAttributes")
-        if spec.get("nonResourceAttributes") is not None:
-            raise errors.invalid(t.info.kind, t.info.group, "", [invalid(
-                "spec.nonResourceAttributes", spec["nonResourceAttributes"], "disallowed on this kind of request")])
-        if isinstance(ra, dict) and (ra.get("namespace") or "") != t.namespace:
-            raise errors.invalid(t.info.kind, t.info.group, "", [invalid(
-                "spec.resourceAttributes.namespace", ra.get("namespace") or "", "must match metadata.namespace")])
-        r.obj["metadata"]["namespace"] = t.namespace
-    return r.answer(await _decide(request, user, spec))
-
-
-async def self_subject_rules_review(request: web.Request, t: Target) -> web.Response:
-    """POST selfsubjectrulesreviews: everything I may do in a namespace."""
-    r = await _read(request, t)
-    ns = r.spec.get("namespace") if isinstance(r.spec.get("namespace"), str) else ""
-    user = _user(request)
-    rules, resolution_errors = await _security(request).rbac.rules_for(user, ns or "")
+def _rules_status(rules: list[Obj], problems: list[str], incomplete: bool) -> Obj:
+    """A SubjectRulesReviewStatus from RBAC rules."""
     resource_rules: list[Obj] = []
     non_resource_rules: list[Obj] = []
     for rule in rules:
@@ -171,40 +127,87 @@ async def self_subject_rules_review(request: web.Request, t: Target) -> web.Resp
             if rule.get(key):
                 rr[key] = _strings(rule[key])
         resource_rules.append(rr)
-    status: Obj = {"resourceRules": resource_rules, "nonResourceRules": non_resource_rules, "incomplete": False}
-    problems = list(resolution_errors)
-    if node_identity(user) is not None:
-        status["incomplete"] = True
-        problems.append("node authorizer does not support user rule resolution")
+    status: Obj = {"resourceRules": resource_rules, "nonResourceRules": non_resource_rules, "incomplete": incomplete}
     if problems:
         status["evaluationError"] = "[" + ", ".join(problems) + "]" if len(problems) > 1 else problems[0]
-    return r.answer(status)
+    return status
 
 
-async def self_subject_review(request: web.Request, t: Target) -> web.Response:
-    """POST selfsubjectreviews: who am I?"""
-    r = await _read(request, t)
-    r.obj.pop("spec", None)
-    return r.answer({"userInfo": _user(request).info()})
+class ReviewHandlers:
+    """The HTTP handlers of the review kinds, over the server's authenticator and authorizers."""
 
+    def __init__(self, *, authorizer: Authorizer, rbac: RBACAuthorizer, authenticator: Authenticator,
+                 issuer: TokenIssuer):
+        self.authorizer = authorizer
+        self.rbac = rbac
+        self.authenticator = authenticator
+        self.issuer = issuer
 
-async def token_review(request: web.Request, t: Target) -> web.Response:
-    """POST tokenreviews: whose is this token, and is it valid for these audiences?"""
-    r = await _read(request, t)
-    spec = r.spec
-    token = spec.get("token") if isinstance(spec.get("token"), str) else ""
-    if not token:
-        raise errors.bad_request("token is required for TokenReview in authentication")
-    wanted = _strings(spec.get("audiences"))
-    sec = _security(request)
-    status: Obj = {"user": {}}
-    try:
-        user = await sec.authenticator.authenticate_token(token, wanted or None)
-    except InvalidToken as e:
-        status["error"] = str(e)
-        user = None
-    if user is not None:
-        status["authenticated"] = True
-        status["user"] = user.with_authenticated().info()
-        status["audiences"] = wanted or list(sec.issuer.audiences)
-    return r.answer(status)
+    async def _decide(self, user: User, spec: Obj) -> Obj:
+        verdict = await self.authorizer.authorize(_attributes(user, spec))
+        status: Obj = {"allowed": verdict.allowed}
+        if verdict.decision.value == "deny":
+            status["denied"] = True
+        if verdict.reason:
+            status["reason"] = verdict.reason
+        return status
+
+    async def self_subject_access_review(self, request: web.Request, t: Target) -> web.Response:
+        """POST selfsubjectaccessreviews: may I do this?"""
+        r = await _read(request, t)
+        _one_of(t, r.spec)
+        return r.answer(await self._decide(_user(request), r.spec))
+
+    async def subject_access_review(self, request: web.Request, t: Target) -> web.Response:
+        """POST subjectaccessreviews (and localsubjectaccessreviews): may this user do this?"""
+        r = await _read(request, t)
+        spec = r.spec
+        _one_of(t, spec)
+        user = _review_user(t, spec)
+        if t.info.namespaced:
+            ra = spec.get("resourceAttributes")
+            if spec.get("nonResourceAttributes") is not None:
+                raise errors.invalid(t.info.kind, t.info.group, "", [invalid(
+                    "spec.nonResourceAttributes", spec["nonResourceAttributes"], "disallowed on this kind of request")])
+            if isinstance(ra, dict) and (ra.get("namespace") or "") != t.namespace:
+                raise errors.invalid(t.info.kind, t.info.group, "", [invalid(
+                    "spec.resourceAttributes.namespace", ra.get("namespace") or "", "must match metadata.namespace")])
+            r.obj["metadata"]["namespace"] = t.namespace
+        return r.answer(await self._decide(user, spec))
+
+    async def self_subject_rules_review(self, request: web.Request, t: Target) -> web.Response:
+        """POST selfsubjectrulesreviews: everything I may do in a namespace."""
+        r = await _read(request, t)
+        ns = r.spec.get("namespace") if isinstance(r.spec.get("namespace"), str) else ""
+        user = _user(request)
+        rules, problems = await self.rbac.rules_for(user, ns or "")
+        node = node_identity(user) is not None
+        if node:
+            problems = [*problems, "node authorizer does not support user rule resolution"]
+        return r.answer(_rules_status(rules, problems, node))
+
+    async def self_subject_review(self, request: web.Request, t: Target) -> web.Response:
+        """POST selfsubjectreviews: who am I?"""
+        r = await _read(request, t)
+        r.obj.pop("spec", None)
+        return r.answer({"userInfo": _user(request).info()})
+
+    async def token_review(self, request: web.Request, t: Target) -> web.Response:
+        """POST tokenreviews: whose is this token, and is it valid for these audiences?"""
+        r = await _read(request, t)
+        spec = r.spec
+        token = spec.get("token") if isinstance(spec.get("token"), str) else ""
+        if not token:
+            raise errors.bad_request("token is required for TokenReview in authentication")
+        wanted = _strings(spec.get("audiences"))
+        status: Obj = {"user": {}}
+        try:
+            user = await self.authenticator.authenticate_token(token, wanted or None)
+        except InvalidToken as e:
+            status["error"] = str(e)
+            user = None
+        if user is not None:
+            status["authenticated"] = True
+            status["user"] = user.with_authenticated().info()
+            status["audiences"] = wanted or list(self.issuer.audiences)
+        return r.answer(status)
