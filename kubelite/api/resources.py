@@ -157,9 +157,6 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("rbac.authorization.k8s.io", "v1", "Role", "roles"),
 )
 
-# The review kinds: POSTed, answered, never stored.
-REVIEW_GROUPS = ("authentication.k8s.io", "authorization.k8s.io")
-
 # Group preference order for /apis (upstream lists apps early, events late).
 GROUP_ORDER = ("apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io",
                "rbac.authorization.k8s.io", "coordination.k8s.io", "discovery.k8s.io")

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from kubelite.api import errors
 from kubelite.api.resources import lookup
@@ -72,7 +73,6 @@ class APIServer:
     # -- authentication and authorization ------------------------------------------------
     def _security(self, cert_signer: CertSigner | None) -> Security:
         """Authentication, authorization and the service-account token issuer."""
-        from cryptography.hazmat.primitives.asymmetric import ec
         cfg = self.config
         key = (load_or_create_key(cfg.service_account_key) if cfg.service_account_key
                else ec.generate_private_key(ec.SECP256R1()))
