@@ -364,3 +364,16 @@ def test_bad_bodies_never_get_5xx(srv, path, body):
     code, out = raw(srv, "POST", path, body=body)
     assert code < 500, (code, out)
     assert out.get("kind") == "Status" if code >= 400 else out.get("kind", "").endswith("Review"), out
+
+
+def test_kubectl_apply_updates_a_role(srv, ns):
+    ok(srv, "apply", "-f", "-", input=_role("applied", ns, ["pods"], ["get"]))
+    out = ok(srv, "apply", "-f", "-", input=_role("applied", ns, ["pods", "services"], ["get", "list"]))
+    assert out.strip() == "role.rbac.authorization.k8s.io/applied configured"
+    role = json.loads(ok(srv, "get", "role", "applied", "-n", ns, "-o", "json"))
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods", "services"], "verbs": ["get", "list"]}]
+    out = ok(srv, "apply", "--server-side", "--force-conflicts", "-f", "-",
+             input=_role("applied", ns, ["configmaps"], ["get"]))
+    assert "serverside-applied" in out
+    assert json.loads(ok(srv, "get", "role", "applied", "-n", ns, "-o", "json"))["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]
