@@ -17,39 +17,53 @@ def cmd_agent(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
+    from kubelite.client.errors import StatusError
     from kubelite.client.rest import Client, ClientConfig, wait_ready
     from kubelite.node.agent import AgentOptions, default_node_name, run_agent
+    from kubelite.node.credentials import ensure_credentials
     from kubelite.server import StartupError
 
     async def main() -> None:
         if not args.ca_file and not args.insecure_skip_tls_verify:
             raise StartupError("--ca-file is required (the server's DATA_DIR/tls/ca.crt), "
                                "or --insecure-skip-tls-verify to skip checking the server")
-        cfg = ClientConfig(server=args.server, ca_file=args.ca_file, token=args.token,
-                           insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent")
-        client = Client(cfg)
+        # The token only buys this node's certificates (kubelite.node.credentials); the
+        # agent and its proxy then act as system:node:<name> and system:kube-proxy.
+        bootstrap = Client(ClientConfig(server=args.server, ca_file=args.ca_file, token=args.token,
+                                        insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent"))
+        data_dir = os.path.abspath(args.data_dir)
+        os.makedirs(data_dir, exist_ok=True)
+        node_name = args.node_name or default_node_name()
         try:
-            await wait_ready(client, timeout=30)
+            await wait_ready(bootstrap, timeout=30)
+            creds = await ensure_credentials(bootstrap, node_name, data_dir, args.ca_file)
+        except StatusError as e:
+            raise StartupError(f"the API server at {args.server} refused the node token: {e.message}") from None
         except Exception as e:
-            await client.close()
-            raise StartupError(f"cannot reach the API server at {args.server}: {e}") from e
+            raise StartupError(f"cannot reach the API server at {args.server}: {e}") from None
+        finally:
+            await bootstrap.close()
+
+        def client(cert: str, key: str) -> Client:
+            return Client(ClientConfig(server=args.server, ca_file=args.ca_file, cert_file=cert, key_file=key,
+                                       insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent"))
+        kubelet, kube_proxy = client(creds.node_cert, creds.node_key), client(creds.proxy_cert, creds.proxy_key)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        data_dir = os.path.abspath(args.data_dir)
-        os.makedirs(data_dir, exist_ok=True)
-        opts = AgentOptions(node_name=args.node_name or default_node_name(), data_dir=data_dir,
+        opts = AgentOptions(node_name=node_name, data_dir=data_dir,
                             runtime=args.runtime, network=args.network, node_ip=args.node_ip,
                             ca_file=args.ca_file, port=args.port, offline=args.offline,
                             registry_config=args.registry_config, pod_max_pids=args.pod_max_pids)
         from kubelite.proxy.proxy import run_proxy
         try:
             # A node runs its agent and its service proxy, as kubelet + kube-proxy.
-            await asyncio.gather(run_agent(client, opts, stop=stop),
-                                 run_proxy(client, node_name=opts.node_name, stop=stop, node_ip=opts.node_ip))
+            await asyncio.gather(run_agent(kubelet, opts, stop=stop),
+                                 run_proxy(kube_proxy, node_name=opts.node_name, stop=stop, node_ip=opts.node_ip))
         finally:
-            await client.close()
+            await kubelet.close()
+            await kube_proxy.close()
     return run_main(main())
 
 
@@ -57,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the extra sub-commands."""
     a = sub.add_parser("agent", help="join this machine to a kubelite cluster as a node")
     a.add_argument("--server", required=True, help="the API server URL, e.g. https://10.0.0.1:6443")
-    a.add_argument("--token", required=True, help="the node token (server's DATA_DIR/tls/tokens.csv, first field)")
+    a.add_argument("--token", required=True, help="the node bootstrap token (server's DATA_DIR/tls/tokens.csv, first field)")
     a.add_argument("--ca-file", default=None, help="the cluster CA certificate (server's DATA_DIR/tls/ca.crt)")
     a.add_argument("--insecure-skip-tls-verify", action="store_true")
     a.add_argument("--node-name", default="")

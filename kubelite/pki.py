@@ -2,8 +2,14 @@
 
 The data directory gets a CA, a serving certificate for the API server (127.0.0.1,
 localhost and the host name), an admin client certificate (CN=kubelite-admin,
-O=system:masters) and a bearer-token file for agents.  Existing files are reused, so a
-restart keeps the same identity and old kubeconfigs keep working.
+O=system:masters), the service-account signing key, and a bearer-token file holding the
+node bootstrap token.  Existing files are reused, so a restart keeps the same identity
+and old kubeconfigs keep working.
+
+Each in-process component gets its own client certificate, with the identity upstream
+gives it (``component_cert``): ``system:kube-controller-manager``,
+``system:kube-scheduler``, ``system:kube-proxy`` and ``system:node:<name>`` in group
+``system:nodes``.  Joining agents trade the bootstrap token for theirs (``sign_csr``).
 """
 from __future__ import annotations
 
@@ -19,6 +25,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+BOOTSTRAP_USER = "system:bootstrap:kubelite"
+BOOTSTRAP_GROUP = "system:bootstrappers:kubelite:default-node-token"
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -70,6 +79,15 @@ def self_signed(cn: str, sans: list[str], cert_path: str, key_path: str) -> None
     _write(cert_path, _pem_cert(cert), 0o644)
 
 
+def _subject_of(cert_path: str) -> tuple[str, list[str]]:
+    """(CN, sorted O values) of a certificate file."""
+    with open(cert_path, "rb") as f:
+        cert = x509.load_pem_x509_certificate(f.read())
+    cn = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    orgs = sorted(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
+    return (cn[0] if cn else ""), orgs
+
+
 class PKI:
     """The certificate files of one data directory."""
 
@@ -82,13 +100,14 @@ class PKI:
         self.admin_cert = os.path.join(self.dir, "admin.crt")
         self.admin_key = os.path.join(self.dir, "admin.key")
         self.token_file = os.path.join(self.dir, "tokens.csv")
+        self.service_account_key = os.path.join(self.dir, "service-account.key")
 
     def ensure(self, extra_sans: list[str] | None = None) -> None:
         """Create whatever is missing."""
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         if not (os.path.exists(self.ca_cert) and os.path.exists(self.ca_key)):
             self._make_ca()
-        ca, ca_key = self._load_ca()
+        ca, ca_key = self._ca()
         sans = ["127.0.0.1", "localhost", socket.gethostname()] + list(extra_sans or [])
         if not os.path.exists(self.serving_cert) or not self._covers(self.serving_cert, sans):
             self._issue(ca, ca_key, "kube-apiserver", [], sans, server=True,
@@ -96,10 +115,23 @@ class PKI:
         if not os.path.exists(self.admin_cert):
             self._issue(ca, ca_key, "kubelite-admin", ["system:masters"], [], server=False,
                         cert_path=self.admin_cert, key_path=self.admin_key)
-        if not os.path.exists(self.token_file):
-            # token,user,uid,"group1,group2" — the kube-apiserver --token-auth-file format.
-            tok = secrets.token_hex(24)
-            _write(self.token_file, f'{tok},kubelite-node,kubelite-node,"system:nodes,system:masters"\n'.encode())
+        self._ensure_token_file()
+
+    def _ensure_token_file(self) -> None:
+        """The node bootstrap token (token,user,uid,"groups" — kube-apiserver's
+        --token-auth-file format).  Its holder is only a bootstrapper: it may fetch node
+        certificates and nothing else.  An older file that made agents system:masters
+        keeps its token but loses that group."""
+        tok = ""
+        if os.path.exists(self.token_file):
+            with open(self.token_file) as f:
+                first = f.readline()
+            if BOOTSTRAP_GROUP in first:
+                return
+            tok = first.split(",", 1)[0].strip()
+        tok = tok or secrets.token_hex(24)
+        _write(self.token_file, f'{tok},{BOOTSTRAP_USER},{BOOTSTRAP_USER},"system:bootstrappers,{BOOTSTRAP_GROUP}"\n'
+               .encode())
 
     def _covers(self, cert_path: str, sans: list[str]) -> bool:
         with open(cert_path, "rb") as f:
@@ -127,15 +159,8 @@ class PKI:
         _write(self.ca_key, _pem_key(k))
         _write(self.ca_cert, _pem_cert(cert), 0o644)
 
-    def _load_ca(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        with open(self.ca_key, "rb") as f:
-            ca_key = serialization.load_pem_private_key(f.read(), None)
-        if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-            raise ValueError(f"{self.ca_key}: not an EC private key (kubelite makes its CA with P-256)")
-        with open(self.ca_cert, "rb") as f:
-            return x509.load_pem_x509_certificate(f.read()), ca_key
-
-    def _issue(self, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, cn: str, orgs: list[str], sans: list[str], *,
+    def _issue(self, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, cn: str, orgs: list[str],
+               sans: list[str], *,
                server: bool, cert_path: str, key_path: str) -> None:
         k = _key()
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
@@ -153,19 +178,66 @@ class PKI:
         _write(cert_path, _pem_cert(cert), 0o644)
 
     def issue_client(self, cn: str, orgs: list[str], cert_path: str, key_path: str) -> None:
-        """Issue a client certificate for user ``cn`` in groups ``orgs``, signed by this CA."""
-        ca, ca_key = self._load_ca()
+        """Issue a client certificate signed by this CA (node agents, tests)."""
+        ca, ca_key = self._ca()
         self._issue(ca, ca_key, cn, orgs, [], server=False, cert_path=cert_path, key_path=key_path)
 
     def issue_serving(self, cn: str, sans: list[str], cert_path: str, key_path: str) -> None:
         """Issue a serving certificate signed by this CA (node agents' HTTPS API)."""
-        ca, ca_key = self._load_ca()
+        ca, ca_key = self._ca()
         self._issue(ca, ca_key, cn, [], sans, server=True, cert_path=cert_path, key_path=key_path)
+
+    def _ca(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        with open(self.ca_key, "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{self.ca_key}: not an EC private key")
+        with open(self.ca_cert, "rb") as f:
+            return x509.load_pem_x509_certificate(f.read()), key
+
+    def component_cert(self, name: str, cn: str, orgs: list[str]) -> tuple[str, str]:
+        """(cert, key) paths of a component's client certificate, issued on first use or
+        when the identity it should carry changed."""
+        cert_path = os.path.join(self.dir, f"{name}.crt")
+        key_path = os.path.join(self.dir, f"{name}.key")
+        if not (os.path.exists(cert_path) and os.path.exists(key_path)
+                and _subject_of(cert_path) == (cn, sorted(orgs))):
+            self.issue_client(cn, orgs, cert_path, key_path)
+        return cert_path, key_path
+
+    def sign_csr(self, csr_pem: bytes, cn: str, orgs: list[str]) -> bytes:
+        """A client certificate for cn/orgs over the public key of a signed CSR (PEM).
+
+        The CSR's own subject is ignored: the caller decides the identity."""
+        csr = x509.load_pem_x509_csr(csr_pem)
+        if not csr.is_signature_valid:
+            raise ValueError("the certificate signing request is not signed by its key")
+        ca, ca_key = self._ca()
+        attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+        now = dt.datetime.now(dt.UTC)
+        cert = (x509.CertificateBuilder().subject_name(x509.Name(attrs)).issuer_name(ca.subject)
+                .public_key(csr.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=365))
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        return _pem_cert(cert)
+
+    def ca_pem(self) -> bytes:
+        """The CA certificate (PEM)."""
+        with open(self.ca_cert, "rb") as f:
+            return f.read()
+
+    def node_token(self) -> str:
+        """The bootstrap token agents use to join (first entry of the token file)."""
+        with open(self.token_file) as f:
+            return f.readline().split(",", 1)[0].strip()
 
     def write_kubeconfig(self, path: str, server: str) -> None:
         """Write an admin kubeconfig (mode 0600) with context ``kubelite``."""
         def b64(p: str) -> str:
-            return base64.b64encode(open(p, "rb").read()).decode()
+            with open(p, "rb") as f:
+                return base64.b64encode(f.read()).decode()
         kc = {
             "apiVersion": "v1", "kind": "Config", "preferences": {},
             "clusters": [{"name": "kubelite", "cluster": {"server": server,

@@ -1,8 +1,13 @@
 """``kubelite server``: the API server plus every component, in one process (as k3s).
 
 Only the API server touches the store.  The controllers, scheduler, node agent and
-service proxy started here are API clients over HTTPS with the admin certificate,
-exactly as they would be from another process or machine.
+service proxy started here are API clients over HTTPS, exactly as they would be from
+another process or machine, each with its own identity and only the rights upstream
+gives it: client certificates for ``system:kube-controller-manager``,
+``system:kube-scheduler``, ``system:kube-proxy`` and ``system:node:<name>`` (group
+``system:nodes``), and, for each controller, a token of its ServiceAccount in
+kube-system (``controllers/clientbuilder.py``).  Only the admin kubeconfig is
+``system:masters``.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from kubelite.api import meta
 from kubelite.apiserver import openapi
 from kubelite.apiserver.app import APIServer, APIServerConfig
+from kubelite.apiserver.authz.bootstrap import ensure_policy
 from kubelite.apiserver.bootstrap import bootstrap
 from kubelite.apiserver.health import CheckFailed, Health
 from kubelite.apiserver.limits import LimitsConfig, raise_nofile_limit
@@ -30,6 +36,7 @@ from kubelite.apiserver.nodeproxy import NodeProxy
 from kubelite.apiserver.registry import run_compactor
 from kubelite.client.rest import Client, ClientConfig
 from kubelite.client.supervise import spawn
+from kubelite.controllers.clientbuilder import ServiceAccountClients
 from kubelite.pki import PKI
 from kubelite.store.sqlite import SqliteStore
 
@@ -183,8 +190,6 @@ def _ensure_pki(pki: PKI, bind_address: str) -> None:
         raise StartupError(f"a certificate or key in {pki.dir} is damaged "
                            f"(move {pki.dir} away to make new ones; old kubeconfigs then stop working)") from e
 
-
-Component = Callable[[Client, asyncio.Event], Awaitable[None]]
 
 # After a restart the node's pods start again; /readyz waits this long at most for those
 # that were Ready before to be Ready again and routed by the proxy (a pod that no longer
@@ -375,8 +380,9 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     advertise = "127.0.0.1" if opts.bind_address in ("0.0.0.0", "::", "") else opts.bind_address
     cfg = APIServerConfig(bind_address=opts.bind_address, port=opts.api_port, service_cidr=opts.service_cidr,
                           tls_cert=pki.serving_cert, tls_key=pki.serving_key, client_ca=pki.ca_cert,
-                          token_file=pki.token_file, advertise_address=advertise, limits=opts.limits)
-    api = APIServer(store, cfg)
+                          token_file=pki.token_file, advertise_address=advertise, limits=opts.limits,
+                          service_account_key=pki.service_account_key)
+    api = APIServer(store, cfg, cert_signer=pki)
     api.openapi = openapi.handle
     node_proxy = NodeProxy(pki.admin_cert, pki.admin_key)
     node_proxy.install(api.extra_routes)
@@ -390,10 +396,11 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
                 errno.EACCES: " (ports below 1024 need root; choose another with --api-port)"}.get(e.errno or 0, "")
         raise StartupError(f"cannot listen on {opts.bind_address}:{opts.api_port}: {why}{hint}") from e
     tasks: list[asyncio.Task[None]] = []
-    client: Client | None = None
+    clients = ComponentClients(pki)
     readiness = LocalReadiness(opts.data_dir)
     try:
         await bootstrap(api.registry, api_address=advertise, api_port=opts.api_port)
+        await ensure_policy(api.registry)
         api.ready.set()
         readiness.install(api.health, opts)
         url = f"https://{advertise}:{opts.api_port}"
@@ -408,10 +415,9 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         async def compactor() -> None:
             await run_compactor(api.registry, stop, interval=opts.compact_interval, keep=opts.compact_keep)
         tasks.append(_start("compactor", compactor, stop))
-        client = Client(ClientConfig(server=url, ca_file=pki.ca_cert, cert_file=pki.admin_cert,
-                                     key_file=pki.admin_key, user_agent="kubelite-server"))
-        for name, comp in _components(opts, api, pki, readiness):
-            tasks.append(_start(name, _bind(comp, client, stop), stop))
+        clients.server = url
+        for name, comp in _components(opts, pki, clients, readiness):
+            tasks.append(_start(name, comp(stop), stop))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -430,8 +436,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        if client is not None:
-            await client.close()
+        await clients.close()
         await api.stop()
         await node_proxy.close()
         await store.close()
@@ -443,52 +448,95 @@ def _start(name: str, run: Callable[[], Awaitable[None]], stop: asyncio.Event) -
     return spawn(name, run, stop=stop, initial_delay=RESTART_DELAY, max_delay=MAX_RESTART_DELAY, logger=log)
 
 
-def _bind(comp: Component, client: Client, stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
-    """``comp(client, stop)`` as a call without arguments (one fresh run per restart)."""
-    async def run() -> None:
-        await comp(client, stop)
-    return run
+class ComponentClients:
+    """One API client per in-process component, each with its own identity."""
+
+    def __init__(self, pki: PKI):
+        self.pki = pki
+        self.server = ""
+        self._clients: list[Client] = []
+        self._sa_clients: list[ServiceAccountClients] = []
+
+    def client(self, name: str, cn: str, orgs: list[str] | None = None) -> Client:
+        """A client authenticating with a certificate for cn/orgs (issued on first use)."""
+        cert, key = self.pki.component_cert(name, cn, orgs or [])
+        c = Client(ClientConfig(server=self.server, ca_file=self.pki.ca_cert, cert_file=cert, key_file=key,
+                                user_agent="kubelite-server"))
+        self._clients.append(c)
+        return c
+
+    def service_accounts(self, base: Client) -> ServiceAccountClients:
+        """Clients acting as kube-system ServiceAccounts, through ``base``'s TokenRequests."""
+        sa = ServiceAccountClients(base)
+        self._sa_clients.append(sa)
+        return sa
+
+    async def close(self) -> None:
+        """Close every client."""
+        for sa in self._sa_clients:
+            await sa.close()
+        for c in self._clients:
+            await c.close()
+
+Run = Callable[[asyncio.Event], Callable[[], Awaitable[None]]]
 
 
-def _components(opts: ServerOptions, api: APIServer, pki: PKI, readiness: LocalReadiness) -> list[tuple[str, Component]]:
-    """The in-process components, each an API client (their progress feeds /readyz)."""
-    comps: list[tuple[str, Component]] = []
+def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
+                readiness: LocalReadiness) -> list[tuple[str, Run]]:
+    """The in-process components, each an API client with its own identity (their progress
+    feeds /readyz); each entry makes, for a stop event, the run function a supervised task
+    calls (again on restart)."""
+    comps: list[tuple[str, Run]] = []
     node_name = opts.node_name or f"kubelite-{socket.gethostname().split('.')[0].lower()}"
     if opts.with_controllers:
         from kubelite.controllers.manager import run_controller_manager
+        manager = clients.client("controller-manager", "system:kube-controller-manager")
+        accounts = clients.service_accounts(manager)
 
-        async def controllers(client: Client, stop: asyncio.Event) -> None:
-            await run_controller_manager(client, stop=stop, identity=node_name, synced=readiness.controllers_synced)
+        def controllers(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                await run_controller_manager(manager, stop=stop, identity=node_name, client_for=accounts.client_for,
+                                             synced=readiness.controllers_synced)
+            return run
         comps.append(("controller-manager", controllers))
     if opts.with_scheduler:
         from kubelite.scheduler.scheduler import run_scheduler
+        sched = clients.client("scheduler", "system:kube-scheduler")
 
-        async def scheduler(client: Client, stop: asyncio.Event) -> None:
-            await run_scheduler(client, stop=stop)
+        def scheduler(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                await run_scheduler(sched, stop=stop)
+            return run
         comps.append(("scheduler", scheduler))
     if opts.with_agent:
         from kubelite.images.offline import offline_from_env
         from kubelite.node.agent import Agent, AgentOptions
+        kubelet = clients.client(f"node-{node_name}", f"system:node:{node_name}", ["system:nodes"])
 
-        async def agent(client: Client, stop: asyncio.Event) -> None:
-            a = Agent(client, AgentOptions(node_name=node_name, data_dir=opts.data_dir, runtime=opts.runtime,
-                                           network=opts.network, pki=pki,
-                                           offline=opts.offline or offline_from_env(),
-                                           registry_config=opts.registry_config,
-                                           pod_max_pids=opts.pod_max_pids))
-            readiness.agent_started(a)
-            await a.run(stop)
+        def agent(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                a = Agent(kubelet, AgentOptions(node_name=node_name, data_dir=opts.data_dir, runtime=opts.runtime,
+                                                network=opts.network, pki=pki,
+                                                offline=opts.offline or offline_from_env(),
+                                                registry_config=opts.registry_config,
+                                                pod_max_pids=opts.pod_max_pids))
+                readiness.agent_started(a)
+                await a.run(stop)
+            return run
         comps.append(("node-agent", agent))
     if opts.with_proxy and opts.with_agent:
         from kubelite.proxy.proxy import Proxy, node_internal_ip
+        kube_proxy = clients.client("kube-proxy", "system:kube-proxy")
 
-        async def proxy(client: Client, stop: asyncio.Event) -> None:
-            p = Proxy(client, node_name=node_name, node_ip=await node_internal_ip(client, node_name))
-            readiness.proxy = p
-            await p.start()
-            try:
-                await stop.wait()
-            finally:
-                await p.stop()
+        def proxy(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                p = Proxy(kube_proxy, node_name=node_name, node_ip=await node_internal_ip(kube_proxy, node_name))
+                readiness.proxy = p
+                await p.start()
+                try:
+                    await stop.wait()
+                finally:
+                    await p.stop()
+            return run
         comps.append(("proxy", proxy))
     return comps

@@ -339,7 +339,7 @@ SUBJECTS = {
 }
 # Connect subresources reach a node or a pod's address, which a test may not dial; binding,
 # eviction and finalize have no GET.
-NOT_READ = {"attach", "exec", "log", "portforward", "proxy", "binding", "eviction", "finalize"}
+NOT_READ = {"attach", "exec", "log", "portforward", "proxy", "binding", "eviction", "finalize", "token"}
 
 
 def gv_path(group: str, version: str) -> str:

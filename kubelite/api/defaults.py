@@ -291,6 +291,9 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
         _endpoint_slice(obj)
     elif kind == "Secret":
         _secret(obj)
+    elif api_version == "rbac.authorization.k8s.io/v1":
+        from kubelite.api.validation_rbac import apply_rbac_defaults
+        apply_rbac_defaults(kind, obj)
 
 
 # --- pod admission ---------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 How this data was derived: for each package listed in ``KINDS`` (k8s.io/api core, apps,
 batch, discovery, coordination, events, autoscaling v1/v2, policy, authentication,
-authorization — all at v0.33.13 — and apimachinery ``pkg/apis/meta/v1``) we read the
+authorization, rbac — all at v0.33.13 — and apimachinery ``pkg/apis/meta/v1``) we read the
 upstream ``generated.proto`` for message names, field numbers and proto types, and the
 Go ``types.go`` struct tags of the same fields for what proto does not say: the JSON
 name, ``omitempty``, whether the Go field is a pointer, and ``json:",inline"`` embeds.
@@ -911,6 +911,20 @@ MESSAGES: dict[str, str] = {
         "currentHealthy=4!:i32 desiredHealthy=5!:i32 expectedPods=6!:i32 "
         "conditions=7:[]meta.v1.Condition"
     ),
+    "rbac.v1.AggregationRule": "clusterRoleSelectors=1:[]meta.v1.LabelSelector",
+    "rbac.v1.ClusterRole": "metadata=1:meta.v1.ObjectMeta rules=2!:[]PolicyRule aggregationRule=3*:AggregationRule",
+    "rbac.v1.ClusterRoleBinding": "metadata=1:meta.v1.ObjectMeta subjects=2:[]Subject roleRef=3!:RoleRef",
+    "rbac.v1.ClusterRoleBindingList": "metadata=1:meta.v1.ListMeta items=2!:[]ClusterRoleBinding",
+    "rbac.v1.ClusterRoleList": "metadata=1:meta.v1.ListMeta items=2!:[]ClusterRole",
+    "rbac.v1.PolicyRule": (
+        "verbs=1!:[]s apiGroups=2:[]s resources=3:[]s resourceNames=4:[]s nonResourceURLs=5:[]s"
+    ),
+    "rbac.v1.Role": "metadata=1:meta.v1.ObjectMeta rules=2!:[]PolicyRule",
+    "rbac.v1.RoleBinding": "metadata=1:meta.v1.ObjectMeta subjects=2:[]Subject roleRef=3!:RoleRef",
+    "rbac.v1.RoleBindingList": "metadata=1:meta.v1.ListMeta items=2!:[]RoleBinding",
+    "rbac.v1.RoleList": "metadata=1:meta.v1.ListMeta items=2!:[]Role",
+    "rbac.v1.RoleRef": "apiGroup=1!:s kind=2!:s name=3!:s",
+    "rbac.v1.Subject": "kind=1!:s apiGroup=2:s name=3!:s namespace=4:s",
 }
 
 KINDS: dict[tuple[str, str], str] = {
@@ -965,6 +979,14 @@ KINDS: dict[tuple[str, str], str] = {
     ("policy/v1", "Eviction"): "policy.v1.Eviction",
     ("policy/v1", "PodDisruptionBudget"): "policy.v1.PodDisruptionBudget",
     ("policy/v1", "PodDisruptionBudgetList"): "policy.v1.PodDisruptionBudgetList",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "rbac.v1.ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "rbac.v1.ClusterRoleBinding",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBindingList"): "rbac.v1.ClusterRoleBindingList",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleList"): "rbac.v1.ClusterRoleList",
+    ("rbac.authorization.k8s.io/v1", "Role"): "rbac.v1.Role",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rbac.v1.RoleBinding",
+    ("rbac.authorization.k8s.io/v1", "RoleBindingList"): "rbac.v1.RoleBindingList",
+    ("rbac.authorization.k8s.io/v1", "RoleList"): "rbac.v1.RoleList",
     ("v1", "Binding"): "core.v1.Binding",
     ("v1", "ComponentStatus"): "core.v1.ComponentStatus",
     ("v1", "ComponentStatusList"): "core.v1.ComponentStatusList",

@@ -121,6 +121,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("", "v1", "PodTemplate", "podtemplates"),
     ResourceInfo("", "v1", "Secret", "secrets"),
     ResourceInfo("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",),
+                 subresources=(Subresource("token", ("create",), "authentication.k8s.io", "v1", "TokenRequest"),),
                  return_deleted_object=True),
     ResourceInfo("", "v1", "Service", "services", short_names=("svc",), categories=("all",),
                  subresources=(_proxy("ServiceProxyOptions"), _STATUS),
@@ -136,10 +137,29 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("coordination.k8s.io", "v1", "Lease", "leases"),
     # events.k8s.io/v1: the core/v1 Events, stored once, seen with the new API's field names.
     ResourceInfo("events.k8s.io", "v1", "Event", "events", short_names=("ev",), storage_api_version="v1"),
+    # authentication.k8s.io/v1 and authorization.k8s.io/v1: create-only reviews, answered
+    # by the API server and never stored (``apiserver/authz/reviews.py``).
+    ResourceInfo("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", namespaced=False,
+                 verbs=("create",)),
+    ResourceInfo("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", namespaced=False, verbs=("create",)),
+    ResourceInfo("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews",
+                 verbs=("create",)),
+    ResourceInfo("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
+                 namespaced=False, verbs=("create",)),
+    ResourceInfo("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews",
+                 namespaced=False, verbs=("create",)),
+    ResourceInfo("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", namespaced=False,
+                 verbs=("create",)),
+    # rbac.authorization.k8s.io/v1
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", namespaced=False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", namespaced=False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "Role", "roles"),
 )
 
 # Group preference order for /apis (upstream lists apps early, events late).
-GROUP_ORDER = ("apps", "events.k8s.io", "coordination.k8s.io", "discovery.k8s.io")
+GROUP_ORDER = ("apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io",
+               "rbac.authorization.k8s.io", "coordination.k8s.io", "discovery.k8s.io")
 
 _BY_GVR = {r.gvr: r for r in RESOURCES}
 
@@ -194,3 +214,7 @@ LEASES = _served("coordination.k8s.io", "v1", "leases")
 SERVICEACCOUNTS = _served("", "v1", "serviceaccounts")
 CONFIGMAPS = _served("", "v1", "configmaps")
 SECRETS = _served("", "v1", "secrets")
+ROLES = _served("rbac.authorization.k8s.io", "v1", "roles")
+ROLEBINDINGS = _served("rbac.authorization.k8s.io", "v1", "rolebindings")
+CLUSTERROLES = _served("rbac.authorization.k8s.io", "v1", "clusterroles")
+CLUSTERROLEBINDINGS = _served("rbac.authorization.k8s.io", "v1", "clusterrolebindings")

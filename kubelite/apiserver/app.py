@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from kubelite.api import errors
 from kubelite.api.resources import lookup
@@ -16,20 +17,15 @@ from kubelite.apiserver import discovery, health, limits, subresources, verbs, w
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.allocators import ServiceAllocator
 from kubelite.apiserver.handlers import Target, parse_path, qbool
+from kubelite.apiserver.nodecerts import CertSigner
 from kubelite.apiserver.registry import Registry
+from kubelite.apiserver.security import Security
+from kubelite.apiserver.tokens import DEFAULT_ISSUER, TokenIssuer, load_or_create_key
 from kubelite.store.base import Store
 
 log = logging.getLogger("kubelite.apiserver")
 
 PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
-
-
-@dataclass
-class User:
-    """An authenticated user."""
-
-    name: str
-    groups: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -45,41 +41,10 @@ class APIServerConfig:
     token_file: str | None = None
     advertise_address: str = "127.0.0.1"
     limits: limits.LimitsConfig = field(default_factory=limits.LimitsConfig)
-
-
-def load_tokens(path: str | None) -> dict[str, User]:
-    """A kube-apiserver --token-auth-file: token,user,uid,"group1,group2"."""
-    out: dict[str, User] = {}
-    if not path:
-        return out
-    import csv
-    with open(path) as f:
-        for row in csv.reader(f):
-            if len(row) >= 2 and not row[0].startswith("#"):
-                groups = [g for g in (row[3].split(",") if len(row) > 3 else []) if g]
-                out[row[0].strip()] = User(row[1].strip(), groups)
-    return out
-
-
-def authenticate(request: web.Request, tokens: dict[str, User]) -> User | None:
-    """Client certificate (CN = user, O = groups) or bearer token."""
-    auth = request.headers.get("Authorization", "")
-    if auth.lower().startswith("bearer "):
-        return tokens.get(auth[7:].strip())
-    ssl_obj = request.transport.get_extra_info("ssl_object") if request.transport else None
-    if ssl_obj is not None:
-        cert = ssl_obj.getpeercert()
-        if cert:
-            cn, orgs = "", []
-            for rdn in cert.get("subject", ()):
-                for k, v in rdn:
-                    if k == "commonName":
-                        cn = v
-                    elif k == "organizationName":
-                        orgs.append(v)
-            if cn:
-                return User(cn, orgs)
-    return None
+    # Service-account tokens: the signing key file (None: a key for this process only) and
+    # the issuer named in tokens (also the audience the API server accepts by default).
+    service_account_key: str | None = None
+    service_account_issuer: str = DEFAULT_ISSUER
 
 
 Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
@@ -88,11 +53,11 @@ Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
 class APIServer:
     """Owns the store (through the registry) and serves the Kubernetes API."""
 
-    def __init__(self, store: Store, config: APIServerConfig):
+    def __init__(self, store: Store, config: APIServerConfig, *, cert_signer: CertSigner | None = None):
         self.config = config
         self.store = store
         self.registry = Registry(store, ServiceAllocator(config.service_cidr))
-        self.tokens = load_tokens(config.token_file)
+        self.security = self._security(cert_signer)
         self.ready = asyncio.Event()
         # Limits (connections, timeouts, requests in flight): see limits.py.  Their
         # middleware runs inside authentication, which it needs for the masters exemption.
@@ -114,18 +79,28 @@ class APIServer:
         self.extra_routes: dict[str, Handler] = {}  # subresource name -> handler (node proxy)
         self.openapi: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
+    # -- authentication and authorization ------------------------------------------------
+    def _security(self, cert_signer: CertSigner | None) -> Security:
+        """Authentication, authorization and the service-account token issuer."""
+        cfg = self.config
+        key = (load_or_create_key(cfg.service_account_key) if cfg.service_account_key
+               else ec.generate_private_key(ec.SECP256R1()))
+        issuer = TokenIssuer(key, issuer=cfg.service_account_issuer,
+                             jwks_uri=f"https://{cfg.advertise_address}:{cfg.port}/openid/v1/jwks")
+        return Security(self.registry, token_file=cfg.token_file, issuer=issuer, cert_signer=cert_signer)
+
     # -- middleware ----------------------------------------------------------------------
     @web.middleware
     async def _middleware(self, request: web.Request,
                           handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         path = request.path
-        if not any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS):
-            user = authenticate(request, self.tokens)
-            if user is None:
-                return neg.respond_error(errors.unauthorized())
-            request["user"] = user
         try:
-            return await handler(request)
+            if not any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS):
+                request["user"] = await self.security.check(request)  # 401 / 403
+            try:
+                return await handler(request)
+            finally:
+                self.security.done(request)
         except errors.StatusError as e:
             return neg.respond_error(e)
         except web.HTTPException:
@@ -153,6 +128,9 @@ class APIServer:
             return discovery.discovery_response(request, True, f"{self.config.advertise_address}:{self.config.port}")
         if path == "/apis":
             return discovery.discovery_response(request, False, "")
+        own = self.security.path_route(path)
+        if own is not None:
+            return await own(request)
         if path.startswith("/openapi/") or path in ("/openapi", "/swagger-2.0.0.pb-v1"):
             if self.openapi is not None:
                 return await self.openapi(request)
@@ -187,6 +165,9 @@ class APIServer:
         m = request.method
         info = t.info
         sub = t.subresource
+        own = self.security.route(t, m)
+        if own is not None:
+            return await own(request, t)
         if sub in self.extra_routes:
             return await self.extra_routes[sub](request, t)
         if sub in ("log", "exec", "attach", "portforward", "proxy"):
@@ -259,10 +240,12 @@ class APIServer:
             await self._runner.cleanup()
             self._runner = None
             raise
+        self.security.start()
 
     async def stop(self) -> None:
         """Stop serving (open watches are closed)."""
         self.closing.set()
+        await self.security.stop()
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None

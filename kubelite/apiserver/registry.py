@@ -14,7 +14,7 @@ import base64
 import collections
 import copy
 import datetime as dt
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -27,6 +27,9 @@ from kubelite.store.base import KV, Compacted, KeyExists, KeyNotFound, RevisionM
 
 Obj = dict[str, Any]
 Mutator = Callable[[Obj], Obj]
+# Admission that needs more than the object (who writes, what else is stored): called with
+# (resource, new object, old object or None) before validation; raises a StatusError.
+Admission = Callable[[ResourceInfo, Obj, "Obj | None"], Awaitable[None]]
 
 
 def decode(kv: KV, info: ResourceInfo) -> Obj:
@@ -79,6 +82,7 @@ class Registry:
         self.store = store
         self.allocator = allocator
         self._watch_objects: collections.OrderedDict[tuple[str, int, str], Obj] = collections.OrderedDict()
+        self.admission: list[Admission] = []
 
     # -- helpers -----------------------------------------------------------------------
     def _key(self, info: ResourceInfo, ns: str, name: str) -> str:
@@ -161,6 +165,8 @@ class Registry:
         md["creationTimestamp"] = meta.rfc3339()
         sa = await self._service_account(ns, obj) if info.kind == "Pod" and not info.group else None
         strategies.prepare_for_create(info, obj, service_account=sa)
+        for admit in self.admission:
+            await admit(info, obj, None)
         strategies.default_and_validate(info, obj, None)
         if info is SERVICES:
             others, _, _, _ = await self.list(SERVICES, "")
@@ -233,6 +239,8 @@ class Registry:
             if info.namespaced and nmd.get("namespace") and nmd["namespace"] != ns:
                 raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
             strategies.prepare_for_update(info, new, old, subresource)
+            for admit in self.admission:
+                await admit(info, new, old)
             if info is SERVICES and subresource != "status":
                 self.allocator.keep_allocated(new, old)
             strategies.default_and_validate(info, new, old, subresource)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -48,6 +48,9 @@ class ClientConfig:
     token: str | None = None
     insecure: bool = False
     user_agent: str = "kubelite"
+    # A token that changes over time (a refreshed service-account token): asked on every
+    # request instead of ``token``.
+    token_source: Callable[[], str] | None = None
 
     @classmethod
     def from_kubeconfig(cls, path: str, user_agent: str = "kubelite") -> ClientConfig:
@@ -146,6 +149,7 @@ class Client:
         url = self.config.server + path
         q = {k: ("true" if v is True else "false" if v is False else str(v))
              for k, v in (params or {}).items() if v is not None and v != ""}
+        headers.update(self.auth_headers())
         async with self.session.request(method, url, params=q, data=data, headers=headers) as resp:
             payload = await resp.read()
             if resp.status >= 400:
@@ -155,6 +159,12 @@ class Client:
             if not payload:
                 return None
             return orjson.loads(payload)
+
+    def auth_headers(self) -> dict[str, str]:
+        """The Authorization header of a changing token (static tokens live in the session)."""
+        if self.config.token_source is None:
+            return {}
+        return {"Authorization": f"Bearer {self.config.token_source()}"}
 
     def resource(self, info: ResourceInfo) -> ResourceClient:
         """A typed-client equivalent for one resource."""
@@ -251,7 +261,7 @@ class ResourceClient:
                   "allowWatchBookmarks": "true" if allow_bookmarks else None}
         q = {k: str(v) for k, v in params.items() if v is not None and v != ""}
         url = self.client.config.server + self.path(namespace)
-        async with self.client.session.get(url, params=q) as resp:
+        async with self.client.session.get(url, params=q, headers=self.client.auth_headers()) as resp:
             if resp.status >= 400:
                 _raise_for(resp.status, await resp.read(), "WATCH", url)
             lines = LineSplitter()

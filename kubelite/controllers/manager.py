@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,6 +43,9 @@ class ControllerSpec:
 
     name: str
     make: Callable[[APIClient, SharedInformerFactory], Runnable]
+    # The ServiceAccount (in kube-system) whose identity the controller writes with, as
+    # upstream's --use-service-account-credentials; its role is system:controller:<sa>.
+    service_account: str = ""
 
 
 def _deployment(client: APIClient, factory: SharedInformerFactory) -> Runnable:
@@ -63,56 +66,80 @@ def _lazy(module: str, cls: str) -> Callable[[APIClient, SharedInformerFactory],
 
 
 REGISTRY: list[ControllerSpec] = [
-    ControllerSpec("deployment", _deployment),
-    ControllerSpec("replicaset", _replicaset),
-    ControllerSpec("endpoints", _lazy("kubelite.controllers.endpoints", "EndpointsController")),
-    ControllerSpec("endpointslice", _lazy("kubelite.controllers.endpointslice", "EndpointSliceController")),
+    ControllerSpec("deployment", _deployment, "deployment-controller"),
+    ControllerSpec("replicaset", _replicaset, "replicaset-controller"),
+    ControllerSpec("endpoints", _lazy("kubelite.controllers.endpoints", "EndpointsController"), "endpoint-controller"),
+    ControllerSpec("endpointslice", _lazy("kubelite.controllers.endpointslice", "EndpointSliceController"),
+                   "endpointslice-controller"),
     ControllerSpec("endpointslicemirroring",
-                   _lazy("kubelite.controllers.endpointslicemirroring", "EndpointSliceMirroringController")),
-    ControllerSpec("garbagecollector", _lazy("kubelite.controllers.garbagecollector", "GarbageCollectorController")),
-    ControllerSpec("namespace", _lazy("kubelite.controllers.namespace", "NamespaceController")),
-    ControllerSpec("serviceaccount", _lazy("kubelite.controllers.serviceaccount", "ServiceAccountsController")),
-    ControllerSpec("root-ca-cert-publisher", _lazy("kubelite.controllers.rootcacert", "RootCACertPublisher")),
-    ControllerSpec("servicelb", _lazy("kubelite.controllers.servicelb", "ServiceLBController")),
-    ControllerSpec("nodelifecycle", _lazy("kubelite.controllers.nodelifecycle", "NodeLifecycleController")),
-    ControllerSpec("taint-eviction-controller", _lazy("kubelite.controllers.nodelifecycle", "TaintEvictionController")),
-    ControllerSpec("podgc", _lazy("kubelite.controllers.nodelifecycle", "PodGCController")),
+                   _lazy("kubelite.controllers.endpointslicemirroring", "EndpointSliceMirroringController"),
+                   "endpointslicemirroring-controller"),
+    ControllerSpec("garbagecollector", _lazy("kubelite.controllers.garbagecollector", "GarbageCollectorController"),
+                   "generic-garbage-collector"),
+    ControllerSpec("namespace", _lazy("kubelite.controllers.namespace", "NamespaceController"), "namespace-controller"),
+    ControllerSpec("serviceaccount", _lazy("kubelite.controllers.serviceaccount", "ServiceAccountsController"),
+                   "service-account-controller"),
+    ControllerSpec("root-ca-cert-publisher", _lazy("kubelite.controllers.rootcacert", "RootCACertPublisher"),
+                   "root-ca-cert-publisher"),
+    ControllerSpec("servicelb", _lazy("kubelite.controllers.servicelb", "ServiceLBController"), "service-controller"),
+    ControllerSpec("nodelifecycle", _lazy("kubelite.controllers.nodelifecycle", "NodeLifecycleController"),
+                   "node-controller"),
+    ControllerSpec("taint-eviction-controller", _lazy("kubelite.controllers.nodelifecycle", "TaintEvictionController"),
+                   "taint-eviction-controller"),
+    ControllerSpec("podgc", _lazy("kubelite.controllers.nodelifecycle", "PodGCController"), "pod-garbage-collector"),
+    ControllerSpec("clusterrole-aggregation",
+                   _lazy("kubelite.controllers.clusterroleaggregation", "ClusterRoleAggregationController"),
+                   "clusterrole-aggregation-controller"),
 ]
 
 
+# The client a controller writes with, by its ServiceAccount name ("" for the manager's own).
+ClientFor = Callable[[str], Awaitable[APIClient]]
+
+
 async def _run_one(spec: ControllerSpec, client: APIClient, factory: SharedInformerFactory,
-                   stop: asyncio.Event, first: Runnable | None = None) -> None:
+                   stop: asyncio.Event, first: Runnable | None = None, client_for: ClientFor | None = None) -> None:
     """Run one controller (``first`` if already built); a crash rebuilds it from scratch after a back-off."""
     built = [first] if first is not None else []
 
     async def run() -> None:
-        ctl = built.pop() if built else spec.make(client, factory)
+        ctl = built.pop() if built else spec.make(await _own_client(spec, client, client_for), factory)
         await ctl.run(stop)
     await supervise(f"controller {spec.name}", run, stop=stop, initial_delay=RESTART_DELAY,
                     max_delay=MAX_RESTART_DELAY, logger=log)
 
 
-def _build(spec: ControllerSpec, client: APIClient, factory: SharedInformerFactory) -> Runnable | None:
+async def _own_client(spec: ControllerSpec, client: APIClient, client_for: ClientFor | None) -> APIClient:
+    """The client a controller writes with: its ServiceAccount's when ``client_for`` is given."""
+    if client_for is not None and spec.service_account:
+        return await client_for(spec.service_account)
+    return client
+
+
+async def _build(spec: ControllerSpec, client: APIClient, factory: SharedInformerFactory,
+                 client_for: ClientFor | None) -> Runnable | None:
     """Build a controller now, so its informers exist; None if that fails (its task retries)."""
     try:
-        return spec.make(client, factory)
+        return spec.make(await _own_client(spec, client, client_for), factory)
     except Exception:
         log.exception("building controller %s failed", spec.name)
         return None
 
 
 async def run_controllers(client: APIClient, stop: asyncio.Event, names: Iterable[str] | None = None,
-                          synced: asyncio.Event | None = None) -> None:
+                          synced: asyncio.Event | None = None, client_for: ClientFor | None = None) -> None:
     """Run the selected (default: all) registered controllers until ``stop``.
 
-    ``synced`` is set once every informer the controllers use has listed once (the
-    API server's readiness waits for it)."""
+    The shared informers list and watch with ``client``; each controller writes with
+    ``client_for(<its ServiceAccount>)`` when given (upstream's service-account
+    credentials), else with ``client`` too.  ``synced`` is set once every informer the
+    controllers use has listed once (the API server's readiness waits for it)."""
     wanted = set(names) if names is not None else None
     specs = [s for s in REGISTRY if wanted is None or s.name in wanted]
     factory = InformerFactory(client)
     # Built up front so that every informer is registered before the sync is awaited.
-    built = [(s, _build(s, client, factory)) for s in specs]
-    tasks = [asyncio.create_task(_run_one(s, client, factory, stop, ctl), name=f"controller-{s.name}")
+    built = [(s, await _build(s, client, factory, client_for)) for s in specs]
+    tasks = [asyncio.create_task(_run_one(s, client, factory, stop, ctl, client_for), name=f"controller-{s.name}")
              for s, ctl in built]
     try:
         if synced is not None:
@@ -140,13 +167,13 @@ async def _until(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
 async def run_controller_manager(client: APIClient, *, stop: asyncio.Event, leader_elect: bool = True,
                                  identity: str, controllers: Iterable[str] | None = None,
                                  elector_options: dict[str, Any] | None = None,
-                                 synced: asyncio.Event | None = None) -> None:
+                                 synced: asyncio.Event | None = None, client_for: ClientFor | None = None) -> None:
     """Run the controllers, under leader election unless ``leader_elect`` is False.
 
     ``synced`` is set when the controllers run here for the first time with their caches filled."""
     names = list(controllers) if controllers is not None else None
     if not leader_elect:
-        await run_controllers(client, stop, names, synced)
+        await run_controllers(client, stop, names, synced, client_for)
         return
 
     async def lead(lost: asyncio.Event) -> None:
@@ -162,7 +189,7 @@ async def run_controller_manager(client: APIClient, *, stop: asyncio.Event, lead
             inner.set()
         relay_task = asyncio.create_task(relay())
         try:
-            await run_controllers(client, inner, names, synced)
+            await run_controllers(client, inner, names, synced, client_for)
         finally:
             relay_task.cancel()
 

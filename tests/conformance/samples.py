@@ -25,6 +25,8 @@ from typing import Any
 Obj = dict[str, Any]
 
 NOW = "2024-01-01T00:00:00Z"
+RBAC = "rbac.authorization.k8s.io/v1"
+_RULE = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}
 NOW_MICRO = "2024-01-01T00:00:00.000000Z"
 
 
@@ -136,4 +138,30 @@ SAMPLES: dict[str, Sample] = {
         endpoints=[{"addresses": ["192.0.2.30"], "conditions": {"ready": True}}],
         ports=[{"name": "http", "port": 80, "protocol": "TCP"}])),
     "events.k8s.io/v1/events": Sample(_events_v1_event, garbage_collected=False),
+    "rbac.authorization.k8s.io/v1/roles": Sample(lambda n, ns: _obj(RBAC, "Role", n, rules=[_RULE])),
+    "rbac.authorization.k8s.io/v1/clusterroles": Sample(lambda n, ns: _obj(RBAC, "ClusterRole", n, rules=[_RULE])),
+    "rbac.authorization.k8s.io/v1/rolebindings": Sample(lambda n, ns: _obj(
+        RBAC, "RoleBinding", n, roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "conformance"}])),
+    "rbac.authorization.k8s.io/v1/clusterrolebindings": Sample(lambda n, ns: _obj(
+        RBAC, "ClusterRoleBinding", n,
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "conformance"}])),
+    "authorization.k8s.io/v1/selfsubjectaccessreviews": Sample(lambda n, ns: _obj(
+        "authorization.k8s.io/v1", "SelfSubjectAccessReview", n,
+        spec={"resourceAttributes": {"verb": "get", "resource": "pods"}}), garbage_collected=False),
+    "authorization.k8s.io/v1/subjectaccessreviews": Sample(lambda n, ns: _obj(
+        "authorization.k8s.io/v1", "SubjectAccessReview", n,
+        spec={"user": "conformance", "resourceAttributes": {"verb": "get", "resource": "pods"}}),
+        garbage_collected=False),
+    "authorization.k8s.io/v1/localsubjectaccessreviews": Sample(lambda n, ns: _obj(
+        "authorization.k8s.io/v1", "LocalSubjectAccessReview", n,
+        spec={"user": "conformance", "resourceAttributes": {"verb": "get", "resource": "pods", "namespace": ns}}),
+        garbage_collected=False),
+    "authorization.k8s.io/v1/selfsubjectrulesreviews": Sample(lambda n, ns: _obj(
+        "authorization.k8s.io/v1", "SelfSubjectRulesReview", n, spec={"namespace": ns}), garbage_collected=False),
+    "authentication.k8s.io/v1/selfsubjectreviews": Sample(lambda n, ns: _obj(
+        "authentication.k8s.io/v1", "SelfSubjectReview", n), garbage_collected=False),
+    "authentication.k8s.io/v1/tokenreviews": Sample(lambda n, ns: _obj(
+        "authentication.k8s.io/v1", "TokenReview", n, spec={"token": "not-a-valid-token"}), garbage_collected=False),
 }

@@ -225,6 +225,12 @@ SERVICE_ACCOUNT = _kind(secrets=merge_list(OBJECT_REFERENCE, "name"),
                         imagePullSecrets=atomic_list())
 GENERIC = _kind()  # built-in kinds without interesting lists (Lease, Scale, Binding…)
 
+# RBAC: rules, selectors and subjects are atomic lists; RoleRef and Subject atomic structs.
+_ATOMIC_LIST = ListOf()
+ROLE = _kind(rules=_ATOMIC_LIST)
+CLUSTER_ROLE = _kind(rules=_ATOMIC_LIST, aggregationRule=Struct({"clusterRoleSelectors": _ATOMIC_LIST}))
+ROLE_BINDING = _kind(subjects=ListOf(Struct(atomic=True)), roleRef=Struct(atomic=True))
+
 SCHEMAS: dict[tuple[str, str], Struct] = {
     ("v1", "Pod"): POD,
     ("v1", "Service"): SERVICE,
@@ -245,6 +251,10 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("events.k8s.io/v1", "Event"): EVENT,
     ("autoscaling/v1", "Scale"): GENERIC,
     ("policy/v1", "Eviction"): GENERIC,
+    ("rbac.authorization.k8s.io/v1", "Role"): ROLE,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): CLUSTER_ROLE,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLE_BINDING,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ROLE_BINDING,
 }
 
 
@@ -281,6 +291,10 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
     ("discovery.k8s.io/v1", "EndpointSlice"): {"addressType": "", "endpoints": None},
     ("coordination.k8s.io/v1", "Lease"): {"spec": {}},
     ("events.k8s.io/v1", "Event"): {"eventTime": None},
+    ("rbac.authorization.k8s.io/v1", "Role"): {"rules": None},
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): {"rules": None},
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
 }
 
 

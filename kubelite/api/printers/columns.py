@@ -196,6 +196,25 @@ SERVICEACCOUNT = [NAME, column("Secrets", DOCS["sa.secrets"]), AGE]
 
 LEASE = [NAME, column("Holder", DOCS["lease.holderIdentity"]), AGE]
 
+# --- RBAC -------------------------------------------------------------------------------
+# Roles print as apiserver's default convertor does; bindings name their role, and the
+# wide columns list the subjects by kind.  The descriptions are our own words.
+
+ROLE = [NAME, column("Created At", DOCS["creationTimestamp"], type_="date")]
+
+
+def _binding_columns(what: str) -> list[Obj]:
+    return [NAME,
+            column("Role", f"The Role or ClusterRole this {what} grants, as Kind/name."),
+            AGE,
+            column("Users", f"Users in the {what}", priority=1),
+            column("Groups", f"Groups in the {what}", priority=1),
+            column("ServiceAccounts", f"ServiceAccounts in the {what}", priority=1)]
+
+
+ROLEBINDING = _binding_columns("roleBinding")
+CLUSTERROLEBINDING = _binding_columns("clusterRoleBinding")
+
 # --- apiserver's default convertor ----------------------------------------------------
 
 DEFAULT = [NAME, column("Created At", DOCS["creationTimestamp"], type_="date")]

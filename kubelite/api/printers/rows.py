@@ -353,6 +353,30 @@ def lease_row(lease: Obj, clock: Clock) -> Cells:
             clock.since(lease["metadata"].get("creationTimestamp"))]
 
 
+# --- RBAC -------------------------------------------------------------------------------
+
+def binding_row(b: Obj, clock: Clock) -> Cells:
+    """printRoleBinding / printClusterRoleBinding: ROLE is Kind/name; the wide cells list
+    User, Group and ServiceAccount (namespace/name) subjects."""
+    ref = b.get("roleRef") or {}
+    users: list[str] = []
+    groups: list[str] = []
+    sas: list[str] = []
+    for s in b.get("subjects") or []:
+        if not isinstance(s, dict):
+            continue
+        kind, name = s.get("kind"), s.get("name") or ""
+        if kind == "User":
+            users.append(name)
+        elif kind == "Group":
+            groups.append(name)
+        elif kind == "ServiceAccount":
+            sas.append(f"{s.get('namespace') or ''}/{name}")
+    return [b["metadata"].get("name", ""), f"{ref.get('kind') or ''}/{ref.get('name') or ''}",
+            clock.since(b["metadata"].get("creationTimestamp")),
+            ", ".join(users), ", ".join(groups), ", ".join(sas)]
+
+
 # --- apiserver's default convertor ----------------------------------------------------
 
 def default_row(obj: Obj, clock: Clock) -> Cells:

@@ -26,6 +26,19 @@ KIND_DOCS = {
     "meta.v1.ObjectMeta": "Metadata every persisted object carries: name, namespace, labels, "
                           "annotations and bookkeeping written by the server.",
     "meta.v1.LabelSelector": "Selects objects by their labels; all requirements must hold.",
+    "rbac.v1.Role": "A Role is a set of permissions (rules) inside one namespace; a RoleBinding gives "
+                    "them to users, groups or service accounts.",
+    "rbac.v1.ClusterRole": "A ClusterRole is a set of permissions valid cluster-wide, or in one namespace "
+                           "when a RoleBinding refers to it.",
+    "rbac.v1.RoleBinding": "A RoleBinding grants the rules of a Role or ClusterRole to subjects, inside the "
+                           "RoleBinding's namespace.",
+    "rbac.v1.ClusterRoleBinding": "A ClusterRoleBinding grants the rules of a ClusterRole to subjects in every "
+                                  "namespace and for cluster-scoped resources.",
+    "rbac.v1.PolicyRule": "One permission: these verbs on these resources (or non-resource URLs).",
+    "rbac.v1.Subject": "Who a binding applies to: a User, a Group or a ServiceAccount.",
+    "rbac.v1.RoleRef": "The Role or ClusterRole a binding grants.",
+    "rbac.v1.AggregationRule": "Selects the ClusterRoles whose rules are copied into this one by the "
+                               "aggregation controller.",
 }
 
 GENERIC_DOCS = {

@@ -1,8 +1,8 @@
 """The API operations we document, derived from the resource catalogue.
 
 One ``Operation`` per (path, HTTP method): list, create, deletecollection, get, replace,
-patch and delete of each resource, plus the status, scale, finalize, binding and eviction
-subresources.  Operation ids, tags and descriptions follow upstream's naming so kubectl
+patch and delete of each resource, plus the status, scale, finalize, binding, eviction and
+token subresources.  Operation ids, tags and descriptions follow upstream's naming so kubectl
 finds the PATCH operation of a kind (and its ``fieldValidation`` parameter).
 """
 from __future__ import annotations
@@ -153,7 +153,7 @@ def _resource_operations(r: ResourceInfo) -> Iterable[Operation]:
                 yield op(path, "put", sub_msg, sub_msg, _WRITE_Q, suffix, sub_gvk)
             if "patch" in sub.verbs:
                 yield op(path, "patch", sub_msg, PATCH_DEF, _WRITE_Q + ("force",), suffix, sub_gvk)
-        elif sub.name in ("eviction", "binding"):
+        elif sub.name in ("eviction", "binding", "token"):
             sub_av = f"{sub.group}/{sub.version}" if sub.group else "v1"
             sub_msg = _kind_message(sub_av, sub.kind)
             sub_gvk = {"group": sub.group, "kind": sub.kind, "version": sub.version or "v1"}
