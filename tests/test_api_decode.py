@@ -185,6 +185,18 @@ def test_json_patch_removing_metadata_is_400_and_changes_nothing(raw, ns):
     assert rv_of(raw, path) == before
 
 
+def test_apply_body_whose_metadata_is_not_an_object_is_400_and_changes_nothing(raw, ns):
+    """Found by the fuzz suite: the error path itself read metadata as a map (a 500)."""
+    path = f"/api/v1/namespaces/{ns}/configmaps/a"
+    assert raw("POST", f"/api/v1/namespaces/{ns}/configmaps", cm("a"))[0] == 201
+    before = rv_of(raw, path)
+    code, body = raw("PATCH", path + "?fieldManager=t", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": True},
+                     "application/apply-patch+yaml")
+    st = status_of(code, body, 400, "BadRequest")
+    assert st["message"].startswith("failed to create typed patch object (/; /v1, Kind=ConfigMap): ")
+    assert rv_of(raw, path) == before
+
+
 @pytest.mark.parametrize("patch,message", [
     ({"spec": {"$patch": "bogus"}}, "unknown patch type: bogus in map: map[]"),
     ({"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}},

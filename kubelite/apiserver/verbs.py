@@ -230,7 +230,9 @@ def _typed_apply_body(info: ResourceInfo, body: Obj) -> list[typeddecode.Unknown
     try:
         return h.typed_unknown(body, info.api_version, info.kind)
     except typeddecode.TypeMismatch as e:
-        md = body.get("metadata") or {}
+        md = body.get("metadata")
+        if not isinstance(md, dict):  # the wrong type may be metadata itself
+            md = {}
         gvk = f"{info.group}/{info.version}, Kind={info.kind}"
         raise errors.bad_request(f"failed to create typed patch object ({md.get('namespace', '')}/{md.get('name', '')}; "
                                  f"{gvk}): {e.apply_message()}") from None
