@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from kubelite.apiserver.app import User
+from kubelite.apiserver.authn import User
 from kubelite.apiserver.limits import (
     Conn,
     ConnectionTable,
