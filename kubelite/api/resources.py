@@ -41,7 +41,6 @@ class ResourceInfo:
     # Upstream strategies: which writes move metadata.generation, and whether the main
     # resource ignores status (and /status ignores spec).
     has_status: bool = False
-    generation_on_annotations: bool = False
     # What DELETE returns: the object (pods, services, namespaces…) or a Status.
     return_deleted_object: bool = False
     # Set when this resource is another API's view of objects stored once in the form of
@@ -128,7 +127,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  has_status=True, return_deleted_object=True),
     # apps/v1
     ResourceInfo("apps", "v1", "Deployment", "deployments", short_names=("deploy",), categories=("all",),
-                 subresources=(_SCALE, _STATUS), has_status=True, generation_on_annotations=True),
+                 subresources=(_SCALE, _STATUS), has_status=True),
     ResourceInfo("apps", "v1", "ReplicaSet", "replicasets", short_names=("rs",), categories=("all",),
                  subresources=(_SCALE, _STATUS), has_status=True),
     # discovery.k8s.io/v1

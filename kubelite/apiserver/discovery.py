@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kubelite.api.resources import GROUP_ORDER, RESOURCES, ResourceInfo, group_versions, in_group_version
+from kubelite.api.resources import GROUP_ORDER, ResourceInfo, group_versions, in_group_version
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.negotiation import parse_accept
 
@@ -147,8 +147,3 @@ def discovery_response(request: web.Request, core: bool, server_address: str) ->
             "Vary": "Accept", "ETag": etag, "Cache-Control": "public"})
     body = orjson.dumps(legacy_api(server_address) if core else legacy_apis())
     return web.Response(body=body, content_type="application/json")
-
-
-def all_resources() -> tuple[ResourceInfo, ...]:
-    """Everything served (for OpenAPI and tests)."""
-    return RESOURCES
