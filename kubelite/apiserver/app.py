@@ -67,7 +67,7 @@ class APIServer:
         self.inflight = limits.InFlight(lim, self.connections)
         self._listener: limits.Listener | None = None
         self.app = web.Application(client_max_size=neg.MAX_BODY + 1024,
-                                   middlewares=[self._middleware, self.inflight.middleware])
+                                   middlewares=[self._middleware, self.inflight.middleware, self._authorize])
         self.app["registry"] = self.registry
         self.app["apiserver"] = self
         self.closing = asyncio.Event()  # set on stop: open watches end
@@ -90,13 +90,23 @@ class APIServer:
         return Security(self.registry, token_file=cfg.token_file, issuer=issuer, cert_signer=cert_signer)
 
     # -- middleware ----------------------------------------------------------------------
+    # Upstream's order: authentication (and impersonation), then the in-flight limits, then
+    # authorization, then the handler.  Errors from the inner two reach _middleware's catch.
+    @web.middleware
+    async def _authorize(self, request: web.Request,
+                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        user = request.get("user")
+        if user is not None:
+            await self.security.authorize(request, user)
+        return await handler(request)
+
     @web.middleware
     async def _middleware(self, request: web.Request,
                           handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         path = request.path
         try:
             if not any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS):
-                request["user"] = await self.security.check(request)  # 401 / 403
+                request["user"] = await self.security.authenticate(request)  # 401 (403: impersonation)
             try:
                 return await handler(request)
             finally:

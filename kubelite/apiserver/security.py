@@ -103,13 +103,19 @@ class Security:
             return None
 
     # -- the request filter chain ---------------------------------------------------------------
-    async def check(self, request: web.Request) -> User:
-        """Authenticate, impersonate and authorize a request; its user, or a 401/403 error."""
+    async def authenticate(self, request: web.Request) -> User:
+        """Authenticate and impersonate: the request's user, or a 401/403 error."""
         user = await self.authenticator.authenticate(request)
         if user is None:
             raise errors.unauthorized()
         if impersonation.requested(request.headers):
             user = await impersonation.impersonate(user, request.headers, self.authorizer)
+        CURRENT_USER.set(user)
+        return user
+
+    async def authorize(self, request: web.Request, user: User) -> None:
+        """Authorize the authenticated request, or raise a 403 error.  As upstream, this runs
+        after the in-flight limits: a caller over the cap hears 429 whatever its rights."""
         a = request_attributes(user, request.method, request.path, request.query)
         verdict = await self.authorizer.authorize(a)
         if not verdict.allowed:
@@ -121,8 +127,6 @@ class Security:
                 raise self._refused(create, verdict.reason)
         if a.resource_request and a.api_group == RBAC_GROUP and a.verb not in ("get", "list", "watch"):
             request["rbac_write"] = True
-        CURRENT_USER.set(user)
-        return user
 
     @staticmethod
     def _refused(a: Attributes, reason: str) -> errors.StatusError:

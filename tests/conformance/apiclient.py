@@ -206,12 +206,18 @@ class Api:
                 resp = self._conn.getresponse()
                 raw = resp.read()
                 return Reply(resp.status, resp.headers, raw)
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                # The server closed an idle keep-alive connection; one fresh try.
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError):
+                # The server closed an idle keep-alive connection (it does after 32 s, and TLS
+                # may report that as an EOF while we send); one fresh try.
                 self._conn.close()
                 self._conn = None
                 if attempt == 2:
                     raise
+            except BaseException:
+                # Anything else leaves the connection mid-request: never reuse it.
+                self._conn.close()
+                self._conn = None
+                raise
         raise AssertionError("unreachable")
 
     def call(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
