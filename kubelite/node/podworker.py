@@ -36,11 +36,14 @@ from kubelite.node.status import ContainerStatus, build_status
 log = logging.getLogger("kubelite.node")
 Obj = dict[str, Any]
 
-# The drain handshake's own bound, outside the grace period.  Proxies that are alive
-# answer within milliseconds; only a proxy that died (its Lease stays live for up to 40 s)
-# or a publishNotReadyAddresses Service makes the wait run out.  Taking that time from
-# the grace period once left later pods about 0 s for preStop and SIGTERM.
-DRAIN_WAIT_MAX = 5.0
+# The drain handshake's own bound, outside the grace period.  A live proxy lists a pod
+# once it routes nothing new there and what it forwarded has finished, which it waits for
+# up to CONNECTION_DRAIN_LIMIT (5 s, kubelite/proxy/drain.py); on a loaded node applying
+# the slice and renewing its Lease adds to that.  So the bound must be well above 5 s, or
+# SIGTERM lands on requests still in flight.  Only a proxy that died (its Lease stays
+# live for up to 40 s) or a publishNotReadyAddresses Service makes the wait run out; taking
+# that time from the grace period once left later pods about 0 s for preStop and SIGTERM.
+DRAIN_WAIT_MAX = 15.0
 
 
 def drain_wait_bound(grace: float) -> float:
