@@ -28,7 +28,6 @@ import os
 import pty
 import shutil
 import signal
-import struct
 import sys
 import termios
 import uuid
@@ -42,6 +41,7 @@ from ...images.store import ImageConfig, ImageStore, default_root
 from . import logs
 from .base import ContainerHandle, ExecSession, ExitInfo, ImageInfo, Sandbox, StartError, container_argv, exit_reason
 from .netns import DEFAULT_BRIDGE, DEFAULT_HOST_CIDR, DEFAULT_POD_CIDR, PodNetwork, make_network
+from .ptyio import PtyStream
 
 log = logging.getLogger(__name__)
 CHUNK = 64 * 1024
@@ -444,18 +444,12 @@ class _PipeExec:
         await self.proc.wait()
 
 
-class _TtyExec:
+class _TtyExec(PtyStream):
     """exec with a tty: the command's controlling terminal is a pty; one output stream."""
 
     def __init__(self, proc: asyncio.subprocess.Process, master: int):
+        super().__init__(master)
         self.proc = proc
-        self.master = master
-        self.stdout = asyncio.StreamReader()
-        self.stderr: asyncio.StreamReader | None = None
-        self._loop = asyncio.get_running_loop()
-        os.set_blocking(master, False)
-        self._loop.add_reader(master, self._readable)
-        self._closed = False
 
     @classmethod
     async def start(cls, argv: list[str], cwd: str, env: dict[str, str]) -> _TtyExec:
@@ -470,43 +464,6 @@ class _TtyExec:
         finally:
             os.close(slave)
         return cls(proc, master)
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.master, CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:  # EIO: every slave end is closed
-            data = b""
-        if data:
-            self.stdout.feed_data(data)
-        else:
-            self._close()
-
-    def _close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._loop.remove_reader(self.master)
-            os.close(self.master)
-            self.stdout.feed_eof()
-
-    async def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view and not self._closed:
-            try:
-                n = os.write(self.master, view)
-                view = view[n:]
-            except BlockingIOError:
-                await asyncio.sleep(0.01)
-            except OSError:
-                return
-
-    async def close_stdin(self) -> None:
-        await self.write(b"\x04")  # EOF for a terminal in canonical mode
-
-    def resize(self, width: int, height: int) -> None:
-        if not self._closed:
-            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
     async def wait(self) -> int:
         code = await self.proc.wait()

@@ -20,13 +20,12 @@ import functools
 import os
 import pty
 import signal
-import struct
 import subprocess
 import termios
 
+from ..ptyio import PtyStream
 from .conmon import read_pid
 
-CHUNK = 64 * 1024
 
 
 def _kill_pid_file(pid_file: str) -> None:
@@ -100,20 +99,14 @@ class PipeExec:
         await self.wait()
 
 
-class TtyExec:
+class TtyExec(PtyStream):
     """exec with a tty: one output stream."""
 
     def __init__(self, proc: asyncio.subprocess.Process, master: int, pid_file: str, files: tuple[str, ...]):
+        super().__init__(master)
         self.proc = proc
-        self.master = master
         self.pid_file = pid_file
         self.files = files
-        self.stdout = asyncio.StreamReader()
-        self.stderr: asyncio.StreamReader | None = None
-        self._loop = asyncio.get_running_loop()
-        os.set_blocking(master, False)
-        self._loop.add_reader(master, self._readable)
-        self._closed = False
 
     @classmethod
     async def start(cls, argv: list[str], pid_file: str, files: tuple[str, ...]) -> TtyExec:
@@ -128,46 +121,6 @@ class TtyExec:
         finally:
             os.close(slave)
         return cls(proc, master, pid_file, files)
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.master, CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:  # EIO: every slave end is closed
-            data = b""
-        if data:
-            self.stdout.feed_data(data)
-        else:
-            self._close()
-
-    def _close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._loop.remove_reader(self.master)
-            os.close(self.master)
-            self.stdout.feed_eof()
-
-    async def write(self, data: bytes) -> None:
-        """Type bytes into the terminal."""
-        view = memoryview(data)
-        while view and not self._closed:
-            try:
-                n = os.write(self.master, view)
-                view = view[n:]
-            except BlockingIOError:
-                await asyncio.sleep(0.01)
-            except OSError:
-                return
-
-    async def close_stdin(self) -> None:
-        """Ctrl-D: EOF for a terminal in canonical mode."""
-        await self.write(b"\x04")
-
-    def resize(self, width: int, height: int) -> None:
-        """Resize our pty; runc gets SIGWINCH and passes the size on."""
-        if not self._closed:
-            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
     async def wait(self) -> int:
         """The command's exit code."""
