@@ -27,7 +27,6 @@ from ..ptyio import PtyStream
 from .conmon import read_pid
 
 
-
 def _kill_pid_file(pid_file: str) -> None:
     pid = read_pid(pid_file)
     if pid > 0:
