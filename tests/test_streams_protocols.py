@@ -12,7 +12,7 @@ from aiohttp import web
 from test_streams_harness import local_session
 
 from kubelite.streams import serve_exec, serve_portforward, spdy
-from kubelite.streams.remotecommand import exit_status, resize_events
+from kubelite.streams.remotecommand import WEBSOCKET_CLIENT_SETUP, exit_status, resize_events
 
 # -- framing -----------------------------------------------------------------------------
 
@@ -299,6 +299,20 @@ async def test_websocket_v5_close_signal_ends_stdin(server):
             msgs = [m.data async for m in ws]
     assert b"".join(m[1:] for m in msgs if m[0] == 1) == b"abc"
     assert [json.loads(m[1:]) for m in msgs if m[0] == 3] == [{"metadata": {}, "status": "Success"}]
+
+
+async def test_websocket_output_waits_for_kubectl_to_register_its_streams(server):
+    # client-go drops frames for streams it has not registered yet, and registers them
+    # only after the handshake; a command that prints at once must not lose its output.
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as http:
+        url = f"http://{server}/api/v1/namespaces/default/pods/p/exec?command=echo&command=hi&stdout=true"
+        async with http.ws_connect(url, protocols=["v5.channel.k8s.io"]) as ws:
+            connected = loop.time()
+            arrivals = [(loop.time(), m.data) async for m in ws]
+    data = [(t, d) for t, d in arrivals if d[0] in (1, 3) and len(d) > 1]
+    assert b"".join(d[1:] for _, d in data if d[0] == 1) == b"hi\n"
+    assert data and min(t for t, _ in data) - connected >= WEBSOCKET_CLIENT_SETUP * 0.9
 
 
 async def test_legacy_websocket_portforward_without_subprotocol(server):

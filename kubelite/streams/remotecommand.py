@@ -36,6 +36,11 @@ V4, V5 = "v4.channel.k8s.io", "v5.channel.k8s.io"
 SPDY_PROTOCOLS = [V5, V4, V3, V2, V1]
 WEBSOCKET_PROTOCOLS = ["", channels.V1, channels.V1_BASE64, channels.V4, channels.V4_BASE64, channels.V5]
 STREAM_CREATION_TIMEOUT = 30.0
+# kubectl's WebSocket client (client-go ≥1.30) starts reading frames while it is still
+# registering its streams and drops any frame for a stream it has not registered yet
+# ("Unknown stream id 1, discarding message"). Nothing on the wire says it is ready, so
+# output and the exit status are held back this long after the handshake.
+WEBSOCKET_CLIENT_SETUP = 0.15
 STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
 
 
@@ -253,17 +258,26 @@ async def _serve_websocket(request: web.Request, factory: SessionFactory, opts: 
     first = STDOUT if opts.stdout else STDERR if opts.stderr else ERROR
     await conn.send(first, b"")
     json_status = protocol in (channels.V4, channels.V4_BASE64, channels.V5)
+    loop = asyncio.get_running_loop()
+    client_ready_at = loop.time() + WEBSOCKET_CLIENT_SETUP
+    in_order = asyncio.Lock()  # FIFO: frames held back leave in the order they came
+
+    async def send_when_ready(channel: int, data: bytes) -> None:
+        async with in_order:
+            if (wait := client_ready_at - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            await conn.send(channel, data)
 
     def send_on(channel: int) -> Callable[[bytes], Awaitable[None]]:
         async def send(data: bytes) -> None:
-            await conn.send(channel, data)
+            await send_when_ready(channel, data)
         return send
 
     async def write_status(status: dict[str, Any]) -> None:
         payload = encode_status(status, json_status)
         if payload:
             with contextlib.suppress(Exception):
-                await conn.send(ERROR, payload)
+                await send_when_ready(ERROR, payload)
 
     async def nothing() -> None:
         return None
