@@ -14,8 +14,10 @@ no credentials is refused with 401 (anonymous requests are off, as with
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hmac
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,8 +93,25 @@ class StaticTokens:
         return found
 
 
+# A connection's certificate never changes: it is read once per connection (keyed by the
+# aiohttp handler, which lives exactly as long as the connection), not on every request.
+_CONNECTION_USERS: weakref.WeakKeyDictionary[Any, tuple[User | None]] = weakref.WeakKeyDictionary()
+
+
 def certificate_user(request: web.Request) -> User | None:
     """The user named by a verified client certificate (CN user, O groups)."""
+    handler = request.protocol
+    try:
+        return _CONNECTION_USERS[handler][0]
+    except (KeyError, TypeError):
+        pass
+    user = _read_certificate_user(request)
+    with contextlib.suppress(TypeError):  # a handler that takes no weak references
+        _CONNECTION_USERS[handler] = (user,)
+    return user
+
+
+def _read_certificate_user(request: web.Request) -> User | None:
     ssl_obj = request.transport.get_extra_info("ssl_object") if request.transport else None
     if ssl_obj is None:
         return None

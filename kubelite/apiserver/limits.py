@@ -29,6 +29,7 @@ except for members of ``system:masters``, who are always served.  Long-running r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import resource
@@ -287,6 +288,9 @@ class Listener:
                 await asyncio.sleep(ACCEPT_PAUSE)
                 continue
             address = addr[0] if isinstance(addr, tuple) else str(addr)
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = self.table.admit(address)
             if conn is None:
                 sock.close()

@@ -42,20 +42,48 @@ def drop_false_booleans(obj: Obj) -> None:
         _walk(obj, name)
 
 
+def _droppable(f: schema.Field) -> bool:
+    return f.type == "b" and not (f.pointer or f.always or f.repeated or f.map)
+
+
+@cache
+def _holders() -> frozenset[str]:
+    """Every message that has, at some depth, a boolean this module drops (fixed point)."""
+    held: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name in schema.MESSAGES:
+            if name in held or name in schema.SPECIAL:
+                continue
+            if any(_droppable(f) or f.type in held for f in _fields(name).values()):
+                held.add(name)
+                changed = True
+    return frozenset(held)
+
+
+@cache
+def _relevant(message: str) -> dict[str, schema.Field]:
+    """The fields of a message worth visiting: droppable booleans and nested messages that
+    can hold one (most of a pod, e.g. its metadata, holds none)."""
+    holders = _holders()
+    return {key: f for key, f in _fields(message).items() if _droppable(f) or f.type in holders}
+
+
 def _walk(value: Any, message: str) -> None:
-    if message in schema.SPECIAL or not isinstance(value, dict):
+    if not isinstance(value, dict):
         return
-    fields = _fields(message)
-    for key in list(value):
-        f = fields.get(key)
+    fields = _relevant(message)
+    if not fields:
+        return
+    for key in [k for k in value if k in fields]:
+        f = fields[key]
         sub = value[key]
-        if f is None or sub is None:
+        if sub is None:
             continue
         if f.type == "b":
-            if sub is False and not (f.pointer or f.always or f.repeated or f.map):
+            if sub is False:
                 del value[key]
-        elif f.type in schema.SCALARS:
-            continue
         elif f.map and isinstance(sub, dict):
             for item in sub.values():
                 _walk(item, f.type)

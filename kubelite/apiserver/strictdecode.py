@@ -37,19 +37,25 @@ class KeyOccurrence:
 
 
 def _flag_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    if len({k for k, _ in pairs}) != len(pairs):
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
         raise _HasDuplicates
-    return dict(pairs)
+    return obj
 
 
 class _HasDuplicates(Exception):
     pass
 
 
+# One decoder for every call: json.loads with a hook builds a new decoder each time,
+# which costs more than the scan itself on a typical body.
+_DUPLICATE_SCANNER = json.JSONDecoder(object_pairs_hook=_flag_duplicates)
+
+
 def has_duplicate_keys(body: bytes) -> bool:
     """Whether a JSON body repeats a key in some object (False for a non-JSON body)."""
     try:
-        json.loads(body, object_pairs_hook=_flag_duplicates)
+        _DUPLICATE_SCANNER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except _HasDuplicates:
         return True
     except (ValueError, RecursionError):
