@@ -216,3 +216,33 @@ async def test_a_connection_still_in_its_handshake_is_evicted_by_cancelling_it()
 def test_connection_budget_leaves_room_for_everything_else():
     assert connection_budget(20_000) < 10_000
     assert connection_budget(1024) >= 64
+
+
+async def test_accepted_connections_send_small_responses_without_nagle_delay():
+    # Without TCP_NODELAY a response written in two segments waits for the client's delayed
+    # ACK (up to 40 ms): the listener must set it on every connection it accepts.
+    import socket
+
+    from kubelite.apiserver.limits import Listener
+    seen: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        assert sock is not None
+        seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        return web.Response(text="ok")
+
+    server = web.Server(handler)
+    listener = Listener(server, ConnectionTable(100, 100), None, header_timeout=5.0)
+    await listener.start("127.0.0.1", 0, 16)
+    try:
+        assert listener._sock is not None
+        port = listener._sock.getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert (await reader.read()).endswith(b"ok")
+        writer.close()
+    finally:
+        await listener.stop()
+        await server.shutdown()
+    assert seen and seen[0] != 0
