@@ -1,7 +1,9 @@
 """One pod's life on a node: the kubelet's pod worker, as one asyncio task per pod.
 
 Order of things (upstream's SyncPod / SyncTerminatingPod):
-1. sandbox (directory + network, gives the pod IP);
+1. sandbox (directory + network, gives the pod IP), then the pod's volumes
+   (volumes/manager.py), retried with FailedMount events until every one is set up and
+   from then on rewritten when their ConfigMaps, Secrets or tokens change;
 2. init containers one at a time, each to successful completion;
 3. regular containers, each in its own loop: pull (ErrImagePull → ImagePullBackOff with
    10 s doubling to 5 min), start, run probes, wait for exit, restart per restartPolicy
