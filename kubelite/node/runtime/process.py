@@ -95,6 +95,7 @@ class ProcessRuntime:
         self._sandboxes: dict[str, Sandbox] = {}
         self._containers: dict[str, _Container] = {}
         self._attempts: dict[tuple[str, str], itertools.count] = {}
+        self._said_volumes = False
 
     # -- images and sandboxes -------------------------------------------------
 
@@ -147,6 +148,10 @@ class ProcessRuntime:
         cdir = os.path.join(sandbox.dir, "containers", name)
         root = os.path.join(cdir, str(attempt))
         await asyncio.to_thread(_fresh_rootfs, self.images.unpack(image), root, cdir, attempt)
+        if mounts and not self._said_volumes:
+            self._said_volumes = True
+            log.warning("process runtime: a container's volumes are symlinks at their mountPath inside its copy of "
+                        "the image, not at the absolute path (it has no mount namespace; --runtime oci mounts them)")
         await asyncio.to_thread(_link_volumes, root, mounts)
         workdir = container.get("workingDir") or image.working_dir or "/"
         cwd = _inside(root, workdir)
