@@ -201,7 +201,8 @@ def test_exec_sees_the_container_filesystem_not_the_hosts(node, ns):
     wait_running(node, ns, "fs")
     k = node.srv.kubectl
     listing = k("-n", ns, "exec", "fs", "--", "ls", "/", check=True).stdout.split()
-    assert set(listing) == {"bin", "dev", "etc", "proc", "sys", "tmp", "www"}
+    # `var` holds the service-account token mount (/var/run/secrets/kubernetes.io/serviceaccount).
+    assert set(listing) == {"bin", "dev", "etc", "proc", "sys", "tmp", "var", "www"}
     for host_path in (str(node.data_dir), str(node.data_dir / "tls" / "ca.key"), "/usr/bin/python3"):
         assert k("-n", ns, "exec", "fs", "--", "test", "-e", host_path).returncode == 1, host_path
     assert k("-n", ns, "exec", "fs", "--", "hostname", check=True).stdout == "fs\n"

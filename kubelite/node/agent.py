@@ -29,6 +29,7 @@ from kubelite.node.admission import Admitter
 from kubelite.node.api import AgentAPI, ServingTLS
 from kubelite.node.podworker import PodWorker
 from kubelite.node.runtime.base import Runtime
+from kubelite.node.volumes.objects import WatchedObjects
 from kubelite.pki import PKI
 
 log = logging.getLogger("kubelite.node")
@@ -132,6 +133,7 @@ class Agent:
         self.factory = InformerFactory(client)
         self.pods = self.factory.informer(PODS, field_selector=f"spec.nodeName={opts.node_name}")
         self.services = self.factory.informer(SERVICES)
+        self.objects = WatchedObjects(client)
         self.workers: dict[str, PodWorker] = {}
         self._pods_api = client.resource(PODS)
         self._nodes_api = client.resource(NODES)
@@ -190,6 +192,11 @@ class Agent:
                 await self.runtime.remove_sandbox(w.sandbox)
             except Exception:
                 log.exception("removing the sandbox of %s", w.key)
+
+    @property
+    def volume_api(self) -> WatchedObjects:
+        """The watched ConfigMaps and Secrets, and TokenRequests, of the pods' volumes."""
+        return self.objects
 
     def running_pod(self, namespace: str, name: str) -> PodWorker | None:
         """The worker of pod ``namespace/name`` on this node, if any (for the agent API)."""
@@ -411,6 +418,7 @@ class Agent:
             for t in loops:
                 t.cancel()
             await self.factory.stop()
+            await self.objects.stop()
             if isinstance(self.runtime, OutlivesAgent):
                 # Like k3s: stopping the agent leaves the containers running (`kubelite killall` stops them).
                 self.runtime.detach()

@@ -7,7 +7,9 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kubelite.api.validation_common import is_env_var_name
 from kubelite.node.runtime.base import expand_vars
+from kubelite.node.volumes.base import format_map, resource_value
 
 Obj = dict[str, Any]
 Lookup = Callable[[str, str, str], Awaitable[Obj | None]]  # (kind, namespace, name) -> object
@@ -47,6 +49,7 @@ def service_env(services: list[Obj]) -> dict[str, str]:
 
 
 _INDEXED = re.compile(r"^metadata\.(labels|annotations)\['([^']+)'\]$")
+Warn = Callable[[str, str], None]  # (reason, message) of a Warning event about the pod
 
 
 def field_ref(pod: Obj, path: str, host_ip: str, pod_ip: str) -> str:
@@ -54,7 +57,7 @@ def field_ref(pod: Obj, path: str, host_ip: str, pod_ip: str) -> str:
     md, spec = pod.get("metadata", {}), pod.get("spec", {})
     m = _INDEXED.match(path)
     if m:
-        return (md.get(m.group(1)) or {}).get(m.group(2), "")
+        return str((md.get(m.group(1)) or {}).get(m.group(2), ""))
     simple = {
         "metadata.name": md.get("name", ""), "metadata.namespace": md.get("namespace", ""),
         "metadata.uid": md.get("uid", ""), "spec.nodeName": spec.get("nodeName", ""),
@@ -62,66 +65,102 @@ def field_ref(pod: Obj, path: str, host_ip: str, pod_ip: str) -> str:
         "status.hostIPs": host_ip, "status.podIP": pod_ip, "status.podIPs": pod_ip,
     }
     if path in simple:
-        return simple[path]
+        return str(simple[path])
     if path in ("metadata.labels", "metadata.annotations"):
-        d = md.get(path.split(".")[1]) or {}
-        return "\n".join(f'{k}="{v}"' for k, v in sorted(d.items()))
+        return format_map(md.get(path.split(".")[1]) or {})
     return ""
 
 
-def _data(obj: Obj | None, secret: bool) -> dict[str, str]:
-    if not obj:
-        return {}
-    out = dict(obj.get("data") or {}) if not secret else {
-        k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("data") or {}).items()}
-    if secret:
-        out.update(obj.get("stringData") or {})
-    else:
-        out.update({k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("binaryData") or {}).items()})
+def _configmap_data(obj: Obj | None) -> dict[str, str]:
+    # Only `data`: binaryData does not reach the environment, as upstream.
+    return {k: str(v) for k, v in ((obj or {}).get("data") or {}).items()}
+
+
+def _secret_data(obj: Obj | None) -> dict[str, str]:
+    out = {k: base64.b64decode(v).decode(errors="replace") for k, v in ((obj or {}).get("data") or {}).items()}
+    out.update({k: str(v) for k, v in ((obj or {}).get("stringData") or {}).items()})
     return out
 
 
+def _container_named(pod: Obj, name: str, default: Obj) -> Obj:
+    spec = pod.get("spec") or {}
+    for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        if c.get("name") == name:
+            return c
+    return default
+
+
+async def _env_from(pod: Obj, src: Obj, ns: str, lookup: Lookup, warn: Warn | None) -> dict[str, str]:
+    """The variables of one envFrom source; keys that are no variable names are skipped with a warning."""
+    prefix = str(src.get("prefix") or "")
+    out: dict[str, str] = {}
+    for key, secret in (("configMapRef", False), ("secretRef", True)):
+        ref = src.get(key)
+        if not ref:
+            continue
+        name = str(ref.get("name", ""))
+        obj = await lookup("Secret" if secret else "ConfigMap", ns, name)
+        if obj is None:
+            if ref.get("optional"):
+                continue
+            raise ValueError(f'{"secret" if secret else "configmap"} "{name}" not found')
+        invalid = []
+        for k, v in (_secret_data(obj) if secret else _configmap_data(obj)).items():
+            var = prefix + k
+            if is_env_var_name(var):
+                invalid.append(var)
+                continue
+            out[var] = v
+        if invalid and warn is not None:
+            what = "secret" if secret else "configMap"
+            warn("InvalidEnvironmentVariableNames",
+                 f"Keys [{', '.join(sorted(invalid))}] from the EnvFrom {what} {ns}/{name} were skipped since they "
+                 f"are considered invalid environment variable names.")
+    return out
+
+
+async def _value_from(pod: Obj, container: Obj, vf: Obj, ns: str, *, host_ip: str, pod_ip: str,
+                      lookup: Lookup) -> str | None:
+    """One valueFrom (None: an optional reference that is absent, so no variable)."""
+    if "fieldRef" in vf:
+        return field_ref(pod, str((vf["fieldRef"] or {}).get("fieldPath", "")), host_ip, pod_ip)
+    if "resourceFieldRef" in vf:
+        rf = vf["resourceFieldRef"] or {}
+        target = _container_named(pod, str(rf.get("containerName") or ""), container)
+        return resource_value(target, str(rf.get("resource", "")), rf.get("divisor"))
+    secret = "secretKeyRef" in vf
+    ref = vf.get("secretKeyRef" if secret else "configMapKeyRef") or {}
+    name, key = str(ref.get("name", "")), str(ref.get("key", ""))
+    obj = await lookup("Secret" if secret else "ConfigMap", ns, name)
+    if obj is None:
+        if ref.get("optional"):
+            return None
+        raise ValueError(f'{"secret" if secret else "configmap"} "{name}" not found')
+    data = _secret_data(obj) if secret else _configmap_data(obj)
+    if key in data:
+        return data[key]
+    if ref.get("optional"):
+        return None
+    raise ValueError(f"couldn't find key {key} in {'Secret' if secret else 'ConfigMap'} {ns}/{name}")
+
+
 async def container_env(pod: Obj, container: Obj, *, services: list[Obj], host_ip: str, pod_ip: str,
-                        lookup: Lookup) -> dict[str, str]:
+                        lookup: Lookup, warn: Warn | None = None) -> dict[str, str]:
     """The environment of one container (raises ValueError for a missing required reference)."""
     ns = pod["metadata"].get("namespace", "default")
     env: dict[str, str] = {}
     if (pod.get("spec") or {}).get("enableServiceLinks", True):
         env.update(service_env(services))
     for src in container.get("envFrom") or []:
-        prefix = src.get("prefix", "")
-        for key, secret in (("configMapRef", False), ("secretRef", True)):
-            ref = src.get(key)
-            if ref:
-                obj = await lookup("Secret" if secret else "ConfigMap", ns, ref.get("name", ""))
-                if obj is None and not ref.get("optional"):
-                    raise ValueError(f'{"secret" if secret else "configmap"} "{ref.get("name")}" not found')
-                for k, v in _data(obj, secret).items():
-                    env[prefix + k] = v
+        env.update(await _env_from(pod, src, ns, lookup, warn))
     for e in container.get("env") or []:
         name = e.get("name")
         if "value" in e or "valueFrom" not in e:
             env[name] = expand_vars(e.get("value", ""), env)
             continue
-        vf = e["valueFrom"]
-        if "fieldRef" in vf:
-            env[name] = field_ref(pod, vf["fieldRef"].get("fieldPath", ""), host_ip, pod_ip)
-        elif "configMapKeyRef" in vf or "secretKeyRef" in vf:
-            secret = "secretKeyRef" in vf
-            ref = vf["secretKeyRef" if secret else "configMapKeyRef"]
-            obj = await lookup("Secret" if secret else "ConfigMap", ns, ref.get("name", ""))
-            data = _data(obj, secret)
-            if ref.get("key") in data:
-                env[name] = data[ref["key"]]
-            elif not ref.get("optional"):
-                what = "secret" if secret else "configmap"
-                raise ValueError(f'couldn\'t find key {ref.get("key")} in {what} {ns}/{ref.get("name")}'
-                                 if obj else f'{what} "{ref.get("name")}" not found')
-        elif "resourceFieldRef" in vf:
-            rf = vf["resourceFieldRef"]
-            res = rf.get("resource", "")
-            kind, _, r = res.partition(".")
-            val = ((container.get("resources") or {}).get(kind) or {}).get(r)
-            env[name] = str(val) if val is not None else "0"
+        value = await _value_from(pod, container, e["valueFrom"] or {}, ns, host_ip=host_ip, pod_ip=pod_ip,
+                                  lookup=lookup)
+        if value is not None:
+            env[name] = value
     env["HOSTNAME"] = pod["metadata"]["name"]
     return env

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from kubelite.node.runtime.base import ContainerHandle, Runtime, Sandbox
 from kubelite.node.status import ContainerStatus
+from kubelite.node.volumes.base import VolumeAPI
 
 Obj = dict[str, Any]
 
@@ -39,6 +40,10 @@ class PodHost(Protocol):
     @property
     def recorder(self) -> EventSink:
         """Where the pod's Events go."""
+
+    @property
+    def volume_api(self) -> VolumeAPI:
+        """The ConfigMaps, Secrets and tokens the pod's volumes read (watched through the API)."""
 
     def services_for(self, pod: Obj) -> list[Obj]:
         """The Services whose environment variables the pod's containers get."""

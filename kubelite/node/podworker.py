@@ -1,7 +1,9 @@
 """One pod's life on a node: the kubelet's pod worker, as one asyncio task per pod.
 
 Order of things (upstream's SyncPod / SyncTerminatingPod):
-1. sandbox (directory + network, gives the pod IP);
+1. sandbox (directory + network, gives the pod IP), then the pod's volumes
+   (volumes/manager.py), retried with FailedMount events until every one is set up and
+   from then on rewritten when their ConfigMaps, Secrets or tokens change;
 2. init containers one at a time, each to successful completion;
 3. regular containers, each in its own loop: pull (ErrImagePull → ImagePullBackOff with
    10 s doubling to 5 min), start, run probes, wait for exit, restart per restartPolicy
@@ -32,6 +34,7 @@ from kubelite.node.host import PodHost
 from kubelite.node.probes import ExecFn, ProbeFn, Prober, ResultFn, run_probe
 from kubelite.node.runtime.base import ContainerHandle, ImageInfo, ImageNotFound, Sandbox, StartError
 from kubelite.node.status import ContainerStatus, build_status
+from kubelite.node.volumes.manager import PodVolumes, failed_mount
 
 log = logging.getLogger("kubelite.node")
 Obj = dict[str, Any]
@@ -52,6 +55,7 @@ def drain_wait_bound(grace: float) -> float:
 
 
 IMAGE_BACKOFF = (10.0, 300.0)
+MOUNT_BACKOFF = (0.5, 30.0)      # retries of a failed volume setup (upstream: 0.5 s doubling)
 CRASH_BACKOFF = (10.0, 300.0)
 BACKOFF_RESET = 600.0
 
@@ -87,6 +91,10 @@ class PodWorker:
         self.failure: tuple[str, str] | None = None  # (reason, message) once the node failed the pod
         self.deadline = deadline.ActiveDeadline(self._deadline_exceeded)
         self._fail_task: asyncio.Task[None] | None = None
+        self.volumes: PodVolumes | None = None
+        self._volumes_changed = asyncio.Event()  # a source object, the pod's metadata or a token is due
+        self._volume_task: asyncio.Task[None] | None = None
+        self._watching = False
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -97,7 +105,12 @@ class PodWorker:
 
     def update(self, pod: Obj) -> None:
         """A newer version of the pod from the informer."""
+        old = self.pod.get("metadata") or {}
         self.pod = pod
+        md = pod.get("metadata") or {}
+        if self.volumes is not None and (old.get("labels"), old.get("annotations")) != (md.get("labels"),
+                                                                                       md.get("annotations")):
+            self._volumes_changed.set()  # downwardAPI files show labels and annotations
         if meta.is_deleting(pod):
             self.terminating.set()
         self.deadline.arm(pod, self.start_time)
@@ -109,6 +122,7 @@ class PodWorker:
             t.cancel()
         if self._task:
             self._task.cancel()
+        self._stop_volumes()
         await self._stop_all(0)
         if self._status_task:
             self._status_task.cancel()
@@ -148,7 +162,7 @@ class PodWorker:
                 t0 = time.monotonic()
                 await self._create_sandbox()
                 log.debug("pod %s: sandbox in %.0f ms", self.key, (time.monotonic() - t0) * 1000)
-            if self.sandbox and not self.terminating.is_set():
+            if self.sandbox and not self.terminating.is_set() and await self._mount_volumes():
                 ok = await self._run_init_containers()
                 if ok:
                     self._container_tasks = [asyncio.create_task(self._container_loop(c)) for c in self.main]
@@ -172,6 +186,62 @@ class PodWorker:
             self._event(WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
             raise
         self._changed()
+
+    # -- volumes ---------------------------------------------------------------------------
+    async def _mount_volumes(self) -> bool:
+        """Set up the pod's volumes, retrying with FailedMount events until they all are (False: halted)."""
+        if not (self.pod.get("spec") or {}).get("volumes") or not self.host.runtime.serves_ports:
+            return True  # a simulated pod (fake runtime, as kwok) mounts nothing
+        vols = PodVolumes(self.pod, self._sandbox.dir, self.host.volume_api)
+        self.volumes = vols
+        refs = vols.refs()
+        if refs:
+            self.host.volume_api.watch_objects(self.uid, refs, self._volumes_changed.set)
+            self._watching = True
+        delay = MOUNT_BACKOFF[0]
+        while not self._halted():
+            self._volumes_changed.clear()
+            vols.pod = self.pod
+            failures = await vols.setup()
+            if not failures:
+                self._volume_task = asyncio.create_task(self._keep_volumes(vols), name=f"volumes-{self.key}")
+                return True
+            for name, message in failures:
+                self._event(WARNING, "FailedMount", failed_mount(name, message))
+            await self._wait_volumes(delay)
+            delay = min(delay * 2, MOUNT_BACKOFF[1])
+        return False
+
+    async def _wait_volumes(self, timeout: float | None) -> None:
+        """Until a volume source changed, the pod is stopping, or `timeout` passed."""
+        waits = [asyncio.ensure_future(self._volumes_changed.wait()), asyncio.ensure_future(self.terminating.wait())]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    async def _keep_volumes(self, vols: PodVolumes) -> None:
+        """Rewrite the volumes when their sources change or a token is due, while the pod runs."""
+        while not self._halted():
+            due = vols.next_refresh()
+            await self._wait_volumes(None if due is None else max(0.0, due - time.time()))
+            if self._halted():
+                return
+            self._volumes_changed.clear()
+            vols.pod = self.pod
+            failures = await vols.refresh()
+            for name, message in failures:
+                self._event(WARNING, "FailedMount", failed_mount(name, message))
+            if failures:
+                await self._wait_volumes(MOUNT_BACKOFF[1])
+
+    def _stop_volumes(self) -> None:
+        if self._volume_task is not None:
+            self._volume_task.cancel()
+        if self._watching:
+            self.host.volume_api.forget(self.uid)
+            self._watching = False
 
     # -- containers ------------------------------------------------------------------------
     async def _run_init_containers(self) -> bool:
@@ -301,7 +371,9 @@ class PodWorker:
         try:
             env = await envvars.container_env(self.pod, spec, services=self.host.services_for(self.pod),
                                               host_ip=self.host.node_ip, pod_ip=self._sandbox.ip,
-                                              lookup=self.host.lookup)
+                                              lookup=self.host.lookup,
+                                              warn=lambda reason, msg: self._event(WARNING, reason, msg))
+            mounts = self.volumes.container_mounts(spec, env) if self.volumes is not None else []
         except ValueError as e:
             cs.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}}
             self._changed()
@@ -313,7 +385,7 @@ class PodWorker:
         if restart:
             cs.restart_count += 1
         try:
-            handle = await self.host.runtime.start_container(self._sandbox, self.pod, spec, info, env)
+            handle = await self.host.runtime.start_container(self._sandbox, self.pod, spec, info, env, mounts)
         except StartError as e:
             if e.reason == "CreateContainerConfigError":  # refused before creation: waiting, as upstream
                 if restart:
@@ -565,6 +637,7 @@ class PodWorker:
         for t in self._container_tasks:
             t.cancel()
         await asyncio.gather(*self._container_tasks, return_exceptions=True)
+        self._stop_volumes()
         if self.sandbox is not None:
             try:
                 await self.host.runtime.remove_sandbox(self.sandbox)

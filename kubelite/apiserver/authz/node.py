@@ -10,7 +10,8 @@ directly, which is the same relation computed on demand:
 * pods bound to it: get, delete, status updates, evictions; list/watch only with the
   field selector ``spec.nodeName=<node>`` (as upstream's selector authorization);
 * secrets and configmaps one of its pods references (volumes, projected volumes,
-  env, envFrom, imagePullSecrets), one at a time (get only);
+  env, envFrom, imagePullSecrets), one at a time (get, or list/watch with
+  ``metadata.name=<x>``);
 * a token for a ServiceAccount one of its pods runs as;
 * everything else upstream's node rules grant: services, endpoints (get), events,
   TokenReviews and SubjectAccessReviews.
@@ -119,8 +120,12 @@ class NodeAuthorizer:
         return [p for p in items if (p.get("spec") or {}).get("nodeName") == node]
 
     async def _referenced_object(self, node: str, a: Attributes) -> Verdict:
-        if a.verb != "get" or not a.name:
-            return Verdict(Decision.NO_OPINION, "can only get individual resources of this type")
+        # get, or list/watch narrowed to one object by metadata.name (the kubelet watches
+        # each ConfigMap and Secret its pods' volumes read).
+        if a.verb not in ("get", "list", "watch"):
+            return Verdict(Decision.NO_OPINION, "can only read resources of this type")
+        if not a.name:
+            return Verdict(Decision.NO_OPINION, "No Object name found")
         kind = "secret" if a.resource == "secrets" else "configMap"
         for pod in await self._pods_on(node, a.namespace):
             if a.name in referenced(pod, kind):

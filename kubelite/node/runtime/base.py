@@ -51,6 +51,15 @@ class Sandbox:
     created_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Mount:
+    """A volume as a container sees it: host path `source` at `destination`, maybe read-only."""
+
+    source: str
+    destination: str
+    readonly: bool = False
+
+
 @dataclass
 class ContainerHandle:
     """One started container instance (a restart gives a new handle)."""
@@ -149,8 +158,8 @@ class Runtime(Protocol):
         """Create the pod's directory and network; idempotent per pod uid."""
 
     async def start_container(self, sandbox: Sandbox, pod: dict, container: dict, image: ImageInfo,
-                              env: dict[str, str]) -> ContainerHandle:
-        """Start one container of the pod; raise StartError if it cannot start."""
+                              env: dict[str, str], mounts: Sequence[Mount] = ()) -> ContainerHandle:
+        """Start one container of the pod with its volume `mounts`; raise StartError if it cannot start."""
 
     async def stop_container(self, handle: ContainerHandle, grace: float) -> None:
         """SIGTERM, then SIGKILL after `grace` seconds; returns when everything is gone."""

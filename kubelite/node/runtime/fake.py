@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ...images.store import ImageStore, default_root
-from .base import ContainerHandle, ExecSession, ExitInfo, ImageInfo, Sandbox, exit_reason
+from .base import ContainerHandle, ExecSession, ExitInfo, ImageInfo, Mount, Sandbox, exit_reason
 
 log = logging.getLogger("kubelite.node")
 
@@ -180,7 +180,7 @@ class FakeRuntime:
         return str(self.net.network_address + self._next_ip)
 
     async def start_container(self, sandbox: Sandbox, pod: dict, container: dict, image: ImageInfo,
-                              env: dict[str, str]) -> ContainerHandle:
+                              env: dict[str, str], mounts: Sequence[Mount] = ()) -> ContainerHandle:
         """Become running after the configured delay; exit later if the annotations say so."""
         if self.start_delay > 0:
             await asyncio.sleep(self.start_delay)

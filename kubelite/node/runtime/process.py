@@ -39,8 +39,19 @@ from pathlib import Path
 from ...images.pull import Puller
 from ...images.store import ImageConfig, ImageStore, default_root
 from . import logs
-from .base import ContainerHandle, ExecSession, ExitInfo, ImageInfo, Sandbox, StartError, container_argv, exit_reason
+from .base import (
+    ContainerHandle,
+    ExecSession,
+    ExitInfo,
+    ImageInfo,
+    Mount,
+    Sandbox,
+    StartError,
+    container_argv,
+    exit_reason,
+)
 from .netns import DEFAULT_BRIDGE, DEFAULT_HOST_CIDR, DEFAULT_POD_CIDR, PodNetwork, make_network
+from .oci import rootfs
 from .ptyio import PtyStream
 
 log = logging.getLogger(__name__)
@@ -84,6 +95,7 @@ class ProcessRuntime:
         self._sandboxes: dict[str, Sandbox] = {}
         self._containers: dict[str, _Container] = {}
         self._attempts: dict[tuple[str, str], itertools.count] = {}
+        self._said_volumes = False
 
     # -- images and sandboxes -------------------------------------------------
 
@@ -116,13 +128,17 @@ class ProcessRuntime:
         self._sandboxes.pop(sandbox.uid, None)
         for key in [k for k in self._attempts if k[0] == sandbox.uid]:
             del self._attempts[key]
-        await asyncio.to_thread(shutil.rmtree, sandbox.dir, True)
+        # A Memory emptyDir is a tmpfs below the pod's directory: unmounted before the delete.
+        await asyncio.to_thread(rootfs.remove_tree, sandbox.dir)
 
     # -- containers -----------------------------------------------------------
 
     async def start_container(self, sandbox: Sandbox, pod: dict, container: dict, image: ImageInfo,
-                              env: dict[str, str]) -> ContainerHandle:
-        """Start `container` of `pod` from `image`; raise StartError if it cannot run."""
+                              env: dict[str, str], mounts: Sequence[Mount] = ()) -> ContainerHandle:
+        """Start `container` of `pod` from `image`; raise StartError if it cannot run.
+
+        A host process cannot be given mounts: each volume appears as a symlink at its
+        mountPath inside the container's copy of the image, not at the absolute path."""
         name = container["name"]
         attempt = next(self._attempts.setdefault((sandbox.uid, name), itertools.count()))
         full_env = self._container_env(sandbox, pod, image, env)
@@ -132,6 +148,11 @@ class ProcessRuntime:
         cdir = os.path.join(sandbox.dir, "containers", name)
         root = os.path.join(cdir, str(attempt))
         await asyncio.to_thread(_fresh_rootfs, self.images.unpack(image), root, cdir, attempt)
+        if mounts and not self._said_volumes:
+            self._said_volumes = True
+            log.warning("process runtime: a container's volumes are symlinks at their mountPath inside its copy of "
+                        "the image, not at the absolute path (it has no mount namespace; --runtime oci mounts them)")
+        await asyncio.to_thread(_link_volumes, root, mounts)
         workdir = container.get("workingDir") or image.working_dir or "/"
         cwd = _inside(root, workdir)
         os.makedirs(cwd, exist_ok=True)
@@ -379,6 +400,18 @@ def _fresh_rootfs(image_root: str, root: str, cdir: str, attempt: int) -> None:
     for old in os.listdir(cdir):
         if old.isdigit() and int(old) < attempt - 1:
             shutil.rmtree(os.path.join(cdir, old), ignore_errors=True)
+
+
+def _link_volumes(root: str, mounts: Sequence[Mount]) -> None:
+    """Each volume as a symlink at its mountPath in the container's root copy."""
+    for m in mounts:
+        at = _inside(root, m.destination)
+        if os.path.isdir(at) and not os.path.islink(at):
+            shutil.rmtree(at)
+        elif os.path.lexists(at):
+            os.unlink(at)
+        os.makedirs(os.path.dirname(at), exist_ok=True)
+        os.symlink(m.source, at)
 
 
 def resolve_executable(name: str, root: str, cwd: str, path: str) -> str:

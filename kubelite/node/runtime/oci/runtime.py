@@ -37,7 +37,17 @@ from typing import Protocol
 from ....images.store import ImageStore
 from ... import netslot
 from .. import logs
-from ..base import ContainerHandle, ExecSession, ExitInfo, ImageInfo, Sandbox, StartError, container_argv, exit_reason
+from ..base import (
+    ContainerHandle,
+    ExecSession,
+    ExitInfo,
+    ImageInfo,
+    Mount,
+    Sandbox,
+    StartError,
+    container_argv,
+    exit_reason,
+)
 from ..netns import NETNS_DIR, NetnsNetwork
 from . import cgroups, conmon, rootfs, spec, state
 from .exec import PipeExec, TtyExec
@@ -290,8 +300,9 @@ class OciRuntime:
     # -- containers ----------------------------------------------------------------------------
 
     async def start_container(self, sandbox: Sandbox, pod: dict, container: dict, image: ImageInfo,
-                              env: dict[str, str]) -> ContainerHandle:
-        """Start `container` of `pod` (or hand back the instance an earlier agent started)."""
+                              env: dict[str, str], mounts: Sequence[Mount] = ()) -> ContainerHandle:
+        """Start `container` of `pod` with its volume `mounts` (bound into it), or hand back
+        the instance an earlier agent started."""
         name = container["name"]
         adopted = self._claimable.pop((sandbox.uid, name), None)
         if adopted is not None:
@@ -326,7 +337,7 @@ class OciRuntime:
             await asyncio.to_thread(rootfs.mount_overlay, [image_root], os.path.join(bundle, "upper"),
                                     os.path.join(bundle, "work"), os.path.join(bundle, "rootfs"))
             cfg = self._container_spec(rec, pod, container, bundle, argv, full_env, identity, pause_pid,
-                                       cwd=container.get("workingDir") or image.working_dir or "/")
+                                       cwd=container.get("workingDir") or image.working_dir or "/", volumes=mounts)
             _write_json(os.path.join(bundle, "config.json"), cfg)
             crec = state.ContainerRecord(id=cid, name=name, sandbox_uid=sandbox.uid, attempt=attempt,
                                          started_at=_iso(_now()), log_path=log_path, image=image.ref, bundle=bundle)
@@ -349,11 +360,13 @@ class OciRuntime:
         return inst.handle
 
     def _container_spec(self, rec: state.SandboxRecord, pod: dict, container: dict, bundle: str, argv: list[str],
-                        env: dict[str, str], identity: spec.Identity, pause_pid: int, *, cwd: str) -> dict:
+                        env: dict[str, str], identity: spec.Identity, pause_pid: int, *, cwd: str,
+                        volumes: Sequence[Mount] = ()) -> dict:
         mounts = [spec.bind(os.path.join(rec.dir, "hosts"), "/etc/hosts"),
                   spec.bind(os.path.join(rec.dir, "hostname"), "/etc/hostname"),
                   spec.bind(os.path.join(rec.dir, "resolv.conf"), "/etc/resolv.conf"),
                   spec.bind(os.path.join(rec.dir, "shm"), "/dev/shm", extra=("nosuid", "nodev", "noexec"))]
+        mounts += spec.volume_mounts(volumes)
         ns = spec.Namespaces(network=self._netns_path(rec), ipc=f"/proc/{pause_pid}/ns/ipc",
                              uts=f"/proc/{pause_pid}/ns/uts",
                              pid=f"/proc/{pause_pid}/ns/pid" if rec.share_pid else None)

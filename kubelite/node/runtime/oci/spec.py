@@ -18,10 +18,12 @@ Everything here is pure: inputs in, a dict out, so it is tested without runc.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.api import quantity
+from kubelite.node.runtime.base import Mount
 
 Obj = dict[str, Any]
 
@@ -298,6 +300,12 @@ def bind(source: str, destination: str, *, readonly: bool = False, extra: tuple[
     """A private bind mount of a host file or directory."""
     return {"destination": destination, "type": "bind", "source": source,
             "options": ["rbind", "rprivate", "ro" if readonly else "rw", *extra]}
+
+
+def volume_mounts(volumes: Sequence[Mount]) -> list[Obj]:
+    """Bind mounts of a container's volumes, parents before what is mounted inside them."""
+    ordered = sorted(volumes, key=lambda m: len([p for p in m.destination.split("/") if p]))
+    return [bind(m.source, m.destination, readonly=m.readonly) for m in ordered]
 
 
 @dataclass(frozen=True)
