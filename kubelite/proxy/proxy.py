@@ -157,6 +157,7 @@ class Proxy:
         await asyncio.gather(self.services.wait_synced(), self.slices.wait_synced())
         for svc in self.services.list():
             await self._sync_logged(meta.key(svc))
+        await self._initial_sync_done()
         self.synced.set()
         self.reporter.start()
         self._worker = asyncio.create_task(run_workers(self.queue, self.sync, 1), name="proxy-sync")
@@ -180,6 +181,9 @@ class Proxy:
         if self._draining:
             await asyncio.gather(*list(self._draining), return_exceptions=True)
         self._release_addresses()
+
+    async def _initial_sync_done(self) -> None:
+        """Hook: every Service was synced once (the kernel path applies its first ruleset here)."""
 
     # -- sync ------------------------------------------------------------------------------
     async def _sync_logged(self, key: str) -> None:
