@@ -606,10 +606,9 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                 ip = await node_internal_ip(kube_proxy, node_name)
                 p: Proxy
                 if svc_range is not None:
-                    from kubelite.proxy.nftables import NftProxy, node_pod_cidr
+                    from kubelite.proxy.nftables import NftProxy
                     # The oci runtime's pods outlive the server: so do their Services' rules.
                     p = NftProxy(kube_proxy, node_name=node_name, node_ip=ip, service_cidr=svc_range.cidr,
-                                 pod_cidr=await node_pod_cidr(kube_proxy, node_name),
                                  delete_on_stop=opts.runtime != "oci")
                 else:
                     p = Proxy(kube_proxy, node_name=node_name, node_ip=ip)

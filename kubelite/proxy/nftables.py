@@ -40,9 +40,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.resources import NODES
-from kubelite.client.errors import StatusError
 from kubelite.client.protocols import APIClient, SharedInformerFactory
+from kubelite.node.netslot import GUARD_CIDR
 from kubelite.proxy.balancer import DEFAULT_AFFINITY_TIMEOUT, Balancer, Endpoint, usable
 from kubelite.proxy.proxy import Proxy, _ServiceState, slice_endpoints
 
@@ -301,7 +300,7 @@ class NftProxy(Proxy):
     no listeners; every change rebuilds the table and applies it in one transaction."""
 
     def __init__(self, client: APIClient, *, node_name: str, node_ip: str, service_cidr: str,
-                 pod_cidr: str = "", delete_on_stop: bool = True, factory: SharedInformerFactory | None = None):
+                 pod_cidr: str = GUARD_CIDR, delete_on_stop: bool = True, factory: SharedInformerFactory | None = None):
         super().__init__(client, node_name=node_name, node_ip=node_ip, factory=factory)
         self.service_cidr = service_cidr
         self.table = table_name(service_cidr)
@@ -393,12 +392,3 @@ async def delete_table(table: str) -> None:
         if "No such file" not in str(e):
             log.warning("proxy: cannot delete nftables table %s: %s", table, e)
 
-
-async def node_pod_cidr(client: APIClient, node_name: str) -> str:
-    """The Node's spec.podCIDR ("" if it has none): pods calling pods on its bridge get masqueraded."""
-    try:
-        node = await client.resource(NODES).get(node_name)
-    except (StatusError, OSError) as e:
-        log.warning("proxy: cannot read node %s: %s", node_name, e)
-        return ""
-    return str((node.get("spec") or {}).get("podCIDR") or "")
