@@ -166,3 +166,33 @@ def test_generated_ruleset_is_accepted_by_nft():
         # -c: checked by the kernel in a transaction that is never committed.
         p = subprocess.run(["nft", "-c", "-f", "-"], input=text, capture_output=True, text=True)
         assert p.returncode == 0, p.stderr + text
+
+
+def test_udp_flows_of_a_gone_endpoint_are_forgotten_in_conntrack(monkeypatch):
+    import asyncio
+
+    from kubelite.proxy import nftables
+
+    dns = svc("dns", type_="NodePort", ports=[{"name": "dns", "port": 53, "protocol": "UDP", "nodePort": 30053}])
+    before = build([dns], [slc("dns", [ep("10.244.3.5"), ep("10.244.3.6")], port=53, name="dns", proto="UDP")])
+    after = build([dns], [slc("dns", [ep("10.244.3.5")], port=53, name="dns", proto="UDP")], previous=before)
+    gone = nftables._udp_flows(before) - nftables._udp_flows(after)
+    assert gone == {("10.96.0.10:53", "10.244.3.6"), (":30053", "10.244.3.6")}
+
+    calls: list[tuple[str, ...]] = []
+
+    class Done:
+        async def wait(self) -> int:
+            return 0
+
+    async def fake_exec(*argv: str, **kw: object) -> Done:
+        calls.append(argv)
+        return Done()
+    monkeypatch.setattr(nftables.shutil, "which", lambda name: "/usr/sbin/" + name)
+    monkeypatch.setattr(nftables.asyncio, "create_subprocess_exec", fake_exec)
+    asyncio.run(nftables._forget_udp_flows(gone))
+    assert sorted(calls) == [
+        ("conntrack", "-D", "-p", "udp", "--dst-nat", "10.244.3.6", "--orig-dst", "10.96.0.10",
+         "--orig-port-dst", "53"),
+        ("conntrack", "-D", "-p", "udp", "--dst-nat", "10.244.3.6", "--orig-port-dst", "30053"),
+    ]

@@ -377,8 +377,7 @@ async def _forget_udp_flows(flows: set[tuple[str, str]]) -> None:
     for front, ep in sorted(flows):
         ip, _, port = front.partition(":")
         args = ["conntrack", "-D", "-p", "udp", "--dst-nat", ep]
-        args += ["--orig-dst", ip] if ip else []
-        args += ["--orig-port-dst", port] if not ip else []
+        args += (["--orig-dst", ip] if ip else []) + ["--orig-port-dst", port]
         proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
                                                     stderr=asyncio.subprocess.DEVNULL)
         await proc.wait()
