@@ -222,7 +222,7 @@ def plan_service_path(opts: ServerOptions) -> tuple[str, ServiceRange | None]:
     """The service range, and the claimed range when the kernel (nftables) path runs."""
     from kubelite.proxy import ranges
     if opts.proxy_mode == "userspace":
-        return opts.service_cidr or LOOPBACK_DEFAULT, None
+        return opts.service_cidr or ranges.remembered(opts.data_dir) or LOOPBACK_DEFAULT, None
     why = kernel_path_missing(opts)
     requested = opts.service_cidr
     loopback = False
@@ -240,7 +240,8 @@ def plan_service_path(opts: ServerOptions) -> tuple[str, ServiceRange | None]:
     if why:
         if opts.proxy_mode == "nftables":
             raise StartupError(f"--proxy-mode nftables: {why}")
-        return requested or LOOPBACK_DEFAULT, None
+        log.info("services: userspace proxy (the nftables path is off: %s)", why)
+        return requested or ranges.remembered(opts.data_dir) or LOOPBACK_DEFAULT, None
     try:
         rng = ranges.claim(opts.data_dir, requested)
     except RangeError as e:
@@ -592,7 +593,8 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                                                 network=opts.network, pki=pki,
                                                 offline=opts.offline or offline_from_env(),
                                                 registry_config=opts.registry_config,
-                                                pod_max_pids=opts.pod_max_pids))
+                                                pod_max_pids=opts.pod_max_pids,
+                                                service_routing=svc_range is not None))
                 readiness.agent_started(a)
                 await a.run(stop)
             return run

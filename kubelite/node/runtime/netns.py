@@ -124,6 +124,8 @@ class NetnsNetwork:
         self.namespaces: dict[str, str] = {}
         self._bridge_made = False
         self._lock = asyncio.Lock()
+        self.service_routing = False  # set by the agent when the server runs the nftables Service path
+        self._routing_set = False
 
     def names(self, uid: str) -> tuple[str, str]:
         """(namespace, host veth) names for a pod; interface names stay within 15 bytes."""
@@ -181,17 +183,19 @@ class NetnsNetwork:
             self._bridge_made = False
 
     async def _ensure_bridge(self) -> None:
-        if os.path.exists(f"/sys/class/net/{self.bridge}"):
-            return
-        await _ip("link", "add", self.bridge, "type", "bridge")
-        self._bridge_made = True
-        await _ip("addr", "add", f"{self.gateway}/{self.net.prefixlen}", "dev", self.bridge)
-        await _ip("link", "set", self.bridge, "up")
-        # For the kernel Service path (proxy/nftables.py): pods' traffic DNATed to another
-        # pod is routed back into this bridge, and to a node loopback endpoint (the API
-        # server) it needs route_localnet, on this bridge only.
-        for knob in ("forwarding", "route_localnet"):
-            _sysctl(f"/proc/sys/net/ipv4/conf/{self.bridge}/{knob}", "1")
+        if not os.path.exists(f"/sys/class/net/{self.bridge}"):
+            await _ip("link", "add", self.bridge, "type", "bridge")
+            self._bridge_made = True
+            await _ip("addr", "add", f"{self.gateway}/{self.net.prefixlen}", "dev", self.bridge)
+            await _ip("link", "set", self.bridge, "up")
+        if self.service_routing and not self._routing_set:
+            # The kernel Service path (proxy/nftables.py, whose table keeps forwarded traffic
+            # on the pod bridges): pods' traffic DNATed to another pod is routed back into
+            # this bridge, and to a node loopback endpoint (the API server) it needs
+            # route_localnet; on this bridge only.
+            for knob in ("forwarding", "route_localnet"):
+                _sysctl(f"/proc/sys/net/ipv4/conf/{self.bridge}/{knob}", "1")
+            self._routing_set = True
 
 
 def _sysctl(path: str, value: str) -> None:
