@@ -196,3 +196,13 @@ def test_udp_flows_of_a_gone_endpoint_are_forgotten_in_conntrack(monkeypatch):
          "--orig-port-dst", "53"),
         ("conntrack", "-D", "-p", "udp", "--dst-nat", "10.244.3.6", "--orig-port-dst", "30053"),
     ]
+
+
+def test_udp_fronts_without_endpoints_are_listed_and_an_unchanged_view_changes_nothing():
+    dns = svc("dns", type_="NodePort", ports=[{"name": "dns", "port": 53, "protocol": "UDP", "nodePort": 30053}])
+    empty = build([dns], [])
+    assert empty.udp_unserved == {"10.96.0.10:53", ":30053"}
+    served = build([dns], [slc("dns", [ep("10.244.3.5")], port=53, name="dns", proto="UDP")], previous=empty)
+    assert served.udp_unserved == set()
+    again = build([dns], [slc("dns", [ep("10.244.3.5")], port=53, name="dns", proto="UDP")], previous=served)
+    assert again.body == served.body and again.text != empty.text

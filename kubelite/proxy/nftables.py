@@ -99,6 +99,8 @@ class Ruleset:
     sets: set[str] = field(default_factory=set)
     chains: set[str] = field(default_factory=set)
     udp_flows: set[tuple[str, str]] = field(default_factory=set)  # ("ip:port" or ":nodePort", endpoint ip)
+    udp_unserved: set[str] = field(default_factory=set)  # UDP fronts ("ip:port", ":nodePort") without endpoints
+    body: str = ""  # the table block alone: what decides whether anything changed
 
 
 def service_ports(svc: Obj, slices: list[Obj], node_name: str, node_ips: Iterable[str]) -> list[PortRules]:
@@ -179,6 +181,7 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
     noep_cluster: list[str] = []
     noep_nodeport: list[str] = []
     udp_flows: set[tuple[str, str]] = set()
+    udp_unserved: set[str] = set()
     for pr in ports:
         svc_chain = "svc-" + _ident(pr.key)
         ext_chain = "ext-" + _ident(pr.key)
@@ -196,6 +199,11 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
             chains[_ep_chain(pr, ep)] = rules
         has_external = bool(pr.node_port or pr.external_ips)
         if pr.protocol == "udp":
+            if not pr.cluster_eps:
+                udp_unserved |= {f"{ip}:{pr.port}" for ip in pr.cluster_ips}
+            if not pr.external_eps:
+                udp_unserved |= {f"{ip}:{pr.port}" for ip in pr.external_ips}
+                udp_unserved |= {f":{pr.node_port}"} if pr.node_port else set()
             udp_flows |= {(f"{ip}:{pr.port}", ep.ip) for ip in pr.cluster_ips for ep in pr.cluster_eps}
             udp_flows |= {(f"{ip}:{pr.port}", ep.ip) for ip in pr.external_ips for ep in pr.external_eps}
             if pr.node_port:
@@ -252,6 +260,7 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
         ("reject-chain", "", ["meta l4proto tcp reject with tcp reset", "reject"]),
         ("services", "", services_rules),
     ] + [(name, "", rules) for name, rules in sorted(chains.items())]
+    start = len(lines)
     lines.append(f"table ip {table} {{")
     for name, timeout in sorted(sets.items()):
         lines.append(f"\tset {name} {{ type ipv4_addr; flags dynamic,timeout; timeout {int(timeout)}s; }}")
@@ -262,12 +271,13 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
         lines += [f"\t\t{r}" for r in rules]
         lines.append("\t}")
     lines.append("}")
+    body_text = "\n".join(lines[start:])
     # Chains emptied by the flush and no longer wanted, and affinity sets of gone endpoints.
     wanted = {name for name, _, _ in body}
     if previous is not None:
         lines += [f"delete chain ip {table} {name}" for name in sorted(previous.chains - wanted)]
         lines += [f"delete set ip {table} {name}" for name in sorted(previous.sets - set(sets))]
-    return Ruleset("\n".join(lines) + "\n", set(sets), wanted, udp_flows)
+    return Ruleset("\n".join(lines) + "\n", set(sets), wanted, udp_flows, udp_unserved, body_text)
 
 
 class NftError(Exception):
@@ -335,8 +345,10 @@ class NftProxy(Proxy):
             self._dirty.clear()
             try:
                 await self.flush()
-            except NftError as e:
-                log.error("proxy: nft refused the ruleset of %s: %s", self.table, e)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # nft refused or failed to run: try again, the state may have moved on
+                log.error("proxy: applying the ruleset of %s failed: %s", self.table, e)
                 await asyncio.sleep(1.0)
                 self._dirty.set()
 
@@ -346,12 +358,16 @@ class NftProxy(Proxy):
             rs = build_ruleset(self.table, self.services.list(), self.slices.list(), node_name=self.node_name,
                                node_ips=[self.node_ip], pod_cidr=self.pod_cidr, service_cidr=self.service_cidr,
                                previous=self.applied)
-            if self.applied is None or rs.text != self.applied.text:
+            if self.applied is None or rs.body != self.applied.body:
                 await nft(rs.text)
                 self.applies += 1
-                gone = _udp_flows(self.applied) - _udp_flows(rs) if self.applied is not None else set()
+                prev = self.applied
                 self.applied = rs
-                await _forget_udp_flows(gone)
+                if prev is not None:
+                    await _forget_udp_flows(_udp_flows(prev) - _udp_flows(rs))
+                    # Flows the reject answered stay in conntrack without a DNAT: drop them so
+                    # the client's next datagram is translated now that there are endpoints.
+                    await _forget_udp_flows({(front, "") for front in prev.udp_unserved - rs.udp_unserved})
             Proxy._report(self)
 
     async def stop(self) -> None:
@@ -371,12 +387,12 @@ def _udp_flows(rs: Ruleset | None) -> set[tuple[str, str]]:
 
 
 async def _forget_udp_flows(flows: set[tuple[str, str]]) -> None:
-    """Drop conntrack entries of UDP flows whose endpoint is gone (they would keep going there)."""
+    """Drop conntrack entries of UDP flows to ``front`` (through endpoint ``ep`` unless "")."""
     if not flows or shutil.which("conntrack") is None:
         return
     for front, ep in sorted(flows):
         ip, _, port = front.partition(":")
-        args = ["conntrack", "-D", "-p", "udp", "--dst-nat", ep]
+        args = ["conntrack", "-D", "-p", "udp"] + (["--dst-nat", ep] if ep else [])
         args += (["--orig-dst", ip] if ip else []) + ["--orig-port-dst", port]
         proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
                                                     stderr=asyncio.subprocess.DEVNULL)
