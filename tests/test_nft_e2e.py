@@ -221,3 +221,45 @@ def test_stopping_the_server_removes_its_table(tmp_path: Path):
         assert table not in tables()
     finally:
         stop_and_clean(srv)
+
+
+UDP_ECHO = ("import os, socket\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "s.bind(('0.0.0.0', 5353))\n"
+            "while True:\n"
+            "    data, peer = s.recvfrom(512)\n"
+            "    s.sendto(os.environ['HOSTNAME'].encode(), peer)\n")
+
+
+def test_udp_flows_follow_the_endpoints_conntrack_is_cleaned(cluster, ns):
+    import json
+    cluster.kubectl("-n", ns, "create", "service", "clusterip", "echo", "--tcp=53:5353", check=True)
+    cluster.kubectl("-n", ns, "patch", "service", "echo", "--type=json", "-p",
+                    '[{"op":"replace","path":"/spec/ports/0/protocol","value":"UDP"}]', check=True)
+    ip = cluster.kjson("-n", ns, "get", "service", "echo")["spec"]["clusterIP"]
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # one source port: one conntrack flow
+    client.settimeout(1.0)
+
+    def answer() -> str:
+        try:
+            client.sendto(b"hi", (ip, 53))
+            return client.recv(512).decode()
+        except (TimeoutError, ConnectionRefusedError):
+            return ""
+    try:
+        assert answer() == ""   # no endpoints yet: refused, and the flow is in conntrack without a DNAT
+        container = {"name": "echo", "image": IMAGE, "command": ["python3", "-c", UDP_ECHO],
+                     "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}}
+        deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "echo"},
+                  "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "echo"}},
+                           "template": {"metadata": {"labels": {"app": "echo"}},
+                                        "spec": {"terminationGracePeriodSeconds": 1, "containers": [container]}}}}
+        cluster.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(deploy), check=True)
+        first = cluster.wait_for(answer, timeout=60, what="the UDP echo answering the same flow")
+        cluster.kubectl("-n", ns, "delete", "pod", first, "--wait=false", check=True)
+        # The flow was translated to the pod that went; it must move to its replacement.
+        second = cluster.wait_for(lambda: (a := answer()) and a != first and a, timeout=60,
+                                  what="the same flow answered by the replacement pod")
+        assert second.startswith("echo-")
+    finally:
+        client.close()
