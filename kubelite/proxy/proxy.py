@@ -16,6 +16,9 @@ Design:
   ``DrainReporter`` publishes which terminating pods this proxy is done with (see
   ``drain.py`` for the rule and the handshake with the node agent).
 
+As root with nftables, ``nftables.NftProxy`` reuses this class's informers, per-Service
+view and drain reporting, and lets the kernel forward instead of listeners.
+
 Addresses: cluster IPs in 127.0.0.0/8 are bound directly (all of it is local on Linux).
 Another cluster IP is bound only if it is already local, or — when running as root with
 ``manage_addresses=True`` — after adding it to the dummy interface ``kl-svc``, which
