@@ -1,18 +1,23 @@
 """Benchmark: requests/s and latency through the service proxy vs straight to a pod, and
 failed requests per rollout under load. Not run by CI:
 
-    python bench/traffic.py [--requests 3000] [--concurrency 16]
+    python bench/traffic.py [--requests 3000] [--concurrency 16] [--modes nftables,userspace]
 
-A fresh `kubelite server` (process runtime) runs the bootcamp Deployment behind a
-NodePort Service. Each request opens a new connection, as curl does, so the proxy's
-per-connection cost (accept, pick an endpoint, dial, splice) is what is measured.
+For each Service data path (``--proxy-mode``: the nftables kernel path, as root with
+``nft``, and the userspace proxy) a fresh `kubelite server` (process runtime) runs the
+bootcamp Deployment behind a NodePort Service. Each request opens a new connection, as
+curl does, so the per-connection cost (for the userspace proxy: accept, pick an
+endpoint, dial, splice) is what is measured. With Debian's ``wrk`` installed, keep-alive
+rows from a load generator that is not the bottleneck are added.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,14 +68,45 @@ def rollout_under_load(srv, host: str, port: int, verb: list[str]) -> tuple[int,
     return len(load.replies), len(load.failures), took
 
 
+def wrk(host: str, port: int, seconds: int, concurrency: int) -> tuple[float, float, float] | None:
+    """(requests/s, p50 ms, p99 ms) from Debian's wrk (keep-alive), or None without it."""
+    if shutil.which("wrk") is None:
+        return None
+    out = subprocess.run(["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", f"http://{host}:{port}/"],
+                         capture_output=True, text=True, timeout=seconds + 30).stdout
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            return float("nan")
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return (float(rps.group(1)) if rps else float("nan")), ms("50"), ms("99")
+
+
+def kernel_path_usable() -> bool:
+    """Root with nft: what the nftables Service path needs."""
+    return os.geteuid() == 0 and shutil.which("nft") is not None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--replicas", type=int, default=4)
+    ap.add_argument("--modes", default="nftables,userspace" if kernel_path_usable() else "userspace",
+                    help="Service data paths to measure, comma-separated (nftables, userspace)")
+    ap.add_argument("--wrk-seconds", type=int, default=5)
+    ap.add_argument("--skip-rollouts", action="store_true", help="only the throughput tables")
     args = ap.parse_args()
+    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+        bench_mode(args, mode)
+
+
+def bench_mode(args: argparse.Namespace, mode: str) -> None:
+    """Every table for one Service data path, on a fresh server."""
     tmp = Path(tempfile.mkdtemp(prefix="kubelite-traffic-"))
-    srv = start_server(tmp)
+    srv = start_server(tmp, "--proxy-mode", mode)
     try:
         srv.kubectl("create", "namespace", "bench", check=True)
         srv.kubectl("-n", "bench", "create", "deployment", "web", "--image=jocatalin/kubernetes-bootcamp:v1",
@@ -82,10 +118,12 @@ def main() -> None:
         pod_ip = srv.kjson("-n", "bench", "get", "pods")["items"][0]["status"]["podIP"]
         srv.wait_for(lambda: asyncio.run(http_get(host, port)), what="the node port answering")
 
+        cluster_ip = srv.kjson("-n", "bench", "get", "service", "web")["spec"]["clusterIP"]
         rows = []
         base_p50 = base_p99 = None
         for label, h, p, n in (("direct to one pod", pod_ip, 8080, args.requests),
-                               (f"NodePort → {args.replicas} pods", host, port, args.requests)):
+                               (f"NodePort → {args.replicas} pods", host, port, args.requests),
+                               (f"ClusterIP → {args.replicas} pods", cluster_ip, 8080, args.requests)):
             asyncio.run(measure(h, p, min(200, n), args.concurrency))  # warm up
             rps, lat, failed = asyncio.run(measure(h, p, n, args.concurrency))
             p50, p99 = pct(lat, 0.5), pct(lat, 0.99)
@@ -93,10 +131,24 @@ def main() -> None:
                 base_p50, base_p99 = p50, p99
             rows.append((label, f"{rps:.0f}", f"{p50:.2f}", f"{p99:.2f}", f"{p50 - base_p50:+.2f}",
                          f"{p99 - base_p99:+.2f}", failed))
-        print_table(f"Throughput and latency: {args.requests} GETs, {args.concurrency} concurrent clients, "
+        print_table(f"[{mode}] Throughput and latency: {args.requests} GETs, {args.concurrency} concurrent clients, "
                     "one connection per request",
                     ["path", "req/s", "p50 ms", "p99 ms", "added p50", "added p99", "failed"], rows)
+        rows = []
+        base = None
+        for label, h, p in (("direct to one pod", pod_ip, 8080), (f"NodePort → {args.replicas} pods", host, port)):
+            got = wrk(h, p, args.wrk_seconds, args.concurrency)
+            if got is None:
+                break
+            base = base or got
+            rows.append((label, f"{got[0]:.0f}", f"{got[1]:.2f}", f"{got[2]:.2f}", f"{got[2] - base[2]:+.2f}",
+                         f"{got[0] / base[0]:.2f}"))
+        if rows:
+            print_table(f"[{mode}] wrk, keep-alive: {args.concurrency} connections, {args.wrk_seconds} s",
+                        ["path", "req/s", "p50 ms", "p99 ms", "added p99", "ratio to direct"], rows)
 
+        if args.skip_rollouts:
+            return
         rows = []
         for name, verb in (("set image v1 → v2", ["set", "image", "deployment/web",
                                                   "kubernetes-bootcamp=jocatalin/kubernetes-bootcamp:v2"]),
@@ -104,7 +156,7 @@ def main() -> None:
                            ("rollout undo", ["rollout", "undo", "deployment/web"])):
             served, failed, took = rollout_under_load(srv, host, port, verb)
             rows.append((name, f"{took:.1f}", served, failed))
-        print_table("Rollouts under load (8 clients through the NodePort)",
+        print_table(f"[{mode}] Rollouts under load (8 clients through the NodePort)",
                     ["rollout", "seconds", "requests", "failed"], rows)
     finally:
         srv.stop()

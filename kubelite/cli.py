@@ -61,7 +61,7 @@ def _limit_flags(s: argparse.ArgumentParser) -> None:
 def cmd_server(args: argparse.Namespace) -> int:
     """Run the API server and every component on the embedded store."""
     opts = ServerOptions(data_dir=os.path.abspath(args.data_dir), api_port=args.api_port,
-                         bind_address=args.bind_address, service_cidr=args.service_cidr,
+                         bind_address=args.bind_address, service_cidr=args.service_cidr, proxy_mode=args.proxy_mode,
                          node_name=args.node_name or "", runtime=args.runtime, network=args.network,
                          with_agent=not args.disable_agent, offline=args.offline,
                          registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
@@ -90,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="state, certificates, kubeconfig (default ~/.kubelite or $KUBELITE_DATA_DIR)")
     s.add_argument("--api-port", type=_port, default=6443)
     s.add_argument("--bind-address", default="127.0.0.1")
-    s.add_argument("--service-cidr", default="127.96.0.0/16")
+    s.add_argument("--service-cidr", default="",
+                   help="ClusterIP range (default: a free 10.96.x.0/20 with the nftables path, else 127.96.0.0/16)")
+    s.add_argument("--proxy-mode", choices=["auto", "nftables", "userspace"], default="auto",
+                   help="Service data path: nftables in the kernel (root), or the userspace proxy (auto: nftables if possible)")
     s.add_argument("--node-name", default="")
     s.add_argument("--runtime", choices=["process", "oci", "fake"], default="process",
                    help="process: host processes; oci: containers under runc and conmon (root); fake: none")

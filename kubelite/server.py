@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ from kubelite.client.rest import Client, ClientConfig
 from kubelite.client.supervise import spawn
 from kubelite.controllers.clientbuilder import ServiceAccountClients
 from kubelite.pki import PKI
+from kubelite.proxy.ranges import LOOPBACK_DEFAULT, RangeError, ServiceRange
 from kubelite.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -58,7 +60,8 @@ class ServerOptions:
     data_dir: str
     api_port: int = 6443
     bind_address: str = "127.0.0.1"
-    service_cidr: str = "127.96.0.0/16"
+    service_cidr: str = ""         # "" = 127.96.0.0/16 for the userspace proxy, a free 10.96.x.0/20 for nftables
+    proxy_mode: str = "auto"       # auto | nftables | userspace
     node_name: str = ""
     runtime: str = "process"
     network: str = "auto"
@@ -181,14 +184,75 @@ def _open_store(data_dir: str) -> SqliteStore:
                            "(move the file away to start with an empty cluster)") from e
 
 
-def _ensure_pki(pki: PKI, bind_address: str) -> None:
+def _ensure_pki(pki: PKI, bind_address: str, extra: list[str] | None = None) -> None:
     try:
-        pki.ensure([bind_address] if bind_address not in ("0.0.0.0", "::") else [])
+        pki.ensure(([bind_address] if bind_address not in ("0.0.0.0", "::") else []) + (extra or []))
     except OSError as e:
         raise StartupError(f"cannot create certificates: {os_problem(e)}") from e
     except ValueError as e:  # cryptography could not parse a PEM file
         raise StartupError(f"a certificate or key in {pki.dir} is damaged "
                            f"(move {pki.dir} away to make new ones; old kubeconfigs then stop working)") from e
+
+
+KUBERNETES_NAMES = ["kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                    "kubernetes.default.svc.cluster.local"]
+
+
+def kernel_path_missing(opts: ServerOptions) -> str:
+    """Why the nftables Service path cannot run for ``opts`` ("" if it can)."""
+    import shutil
+    if not (opts.with_agent and opts.with_proxy):
+        return "no node agent and proxy run in this server"
+    if os.geteuid() != 0:
+        return "it needs root"
+    if shutil.which("nft") is None:
+        return "the nft tool is not installed (Debian package nftables)"
+    if opts.runtime == "fake":
+        return "the fake runtime's pods have loopback addresses"
+    if opts.runtime == "process" and opts.network == "host":
+        return "pods on the host network have loopback addresses"
+    if opts.runtime == "process" and opts.network == "auto":
+        from kubelite.node.runtime.netns import netns_supported
+        if not netns_supported():
+            return "pods cannot get network namespaces here"
+    return ""
+
+
+def plan_service_path(opts: ServerOptions) -> tuple[str, ServiceRange | None]:
+    """The service range, and the claimed range when the kernel (nftables) path runs."""
+    from kubelite.proxy import ranges
+    if opts.proxy_mode == "userspace":
+        return opts.service_cidr or ranges.remembered(opts.data_dir) or LOOPBACK_DEFAULT, None
+    why = kernel_path_missing(opts)
+    requested = opts.service_cidr
+    loopback = False
+    if requested:
+        try:
+            loopback = ipaddress.ip_network(requested, strict=False).is_loopback
+        except ValueError as e:
+            raise StartupError(f"--service-cidr {requested}: {e}") from e
+    elif ranges.remembered(opts.data_dir) is None and os.path.exists(os.path.join(opts.data_dir, "db", "state.db")):
+        # A cluster made before: its ClusterIPs are loopback ones, which only the userspace proxy serves.
+        loopback = True
+        requested = LOOPBACK_DEFAULT
+    if loopback and not why:
+        why = f"its service range {requested} is loopback (pods cannot reach it); pass --service-cidr"
+    if why:
+        if opts.proxy_mode == "nftables":
+            raise StartupError(f"--proxy-mode nftables: {why}")
+        log.info("services: userspace proxy (the nftables path is off: %s)", why)
+        return requested or ranges.remembered(opts.data_dir) or LOOPBACK_DEFAULT, None
+    try:
+        rng = ranges.claim(opts.data_dir, requested)
+    except RangeError as e:
+        raise StartupError(str(e)) from e
+    try:
+        ranges.guard_route(rng.cidr)
+    except RangeError as e:
+        rng.release()
+        raise StartupError(str(e)) from e
+    log.info("services: nftables data path, service range %s", rng.cidr)
+    return rng.cidr, rng
 
 
 # After a restart the node's pods start again; /readyz waits this long at most for those
@@ -369,16 +433,22 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         if why := missing():
             raise StartupError(f"--runtime oci: {why}")
     lock = _lock(opts.data_dir)
+    svc_range: ServiceRange | None = None
     try:
+        service_cidr, svc_range = plan_service_path(opts)
         pki = PKI(opts.data_dir)
-        _ensure_pki(pki, opts.bind_address)
+        # In-cluster clients dial the kubernetes Service by ClusterIP or by name.
+        kube_ip = str(ipaddress.ip_network(service_cidr, strict=False).network_address + 1)
+        _ensure_pki(pki, opts.bind_address, [kube_ip] + KUBERNETES_NAMES)
         store = _open_store(opts.data_dir)
         tighten_modes(opts.data_dir)  # what was created just now, too
     except BaseException:
+        if svc_range is not None:
+            svc_range.release()
         lock.close()
         raise
     advertise = "127.0.0.1" if opts.bind_address in ("0.0.0.0", "::", "") else opts.bind_address
-    cfg = APIServerConfig(bind_address=opts.bind_address, port=opts.api_port, service_cidr=opts.service_cidr,
+    cfg = APIServerConfig(bind_address=opts.bind_address, port=opts.api_port, service_cidr=service_cidr,
                           tls_cert=pki.serving_cert, tls_key=pki.serving_key, client_ca=pki.ca_cert,
                           token_file=pki.token_file, advertise_address=advertise, limits=opts.limits,
                           service_account_key=pki.service_account_key)
@@ -390,6 +460,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         await api.start()
     except OSError as e:
         await store.close()
+        if svc_range is not None:
+            svc_range.release()
         lock.close()
         why = _why(e)
         hint = {errno.EADDRINUSE: " (is another server running? choose another port with --api-port)",
@@ -416,7 +488,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             await run_compactor(api.registry, stop, interval=opts.compact_interval, keep=opts.compact_keep)
         tasks.append(_start("compactor", compactor, stop))
         clients.server = url
-        for name, comp in _components(opts, pki, clients, readiness):
+        for name, comp in _components(opts, pki, clients, readiness, svc_range):
             tasks.append(_start(name, comp(stop), stop))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -440,6 +512,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         await api.stop()
         await node_proxy.close()
         await store.close()
+        if svc_range is not None:
+            svc_range.release()
         lock.close()
 
 
@@ -482,7 +556,7 @@ Run = Callable[[asyncio.Event], Callable[[], Awaitable[None]]]
 
 
 def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
-                readiness: LocalReadiness) -> list[tuple[str, Run]]:
+                readiness: LocalReadiness, svc_range: ServiceRange | None = None) -> list[tuple[str, Run]]:
     """The in-process components, each an API client with its own identity (their progress
     feeds /readyz); each entry makes, for a stop event, the run function a supervised task
     calls (again on restart)."""
@@ -519,7 +593,8 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                                                 network=opts.network, pki=pki,
                                                 offline=opts.offline or offline_from_env(),
                                                 registry_config=opts.registry_config,
-                                                pod_max_pids=opts.pod_max_pids))
+                                                pod_max_pids=opts.pod_max_pids,
+                                                service_routing=svc_range is not None))
                 readiness.agent_started(a)
                 await a.run(stop)
             return run
@@ -530,7 +605,15 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
 
         def proxy(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
             async def run() -> None:
-                p = Proxy(kube_proxy, node_name=node_name, node_ip=await node_internal_ip(kube_proxy, node_name))
+                ip = await node_internal_ip(kube_proxy, node_name)
+                p: Proxy
+                if svc_range is not None:
+                    from kubelite.proxy.nftables import NftProxy
+                    # The oci runtime's pods outlive the server: so do their Services' rules.
+                    p = NftProxy(kube_proxy, node_name=node_name, node_ip=ip, service_cidr=svc_range.cidr,
+                                 delete_on_stop=opts.runtime != "oci")
+                else:
+                    p = Proxy(kube_proxy, node_name=node_name, node_ip=ip)
                 readiness.proxy = p
                 await p.start()
                 try:

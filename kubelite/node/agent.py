@@ -58,6 +58,7 @@ class AgentOptions:
     offline: bool = False      # --offline; KUBELITE_OFFLINE=1 also makes the node offline
     registry_config: str = ""  # registries.yaml; default DATA_DIR/registries.yaml when it exists
     pod_max_pids: int | None = None  # --pod-max-pids: the pids limit of each pod (oci runtime)
+    service_routing: bool = False  # the server's nftables Service path: pod bridges forward (netns.py)
 
 
 @runtime_checkable
@@ -101,12 +102,14 @@ def make_runtime(opts: AgentOptions, slot: netslot.NetSlot) -> Runtime:
     if opts.runtime == "oci":
         from kubelite.node.runtime.oci.runtime import OciRuntime
         oci_net = NetnsNetwork(slot.pod_cidr, slot.bridge, prefix=slot.prefix)
+        oci_net.service_routing = opts.service_routing
         return OciRuntime(opts.data_dir, images=store, network=oci_net, slot=slot.index,
                           pod_max_pids=opts.pod_max_pids, puller=puller)
     from kubelite.node.runtime.process import ProcessRuntime
     net = make_network(opts.network, pod_cidr=slot.pod_cidr, host_cidr=slot.host_cidr, bridge=slot.bridge)
     if isinstance(net, NetnsNetwork):
         net.prefix = slot.prefix
+        net.service_routing = opts.service_routing
     return ProcessRuntime(os.path.join(opts.data_dir, "agent"), pod_network=net, images=store, puller=puller)
 
 

@@ -16,6 +16,9 @@ Design:
   ``DrainReporter`` publishes which terminating pods this proxy is done with (see
   ``drain.py`` for the rule and the handshake with the node agent).
 
+As root with nftables, ``nftables.NftProxy`` reuses this class's informers, per-Service
+view and drain reporting, and lets the kernel forward instead of listeners.
+
 Addresses: cluster IPs in 127.0.0.0/8 are bound directly (all of it is local on Linux).
 Another cluster IP is bound only if it is already local, or — when running as root with
 ``manage_addresses=True`` — after adding it to the dummy interface ``kl-svc``, which
@@ -157,6 +160,7 @@ class Proxy:
         await asyncio.gather(self.services.wait_synced(), self.slices.wait_synced())
         for svc in self.services.list():
             await self._sync_logged(meta.key(svc))
+        await self._initial_sync_done()
         self.synced.set()
         self.reporter.start()
         self._worker = asyncio.create_task(run_workers(self.queue, self.sync, 1), name="proxy-sync")
@@ -180,6 +184,9 @@ class Proxy:
         if self._draining:
             await asyncio.gather(*list(self._draining), return_exceptions=True)
         self._release_addresses()
+
+    async def _initial_sync_done(self) -> None:
+        """Hook: every Service was synced once (the kernel path applies its first ruleset here)."""
 
     # -- sync ------------------------------------------------------------------------------
     async def _sync_logged(self, key: str) -> None:

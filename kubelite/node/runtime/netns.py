@@ -124,6 +124,8 @@ class NetnsNetwork:
         self.namespaces: dict[str, str] = {}
         self._bridge_made = False
         self._lock = asyncio.Lock()
+        self.service_routing = False  # set by the agent when the server runs the nftables Service path
+        self._routing_set = False
 
     def names(self, uid: str) -> tuple[str, str]:
         """(namespace, host veth) names for a pod; interface names stay within 15 bytes."""
@@ -143,6 +145,8 @@ class NetnsNetwork:
                 self.namespaces[uid] = ns
                 await _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
                 await _ip("link", "set", veth, "master", self.bridge, "up")
+                # Hairpin: a pod reaching itself through a Service's DNAT leaves and re-enters by this port.
+                await _ip("link", "set", veth, "type", "bridge_slave", "hairpin", "on", check=False)
                 await _ip("-n", ns, "link", "set", "lo", "up")
                 await _ip("-n", ns, "addr", "add", f"{ip}/{self.net.prefixlen}", "dev", "eth0")
                 await _ip("-n", ns, "link", "set", "eth0", "up")
@@ -179,12 +183,27 @@ class NetnsNetwork:
             self._bridge_made = False
 
     async def _ensure_bridge(self) -> None:
-        if os.path.exists(f"/sys/class/net/{self.bridge}"):
-            return
-        await _ip("link", "add", self.bridge, "type", "bridge")
-        self._bridge_made = True
-        await _ip("addr", "add", f"{self.gateway}/{self.net.prefixlen}", "dev", self.bridge)
-        await _ip("link", "set", self.bridge, "up")
+        if not os.path.exists(f"/sys/class/net/{self.bridge}"):
+            await _ip("link", "add", self.bridge, "type", "bridge")
+            self._bridge_made = True
+            await _ip("addr", "add", f"{self.gateway}/{self.net.prefixlen}", "dev", self.bridge)
+            await _ip("link", "set", self.bridge, "up")
+        if self.service_routing and not self._routing_set:
+            # The kernel Service path (proxy/nftables.py, whose table keeps forwarded traffic
+            # on the pod bridges): pods' traffic DNATed to another pod is routed back into
+            # this bridge, and to a node loopback endpoint (the API server) it needs
+            # route_localnet; on this bridge only.
+            for knob in ("forwarding", "route_localnet"):
+                _sysctl(f"/proc/sys/net/ipv4/conf/{self.bridge}/{knob}", "1")
+            self._routing_set = True
+
+
+def _sysctl(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as e:
+        log.warning("cannot set %s: %s", path, e)
 
 
 async def _ip(*args: str, check: bool = True) -> str:

@@ -5,7 +5,8 @@ do); this is the one command that ends them, like `k3s-killall.sh`. It works fro
 state on disk alone, so no server needs to run (stop the server first: a running agent
 would start the pods again). For each pod: every runc container is killed and deleted,
 whatever is left in the pod's cgroup is killed, mounts are taken down, the network
-namespace and the cgroups removed. Then the node bridge and the slot mark go.
+namespace and the cgroups removed. Then the node bridge, the slot mark and the nftables
+table of the server's Services go.
 Pod objects stay in the API; a server started again on the data directory runs them
 anew.
 """
@@ -81,4 +82,10 @@ def killall(data_dir: str) -> tuple[int, int]:
                 and _slot_unused(node.slot)):
             _run("ip", "link", "del", node.bridge)
         netslot.unkeep(node.slot, owner)
+    # The Services' nftables rules outlive the server too; without the pods they only refuse.
+    from kubelite.proxy.nftables import table_name
+    from kubelite.proxy.ranges import remembered
+    cidr = remembered(os.path.abspath(data_dir))
+    if cidr:
+        _run("nft", "delete", "table", "ip", table_name(cidr))
     return pods, len(containers)

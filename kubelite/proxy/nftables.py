@@ -1,0 +1,409 @@
+"""The kernel data path: Services as one nftables table per kubelite server (kube-proxy's nftables mode).
+
+``build_ruleset`` turns Services and EndpointSlices into the text of one ``nft -f``
+transaction; ``NftProxy`` keeps that text in step with its informers and applies it.
+
+Layout of the table (``ip`` family, named after the server's service range so two
+servers never touch each other's table):
+
+- ``nat-prerouting`` (pods, via their bridge) and ``nat-output`` (the node itself) jump
+  to ``services``: a verdict map from ClusterIP / externalIP . protocol . port to the
+  Service port's ``svc-`` chain (``ext-`` for external addresses), then one from
+  protocol . nodePort to the ``ext-`` chain for any local destination address.
+- ``svc-``/``ext-`` chains: ClientIP affinity first (``ip saddr @aff-…`` per endpoint),
+  then ``numgen random`` over the usable endpoints: the Ready ones, or, if none is
+  Ready, the serving-terminating ones (upstream's fallback); internalTrafficPolicy /
+  externalTrafficPolicy Local keep only this node's endpoints.
+- ``ep-`` chains: mark for masquerade where the reply would not come back through this
+  host (the endpoint calling itself, a loopback client, a pod on the same bridge),
+  remember the client for affinity, DNAT.
+- ``filter-input``: a Service port without endpoints is refused at once (TCP reset,
+  ICMP port unreachable for the rest), as is anything else addressed to the service
+  range; loopback destinations reached from outside without a DNAT are dropped
+  (route_localnet on the pod bridges must not open the node's loopback services).
+- ``nat-postrouting``: masquerade what was marked.
+
+Each sync replaces the rules atomically but keeps the affinity sets that stay wanted,
+so sticky clients stay where they were; what the kernel holds survives the server and
+is replaced, not flushed, by the next one on the same data directory.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import logging
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubelite.api import meta
+from kubelite.client.protocols import APIClient, SharedInformerFactory
+from kubelite.node.netslot import GUARD_CIDR
+from kubelite.proxy.balancer import DEFAULT_AFFINITY_TIMEOUT, Balancer, Endpoint, usable
+from kubelite.proxy.proxy import Proxy, _ServiceState, slice_endpoints
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+LABEL_SERVICE_NAME = "kubernetes.io/service-name"
+MASQ_MARK = 0x4000  # the bit kube-proxy uses for "masquerade this connection"
+NFT_TIMEOUT = 30.0
+BRIDGE_GLOB = "kl*"  # the pod bridges of every slot (netslot.py)
+
+
+def table_name(service_cidr: str) -> str:
+    """The nftables table of the server owning ``service_cidr`` (stable across restarts)."""
+    net = ipaddress.ip_network(service_cidr, strict=False)
+    return "kubelite_" + str(net.network_address).replace(".", "_") + f"_{net.prefixlen}"
+
+
+def _ident(*parts: str) -> str:
+    """A chain/set name from parts; a hash keeps it short and unique whatever the parts hold."""
+    text = "/".join(parts)
+    clean = re.sub(r"[^A-Za-z0-9_./-]", "_", text)[:180]
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{digest}-{clean}"
+
+
+@dataclass
+class PortRules:
+    """What one Service port needs in the kernel."""
+
+    key: str                   # namespace/name/protocol/port name
+    protocol: str              # tcp or udp
+    cluster_ips: list[str]
+    port: int
+    node_port: int
+    external_ips: list[str]
+    affinity: float | None
+    cluster_eps: list[Endpoint]
+    external_eps: list[Endpoint]
+
+    @property
+    def all_eps(self) -> list[Endpoint]:
+        """Cluster and external endpoints, once each."""
+        seen: dict[tuple[str, int], Endpoint] = {}
+        for e in self.cluster_eps + self.external_eps:
+            seen.setdefault((e.ip, e.port), e)
+        return list(seen.values())
+
+
+@dataclass
+class Ruleset:
+    """The generated transaction and what it names (for the next sync's clean-up)."""
+
+    text: str
+    sets: set[str] = field(default_factory=set)
+    chains: set[str] = field(default_factory=set)
+    udp_flows: set[tuple[str, str]] = field(default_factory=set)  # ("ip:port" or ":nodePort", endpoint ip)
+    udp_unserved: set[str] = field(default_factory=set)  # UDP fronts ("ip:port", ":nodePort") without endpoints
+    body: str = ""  # the table block alone: what decides whether anything changed
+
+
+def service_ports(svc: Obj, slices: list[Obj], node_name: str, node_ips: Iterable[str]) -> list[PortRules]:
+    """The kernel rules one Service needs, per port (none for headless / ExternalName)."""
+    spec = svc.get("spec") or {}
+    if spec.get("type") == "ExternalName":
+        return []
+    cluster_ips = [ip for ip in (spec.get("clusterIPs") or [spec.get("clusterIP")])
+                   if ip and ip != "None" and ":" not in ip]
+    node_port_type = spec.get("type") in ("NodePort", "LoadBalancer")
+    external = [ip for ip in spec.get("externalIPs") or [] if ip and ":" not in ip]
+    if spec.get("type") == "LoadBalancer":
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        external += [i["ip"] for i in ingress if i.get("ip") and ":" not in i["ip"] and i["ip"] in set(node_ips)]
+    affinity = None
+    if spec.get("sessionAffinity") == "ClientIP":
+        cfg = (spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}
+        affinity = float(cfg.get("timeoutSeconds") or DEFAULT_AFFINITY_TIMEOUT)
+    out = []
+    for sp in spec.get("ports") or []:
+        proto = sp.get("protocol") or "TCP"
+        if proto not in ("TCP", "UDP") or not sp.get("port"):
+            continue  # SCTP is not forwarded
+        name = sp.get("name") or ""
+        if not cluster_ips:
+            continue  # headless: nothing to translate
+        eps = slice_endpoints(slices, name, proto)
+        out.append(PortRules(
+            key=f"{meta.namespace(svc)}/{meta.name(svc)}/{proto.lower()}/{name or sp['port']}",
+            protocol=proto.lower(), cluster_ips=cluster_ips, port=int(sp["port"]),
+            node_port=int(sp.get("nodePort") or 0) if node_port_type else 0,
+            external_ips=external, affinity=affinity,
+            cluster_eps=usable(eps, local_only=spec.get("internalTrafficPolicy") == "Local", node_name=node_name),
+            external_eps=usable(eps, local_only=spec.get("externalTrafficPolicy") == "Local", node_name=node_name)))
+    return out
+
+
+def _ep_chain(pr: PortRules, ep: Endpoint) -> str:
+    return "ep-" + _ident(pr.key, f"{ep.ip}:{ep.port}")
+
+
+def _aff_set(pr: PortRules, ep: Endpoint) -> str:
+    return "aff-" + _ident(pr.key, f"{ep.ip}:{ep.port}")
+
+
+def _dispatch(pr: PortRules, eps: list[Endpoint]) -> list[str]:
+    """Rules of a svc-/ext- chain that has endpoints: sticky clients first, then a random one."""
+    rules = []
+    if pr.affinity is not None:
+        for ep in eps:
+            rules.append(f"ip saddr @{_aff_set(pr, ep)} goto {_ep_chain(pr, ep)}")
+    if len(eps) == 1:
+        rules.append(f"goto {_ep_chain(pr, eps[0])}")
+    else:
+        arms = ", ".join(f"{i} : goto {_ep_chain(pr, ep)}" for i, ep in enumerate(eps))
+        rules.append(f"numgen random mod {len(eps)} vmap {{ {arms} }}")
+    return rules
+
+
+def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_name: str,
+                  node_ips: Iterable[str], pod_cidr: str, service_cidr: str,
+                  previous: Ruleset | None = None) -> Ruleset:
+    """One nft transaction that makes ``table`` route exactly these Services."""
+    by_service: dict[tuple[str, str], list[Obj]] = {}
+    for s in slices:
+        name = meta.labels(s).get(LABEL_SERVICE_NAME)
+        if name:
+            by_service.setdefault((meta.namespace(s), name), []).append(s)
+    node_ips = list(node_ips)
+    ports: list[PortRules] = []
+    for svc in sorted(services, key=meta.key):
+        ports += service_ports(svc, by_service.get((meta.namespace(svc), meta.name(svc)), []), node_name, node_ips)
+
+    chains: dict[str, list[str]] = {}
+    sets: dict[str, float] = {}
+    cluster_map: list[str] = []     # ip . proto . port : verdict
+    nodeport_map: list[str] = []    # proto . port : verdict
+    noep_cluster: list[str] = []
+    noep_nodeport: list[str] = []
+    udp_flows: set[tuple[str, str]] = set()
+    udp_unserved: set[str] = set()
+    for pr in ports:
+        svc_chain = "svc-" + _ident(pr.key)
+        ext_chain = "ext-" + _ident(pr.key)
+        for ep in pr.all_eps:
+            rules = [f"ip saddr {ep.ip} meta mark set meta mark | {MASQ_MARK:#x}",
+                     f"ip saddr 127.0.0.0/8 meta mark set meta mark | {MASQ_MARK:#x}"]
+            if pod_cidr and ipaddress.ip_address(ep.ip) in ipaddress.ip_network(pod_cidr, strict=False):
+                # A pod calling a pod on the same bridge: the reply would skip this host.
+                rules.append(f"ip saddr {pod_cidr} meta mark set meta mark | {MASQ_MARK:#x}")
+            if pr.affinity is not None:
+                aff = _aff_set(pr, ep)
+                sets[aff] = pr.affinity
+                rules.append(f"update @{aff} {{ ip saddr }}")
+            rules.append(f"meta l4proto {pr.protocol} dnat to {ep.ip}:{ep.port}")
+            chains[_ep_chain(pr, ep)] = rules
+        has_external = bool(pr.node_port or pr.external_ips)
+        if pr.protocol == "udp":
+            if not pr.cluster_eps:
+                udp_unserved |= {f"{ip}:{pr.port}" for ip in pr.cluster_ips}
+            if not pr.external_eps:
+                udp_unserved |= {f"{ip}:{pr.port}" for ip in pr.external_ips}
+                udp_unserved |= {f":{pr.node_port}"} if pr.node_port else set()
+            udp_flows |= {(f"{ip}:{pr.port}", ep.ip) for ip in pr.cluster_ips for ep in pr.cluster_eps}
+            udp_flows |= {(f"{ip}:{pr.port}", ep.ip) for ip in pr.external_ips for ep in pr.external_eps}
+            if pr.node_port:
+                udp_flows |= {(f":{pr.node_port}", ep.ip) for ep in pr.external_eps}
+        if pr.cluster_eps:
+            chains[svc_chain] = _dispatch(pr, pr.cluster_eps)
+            for ip in pr.cluster_ips:
+                cluster_map.append(f"{ip} . {pr.protocol} . {pr.port} : goto {svc_chain}")
+        else:
+            for ip in pr.cluster_ips:
+                noep_cluster.append(f"{ip} . {pr.protocol} . {pr.port}")
+        if has_external and pr.external_eps:
+            chains[ext_chain] = _dispatch(pr, pr.external_eps)
+            for ip in pr.external_ips:
+                cluster_map.append(f"{ip} . {pr.protocol} . {pr.port} : goto {ext_chain}")
+            if pr.node_port:
+                nodeport_map.append(f"{pr.protocol} . {pr.node_port} : goto {ext_chain}")
+        elif has_external:
+            for ip in pr.external_ips:
+                noep_cluster.append(f"{ip} . {pr.protocol} . {pr.port}")
+            if pr.node_port:
+                noep_nodeport.append(f"{pr.protocol} . {pr.node_port}")
+
+    services_rules = []
+    if cluster_map:
+        services_rules.append("ip daddr . meta l4proto . th dport vmap { " + ", ".join(cluster_map) + " }")
+    if nodeport_map:
+        services_rules.append("fib daddr type local meta l4proto . th dport vmap { "
+                              + ", ".join(nodeport_map) + " }")
+    input_rules = ['iifname != "lo" ip daddr 127.0.0.0/8 ct status & dnat != dnat drop']
+    if noep_cluster:
+        input_rules.append("ct state new ip daddr . meta l4proto . th dport { "
+                           + ", ".join(noep_cluster) + " } goto reject-chain")
+    if noep_nodeport:
+        input_rules.append("ct state new meta l4proto . th dport { " + ", ".join(noep_nodeport)
+                           + " } goto reject-chain")
+    input_rules.append(f"ct state new ip daddr {service_cidr} goto reject-chain")
+
+    lines: list[str] = []
+    if previous is None:
+        # Replace whatever an earlier run left, in the same transaction: no moment without rules.
+        lines += [f"add table ip {table}", f"delete table ip {table}"]
+    lines.append(f"add table ip {table}")
+    lines.append(f"flush table ip {table}")
+    body = [
+        ("nat-prerouting", "type nat hook prerouting priority -100; policy accept;", ["jump services"]),
+        ("nat-output", "type nat hook output priority -100; policy accept;", ["jump services"]),
+        ("nat-postrouting", "type nat hook postrouting priority 100; policy accept;",
+         [f"meta mark & {MASQ_MARK:#x} == {MASQ_MARK:#x} masquerade"]),
+        ("filter-input", "type filter hook input priority -110; policy accept;", input_rules),
+        # Pod bridges forward (for DNAT back into a bridge) but never off the machine.
+        ("filter-forward", "type filter hook forward priority -110; policy accept;",
+         [f'iifname "{BRIDGE_GLOB}" oifname != "{BRIDGE_GLOB}" drop']),
+        ("reject-chain", "", ["meta l4proto tcp reject with tcp reset", "reject"]),
+        ("services", "", services_rules),
+    ] + [(name, "", rules) for name, rules in sorted(chains.items())]
+    start = len(lines)
+    lines.append(f"table ip {table} {{")
+    for name, timeout in sorted(sets.items()):
+        lines.append(f"\tset {name} {{ type ipv4_addr; flags dynamic,timeout; timeout {int(timeout)}s; }}")
+    for name, hook, rules in body:
+        lines.append(f"\tchain {name} {{")
+        if hook:
+            lines.append(f"\t\t{hook}")
+        lines += [f"\t\t{r}" for r in rules]
+        lines.append("\t}")
+    lines.append("}")
+    body_text = "\n".join(lines[start:])
+    # Chains emptied by the flush and no longer wanted, and affinity sets of gone endpoints.
+    wanted = {name for name, _, _ in body}
+    if previous is not None:
+        lines += [f"delete chain ip {table} {name}" for name in sorted(previous.chains - wanted)]
+        lines += [f"delete set ip {table} {name}" for name in sorted(previous.sets - set(sets))]
+    return Ruleset("\n".join(lines) + "\n", set(sets), wanted, udp_flows, udp_unserved, body_text)
+
+
+class NftError(Exception):
+    """nft refused a ruleset or is missing."""
+
+
+def nft_available() -> bool:
+    """Whether the ``nft`` tool is installed."""
+    return shutil.which("nft") is not None
+
+
+async def nft(text: str, *args: str) -> str:
+    """Run ``nft`` with ``text`` on stdin (``-f -``) or with ``args``; stdout."""
+    argv = ["nft", *args] if args else ["nft", "-f", "-"]
+    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(text.encode() if not args else None), NFT_TIMEOUT)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise NftError("nft did not answer") from None
+    if proc.returncode != 0:
+        raise NftError(err.decode(errors="replace").strip() or f"nft exited {proc.returncode}")
+    return out.decode()
+
+
+class NftProxy(Proxy):
+    """The proxy with the kernel doing the forwarding: same informers and drain handshake,
+    no listeners; every change rebuilds the table and applies it in one transaction."""
+
+    def __init__(self, client: APIClient, *, node_name: str, node_ip: str, service_cidr: str,
+                 pod_cidr: str = GUARD_CIDR, delete_on_stop: bool = True, factory: SharedInformerFactory | None = None):
+        super().__init__(client, node_name=node_name, node_ip=node_ip, factory=factory)
+        self.service_cidr = service_cidr
+        self.table = table_name(service_cidr)
+        self.pod_cidr = pod_cidr
+        self.delete_on_stop = delete_on_stop
+        self.applied: Ruleset | None = None
+        self._lock = asyncio.Lock()
+        self._dirty = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self.applies = 0  # transactions sent to the kernel (tests, diagnostics)
+
+    async def sync(self, key: str) -> None:
+        """Update the per-Service view (drain bookkeeping); the kernel follows in the next flush."""
+        async with self._lock:
+            await super().sync(key)
+
+    async def _reconcile_listeners(self, key: str, st: _ServiceState,
+                                   wanted: dict[tuple[str, int, str], tuple[Balancer, bool]]) -> bool:
+        return False  # the kernel forwards; nothing listens in this process
+
+    def _report(self) -> None:
+        # Nothing is reported before the kernel holds the state it was computed from.
+        self._dirty.set()
+
+    async def _initial_sync_done(self) -> None:
+        await self.flush()
+        self._flusher = asyncio.create_task(self._flush_loop(), name="proxy-nft")
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # nft refused or failed to run: try again, the state may have moved on
+                log.error("proxy: applying the ruleset of %s failed: %s", self.table, e)
+                await asyncio.sleep(1.0)
+                self._dirty.set()
+
+    async def flush(self) -> None:
+        """Apply the rules for the informers' current view, then publish the drain state."""
+        async with self._lock:
+            rs = build_ruleset(self.table, self.services.list(), self.slices.list(), node_name=self.node_name,
+                               node_ips=[self.node_ip], pod_cidr=self.pod_cidr, service_cidr=self.service_cidr,
+                               previous=self.applied)
+            if self.applied is None or rs.body != self.applied.body:
+                await nft(rs.text)
+                self.applies += 1
+                prev = self.applied
+                self.applied = rs
+                if prev is not None:
+                    await _forget_udp_flows(_udp_flows(prev) - _udp_flows(rs))
+                    # Flows the reject answered stay in conntrack without a DNAT: drop them so
+                    # the client's next datagram is translated now that there are endpoints.
+                    await _forget_udp_flows({(front, "") for front in prev.udp_unserved - rs.udp_unserved})
+            Proxy._report(self)
+
+    async def stop(self) -> None:
+        """Stop syncing; delete the table unless the pods outlive this server (oci)."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+            self._flusher = None
+        await super().stop()
+        if self.delete_on_stop:
+            await delete_table(self.table)
+
+
+def _udp_flows(rs: Ruleset | None) -> set[tuple[str, str]]:
+    """(front address, endpoint ip) pairs of the UDP DNATs in ``rs``."""
+    return set(rs.udp_flows) if rs is not None else set()
+
+
+async def _forget_udp_flows(flows: set[tuple[str, str]]) -> None:
+    """Drop conntrack entries of UDP flows to ``front`` (through endpoint ``ep`` unless "")."""
+    if not flows or shutil.which("conntrack") is None:
+        return
+    for front, ep in sorted(flows):
+        ip, _, port = front.partition(":")
+        args = ["conntrack", "-D", "-p", "udp"] + (["--dst-nat", ep] if ep else [])
+        args += (["--orig-dst", ip] if ip else []) + ["--orig-port-dst", port]
+        proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.DEVNULL)
+        await proc.wait()
+
+
+async def delete_table(table: str) -> None:
+    """Remove a kubelite table if it exists."""
+    try:
+        await nft("", "delete", "table", "ip", table)
+    except NftError as e:
+        if "No such file" not in str(e):
+            log.warning("proxy: cannot delete nftables table %s: %s", table, e)
+

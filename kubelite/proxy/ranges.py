@@ -1,0 +1,189 @@
+"""Service ranges of the kernel data path: one per server, never shared on one machine.
+
+With the nftables path every server's ClusterIPs must be addresses a pod can reach
+that are not loopback, so they come from ``SUPERNET`` (upstream's default 10.96.0.0/12):
+by default the first free /20 block, remembered in ``DATA_DIR/service-cidr`` so a
+restart keeps its ClusterIPs (and finds its nftables table again).  A server holds an
+flock on ``LOCK_DIR/service-cidr-<range>.lock`` (holding its data directory) for its
+lifetime; a range that overlaps one a live server holds, or one another data directory
+still owns, is refused at start.
+
+The whole supernet gets a ``local`` route: packets for a ClusterIP are delivered to this
+host (where the table's DNAT or its reject catch them) and can never follow the default
+route off the machine, whether or not a server is running.
+"""
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import os
+import subprocess
+from dataclasses import dataclass
+
+from kubelite.node.netslot import LOCK_DIR
+
+SUPERNET = "10.96.0.0/12"
+BLOCK_PREFIX = 20
+RANGE_FILE = "service-cidr"
+LOOPBACK_DEFAULT = "127.96.0.0/16"  # the userspace proxy's range (rootless)
+
+
+class RangeError(Exception):
+    """The service range cannot be used; the message says why and what to do."""
+
+
+@dataclass
+class ServiceRange:
+    """A claimed service range; ``release()`` gives it back."""
+
+    cidr: str
+    lock_fd: int | None = None
+
+    @property
+    def kubernetes_ip(self) -> str:
+        """The ClusterIP of default/kubernetes: the range's first address."""
+        return str(ipaddress.ip_network(self.cidr, strict=False).network_address + 1)
+
+    def release(self) -> None:
+        """Drop the lock (the remembered range stays with the data directory)."""
+        if self.lock_fd is not None:
+            try:
+                os.close(self.lock_fd)
+            except OSError:
+                pass
+            self.lock_fd = None
+
+
+def _lock_path(cidr: str) -> str:
+    net = ipaddress.ip_network(cidr, strict=False)
+    return os.path.join(LOCK_DIR, f"service-cidr-{net.network_address}_{net.prefixlen}.lock")
+
+
+def _cidr_of_lock(name: str) -> str | None:
+    if not (name.startswith("service-cidr-") and name.endswith(".lock")):
+        return None
+    return name[len("service-cidr-"):-len(".lock")].replace("_", "/")
+
+
+def remembered(data_dir: str) -> str | None:
+    """The range this data directory used before, if any."""
+    try:
+        with open(os.path.join(data_dir, RANGE_FILE)) as f:
+            text = f.read().strip()
+        ipaddress.ip_network(text)
+        return text
+    except (OSError, ValueError):
+        return None
+
+
+def _holders(me: str) -> list[tuple[str, str, bool]]:
+    """(cidr, owner data dir, held by a live process) for every other range lock."""
+    out = []
+    try:
+        names = os.listdir(LOCK_DIR)
+    except OSError:
+        return []
+    for name in names:
+        cidr = _cidr_of_lock(name)
+        if cidr is None:
+            continue
+        path = os.path.join(LOCK_DIR, name)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            owner = os.read(fd, 4096).decode(errors="replace").strip()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                live = False
+            except OSError:
+                live = True
+        finally:
+            os.close(fd)
+        if owner != me:
+            out.append((cidr, owner, live))
+    return out
+
+
+def _conflict(cidr: str, me: str, *, owned_too: bool) -> tuple[str, str, bool] | None:
+    """A range overlapping ``cidr`` that a live server holds (or, ``owned_too``, another data directory keeps)."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    for other, owner, live in _holders(me):
+        try:
+            onet = ipaddress.ip_network(other, strict=False)
+        except ValueError:
+            continue
+        if net.overlaps(onet) and (live or (owned_too and os.path.isdir(owner))):
+            return other, owner, live
+    return None
+
+
+def _claim(cidr: str, me: str) -> int:
+    os.makedirs(LOCK_DIR, exist_ok=True)
+    fd = os.open(_lock_path(cidr), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise RangeError(f"service CIDR {cidr} is in use by another kubelite server on this machine; "
+                         "choose another with --service-cidr") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, me.encode())
+    return fd
+
+
+def claim(data_dir: str, requested: str = "") -> ServiceRange:
+    """Claim ``requested`` (or the remembered or first free block) for ``data_dir``; remember it."""
+    me = os.path.realpath(data_dir)
+    cidr = requested or remembered(data_dir)
+    if cidr:
+        try:
+            net = ipaddress.ip_network(cidr, strict=False)
+        except ValueError as e:
+            raise RangeError(f"invalid service CIDR {cidr!r}: {e}") from None
+        if not isinstance(net, ipaddress.IPv4Network) or net.is_loopback or net.prefixlen > 28:
+            raise RangeError(f"service CIDR {cidr}: the kernel data path needs an IPv4 range outside "
+                             "127.0.0.0/8 of at least 16 addresses")
+        cidr = str(net)
+        hit = _conflict(cidr, me, owned_too=False)
+        if hit is not None:
+            raise RangeError(f"service CIDR {cidr} overlaps {hit[0]}, used by the running kubelite server "
+                             f"of {hit[1]}; choose another with --service-cidr")
+        fd = _claim(cidr, me)
+    else:
+        fd, cidr = -1, ""
+        supernet = ipaddress.ip_network(SUPERNET)
+        for block in supernet.subnets(new_prefix=BLOCK_PREFIX):
+            if _conflict(str(block), me, owned_too=True) is None:
+                try:
+                    fd = _claim(str(block), me)
+                except RangeError:
+                    continue
+                cidr = str(block)
+                break
+        if not cidr:
+            raise RangeError(f"every service range in {SUPERNET} is in use; choose one with --service-cidr")
+    try:
+        tmp = os.path.join(data_dir, RANGE_FILE + ".tmp")
+        with open(tmp, "w") as f:
+            f.write(cidr + "\n")
+        os.replace(tmp, os.path.join(data_dir, RANGE_FILE))
+    except OSError:
+        os.close(fd)
+        raise
+    return ServiceRange(cidr, fd)
+
+
+def guard_route(cidr: str) -> None:
+    """Make the service supernet (or ``cidr`` if outside it) local to this host."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    supernet = ipaddress.IPv4Network(SUPERNET)
+    inside = isinstance(net, ipaddress.IPv4Network) and net.subnet_of(supernet)
+    target = str(supernet if inside else net)
+    table = subprocess.run(["ip", "route", "show", "table", "local", target], capture_output=True, text=True)
+    if "local" not in table.stdout:
+        r = subprocess.run(["ip", "route", "add", "local", target, "dev", "lo", "table", "local"],
+                           capture_output=True, text=True)
+        if r.returncode != 0 and "exists" not in r.stderr:
+            raise RangeError(f"cannot route the service range {target} locally: {r.stderr.strip()}")
