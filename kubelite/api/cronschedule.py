@@ -16,6 +16,7 @@ import re
 import zoneinfo
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from croniter import CroniterError, croniter
 
@@ -32,6 +33,7 @@ DESCRIPTORS = {
 }
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_GAP_RETRIES = 4
 # Past this many missed start times the controller warns instead of catching up.
 MANY_MISSED = 100
 
@@ -69,6 +71,11 @@ class Schedule:
     expr: str = ""
     every: float = 0.0
 
+    def _wall_clock_matches(self, t: _dt.datetime) -> bool:
+        """The local minute and hour are ones the fields name (not a gap-shifted time)."""
+        minutes, hours = croniter(self.expr).expanded[:2]
+        return _in_field(minutes, t.minute) and _in_field(hours, t.hour)
+
     def next(self, after: _dt.datetime, zone: _dt.tzinfo = _UTC) -> _dt.datetime:
         """The first activation strictly after ``after`` (returned in UTC)."""
         if self.every:
@@ -76,10 +83,26 @@ class Schedule:
             step = max(1, round(self.every))
             base = after.astimezone(_UTC).replace(microsecond=0)
             return base + _dt.timedelta(seconds=step)
-        local = after.astimezone(zone)
-        it = croniter(self.expr, local)
-        nxt: _dt.datetime = it.get_next(_dt.datetime)
-        return nxt.astimezone(_UTC)
+        base = after.astimezone(zone)
+        # A start inside a daylight-saving gap (02:30 on the day clocks jump 02:00 →
+        # 03:00) does not happen, as with upstream's parser: croniter moves it to the
+        # gap's end (or gives up), so a time that does not match the fields is skipped
+        # and the search goes on from there.  A date that never exists (30 February)
+        # fails every retry.
+        for _ in range(_GAP_RETRIES):
+            try:
+                nxt: _dt.datetime = croniter(self.expr, base).get_next(_dt.datetime)
+            except CroniterError:
+                base += _dt.timedelta(hours=1)
+                continue
+            if self._wall_clock_matches(nxt):
+                return nxt.astimezone(_UTC)
+            base = nxt
+        raise ScheduleError(f"no time matches the schedule {self.expr!r}")
+
+
+def _in_field(values: list[Any], v: int) -> bool:
+    return values == ["*"] or v in values
 
 
 def parse_schedule(text: str) -> Schedule:
