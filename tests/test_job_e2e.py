@@ -152,6 +152,47 @@ def test_job_should_fail_to_exceed_backoffLimit(fake, ns):
     assert "BackoffLimitExceeded" in events
 
 
+def test_job_should_allow_to_use_a_pod_failure_policy_to_fail_the_job_early(fake, ns):
+    policy = {"rules": [{"action": "FailJob", "onExitCodes": {"containerName": "c", "operator": "In", "values": [42]}}]}
+    create(fake, ns, job("pfp", annotations={P + "exit-code": "42"}, backoffLimit=6, podFailurePolicy=policy))
+    j = wait_condition(fake, ns, "pfp", "Failed")
+    c = cond(j, "Failed")
+    pod_name = job_pods(fake, ns, "pfp")[0]["metadata"]["name"]
+    assert c["reason"] == "PodFailurePolicy"
+    assert c["message"] == f"Container c for pod {ns}/{pod_name} failed with exit code 42 matching FailJob rule at index 0"
+    # No retry: the rule failed the Job at the first failure.
+    assert len(job_pods(fake, ns, "pfp")) == 1 and j["status"]["failed"] == 1
+    assert j["spec"]["podReplacementPolicy"] == "Failed"
+
+
+def test_job_should_fail_an_index_after_its_backoff_limit_per_index(fake, ns):
+    create(fake, ns, job("perix", annotations=FAIL, completions=2, parallelism=2, completionMode="Indexed",
+                         backoffLimitPerIndex=1))
+    j = wait_condition(fake, ns, "perix", "Failed", timeout=90)
+    c = cond(j, "Failed")
+    assert (c["reason"], c["message"]) == ("FailedIndexes", "Job has failed indexes")
+    assert j["status"]["failedIndexes"] == "0,1" and j["status"]["failed"] == 4
+    assert j["spec"]["backoffLimit"] == 2147483647
+    # Each index ran twice; the replacement carries the index's failure count.
+    counts = sorted((p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"],
+                     p["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"])
+                    for p in job_pods(fake, ns, "perix"))
+    assert counts == [("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")]
+
+
+def test_kubectl_create_job_and_wait_for_completion(fake, ns):
+    fake.kubectl("create", "job", "hello", "-n", ns, f"--image={IMAGE}", check=True)
+    j = get(fake, ns, "job", "hello")
+    assert j["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    fake.wait_for(lambda: len(job_pods(fake, ns, "hello")) == 1, what="the job's pod")
+    # The fake pod runs until stopped: the Job is running, 0/1.
+    row = fake.kubectl("get", "job", "hello", "-n", ns, check=True).stdout.splitlines()[1].split()
+    assert row[:3] == ["hello", "Running", "0/1"]
+    create(fake, ns, job("quick", annotations=SUCCEED))
+    p = fake.kubectl("wait", "--for=condition=complete", "job/quick", "-n", ns, "--timeout=60s", timeout=90)
+    assert p.returncode == 0 and "job.batch/quick condition met" in p.stdout
+
+
 def test_job_should_fail_when_exceeds_active_deadline(fake, ns):
     create(fake, ns, job("deadline", activeDeadlineSeconds=2, parallelism=2, completions=2))
     j = wait_condition(fake, ns, "deadline", "Failed")

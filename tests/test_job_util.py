@@ -68,7 +68,8 @@ def test_finished_time_falls_back_to_ready_false_then_deletion():
 
 
 @pytest.mark.parametrize("indexes,text", [
-    ([], ""), ([0], "0"), ([0, 1, 2], "0-2"), ([0, 2, 3, 4, 7], "0,2-4,7"), ([5, 1, 3, 2], "1-3,5"),
+    ([], ""), ([0], "0"), ([0, 1], "0,1"), ([0, 1, 2], "0-2"), ([0, 2, 3, 4, 7, 8], "0,2-4,7,8"),
+    ([5, 1, 3, 2], "1-3,5"),
 ])
 def test_completed_indexes_text(indexes, text):
     assert ju.format_indexes(indexes) == text

@@ -4,7 +4,7 @@ pod_failure_policy.go and the small helpers of job_controller.go).
 - Back-off: after N consecutive failures (no success since) the next pod waits
   10 s · 2^(N-1), capped at 10 minutes, counted from the last failure's finish time.
   Worked example: failures at t=0 and t=3 with no success → N=2 → 20 s after t=3.
-- Completion indexes are kept as ordered intervals and written as ``"0,2-4,7"``.
+- Completion indexes are kept as ordered intervals and written as ``"0,2-4,7,8"``.
 - A pod failure policy rule matches a failed pod on non-zero container exit codes or on
   pod conditions; the first matching rule decides (FailJob, FailIndex, Ignore, Count).
 """
@@ -172,7 +172,7 @@ def parse_indexes(text: str | None, completions: int) -> list[int]:
 
 
 def format_indexes(indexes: list[int] | set[int]) -> str:
-    """[0, 2, 3, 4, 7] → ``"0,2-4,7"``."""
+    """[0, 2, 3, 4, 7, 8] → ``"0,2-4,7,8"``."""
     parts: list[str] = []
     xs = sorted(set(indexes))
     i = 0
@@ -180,7 +180,11 @@ def format_indexes(indexes: list[int] | set[int]) -> str:
         j = i
         while j + 1 < len(xs) and xs[j + 1] == xs[j] + 1:
             j += 1
-        parts.append(str(xs[i]) if i == j else f"{xs[i]}-{xs[j]}")
+        # Two neighbours are written as a pair, longer runs as a range (upstream's String()).
+        if i == j:
+            parts.append(str(xs[i]))
+        else:
+            parts.append(f"{xs[i]}{',' if j == i + 1 else '-'}{xs[j]}")
         i = j + 1
     return ",".join(parts)
 
