@@ -193,6 +193,16 @@ def test_kubectl_create_job_and_wait_for_completion(fake, ns):
     assert p.returncode == 0 and "job.batch/quick condition met" in p.stdout
 
 
+def test_job_with_success_policy_should_succeed_when_succeeded_count_is_reached(fake, ns):
+    create(fake, ns, job("sp", annotations=SUCCEED, completions=3, parallelism=1, completionMode="Indexed",
+                         successPolicy={"rules": [{"succeededCount": 1}]}))
+    j = wait_condition(fake, ns, "sp", "Complete")
+    c = cond(j, "Complete")
+    assert (c["reason"], c["message"]) == ("SuccessPolicy", "Matched rules at index 0")
+    assert cond(j, "SuccessCriteriaMet")["reason"] == "SuccessPolicy"
+    assert j["status"]["completedIndexes"] == "0" and j["status"]["succeeded"] == 1
+
+
 def test_job_should_fail_when_exceeds_active_deadline(fake, ns):
     create(fake, ns, job("deadline", activeDeadlineSeconds=2, parallelism=2, completions=2))
     j = wait_condition(fake, ns, "deadline", "Failed")

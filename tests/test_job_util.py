@@ -124,3 +124,15 @@ def test_ensure_condition_never_adds_a_false_condition():
     assert st["conditions"] == [{"type": "Suspended", "status": "False", "reason": "JobResumed",
                                  "message": "Job resumed", "lastProbeTime": "2026-01-01T00:00:09Z",
                                  "lastTransitionTime": "2026-01-01T00:00:09Z"}]
+
+
+@pytest.mark.parametrize("rules,succeeded,want", [
+    ([{"succeededIndexes": "0,2"}], [0, 1], None),                          # index 2 missing
+    ([{"succeededIndexes": "0,2"}], [0, 2], "Matched rules at index 0"),
+    ([{"succeededIndexes": "0-3", "succeededCount": 2}], [1, 3], "Matched rules at index 0"),
+    ([{"succeededIndexes": "0-3", "succeededCount": 3}], [1, 3, 5], None),  # 5 is outside the rule's set
+    ([{"succeededIndexes": "9"}, {"succeededCount": 2}], [4, 5], "Matched rules at index 1"),
+    ([{"succeededCount": 1}], [], None),
+])
+def test_success_policy_rules(rules, succeeded, want):
+    assert ju.match_success_policy({"rules": rules}, 6, succeeded) == want

@@ -28,6 +28,7 @@ from kubelite.api.validation_common import (
     nonnegative,
     not_supported,
     required,
+    too_many,
     validate_label_selector,
     validate_object_meta,
     validate_object_meta_update,
@@ -143,6 +144,30 @@ def _on_exit_codes(req: Obj, path: str) -> Errs:
     return errs
 
 
+def _success_policy(sp: Obj, path: str, mode: str | None, completions: int | None) -> Errs:
+    if mode != "Indexed":
+        return [invalid(path, GoRepr("{...}"), "requires indexed completion mode")]
+    rules = sp.get("rules") or []
+    rpath = child(path, "rules")
+    if not rules:
+        return [required(rpath, "at least one rules must be specified when the successPolicy is specified")]
+    if len(rules) > 20:
+        return [too_many(rpath, len(rules), 20)]
+    errs: Errs = []
+    for i, rule in enumerate(rules):
+        rp = index(rpath, i)
+        count, ixs = rule.get("succeededCount"), rule.get("succeededIndexes")
+        if count is None and ixs is None:
+            errs.append(required(rp, "at least one of succeededCount or succeededIndexes must be specified"))
+        if count is not None:
+            if count <= 0:
+                errs.append(invalid(child(rp, "succeededCount"), count, "must be greater than or equal to 1"))
+            elif completions is not None and count > completions:
+                errs.append(invalid(child(rp, "succeededCount"), count,
+                                    f"must be less than or equal to {completions} (the number of specified completions)"))
+    return errs
+
+
 def _job_spec_common(spec: Obj, path: str) -> Errs:
     """validateJobSpec: the rules a Job and a CronJob's job template share."""
     errs: Errs = []
@@ -180,6 +205,9 @@ def _job_spec_common(spec: Obj, path: str) -> Errs:
         errs.append(not_supported(child(tpath, "spec", "restartPolicy"), rp, ["OnFailure", "Never"]))
     if spec.get("podFailurePolicy") is not None:
         errs += _pod_failure_policy(spec["podFailurePolicy"], child(path, "podFailurePolicy"), rp, per_index)
+    sp = spec.get("successPolicy")
+    if sp is not None:
+        errs += _success_policy(sp, child(path, "successPolicy"), mode, spec.get("completions"))
     prp = spec.get("podReplacementPolicy")
     if prp is not None:
         if prp not in ("TerminatingOrFailed", "Failed"):

@@ -380,8 +380,18 @@ class JobController:
                and 0 <= ju.completion_index(p) < completions}
         ctx.succeeded_indexes = sorted(set(ctx.prev_succeeded_indexes) | new)
         ctx.succeeded = len(ctx.succeeded_indexes)
-        if not jc.per_index(job):
-            return
+        if jc.per_index(job):
+            self._failed_indexes(ctx, now)
+        if ctx.finished_condition is None:
+            msg = ju.match_success_policy(spec.get("successPolicy"), completions, ctx.succeeded_indexes)
+            if msg is not None:
+                ctx.finished_condition = ju.new_condition("SuccessCriteriaMet", "True", "SuccessPolicy", msg, now)
+
+    def _failed_indexes(self, ctx: SyncContext, now: _dt.datetime) -> None:
+        """backoffLimitPerIndex: which indexes failed for good, and which failed pods wait for
+        their replacement to inherit the index's failure count."""
+        job, status, spec = ctx.job, ctx.job["status"], jc.spec(ctx.job)
+        completions = jc.completions(job)
         limit = int(spec["backoffLimitPerIndex"])
         policy = spec.get("podFailurePolicy")
         failed = set(ju.parse_indexes(status.get("failedIndexes"), completions))

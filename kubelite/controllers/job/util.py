@@ -219,6 +219,28 @@ def _int_annotation(pod: Obj, name: str) -> int:
     return max(v, 0)
 
 
+def match_success_policy(policy: Obj | None, completions: int, succeeded: list[int]) -> str | None:
+    """The message of the first successPolicy rule the succeeded indexes meet, or None.
+
+    A rule with ``succeededIndexes`` needs all of them (or ``succeededCount`` of them) to
+    have succeeded; a rule with only ``succeededCount`` needs that many indexes."""
+    if policy is None or not succeeded:
+        return None
+    done = set(succeeded)
+    for i, rule in enumerate(policy.get("rules") or []):
+        count = rule.get("succeededCount")
+        if rule.get("succeededIndexes") is not None:
+            required = parse_indexes(rule["succeededIndexes"], completions)
+            if not required:
+                continue
+            matched = len(done.intersection(required))
+            if matched and matched >= (len(required) if count is None else int(count)):
+                return f"Matched rules at index {i}"
+        elif count is not None and len(done) >= int(count):
+            return f"Matched rules at index {i}"
+    return None
+
+
 # --- pod failure policy -----------------------------------------------------------------
 
 @dataclass(frozen=True)
