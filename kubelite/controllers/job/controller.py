@@ -251,7 +251,7 @@ class JobController:
                 ctx.finished_condition = ju.new_condition("SuccessCriteriaMet", "True", "CompletionsReached",
                                                           "Reached expected number of succeeded pods", now)
             elif manage_called:
-                suspend_changed = self._suspend_condition(job, now)
+                suspend_changed = self._suspend_condition(job, active, now)
 
         needs = (suspend_changed or active != int(status.get("active") or 0) or ctx.ready != status.get("ready")
                  or ctx.terminating != status.get("terminating"))
@@ -426,12 +426,17 @@ class JobController:
                 delayed[ix] = p
         ctx.delayed_per_index = delayed
 
-    def _suspend_condition(self, job: Obj, now: _dt.datetime) -> bool:
+    def _suspend_condition(self, job: Obj, active: int, now: _dt.datetime) -> bool:
         status = job["status"]
         if jc.suspended(job):
             changed = ju.ensure_condition(status, "Suspended", "True", "JobSuspended", "Job suspended", now)
             if changed:
                 self.recorder.event(job, "Normal", "Suspended", "Job suspended")
+            if status.get("startTime") and active == 0:
+                # Suspended with nothing running: the Job has not started (again) yet, so the
+                # active deadline cannot expire meanwhile and counts from the resume.
+                status.pop("startTime")
+                changed = True
             return changed
         changed = ju.ensure_condition(status, "Suspended", "False", "JobResumed", "Job resumed", now)
         if changed:
