@@ -339,3 +339,22 @@ def test_batch_resources_in_discovery(fake):
     assert lines["cronjobs"] == ["cronjobs", "cj", "batch/v1", "true", "CronJob"]
     assert lines["jobs"] == ["jobs", "batch/v1", "true", "Job"]
     assert fake.kubectl("get", "all", "-A", check=True).returncode == 0
+
+
+def test_job_should_run_real_commands_on_the_process_runtime(tmp_path, request):
+    # The process runtime runs the container's command for real: `sh -c "exit 3"` fails the
+    # pod with exit code 3 and a back-off limit of 0 fails the Job at once.
+    srv = start_server(tmp_path, "--runtime", "process")
+    try:
+        ns = create_namespace(srv, request, "p")
+        for name, script, limit in (("ok", "sleep 1; exit 0", 6), ("bad", "exit 3", 0)):
+            j = job(name, backoffLimit=limit)
+            j["spec"]["template"]["spec"]["containers"][0]["command"] = ["sh", "-c", script]
+            create(srv, ns, j)
+        assert cond(wait_condition(srv, ns, "ok", "Complete"), "Complete")
+        bad = wait_condition(srv, ns, "bad", "Failed")
+        assert cond(bad, "Failed")["reason"] == "BackoffLimitExceeded" and bad["status"]["failed"] == 1
+        term = job_pods(srv, ns, "bad")[0]["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert term["exitCode"] == 3
+    finally:
+        srv.stop()
