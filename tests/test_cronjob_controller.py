@@ -30,7 +30,8 @@ class Env:
         self.api = FakeAPI()
         self.api.clock = FakeClock(START)
         self.rec = RecordingRecorder()
-        self.ctl = CronJobController(self.api, self.api, recorder=self.rec, now=self.api.clock)
+        # Without a timeZone the controller reads schedules in its machine's zone: pin it.
+        self.ctl = CronJobController(self.api, self.api, recorder=self.rec, now=self.api.clock, zone=dt.UTC)
         self.driver = Driver(self.ctl)
 
     def jobs(self) -> list[Obj]:

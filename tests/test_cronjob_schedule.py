@@ -66,6 +66,14 @@ def test_out_of_range_fields_are_rejected(schedule):
         parse_schedule(schedule)
 
 
+def test_local_zone_follows_tz(monkeypatch):
+    from kubelite.api.cronschedule import local_zone
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    assert str(local_zone()) == "Asia/Tokyo"
+    monkeypatch.setenv("TZ", "Nowhere/Atall")
+    assert local_zone() is UTC
+
+
 def test_unknown_time_zones_do_not_load():
     assert load_zone("Mars/Olympus") is None
     assert load_zone(None) is UTC and load_zone("") is UTC

@@ -12,6 +12,7 @@ fixed clock.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import re
 import zoneinfo
 from dataclasses import dataclass
@@ -42,10 +43,26 @@ class ScheduleError(ValueError):
     """A schedule upstream's parser would reject (the message is the validation detail)."""
 
 
-def load_zone(name: str | None) -> _dt.tzinfo | None:
-    """The tz database zone (UTC for None or empty), or None when it does not exist."""
+def local_zone() -> _dt.tzinfo:
+    """This machine's time zone, which a CronJob without ``timeZone`` is read in (as
+    upstream reads it in kube-controller-manager's): ``$TZ``, else ``/etc/localtime``'s
+    target, else UTC."""
+    name = os.environ.get("TZ", "").lstrip(":")
     if not name:
-        return _UTC
+        try:
+            target = os.path.realpath("/etc/localtime")
+        except OSError:
+            target = ""
+        _, sep, name = target.partition("/zoneinfo/")
+        if not sep:
+            name = ""
+    return load_zone(name) or _UTC
+
+
+def load_zone(name: str | None, default: _dt.tzinfo = _UTC) -> _dt.tzinfo | None:
+    """The tz database zone (``default`` for None or empty), or None when it does not exist."""
+    if not name:
+        return default
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):

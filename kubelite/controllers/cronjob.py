@@ -33,6 +33,7 @@ from kubelite.api.cronschedule import (
     Missed,
     ScheduleError,
     load_zone,
+    local_zone,
     most_recent_schedule_time,
     next_schedule_delay,
     parse_schedule,
@@ -68,12 +69,13 @@ def finished_type(job: Obj) -> str | None:
     return None
 
 
-def job_from_template(cj: Obj, scheduled: _dt.datetime, zone: _dt.tzinfo) -> Obj:
+def job_from_template(cj: Obj, scheduled: _dt.datetime) -> Obj:
     """getJobFromTemplate2: the template's labels, annotations and spec, a deterministic name."""
     jt = (cj.get("spec") or {}).get("jobTemplate") or {}
     md = jt.get("metadata") or {}
     annotations = dict(md.get("annotations") or {})
-    local = scheduled.astimezone(zone)
+    # The scheduled-timestamp annotation is in the CronJob's timeZone, UTC without one.
+    local = scheduled.astimezone(load_zone((cj.get("spec") or {}).get("timeZone")) or _UTC)
     annotations[SCHEDULED_TIMESTAMP] = local.isoformat().replace("+00:00", "Z") if local.utcoffset() == \
         _dt.timedelta(0) else local.isoformat()
     job: Obj = {"apiVersion": API_VERSION, "kind": "Job",
@@ -106,8 +108,11 @@ class CronJobController:
     name = "cronjob"
 
     def __init__(self, client: APIClient, factory: SharedInformerFactory, *, workers: int = 5,
-                 recorder: Recorder | None = None, now: Callable[[], _dt.datetime] = meta.now):
+                 recorder: Recorder | None = None, now: Callable[[], _dt.datetime] = meta.now,
+                 zone: _dt.tzinfo | None = None):
         self.cj_client = client.resource(CRONJOBS)
+        # Where a CronJob without timeZone is read: this machine's zone, as upstream.
+        self.zone = zone or local_zone()
         self.job_client = client.resource(JOBS)
         self.cj_informer = factory.informer(CRONJOBS)
         self.job_informer = factory.informer(JOBS)
@@ -133,7 +138,7 @@ class CronJobController:
         if os_.get("schedule") != cs.get("schedule") or os_.get("timeZone") != cs.get("timeZone"):
             # A new schedule: look again at its next start (and now, for the status).
             try:
-                sched, zone = parse_schedule(cs.get("schedule") or ""), load_zone(cs.get("timeZone"))
+                sched, zone = parse_schedule(cs.get("schedule") or ""), load_zone(cs.get("timeZone"), self.zone)
             except ScheduleError:
                 sched, zone = None, None
             if sched is not None and zone is not None:
@@ -214,7 +219,7 @@ class CronJobController:
         if meta.is_deleting(cj):
             return cj, None
         spec = cj.get("spec") or {}
-        zone = load_zone(spec.get("timeZone"))
+        zone = load_zone(spec.get("timeZone"), self.zone)
         if zone is None:
             self.recorder.event(cj, "Warning", "UnknownTimeZone",
                                 f'invalid timeZone: "{spec.get("timeZone")}": unknown time zone {spec.get("timeZone")}')
@@ -259,7 +264,7 @@ class CronJobController:
         if spec.get("concurrencyPolicy") == "Replace":
             for ref in list(status.get("active") or []):
                 await self._delete_job(cj, ref.get("name", ""), ref.get("uid", ""))
-        job = job_from_template(cj, scheduled, zone)
+        job = job_from_template(cj, scheduled)
         try:
             out = await self.job_client.create(job, meta.namespace(cj))
             self.recorder.event(cj, "Normal", "SuccessfulCreate", f"Created job {meta.name(out)}")

@@ -44,7 +44,7 @@ DOCS = {
     "job.duration": "How long the Job ran, or has been running so far.",
     "job.selector": "The label query that picks the Job's pods.",
     "cj.schedule": "When Jobs are started, in cron syntax.",
-    "cj.timeZone": "The time zone the schedule is read in; the controller's (UTC) when not set.",
+    "cj.timeZone": "The time zone the schedule is read in; the controller's own when not set.",
     "cj.suspend": "Whether new Jobs are held back; running ones are left alone.",
     "cj.active": "How many Jobs of this CronJob are running.",
     "cj.lastScheduleTime": "How long ago a Job was last started for this CronJob.",

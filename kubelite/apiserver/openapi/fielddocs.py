@@ -78,7 +78,7 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
     "batch.v1.CronJobSpec": {
         "schedule": "Cron schedule: five fields (minute hour day-of-month month day-of-week) or a "
                     "descriptor such as @hourly.",
-        "timeZone": "IANA time zone the schedule is read in; defaults to the controller's (UTC).",
+        "timeZone": "IANA time zone the schedule is read in; defaults to the controller manager's local zone.",
         "startingDeadlineSeconds": "A start later than this many seconds after its scheduled time is "
                                    "skipped and counted as missed.",
         "concurrencyPolicy": "Allow (default), Forbid (skip a start while a Job runs) or Replace "
