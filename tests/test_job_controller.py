@@ -167,3 +167,22 @@ async def test_orphan_pods_lose_the_tracking_finalizer():
     env.api.delete(JOBS, "j", "default")
     await env.driver.settle()
     assert env.api.get_obj("pods", "default", meta.name(pod))["metadata"]["finalizers"] == []
+
+
+async def test_job_on_failure_restarts_count_against_the_backoff_limit():
+    env = Env()
+    spec = job("j", backoffLimit=2)
+    spec["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
+    env.api.create(JOBS, spec, "default")
+    await env.driver.settle()
+    pod = env.pods()[0]
+    pod["status"] = {"phase": "Running", "containerStatuses": [{"name": "c", "restartCount": 1, "state": {"running": {}}}]}
+    env.api.update(PODS, pod, "status")
+    await env.driver.settle()
+    assert "conditions" not in env.job()["status"]
+    pod = env.pods()[0]
+    pod["status"]["containerStatuses"][0]["restartCount"] = 2
+    env.api.update(PODS, pod, "status")
+    await env.driver.settle()
+    failed = env.job()["status"]["conditions"][-1]
+    assert (failed["type"], failed["reason"]) == ("Failed", "BackoffLimitExceeded")
