@@ -82,6 +82,8 @@ def test_job_should_run_a_job_to_completion_when_tasks_succeed(fake, ns):
         assert p["metadata"]["labels"]["batch.kubernetes.io/controller-uid"] == j["metadata"]["uid"]
     out = fake.kubectl("get", "job", "ok", "-n", ns, check=True).stdout.splitlines()
     assert out[0].split() == ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
+    picked = fake.kjson("get", "jobs", "-n", ns, "--field-selector", "status.successful=3")["items"]
+    assert [x["metadata"]["name"] for x in picked] == ["ok"]
     assert out[1].split()[:3] == ["ok", "Complete", "3/3"]
     events = fake.kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=ok", check=True).stdout
     assert "Job completed" in events and "Created pod: ok-" in events
