@@ -291,11 +291,13 @@ class JobController:
                 raise RuntimeError(f"job {meta.key(job)} is gone or being deleted")
 
         async def patch(pod: Obj, body: Obj) -> Obj:
+            out = await self.pod_client.patch(meta.name(pod), body, meta.namespace(pod))
             released = all(r.get("uid") != meta.uid(job) for r in body["metadata"].get("ownerReferences") or [])
             if released and ju.has_tracking_finalizer(pod):
-                body["metadata"]["$deleteFromPrimitiveList/finalizers"] = [ju.TRACKING_FINALIZER]
-                return await self.pod_client.patch(meta.name(pod), body, meta.namespace(pod), patch_type="strategic")
-            return await self.pod_client.patch(meta.name(pod), body, meta.namespace(pod))
+                # A released pod is no longer this Job's to count.
+                out = await self.pod_client.patch(meta.name(pod), _REMOVE_FINALIZER, meta.namespace(pod),
+                                                  patch_type="strategic")
+            return out
 
         return await claim(pods, owner=job, api_version=API_VERSION, kind=KIND,
                            matches=lambda p: matches(meta.labels(p)), patch=patch, can_adopt=can_adopt)

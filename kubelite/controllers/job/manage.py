@@ -130,8 +130,9 @@ async def manage(c: JobControllerContext, ctx: SyncContext, key: str, now: _dt.d
         wait = ju.remaining_backoff(ctx.backoff.failures_after_last_success, ctx.backoff.last_failure_time, now,
                                     c.backoff_base, c.backoff_cap)
         if wait > 0:
+            # Upstream reports 0 active here; the pods that do run are the truer count.
             c.queue.add_after(key, wait)
-            return 0, None
+            return active, None
     diff = min(diff, ju.MAX_POD_CREATE_DELETE_PER_SYNC)
     indexes: list[int | None] = [None] * diff
     if jc.is_indexed(job):
@@ -144,7 +145,7 @@ async def manage(c: JobControllerContext, ctx: SyncContext, key: str, now: _dt.d
             todo, wait = indexes_ready_to_create(c, ctx, todo, now)
             if wait > 0:
                 c.queue.add_after(key, wait)
-                return 0, None
+                return active, None
         indexes = list(todo)
     return await create_pods(c, ctx, key, active, indexes)
 
