@@ -238,7 +238,13 @@ class FakeAPI:
     def patch(self, info: ResourceInfo, name: str, body: Obj, namespace: str) -> Obj:
         self._fail("patch", info.plural)
         cur = self.get_obj(info.plural, namespace, name)
+        body = copy.deepcopy(body)
         pmd = body.get("metadata") or {}
+        # The one strategic-merge directive controllers send: drop values from a metadata list.
+        for k in [k for k in pmd if k.startswith("$deleteFromPrimitiveList/")]:
+            gone = set(pmd.pop(k))
+            lst = k.split("/", 1)[1]
+            cur["metadata"][lst] = [v for v in cur["metadata"].get(lst) or [] if v not in gone]
         if pmd.get("uid") and pmd["uid"] != cur["metadata"]["uid"]:
             raise Conflict(409, "Conflict", "Precondition failed: UID in precondition")
         new = merge_patch(cur, body)

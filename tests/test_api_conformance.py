@@ -336,6 +336,13 @@ SUBJECTS = {
                               "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "x"}}, "template": {
                                   "metadata": {"labels": {"app": "x"}},
                                   "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}}},
+    ("batch", "jobs"): {"apiVersion": "batch/v1", "kind": "Job", "metadata": {},
+                        "spec": {"suspend": True, "template": {"spec": {
+                            "restartPolicy": "Never", "containers": [{"name": "c", "image": "nginx:1.25"}]}}}},
+    ("batch", "cronjobs"): {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {},
+                            "spec": {"schedule": "0 0 1 1 *", "suspend": True, "jobTemplate": {"spec": {"template": {
+                                "spec": {"restartPolicy": "OnFailure",
+                                         "containers": [{"name": "c", "image": "nginx:1.25"}]}}}}}},
 }
 # Connect subresources reach a node or a pod's address, which a test may not dial; binding,
 # eviction and finalize have no GET.

@@ -188,6 +188,52 @@ def _replication_controller(obj: Obj) -> None:
     default_pod_template(spec.get("template"))
 
 
+def _job_spec(spec: Obj) -> None:
+    """SetDefaults_Job on a JobSpec (a Job's, or a CronJob's job template's)."""
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+        spec["parallelism"] = 1
+    if spec.get("parallelism") is None:
+        spec["parallelism"] = 1
+    if spec.get("backoffLimit") is None:
+        # With a per-index limit the global one is effectively off (MaxInt32).
+        spec["backoffLimit"] = 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6
+    if not spec.get("completionMode"):
+        spec["completionMode"] = "NonIndexed"
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    if not spec.get("podReplacementPolicy"):
+        spec["podReplacementPolicy"] = "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed"
+    if spec.get("manualSelector") is None:
+        spec["manualSelector"] = False
+    for rule in (spec.get("podFailurePolicy") or {}).get("rules") or []:
+        for pattern in rule.get("onPodConditions") or []:
+            if not pattern.get("status"):
+                pattern["status"] = "True"
+    default_pod_template(spec.get("template"))
+
+
+def _job(obj: Obj) -> None:
+    _job_spec(obj.setdefault("spec", {}))
+
+
+def _cronjob(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    if not spec.get("concurrencyPolicy"):
+        spec["concurrencyPolicy"] = "Allow"
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    if spec.get("successfulJobsHistoryLimit") is None:
+        spec["successfulJobsHistoryLimit"] = 3
+    if spec.get("failedJobsHistoryLimit") is None:
+        spec["failedJobsHistoryLimit"] = 1
+    jt = spec.get("jobTemplate")
+    if isinstance(jt, dict):
+        # Upstream defaults only the pod template inside a job template: the Job
+        # defaults (completions, backoffLimit…) arrive when a Job is made from it.
+        default_pod_template((jt.get("spec") or {}).get("template"))
+
+
 def _service(obj: Obj) -> None:
     spec = obj.setdefault("spec", {})
     if not spec.get("sessionAffinity"):
@@ -281,6 +327,10 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
         default_pod_template(obj.setdefault("template", {}))  # a struct upstream: always there
     elif kind == "Service":
         _service(obj)
+    elif kind == "Job" and api_version == "batch/v1":
+        _job(obj)
+    elif kind == "CronJob" and api_version == "batch/v1":
+        _cronjob(obj)
     elif kind == "Namespace":
         _namespace(obj, create)
     elif kind == "Node":

@@ -130,6 +130,10 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  subresources=(_SCALE, _STATUS), has_status=True),
     ResourceInfo("apps", "v1", "ReplicaSet", "replicasets", short_names=("rs",), categories=("all",),
                  subresources=(_SCALE, _STATUS), has_status=True),
+    # batch/v1
+    ResourceInfo("batch", "v1", "CronJob", "cronjobs", short_names=("cj",), categories=("all",),
+                 subresources=(_STATUS,), has_status=True),
+    ResourceInfo("batch", "v1", "Job", "jobs", categories=("all",), subresources=(_STATUS,), has_status=True),
     # discovery.k8s.io/v1
     ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     # coordination.k8s.io/v1
@@ -157,7 +161,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
 )
 
 # Group preference order for /apis (upstream lists apps early, events late).
-GROUP_ORDER = ("apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io",
+GROUP_ORDER = ("apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io", "batch",
                "rbac.authorization.k8s.io", "coordination.k8s.io", "discovery.k8s.io")
 
 _BY_GVR = {r.gvr: r for r in RESOURCES}
@@ -217,3 +221,5 @@ ROLES = _served("rbac.authorization.k8s.io", "v1", "roles")
 ROLEBINDINGS = _served("rbac.authorization.k8s.io", "v1", "rolebindings")
 CLUSTERROLES = _served("rbac.authorization.k8s.io", "v1", "clusterroles")
 CLUSTERROLEBINDINGS = _served("rbac.authorization.k8s.io", "v1", "clusterrolebindings")
+JOBS = _served("batch", "v1", "jobs")
+CRONJOBS = _served("batch", "v1", "cronjobs")

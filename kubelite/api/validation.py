@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api import validation_apps as apps
+from kubelite.api import validation_batch as batch
 from kubelite.api import validation_core as core
 from kubelite.api import validation_pod as pod
 from kubelite.api import validation_rbac as rbac
@@ -47,6 +48,10 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = apps.validate_replicaset(obj, old)
     elif kind == "ReplicationController":
         errs = rc.validate_replication_controller(obj, old)
+    elif kind == "Job" and api_version == "batch/v1":
+        errs = batch.validate_job(obj, old)
+    elif kind == "CronJob" and api_version == "batch/v1":
+        errs = batch.validate_cronjob(obj, old)
     elif kind == "Service":
         errs = core.validate_service(obj, old)
     elif kind == "Namespace":
@@ -89,6 +94,10 @@ def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[
         return _dedupe(rc.validate_rc_status(obj, old))
     if kind == "Pod":
         return _dedupe(pod.validate_pod_status_update(obj, old))
+    if kind == "Job" and api_version == "batch/v1":
+        return _dedupe(batch.validate_job_status(obj, old))
+    if kind == "CronJob" and api_version == "batch/v1":
+        return _dedupe(batch.validate_cronjob_status(obj, old))
     return _dedupe(validate_object_meta_update(obj, old))
 
 

@@ -25,6 +25,7 @@ Obj = dict[str, Any]
 # Kinds whose objects carry metadata.generation (upstream: those with a spec it tracks).
 _GENERATION_KINDS = {"Deployment", "ReplicaSet", "ReplicationController", "Service", "Namespace", "Node"}
 _GENERATION_TRACKED = {"Deployment", "ReplicaSet", "ReplicationController"}
+_GENERATION_TRACKED |= {"Job", "CronJob"}
 
 
 def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | None = None) -> None:
@@ -38,6 +39,8 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
         obj["status"] = {"replicas": 0} if kind == "ReplicationController" else {}
     elif kind in _GENERATION_KINDS:
         md.pop("generation", None)
+    if kind == "Job" and info.group == "batch":
+        _generate_job_selector(obj)
     if kind == "Pod":
         status = obj.setdefault("status", {})
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
@@ -101,6 +104,34 @@ def default_and_validate(info: ResourceInfo, obj: Obj, old: Obj | None, subresou
         causes = validate(info.kind, info.api_version, obj, old)
     if causes:
         raise invalid(info.kind, info.group, meta.name(obj), causes)
+
+
+def _generate_job_selector(job: Obj) -> None:
+    """Job PrepareForCreate: unless manualSelector, label the template with the Job's uid and
+    name (new and legacy keys) and select on the uid; a conflicting label is left for
+    validation to reject."""
+    spec = job.setdefault("spec", {})
+    if spec.get("manualSelector"):
+        return
+    md = job["metadata"]
+    tmpl = spec.setdefault("template", {})
+    tmd = tmpl.get("metadata")
+    if not isinstance(tmd, dict):
+        tmd = tmpl["metadata"] = {}
+    labels = tmd.get("labels")
+    if not isinstance(labels, dict):
+        labels = tmd["labels"] = {}
+    for k in ("job-name", "batch.kubernetes.io/job-name"):
+        labels.setdefault(k, md.get("name", ""))
+    for k in ("controller-uid", "batch.kubernetes.io/controller-uid"):
+        labels.setdefault(k, md.get("uid", ""))
+    sel = spec.get("selector")
+    if not isinstance(sel, dict):
+        sel = spec["selector"] = {}
+    ml = sel.get("matchLabels")
+    if not isinstance(ml, dict):
+        ml = sel["matchLabels"] = {}
+    ml.setdefault("batch.kubernetes.io/controller-uid", md.get("uid", ""))
 
 
 def _qos_class(pod: Obj) -> str:

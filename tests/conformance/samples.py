@@ -131,6 +131,18 @@ SAMPLES: dict[str, Sample] = {
         spec_change={"spec": {"minReadySeconds": 5}},
         status_change={"conditions": [
             {"type": "ReplicaFailure", "status": "False", "lastTransitionTime": NOW, "reason": "Tested"}]}),
+    "batch/v1/jobs": Sample(
+        # Suspended: a cluster running the suite's samples starts no pods for it.
+        lambda n, ns: _obj("batch/v1", "Job", n, spec={"suspend": True, "template": {
+            "metadata": {"labels": {"app": n}}, "spec": {**_pod_spec(), "restartPolicy": "Never"}}}),
+        spec_change={"spec": {"activeDeadlineSeconds": 600}},
+        status_change={"failed": 1}),
+    "batch/v1/cronjobs": Sample(
+        lambda n, ns: _obj("batch/v1", "CronJob", n, spec={"schedule": "0 0 1 1 *", "suspend": True, "jobTemplate": {
+            "spec": {"template": {"metadata": {"labels": {"app": n}},
+                                  "spec": {**_pod_spec(), "restartPolicy": "OnFailure"}}}}}),
+        spec_change={"spec": {"schedule": "0 0 2 1 *"}},
+        status_change={"lastScheduleTime": NOW}),
     "coordination.k8s.io/v1/leases": Sample(lambda n, ns: _obj("coordination.k8s.io/v1", "Lease", n, spec={
         "holderIdentity": "conformance", "leaseDurationSeconds": 15, "acquireTime": NOW_MICRO, "renewTime": NOW_MICRO})),
     "discovery.k8s.io/v1/endpointslices": Sample(lambda n, ns: _obj(

@@ -189,6 +189,12 @@ REPLICATION_CONTROLLER = _kind(
     spec=Struct({"selector": ATOMIC_MAP, "template": POD_TEMPLATE}),
     status=Struct({"conditions": CONDITIONS}),
 )
+JOB_SPEC = Struct({"selector": LABEL_SELECTOR, "template": POD_TEMPLATE,
+                   "podFailurePolicy": Struct({"rules": atomic_list()}),
+                   "successPolicy": Struct({"rules": atomic_list()})})
+JOB = _kind(spec=JOB_SPEC, status=Struct({"conditions": CONDITIONS}))
+CRONJOB = _kind(spec=Struct({"jobTemplate": Struct({"metadata": OBJECT_META, "spec": JOB_SPEC})}),
+                status=Struct({"active": atomic_list()}))
 SERVICE = _kind(
     spec=Struct({
         "ports": merge_list(None, "port", "port", "protocol", defaults={"protocol": "TCP"}),
@@ -246,6 +252,8 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("v1", "ReplicationController"): REPLICATION_CONTROLLER,
     ("apps/v1", "Deployment"): DEPLOYMENT,
     ("apps/v1", "ReplicaSet"): REPLICASET,
+    ("batch/v1", "Job"): JOB,
+    ("batch/v1", "CronJob"): CRONJOB,
     ("discovery.k8s.io/v1", "EndpointSlice"): ENDPOINT_SLICE,
     ("coordination.k8s.io/v1", "Lease"): GENERIC,
     ("events.k8s.io/v1", "Event"): EVENT,
@@ -288,6 +296,10 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
     ("apps/v1", "ReplicaSet"): {"spec": {"selector": None, "template": _TEMPLATE0},
                                 "status": {"replicas": 0}},
     ("v1", "ReplicationController"): {"spec": {}, "status": {"replicas": 0}},
+    ("batch/v1", "Job"): {"spec": {"template": _TEMPLATE0}, "status": {}},
+    ("batch/v1", "CronJob"): {"spec": {"schedule": "", "jobTemplate": {"metadata": dict(_META0),
+                                                                        "spec": {"template": _TEMPLATE0}}},
+                              "status": {}},
     ("discovery.k8s.io/v1", "EndpointSlice"): {"addressType": "", "endpoints": None},
     ("coordination.k8s.io/v1", "Lease"): {"spec": {}},
     ("events.k8s.io/v1", "Event"): {"eventTime": None},

@@ -36,6 +36,8 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("apps/v1", "Deployment"): (columns.DEPLOYMENT, rows.deployment_row),
     ("apps/v1", "ReplicaSet"): (columns.REPLICASET, rows.replicaset_row),
     ("v1", "ReplicationController"): (columns.REPLICATIONCONTROLLER, rows.replicationcontroller_row),
+    ("batch/v1", "Job"): (columns.JOB, rows.job_row),
+    ("batch/v1", "CronJob"): (columns.CRONJOB, rows.cronjob_row),
     ("v1", "Service"): (columns.SERVICE, rows.service_row),
     ("v1", "Endpoints"): (columns.ENDPOINTS, rows.endpoints_row),
     ("discovery.k8s.io/v1", "EndpointSlice"): (columns.ENDPOINTSLICE, rows.endpointslice_row),

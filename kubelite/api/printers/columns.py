@@ -39,6 +39,16 @@ DOCS = {
     "rc.status.replicas": "The number of pods the controller last counted.",
     "rc.readyReplicas": "How many of the ReplicationController's pods are Ready.",
     "rc.selector": "The labels a pod must carry to count toward this ReplicationController.",
+    "job.status": "A one-word summary of the Job: Complete, Failed, Terminating, Suspended, FailureTarget or Running.",
+    "job.completions": "Pods that succeeded out of the completions wanted.",
+    "job.duration": "How long the Job ran, or has been running so far.",
+    "job.selector": "The label query that picks the Job's pods.",
+    "cj.schedule": "When Jobs are started, in cron syntax.",
+    "cj.timeZone": "The time zone the schedule is read in; the controller's own when not set.",
+    "cj.suspend": "Whether new Jobs are held back; running ones are left alone.",
+    "cj.active": "How many Jobs of this CronJob are running.",
+    "cj.lastScheduleTime": "How long ago a Job was last started for this CronJob.",
+    "cj.selector": "The label query of the job template (normally empty: each Job gets its own).",
     # networking
     "svc.type": "How the Service is reached: ClusterIP, NodePort, LoadBalancer or ExternalName.",
     "svc.clusterIP": "The Service's virtual IP address inside the cluster, or None for a headless Service.",
@@ -218,3 +228,28 @@ CLUSTERROLEBINDING = _binding_columns("clusterRoleBinding")
 # --- apiserver's default convertor ----------------------------------------------------
 
 DEFAULT = [NAME, column("Created At", DOCS["creationTimestamp"], type_="date")]
+
+# --- batch ----------------------------------------------------------------------------
+
+JOB = [
+    NAME,
+    column("Status", DOCS["job.status"]),
+    column("Completions", DOCS["job.completions"]),
+    column("Duration", DOCS["job.duration"]),
+    AGE,
+    column("Containers", DOCS["containers"], priority=1),
+    column("Images", DOCS["images"], priority=1),
+    column("Selector", DOCS["job.selector"], priority=1),
+]
+CRONJOB = [
+    NAME,
+    column("Schedule", DOCS["cj.schedule"]),
+    column("Timezone", DOCS["cj.timeZone"]),
+    column("Suspend", DOCS["cj.suspend"], type_="boolean"),
+    column("Active", DOCS["cj.active"], type_="integer"),
+    column("Last Schedule", DOCS["cj.lastScheduleTime"]),
+    AGE,
+    column("Containers", DOCS["containers"], priority=1),
+    column("Images", DOCS["images"], priority=1),
+    column("Selector", DOCS["cj.selector"], priority=1),
+]

@@ -180,6 +180,56 @@ def replicationcontroller_row(rc: Obj, clock: Clock) -> Cells:
             names, images, format_labels(spec.get("selector"))]
 
 
+# --- batch ----------------------------------------------------------------------------
+
+def _has_condition(status: Obj, type_: str) -> bool:
+    return any(c.get("type") == type_ and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def job_row(job: Obj, clock: Clock) -> Cells:
+    """printJob (1.31+): STATUS, COMPLETIONS, DURATION, AGE, wide cells."""
+    md, spec, status = job["metadata"], job.get("spec") or {}, job.get("status") or {}
+    succeeded = as_int(status.get("succeeded"))
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{as_int(spec['completions'])}"
+    elif as_int(spec.get("parallelism")) > 1:
+        completions = f"{succeeded}/1 of {as_int(spec['parallelism'])}"
+    else:
+        completions = f"{succeeded}/1"
+    start, end = clock.parse(status.get("startTime")), clock.parse(status.get("completionTime"))
+    duration = ""
+    if start is not None:
+        duration = human_duration(((end or clock.now) - start).total_seconds())
+    if _has_condition(status, "Complete"):
+        state = "Complete"
+    elif _has_condition(status, "Failed"):
+        state = "Failed"
+    elif md.get("deletionTimestamp"):
+        state = "Terminating"
+    elif _has_condition(status, "Suspended"):
+        state = "Suspended"
+    elif _has_condition(status, "FailureTarget"):
+        state = "FailureTarget"
+    else:
+        state = "Running"
+    names, images = container_cells(((spec.get("template") or {}).get("spec") or {}).get("containers"))
+    return [md.get("name", ""), state, completions, duration, clock.since(md.get("creationTimestamp")),
+            names, images, format_label_selector(spec.get("selector"))]
+
+
+def cronjob_row(cj: Obj, clock: Clock) -> Cells:
+    """printCronJob: SCHEDULE, TIMEZONE, SUSPEND, ACTIVE, LAST SCHEDULE, AGE, wide cells."""
+    md, spec, status = cj["metadata"], cj.get("spec") or {}, cj.get("status") or {}
+    last = status.get("lastScheduleTime")
+    suspend = spec.get("suspend")
+    jspec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    names, images = container_cells(((jspec.get("template") or {}).get("spec") or {}).get("containers"))
+    return [md.get("name", ""), spec.get("schedule", ""), spec.get("timeZone") or "<none>",
+            "<unset>" if suspend is None else ("True" if suspend else "False"),
+            len(status.get("active") or []), clock.since(last) if last else "<none>",
+            clock.since(md.get("creationTimestamp")), names, images, format_label_selector(jspec.get("selector"))]
+
+
 # --- networking -----------------------------------------------------------------------
 
 def _service_external_ip(spec: Obj, status: Obj) -> str:

@@ -12,6 +12,11 @@ KIND_DOCS = {
     "apps.v1.DeploymentStrategy": "How old pods are replaced by new ones when the pod template changes.",
     "apps.v1.RollingUpdateDeployment": "Limits that pace a rolling update.",
     "apps.v1.ReplicaSet": "A ReplicaSet keeps a fixed number of pods matching its selector running.",
+    "batch.v1.Job": "A Job runs pods until a given number of them finish successfully, retrying "
+                    "failed ones up to a limit.",
+    "batch.v1.JobSpec": "What the Job should run, how many pods at once, and when to give up.",
+    "batch.v1.CronJob": "A CronJob starts a Job from its template at the times its cron schedule names.",
+    "batch.v1.CronJobSpec": "When Jobs start, what they look like, and how many old ones to keep.",
     "core.v1.ReplicationController": "A ReplicationController keeps a number of pods matching its label selector "
                                      "running; ReplicaSets (through Deployments) are its successor.",
     "core.v1.Pod": "A Pod is a group of containers scheduled together onto one node, sharing "
@@ -50,6 +55,39 @@ GENERIC_DOCS = {
 }
 
 FIELD_DOCS: dict[str, dict[str, str]] = {
+    "batch.v1.JobSpec": {
+        "parallelism": "How many pods may run at the same time. Defaults to 1; 0 pauses the Job.",
+        "completions": "How many pods must succeed for the Job to be complete. Unset: the first success "
+                       "(once every pod has ended) completes it.",
+        "completionMode": "NonIndexed (any success counts) or Indexed (each index 0..completions-1 must "
+                          "succeed once; pods learn their index from JOB_COMPLETION_INDEX).",
+        "backoffLimit": "How many pod failures the Job tolerates before it is marked failed. Defaults to 6.",
+        "backoffLimitPerIndex": "For Indexed Jobs: how many failures each index tolerates before that "
+                                "index is marked failed.",
+        "maxFailedIndexes": "For Indexed Jobs with backoffLimitPerIndex: how many failed indexes fail the Job.",
+        "activeDeadlineSeconds": "Seconds, counted from the Job's start, after which its pods are stopped "
+                                 "and it is marked failed (DeadlineExceeded).",
+        "ttlSecondsAfterFinished": "Seconds after the Job finishes before it is deleted with its pods.",
+        "suspend": "While true no pods are created and running ones are stopped.",
+        "podFailurePolicy": "Rules on exit codes and pod conditions that fail the Job at once, ignore a "
+                            "failure, or count it against the back-off limit.",
+        "selector": "Label query of the Job's pods; generated from the Job's uid unless manualSelector.",
+        "manualSelector": "Set true to write your own selector instead of the generated one.",
+        "template": "The pods to run. restartPolicy must be OnFailure or Never.",
+    },
+    "batch.v1.CronJobSpec": {
+        "schedule": "Cron schedule: five fields (minute hour day-of-month month day-of-week) or a "
+                    "descriptor such as @hourly.",
+        "timeZone": "IANA time zone the schedule is read in; defaults to the controller manager's local zone.",
+        "startingDeadlineSeconds": "A start later than this many seconds after its scheduled time is "
+                                   "skipped and counted as missed.",
+        "concurrencyPolicy": "Allow (default), Forbid (skip a start while a Job runs) or Replace "
+                             "(delete the running Job and start the new one).",
+        "suspend": "While true, no new Jobs are started.",
+        "jobTemplate": "The Job every start creates.",
+        "successfulJobsHistoryLimit": "How many finished successful Jobs to keep. Defaults to 3.",
+        "failedJobsHistoryLimit": "How many failed Jobs to keep. Defaults to 1.",
+    },
     "apps.v1.DeploymentSpec": {
         "replicas": "How many pods to run. Defaults to 1; leave it unset when an autoscaler manages it.",
         "selector": "Label selector of the pods this Deployment owns. It must match the labels of "
@@ -152,4 +190,7 @@ ENUMS: dict[tuple[str, str], list[str]] = {
     ("core.v1.ServiceSpec", "type"): ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
     ("core.v1.ServiceSpec", "sessionAffinity"): ["ClientIP", "None"],
     ("core.v1.ServiceSpec", "externalTrafficPolicy"): ["Cluster", "Local"],
+    ("batch.v1.CronJobSpec", "concurrencyPolicy"): ["Allow", "Forbid", "Replace"],
+    ("batch.v1.JobSpec", "completionMode"): ["Indexed", "NonIndexed"],
+    ("batch.v1.JobSpec", "podReplacementPolicy"): ["Failed", "TerminatingOrFailed"],
 }
