@@ -115,7 +115,7 @@ def endpoint_objects(address: str, port: int) -> tuple[Obj, Obj]:
     eps = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
            "metadata": {"name": SERVICE, "namespace": NAMESPACE,
                         "labels": {"kubernetes.io/service-name": SERVICE, "k8s-app": "kube-dns",
-                                   "endpointslice.kubernetes.io/managed-by": "kubelite.dev/cluster-dns"}},
+                                   "endpointslice.kubernetes.io/managed-by": "cluster-dns.kubelite.dev"}},
            "addressType": family,
            "endpoints": [{"addresses": [address], "conditions": {"ready": True, "serving": True, "terminating": False}}],
            "ports": ports}
