@@ -7,6 +7,7 @@ address in an answer is ever dialled.
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import dns.asyncquery
 import dns.flags
@@ -221,6 +222,17 @@ async def test_changes_reach_answers(cluster):
     assert (await cluster.query("web.default.svc.cluster.local")).rcode() == dns.rcode.NXDOMAIN
 
 
+async def test_cached_answers_follow_changes_and_keep_the_query_id(cluster):
+    q = dns.message.make_query("web.default.svc.cluster.local", "A")
+    first = dns.message.from_wire(await cluster.server.handle(q.to_wire(), tcp=False))
+    q.id = (q.id + 1) & 0xFFFF
+    again = dns.message.from_wire(await cluster.server.handle(q.to_wire(), tcp=False))
+    assert again.id == q.id and addresses(again) == addresses(first) == ["127.96.0.20"]
+    cluster.api.delete(SERVICES, "web", "default")
+    cluster.api.create(SERVICES, svc("web", ip="127.96.0.21"), "default")
+    assert addresses(await cluster.query("web.default.svc.cluster.local")) == ["127.96.0.21"]
+
+
 async def test_before_the_first_list_missing_names_are_servfail(cluster):
     cluster.index.synced = False
     assert (await cluster.query("nope.default.svc.cluster.local")).rcode() == dns.rcode.SERVFAIL
@@ -254,6 +266,8 @@ class StubResolver:
         self.seen: list[tuple[str, bool]] = []
 
         class Answers:
+            index = SimpleNamespace(generation=0)
+
             async def answer(inner, query):  # a tiny stand-in for Resolver
                 q = query.question[0]
                 resp = dns.message.make_response(query)
@@ -264,9 +278,15 @@ class StubResolver:
                     resp.set_rcode(dns.rcode.NXDOMAIN)
                 return resp
 
+            async def answer_cacheable(inner, query):
+                return await inner.answer(query), False
+
         stub = self
 
         class Recording(DNSServer):
+            def cached(self, wire, *, tcp):
+                return None
+
             async def handle(self, wire, *, tcp):
                 stub.seen.append((dns.message.from_wire(wire).question[0].name.to_text(), tcp))
                 return await super().handle(wire, tcp=tcp)

@@ -94,6 +94,7 @@ class ClusterIndex:
     def __init__(self, services: Lister, slices: Lister, namespaces: Lister) -> None:
         self._services, self._slices, self._namespaces = services, slices, namespaces
         self._stale = True
+        self.generation = 0      # bumped by every change: answers cached before it are stale
         self.synced = False
         self.serial = int(time.time())
         self.by_name: dict[tuple[str, str], ServiceEntry] = {}
@@ -104,6 +105,7 @@ class ClusterIndex:
     def changed(self, *_: object) -> None:
         """An informer handler: something changed, rebuild before the next answer."""
         self._stale = True
+        self.generation += 1
 
     def refresh(self) -> None:
         """Rebuild the lookups if anything changed since the last one."""

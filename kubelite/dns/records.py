@@ -196,7 +196,7 @@ class Resolver:
         return self._rrset(self.zone, dns.rdatatype.SOA, [text], min(self.ttl, 300))
 
     async def _addresses(self, owner: dns.name.Name, recs: list[Rec], qtype: RdataType,
-                         chain: list[tuple[dns.name.Name, dns.name.Name]]) -> list[dns.rrset.RRset]:
+                         chain: list[tuple[dns.name.Name, dns.name.Name]], asked: list[bool]) -> list[dns.rrset.RRset]:
         """A/AAAA records for ``owner``, following ExternalName CNAMEs."""
         out: list[dns.rrset.RRset] = []
         seen: set[str] = set()
@@ -215,10 +215,11 @@ class Resolver:
             if target.is_subdomain(self.zone):
                 nrecs, err = self._services(target, qtype)
                 if not err:
-                    more = await self._addresses(target, nrecs, qtype, [*chain, (owner, target)])
+                    more = await self._addresses(target, nrecs, qtype, [*chain, (owner, target)], asked)
                     if more:
                         out += [cname, *more]
                 continue
+            asked.append(True)  # the answer depends on the upstream too
             found = await self.lookup(target, qtype) if self.lookup else None
             if found is None:
                 continue  # as CoreDNS: an unresolvable external target adds nothing, not even the CNAME
@@ -277,6 +278,16 @@ class Resolver:
     # -- the entry point --------------------------------------------------------------------
     async def answer(self, query: dns.message.Message) -> dns.message.Message | None:
         """The response for ``query``, or None when the name is not ours (forward it)."""
+        return (await self.answer_cacheable(query))[0]
+
+    async def answer_cacheable(self, query: dns.message.Message) -> tuple[dns.message.Message | None, bool]:
+        """``answer``, and whether the response depends on the cluster state alone (so it
+        stays right until the next change)."""
+        asked: list[bool] = []
+        resp = await self._answer(query, asked)
+        return resp, resp is not None and not asked
+
+    async def _answer(self, query: dns.message.Message, asked: list[bool]) -> dns.message.Message | None:
         if len(query.question) != 1:
             return None
         q = query.question[0]
@@ -298,7 +309,7 @@ class Resolver:
         if qtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
             recs, err = self._services(qname, qtype)
             if not err:
-                answer = await self._addresses(qname, recs, qtype, [])
+                answer = await self._addresses(qname, recs, qtype, [], asked)
         elif qtype == dns.rdatatype.SRV:
             recs, err = self._services(qname, qtype)
             if not err:

@@ -3,6 +3,11 @@
 Each query is answered from the cluster index when it is ours, else forwarded.  A UDP
 answer larger than the client can take (512 bytes, or its EDNS buffer size) keeps as many
 whole records as fit and sets TC, so the client asks again over TCP, as CoreDNS does.
+
+Answers from the cluster index are cached in wire form, keyed by the query's bytes after
+its ID (so a name asked in another letter case is another entry: answers echo the asked
+case), until the index changes.  Parsing and rendering with dnspython costs far more than
+the lookup itself; a repeated question (every pod asks the same few names) skips both.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from kubelite.dns.records import Resolver
 log = logging.getLogger("kubelite.dns")
 
 UDP_MIN = 512
+CACHE_MAX = 10_000  # entries; the whole cache is dropped when full (names are few)
 TCP_MAX = 65535
 TCP_IDLE_TIMEOUT = 10.0
 # Binding an address the node does not carry yet (the pod bridge's gateway appears with
@@ -77,9 +83,24 @@ class DNSServer:
         self._tcp: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.address: tuple[str, int] = ("", 0)
+        self._cache: dict[bytes, tuple[int, bytes]] = {}
+
+    def cached(self, wire: bytes, *, tcp: bool) -> bytes | None:
+        """The cached reply to this query with its ID, if the cluster has not changed since."""
+        if len(wire) < 12:
+            return None
+        hit = self._cache.get((b"T" if tcp else b"U") + wire[2:])
+        if hit is None or hit[0] != self.resolver.index.generation:
+            return None
+        return wire[:2] + hit[1][2:]
 
     async def handle(self, wire: bytes, *, tcp: bool) -> bytes | None:
         """The reply to one query in wire form (None: send nothing)."""
+        hit = self.cached(wire, tcp=tcp)
+        if hit is not None:
+            return hit
+        generation = self.resolver.index.generation
+        cacheable = False
         try:
             query = dns.message.from_wire(wire)
         except dns.exception.DNSException:
@@ -90,12 +111,15 @@ class DNSServer:
             resp = dns.message.make_response(query)
             resp.set_rcode(dns.rcode.NOTIMP)
         else:
-            answered = await self.resolver.answer(query)
+            answered, cacheable = await self.resolver.answer_cacheable(query)
             resp = answered if answered is not None else await self.forwarder.forward(query, tcp=tcp)
-        if tcp:
-            return to_wire(resp, TCP_MAX)
-        size = max(UDP_MIN, query.payload) if query.edns >= 0 else UDP_MIN
-        return to_wire(resp, size)
+        size = TCP_MAX if tcp else max(UDP_MIN, query.payload) if query.edns >= 0 else UDP_MIN
+        out = to_wire(resp, size)
+        if cacheable:
+            if len(self._cache) >= CACHE_MAX:
+                self._cache.clear()
+            self._cache[(b"T" if tcp else b"U") + wire[2:]] = (generation, out)
+        return out
 
     async def start(self, host: str, port: int, *, freebind: bool = False) -> tuple[str, int]:
         """Listen on host:port over UDP and TCP (port 0: any free port, the same for both)."""
@@ -179,6 +203,10 @@ class _UDPProtocol(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        hit = self.server.cached(data, tcp=False)
+        if hit is not None and self.transport is not None:
+            self.transport.sendto(hit, addr)  # no task for a cached answer
+            return
         self.server.spawn(self._answer(data, addr))
 
     async def _answer(self, data: bytes, addr: tuple[str, int]) -> None:
