@@ -91,6 +91,14 @@ def test_kubelet_limits_cut_and_warn(node):
     assert len(" ".join(cfg.searches)) <= 2048 and cfg.searches == long[:len(cfg.searches)]
 
 
+def test_offline_pods_get_none_of_the_nodes_resolvers(tmp_path):
+    path = tmp_path / "resolv.conf"
+    path.write_text(HOST + "nameserver 127.0.0.53\n")
+    cfg, _ = PodDNS([], resolv_conf=str(path), offline=True).for_pod(pod(dnsPolicy="Default"))
+    assert cfg.nameservers == ["127.0.0.53"]
+    assert cfg.searches == ["corp.example", "lab.example"]
+
+
 def test_unreadable_host_resolv_conf_gives_an_empty_default(tmp_path):
     assert PodDNS(["127.96.0.10"], resolv_conf=str(tmp_path / "none")).render(pod(dnsPolicy="Default")) == ""
 

@@ -15,6 +15,7 @@ of at most 2048 characters; what is cut is reported as a ``DNSConfigForming`` wa
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,13 @@ def parse_resolv_conf(text: str) -> DNSConfig:
     return cfg
 
 
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
@@ -85,14 +93,20 @@ class PodDNS:
     cluster_dns: list[str] = field(default_factory=list)
     cluster_domain: str = "cluster.local"
     resolv_conf: str = HOST_RESOLV_CONF
+    # KUBELITE_OFFLINE: the node's resolvers forward off the machine; pods get none of them
+    # (a loopback one stays: in a pod's network namespace it is the pod's own loopback).
+    offline: bool = False
 
     def host_config(self) -> DNSConfig:
         """The node's own resolv.conf (empty when it cannot be read)."""
         try:
             with open(self.resolv_conf) as f:
-                return parse_resolv_conf(f.read())
+                cfg = parse_resolv_conf(f.read())
         except OSError:
             return DNSConfig()
+        if self.offline:
+            cfg.nameservers = [ns for ns in cfg.nameservers if _loopback(ns)]
+        return cfg
 
     def for_pod(self, pod: Obj) -> tuple[DNSConfig, list[str]]:
         """The pod's DNS configuration and the warnings the kubelet would record."""

@@ -100,7 +100,7 @@ def make_runtime(opts: AgentOptions, slot: netslot.NetSlot) -> Runtime:
     if offline:
         log.info("offline: images come from the local store and from registries at loopback addresses only")
     puller = Puller(store, offline=offline, config=config)
-    pod_dns = PodDNS(list(opts.cluster_dns), opts.cluster_domain)
+    pod_dns = PodDNS(list(opts.cluster_dns), opts.cluster_domain, offline=offline)
     if opts.runtime == "oci":
         from kubelite.node.runtime.oci.runtime import OciRuntime
         oci_net = NetnsNetwork(slot.pod_cidr, slot.bridge, prefix=slot.prefix)
