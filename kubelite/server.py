@@ -574,6 +574,6 @@ def _cluster_dns(opts: ServerOptions, clients: ComponentClients, readiness: Loca
             async def publish(address: str, port: int) -> None:
                 await publish_endpoints(registry, address, port)
             await run_cluster_dns(client, opts.dns, host=host, port=opts.dns.port or default_port(),
-                                  freebind=freebind, stop=stop, publish=publish)
+                                  freebind=freebind, stop=stop, publish=publish, offline=opts.offline)
         return run
     return cluster_dns

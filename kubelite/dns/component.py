@@ -39,10 +39,11 @@ from kubelite.api.resources import (
 from kubelite.apiserver.registry import Registry
 from kubelite.client.informer import InformerFactory
 from kubelite.client.protocols import APIClient
-from kubelite.dns.forward import Forwarder, Upstream, choose_upstreams, offline_from_env
+from kubelite.dns.forward import Forwarder, Upstream, choose_upstreams
 from kubelite.dns.index import ClusterIndex
 from kubelite.dns.records import DEFAULT_TTL, Resolver
 from kubelite.dns.server import DNSServer
+from kubelite.images.offline import offline_from_env
 
 Obj = dict[str, Any]
 log = logging.getLogger("kubelite.dns")
@@ -182,14 +183,17 @@ Publish = Callable[[str, int], Awaitable[None]]
 
 
 async def run_cluster_dns(client: APIClient, opts: DNSOptions, *, host: str, port: int, freebind: bool,
-                          stop: asyncio.Event, publish: Publish | None = None) -> None:
-    """Serve the cluster zone on host:port until ``stop``; ``publish`` learns the bound address."""
+                          stop: asyncio.Event, publish: Publish | None = None, offline: bool = False) -> None:
+    """Serve the cluster zone on host:port until ``stop``; ``publish`` learns the bound address.
+
+    Offline (``--offline`` or KUBELITE_OFFLINE=1), nothing is forwarded off the machine."""
     factory = InformerFactory(client)
     index = ClusterIndex(factory.informer(SERVICES), factory.informer(ENDPOINTSLICES), factory.informer(NAMESPACES))
     for info in (SERVICES, ENDPOINTSLICES, NAMESPACES):
         factory.informer(info).add_handler(index.changed, index.changed, index.changed)
     own = {Upstream(host, port)} if port else set()
-    upstreams = choose_upstreams(opts.upstreams, offline=offline_from_env(), resolv_conf=opts.resolv_conf, own=own)
+    upstreams = choose_upstreams(opts.upstreams, offline=offline or offline_from_env(), resolv_conf=opts.resolv_conf,
+                                 own=own)
     forwarder = Forwarder(upstreams)
     resolver = Resolver(index, zone=opts.cluster_domain, ttl=opts.ttl, lookup=forwarder.lookup)
     server = DNSServer(resolver, forwarder)

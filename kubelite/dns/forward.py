@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import random
 from typing import NamedTuple
 
@@ -82,11 +81,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def offline_from_env() -> bool:
-    """KUBELITE_OFFLINE=1 (or true/yes)."""
-    return os.environ.get("KUBELITE_OFFLINE", "").strip().lower() in ("1", "true", "yes")
 
 
 def choose_upstreams(explicit: list[Upstream], *, offline: bool, resolv_conf: str = HOST_RESOLV_CONF,

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ...dns.resolvconf import PodDNS
+from ...images.offline import offline_from_env
 from ...images.pull import Puller
 from ...images.store import ImageConfig, ImageStore, default_root
 from . import logs
@@ -75,7 +76,7 @@ class ProcessRuntime:
                  log_max_files: int = logs.DEFAULT_MAX_FILES, pod_network: PodNetwork | None = None,
                  puller: Puller | None = None, dns: PodDNS | None = None):
         self.data_dir = data_dir
-        self.dns = dns or PodDNS()
+        self.dns = dns or PodDNS(offline=offline_from_env())
         self.pods_dir = os.path.join(data_dir, "pods")
         os.makedirs(self.pods_dir, exist_ok=True)
         self.images = images or ImageStore(default_root(data_dir))

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ....dns.resolvconf import PodDNS
+from ....images.offline import offline_from_env
 from ....images.store import ImageStore
 from ... import netslot
 from .. import logs
@@ -140,7 +141,7 @@ class OciRuntime:
         self.images = images
         self.puller = puller
         self.network = network
-        self.dns = dns or PodDNS()
+        self.dns = dns or PodDNS(offline=offline_from_env())
         self.runc = Runc(os.path.join(self.root, "runc"))
         self.log_max_size = log_max_size
         self.pod_max_pids = DEFAULT_POD_MAX_PIDS if pod_max_pids is None else pod_max_pids
