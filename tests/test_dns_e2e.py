@@ -80,6 +80,8 @@ def test_should_provide_dns_for_services(fake, listener, ns):
            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
     apply(fake, ns, web, svc)
     ip = fake.kjson("get", "service", "web", "-n", ns)["spec"]["clusterIP"]
+    # The DNS server learns of the Service through its watch, a moment after kubectl returns.
+    fake.wait_for(lambda: records(ask(listener, f"web.{ns}.svc.cluster.local")) == [ip], what="the Service in DNS")
     for tcp in (False, True):
         r = ask(listener, f"web.{ns}.svc.cluster.local", tcp=tcp)
         assert (r.rcode(), records(r)) == (dns.rcode.NOERROR, [ip])
@@ -125,8 +127,8 @@ def test_should_provide_dns_for_pods_for_hostname_and_subdomain(fake, listener, 
 
 def test_should_provide_dns_for_externalname_services(fake, listener, ns):
     fake.kubectl("create", "service", "externalname", "ext", "--external-name", "db.example.com", "-n", ns, check=True)
-    r = ask(listener, f"ext.{ns}.svc.cluster.local", "CNAME")
-    assert records(r, dns.rdatatype.CNAME) == ["db.example.com."]
+    fake.wait_for(lambda: records(ask(listener, f"ext.{ns}.svc.cluster.local", "CNAME"), dns.rdatatype.CNAME)
+                  == ["db.example.com."], what="the ExternalName Service's CNAME")
     # Tests run offline: a name outside the cluster is refused, never forwarded.
     assert ask(listener, "db.example.com").rcode() == dns.rcode.REFUSED
 
