@@ -8,6 +8,8 @@ import sys
 
 from kubelite import cli_extra
 from kubelite.cli_run import run_main
+from kubelite.dns.component import DNSOptions
+from kubelite.dns.forward import Upstream, parse_upstream
 from kubelite.server import ServerOptions, default_data_dir, run_server
 
 
@@ -31,6 +33,14 @@ def _count(text: str) -> int:
     if n < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 0")
     return n
+
+
+def _upstream(text: str) -> Upstream:
+    """argparse type: a resolver address ADDR[:PORT]."""
+    try:
+        return parse_upstream(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not ADDR[:PORT] (an IP address, optionally with a port)") from None
 
 
 def _set_limits(opts: ServerOptions, args: argparse.Namespace) -> None:
@@ -67,7 +77,7 @@ def cmd_server(args: argparse.Namespace) -> int:
                          registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
                          compact_interval=args.compact_interval, compact_keep=args.compact_keep)
     off = {c.strip() for c in args.disable.split(",") if c.strip()}
-    unknown = off - {"controllers", "scheduler", "agent", "proxy"}
+    unknown = off - {"controllers", "scheduler", "agent", "proxy", "dns"}
     if unknown:
         print(f"kubelite: --disable: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
@@ -76,6 +86,8 @@ def cmd_server(args: argparse.Namespace) -> int:
     opts.with_scheduler = "scheduler" not in off
     opts.with_agent = opts.with_agent and "agent" not in off
     opts.with_proxy = "proxy" not in off
+    opts.dns = DNSOptions(enabled="dns" not in off, cluster_domain=args.cluster_domain.strip(".") or "cluster.local",
+                          ttl=args.dns_ttl, upstreams=list(args.dns_upstream or []), port=args.cluster_dns_port)
     return run_main(run_server(opts))
 
 
@@ -108,7 +120,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="registry mirrors, rewrites, credentials and TLS, as k3s's registries.yaml "
                         "(default DATA_DIR/registries.yaml)")
     s.add_argument("--disable", default="", metavar="LIST",
-                   help="comma-separated components not to run: controllers,scheduler,agent,proxy")
+                   help="comma-separated components not to run: controllers,scheduler,agent,proxy,dns")
+    s.add_argument("--cluster-domain", default="cluster.local", help="the cluster DNS domain (default cluster.local)")
+    s.add_argument("--cluster-dns-port", type=_port, default=0, metavar="PORT",
+                   help="port of the cluster DNS listener (default 53 as root, else 10053)")
+    s.add_argument("--dns-upstream", type=_upstream, action="append", metavar="ADDR[:PORT]",
+                   help="resolver for names outside the cluster (repeatable; default the nameservers of "
+                        "/etc/resolv.conf; with KUBELITE_OFFLINE=1 only loopback addresses are used)")
+    s.add_argument("--dns-ttl", type=_count, default=5, metavar="SECONDS", help="TTL of cluster DNS answers (default 5)")
     # Hidden: compaction tuning, so tests can see 410 Expired without waiting 5 minutes.
     s.add_argument("--compact-interval", type=float, default=300.0, help=argparse.SUPPRESS)
     s.add_argument("--compact-keep", type=int, default=10_000, help=argparse.SUPPRESS)

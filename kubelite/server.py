@@ -34,10 +34,11 @@ from kubelite.apiserver.bootstrap import bootstrap
 from kubelite.apiserver.health import CheckFailed, Health
 from kubelite.apiserver.limits import LimitsConfig, raise_nofile_limit
 from kubelite.apiserver.nodeproxy import NodeProxy
-from kubelite.apiserver.registry import run_compactor
+from kubelite.apiserver.registry import Registry, run_compactor
 from kubelite.client.rest import Client, ClientConfig
 from kubelite.client.supervise import spawn
 from kubelite.controllers.clientbuilder import ServiceAccountClients
+from kubelite.dns.component import DNSOptions, kube_dns_ip
 from kubelite.pki import PKI
 from kubelite.proxy.ranges import LOOPBACK_DEFAULT, RangeError, ServiceRange
 from kubelite.store.sqlite import SqliteStore
@@ -76,6 +77,7 @@ class ServerOptions:
     compact_interval: float = 300.0
     compact_keep: int = 10_000
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    dns: DNSOptions = field(default_factory=DNSOptions)  # the cluster DNS (kube-dns)
 
 
 def default_data_dir() -> str:
@@ -473,6 +475,9 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     try:
         await bootstrap(api.registry, api_address=advertise, api_port=opts.api_port)
         await ensure_policy(api.registry)
+        if opts.dns.enabled:
+            from kubelite.dns.component import ensure_service
+            await ensure_service(api.registry, service_cidr)
         api.ready.set()
         readiness.install(api.health, opts)
         url = f"https://{advertise}:{opts.api_port}"
@@ -488,7 +493,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             await run_compactor(api.registry, stop, interval=opts.compact_interval, keep=opts.compact_keep)
         tasks.append(_start("compactor", compactor, stop))
         clients.server = url
-        for name, comp in _components(opts, pki, clients, readiness, svc_range):
+        for name, comp in _components(opts, pki, clients, readiness, api.registry, service_cidr, svc_range):
             tasks.append(_start(name, comp(stop), stop))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -556,7 +561,8 @@ Run = Callable[[asyncio.Event], Callable[[], Awaitable[None]]]
 
 
 def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
-                readiness: LocalReadiness, svc_range: ServiceRange | None = None) -> list[tuple[str, Run]]:
+                readiness: LocalReadiness, registry: Registry, service_cidr: str,
+                svc_range: ServiceRange | None = None) -> list[tuple[str, Run]]:
     """The in-process components, each an API client with its own identity (their progress
     feeds /readyz); each entry makes, for a stop event, the run function a supervised task
     calls (again on restart)."""
@@ -582,6 +588,7 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                 await run_scheduler(sched, stop=stop)
             return run
         comps.append(("scheduler", scheduler))
+    agent_up = asyncio.Event()  # an Agent object exists (its slot and pod network are known)
     if opts.with_agent:
         from kubelite.images.offline import offline_from_env
         from kubelite.node.agent import Agent, AgentOptions
@@ -594,8 +601,11 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                                                 offline=opts.offline or offline_from_env(),
                                                 registry_config=opts.registry_config,
                                                 pod_max_pids=opts.pod_max_pids,
-                                                service_routing=svc_range is not None))
+                                                service_routing=svc_range is not None,
+                                                cluster_dns=[kube_dns_ip(service_cidr)] if opts.dns.enabled else [],
+                                                cluster_domain=opts.dns.cluster_domain))
                 readiness.agent_started(a)
+                agent_up.set()
                 await a.run(stop)
             return run
         comps.append(("node-agent", agent))
@@ -622,4 +632,32 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                     await p.stop()
             return run
         comps.append(("proxy", proxy))
+    if opts.dns.enabled and opts.with_agent:
+        comps.append(("cluster-dns", _cluster_dns(opts, clients, readiness, registry, agent_up)))
     return comps
+
+
+def _cluster_dns(opts: ServerOptions, clients: ComponentClients, readiness: LocalReadiness, registry: Registry,
+                 agent_up: asyncio.Event) -> Run:
+    """The DNS server, listening where this node's pods reach it, once the agent has its network."""
+    from kubelite.dns.component import USER, default_port, listen_address, publish_endpoints, run_cluster_dns
+    client = clients.client("cluster-dns", USER)
+
+    def cluster_dns(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            stopped = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait([stopped, asyncio.ensure_future(agent_up.wait())], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+            agent = readiness.agent
+            if stop.is_set() or agent is None:
+                return
+            host, freebind = listen_address(getattr(agent.runtime, "network", None), agent.slot.index)
+
+            async def publish(address: str, port: int) -> None:
+                await publish_endpoints(registry, address, port)
+            await run_cluster_dns(client, opts.dns, host=host, port=opts.dns.port or default_port(),
+                                  freebind=freebind, stop=stop, publish=publish, offline=opts.offline)
+        return run
+    return cluster_dns

@@ -419,9 +419,10 @@ def non_special_ip(path: str, ip: str, *, allow_loopback: bool = False) -> Errs:
     return errs
 
 
-# The API server's own Endpoints: kubelite advertises 127.0.0.1, which upstream's endpoint
-# reconciler would refuse; this object is written by the server itself.
-_API_SERVER_ENDPOINTS = ("default", "kubernetes")
+# The server's own Endpoints: kubelite advertises 127.0.0.1 for the API server, and its
+# cluster DNS listens on a 127.x address on the host network; upstream would refuse both.
+# The server itself writes these two objects.
+_SERVER_ENDPOINTS = {("default", "kubernetes"), ("kube-system", "kube-dns")}
 
 
 def _loopback_allowed(ep: dict, address: dict) -> bool:
@@ -429,7 +430,7 @@ def _loopback_allowed(ep: dict, address: dict) -> bool:
     a 127.x address, so an address that names its Pod (what the endpoints controller
     writes) may be one.  Upstream pods never have loopback addresses."""
     md = ep.get("metadata") or {}
-    if (md.get("namespace"), md.get("name")) == _API_SERVER_ENDPOINTS:
+    if (md.get("namespace"), md.get("name")) in _SERVER_ENDPOINTS:
         return True
     ref = address.get("targetRef") or {}
     return ref.get("kind") == "Pod" and bool(ref.get("name"))

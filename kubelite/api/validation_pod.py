@@ -24,9 +24,11 @@ from kubelite.api.validation_common import (
     invalid,
     is_config_map_key,
     is_dns1123_label,
+    is_dns1123_subdomain,
     is_env_var_name,
     is_http_header_name,
     is_qualified_name,
+    is_valid_ip,
     is_valid_label_value,
     is_valid_port_name,
     is_valid_port_num,
@@ -482,6 +484,44 @@ def tolerations(tols: list, path: str) -> Errs:
     return errs
 
 
+# The pod DNS limits (upstream's expanded DNS config limits).
+MAX_DNS_NAMESERVERS = 3
+MAX_DNS_SEARCH_PATHS = 32
+MAX_DNS_SEARCH_LIST_CHARS = 2048
+
+
+def _dns_config(cfg: dict | None, policy: str, path: str) -> Errs:
+    """validatePodDNSConfig: dnsPolicy None needs nameservers; the resolver's limits."""
+    if policy == "None":
+        if cfg is None:
+            return [required(path, "must provide `dnsConfig` when `dnsPolicy` is None")]
+        if not cfg.get("nameservers"):
+            return [required(child(path, "nameservers"), "must provide at least one DNS nameserver when `dnsPolicy` is None")]
+    if cfg is None:
+        return []
+    errs: Errs = []
+    servers = list(cfg.get("nameservers") or [])
+    if len(servers) > MAX_DNS_NAMESERVERS:
+        errs.append(invalid(child(path, "nameservers"), servers,
+                            f"must not have more than {MAX_DNS_NAMESERVERS} nameservers"))
+    for i, ns in enumerate(servers):
+        errs += [invalid(index(child(path, "nameservers"), i), ns, m) for m in is_valid_ip(str(ns))]
+    searches = list(cfg.get("searches") or [])
+    if len(searches) > MAX_DNS_SEARCH_PATHS:
+        errs.append(invalid(child(path, "searches"), searches, f"must not have more than {MAX_DNS_SEARCH_PATHS} search paths"))
+    if len(" ".join(map(str, searches))) > MAX_DNS_SEARCH_LIST_CHARS:
+        errs.append(invalid(child(path, "searches"), searches,
+                            f"must not have more than {MAX_DNS_SEARCH_LIST_CHARS} characters (including spaces) "
+                            "in the search list"))
+    for i, search in enumerate(searches):
+        trimmed = str(search).removesuffix(".")  # a trailing dot is fine
+        errs += [invalid(index(child(path, "searches"), i), trimmed, m) for m in is_dns1123_subdomain(trimmed)]
+    for i, option in enumerate(cfg.get("options") or []):
+        if not (option or {}).get("name"):
+            errs.append(required(index(child(path, "options"), i), "Option.Name must not be empty"))
+    return errs
+
+
 def validate_pod_spec(spec: dict, path: str) -> Errs:
     """ValidatePodSpec (pods and templates)."""
     errs: Errs = []
@@ -515,6 +555,7 @@ def validate_pod_spec(spec: dict, path: str) -> Errs:
             errs += [invalid(child(path, f), spec[f], m) for m in is_dns1123_label(spec[f])]
     if spec.get("tolerations"):
         errs += tolerations(spec["tolerations"], child(path, "tolerations"))
+    errs += _dns_config(spec.get("dnsConfig"), dp, child(path, "dnsConfig"))
     pp = spec.get("preemptionPolicy")
     if pp is not None:
         if not pp:

@@ -15,7 +15,7 @@ import os
 import platform
 import socket
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from kubelite.api import meta
@@ -24,6 +24,7 @@ from kubelite.client.errors import Conflict, NotFound, StatusError
 from kubelite.client.events import EventRecorder
 from kubelite.client.informer import InformerFactory
 from kubelite.client.rest import Client
+from kubelite.dns.resolvconf import PodDNS
 from kubelite.node import netslot
 from kubelite.node.admission import Admitter
 from kubelite.node.api import AgentAPI, ServingTLS
@@ -59,6 +60,8 @@ class AgentOptions:
     registry_config: str = ""  # registries.yaml; default DATA_DIR/registries.yaml when it exists
     pod_max_pids: int | None = None  # --pod-max-pids: the pids limit of each pod (oci runtime)
     service_routing: bool = False  # the server's nftables Service path: pod bridges forward (netns.py)
+    cluster_dns: list[str] = field(default_factory=list)  # the kubelet's --cluster-dns (kube-dns ClusterIP)
+    cluster_domain: str = "cluster.local"                  # the kubelet's --cluster-domain
 
 
 @runtime_checkable
@@ -99,18 +102,20 @@ def make_runtime(opts: AgentOptions, slot: netslot.NetSlot) -> Runtime:
     if offline:
         log.info("offline: images come from the local store and from registries at loopback addresses only")
     puller = Puller(store, offline=offline, config=config)
+    pod_dns = PodDNS(list(opts.cluster_dns), opts.cluster_domain, offline=offline)
     if opts.runtime == "oci":
         from kubelite.node.runtime.oci.runtime import OciRuntime
         oci_net = NetnsNetwork(slot.pod_cidr, slot.bridge, prefix=slot.prefix)
         oci_net.service_routing = opts.service_routing
         return OciRuntime(opts.data_dir, images=store, network=oci_net, slot=slot.index,
-                          pod_max_pids=opts.pod_max_pids, puller=puller)
+                          pod_max_pids=opts.pod_max_pids, puller=puller, dns=pod_dns)
     from kubelite.node.runtime.process import ProcessRuntime
     net = make_network(opts.network, pod_cidr=slot.pod_cidr, host_cidr=slot.host_cidr, bridge=slot.bridge)
     if isinstance(net, NetnsNetwork):
         net.prefix = slot.prefix
         net.service_routing = opts.service_routing
-    return ProcessRuntime(os.path.join(opts.data_dir, "agent"), pod_network=net, images=store, puller=puller)
+    return ProcessRuntime(os.path.join(opts.data_dir, "agent"), pod_network=net, images=store, puller=puller,
+                          dns=pod_dns)
 
 
 class Agent:

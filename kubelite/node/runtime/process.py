@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ...dns.resolvconf import PodDNS
+from ...images.offline import offline_from_env
 from ...images.pull import Puller
 from ...images.store import ImageConfig, ImageStore, default_root
 from . import logs
@@ -83,8 +85,9 @@ class ProcessRuntime:
                  pod_cidr: str = DEFAULT_POD_CIDR, host_cidr: str = DEFAULT_HOST_CIDR,
                  bridge: str = DEFAULT_BRIDGE, log_max_size: int = logs.DEFAULT_MAX_SIZE,
                  log_max_files: int = logs.DEFAULT_MAX_FILES, pod_network: PodNetwork | None = None,
-                 puller: Puller | None = None):
+                 puller: Puller | None = None, dns: PodDNS | None = None):
         self.data_dir = data_dir
+        self.dns = dns or PodDNS(offline=offline_from_env())
         self.pods_dir = os.path.join(data_dir, "pods")
         os.makedirs(self.pods_dir, exist_ok=True)
         self.images = images or ImageStore(default_root(data_dir))
@@ -111,6 +114,9 @@ class ProcessRuntime:
             return self._sandboxes[uid]
         pod_dir = os.path.join(self.pods_dir, uid)
         os.makedirs(pod_dir, exist_ok=True)
+        # The pod's resolv.conf, for reading only: a host process keeps the node's
+        # /etc/resolv.conf (no mount namespace to put this one in its place).
+        Path(pod_dir, "resolv.conf").write_text(self.dns.render(pod))
         ip, netns = await self.network.setup(uid)
         sandbox = Sandbox(uid=uid, namespace=meta.get("namespace", "default"), name=meta.get("name", ""),
                           ip=ip, dir=pod_dir, netns=netns, created_at=_now())

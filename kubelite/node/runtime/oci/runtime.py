@@ -34,6 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from ....dns.resolvconf import PodDNS
+from ....images.offline import offline_from_env
 from ....images.store import ImageStore
 from ... import netslot
 from .. import logs
@@ -138,7 +140,7 @@ class OciRuntime:
 
     def __init__(self, data_dir: str, *, images: ImageStore, network: NetnsNetwork, slot: int,
                  pod_max_pids: int | None = None, log_max_size: int = logs.DEFAULT_MAX_SIZE,
-                 puller: ImagePuller | None = None):
+                 puller: ImagePuller | None = None, dns: PodDNS | None = None):
         why = missing()
         if why:
             raise OciUnavailable(why)
@@ -149,6 +151,7 @@ class OciRuntime:
         self.images = images
         self.puller = puller
         self.network = network
+        self.dns = dns or PodDNS(offline=offline_from_env())
         self.runc = Runc(os.path.join(self.root, "runc"))
         self.log_max_size = log_max_size
         self.pod_max_pids = DEFAULT_POD_MAX_PIDS if pod_max_pids is None else pod_max_pids
@@ -206,7 +209,7 @@ class OciRuntime:
                                   share_pid=bool(pod_spec.get("shareProcessNamespace")),
                                   cgroup_dirs=self.cgroups.pod_dirs(uid))
         try:
-            await asyncio.to_thread(self._write_pod_files, rec, hostname)
+            await asyncio.to_thread(self._write_pod_files, rec, hostname, self.dns.render(pod))
             await asyncio.to_thread(self.cgroups.create_pod, uid, self.pod_max_pids)
             state.save(os.path.join(pod_dir, "sandbox.json"), rec)
             await self._start_pause(rec, hostname)
@@ -219,15 +222,13 @@ class OciRuntime:
         self._records[uid] = rec
         return sandbox
 
-    def _write_pod_files(self, rec: state.SandboxRecord, hostname: str) -> None:
+    def _write_pod_files(self, rec: state.SandboxRecord, hostname: str, resolv: str) -> None:
         hosts = ("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"
                  "::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\n"
                  "fe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n"
                  f"{rec.ip}\t{hostname}\n")
-        # No nameserver line: there is no cluster DNS yet, and a resolver with none asks the
-        # pod's own loopback, so no lookup ever leaves the pod network.
-        resolv = (f"search {rec.namespace}.svc.cluster.local svc.cluster.local cluster.local\n"
-                  "options ndots:5\n")
+        # resolv.conf from the pod's dnsPolicy and dnsConfig (kubelite/dns/resolvconf.py),
+        # bind-mounted at /etc/resolv.conf in every container.
         for name, text in (("hosts", hosts), ("hostname", hostname + "\n"), ("resolv.conf", resolv)):
             with open(os.path.join(rec.dir, name), "w") as f:
                 f.write(text)
