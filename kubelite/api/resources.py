@@ -130,6 +130,11 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  subresources=(_SCALE, _STATUS), has_status=True),
     ResourceInfo("apps", "v1", "ReplicaSet", "replicasets", short_names=("rs",), categories=("all",),
                  subresources=(_SCALE, _STATUS), has_status=True),
+    ResourceInfo("apps", "v1", "ControllerRevision", "controllerrevisions"),
+    ResourceInfo("apps", "v1", "StatefulSet", "statefulsets", short_names=("sts",), categories=("all",),
+                 subresources=(_SCALE, _STATUS), has_status=True),
+    ResourceInfo("apps", "v1", "DaemonSet", "daemonsets", short_names=("ds",), categories=("all",),
+                 subresources=(_STATUS,), has_status=True),
     # discovery.k8s.io/v1
     ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     # coordination.k8s.io/v1
@@ -217,3 +222,6 @@ ROLES = _served("rbac.authorization.k8s.io", "v1", "roles")
 ROLEBINDINGS = _served("rbac.authorization.k8s.io", "v1", "rolebindings")
 CLUSTERROLES = _served("rbac.authorization.k8s.io", "v1", "clusterroles")
 CLUSTERROLEBINDINGS = _served("rbac.authorization.k8s.io", "v1", "clusterrolebindings")
+CONTROLLERREVISIONS = _served("apps", "v1", "controllerrevisions")
+STATEFULSETS = _served("apps", "v1", "statefulsets")
+DAEMONSETS = _served("apps", "v1", "daemonsets")

@@ -35,6 +35,9 @@ RowFn = Callable[[Obj, Clock], Cells]
 _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("apps/v1", "Deployment"): (columns.DEPLOYMENT, rows.deployment_row),
     ("apps/v1", "ReplicaSet"): (columns.REPLICASET, rows.replicaset_row),
+    ("apps/v1", "StatefulSet"): (columns.STATEFULSET, rows.statefulset_row),
+    ("apps/v1", "DaemonSet"): (columns.DAEMONSET, rows.daemonset_row),
+    ("apps/v1", "ControllerRevision"): (columns.CONTROLLERREVISION, rows.controllerrevision_row),
     ("v1", "ReplicationController"): (columns.REPLICATIONCONTROLLER, rows.replicationcontroller_row),
     ("v1", "Service"): (columns.SERVICE, rows.service_row),
     ("v1", "Endpoints"): (columns.ENDPOINTS, rows.endpoints_row),
