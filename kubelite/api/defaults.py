@@ -186,9 +186,9 @@ def _statefulset(obj: Obj) -> None:
         strategy["type"] = "RollingUpdate"
         if strategy.get("rollingUpdate") is None:
             strategy["rollingUpdate"] = {}
-    if strategy["type"] == "RollingUpdate" and strategy.get("rollingUpdate") is not None:
-        if strategy["rollingUpdate"].get("partition") is None:
-            strategy["rollingUpdate"]["partition"] = 0
+    ru = strategy.get("rollingUpdate")
+    if strategy["type"] == "RollingUpdate" and ru is not None and ru.get("partition") is None:
+        ru["partition"] = 0
     policy = spec.get("persistentVolumeClaimRetentionPolicy")
     if policy is None:
         policy = spec["persistentVolumeClaimRetentionPolicy"] = {}

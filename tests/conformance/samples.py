@@ -164,9 +164,6 @@ SAMPLES: dict[str, Sample] = {
         "authentication.k8s.io/v1", "SelfSubjectReview", n), garbage_collected=False),
     "authentication.k8s.io/v1/tokenreviews": Sample(lambda n, ns: _obj(
         "authentication.k8s.io/v1", "TokenReview", n, spec={"token": "not-a-valid-token"}), garbage_collected=False),
-    "apps/v1/controllerrevisions": Sample(
-        lambda n, ns: _obj("apps/v1", "ControllerRevision", n, revision=1,
-                           data={"spec": {"template": {"$patch": "replace", **_template(n)}}})),
     "apps/v1/statefulsets": Sample(
         lambda n, ns: _obj("apps/v1", "StatefulSet", n, spec={"replicas": 0, "serviceName": n,
                                                           "selector": {"matchLabels": {"app": n}},
