@@ -90,6 +90,8 @@ REGISTRY: list[ControllerSpec] = [
     ControllerSpec("clusterrole-aggregation",
                    _lazy("kubelite.controllers.clusterroleaggregation", "ClusterRoleAggregationController"),
                    "clusterrole-aggregation-controller"),
+    ControllerSpec("statefulset", _lazy("kubelite.controllers.statefulset", "StatefulSetController"),
+                   "statefulset-controller"),
 ]
 
 
