@@ -92,6 +92,8 @@ REGISTRY: list[ControllerSpec] = [
                    "clusterrole-aggregation-controller"),
     ControllerSpec("statefulset", _lazy("kubelite.controllers.statefulset", "StatefulSetController"),
                    "statefulset-controller"),
+    ControllerSpec("daemonset", _lazy("kubelite.controllers.daemonset", "DaemonSetController"),
+                   "daemon-set-controller"),
 ]
 
 
