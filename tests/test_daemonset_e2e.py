@@ -206,6 +206,7 @@ def test_should_surge_pods_onto_nodes_when_spec_was_updated_and_update_strategy_
     srv.wait_for(lambda: one_ready_pod_per_node(srv, dns, "daemon-set", nodes), TIMEOUT, what="pods")
     srv.kubectl("-n", dns, "set", "image", "daemonset/daemon-set", f"app={V2}", check=True)
     surged = []
+    violations: list[str] = []  # wait_for swallows assertions: record what breaks the rule
 
     def done():
         pods = pods_of(srv, dns, "daemon-set", live=False)
@@ -213,12 +214,12 @@ def test_should_surge_pods_onto_nodes_when_spec_was_updated_and_update_strategy_
         for p in pods:
             by_node.setdefault(node_of(p) or "?", []).append(p)
         # maxUnavailable 0: every node keeps a ready pod the whole time.
-        for n in nodes:
-            assert any(ready(p) for p in by_node.get(n, [])), (n, by_node.get(n))
+        violations.extend(n for n in nodes if not any(ready(p) for p in by_node.get(n, [])))
         if any(len(v) > 1 for v in by_node.values()):
             surged.append(True)
         return (len(pods) == 3 and all(ready(p) and p["spec"]["containers"][0]["image"] == V2 for p in pods))
     srv.wait_for(done, TIMEOUT, interval=0.05, what="surge roll-out done")
+    assert violations == [], f"nodes seen without a ready daemon pod: {violations}"
     assert surged, "never saw an old and a new pod side by side"
     assert 'successfully rolled out' in rollout_status(srv, dns, "daemon-set")
 

@@ -189,16 +189,21 @@ def test_should_perform_canary_updates_and_phased_rolling_updates_of_template_mo
     assert all(image(p) == V2 for p in pods_of(fake, sns, "ss2").values())
 
 
-def _assert_ordered(pods: dict[str, dict], name: str) -> None:
-    """OrderedReady invariants: the pods form a prefix ss-0…ss-k; every pod below the highest
-    is Running and Ready; at most one pod is terminating, and it is the highest."""
+def _order_violations(pods: dict[str, dict], name: str) -> list[str]:
+    """OrderedReady invariants, as violations: the pods form a prefix ss-0…ss-k; every pod
+    below the highest is Running and Ready; at most one pod is terminating, the highest."""
+    out = []
     ordinals = sorted(int(n.rsplit("-", 1)[1]) for n in pods)
-    assert ordinals == list(range(len(ordinals))), ordinals
+    if ordinals != list(range(len(ordinals))):
+        out.append(f"not a prefix: {ordinals}")
     for o in ordinals[:-1]:
         p = pods[f"{name}-{o}"]
-        assert ready(p) and not p["metadata"].get("deletionTimestamp"), (o, p.get("status"))
+        if not ready(p) or p["metadata"].get("deletionTimestamp"):
+            out.append(f"{name}-{o} not ready or terminating below {name}-{ordinals[-1]}")
     terminating = [o for o in ordinals if pods[f"{name}-{o}"]["metadata"].get("deletionTimestamp")]
-    assert terminating in ([], ordinals[-1:]), terminating
+    if terminating not in ([], ordinals[-1:]):
+        out.append(f"terminating {terminating} of {ordinals}")
+    return out
 
 
 def test_scaling_should_happen_in_predictable_order_and_halt_if_any_stateful_pod_is_unhealthy(fake, sns):
@@ -220,21 +225,25 @@ def test_scaling_should_happen_in_predictable_order_and_halt_if_any_stateful_pod
                  '[{"op":"remove","path":"/spec/template/metadata/annotations"}]', check=True)
     fake.kubectl("-n", sns, "delete", "pod", "ss-0", "--wait=false", check=True)
 
+    # Each poll checks the invariants; wait_for would swallow an assertion, so keep a record.
+    violations: list[str] = []
+
     def grown():
         pods = pods_of(fake, sns, "ss")
-        _assert_ordered(pods, "ss")
+        violations.extend(_order_violations(pods, "ss"))
         return len(pods) == 3 and all(ready(p) for p in pods.values())
     fake.wait_for(grown, TIMEOUT, interval=0.05, what="ss-0..2 ready, created in order")
+    assert violations == []
 
     # Scale down: removed from the highest ordinal, one at a time.
     fake.kubectl("-n", sns, "scale", "statefulset/ss", "--replicas=0", check=True)
 
     def shrunk():
         pods = pods_of(fake, sns, "ss")
-        if pods:
-            _assert_ordered(pods, "ss")
+        violations.extend(_order_violations(pods, "ss"))
         return not pods
     fake.wait_for(shrunk, TIMEOUT, interval=0.05, what="every pod gone, highest ordinal first")
+    assert violations == []
     events = fake.kubectl("-n", sns, "get", "events", "--field-selector", "involvedObject.kind=StatefulSet",
                           "-o", "json", check=True)
     deleted = [e["message"] for e in sorted(json.loads(events.stdout)["items"],
