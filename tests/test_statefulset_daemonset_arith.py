@@ -370,3 +370,14 @@ def test_statefulset_update_may_change_only_upstreams_fields():
     causes = validate("StatefulSet", "apps/v1", new, old)
     assert [c.field for c in causes] == ["spec"]
     assert "updates to statefulset spec for fields other than 'replicas'" in causes[0].message
+
+
+def test_daemonset_failed_pod_backoff_doubles_per_node():
+    b = dsc.FailedPodBackoff()
+    assert b.in_backoff("ds/n1", 100.0) == 0
+    b.next("ds/n1", 100.0)
+    assert b.in_backoff("ds/n1", 100.5) == 0.5 and b.in_backoff("ds/n2", 100.5) == 0
+    b.next("ds/n1", 101.0)
+    assert b.in_backoff("ds/n1", 101.0) == 2.0
+    b.next("ds/n1", 101.0 + 3 * b.MAX)  # quiet for long enough: back to the start
+    assert b.in_backoff("ds/n1", 101.0 + 3 * b.MAX) == 1.0

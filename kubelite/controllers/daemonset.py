@@ -28,6 +28,7 @@ import copy
 import datetime as _dt
 import functools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -465,6 +466,33 @@ def compute_status(ds: Obj, nodes: list[Obj], node_pods: dict[str, list[Obj]], h
     return st
 
 
+class FailedPodBackoff:
+    """Per (DaemonSet, node) back-off for replacing failed pods: 1 s doubling to 15 min, so a
+    node that keeps rejecting the pod is not hot-looped (upstream's failedPodsBackoff)."""
+
+    INITIAL = 1.0
+    MAX = 15 * 60.0
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, float]] = {}  # key -> (delay, last update)
+
+    def in_backoff(self, key: str, now: float) -> float:
+        """Seconds left to wait (0 when a replacement may happen now)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return 0.0
+        delay, last = entry
+        return max(0.0, last + delay - now)
+
+    def next(self, key: str, now: float) -> None:
+        """Record a replacement: the next one waits twice as long (reset after a quiet spell)."""
+        entry = self._entries.get(key)
+        if entry is None or now - entry[1] > 2 * self.MAX:
+            self._entries[key] = (self.INITIAL, now)
+        else:
+            self._entries[key] = (min(entry[0] * 2, self.MAX), now)
+
+
 # --- the controller ------------------------------------------------------------------------
 
 class DaemonSetController:
@@ -484,6 +512,7 @@ class DaemonSetController:
         self.recorder: Recorder = recorder or EventRecorder(client, "daemonset-controller")
         self.pod_control = PodControl(client, self.recorder)
         self.expectations = Expectations()
+        self.failed_backoff = FailedPodBackoff()
         self.workers = workers
         self.now = now
         self.queue = WorkQueue("daemonset")
@@ -600,7 +629,15 @@ class DaemonSetController:
             await self._write_status(ds, nodes, node_pods, hash_, observe=False)
             return
         plan, failed = manage_plan(ds, nodes, node_pods, hash_, self.now())
+        clock = time.monotonic()
         for p in failed:
+            bkey = f"{meta.uid(ds)}/{target_node(p)}"
+            wait = self.failed_backoff.in_backoff(bkey, clock)
+            if wait > 0:
+                plan.delete.remove(meta.name(p))
+                self.queue.add_after(key, wait)
+                continue
+            self.failed_backoff.next(bkey, clock)
             self.recorder.event(ds, "Warning", "FailedDaemonPod",
                                 f"Found failed daemon pod {pod_key(p)} on node {target_node(p)}, will try to kill it")
         await self._sync_nodes(ds, plan, node_pods, hash_)
