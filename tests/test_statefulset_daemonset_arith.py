@@ -149,6 +149,10 @@ def test_controller_revision_patch_hash_and_name():
     # Go's encoder: sorted keys, no spaces, HTML characters escaped, zero structs present.
     assert raw.startswith(b'{"spec":{"template":{"$patch":"replace","metadata":{"creationTimestamp":null,')
     assert b"a\\u003cb\\u003e\\u0026c" in raw and b'"resources":{}' in raw
+    # FNV-1 (not 1a) of the bytes, then of the collision count's digits: known vectors.
+    assert hist.fnv32(b"") == 0x811C9DC5 and hist.fnv32(b"a") == 0x050C5D7E
+    assert hist.hash_revision({}, None) == hist.safe_encode(str(hist.fnv32(b"{}")))
+    assert hist.hash_revision({}, 12) == hist.safe_encode(str(hist.fnv32(b"12", hist.fnv32(b"{}"))))
     h0, h1 = hist.hash_revision(data, 0), hist.hash_revision(data, 1)
     assert h0 != h1 and h0 == hist.hash_revision(data, 0)
     assert set(h0) <= set("bcdfghjklmnpqrstvwxz2456789")

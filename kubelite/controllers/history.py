@@ -7,10 +7,10 @@ reads it and sends it, as a strategic merge patch, to the owner).  Upstream's re
 - the patch is serialised as Go's ``json.Marshal`` of a generic map does (sorted keys,
   no spaces, ``<``, ``>``, ``&`` escaped), so the bytes - and thus the hash - follow the
   template's JSON form;
-- the hash is FNV-1a (32 bit) of those bytes, then of the collisionCount as 4
-  little-endian bytes when given, printed in decimal and re-spelled in the vowel-free
-  alphabet; the revision is named ``<owner>-<hash>`` (owner name cut to 223 characters)
-  and labelled ``controller.kubernetes.io/hash``;
+- the hash is FNV-1 (32 bit; not the FNV-1a of pod-template hashes) of those bytes, then
+  of the collisionCount written in decimal, printed in decimal and re-spelled in the
+  vowel-free alphabet; the revision is named ``<owner>-<hash>`` (owner name cut to 223
+  characters) and labelled ``controller.kubernetes.io/hash``;
 - a name taken by a revision with other data bumps the owner's collisionCount.
 
 Revisions are ordered by revision number, then creation time, then name.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -29,11 +28,13 @@ from kubelite.api import meta
 from kubelite.api.resources import CONTROLLERREVISIONS
 from kubelite.client.errors import AlreadyExists, Conflict, NotFound
 from kubelite.client.protocols import APIClient
-from kubelite.controllers.deployment.history import fnv32a, safe_encode
+from kubelite.controllers.deployment.history import safe_encode
 
 Obj = dict[str, Any]
 
 HASH_LABEL = "controller.kubernetes.io/hash"
+_FNV_OFFSET = 0x811C9DC5
+_FNV_PRIME = 0x01000193
 NAME_PREFIX_MAX = 223
 API_VERSION = "apps/v1"
 
@@ -68,11 +69,20 @@ def go_json(value: Any) -> bytes:
             .replace("\u2028".encode(), b"\\u2028").replace("\u2029".encode(), b"\\u2029"))
 
 
+def fnv32(data: bytes, h: int = _FNV_OFFSET) -> int:
+    """32-bit FNV-1 (multiply, then xor)."""
+    for b in data:
+        h = (h * _FNV_PRIME) & 0xFFFFFFFF
+        h ^= b
+    return h
+
+
 def hash_revision(data: Obj, collision_count: int | None) -> str:
-    """HashControllerRevision: FNV-1a of the data bytes (+ collisionCount), safe-encoded."""
-    h = fnv32a(go_json(data))
+    """HashControllerRevision: FNV-1 of the data bytes, then of the collisionCount's decimal
+    digits when given, safe-encoded."""
+    h = fnv32(go_json(data))
     if collision_count is not None:
-        h = fnv32a(struct.pack("<I", collision_count & 0xFFFFFFFF), h)
+        h = fnv32(str(collision_count).encode(), h)
     return safe_encode(str(h))
 
 
