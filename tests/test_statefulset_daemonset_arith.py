@@ -385,3 +385,14 @@ def test_daemonset_failed_pod_backoff_doubles_per_node():
     assert b.in_backoff("ds/n1", 101.0) == 2.0
     b.next("ds/n1", 101.0 + 3 * b.MAX)  # quiet for long enough: back to the start
     assert b.in_backoff("ds/n1", 101.0 + 3 * b.MAX) == 1.0
+
+
+def test_statefulset_rolling_update_waits_for_min_ready_seconds():
+    sts = _sts(3)
+    sts["spec"]["minReadySeconds"] = 10
+    pods = _web(3)
+    pods[2]["metadata"]["labels"][ssc.REVISION_LABEL] = "new"
+    pods[2]["status"]["conditions"][0]["lastTransitionTime"] = "2026-01-01T11:59:55Z"  # ready for 5 s
+    assert ssc.rolling_update_victims(sts, pods, "new", NOW) == []
+    later = NOW + _dt.timedelta(seconds=10)
+    assert [p["metadata"]["name"] for p in ssc.rolling_update_victims(sts, pods, "new", later)] == ["web-1"]

@@ -263,8 +263,8 @@ def test_burst_scaling_should_run_to_completion_even_with_unhealthy_pods(fake, s
     assert not any(ready(p) for p in pods.values())
     fake.kubectl("-n", sns, "scale", "statefulset/ss", "--replicas=0", check=True)
     fake.wait_for(lambda: not pods_of(fake, sns, "ss"), TIMEOUT, what="burst scale down")
-    sts = observed(fake, sns, "ss")
-    assert sts["status"]["replicas"] == 0
+    fake.wait_for(lambda: get_sts(fake, sns, "ss")["status"].get("replicas") == 0, TIMEOUT,
+                  what="status.replicas 0 once the pods are gone")
 
 
 def test_should_implement_legacy_replacement_when_the_update_strategy_is_on_delete(fake, sns):

@@ -123,9 +123,9 @@ def _update_storage(sts: Obj, pod: Obj, ordinal: int) -> None:
     spec = pod.setdefault("spec", {})
     claims = {t["metadata"]["name"]: claim_name(t["metadata"]["name"], sts, ordinal)
               for t in templates if (t.get("metadata") or {}).get("name")}
-    vols = [v for v in spec.get("volumes") or [] if v.get("name") not in claims]
-    for name, cname in claims.items():
-        vols.append({"name": name, "persistentVolumeClaim": {"claimName": cname}})
+    # Claim volumes first, then the template's other volumes (as upstream's updateStorage).
+    vols = [{"name": name, "persistentVolumeClaim": {"claimName": cname}} for name, cname in sorted(claims.items())]
+    vols += [v for v in spec.get("volumes") or [] if v.get("name") not in claims]
     spec["volumes"] = vols
 
 
@@ -201,6 +201,11 @@ def is_healthy(pod: Obj) -> bool:
     return is_running_and_ready(pod) and not is_terminating(pod)
 
 
+def is_unavailable(pod: Obj, min_ready: int, now: _dt.datetime) -> bool:
+    """Not healthy, or not yet ready for minReadySeconds."""
+    return not is_healthy(pod) or not is_pod_available(pod, min_ready, now)
+
+
 # --- arithmetic ----------------------------------------------------------------------------
 
 def scaled_value(v: Any, total: int, round_up: bool) -> int:
@@ -255,19 +260,18 @@ def rolling_update_victims(sts: Obj, replicas: list[Obj], update_revision: str, 
     With maxUnavailable: up to maxUnavailable minus the unavailable replicas, highest first."""
     spec = sts.get("spec") or {}
     update_min = partition(sts)
+    min_ready = int(spec.get("minReadySeconds") or 0)
     ru = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
     if ru.get("maxUnavailable") is None:
         for target in range(len(replicas) - 1, update_min - 1, -1):
             pod = replicas[target]
             if pod_revision(pod) != update_revision and not is_terminating(pod):
                 return [pod]
-            if not is_healthy(pod):
+            if is_unavailable(pod, min_ready, now):
                 return []
         return []
-    min_ready = int(spec.get("minReadySeconds") or 0)
     allowed = max_unavailable(sts)
-    unavailable = sum(1 for p in replicas
-                      if is_terminating(p) or not is_running_and_available(p, min_ready, now))
+    unavailable = sum(1 for p in replicas if is_unavailable(p, min_ready, now))
     if unavailable >= allowed:
         return []
     out: list[Obj] = []
@@ -530,9 +534,9 @@ class StatefulSetController:
                     replicas[i] = new_pod(sts, update_tpl, o, meta.name(update))
         reps: list[Obj] = [p for p in replicas if p is not None]
         condemned.sort(key=ordinal_of, reverse=True)
-        first_unhealthy: Obj | None = next((p for p in reps if not is_healthy(p)), None)
+        first_unhealthy: Obj | None = next((p for p in reps if is_unavailable(p, min_ready, now)), None)
         if first_unhealthy is None:
-            first_unhealthy = next((p for p in reversed(condemned) if not is_healthy(p)), None)
+            first_unhealthy = next((p for p in reversed(condemned) if is_unavailable(p, min_ready, now)), None)
 
         if meta.is_deleting(sts):
             return status, None
