@@ -216,8 +216,9 @@ def test_scaling_should_happen_in_predictable_order_and_halt_if_any_stateful_pod
         return p is not None and p["status"].get("phase") == "Running" and not ready(p) and pods
     pods = fake.wait_for(stuck, TIMEOUT, what="ss-0 running, not ready")
     assert sorted(pods) == ["ss-0"]
-    sts = observed(fake, sns, "ss")
-    assert sts["status"]["replicas"] == 1 and sts["status"].get("readyReplicas", 0) == 0
+    sts = fake.wait_for(lambda: (s := observed(fake, sns, "ss"))["status"].get("replicas") == 1 and s, TIMEOUT,
+                        what="status counts ss-0")
+    assert sts["status"].get("readyReplicas", 0) == 0
     assert sorted(pods_of(fake, sns, "ss")) == ["ss-0"]
 
     # Make the template healthy and replace the stuck pod: the set grows in order.
