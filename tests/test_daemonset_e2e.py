@@ -174,6 +174,11 @@ def test_should_update_pod_when_spec_was_updated_and_update_strategy_is_rolling_
     hist = srv.kubectl("-n", dns, "rollout", "history", "daemonset/daemon-set", check=True).stdout
     assert [line.split()[0] for line in hist.splitlines()[2:] if line.strip()] == ["1", "2"]
 
+    srv.kubectl("-n", dns, "rollout", "restart", "daemonset/daemon-set", check=True)
+    rollout_status(srv, dns, "daemon-set")
+    pods = srv.wait_for(lambda: one_ready_pod_per_node(srv, dns, "daemon-set", nodes), TIMEOUT, what="restarted")
+    assert all("kubectl.kubernetes.io/restartedAt" in p["metadata"].get("annotations", {}) for p in pods)
+
 
 def test_should_rollback_without_unnecessary_restarts(fleet, dns):
     srv, _, nodes = fleet
