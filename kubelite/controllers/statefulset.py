@@ -667,14 +667,15 @@ class StatefulSetController:
         old = sts.get("status") or {}
         keys = ("replicas", "readyReplicas", "currentReplicas", "updatedReplicas", "availableReplicas",
                 "currentRevision", "updateRevision", "collisionCount", "observedGeneration")
-        if all(old.get(k) == status.get(k) for k in keys):
+        if all((old.get(k) or 0) == (status.get(k) or 0) for k in keys):  # omitted means zero
             return
         obj = sts
         for _ in range(2):
             body = dict(obj)
-            new_status = {k: v for k, v in status.items() if v not in (None, "")}
-            new_status.setdefault("replicas", 0)
-            new_status.setdefault("availableReplicas", 0)
+            # Go omits these when zero or empty; replicas, availableReplicas and the
+            # collisionCount pointer are always written.
+            new_status = {k: v for k, v in status.items()
+                          if k in ("replicas", "availableReplicas", "collisionCount") or v not in (None, "", 0)}
             if (obj.get("status") or {}).get("conditions"):
                 new_status["conditions"] = obj["status"]["conditions"]
             body["status"] = new_status
