@@ -263,3 +263,24 @@ def test_daemonset_pods_leave_nodes_with_untolerated_no_execute_taints(fleet, dn
     finally:
         srv.kubectl("taint", "node", "n3", "kubelite.dev/ds-test-", "kubelite.dev/ds-evict-")
     srv.wait_for(lambda: one_ready_pod_per_node(srv, dns, "daemon-set", nodes), TIMEOUT, what="back on n3")
+
+
+def test_should_not_update_pod_when_spec_was_updated_and_update_strategy_is_on_delete(fleet, dns):
+    srv, _, nodes = fleet
+    create(srv, dns, daemonset("daemon-set", strategy={"type": "OnDelete"}))
+    before = srv.wait_for(lambda: one_ready_pod_per_node(srv, dns, "daemon-set", nodes), TIMEOUT, what="pods")
+    srv.kubectl("-n", dns, "set", "image", "daemonset/daemon-set", f"app={V2}", check=True)
+    ds = srv.wait_for(lambda: (d := get_ds(srv, dns, "daemon-set"))["status"].get("observedGeneration") == 2 and d,
+                      TIMEOUT, what="the new template observed")
+    assert ds["status"].get("updatedNumberScheduled", 0) == 0
+    pods = pods_of(srv, dns, "daemon-set")
+    assert {p["metadata"]["uid"] for p in pods} == {p["metadata"]["uid"] for p in before}
+    # Deleting a pod by hand brings it back on the new template.
+    victim = next(p for p in pods if node_of(p) == "n2")
+    srv.kubectl("-n", dns, "delete", "pod", victim["metadata"]["name"], "--wait=false", check=True)
+
+    def replaced():
+        now = one_ready_pod_per_node(srv, dns, "daemon-set", nodes)
+        return now and {node_of(p): p["spec"]["containers"][0]["image"] for p in now}
+    images = srv.wait_for(lambda: (m := replaced()) and m["n2"] == V2 and m, TIMEOUT, what="n2 on the new image")
+    assert sorted(v for k, v in images.items() if k != "n2") == [V1, V1]
