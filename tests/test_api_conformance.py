@@ -343,6 +343,15 @@ SUBJECTS = {
                             "spec": {"schedule": "0 0 1 1 *", "suspend": True, "jobTemplate": {"spec": {"template": {
                                 "spec": {"restartPolicy": "OnFailure",
                                          "containers": [{"name": "c", "image": "nginx:1.25"}]}}}}}},
+    ("apps", "statefulsets"): {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {},
+                               "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "x"}}, "template": {
+                                   "metadata": {"labels": {"app": "x"}},
+                                   "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}}},
+    ("apps", "daemonsets"): {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {},
+                             "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {
+                                 "metadata": {"labels": {"app": "x"}},
+                                 "spec": {"nodeSelector": {"kubelite.dev/none": "x"},
+                                          "containers": [{"name": "c", "image": "nginx:1.25"}]}}}},
 }
 # Connect subresources reach a node or a pod's address, which a test may not dial; binding,
 # eviction and finalize have no GET.

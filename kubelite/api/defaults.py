@@ -173,6 +173,63 @@ def _replicaset(obj: Obj) -> None:
     default_pod_template(spec.get("template"))
 
 
+def _statefulset(obj: Obj) -> None:
+    # SetDefaults_StatefulSet (MaxUnavailableStatefulSet is off by default in 1.33, so
+    # rollingUpdate.maxUnavailable stays unset) plus the nested claim-template defaults.
+    spec = obj.setdefault("spec", {})
+    if not spec.get("podManagementPolicy"):
+        spec["podManagementPolicy"] = "OrderedReady"
+    strategy = spec.get("updateStrategy")
+    if strategy is None:
+        strategy = spec["updateStrategy"] = {}
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+        if strategy.get("rollingUpdate") is None:
+            strategy["rollingUpdate"] = {}
+    ru = strategy.get("rollingUpdate")
+    if strategy["type"] == "RollingUpdate" and ru is not None and ru.get("partition") is None:
+        ru["partition"] = 0
+    policy = spec.get("persistentVolumeClaimRetentionPolicy")
+    if policy is None:
+        policy = spec["persistentVolumeClaimRetentionPolicy"] = {}
+    for f in ("whenDeleted", "whenScaled"):
+        if not policy.get(f):
+            policy[f] = "Retain"
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    for pvc in spec.get("volumeClaimTemplates") or []:
+        if isinstance(pvc, dict):
+            pspec = pvc.setdefault("spec", {})
+            if not pspec.get("volumeMode"):
+                pspec["volumeMode"] = "Filesystem"
+            pstatus = pvc.setdefault("status", {})
+            if not pstatus.get("phase"):
+                pstatus["phase"] = "Pending"
+    default_pod_template(spec.get("template"))
+
+
+def _daemonset(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    strategy = spec.get("updateStrategy")
+    if strategy is None:
+        strategy = spec["updateStrategy"] = {}
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+    if strategy["type"] == "RollingUpdate":
+        ru = strategy.get("rollingUpdate")
+        if ru is None:
+            ru = strategy["rollingUpdate"] = {}
+        if ru.get("maxUnavailable") is None:
+            ru["maxUnavailable"] = 1
+        if ru.get("maxSurge") is None:
+            ru["maxSurge"] = 0
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    default_pod_template(spec.get("template"))
+
+
 def _replication_controller(obj: Obj) -> None:
     # A missing selector or set of object labels is taken from the pod template's labels.
     spec = obj.setdefault("spec", {})
@@ -321,6 +378,10 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
         _replicaset(obj)
     elif kind == "ReplicationController":
         _replication_controller(obj)
+    elif kind == "StatefulSet" and api_version == "apps/v1":
+        _statefulset(obj)
+    elif kind == "DaemonSet" and api_version == "apps/v1":
+        _daemonset(obj)
     elif kind == "Pod":
         _default_pod(obj)
     elif kind == "PodTemplate":

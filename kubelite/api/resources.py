@@ -134,6 +134,11 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("batch", "v1", "CronJob", "cronjobs", short_names=("cj",), categories=("all",),
                  subresources=(_STATUS,), has_status=True),
     ResourceInfo("batch", "v1", "Job", "jobs", categories=("all",), subresources=(_STATUS,), has_status=True),
+    ResourceInfo("apps", "v1", "ControllerRevision", "controllerrevisions"),
+    ResourceInfo("apps", "v1", "StatefulSet", "statefulsets", short_names=("sts",), categories=("all",),
+                 subresources=(_SCALE, _STATUS), has_status=True),
+    ResourceInfo("apps", "v1", "DaemonSet", "daemonsets", short_names=("ds",), categories=("all",),
+                 subresources=(_STATUS,), has_status=True),
     # discovery.k8s.io/v1
     ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     # coordination.k8s.io/v1
@@ -223,3 +228,6 @@ CLUSTERROLES = _served("rbac.authorization.k8s.io", "v1", "clusterroles")
 CLUSTERROLEBINDINGS = _served("rbac.authorization.k8s.io", "v1", "clusterrolebindings")
 JOBS = _served("batch", "v1", "jobs")
 CRONJOBS = _served("batch", "v1", "cronjobs")
+CONTROLLERREVISIONS = _served("apps", "v1", "controllerrevisions")
+STATEFULSETS = _served("apps", "v1", "statefulsets")
+DAEMONSETS = _served("apps", "v1", "daemonsets")

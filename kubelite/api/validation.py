@@ -18,6 +18,7 @@ from kubelite.api import validation_core as core
 from kubelite.api import validation_pod as pod
 from kubelite.api import validation_rbac as rbac
 from kubelite.api import validation_rc as rc
+from kubelite.api import validation_workloads as workloads
 from kubelite.api.errors import Cause
 from kubelite.api.validation_common import name_is_dns_subdomain, validate_object_meta, validate_object_meta_update
 
@@ -52,6 +53,12 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = batch.validate_job(obj, old)
     elif kind == "CronJob" and api_version == "batch/v1":
         errs = batch.validate_cronjob(obj, old)
+    elif kind == "StatefulSet" and api_version == "apps/v1":
+        errs = workloads.validate_statefulset(obj, old)
+    elif kind == "DaemonSet" and api_version == "apps/v1":
+        errs = workloads.validate_daemonset(obj, old)
+    elif kind == "ControllerRevision" and api_version == "apps/v1":
+        errs = workloads.validate_controller_revision(obj, old)
     elif kind == "Service":
         errs = core.validate_service(obj, old)
     elif kind == "Namespace":
@@ -92,6 +99,8 @@ def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[
         return _dedupe(apps.validate_apps_status(kind, obj, old))
     if kind == "ReplicationController":
         return _dedupe(rc.validate_rc_status(obj, old))
+    if kind in ("StatefulSet", "DaemonSet") and api_version == "apps/v1":
+        return _dedupe(workloads.validate_workload_status(kind, obj, old))
     if kind == "Pod":
         return _dedupe(pod.validate_pod_status_update(obj, old))
     if kind == "Job" and api_version == "batch/v1":

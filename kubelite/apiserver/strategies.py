@@ -26,6 +26,10 @@ Obj = dict[str, Any]
 _GENERATION_KINDS = {"Deployment", "ReplicaSet", "ReplicationController", "Service", "Namespace", "Node"}
 _GENERATION_TRACKED = {"Deployment", "ReplicaSet", "ReplicationController"}
 _GENERATION_TRACKED |= {"Job", "CronJob"}
+_GENERATION_TRACKED |= {"StatefulSet", "DaemonSet"}
+# apps/v1 keeps the old extensions spec.templateGeneration as this annotation: 1 on
+# create, +1 whenever an update changes the pod template (the DaemonSet strategy).
+DS_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
 
 
 def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | None = None) -> None:
@@ -37,6 +41,13 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
         md["generation"] = 1
         # Go writes an RC's status.replicas even when 0 (no omitempty).
         obj["status"] = {"replicas": 0} if kind == "ReplicationController" else {}
+        if kind == "StatefulSet":
+            obj["status"] = {"replicas": 0, "availableReplicas": 0}  # Go writes both without omitempty
+        if kind == "DaemonSet":
+            obj["status"] = {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                             "numberReady": 0}
+            md["annotations"] = dict(md.get("annotations") or {})
+            md["annotations"][DS_TEMPLATE_GENERATION] = "1"
     elif kind in _GENERATION_KINDS:
         md.pop("generation", None)
     if kind == "Job" and info.group == "batch":
@@ -86,6 +97,24 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str)
             new.pop("status", None)
     if kind in _GENERATION_TRACKED and generation_changed(kind, old, new):
         nmd["generation"] = int(omd.get("generation") or 1) + 1
+    if kind == "DaemonSet":
+        _daemonset_template_generation(new, old)
+
+
+def _daemonset_template_generation(new: Obj, old: Obj) -> None:
+    """Carry the template generation over; bump it when the pod template changed."""
+    try:
+        gen = int(meta.annotations_of(old).get(DS_TEMPLATE_GENERATION) or 0)
+    except ValueError:
+        gen = 0
+    defaulted = copy.deepcopy(new)  # compare templates as they will be stored
+    apply_defaults("DaemonSet", "apps/v1", defaulted, create=False)
+    if (defaulted.get("spec") or {}).get("template") != (old.get("spec") or {}).get("template"):
+        gen += 1
+    if gen:
+        md = new["metadata"]
+        md["annotations"] = dict(md.get("annotations") or {})
+        md["annotations"][DS_TEMPLATE_GENERATION] = str(gen)
 
 
 def default_and_validate(info: ResourceInfo, obj: Obj, old: Obj | None, subresource: str = "") -> None:

@@ -55,6 +55,11 @@ class Expectations:
         keys = set(pod_keys)
         self._by_key[key] = _Expectation(0, len(keys), self._clock(), keys)
 
+    def expect(self, key: str, adds: int, pod_keys: Iterable[str]) -> None:
+        """Record creates and (keyed) deletes of one sync together (replaces old expectations)."""
+        keys = set(pod_keys)
+        self._by_key[key] = _Expectation(adds, len(keys), self._clock(), keys)
+
     def creation_observed(self, key: str) -> None:
         """One expected pod appeared (or one create failed and will not appear)."""
         exp = self._by_key.get(key)

@@ -94,6 +94,10 @@ REGISTRY: list[ControllerSpec] = [
     ControllerSpec("clusterrole-aggregation",
                    _lazy("kubelite.controllers.clusterroleaggregation", "ClusterRoleAggregationController"),
                    "clusterrole-aggregation-controller"),
+    ControllerSpec("statefulset", _lazy("kubelite.controllers.statefulset", "StatefulSetController"),
+                   "statefulset-controller"),
+    ControllerSpec("daemonset", _lazy("kubelite.controllers.daemonset", "DaemonSetController"),
+                   "daemon-set-controller"),
 ]
 
 

@@ -176,4 +176,20 @@ SAMPLES: dict[str, Sample] = {
         "authentication.k8s.io/v1", "SelfSubjectReview", n), garbage_collected=False),
     "authentication.k8s.io/v1/tokenreviews": Sample(lambda n, ns: _obj(
         "authentication.k8s.io/v1", "TokenReview", n, spec={"token": "not-a-valid-token"}), garbage_collected=False),
+    "apps/v1/statefulsets": Sample(
+        lambda n, ns: _obj("apps/v1", "StatefulSet", n, spec={"replicas": 0, "serviceName": n,
+                                                          "selector": {"matchLabels": {"app": n}},
+                                                          "template": _template(n)}),
+        spec_change={"spec": {"minReadySeconds": 5}},
+        status_change={"replicas": 0, "availableReplicas": 0, "conditions": [
+            {"type": "Tested", "status": "True", "lastTransitionTime": NOW, "reason": "Tested"}]}),
+    "apps/v1/daemonsets": Sample(
+        # A node selector nothing matches: the sample must not start pods anywhere.
+        lambda n, ns: _obj("apps/v1", "DaemonSet", n, spec={
+            "selector": {"matchLabels": {"app": n}},
+            "template": {**_template(n), "spec": {**_pod_spec(), "nodeSelector": {"kubelite.dev/none": "x"}}}}),
+        spec_change={"spec": {"minReadySeconds": 5}},
+        status_change={"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                       "numberReady": 0, "conditions": [
+                           {"type": "Tested", "status": "True", "lastTransitionTime": NOW, "reason": "Tested"}]}),
 }

@@ -35,6 +35,9 @@ RowFn = Callable[[Obj, Clock], Cells]
 _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("apps/v1", "Deployment"): (columns.DEPLOYMENT, rows.deployment_row),
     ("apps/v1", "ReplicaSet"): (columns.REPLICASET, rows.replicaset_row),
+    ("apps/v1", "StatefulSet"): (columns.STATEFULSET, rows.statefulset_row),
+    ("apps/v1", "DaemonSet"): (columns.DAEMONSET, rows.daemonset_row),
+    ("apps/v1", "ControllerRevision"): (columns.CONTROLLERREVISION, rows.controllerrevision_row),
     ("v1", "ReplicationController"): (columns.REPLICATIONCONTROLLER, rows.replicationcontroller_row),
     ("batch/v1", "Job"): (columns.JOB, rows.job_row),
     ("batch/v1", "CronJob"): (columns.CRONJOB, rows.cronjob_row),

@@ -85,6 +85,17 @@ DOCS = {
     "sa.secrets": "The number of Secrets listed in the ServiceAccount.",
     "cm.data": "The number of keys the ConfigMap holds, text and binary together.",
     "lease.holderIdentity": "Who holds the lease now.",
+    # StatefulSets, DaemonSets, ControllerRevisions
+    "sts.ready": "Ready pods out of the desired number of pods.",
+    "ds.desired": "Nodes that should run one of the DaemonSet's pods.",
+    "ds.current": "Nodes that run at least one of the DaemonSet's pods and should.",
+    "ds.ready": "Nodes whose DaemonSet pod is Ready.",
+    "ds.updated": "Nodes that run a pod of the DaemonSet's current template.",
+    "ds.available": "Nodes whose DaemonSet pod has been Ready for at least minReadySeconds.",
+    "ds.nodeSelector": "The node labels the pod template asks for.",
+    "ds.selector": "The label query a pod must match to count toward this DaemonSet.",
+    "cr.controller": "The object (kind.group/name) this revision belongs to.",
+    "cr.revision": "The revision number; higher is newer.",
 }
 
 
@@ -252,4 +263,33 @@ CRONJOB = [
     column("Containers", DOCS["containers"], priority=1),
     column("Images", DOCS["images"], priority=1),
     column("Selector", DOCS["cj.selector"], priority=1),
+]
+
+# --- StatefulSets, DaemonSets, ControllerRevisions -------------------------------------
+
+STATEFULSET = [
+    NAME,
+    column("Ready", DOCS["sts.ready"]),
+    AGE,
+    column("Containers", DOCS["containers"], priority=1),
+    column("Images", DOCS["images"], priority=1),
+]
+DAEMONSET = [
+    NAME,
+    column("Desired", DOCS["ds.desired"], type_="integer"),
+    column("Current", DOCS["ds.current"], type_="integer"),
+    column("Ready", DOCS["ds.ready"], type_="integer"),
+    column("Up-to-date", DOCS["ds.updated"], type_="integer"),
+    column("Available", DOCS["ds.available"], type_="integer"),
+    column("Node Selector", DOCS["ds.nodeSelector"]),
+    AGE,
+    column("Containers", DOCS["containers"], priority=1),
+    column("Images", DOCS["images"], priority=1),
+    column("Selector", DOCS["ds.selector"], priority=1),
+]
+CONTROLLERREVISION = [
+    NAME,
+    column("Controller", DOCS["cr.controller"]),
+    column("Revision", DOCS["cr.revision"], type_="integer"),
+    AGE,
 ]

@@ -230,6 +230,40 @@ def cronjob_row(cj: Obj, clock: Clock) -> Cells:
             clock.since(md.get("creationTimestamp")), names, images, format_label_selector(jspec.get("selector"))]
 
 
+def statefulset_row(sts: Obj, clock: Clock) -> Cells:
+    """printStatefulSet: READY as ready/desired, AGE, wide cells."""
+    spec, status = sts.get("spec") or {}, sts.get("status") or {}
+    names, images = container_cells(((spec.get("template") or {}).get("spec") or {}).get("containers"))
+    return [sts["metadata"].get("name", ""), f"{as_int(status.get('readyReplicas'))}/{as_int(spec.get('replicas'))}",
+            clock.since(sts["metadata"].get("creationTimestamp")), names, images]
+
+
+def daemonset_row(ds: Obj, clock: Clock) -> Cells:
+    """printDaemonSet: the five node counts, NODE SELECTOR, AGE, wide cells."""
+    spec, status = ds.get("spec") or {}, ds.get("status") or {}
+    tspec = (spec.get("template") or {}).get("spec") or {}
+    names, images = container_cells(tspec.get("containers"))
+    return [ds["metadata"].get("name", ""), as_int(status.get("desiredNumberScheduled")),
+            as_int(status.get("currentNumberScheduled")), as_int(status.get("numberReady")),
+            as_int(status.get("updatedNumberScheduled")), as_int(status.get("numberAvailable")),
+            format_labels(tspec.get("nodeSelector")), clock.since(ds["metadata"].get("creationTimestamp")),
+            names, images, format_label_selector(spec.get("selector"))]
+
+
+def controllerrevision_row(cr: Obj, clock: Clock) -> Cells:
+    """printControllerRevision: CONTROLLER as kind.group/name of the controller reference, REVISION."""
+    controller = "<none>"
+    for ref in (cr.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            group = (ref.get("apiVersion") or "").rpartition("/")[0]
+            kind = ref.get("kind") or ""
+            gk = f"{kind}.{group}" if group else kind
+            controller = f"{gk.lower()}/{ref.get('name', '')}" if kind else ref.get("name", "")
+            break
+    return [cr["metadata"].get("name", ""), controller, as_int(cr.get("revision")),
+            clock.since(cr["metadata"].get("creationTimestamp"))]
+
+
 # --- networking -----------------------------------------------------------------------
 
 def _service_external_ip(spec: Obj, status: Obj) -> str:

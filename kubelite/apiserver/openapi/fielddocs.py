@@ -44,6 +44,18 @@ KIND_DOCS = {
     "rbac.v1.RoleRef": "The Role or ClusterRole a binding grants.",
     "rbac.v1.AggregationRule": "Selects the ClusterRoles whose rules are copied into this one by the "
                                "aggregation controller.",
+    "apps.v1.StatefulSet": "A StatefulSet runs pods with stable, ordered names (web-0, web-1 …) and rolls "
+                           "template changes out one ordinal at a time, highest first.",
+    "apps.v1.StatefulSetSpec": "What the StatefulSet should look like.",
+    "apps.v1.StatefulSetUpdateStrategy": "How pods are replaced when the pod template changes.",
+    "apps.v1.RollingUpdateStatefulSetStrategy": "Limits that pace a StatefulSet rolling update.",
+    "apps.v1.DaemonSet": "A DaemonSet runs one copy of a pod on every node that its selector, affinity "
+                         "and tolerations allow.",
+    "apps.v1.DaemonSetSpec": "What the DaemonSet should look like.",
+    "apps.v1.DaemonSetUpdateStrategy": "How a DaemonSet's pods are replaced when its template changes.",
+    "apps.v1.RollingUpdateDaemonSet": "Limits that pace a DaemonSet rolling update.",
+    "apps.v1.ControllerRevision": "An immutable snapshot of a StatefulSet's or DaemonSet's pod template, "
+                                  "kept as rollout history for rollbacks.",
 }
 
 GENERIC_DOCS = {
@@ -178,6 +190,54 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
         "finalizers": "Tasks that must finish before the object is removed.",
         "managedFields": "Which manager set which fields (server-side apply bookkeeping).",
     },
+    "apps.v1.StatefulSetSpec": {
+        "replicas": "How many pods to run, named <set>-0 to <set>-(replicas-1). Defaults to 1.",
+        "selector": "Label selector of the pods this StatefulSet owns; must match the template's labels. "
+                    "Cannot change after creation.",
+        "template": "The pod template. Changing it starts a rollout according to updateStrategy.",
+        "serviceName": "The headless Service that gives each pod its DNS name; pods get it as their subdomain.",
+        "podManagementPolicy": "OrderedReady (the default: create one pod at a time in order, remove in "
+                               "reverse order) or Parallel (all at once).",
+        "updateStrategy": "How pods are replaced after a template change.",
+        "revisionHistoryLimit": "How many ControllerRevisions to keep for rollbacks. Defaults to 10.",
+        "minReadySeconds": "Seconds a pod must be ready before it counts as available. Defaults to 0.",
+        "volumeClaimTemplates": "Claims each pod gets, named <claim>-<pod>. Stored; kubelite does not "
+                                "create the claims yet.",
+        "persistentVolumeClaimRetentionPolicy": "Whether the claims of pods are kept or removed when the "
+                                                "set is deleted or scaled down.",
+        "ordinals": "Where pod numbering starts (ordinals.start, default 0).",
+    },
+    "apps.v1.StatefulSetUpdateStrategy": {
+        "type": "RollingUpdate (the default: replace pods from the highest ordinal down) or OnDelete "
+                "(replace a pod only when someone deletes it).",
+        "rollingUpdate": "Pacing of a RollingUpdate.",
+    },
+    "apps.v1.RollingUpdateStatefulSetStrategy": {
+        "partition": "Only pods with an ordinal at or above this number are updated. Defaults to 0.",
+        "maxUnavailable": "How many pods may be down at once during the update (number or percentage).",
+    },
+    "apps.v1.DaemonSetSpec": {
+        "selector": "Label selector of the pods this DaemonSet owns; must match the template's labels. "
+                    "Cannot change after creation.",
+        "template": "The pod template; one pod from it runs on every eligible node.",
+        "updateStrategy": "How pods are replaced after a template change.",
+        "minReadySeconds": "Seconds a pod must be ready before it counts as available. Defaults to 0.",
+        "revisionHistoryLimit": "How many ControllerRevisions to keep for rollbacks. Defaults to 10.",
+    },
+    "apps.v1.DaemonSetUpdateStrategy": {
+        "type": "RollingUpdate (the default) or OnDelete (replace a pod only when it is deleted).",
+        "rollingUpdate": "Pacing of a RollingUpdate.",
+    },
+    "apps.v1.RollingUpdateDaemonSet": {
+        "maxUnavailable": "How many nodes may be without an available pod during the update (number or "
+                          "percentage of eligible nodes, rounded up). Defaults to 1.",
+        "maxSurge": "How many nodes may run an old and a new pod at once during the update (number or "
+                    "percentage, rounded up). Defaults to 0.",
+    },
+    "apps.v1.ControllerRevision": {
+        "data": "The patch that turns the owner's object into this revision's pod template.",
+        "revision": "The revision number; higher is newer.",
+    },
 }
 
 # Allowed values of string fields whose set is fixed (explain prints them as ENUM).
@@ -193,4 +253,7 @@ ENUMS: dict[tuple[str, str], list[str]] = {
     ("batch.v1.CronJobSpec", "concurrencyPolicy"): ["Allow", "Forbid", "Replace"],
     ("batch.v1.JobSpec", "completionMode"): ["Indexed", "NonIndexed"],
     ("batch.v1.JobSpec", "podReplacementPolicy"): ["Failed", "TerminatingOrFailed"],
+    ("apps.v1.StatefulSetSpec", "podManagementPolicy"): ["OrderedReady", "Parallel"],
+    ("apps.v1.StatefulSetUpdateStrategy", "type"): ["OnDelete", "RollingUpdate"],
+    ("apps.v1.DaemonSetUpdateStrategy", "type"): ["OnDelete", "RollingUpdate"],
 }
