@@ -14,8 +14,8 @@ from test_podworker_host import BOOTCAMP, RecordingHost, _pod
 
 from kubelite.api import meta
 from kubelite.api.resources import PODS
+from kubelite.client import retry
 from kubelite.client.errors import Forbidden, NotFound, ServiceUnavailable, TooManyRequests
-from kubelite.node import retry
 from kubelite.node.agent import Agent, AgentOptions
 from kubelite.node.podworker import PodWorker
 from kubelite.node.runtime.fake import FakeRuntime

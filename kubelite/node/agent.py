@@ -26,11 +26,11 @@ from kubelite.client.events import EventRecorder
 from kubelite.client.informer import InformerFactory
 from kubelite.client.protocols import SharedInformerFactory
 from kubelite.client.rest import Client
+from kubelite.client.retry import with_retries
 from kubelite.node import netslot
 from kubelite.node.admission import Admitter
 from kubelite.node.api import AgentAPI, ServingTLS
 from kubelite.node.podworker import DRAIN_WAIT_MAX, PodWorker
-from kubelite.node.retry import with_retries
 from kubelite.node.runtime.base import Runtime
 from kubelite.pki import PKI
 

@@ -24,10 +24,11 @@ from collections.abc import Coroutine
 from typing import Any
 
 from kubelite.api import meta
+from kubelite.client import retry
 from kubelite.client.errors import NotFound, StatusError
 from kubelite.client.events import NORMAL, WARNING
 from kubelite.images.pull import go_duration, rpc_message
-from kubelite.node import deadline, envvars, pullsecrets, retry
+from kubelite.node import deadline, envvars, pullsecrets
 from kubelite.node.host import PodHost
 from kubelite.node.probes import ExecFn, ProbeFn, Prober, ResultFn, run_probe
 from kubelite.node.runtime.base import ContainerHandle, ImageInfo, ImageNotFound, Sandbox, StartError

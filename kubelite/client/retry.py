@@ -1,11 +1,14 @@
-"""Retrying the node agent's API writes, as client-go retries a kubelet's requests.
+"""Retrying API requests that failed for a passing reason, as client-go does inside its
+REST client.
 
 A busy API server answers 429 (with Retry-After) when its in-flight caps are reached,
 5xx when it fails, and drops connections when it restarts or sheds load.  None of these
-says the write was wrong, so the agent tries again: exponential back-off with jitter,
+says the request was wrong, so the caller tries again: exponential back-off with jitter,
 never sooner than Retry-After.  Any other error (NotFound, Conflict, Invalid, Forbidden
-…) is the caller's to handle and is raised at once.  Without this, one 429 on the last
-DELETE of a pod left it Terminating for good: nothing later would ask again.
+…) is the caller's to handle and is raised at once.  The node agent retries its writes
+without end (one 429 on the last DELETE of a pod once left it Terminating for good);
+controllers retry a bounded number of times so a 429 is not a failed sync that grows the
+key's back-off in their work queue.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import aiohttp
 
 from kubelite.client.errors import ServerError, StatusError, TooManyRequests
 
-log = logging.getLogger("kubelite.node")
+log = logging.getLogger("kubelite.client.retry")
 T = TypeVar("T")
 
 BASE_DELAY = 0.2
