@@ -131,13 +131,32 @@ async def test_assumed_pod_expires_when_its_binding_never_shows_up() -> None:
     api.lose_binds = False
     await s.sync("default/b")
     assert node_of(api, "b") is None  # the node is full for now
-    s.housekeeping()
+    await s.housekeeping()
     assert s.cache.pods_on("n1") == ["default/a"]
     clock.t += s.cache.ttl + 1
-    s.housekeeping()
+    await s.housekeeping()
     assert s.cache.pods_on("n1") == []
     await s.sync("default/b")
     assert node_of(api, "b") == "n1"
+
+
+async def test_an_assumed_pod_whose_watch_event_is_late_stays_counted() -> None:
+    clock = Clock()
+    api, s = make(clock)
+    add_node(api, "n1", pods=1)
+    add_pod(api, "a")
+    add_pod(api, "b")
+    api.lose_binds = True
+    await s.sync("default/a")
+    # The server did bind it; only the watch has not said so yet.
+    api.objects["pods"]["default/a"]["spec"]["nodeName"] = "n1"
+    clock.t += s.cache.ttl + 1
+    await s.housekeeping()
+    assert s.cache.pods_on("n1") == ["default/a"]
+    assert not s.cache.is_assumed("default/a")
+    api.lose_binds = False
+    await s.sync("default/b")
+    assert node_of(api, "b") is None  # the node stays full
 
 
 async def test_the_informer_confirms_an_assumed_pod_for_good() -> None:
@@ -148,7 +167,7 @@ async def test_the_informer_confirms_an_assumed_pod_for_good() -> None:
     await s.sync("default/a")
     assert not s.cache.is_assumed("default/a")
     clock.t += s.cache.ttl + 1
-    s.housekeeping()
+    await s.housekeeping()
     assert s.cache.pods_on("n1") == ["default/a"]
 
 

@@ -9,8 +9,9 @@ expire) and its ``debugger`` (the comparer that checks the cache against the inf
   scheduling cycles see the capacity as taken.  A bind that fails in any way is
   *forgotten* at once; a bind that succeeded but whose pod the informer never shows
   bound (the watch missed it, the pod was replaced) *expires* ``ttl`` seconds after the
-  bind returned.  Without that, a pod counts on a node forever: the phantom pods that
-  made a busy cluster report "Too many pods" with free slots.
+  bind returned (the scheduler asks the server first: a watch that is only late must
+  not free capacity that is taken).  Without that, a pod counts on a node forever: the
+  phantom pods that made a busy cluster report "Too many pods" with free slots.
 - ``compare`` is the debugger: it rebuilds the expected placement from the informer's
   pods plus the assumed ones, repairs every difference and reports it.
 """
@@ -137,14 +138,10 @@ class SchedulerCache:
         if a is not None and self._node_of.get(key) == a.node:
             self._unplace(key)
 
-    def cleanup_expired(self) -> list[str]:
-        """Drop assumed pods whose bind returned over ``ttl`` ago and never showed up; their keys."""
+    def expired(self) -> list[str]:
+        """Assumed pods whose bind returned over ``ttl`` ago and that the informer has not shown bound."""
         now = self.clock()
-        gone = [k for k, a in self._assumed.items() if a.expires is not None and a.expires <= now]
-        for k in gone:
-            log.warning("assumed pod %s expired: its binding to %s never showed up", k, self._assumed[k].node)
-            self.forget(k)
-        return gone
+        return [k for k, a in self._assumed.items() if a.expires is not None and a.expires <= now]
 
     # -- the informer -------------------------------------------------------------------
     def on_pod(self, pod: Obj) -> None:

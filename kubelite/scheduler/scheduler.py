@@ -121,9 +121,32 @@ class Scheduler:
         self.cache.finish_binding(key)
         self.recorder.event(pod, NORMAL, "Scheduled", f"Successfully assigned {ns}/{name} to {best.name}")
 
-    def housekeeping(self) -> None:
-        """Expire assumed pods whose binding never showed up; retry pods that may fit now."""
-        if self.cache.cleanup_expired():
+    async def housekeeping(self) -> None:
+        """Expire assumed pods whose binding never showed up (asking the server first); retry pods that may fit now."""
+        freed = False
+        for key in self.cache.expired():
+            if not self.cache.is_assumed(key):
+                continue  # confirmed or deleted while we were asking about another
+            ns, _, name = key.rpartition("/")
+            try:
+                live: Obj | None = await self._pods_api.get(name, ns)
+            except NotFound:
+                live = None
+            except Exception as e:  # cannot tell now: keep it counted, ask again next round
+                log.debug("checking assumed pod %s: %s", key, e)
+                continue
+            if not self.cache.is_assumed(key):
+                continue
+            if live is not None and bound_node(live):
+                log.info("assumed pod %s: the watch is late, the server has it bound to %s", key, bound_node(live))
+                self.cache.on_pod(live)
+                continue
+            log.warning("assumed pod %s expired: its binding to %s never showed up", key, self.cache.node_of(key))
+            self.cache.forget(key)
+            freed = True
+            if live is not None and self._ours(live):
+                self.queue.add(key)
+        if freed:
             self._retry_all()
 
     def check_cache(self) -> list[str]:
@@ -143,7 +166,7 @@ class Scheduler:
             except TimeoutError:
                 pass
             try:
-                self.housekeeping()
+                await self.housekeeping()
                 if time.monotonic() - last_check >= CHECK_EVERY:
                     last_check = time.monotonic()
                     self.check_cache()
