@@ -105,12 +105,18 @@ async def test_status_writes_survive_a_dropped_connection(tmp_path) -> None:
 
 # -- the agent -------------------------------------------------------------------------------
 class FlakyAPI(FakeAPI):
-    """A FakeAPI whose pod DELETEs fail with the queued errors first."""
+    """A FakeAPI whose pod DELETEs (and Lease creates) fail with the queued errors first."""
 
     def __init__(self) -> None:
         super().__init__()
         self.delete_errors: list[Exception] = []
         self.delete_calls = 0
+        self.create_errors: list[Exception] = []  # for Leases
+
+    def create(self, info: Any, obj: Obj, namespace: str) -> Obj:
+        if info.plural == "leases" and self.create_errors:
+            raise self.create_errors.pop(0)
+        return super().create(info, obj, namespace)
 
     def delete(self, info: Any, name: str, namespace: str) -> Obj:
         if info.plural == "pods":
@@ -234,3 +240,18 @@ async def test_a_bound_pod_without_a_worker_is_started(agent) -> None:
     a.housekeeping()
     assert meta.uid(p) in a.workers
     assert a.workers[meta.uid(p)].pod["spec"]["containers"][0]["image"] == BOOTCAMP
+
+
+async def test_a_lease_renewal_refused_with_503_is_retried_at_once(agent) -> None:
+    api, a = agent
+    api.objects.setdefault("nodes", {})[f"/{NODE}"] = {"metadata": {"name": NODE, "uid": "node-uid"}}
+    api.create_errors = [ServiceUnavailable(503, "ServiceUnavailable", "busy"), too_many()]
+    stop = asyncio.Event()
+    loop = asyncio.create_task(a._lease_loop(stop))
+    try:
+        # Within the first renewal, not 10 s later at the next one.
+        await until(lambda: api.items("leases"), what="the Lease created", timeout=5)
+        assert api.create_errors == []
+    finally:
+        stop.set()
+        await loop

@@ -428,25 +428,29 @@ class Agent:
             except Conflict:
                 continue  # someone wrote the Node in between: read it again
 
-    async def _lease_loop(self, stop: asyncio.Event) -> None:
+    async def _renew_lease(self) -> None:
         ns = "kube-node-lease"
+        now = meta.rfc3339_micro()
+        try:
+            lease = await self._leases_api.get(self.node_name, ns)
+            lease["spec"]["renewTime"] = now
+            lease["spec"]["holderIdentity"] = self.node_name
+            await self._leases_api.update(lease)
+        except NotFound:
+            node = await self._nodes_api.get(self.node_name)
+            await self._leases_api.create({
+                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": self.node_name, "namespace": ns,
+                             "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": self.node_name,
+                                                  "uid": meta.uid(node)}]},
+                "spec": {"holderIdentity": self.node_name, "leaseDurationSeconds": LEASE_DURATION,
+                         "renewTime": now}}, ns)
+
+    async def _lease_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            now = meta.rfc3339_micro()
             try:
-                try:
-                    lease = await self._leases_api.get(self.node_name, ns)
-                    lease["spec"]["renewTime"] = now
-                    lease["spec"]["holderIdentity"] = self.node_name
-                    await self._leases_api.update(lease)
-                except NotFound:
-                    node = await self._nodes_api.get(self.node_name)
-                    await self._leases_api.create({
-                        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                        "metadata": {"name": self.node_name, "namespace": ns,
-                                     "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": self.node_name,
-                                                          "uid": meta.uid(node)}]},
-                        "spec": {"holderIdentity": self.node_name, "leaseDurationSeconds": LEASE_DURATION,
-                                 "renewTime": now}}, ns)
+                # A few quick retries: a renewal lost to a busy server must not wait 10 s.
+                await with_retries("lease renewal", self._renew_lease, attempts=4)
             except Exception as e:
                 log.warning("lease renewal failed: %s", e)
             try:
@@ -460,7 +464,7 @@ class Agent:
                 await asyncio.wait_for(stop.wait(), STATUS_EVERY)
             except TimeoutError:
                 try:
-                    await self.update_node_status()
+                    await with_retries("node status update", self.update_node_status, attempts=4)
                 except Exception as e:
                     log.warning("node status update failed: %s", e)
 
