@@ -255,3 +255,18 @@ async def test_a_lease_renewal_refused_with_503_is_retried_at_once(agent) -> Non
     finally:
         stop.set()
         await loop
+
+
+async def test_housekeeping_backs_off_restarting_a_pod_whose_worker_keeps_failing(agent) -> None:
+    api, a = agent
+    p = bound_pod(api, "web")
+    uid = meta.uid(p)
+    started = 0
+    for _ in range(3):
+        w = a.workers.pop(uid, None)
+        if w is not None:
+            started += 1
+            await w.kill_now()  # the worker ended without the pod being deleted
+        a.housekeeping()
+    assert started == 2  # restarted once at once, then not again within the back-off
+    assert uid not in a.workers

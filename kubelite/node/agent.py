@@ -154,6 +154,7 @@ class Agent:
         self._deleted: set[str] = set()
         self._forcing: set[str] = set()  # uids being stopped by force by housekeeping
         self._deleting: set[str] = set()  # uids whose final DELETE is in flight
+        self._restarts: dict[str, tuple[float, float]] = {}  # uid -> (back-off, next start) for housekeeping
         self.pods.add_handler(self._on_pod, lambda o, n: self._on_pod(n), self._on_pod_deleted)
         self.admitter = Admitter(self._pods_api, self.recorder)
 
@@ -197,6 +198,7 @@ class Agent:
     def _on_pod_deleted(self, pod: Obj) -> None:
         self.admitter.forget(pod)
         self._deleted.discard(meta.uid(pod))
+        self._restarts.pop(meta.uid(pod), None)
         w = self.workers.pop(meta.uid(pod), None)
         if w is not None:
             self._spawn(self._kill_and_release(w))
@@ -263,6 +265,8 @@ class Agent:
             if w is None:
                 if meta.is_deleting(pod):
                     log.info("pod %s is being deleted and has no worker: terminating it", meta.key(pod))
+                elif not self._restart_due(uid):
+                    continue  # its worker failed not long ago: back off
                 self._on_pod(pod)
             elif meta.is_deleting(pod) and not w.terminating.is_set():
                 w.update(pod)
@@ -271,6 +275,16 @@ class Agent:
                 self._forcing.add(uid)
                 self.workers.pop(uid, None)
                 self._spawn(self._force_terminate(w, pod))
+
+    def _restart_due(self, uid: str) -> bool:
+        """May housekeeping start a worker for this pod now?  Doubling back-off per pod (2 s to 5 min)."""
+        now = time.monotonic()
+        delay, due = self._restarts.get(uid, (0.0, 0.0))
+        if now < due:
+            return False
+        delay = min(max(delay * 2, HOUSEKEEPING_EVERY), 300.0)
+        self._restarts[uid] = (delay, now + delay)
+        return True
 
     async def _force_terminate(self, w: PodWorker, pod: Obj) -> None:
         try:
