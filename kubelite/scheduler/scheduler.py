@@ -196,7 +196,8 @@ class Scheduler:
         try:
             await process_until(self.queue, self.sync, stop, workers=8)
         finally:
-            await maintain
+            maintain.cancel()
+            await asyncio.gather(maintain, return_exceptions=True)
             await self.factory.stop()
 
 
