@@ -20,8 +20,9 @@ Obj = dict[str, Any]
 
 @pytest.fixture(autouse=True)
 def fresh_request_cache() -> None:
-    """Parsed requests are cached by (uid, resourceVersion); every FakeAPI starts at uid-1."""
+    """Parsed requests and allocatable are cached by resourceVersion; every FakeAPI starts again at 1."""
     plugins._REQUESTS.clear()
+    plugins._ALLOCATABLE.clear()
 
 
 class BindingPods(FakeResource):
