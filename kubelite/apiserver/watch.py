@@ -100,7 +100,10 @@ async def watch(request: web.Request, t: Target) -> web.StreamResponse:
                 break
             if getter not in done:
                 if bookmarks and loop.time() >= next_bookmark - 0.01:
-                    await _write(resp, _bookmark(t, str(reg.store.revision)))
+                    # The rv of the last event this stream has passed, never the store's newest:
+                    # events up to that may still be on their way here, and a client that
+                    # resumes from a bookmark would never see them.
+                    await _write(resp, _bookmark(t, last_rv))
                     next_bookmark = loop.time() + BOOKMARK_EVERY
                 continue
             ev, getter = getter.result(), None
@@ -118,7 +121,7 @@ async def watch(request: web.Request, t: Target) -> web.StreamResponse:
                     continue
             await _write(resp, {"type": typ, "object": printer.render(obj)})
         if bookmarks:
-            await _write(resp, _bookmark(t, str(reg.store.revision)))
+            await _write(resp, _bookmark(t, last_rv))
     except ConnectionResetError:
         pass
     finally:

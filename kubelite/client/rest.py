@@ -87,15 +87,22 @@ class ClientConfig:
         )
 
 
-def _raise_for(status: int, body: bytes, method: str, path: str) -> NoReturn:
+def _raise_for(status: int, body: bytes, method: str, path: str, retry_after: str | None = None) -> NoReturn:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         data = None
     if isinstance(data, dict) and data.get("kind") == "Status":
-        raise status_error(int(data.get("code") or status), data.get("reason", ""), data.get("message", ""),
-                          data.get("details"))
-    raise status_error(status, "Unknown", f"{method} {path}: HTTP {status}: {body[:200]!r}")
+        err = status_error(int(data.get("code") or status), data.get("reason", ""), data.get("message", ""),
+                           data.get("details"))
+    else:
+        err = status_error(status, "Unknown", f"{method} {path}: HTTP {status}: {body[:200]!r}")
+    # As client-go: a Retry-After header on a 429 or 5xx becomes details.retryAfterSeconds.
+    if retry_after and retry_after.isdigit() and (status == 429 or status >= 500):
+        details = dict(err.details or {})
+        details.setdefault("retryAfterSeconds", int(retry_after))
+        err.details = details
+    raise err
 
 
 class Client:
@@ -153,7 +160,7 @@ class Client:
         async with self.session.request(method, url, params=q, data=data, headers=headers) as resp:
             payload = await resp.read()
             if resp.status >= 400:
-                _raise_for(resp.status, payload, method, path)
+                _raise_for(resp.status, payload, method, path, resp.headers.get("Retry-After"))
             if raw:
                 return payload
             if not payload:

@@ -32,6 +32,7 @@ from kubelite.api import meta
 from kubelite.api.resources import RESOURCES, ResourceInfo, by_kind
 from kubelite.client.errors import Conflict, NotFound
 from kubelite.client.protocols import AddFunc, APIClient, SharedInformer, SharedInformerFactory, UpdateFunc
+from kubelite.client.retry import with_retries
 from kubelite.client.workqueue import WorkQueue, process_until
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,11 @@ ORPHAN = "orphan"
 # Upstream's DefaultIgnoredResources: events churn and are never owners in practice.
 IGNORED = {("", "events"), ("events.k8s.io", "events")}
 _ABSENT_CACHE_SIZE = 4096
+# Requests refused for a passing reason (429 under load, 5xx, a dropped connection) are
+# retried inside the sync, as client-go's REST client does (10 tries).  Counted as sync
+# failures instead, a few 429s in a row grew a key's queue back-off to minutes: pods of
+# a deleted ReplicaSet stayed for minutes on a busy cluster.
+API_ATTEMPTS = 10
 
 
 def gc_resources() -> list[ResourceInfo]:
@@ -194,7 +200,8 @@ class GarbageCollectorController:
     async def _get_live(self, info: ResourceInfo, namespace: str, name: str, uid: str) -> Obj | None:
         """The current object, or None if it is gone or was replaced (another uid)."""
         try:
-            obj = await self.client.resource(info).get(name, namespace)
+            obj = await with_retries(f"get {info.plural} {namespace}/{name}",
+                                     lambda: self.client.resource(info).get(name, namespace), attempts=API_ATTEMPTS)
         except NotFound:
             return None
         return obj if meta.uid(obj) == uid else None
@@ -230,8 +237,9 @@ class GarbageCollectorController:
 
     async def _delete(self, info: ResourceInfo, obj: Obj, policy: str) -> None:
         try:
-            await self.client.resource(info).delete(meta.name(obj), meta.namespace(obj), propagation_policy=policy,
-                                                    preconditions={"uid": meta.uid(obj)})
+            await with_retries(f"delete {info.plural} {meta.key(obj)}", lambda: self.client.resource(info).delete(
+                meta.name(obj), meta.namespace(obj), propagation_policy=policy, preconditions={"uid": meta.uid(obj)}),
+                attempts=API_ATTEMPTS)
         except (NotFound, Conflict):
             pass  # gone already, or replaced by a namesake
 
@@ -239,7 +247,8 @@ class GarbageCollectorController:
         """Merge-patch metadata fields, guarded by the object's resourceVersion."""
         md = {"resourceVersion": meta.resource_version(obj), **fields}
         try:
-            await self.client.resource(info).patch(meta.name(obj), {"metadata": md}, meta.namespace(obj))
+            await with_retries(f"patch {info.plural} {meta.key(obj)}", lambda: self.client.resource(info).patch(
+                meta.name(obj), {"metadata": md}, meta.namespace(obj)), attempts=API_ATTEMPTS)
         except NotFound:
             pass
 

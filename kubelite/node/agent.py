@@ -14,6 +14,7 @@ import logging
 import os
 import platform
 import socket
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -23,12 +24,14 @@ from kubelite.api.resources import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, SER
 from kubelite.client.errors import Conflict, NotFound, StatusError
 from kubelite.client.events import EventRecorder
 from kubelite.client.informer import InformerFactory
+from kubelite.client.protocols import SharedInformerFactory
 from kubelite.client.rest import Client
+from kubelite.client.retry import with_retries
 from kubelite.dns.resolvconf import PodDNS
 from kubelite.node import netslot
 from kubelite.node.admission import Admitter
 from kubelite.node.api import AgentAPI, ServingTLS
-from kubelite.node.podworker import PodWorker
+from kubelite.node.podworker import DRAIN_WAIT_MAX, PodWorker
 from kubelite.node.runtime.base import Runtime
 from kubelite.node.volumes.objects import WatchedObjects
 from kubelite.pki import PKI
@@ -39,6 +42,12 @@ Obj = dict[str, Any]
 LEASE_RENEW = 10.0
 LEASE_DURATION = 40
 STATUS_EVERY = 60.0
+# The kubelet's housekeeping period: pods whose watch event was missed or whose worker
+# ended without finishing the job are found within this long.
+HOUSEKEEPING_EVERY = 2.0
+# A terminating worker gets its grace period, the drain wait before it and this much on
+# top before housekeeping stops the pod by force and deletes the object.
+TERMINATION_SLACK = 10.0
 KUBELET_VERSION = "v1.33.0+kubelite"
 
 
@@ -121,7 +130,7 @@ def make_runtime(opts: AgentOptions, slot: netslot.NetSlot) -> Runtime:
 class Agent:
     """One node: the host of its pod workers (``PodHost``) and of its API (``PodIndex``)."""
 
-    def __init__(self, client: Client, opts: AgentOptions):
+    def __init__(self, client: Client, opts: AgentOptions, factory: SharedInformerFactory | None = None):
         self.client = client
         self.opts = opts
         self.node_name = opts.node_name
@@ -138,7 +147,7 @@ class Agent:
         self.slot = netslot.acquire(prefer, keeper)
         self.runtime = make_runtime(opts, self.slot)
         self.recorder = EventRecorder(client, "kubelet", host=opts.node_name)
-        self.factory = InformerFactory(client)
+        self.factory: SharedInformerFactory = factory or InformerFactory(client)
         self.pods = self.factory.informer(PODS, field_selector=f"spec.nodeName={opts.node_name}")
         self.services = self.factory.informer(SERVICES)
         self.objects = WatchedObjects(client)
@@ -150,6 +159,12 @@ class Agent:
         # Fire-and-forget work (reaping finished workers, last deletions) is held here so
         # the loop keeps a reference until it is done.
         self._background: set[asyncio.Task[None]] = set()
+        # uids whose pod object this agent deleted (or found gone): the informer may still
+        # show them for a moment, and housekeeping must not terminate them twice.
+        self._deleted: set[str] = set()
+        self._forcing: set[str] = set()  # uids being stopped by force by housekeeping
+        self._deleting: set[str] = set()  # uids whose final DELETE is in flight
+        self._restarts: dict[str, tuple[float, float]] = {}  # uid -> (back-off, next start) for housekeeping
         self.pods.add_handler(self._on_pod, lambda o, n: self._on_pod(n), self._on_pod_deleted)
         self.admitter = Admitter(self._pods_api, self.recorder)
 
@@ -157,9 +172,13 @@ class Agent:
     def _on_pod(self, pod: Obj) -> None:
         uid = meta.uid(pod)
         w = self.workers.get(uid)
-        if w is not None:
+        if w is not None and not w.done.is_set():
             w.update(pod)
             return
+        if w is not None:
+            del self.workers[uid]  # ended before _reap ran: a newer event needs a new worker
+        if uid in self._deleted or uid in self._deleting:
+            return  # its last DELETE is done or under way
         phase = (pod.get("status") or {}).get("phase")
         if phase in ("Succeeded", "Failed") and not meta.is_deleting(pod):
             return  # finished before we (re)started
@@ -188,6 +207,8 @@ class Agent:
 
     def _on_pod_deleted(self, pod: Obj) -> None:
         self.admitter.forget(pod)
+        self._deleted.discard(meta.uid(pod))
+        self._restarts.pop(meta.uid(pod), None)
         w = self.workers.pop(meta.uid(pod), None)
         if w is not None:
             self._spawn(self._kill_and_release(w))
@@ -239,6 +260,65 @@ class Agent:
         except Exception:
             return False
 
+    def housekeeping(self, now: float | None = None) -> None:
+        """Compare the pods bound here with the workers (the kubelet's HandlePodCleanups).
+
+        Events can be missed (a handler that failed, a worker that ended early, a final
+        DELETE that failed for good), and then nothing would ever look at the pod again:
+        a deleting pod with no worker gets one that terminates it, a worker that missed
+        the deletion is told, a worker stuck past its grace period is stopped by force,
+        and a pod that should run and has no worker is started."""
+        wall = time.time() if now is None else now
+        for pod in self.pods.list():
+            uid = meta.uid(pod)
+            if uid in self._deleted or uid in self._forcing or uid in self._deleting:
+                continue
+            w = self.workers.get(uid)
+            if w is not None and w.done.is_set():
+                del self.workers[uid]  # ended; _reap has not run yet
+                w = None
+            if w is None:
+                if meta.is_deleting(pod):
+                    log.info("pod %s is being deleted and has no worker: terminating it", meta.key(pod))
+                elif not self._restart_due(uid):
+                    continue  # its worker failed not long ago: back off
+                self._on_pod(pod)
+            elif meta.is_deleting(pod) and not w.terminating.is_set():
+                w.update(pod)
+            elif meta.is_deleting(pod) and wall > _termination_deadline(pod):
+                log.warning("pod %s still terminating past its grace period: stopping it", meta.key(pod))
+                self._forcing.add(uid)
+                self.workers.pop(uid, None)
+                self._spawn(self._force_terminate(w, pod))
+
+    def _restart_due(self, uid: str) -> bool:
+        """May housekeeping start a worker for this pod now?  Doubling back-off per pod (2 s to 5 min)."""
+        now = time.monotonic()
+        delay, due = self._restarts.get(uid, (0.0, 0.0))
+        if now < due:
+            return False
+        delay = min(max(delay * 2, HOUSEKEEPING_EVERY), 300.0)
+        self._restarts[uid] = (delay, now + delay)
+        return True
+
+    async def _force_terminate(self, w: PodWorker, pod: Obj) -> None:
+        try:
+            await self._kill_and_release(w)
+            await self.delete_pod(pod)
+        finally:
+            self._forcing.discard(w.uid)
+
+    async def _housekeeping_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), HOUSEKEEPING_EVERY)
+            except TimeoutError:
+                pass
+            try:
+                self.housekeeping()
+            except Exception:  # a bug here must not end the agent's other loops
+                log.exception("pod housekeeping")
+
     async def write_status(self, pod: Obj, status: Obj) -> None:
         """Merge-patch pod status (lists such as conditions are replaced whole)."""
         cur = self.pods.get(meta.key(pod)) or pod
@@ -251,14 +331,24 @@ class Agent:
                                    subresource="status", field_manager="kubelet")
 
     async def delete_pod(self, pod: Obj) -> None:
-        """The last step of termination: remove the pod object (grace 0, same uid)."""
+        """The last step of termination: remove the pod object (grace 0, same uid), retrying until done."""
+        uid = meta.uid(pod)
+        if uid in self._deleting:
+            return  # already under way (the worker's, or an earlier housekeeping's)
+        self._deleting.add(uid)
         try:
-            await self._pods_api.delete(meta.name(pod), meta.namespace(pod), grace_period_seconds=0,
-                                        preconditions={"uid": meta.uid(pod)})
+            await with_retries(f"deleting pod {meta.key(pod)}", lambda: self._pods_api.delete(
+                meta.name(pod), meta.namespace(pod), grace_period_seconds=0, preconditions={"uid": uid}))
         except (NotFound, Conflict):
             pass  # already gone, or a new pod of the same name (the uid precondition failed)
         except StatusError as e:
             log.warning("deleting pod %s: %s", meta.key(pod), e.message)
+            return  # housekeeping tries again
+        finally:
+            self._deleting.discard(uid)
+        cur = self.pods.get(meta.key(pod))
+        if cur is not None and meta.uid(cur) == uid:
+            self._deleted.add(uid)  # until the informer sees it go
 
     async def wait_drained(self, pod: Obj, timeout: float) -> None:
         """Before SIGTERM: wait (bounded) until no service proxy sends new connections to the pod."""
@@ -367,25 +457,29 @@ class Agent:
             except Conflict:
                 continue  # someone wrote the Node in between: read it again
 
-    async def _lease_loop(self, stop: asyncio.Event) -> None:
+    async def _renew_lease(self) -> None:
         ns = "kube-node-lease"
+        now = meta.rfc3339_micro()
+        try:
+            lease = await self._leases_api.get(self.node_name, ns)
+            lease["spec"]["renewTime"] = now
+            lease["spec"]["holderIdentity"] = self.node_name
+            await self._leases_api.update(lease)
+        except NotFound:
+            node = await self._nodes_api.get(self.node_name)
+            await self._leases_api.create({
+                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": self.node_name, "namespace": ns,
+                             "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": self.node_name,
+                                                  "uid": meta.uid(node)}]},
+                "spec": {"holderIdentity": self.node_name, "leaseDurationSeconds": LEASE_DURATION,
+                         "renewTime": now}}, ns)
+
+    async def _lease_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            now = meta.rfc3339_micro()
             try:
-                try:
-                    lease = await self._leases_api.get(self.node_name, ns)
-                    lease["spec"]["renewTime"] = now
-                    lease["spec"]["holderIdentity"] = self.node_name
-                    await self._leases_api.update(lease)
-                except NotFound:
-                    node = await self._nodes_api.get(self.node_name)
-                    await self._leases_api.create({
-                        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                        "metadata": {"name": self.node_name, "namespace": ns,
-                                     "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": self.node_name,
-                                                          "uid": meta.uid(node)}]},
-                        "spec": {"holderIdentity": self.node_name, "leaseDurationSeconds": LEASE_DURATION,
-                                 "renewTime": now}}, ns)
+                # A few quick retries: a renewal lost to a busy server must not wait 10 s.
+                await with_retries("lease renewal", self._renew_lease, attempts=4)
             except Exception as e:
                 log.warning("lease renewal failed: %s", e)
             try:
@@ -399,7 +493,7 @@ class Agent:
                 await asyncio.wait_for(stop.wait(), STATUS_EVERY)
             except TimeoutError:
                 try:
-                    await self.update_node_status()
+                    await with_retries("node status update", self.update_node_status, attempts=4)
                 except Exception as e:
                     log.warning("node status update failed: %s", e)
 
@@ -412,12 +506,13 @@ class Agent:
                          pki=self.opts.pki, ca_file=self.opts.ca_file)
         server = AgentAPI(self, tls)
         self.api_port = await server.start(self.node_ip, self.opts.port)
-        await self.register()
+        await with_retries("registering the node", self.register)
         self.factory.start()
         await self.factory.wait_synced()
         if isinstance(self.runtime, OutlivesAgent) and (n := await self.runtime.release_unclaimed(set(self.workers))):
             log.info("removed %d pod sandbox(es) of pods deleted while no agent ran", n)
-        loops = [asyncio.create_task(self._lease_loop(stop)), asyncio.create_task(self._status_loop(stop))]
+        loops = [asyncio.create_task(self._lease_loop(stop)), asyncio.create_task(self._status_loop(stop)),
+                 asyncio.create_task(self._housekeeping_loop(stop))]
         log.info("node %s ready (agent API on %s:%d, runtime %s)", self.node_name, self.node_ip, self.api_port,
                  self.opts.runtime)
         try:
@@ -439,6 +534,15 @@ class Agent:
             await server.stop()
             await self.recorder.flush()
             self.slot.release()
+
+
+def _termination_deadline(pod: Obj) -> float:
+    """When a deleting pod must be gone at the latest (epoch seconds): its deletionTimestamp
+    (the delete request plus the grace period), the drain wait and some slack."""
+    ts = meta.parse_time(pod["metadata"].get("deletionTimestamp"))
+    if ts is None:
+        return float("inf")
+    return ts.timestamp() + DRAIN_WAIT_MAX + TERMINATION_SLACK
 
 
 def _machine_id() -> str:

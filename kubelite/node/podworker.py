@@ -26,6 +26,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from kubelite.api import meta
+from kubelite.client import retry
 from kubelite.client.errors import NotFound, StatusError
 from kubelite.client.events import NORMAL, WARNING
 from kubelite.images.pull import go_duration, rpc_message
@@ -87,6 +88,7 @@ class PodWorker:
         self._images: dict[str, ImageInfo] = {}
         self._gates: dict[str, asyncio.Task[None]] = {}
         self._sent: Obj | None = None  # the last status written
+        self._last_write_error: BaseException | None = None
         self._background: set[asyncio.Task[None]] = set()  # fire-and-forget kills, referenced until done
         self.failure: tuple[str, str] | None = None  # (reason, message) once the node failed the pod
         self.deadline = deadline.ActiveDeadline(self._deadline_exceeded)
@@ -667,22 +669,35 @@ class PodWorker:
             st["reason"], st["message"] = self.failure
         return st
 
-    async def _flush_status(self) -> None:
+    async def _flush_status(self) -> bool:
+        """Write the current status if it changed; False when the write failed (dirty again)."""
         self.dirty.clear()
         st = self.status()
         if st == self._sent:
-            return
+            return True
         try:
             await self.host.write_status(self.pod, st)
             self._sent = st
         except NotFound:
             pass  # the pod is gone; its deletion reaches the agent as a watch event
-        except StatusError as e:
-            log.debug("status of %s: %s", self.key, e.message)
+        except Exception as e:
+            if not (isinstance(e, StatusError) or retry.is_retriable(e)):
+                raise
+            # 429, 5xx, a dropped connection, or a rejected write: the next attempt sends
+            # the newest status, after a back-off so a busy server is not hammered.
+            log.debug("status of %s: %s", self.key, e)
             self.dirty.set()
+            self._last_write_error = e
+            return False
+        return True
 
     async def _status_writer(self) -> None:
+        failures = 0
         while not self.done.is_set():
             await self.dirty.wait()
-            await self._flush_status()
-            await asyncio.sleep(0.01)  # coalesce bursts of changes into one write
+            if await self._flush_status():
+                failures = 0
+                await asyncio.sleep(0.01)  # coalesce bursts of changes into one write
+            else:
+                await asyncio.sleep(retry.backoff(self._last_write_error or TimeoutError(), failures))
+                failures += 1

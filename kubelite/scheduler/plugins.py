@@ -6,7 +6,7 @@ upstream so the FailedScheduling event reads
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,42 +15,115 @@ from kubelite.api import quantity
 Obj = dict[str, Any]
 
 
+# Upstream's defaults for a container without a request, used when scoring (never when
+# filtering): without them, pods with no requests look free and pile onto one node.
+DEFAULT_MILLI_CPU = 100
+DEFAULT_MEMORY = 200 * 2**20
+
+
+@dataclass
+class Usage:
+    """Running totals of the pods on one node, kept as pods come and go rather than summed per placement."""
+
+    cpu: int = 0
+    mem: int = 0
+    nz_cpu: int = 0  # with upstream's non-zero defaults per container (scoring)
+    nz_mem: int = 0
+    owners: dict[str, int] = field(default_factory=dict)  # controller uid -> pods on the node
+
+    def add(self, pod: Obj, sign: int = 1) -> None:
+        """Count a pod in (sign 1) or out (sign -1)."""
+        c, m = pod_requests(pod)
+        nc, nm = pod_requests_nonzero(pod)
+        self.cpu += sign * c
+        self.mem += sign * m
+        self.nz_cpu += sign * nc
+        self.nz_mem += sign * nm
+        owner = controller_uid(pod)
+        if owner:
+            left = self.owners.get(owner, 0) + sign
+            if left > 0:
+                self.owners[owner] = left
+            else:
+                self.owners.pop(owner, None)
+
+    @classmethod
+    def of(cls, pods: Iterable[Obj]) -> Usage:
+        """The totals of some pods, summed from scratch."""
+        u = cls()
+        for p in pods:
+            u.add(p)
+        return u
+
+
 @dataclass
 class NodeInfo:
     """A node and what is already placed on it."""
 
     node: Obj
-    pods: list[Obj] = field(default_factory=list)
+    pods: Collection[Obj] = field(default_factory=list)
+    usage: Usage | None = None  # the caller's running totals; summed from ``pods`` when absent
 
     @property
     def name(self) -> str:
         return self.node["metadata"]["name"]
 
+    def _usage(self) -> Usage:
+        if self.usage is None:
+            self.usage = Usage.of(self.pods)
+        return self.usage
+
     def requested(self) -> tuple[int, int, int]:
         """(milli-cpu, memory bytes, pod count) requested by the pods on the node."""
-        cpu = mem = 0
-        for p in self.pods:
-            c, m = pod_requests(p)
-            cpu += c
-            mem += m
-        return cpu, mem, len(self.pods)
+        u = self._usage()
+        return u.cpu, u.mem, len(self.pods)
+
+    def nonzero_requested(self) -> tuple[int, int]:
+        """(milli-cpu, memory bytes) with upstream's defaults for containers without requests."""
+        u = self._usage()
+        return u.nz_cpu, u.nz_mem
+
+    def same_owner(self, uid: str) -> int:
+        """How many pods on the node have this controller uid."""
+        return self._usage().owners.get(uid, 0)
 
     def allocatable(self) -> tuple[int, int, int]:
         """(milli-cpu, memory bytes, pods) the node offers."""
+        md = self.node.get("metadata") or {}
+        k = (md.get("name", ""), md.get("resourceVersion", ""))
+        if k[1] and k in _ALLOCATABLE:
+            return _ALLOCATABLE[k]
         a = (self.node.get("status") or {}).get("allocatable") or {}
-        return quantity.milli(a.get("cpu", "0")), quantity.value(a.get("memory", "0")), quantity.value(a.get("pods", "110"))
+        out = quantity.milli(a.get("cpu", "0")), quantity.value(a.get("memory", "0")), quantity.value(a.get("pods", "110"))
+        if k[1]:
+            if len(_ALLOCATABLE) > 10_000:
+                _ALLOCATABLE.clear()
+            _ALLOCATABLE[k] = out
+        return out
 
 
-_REQUESTS: dict[tuple[str, str], tuple[int, int]] = {}
+# Parsed allocatable per (node name, resourceVersion): parsing quantities for every node in
+# every scheduling cycle was a third of the scheduler's time.
+_ALLOCATABLE: dict[tuple[str, str], tuple[int, int, int]] = {}
 
 
-def pod_requests(pod: Obj) -> tuple[int, int]:
-    """Effective (milli-cpu, memory) requests: max(sum of containers, any init container)."""
+def controller_uid(pod: Obj) -> str:
+    """The uid of the pod's controller owner ("" when it has none)."""
+    for r in (pod.get("metadata") or {}).get("ownerReferences") or []:
+        if r.get("controller"):
+            return str(r.get("uid") or "")
+    return ""
+
+
+_REQUESTS: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+
+
+def _cached(pod: Obj) -> tuple[int, int, int, int]:
     md = pod.get("metadata") or {}
     k = (md.get("uid", ""), md.get("resourceVersion", ""))
     if k[0] and k in _REQUESTS:
         return _REQUESTS[k]
-    out = _pod_requests(pod)
+    out = _pod_requests(pod, False) + _pod_requests(pod, True)
     if k[0]:
         if len(_REQUESTS) > 50_000:  # parsed quantities are cheap to recompute; bound memory
             _REQUESTS.clear()
@@ -58,14 +131,30 @@ def pod_requests(pod: Obj) -> tuple[int, int]:
     return out
 
 
-def _pod_requests(pod: Obj) -> tuple[int, int]:
+def pod_requests(pod: Obj) -> tuple[int, int]:
+    """Effective (milli-cpu, memory) requests: max(sum of containers, any init container)."""
+    c, m, _, _ = _cached(pod)
+    return c, m
+
+
+def pod_requests_nonzero(pod: Obj) -> tuple[int, int]:
+    """Like ``pod_requests``, with 100m / 200Mi for each container that requests none (scoring only)."""
+    _, _, c, m = _cached(pod)
+    return c, m
+
+
+def _pod_requests(pod: Obj, nonzero: bool) -> tuple[int, int]:
     spec = pod.get("spec") or {}
 
     def req(c: Obj) -> tuple[int, int]:
         r = (c.get("resources") or {}).get("requests") or {}
+        if nonzero:  # only a missing request takes the default; an explicit 0 stays 0
+            return (quantity.milli(r["cpu"]) if "cpu" in r else DEFAULT_MILLI_CPU,
+                    quantity.value(r["memory"]) if "memory" in r else DEFAULT_MEMORY)
         return quantity.milli(r.get("cpu")), quantity.value(r.get("memory"))
-    cpu = sum(req(c)[0] for c in spec.get("containers") or [])
-    mem = sum(req(c)[1] for c in spec.get("containers") or [])
+    main = [req(c) for c in spec.get("containers") or []]
+    cpu = sum(c for c, _ in main)
+    mem = sum(m for _, m in main)
     for c in spec.get("initContainers") or []:
         ic, im = req(c)
         cpu, mem = max(cpu, ic), max(mem, im)
@@ -211,13 +300,10 @@ FILTERS: list[Callable[[NodeInfo, Obj], str | None]] = [
 
 
 def least_allocated(n: NodeInfo, pod: Obj) -> float:
-    """NodeResourcesFit LeastAllocated score in [0, 100]."""
-    cpu, mem = pod_requests(pod)
-    ucpu, umem, _ = n.requested()
+    """NodeResourcesFit LeastAllocated score in [0, 100], on non-zero requests as upstream scores."""
+    cpu, mem = pod_requests_nonzero(pod)
+    ucpu, umem = n.nonzero_requested()
     acpu, amem, _ = n.allocatable()
-    # Upstream counts requestless pods as 100m / 200Mi for scoring.
-    cpu = cpu or 100
-    mem = mem or 200 * 2**20
     scores = []
     for used, cap in ((ucpu + cpu, acpu), (umem + mem, amem)):
         scores.append(0.0 if cap <= 0 or used > cap else (cap - used) * 100.0 / cap)
@@ -226,11 +312,10 @@ def least_allocated(n: NodeInfo, pod: Obj) -> float:
 
 def selector_spread(n: NodeInfo, pod: Obj) -> float:
     """Spreading: fewer pods of the same controller on a node scores higher."""
-    owner = next((r.get("uid") for r in pod["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
+    owner = controller_uid(pod)
     if not owner:
         return 0.0
-    same = sum(1 for p in n.pods if any(r.get("uid") == owner for r in p["metadata"].get("ownerReferences") or []))
-    return 100.0 / (1 + same)
+    return 100.0 / (1 + n.same_owner(owner))
 
 
 def score(n: NodeInfo, pod: Obj) -> float:

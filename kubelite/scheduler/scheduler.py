@@ -3,12 +3,15 @@
 Pods are kept in a work queue keyed by namespace/name.  A pod that fits nowhere is
 retried with back-off and again whenever a node changes or a pod leaves a node,
 which is when upstream's scheduling queue moves pods back to active.  The binding
-goes through pods/binding; its reply, not the cache, decides success.
+goes through pods/binding; its reply, not the cache, decides success.  What is
+placed where lives in cache.py (assume, forget, expire, and the periodic check
+against the informer).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from kubelite.api import meta
@@ -16,8 +19,9 @@ from kubelite.api.resources import NODES, PODS
 from kubelite.client.errors import Conflict, NotFound, StatusError
 from kubelite.client.events import NORMAL, WARNING, EventRecorder
 from kubelite.client.informer import InformerFactory
-from kubelite.client.protocols import APIClient
+from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
+from kubelite.scheduler.cache import SchedulerCache, bound_node, is_active
 from kubelite.scheduler.plugins import FILTERS, UNRESOLVABLE, NodeInfo, failure_message, score
 
 log = logging.getLogger("kubelite.scheduler")
@@ -25,26 +29,27 @@ Obj = dict[str, Any]
 SCHEDULER_NAME = "default-scheduler"
 
 
-def _is_active(pod: Obj) -> bool:
-    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+# The cache debugger's period (upstream runs its comparer on a signal; a periodic check
+# finds drift without anyone asking) and the assumed-pod expiry sweep's.
+CHECK_EVERY = 30.0
+EXPIRE_EVERY = 1.0
 
 
 class Scheduler:
     """Places pods whose spec.schedulerName is ours on nodes."""
 
-    def __init__(self, client: APIClient):
+    def __init__(self, client: APIClient, factory: SharedInformerFactory | None = None, *,
+                 recorder: Recorder | None = None, cache: SchedulerCache | None = None):
         self.client = client
-        self.factory = InformerFactory(client)
+        self.factory: SharedInformerFactory = factory or InformerFactory(client)
         self.pods = self.factory.informer(PODS)
         self.nodes = self.factory.informer(NODES)
         self.queue = WorkQueue("scheduler", base_delay=1.0, max_delay=10.0)
-        self.recorder = EventRecorder(client, SCHEDULER_NAME)
+        self.recorder: Recorder = recorder or EventRecorder(client, SCHEDULER_NAME)
         self._pods_api = client.resource(PODS)
-        self._assumed: dict[str, str] = {}  # pod key -> node, until the informer sees the binding
-        # Active pods per node, kept up to date by the pod handlers (and assumed binds), so a
-        # scheduling cycle costs O(nodes), not O(all pods).
-        self._by_node: dict[str, dict[str, Obj]] = {}
-        self._node_of: dict[str, str] = {}
+        # Active pods per node with running totals, fed by the pod informer and our own
+        # binds, so a scheduling cycle costs O(nodes), not O(all pods).
+        self.cache = cache or SchedulerCache()
         self._unschedulable: set[str] = set()
         self.pods.add_handler(self._on_pod, lambda old, new: self._on_pod(new), self._on_pod_delete)
         self.nodes.add_handler(lambda n: self._retry_all(), lambda o, n: self._retry_all(), None)
@@ -52,32 +57,16 @@ class Scheduler:
     def _ours(self, pod: Obj) -> bool:
         spec = pod.get("spec") or {}
         return not spec.get("nodeName") and spec.get("schedulerName", SCHEDULER_NAME) == SCHEDULER_NAME \
-            and not meta.is_deleting(pod) and _is_active(pod)
-
-    def _place(self, key: str, node: str | None, pod: Obj | None) -> None:
-        old = self._node_of.pop(key, None)
-        if old is not None:
-            self._by_node.get(old, {}).pop(key, None)
-        if node and pod is not None:
-            self._node_of[key] = node
-            self._by_node.setdefault(node, {})[key] = pod
+            and not meta.is_deleting(pod) and is_active(pod)
 
     def _on_pod(self, pod: Obj) -> None:
-        k = meta.key(pod)
-        node = (pod.get("spec") or {}).get("nodeName")
-        if node:
-            self._assumed.pop(k, None)
-            self._place(k, node if _is_active(pod) else None, pod)
-        elif k not in self._assumed:
-            self._place(k, None, None)
+        self.cache.on_pod(pod)
         if self._ours(pod):
-            self.queue.add(k)
+            self.queue.add(meta.key(pod))
 
     def _on_pod_delete(self, pod: Obj) -> None:
-        k = meta.key(pod)
-        self._assumed.pop(k, None)
-        self._place(k, None, None)
-        if (pod.get("spec") or {}).get("nodeName"):
+        self.cache.on_pod_deleted(pod)
+        if bound_node(pod):
             self._retry_all()  # freed capacity
 
     def _retry_all(self) -> None:
@@ -86,13 +75,13 @@ class Scheduler:
 
     def snapshot(self) -> list[NodeInfo]:
         """Nodes with the active pods placed (or assumed) on them."""
-        infos = [NodeInfo(n, list(self._by_node.get(meta.name(n), {}).values())) for n in self.nodes.list()]
+        infos = [self.cache.node_info(n) for n in self.nodes.list()]
         return sorted(infos, key=lambda i: i.name)
 
     async def sync(self, key: str) -> None:
         """Try to place one pod."""
         pod = self.pods.get(key)
-        if pod is None or not self._ours(pod) or key in self._assumed:
+        if pod is None or not self._ours(pod) or self.cache.is_assumed(key):
             self._unschedulable.discard(key)
             return
         nodes = self.snapshot()
@@ -118,23 +107,71 @@ class Scheduler:
         ns, name = meta.namespace(pod), meta.name(pod)
         binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": ns},
                    "target": {"apiVersion": "v1", "kind": "Node", "name": best.name}}
-        self._assumed[key] = best.name
-        self._place(key, best.name, pod)
+        self.cache.assume(key, best.name, pod)
         try:
             await self._pods_api.create_subresource(name, ns, "binding", binding)
         except (NotFound, Conflict):
-            self._unassume(key, best.name)
+            self.cache.forget(key)
             return  # gone, or someone else bound it
-        except StatusError:
-            self._unassume(key, best.name)
+        except BaseException:
+            # Whatever went wrong (a status, a dropped connection, cancellation), the pod
+            # must not stay counted on the node: the informer will say if it was bound.
+            self.cache.forget(key)
             raise
+        self.cache.finish_binding(key)
         self.recorder.event(pod, NORMAL, "Scheduled", f"Successfully assigned {ns}/{name} to {best.name}")
 
-    def _unassume(self, key: str, node: str) -> None:
-        """Undo the placement of a bind that failed (unless the informer has seen a real one)."""
-        self._assumed.pop(key, None)
-        if self._node_of.get(key) == node and not (self.pods.get(key) or {}).get("spec", {}).get("nodeName"):
-            self._place(key, None, None)
+    async def housekeeping(self) -> None:
+        """Expire assumed pods whose binding never showed up (asking the server first); retry pods that may fit now."""
+        freed = False
+        for key in self.cache.expired():
+            if not self.cache.is_assumed(key):
+                continue  # confirmed or deleted while we were asking about another
+            ns, _, name = key.rpartition("/")
+            try:
+                live: Obj | None = await self._pods_api.get(name, ns)
+            except NotFound:
+                live = None
+            except Exception as e:  # cannot tell now: keep it counted, ask again next round
+                log.debug("checking assumed pod %s: %s", key, e)
+                continue
+            if not self.cache.is_assumed(key):
+                continue
+            if live is not None and bound_node(live):
+                log.info("assumed pod %s: the watch is late, the server has it bound to %s", key, bound_node(live))
+                self.cache.on_pod(live)
+                continue
+            log.warning("assumed pod %s expired: its binding to %s never showed up", key, self.cache.node_of(key))
+            self.cache.forget(key)
+            freed = True
+            if live is not None and self._ours(live):
+                self.queue.add(key)
+        if freed:
+            self._retry_all()
+
+    def check_cache(self) -> list[str]:
+        """The cache debugger: compare with the informer, log and repair differences."""
+        diffs = self.cache.compare(self.pods.list())
+        for d in diffs:
+            log.warning("scheduler cache out of sync, repaired: %s", d)
+        if diffs:
+            self._retry_all()
+        return diffs
+
+    async def _maintain(self, stop: asyncio.Event) -> None:
+        last_check = time.monotonic()
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), EXPIRE_EVERY)
+            except TimeoutError:
+                pass
+            try:
+                await self.housekeeping()
+                if time.monotonic() - last_check >= CHECK_EVERY:
+                    last_check = time.monotonic()
+                    self.check_cache()
+            except Exception:  # a bug here must not end the scheduler's other loops
+                log.exception("scheduler cache maintenance")
 
     async def _mark_unschedulable(self, pod: Obj, msg: str) -> None:
         conds = (pod.get("status") or {}).get("conditions") or []
@@ -155,8 +192,13 @@ class Scheduler:
         await self.factory.wait_synced()
         # Several binds in flight at once; a pod is "assumed" on its node before its bind
         # request goes out, so concurrent workers see each other's placements.
-        await process_until(self.queue, self.sync, stop, workers=8)
-        await self.factory.stop()
+        maintain = asyncio.create_task(self._maintain(stop))
+        try:
+            await process_until(self.queue, self.sync, stop, workers=8)
+        finally:
+            maintain.cancel()
+            await asyncio.gather(maintain, return_exceptions=True)
+            await self.factory.stop()
 
 
 async def run_scheduler(client: APIClient, *, stop: asyncio.Event) -> None:
