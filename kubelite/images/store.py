@@ -19,6 +19,7 @@ import fcntl
 import gzip
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -27,17 +28,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from . import builtin, reference, unpack
-from .layers import apply_layer, build_layer_from_dir
+from .layers import apply_layer, build_layer_from_dir, is_gzip
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+MEDIA_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 ANNOTATION_NAME = "io.containerd.image.name"
 ANNOTATION_REF = "org.opencontainers.image.ref.name"
 # The digest the registry knows the image by (an index's, when the pull picked one
 # platform from it, or the registry's manifest before skopeo converted it to OCI).
 ANNOTATION_REGISTRY_DIGEST = "dev.kubelite.image.registry-digest"
+
+log = logging.getLogger("kubelite.images")
 
 
 class ImageNotFound(Exception):
@@ -125,12 +129,14 @@ class ImageStore:
     # -- images --------------------------------------------------------------
 
     def add_image(self, name: str, layers: list[bytes], config: dict) -> ImageConfig:
-        """Store an image from gzipped tar layers and an OCI `config` section; tag it `name`."""
+        """Store an image from tar layers (gzipped or plain) and an OCI `config` section; tag it `name`."""
         ref = reference.parse(name)
         layer_descs, diff_ids = [], []
         for blob in layers:
-            diff_ids.append("sha256:" + sha256_hex(gzip.decompress(blob)))
-            layer_descs.append({"mediaType": MEDIA_LAYER_GZIP, "digest": self.put_blob(blob), "size": len(blob)})
+            gzipped = is_gzip(blob)
+            diff_ids.append("sha256:" + sha256_hex(gzip.decompress(blob) if gzipped else blob))
+            layer_descs.append({"mediaType": MEDIA_LAYER_GZIP if gzipped else MEDIA_LAYER_TAR,
+                                "digest": self.put_blob(blob), "size": len(blob)})
         image_config = {
             "created": "1970-01-01T00:00:00Z",
             "architecture": "amd64",
@@ -204,7 +210,8 @@ class ImageStore:
             return None
         desc = self._find(parsed)
         if desc is None and self.builtins and builtin.is_builtin(str(parsed)):
-            self._install_builtin(str(parsed))
+            if self._install_builtin(str(parsed)) is None:
+                return None
             desc = self._find(parsed)
         return self._image_from_desc(desc) if desc else None
 
@@ -309,14 +316,29 @@ class ImageStore:
             registry_digest=desc["annotations"].get(ANNOTATION_REGISTRY_DIGEST, ""),
         )
 
+    def preload_builtins(self) -> list[ImageConfig]:
+        """Build the built-in images that are missing (the node agent does this at start); the
+        first pull of each unpacks it."""
+        images = []
+        for name in builtin.BUILTIN_IMAGES if self.builtins else ():
+            image = self.resolve(name)
+            if image is not None:
+                images.append(image)
+        return images
+
     def _ensure_builtins(self) -> None:
         if self.builtins:
             for name in builtin.BUILTIN_IMAGES:
                 if self._find(reference.parse(name)) is None:
                     self._install_builtin(name)
 
-    def _install_builtin(self, name: str) -> ImageConfig:
-        layers, config = builtin.contents(name)
+    def _install_builtin(self, name: str) -> ImageConfig | None:
+        try:
+            layers, config = builtin.contents(name)
+        except builtin.BuildError as e:
+            # The image is then simply not there: a pod naming it fails to pull, saying why here.
+            log.warning("built-in image %s: %s", name, e)
+            return None
         return self.add_image(name, layers, config)
 
 

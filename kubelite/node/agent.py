@@ -393,6 +393,9 @@ class Agent:
         """Serve the agent API, register, then run pods until stop."""
         if n := self.runtime.reap_orphans():
             log.info("stopped %d process(es) left running by a previous agent on this data directory", n)
+        # The tutorial's images are built into the store from this machine's packages, in the
+        # background: a pod that needs one first builds it itself.
+        preload = asyncio.create_task(asyncio.to_thread(self.runtime.images.preload_builtins))
         tls = ServingTLS(node_name=self.node_name, dir=os.path.join(self.opts.data_dir, "agent", "tls"),
                          pki=self.opts.pki, ca_file=self.opts.ca_file)
         server = AgentAPI(self, tls)
@@ -408,6 +411,7 @@ class Agent:
         try:
             await stop.wait()
         finally:
+            preload.cancel()
             for t in loops:
                 t.cancel()
             await self.factory.stop()
