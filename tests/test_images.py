@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tarfile
+import time
 
 import pytest
 
@@ -187,3 +188,46 @@ def test_builtin_app_serves_the_bootcamp_reply_from_the_image_alone(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _du(root: str) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(root) for f in files
+               if not os.path.islink(os.path.join(d, f)))
+
+
+def test_image_gc_removes_unused_images_least_recently_used_first_past_the_high_threshold(tmp_path):
+    from kubelite.images.layers import build_layer
+    from kubelite.images.store import GCPolicy
+    store = ImageStore(str(tmp_path), builtins=False)
+    shared = build_layer({"etc/shared": (b"s", 0o644)})
+    images = {}
+    for i, name in enumerate(("in-use:1", "old:1", "recent:1")):
+        big = build_layer({f"data/{i}": (os.urandom(200_000), 0o644)})
+        images[name] = store.add_image(name, [shared, big], {"Cmd": ["true"]})
+        store.unpack(images[name])
+    # Last use: "in-use" longest ago, then "old", then "recent".
+    for age, name in ((3000, "in-use:1"), (2000, "old:1"), (1000, "recent:1")):
+        t = time.time() - age
+        os.utime(os.path.join(tmp_path, "used", images[name].digest.split(":")[1]), (t, t))
+        for blob in os.listdir(store.blobs):  # and old enough for blob pruning
+            os.utime(os.path.join(store.blobs, blob), (t, t))
+    total = int(_du(str(tmp_path)) / 0.9)    # the disk is 90 % full: past the 85 % mark
+    policy = GCPolicy(high_percent=85, low_percent=80, min_age=60)
+    removed = store.garbage_collect(["docker.io/library/in-use:1"], policy,
+                                    usage=lambda root: (_du(root), total))
+    # One unused image (the least recently used) brings it under 80 %; the one in use stays.
+    assert removed == ["docker.io/library/old:1"]
+    assert _du(str(tmp_path)) * 100 < 80 * total
+    assert [i.ref for i in store.list_images()] == ["docker.io/library/in-use:1", "docker.io/library/recent:1"]
+    assert not os.path.exists(images["old:1"].rootfs)
+    with pytest.raises(OSError):
+        store.get_blob(images["old:1"].digest)
+    # The layer it shared with the others is kept; the images still unpack.
+    shared_digest = "sha256:" + hashlib.sha256(shared).hexdigest()
+    assert store.get_blob(shared_digest) == shared
+    assert os.path.isdir(store.unpack(images["recent:1"]))
+    # Below the high mark nothing is collected; an image used within min_age is kept.
+    assert store.garbage_collect([], policy, usage=lambda root: (84, 100)) == []
+    store.unpack(images["recent:1"])   # used just now
+    assert store.garbage_collect([], policy, usage=lambda root: (99, 100)) == ["docker.io/library/in-use:1"]
+    assert [i.ref for i in store.list_images()] == ["docker.io/library/recent:1"]

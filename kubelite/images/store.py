@@ -23,7 +23,8 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -240,7 +241,11 @@ class ImageStore:
         return True
 
     def unpack(self, image: ImageConfig) -> str:
-        """Apply the image's layers into its rootfs directory (once); return the path."""
+        """Apply the image's layers into its rootfs directory (once); return the path.
+
+        Every container start comes through here, so it also records the image's last use
+        for the garbage collector."""
+        self._mark_used(image.digest)
         target = image.rootfs
         if os.path.isdir(target):
             return target
@@ -262,6 +267,111 @@ class ImageStore:
             if os.path.exists(tmp):
                 shutil.rmtree(tmp, ignore_errors=True)
         return target
+
+    # -- garbage collection --------------------------------------------------
+
+    def garbage_collect(self, in_use: Iterable[str], policy: GCPolicy | None = None,
+                        usage: Callable[[str], tuple[int, int]] | None = None) -> list[str]:
+        """The kubelet's image GC: when the store's filesystem is fuller than the high
+        threshold, remove unused images, least recently used first, until it is below the
+        low one. `in_use` names the images of the node's pods (any spelling, or digests);
+        those are never removed, nor an image used within the minimum age. The names removed."""
+        policy = policy or GCPolicy()
+        usage = usage or disk_usage
+        used, total = usage(self.root)
+        if total <= 0 or used * 100 < policy.high_percent * total:
+            return []
+        keep = self._digests_of(in_use)
+        now = time.time()
+        candidates: dict[str, list[str]] = {}
+        for desc in self._read_index()["manifests"]:
+            name = desc.get("annotations", {}).get(ANNOTATION_NAME, "")
+            if desc["digest"] not in keep and now - self._last_used(desc["digest"]) >= policy.min_age:
+                candidates.setdefault(desc["digest"], []).append(name)
+        removed: list[str] = []
+        for digest in sorted(candidates, key=self._last_used):
+            if used * 100 < policy.low_percent * total:
+                break
+            with self._locked():
+                index = self._read_index()
+                index["manifests"] = [m for m in index["manifests"] if m["digest"] != digest]
+                self._write_index(index)
+            shutil.rmtree(os.path.join(self.rootfs_dir, digest.partition(":")[2]), ignore_errors=True)
+            _remove_file(self._used_path(digest))
+            self.prune_blobs()
+            removed += candidates[digest]
+            log.info("image garbage collection: removed %s (%s)", ", ".join(candidates[digest]), digest)
+            used, total = usage(self.root)
+        return removed
+
+    def prune_blobs(self, min_age: float = 60.0) -> int:
+        """Delete blobs no tagged image refers to (older than `min_age`: a pull in progress
+        writes its blobs before it tags them); how many."""
+        referenced: set[str] = set()
+        pending = [d["digest"] for d in self._read_index()["manifests"]]
+        while pending:
+            digest = pending.pop()
+            if digest in referenced:
+                continue
+            referenced.add(digest)
+            try:
+                doc = json.loads(self.get_blob(digest))
+            except (OSError, ValueError):
+                continue
+            if not isinstance(doc, dict):
+                continue
+            children = list(doc.get("manifests") or []) + list(doc.get("layers") or [])
+            if isinstance(doc.get("config"), dict):
+                children.append(doc["config"])
+            pending += [c["digest"] for c in children if isinstance(c, dict) and "digest" in c]
+        now, count = time.time(), 0
+        for hexd in os.listdir(self.blobs):
+            path = os.path.join(self.blobs, hexd)
+            if "sha256:" + hexd in referenced or hexd.startswith("."):
+                continue
+            try:
+                if now - os.stat(path).st_mtime < min_age:
+                    continue
+                os.unlink(path)
+                count += 1
+            except OSError:
+                pass
+        return count
+
+    def _digests_of(self, refs: Iterable[str]) -> set[str]:
+        out: set[str] = set()
+        for ref in refs:
+            if ref.startswith("sha256:"):
+                out.add(ref)
+                continue
+            try:
+                desc = self._find(reference.parse(ref.split("://", 1)[-1]))
+            except reference.InvalidReference:
+                continue
+            if desc is not None:
+                out.add(desc["digest"])
+        return out
+
+    def _used_path(self, digest: str) -> str:
+        return os.path.join(self.root, "used", digest.partition(":")[2])
+
+    def _mark_used(self, digest: str) -> None:
+        path = self._used_path(digest)
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "a"):
+                pass
+
+    def _last_used(self, digest: str) -> float:
+        """When a container last started from the image (else when its manifest was stored)."""
+        for path in (self._used_path(digest), os.path.join(self.blobs, digest.partition(":")[2])):
+            try:
+                return os.stat(path).st_mtime
+            except OSError:
+                continue
+        return 0.0
 
     # -- internals -----------------------------------------------------------
 
@@ -340,6 +450,29 @@ class ImageStore:
             log.warning("built-in image %s: %s", name, e)
             return None
         return self.add_image(name, layers, config)
+
+
+@dataclass
+class GCPolicy:
+    """When images are garbage-collected: the kubelet's defaults."""
+
+    high_percent: int = 85       # --image-gc-high-threshold
+    low_percent: int = 80        # --image-gc-low-threshold
+    min_age: float = 120.0       # --minimum-image-ttl-duration (2m)
+
+
+def disk_usage(path: str) -> tuple[int, int]:
+    """(bytes used, bytes in all) of the filesystem holding `path`."""
+    st = os.statvfs(path)
+    total = st.f_blocks * st.f_frsize
+    return total - st.f_bfree * st.f_frsize, total
+
+
+def _remove_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _port_key(port: int | str) -> str:

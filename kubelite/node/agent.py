@@ -37,6 +37,7 @@ Obj = dict[str, Any]
 LEASE_RENEW = 10.0
 LEASE_DURATION = 40
 STATUS_EVERY = 60.0
+IMAGE_GC_EVERY = 300.0   # the kubelet's ImageGCPeriod
 KUBELET_VERSION = "v1.33.0+kubelite"
 
 
@@ -378,6 +379,30 @@ class Agent:
             except TimeoutError:
                 pass
 
+    def images_in_use(self) -> set[str]:
+        """Every image a pod on this node names or runs (image GC never removes these)."""
+        out: set[str] = set()
+        for w in list(self.workers.values()):
+            spec, status = w.pod.get("spec") or {}, w.pod.get("status") or {}
+            for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+                if c.get("image"):
+                    out.add(c["image"])
+            for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+                if cs.get("imageID"):
+                    out.add(cs["imageID"])
+        return out
+
+    async def _image_gc_loop(self, stop: asyncio.Event) -> None:
+        """The kubelet's image GC, every IMAGE_GC_EVERY: unused images go when the disk fills."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), IMAGE_GC_EVERY)
+            except TimeoutError:
+                try:
+                    await asyncio.to_thread(self.runtime.images.garbage_collect, self.images_in_use())
+                except Exception as e:
+                    log.warning("image garbage collection failed: %s", e)
+
     async def _status_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
@@ -405,7 +430,8 @@ class Agent:
         await self.factory.wait_synced()
         if isinstance(self.runtime, OutlivesAgent) and (n := await self.runtime.release_unclaimed(set(self.workers))):
             log.info("removed %d pod sandbox(es) of pods deleted while no agent ran", n)
-        loops = [asyncio.create_task(self._lease_loop(stop)), asyncio.create_task(self._status_loop(stop))]
+        loops = [asyncio.create_task(self._lease_loop(stop)), asyncio.create_task(self._status_loop(stop)),
+                 asyncio.create_task(self._image_gc_loop(stop))]
         log.info("node %s ready (agent API on %s:%d, runtime %s)", self.node_name, self.node_ip, self.api_port,
                  self.opts.runtime)
         try:
