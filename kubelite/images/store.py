@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -249,6 +250,14 @@ class ImageStore:
         target = image.rootfs
         if os.path.isdir(target):
             return target
+        # Pods starting together from one image wait for a single unpack instead of each
+        # running umoci (many at once crawl on a busy machine).
+        with _unpack_lock(target):
+            if os.path.isdir(target):
+                return target
+            return self._unpack_into(image, target)
+
+    def _unpack_into(self, image: ImageConfig, target: str) -> str:
         tmp = tempfile.mkdtemp(prefix=".unpack-", dir=self.rootfs_dir)
         try:
             if unpack.available():
@@ -444,7 +453,8 @@ class ImageStore:
 
     def _install_builtin(self, name: str) -> ImageConfig | None:
         try:
-            layers, config = builtin.contents(name)
+            with _BUILTIN_BUILD:
+                layers, config = builtin.contents(name)
         except builtin.BuildError as e:
             # The image is then simply not there: a pod naming it fails to pull, saying why here.
             log.warning("built-in image %s: %s", name, e)
@@ -473,6 +483,17 @@ def _remove_file(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+# One build of the built-in images' userland at a time (it is cached once built).
+_BUILTIN_BUILD = threading.Lock()
+_UNPACK_LOCKS: dict[str, threading.Lock] = {}
+_UNPACK_LOCKS_GUARD = threading.Lock()
+
+
+def _unpack_lock(target: str) -> threading.Lock:
+    with _UNPACK_LOCKS_GUARD:
+        return _UNPACK_LOCKS.setdefault(target, threading.Lock())
 
 
 def _port_key(port: int | str) -> str:
