@@ -160,8 +160,10 @@ def test_builtin_app_serves_the_bootcamp_reply_from_the_image_alone(tmp_path):
     start = (root / "app" / "start.sh").read_text().replace("8080", str(port))
     (root / "app" / "start.sh").write_text(start)
     with open(tmp_path / "log", "wb") as log:
+        # In a session of its own, as every runtime starts a container.
         proc = subprocess.Popen([str(root / "bin" / "sh"), "start.sh"], cwd=root / "app", stdout=log, stderr=log,
-                                env={"HOSTNAME": "pod-x", "POD_IP": "127.0.0.1", "PATH": "/nonexistent"})
+                                env={"HOSTNAME": "pod-x", "POD_IP": "127.0.0.1", "PATH": "/nonexistent"},
+                                start_new_session=True)
     try:
         deadline = time.monotonic() + 20
         body = ""

@@ -33,9 +33,11 @@ listen=8080
 httpd -f -p "$listen" -h www &
 server=$!
 # The shell stays as the container's first process so that SIGTERM ends the app, as it
-# ends the Node.js original (a PID 1 without a handler would ignore it). It then dies of
-# the signal itself where it can (it cannot as a PID namespace's first process: exit 143).
-trap 'kill -TERM "$server" 2>/dev/null; wait "$server"; trap - TERM INT; kill -TERM $$; exit 143' TERM INT
+# ends the Node.js original (a PID 1 without a handler would ignore it). The signal goes
+# to the shell's process group, never to a saved pid: httpd may have been reaped already
+# and its pid reused by another program. The shell dies of it too where it can (not as a
+# PID namespace's first process: there it exits 143).
+trap 'trap - TERM INT; kill -TERM 0 2>/dev/null; wait; exit 143' TERM INT
 echo "$BOOTCAMP_STARTED" | awk '{
   split($1, t, "."); ms = substr(t[2] "000", 1, 3)
   printf "Kubernetes Bootcamp App Started At: %s.%sZ | Running On:  %s \n\n",
