@@ -3,10 +3,13 @@
 1. latency: pods of the bootcamp image on a `kubelite server` with the process runtime;
    per pod, the time from the create request to phase Running and to condition Ready
    (p50 / p99 / max);
-2. throughput: many pods through the scheduler and the fake runtime; pods/s created,
+2. the same on the oci runtime (root, runc, conmon, catatonit), one create at a time and
+   10 in flight, with the resident memory of each container's monitor (conmon); its
+   containers outlive the server, so `kubelite killall` stops them at the end;
+3. throughput: many pods through the scheduler and the fake runtime; pods/s created,
    bound and Running.
 
-    python bench/pods.py [--latency-pods 40] [--fake-pods 500] [--concurrency 20]
+    python bench/pods.py [--latency-pods 40] [--oci-pods 20] [--fake-pods 500] [--concurrency 20]
 
 Each part starts its own server in a temporary data directory and removes it after.
 """
@@ -121,10 +124,33 @@ def _ready(p: dict) -> bool:
                for c in (p.get("status") or {}).get("conditions") or [])
 
 
-async def run_pods(kubeconfig: Path, n: int, concurrency: int, ports: bool) -> dict:
-    """Create n pods (at most `concurrency` requests in flight) and time each one's progress."""
+def killall(data: Path) -> None:
+    """`kubelite killall`: the oci runtime's containers outlive the server."""
+    subprocess.run([sys.executable, "-m", "kubelite.cli", "killall", "--data-dir", str(data)],
+                   capture_output=True, timeout=300)
+
+
+def conmon_rss_kib(data: Path) -> list[int]:
+    """VmRSS (KiB) of every conmon watching a container of the server on `data`."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if os.path.basename(argv[0]) != b"conmon" or str(data).encode() not in b" ".join(argv):
+                continue
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out.append(int(line.split()[1]))
+        except OSError:
+            continue
+    return out
+
+
+async def run_pods(kubeconfig: Path, n: int, concurrency: int, ports: bool, ns: str = "bench",
+                   one_by_one: bool = False) -> dict:
+    """Create n pods (at most `concurrency` requests in flight; with `one_by_one`, each only
+    once the one before is Ready) and time each one's progress."""
     client = Client(ClientConfig.from_kubeconfig(str(kubeconfig)))
-    ns = "bench"
     await client.resource(NAMESPACES).create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     pods = client.resource(PODS)
     rv = (await pods.list(ns))["metadata"]["resourceVersion"]
@@ -133,6 +159,7 @@ async def run_pods(kubeconfig: Path, n: int, concurrency: int, ports: bool) -> d
     running: dict[str, float] = {}
     ready: dict[str, float] = {}
     all_ready = asyncio.Event()
+    ready_event: dict[str, asyncio.Event] = {}
 
     async def watch() -> None:
         nonlocal rv
@@ -148,6 +175,7 @@ async def run_pods(kubeconfig: Path, n: int, concurrency: int, ports: bool) -> d
                     running.setdefault(name, now)
                 if _ready(p):
                     ready.setdefault(name, now)
+                    ready_event.setdefault(name, asyncio.Event()).set()
                 if len(ready) == n:
                     all_ready.set()
                     return
@@ -160,6 +188,8 @@ async def run_pods(kubeconfig: Path, n: int, concurrency: int, ports: bool) -> d
             name = f"p{i:05d}"
             created[name] = time.monotonic()
             await pods.create(_pod(name, ports), ns)
+            if one_by_one:
+                await ready_event.setdefault(name, asyncio.Event()).wait()
 
     t0 = time.monotonic()
     await asyncio.gather(*(create(i) for i in range(n)))
@@ -201,13 +231,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--latency-pods", type=int, default=40)
     ap.add_argument("--latency-concurrency", type=int, default=4)
+    ap.add_argument("--oci-pods", type=int, default=20, help="pods per oci run (0: skip the oci runtime)")
     ap.add_argument("--fake-pods", type=int, default=500)
     ap.add_argument("--concurrency", type=int, default=20)
     args = ap.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory(prefix="kubelite-bench-") as tmp:
         if args.latency_pods:
-            proc, kc = start_server(Path(tmp) / "process" / "data")
+            proc, kc = start_server(Path(tmp) / "process" / "data", "--runtime", "process")
             try:
                 r = asyncio.run(run_pods(kc, args.latency_pods, args.latency_concurrency, ports=True))
             finally:
@@ -219,6 +250,26 @@ def main() -> None:
             for row in latency_rows(r):
                 t.add_row(*row)
             console.print(t)
+        if args.oci_pods:
+            data = Path(tmp) / "oci" / "data"
+            proc, kc = start_server(data, "--runtime", "oci")
+            try:
+                one = asyncio.run(run_pods(kc, args.oci_pods, 1, ports=True, ns="one", one_by_one=True))
+                ten = asyncio.run(run_pods(kc, args.oci_pods, 10, ports=True, ns="ten"))
+                rss = conmon_rss_kib(data)
+            finally:
+                stop_server(proc)
+                killall(data)
+            t = Table(title=f"oci runtime, bootcamp image: {args.oci_pods} pods per run (ms)")
+            for col in ("", "pods", "p50", "p99", "max"):
+                t.add_column(col, justify="right" if col else "left")
+            for label, r in (("one at a time", one), ("10 in flight", ten)):
+                for row in latency_rows(r):
+                    t.add_row(f"{label}: {row[0]}", *row[1:])
+            console.print(t)
+            if rss:
+                console.print(f"conmon resident memory per container: median {statistics.median(rss) / 1024:.2f} MiB, "
+                              f"max {max(rss) / 1024:.2f} MiB ({len(rss)} monitors)")
         if args.fake_pods:
             data = Path(tmp) / "fake" / "data"
             proc, kc = start_server(data, "--runtime", "fake")

@@ -7,7 +7,7 @@ import os
 import sys
 
 from kubelite import cli_extra
-from kubelite.cli_run import run_main
+from kubelite.cli_run import RUNTIME_HELP, RUNTIMES, pick_runtime, run_main
 from kubelite.dns.component import DNSOptions
 from kubelite.dns.forward import Upstream, parse_upstream
 from kubelite.server import ServerOptions, default_data_dir, run_server
@@ -70,13 +70,17 @@ def _limit_flags(s: argparse.ArgumentParser) -> None:
 
 def cmd_server(args: argparse.Namespace) -> int:
     """Run the API server and every component on the embedded store."""
-    opts = ServerOptions(data_dir=os.path.abspath(args.data_dir), api_port=args.api_port,
+    data_dir = os.path.abspath(args.data_dir)
+    off = {c.strip() for c in args.disable.split(",") if c.strip()}
+    runtime = args.runtime
+    if not args.disable_agent and "agent" not in off:
+        runtime = pick_runtime(args.runtime, args.network, data_dir)
+    opts = ServerOptions(data_dir=data_dir, api_port=args.api_port,
                          bind_address=args.bind_address, service_cidr=args.service_cidr, proxy_mode=args.proxy_mode,
-                         node_name=args.node_name or "", runtime=args.runtime, network=args.network,
+                         node_name=args.node_name or "", runtime=runtime, network=args.network,
                          with_agent=not args.disable_agent, offline=args.offline,
                          registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
                          compact_interval=args.compact_interval, compact_keep=args.compact_keep)
-    off = {c.strip() for c in args.disable.split(",") if c.strip()}
     unknown = off - {"controllers", "scheduler", "agent", "proxy", "dns"}
     if unknown:
         print(f"kubelite: --disable: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
@@ -107,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--proxy-mode", choices=["auto", "nftables", "userspace"], default="auto",
                    help="Service data path: nftables in the kernel (root), or the userspace proxy (auto: nftables if possible)")
     s.add_argument("--node-name", default="")
-    s.add_argument("--runtime", choices=["process", "oci", "fake"], default="process",
-                   help="process: host processes; oci: containers under runc and conmon (root); fake: none")
+    s.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     s.add_argument("--pod-max-pids", type=int, default=None, metavar="N",
                    help="the pids limit of each pod (oci runtime; default 4096)")
     s.add_argument("--network", choices=["auto", "host", "netns"], default="auto",

@@ -6,7 +6,7 @@ import os
 import shlex
 import sys
 
-from kubelite.cli_run import run_main
+from kubelite.cli_run import RUNTIME_HELP, RUNTIMES, pick_runtime, run_main
 from kubelite.images import reference
 from kubelite.images.store import ImageConfig, ImageStore, default_root
 from kubelite.server import default_data_dir
@@ -53,7 +53,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         opts = AgentOptions(node_name=node_name, data_dir=data_dir,
-                            runtime=args.runtime, network=args.network, node_ip=args.node_ip,
+                            runtime=pick_runtime(args.runtime, args.network, data_dir),
+                            network=args.network, node_ip=args.node_ip,
                             ca_file=args.ca_file, port=args.port, offline=args.offline,
                             registry_config=args.registry_config, pod_max_pids=args.pod_max_pids)
         from kubelite.proxy.proxy import run_proxy
@@ -78,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--node-ip", default="127.0.0.1", help="the address the API server and proxies reach this node at")
     a.add_argument("--port", type=int, default=0, help="agent API port (0: any free port)")
     a.add_argument("--data-dir", default=os.path.join(os.path.expanduser("~"), ".kubelite-agent"))
-    a.add_argument("--runtime", choices=["process", "oci", "fake"], default="process")
+    a.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     a.add_argument("--pod-max-pids", type=int, default=None, metavar="N",
                    help="the pids limit of each pod (oci runtime; default 4096)")
     a.add_argument("--network", choices=["auto", "host", "netns"], default="auto")

@@ -110,6 +110,10 @@ def start_server(tmp: Path, *extra: str, data_dir: Path | None = None, port: int
     port = port or free_port()
     cache = tmp / "kcache"
     log_path = tmp / f"server-{port}.log"
+    if "--runtime" not in extra:
+        # The server's default (auto) is the oci runtime as root, whose containers outlive the
+        # server and need `kubelite killall`: a test that wants it asks for it (and cleans up).
+        extra = ("--runtime", "process", *extra)
     args = [sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(data_dir), "--api-port", str(port), *extra]
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

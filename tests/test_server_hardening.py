@@ -260,7 +260,7 @@ def test_readyz_says_ok_only_when_node_ports_and_restarted_pods_serve(tmp_path):
         # A pod that takes a while to serve again after the restart (longer than the
         # controllers and the proxy take to sync), so /readyz must wait for it in particular.
         container = {"name": "web", "image": BOOTCAMP, "ports": [{"containerPort": 8080}],
-                     "command": ["sh", "-c", "sleep 3; exec python3 server.py"]}
+                     "command": ["sh", "-c", "sleep 3; exec sh start.sh"]}
         deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
                       "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
                                "template": {"metadata": {"labels": {"app": "web"}},

@@ -14,6 +14,7 @@ import pty
 import re
 import select
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -99,11 +100,15 @@ def assert_describe(out: str, step: int) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    """A fresh whole cluster for the tutorial."""
+    """A fresh whole cluster for the tutorial, on the oci runtime (pods are containers)."""
     tmp = tmp_path_factory.mktemp("tutorial")
-    s = start_server(tmp)
+    s = start_server(tmp, "--runtime", "oci")
     yield s
     s.stop()
+    # The containers outlive the server (as with k3s); this is how they are stopped.
+    killed = subprocess.run([sys.executable, "-m", "kubelite.cli", "killall", "--data-dir", str(s.data_dir)],
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == 0, killed.stderr
 
 
 @pytest.fixture(scope="module")
@@ -264,9 +269,10 @@ def test_module3_exec_env(srv, state):
 
 def test_module3_exec_interactive_bash(srv, state):
     out = in_pty(srv, ["exec", "-ti", state["POD_NAME"], "--", "bash"],
-                 ["curl -s http://localhost:8080; echo; echo done-$((6*7))"], until="done-42")
+                 ["cat server.js; curl -s http://localhost:8080; echo; echo done-$((6*7))"], until="done-42")
     assert "done-42" in out, out
     assert re.search(r"Hello Kubernetes bootcamp! \| Running on: " + state["POD_NAME"] + r" \| v=1", out), out
+    assert "http.createServer" in out, out   # the app's source, as the tutorial shows it
 
 
 # -- Module 4: expose the app ------------------------------------------------

@@ -1,118 +1,112 @@
-"""The Kubernetes Basics tutorial's sample app, rewritten as a stdlib-only Python server.
+"""The Kubernetes Basics tutorial's sample app, as files of a self-contained image.
 
-This file is copied into the built-in kubernetes-bootcamp images as `/app/server.py`
-(with VERSION rewritten per image) and run by the host's Python. It behaves like the
-original Node.js app: answers every request on port 8080 with
-`Hello Kubernetes bootcamp! | Running on: <HOSTNAME> | v=<N>` and logs one line per
-request in the same wording. It binds POD_IP when set (the rootless pod network gives
-every pod its own 127.x address), else all interfaces. A thread per connection keeps
-one slow client from blocking the others.
+The original image runs `node server.js`. Ours carries no Node.js nor Python: BusyBox's
+`httpd` serves, and a CGI shell script (run by BusyBox's `sh`, whose applets need no
+other program) writes the reply and the log line the Node.js app writes:
+
+    Hello Kubernetes bootcamp! | Running on: <HOSTNAME> | v=<N>
+    Running On: <HOSTNAME> | Total Requests: <n> | App Uptime: <s> seconds | Log Time: <ISO time>
+
+Every path the image's programs use is relative to its working directory (/app) or found
+from the script's own place, never absolute: a container of the process runtime is not
+chrooted, so `/bin/sh` there would be the host's. `server.js` is there so `cat server.js`
+shows what the app does, as in the tutorial; it is our own JavaScript rendition and is
+not run.
 """
-import datetime
-import os
-import socket
-import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from __future__ import annotations
 
-VERSION = "1"
-PORT = 8080
+# Run by the image's command, `sh start.sh`, from /app.
+START_SH = r"""#!/bin/sh
+# kubernetes-bootcamp: starts BusyBox httpd on port 8080; www/cgi-bin/index.cgi answers.
+# Binds POD_IP when it is set (a pod of the rootless process runtime shares the host's
+# network and has its own 127.x address), else every address.
+export TZ=UTC0
+export BOOTCAMP_HOST="${HOSTNAME:-$(hostname)}"
+export BOOTCAMP_STATE="$PWD/.state"
+mkdir -p "$BOOTCAMP_STATE" || exit 1
+rm -rf "$BOOTCAMP_STATE/lock"
+echo 0 > "$BOOTCAMP_STATE/requests"
+started=$(echo | ts '%.s')
+export BOOTCAMP_STARTED="${started% }"
+listen=8080
+[ -n "$POD_IP" ] && listen="$POD_IP:8080"
+httpd -f -p "$listen" -h www &
+server=$!
+# The shell stays as the container's first process so that SIGTERM ends the app, as it
+# ends the Node.js original (a PID 1 without a handler would ignore it). The signal goes
+# to the shell's process group, never to a saved pid: httpd may have been reaped already
+# and its pid reused by another program. The shell dies of it too where it can (not as a
+# PID namespace's first process: there it exits 143).
+trap 'trap - TERM INT; kill -TERM 0 2>/dev/null; wait; exit 143' TERM INT
+echo "$BOOTCAMP_STARTED" | awk '{
+  split($1, t, "."); ms = substr(t[2] "000", 1, 3)
+  printf "Kubernetes Bootcamp App Started At: %s.%sZ | Running On:  %s \n\n",
+    strftime("%Y-%m-%dT%H:%M:%S", t[1]), ms, ENVIRON["BOOTCAMP_HOST"]
+}'
+wait "$server"
+"""
 
+# httpd runs a CGI from its own directory, /app/www/cgi-bin, so this interpreter path is the
+# image's /bin/sh under any runtime.
+INDEX_CGI = r"""#!../../../bin/sh
+# Answers every request to a directory URL ("/", "/x/"), as the Node.js app answers all.
+state="$BOOTCAMP_STATE"
+# One request at a time updates the counter; a lock left by a killed request is taken over.
+tries=0
+until mkdir "$state/lock" 2>/dev/null; do
+  tries=$((tries + 1))
+  [ "$tries" -gt 2000 ] && break
+  usleep 500
+done
+read -r n < "$state/requests" 2>/dev/null
+n=$(( ${n:-0} + 1 ))
+echo "$n" > "$state/requests"
+rmdir "$state/lock" 2>/dev/null
+body="Hello Kubernetes bootcamp! | Running on: $BOOTCAMP_HOST | v=@VERSION@"
+printf 'Content-Type: text/plain\r\nContent-Length: %s\r\n\r\n' "$(( ${#body} + 1 ))"
+[ "$REQUEST_METHOD" = HEAD ] || printf '%s\n' "$body"
+# Closing stdout ends the response now; the log line is written after it.
+exec >&-
+now=$(echo | ts '%.s')
+echo "${now% } $BOOTCAMP_STARTED $n" | awk '{
+  split($1, t, "."); ms = substr(t[2] "000", 1, 3)
+  up = sprintf("%.3f", $1 - $2); sub(/0+$/, "", up); sub(/\.$/, "", up)
+  printf "Running On: %s | Total Requests: %s | App Uptime: %s seconds | Log Time: %s.%sZ\n",
+    ENVIRON["BOOTCAMP_HOST"], $3, up, strftime("%Y-%m-%dT%H:%M:%S", t[1]), ms
+}' >&2
+"""
 
-def js_date(ts: float) -> str:
-    """Format like Node's console.log(new Date()): ISO 8601, milliseconds, UTC."""
-    dt = datetime.datetime.fromtimestamp(ts, datetime.UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+SERVER_JS = r"""// kubernetes-bootcamp v@VERSION@: what this image serves, written as a Node.js app.
+// (The image runs start.sh: BusyBox httpd with www/cgi-bin/index.cgi gives the same answers.)
+const http = require('http');
 
+const version = '@VERSION@';
+const host = process.env.HOSTNAME;
+const startedAt = new Date();
+let requests = 0;
 
-def js_number(value: float) -> str:
-    """Format like JavaScript prints a number: no trailing `.0`."""
-    text = repr(round(value, 3))
-    return text[:-2] if text.endswith(".0") else text
+const server = http.createServer((req, res) => {
+  requests += 1;
+  res.setHeader('Content-Type', 'text/plain');
+  res.end(`Hello Kubernetes bootcamp! | Running on: ${host} | v=${version}\n`);
+  const now = new Date();
+  console.log(`Running On: ${host} | Total Requests: ${requests} | ` +
+    `App Uptime: ${(now - startedAt) / 1000} seconds | Log Time: ${now.toISOString()}`);
+});
 
-
-class State:
-    """Request counter shared by the handler threads."""
-
-    def __init__(self, host: str):
-        self.host = host
-        self.started = time.time()
-        self.requests = 0
-        self.lock = threading.Lock()
-
-    def count(self) -> int:
-        """Count one more request; the new total."""
-        with self.lock:
-            self.requests += 1
-            return self.requests
-
-
-class Handler(BaseHTTPRequestHandler):
-    """Answers every method and path the same way, as the original app does."""
-
-    protocol_version = "HTTP/1.1"
-    state: State
-
-    def _answer(self) -> None:
-        body = f"Hello Kubernetes bootcamp! | Running on: {self.state.host} | v={VERSION}\n".encode()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        n = self.state.count()
-        now = time.time()
-        uptime = js_number(now - self.state.started)
-        print(f"Running On: {self.state.host} | Total Requests: {n} | App Uptime: {uptime} seconds"
-              f" | Log Time: {js_date(now)}", flush=True)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _answer
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Silence the stdlib access log; the app prints its own line per request."""
-
-
-class Server(ThreadingHTTPServer):
-    """One thread per connection, so a slow client does not hold up the others."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def server_bind(self) -> None:
-        """Bind without HTTPServer's reverse-DNS lookup of the address (socket.getfqdn),
-        which stalls for seconds in a pod network with no resolver."""
-        import socketserver
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = port
-
-
-def main() -> None:
-    """Serve until killed."""
-    host = os.environ.get("HOSTNAME") or socket.gethostname()
-    bind = os.environ.get("POD_IP") or "0.0.0.0"
-    Handler.state = State(host)
-    server = Server((bind, PORT), Handler)
-    Handler.state.started = time.time()
-    # Node's console.log joins its arguments with spaces, hence the double space and the
-    # trailing " \n" that leaves an empty line after the banner.
-    print(f"Kubernetes Bootcamp App Started At: {js_date(Handler.state.started)} | Running On:  {host} \n",
-          flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    sys.exit(0)
+server.listen(8080, () => {
+  console.log('Kubernetes Bootcamp App Started At:', startedAt, '| Running On: ', host, '\n');
+});
+process.on('SIGTERM', () => process.exit(143));
+"""
 
 
-if __name__ == "__main__":
-    main()
+def app_files(version: str) -> dict[str, tuple[bytes, int]]:
+    """The app's files under /app for bootcamp `version` ({path: (content, mode)})."""
+    def text(s: str) -> bytes:
+        return s.replace("@VERSION@", version).encode()
+    return {
+        "app/server.js": (text(SERVER_JS), 0o644),
+        "app/start.sh": (text(START_SH), 0o755),
+        "app/www/cgi-bin/index.cgi": (text(INDEX_CGI), 0o755),
+    }

@@ -11,6 +11,7 @@ import io
 import os
 import shutil
 import tarfile
+from dataclasses import dataclass
 
 # Fixed timestamps make built images byte-identical, so their digests are stable.
 EPOCH = 0
@@ -31,6 +32,55 @@ def build_layer(files: dict[str, tuple[bytes, int]]) -> bytes:
             info.size, info.mode, info.mtime = len(content), mode, EPOCH
             tar.addfile(info, io.BytesIO(content))
     return _gzip(raw.getvalue())
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One member of a built layer: a file (`data`), a directory, or a symlink (`link`)."""
+
+    mode: int = 0o644
+    data: bytes = b""
+    link: str = ""
+    directory: bool = False
+
+
+def build_tar(entries: dict[str, Entry], *, compress: bool = True) -> bytes:
+    """A deterministic tar (gzipped unless `compress` is False) of `entries`; parent dirs are added.
+
+    Paths are relative to the image root. Big layers of host binaries are left uncompressed:
+    gzip would cost seconds at every start and save nothing on a local disk."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        explicit = {p.strip("/") for p, e in entries.items() if e.directory}
+        parents = sorted({os.path.dirname(p.strip("/")) for p in entries} - {""})
+        for d in _with_parents(parents):
+            if d not in explicit:
+                info = tarfile.TarInfo(d + "/")
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, EPOCH
+                tar.addfile(info)
+        for path in sorted(entries, key=lambda p: p.strip("/")):
+            e = entries[path]
+            name = path.strip("/")
+            if e.directory:
+                info = tarfile.TarInfo(name + "/")
+                info.type = tarfile.DIRTYPE
+            else:
+                info = tarfile.TarInfo(name)
+            info.mode, info.mtime = e.mode, EPOCH
+            if e.link:
+                info.type, info.linkname, info.mode = tarfile.SYMTYPE, e.link, 0o777
+                tar.addfile(info)
+            elif e.directory:
+                tar.addfile(info)
+            else:
+                info.size = len(e.data)
+                tar.addfile(info, io.BytesIO(e.data))
+    return _gzip(raw.getvalue()) if compress else raw.getvalue()
+
+
+def is_gzip(blob: bytes) -> bool:
+    """Whether a layer blob is gzip-compressed (else a plain tar)."""
+    return blob[:2] == b"\x1f\x8b"
 
 
 def build_layer_from_dir(directory: str) -> bytes:

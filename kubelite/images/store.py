@@ -19,25 +19,31 @@ import fcntl
 import gzip
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from . import builtin, reference, unpack
-from .layers import apply_layer, build_layer_from_dir
+from .layers import apply_layer, build_layer_from_dir, is_gzip
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+MEDIA_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 ANNOTATION_NAME = "io.containerd.image.name"
 ANNOTATION_REF = "org.opencontainers.image.ref.name"
 # The digest the registry knows the image by (an index's, when the pull picked one
 # platform from it, or the registry's manifest before skopeo converted it to OCI).
 ANNOTATION_REGISTRY_DIGEST = "dev.kubelite.image.registry-digest"
+
+log = logging.getLogger("kubelite.images")
 
 
 class ImageNotFound(Exception):
@@ -125,12 +131,14 @@ class ImageStore:
     # -- images --------------------------------------------------------------
 
     def add_image(self, name: str, layers: list[bytes], config: dict) -> ImageConfig:
-        """Store an image from gzipped tar layers and an OCI `config` section; tag it `name`."""
+        """Store an image from tar layers (gzipped or plain) and an OCI `config` section; tag it `name`."""
         ref = reference.parse(name)
         layer_descs, diff_ids = [], []
         for blob in layers:
-            diff_ids.append("sha256:" + sha256_hex(gzip.decompress(blob)))
-            layer_descs.append({"mediaType": MEDIA_LAYER_GZIP, "digest": self.put_blob(blob), "size": len(blob)})
+            gzipped = is_gzip(blob)
+            diff_ids.append("sha256:" + sha256_hex(gzip.decompress(blob) if gzipped else blob))
+            layer_descs.append({"mediaType": MEDIA_LAYER_GZIP if gzipped else MEDIA_LAYER_TAR,
+                                "digest": self.put_blob(blob), "size": len(blob)})
         image_config = {
             "created": "1970-01-01T00:00:00Z",
             "architecture": "amd64",
@@ -204,7 +212,8 @@ class ImageStore:
             return None
         desc = self._find(parsed)
         if desc is None and self.builtins and builtin.is_builtin(str(parsed)):
-            self._install_builtin(str(parsed))
+            if self._install_builtin(str(parsed)) is None:
+                return None
             desc = self._find(parsed)
         return self._image_from_desc(desc) if desc else None
 
@@ -233,10 +242,22 @@ class ImageStore:
         return True
 
     def unpack(self, image: ImageConfig) -> str:
-        """Apply the image's layers into its rootfs directory (once); return the path."""
+        """Apply the image's layers into its rootfs directory (once); return the path.
+
+        Every container start comes through here, so it also records the image's last use
+        for the garbage collector."""
+        self._mark_used(image.digest)
         target = image.rootfs
         if os.path.isdir(target):
             return target
+        # Pods starting together from one image wait for a single unpack instead of each
+        # running umoci (many at once crawl on a busy machine).
+        with _unpack_lock(target):
+            if os.path.isdir(target):
+                return target
+            return self._unpack_into(image, target)
+
+    def _unpack_into(self, image: ImageConfig, target: str) -> str:
         tmp = tempfile.mkdtemp(prefix=".unpack-", dir=self.rootfs_dir)
         try:
             if unpack.available():
@@ -255,6 +276,111 @@ class ImageStore:
             if os.path.exists(tmp):
                 shutil.rmtree(tmp, ignore_errors=True)
         return target
+
+    # -- garbage collection --------------------------------------------------
+
+    def garbage_collect(self, in_use: Iterable[str], policy: GCPolicy | None = None,
+                        usage: Callable[[str], tuple[int, int]] | None = None) -> list[str]:
+        """The kubelet's image GC: when the store's filesystem is fuller than the high
+        threshold, remove unused images, least recently used first, until it is below the
+        low one. `in_use` names the images of the node's pods (any spelling, or digests);
+        those are never removed, nor an image used within the minimum age. The names removed."""
+        policy = policy or GCPolicy()
+        usage = usage or disk_usage
+        used, total = usage(self.root)
+        if total <= 0 or used * 100 < policy.high_percent * total:
+            return []
+        keep = self._digests_of(in_use)
+        now = time.time()
+        candidates: dict[str, list[str]] = {}
+        for desc in self._read_index()["manifests"]:
+            name = desc.get("annotations", {}).get(ANNOTATION_NAME, "")
+            if desc["digest"] not in keep and now - self._last_used(desc["digest"]) >= policy.min_age:
+                candidates.setdefault(desc["digest"], []).append(name)
+        removed: list[str] = []
+        for digest in sorted(candidates, key=self._last_used):
+            if used * 100 < policy.low_percent * total:
+                break
+            with self._locked():
+                index = self._read_index()
+                index["manifests"] = [m for m in index["manifests"] if m["digest"] != digest]
+                self._write_index(index)
+            shutil.rmtree(os.path.join(self.rootfs_dir, digest.partition(":")[2]), ignore_errors=True)
+            _remove_file(self._used_path(digest))
+            self.prune_blobs()
+            removed += candidates[digest]
+            log.info("image garbage collection: removed %s (%s)", ", ".join(candidates[digest]), digest)
+            used, total = usage(self.root)
+        return removed
+
+    def prune_blobs(self, min_age: float = 60.0) -> int:
+        """Delete blobs no tagged image refers to (older than `min_age`: a pull in progress
+        writes its blobs before it tags them); how many."""
+        referenced: set[str] = set()
+        pending = [d["digest"] for d in self._read_index()["manifests"]]
+        while pending:
+            digest = pending.pop()
+            if digest in referenced:
+                continue
+            referenced.add(digest)
+            try:
+                doc = json.loads(self.get_blob(digest))
+            except (OSError, ValueError):
+                continue
+            if not isinstance(doc, dict):
+                continue
+            children = list(doc.get("manifests") or []) + list(doc.get("layers") or [])
+            if isinstance(doc.get("config"), dict):
+                children.append(doc["config"])
+            pending += [c["digest"] for c in children if isinstance(c, dict) and "digest" in c]
+        now, count = time.time(), 0
+        for hexd in os.listdir(self.blobs):
+            path = os.path.join(self.blobs, hexd)
+            if "sha256:" + hexd in referenced or hexd.startswith("."):
+                continue
+            try:
+                if now - os.stat(path).st_mtime < min_age:
+                    continue
+                os.unlink(path)
+                count += 1
+            except OSError:
+                pass
+        return count
+
+    def _digests_of(self, refs: Iterable[str]) -> set[str]:
+        out: set[str] = set()
+        for ref in refs:
+            if ref.startswith("sha256:"):
+                out.add(ref)
+                continue
+            try:
+                desc = self._find(reference.parse(ref.split("://", 1)[-1]))
+            except reference.InvalidReference:
+                continue
+            if desc is not None:
+                out.add(desc["digest"])
+        return out
+
+    def _used_path(self, digest: str) -> str:
+        return os.path.join(self.root, "used", digest.partition(":")[2])
+
+    def _mark_used(self, digest: str) -> None:
+        path = self._used_path(digest)
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "a"):
+                pass
+
+    def _last_used(self, digest: str) -> float:
+        """When a container last started from the image (else when its manifest was stored)."""
+        for path in (self._used_path(digest), os.path.join(self.blobs, digest.partition(":")[2])):
+            try:
+                return os.stat(path).st_mtime
+            except OSError:
+                continue
+        return 0.0
 
     # -- internals -----------------------------------------------------------
 
@@ -309,15 +435,65 @@ class ImageStore:
             registry_digest=desc["annotations"].get(ANNOTATION_REGISTRY_DIGEST, ""),
         )
 
+    def preload_builtins(self) -> list[ImageConfig]:
+        """Build the built-in images that are missing (the node agent does this at start); the
+        first pull of each unpacks it."""
+        images = []
+        for name in builtin.BUILTIN_IMAGES if self.builtins else ():
+            image = self.resolve(name)
+            if image is not None:
+                images.append(image)
+        return images
+
     def _ensure_builtins(self) -> None:
         if self.builtins:
             for name in builtin.BUILTIN_IMAGES:
                 if self._find(reference.parse(name)) is None:
                     self._install_builtin(name)
 
-    def _install_builtin(self, name: str) -> ImageConfig:
-        layers, config = builtin.contents(name)
+    def _install_builtin(self, name: str) -> ImageConfig | None:
+        try:
+            with _BUILTIN_BUILD:
+                layers, config = builtin.contents(name)
+        except builtin.BuildError as e:
+            # The image is then simply not there: a pod naming it fails to pull, saying why here.
+            log.warning("built-in image %s: %s", name, e)
+            return None
         return self.add_image(name, layers, config)
+
+
+@dataclass
+class GCPolicy:
+    """When images are garbage-collected: the kubelet's defaults."""
+
+    high_percent: int = 85       # --image-gc-high-threshold
+    low_percent: int = 80        # --image-gc-low-threshold
+    min_age: float = 120.0       # --minimum-image-ttl-duration (2m)
+
+
+def disk_usage(path: str) -> tuple[int, int]:
+    """(bytes used, bytes in all) of the filesystem holding `path`."""
+    st = os.statvfs(path)
+    total = st.f_blocks * st.f_frsize
+    return total - st.f_bfree * st.f_frsize, total
+
+
+def _remove_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# One build of the built-in images' userland at a time (it is cached once built).
+_BUILTIN_BUILD = threading.Lock()
+_UNPACK_LOCKS: dict[str, threading.Lock] = {}
+_UNPACK_LOCKS_GUARD = threading.Lock()
+
+
+def _unpack_lock(target: str) -> threading.Lock:
+    with _UNPACK_LOCKS_GUARD:
+        return _UNPACK_LOCKS.setdefault(target, threading.Lock())
 
 
 def _port_key(port: int | str) -> str:

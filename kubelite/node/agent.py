@@ -48,6 +48,7 @@ HOUSEKEEPING_EVERY = 2.0
 # A terminating worker gets its grace period, the drain wait before it and this much on
 # top before housekeeping stops the pod by force and deletes the object.
 TERMINATION_SLACK = 10.0
+IMAGE_GC_EVERY = 300.0   # the kubelet's ImageGCPeriod
 KUBELET_VERSION = "v1.33.0+kubelite"
 
 
@@ -487,6 +488,30 @@ class Agent:
             except TimeoutError:
                 pass
 
+    def images_in_use(self) -> set[str]:
+        """Every image a pod on this node names or runs (image GC never removes these)."""
+        out: set[str] = set()
+        for w in list(self.workers.values()):
+            spec, status = w.pod.get("spec") or {}, w.pod.get("status") or {}
+            for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+                if c.get("image"):
+                    out.add(c["image"])
+            for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+                if cs.get("imageID"):
+                    out.add(cs["imageID"])
+        return out
+
+    async def _image_gc_loop(self, stop: asyncio.Event) -> None:
+        """The kubelet's image GC, every IMAGE_GC_EVERY: unused images go when the disk fills."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), IMAGE_GC_EVERY)
+            except TimeoutError:
+                try:
+                    await asyncio.to_thread(self.runtime.images.garbage_collect, self.images_in_use())
+                except Exception as e:
+                    log.warning("image garbage collection failed: %s", e)
+
     async def _status_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
@@ -502,6 +527,9 @@ class Agent:
         """Serve the agent API, register, then run pods until stop."""
         if n := self.runtime.reap_orphans():
             log.info("stopped %d process(es) left running by a previous agent on this data directory", n)
+        # The tutorial's images are built into the store from this machine's packages, in the
+        # background: a pod that needs one first builds it itself.
+        preload = asyncio.create_task(asyncio.to_thread(self.runtime.images.preload_builtins))
         tls = ServingTLS(node_name=self.node_name, dir=os.path.join(self.opts.data_dir, "agent", "tls"),
                          pki=self.opts.pki, ca_file=self.opts.ca_file)
         server = AgentAPI(self, tls)
@@ -512,12 +540,14 @@ class Agent:
         if isinstance(self.runtime, OutlivesAgent) and (n := await self.runtime.release_unclaimed(set(self.workers))):
             log.info("removed %d pod sandbox(es) of pods deleted while no agent ran", n)
         loops = [asyncio.create_task(self._lease_loop(stop)), asyncio.create_task(self._status_loop(stop)),
-                 asyncio.create_task(self._housekeeping_loop(stop))]
+                 asyncio.create_task(self._housekeeping_loop(stop)),
+                 asyncio.create_task(self._image_gc_loop(stop))]
         log.info("node %s ready (agent API on %s:%d, runtime %s)", self.node_name, self.node_ip, self.api_port,
                  self.opts.runtime)
         try:
             await stop.wait()
         finally:
+            preload.cancel()
             for t in loops:
                 t.cancel()
             await self.factory.stop()

@@ -15,6 +15,7 @@ import os
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from aiohttp import web
 
@@ -22,7 +23,7 @@ from kubelite.api import errors
 from kubelite.api.status_http import respond_error
 from kubelite.node.host import PodIndex, RunningPod
 from kubelite.node.runtime import logs as logfiles
-from kubelite.node.runtime.base import ContainerHandle, ExecSession, Runtime
+from kubelite.node.runtime.base import ContainerHandle, ExecSession, Runtime, StartError
 from kubelite.pki import PKI, self_signed
 from kubelite.streams.portforward import serve_portforward
 from kubelite.streams.remotecommand import ByteReader, serve_attach, serve_exec
@@ -214,19 +215,24 @@ class AgentAPI:
         return await serve_exec(request, factory)
 
     async def attach(self, request: web.Request) -> web.StreamResponse:
-        """kubectl attach: the running container's output from now on (no stdin: the
-        process runtime does not keep a container's stdin open)."""
+        """kubectl attach: the running container's output from now on; with -i also its stdin,
+        where the runtime keeps it open (oci; the process runtime does not)."""
         w = self._worker(request)
         name = request.match_info["container"]
 
-        async def factory(command: list[str], tty: bool, stdin: bool) -> _AttachSession:
+        async def factory(command: list[str], tty: bool, stdin: bool) -> _AttachSession | _ExecAdapter:
             handle = w.handles.get(name)
             if handle is None:
                 raise errors.bad_request(f"container {name} is not running")
             if stdin or tty:
-                raise errors.bad_request(
-                    f"container {name} does not accept stdin: the process runtime does not keep a "
-                    f"container's stdin open (attach without -i/-t to follow its output)")
+                if not isinstance(self._runtime, _StdinAttachable):
+                    raise errors.bad_request(
+                        f"container {name} does not accept stdin: the process runtime does not keep a "
+                        f"container's stdin open (attach without -i/-t to follow its output)")
+                try:
+                    return _ExecAdapter(await self._runtime.attach(handle))
+                except StartError as e:
+                    raise errors.bad_request(e.detail) from None
             return _AttachSession(self._runtime, handle)
         return await serve_attach(request, factory)
 
@@ -239,6 +245,14 @@ class AgentAPI:
                 raise ConnectionRefusedError(f"pod {request.match_info['pod']} has no network yet")
             return await self._runtime.open_port(w.sandbox, port)
         return await serve_portforward(request, connect)
+
+
+@runtime_checkable
+class _StdinAttachable(Protocol):
+    """A runtime that can attach to a container's stdin (the oci runtime, through conmon)."""
+
+    async def attach(self, handle: ContainerHandle) -> ExecSession:
+        """Stdin and output of the running container."""
 
 
 class _ExecAdapter:

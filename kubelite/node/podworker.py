@@ -540,9 +540,10 @@ class PodWorker:
     def _tcp_ports(self, cs: ContainerStatus, spec: Obj) -> list[int]:
         ports = [int(p["containerPort"]) for p in spec.get("ports") or []
                  if p.get("protocol", "TCP") == "TCP" and p.get("containerPort")]
-        if not ports and not spec.get("command"):
-            # The image's EXPOSE says what its own entrypoint serves; a replaced command may
-            # serve nothing, and must not wait forever for a port it never opens.
+        if not ports and not spec.get("command") and not spec.get("args"):
+            # The image's EXPOSE says what its own entrypoint and cmd serve; a replaced command
+            # or cmd (`kubectl run … -- sh`) may serve nothing, and must not wait forever for a
+            # port it never opens.
             info = self._images.get(cs.name)
             for ep in info.exposed_ports if info else []:
                 num, _, proto = str(ep).partition("/")

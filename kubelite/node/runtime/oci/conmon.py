@@ -9,6 +9,11 @@ waits for `runc start`. From there on conmon copies stdout/stderr into the CRI l
 container exits writes its status to `BUNDLE/exit` (128+N for signal N), preceded
 by `BUNDLE/oom` when the kernel's OOM killer struck — files that outlive the agent.
 
+conmon also listens on `BUNDLE/attach` (a SOCK_SEQPACKET socket; `--full-attach` puts it
+in the bundle): each packet it sends is one byte naming the stream (2 stdout, 3 stderr)
+followed by output, and what a client writes there goes to the container's stdin when
+it was started with `--stdin`. `kubectl attach -i` uses it (exec.py, AttachSocket).
+
 `reopen_log` asks a running conmon to reopen its log file (after rotation) through
 the `ctl` FIFO conmon keeps in the bundle.
 """
@@ -47,8 +52,12 @@ def binary() -> str | None:
 
 
 async def create(*, runc: Runc, cid: str, name: str, bundle: str, log_path: str, log_max: int,
-                 timeout: float = 60.0) -> Started:
-    """Create container `cid` from `bundle` under a new conmon; ConmonError on failure."""
+                 stdin: bool = False, stdin_once: bool = False, timeout: float = 60.0) -> Started:
+    """Create container `cid` from `bundle` under a new conmon; ConmonError on failure.
+
+    With `stdin` (the container's `stdin: true`) conmon keeps a pipe open to the container's
+    stdin, fed by whoever attaches to BUNDLE/attach; with `stdin_once` the first attached
+    client's end of input closes it, as the kubelet does for `stdinOnce`."""
     exe = binary()
     if exe is None:
         raise ConmonError("conmon is not installed")
@@ -57,6 +66,8 @@ async def create(*, runc: Runc, cid: str, name: str, bundle: str, log_path: str,
             "-p", os.path.join(bundle, "pidfile"), "-P", os.path.join(bundle, "conmon.pid"),
             "-l", f"k8s-file:{log_path}", "--log-size-max", str(log_max), "--persist-dir", bundle,
             "--full-attach", "--log-level", "error", "--runtime-arg", "--root", "--runtime-arg", runc.root]
+    if stdin:
+        argv += ["--stdin"] + ([] if stdin_once else ["--leave-stdin-open"])
     read_end, write_end = os.pipe()
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "TZ": "UTC",
            "_OCI_SYNCPIPE": str(write_end)}

@@ -20,6 +20,7 @@ import functools
 import os
 import pty
 import signal
+import socket
 import subprocess
 import termios
 
@@ -139,3 +140,90 @@ def _controlling_tty(slave: int) -> None:
     """In the child: a new session whose controlling terminal is the pty slave."""
     os.setsid()
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+
+# The first byte of each packet conmon sends on its attach socket names the stream.
+_ATTACH_STDOUT, _ATTACH_STDERR = 2, 3
+_ATTACH_PACKET = 8192 + 1
+_ATTACH_WRITE = 4096
+
+
+class AttachSocket:
+    """`kubectl attach -i`: a connection to the container's conmon (BUNDLE/attach).
+
+    Output the container writes from now on arrives as packets tagged with their stream;
+    what is written goes to the container's stdin. Closing our sending side is the end of
+    input: conmon then closes the container's stdin if it was started for `stdinOnce`.
+    The session ends when conmon closes the socket, which it does when the container exits."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.stdout = asyncio.StreamReader()
+        self.stderr: asyncio.StreamReader | None = asyncio.StreamReader()
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def open(cls, path: str) -> AttachSocket:
+        """Connect to conmon's attach socket at `path`."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.setblocking(False)
+        # A socket address holds at most 107 bytes, and a bundle's path can be longer: go
+        # through a descriptor of its directory instead.
+        dir_fd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, f"/proc/self/fd/{dir_fd}/{os.path.basename(path)}")
+        except OSError:
+            sock.close()
+            raise
+        finally:
+            os.close(dir_fd)
+        return cls(sock)
+
+    async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                packet = await loop.sock_recv(self.sock, _ATTACH_PACKET)
+                if not packet:
+                    break
+                if packet[0] == _ATTACH_STDERR and self.stderr is not None:
+                    self.stderr.feed_data(packet[1:])
+                elif packet[0] == _ATTACH_STDOUT:
+                    self.stdout.feed_data(packet[1:])
+        except OSError:
+            pass
+        finally:
+            self.stdout.feed_eof()
+            if self.stderr is not None:
+                self.stderr.feed_eof()
+
+    async def write(self, data: bytes) -> None:
+        """Send bytes to the container's stdin."""
+        loop = asyncio.get_running_loop()
+        try:
+            for i in range(0, len(data), _ATTACH_WRITE):
+                await loop.sock_sendall(self.sock, data[i:i + _ATTACH_WRITE])
+        except OSError:
+            pass
+
+    async def close_stdin(self) -> None:
+        """End of input."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def resize(self, width: int, height: int) -> None:
+        """No terminal, nothing to resize."""
+
+    async def wait(self) -> int:
+        """Until conmon closes the connection (the container exited); attach reports no exit code."""
+        await asyncio.shield(self._reader)
+        self.sock.close()
+        return 0
+
+    async def kill(self) -> None:
+        """Detach (the container keeps running)."""
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+        self.sock.close()

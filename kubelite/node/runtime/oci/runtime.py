@@ -52,7 +52,7 @@ from ..base import (
 )
 from ..netns import NETNS_DIR, NetnsNetwork
 from . import cgroups, conmon, rootfs, spec, state
-from .exec import PipeExec, TtyExec
+from .exec import AttachSocket, PipeExec, TtyExec
 from .portforward import open_in_netns
 from .runc import Runc, RuncError, start_detail
 
@@ -344,7 +344,8 @@ class OciRuntime:
                                          started_at=_iso(_now()), log_path=log_path, image=image.ref, bundle=bundle)
             state.save(os.path.join(bundle, "container.json"), crec)
             started = await conmon.create(runc=self.runc, cid=cid, name=name, bundle=bundle, log_path=log_path,
-                                          log_max=self.log_max_size)
+                                          log_max=self.log_max_size, stdin=bool(container.get("stdin")),
+                                          stdin_once=bool(container.get("stdinOnce")))
         except (conmon.ConmonError, OSError) as e:
             await self._discard(cid, bundle)
             raise StartError(start_detail(str(e))) from None
@@ -491,6 +492,23 @@ class OciRuntime:
                                           else PipeExec.start(argv, pid_file, files))
         return ExecSession(stdout=impl.stdout, stderr=impl.stderr, _impl=impl)
 
+    async def attach(self, handle: ContainerHandle) -> ExecSession:
+        """Attach to the container's stdin and output (`kubectl attach -i`); StartError when
+        the container keeps no stdin open (its spec lacks `stdin: true`)."""
+        inst = self._instances.get(handle.id)
+        if inst is None or inst.done.done():
+            raise StartError("cannot attach to a stopped container")
+        cfg = json.loads(Path(inst.record.bundle, "config.json").read_bytes())
+        if (cfg.get("process") or {}).get("terminal"):
+            raise StartError("attaching to a container with a tty is not supported yet")
+        if not _opened_stdin(inst.record.bundle):
+            raise StartError(f"container {handle.name} does not keep its stdin open: set `stdin: true` in its spec")
+        try:
+            impl = await AttachSocket.open(os.path.join(inst.record.bundle, "attach"))
+        except OSError as e:
+            raise StartError(f"attach: {e.strerror or e}") from None
+        return ExecSession(stdout=impl.stdout, stderr=impl.stderr, _impl=impl)
+
     async def open_port(self, sandbox: Sandbox, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Connect to 127.0.0.1:`port` inside the pod's network namespace."""
         if not sandbox.netns:
@@ -607,6 +625,16 @@ def _check_command(root: str, name: str, proc: dict) -> None:
             return
     raise StartError(f'exec: "{name}": executable file not found in $PATH')
 
+
+
+def _opened_stdin(bundle: str) -> bool:
+    """Whether the container's conmon was started with `--stdin` (read from its command line)."""
+    pid = conmon.read_pid(os.path.join(bundle, "conmon.pid"))
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"--stdin" in f.read().split(b"\0")
+    except OSError:
+        return False
 
 
 def _write_json(path: str, obj: dict) -> None:
