@@ -80,7 +80,8 @@ def cmd_server(args: argparse.Namespace) -> int:
                          node_name=args.node_name or "", runtime=runtime, network=args.network,
                          with_agent=not args.disable_agent, offline=args.offline,
                          registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
-                         compact_interval=args.compact_interval, compact_keep=args.compact_keep)
+                         compact_interval=args.compact_interval, compact_keep=args.compact_keep,
+                         keep_pods_on_stop=args.keep_pods_on_stop)
     unknown = off - {"controllers", "scheduler", "agent", "proxy", "dns"}
     if unknown:
         print(f"kubelite: --disable: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
@@ -112,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="Service data path: nftables in the kernel (root), or the userspace proxy (auto: nftables if possible)")
     s.add_argument("--node-name", default="")
     s.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
+    s.add_argument("--keep-pods-on-stop", action="store_true",
+                   help="oci runtime: leave the containers running when the server stops (to restart or upgrade "
+                        "it, as k3s does); `kubelite killall` stops them. Without it Ctrl-C/SIGTERM stops them too")
     s.add_argument("--pod-max-pids", type=int, default=None, metavar="N",
                    help="the pids limit of each pod (oci runtime; default 4096)")
     s.add_argument("--network", choices=["auto", "host", "netns"], default="auto",

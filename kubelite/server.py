@@ -73,6 +73,9 @@ class ServerOptions:
     with_proxy: bool = True
     offline: bool = False          # no registry off this machine is contacted (KUBELITE_OFFLINE=1 also sets it)
     registry_config: str = ""      # k3s-style registries.yaml (default DATA_DIR/registries.yaml)
+    # A graceful stop ends the oci runtime's containers unless this is set (restarts and
+    # upgrades, as k3s keeps them); a crash or kill -9 leaves them running either way.
+    keep_pods_on_stop: bool = False
     # Hidden tuning (tests): how often history is compacted and how many revisions stay.
     compact_interval: float = 300.0
     compact_keep: int = 10_000
@@ -517,9 +520,23 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         await api.stop()
         await node_proxy.close()
         await store.close()
+        if opts.with_agent and opts.runtime == "oci" and not opts.keep_pods_on_stop:
+            await _stop_containers(opts.data_dir)
         if svc_range is not None:
             svc_range.release()
         lock.close()
+
+
+async def _stop_containers(data_dir: str) -> None:
+    """What `kubelite killall` does: every container, pod network and the Services' table."""
+    from kubelite.node.runtime.oci.killall import killall
+    try:
+        pods, containers = await asyncio.to_thread(killall, data_dir)
+    except Exception:
+        log.exception("stopping the containers")
+        return
+    if pods:
+        log.info("stopped %d container(s) of %d pod(s) (--keep-pods-on-stop leaves them running)", containers, pods)
 
 
 def _start(name: str, run: Callable[[], Awaitable[None]], stop: asyncio.Event) -> asyncio.Task[None]:

@@ -82,7 +82,7 @@ def test_kill_9_of_the_server_under_load_through_a_node_port_fails_no_request(tm
     p = _cli("image", "import", IMAGE, str(build_busybox_dir(tmp_path / "image")), "--cmd", "sh",
              "--data-dir", str(data))
     assert p.returncode == 0, p.stderr
-    srv = start_server(tmp_path, "--runtime", "oci", data_dir=data)
+    srv = start_server(tmp_path, "--runtime", "oci", "--keep-pods-on-stop", data_dir=data)
     table = ""
     try:
         table = "kubelite_" + (data / "service-cidr").read_text().strip().replace(".", "_").replace("/", "_")
@@ -108,7 +108,7 @@ def test_kill_9_of_the_server_under_load_through_a_node_port_fails_no_request(tm
             srv.stop(9)
             assert table in tables()
             load.wait_more(50)          # the kernel forwards while no server runs
-            srv = start_server(tmp_path, "--runtime", "oci", data_dir=data, port=srv.port)
+            srv = start_server(tmp_path, "--runtime", "oci", "--keep-pods-on-stop", data_dir=data, port=srv.port)
             load.wait_more(50)          # and after the new one resynced the table
             assert table in tables()
         assert load.failed == [], f"{len(load.failed)} failed of {load.ok + len(load.failed)}: {load.failed[:5]}"

@@ -62,8 +62,8 @@ class Node:
     def oci_dir(self) -> str:
         return state_dir(str(self.data_dir))
 
-    def start(self) -> Server:
-        self.srv = start_server(self.tmp, "--runtime", "oci", "--pod-max-pids", str(POD_MAX_PIDS),
+    def start(self, *extra: str) -> Server:
+        self.srv = start_server(self.tmp, "--runtime", "oci", "--pod-max-pids", str(POD_MAX_PIDS), *extra,
                                 data_dir=self.data_dir, port=self.srv.port)
         return self.srv
 
@@ -403,7 +403,23 @@ def test_containers_survive_kill_9_of_the_server_and_are_readopted(node, ns):
     assert node.srv.kubectl("-n", ns, "logs", "keep", check=True).stdout == "serving\n"
 
 
-def test_stopping_the_server_leaves_containers_running_until_killall(node, ns):
+def test_stopping_the_server_stops_its_containers_and_pod_network(node, ns):
+    create_pod(node, ns, pod_manifest("stopped", ["sleep", "3600"]))
+    wait_running(node, ns, "stopped")
+    rec = state.load(os.path.join(node.oci_dir, "node.json"), state.NodeRecord)
+    assert rec is not None
+    pids = [c["pid"] for c in list_sync(os.path.join(node.oci_dir, "runc")) if c["status"] == "running"]
+    assert pids
+    assert node.srv.stop(signal.SIGTERM) == 0
+    node.srv.wait_for(lambda: not any(alive(pid) for pid in pids), timeout=20, what="the containers to end")
+    assert _leftovers(node.oci_dir, node.data_dir, rec.cgroup_name, f"kl{rec.slot}") == []
+    node.start()  # the pods are still API objects: the new agent runs them anew
+    wait_running(node, ns, "stopped")
+
+
+def test_keep_pods_on_stop_leaves_containers_running_until_killall(node, ns):
+    node.srv.stop()
+    node.start("--keep-pods-on-stop")
     create_pod(node, ns, pod_manifest("left", ["sleep", "3600"]))
     wait_running(node, ns, "left")
     rec = state.load(os.path.join(node.oci_dir, "node.json"), state.NodeRecord)
@@ -418,7 +434,7 @@ def test_stopping_the_server_leaves_containers_running_until_killall(node, ns):
     assert p.returncode == 0, p.stderr
     node.srv.wait_for(lambda: not any(alive(pid) for pid in pids), timeout=20, what="the containers to end")
     assert _leftovers(node.oci_dir, node.data_dir, rec.cgroup_name, f"kl{rec.slot}") == []
-    node.start()  # the pods are still API objects: the new agent runs them anew
+    node.start()
     wait_running(node, ns, "left")
 
 
