@@ -19,8 +19,6 @@ from kubelite.api.validation_common import (
     is_dns1123_subdomain,
     not_supported,
     required,
-    validate_object_meta,
-    validate_object_meta_update,
 )
 from kubelite.apiextensions.schema import structural_errors
 
@@ -68,16 +66,12 @@ def validate(crd: Obj, old: Obj | None) -> list[Cause]:
     group = str(spec.get("group") or "")
     plural = str(names.get("plural") or "")
 
-    def name_fn(name: str, prefix: bool) -> list[str]:
-        out = is_dns1123_subdomain(name)
-        if name != f"{plural}.{group}":
-            out.append('must be spec.names.plural+"."+spec.group')
-        return out
-
-    errs = validate_object_meta(crd, False, name_fn) if old is None else validate_object_meta_update(crd, old)
-    if old is not None:
-        md = crd.get("metadata") or {}
-        errs += [invalid("metadata.name", md.get("name", ""), m) for m in name_fn(str(md.get("name") or ""), False)]
+    # The rest of metadata is validated for every kind (``api.validation``).
+    md = crd.get("metadata") or {}
+    name = str(md.get("name") or "")
+    errs = []
+    if name and name != f"{plural}.{group}":
+        errs.append(invalid("metadata.name", name, 'must be spec.names.plural+"."+spec.group'))
     errs += _validate_spec(spec, "spec", old)
     return errs
 

@@ -25,7 +25,13 @@ from typing import Any
 from kubelite.api import errors, meta, resources
 from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, ResourceInfo
 from kubelite.apiextensions import crdvalidation, schema
-from kubelite.apiextensions.info import CLEANUP_FINALIZER, CustomResourceInfo, infos_from_crd, storage_version
+from kubelite.apiextensions.info import (
+    CLEANUP_FINALIZER,
+    CustomResourceInfo,
+    infos_from_crd,
+    is_established,
+    storage_version,
+)
 from kubelite.apiserver.registry import Registry
 
 Obj = dict[str, Any]
@@ -99,28 +105,14 @@ class CRDManager:
         causes = crdvalidation.validate(crd, old)
         if causes:
             raise errors.invalid("CustomResourceDefinition", "apiextensions.k8s.io", meta.name(crd), causes)
-        now = meta.rfc3339()
         md = crd["metadata"]
         if old is None:
             md["generation"] = 1
-            crd["status"] = {}
-        elif (crd.get("spec") != old.get("spec")):
+            crd["status"] = {}  # the controllers (``sync``) fill it in
+        elif crd.get("spec") != old.get("spec"):
             md["generation"] = int((old.get("metadata") or {}).get("generation") or 1) + 1
-        status = crd.setdefault("status", {})
-        others, _, _, _ = await self.registry.list(CRDS, "")
-        conflict = name_conflict(crd, others)
-        if conflict is None:
-            status["acceptedNames"] = copy.deepcopy((crd.get("spec") or {}).get("names") or {})
-            set_condition(crd, _condition("NamesAccepted", "True", "NoConflicts", "no conflicts found", now))
-            set_condition(crd, _condition("Established", "True", "InitialNamesAccepted",
-                                          "the initial names have been accepted", now))
-        else:
-            status.setdefault("acceptedNames", {"plural": "", "kind": ""})
-            set_condition(crd, _condition("NamesAccepted", "False", conflict[0], conflict[1], now))
-            if old is None:
-                set_condition(crd, _condition("Established", "False", "NotAccepted", "not all names are accepted",
-                                              now))
-        stored = status.setdefault("storedVersions", [])
+        # Every version objects were ever stored in stays listed (storage migrations read it).
+        stored = crd.setdefault("status", {}).setdefault("storedVersions", [])
         sv = storage_version(crd)
         if sv and sv not in stored:
             stored.append(sv)
@@ -204,20 +196,53 @@ class CRDManager:
 
     # -- the catalogue -------------------------------------------------------------------
     async def sync(self) -> None:
-        """Rebuild the dynamic catalogue from the stored CRDs."""
+        """Name and establish new CRDs, then rebuild the dynamic catalogue from them."""
         async with self._lock:
             crds, _, _, _ = await self.registry.list(CRDS, "")
+            crds.sort(key=lambda c: ((c.get("metadata") or {}).get("creationTimestamp") or "", meta.name(c)))
+            accepted: list[Obj] = []
             infos: list[CustomResourceInfo] = []
             for crd in crds:
-                infos.extend(infos_from_crd(crd))
                 md = crd["metadata"]
                 name = meta.name(crd)
+                if not md.get("deletionTimestamp"):
+                    crd = await self._name_and_establish(crd, accepted)
+                accepted.append(crd)
+                infos.extend(infos_from_crd(crd))
                 if md.get("deletionTimestamp") and CLEANUP_FINALIZER in (md.get("finalizers") or []) \
                         and name not in self._cleanups:
                     self._cleanups[name] = asyncio.get_running_loop().create_task(self._cleanup(crd))
             resources.set_dynamic(infos)
         for fn in self.on_change:
             fn()
+
+    async def _name_and_establish(self, crd: Obj, others: list[Obj]) -> Obj:
+        """The naming and establishing controllers: accepted names and the two conditions,
+        written through /status when they change."""
+        def desired(cur: Obj) -> Obj:
+            now = meta.rfc3339()
+            status = cur.setdefault("status", {})
+            conflict = name_conflict(cur, others)
+            if conflict is None:
+                status["acceptedNames"] = copy.deepcopy((cur.get("spec") or {}).get("names") or {})
+                set_condition(cur, _condition("NamesAccepted", "True", "NoConflicts", "no conflicts found", now))
+                set_condition(cur, _condition("Established", "True", "InitialNamesAccepted",
+                                              "the initial names have been accepted", now))
+            else:
+                status.setdefault("acceptedNames", {"plural": "", "kind": ""})
+                set_condition(cur, _condition("NamesAccepted", "False", conflict[0], conflict[1], now))
+                if not is_established(cur):
+                    set_condition(cur, _condition("Established", "False", "NotAccepted",
+                                                  "not all names are accepted", now))
+            return cur
+        want = desired(copy.deepcopy(crd))
+        if want.get("status") == crd.get("status"):
+            return crd
+        try:
+            out, _ = await self.registry.guaranteed_update(CRDS, "", meta.name(crd), desired, subresource="status")
+        except errors.NotFound:
+            return crd
+        return out
 
     async def stop(self) -> None:
         """Cancel running cleanups (they resume at the next start)."""

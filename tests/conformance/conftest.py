@@ -25,7 +25,7 @@ from conftest import API_ONLY, Server, namespace_name, start_server
 
 from .apiclient import Api, Resource, discover
 from .known import known_failure
-from .samples import SAMPLES, Sample
+from .samples import SAMPLES, WIDGET_CRD, Sample
 
 Obj = dict[str, Any]
 LABEL = "conformance.kubelite.io/test"
@@ -59,6 +59,8 @@ def shared(config: pytest.Config) -> Shared:
     tmp = Path(tempfile.mkdtemp(prefix="kubelite-conformance-"))
     srv = start_server(tmp, *SERVER_ARGS)
     api = Api(srv.kubeconfig)
+    # Custom resources are served kinds too: their definition exists before discovery is read.
+    api.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", WIDGET_CRD)
     got = Shared(srv, api, discover(api), tmp)
     config.add_cleanup(got.stop)  # also when no conformance test ran (collect-only, -k …)
     config.stash[_SHARED] = got
@@ -151,7 +153,7 @@ class Kit:
 
     def name(self, base: str = "obj") -> str:
         """A DNS-label name unique to this test (cluster-scoped kinds share one space)."""
-        return f"{base}-{self.token}"
+        return f"{base}-{self.token}{self.sample.name_suffix}"
 
     def obj(self, name: str, labels: dict[str, str] | None = None, metadata: Obj | None = None) -> Obj:
         """The sample object named ``name`` with this test's label (and ``labels``, and

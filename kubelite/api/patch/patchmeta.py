@@ -255,6 +255,8 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): CLUSTER_ROLE,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLE_BINDING,
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ROLE_BINDING,
+    # No patch strategies in its Go types; conditions are a map keyed by type for apply.
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): _kind(status=Struct({"conditions": CONDITIONS})),
 }
 
 
