@@ -10,6 +10,7 @@ them, so `kubectl explain` shows the CRD author's descriptions.
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 from kubelite.api import resources
@@ -77,6 +78,13 @@ def definition(name: str, ref: Any) -> Obj:
     props["metadata"] = ref("meta.v1.ObjectMeta")
     schema["x-kubernetes-group-version-kind"] = [gvk]
     return schema
+
+
+@functools.cache
+def crd_schema() -> Obj:
+    """The CRD's own schema, for finding the unknown fields of CRD bodies."""
+    return _crd_definition({"group": "apiextensions.k8s.io", "kind": "CustomResourceDefinition", "version": "v1"},
+                           lambda _message: {"type": "object"})
 
 
 def _list_definition(item_def: str, gvk: Obj, ref: Any) -> Obj:
