@@ -124,6 +124,7 @@ def test_aggregated_discovery_etag_changes_with_the_crds(srv):
     """kubectl 1.33 caches the aggregated /apis document by ETag: a new CRD must change it."""
     import ssl
     import urllib.request
+
     from kubelite.client.rest import ClientConfig
     cfg = ClientConfig.from_kubeconfig(srv.kubeconfig)
     ctx = ssl.create_default_context(cafile=cfg.ca_file)
