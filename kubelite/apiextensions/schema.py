@@ -27,7 +27,7 @@ from typing import Any
 
 from kubelite.api.errors import Cause
 from kubelite.api.typeddecode import Unknown
-from kubelite.api.validation_common import go_quote, too_long
+from kubelite.api.validation_common import go_quote
 
 Obj = dict[str, Any]
 
@@ -275,7 +275,8 @@ def _strings(v: str, s: Obj, path: str, name: str, errs: list[Cause]) -> None:
     mx, mn = s.get("maxLength"), s.get("minLength")
     length = len(v)  # characters, as go-openapi counts runes
     if mx is not None and length > mx:
-        errs.append(too_long(path, mx))
+        # apimachinery 1.32+ words TooLong this way (validation_common.too_long keeps the older words).
+        errs.append(Cause("FieldValueTooLong", f"Too long: may not be more than {mx} bytes", path))
     if mn is not None and length < mn:
         errs.append(Cause("FieldValueInvalid", f"Invalid value: {go_quote(v)}: {name} in body should be at least "
                           f"{mn} chars long", path))
