@@ -25,6 +25,7 @@ from typing import Any
 from kubelite.api import errors, meta, resources
 from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, ResourceInfo
 from kubelite.apiextensions import crdvalidation, schema
+from kubelite.apiextensions.openapi import crd_schema
 from kubelite.apiextensions.info import (
     CLEANUP_FINALIZER,
     CustomResourceInfo,
@@ -101,8 +102,12 @@ class CRDManager:
             self._admit_custom(info, new, old)
 
     async def _admit_crd(self, crd: Obj, old: Obj | None) -> None:
-        crdvalidation.apply_defaults(crd)
-        causes = crdvalidation.validate(crd, old)
+        # Wrong JSON types first (upstream's typed decoding refuses them before validation).
+        causes = [c for c in schema.validate({k: v for k, v in crd.items() if k != "metadata"}, crd_schema())
+                  if c.reason == "FieldValueTypeInvalid"]
+        if not causes:
+            crdvalidation.apply_defaults(crd)
+            causes = crdvalidation.validate(crd, old)
         if causes:
             raise errors.invalid("CustomResourceDefinition", "apiextensions.k8s.io", meta.name(crd), causes)
         md = crd["metadata"]

@@ -215,6 +215,9 @@ def custom_unknown(obj: Obj, schema: Obj | None) -> list[typeddecode.Unknown]:
     ObjectMeta, the rest by the structural schema (what upstream prunes)."""
     out: list[typeddecode.Unknown] = []
     md = obj.get("metadata")
+    if md is not None and not isinstance(md, dict):
+        raise errors.bad_request(f"unable to decode {obj.get('kind') or 'the object'}: "
+                                 ".metadata accessor error: not a map: the metadata must be an object")
     if isinstance(md, dict):
         out = [u._replace(path="metadata." + u.path) for u in typeddecode.check(md, "meta.v1.ObjectMeta")]
     return out + schema_unknown_fields(obj, schema)
