@@ -25,7 +25,6 @@ from typing import Any
 from kubelite.api import errors, meta, resources
 from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, ResourceInfo
 from kubelite.apiextensions import crdvalidation, schema
-from kubelite.apiextensions.openapi import crd_schema
 from kubelite.apiextensions.info import (
     CLEANUP_FINALIZER,
     CustomResourceInfo,
@@ -33,6 +32,7 @@ from kubelite.apiextensions.info import (
     is_established,
     storage_version,
 )
+from kubelite.apiextensions.openapi import crd_schema
 from kubelite.apiserver.registry import Registry
 
 Obj = dict[str, Any]
