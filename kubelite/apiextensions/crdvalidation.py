@@ -20,6 +20,7 @@ from kubelite.api.validation_common import (
     not_supported,
     required,
 )
+from kubelite.apiextensions.cel import compile_errors
 from kubelite.apiextensions.schema import structural_errors
 
 Obj = dict[str, Any]
@@ -160,7 +161,7 @@ def _validate_versions(spec: Obj, path: str) -> list[Cause]:
         if not isinstance(schema, dict):
             errs.append(required(spath))
         else:
-            errs += structural_errors(schema, spath)
+            errs += structural_errors(schema, spath) + compile_errors(schema, spath)
             subs = v.get("subresources") or {}
             if "status" in subs and schema.get("type") == "object":
                 extra = sorted(set(schema) - {"description", "type", "required", "properties",

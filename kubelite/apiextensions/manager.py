@@ -24,7 +24,7 @@ from typing import Any
 
 from kubelite.api import errors, meta, resources
 from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, ResourceInfo
-from kubelite.apiextensions import crdvalidation, schema
+from kubelite.apiextensions import cel, crdvalidation, schema
 from kubelite.apiextensions.info import (
     CLEANUP_FINALIZER,
     CustomResourceInfo,
@@ -129,6 +129,8 @@ class CRDManager:
                                       {"group": info.group, "kind": info.plural})
         schema.apply_defaults(obj, info.schema)
         causes = schema.validate(obj, info.schema)
+        if not causes:  # upstream runs the rules on values that passed the schema
+            causes = cel.validate(obj, old, info.schema)
         if causes:
             raise errors.invalid(info.kind, info.group, meta.name(obj), causes)
         md = obj["metadata"]
