@@ -219,3 +219,31 @@ def test_deleting_a_namespace_deletes_its_custom_resources(srv, group, request):
     srv.kubectl("delete", "namespace", ns, "--wait=false", check=True)
     srv.wait_for(lambda: srv.kubectl("get", "namespace", ns).returncode == 1, timeout=60,
                  what="the namespace and its custom resources gone")
+
+
+def test_server_side_apply_merges_map_lists_by_their_keys(srv, ns):
+    g = unique_group("ssa")
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                  "items": {"type": "object", "required": ["name"],
+                            "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}},
+        "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+        "args": {"type": "array", "items": {"type": "string"}}}}}}
+    create_crd(srv, crd(g, plural="services", kind="Service", versions=[version("v1", schema=schema)]))
+
+    def ssa(manager: str, spec: dict, check: bool = True):
+        body = json.dumps(cr(g, "svc", kind="Service", spec=spec))
+        return srv.kubectl("-n", ns, "apply", "--server-side", f"--field-manager={manager}", "-f", "-", input=body,
+                           check=check)
+    ssa("a", {"ports": [{"name": "http", "port": 80}], "tags": ["x"], "args": ["one"]})
+    ssa("b", {"ports": [{"name": "https", "port": 443}], "tags": ["y"]})
+    got = srv.kjson("-n", ns, "get", f"services.{g}", "svc")["spec"]
+    assert got["ports"] == [{"name": "http", "port": 80}, {"name": "https", "port": 443}]  # merged by key
+    assert got["tags"] == ["x", "y"]  # a set: merged by value
+    # An atomic list belongs to one manager as a whole.
+    clash = ssa("b", {"args": ["two"]}, check=False)
+    assert clash.returncode == 1 and 'conflict with "a": .spec.args' in clash.stderr
+    # Manager a stops applying its port: only its own item goes.
+    ssa("a", {"tags": ["x"]})
+    assert srv.kjson("-n", ns, "get", f"services.{g}", "svc")["spec"]["ports"] == [{"name": "https", "port": 443}]
+    srv.kubectl("delete", "crd", f"services.{g}", check=True)
