@@ -25,9 +25,11 @@ NewResource = Callable[[ResourceInfo], None]
 class CustomResourceTracker:
     """Custom resources of established CRDs, as seen through a CRD informer."""
 
-    def __init__(self, factory: SharedInformerFactory, on_new: NewResource | None = None) -> None:
+    def __init__(self, factory: SharedInformerFactory, on_new: NewResource | None = None,
+                 on_gone: NewResource | None = None) -> None:
         self.informer: SharedInformer = factory.informer(CUSTOMRESOURCEDEFINITIONS)
         self._on_new = on_new
+        self._on_gone = on_gone
         self._by_kind: dict[tuple[str, str], CustomResourceInfo] = {}
         self._storage: dict[str, CustomResourceInfo] = {}  # CRD name -> its storage-version entry
         self.informer.add_handler(self._seen, lambda _old, new: self._seen(new), self._gone)
@@ -45,7 +47,9 @@ class CustomResourceTracker:
                 self._on_new(storage)
 
     def _gone(self, crd: Obj) -> None:
-        self._storage.pop(meta.name(crd), None)
+        storage = self._storage.pop(meta.name(crd), None)
+        if storage is not None and self._on_gone is not None:
+            self._on_gone(storage)
         for info in infos_from_crd(crd):
             self._by_kind.pop((info.api_version, info.kind), None)
 

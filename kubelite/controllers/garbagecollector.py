@@ -140,23 +140,31 @@ class GarbageCollectorController:
         self.informers: list[SharedInformer] = []
         self._factory = factory
         self._running = False
-        self._watched: set[tuple[str, str, str]] = set()
+        self._watched: dict[tuple[str, str, str], SharedInformer] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
         for info in resources if resources is not None else gc_resources():
             self._watch(info)
         # Custom resources come and go with their CRDs (upstream: the periodic discovery
         # resync); a fixed resource list (tests) means no custom ones.
-        self.custom = CustomResourceTracker(factory, self._watch) if resources is None else None
+        self.custom = CustomResourceTracker(factory, self._watch, self._unwatch) if resources is None else None
 
     def _watch(self, info: ResourceInfo) -> None:
         """Monitor one more resource (started at once when the collector already runs)."""
-        if info.gvr in self._watched:
-            return
-        self._watched.add(info.gvr)
-        inf = self._factory.informer(info)
-        inf.add_handler(self._adder(info), self._updater(info), self._on_delete)
-        self.informers.append(inf)
+        inf = self._watched.get(info.gvr)
+        if inf is None:
+            inf = self._watched[info.gvr] = self._factory.informer(info)
+            inf.add_handler(self._adder(info), self._updater(info), self._on_delete)
+            self.informers.append(inf)
         if self._running:
-            inf.start()
+            inf.start()  # also restarts the informer of a CRD deleted and created again
+
+    def _unwatch(self, info: ResourceInfo) -> None:
+        """A custom resource is no longer served: stop its informer, which would only retry."""
+        stop = getattr(self._watched.get(info.gvr), "stop", None)  # the protocol has no stop
+        if stop is not None:
+            task = asyncio.get_running_loop().create_task(stop())
+            self._stopping.add(task)  # held until done, so the task is not collected early
+            task.add_done_callback(self._stopping.discard)
 
     def _by_kind(self, api_version: str, kind: str) -> ResourceInfo | None:
         """The resource of an ownerReference's apiVersion and kind, custom ones included."""
