@@ -352,10 +352,23 @@ SUBJECTS = {
                                  "metadata": {"labels": {"app": "x"}},
                                  "spec": {"nodeSelector": {"kubelite.dev/none": "x"},
                                           "containers": [{"name": "c", "image": "nginx:1.25"}]}}}},
+    # A CRD's name is <plural>.<group>: built from the test's namespace name by _crd_subject.
+    ("apiextensions.k8s.io", "customresourcedefinitions"): "crd",
 }
 # Connect subresources reach a node or a pod's address, which a test may not dial; binding,
 # eviction and finalize have no GET.
 NOT_READ = {"attach", "exec", "log", "portforward", "proxy", "binding", "eviction", "finalize", "token"}
+
+
+def _crd_subject(ns: str) -> tuple[str, dict]:
+    """A minimal CustomResourceDefinition whose plural is derived from ``ns``, and its name."""
+    plural = ns.replace("-", "")[:50]
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "spec": {"group": "subjects.kubelite.example.com", "scope": "Namespaced",
+                    "names": {"plural": plural, "kind": "Subject" + plural[-4:]},
+                    "versions": [{"name": "v1", "served": True, "storage": True,
+                                  "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
+    return f"{plural}.subjects.kubelite.example.com", crd
 
 
 def gv_path(group: str, version: str) -> str:
@@ -436,7 +449,9 @@ def test_every_discovered_resource_is_served(api_server, raw, ns):
             assert (group, resource) in SUBJECTS, f"add an object of {resource} to SUBJECTS"
             name = ns
             subject = SUBJECTS[(group, resource)]
-            if subject is not None:
+            if subject == "crd":
+                name, subject = _crd_subject(ns)
+            if isinstance(subject, dict):
                 obj = dict(subject, metadata={"name": name})
                 api_server.kubectl("-n", ns, "create", "-f", "-", input=json.dumps(obj), check=True)
                 made.append((resource + ("." + group if group else ""), name, entry["scope"] == "Namespaced"))

@@ -31,6 +31,8 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api.resources import ResourceInfo
+from kubelite.apiextensions.info import CustomResourceInfo
+from kubelite.apiextensions.schema import apply_defaults
 
 Obj = dict[str, Any]
 
@@ -91,11 +93,22 @@ def to_storage(info: ResourceInfo, obj: Obj) -> Obj:
     """The object as it is stored: converted when ``info`` is a view of another API's storage."""
     if not info.storage_api_version:
         return obj
-    return _CONVERTERS[(info.api_version, info.kind, info.storage_api_version)][0](obj)
+    conv = _CONVERTERS.get((info.api_version, info.kind, info.storage_api_version))
+    if conv is None:
+        # Custom resources: the "None" strategy only rewrites apiVersion.
+        return {**obj, "apiVersion": info.storage_api_version}
+    return conv[0](obj)
 
 
 def from_storage(info: ResourceInfo, obj: Obj) -> Obj:
     """A stored object as ``info``'s API serves it."""
     if not info.storage_api_version:
         return obj
-    return _CONVERTERS[(info.api_version, info.kind, info.storage_api_version)][1](obj)
+    conv = _CONVERTERS.get((info.api_version, info.kind, info.storage_api_version))
+    if conv is None:
+        obj["apiVersion"] = info.api_version
+        if isinstance(info, CustomResourceInfo):
+            # Upstream defaults on every read, so a default added later shows on old objects.
+            apply_defaults(obj, info.schema)
+        return obj
+    return conv[1](obj)

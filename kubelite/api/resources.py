@@ -7,6 +7,7 @@ must answer lists, or `kubectl get all` errors.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
@@ -163,23 +164,57 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", namespaced=False),
     ResourceInfo("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
     ResourceInfo("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    # apiextensions.k8s.io/v1: the definitions of the dynamic part below.
+    ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+                 namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
+                 subresources=(_STATUS,), has_status=True),
 )
 
-# Group preference order for /apis (upstream lists apps early, events late).
-GROUP_ORDER = ("apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io", "batch",
-               "rbac.authorization.k8s.io", "coordination.k8s.io", "discovery.k8s.io")
+# Upstream's order, from the oracle's /apis: the groups kubelite serves, in the same sequence.
+GROUP_ORDER = ("apiregistration.k8s.io", "apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io",
+               "autoscaling", "batch", "certificates.k8s.io", "networking.k8s.io", "policy",
+               "rbac.authorization.k8s.io", "storage.k8s.io", "admissionregistration.k8s.io",
+               "apiextensions.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "node.k8s.io",
+               "discovery.k8s.io", "flowcontrol.apiserver.k8s.io")
 
 _BY_GVR = {r.gvr: r for r in RESOURCES}
+
+# The dynamic part of the catalogue: resources of established CustomResourceDefinitions,
+# replaced as a whole by the API server whenever a CRD changes (``apiextensions.manager``).
+# A custom resource never shadows a built-in one (upstream refuses such CRD names).
+_DYNAMIC: dict[tuple[str, str, str], ResourceInfo] = {}
+_generation = 0
+
+
+def set_dynamic(infos: Iterable[ResourceInfo]) -> None:
+    """Replace the dynamic part of the catalogue."""
+    global _DYNAMIC, _generation
+    # A new dict, swapped in whole: readers on other threads (the OpenAPI builder) see
+    # the old or the new catalogue, never one being changed.
+    _DYNAMIC = {r.gvr: r for r in infos if r.gvr not in _BY_GVR}
+    _generation += 1
+
+
+def catalogue_generation() -> int:
+    """A number that moves whenever the dynamic part changes (caches key on it)."""
+    return _generation
+
+
+def served() -> tuple[ResourceInfo, ...]:
+    """Every served resource: the static table, then the dynamic part."""
+    dynamic = _DYNAMIC
+    return RESOURCES + tuple(dynamic.values()) if dynamic else RESOURCES
 
 
 def lookup(group: str, version: str, plural: str) -> ResourceInfo | None:
     """The resource served at /apis/<group>/<version>/<plural>, if any."""
-    return _BY_GVR.get((group, version, plural))
+    key = (group, version, plural)
+    return _BY_GVR.get(key) or _DYNAMIC.get(key)
 
 
 def by_kind(api_version: str, kind: str) -> ResourceInfo | None:
     """The resource for an apiVersion + kind pair."""
-    for r in RESOURCES:
+    for r in served():
         if r.api_version == api_version and r.kind == kind:
             return r
     return None
@@ -188,7 +223,7 @@ def by_kind(api_version: str, kind: str) -> ResourceInfo | None:
 def group_versions() -> dict[str, list[str]]:
     """{group: [versions]} for every group we serve ('' is core)."""
     out: dict[str, list[str]] = {}
-    for r in RESOURCES:
+    for r in served():
         vs = out.setdefault(r.group, [])
         if r.version not in vs:
             vs.append(r.version)
@@ -197,7 +232,7 @@ def group_versions() -> dict[str, list[str]]:
 
 def in_group_version(group: str, version: str) -> list[ResourceInfo]:
     """Every resource of one group/version, in catalogue order."""
-    return [r for r in RESOURCES if r.group == group and r.version == version]
+    return [r for r in served() if r.group == group and r.version == version]
 
 
 def _served(group: str, version: str, plural: str) -> ResourceInfo:
@@ -231,3 +266,4 @@ CRONJOBS = _served("batch", "v1", "cronjobs")
 CONTROLLERREVISIONS = _served("apps", "v1", "controllerrevisions")
 STATEFULSETS = _served("apps", "v1", "statefulsets")
 DAEMONSETS = _served("apps", "v1", "daemonsets")
+CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourcedefinitions")

@@ -468,7 +468,7 @@ def validate_label_selector(sel: dict | None, path: str) -> Errs:
     return errs
 
 
-_STANDARD_FINALIZERS = {"kubernetes", "orphan", "foregroundDeletion"}
+_STANDARD_FINALIZERS = {"kubernetes", "orphan", "foregroundDeletion", "customresourcecleanup.apiextensions.k8s.io"}
 
 
 def _validate_finalizer(name: str, path: str) -> Errs:

@@ -12,8 +12,11 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from kubelite.api import errors
-from kubelite.api.resources import lookup
+from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, lookup
+from kubelite.apiextensions.info import CustomResourceInfo
+from kubelite.apiextensions.manager import CRDManager
 from kubelite.apiserver import discovery, health, limits, subresources, verbs, watch
+from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.allocators import ServiceAllocator
 from kubelite.apiserver.handlers import Target, parse_path, qbool
@@ -26,6 +29,8 @@ from kubelite.store.base import Store
 log = logging.getLogger("kubelite.apiserver")
 
 PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+CUSTOM_PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml")
 
 
 @dataclass
@@ -57,6 +62,9 @@ class APIServer:
         self.config = config
         self.store = store
         self.registry = Registry(store, ServiceAllocator(config.service_cidr))
+        # CustomResourceDefinitions: their admission, and the dynamic part of the catalogue.
+        self.crds = CRDManager(self.registry)
+        self.registry.admission.append(self.crds.admit)
         self.security = self._security(cert_signer)
         self.ready = asyncio.Event()
         # Limits (connections, timeouts, requests in flight): see limits.py.  Their
@@ -202,7 +210,19 @@ class APIServer:
             raise errors.method_not_allowed()
         if verb == "watch":
             return await watch.watch(request, t)
-        return await _VERBS[verb](request, t)
+        if isinstance(info, CustomResourceInfo) and verb == "patch" and \
+                request.headers.get("Content-Type", "").split(";")[0].strip().lower() == STRATEGIC_PATCH:
+            # Custom resources have no patch strategies to merge by (upstream: 415 too).
+            raise errors.unsupported_media_type(STRATEGIC_PATCH, CUSTOM_PATCH_TYPES)
+        if info is not CUSTOMRESOURCEDEFINITIONS:
+            return await _VERBS[verb](request, t)
+        if verb == "delete" and not h.dry_run(request):
+            await self.crds.before_delete(t.name)
+        try:
+            return await _VERBS[verb](request, t)
+        finally:
+            if verb not in ("get", "list"):
+                await self.crds.sync()  # the CRD's resources are served (or gone) when this returns
 
     @staticmethod
     def _verb(method: str, t: Target, request: web.Request, legacy_watch: bool) -> str:
@@ -251,10 +271,12 @@ class APIServer:
             self._runner = None
             raise
         self.security.start()
+        await self.crds.sync()
 
     async def stop(self) -> None:
         """Stop serving (open watches are closed)."""
         self.closing.set()
+        await self.crds.stop()
         await self.security.stop()
         if self._listener is not None:
             await self._listener.stop()

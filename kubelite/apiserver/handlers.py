@@ -18,8 +18,11 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from kubelite.api import errors, meta, typeddecode
-from kubelite.api.resources import NAMESPACES, ResourceInfo, lookup
+from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, NAMESPACES, ResourceInfo, by_kind, lookup
 from kubelite.api.validation_common import go_quote
+from kubelite.apiextensions.info import CustomResourceInfo
+from kubelite.apiextensions.openapi import crd_schema
+from kubelite.apiextensions.schema import unknown_fields as schema_unknown_fields
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.registry import Registry
 
@@ -198,8 +201,26 @@ def typed_unknown(obj: Obj, api_version: str, kind: str) -> list[typeddecode.Unk
     message = typeddecode.message_for(api_version, kind)
     if message is None:
         typeddecode.bounded(obj)
+        custom = by_kind(api_version, kind)
+        if isinstance(custom, CustomResourceInfo):
+            return custom_unknown(obj, custom.schema)
+        if custom is CUSTOMRESOURCEDEFINITIONS:
+            return custom_unknown(obj, crd_schema())
         return []
     return typeddecode.check(obj, message)
+
+
+def custom_unknown(obj: Obj, schema: Obj | None) -> list[typeddecode.Unknown]:
+    """The unknown fields of a custom resource (or a CRD): its metadata typed as
+    ObjectMeta, the rest by the structural schema (what upstream prunes)."""
+    out: list[typeddecode.Unknown] = []
+    md = obj.get("metadata")
+    if md is not None and not isinstance(md, dict):
+        raise errors.bad_request(f"unable to decode {obj.get('kind') or 'the object'}: "
+                                 ".metadata accessor error: not a map: the metadata must be an object")
+    if isinstance(md, dict):
+        out = [u._replace(path="metadata." + u.path) for u in typeddecode.check(md, "meta.v1.ObjectMeta")]
+    return out + schema_unknown_fields(obj, schema)
 
 
 def decode_typed(obj: Obj, api_version: str, kind: str, *, body: bytes | None = None,

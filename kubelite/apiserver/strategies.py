@@ -18,6 +18,7 @@ from kubelite.api.defaults import admit_pod, apply_defaults
 from kubelite.api.errors import invalid
 from kubelite.api.resources import ResourceInfo
 from kubelite.api.validation import generation_changed, validate
+from kubelite.apiextensions.info import CustomResourceInfo
 from kubelite.apiserver.omitempty import drop_false_booleans
 
 Obj = dict[str, Any]
@@ -35,7 +36,8 @@ DS_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
 def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | None = None) -> None:
     """Reset what clients may not set on create; a Pod is admitted with its ServiceAccount
     (None when it does not exist)."""
-    kind = info.kind
+    # A custom resource may share a built-in's kind name; none of the built-in rules apply.
+    kind = "" if isinstance(info, CustomResourceInfo) else info.kind
     md = obj["metadata"]
     if kind in _GENERATION_TRACKED:
         md["generation"] = 1
@@ -68,7 +70,7 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
 
 def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str) -> None:
     """Keep the half of the object this write may not touch; move generation."""
-    kind = info.kind
+    kind = "" if isinstance(info, CustomResourceInfo) else info.kind
     nmd, omd = new.setdefault("metadata", {}), old["metadata"]
     # Identity and server-owned metadata never change through an update.
     for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "name", "namespace"):
@@ -119,18 +121,22 @@ def _daemonset_template_generation(new: Obj, old: Obj) -> None:
 
 def default_and_validate(info: ResourceInfo, obj: Obj, old: Obj | None, subresource: str = "") -> None:
     """Apply defaults, then raise 422 Invalid with upstream's causes if invalid."""
-    apply_defaults(info.kind, info.api_version, obj, create=old is None)
+    custom = isinstance(info, CustomResourceInfo)  # schema defaults and rules ran in admission
+    if not custom:
+        apply_defaults(info.kind, info.api_version, obj, create=old is None)
     drop_false_booleans(obj)  # what upstream's encoding would omit is never stored
     if old is not None and not obj["metadata"].get("resourceVersion"):
         # An unconditional update is validated as if it carried the stored version.
         obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
     if subresource == "binding":
         return  # nodeName may be set exactly once, through binding, bypassing pod update rules
+    # Custom resources get the generic metadata rules only (an unknown kind's).
+    kind = "" if custom else info.kind
     if subresource == "status" and old is not None:  # a status write always updates
         from kubelite.api.validation import validate_status
-        causes = validate_status(info.kind, info.api_version, obj, old)
+        causes = validate_status(kind, info.api_version, obj, old)
     else:
-        causes = validate(info.kind, info.api_version, obj, old)
+        causes = validate(kind, info.api_version, obj, old)
     if causes:
         raise invalid(info.kind, info.group, meta.name(obj), causes)
 

@@ -11,7 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors, meta, typeddecode
-from kubelite.api.resources import PODS
+from kubelite.api.resources import PODS, ResourceInfo
+from kubelite.apiextensions import scale as custom_scale
+from kubelite.apiextensions.info import CustomResourceInfo
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.handlers import Target
@@ -27,9 +29,12 @@ def _selector_string(obj: Obj) -> str:
     return str(selector_from_dict(sel or {}))
 
 
-def to_scale(obj: Obj) -> Obj:
-    """autoscaling/v1 Scale view of a Deployment, ReplicaSet or ReplicationController."""
+def to_scale(obj: Obj, info: ResourceInfo | None = None) -> Obj:
+    """autoscaling/v1 Scale view of a Deployment, ReplicaSet, ReplicationController or a
+    custom resource with a scale subresource."""
     md = obj["metadata"]
+    if isinstance(info, CustomResourceInfo):
+        return custom_scale.to_scale(info, obj)
     return {
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md},
@@ -47,7 +52,7 @@ async def scale(request: web.Request, t: Target) -> web.Response:
     neg.wants(request, tables=True)
     reg = await h.registry_from(request)
     if request.method == "GET":
-        return neg.respond(to_scale(await reg.get(t.info, t.namespace, t.name)))
+        return neg.respond(to_scale(await reg.get(t.info, t.namespace, t.name), t.info))
     dry = h.dry_run(request)
     body = await neg.read_body(request)
     if request.method == "PUT":
@@ -89,14 +94,17 @@ async def scale(request: web.Request, t: Target) -> web.Response:
         expected = (new_scale.get("metadata") or {}).get("resourceVersion", "")
 
     def mutate(obj: Obj) -> Obj:
-        cur = to_scale(obj)
+        cur = to_scale(obj, t.info)
         sc = new_scale if new_scale is not None else patch_fn(copy.deepcopy(cur))
         # Typed decoding made spec.replicas an int32 (absent: the zero value).
         replicas = (sc.get("spec") or {}).get("replicas") or 0
         if replicas < 0:
             raise errors.invalid("Scale", "autoscaling", t.name, [errors.Cause(
                 "FieldValueInvalid", f"Invalid value: {replicas}: must be greater than or equal to 0", "spec.replicas")])
-        obj.setdefault("spec", {})["replicas"] = replicas
+        if isinstance(t.info, CustomResourceInfo):
+            custom_scale.set_replicas(t.info, obj, replicas)
+        else:
+            obj.setdefault("spec", {})["replicas"] = replicas
         if not expected:
             return obj
         obj["metadata"]["resourceVersion"] = expected
@@ -105,7 +113,7 @@ async def scale(request: web.Request, t: Target) -> web.Response:
     out, _ = await reg.guaranteed_update(t.info, t.namespace, t.name, mutate, expected_rv=expected,
                                          dry_run=dry,
                                          manager_fn=h.managed_fields_updater(request, t.info, "scale"))
-    return neg.respond(to_scale(out))
+    return neg.respond(to_scale(out, t.info))
 
 
 async def binding(request: web.Request, t: Target) -> web.Response:

@@ -12,6 +12,8 @@ from aiohttp.typedefs import LooseHeaders
 from kubelite.api import errors, meta, typeddecode
 from kubelite.api.resources import ResourceInfo
 from kubelite.api.validation_common import go_quote
+from kubelite.apiextensions.info import CustomResourceInfo
+from kubelite.apiextensions.printing import table as custom_table
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver import strictdecode
@@ -54,9 +56,13 @@ def table(info: ResourceInfo, objs: list[Obj], w: neg.Wants, *, resource_version
           continue_token: str = "", remaining: int | None = None) -> Obj:
     """A Table of ``objs`` in the meta.k8s.io version the client asked for."""
     from kubelite.api.printers import table_for
-    tbl = table_for(info.kind, info.api_version, objs, include_object=w.include_object,
-                    resource_version=resource_version, no_headers=no_headers, continue_token=continue_token,
-                    remaining_item_count=remaining)
+    if isinstance(info, CustomResourceInfo):
+        tbl = custom_table(info, objs, include_object=w.include_object, resource_version=resource_version,
+                           no_headers=no_headers, continue_token=continue_token, remaining_item_count=remaining)
+    else:
+        tbl = table_for(info.kind, info.api_version, objs, include_object=w.include_object,
+                        resource_version=resource_version, no_headers=no_headers, continue_token=continue_token,
+                        remaining_item_count=remaining)
     tbl["apiVersion"] = w.meta_api_version()
     for row in tbl["rows"]:
         o = row.get("object")

@@ -30,6 +30,7 @@ from typing import Any
 
 from kubelite.api import meta
 from kubelite.api.resources import RESOURCES, ResourceInfo, by_kind
+from kubelite.apiextensions.tracker import CustomResourceTracker
 from kubelite.client.errors import Conflict, NotFound
 from kubelite.client.protocols import AddFunc, APIClient, SharedInformer, SharedInformerFactory, UpdateFunc
 from kubelite.client.retry import with_retries
@@ -143,10 +144,39 @@ class GarbageCollectorController:
         self.orphan_workers = orphan_workers
         self._absent: dict[str, None] = {}  # insertion-ordered set of owner uids known gone
         self.informers: list[SharedInformer] = []
+        self._factory = factory
+        self._running = False
+        self._watched: dict[tuple[str, str, str], SharedInformer] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
         for info in resources if resources is not None else gc_resources():
-            inf = factory.informer(info)
+            self._watch(info)
+        # Custom resources come and go with their CRDs (upstream: the periodic discovery
+        # resync); a fixed resource list (tests) means no custom ones.
+        self.custom = CustomResourceTracker(factory, self._watch, self._unwatch) if resources is None else None
+
+    def _watch(self, info: ResourceInfo) -> None:
+        """Monitor one more resource (started at once when the collector already runs)."""
+        inf = self._watched.get(info.gvr)
+        if inf is None:
+            inf = self._watched[info.gvr] = self._factory.informer(info)
             inf.add_handler(self._adder(info), self._updater(info), self._on_delete)
             self.informers.append(inf)
+        if self._running:
+            inf.start()  # also restarts the informer of a CRD deleted and created again
+
+    def _unwatch(self, info: ResourceInfo) -> None:
+        """A custom resource is no longer served: stop its informer, which would only retry."""
+        stop = getattr(self._watched.get(info.gvr), "stop", None)  # the protocol has no stop
+        if stop is not None:
+            task = asyncio.get_running_loop().create_task(stop())
+            self._stopping.add(task)  # held until done, so the task is not collected early
+            task.add_done_callback(self._stopping.discard)
+
+    def _by_kind(self, api_version: str, kind: str) -> ResourceInfo | None:
+        """The resource of an ownerReference's apiVersion and kind, custom ones included."""
+        if self.custom is not None:
+            return self.custom.by_kind(api_version, kind)
+        return by_kind(api_version, kind)
 
     # -- graph builder: handlers only update the graph and enqueue ---------------------
     def _adder(self, info: ResourceInfo) -> AddFunc:
@@ -169,7 +199,7 @@ class GarbageCollectorController:
             for dep in self.graph.dependents_of(uid):
                 self.attempt_to_delete.add(meta.uid(dep.obj))
         # An owner we have not seen: verify it (the owner's watch may only be late).
-        if any(r.get("uid") not in self.graph.nodes and by_kind(r.get("apiVersion", ""), r.get("kind", ""))
+        if any(r.get("uid") not in self.graph.nodes and self._by_kind(r.get("apiVersion", ""), r.get("kind", ""))
                for r in owner_refs(obj)):
             self.attempt_to_delete.add(uid)
         # A reference dropped, or blockOwnerDeletion changed: owners in the foreground re-check.
@@ -216,7 +246,7 @@ class GarbageCollectorController:
         uid = ref.get("uid", "")
         if uid in self._absent:
             return "dangling"
-        info = by_kind(ref.get("apiVersion", ""), ref.get("kind", ""))
+        info = self._by_kind(ref.get("apiVersion", ""), ref.get("kind", ""))
         if info is None:
             # An owner kind we do not serve can never be confirmed absent: keep the dependent.
             return "solid"
@@ -334,8 +364,12 @@ class GarbageCollectorController:
     # -- lifecycle ---------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set."""
-        for inf in self.informers:
+        self._running = True
+        if self.custom is not None:
+            self.custom.informer.start()
+            await self.custom.informer.wait_synced()  # custom resources join the first sync
+        for inf in list(self.informers):
             inf.start()
-        await asyncio.gather(*(inf.wait_synced() for inf in self.informers))
+        await asyncio.gather(*(inf.wait_synced() for inf in list(self.informers)))
         await asyncio.gather(process_until(self.attempt_to_delete, self.sync_delete, stop, self.delete_workers),
                              process_until(self.attempt_to_orphan, self.sync_orphan, stop, self.orphan_workers))

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.resources import NAMESPACES, PODS, RESOURCES, ResourceInfo
+from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, NAMESPACES, PODS, RESOURCES, ResourceInfo
+from kubelite.apiextensions.info import infos_from_crd, storage_version
 from kubelite.client.errors import MethodNotAllowed, NotFound, StatusError
 from kubelite.client.protocols import APIClient, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
@@ -183,7 +184,7 @@ class NamespaceController:
         """Delete every namespaced object in ``namespace``; report what is left."""
         totals = ContentTotals()
         since = (meta.now() - (meta.parse_time(ns["metadata"]["deletionTimestamp"]) or meta.now())).total_seconds()
-        for info in namespaced_resources():
+        for info in [*namespaced_resources(), *await self._custom_resources()]:
             try:
                 left = await self._delete_resource(info, namespace)
             except StatusError as e:
@@ -202,6 +203,17 @@ class NamespaceController:
             elif any(item.get("metadata", {}).get("finalizers") for item in left):
                 totals.estimate = max(totals.estimate, self.finalizer_estimate)
         return totals
+
+    async def _custom_resources(self) -> list[ResourceInfo]:
+        """Namespaced custom resources: content too (upstream finds them by discovery; we
+        read the CRDs, which this controller may list)."""
+        crds = (await self.client.resource(CUSTOMRESOURCEDEFINITIONS).list()).get("items") or []
+        out: list[ResourceInfo] = []
+        for crd in crds:
+            infos = [i for i in infos_from_crd(crd) if i.namespaced]
+            sv = storage_version(crd)
+            out.extend([i for i in infos if i.version == sv][:1] or infos[:1])
+        return out
 
     async def _delete_resource(self, info: ResourceInfo, namespace: str) -> list[Obj]:
         rc = self.client.resource(info)

@@ -10,7 +10,12 @@ by adding its entry. Besides the object itself an entry says:
   ignores);
 - ``prereqs``: objects the sample needs in its namespace first (a Binding's pod);
 - ``garbage_collected``: whether the garbage collector handles the kind, as owner and as
-  dependent (upstream ignores events, and deletes them whatever the propagation policy).
+  dependent (upstream ignores events, and deletes them whatever the propagation policy);
+- ``name_suffix``: appended to every name the suite makes (a CRD's name is
+  ``<plural>.<group>``).
+
+Custom resources join the same way: the suite's server serves ``WIDGET_CRD`` before
+discovery is read, and ``widgets`` has a sample like any built-in kind.
 
 ``make(name, namespace)`` builds the object; names come from the suite (unique per test)
 and the suite adds its own labels. Addresses
@@ -43,6 +48,7 @@ class Sample:
     status_change: Obj | None = None
     prereqs: Callable[[str, str], list[Obj]] = _no_prereqs
     garbage_collected: bool = True
+    name_suffix: str = ""
 
 
 def _obj(api_version: str, kind: str, name: str, **rest: Any) -> Obj:
@@ -81,6 +87,44 @@ def _events_v1_event(name: str, ns: str) -> Obj:
 
 def _condition(type_: str) -> Obj:
     return {"type": type_, "status": "True", "lastTransitionTime": NOW, "reason": "Tested", "message": "set by a test"}
+
+
+CRD_GROUP = "conformance.kubelite.example.com"
+
+# A namespaced custom resource with status and scale subresources, served by the suite's
+# server from its start.
+WIDGET_CRD: Obj = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": f"widgets.{CRD_GROUP}"},
+    "spec": {"group": CRD_GROUP, "scope": "Namespaced",
+             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wdg"]},
+             "versions": [{"name": "v1", "served": True, "storage": True,
+                           "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
+                                                                    "statusReplicasPath": ".status.replicas"}},
+                           "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                               "spec": {"type": "object", "properties": {
+                                   "replicas": {"type": "integer", "minimum": 0},
+                                   "color": {"type": "string"}}},
+                               "status": {"type": "object", "properties": {
+                                   "replicas": {"type": "integer"},
+                                   "conditions": {"type": "array", "items": {
+                                       "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}}}}]}}
+
+
+def _crd_versions(description: str) -> list[Obj]:
+    # Not served: the suite's CRDs must not add resources to the discovery other specs compare.
+    return [{"name": "v1", "served": False, "storage": True,
+             "schema": {"openAPIV3Schema": {"type": "object", "description": description,
+                                            "x-kubernetes-preserve-unknown-fields": True}}}]
+
+
+def _crd(name: str, ns: str) -> Obj:
+    """A CRD named ``<plural>.<group>``: the plural is the suite's name, the kind made from it."""
+    plural = name.split(".", 1)[0]
+    kind = "K" + plural.replace("-", "")
+    return _obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", name, spec={
+        "group": CRD_GROUP, "scope": "Namespaced", "names": {"plural": plural, "kind": kind},
+        "versions": _crd_versions("a conformance sample")})
 
 
 SAMPLES: dict[str, Sample] = {
@@ -192,4 +236,12 @@ SAMPLES: dict[str, Sample] = {
         status_change={"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
                        "numberReady": 0, "conditions": [
                            {"type": "Tested", "status": "True", "lastTransitionTime": NOW, "reason": "Tested"}]}),
+    "apiextensions.k8s.io/v1/customresourcedefinitions": Sample(
+        _crd, spec_change={"spec": {"versions": _crd_versions("changed by a test")}},
+        status_change={"conditions": [_condition("Tested")]},
+        name_suffix="." + CRD_GROUP),
+    f"{CRD_GROUP}/v1/widgets": Sample(
+        lambda n, ns: _obj(f"{CRD_GROUP}/v1", "Widget", n, spec={"replicas": 1, "color": "blue"}),
+        spec_change={"spec": {"color": "red"}},
+        status_change={"replicas": 1, "conditions": [_condition("Tested")]}),
 }

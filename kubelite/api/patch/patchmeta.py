@@ -266,12 +266,63 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): CLUSTER_ROLE,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLE_BINDING,
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ROLE_BINDING,
+    # No patch strategies in its Go types; conditions are a map keyed by type for apply.
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): _kind(status=Struct({"conditions": CONDITIONS})),
 }
 
 
 def schema_for(kind: str, api_version: str) -> Struct | None:
-    """The merge schema of a built-in kind, or None (CRDs and unknown kinds)."""
-    return SCHEMAS.get((api_version, kind))
+    """The merge schema of a built-in kind, or of a custom resource (from its CRD's
+    list and map types), or None (unknown kinds)."""
+    known = SCHEMAS.get((api_version, kind))
+    if known is not None:
+        return known
+    from kubelite.api.resources import by_kind
+    from kubelite.apiextensions.info import CustomResourceInfo
+    info = by_kind(api_version, kind)
+    if isinstance(info, CustomResourceInfo) and info.schema is not None:
+        return _custom_struct(id(info.schema), info.schema)
+    return None
+
+
+_CUSTOM_CACHE: dict[int, tuple[Mapping[str, Any], Struct]] = {}
+
+
+def _custom_struct(key: int, schema: Mapping[str, Any]) -> Struct:
+    """A custom resource's merge schema, built once per stored schema object."""
+    hit = _CUSTOM_CACHE.get(key)
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    node = from_openapi(schema)
+    fields = dict(node.fields) if isinstance(node, Struct) else {}
+    root = Struct({**fields, "metadata": OBJECT_META})
+    if len(_CUSTOM_CACHE) > 256:
+        _CUSTOM_CACHE.clear()
+    _CUSTOM_CACHE[key] = (schema, root)  # the schema is kept alive with its id
+    return root
+
+
+def from_openapi(s: Mapping[str, Any]) -> Node:
+    """The merge node of a structural schema: x-kubernetes-list-type / -list-map-keys /
+    -map-type, as upstream's apply reads them from a CRD."""
+    typ = s.get("type")
+    if typ == "array":
+        items = s.get("items")
+        item = from_openapi(items) if isinstance(items, Mapping) else None
+        lt = s.get("x-kubernetes-list-type") or "atomic"
+        if lt == "map":
+            return ListOf(item, "map", tuple(s.get("x-kubernetes-list-map-keys") or ()))
+        return ListOf(item, "set") if lt == "set" else atomic_list(item)
+    if typ == "object" or isinstance(s.get("properties"), Mapping):
+        atomic = s.get("x-kubernetes-map-type") == "atomic"
+        addl = s.get("additionalProperties")
+        if isinstance(addl, Mapping) and not s.get("properties"):
+            return MapOf(from_openapi(addl), atomic=atomic)
+        props = s.get("properties")
+        if isinstance(props, Mapping):
+            return Struct({k: from_openapi(v) for k, v in props.items() if isinstance(v, Mapping)}, atomic=atomic)
+        return Struct(atomic=True) if atomic else None
+    return None
 
 
 # --- zero objects ---------------------------------------------------------------------

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api import protoschema as ps
-from kubelite.api.resources import RESOURCES, ResourceInfo
+from kubelite.api.resources import ResourceInfo, served
+from kubelite.apiextensions import openapi as custom_openapi
 from kubelite.apiserver.openapi.schema import PATCH_DEF
 
 Obj = dict[str, Any]
@@ -90,7 +91,7 @@ def _tag(group: str, version: str) -> str:
 def operations() -> list[Operation]:
     """Every operation we document, derived from the resource catalogue."""
     out: list[Operation] = []
-    for r in RESOURCES:
+    for r in served():
         out.extend(_resource_operations(r))
     return out
 
@@ -107,8 +108,12 @@ def _resource_operations(r: ResourceInfo) -> Iterable[Operation]:
     gv_path = f"api/{r.version}" if not r.group else f"apis/{r.group}/{r.version}"
     base = "/" + gv_path + ("/namespaces/{namespace}" if r.namespaced else "")
     scope = "Namespaced" if r.namespaced else ""
-    kind_msg = _kind_message(r.api_version, r.kind)
-    list_msg = ps.kind_message(r.api_version, r.list_kind or r.kind + "List")
+    list_msg: str | None
+    if custom_openapi.handles(r):
+        kind_msg, list_msg = custom_openapi.message_names(r)
+    else:
+        kind_msg = _kind_message(r.api_version, r.kind)
+        list_msg = ps.kind_message(r.api_version, r.list_kind or r.kind + "List")
     camel = _camel_gv(r.group, r.version)
     gvk = {"group": r.group, "kind": r.kind, "version": r.version}
 
@@ -143,7 +148,7 @@ def _resource_operations(r: ResourceInfo) -> Iterable[Operation]:
         path = f"{item}/{sub.name}"
         if sub.name in ("status", "scale", "finalize"):
             sub_av = f"{sub.group}/{sub.version}" if sub.group else r.api_version
-            sub_msg = _kind_message(sub_av, sub.kind or r.kind)
+            sub_msg = kind_msg if not sub.kind else _kind_message(sub_av, sub.kind)
             sub_gvk = {"group": sub.group or r.group, "kind": sub.kind or r.kind,
                        "version": sub.version or r.version}
             suffix = sub.name.capitalize()

@@ -14,6 +14,7 @@ from typing import Any
 from kubelite.api import protoschema as ps
 from kubelite.api.patch import patchmeta as pm
 from kubelite.api.resources import RESOURCES
+from kubelite.apiextensions import openapi as custom_openapi
 from kubelite.apiserver.openapi.fielddocs import ENUMS, FIELD_DOCS, GENERIC_DOCS, KIND_DOCS
 
 Obj = dict[str, Any]
@@ -31,6 +32,8 @@ PATCH_DEF = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch"
 def definition_name(message: str) -> str:
     """Upstream's definition name of a protoschema message (``apps.v1.Deployment`` →
     ``io.k8s.api.apps.v1.Deployment``)."""
+    if message.startswith(custom_openapi.PREFIX):  # CRDs and custom resources: named by apiextensions
+        return message[len(custom_openapi.PREFIX):]
     package, _, name = message.rpartition(".")
     return f"{_PACKAGES.get(package) or 'io.k8s.api.' + package}.{name}"
 
@@ -149,6 +152,8 @@ class Definitions:
         return {"$ref": f"#/definitions/{name}"}
 
     def _define(self, message: str) -> Obj:
+        if message.startswith(custom_openapi.PREFIX):
+            return custom_openapi.definition(message[len(custom_openapi.PREFIX):], self.ref)
         if message in _SPECIAL_SCHEMAS:
             return dict(_SPECIAL_SCHEMAS[message])
         msg = ps.message(message)

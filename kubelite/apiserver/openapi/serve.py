@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import functools
 import hashlib
 import time
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import orjson
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.api.resources import group_versions
+from kubelite.api.resources import catalogue_generation, group_versions
 from kubelite.apiserver.openapi.documents import build_v2, build_v3
 from kubelite.apiserver.openapi.gnostic import to_gnostic
 
@@ -49,9 +48,23 @@ class Documents:
     built: float
 
 
-@functools.cache
 def documents() -> Documents:
-    """Build (once) and return the served OpenAPI documents."""
+    """The served OpenAPI documents of the catalogue as it is now: built once per change
+    of its dynamic part (a new CRD changes the documents, and so their ETags)."""
+    generation = catalogue_generation()
+    cached = _cache.get(generation)
+    if cached is None:
+        cached = _build()
+        _cache.clear()  # only the newest generation is ever asked for again
+        _cache[generation] = cached
+    return cached
+
+
+_cache: dict[int, Documents] = {}
+
+
+def _build() -> Documents:
+    """Build every document from the catalogue."""
     v2 = build_v2()
     v3 = {gv: _blob(orjson.dumps(d)) for gv, d in build_v3(v2).items()}
     root = {"paths": {gv: {"serverRelativeURL": f"/openapi/v3/{gv}?hash={b.etag}"}
@@ -111,7 +124,7 @@ def _serve(request: web.Request, blob: Blob, content_type: str, built: float,
 
 
 async def _documents() -> Documents:
-    if documents.cache_info().currsize:
+    if catalogue_generation() in _cache:
         return documents()
     return await asyncio.get_running_loop().run_in_executor(None, documents)
 
