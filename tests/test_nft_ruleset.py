@@ -206,3 +206,15 @@ def test_udp_fronts_without_endpoints_are_listed_and_an_unchanged_view_changes_n
     assert served.udp_unserved == set()
     again = build([dns], [slc("dns", [ep("10.244.3.5")], port=53, name="dns", proto="UDP")], previous=served)
     assert again.body == served.body and again.text != empty.text
+
+
+def test_terminating_endpoints_are_found_by_pod_uid_for_the_in_flight_wait():
+    from kubelite.proxy.nftables import _terminating_addresses
+    slices = [{"endpoints": [
+        {"addresses": ["10.244.0.5"], "targetRef": {"kind": "Pod", "uid": "u-old"},
+         "conditions": {"ready": False, "serving": True, "terminating": True}},
+        {"addresses": ["10.244.0.6"], "targetRef": {"kind": "Pod", "uid": "u-new"},
+         "conditions": {"ready": True, "serving": True, "terminating": False}},
+        {"addresses": ["10.244.0.7"], "conditions": {"terminating": True}},  # no pod behind it
+    ]}, {"endpoints": None}]
+    assert _terminating_addresses(slices) == {"u-old": {"10.244.0.5"}}

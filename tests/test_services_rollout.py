@@ -81,9 +81,12 @@ class Load:
     async def _run(self) -> None:
         async def client() -> None:
             while not self._stop.is_set():
+                # A reply is filed under the time its request started: a request still in
+                # flight when a pod begins terminating is rightly answered by that pod.
+                sent = time.monotonic()
                 try:
                     pod, version = await http_get(self.host, self.port)
-                    self.replies.append((time.monotonic(), pod, version))
+                    self.replies.append((sent, pod, version))
                 except (TimeoutError, OSError) as e:
                     self.failures.append(f"{time.monotonic():.3f} {type(e).__name__}: {e}")
                 await asyncio.sleep(self.pause)

@@ -321,6 +321,8 @@ class NftProxy(Proxy):
         self._dirty = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self.applies = 0  # transactions sent to the kernel (tests, diagnostics)
+        self._watching: set[str] = set()  # terminating pods whose open connections are being waited for
+        self._watchers: set[asyncio.Task[None]] = set()
 
     async def sync(self, key: str) -> None:
         """Update the per-Service view (drain bookkeeping); the kernel follows in the next flush."""
@@ -368,10 +370,42 @@ class NftProxy(Proxy):
                     # Flows the reject answered stay in conntrack without a DNAT: drop them so
                     # the client's next datagram is translated now that there are endpoints.
                     await _forget_udp_flows({(front, "") for front in prev.udp_unserved - rs.udp_unserved})
+            await self._hold_connected_terminating()
             Proxy._report(self)
+
+    async def _hold_connected_terminating(self) -> None:
+        """Keep a terminating pod off the drained list while the kernel still tracks
+        established TCP connections to it (accepted or waiting in its listen queue): the
+        userspace proxy counts what it forwarded, the kernel path asks conntrack. Bounded
+        by the proxy's drain limit like the userspace wait."""
+        if shutil.which("conntrack") is None:
+            return
+        for uid, ips in _terminating_addresses(self.slices.list()).items():
+            if uid in self._watching or not await _established_to(ips):
+                continue
+            self._watching.add(uid)
+            self.traffic.hold(uid)
+            task = asyncio.create_task(self._release_when_closed(uid, ips), name=f"proxy-nft-drain-{uid[:8]}")
+            self._watchers.add(task)
+            task.add_done_callback(self._watchers.discard)
+
+    async def _release_when_closed(self, uid: str, ips: set[str]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.connection_drain_limit
+        try:
+            # conntrack has no "tell me when it closes" here: look again every CONNTRACK_POLL.
+            for _ in range(int(self.connection_drain_limit / CONNTRACK_POLL) + 1):
+                if loop.time() >= deadline or not await _established_to(ips):
+                    break
+                await asyncio.sleep(CONNTRACK_POLL)
+        finally:
+            self._watching.discard(uid)
+            self.traffic.release(uid)
 
     async def stop(self) -> None:
         """Stop syncing; delete the table unless the pods outlive this server (oci)."""
+        for task in list(self._watchers):
+            task.cancel()
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
@@ -379,6 +413,35 @@ class NftProxy(Proxy):
         await super().stop()
         if self.delete_on_stop:
             await delete_table(self.table)
+
+
+CONNTRACK_POLL = 0.1  # seconds between looks at a terminating pod's open connections
+
+
+def _terminating_addresses(slices: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
+    """Pod uid -> addresses of the endpoints that are terminating, from EndpointSlices."""
+    out: dict[str, set[str]] = {}
+    for sl in slices:
+        for ep in sl.get("endpoints") or []:
+            uid = (ep.get("targetRef") or {}).get("uid")
+            if uid and (ep.get("conditions") or {}).get("terminating"):
+                out.setdefault(uid, set()).update(a for a in ep.get("addresses") or [] if isinstance(a, str))
+    return out
+
+
+async def _established_to(ips: set[str]) -> bool:
+    """Whether conntrack holds an established TCP connection answered by one of ``ips``."""
+    for ip in sorted(ips):
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "conntrack", "-L", "-p", "tcp", "--state", "ESTABLISHED", "--reply-src", ip,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+            out, _ = await proc.communicate()
+        except OSError:
+            return False
+        if out.strip():
+            return True
+    return False
 
 
 def _udp_flows(rs: Ruleset | None) -> set[tuple[str, str]]:
