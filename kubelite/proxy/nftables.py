@@ -321,7 +321,7 @@ class NftProxy(Proxy):
         self._dirty = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self.applies = 0  # transactions sent to the kernel (tests, diagnostics)
-        self._watching: set[str] = set()  # terminating pods whose open connections are being waited for
+        self._checked: set[str] = set()  # terminating pods whose open connections were (or are) waited for
         self._watchers: set[asyncio.Task[None]] = set()
 
     async def sync(self, key: str) -> None:
@@ -370,20 +370,24 @@ class NftProxy(Proxy):
                     # Flows the reject answered stay in conntrack without a DNAT: drop them so
                     # the client's next datagram is translated now that there are endpoints.
                     await _forget_udp_flows({(front, "") for front in prev.udp_unserved - rs.udp_unserved})
-            await self._hold_connected_terminating()
+            self._hold_connected_terminating()
             Proxy._report(self)
 
-    async def _hold_connected_terminating(self) -> None:
+    def _hold_connected_terminating(self) -> None:
         """Keep a terminating pod off the drained list while the kernel still tracks
         established TCP connections to it (accepted or waiting in its listen queue): the
         userspace proxy counts what it forwarded, the kernel path asks conntrack. Bounded
-        by the proxy's drain limit like the userspace wait."""
+        by the proxy's drain limit like the userspace wait. The hold is taken here, before
+        the drain state is published; conntrack is asked by a task of its own, so no
+        subprocess runs under the flush lock and delays the next rule change."""
         if shutil.which("conntrack") is None:
             return
-        for uid, ips in _terminating_addresses(self.slices.list()).items():
-            if uid in self._watching or not await _established_to(ips):
+        terminating = _terminating_addresses(self.slices.list())
+        self._checked &= terminating.keys()
+        for uid, ips in terminating.items():
+            if uid in self._checked:
                 continue
-            self._watching.add(uid)
+            self._checked.add(uid)
             self.traffic.hold(uid)
             task = asyncio.create_task(self._release_when_closed(uid, ips), name=f"proxy-nft-drain-{uid[:8]}")
             self._watchers.add(task)
@@ -399,7 +403,6 @@ class NftProxy(Proxy):
                     break
                 await asyncio.sleep(CONNTRACK_POLL)
         finally:
-            self._watching.discard(uid)
             self.traffic.release(uid)
 
     async def stop(self) -> None:
