@@ -13,6 +13,7 @@ import asyncio
 import base64
 import collections
 import copy
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
@@ -30,6 +31,26 @@ Mutator = Callable[[Obj], Obj]
 # Admission that needs more than the object (who writes, what else is stored): called with
 # (resource, new object, old object or None) before validation; raises a StatusError.
 Admission = Callable[[ResourceInfo, Obj, "Obj | None"], Awaitable[None]]
+
+
+@dataclasses.dataclass(frozen=True)
+class AdmissionAttributes:
+    """One write as validating admission sees it, after defaulting and validation."""
+
+    info: ResourceInfo
+    operation: str  # CREATE, UPDATE or DELETE
+    namespace: str
+    name: str
+    obj: Obj | None  # None for DELETE
+    old: Obj | None  # None for CREATE
+    subresource: str = ""
+    dry_run: bool = False
+    options: Obj | None = None  # the DeleteOptions of a DELETE
+
+
+# Validating admission (quota, webhooks, policies): sees the final object and may only refuse
+# by raising a StatusError; it runs after validation, as upstream's validating plugins do.
+ValidatingAdmission = Callable[[AdmissionAttributes], Awaitable[None]]
 
 
 def decode(kv: KV, info: ResourceInfo) -> Obj:
@@ -83,6 +104,7 @@ class Registry:
         self.allocator = allocator
         self._watch_objects: collections.OrderedDict[tuple[str, int, str], Obj] = collections.OrderedDict()
         self.admission: list[Admission] = []
+        self.validating: list[ValidatingAdmission] = []
 
     # -- helpers -----------------------------------------------------------------------
     def _key(self, info: ResourceInfo, ns: str, name: str) -> str:
@@ -171,6 +193,8 @@ class Registry:
         if info is SERVICES:
             others, _, _, _ = await self.list(SERVICES, "")
             self.allocator.allocate(obj, None, others)
+        await self._validate_admission(AdmissionAttributes(
+            info, "CREATE", ns if info.namespaced else "", md["name"], obj, None, dry_run=dry_run))
         if manager_fn:
             manager_fn(None, obj)
         key = self._key(info, ns, md["name"])
@@ -189,6 +213,10 @@ class Registry:
                 md["name"] = md["generateName"] + meta.rand_suffix()
                 key = self._key(info, ns, md["name"])
         raise errors.already_exists(info.plural, info.group, md["name"])
+
+    async def _validate_admission(self, attrs: AdmissionAttributes) -> None:
+        for check in self.validating:
+            await check(attrs)
 
     async def _service_account(self, ns: str, pod: Obj) -> Obj | None:
         """The ServiceAccount a new pod names (``default`` when it names none), if it exists."""
@@ -247,6 +275,9 @@ class Registry:
             if info is SERVICES and subresource != "status":
                 others, _, _, _ = await self.list(SERVICES, "")
                 self.allocator.allocate(new, old, others)
+            await self._validate_admission(AdmissionAttributes(
+                info, "UPDATE", ns if info.namespaced else "", name, new, old,
+                subresource=subresource, dry_run=dry_run))
             if manager_fn:
                 manager_fn(old, new)
             if self._same(old, new):
@@ -301,6 +332,8 @@ class Registry:
         for _ in range(64):
             obj, kv = await self._read(info, ns, name)
             md = obj["metadata"]
+            await self._validate_admission(AdmissionAttributes(
+                info, "DELETE", ns if info.namespaced else "", name, None, obj, dry_run=dry_run, options=options))
             pre = options.get("preconditions") or {}
             if pre.get("uid") and pre["uid"] != md.get("uid"):
                 raise errors.conflict(info.plural, info.group, name,
