@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--api-port", type=_port, default=6443)
     s.add_argument("--bind-address", default="127.0.0.1")
     s.add_argument("--service-cidr", default="",
-                   help="ClusterIP range (default: a free 10.96.x.0/20 with the nftables path, else 127.96.0.0/16)")
+                   help="ClusterIP range (default: a free /20 of 10.96.0.0/12 with the nftables path, else of 127.96.0.0/12)")
     s.add_argument("--proxy-mode", choices=["auto", "nftables", "userspace"], default="auto",
                    help="Service data path: nftables in the kernel (root), or the userspace proxy (auto: nftables if possible)")
     s.add_argument("--node-name", default="")

@@ -223,30 +223,37 @@ def kernel_path_missing(opts: ServerOptions) -> str:
     return ""
 
 
-def plan_service_path(opts: ServerOptions) -> tuple[str, ServiceRange | None]:
-    """The service range, and the claimed range when the kernel (nftables) path runs."""
+def plan_service_path(opts: ServerOptions) -> tuple[ServiceRange, bool]:
+    """The claimed service range, and whether the kernel (nftables) path serves it."""
     from kubelite.proxy import ranges
-    if opts.proxy_mode == "userspace":
-        return opts.service_cidr or ranges.remembered(opts.data_dir) or LOOPBACK_DEFAULT, None
-    why = kernel_path_missing(opts)
+    # A cluster made before ranges were remembered used the loopback default.
+    legacy = (ranges.remembered(opts.data_dir) is None
+              and os.path.exists(os.path.join(opts.data_dir, "db", "state.db")))
     requested = opts.service_cidr
+    if opts.proxy_mode == "userspace":
+        return _claim_loopback(opts, requested, legacy), False
+    why = kernel_path_missing(opts)
     loopback = False
     if requested:
         try:
             loopback = ipaddress.ip_network(requested, strict=False).is_loopback
         except ValueError as e:
             raise StartupError(f"--service-cidr {requested}: {e}") from e
-    elif ranges.remembered(opts.data_dir) is None and os.path.exists(os.path.join(opts.data_dir, "db", "state.db")):
-        # A cluster made before: its ClusterIPs are loopback ones, which only the userspace proxy serves.
-        loopback = True
-        requested = LOOPBACK_DEFAULT
+    else:
+        remembered = ranges.remembered(opts.data_dir)
+        if legacy:
+            loopback = True
+            requested = LOOPBACK_DEFAULT
+        elif remembered is not None and ipaddress.ip_network(remembered).is_loopback:
+            loopback = True
+            requested = remembered
     if loopback and not why:
         why = f"its service range {requested} is loopback (pods cannot reach it); pass --service-cidr"
     if why:
         if opts.proxy_mode == "nftables":
             raise StartupError(f"--proxy-mode nftables: {why}")
         log.info("services: userspace proxy (the nftables path is off: %s)", why)
-        return requested or ranges.remembered(opts.data_dir) or LOOPBACK_DEFAULT, None
+        return _claim_loopback(opts, requested, legacy), False
     try:
         rng = ranges.claim(opts.data_dir, requested)
     except RangeError as e:
@@ -257,7 +264,17 @@ def plan_service_path(opts: ServerOptions) -> tuple[str, ServiceRange | None]:
         rng.release()
         raise StartupError(str(e)) from e
     log.info("services: nftables data path, service range %s", rng.cidr)
-    return rng.cidr, rng
+    return rng, True
+
+
+def _claim_loopback(opts: ServerOptions, requested: str, legacy: bool) -> ServiceRange:
+    from kubelite.proxy import ranges
+    try:
+        rng = ranges.claim_loopback(opts.data_dir, requested, legacy=legacy)
+    except RangeError as e:
+        raise StartupError(str(e)) from e
+    log.info("services: service range %s", rng.cidr)
+    return rng
 
 
 # After a restart the node's pods start again; /readyz waits this long at most for those
@@ -438,9 +455,12 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         if why := missing():
             raise StartupError(f"--runtime oci: {why}")
     lock = _lock(opts.data_dir)
-    svc_range: ServiceRange | None = None
+    claimed: ServiceRange | None = None
     try:
-        service_cidr, svc_range = plan_service_path(opts)
+        claimed, kernel_path = plan_service_path(opts)
+        service_cidr = claimed.cidr
+        # Only the kernel path's range goes to the components: it means "route it in nftables".
+        svc_range = claimed if kernel_path else None
         pki = PKI(opts.data_dir)
         # In-cluster clients dial the kubernetes Service by ClusterIP or by name.
         kube_ip = str(ipaddress.ip_network(service_cidr, strict=False).network_address + 1)
@@ -448,8 +468,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         store = _open_store(opts.data_dir)
         tighten_modes(opts.data_dir)  # what was created just now, too
     except BaseException:
-        if svc_range is not None:
-            svc_range.release()
+        if claimed is not None:
+            claimed.release()
         lock.close()
         raise
     advertise = "127.0.0.1" if opts.bind_address in ("0.0.0.0", "::", "") else opts.bind_address
@@ -465,8 +485,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         await api.start()
     except OSError as e:
         await store.close()
-        if svc_range is not None:
-            svc_range.release()
+        claimed.release()
         lock.close()
         why = _why(e)
         hint = {errno.EADDRINUSE: " (is another server running? choose another port with --api-port)",
@@ -522,8 +541,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         await store.close()
         if opts.with_agent and opts.runtime == "oci" and not opts.keep_pods_on_stop:
             await _stop_containers(opts.data_dir)
-        if svc_range is not None:
-            svc_range.release()
+        claimed.release()
         lock.close()
 
 

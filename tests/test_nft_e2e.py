@@ -48,7 +48,7 @@ def stop_and_clean(srv: Server, sig: int = 15) -> None:
 def cluster(tmp_path_factory):
     srv = start_server(tmp_path_factory.mktemp("nft"))
     try:
-        assert (srv.data_dir / "service-cidr").exists(), "the server did not take the nftables path:\n" + srv.log_tail()
+        assert table_of(srv) in tables(), "the server did not take the nftables path:\n" + srv.log_tail()
         yield srv
     finally:
         stop_and_clean(srv)
@@ -123,6 +123,9 @@ def test_the_node_reaches_the_node_port_on_localhost_and_the_cluster_ip(cluster,
     np = svc["spec"]["ports"][0]["nodePort"]
     assert routed(cluster, f"http://127.0.0.1:{np}/") == {pods(cluster, ns)[0]["metadata"]["name"]}
     assert routed(cluster, f"http://{svc['spec']['clusterIP']}:8080/")
+    # The proxy holds the port on the host, so no other server hands it out again.
+    from kubelite.proxy.ports import port_free
+    assert not port_free(np, "TCP")
 
 
 def test_the_kubernetes_service_reaches_the_api_server_from_a_pod(cluster, ns):

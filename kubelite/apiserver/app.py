@@ -24,6 +24,7 @@ from kubelite.apiserver.nodecerts import CertSigner
 from kubelite.apiserver.registry import Registry
 from kubelite.apiserver.security import Security
 from kubelite.apiserver.tokens import DEFAULT_ISSUER, TokenIssuer, load_or_create_key
+from kubelite.proxy.ports import port_free
 from kubelite.store.base import Store
 
 log = logging.getLogger("kubelite.apiserver")
@@ -61,7 +62,7 @@ class APIServer:
     def __init__(self, store: Store, config: APIServerConfig, *, cert_signer: CertSigner | None = None):
         self.config = config
         self.store = store
-        self.registry = Registry(store, ServiceAllocator(config.service_cidr))
+        self.registry = Registry(store, ServiceAllocator(config.service_cidr, port_free=port_free))
         # CustomResourceDefinitions: their admission, and the dynamic part of the catalogue.
         self.crds = CRDManager(self.registry)
         self.registry.admission.append(self.crds.admit)
