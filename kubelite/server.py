@@ -264,7 +264,19 @@ def plan_service_path(opts: ServerOptions) -> tuple[ServiceRange, bool]:
         rng.release()
         raise StartupError(str(e)) from e
     log.info("services: nftables data path, service range %s", rng.cidr)
+    if _read_sysctl("net/ipv4/ip_forward") == "0":
+        # Left as the host has it: the pod bridges get forwarding, other interfaces are the admin's.
+        log.info("services: net.ipv4.ip_forward is 0, so other hosts reach NodePorts only through "
+                 "interfaces with forwarding on (sysctl -w net.ipv4.ip_forward=1 turns it on for all)")
     return rng, True
+
+
+def _read_sysctl(name: str) -> str:
+    try:
+        with open(f"/proc/sys/{name}") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def _claim_loopback(opts: ServerOptions, requested: str, legacy: bool) -> ServiceRange:
