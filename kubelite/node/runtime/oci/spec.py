@@ -360,6 +360,8 @@ def container_spec(*, pod: Obj, container: Obj, rootfs: str, argv: list[str], en
     privileged = bool(sc.get("privileged"))
     caps = capabilities(container)
     env_list = [f"{k}={v}" for k, v in env.items()]
+    if tty and "TERM" not in env:
+        env_list.append("TERM=xterm")  # as containerd sets it for a tty container
     spec: Obj = {
         "ociVersion": OCI_VERSION,
         "process": {
