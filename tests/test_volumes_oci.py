@@ -261,3 +261,30 @@ def test_a_deleted_pod_leaves_no_volume_behind(srv, ns):
     srv.kubectl("-n", ns, "delete", "pod", "p", "--wait=true", check=True, timeout=90)
     srv.wait_for(lambda: not [m for m in rootfs.mounts_below(str(srv.data_dir)) if uid in m], timeout=30,
                  what="no mount of the deleted pod")
+
+
+def test_a_pod_writing_past_its_emptydir_size_limit_is_evicted(srv, ns):
+    # [sig-storage] LocalStorageCapacityIsolationEviction: emptyDir over its sizeLimit.
+    apply(srv, ns, pod("big", [{"name": "c", "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+                                "command": ["sh", "-c", "head -c 3145728 /dev/zero > /scratch/fill; sleep 3600"]}],
+                       volumes=[{"name": "scratch", "emptyDir": {"sizeLimit": "1Mi"}}], restartPolicy="Never"),
+          pod("small", [{"name": "c", "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+                         "command": ["sh", "-c", "head -c 100000 /dev/zero > /scratch/fill; sleep 3600"]}],
+              volumes=[{"name": "scratch", "emptyDir": {"sizeLimit": "1Mi"}}], restartPolicy="Never"))
+
+    def status() -> dict:
+        return srv.kjson("-n", ns, "get", "pod", "big").get("status") or {}
+    st = srv.wait_for(lambda: status() if status().get("phase") == "Failed" else None, timeout=120,
+                      what="pod big evicted")
+    want = 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". '
+    assert (st.get("reason"), st.get("message")) == ("Evicted", want), st
+    cond = next(c for c in st["conditions"] if c["type"] == "DisruptionTarget")
+    assert (cond["status"], cond["reason"], cond["message"]) == ("True", "TerminationByKubelet", want), cond
+    term = st["containerStatuses"][0]["state"].get("terminated") or {}
+    assert term.get("exitCode") == 137, st["containerStatuses"]
+    ev = [e for e in srv.kjson("-n", ns, "get", "events").get("items") or []
+          if e.get("reason") == "Evicted" and e["involvedObject"]["name"] == "big"]
+    assert ev and ev[0]["type"] == "Warning" and ev[0]["message"] == want, ev
+    # The pod under its limit was measured too (same check) and keeps running.
+    small = srv.kjson("-n", ns, "get", "pod", "small")["status"]
+    assert small["phase"] == "Running" and "reason" not in small, small

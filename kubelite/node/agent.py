@@ -30,7 +30,7 @@ from kubelite.client.retry import with_retries
 from kubelite.dns.resolvconf import PodDNS
 from kubelite.images import gc as image_gc
 from kubelite.images.store import GCPolicy
-from kubelite.node import netslot
+from kubelite.node import emptydir_eviction, netslot
 from kubelite.node.admission import Admitter
 from kubelite.node.api import AgentAPI, ServingTLS
 from kubelite.node.podworker import DRAIN_WAIT_MAX, PodWorker
@@ -539,7 +539,8 @@ class Agent:
             log.info("removed %d pod sandbox(es) of pods deleted while no agent ran", n)
         loops = [asyncio.create_task(self._lease_loop(stop)), asyncio.create_task(self._status_loop(stop)),
                  asyncio.create_task(self._housekeeping_loop(stop)),
-                 asyncio.create_task(self._image_gc_loop(stop))]
+                 asyncio.create_task(self._image_gc_loop(stop)),
+                 asyncio.create_task(emptydir_eviction.run(lambda: list(self.workers.values()), self.recorder, stop))]
         log.info("node %s ready (agent API on %s:%d, runtime %s)", self.node_name, self.node_ip, self.api_port,
                  self.opts.runtime)
         try:
