@@ -378,7 +378,7 @@ class OciRuntime:
                                    env=env, cwd=cwd, identity=identity, namespaces=ns,
                                    cgroups_path=self.cgroups.container_path(rec.uid, os.path.basename(bundle)),
                                    extra_mounts=mounts, swap_limit=self.cgroups.swap_limit(), limits=self.limits,
-                                   tty=bool(container.get("tty")))
+                                   tty=bool(container.get("tty")), cgroup_v2=self.cgroups.v2)
 
     def _image_user(self, image: ImageInfo) -> str:
         """The image config's User (the store's ImageConfig does not carry it)."""
