@@ -288,3 +288,21 @@ def test_a_pod_writing_past_its_emptydir_size_limit_is_evicted(srv, ns):
     # The pod under its limit was measured too (same check) and keeps running.
     small = srv.kjson("-n", ns, "get", "pod", "small")["status"]
     assert small["phase"] == "Running" and "reason" not in small, small
+
+
+def test_fs_group_and_supplemental_groups_are_the_processs_groups_and_own_what_it_writes(srv, ns):
+    # [sig-node] Security Context should support pod.Spec.SecurityContext.SupplementalGroups,
+    # and an emptyDir with fsGroup: what the container creates there belongs to the fsGroup.
+    apply(srv, ns, pod("p", [{"name": "c", "volumeMounts": [{"name": "e", "mountPath": "/e"}]}],
+                       volumes=[{"name": "e", "emptyDir": {}}],
+                       securityContext={"runAsUser": 1000, "runAsGroup": 1500, "fsGroup": 2000,
+                                        "supplementalGroups": [3000], "fsGroupChangePolicy": "OnRootMismatch"}))
+    wait_running(srv, ns, "p")
+    ids = sh(srv, ns, "p", "id -u; id -g; id -G").split("\n")
+    assert ids[0] == "1000" and ids[1] == "1500", ids
+    assert {"1500", "2000", "3000"} <= set(ids[2].split()), ids
+    # exec'd processes have the same groups as the container's first process.
+    first = sh(srv, ns, "p", "grep '^Groups:' /proc/1/status").split()[1:]
+    assert {"2000", "3000"} <= set(first), first
+    out = sh(srv, ns, "p", "mkdir /e/d && echo x > /e/d/f && stat -c '%g %A' /e /e/d /e/d/f")
+    assert out.splitlines() == ["2000 drwxrwsrwx", "2000 drwxr-sr-x", "2000 -rw-r--r--"], out
