@@ -10,6 +10,7 @@ from kubelite import cli_extra
 from kubelite.cli_run import RUNTIME_HELP, RUNTIMES, pick_runtime, run_main
 from kubelite.dns.component import DNSOptions
 from kubelite.dns.forward import Upstream, parse_upstream
+from kubelite.images import gc as image_gc
 from kubelite.server import ServerOptions, default_data_dir, run_server
 
 
@@ -70,6 +71,11 @@ def _limit_flags(s: argparse.ArgumentParser) -> None:
 
 def cmd_server(args: argparse.Namespace) -> int:
     """Run the API server and every component on the embedded store."""
+    try:
+        gc_policy = image_gc.policy_from_args(args)
+    except image_gc.InvalidGCConfig as e:
+        print(f"kubelite: {e}", file=sys.stderr)
+        return 1
     data_dir = os.path.abspath(args.data_dir)
     off = {c.strip() for c in args.disable.split(",") if c.strip()}
     runtime = args.runtime
@@ -87,6 +93,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         print(f"kubelite: --disable: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     opts.with_controllers = "controllers" not in off
+    opts.image_gc, opts.image_gc_period = gc_policy, args.image_gc_period
     _set_limits(opts, args)
     opts.with_scheduler = "scheduler" not in off
     opts.with_agent = opts.with_agent and "agent" not in off
@@ -139,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--compact-interval", type=float, default=300.0, help=argparse.SUPPRESS)
     s.add_argument("--compact-keep", type=int, default=10_000, help=argparse.SUPPRESS)
     _limit_flags(s)
+    image_gc.add_flags(s)
     s.set_defaults(func=cmd_server)
 
     cli_extra.register(sub)

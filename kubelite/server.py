@@ -39,6 +39,7 @@ from kubelite.client.rest import Client, ClientConfig
 from kubelite.client.supervise import spawn
 from kubelite.controllers.clientbuilder import ServiceAccountClients
 from kubelite.dns.component import DNSOptions, kube_dns_ip
+from kubelite.images.store import GCPolicy
 from kubelite.pki import PKI
 from kubelite.proxy.ranges import LOOPBACK_DEFAULT, RangeError, ServiceRange
 from kubelite.store.sqlite import SqliteStore
@@ -67,6 +68,8 @@ class ServerOptions:
     runtime: str = "process"
     network: str = "auto"
     pod_max_pids: int | None = None
+    image_gc: GCPolicy = field(default_factory=GCPolicy)  # the kubelet's image GC thresholds
+    image_gc_period: float = 300.0
     with_agent: bool = True
     with_controllers: bool = True
     with_scheduler: bool = True
@@ -648,6 +651,7 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                                                 offline=opts.offline or offline_from_env(),
                                                 registry_config=opts.registry_config,
                                                 pod_max_pids=opts.pod_max_pids,
+                                                image_gc=opts.image_gc, image_gc_period=opts.image_gc_period,
                                                 service_routing=svc_range is not None,
                                                 cluster_dns=[kube_dns_ip(service_cidr)] if opts.dns.enabled else [],
                                                 cluster_domain=opts.dns.cluster_domain))

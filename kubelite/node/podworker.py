@@ -91,6 +91,7 @@ class PodWorker:
         self._last_write_error: BaseException | None = None
         self._background: set[asyncio.Task[None]] = set()  # fire-and-forget kills, referenced until done
         self.failure: tuple[str, str] | None = None  # (reason, message) once the node failed the pod
+        self.failure_condition: Obj | None = None  # a condition the failure adds (DisruptionTarget)
         self.deadline = deadline.ActiveDeadline(self._deadline_exceeded)
         self._fail_task: asyncio.Task[None] | None = None
         self.volumes: PodVolumes | None = None
@@ -582,6 +583,10 @@ class PodWorker:
         if gate is not None:
             gate.cancel()
 
+    def volume_path(self, name: str) -> str | None:
+        """Where the pod's volume `name` is on the node, once set up."""
+        return self.volumes.paths.get(name) if self.volumes is not None else None
+
     # -- the node ends the pod ----------------------------------------------------------------
     def _halted(self) -> bool:
         return self.terminating.is_set() or self.failure is not None
@@ -598,13 +603,17 @@ class PodWorker:
         self._event(NORMAL, deadline.REASON, deadline.MESSAGE)
         self._fail_task = asyncio.get_running_loop().create_task(self.fail(deadline.REASON, deadline.MESSAGE))
 
-    async def fail(self, reason: str, message: str) -> None:
-        """Fail the pod on this node for good: phase Failed with reason/message, containers stopped."""
+    async def fail(self, reason: str, message: str, *, grace: float | None = None,
+                   condition: Obj | None = None) -> None:
+        """Fail the pod on this node for good: phase Failed with reason/message (and a pod
+        `condition`, e.g. DisruptionTarget), containers stopped within `grace` (default the pod's)."""
         if self._halted():
             return
         self.failure = (reason, message)
+        self.failure_condition = condition
         self._changed()
-        grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
+        if grace is None:
+            grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
         await self._stop_all(grace)
         # Loops waiting on a container see its exit and return; ones pulling or backing off are ended.
         if self._container_tasks:
@@ -668,6 +677,9 @@ class PodWorker:
         if self.failure is not None:
             st["phase"] = "Failed"
             st["reason"], st["message"] = self.failure
+            if self.failure_condition is not None:
+                cond = self.failure_condition
+                st["conditions"] = [c for c in st.get("conditions") or [] if c.get("type") != cond["type"]] + [cond]
         return st
 
     async def _flush_status(self) -> bool:

@@ -72,6 +72,12 @@ def fs_group(pod: Obj) -> int | None:
     return g if isinstance(g, int) else None
 
 
+def fs_group_change_policy(pod: Obj) -> str | None:
+    """The pod's fsGroupChangePolicy (None: the default, Always)."""
+    p = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroupChangePolicy")
+    return p if isinstance(p, str) else None
+
+
 class PodVolumes:
     """The volumes of one pod, set up under its directory."""
 
@@ -137,7 +143,7 @@ class PodVolumes:
         path = os.path.join(self.root, KIND_DIRS[kind], name)
         group = fs_group(self.pod)
         if kind == "emptyDir":
-            emptydir.setup(path, source, fs_group=group)
+            emptydir.setup(path, source, fs_group=group, change_policy=fs_group_change_policy(self.pod))
             return path
         ns = str((self.pod.get("metadata") or {}).get("namespace") or "default")
         files: dict[str, atomic.FileProjection]

@@ -21,6 +21,7 @@ with k3s. `kubelite killall` (killall.py) stops them all and removes the pod net
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -345,7 +346,8 @@ class OciRuntime:
             state.save(os.path.join(bundle, "container.json"), crec)
             started = await conmon.create(runc=self.runc, cid=cid, name=name, bundle=bundle, log_path=log_path,
                                           log_max=self.log_max_size, stdin=bool(container.get("stdin")),
-                                          stdin_once=bool(container.get("stdinOnce")))
+                                          stdin_once=bool(container.get("stdinOnce")),
+                                          terminal=bool(container.get("tty")))
         except (conmon.ConmonError, OSError) as e:
             await self._discard(cid, bundle)
             raise StartError(start_detail(str(e))) from None
@@ -376,7 +378,7 @@ class OciRuntime:
                                    env=env, cwd=cwd, identity=identity, namespaces=ns,
                                    cgroups_path=self.cgroups.container_path(rec.uid, os.path.basename(bundle)),
                                    extra_mounts=mounts, swap_limit=self.cgroups.swap_limit(), limits=self.limits,
-                                   tty=False)
+                                   tty=bool(container.get("tty")), cgroup_v2=self.cgroups.v2)
 
     def _image_user(self, image: ImageInfo) -> str:
         """The image config's User (the store's ImageConfig does not carry it)."""
@@ -493,18 +495,21 @@ class OciRuntime:
         return ExecSession(stdout=impl.stdout, stderr=impl.stderr, _impl=impl)
 
     async def attach(self, handle: ContainerHandle) -> ExecSession:
-        """Attach to the container's stdin and output (`kubectl attach -i`); StartError when
-        the container keeps no stdin open (its spec lacks `stdin: true`)."""
+        """Attach to the container's stdin and output (`kubectl attach -i`, and `-it` to its
+        terminal when it has `tty: true`); StartError when the container keeps no stdin open
+        (its spec lacks `stdin: true`)."""
         inst = self._instances.get(handle.id)
         if inst is None or inst.done.done():
             raise StartError("cannot attach to a stopped container")
-        cfg = json.loads(Path(inst.record.bundle, "config.json").read_bytes())
-        if (cfg.get("process") or {}).get("terminal"):
-            raise StartError("attaching to a container with a tty is not supported yet")
-        if not _opened_stdin(inst.record.bundle):
+        bundle = inst.record.bundle
+        cfg = json.loads(Path(bundle, "config.json").read_bytes())
+        if not _opened_stdin(bundle):
             raise StartError(f"container {handle.name} does not keep its stdin open: set `stdin: true` in its spec")
+        # A tty container's terminal is conmon's: resizes go to conmon's ctl FIFO.
+        resize = (functools.partial(conmon.resize, bundle) if (cfg.get("process") or {}).get("terminal")
+                  else None)
         try:
-            impl = await AttachSocket.open(os.path.join(inst.record.bundle, "attach"))
+            impl = await AttachSocket.open(os.path.join(bundle, "attach"), resize)
         except OSError as e:
             raise StartError(f"attach: {e.strerror or e}") from None
         return ExecSession(stdout=impl.stdout, stderr=impl.stderr, _impl=impl)
