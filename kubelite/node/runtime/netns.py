@@ -134,6 +134,8 @@ class NetnsNetwork:
 
     async def setup(self, uid: str) -> tuple[str, str | None]:
         """Namespace, veth into the bridge, address and default route for pod `uid`."""
+        if uid in self.namespaces:  # already set up
+            return self.alloc.allocate(uid), self.namespaces[uid]
         ip, ns = await self.add_namespace(uid)
         await self.configure_namespace(uid)
         return ip, ns
