@@ -59,9 +59,9 @@ IMAGE_BACKOFF = (10.0, 300.0)
 MOUNT_BACKOFF = (0.5, 30.0)      # retries of a failed volume setup (upstream: 0.5 s doubling)
 CRASH_BACKOFF = (10.0, 300.0)
 BACKOFF_RESET = 600.0
-# While a pod is starting (a container being created, or a declared port not yet open),
-# a status change waits up to this long for the next one, so that a pod serving at once
-# goes from Pending to Running and Ready in one write instead of three.
+# While a container is being started (its image ready, the runtime creating it) or waits
+# for its declared ports to open, a status change waits up to this long for the next one,
+# so that a container serving at once goes to Running and Ready in one write, not two.
 START_HOLD = 0.25
 PORT_GATE_POLL = (0.005, 0.05)   # first and longest wait between connection attempts
 
@@ -85,6 +85,7 @@ class PodWorker:
         self.start_time = (pod.get("status") or {}).get("startTime") or meta.rfc3339()
         self.dirty = asyncio.Event()
         self._progress = asyncio.Event()  # any state change (the status writer's hold waits on it)
+        self._creating: set[str] = set()  # containers the runtime is starting right now
         self.terminating = asyncio.Event()
         self.done = asyncio.Event()
         self._image_backoff: dict[str, tuple[float, float, str]] = {}  # image -> (next try, delay, last error)
@@ -397,9 +398,11 @@ class PodWorker:
             cs.last_state = {"terminated": cs.terminated}
         if restart:
             cs.restart_count += 1
+        self._creating.add(cs.name)
         try:
             handle = await self.host.runtime.start_container(self._sandbox, self.pod, spec, info, env, mounts)
         except StartError as e:
+            self._creating.discard(cs.name)
             if e.reason == "CreateContainerConfigError":  # refused before creation: waiting, as upstream
                 if restart:
                     cs.restart_count -= 1
@@ -415,6 +418,7 @@ class PodWorker:
             self._changed()
             self._event(WARNING, "Failed", f"Error: {e}", cs.name)
             return e.exit_code
+        self._creating.discard(cs.name)
         self.handles[cs.name] = handle
         log.debug("pod %s: %s: container %s started", self.key, self._since(), cs.name)
         cs.container_id = f"kubelite://{handle.id}"
@@ -717,7 +721,8 @@ class PodWorker:
             return False
         if any(not t.done() for t in self._gates.values()):
             return True
-        return any((c.state.get("waiting") or {}).get("reason") == "ContainerCreating" for c in self.init + self.main)
+        return any(c.name in self._creating and (c.state.get("waiting") or {}).get("reason") == "ContainerCreating"
+                   for c in self.init + self.main)
 
     async def _hold_while_starting(self) -> None:
         """Let the changes of a start that is under way gather, for at most START_HOLD."""
