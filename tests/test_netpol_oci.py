@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from kubelite.netpol.rules import table_name
-from kubelite.node.runtime.oci.runtime import missing
+from kubelite.node.runtime.oci.runtime import missing, state_dir
 from tests.conftest import Server, start_server
 from tests.test_runtime_oci import build_busybox_dir
 
@@ -54,6 +55,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     p = _cli("image", "import", IMAGE, str(build_busybox_dir(tmp / "image")), "--cmd", "sh", "--data-dir", str(data))
     assert p.returncode == 0, p.stderr
     server = start_server(tmp, "--runtime", "oci", data_dir=data)
+    CURRENT["srv"] = server
     table = ""
     try:
         table = table_name((data / "service-cidr").read_text().strip())
@@ -77,13 +79,14 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         assert table in tables("ip")
         yield server
     finally:
-        server.stop()
+        CURRENT["srv"].stop()  # the restart test replaces the server
         killed = _cli("killall", "--data-dir", str(data))
         assert killed.returncode == 0, killed.stderr
         if table:
             assert table not in tables("ip") and table not in tables("bridge")
 
 
+CURRENT: dict[str, Server] = {}
 CLIENTS = {"a": ("default", "client-a"), "b": ("default", "client-b"), "c": (OTHER_NS, "client-c")}
 
 
@@ -193,3 +196,48 @@ def test_egress_to_a_service_is_judged_by_the_pod_behind_it(clean: Server):
                                         "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "server"}}}]}]})
     clean.wait_for(lambda: reaches(clean, "a", cluster_ip, 80), timeout=40, interval=0.5,
                    what="client a reaching the Service once a second policy allows its pod")
+
+
+def _netns_of(srv: Server, client: str) -> str:
+    """The network namespace of a client pod, from the runtime's state on disk."""
+    ns, pod = CLIENTS[client]
+    uid = srv.kjson("get", "pod", pod, "-n", ns)["metadata"]["uid"]
+    with open(os.path.join(state_dir(str(srv.data_dir)), "pods", uid, "sandbox.json")) as f:
+        return json.load(f)["netns"]
+
+
+def reaches_from_netns(netns: str, host: str, port: int = 8080) -> bool:
+    """The same GET as ``reaches``, run in the pod's namespace from the host (no API server needed)."""
+    p = subprocess.run(["ip", "netns", "exec", netns, "busybox", "sh", "-c",
+                        f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 {host} {port}"],
+                       capture_output=True, text=True, timeout=30)
+    return p.returncode == 0 and BODY in p.stdout
+
+
+def table_handle(table: str) -> str:
+    out = subprocess.run(["nft", "-a", "list", "table", "ip", table], capture_output=True, text=True).stdout
+    m = re.search(r"# handle (\d+)", out.splitlines()[0] if out else "")
+    return m.group(1) if m else ""
+
+
+def test_rules_stay_in_the_kernel_while_the_server_is_down_and_are_resynced_by_the_next_one(srv: Server):
+    ip = server_ip(srv)
+    table = table_name((srv.data_dir / "service-cidr").read_text().strip())
+    netns_b, netns_a = _netns_of(srv, "b"), _netns_of(srv, "a")
+    apply_policy(srv, "allow-a", {"podSelector": {"matchLabels": {"app": "server"}},
+                                  "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "a"}}}]}]})
+    blocked(srv, "b", ip)
+    before = table_handle(table)
+    srv.stop(9)
+    assert table in tables("ip")
+    assert not reaches_from_netns(netns_b, ip)   # still enforced with no server running
+    assert reaches_from_netns(netns_a, ip)
+    new = start_server(srv.data_dir.parent, "--runtime", "oci", data_dir=srv.data_dir, port=srv.port)
+    CURRENT["srv"] = new
+    # The new enforcer replaced the table in one transaction (a new table handle), never flushing it first.
+    new.wait_for(lambda: table_handle(table) not in ("", before), timeout=60, what="the table replaced")
+    assert not reaches_from_netns(netns_b, ip)
+    assert reaches_from_netns(netns_a, ip)
+    new.kubectl("delete", "networkpolicy", "allow-a", check=True)
+    new.wait_for(lambda: reaches_from_netns(netns_b, ip), timeout=40, interval=0.5,
+                 what="client b reaching the server once the policy is gone")
