@@ -89,6 +89,12 @@ def test_should_support_a_default_deny_ingress_policy():
     assert chain_rules(text, "ingress")[-1] == "drop"
 
 
+def test_an_isolated_pod_still_reaches_itself():
+    text = build(policy("deny", {"podSelector": {"matchLabels": {"app": "server"}}}))
+    assert set_elements(text, "own") == [{"10.244.7.2 . 10.244.7.2"}]
+    assert "ip saddr . ip daddr @own accept" in chain_rules(text, "ingress")
+
+
 def test_should_support_a_default_deny_egress_policy():
     text = build(policy("deny", {"podSelector": {}, "policyTypes": ["Egress"]}))
     assert set_elements(text, "egress-isolated") == [{"10.244.7.2", "10.244.7.3", "10.244.7.4"}]

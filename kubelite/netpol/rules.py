@@ -4,7 +4,8 @@ Semantics (as upstream documents them): a pod is isolated for ingress (egress) o
 policy selecting it lists Ingress (Egress) in its policyTypes; an isolated pod accepts
 (sends) only what at least one rule of those policies allows; replies of allowed
 connections pass (conntrack established/related); traffic from (to) the pod's own node
-always passes, so probes and the node-local DNS keep working.
+always passes, so probes and the node-local DNS keep working; a pod reaching itself
+(through its own Service) is never blocked.
 
 Where the rules sit: pods on one node share a bridge, and frames between two of them are
 bridged, which the ``ip`` family never sees unless br_netfilter is loaded. So the same
@@ -271,14 +272,18 @@ def _table_block(family: str, table: str, t: _Tables) -> list[str]:
     # The node's own addresses: the bridge family never sees them on its forward hook.
     node_out = [] if family == "bridge" else ["fib daddr type local accept"]
     node_in = [] if family == "bridge" else ["fib saddr type local accept"]
-    egress = first + ["ct state established,related accept", "ip saddr != @egress-isolated accept"] + node_out \
-        + t.egress_jumps + ["drop"]
-    ingress = first + ["ct state established,related accept", "ip daddr != @ingress-isolated accept"] + node_in \
-        + t.ingress_jumps + ["drop"]
+    # A pod reaching itself (through its own Service) is never blocked, as upstream documents.
+    own = "ip saddr . ip daddr @own accept"
+    egress = first + ["ct state established,related accept", "ip saddr != @egress-isolated accept", own] \
+        + node_out + t.egress_jumps + ["drop"]
+    ingress = first + ["ct state established,related accept", "ip daddr != @ingress-isolated accept", own] \
+        + node_in + t.ingress_jumps + ["drop"]
     lines = [f"table {family} {table} {{"]
     defs = list(t.sets)
     defs.append(f"set egress-isolated {{ type ipv4_addr;{_elements(t.egress_isolated)} }}")
     defs.append(f"set ingress-isolated {{ type ipv4_addr;{_elements(t.ingress_isolated)} }}")
+    pairs = [f"{ip} . {ip}" for ip in t.ingress_isolated | t.egress_isolated]
+    defs.append(f"set own {{ type ipv4_addr . ipv4_addr;{_elements(pairs)} }}")
     lines += [f"\t{d}" for d in sorted(defs)]
     base = [("egress", "type filter hook forward priority 0; policy accept;", egress),
             ("ingress", "type filter hook forward priority 1; policy accept;", ingress)]
