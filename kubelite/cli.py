@@ -88,7 +88,7 @@ def cmd_server(args: argparse.Namespace) -> int:
                          registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
                          compact_interval=args.compact_interval, compact_keep=args.compact_keep,
                          keep_pods_on_stop=args.keep_pods_on_stop)
-    unknown = off - {"controllers", "scheduler", "agent", "proxy", "dns"}
+    unknown = off - {"controllers", "scheduler", "agent", "proxy", "dns", "network-policy"}
     if unknown:
         print(f"kubelite: --disable: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
@@ -98,6 +98,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     opts.with_scheduler = "scheduler" not in off
     opts.with_agent = opts.with_agent and "agent" not in off
     opts.with_proxy = "proxy" not in off
+    opts.with_network_policy = "network-policy" not in off
     opts.dns = DNSOptions(enabled="dns" not in off, cluster_domain=args.cluster_domain.strip(".") or "cluster.local",
                           ttl=args.dns_ttl, upstreams=list(args.dns_upstream or []), port=args.cluster_dns_port)
     return run_main(run_server(opts))
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="registry mirrors, rewrites, credentials and TLS, as k3s's registries.yaml "
                         "(default DATA_DIR/registries.yaml)")
     s.add_argument("--disable", default="", metavar="LIST",
-                   help="comma-separated components not to run: controllers,scheduler,agent,proxy,dns")
+                   help="comma-separated components not to run: controllers,scheduler,agent,proxy,dns,"
+                        "network-policy")
     s.add_argument("--cluster-domain", default="cluster.local", help="the cluster DNS domain (default cluster.local)")
     s.add_argument("--cluster-dns-port", type=_port, default=0, metavar="PORT",
                    help="port of the cluster DNS listener (default 53 as root, else 10053)")

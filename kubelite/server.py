@@ -74,6 +74,7 @@ class ServerOptions:
     with_controllers: bool = True
     with_scheduler: bool = True
     with_proxy: bool = True
+    with_network_policy: bool = True  # the NetworkPolicy enforcer (kernel path only)
     offline: bool = False          # no registry off this machine is contacted (KUBELITE_OFFLINE=1 also sets it)
     registry_config: str = ""      # k3s-style registries.yaml (default DATA_DIR/registries.yaml)
     # A graceful stop ends the oci runtime's containers unless this is set (restarts and
@@ -685,7 +686,44 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
         comps.append(("proxy", proxy))
     if opts.dns.enabled and opts.with_agent:
         comps.append(("cluster-dns", _cluster_dns(opts, clients, readiness, registry, agent_up)))
+    if opts.with_agent:
+        comps.append(("network-policy", _network_policy(opts, clients, readiness, svc_range, agent_up)))
     return comps
+
+
+def _network_policy(opts: ServerOptions, clients: ComponentClients, readiness: LocalReadiness,
+                    svc_range: ServiceRange | None, agent_up: asyncio.Event) -> Run:
+    """The NetworkPolicy enforcer next to the kernel Service path (its node bridge known once the
+    agent has its network); elsewhere a watcher that warns about every policy nothing enforces."""
+    from kubelite.netpol.enforcer import USER, NetworkPolicyEnforcer, warn_unenforced
+    from kubelite.netpol.rules import table_name
+    client = clients.client("network-policy", USER)
+    why = ("--disable network-policy" if not opts.with_network_policy else
+           "the nftables data path is off (userspace proxy)" if svc_range is None else "")
+
+    def network_policy(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            if why or svc_range is None:
+                await warn_unenforced(client, why, stop)
+                return
+            stopped = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait([stopped, asyncio.ensure_future(agent_up.wait())], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+            agent = readiness.agent
+            if stop.is_set() or agent is None:
+                return
+            # Like the Services' table: the oci runtime's pods outlive the server, so do their rules.
+            e = NetworkPolicyEnforcer(client, table=table_name(svc_range.cidr), bridge=agent.slot.bridge,
+                                      delete_on_stop=opts.runtime != "oci")
+            await e.start()
+            try:
+                await stop.wait()
+            finally:
+                await e.stop()
+        return run
+    return network_policy
 
 
 def _cluster_dns(opts: ServerOptions, clients: ComponentClients, readiness: LocalReadiness, registry: Registry,

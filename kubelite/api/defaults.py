@@ -367,6 +367,19 @@ def _secret(obj: Obj) -> None:
         obj["type"] = "Opaque"
 
 
+def _network_policy(obj: Obj) -> None:
+    """Ports default to TCP; policyTypes to Ingress, plus Egress when egress rules exist."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("podSelector", {})  # a struct upstream: always there
+    for direction in ("ingress", "egress"):
+        for rule in spec.get(direction) or []:
+            for port in (rule or {}).get("ports") or []:
+                if isinstance(port, dict) and port.get("protocol") is None:
+                    port["protocol"] = "TCP"
+    if not spec.get("policyTypes"):
+        spec["policyTypes"] = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+
+
 def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True) -> None:
     """Fill unset fields as upstream's defaulters (and create-time strategies) do; mutates ``obj``.
 
@@ -402,6 +415,8 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
         _endpoint_slice(obj)
     elif kind == "Secret":
         _secret(obj)
+    elif kind == "NetworkPolicy" and api_version == "networking.k8s.io/v1":
+        _network_policy(obj)
     elif api_version == "rbac.authorization.k8s.io/v1":
         from kubelite.api.validation_rbac import apply_rbac_defaults
         apply_rbac_defaults(kind, obj)

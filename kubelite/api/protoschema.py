@@ -896,6 +896,19 @@ MESSAGES: dict[str, str] = {
     "meta.v1.TableOptions": "includeObject=1:s",
     "meta.v1.UpdateOptions": "dryRun=1:[]s fieldManager=2:s fieldValidation=3:s",
     "meta.v1.Verbs": "@items=1:[]s",
+    "networking.v1.IPBlock": "cidr=1!:s except=2:[]s",
+    "networking.v1.NetworkPolicy": "metadata=1:meta.v1.ObjectMeta spec=2:NetworkPolicySpec",
+    "networking.v1.NetworkPolicyEgressRule": "ports=1:[]NetworkPolicyPort to=2:[]NetworkPolicyPeer",
+    "networking.v1.NetworkPolicyIngressRule": "ports=1:[]NetworkPolicyPort from=2:[]NetworkPolicyPeer",
+    "networking.v1.NetworkPolicyList": "metadata=1:meta.v1.ListMeta items=2!:[]NetworkPolicy",
+    "networking.v1.NetworkPolicyPeer": (
+        "podSelector=1*:meta.v1.LabelSelector namespaceSelector=2*:meta.v1.LabelSelector ipBlock=3*:IPBlock"
+    ),
+    "networking.v1.NetworkPolicyPort": "protocol=1*:s port=2*:intstr.IntOrString endPort=3*:i32",
+    "networking.v1.NetworkPolicySpec": (
+        "podSelector=1!:meta.v1.LabelSelector ingress=2:[]NetworkPolicyIngressRule "
+        "egress=3:[]NetworkPolicyEgressRule policyTypes=4:[]s"
+    ),
     "policy.v1.Eviction": "metadata=1:meta.v1.ObjectMeta deleteOptions=2*:meta.v1.DeleteOptions",
     "policy.v1.PodDisruptionBudget": (
         "metadata=1:meta.v1.ObjectMeta spec=2:PodDisruptionBudgetSpec "
@@ -976,6 +989,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("discovery.k8s.io/v1", "EndpointSliceList"): "discovery.v1.EndpointSliceList",
     ("events.k8s.io/v1", "Event"): "events.v1.Event",
     ("events.k8s.io/v1", "EventList"): "events.v1.EventList",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "networking.v1.NetworkPolicy",
+    ("networking.k8s.io/v1", "NetworkPolicyList"): "networking.v1.NetworkPolicyList",
     ("policy/v1", "Eviction"): "policy.v1.Eviction",
     ("policy/v1", "PodDisruptionBudget"): "policy.v1.PodDisruptionBudget",
     ("policy/v1", "PodDisruptionBudgetList"): "policy.v1.PodDisruptionBudgetList",

@@ -168,6 +168,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
                  namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
                  subresources=(_STATUS,), has_status=True),
+    # networking.k8s.io/v1
+    ResourceInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short_names=("netpol",)),
 )
 
 # Upstream's order, from the oracle's /apis: the groups kubelite serves, in the same sequence.
@@ -267,3 +269,4 @@ CONTROLLERREVISIONS = _served("apps", "v1", "controllerrevisions")
 STATEFULSETS = _served("apps", "v1", "statefulsets")
 DAEMONSETS = _served("apps", "v1", "daemonsets")
 CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+NETWORKPOLICIES = _served("networking.k8s.io", "v1", "networkpolicies")

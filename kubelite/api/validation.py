@@ -15,6 +15,7 @@ from typing import Any
 from kubelite.api import validation_apps as apps
 from kubelite.api import validation_batch as batch
 from kubelite.api import validation_core as core
+from kubelite.api import validation_netpol as netpol
 from kubelite.api import validation_pod as pod
 from kubelite.api import validation_rbac as rbac
 from kubelite.api import validation_rc as rc
@@ -81,6 +82,8 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = core.validate_event(obj, api_version, old)
     elif kind in rbac.KINDS and api_version == "rbac.authorization.k8s.io/v1":
         errs = rbac.validate_rbac(kind, obj, old)
+    elif kind == "NetworkPolicy" and api_version == "networking.k8s.io/v1":
+        errs = netpol.validate_network_policy(obj, old)
     elif kind == "PodTemplate":
         # ValidatePodTemplate: the template is a struct upstream, so a missing one is empty.
         errs = validate_object_meta(obj, True, name_is_dns_subdomain) if old is None else \
@@ -123,5 +126,7 @@ def generation_changed(kind: str, old: dict[str, Any], new: dict[str, Any]) -> b
         na = (new.get("metadata") or {}).get("annotations") or {}
         return spec_changed or oa != na
     if kind in ("ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController"):
+        return spec_changed
+    if kind == "NetworkPolicy":
         return spec_changed
     return False

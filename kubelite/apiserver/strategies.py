@@ -28,6 +28,7 @@ _GENERATION_KINDS = {"Deployment", "ReplicaSet", "ReplicationController", "Servi
 _GENERATION_TRACKED = {"Deployment", "ReplicaSet", "ReplicationController"}
 _GENERATION_TRACKED |= {"Job", "CronJob"}
 _GENERATION_TRACKED |= {"StatefulSet", "DaemonSet"}
+_GENERATION_TRACKED |= {"NetworkPolicy"}
 # apps/v1 keeps the old extensions spec.templateGeneration as this annotation: 1 on
 # create, +1 whenever an update changes the pod template (the DaemonSet strategy).
 DS_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
@@ -43,6 +44,8 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
         md["generation"] = 1
         # Go writes an RC's status.replicas even when 0 (no omitempty).
         obj["status"] = {"replicas": 0} if kind == "ReplicationController" else {}
+        if kind == "NetworkPolicy":
+            del obj["status"]  # no status in its type
         if kind == "StatefulSet":
             obj["status"] = {"replicas": 0, "availableReplicas": 0}  # Go writes both without omitempty
         if kind == "DaemonSet":

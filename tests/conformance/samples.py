@@ -244,4 +244,13 @@ SAMPLES: dict[str, Sample] = {
         lambda n, ns: _obj(f"{CRD_GROUP}/v1", "Widget", n, spec={"replicas": 1, "color": "blue"}),
         spec_change={"spec": {"color": "red"}},
         status_change={"replicas": 1, "conditions": [_condition("Tested")]}),
+    "networking.k8s.io/v1/networkpolicies": Sample(
+        lambda n, ns: _obj("networking.k8s.io/v1", "NetworkPolicy", n, spec={
+            "podSelector": {"matchLabels": {"app": n}},
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}},
+                                  {"ipBlock": {"cidr": "192.0.2.0/24", "except": ["192.0.2.128/25"]}}],
+                         "ports": [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": "http"}]}],
+            "egress": [{"to": [{"namespaceSelector": {}}], "ports": [{"port": 53, "endPort": 54, "protocol": "UDP"}]}],
+            "policyTypes": ["Ingress", "Egress"]}),
+        spec_change={"spec": {"policyTypes": ["Ingress"], "egress": None}}),
 }

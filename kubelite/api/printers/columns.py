@@ -85,6 +85,7 @@ DOCS = {
     "sa.secrets": "The number of Secrets listed in the ServiceAccount.",
     "cm.data": "The number of keys the ConfigMap holds, text and binary together.",
     "lease.holderIdentity": "Who holds the lease now.",
+    "netpol.podSelector": "Which pods of the policy's namespace the policy applies to; empty means every pod.",
     # StatefulSets, DaemonSets, ControllerRevisions
     "sts.ready": "Ready pods out of the desired number of pods.",
     "ds.desired": "Nodes that should run one of the DaemonSet's pods.",
@@ -216,6 +217,8 @@ SECRET = [NAME, column("Type", DOCS["secret.type"]), column("Data", DOCS["secret
 SERVICEACCOUNT = [NAME, column("Secrets", DOCS["sa.secrets"]), AGE]
 
 LEASE = [NAME, column("Holder", DOCS["lease.holderIdentity"]), AGE]
+
+NETWORKPOLICY = [NAME, column("Pod-Selector", DOCS["netpol.podSelector"]), AGE]
 
 # --- RBAC -------------------------------------------------------------------------------
 # Roles print as apiserver's default convertor does; bindings name their role, and the

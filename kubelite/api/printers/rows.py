@@ -437,6 +437,12 @@ def lease_row(lease: Obj, clock: Clock) -> Cells:
             clock.since(lease["metadata"].get("creationTimestamp"))]
 
 
+def networkpolicy_row(np: Obj, clock: Clock) -> Cells:
+    """printNetworkPolicy: POD-SELECTOR is the spec's podSelector as a selector string."""
+    return [np["metadata"].get("name", ""), format_label_selector((np.get("spec") or {}).get("podSelector") or {}),
+            clock.since(np["metadata"].get("creationTimestamp"))]
+
+
 # --- RBAC -------------------------------------------------------------------------------
 
 def binding_row(b: Obj, clock: Clock) -> Cells:

@@ -56,6 +56,15 @@ KIND_DOCS = {
     "apps.v1.RollingUpdateDaemonSet": "Limits that pace a DaemonSet rolling update.",
     "apps.v1.ControllerRevision": "An immutable snapshot of a StatefulSet's or DaemonSet's pod template, "
                                   "kept as rollout history for rollbacks.",
+    "networking.v1.NetworkPolicy": "A NetworkPolicy limits which traffic may reach (ingress) or leave (egress) "
+                                   "the pods it selects; pods no policy selects stay open.",
+    "networking.v1.NetworkPolicySpec": "Which pods the policy isolates, in which directions, and what it lets through.",
+    "networking.v1.NetworkPolicyIngressRule": "Traffic this rule lets in: from any listed peer, to any listed port.",
+    "networking.v1.NetworkPolicyEgressRule": "Traffic this rule lets out: to any listed peer, on any listed port.",
+    "networking.v1.NetworkPolicyPeer": "The other end of allowed traffic: pods by labels, namespaces by labels, "
+                                       "both, or an address range.",
+    "networking.v1.NetworkPolicyPort": "A port (or range of ports) and protocol that a rule allows.",
+    "networking.v1.IPBlock": "An address range, minus some sub-ranges.",
 }
 
 GENERIC_DOCS = {
@@ -234,6 +243,38 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
         "maxSurge": "How many nodes may run an old and a new pod at once during the update (number or "
                     "percentage, rounded up). Defaults to 0.",
     },
+    "networking.v1.NetworkPolicySpec": {
+        "podSelector": "Which pods of the policy's namespace the policy applies to; an empty selector means every pod.",
+        "ingress": "Rules for incoming traffic; the selected pods accept what any rule of any policy selecting "
+                   "them allows. Empty: nothing is let in.",
+        "egress": "Rules for outgoing traffic; the selected pods may send what any rule of any policy selecting "
+                  "them allows. Empty: nothing is let out.",
+        "policyTypes": "The directions this policy isolates: Ingress, Egress or both. Unset: Ingress, plus "
+                       "Egress when egress rules are given.",
+    },
+    "networking.v1.NetworkPolicyIngressRule": {
+        "ports": "Destination ports the rule opens; empty or unset means every port.",
+        "from": "Sources the rule admits; empty or unset means every source.",
+    },
+    "networking.v1.NetworkPolicyEgressRule": {
+        "ports": "Destination ports the rule opens; empty or unset means every port.",
+        "to": "Destinations the rule allows; empty or unset means every destination.",
+    },
+    "networking.v1.NetworkPolicyPeer": {
+        "podSelector": "Pods chosen by their labels: in the policy's namespace, or in the namespaces "
+                       "namespaceSelector picks when that is set too.",
+        "namespaceSelector": "Namespaces chosen by their labels; every pod in them unless podSelector narrows it.",
+        "ipBlock": "An address range; cannot be combined with the selectors.",
+    },
+    "networking.v1.NetworkPolicyPort": {
+        "protocol": "TCP, UDP or SCTP. Defaults to TCP.",
+        "port": "A port number, or the name of a container port of the selected pod. Unset: every port.",
+        "endPort": "With a numeric port: the last port of an inclusive range starting at port.",
+    },
+    "networking.v1.IPBlock": {
+        "cidr": "The range, such as 192.168.1.0/24.",
+        "except": "Sub-ranges of cidr that are not included.",
+    },
     "apps.v1.ControllerRevision": {
         "data": "The patch that turns the owner's object into this revision's pod template.",
         "revision": "The revision number; higher is newer.",
@@ -256,4 +297,5 @@ ENUMS: dict[tuple[str, str], list[str]] = {
     ("apps.v1.StatefulSetSpec", "podManagementPolicy"): ["OrderedReady", "Parallel"],
     ("apps.v1.StatefulSetUpdateStrategy", "type"): ["OnDelete", "RollingUpdate"],
     ("apps.v1.DaemonSetUpdateStrategy", "type"): ["OnDelete", "RollingUpdate"],
+    ("networking.v1.NetworkPolicyPort", "protocol"): ["SCTP", "TCP", "UDP"],
 }
