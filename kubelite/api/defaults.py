@@ -402,6 +402,9 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
         _endpoint_slice(obj)
     elif kind == "Secret":
         _secret(obj)
+    elif kind == "IngressClass" and api_version == "networking.k8s.io/v1":
+        from kubelite.api.validation_ingress import default_ingress_class
+        default_ingress_class(obj)
     elif api_version == "rbac.authorization.k8s.io/v1":
         from kubelite.api.validation_rbac import apply_rbac_defaults
         apply_rbac_defaults(kind, obj)
