@@ -314,3 +314,111 @@ def test_ingress_backend_without_ready_endpoints_answers_503(ing_cluster):
     finally:
         ing_cluster.kubectl("delete", "ingress", "noeps")
         ing_cluster.kubectl("delete", "service", "empty")
+
+
+class _EchoBackend:
+    """An HTTP and WebSocket echo server on 127.0.0.1 in a thread of the test process."""
+
+    def __init__(self) -> None:
+        import asyncio
+        import threading
+
+        from aiohttp import web
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def echo(request: web.Request) -> web.StreamResponse:
+            if request.headers.get("Upgrade", "").lower() == "websocket":
+                ws = web.WebSocketResponse(protocols=("echo.v1",))
+                await ws.prepare(request)
+                async for msg in ws:
+                    await ws.send_str("echo:" + msg.data)
+                return ws
+            body = await request.read()
+            return web.json_response({"path": request.raw_path, "method": request.method, "body": body.decode(),
+                                      "headers": dict(request.headers)})
+
+        async def main() -> None:
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", echo)
+            self.runner = web.AppRunner(app)
+            await self.runner.setup()
+            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+            ready.set()
+
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(main(), self.loop)
+        assert ready.wait(10)
+
+    def close(self) -> None:
+        import asyncio
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture
+def echo_service(ing_cluster):
+    """A selector-less Service whose one endpoint is the test's echo server on 127.0.0.1."""
+    backend = _EchoBackend()
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo"},
+           "spec": {"ports": [{"name": "web", "port": 80, "targetPort": backend.port}]}}
+    eps = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+           "metadata": {"name": "echo-1", "labels": {"kubernetes.io/service-name": "echo"}},
+           "addressType": "IPv4",
+           "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True},
+                          "targetRef": {"kind": "Pod", "name": "echo", "namespace": "default"}}],
+           "ports": [{"name": "web", "port": backend.port, "protocol": "TCP"}]}
+    for obj in (svc, eps):
+        ing_cluster.kubectl("create", "-f", "-", input=json.dumps(obj), check=True)
+    ing_cluster.kubectl("create", "ingress", "echo", "--rule=echo.example.com/*=echo:web", check=True)
+    try:
+        yield backend
+    finally:
+        ing_cluster.kubectl("delete", "ingress", "echo")
+        ing_cluster.kubectl("delete", "endpointslice", "echo-1")
+        ing_cluster.kubectl("delete", "service", "echo")
+        backend.close()
+
+
+def test_ingress_forwards_headers_body_and_query_to_a_named_port(ing_cluster, echo_service):
+    def posted() -> dict | None:
+        conn = http.client.HTTPConnection("127.0.0.1", ing_cluster.http_port, timeout=10)
+        try:
+            conn.request("POST", "/some/path?q=1&r=%2F", body=b"hello",
+                         headers={"Host": "echo.example.com", "X-Forwarded-For": "192.0.2.1"})
+            r = conn.getresponse()
+            data = r.read()
+            return json.loads(data) if r.status == 200 else None
+        finally:
+            conn.close()
+    got = ing_cluster.wait_for(posted, what="the echo backend through the ingress")
+    assert got["path"] == "/some/path?q=1&r=%2F" and got["method"] == "POST" and got["body"] == "hello"
+    h = got["headers"]
+    assert h["Host"] == "echo.example.com"
+    assert h["X-Forwarded-For"] == "192.0.2.1, 127.0.0.1"
+    assert h["X-Forwarded-Host"] == "echo.example.com"
+    assert h["X-Forwarded-Proto"] == "http"
+    assert h["X-Forwarded-Port"] == str(ing_cluster.http_port)
+
+
+def test_ingress_proxies_websockets(ing_cluster, echo_service):
+    import asyncio
+
+    import aiohttp
+
+    async def talk() -> tuple[str | None, str]:
+        async with aiohttp.ClientSession() as s, s.ws_connect(f"http://127.0.0.1:{ing_cluster.http_port}/ws",
+                                headers={"Host": "echo.example.com"}, protocols=("echo.v1",)) as ws:
+            await ws.send_str("ping")
+            msg = await ws.receive(timeout=10)
+            return ws.protocol, msg.data
+
+    def connected() -> tuple[str | None, str] | None:
+        try:
+            return asyncio.run(talk())
+        except aiohttp.WSServerHandshakeError:
+            return None  # the route is not there yet
+    assert ing_cluster.wait_for(connected, what="a websocket through the ingress") == ("echo.v1", "echo:ping")

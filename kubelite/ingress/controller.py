@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from kubelite.api.resources import ENDPOINTSLICES, INGRESSCLASSES, INGRESSES, SECRETS, SERVICES
 from kubelite.api.validation_ingress import CLASS_ANNOTATION, DEFAULT_CLASS_ANNOTATION
@@ -208,14 +209,19 @@ class IngressController:
         headers = [(k, v) for k, v in headers if not k.lower().startswith("x-forwarded-") and k.lower() != "x-real-ip"]
         scheme = "https" if request.transport is not None and request.transport.get_extra_info("sslcontext") else "http"
         local = request.transport.get_extra_info("sockname") if request.transport is not None else None
-        headers += [("X-Forwarded-For", f"{prior}, {peer}" if prior else peer), ("X-Forwarded-Host", host),
+        headers += [("X-Forwarded-For", f"{prior}, {peer}" if prior else peer),
+                    ("X-Forwarded-Host", request.headers.get("Host") or host),
                     ("X-Forwarded-Proto", scheme), ("X-Real-Ip", peer)]
         if local:
             headers.append(("X-Forwarded-Port", str(local[1])))
         assert self._session is not None
+        if (request.headers.get("Upgrade") or "").lower() == "websocket":
+            return await self._websocket(request, hostport, headers)
         body = request.content if request.body_exists else None
         try:
-            async with self._session.request(request.method, f"http://{hostport}{request.rel_url.raw_path_qs}",
+            # encoded=True: the request target goes on byte for byte (no re-quoting of %2F and the like).
+            target_url = URL(f"http://{hostport}{request.raw_path}", encoded=True)
+            async with self._session.request(request.method, target_url,
                                              headers=headers, data=body, allow_redirects=False) as upstream:
                 out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
                 for k, v in upstream.headers.items():
@@ -231,6 +237,44 @@ class IngressController:
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             log.info("ingress: %s %s%s -> %s: %s", request.method, host, request.path, hostport, e)
             return web.Response(status=502, text="bad gateway\n")
+
+    async def _websocket(self, request: web.Request, hostport: str, headers: list[tuple[str, str]]) -> web.StreamResponse:
+        """Proxy a WebSocket: connect to the backend first, then relay messages both ways."""
+        assert self._session is not None
+        protocols = [p.strip() for p in (request.headers.get("Sec-WebSocket-Protocol") or "").split(",") if p.strip()]
+        fwd = [(k, v) for k, v in headers if not k.lower().startswith("sec-websocket-")]
+        try:
+            upstream = await self._session.ws_connect(URL(f"http://{hostport}{request.raw_path}", encoded=True),
+                                                      headers=fwd, protocols=protocols, autoping=False,
+                                                      max_msg_size=0)
+        except aiohttp.WSServerHandshakeError as e:
+            return web.Response(status=e.status or 502, text="websocket handshake refused by the backend\n")
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return web.Response(status=502, text="bad gateway\n")
+        client = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), autoping=False,
+                                       max_msg_size=0)
+        await client.prepare(request)
+
+        async def relay(src: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+                        dst: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
+            async for msg in src:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    await dst.send_str(msg.data)
+                elif msg.type == aiohttp.WSMsgType.BINARY:
+                    await dst.send_bytes(msg.data)
+                elif msg.type == aiohttp.WSMsgType.PING:
+                    await dst.ping(msg.data)
+                elif msg.type == aiohttp.WSMsgType.PONG:
+                    await dst.pong(msg.data)
+            await dst.close(code=src.close_code or 1000)
+        try:
+            await asyncio.gather(relay(client, upstream), relay(upstream, client))
+        except (aiohttp.ClientError, ConnectionError):
+            pass
+        finally:
+            await upstream.close()
+            await client.close()
+        return client
 
     async def _serve(self, name: str, port: int, fallback: int, root_port: int, tls: bool) -> None:
         app = web.Application(client_max_size=0)
