@@ -11,6 +11,7 @@ from kubelite.cli_run import RUNTIME_HELP, RUNTIMES, pick_runtime, run_main
 from kubelite.dns.component import DNSOptions
 from kubelite.dns.forward import Upstream, parse_upstream
 from kubelite.images import gc as image_gc
+from kubelite.ingress.controller import IngressOptions
 from kubelite.server import ServerOptions, default_data_dir, run_server
 
 
@@ -88,7 +89,7 @@ def cmd_server(args: argparse.Namespace) -> int:
                          registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
                          compact_interval=args.compact_interval, compact_keep=args.compact_keep,
                          keep_pods_on_stop=args.keep_pods_on_stop)
-    unknown = off - {"controllers", "scheduler", "agent", "proxy", "dns", "network-policy"}
+    unknown = off - {"controllers", "scheduler", "agent", "proxy", "dns", "network-policy", "ingress"}
     if unknown:
         print(f"kubelite: --disable: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
@@ -101,6 +102,8 @@ def cmd_server(args: argparse.Namespace) -> int:
     opts.with_network_policy = "network-policy" not in off
     opts.dns = DNSOptions(enabled="dns" not in off, cluster_domain=args.cluster_domain.strip(".") or "cluster.local",
                           ttl=args.dns_ttl, upstreams=list(args.dns_upstream or []), port=args.cluster_dns_port)
+    opts.ingress = IngressOptions(enabled="ingress" not in off, http_port=args.ingress_http_port,
+                                  https_port=args.ingress_https_port)
     return run_main(run_server(opts))
 
 
@@ -136,13 +139,17 @@ def main(argv: list[str] | None = None) -> int:
                         "(default DATA_DIR/registries.yaml)")
     s.add_argument("--disable", default="", metavar="LIST",
                    help="comma-separated components not to run: controllers,scheduler,agent,proxy,dns,"
-                        "network-policy")
+                        "network-policy,ingress")
     s.add_argument("--cluster-domain", default="cluster.local", help="the cluster DNS domain (default cluster.local)")
     s.add_argument("--cluster-dns-port", type=_port, default=0, metavar="PORT",
                    help="port of the cluster DNS listener (default 53 as root, else 10053)")
     s.add_argument("--dns-upstream", type=_upstream, action="append", metavar="ADDR[:PORT]",
                    help="resolver for names outside the cluster (repeatable; default the nameservers of "
                         "/etc/resolv.conf; with KUBELITE_OFFLINE=1 only loopback addresses are used)")
+    s.add_argument("--ingress-http-port", type=_port, default=0, metavar="PORT",
+                   help="HTTP port of the built-in ingress controller (default 80 as root when free, else 10080)")
+    s.add_argument("--ingress-https-port", type=_port, default=0, metavar="PORT",
+                   help="HTTPS port of the built-in ingress controller (default 443 as root when free, else 10443)")
     s.add_argument("--dns-ttl", type=_count, default=5, metavar="SECONDS", help="TTL of cluster DNS answers (default 5)")
     # Hidden: compaction tuning, so tests can see 410 Expired without waiting 5 minutes.
     s.add_argument("--compact-interval", type=float, default=300.0, help=argparse.SUPPRESS)

@@ -40,6 +40,7 @@ from kubelite.client.supervise import spawn
 from kubelite.controllers.clientbuilder import ServiceAccountClients
 from kubelite.dns.component import DNSOptions, kube_dns_ip
 from kubelite.images.store import GCPolicy
+from kubelite.ingress.controller import IngressOptions
 from kubelite.pki import PKI
 from kubelite.proxy.ranges import LOOPBACK_DEFAULT, RangeError, ServiceRange
 from kubelite.store.sqlite import SqliteStore
@@ -85,6 +86,7 @@ class ServerOptions:
     compact_keep: int = 10_000
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     dns: DNSOptions = field(default_factory=DNSOptions)  # the cluster DNS (kube-dns)
+    ingress: IngressOptions = field(default_factory=IngressOptions)  # the built-in ingress controller
 
 
 def default_data_dir() -> str:
@@ -516,6 +518,9 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         if opts.dns.enabled:
             from kubelite.dns.component import ensure_service
             await ensure_service(api.registry, service_cidr)
+        if opts.ingress.enabled and opts.with_agent:
+            from kubelite.ingress.component import ensure_class
+            await ensure_class(api.registry)
         api.ready.set()
         readiness.install(api.health, opts)
         url = f"https://{advertise}:{opts.api_port}"
@@ -688,6 +693,8 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
         comps.append(("cluster-dns", _cluster_dns(opts, clients, readiness, registry, agent_up)))
     if opts.with_agent:
         comps.append(("network-policy", _network_policy(opts, clients, readiness, svc_range, agent_up)))
+    if opts.ingress.enabled and opts.with_agent:
+        comps.append(("ingress", _ingress(opts, clients, node_name)))
     return comps
 
 
@@ -724,6 +731,24 @@ def _network_policy(opts: ServerOptions, clients: ComponentClients, readiness: L
                 await e.stop()
         return run
     return network_policy
+
+
+def _ingress(opts: ServerOptions, clients: ComponentClients, node_name: str) -> Run:
+    """The built-in ingress controller, listening on the node's address."""
+    from kubelite.ingress.component import USER
+    from kubelite.ingress.controller import IngressController
+    from kubelite.proxy.proxy import node_internal_ip
+    client = clients.client("ingress", USER)
+
+    def ingress(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            ip = await node_internal_ip(client, node_name)
+            ctl = IngressController(client, node_ip=ip, listen=ip, http_port=opts.ingress.http_port,
+                                    https_port=opts.ingress.https_port,
+                                    tls_dir=os.path.join(opts.data_dir, "ingress", "tls"))
+            await ctl.run(stop)
+        return run
+    return ingress
 
 
 def _cluster_dns(opts: ServerOptions, clients: ComponentClients, readiness: LocalReadiness, registry: Registry,

@@ -352,6 +352,9 @@ SUBJECTS = {
                                  "metadata": {"labels": {"app": "x"}},
                                  "spec": {"nodeSelector": {"kubelite.dev/none": "x"},
                                           "containers": [{"name": "c", "image": "nginx:1.25"}]}}}},
+    ("networking.k8s.io", "ingresses"): {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {},
+                                         "spec": {"ingressClassName": "none", "defaultBackend": {
+                                             "service": {"name": "web", "port": {"number": 80}}}}},
     # A CRD's name is <plural>.<group>: built from the test's namespace name by _crd_subject.
     ("apiextensions.k8s.io", "customresourcedefinitions"): "crd",
 }

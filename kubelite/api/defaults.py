@@ -417,6 +417,9 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
         _secret(obj)
     elif kind == "NetworkPolicy" and api_version == "networking.k8s.io/v1":
         _network_policy(obj)
+    elif kind == "IngressClass" and api_version == "networking.k8s.io/v1":
+        from kubelite.api.validation_ingress import default_ingress_class
+        default_ingress_class(obj)
     elif api_version == "rbac.authorization.k8s.io/v1":
         from kubelite.api.validation_rbac import apply_rbac_defaults
         apply_rbac_defaults(kind, obj)

@@ -1,7 +1,7 @@
 """Compact protobuf schema of the Kubernetes kinds kubelite decodes and encodes.
 
 How this data was derived: for each package listed in ``KINDS`` (k8s.io/api core, apps,
-batch, discovery, coordination, events, autoscaling v1/v2, policy, authentication,
+batch, discovery, coordination, events, networking (Ingress), autoscaling v1/v2, policy, authentication,
 authorization, rbac — all at v0.33.13 — and apimachinery ``pkg/apis/meta/v1``) we read the
 upstream ``generated.proto`` for message names, field numbers and proto types, and the
 Go ``types.go`` struct tags of the same fields for what proto does not say: the JSON
@@ -909,6 +909,29 @@ MESSAGES: dict[str, str] = {
         "podSelector=1!:meta.v1.LabelSelector ingress=2:[]NetworkPolicyIngressRule "
         "egress=3:[]NetworkPolicyEgressRule policyTypes=4:[]s"
     ),
+    "networking.v1.HTTPIngressPath": "path=1:s pathType=3*!:s backend=2!:IngressBackend",
+    "networking.v1.HTTPIngressRuleValue": "paths=1!:[]HTTPIngressPath",
+    "networking.v1.Ingress": "metadata=1:meta.v1.ObjectMeta spec=2:IngressSpec status=3:IngressStatus",
+    "networking.v1.IngressBackend": "service=4*:IngressServiceBackend resource=3*:core.v1.TypedLocalObjectReference",
+    "networking.v1.IngressClass": "metadata=1:meta.v1.ObjectMeta spec=2:IngressClassSpec",
+    "networking.v1.IngressClassList": "metadata=1:meta.v1.ListMeta items=2!:[]IngressClass",
+    "networking.v1.IngressClassParametersReference": (
+        "apiGroup=1*:s kind=2!:s name=3!:s scope=4*:s namespace=5*:s"
+    ),
+    "networking.v1.IngressClassSpec": "controller=1:s parameters=2*:IngressClassParametersReference",
+    "networking.v1.IngressList": "metadata=1:meta.v1.ListMeta items=2!:[]Ingress",
+    "networking.v1.IngressLoadBalancerIngress": "ip=1:s hostname=2:s ports=4:[]IngressPortStatus",
+    "networking.v1.IngressLoadBalancerStatus": "ingress=1:[]IngressLoadBalancerIngress",
+    "networking.v1.IngressPortStatus": "port=1!:i32 protocol=2!:s error=3*:s",
+    "networking.v1.IngressRule": "host=1:s ...=2:IngressRuleValue",
+    "networking.v1.IngressRuleValue": "http=1*:HTTPIngressRuleValue",
+    "networking.v1.IngressServiceBackend": "name=1!:s port=2:ServiceBackendPort",
+    "networking.v1.IngressSpec": (
+        "ingressClassName=4*:s defaultBackend=1*:IngressBackend tls=2:[]IngressTLS rules=3:[]IngressRule"
+    ),
+    "networking.v1.IngressStatus": "loadBalancer=1:IngressLoadBalancerStatus",
+    "networking.v1.IngressTLS": "hosts=1:[]s secretName=2:s",
+    "networking.v1.ServiceBackendPort": "name=1:s number=2:i32",
     "policy.v1.Eviction": "metadata=1:meta.v1.ObjectMeta deleteOptions=2*:meta.v1.DeleteOptions",
     "policy.v1.PodDisruptionBudget": (
         "metadata=1:meta.v1.ObjectMeta spec=2:PodDisruptionBudgetSpec "
@@ -991,6 +1014,10 @@ KINDS: dict[tuple[str, str], str] = {
     ("events.k8s.io/v1", "EventList"): "events.v1.EventList",
     ("networking.k8s.io/v1", "NetworkPolicy"): "networking.v1.NetworkPolicy",
     ("networking.k8s.io/v1", "NetworkPolicyList"): "networking.v1.NetworkPolicyList",
+    ("networking.k8s.io/v1", "Ingress"): "networking.v1.Ingress",
+    ("networking.k8s.io/v1", "IngressClass"): "networking.v1.IngressClass",
+    ("networking.k8s.io/v1", "IngressClassList"): "networking.v1.IngressClassList",
+    ("networking.k8s.io/v1", "IngressList"): "networking.v1.IngressList",
     ("policy/v1", "Eviction"): "policy.v1.Eviction",
     ("policy/v1", "PodDisruptionBudget"): "policy.v1.PodDisruptionBudget",
     ("policy/v1", "PodDisruptionBudgetList"): "policy.v1.PodDisruptionBudgetList",

@@ -142,6 +142,10 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  subresources=(_STATUS,), has_status=True),
     # discovery.k8s.io/v1
     ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
+    # networking.k8s.io/v1: Ingress (status written by the ingress controller) and IngressClass.
+    ResourceInfo("networking.k8s.io", "v1", "IngressClass", "ingressclasses", namespaced=False),
+    ResourceInfo("networking.k8s.io", "v1", "Ingress", "ingresses", short_names=("ing",),
+                 subresources=(_STATUS,), has_status=True),
     # coordination.k8s.io/v1
     ResourceInfo("coordination.k8s.io", "v1", "Lease", "leases"),
     # events.k8s.io/v1: the core/v1 Events, stored once, seen with the new API's field names.
@@ -268,5 +272,7 @@ CRONJOBS = _served("batch", "v1", "cronjobs")
 CONTROLLERREVISIONS = _served("apps", "v1", "controllerrevisions")
 STATEFULSETS = _served("apps", "v1", "statefulsets")
 DAEMONSETS = _served("apps", "v1", "daemonsets")
+INGRESSES = _served("networking.k8s.io", "v1", "ingresses")
+INGRESSCLASSES = _served("networking.k8s.io", "v1", "ingressclasses")
 CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 NETWORKPOLICIES = _served("networking.k8s.io", "v1", "networkpolicies")

@@ -15,6 +15,7 @@ from typing import Any
 from kubelite.api import validation_apps as apps
 from kubelite.api import validation_batch as batch
 from kubelite.api import validation_core as core
+from kubelite.api import validation_ingress as ingress
 from kubelite.api import validation_netpol as netpol
 from kubelite.api import validation_pod as pod
 from kubelite.api import validation_rbac as rbac
@@ -60,6 +61,10 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = workloads.validate_daemonset(obj, old)
     elif kind == "ControllerRevision" and api_version == "apps/v1":
         errs = workloads.validate_controller_revision(obj, old)
+    elif kind == "Ingress" and api_version == "networking.k8s.io/v1":
+        errs = ingress.validate_ingress(obj, old)
+    elif kind == "IngressClass" and api_version == "networking.k8s.io/v1":
+        errs = ingress.validate_ingress_class(obj, old)
     elif kind == "Service":
         errs = core.validate_service(obj, old)
     elif kind == "Namespace":
@@ -110,6 +115,8 @@ def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[
         return _dedupe(batch.validate_job_status(obj, old))
     if kind == "CronJob" and api_version == "batch/v1":
         return _dedupe(batch.validate_cronjob_status(obj, old))
+    if kind == "Ingress" and api_version == "networking.k8s.io/v1":
+        return _dedupe(ingress.validate_ingress_status(obj, old))
     return _dedupe(validate_object_meta_update(obj, old))
 
 
@@ -125,7 +132,8 @@ def generation_changed(kind: str, old: dict[str, Any], new: dict[str, Any]) -> b
         oa = (old.get("metadata") or {}).get("annotations") or {}
         na = (new.get("metadata") or {}).get("annotations") or {}
         return spec_changed or oa != na
-    if kind in ("ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController"):
+    if kind in ("ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController",
+                "Ingress", "IngressClass"):
         return spec_changed
     if kind == "NetworkPolicy":
         return spec_changed

@@ -20,6 +20,7 @@ from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.allocators import ServiceAllocator
 from kubelite.apiserver.handlers import Target, parse_path, qbool
+from kubelite.apiserver.ingressclass import DefaultIngressClass
 from kubelite.apiserver.nodecerts import CertSigner
 from kubelite.apiserver.registry import Registry
 from kubelite.apiserver.security import Security
@@ -66,6 +67,7 @@ class APIServer:
         # CustomResourceDefinitions: their admission, and the dynamic part of the catalogue.
         self.crds = CRDManager(self.registry)
         self.registry.admission.append(self.crds.admit)
+        self.registry.admission.append(DefaultIngressClass(self.registry).admit)
         self.security = self._security(cert_signer)
         self.ready = asyncio.Event()
         # Limits (connections, timeouts, requests in flight): see limits.py.  Their

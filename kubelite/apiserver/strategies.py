@@ -29,6 +29,7 @@ _GENERATION_TRACKED = {"Deployment", "ReplicaSet", "ReplicationController"}
 _GENERATION_TRACKED |= {"Job", "CronJob"}
 _GENERATION_TRACKED |= {"StatefulSet", "DaemonSet"}
 _GENERATION_TRACKED |= {"NetworkPolicy"}
+_GENERATION_TRACKED |= {"Ingress", "IngressClass"}
 # apps/v1 keeps the old extensions spec.templateGeneration as this annotation: 1 on
 # create, +1 whenever an update changes the pod template (the DaemonSet strategy).
 DS_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
@@ -48,6 +49,10 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
             del obj["status"]  # no status in its type
         if kind == "StatefulSet":
             obj["status"] = {"replicas": 0, "availableReplicas": 0}  # Go writes both without omitempty
+        if kind == "Ingress":
+            obj["status"] = {"loadBalancer": {}}
+        if kind == "IngressClass":
+            obj.pop("status", None)  # IngressClass has no status
         if kind == "DaemonSet":
             obj["status"] = {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
                              "numberReady": 0}

@@ -193,6 +193,14 @@ SAMPLES: dict[str, Sample] = {
         "discovery.k8s.io/v1", "EndpointSlice", n, addressType="IPv4",
         endpoints=[{"addresses": ["192.0.2.30"], "conditions": {"ready": True}}],
         ports=[{"name": "http", "port": 80, "protocol": "TCP"}])),
+    "networking.k8s.io/v1/ingresses": Sample(lambda n, ns: _obj("networking.k8s.io/v1", "Ingress", n, spec={
+        "ingressClassName": "conformance", "rules": [{"host": "conformance.example.com", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}),
+        spec_change={"spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 8080}}}}},
+        status_change={"loadBalancer": {"ingress": [{"ip": "192.0.2.40"}]}}),
+    "networking.k8s.io/v1/ingressclasses": Sample(lambda n, ns: _obj(
+        "networking.k8s.io/v1", "IngressClass", n, spec={"controller": "conformance.example.com/ingress"}),
+        spec_change={"spec": {"parameters": {"kind": "Config", "name": "c", "apiGroup": "conformance.example.com"}}}),
     "events.k8s.io/v1/events": Sample(_events_v1_event, garbage_collected=False),
     "rbac.authorization.k8s.io/v1/roles": Sample(lambda n, ns: _obj(RBAC, "Role", n, rules=[_RULE])),
     "rbac.authorization.k8s.io/v1/clusterroles": Sample(lambda n, ns: _obj(RBAC, "ClusterRole", n, rules=[_RULE])),

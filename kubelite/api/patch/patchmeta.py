@@ -259,6 +259,9 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("apps/v1", "ControllerRevision"): GENERIC,
     ("discovery.k8s.io/v1", "EndpointSlice"): ENDPOINT_SLICE,
     ("coordination.k8s.io/v1", "Lease"): GENERIC,
+    # Every Ingress list is atomic (+listType=atomic): no strategic merge keys.
+    ("networking.k8s.io/v1", "Ingress"): GENERIC,
+    ("networking.k8s.io/v1", "IngressClass"): GENERIC,
     ("events.k8s.io/v1", "Event"): EVENT,
     ("autoscaling/v1", "Scale"): GENERIC,
     ("policy/v1", "Eviction"): GENERIC,
@@ -364,6 +367,8 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
     ("discovery.k8s.io/v1", "EndpointSlice"): {"addressType": "", "endpoints": None},
     ("coordination.k8s.io/v1", "Lease"): {"spec": {}},
     ("networking.k8s.io/v1", "NetworkPolicy"): {"spec": {"podSelector": {}}},
+    ("networking.k8s.io/v1", "Ingress"): {"spec": {}, "status": {"loadBalancer": {}}},
+    ("networking.k8s.io/v1", "IngressClass"): {"spec": {}},
     ("events.k8s.io/v1", "Event"): {"eventTime": None},
     ("rbac.authorization.k8s.io/v1", "Role"): {"rules": None},
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): {"rules": None},

@@ -44,6 +44,8 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("v1", "Service"): (columns.SERVICE, rows.service_row),
     ("v1", "Endpoints"): (columns.ENDPOINTS, rows.endpoints_row),
     ("discovery.k8s.io/v1", "EndpointSlice"): (columns.ENDPOINTSLICE, rows.endpointslice_row),
+    ("networking.k8s.io/v1", "Ingress"): (columns.INGRESS, rows.ingress_row),
+    ("networking.k8s.io/v1", "IngressClass"): (columns.INGRESSCLASS, rows.ingressclass_row),
     ("v1", "Node"): (columns.NODE, rows.node_row),
     ("v1", "Event"): (columns.EVENT, rows.event_row),
     ("events.k8s.io/v1", "Event"): (columns.EVENT, rows.events_v1_row),

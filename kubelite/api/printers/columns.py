@@ -56,6 +56,12 @@ DOCS = {
     "svc.ports": "The Service's ports: port, node port where there is one, and protocol.",
     "svc.selector": "The labels of the pods that receive the Service's traffic; none means endpoints are managed by hand.",
     "ep.subsets": "The first few ready address:port pairs of these Endpoints, and how many more there are.",
+    "ing.class": "The IngressClass that serves this Ingress, or <none>.",
+    "ing.hosts": "The first few hosts the Ingress's rules match; * when a rule matches every host.",
+    "ing.address": "Where the ingress controller receives the traffic: the load balancer's IPs or host names.",
+    "ing.ports": "The ports the Ingress is served on: 80, and 443 when it has TLS.",
+    "ingc.controller": "The name of the ingress controller that implements this class.",
+    "ingc.parameters": "Kind/name of the object holding the controller's settings for this class, or <none>.",
     "eps.addressType": "The kind of every address in this slice: IPv4, IPv6 or FQDN.",
     "eps.ports": "The first few ports every endpoint of this slice serves.",
     "eps.endpoints": "The first few endpoint addresses in this slice, and how many more there are.",
@@ -175,6 +181,22 @@ ENDPOINTSLICE = [
     column("AddressType", DOCS["eps.addressType"]),
     column("Ports", DOCS["eps.ports"]),
     column("Endpoints", DOCS["eps.endpoints"]),
+    AGE,
+]
+
+INGRESS = [
+    NAME,
+    column("Class", DOCS["ing.class"]),
+    column("Hosts", DOCS["ing.hosts"]),
+    column("Address", DOCS["ing.address"]),
+    column("Ports", DOCS["ing.ports"]),
+    AGE,
+]
+
+INGRESSCLASS = [
+    NAME,
+    column("Controller", DOCS["ingc.controller"]),
+    column("Parameters", DOCS["ingc.parameters"]),
     AGE,
 ]
 

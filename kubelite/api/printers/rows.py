@@ -297,6 +297,39 @@ def service_row(svc: Obj, clock: Clock) -> Cells:
             clock.since(svc["metadata"].get("creationTimestamp")), format_labels(spec.get("selector"))]
 
 
+def _ingress_hosts(rules: list[Obj]) -> str:
+    """formatHosts: up to three hosts, then " + N more..." counting every further rule."""
+    shown = [r["host"] for r in rules[:3] if r.get("host")]
+    if not shown:
+        return "*"
+    ret = ",".join(shown)
+    return f"{ret} + {len(rules) - 3} more..." if len(rules) > 3 else ret
+
+
+def ingress_row(ing: Obj, clock: Clock) -> Cells:
+    """printIngress: CLASS, HOSTS, ADDRESS (wide: never shortened), PORTS, AGE."""
+    spec, status = ing.get("spec") or {}, ing.get("status") or {}
+    points = (status.get("loadBalancer") or {}).get("ingress") or []
+    address = ",".join(sorted({p.get("ip") or p.get("hostname") for p in points if p.get("ip") or p.get("hostname")}))
+    cls = spec.get("ingressClassName")
+    return [ing["metadata"].get("name", ""), "<none>" if cls is None else cls, _ingress_hosts(spec.get("rules") or []),
+            address, "80, 443" if spec.get("tls") else "80", clock.since(ing["metadata"].get("creationTimestamp"))]
+
+
+def ingressclass_row(ic: Obj, clock: Clock) -> Cells:
+    """printIngressClass: CONTROLLER, PARAMETERS as Kind[.group]/name, AGE."""
+    spec = ic.get("spec") or {}
+    params = spec.get("parameters")
+    shown = "<none>"
+    if params is not None:
+        shown = params.get("kind") or ""
+        if params.get("apiGroup") is not None:
+            shown += "." + params["apiGroup"]
+        shown += "/" + (params.get("name") or "")
+    return [ic["metadata"].get("name", ""), spec.get("controller") or "", shown,
+            clock.since(ic["metadata"].get("creationTimestamp"))]
+
+
 def _format_endpoints(subsets: list[Obj]) -> str:
     """formatEndpoints: the first three ip:port pairs, then " + N more..."."""
     if not subsets:

@@ -17,6 +17,11 @@ KIND_DOCS = {
     "batch.v1.JobSpec": "What the Job should run, how many pods at once, and when to give up.",
     "batch.v1.CronJob": "A CronJob starts a Job from its template at the times its cron schedule names.",
     "batch.v1.CronJobSpec": "When Jobs start, what they look like, and how many old ones to keep.",
+    "networking.v1.Ingress": "An Ingress routes outside HTTP(S) traffic to Services by host name and URL path, "
+                             "optionally terminating TLS; an ingress controller carries it out.",
+    "networking.v1.IngressSpec": "The routing rules, the fallback backend and the TLS settings of an Ingress.",
+    "networking.v1.IngressClass": "An IngressClass names the ingress controller that serves the Ingresses "
+                                  "referring to it; one class may be marked as the default.",
     "core.v1.ReplicationController": "A ReplicationController keeps a number of pods matching its label selector "
                                      "running; ReplicaSets (through Deployments) are its successor.",
     "core.v1.Pod": "A Pod is a group of containers scheduled together onto one node, sharing "
@@ -108,6 +113,22 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
         "jobTemplate": "The Job every start creates.",
         "successfulJobsHistoryLimit": "How many finished successful Jobs to keep. Defaults to 3.",
         "failedJobsHistoryLimit": "How many failed Jobs to keep. Defaults to 1.",
+    },
+    "networking.v1.IngressSpec": {
+        "ingressClassName": "The IngressClass whose controller serves this Ingress; filled from the default "
+                            "class on create when left empty.",
+        "defaultBackend": "Where requests that match no rule go.",
+        "tls": "Hosts served over HTTPS and the Secret (type kubernetes.io/tls) holding each one's certificate.",
+        "rules": "Host and path rules, each routing to a backend.",
+    },
+    "networking.v1.HTTPIngressPath": {
+        "path": "The URL path to match; must start with '/' for Exact and Prefix.",
+        "pathType": "Exact (the whole path), Prefix (whole '/'-separated elements) or ImplementationSpecific.",
+        "backend": "The Service (name and port) or resource the matching requests go to.",
+    },
+    "networking.v1.IngressClassSpec": {
+        "controller": "The name of the controller implementing this class, as domain/path; immutable.",
+        "parameters": "An object holding extra settings for the controller.",
     },
     "apps.v1.DeploymentSpec": {
         "replicas": "How many pods to run. Defaults to 1; leave it unset when an autoscaler manages it.",
@@ -294,6 +315,7 @@ ENUMS: dict[tuple[str, str], list[str]] = {
     ("batch.v1.CronJobSpec", "concurrencyPolicy"): ["Allow", "Forbid", "Replace"],
     ("batch.v1.JobSpec", "completionMode"): ["Indexed", "NonIndexed"],
     ("batch.v1.JobSpec", "podReplacementPolicy"): ["Failed", "TerminatingOrFailed"],
+    ("networking.v1.HTTPIngressPath", "pathType"): ["Exact", "ImplementationSpecific", "Prefix"],
     ("apps.v1.StatefulSetSpec", "podManagementPolicy"): ["OrderedReady", "Parallel"],
     ("apps.v1.StatefulSetUpdateStrategy", "type"): ["OnDelete", "RollingUpdate"],
     ("apps.v1.DaemonSetUpdateStrategy", "type"): ["OnDelete", "RollingUpdate"],
