@@ -352,6 +352,8 @@ SUBJECTS = {
                                  "metadata": {"labels": {"app": "x"}},
                                  "spec": {"nodeSelector": {"kubelite.dev/none": "x"},
                                           "containers": [{"name": "c", "image": "nginx:1.25"}]}}}},
+    ("policy", "poddisruptionbudgets"): {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {},
+                                         "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "x"}}}},
     # A CRD's name is <plural>.<group>: built from the test's namespace name by _crd_subject.
     ("apiextensions.k8s.io", "customresourcedefinitions"): "crd",
 }

@@ -168,6 +168,9 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
                  namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
                  subresources=(_STATUS,), has_status=True),
+    # policy/v1
+    ResourceInfo("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short_names=("pdb",),
+                 subresources=(_STATUS,), has_status=True),
 )
 
 # Upstream's order, from the oracle's /apis: the groups kubelite serves, in the same sequence.
@@ -267,3 +270,5 @@ CONTROLLERREVISIONS = _served("apps", "v1", "controllerrevisions")
 STATEFULSETS = _served("apps", "v1", "statefulsets")
 DAEMONSETS = _served("apps", "v1", "daemonsets")
 CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+PODDISRUPTIONBUDGETS = _served("policy", "v1", "poddisruptionbudgets")
+REPLICATIONCONTROLLERS = _served("", "v1", "replicationcontrollers")

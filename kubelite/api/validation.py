@@ -16,6 +16,7 @@ from kubelite.api import validation_apps as apps
 from kubelite.api import validation_batch as batch
 from kubelite.api import validation_core as core
 from kubelite.api import validation_pod as pod
+from kubelite.api import validation_policy as policy
 from kubelite.api import validation_rbac as rbac
 from kubelite.api import validation_rc as rc
 from kubelite.api import validation_workloads as workloads
@@ -59,6 +60,8 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = workloads.validate_daemonset(obj, old)
     elif kind == "ControllerRevision" and api_version == "apps/v1":
         errs = workloads.validate_controller_revision(obj, old)
+    elif kind == "PodDisruptionBudget" and api_version == "policy/v1":
+        errs = policy.validate_pdb(obj, old)
     elif kind == "Service":
         errs = core.validate_service(obj, old)
     elif kind == "Namespace":
@@ -107,6 +110,8 @@ def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[
         return _dedupe(batch.validate_job_status(obj, old))
     if kind == "CronJob" and api_version == "batch/v1":
         return _dedupe(batch.validate_cronjob_status(obj, old))
+    if kind == "PodDisruptionBudget" and api_version == "policy/v1":
+        return _dedupe(policy.validate_pdb_status(obj, old))
     return _dedupe(validate_object_meta_update(obj, old))
 
 
@@ -123,5 +128,7 @@ def generation_changed(kind: str, old: dict[str, Any], new: dict[str, Any]) -> b
         na = (new.get("metadata") or {}).get("annotations") or {}
         return spec_changed or oa != na
     if kind in ("ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController"):
+        return spec_changed
+    if kind == "PodDisruptionBudget":
         return spec_changed
     return False
