@@ -100,6 +100,8 @@ REGISTRY: list[ControllerSpec] = [
                    "daemon-set-controller"),
     ControllerSpec("disruption", _lazy("kubelite.controllers.disruption", "DisruptionController"),
                    "disruption-controller"),
+    ControllerSpec("replicationcontroller", _lazy("kubelite.controllers.replicationcontroller", "ReplicationManager"),
+                   "replication-controller"),
 ]
 
 
