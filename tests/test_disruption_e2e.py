@@ -323,3 +323,63 @@ def test_evictions_of_pending_pods_ignore_budgets(fake, raw, pns):
     wait_pdb(fake, pns, "foo", disruptionsAllowed=0)
     code, body, _ = evict(raw, pns, "pod-0")
     assert code == 201, body
+
+
+# --- kubectl drain, cordon and uncordon -----------------------------------------------------
+
+@pytest.fixture
+def lone(tmp_path):
+    """A cluster of its own: a drain empties the whole node."""
+    srv = start_server(tmp_path, "--runtime", "fake")
+    yield srv
+    srv.stop()
+
+
+def deployment(name: str, replicas: int) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"foo": "bar"}},
+                     "template": {"metadata": {"labels": {"foo": "bar"}},
+                                  "spec": {"containers": [{"name": "c", "image": IMAGE}],
+                                           "terminationGracePeriodSeconds": 1}}}}
+
+
+def daemonset(name: str) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name},
+            "spec": {"selector": {"matchLabels": {"ds": name}},
+                     "template": {"metadata": {"labels": {"ds": name}},
+                                  "spec": {"containers": [{"name": "c", "image": IMAGE}],
+                                           "terminationGracePeriodSeconds": 1}}}}
+
+
+def test_kubectl_drain_is_blocked_by_a_pdb_then_allowed(lone):
+    ns = "drain"
+    lone.kubectl("create", "namespace", ns, check=True)
+    node = lone.kjson("get", "nodes")["items"][0]["metadata"]["name"]
+    apply(lone, ns, deployment("web", 2), daemonset("agent"), pdb("web", min_available=2))
+    wait_ready(lone, ns, 3)
+    wait_pdb(lone, ns, "web", currentHealthy=2, desiredHealthy=2, expectedPods=2, disruptionsAllowed=0)
+
+    p = lone.kubectl("drain", node, "--timeout=20s")
+    assert p.returncode != 0
+    assert "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore)" in p.stderr
+    assert lone.kjson("get", "node", node)["spec"].get("unschedulable") is True  # drain cordons first
+    lone.kubectl("uncordon", node, check=True)
+    assert not lone.kjson("get", "node", node)["spec"].get("unschedulable")
+
+    p = lone.kubectl("drain", node, "--ignore-daemonsets", "--timeout=12s")
+    assert p.returncode != 0
+    assert VIOLATION in p.stderr  # kubectl retried the 429 until its timeout
+    assert len([x for x in ready_pods(lone, ns) if x["metadata"]["labels"].get("foo") == "bar"]) == 2
+
+    lone.kubectl("-n", ns, "patch", "pdb", "web", "--type=merge", "-p", '{"spec":{"minAvailable":0}}', check=True)
+    wait_pdb(lone, ns, "web", desiredHealthy=0, disruptionsAllowed=2)
+    p = lone.kubectl("drain", node, "--ignore-daemonsets", "--timeout=60s", timeout=90)
+    assert p.returncode == 0, p.stderr
+    assert f"node/{node} drained" in p.stdout
+    left = [x for x in lone.kjson("-n", ns, "get", "pods")["items"]
+            if x["metadata"]["labels"].get("foo") == "bar" and x["spec"].get("nodeName") == node
+            and not x["metadata"].get("deletionTimestamp")]
+    assert left == []
+    p = lone.kubectl("uncordon", node, check=True)
+    assert f"node/{node} uncordoned" in p.stdout
+    wait_ready(lone, ns, 3)  # the Deployment's replacements are scheduled again
