@@ -444,6 +444,8 @@ class DisruptionController:
         cond = {"type": CONDITION, "status": "False", "reason": SYNC_FAILED, "message": message,
                 "observedGeneration": int(status.get("observedGeneration") or 0)}
         status["conditions"] = set_condition(status.get("conditions") or [], cond, self.now())
+        if status == pdb.get("status"):
+            return  # already failed safe with this message: nothing to write
         pdb["status"] = status
         await self.pdb_client.update_status(pdb)
 
