@@ -245,6 +245,10 @@ async def test_unmanaged_pods_expect_nothing_with_maxunavailable():
     env.create(PODDISRUPTIONBUDGETS, pdb_obj(maxUnavailable=1))
     env.create(PODS, ready_pod("naked"))
     assert numbers(await env.settle()) == (1, 0, 0, 0)
+    assert set(env.rec.messages("UnmanagedPods")) == {
+        "Pods selected by this PodDisruptionBudget (selector: foo=bar) were found to be unmanaged. As a result, the "
+        "status of the PDB cannot be calculated correctly, which may result in undefined behavior. To account for "
+        'these pods please set ".spec.minAvailable" field of the PDB to an integer value.'}
 
 
 async def test_a_sync_failure_fails_safe():

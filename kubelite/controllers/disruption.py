@@ -42,6 +42,7 @@ from kubelite.api.resources import (
     REPLICATIONCONTROLLERS,
     STATEFULSETS,
 )
+from kubelite.api.selectors import selector_from_dict
 from kubelite.client.errors import Conflict, NotFound, StatusError
 from kubelite.client.events import EventRecorder
 from kubelite.client.protocols import APIClient, Lister, Recorder, SharedInformerFactory
@@ -252,7 +253,8 @@ class DisruptionController:
         pdbs = self._pdbs_for_pod(pod)
         if len(pdbs) > 1:
             self.recorder.event(pod, "Warning", "MultiplePodDisruptionBudgets",
-                                "Pod belongs to multiple PodDisruptionBudgets: " + ",".join(meta.name(p) for p in pdbs))
+                                f'Pod "{meta.namespace(pod)}"/"{meta.name(pod)}" matches multiple '
+                                f'PodDisruptionBudgets.  Chose "{meta.name(pdbs[0])}" arbitrarily.')
         if pdbs:
             self.queue.add(meta.key(pdbs[0]))
 
@@ -400,7 +402,13 @@ class DisruptionController:
         else:
             expected, desired = expected_and_desired(spec, len(pods), 0)
         if unmanaged:
-            log.info("pdb %s: pods without a controller: %s", meta.key(pdb), ", ".join(unmanaged))
+            # Not an error (that would hot-loop): the numbers are computed without those pods.
+            shown = str(selector_from_dict(spec.get("selector")))
+            self.recorder.event(pdb, "Warning", "UnmanagedPods",
+                                f"Pods selected by this PodDisruptionBudget (selector: {shown}) were found to be "
+                                "unmanaged. As a result, the status of the PDB cannot be calculated correctly, which "
+                                "may result in undefined behavior. To account for these pods please set "
+                                '".spec.minAvailable" field of the PDB to an integer value.')
         now = self.now()
 
         def expired(pod: Obj) -> None:
