@@ -355,6 +355,8 @@ SUBJECTS = {
     ("networking.k8s.io", "ingresses"): {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {},
                                          "spec": {"ingressClassName": "none", "defaultBackend": {
                                              "service": {"name": "web", "port": {"number": 80}}}}},
+    ("policy", "poddisruptionbudgets"): {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {},
+                                         "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "x"}}}},
     # A CRD's name is <plural>.<group>: built from the test's namespace name by _crd_subject.
     ("apiextensions.k8s.io", "customresourcedefinitions"): "crd",
 }

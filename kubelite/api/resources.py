@@ -174,6 +174,9 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  subresources=(_STATUS,), has_status=True),
     # networking.k8s.io/v1
     ResourceInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short_names=("netpol",)),
+    # policy/v1
+    ResourceInfo("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short_names=("pdb",),
+                 subresources=(_STATUS,), has_status=True),
 )
 
 # Upstream's order, from the oracle's /apis: the groups kubelite serves, in the same sequence.
@@ -276,3 +279,5 @@ INGRESSES = _served("networking.k8s.io", "v1", "ingresses")
 INGRESSCLASSES = _served("networking.k8s.io", "v1", "ingressclasses")
 CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 NETWORKPOLICIES = _served("networking.k8s.io", "v1", "networkpolicies")
+PODDISRUPTIONBUDGETS = _served("policy", "v1", "poddisruptionbudgets")
+REPLICATIONCONTROLLERS = _served("", "v1", "replicationcontrollers")

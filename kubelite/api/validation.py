@@ -18,6 +18,7 @@ from kubelite.api import validation_core as core
 from kubelite.api import validation_ingress as ingress
 from kubelite.api import validation_netpol as netpol
 from kubelite.api import validation_pod as pod
+from kubelite.api import validation_policy as policy
 from kubelite.api import validation_rbac as rbac
 from kubelite.api import validation_rc as rc
 from kubelite.api import validation_workloads as workloads
@@ -65,6 +66,8 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = ingress.validate_ingress(obj, old)
     elif kind == "IngressClass" and api_version == "networking.k8s.io/v1":
         errs = ingress.validate_ingress_class(obj, old)
+    elif kind == "PodDisruptionBudget" and api_version == "policy/v1":
+        errs = policy.validate_pdb(obj, old)
     elif kind == "Service":
         errs = core.validate_service(obj, old)
     elif kind == "Namespace":
@@ -117,6 +120,8 @@ def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[
         return _dedupe(batch.validate_cronjob_status(obj, old))
     if kind == "Ingress" and api_version == "networking.k8s.io/v1":
         return _dedupe(ingress.validate_ingress_status(obj, old))
+    if kind == "PodDisruptionBudget" and api_version == "policy/v1":
+        return _dedupe(policy.validate_pdb_status(obj, old))
     return _dedupe(validate_object_meta_update(obj, old))
 
 
@@ -136,5 +141,7 @@ def generation_changed(kind: str, old: dict[str, Any], new: dict[str, Any]) -> b
                 "Ingress", "IngressClass"):
         return spec_changed
     if kind == "NetworkPolicy":
+        return spec_changed
+    if kind == "PodDisruptionBudget":
         return spec_changed
     return False

@@ -30,6 +30,7 @@ _GENERATION_TRACKED |= {"Job", "CronJob"}
 _GENERATION_TRACKED |= {"StatefulSet", "DaemonSet"}
 _GENERATION_TRACKED |= {"NetworkPolicy"}
 _GENERATION_TRACKED |= {"Ingress", "IngressClass"}
+_GENERATION_TRACKED |= {"PodDisruptionBudget"}
 # apps/v1 keeps the old extensions spec.templateGeneration as this annotation: 1 on
 # create, +1 whenever an update changes the pod template (the DaemonSet strategy).
 DS_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
@@ -58,6 +59,8 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
                              "numberReady": 0}
             md["annotations"] = dict(md.get("annotations") or {})
             md["annotations"][DS_TEMPLATE_GENERATION] = "1"
+        if kind == "PodDisruptionBudget":  # Go writes the four counters without omitempty
+            obj["status"] = {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}
     elif kind in _GENERATION_KINDS:
         md.pop("generation", None)
     if kind == "Job" and info.group == "batch":

@@ -98,6 +98,10 @@ REGISTRY: list[ControllerSpec] = [
                    "statefulset-controller"),
     ControllerSpec("daemonset", _lazy("kubelite.controllers.daemonset", "DaemonSetController"),
                    "daemon-set-controller"),
+    ControllerSpec("disruption", _lazy("kubelite.controllers.disruption", "DisruptionController"),
+                   "disruption-controller"),
+    ControllerSpec("replicationcontroller", _lazy("kubelite.controllers.replicationcontroller", "ReplicationManager"),
+                   "replication-controller"),
 ]
 
 

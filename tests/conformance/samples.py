@@ -244,6 +244,12 @@ SAMPLES: dict[str, Sample] = {
         status_change={"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
                        "numberReady": 0, "conditions": [
                            {"type": "Tested", "status": "True", "lastTransitionTime": NOW, "reason": "Tested"}]}),
+    "policy/v1/poddisruptionbudgets": Sample(
+        lambda n, ns: _obj("policy/v1", "PodDisruptionBudget", n,
+                           spec={"minAvailable": 1, "selector": {"matchLabels": {"app": n}}}),
+        spec_change={"spec": {"minAvailable": 2}},
+        # The disruption controller keeps conditions of other types, so this one stays.
+        status_change={"conditions": [_condition("Tested")]}),
     "apiextensions.k8s.io/v1/customresourcedefinitions": Sample(
         _crd, spec_change={"spec": {"versions": _crd_versions("changed by a test")}},
         status_change={"conditions": [_condition("Tested")]},

@@ -266,6 +266,8 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("autoscaling/v1", "Scale"): GENERIC,
     ("policy/v1", "Eviction"): GENERIC,
     ("networking.k8s.io/v1", "NetworkPolicy"): GENERIC,
+    ("policy/v1", "PodDisruptionBudget"): _kind(spec=Struct({"selector": LABEL_SELECTOR}),
+                                                status=Struct({"conditions": CONDITIONS})),
     ("rbac.authorization.k8s.io/v1", "Role"): ROLE,
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): CLUSTER_ROLE,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLE_BINDING,
@@ -364,6 +366,8 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
                                "status": {"currentNumberScheduled": 0, "numberMisscheduled": 0,
                                           "desiredNumberScheduled": 0, "numberReady": 0}},
     ("apps/v1", "ControllerRevision"): {"revision": 0},
+    ("policy/v1", "PodDisruptionBudget"): {"spec": {}, "status": {
+        "disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}},
     ("discovery.k8s.io/v1", "EndpointSlice"): {"addressType": "", "endpoints": None},
     ("coordination.k8s.io/v1", "Lease"): {"spec": {}},
     ("networking.k8s.io/v1", "NetworkPolicy"): {"spec": {"podSelector": {}}},

@@ -59,6 +59,7 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): (columns.ROLEBINDING, rows.binding_row),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): (columns.CLUSTERROLEBINDING, rows.binding_row),
     ("networking.k8s.io/v1", "NetworkPolicy"): (columns.NETWORKPOLICY, rows.networkpolicy_row),
+    ("policy/v1", "PodDisruptionBudget"): (columns.PODDISRUPTIONBUDGET, rows.poddisruptionbudget_row),
 }
 
 

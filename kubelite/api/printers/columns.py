@@ -103,6 +103,10 @@ DOCS = {
     "ds.selector": "The label query a pod must match to count toward this DaemonSet.",
     "cr.controller": "The object (kind.group/name) this revision belongs to.",
     "cr.revision": "The revision number; higher is newer.",
+    # PodDisruptionBudgets
+    "pdb.minAvailable": "Pods that must stay available, as a number or a percentage (N/A when unset).",
+    "pdb.maxUnavailable": "Pods that may be unavailable at once, as a number or a percentage (N/A when unset).",
+    "pdb.disruptionsAllowed": "How many more pods may be evicted now without breaking the budget.",
 }
 
 
@@ -316,5 +320,12 @@ CONTROLLERREVISION = [
     NAME,
     column("Controller", DOCS["cr.controller"]),
     column("Revision", DOCS["cr.revision"], type_="integer"),
+    AGE,
+]
+PODDISRUPTIONBUDGET = [
+    NAME,
+    column("Min Available", DOCS["pdb.minAvailable"]),
+    column("Max Unavailable", DOCS["pdb.maxUnavailable"]),
+    column("Allowed Disruptions", DOCS["pdb.disruptionsAllowed"], type_="integer"),
     AGE,
 ]

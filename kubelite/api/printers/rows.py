@@ -508,3 +508,13 @@ def default_row(obj: Obj, clock: Clock) -> Cells:
     t = clock.parse(md.get("creationTimestamp"))
     created = t.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if t else "0001-01-01T00:00:00Z"
     return [md.get("name", ""), created]
+
+
+def poddisruptionbudget_row(pdb: Obj, clock: Clock) -> Cells:
+    """printPodDisruptionBudget: each bound as written, N/A when unset."""
+    spec, status = pdb.get("spec") or {}, pdb.get("status") or {}
+
+    def bound(v: Any) -> str:
+        return "N/A" if v is None else str(v)
+    return [pdb["metadata"].get("name", ""), bound(spec.get("minAvailable")), bound(spec.get("maxUnavailable")),
+            as_int(status.get("disruptionsAllowed")), clock.since(pdb["metadata"].get("creationTimestamp"))]

@@ -70,6 +70,12 @@ KIND_DOCS = {
                                        "both, or an address range.",
     "networking.v1.NetworkPolicyPort": "A port (or range of ports) and protocol that a rule allows.",
     "networking.v1.IPBlock": "An address range, minus some sub-ranges.",
+    "policy.v1.PodDisruptionBudget": "A PodDisruptionBudget limits how many of the pods it selects may be "
+                                     "taken down at once by voluntary disruptions such as evictions and drains.",
+    "policy.v1.PodDisruptionBudgetSpec": "Which pods the budget covers and how many of them must stay up.",
+    "policy.v1.PodDisruptionBudgetStatus": "What the disruption controller last counted for this budget; "
+                                           "may lag behind the pods.",
+    "policy.v1.Eviction": "A request to evict one pod, refused when it would break a disruption budget.",
 }
 
 GENERIC_DOCS = {
@@ -300,6 +306,29 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
         "data": "The patch that turns the owner's object into this revision's pod template.",
         "revision": "The revision number; higher is newer.",
     },
+    "policy.v1.PodDisruptionBudgetSpec": {
+        "minAvailable": "Selected pods that must still be healthy after an eviction (number or percentage of "
+                        "the expected pods, rounded up). Cannot be set together with maxUnavailable.",
+        "maxUnavailable": "Selected pods that may be unhealthy after an eviction (number or percentage of the "
+                          "expected pods, rounded up). Cannot be set together with minAvailable.",
+        "selector": "Label query of the pods the budget covers. An empty selector covers every pod of the "
+                    "namespace; a missing one covers none.",
+        "unhealthyPodEvictionPolicy": "When a running but not ready pod may be evicted: IfHealthyBudget (only "
+                                      "while the budget is met; the default) or AlwaysAllow.",
+    },
+    "policy.v1.PodDisruptionBudgetStatus": {
+        "observedGeneration": "The generation of the budget these numbers were computed for.",
+        "disruptedPods": "Pods evicted through the API but not yet seen deleted by the controller, with the "
+                         "time of their eviction; entries older than two minutes are dropped.",
+        "disruptionsAllowed": "How many more pods may be evicted now.",
+        "currentHealthy": "Selected pods that are ready now.",
+        "desiredHealthy": "The fewest ready pods the budget accepts.",
+        "expectedPods": "How many pods the budget counts on, from the controllers owning the selected pods.",
+        "conditions": "DisruptionAllowed is True when at least one pod may be evicted.",
+    },
+    "policy.v1.Eviction": {
+        "deleteOptions": "Options of the delete the eviction turns into (grace period, preconditions, dry run).",
+    },
 }
 
 # Allowed values of string fields whose set is fixed (explain prints them as ENUM).
@@ -320,4 +349,5 @@ ENUMS: dict[tuple[str, str], list[str]] = {
     ("apps.v1.StatefulSetUpdateStrategy", "type"): ["OnDelete", "RollingUpdate"],
     ("apps.v1.DaemonSetUpdateStrategy", "type"): ["OnDelete", "RollingUpdate"],
     ("networking.v1.NetworkPolicyPort", "protocol"): ["SCTP", "TCP", "UDP"],
+    ("policy.v1.PodDisruptionBudgetSpec", "unhealthyPodEvictionPolicy"): ["AlwaysAllow", "IfHealthyBudget"],
 }
