@@ -367,6 +367,26 @@ def _secret(obj: Obj) -> None:
         obj["type"] = "Opaque"
 
 
+def _limit_range(obj: Obj) -> None:
+    """SetDefaults_LimitRangeItem: a Container item's default limit falls back to max, its
+    default request to the default limit, then to min."""
+    for item in (obj.get("spec") or {}).get("limits") or []:
+        if not isinstance(item, dict) or item.get("type") != "Container":
+            continue
+        default = dict(item.get("default") or {})
+        request = dict(item.get("defaultRequest") or {})
+        for k, v in (item.get("max") or {}).items():
+            default.setdefault(k, v)
+        for k, v in default.items():
+            request.setdefault(k, v)
+        for k, v in (item.get("min") or {}).items():
+            request.setdefault(k, v)
+        if default:
+            item["default"] = default
+        if request:
+            item["defaultRequest"] = request
+
+
 def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True) -> None:
     """Fill unset fields as upstream's defaulters (and create-time strategies) do; mutates ``obj``.
 
@@ -398,6 +418,11 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
         _node(obj)
     elif kind == "Endpoints":
         _endpoints(obj)
+    elif kind == "LimitRange" and api_version == "v1":
+        _limit_range(obj)
+    elif kind == "PriorityClass" and api_version == "scheduling.k8s.io/v1":
+        if not obj.get("preemptionPolicy"):
+            obj["preemptionPolicy"] = "PreemptLowerPriority"
     elif kind == "EndpointSlice":
         _endpoint_slice(obj)
     elif kind == "Secret":

@@ -16,6 +16,7 @@ from kubelite.api import validation_apps as apps
 from kubelite.api import validation_batch as batch
 from kubelite.api import validation_core as core
 from kubelite.api import validation_pod as pod
+from kubelite.api import validation_quota as quota
 from kubelite.api import validation_rbac as rbac
 from kubelite.api import validation_rc as rc
 from kubelite.api import validation_workloads as workloads
@@ -81,6 +82,12 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = core.validate_event(obj, api_version, old)
     elif kind in rbac.KINDS and api_version == "rbac.authorization.k8s.io/v1":
         errs = rbac.validate_rbac(kind, obj, old)
+    elif kind == "ResourceQuota" and api_version == "v1":
+        errs = quota.validate_resource_quota(obj, old)
+    elif kind == "LimitRange" and api_version == "v1":
+        errs = quota.validate_limit_range(obj, old)
+    elif kind == "PriorityClass" and api_version == "scheduling.k8s.io/v1":
+        errs = quota.validate_priority_class(obj, old)
     elif kind == "PodTemplate":
         # ValidatePodTemplate: the template is a struct upstream, so a missing one is empty.
         errs = validate_object_meta(obj, True, name_is_dns_subdomain) if old is None else \
@@ -107,6 +114,8 @@ def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[
         return _dedupe(batch.validate_job_status(obj, old))
     if kind == "CronJob" and api_version == "batch/v1":
         return _dedupe(batch.validate_cronjob_status(obj, old))
+    if kind == "ResourceQuota" and api_version == "v1":
+        return _dedupe(quota.validate_resource_quota_status(obj, old))
     return _dedupe(validate_object_meta_update(obj, old))
 
 

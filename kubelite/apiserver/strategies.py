@@ -62,6 +62,8 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
         admit_pod(obj, service_account=service_account)
     elif kind == "Namespace":
         obj["status"] = {"phase": "Active"}
+    elif kind == "ResourceQuota" and info.group == "":
+        obj["status"] = {}  # the quota controller fills it
     elif kind == "Service":
         obj["status"] = {"loadBalancer": {}}
     md.pop("deletionTimestamp", None)

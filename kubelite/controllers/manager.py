@@ -98,6 +98,8 @@ REGISTRY: list[ControllerSpec] = [
                    "statefulset-controller"),
     ControllerSpec("daemonset", _lazy("kubelite.controllers.daemonset", "DaemonSetController"),
                    "daemon-set-controller"),
+    ControllerSpec("resourcequota", _lazy("kubelite.controllers.resourcequota", "ResourceQuotaController"),
+                   "resourcequota-controller"),
 ]
 
 

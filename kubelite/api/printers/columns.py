@@ -96,6 +96,12 @@ DOCS = {
     "ds.selector": "The label query a pod must match to count toward this DaemonSet.",
     "cr.controller": "The object (kind.group/name) this revision belongs to.",
     "cr.revision": "The revision number; higher is newer.",
+    # quotas and priority classes
+    "quota.request": "Used out of hard for each quota'd resource that is not a limit (counts and requests).",
+    "quota.limit": "Used out of hard for each limits.* resource of the quota.",
+    "pc.value": "The priority pods of this class get; higher is scheduled first.",
+    "pc.globalDefault": "Whether pods naming no class get this one.",
+    "pc.preemptionPolicy": "Whether pods of this class may evict lower-priority pods: PreemptLowerPriority or Never.",
 }
 
 
@@ -293,3 +299,11 @@ CONTROLLERREVISION = [
     column("Revision", DOCS["cr.revision"], type_="integer"),
     AGE,
 ]
+
+# --- ResourceQuota, PriorityClass (LimitRange prints as the default convertor does) ------
+
+RESOURCEQUOTA = [NAME, AGE, column("Request", DOCS["quota.request"]), column("Limit", DOCS["quota.limit"])]
+
+PRIORITYCLASS = [NAME, column("Value", DOCS["pc.value"], type_="integer"),
+                 column("Global-Default", DOCS["pc.globalDefault"], type_="boolean"), AGE,
+                 column("PreemptionPolicy", DOCS["pc.preemptionPolicy"])]

@@ -56,6 +56,13 @@ KIND_DOCS = {
     "apps.v1.RollingUpdateDaemonSet": "Limits that pace a DaemonSet rolling update.",
     "apps.v1.ControllerRevision": "An immutable snapshot of a StatefulSet's or DaemonSet's pod template, "
                                   "kept as rollout history for rollbacks.",
+    "core.v1.ResourceQuota": "A ResourceQuota caps what the objects of one namespace may use together: "
+                             "object counts and compute requests and limits.",
+    "core.v1.ResourceQuotaSpec": "The caps, and which pods they apply to.",
+    "core.v1.LimitRange": "A LimitRange gives containers, pods and claims of its namespace default resources "
+                          "and bounds on what they may ask for.",
+    "core.v1.LimitRangeItem": "Bounds and defaults for one kind of thing: Container, Pod or PersistentVolumeClaim.",
+    "scheduling.v1.PriorityClass": "A PriorityClass names a priority value that pods ask for by name.",
 }
 
 GENERIC_DOCS = {
@@ -237,6 +244,29 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
     "apps.v1.ControllerRevision": {
         "data": "The patch that turns the owner's object into this revision's pod template.",
         "revision": "The revision number; higher is newer.",
+    },
+    "core.v1.ResourceQuotaSpec": {
+        "hard": "The cap for each resource name (counts like pods, or compute like requests.cpu).",
+        "scopes": "Only pods these scopes describe are charged (Terminating, BestEffort, ...).",
+        "scopeSelector": "Like scopes, as requirements on scope names (needed for PriorityClass).",
+    },
+    "core.v1.ResourceQuotaStatus": {
+        "hard": "The caps the quota controller enforces now.",
+        "used": "What the namespace's charged objects use now, per capped resource.",
+    },
+    "core.v1.LimitRangeItem": {
+        "type": "What the item bounds: Container, Pod or PersistentVolumeClaim.",
+        "max": "The most a container or pod may have as a limit (claims: as a request).",
+        "min": "The least a container or pod must request.",
+        "default": "The limit a container gets when it sets none.",
+        "defaultRequest": "The request a container gets when it sets none.",
+        "maxLimitRequestRatio": "The largest allowed limit divided by request.",
+    },
+    "scheduling.v1.PriorityClass": {
+        "value": "The priority pods of this class get; higher values are scheduled first.",
+        "globalDefault": "Whether pods naming no class get this one; only one class may be the default.",
+        "description": "Free text saying when to use this class.",
+        "preemptionPolicy": "PreemptLowerPriority (the default) or Never.",
     },
 }
 
