@@ -352,6 +352,8 @@ SUBJECTS = {
                                  "metadata": {"labels": {"app": "x"}},
                                  "spec": {"nodeSelector": {"kubelite.dev/none": "x"},
                                           "containers": [{"name": "c", "image": "nginx:1.25"}]}}}},
+    ("", "resourcequotas"): {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {},
+                             "spec": {"hard": {"configmaps": "100"}}},
     # A CRD's name is <plural>.<group>: built from the test's namespace name by _crd_subject.
     ("apiextensions.k8s.io", "customresourcedefinitions"): "crd",
 }

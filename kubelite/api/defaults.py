@@ -472,12 +472,14 @@ def _token_volume(pod: Obj) -> None:
         c.setdefault("volumeMounts", []).append({"name": name, "readOnly": True, "mountPath": SERVICE_ACCOUNT_MOUNT})
 
 
-def admit_pod(pod: Obj, *, token_volume: bool = True, service_account: Obj | None = None) -> None:
+def admit_pod(pod: Obj, *, token_volume: bool = True, service_account: Obj | None = None,
+              priority: bool = True) -> None:
     """Create-time pod admission defaults (ServiceAccount, DefaultTolerationSeconds, Priority).
 
     ``token_volume`` False leaves out the projected service-account token volume;
     ``service_account`` is the pod's ServiceAccount when it exists (its
-    automountServiceAccountToken and imagePullSecrets apply).
+    automountServiceAccountToken and imagePullSecrets apply); ``priority`` False leaves
+    priority to the API server's Priority admission.
     """
     spec = pod.setdefault("spec", {})
     if spec.get("enableServiceLinks") is None:
@@ -496,8 +498,9 @@ def admit_pod(pod: Obj, *, token_volume: bool = True, service_account: Obj | Non
         if not _tolerates(tols, key):
             tols.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
     spec["tolerations"] = tols
-    # Priority plugin: no default PriorityClass exists, so priority 0 unless a system class is named.
-    if spec.get("priority") is None:
+    # Priority plugin stand-in for callers without the API server's PriorityClasses
+    # (the API server resolves classes in apiserver/admission/priority.py instead).
+    if priority and spec.get("priority") is None:
         spec["priority"] = SYSTEM_PRIORITIES.get(spec.get("priorityClassName") or "", 0)
-    if not spec.get("preemptionPolicy"):
+    if priority and not spec.get("preemptionPolicy"):
         spec["preemptionPolicy"] = "PreemptLowerPriority"

@@ -30,7 +30,7 @@ from kubelite.api.resources import (
     served,
 )
 from kubelite.client.errors import Conflict, NotFound
-from kubelite.client.protocols import APIClient, SharedInformerFactory
+from kubelite.client.protocols import APIClient, SharedInformer, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
 
 log = logging.getLogger(__name__)
@@ -62,11 +62,23 @@ class ResourceQuotaController:
         self.resync = resync
         self.workers = workers
         self.queue = WorkQueue("resourcequota")
-        self.informers = [factory.informer(info) for info in _watched() if info is not RESOURCEQUOTAS]
+        self.factory = factory
+        self.informers: list[SharedInformer] = []
+        self._watching: set[tuple[str, str, str]] = {RESOURCEQUOTAS.gvr}
         self.quotas.add_handler(self._quota_added, self._quota_updated, None)
-        for inf in self.informers:
-            inf.add_handler(self._object_changed, lambda _old, cur: self._object_changed(cur), self._object_changed)
+        for info in _watched():
+            self._watch(info)
         self.quotas.add_handler(None, None, self._object_changed)  # a quota counts quotas too
+
+    def _watch(self, info: ResourceInfo) -> None:
+        """Sync a namespace's quotas whenever an object of this kind changes there; kinds that
+        only a ``count/…`` name asks for are watched from the first quota that names them."""
+        if info.gvr in self._watching:
+            return
+        self._watching.add(info.gvr)
+        inf = self.factory.informer(info)
+        inf.add_handler(self._object_changed, lambda _old, cur: self._object_changed(cur), self._object_changed)
+        self.informers.append(inf)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start the informers, then sync quotas until ``stop`` (with periodic full resyncs)."""
@@ -124,6 +136,9 @@ class ResourceQuotaController:
             info = next((r for r in served() if r.group == group and r.plural == plural and r.namespaced), None)
             if info is None:
                 return None
+            if info.gvr not in self._watching:
+                self._watch(info)
+                self.informers[-1].start()
             try:
                 return list((await self.client.resource(info).list(ns)).get("items") or [])
             except NotFound:

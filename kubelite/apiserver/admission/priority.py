@@ -53,11 +53,11 @@ class PriorityAdmission:
             return
         spec = obj.setdefault("spec", {})
         name = spec.get("priorityClassName") or ""
-        policy: str | None = None
+        policy: str | None
         if not name:
             default = await self._global_default()
             if default is None:
-                priority = 0
+                priority, policy = 0, "PreemptLowerPriority"
             else:
                 name, priority = meta.name(default), int(default.get("value") or 0)
                 policy = default.get("preemptionPolicy")
@@ -69,19 +69,19 @@ class PriorityAdmission:
                 raise forbidden(info, meta.name(obj), f"no PriorityClass with name {name} was found") from None
             priority = int(pc.get("value") or 0)
             policy = pc.get("preemptionPolicy")
+        policy = policy or "PreemptLowerPriority"
         given = spec.get("priority")
         if given is not None and given != priority:
             raise forbidden(info, meta.name(obj), f"the integer value of priority ({given}) must not be provided in "
                                                   f"pod spec; priority admission controller computed {priority} "
                                                   "from the given PriorityClass name")
         spec["priority"] = priority
-        if policy:
-            given_policy = spec.get("preemptionPolicy")
-            if given_policy and given_policy != policy:
-                raise forbidden(info, meta.name(obj), f"the string value of PreemptionPolicy ({given_policy}) must "
-                                                      f"not be provided in pod spec; priority admission controller "
-                                                      f"computed {policy} from the given PriorityClass name")
-            spec["preemptionPolicy"] = policy
+        given_policy = spec.get("preemptionPolicy")
+        if given_policy and given_policy != policy:
+            raise forbidden(info, meta.name(obj), f"the string value of PreemptionPolicy ({given_policy}) must "
+                                                  f"not be provided in pod spec; priority admission controller "
+                                                  f"computed {policy} from the given PriorityClass name")
+        spec["preemptionPolicy"] = policy
 
     async def validate(self, attrs: AdmissionAttributes) -> None:
         """One global default at most; the system classes stay (registry.validating)."""
