@@ -182,3 +182,27 @@ def test_claim_limits():
     assert check_claim(claim, [item]) == ["maximum storage usage per PersistentVolumeClaim is 10Gi, but request is 20Gi"]
     claim = {"spec": {"resources": {"requests": {"storage": "500Mi"}}}}
     assert check_claim(claim, [item]) == ["minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 500Mi"]
+
+
+# --- the scheduler's queue order ---------------------------------------------------------------
+
+def test_scheduler_queue_hands_out_the_highest_priority_first_fifo_among_equals():
+    import asyncio
+
+    from kubelite.scheduler.priorityqueue import PriorityWorkQueue
+
+    prio = {"ns/low": 0, "ns/high": 1000, "ns/mid-a": 10, "ns/mid-b": 10, "ns/critical": 2000000000}
+
+    async def drain() -> list[str]:
+        wq = PriorityWorkQueue("test", prio.__getitem__)
+        for key in ("ns/low", "ns/mid-a", "ns/high", "ns/mid-b", "ns/critical"):
+            wq.add(key)
+        out = []
+        for _ in prio:
+            key = await wq.get()
+            assert key is not None
+            out.append(key)
+            wq.done(key)
+        return out
+
+    assert asyncio.run(drain()) == ["ns/critical", "ns/high", "ns/mid-a", "ns/mid-b", "ns/low"]
