@@ -357,6 +357,8 @@ SUBJECTS = {
                                              "service": {"name": "web", "port": {"number": 80}}}}},
     ("policy", "poddisruptionbudgets"): {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {},
                                          "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "x"}}}},
+    ("", "resourcequotas"): {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {},
+                             "spec": {"hard": {"configmaps": "100"}}},
     # A CRD's name is <plural>.<group>: built from the test's namespace name by _crd_subject.
     ("apiextensions.k8s.io", "customresourcedefinitions"): "crd",
 }

@@ -961,6 +961,10 @@ MESSAGES: dict[str, str] = {
     "rbac.v1.RoleList": "metadata=1:meta.v1.ListMeta items=2!:[]Role",
     "rbac.v1.RoleRef": "apiGroup=1!:s kind=2!:s name=3!:s",
     "rbac.v1.Subject": "kind=1!:s apiGroup=2:s name=3!:s namespace=4:s",
+    "scheduling.v1.PriorityClass": (
+        "metadata=1:meta.v1.ObjectMeta value=2!:i32 globalDefault=3:b description=4:s preemptionPolicy=5*:s"
+    ),
+    "scheduling.v1.PriorityClassList": "metadata=1:meta.v1.ListMeta items=2!:[]PriorityClass",
 }
 
 KINDS: dict[tuple[str, str], str] = {
@@ -1029,6 +1033,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rbac.v1.RoleBinding",
     ("rbac.authorization.k8s.io/v1", "RoleBindingList"): "rbac.v1.RoleBindingList",
     ("rbac.authorization.k8s.io/v1", "RoleList"): "rbac.v1.RoleList",
+    ("scheduling.k8s.io/v1", "PriorityClass"): "scheduling.v1.PriorityClass",
+    ("scheduling.k8s.io/v1", "PriorityClassList"): "scheduling.v1.PriorityClassList",
     ("v1", "Binding"): "core.v1.Binding",
     ("v1", "ComponentStatus"): "core.v1.ComponentStatus",
     ("v1", "ComponentStatusList"): "core.v1.ComponentStatusList",

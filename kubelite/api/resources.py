@@ -140,6 +140,12 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  subresources=(_SCALE, _STATUS), has_status=True),
     ResourceInfo("apps", "v1", "DaemonSet", "daemonsets", short_names=("ds",), categories=("all",),
                  subresources=(_STATUS,), has_status=True),
+    # core/v1 quotas and limits; scheduling.k8s.io/v1 priority classes
+    ResourceInfo("", "v1", "ResourceQuota", "resourcequotas", short_names=("quota",), subresources=(_STATUS,),
+                 has_status=True),
+    ResourceInfo("", "v1", "LimitRange", "limitranges", short_names=("limits",)),
+    ResourceInfo("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", namespaced=False,
+                 short_names=("pc",)),
     # discovery.k8s.io/v1
     ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     # networking.k8s.io/v1: Ingress (status written by the ingress controller) and IngressClass.
@@ -281,3 +287,6 @@ CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourc
 NETWORKPOLICIES = _served("networking.k8s.io", "v1", "networkpolicies")
 PODDISRUPTIONBUDGETS = _served("policy", "v1", "poddisruptionbudgets")
 REPLICATIONCONTROLLERS = _served("", "v1", "replicationcontrollers")
+RESOURCEQUOTAS = _served("", "v1", "resourcequotas")
+LIMITRANGES = _served("", "v1", "limitranges")
+PRIORITYCLASSES = _served("scheduling.k8s.io", "v1", "priorityclasses")

@@ -19,6 +19,7 @@ from kubelite.api import validation_ingress as ingress
 from kubelite.api import validation_netpol as netpol
 from kubelite.api import validation_pod as pod
 from kubelite.api import validation_policy as policy
+from kubelite.api import validation_quota as quota
 from kubelite.api import validation_rbac as rbac
 from kubelite.api import validation_rc as rc
 from kubelite.api import validation_workloads as workloads
@@ -92,6 +93,12 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = rbac.validate_rbac(kind, obj, old)
     elif kind == "NetworkPolicy" and api_version == "networking.k8s.io/v1":
         errs = netpol.validate_network_policy(obj, old)
+    elif kind == "ResourceQuota" and api_version == "v1":
+        errs = quota.validate_resource_quota(obj, old)
+    elif kind == "LimitRange" and api_version == "v1":
+        errs = quota.validate_limit_range(obj, old)
+    elif kind == "PriorityClass" and api_version == "scheduling.k8s.io/v1":
+        errs = quota.validate_priority_class(obj, old)
     elif kind == "PodTemplate":
         # ValidatePodTemplate: the template is a struct upstream, so a missing one is empty.
         errs = validate_object_meta(obj, True, name_is_dns_subdomain) if old is None else \
@@ -122,6 +129,8 @@ def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[
         return _dedupe(ingress.validate_ingress_status(obj, old))
     if kind == "PodDisruptionBudget" and api_version == "policy/v1":
         return _dedupe(policy.validate_pdb_status(obj, old))
+    if kind == "ResourceQuota" and api_version == "v1":
+        return _dedupe(quota.validate_resource_quota_status(obj, old))
     return _dedupe(validate_object_meta_update(obj, old))
 
 

@@ -15,7 +15,7 @@ from kubelite.api import errors
 from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, lookup
 from kubelite.apiextensions.info import CustomResourceInfo
 from kubelite.apiextensions.manager import CRDManager
-from kubelite.apiserver import discovery, health, limits, subresources, verbs, watch
+from kubelite.apiserver import admission, discovery, health, limits, subresources, verbs, watch
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.allocators import ServiceAllocator
@@ -68,6 +68,7 @@ class APIServer:
         self.crds = CRDManager(self.registry)
         self.registry.admission.append(self.crds.admit)
         self.registry.admission.append(DefaultIngressClass(self.registry).admit)
+        admission.install(self.registry)  # LimitRanger, Priority, ResourceQuota
         self.security = self._security(cert_signer)
         self.ready = asyncio.Event()
         # Limits (connections, timeouts, requests in flight): see limits.py.  Their

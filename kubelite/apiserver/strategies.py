@@ -70,9 +70,11 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
         if status.get("nominatedNodeName"):
             obj["status"]["nominatedNodeName"] = status["nominatedNodeName"]
-        admit_pod(obj, service_account=service_account)
+        admit_pod(obj, service_account=service_account, priority=False)
     elif kind == "Namespace":
         obj["status"] = {"phase": "Active"}
+    elif kind == "ResourceQuota" and info.group == "":
+        obj["status"] = {}  # the quota controller fills it
     elif kind == "Service":
         obj["status"] = {"loadBalancer": {}}
     md.pop("deletionTimestamp", None)

@@ -102,6 +102,8 @@ REGISTRY: list[ControllerSpec] = [
                    "disruption-controller"),
     ControllerSpec("replicationcontroller", _lazy("kubelite.controllers.replicationcontroller", "ReplicationManager"),
                    "replication-controller"),
+    ControllerSpec("resourcequota", _lazy("kubelite.controllers.resourcequota", "ResourceQuotaController"),
+                   "resourcequota-controller"),
 ]
 
 

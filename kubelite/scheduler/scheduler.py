@@ -23,6 +23,7 @@ from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.scheduler.cache import SchedulerCache, bound_node, is_active
 from kubelite.scheduler.plugins import FILTERS, UNRESOLVABLE, NodeInfo, failure_message, score
+from kubelite.scheduler.priorityqueue import PriorityWorkQueue
 
 log = logging.getLogger("kubelite.scheduler")
 Obj = dict[str, Any]
@@ -44,7 +45,7 @@ class Scheduler:
         self.factory: SharedInformerFactory = factory or InformerFactory(client)
         self.pods = self.factory.informer(PODS)
         self.nodes = self.factory.informer(NODES)
-        self.queue = WorkQueue("scheduler", base_delay=1.0, max_delay=10.0)
+        self.queue: WorkQueue = PriorityWorkQueue("scheduler", self._priority, base_delay=1.0, max_delay=10.0)
         self.recorder: Recorder = recorder or EventRecorder(client, SCHEDULER_NAME)
         self._pods_api = client.resource(PODS)
         # Active pods per node with running totals, fed by the pod informer and our own
@@ -53,6 +54,14 @@ class Scheduler:
         self._unschedulable: set[str] = set()
         self.pods.add_handler(self._on_pod, lambda old, new: self._on_pod(new), self._on_pod_delete)
         self.nodes.add_handler(lambda n: self._retry_all(), lambda o, n: self._retry_all(), None)
+
+    def _priority(self, key: str) -> int:
+        """A queued pod's spec.priority (0 when unknown)."""
+        pod = self.pods.get(key)
+        try:
+            return int(((pod or {}).get("spec") or {}).get("priority") or 0)
+        except (TypeError, ValueError):
+            return 0
 
     def _ours(self, pod: Obj) -> bool:
         spec = pod.get("spec") or {}

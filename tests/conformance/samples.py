@@ -187,6 +187,8 @@ SAMPLES: dict[str, Sample] = {
                                   "spec": {**_pod_spec(), "restartPolicy": "OnFailure"}}}}}),
         spec_change={"spec": {"schedule": "0 0 2 1 *"}},
         status_change={"lastScheduleTime": NOW}),
+    "scheduling.k8s.io/v1/priorityclasses": Sample(
+        lambda n, ns: _obj("scheduling.k8s.io/v1", "PriorityClass", n, value=1000, description="conformance")),
     "coordination.k8s.io/v1/leases": Sample(lambda n, ns: _obj("coordination.k8s.io/v1", "Lease", n, spec={
         "holderIdentity": "conformance", "leaseDurationSeconds": 15, "acquireTime": NOW_MICRO, "renewTime": NOW_MICRO})),
     "discovery.k8s.io/v1/endpointslices": Sample(lambda n, ns: _obj(

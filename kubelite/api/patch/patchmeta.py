@@ -272,6 +272,9 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): CLUSTER_ROLE,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLE_BINDING,
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ROLE_BINDING,
+    ("v1", "ResourceQuota"): GENERIC,
+    ("v1", "LimitRange"): GENERIC,
+    ("scheduling.k8s.io/v1", "PriorityClass"): GENERIC,
     # No patch strategies in its Go types; conditions are a map keyed by type for apply.
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): _kind(status=Struct({"conditions": CONDITIONS})),
 }
@@ -378,6 +381,9 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): {"rules": None},
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
+    ("v1", "ResourceQuota"): {"spec": {}, "status": {}},
+    ("v1", "LimitRange"): {"spec": {"limits": None}},
+    ("scheduling.k8s.io/v1", "PriorityClass"): {"value": 0},
 }
 
 

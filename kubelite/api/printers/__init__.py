@@ -60,6 +60,8 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): (columns.CLUSTERROLEBINDING, rows.binding_row),
     ("networking.k8s.io/v1", "NetworkPolicy"): (columns.NETWORKPOLICY, rows.networkpolicy_row),
     ("policy/v1", "PodDisruptionBudget"): (columns.PODDISRUPTIONBUDGET, rows.poddisruptionbudget_row),
+    ("v1", "ResourceQuota"): (columns.RESOURCEQUOTA, rows.resourcequota_row),
+    ("scheduling.k8s.io/v1", "PriorityClass"): (columns.PRIORITYCLASS, rows.priorityclass_row),
 }
 
 

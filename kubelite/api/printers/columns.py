@@ -107,6 +107,12 @@ DOCS = {
     "pdb.minAvailable": "Pods that must stay available, as a number or a percentage (N/A when unset).",
     "pdb.maxUnavailable": "Pods that may be unavailable at once, as a number or a percentage (N/A when unset).",
     "pdb.disruptionsAllowed": "How many more pods may be evicted now without breaking the budget.",
+    # quotas and priority classes
+    "quota.request": "Used out of hard for each quota'd resource that is not a limit (counts and requests).",
+    "quota.limit": "Used out of hard for each limits.* resource of the quota.",
+    "pc.value": "The priority pods of this class get; higher is scheduled first.",
+    "pc.globalDefault": "Whether pods naming no class get this one.",
+    "pc.preemptionPolicy": "Whether pods of this class may evict lower-priority pods: PreemptLowerPriority or Never.",
 }
 
 
@@ -329,3 +335,11 @@ PODDISRUPTIONBUDGET = [
     column("Allowed Disruptions", DOCS["pdb.disruptionsAllowed"], type_="integer"),
     AGE,
 ]
+
+# --- ResourceQuota, PriorityClass (LimitRange prints as the default convertor does) ------
+
+RESOURCEQUOTA = [NAME, AGE, column("Request", DOCS["quota.request"]), column("Limit", DOCS["quota.limit"])]
+
+PRIORITYCLASS = [NAME, column("Value", DOCS["pc.value"], type_="integer"),
+                 column("Global-Default", DOCS["pc.globalDefault"], type_="boolean"), AGE,
+                 column("PreemptionPolicy", DOCS["pc.preemptionPolicy"])]

@@ -518,3 +518,24 @@ def poddisruptionbudget_row(pdb: Obj, clock: Clock) -> Cells:
         return "N/A" if v is None else str(v)
     return [pdb["metadata"].get("name", ""), bound(spec.get("minAvailable")), bound(spec.get("maxUnavailable")),
             as_int(status.get("disruptionsAllowed")), clock.since(pdb["metadata"].get("creationTimestamp"))]
+
+
+def resourcequota_row(q: Obj, clock: Clock) -> Cells:
+    """printResourceQuota: "name: used/hard" for each status.hard key in name order, limits.* in LIMIT."""
+    from kubelite.api.quota import format_quantity
+    status = q.get("status") or {}
+    hard, used = status.get("hard") or {}, status.get("used") or {}
+    request: list[str] = []
+    limit: list[str] = []
+    for name in sorted(hard):
+        parts = name.split(".")
+        cell = f"{name}: {format_quantity(used.get(name, '0'))}/{format_quantity(hard[name])}"
+        (limit if len(parts) > 1 and parts[0] == "limits" else request).append(cell)
+    return [q["metadata"].get("name", ""), clock.since(q["metadata"].get("creationTimestamp")),
+            ", ".join(request), ", ".join(limit)]
+
+
+def priorityclass_row(pc: Obj, clock: Clock) -> Cells:
+    """printPriorityClass: VALUE, GLOBAL-DEFAULT, AGE and the preemption policy."""
+    return [pc["metadata"].get("name", ""), as_int(pc.get("value")), bool(pc.get("globalDefault")),
+            clock.since(pc["metadata"].get("creationTimestamp")), pc.get("preemptionPolicy") or ""]

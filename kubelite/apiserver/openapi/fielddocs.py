@@ -76,6 +76,13 @@ KIND_DOCS = {
     "policy.v1.PodDisruptionBudgetStatus": "What the disruption controller last counted for this budget; "
                                            "may lag behind the pods.",
     "policy.v1.Eviction": "A request to evict one pod, refused when it would break a disruption budget.",
+    "core.v1.ResourceQuota": "A ResourceQuota caps what the objects of one namespace may use together: "
+                             "object counts and compute requests and limits.",
+    "core.v1.ResourceQuotaSpec": "The caps, and which pods they apply to.",
+    "core.v1.LimitRange": "A LimitRange gives containers, pods and claims of its namespace default resources "
+                          "and bounds on what they may ask for.",
+    "core.v1.LimitRangeItem": "Bounds and defaults for one kind of thing: Container, Pod or PersistentVolumeClaim.",
+    "scheduling.v1.PriorityClass": "A PriorityClass names a priority value that pods ask for by name.",
 }
 
 GENERIC_DOCS = {
@@ -328,6 +335,29 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
     },
     "policy.v1.Eviction": {
         "deleteOptions": "Options of the delete the eviction turns into (grace period, preconditions, dry run).",
+    },
+    "core.v1.ResourceQuotaSpec": {
+        "hard": "The cap for each resource name (counts like pods, or compute like requests.cpu).",
+        "scopes": "Only pods these scopes describe are charged (Terminating, BestEffort, ...).",
+        "scopeSelector": "Like scopes, as requirements on scope names (needed for PriorityClass).",
+    },
+    "core.v1.ResourceQuotaStatus": {
+        "hard": "The caps the quota controller enforces now.",
+        "used": "What the namespace's charged objects use now, per capped resource.",
+    },
+    "core.v1.LimitRangeItem": {
+        "type": "What the item bounds: Container, Pod or PersistentVolumeClaim.",
+        "max": "The most a container or pod may have as a limit (claims: as a request).",
+        "min": "The least a container or pod must request.",
+        "default": "The limit a container gets when it sets none.",
+        "defaultRequest": "The request a container gets when it sets none.",
+        "maxLimitRequestRatio": "The largest allowed limit divided by request.",
+    },
+    "scheduling.v1.PriorityClass": {
+        "value": "The priority pods of this class get; higher values are scheduled first.",
+        "globalDefault": "Whether pods naming no class get this one; only one class may be the default.",
+        "description": "Free text saying when to use this class.",
+        "preemptionPolicy": "PreemptLowerPriority (the default) or Never.",
     },
 }
 
