@@ -925,6 +925,14 @@ MESSAGES: dict[str, str] = {
     "rbac.v1.RoleList": "metadata=1:meta.v1.ListMeta items=2!:[]Role",
     "rbac.v1.RoleRef": "apiGroup=1!:s kind=2!:s name=3!:s",
     "rbac.v1.Subject": "kind=1!:s apiGroup=2:s name=3!:s namespace=4:s",
+    "storage.v1.StorageClass": (
+        "metadata=1:meta.v1.ObjectMeta provisioner=2!:s parameters=3:{}s reclaimPolicy=4*:s "
+        "mountOptions=5:[]s allowVolumeExpansion=6*:b volumeBindingMode=7*:s "
+        "allowedTopologies=8:[]core.v1.TopologySelectorTerm"
+    ),
+    "storage.v1.StorageClassList": "metadata=1:meta.v1.ListMeta items=2!:[]StorageClass",
+    "core.v1.TopologySelectorLabelRequirement": "key=1!:s values=2!:[]s",
+    "core.v1.TopologySelectorTerm": "matchLabelExpressions=1:[]TopologySelectorLabelRequirement",
 }
 
 KINDS: dict[tuple[str, str], str] = {
@@ -987,6 +995,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rbac.v1.RoleBinding",
     ("rbac.authorization.k8s.io/v1", "RoleBindingList"): "rbac.v1.RoleBindingList",
     ("rbac.authorization.k8s.io/v1", "RoleList"): "rbac.v1.RoleList",
+    ("storage.k8s.io/v1", "StorageClass"): "storage.v1.StorageClass",
+    ("storage.k8s.io/v1", "StorageClassList"): "storage.v1.StorageClassList",
     ("v1", "Binding"): "core.v1.Binding",
     ("v1", "ComponentStatus"): "core.v1.ComponentStatus",
     ("v1", "ComponentStatusList"): "core.v1.ComponentStatusList",

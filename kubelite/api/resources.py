@@ -164,6 +164,12 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", namespaced=False),
     ResourceInfo("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
     ResourceInfo("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    # core/v1 and storage.k8s.io/v1: persistent storage.
+    ResourceInfo("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False, short_names=("pv",),
+                 subresources=(_STATUS,), has_status=True),
+    ResourceInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short_names=("pvc",),
+                 subresources=(_STATUS,), has_status=True),
+    ResourceInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", namespaced=False, short_names=("sc",)),
     # apiextensions.k8s.io/v1: the definitions of the dynamic part below.
     ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
                  namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
@@ -267,3 +273,6 @@ CONTROLLERREVISIONS = _served("apps", "v1", "controllerrevisions")
 STATEFULSETS = _served("apps", "v1", "statefulsets")
 DAEMONSETS = _served("apps", "v1", "daemonsets")
 CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+PERSISTENTVOLUMES = _served("", "v1", "persistentvolumes")
+PERSISTENTVOLUMECLAIMS = _served("", "v1", "persistentvolumeclaims")
+STORAGECLASSES = _served("storage.k8s.io", "v1", "storageclasses")

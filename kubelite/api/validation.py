@@ -18,6 +18,7 @@ from kubelite.api import validation_core as core
 from kubelite.api import validation_pod as pod
 from kubelite.api import validation_rbac as rbac
 from kubelite.api import validation_rc as rc
+from kubelite.api import validation_storage as storage
 from kubelite.api import validation_workloads as workloads
 from kubelite.api.errors import Cause
 from kubelite.api.validation_common import name_is_dns_subdomain, validate_object_meta, validate_object_meta_update
@@ -59,6 +60,12 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = workloads.validate_daemonset(obj, old)
     elif kind == "ControllerRevision" and api_version == "apps/v1":
         errs = workloads.validate_controller_revision(obj, old)
+    elif kind == "PersistentVolumeClaim" and api_version == "v1":
+        errs = storage.validate_pvc(obj, old)
+    elif kind == "PersistentVolume" and api_version == "v1":
+        errs = storage.validate_pv(obj, old)
+    elif kind == "StorageClass" and api_version == "storage.k8s.io/v1":
+        errs = storage.validate_storage_class(obj, old)
     elif kind == "Service":
         errs = core.validate_service(obj, old)
     elif kind == "Namespace":
@@ -103,6 +110,10 @@ def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[
         return _dedupe(workloads.validate_workload_status(kind, obj, old))
     if kind == "Pod":
         return _dedupe(pod.validate_pod_status_update(obj, old))
+    if kind == "PersistentVolumeClaim" and api_version == "v1":
+        return _dedupe(storage.validate_pvc_status(obj, old))
+    if kind == "PersistentVolume" and api_version == "v1":
+        return _dedupe(storage.validate_pv_status(obj, old))
     if kind == "Job" and api_version == "batch/v1":
         return _dedupe(batch.validate_job_status(obj, old))
     if kind == "CronJob" and api_version == "batch/v1":

@@ -237,6 +237,16 @@ ROLE = _kind(rules=_ATOMIC_LIST)
 CLUSTER_ROLE = _kind(rules=_ATOMIC_LIST, aggregationRule=Struct({"clusterRoleSelectors": _ATOMIC_LIST}))
 ROLE_BINDING = _kind(subjects=ListOf(Struct(atomic=True)), roleRef=Struct(atomic=True))
 
+# Storage: access modes, mount options and topologies are atomic lists; claim conditions
+# merge by type.
+PERSISTENT_VOLUME = _kind(spec=Struct({"accessModes": atomic_list(), "claimRef": OBJECT_REFERENCE,
+                                       "mountOptions": atomic_list(), "capacity": RESOURCE_LIST,
+                                       "nodeAffinity": Struct({"required": NODE_SELECTOR})}))
+PERSISTENT_VOLUME_CLAIM = _kind(
+    spec=Struct({"accessModes": atomic_list(), "selector": LABEL_SELECTOR}),
+    status=Struct({"accessModes": atomic_list(), "conditions": CONDITIONS, "capacity": RESOURCE_LIST}))
+STORAGE_CLASS = _kind(mountOptions=atomic_list(), allowedTopologies=atomic_list(), parameters=STRING_MAP)
+
 SCHEMAS: dict[tuple[str, str], Struct] = {
     ("v1", "Pod"): POD,
     ("v1", "Service"): SERVICE,
@@ -266,6 +276,9 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): CLUSTER_ROLE,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLE_BINDING,
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ROLE_BINDING,
+    ("v1", "PersistentVolume"): PERSISTENT_VOLUME,
+    ("v1", "PersistentVolumeClaim"): PERSISTENT_VOLUME_CLAIM,
+    ("storage.k8s.io/v1", "StorageClass"): STORAGE_CLASS,
     # No patch strategies in its Go types; conditions are a map keyed by type for apply.
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): _kind(status=Struct({"conditions": CONDITIONS})),
 }
@@ -367,6 +380,9 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): {"rules": None},
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
+    ("v1", "PersistentVolume"): {"spec": {}, "status": {}},
+    ("v1", "PersistentVolumeClaim"): {"spec": {"resources": {}}, "status": {}},
+    ("storage.k8s.io/v1", "StorageClass"): {"provisioner": ""},
 }
 
 

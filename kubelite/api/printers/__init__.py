@@ -56,6 +56,9 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): (columns.ROLE, rows.default_row),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): (columns.ROLEBINDING, rows.binding_row),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): (columns.CLUSTERROLEBINDING, rows.binding_row),
+    ("v1", "PersistentVolume"): (columns.PERSISTENTVOLUME, rows.persistentvolume_row),
+    ("v1", "PersistentVolumeClaim"): (columns.PERSISTENTVOLUMECLAIM, rows.persistentvolumeclaim_row),
+    ("storage.k8s.io/v1", "StorageClass"): (columns.STORAGECLASS, rows.storageclass_row),
 }
 
 
