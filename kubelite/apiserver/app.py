@@ -24,6 +24,8 @@ from kubelite.apiserver.nodecerts import CertSigner
 from kubelite.apiserver.registry import Registry
 from kubelite.apiserver.security import Security
 from kubelite.apiserver.tokens import DEFAULT_ISSUER, TokenIssuer, load_or_create_key
+from kubelite.storage.admission import Lister as StorageLister
+from kubelite.storage.admission import storage_admission
 from kubelite.store.base import Store
 
 log = logging.getLogger("kubelite.apiserver")
@@ -65,6 +67,8 @@ class APIServer:
         # CustomResourceDefinitions: their admission, and the dynamic part of the catalogue.
         self.crds = CRDManager(self.registry)
         self.registry.admission.append(self.crds.admit)
+        # DefaultStorageClass and StorageObjectInUseProtection.
+        self.registry.admission.append(storage_admission(StorageLister(self.registry.list)))
         self.security = self._security(cert_signer)
         self.ready = asyncio.Event()
         # Limits (connections, timeouts, requests in flight): see limits.py.  Their

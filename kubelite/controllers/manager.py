@@ -98,6 +98,13 @@ REGISTRY: list[ControllerSpec] = [
                    "statefulset-controller"),
     ControllerSpec("daemonset", _lazy("kubelite.controllers.daemonset", "DaemonSetController"),
                    "daemon-set-controller"),
+    ControllerSpec("persistentvolume-binder",
+                   _lazy("kubelite.controllers.persistentvolume", "PersistentVolumeController"),
+                   "persistent-volume-binder"),
+    ControllerSpec("pvc-protection", _lazy("kubelite.controllers.persistentvolume", "PVCProtectionController"),
+                   "pvc-protection-controller"),
+    ControllerSpec("pv-protection", _lazy("kubelite.controllers.persistentvolume", "PVProtectionController"),
+                   "pv-protection-controller"),
 ]
 
 

@@ -15,14 +15,15 @@ import time
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.resources import NODES, PODS
+from kubelite.api.resources import NODES, PERSISTENTVOLUMECLAIMS, PODS
 from kubelite.client.errors import Conflict, NotFound, StatusError
 from kubelite.client.events import NORMAL, WARNING, EventRecorder
 from kubelite.client.informer import InformerFactory
 from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.scheduler.cache import SchedulerCache, bound_node, is_active
-from kubelite.scheduler.plugins import FILTERS, UNRESOLVABLE, NodeInfo, failure_message, score
+from kubelite.scheduler.plugins import FILTERS, UNRESOLVABLE, NodeInfo, failure_message, node_unschedulable, score
+from kubelite.scheduler.volumebinding import VolumeBinding
 
 log = logging.getLogger("kubelite.scheduler")
 Obj = dict[str, Any]
@@ -52,6 +53,11 @@ class Scheduler:
         self.cache = cache or SchedulerCache()
         self._unschedulable: set[str] = set()
         self.pods.add_handler(self._on_pod, lambda old, new: self._on_pod(new), self._on_pod_delete)
+        # Pods with claims: placed only once their claims are bound (see volumebinding.py).
+        self.volume_binding = VolumeBinding(self.factory, client.resource(PERSISTENTVOLUMECLAIMS))
+        self._waiting_volumes: set[str] = set()
+        self.volume_binding.claims.add_handler(lambda c: self._claims_changed(),
+                                               lambda o, c: self._claims_changed(), None)
         self.nodes.add_handler(lambda n: self._retry_all(), lambda o, n: self._retry_all(), None)
 
     def _ours(self, pod: Obj) -> bool:
@@ -68,6 +74,11 @@ class Scheduler:
         self.cache.on_pod_deleted(pod)
         if bound_node(pod):
             self._retry_all()  # freed capacity
+
+    def _claims_changed(self) -> None:
+        for k in list(self._waiting_volumes):
+            self.queue.add(k)
+        self._retry_all()
 
     def _retry_all(self) -> None:
         for k in list(self._unschedulable):
@@ -88,8 +99,11 @@ class Scheduler:
         feasible: list[NodeInfo] = []
         reasons: dict[str, int] = {}
         preemptible = 0
+        with_claims = self.volume_binding.uses_claims(pod)
         for n in nodes:
             failed = next(((f, r) for f in FILTERS if (r := f(n, pod)) is not None), None)
+            if failed is None and with_claims and (why := self.volume_binding.filter(n.node, pod)) is not None:
+                failed = (node_unschedulable, why)  # volume conflicts are unresolvable too
             if failed is None:
                 feasible.append(n)
             else:
@@ -104,6 +118,15 @@ class Scheduler:
             return
         best = max(feasible, key=lambda n: (score(n, pod), n.name))
         self._unschedulable.discard(key)
+        if with_claims:
+            try:
+                ready = await self.volume_binding.reserve(pod, best.name)
+            except NotFound:
+                ready = False
+            if not ready:
+                self._waiting_volumes.add(key)  # a claim change brings it back
+                return
+            self._waiting_volumes.discard(key)
         ns, name = meta.namespace(pod), meta.name(pod)
         binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": ns},
                    "target": {"apiVersion": "v1", "kind": "Node", "name": best.name}}
