@@ -259,8 +259,10 @@ def test_verify_that_pv_bound_to_a_pvc_is_not_removed_immediately(fake, ns):
 
 def test_pods_wait_for_missing_claims_and_avoid_nodes_their_volume_cannot_reach(fake, ns):
     apply(fake, ns, pod("early", "later"))
-    fake.wait_for(lambda: any('persistentvolumeclaim "later" not found' in m for m in events(fake, ns, "FailedScheduling")),
-                  TIMEOUT, what="FailedScheduling for a missing claim")
+    missing = ('0/1 nodes are available: persistentvolumeclaim "later" not found. preemption: 0/1 nodes are '
+               'available: 1 Preemption is not helpful for scheduling.')
+    fake.wait_for(lambda: missing in events(fake, ns, "FailedScheduling"), TIMEOUT,
+                  what="FailedScheduling for a missing claim")
     pv_name = f"{ns}-pv"
     try:
         fake.kubectl("apply", "-f", "-", input=json.dumps(volume(pv_name, claim=(ns, "far"), node="elsewhere")),

@@ -100,6 +100,15 @@ class Scheduler:
         reasons: dict[str, int] = {}
         preemptible = 0
         with_claims = self.volume_binding.uses_claims(pod)
+        pre = self.volume_binding.prefilter(pod) if with_claims and nodes else None
+        if pre is not None:
+            # A PreFilter failure names no nodes: upstream prints it without counts.
+            msg = failure_message(len(nodes), {}, 0).replace(" nodes are available.", f" nodes are available: {pre}.", 1)
+            self._unschedulable.add(key)
+            self.recorder.event(pod, WARNING, "FailedScheduling", msg)
+            await self._mark_unschedulable(pod, msg)
+            self.queue.add_rate_limited(key)
+            return
         for n in nodes:
             failed = next(((f, r) for f in FILTERS if (r := f(n, pod)) is not None), None)
             if failed is None and with_claims and (why := self.volume_binding.filter(n.node, pod)) is not None:

@@ -61,6 +61,17 @@ class VolumeBinding:
         """Whether the pod has persistentVolumeClaim volumes at all."""
         return bool(util.claim_names(pod))
 
+    def prefilter(self, pod: Obj) -> str | None:
+        """Why no node can take the pod now (a claim missing, deleted, or unbound with an
+        Immediate class), as upstream's PreFilter says it; None to go on to the nodes."""
+        claims, why = self._claims(pod)
+        if why:
+            return why
+        for claim in claims:
+            if not (claim.get("spec") or {}).get("volumeName") and self._delayed(claim) is None:
+                return UNBOUND_IMMEDIATE
+        return None
+
     def filter(self, node: Obj, pod: Obj) -> str | None:
         """None when the pod's claims allow the node, else upstream's reason."""
         claims, why = self._claims(pod)
