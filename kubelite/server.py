@@ -515,6 +515,9 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     try:
         await bootstrap(api.registry, api_address=advertise, api_port=opts.api_port)
         await ensure_policy(api.registry)
+        if opts.with_agent:
+            from kubelite.storage.bootstrap import ensure_default_class
+            await ensure_default_class(api.registry)
         if opts.dns.enabled:
             from kubelite.dns.component import ensure_service
             await ensure_service(api.registry, service_cidr)
@@ -689,6 +692,8 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                     await p.stop()
             return run
         comps.append(("proxy", proxy))
+    if opts.with_agent:
+        comps.append(("local-path-provisioner", _local_path(opts, clients, node_name)))
     if opts.dns.enabled and opts.with_agent:
         comps.append(("cluster-dns", _cluster_dns(opts, clients, readiness, registry, agent_up)))
     if opts.with_agent:
@@ -749,6 +754,23 @@ def _ingress(opts: ServerOptions, clients: ComponentClients, node_name: str) -> 
             await ctl.run(stop)
         return run
     return ingress
+
+
+def _local_path(opts: ServerOptions, clients: ComponentClients, node_name: str) -> Run:
+    """The local-path provisioner: volumes are directories under this server's data directory."""
+    from kubelite.client.informer import InformerFactory
+    from kubelite.storage.localpath import IDENTITY, LocalPathProvisioner
+    client = clients.client("local-path-provisioner", IDENTITY)
+
+    def local_path(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            factory = InformerFactory(client)
+            try:
+                await LocalPathProvisioner(client, factory, data_dir=opts.data_dir, node_name=node_name).run(stop)
+            finally:
+                await factory.stop()
+        return run
+    return local_path
 
 
 def _cluster_dns(opts: ServerOptions, clients: ComponentClients, readiness: LocalReadiness, registry: Registry,

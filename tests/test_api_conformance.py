@@ -361,6 +361,10 @@ SUBJECTS = {
                              "spec": {"hard": {"configmaps": "100"}}},
     # A CRD's name is <plural>.<group>: built from the test's namespace name by _crd_subject.
     ("apiextensions.k8s.io", "customresourcedefinitions"): "crd",
+    ("", "persistentvolumes"): {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {}, "spec": {
+        "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/x"}}},
+    ("", "persistentvolumeclaims"): {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
 }
 # Connect subresources reach a node or a pod's address, which a test may not dial; binding,
 # eviction and finalize have no GET.

@@ -224,7 +224,7 @@ def test_a_volume_type_the_node_cannot_provide_fails_with_an_event(srv, ns):
     apply(srv, ns, pod("p", [{"name": "c", "volumeMounts": [{"name": "share", "mountPath": "/share"}]}],
                        volumes=[{"name": "share", "nfs": {"server": "127.0.0.1", "path": "/exports"}}]))
     msg = ('MountVolume.SetUp failed for volume "share" : unsupported volume type nfs: this node provides '
-           'emptyDir, configMap, secret, downwardAPI, projected and hostPath volumes only')
+           'emptyDir, configMap, secret, downwardAPI, projected, hostPath and persistentVolumeClaim volumes only')
     srv.wait_for(lambda: msg in events(srv, ns, "FailedMount"), timeout=60, what="FailedMount for nfs")
     cs = srv.kjson("-n", ns, "get", "pod", "p")["status"]["containerStatuses"][0]
     assert cs["state"]["waiting"]["reason"] == "ContainerCreating"

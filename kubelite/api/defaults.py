@@ -400,6 +400,36 @@ def _limit_range(obj: Obj) -> None:
             item["defaultRequest"] = request
 
 
+def _persistent_volume(obj: Obj) -> None:
+    # SetDefaults_PersistentVolume: Pending, Retain, Filesystem.
+    spec = obj.setdefault("spec", {})
+    if not spec.get("persistentVolumeReclaimPolicy"):
+        spec["persistentVolumeReclaimPolicy"] = "Retain"
+    if spec.get("volumeMode") is None:
+        spec["volumeMode"] = "Filesystem"
+    status = obj.setdefault("status", {})
+    if not status.get("phase"):
+        status["phase"] = "Pending"
+
+
+def _persistent_volume_claim(obj: Obj) -> None:
+    # SetDefaults_PersistentVolumeClaim (+ its spec): Filesystem, Pending.
+    spec = obj.setdefault("spec", {})
+    if spec.get("volumeMode") is None:
+        spec["volumeMode"] = "Filesystem"
+    status = obj.setdefault("status", {})
+    if not status.get("phase"):
+        status["phase"] = "Pending"
+
+
+def _storage_class(obj: Obj) -> None:
+    # SetDefaults_StorageClass: Delete and Immediate when unset.
+    if obj.get("reclaimPolicy") is None:
+        obj["reclaimPolicy"] = "Delete"
+    if obj.get("volumeBindingMode") is None:
+        obj["volumeBindingMode"] = "Immediate"
+
+
 def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True) -> None:
     """Fill unset fields as upstream's defaulters (and create-time strategies) do; mutates ``obj``.
 
@@ -445,6 +475,12 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
     elif kind == "IngressClass" and api_version == "networking.k8s.io/v1":
         from kubelite.api.validation_ingress import default_ingress_class
         default_ingress_class(obj)
+    elif kind == "PersistentVolume" and api_version == "v1":
+        _persistent_volume(obj)
+    elif kind == "PersistentVolumeClaim" and api_version == "v1":
+        _persistent_volume_claim(obj)
+    elif kind == "StorageClass" and api_version == "storage.k8s.io/v1":
+        _storage_class(obj)
     elif api_version == "rbac.authorization.k8s.io/v1":
         from kubelite.api.validation_rbac import apply_rbac_defaults
         apply_rbac_defaults(kind, obj)

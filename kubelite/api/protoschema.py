@@ -965,6 +965,14 @@ MESSAGES: dict[str, str] = {
         "metadata=1:meta.v1.ObjectMeta value=2!:i32 globalDefault=3:b description=4:s preemptionPolicy=5*:s"
     ),
     "scheduling.v1.PriorityClassList": "metadata=1:meta.v1.ListMeta items=2!:[]PriorityClass",
+    "storage.v1.StorageClass": (
+        "metadata=1:meta.v1.ObjectMeta provisioner=2!:s parameters=3:{}s reclaimPolicy=4*:s "
+        "mountOptions=5:[]s allowVolumeExpansion=6*:b volumeBindingMode=7*:s "
+        "allowedTopologies=8:[]core.v1.TopologySelectorTerm"
+    ),
+    "storage.v1.StorageClassList": "metadata=1:meta.v1.ListMeta items=2!:[]StorageClass",
+    "core.v1.TopologySelectorLabelRequirement": "key=1!:s values=2!:[]s",
+    "core.v1.TopologySelectorTerm": "matchLabelExpressions=1:[]TopologySelectorLabelRequirement",
 }
 
 KINDS: dict[tuple[str, str], str] = {
@@ -1035,6 +1043,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("rbac.authorization.k8s.io/v1", "RoleList"): "rbac.v1.RoleList",
     ("scheduling.k8s.io/v1", "PriorityClass"): "scheduling.v1.PriorityClass",
     ("scheduling.k8s.io/v1", "PriorityClassList"): "scheduling.v1.PriorityClassList",
+    ("storage.k8s.io/v1", "StorageClass"): "storage.v1.StorageClass",
+    ("storage.k8s.io/v1", "StorageClassList"): "storage.v1.StorageClassList",
     ("v1", "Binding"): "core.v1.Binding",
     ("v1", "ComponentStatus"): "core.v1.ComponentStatus",
     ("v1", "ComponentStatusList"): "core.v1.ComponentStatusList",

@@ -174,6 +174,12 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", namespaced=False),
     ResourceInfo("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
     ResourceInfo("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    # core/v1 and storage.k8s.io/v1: persistent storage.
+    ResourceInfo("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False, short_names=("pv",),
+                 subresources=(_STATUS,), has_status=True),
+    ResourceInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short_names=("pvc",),
+                 subresources=(_STATUS,), has_status=True),
+    ResourceInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", namespaced=False, short_names=("sc",)),
     # apiextensions.k8s.io/v1: the definitions of the dynamic part below.
     ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
                  namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
@@ -290,3 +296,6 @@ REPLICATIONCONTROLLERS = _served("", "v1", "replicationcontrollers")
 RESOURCEQUOTAS = _served("", "v1", "resourcequotas")
 LIMITRANGES = _served("", "v1", "limitranges")
 PRIORITYCLASSES = _served("scheduling.k8s.io", "v1", "priorityclasses")
+PERSISTENTVOLUMES = _served("", "v1", "persistentvolumes")
+PERSISTENTVOLUMECLAIMS = _served("", "v1", "persistentvolumeclaims")
+STORAGECLASSES = _served("storage.k8s.io", "v1", "storageclasses")

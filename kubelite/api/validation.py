@@ -22,6 +22,7 @@ from kubelite.api import validation_policy as policy
 from kubelite.api import validation_quota as quota
 from kubelite.api import validation_rbac as rbac
 from kubelite.api import validation_rc as rc
+from kubelite.api import validation_storage as storage
 from kubelite.api import validation_workloads as workloads
 from kubelite.api.errors import Cause
 from kubelite.api.validation_common import name_is_dns_subdomain, validate_object_meta, validate_object_meta_update
@@ -69,6 +70,12 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = ingress.validate_ingress_class(obj, old)
     elif kind == "PodDisruptionBudget" and api_version == "policy/v1":
         errs = policy.validate_pdb(obj, old)
+    elif kind == "PersistentVolumeClaim" and api_version == "v1":
+        errs = storage.validate_pvc(obj, old)
+    elif kind == "PersistentVolume" and api_version == "v1":
+        errs = storage.validate_pv(obj, old)
+    elif kind == "StorageClass" and api_version == "storage.k8s.io/v1":
+        errs = storage.validate_storage_class(obj, old)
     elif kind == "Service":
         errs = core.validate_service(obj, old)
     elif kind == "Namespace":
@@ -121,6 +128,10 @@ def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[
         return _dedupe(workloads.validate_workload_status(kind, obj, old))
     if kind == "Pod":
         return _dedupe(pod.validate_pod_status_update(obj, old))
+    if kind == "PersistentVolumeClaim" and api_version == "v1":
+        return _dedupe(storage.validate_pvc_status(obj, old))
+    if kind == "PersistentVolume" and api_version == "v1":
+        return _dedupe(storage.validate_pv_status(obj, old))
     if kind == "Job" and api_version == "batch/v1":
         return _dedupe(batch.validate_job_status(obj, old))
     if kind == "CronJob" and api_version == "batch/v1":

@@ -26,6 +26,8 @@ from kubelite.apiserver.registry import Registry
 from kubelite.apiserver.security import Security
 from kubelite.apiserver.tokens import DEFAULT_ISSUER, TokenIssuer, load_or_create_key
 from kubelite.proxy.ports import port_free
+from kubelite.storage.admission import Lister as StorageLister
+from kubelite.storage.admission import storage_admission
 from kubelite.store.base import Store
 
 log = logging.getLogger("kubelite.apiserver")
@@ -69,6 +71,8 @@ class APIServer:
         self.registry.admission.append(self.crds.admit)
         self.registry.admission.append(DefaultIngressClass(self.registry).admit)
         admission.install(self.registry)  # LimitRanger, Priority, ResourceQuota
+        # DefaultStorageClass and StorageObjectInUseProtection.
+        self.registry.admission.append(storage_admission(StorageLister(self.registry.list)))
         self.security = self._security(cert_signer)
         self.ready = asyncio.Event()
         # Limits (connections, timeouts, requests in flight): see limits.py.  Their

@@ -75,6 +75,11 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
         obj["status"] = {"phase": "Active"}
     elif kind == "ResourceQuota" and info.group == "":
         obj["status"] = {}  # the quota controller fills it
+    elif kind == "PersistentVolume" and not info.group:
+        # Upstream's PV strategy: Pending, with the time of that phase.
+        obj["status"] = {"phase": "Pending", "lastPhaseTransitionTime": meta.rfc3339()}
+    elif kind == "PersistentVolumeClaim" and not info.group:
+        obj["status"] = {}
     elif kind == "Service":
         obj["status"] = {"loadBalancer": {}}
     md.pop("deletionTimestamp", None)
@@ -100,6 +105,11 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str)
             new["spec"] = copy.deepcopy(old["spec"])
         else:
             new.pop("spec", None)
+        if kind == "PersistentVolume" and not info.group:
+            # A phase change stamps lastPhaseTransitionTime, as upstream's status strategy.
+            nst, ost = new.get("status") or {}, old.get("status") or {}
+            if nst.get("phase") != ost.get("phase"):
+                new.setdefault("status", {})["lastPhaseTransitionTime"] = meta.rfc3339()
         if kind == "Deployment":
             nmd["labels"] = copy.deepcopy(omd.get("labels")) if omd.get("labels") else None
             if nmd["labels"] is None:

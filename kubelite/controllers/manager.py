@@ -104,6 +104,13 @@ REGISTRY: list[ControllerSpec] = [
                    "replication-controller"),
     ControllerSpec("resourcequota", _lazy("kubelite.controllers.resourcequota", "ResourceQuotaController"),
                    "resourcequota-controller"),
+    ControllerSpec("persistentvolume-binder",
+                   _lazy("kubelite.controllers.persistentvolume", "PersistentVolumeController"),
+                   "persistent-volume-binder"),
+    ControllerSpec("pvc-protection", _lazy("kubelite.controllers.persistentvolume", "PVCProtectionController"),
+                   "pvc-protection-controller"),
+    ControllerSpec("pv-protection", _lazy("kubelite.controllers.persistentvolume", "PVProtectionController"),
+                   "pv-protection-controller"),
 ]
 
 

@@ -15,15 +15,16 @@ import time
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.resources import NODES, PODS
+from kubelite.api.resources import NODES, PERSISTENTVOLUMECLAIMS, PODS
 from kubelite.client.errors import Conflict, NotFound, StatusError
 from kubelite.client.events import NORMAL, WARNING, EventRecorder
 from kubelite.client.informer import InformerFactory
 from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.scheduler.cache import SchedulerCache, bound_node, is_active
-from kubelite.scheduler.plugins import FILTERS, UNRESOLVABLE, NodeInfo, failure_message, score
+from kubelite.scheduler.plugins import FILTERS, UNRESOLVABLE, NodeInfo, failure_message, node_unschedulable, score
 from kubelite.scheduler.priorityqueue import PriorityWorkQueue
+from kubelite.scheduler.volumebinding import VolumeBinding
 
 log = logging.getLogger("kubelite.scheduler")
 Obj = dict[str, Any]
@@ -53,6 +54,11 @@ class Scheduler:
         self.cache = cache or SchedulerCache()
         self._unschedulable: set[str] = set()
         self.pods.add_handler(self._on_pod, lambda old, new: self._on_pod(new), self._on_pod_delete)
+        # Pods with claims: placed only once their claims are bound (see volumebinding.py).
+        self.volume_binding = VolumeBinding(self.factory, client.resource(PERSISTENTVOLUMECLAIMS))
+        self._waiting_volumes: set[str] = set()
+        self.volume_binding.claims.add_handler(lambda c: self._claims_changed(),
+                                               lambda o, c: self._claims_changed(), None)
         self.nodes.add_handler(lambda n: self._retry_all(), lambda o, n: self._retry_all(), None)
 
     def _priority(self, key: str) -> int:
@@ -78,6 +84,11 @@ class Scheduler:
         if bound_node(pod):
             self._retry_all()  # freed capacity
 
+    def _claims_changed(self) -> None:
+        for k in list(self._waiting_volumes):
+            self.queue.add(k)
+        self._retry_all()
+
     def _retry_all(self) -> None:
         for k in list(self._unschedulable):
             self.queue.add(k)
@@ -97,8 +108,20 @@ class Scheduler:
         feasible: list[NodeInfo] = []
         reasons: dict[str, int] = {}
         preemptible = 0
+        with_claims = self.volume_binding.uses_claims(pod)
+        pre = self.volume_binding.prefilter(pod) if with_claims and nodes else None
+        if pre is not None:
+            # A PreFilter failure names no nodes: upstream prints it without counts.
+            msg = failure_message(len(nodes), {}, 0).replace(" nodes are available.", f" nodes are available: {pre}.", 1)
+            self._unschedulable.add(key)
+            self.recorder.event(pod, WARNING, "FailedScheduling", msg)
+            await self._mark_unschedulable(pod, msg)
+            self.queue.add_rate_limited(key)
+            return
         for n in nodes:
             failed = next(((f, r) for f in FILTERS if (r := f(n, pod)) is not None), None)
+            if failed is None and with_claims and (why := self.volume_binding.filter(n.node, pod)) is not None:
+                failed = (node_unschedulable, why)  # volume conflicts are unresolvable too
             if failed is None:
                 feasible.append(n)
             else:
@@ -113,6 +136,15 @@ class Scheduler:
             return
         best = max(feasible, key=lambda n: (score(n, pod), n.name))
         self._unschedulable.discard(key)
+        if with_claims:
+            try:
+                ready = await self.volume_binding.reserve(pod, best.name)
+            except NotFound:
+                ready = False
+            if not ready:
+                self._waiting_volumes.add(key)  # a claim change brings it back
+                return
+            self._waiting_volumes.discard(key)
         ns, name = meta.namespace(pod), meta.name(pod)
         binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": ns},
                    "target": {"apiVersion": "v1", "kind": "Node", "name": best.name}}

@@ -230,6 +230,21 @@ SAMPLES: dict[str, Sample] = {
         "authentication.k8s.io/v1", "SelfSubjectReview", n), garbage_collected=False),
     "authentication.k8s.io/v1/tokenreviews": Sample(lambda n, ns: _obj(
         "authentication.k8s.io/v1", "TokenReview", n, spec={"token": "not-a-valid-token"}), garbage_collected=False),
+    # Classes nothing provides: the samples neither bind nor get provisioned.
+    "v1/persistentvolumes": Sample(
+        lambda n, ns: _obj("v1", "PersistentVolume", n, spec={
+            "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "kubelite-conformance-none", "hostPath": {"path": "/tmp/kubelite-conformance"}}),
+        spec_change={"spec": {"mountOptions": ["ro"]}},
+        status_change={"phase": "Failed", "reason": "Tested", "message": "tested"}),
+    "v1/persistentvolumeclaims": Sample(
+        lambda n, ns: _obj("v1", "PersistentVolumeClaim", n, spec={
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+            "storageClassName": "kubelite-conformance-none"}),
+        status_change={"conditions": [{"type": "Tested", "status": "True", "lastTransitionTime": NOW}]}),
+    "storage.k8s.io/v1/storageclasses": Sample(lambda n, ns: _obj(
+        "storage.k8s.io/v1", "StorageClass", n, provisioner="example.com/conformance",
+        parameters={"kind": "none"})),
     "apps/v1/statefulsets": Sample(
         lambda n, ns: _obj("apps/v1", "StatefulSet", n, spec={"replicas": 0, "serviceName": n,
                                                           "selector": {"matchLabels": {"app": n}},

@@ -237,6 +237,16 @@ ROLE = _kind(rules=_ATOMIC_LIST)
 CLUSTER_ROLE = _kind(rules=_ATOMIC_LIST, aggregationRule=Struct({"clusterRoleSelectors": _ATOMIC_LIST}))
 ROLE_BINDING = _kind(subjects=ListOf(Struct(atomic=True)), roleRef=Struct(atomic=True))
 
+# Storage: access modes, mount options and topologies are atomic lists; claim conditions
+# merge by type.
+PERSISTENT_VOLUME = _kind(spec=Struct({"accessModes": atomic_list(), "claimRef": OBJECT_REFERENCE,
+                                       "mountOptions": atomic_list(), "capacity": RESOURCE_LIST,
+                                       "nodeAffinity": Struct({"required": NODE_SELECTOR})}))
+PERSISTENT_VOLUME_CLAIM = _kind(
+    spec=Struct({"accessModes": atomic_list(), "selector": LABEL_SELECTOR}),
+    status=Struct({"accessModes": atomic_list(), "conditions": CONDITIONS, "capacity": RESOURCE_LIST}))
+STORAGE_CLASS = _kind(mountOptions=atomic_list(), allowedTopologies=atomic_list(), parameters=STRING_MAP)
+
 SCHEMAS: dict[tuple[str, str], Struct] = {
     ("v1", "Pod"): POD,
     ("v1", "Service"): SERVICE,
@@ -275,6 +285,9 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("v1", "ResourceQuota"): GENERIC,
     ("v1", "LimitRange"): GENERIC,
     ("scheduling.k8s.io/v1", "PriorityClass"): GENERIC,
+    ("v1", "PersistentVolume"): PERSISTENT_VOLUME,
+    ("v1", "PersistentVolumeClaim"): PERSISTENT_VOLUME_CLAIM,
+    ("storage.k8s.io/v1", "StorageClass"): STORAGE_CLASS,
     # No patch strategies in its Go types; conditions are a map keyed by type for apply.
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): _kind(status=Struct({"conditions": CONDITIONS})),
 }
@@ -384,6 +397,9 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
     ("v1", "ResourceQuota"): {"spec": {}, "status": {}},
     ("v1", "LimitRange"): {"spec": {"limits": None}},
     ("scheduling.k8s.io/v1", "PriorityClass"): {"value": 0},
+    ("v1", "PersistentVolume"): {"spec": {}, "status": {}},
+    ("v1", "PersistentVolumeClaim"): {"spec": {"resources": {}}, "status": {}},
+    ("storage.k8s.io/v1", "StorageClass"): {"provisioner": ""},
 }
 
 

@@ -62,6 +62,9 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("policy/v1", "PodDisruptionBudget"): (columns.PODDISRUPTIONBUDGET, rows.poddisruptionbudget_row),
     ("v1", "ResourceQuota"): (columns.RESOURCEQUOTA, rows.resourcequota_row),
     ("scheduling.k8s.io/v1", "PriorityClass"): (columns.PRIORITYCLASS, rows.priorityclass_row),
+    ("v1", "PersistentVolume"): (columns.PERSISTENTVOLUME, rows.persistentvolume_row),
+    ("v1", "PersistentVolumeClaim"): (columns.PERSISTENTVOLUMECLAIM, rows.persistentvolumeclaim_row),
+    ("storage.k8s.io/v1", "StorageClass"): (columns.STORAGECLASS, rows.storageclass_row),
 }
 
 

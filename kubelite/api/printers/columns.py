@@ -49,6 +49,27 @@ DOCS = {
     "cj.active": "How many Jobs of this CronJob are running.",
     "cj.lastScheduleTime": "How long ago a Job was last started for this CronJob.",
     "cj.selector": "The label query of the job template (normally empty: each Job gets its own).",
+    # storage
+    "pv.capacity": "The storage size the volume offers.",
+    "pv.accessModes": "How nodes may mount the volume (RWO, ROX, RWX, RWOP).",
+    "pv.reclaimPolicy": "What happens to the volume once its claim is gone: Retain, Delete or Recycle.",
+    "pv.status": "The volume's phase: Pending, Available, Bound, Released or Failed (Terminating when deleted).",
+    "pv.claim": "The namespace/name of the claim the volume is reserved for or bound to.",
+    "pv.storageClass": "The class of storage the volume belongs to.",
+    "pv.volumeAttributesClass": "The attributes class the volume was given, <unset> when none.",
+    "pv.reason": "A short reason for a Failed volume.",
+    "pv.volumeMode": "Filesystem or Block.",
+    "pvc.status": "The claim's phase: Pending, Bound or Lost (Terminating when deleted).",
+    "pvc.volume": "The volume bound to the claim.",
+    "pvc.capacity": "The size of the bound volume.",
+    "pvc.accessModes": "The access modes of the bound volume.",
+    "pvc.storageClass": "The class of storage the claim asks for.",
+    "pvc.volumeAttributesClass": "The attributes class the claim asks for, <unset> when none.",
+    "pvc.volumeMode": "Filesystem or Block.",
+    "sc.provisioner": "The component that creates volumes of this class.",
+    "sc.reclaimPolicy": "The reclaim policy given to volumes this class provisions.",
+    "sc.volumeBindingMode": "Immediate, or WaitForFirstConsumer (bind once a pod using the claim is scheduled).",
+    "sc.allowVolumeExpansion": "Whether claims of this class may grow.",
     # networking
     "svc.type": "How the Service is reached: ClusterIP, NodePort, LoadBalancer or ExternalName.",
     "svc.clusterIP": "The Service's virtual IP address inside the cluster, or None for a headless Service.",
@@ -343,3 +364,38 @@ RESOURCEQUOTA = [NAME, AGE, column("Request", DOCS["quota.request"]), column("Li
 PRIORITYCLASS = [NAME, column("Value", DOCS["pc.value"], type_="integer"),
                  column("Global-Default", DOCS["pc.globalDefault"], type_="boolean"), AGE,
                  column("PreemptionPolicy", DOCS["pc.preemptionPolicy"])]
+
+# --- storage --------------------------------------------------------------------------
+
+PERSISTENTVOLUME = [
+    NAME,
+    column("Capacity", DOCS["pv.capacity"]),
+    column("Access Modes", DOCS["pv.accessModes"]),
+    column("Reclaim Policy", DOCS["pv.reclaimPolicy"]),
+    column("Status", DOCS["pv.status"]),
+    column("Claim", DOCS["pv.claim"]),
+    column("StorageClass", DOCS["pv.storageClass"]),
+    column("VolumeAttributesClass", DOCS["pv.volumeAttributesClass"]),
+    column("Reason", DOCS["pv.reason"]),
+    AGE,
+    column("VolumeMode", DOCS["pv.volumeMode"], priority=1),
+]
+PERSISTENTVOLUMECLAIM = [
+    NAME,
+    column("Status", DOCS["pvc.status"]),
+    column("Volume", DOCS["pvc.volume"]),
+    column("Capacity", DOCS["pvc.capacity"]),
+    column("Access Modes", DOCS["pvc.accessModes"]),
+    column("StorageClass", DOCS["pvc.storageClass"]),
+    column("VolumeAttributesClass", DOCS["pvc.volumeAttributesClass"]),
+    AGE,
+    column("VolumeMode", DOCS["pvc.volumeMode"], priority=1),
+]
+STORAGECLASS = [
+    NAME,
+    column("Provisioner", DOCS["sc.provisioner"]),
+    column("ReclaimPolicy", DOCS["sc.reclaimPolicy"]),
+    column("VolumeBindingMode", DOCS["sc.volumeBindingMode"]),
+    column("AllowVolumeExpansion", DOCS["sc.allowVolumeExpansion"]),
+    AGE,
+]

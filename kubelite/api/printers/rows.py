@@ -264,6 +264,71 @@ def controllerrevision_row(cr: Obj, clock: Clock) -> Cells:
             clock.since(cr["metadata"].get("creationTimestamp"))]
 
 
+# --- storage --------------------------------------------------------------------------
+
+_MODE_SHORT = (("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"),
+               ("ReadWriteOncePod", "RWOP"))
+
+
+def access_modes_string(modes: list[str] | None) -> str:
+    """GetAccessModesAsString: the short names in a fixed order, each once."""
+    present = set(modes or [])
+    return ",".join(short for full, short in _MODE_SHORT if full in present)
+
+
+def _storage_class_of(obj: Obj) -> str:
+    # The beta annotation wins over the field, as upstream's helpers read it.
+    ann = (obj.get("metadata") or {}).get("annotations") or {}
+    beta = ann.get("volume.beta.kubernetes.io/storage-class")
+    if beta is not None:
+        return str(beta)
+    return str((obj.get("spec") or {}).get("storageClassName") or "")
+
+
+def persistentvolume_row(pv: Obj, clock: Clock) -> Cells:
+    """printPersistentVolume."""
+    md, spec, status = pv["metadata"], pv.get("spec") or {}, pv.get("status") or {}
+    ref = spec.get("claimRef")
+    claim = f"{ref.get('namespace', '')}/{ref.get('name', '')}" if isinstance(ref, dict) else ""
+    phase = "Terminating" if md.get("deletionTimestamp") else status.get("phase", "")
+    size = str((spec.get("capacity") or {}).get("storage") or "0")
+    vac = spec.get("volumeAttributesClassName")
+    return [md.get("name", ""), size, access_modes_string(spec.get("accessModes")),
+            spec.get("persistentVolumeReclaimPolicy", ""), phase, claim, _storage_class_of(pv),
+            "<unset>" if vac is None else vac, status.get("reason", ""),
+            clock.since(md.get("creationTimestamp")), spec.get("volumeMode") or "<unset>"]
+
+
+def persistentvolumeclaim_row(pvc: Obj, clock: Clock) -> Cells:
+    """printPersistentVolumeClaim: capacity and access modes only once bound to a volume."""
+    md, spec, status = pvc["metadata"], pvc.get("spec") or {}, pvc.get("status") or {}
+    phase = "Terminating" if md.get("deletionTimestamp") else status.get("phase", "")
+    capacity = modes = ""
+    if spec.get("volumeName"):
+        modes = access_modes_string(status.get("accessModes"))
+        capacity = str((status.get("capacity") or {}).get("storage") or "0")
+    vac = spec.get("volumeAttributesClassName")
+    return [md.get("name", ""), phase, spec.get("volumeName", ""), capacity, modes, _storage_class_of(pvc),
+            vac if vac else "<unset>", clock.since(md.get("creationTimestamp")),
+            spec.get("volumeMode") or "<unset>"]
+
+
+def is_default_class(sc: Obj) -> bool:
+    """IsDefaultAnnotation: the GA or the beta default-class annotation is "true"."""
+    ann = (sc.get("metadata") or {}).get("annotations") or {}
+    return ann.get("storageclass.kubernetes.io/is-default-class") == "true" or \
+        ann.get("storageclass.beta.kubernetes.io/is-default-class") == "true"
+
+
+def storageclass_row(sc: Obj, clock: Clock) -> Cells:
+    """printStorageClass: ``(default)`` after the default class's name."""
+    md = sc["metadata"]
+    name = md.get("name", "") + (" (default)" if is_default_class(sc) else "")
+    return [name, sc.get("provisioner", ""), sc.get("reclaimPolicy") or "Delete",
+            sc.get("volumeBindingMode") or "Immediate", bool(sc.get("allowVolumeExpansion")),
+            clock.since(md.get("creationTimestamp"))]
+
+
 # --- networking -----------------------------------------------------------------------
 
 def _service_external_ip(spec: Obj, status: Obj) -> str:

@@ -245,6 +245,9 @@ CLUSTER_ROLE_BINDINGS: list[tuple[str, str, list[Subject]]] = [
     ("kubelite:node-bootstrapper", "kubelite:node-bootstrapper", [("Group", NODE_BOOTSTRAP_GROUP)]),
     ("kubelite:node-drain-reader", "kubelite:node-drain-reader", [("Group", "system:nodes")]),
     ("kubelite:network-policy", "kubelite:network-policy", [("User", "kubelite:network-policy")]),
+    # kubelite: the local-path provisioner (kubelite/storage/localpath.py) is an external provisioner.
+    ("kubelite:local-path-provisioner", "system:persistent-volume-provisioner",
+     [("User", "kubelite:local-path-provisioner")]),
 ]
 
 # Controller roles: each bound to the ServiceAccount kube-system/<name> (the part after the prefix).

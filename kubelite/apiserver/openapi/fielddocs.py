@@ -59,6 +59,14 @@ KIND_DOCS = {
     "apps.v1.DaemonSetSpec": "What the DaemonSet should look like.",
     "apps.v1.DaemonSetUpdateStrategy": "How a DaemonSet's pods are replaced when its template changes.",
     "apps.v1.RollingUpdateDaemonSet": "Limits that pace a DaemonSet rolling update.",
+    "core.v1.PersistentVolume": "A PersistentVolume is a piece of storage in the cluster, made by an administrator "
+                                "or a provisioner, that one claim at a time may bind.",
+    "core.v1.PersistentVolumeSpec": "The storage the volume offers and how it may be used.",
+    "core.v1.PersistentVolumeClaim": "A PersistentVolumeClaim asks for storage of a size, class and access mode; "
+                                     "the cluster binds it to a matching PersistentVolume, which pods then mount.",
+    "core.v1.PersistentVolumeClaimSpec": "The storage the claim asks for.",
+    "storage.v1.StorageClass": "A StorageClass names a kind of storage and the provisioner that creates "
+                               "PersistentVolumes of that kind for claims on demand.",
     "apps.v1.ControllerRevision": "An immutable snapshot of a StatefulSet's or DaemonSet's pod template, "
                                   "kept as rollout history for rollbacks.",
     "networking.v1.NetworkPolicy": "A NetworkPolicy limits which traffic may reach (ingress) or leave (egress) "
@@ -359,6 +367,33 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
         "description": "Free text saying when to use this class.",
         "preemptionPolicy": "PreemptLowerPriority (the default) or Never.",
     },
+    "core.v1.PersistentVolumeSpec": {
+        "capacity": "How much storage the volume offers (the storage key).",
+        "accessModes": "How the volume may be mounted: ReadWriteOnce, ReadOnlyMany, ReadWriteMany or "
+                       "ReadWriteOncePod.",
+        "claimRef": "The claim this volume is bound to, or reserved for when set before binding.",
+        "persistentVolumeReclaimPolicy": "What happens once the claim is deleted: Retain keeps the volume "
+                                         "(Released), Delete removes it and its storage. Defaults to Retain.",
+        "storageClassName": "The class this volume belongs to; only claims of the same class bind it.",
+        "nodeAffinity": "The nodes from which the volume can be reached; pods using it are scheduled there.",
+        "hostPath": "A directory on the node's own filesystem.",
+    },
+    "core.v1.PersistentVolumeClaimSpec": {
+        "accessModes": "The access modes the volume must offer.",
+        "resources": "The minimum size wanted (requests.storage).",
+        "storageClassName": "The class of storage wanted; unset takes the cluster's default class, \"\" "
+                            "means volumes without a class.",
+        "volumeName": "The volume bound to this claim; set it to ask for one volume in particular.",
+        "selector": "Labels a volume must carry to be bound to this claim.",
+    },
+    "storage.v1.StorageClass": {
+        "provisioner": "The name of the provisioner that creates this class's volumes.",
+        "parameters": "Provisioner-specific settings for new volumes.",
+        "reclaimPolicy": "The reclaim policy of volumes this class provisions. Defaults to Delete.",
+        "volumeBindingMode": "Immediate binds or provisions as soon as a claim exists; WaitForFirstConsumer "
+                             "waits for a pod using it to be scheduled, and provisions on that pod's node.",
+        "allowVolumeExpansion": "Whether claims of this class may ask for more storage later.",
+    },
 }
 
 # Allowed values of string fields whose set is fixed (explain prints them as ENUM).
@@ -380,4 +415,7 @@ ENUMS: dict[tuple[str, str], list[str]] = {
     ("apps.v1.DaemonSetUpdateStrategy", "type"): ["OnDelete", "RollingUpdate"],
     ("networking.v1.NetworkPolicyPort", "protocol"): ["SCTP", "TCP", "UDP"],
     ("policy.v1.PodDisruptionBudgetSpec", "unhealthyPodEvictionPolicy"): ["AlwaysAllow", "IfHealthyBudget"],
+    ("core.v1.PersistentVolumeSpec", "persistentVolumeReclaimPolicy"): ["Delete", "Recycle", "Retain"],
+    ("storage.v1.StorageClass", "reclaimPolicy"): ["Delete", "Recycle", "Retain"],
+    ("storage.v1.StorageClass", "volumeBindingMode"): ["Immediate", "WaitForFirstConsumer"],
 }
