@@ -14,7 +14,7 @@ from typing import Any
 from kubelite.api import errors, meta
 from kubelite.api.resources import PRIORITYCLASSES, ResourceInfo
 from kubelite.api.validation_quota import SYSTEM_PRIORITY_CLASSES
-from kubelite.apiserver.admission import forbidden
+from kubelite.apiserver.admission.status import forbidden
 from kubelite.apiserver.registry import AdmissionAttributes, Registry
 
 Obj = dict[str, Any]

@@ -17,7 +17,7 @@ from typing import Any
 from kubelite.api import errors, meta
 from kubelite.api import quota as q
 from kubelite.api.resources import RESOURCEQUOTAS, ResourceInfo
-from kubelite.apiserver.admission import forbidden
+from kubelite.apiserver.admission.status import forbidden
 from kubelite.apiserver.registry import AdmissionAttributes, Registry
 
 log = logging.getLogger(__name__)
