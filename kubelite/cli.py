@@ -68,10 +68,16 @@ def _limit_flags(s: argparse.ArgumentParser) -> None:
     s.add_argument("--request-body-timeout", type=float, default=limits.BODY_TIMEOUT, help=argparse.SUPPRESS)
 
 
+# Every component but the API server: what --api-only leaves out (--disable takes these names).
+API_ONLY_OFF = {"controllers", "scheduler", "agent", "proxy", "dns"}
+
+
 def cmd_server(args: argparse.Namespace) -> int:
     """Run the API server and every component on the embedded store."""
     data_dir = os.path.abspath(args.data_dir)
     off = {c.strip() for c in args.disable.split(",") if c.strip()}
+    if args.api_only:
+        off |= API_ONLY_OFF - {c.strip() for c in args.enable.split(",") if c.strip()}
     runtime = args.runtime
     if not args.disable_agent and "agent" not in off:
         runtime = pick_runtime(args.runtime, args.network, data_dir)
@@ -81,8 +87,8 @@ def cmd_server(args: argparse.Namespace) -> int:
                          with_agent=not args.disable_agent, offline=args.offline,
                          registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
                          compact_interval=args.compact_interval, compact_keep=args.compact_keep,
-                         keep_pods_on_stop=args.keep_pods_on_stop)
-    unknown = off - {"controllers", "scheduler", "agent", "proxy", "dns"}
+                         keep_pods_on_stop=args.keep_pods_on_stop, allow_reset=args.allow_reset)
+    unknown = (off | {c.strip() for c in args.enable.split(",") if c.strip()}) - API_ONLY_OFF
     if unknown:
         print(f"kubelite: --disable: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
@@ -128,6 +134,14 @@ def main(argv: list[str] | None = None) -> int:
                         "(default DATA_DIR/registries.yaml)")
     s.add_argument("--disable", default="", metavar="LIST",
                    help="comma-separated components not to run: controllers,scheduler,agent,proxy,dns")
+    s.add_argument("--api-only", action="store_true",
+                   help="run the API server alone (no controllers, scheduler, node agent, proxy or DNS), as envtest "
+                        "does for controller tests; --enable adds some back (e.g. --enable controllers)")
+    s.add_argument("--enable", default="", metavar="LIST",
+                   help="with --api-only: comma-separated components to run after all (controllers,scheduler,...)")
+    s.add_argument("--allow-reset", action="store_true",
+                   help="for test fixtures: serve POST /kubelite/snapshot and /kubelite/reset (admin only), which "
+                        "save the cluster state and put it back; never on a cluster you keep")
     s.add_argument("--cluster-domain", default="cluster.local", help="the cluster DNS domain (default cluster.local)")
     s.add_argument("--cluster-dns-port", type=_port, default=0, metavar="PORT",
                    help="port of the cluster DNS listener (default 53 as root, else 10053)")

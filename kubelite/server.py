@@ -79,6 +79,8 @@ class ServerOptions:
     # Hidden tuning (tests): how often history is compacted and how many revisions stay.
     compact_interval: float = 300.0
     compact_keep: int = 10_000
+    # Test fixtures: serve POST /kubelite/snapshot and /kubelite/reset (apiserver/reset.py).
+    allow_reset: bool = False
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     dns: DNSOptions = field(default_factory=DNSOptions)  # the cluster DNS (kube-dns)
 
@@ -512,6 +514,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         if opts.dns.enabled:
             from kubelite.dns.component import ensure_service
             await ensure_service(api.registry, service_cidr)
+        if opts.allow_reset:
+            _install_reset(api, store, opts)
         api.ready.set()
         readiness.install(api.health, opts)
         url = f"https://{advertise}:{opts.api_port}"
@@ -555,6 +559,17 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             await _stop_containers(opts.data_dir)
         claimed.release()
         lock.close()
+
+
+def _install_reset(api: APIServer, store: SqliteStore, opts: ServerOptions) -> None:
+    """Serve the fixture's snapshot and reset, starting from the state bootstrap made."""
+    from kubelite.apiserver.reset import ResetEndpoints
+
+    async def refresh() -> None:
+        api.security.rbac_cache.invalidate()
+        await api.crds.sync()
+    components = opts.with_controllers or opts.with_scheduler or opts.with_agent
+    ResetEndpoints(store, refresh, keep_system=components).install(api.extra_paths)
 
 
 async def _stop_containers(data_dir: str) -> None:

@@ -214,15 +214,15 @@ def _claim_free_block(me: str) -> tuple[int, str]:
         owners[other] = (owner, live)
     live_nets = [n for n in (_net(other) for other, _, live in holders if live) if n is not None]
     candidates = []
-    for i, block in enumerate(ipaddress.ip_network(LOOPBACK_SUPERNET).subnets(new_prefix=BLOCK_PREFIX)):
+    for i, block in enumerate(ipaddress.IPv4Network(LOOPBACK_SUPERNET).subnets(new_prefix=BLOCK_PREFIX)):
         owner, live = owners.get(str(block), ("", False))
         if live or any(block.overlaps(n) for n in live_nets):
             continue
         rank = 0 if not owner else (2 if os.path.isdir(owner) else 1)
         candidates.append((rank, i, str(block)))
-    for _, _, block in sorted(candidates):
+    for _, _, cidr in sorted(candidates):
         try:
-            return _claim(block, me), block
+            return _claim(cidr, me), cidr
         except RangeError:
             continue
     raise RangeError(f"every service range in {LOOPBACK_SUPERNET} is held by a running kubelite server; "
