@@ -82,6 +82,11 @@ def serve() -> int:
     """Read requests until end of input (see the module docstring)."""
     die_with_parent()
     # Everything a server imports, now, so that children start warm.
+    import queue  # noqa: F401
+
+    import uvloop  # noqa: F401
+
+    import kubelite.apiserver.reset
     import kubelite.cli
     import kubelite.server  # noqa: F401
     children: set[int] = set()
