@@ -6,15 +6,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import kopf.testing
+import kubernetes.client
 import pytest
 import yaml
+from kubernetes.client.exceptions import ApiException
 
 from kubelite.testing import Cluster, cluster
-
-kopf = pytest.importorskip("kopf")
-import kopf.testing  # noqa: E402
-import kubernetes.client  # noqa: E402
-from kubernetes.client.exceptions import ApiException  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "kopf-operator"
 GROUP, VERSION, PLURAL = "example.kubelite.dev", "v1", "greetings"
