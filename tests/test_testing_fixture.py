@@ -251,3 +251,21 @@ def test_plugin_entry_point_is_declared() -> None:
     """pytest finds the plugin in an installed kubelite through the pytest11 entry point."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["entry-points"]["pytest11"] == {"kubelite": "kubelite.testing.plugin"}
+
+
+def test_whole_cluster_fixture_keeps_working_after_reset() -> None:
+    """cluster(api_only=False): a node and controllers; a reset clears the user's objects, the
+    node and the components' kube-system objects stay, and the controllers go on reconciling."""
+    with cluster(api_only=False, runtime="fake") as c:
+        nodes = kjson(c, "get", "nodes")["items"]
+        assert len(nodes) == 1
+        kubectl(c, "create", "deployment", "web", "--image=jocatalin/kubernetes-bootcamp:v1", "--replicas=1")
+        wait_for(lambda: kjson(c, "get", "pods", "-l", "app=web")["items"], "the deployment's pod")
+
+        c.reset()
+
+        assert kjson(c, "get", "deployments")["items"] == []
+        assert [n["metadata"]["name"] for n in kjson(c, "get", "nodes")["items"]] == [nodes[0]["metadata"]["name"]]
+        kubectl(c, "create", "deployment", "again", "--image=jocatalin/kubernetes-bootcamp:v1", "--replicas=2")
+        wait_for(lambda: kjson(c, "get", "deployment", "again").get("status", {}).get("availableReplicas") == 2,
+                 "the new deployment to be available after the reset", timeout=60)

@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_PATH = "/kubelite/snapshot"
 RESET_PATH = "/kubelite/reset"
-# Where the in-process controllers keep their identities and leases: with components
-# running, a reset leaves these namespaces as they are so the components keep working.
+# Where the in-process components keep their identities, leases and their Node: with
+# components running, a reset leaves these as they are so the components keep working.
 SYSTEM_NAMESPACES = ("kube-system", "kube-node-lease")
+NODES_PREFIX = "/registry/core/nodes/"
 
 
 class Restorable(Protocol):
@@ -50,6 +51,11 @@ def namespace_of(key: str) -> str:
     """The namespace of a store key ('' for a cluster-scoped object)."""
     parts = key.split("/")  # "", "registry", group, plural, [namespace,] name
     return parts[4] if len(parts) == 6 else ""
+
+
+def is_system(key: str) -> bool:
+    """Does a reset leave this key alone when components run in the server?"""
+    return key.startswith(NODES_PREFIX) or namespace_of(key) in SYSTEM_NAMESPACES
 
 
 class ResetEndpoints:
@@ -80,8 +86,8 @@ class ResetEndpoints:
         target = self.saved
         if self.keep_system:
             live = self.store.snapshot()
-            target = {k: v for k, v in target.items() if namespace_of(k) not in SYSTEM_NAMESPACES}
-            target.update({k: v for k, v in live.items() if namespace_of(k) in SYSTEM_NAMESPACES})
+            target = {k: v for k, v in target.items() if not is_system(k)}
+            target.update({k: v for k, v in live.items() if is_system(k)})
         rev = await self.store.restore(target)
         await self.after()
         log.info("reset to %d objects at revision %d in %.1f ms", len(target), rev, (time.monotonic() - start) * 1000)
