@@ -251,7 +251,7 @@ class Cluster:
 
     def start(self) -> Cluster:
         """Start the server and wait until it answers an authenticated request."""
-        root = Path(tempfile.mkdtemp(prefix="kubelite-", dir=self._parent_dir))
+        root = Path(tempfile.mkdtemp(prefix="kubelite-fixture-", dir=self._parent_dir))
         self.data_dir = root / "data"
         last = ""
         for _ in range(3):  # the free port may be taken by someone else meanwhile
