@@ -25,7 +25,9 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import kr8s.asyncio
     import kubernetes.client
+    import lightkube
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 45.0
@@ -194,6 +196,16 @@ class Cluster:
         """A ``kubernetes.client.ApiClient`` for this cluster (close it, or use it in ``with``)."""
         import kubernetes.client
         return kubernetes.client.ApiClient(self.kubernetes_configuration())
+
+    def lightkube_client(self) -> lightkube.Client:
+        """A ``lightkube.Client`` for this cluster (needs the lightkube package)."""
+        import lightkube
+        return lightkube.Client(config=lightkube.KubeConfig.from_file(self.kubeconfig))
+
+    async def kr8s_api(self) -> kr8s.asyncio.Api:
+        """A ``kr8s.asyncio.Api`` for this cluster (needs the kr8s package)."""
+        import kr8s.asyncio
+        return await kr8s.asyncio.api(kubeconfig=self.kubeconfig)
 
     # -- admin calls ---------------------------------------------------------------------
     def reset(self) -> None:
