@@ -271,16 +271,6 @@ def test_whole_cluster_fixture_keeps_working_after_reset() -> None:
                  "the new deployment to be available after the reset", timeout=60)
 
 
-def test_lightkube_client(fx: Cluster) -> None:
-    """Cluster.lightkube_client() is a working lightkube client (create and list ConfigMaps)."""
-    from lightkube.models.meta_v1 import ObjectMeta
-    from lightkube.resources.core_v1 import ConfigMap
-    fx.reset()
-    client = fx.lightkube_client()
-    client.create(ConfigMap(metadata=ObjectMeta(name="from-lightkube", namespace="default"), data={"a": "b"}))
-    assert [c.metadata.name for c in client.list(ConfigMap, namespace="default")] == ["from-lightkube"]
-
-
 async def test_kr8s_api(fx: Cluster) -> None:
     """Cluster.kr8s_api() is a working kr8s async API (lists the bootstrap namespaces)."""
     api = await fx.kr8s_api()

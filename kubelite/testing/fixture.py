@@ -27,7 +27,6 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import kr8s.asyncio
     import kubernetes.client
-    import lightkube
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 45.0
@@ -196,11 +195,6 @@ class Cluster:
         """A ``kubernetes.client.ApiClient`` for this cluster (close it, or use it in ``with``)."""
         import kubernetes.client
         return kubernetes.client.ApiClient(self.kubernetes_configuration())
-
-    def lightkube_client(self) -> lightkube.Client:
-        """A ``lightkube.Client`` for this cluster (needs the lightkube package)."""
-        import lightkube
-        return lightkube.Client(config=lightkube.KubeConfig.from_file(self.kubeconfig))
 
     async def kr8s_api(self) -> kr8s.asyncio.Api:
         """A ``kr8s.asyncio.Api`` for this cluster (needs the kr8s package)."""
