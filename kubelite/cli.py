@@ -76,8 +76,17 @@ def cmd_server(args: argparse.Namespace) -> int:
     """Run the API server and every component on the embedded store."""
     data_dir = os.path.abspath(args.data_dir)
     off = {c.strip() for c in args.disable.split(",") if c.strip()}
+    on = {c.strip() for c in args.enable.split(",") if c.strip()}
+    for flag, names in (("--disable", off), ("--enable", on)):
+        if unknown := names - API_ONLY_OFF:
+            print(f"kubelite: {flag}: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+    if on and not args.api_only:
+        print("kubelite: --enable only adds components back to --api-only (every component runs without it)",
+              file=sys.stderr)
+        return 2
     if args.api_only:
-        off |= API_ONLY_OFF - {c.strip() for c in args.enable.split(",") if c.strip()}
+        off |= API_ONLY_OFF - on
     runtime = args.runtime
     if not args.disable_agent and "agent" not in off:
         runtime = pick_runtime(args.runtime, args.network, data_dir)
@@ -88,10 +97,6 @@ def cmd_server(args: argparse.Namespace) -> int:
                          registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
                          compact_interval=args.compact_interval, compact_keep=args.compact_keep,
                          keep_pods_on_stop=args.keep_pods_on_stop, allow_reset=args.allow_reset)
-    unknown = (off | {c.strip() for c in args.enable.split(",") if c.strip()}) - API_ONLY_OFF
-    if unknown:
-        print(f"kubelite: --disable: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
-        return 2
     opts.with_controllers = "controllers" not in off
     _set_limits(opts, args)
     opts.with_scheduler = "scheduler" not in off

@@ -214,7 +214,10 @@ def test_api_only_flag_with_controllers_enabled(tmp_path: Path) -> None:
         srv.stop()
     p = subprocess.run([sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(tmp_path / "x"),
                         "--api-only", "--enable", "bogus"], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 2 and "unknown component(s): bogus" in p.stderr
+    assert p.returncode == 2 and "--enable: unknown component(s): bogus" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(tmp_path / "x"),
+                        "--enable", "controllers"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "--enable only adds components back to --api-only" in p.stderr
 
 
 async def test_async_cluster_and_reset() -> None:
