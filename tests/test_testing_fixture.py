@@ -279,3 +279,30 @@ async def test_kr8s_api(fx: Cluster) -> None:
     api = await fx.kr8s_api()
     names = {ns.name async for ns in api.get("namespaces")}
     assert {"default", "kube-system", "kube-public", "kube-node-lease"} <= names
+
+
+def test_servers_die_with_the_test_process(tmp_path: Path) -> None:
+    """A test process killed with SIGKILL leaves no kubelite server running (nor its launcher)."""
+    script = tmp_path / "victim.py"
+    script.write_text("import sys, time\n"
+                      "from kubelite.testing import cluster\n"
+                      f"c = cluster(directory={str(tmp_path)!r}).start()\n"
+                      "print(c.pid, flush=True)\n"
+                      "time.sleep(600)\n")
+    victim = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        assert victim.stdout is not None
+        pid = int(victim.stdout.readline())
+        os.kill(pid, 0)  # the server runs
+    finally:
+        victim.kill()
+        victim.wait()
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    wait_for(gone, "the server to exit after its test process was killed")

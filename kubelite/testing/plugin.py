@@ -37,9 +37,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("kubelite_args", "more `kubelite server` flags", default="")
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Start the warm launcher early when some test will use a cluster."""
-    if any(name in getattr(item, "fixturenames", ()) for item in items for name in FIXTURES):
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Start the warm launcher as soon as a test that uses a cluster is collected (its
+    imports then overlap the rest of the collection)."""
+    if any(name in getattr(item, "fixturenames", ()) for name in FIXTURES):
         warm_up()
 
 
