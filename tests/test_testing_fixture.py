@@ -282,7 +282,7 @@ async def test_kr8s_api(fx: Cluster) -> None:
 
 
 def test_servers_die_with_the_test_process(tmp_path: Path) -> None:
-    """A test process killed with SIGKILL leaves no kubelite server running (nor its launcher)."""
+    """A test process killed with SIGKILL leaves no kubelite server running, nor its directory."""
     script = tmp_path / "victim.py"
     script.write_text("import sys, time\n"
                       "from kubelite.testing import cluster\n"
@@ -306,3 +306,4 @@ def test_servers_die_with_the_test_process(tmp_path: Path) -> None:
             return True
         return False
     wait_for(gone, "the server to exit after its test process was killed")
+    wait_for(lambda: not any(tmp_path.glob("kubelite-fixture-*")), "its directory to be removed")

@@ -84,10 +84,11 @@ class _Launcher:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def start(self, args: Sequence[str], log: str) -> int:
-        """Fork ``kubelite <args>`` with its output in ``log``; its pid."""
+    def start(self, args: Sequence[str], log: str, cleanup: str = "") -> int:
+        """Fork ``kubelite <args>`` with its output in ``log``; its pid (``cleanup``: a
+        directory the launcher removes if this process dies first)."""
         with self._lock:
-            return int(self._ask({"start": list(args), "log": log})["pid"])
+            return int(self._ask({"start": list(args), "log": log, "cleanup": cleanup})["pid"])
 
     def wait(self, pid: int, timeout: float) -> int | None:
         """The exit code of ``pid`` if it exits within ``timeout`` seconds, else None."""
@@ -263,7 +264,8 @@ class Cluster:
         for _ in range(3):  # the free port may be taken by someone else meanwhile
             self.port = free_port()
             began = time.monotonic()
-            self.pid = _launcher.start(self.server_args(), self.log_file)
+            self.pid = _launcher.start(self.server_args(), self.log_file,
+                                       "" if self._keep else str(self.data_dir.parent))
             try:
                 self._wait_ready()
             except ClusterError as e:

@@ -4,13 +4,14 @@ Importing the server's modules takes most of a cold start (about a second); this
 process pays it once, then each server is a ``fork()`` away.  It speaks JSON lines on
 stdin/stdout with the one test process that started it:
 
-- ``{"start": [args…], "log": PATH}`` → ``{"pid": N}``: a child runs
+- ``{"start": [args…], "log": PATH, "cleanup": DIR}`` → ``{"pid": N}``: a child runs
   ``kubelite <args…>`` in its own session with stdout and stderr in PATH;
 - ``{"wait": N, "timeout": T}`` → ``{"code": C}`` (``null`` if still running after T s);
-- end of input: every child still running gets SIGTERM, and the launcher exits.
+- end of input (or SIGTERM): every child not waited for gets SIGTERM, its DIR is
+  removed, and the launcher exits.
 
-Children get SIGTERM when the launcher dies, which dies with the test process: a
-crashed test run leaves no server behind.  Run as ``python -m kubelite.testing.launcher``.
+The launcher's input ends when the test process dies, and children get SIGTERM when
+the launcher dies: a crashed test run leaves no server and no directory behind.  Run as ``python -m kubelite.testing.launcher``.
 """
 from __future__ import annotations
 
@@ -80,7 +81,9 @@ def _wait(pid: int, timeout: float, codes: dict[int, int]) -> int | None:
 
 def serve() -> int:
     """Read requests until end of input (see the module docstring)."""
-    die_with_parent()
+    # No parent-death signal here: Linux sends it when the *thread* that started this
+    # process ends (asyncio.to_thread's workers do), not the test process. The end of
+    # stdin is the reliable sign: the kernel closes the pipe when the test process dies.
     # Everything a server imports, now, so that children start warm.
     import queue  # noqa: F401
 
@@ -89,37 +92,52 @@ def serve() -> int:
     import kubelite.apiserver.reset
     import kubelite.cli
     import kubelite.server  # noqa: F401
-    children: set[int] = set()
+    children: dict[int, str] = {}  # pid -> the directory to remove if the test process cannot
     codes: dict[int, int] = {}
+    # Stopped from outside: clean up as at the end of input.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     out = sys.stdout
     out.write(json.dumps({"ready": os.getpid()}) + "\n")
     out.flush()
-    for line in sys.stdin:
-        req = json.loads(line)
-        if "start" in req:
+    try:
+        for line in sys.stdin:
+            req = json.loads(line)
+            if "start" in req:
+                out.flush()
+                pid = os.fork()
+                if pid == 0:
+                    _child([str(a) for a in req["start"]], str(req["log"]))
+                children[pid] = str(req.get("cleanup") or "")
+                answer: dict[str, int | None] = {"pid": pid}
+            elif "wait" in req:
+                pid = int(req["wait"])
+                answer = {"code": _wait(pid, float(req.get("timeout", 0)), codes)}
+                if answer["code"] is not None:
+                    children.pop(pid, None)
+            else:
+                answer = {}
+            out.write(json.dumps(answer) + "\n")
             out.flush()
-            pid = os.fork()
-            if pid == 0:
-                _child([str(a) for a in req["start"]], str(req["log"]))
-            children.add(pid)
-            answer: dict[str, int | None] = {"pid": pid}
-        elif "wait" in req:
-            pid = int(req["wait"])
-            answer = {"code": _wait(pid, float(req.get("timeout", 0)), codes)}
-            if answer["code"] is not None:
-                children.discard(pid)
-        else:
-            answer = {}
-        out.write(json.dumps(answer) + "\n")
-        out.flush()
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _stop_all(children, codes)
+    return 0
+
+
+def _stop_all(children: dict[int, str], codes: dict[int, int]) -> None:
+    """Stop the servers still running and remove their directories (the test process is gone)."""
+    import shutil
     for pid in children:
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    for pid in children:
-        _wait(pid, 30, codes)
-    return 0
+    for pid, directory in children.items():
+        if _wait(pid, 30, codes) is None:
+            os.kill(pid, signal.SIGKILL)
+            _wait(pid, 30, codes)
+        if directory:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":
