@@ -231,10 +231,12 @@ async def test_async_cluster_and_reset() -> None:
     assert not data_dir.exists()
 
 
-def test_start_failure_raises_with_the_server_log() -> None:
-    """A server that cannot start: ClusterError with its own words."""
-    with pytest.raises(ClusterError, match="service-cidr"), cluster(args=["--service-cidr", "not-a-cidr"]):
+def test_start_failure_raises_with_the_server_log(tmp_path: Path) -> None:
+    """A server that cannot start: ClusterError with its own words, and no directory left."""
+    with pytest.raises(ClusterError, match="service-cidr"), \
+            cluster(args=["--service-cidr", "not-a-cidr"], directory=str(tmp_path)):
         pass
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_fixture_used_from_a_sample_test_suite(tmp_path: Path) -> None:

@@ -260,25 +260,25 @@ class Cluster:
         """Start the server and wait until it answers an authenticated request."""
         root = Path(tempfile.mkdtemp(prefix="kubelite-fixture-", dir=self._parent_dir))
         self.data_dir = root / "data"
-        last = ""
-        for _ in range(3):  # the free port may be taken by someone else meanwhile
-            self.port = free_port()
-            began = time.monotonic()
-            self.pid = _launcher.start(self.server_args(), self.log_file,
-                                       "" if self._keep else str(self.data_dir.parent))
-            try:
-                self._wait_ready()
-            except ClusterError as e:
-                last = str(e)
-                self._stop_process()
-                if "cannot listen" in last:
-                    continue
-                self._remove()
-                raise
-            self.start_seconds = time.monotonic() - began
-            return self
-        self._remove()
-        raise ClusterError(last)
+        try:
+            for attempt in range(3):  # the free port may be taken by someone else meanwhile
+                self.port = free_port()
+                began = time.monotonic()
+                self.pid = _launcher.start(self.server_args(), self.log_file, "" if self._keep else str(root))
+                try:
+                    self._wait_ready()
+                except ClusterError as e:
+                    self._stop_process()
+                    if "cannot listen" in str(e) and attempt < 2:
+                        continue
+                    raise
+                self.start_seconds = time.monotonic() - began
+                return self
+            raise AssertionError("unreachable: the last attempt returns or raises")
+        except BaseException:  # interrupted too: no server and no directory left behind
+            self._stop_process()
+            self._remove()
+            raise
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
