@@ -70,6 +70,10 @@ def _limit_flags(s: argparse.ArgumentParser) -> None:
     s.add_argument("--request-body-timeout", type=float, default=limits.BODY_TIMEOUT, help=argparse.SUPPRESS)
 
 
+# Every component but the API server: what --api-only leaves out (--disable takes these names).
+API_ONLY_OFF = {"controllers", "scheduler", "agent", "proxy", "dns", "network-policy", "ingress"}
+
+
 def cmd_server(args: argparse.Namespace) -> int:
     """Run the API server and every component on the embedded store."""
     try:
@@ -79,6 +83,17 @@ def cmd_server(args: argparse.Namespace) -> int:
         return 1
     data_dir = os.path.abspath(args.data_dir)
     off = {c.strip() for c in args.disable.split(",") if c.strip()}
+    on = {c.strip() for c in args.enable.split(",") if c.strip()}
+    for flag, names in (("--disable", off), ("--enable", on)):
+        if unknown := names - API_ONLY_OFF:
+            print(f"kubelite: {flag}: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+    if on and not args.api_only:
+        print("kubelite: --enable only adds components back to --api-only (every component runs without it)",
+              file=sys.stderr)
+        return 2
+    if args.api_only:
+        off |= API_ONLY_OFF - on
     runtime = args.runtime
     if not args.disable_agent and "agent" not in off:
         runtime = pick_runtime(args.runtime, args.network, data_dir)
@@ -88,11 +103,7 @@ def cmd_server(args: argparse.Namespace) -> int:
                          with_agent=not args.disable_agent, offline=args.offline,
                          registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
                          compact_interval=args.compact_interval, compact_keep=args.compact_keep,
-                         keep_pods_on_stop=args.keep_pods_on_stop)
-    unknown = off - {"controllers", "scheduler", "agent", "proxy", "dns", "network-policy", "ingress"}
-    if unknown:
-        print(f"kubelite: --disable: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
-        return 2
+                         keep_pods_on_stop=args.keep_pods_on_stop, allow_reset=args.allow_reset)
     opts.with_controllers = "controllers" not in off
     opts.image_gc, opts.image_gc_period = gc_policy, args.image_gc_period
     _set_limits(opts, args)
@@ -140,6 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--disable", default="", metavar="LIST",
                    help="comma-separated components not to run: controllers,scheduler,agent,proxy,dns,"
                         "network-policy,ingress")
+    s.add_argument("--api-only", action="store_true",
+                   help="run the API server alone (no controllers, scheduler, node agent, proxy, DNS, network "
+                        "policy or ingress), as envtest does for controller tests; --enable adds some back "
+                        "(e.g. --enable controllers)")
+    s.add_argument("--enable", default="", metavar="LIST",
+                   help="with --api-only: comma-separated components to run after all (controllers,scheduler,...)")
+    s.add_argument("--allow-reset", action="store_true",
+                   help="for test fixtures: serve POST /kubelite/snapshot and /kubelite/reset (admin only), which "
+                        "save the cluster state and put it back; never on a cluster you keep")
     s.add_argument("--cluster-domain", default="cluster.local", help="the cluster DNS domain (default cluster.local)")
     s.add_argument("--cluster-dns-port", type=_port, default=0, metavar="PORT",
                    help="port of the cluster DNS listener (default 53 as root, else 10053)")

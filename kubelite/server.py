@@ -84,6 +84,8 @@ class ServerOptions:
     # Hidden tuning (tests): how often history is compacted and how many revisions stay.
     compact_interval: float = 300.0
     compact_keep: int = 10_000
+    # Test fixtures: serve POST /kubelite/snapshot and /kubelite/reset (apiserver/reset.py).
+    allow_reset: bool = False
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     dns: DNSOptions = field(default_factory=DNSOptions)  # the cluster DNS (kube-dns)
     ingress: IngressOptions = field(default_factory=IngressOptions)  # the built-in ingress controller
@@ -524,6 +526,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         if opts.ingress.enabled and opts.with_agent:
             from kubelite.ingress.component import ensure_class
             await ensure_class(api.registry)
+        if opts.allow_reset:  # last: what the bootstrap made is the state a reset returns to
+            _install_reset(api, store, opts)
         api.ready.set()
         readiness.install(api.health, opts)
         url = f"https://{advertise}:{opts.api_port}"
@@ -567,6 +571,17 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             await _stop_containers(opts.data_dir)
         claimed.release()
         lock.close()
+
+
+def _install_reset(api: APIServer, store: SqliteStore, opts: ServerOptions) -> None:
+    """Serve the fixture's snapshot and reset, starting from the state bootstrap made."""
+    from kubelite.apiserver.reset import ResetEndpoints
+
+    async def refresh() -> None:
+        api.security.rbac_cache.invalidate()
+        await api.crds.sync()
+    components = opts.with_controllers or opts.with_scheduler or opts.with_agent
+    ResetEndpoints(store, refresh, keep_system=components).install(api.extra_paths)
 
 
 async def _stop_containers(data_dir: str) -> None:

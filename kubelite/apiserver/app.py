@@ -93,6 +93,8 @@ class APIServer:
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner: web.AppRunner | None = None
         self.extra_routes: dict[str, Handler] = {}  # subresource name -> handler (node proxy)
+        # Non-resource path -> handler, for what server.py adds (the test fixture's reset).
+        self.extra_paths: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
         self.openapi: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
     # -- authentication and authorization ------------------------------------------------
@@ -154,7 +156,7 @@ class APIServer:
             return discovery.discovery_response(request, True, f"{self.config.advertise_address}:{self.config.port}")
         if path == "/apis":
             return discovery.discovery_response(request, False, "")
-        own = self.security.path_route(path)
+        own = self.security.path_route(path) or self.extra_paths.get(path)
         if own is not None:
             return await own(request)
         if path.startswith("/openapi/") or path in ("/openapi", "/swagger-2.0.0.pb-v1"):
