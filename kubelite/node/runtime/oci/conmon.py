@@ -182,6 +182,45 @@ def resize(bundle: str, width: int, height: int) -> bool:
     return _control(bundle, WIN_RESIZE_EVENT, max(0, min(1000, height)), max(0, min(1000, width)))
 
 
+class PacedResizer:
+    """Resizes for one attached terminal, written to conmon's ctl FIFO one at a time.
+
+    Older conmon releases (Debian 12 ships 2.1.6) read the FIFO in chunks and, when one read
+    returns several messages, apply the first one as often as there are messages (later
+    releases fixed it): kubectl's attach sends a size one larger and then the real one back
+    to back, and on a busy machine the real one was lost when both were read at once. So writes are spaced, the newest size wins, and the last one is written again a
+    moment later so that the terminal ends at the size the client has."""
+
+    GAP = 0.1      # between two writes
+    CONFIRM = 0.5  # before the last size is written again
+
+    def __init__(self, bundle: str):
+        self.bundle = bundle
+        self._want: tuple[int, int] = (0, 0)
+        self._written: tuple[int, int] = (0, 0)
+        self._task: asyncio.Task[None] | None = None
+
+    def __call__(self, width: int, height: int) -> None:
+        """Ask for this size: written at once when nothing was written lately, else soon."""
+        self._want = (width, height)
+        if self._task is None or self._task.done():
+            resize(self.bundle, width, height)
+            self._written = self._want
+            self._task = asyncio.get_running_loop().create_task(self._pace())
+
+    async def _pace(self) -> None:
+        while True:
+            await asyncio.sleep(self.GAP)
+            if self._want != self._written:
+                resize(self.bundle, *self._want)
+                self._written = self._want
+                continue
+            await asyncio.sleep(self.CONFIRM)
+            if self._want == self._written:
+                resize(self.bundle, *self._written)
+                return
+
+
 def _control(bundle: str, kind: int, height: int, width: int) -> bool:
     """One message on conmon's ctl FIFO (non-blocking: a gone conmon must not hang us)."""
     try:

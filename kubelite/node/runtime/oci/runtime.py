@@ -21,7 +21,6 @@ with k3s. `kubelite killall` (killall.py) stops them all and removes the pod net
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import logging
@@ -547,7 +546,7 @@ class OciRuntime:
         if not _opened_stdin(bundle):
             raise StartError(f"container {handle.name} does not keep its stdin open: set `stdin: true` in its spec")
         # A tty container's terminal is conmon's: resizes go to conmon's ctl FIFO.
-        resize = (functools.partial(conmon.resize, bundle) if (cfg.get("process") or {}).get("terminal")
+        resize = (conmon.PacedResizer(bundle) if (cfg.get("process") or {}).get("terminal")
                   else None)
         try:
             impl = await AttachSocket.open(os.path.join(bundle, "attach"), resize)
