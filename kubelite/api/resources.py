@@ -168,6 +168,11 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
                  namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
                  subresources=(_STATUS,), has_status=True),
+    # admissionregistration.k8s.io/v1: admission webhooks (``apiserver/webhooks``).
+    ResourceInfo("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration",
+                 "mutatingwebhookconfigurations", namespaced=False, categories=("api-extensions",)),
+    ResourceInfo("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
+                 "validatingwebhookconfigurations", namespaced=False, categories=("api-extensions",)),
 )
 
 # Upstream's order, from the oracle's /apis: the groups kubelite serves, in the same sequence.
@@ -267,3 +272,5 @@ CONTROLLERREVISIONS = _served("apps", "v1", "controllerrevisions")
 STATEFULSETS = _served("apps", "v1", "statefulsets")
 DAEMONSETS = _served("apps", "v1", "daemonsets")
 CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+MUTATINGWEBHOOKCONFIGURATIONS = _served("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations")
+VALIDATINGWEBHOOKCONFIGURATIONS = _served("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations")

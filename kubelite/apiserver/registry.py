@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from kubelite.api import conversion, errors, meta
+from kubelite.api.defaults import apply_defaults
 from kubelite.api.resources import SERVICES, ResourceInfo
 from kubelite.apiserver import strategies
 from kubelite.apiserver.allocators import ServiceAllocator
@@ -51,6 +52,18 @@ class AdmissionAttributes:
 # Validating admission (quota, webhooks, policies): sees the final object and may only refuse
 # by raising a StatusError; it runs after validation, as upstream's validating plugins do.
 ValidatingAdmission = Callable[[AdmissionAttributes], Awaitable[None]]
+# Mutating admission (webhooks): sees the defaulted object after the ``admission`` hooks, may
+# change ``attrs.obj`` in place and says whether it did; a changed object goes through the
+# ``admission`` hooks once more (a custom resource's schema) before validation.
+MutatingAdmission = Callable[[AdmissionAttributes], Awaitable[bool]]
+
+
+def default_for_admission(info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
+    """Upstream's decode-time defaults, for mutating admission to see: built-in kinds only
+    (a custom resource's schema defaults are applied by its own admission hook)."""
+    from kubelite.apiextensions.info import CustomResourceInfo
+    if not isinstance(info, CustomResourceInfo):
+        apply_defaults(info.kind, info.api_version, obj, create=old is None)
 
 
 def decode(kv: KV, info: ResourceInfo) -> Obj:
@@ -105,6 +118,7 @@ class Registry:
         self._watch_objects: collections.OrderedDict[tuple[str, int, str], Obj] = collections.OrderedDict()
         self.admission: list[Admission] = []
         self.validating: list[ValidatingAdmission] = []
+        self.mutating: list[MutatingAdmission] = []
 
     # -- helpers -----------------------------------------------------------------------
     def _key(self, info: ResourceInfo, ns: str, name: str) -> str:
@@ -189,6 +203,10 @@ class Registry:
         strategies.prepare_for_create(info, obj, service_account=sa)
         for admit in self.admission:
             await admit(info, obj, None)
+        if self.mutating and await self._mutate(AdmissionAttributes(
+                info, "CREATE", ns if info.namespaced else "", md["name"], obj, None, dry_run=dry_run)):
+            for admit in self.admission:
+                await admit(info, obj, None)
         strategies.default_and_validate(info, obj, None)
         if info is SERVICES:
             others, _, _, _ = await self.list(SERVICES, "")
@@ -213,6 +231,15 @@ class Registry:
                 md["name"] = md["generateName"] + meta.rand_suffix()
                 key = self._key(info, ns, md["name"])
         raise errors.already_exists(info.plural, info.group, md["name"])
+
+    async def _mutate(self, attrs: AdmissionAttributes) -> bool:
+        """Mutating admission on the defaulted object; whether any hook changed it."""
+        assert attrs.obj is not None
+        default_for_admission(attrs.info, attrs.obj, attrs.old)
+        changed = False
+        for hook in self.mutating:
+            changed = await hook(attrs) or changed
+        return changed
 
     async def _validate_admission(self, attrs: AdmissionAttributes) -> None:
         for check in self.validating:
@@ -269,6 +296,11 @@ class Registry:
             strategies.prepare_for_update(info, new, old, subresource)
             for admit in self.admission:
                 await admit(info, new, old)
+            if self.mutating and await self._mutate(AdmissionAttributes(
+                    info, "UPDATE", ns if info.namespaced else "", name, new, old,
+                    subresource=subresource, dry_run=dry_run)):
+                for admit in self.admission:
+                    await admit(info, new, old)
             if info is SERVICES and subresource != "status":
                 self.allocator.keep_allocated(new, old)
             strategies.default_and_validate(info, new, old, subresource)

@@ -127,6 +127,18 @@ def _crd(name: str, ns: str) -> Obj:
         "versions": _crd_versions("a conformance sample")})
 
 
+def _webhook_configuration(kind: str) -> Callable[[str, str], Obj]:
+    """A webhook configuration whose webhook matches nothing the suite writes."""
+    def make(name: str, ns: str) -> Obj:
+        hook: Obj = {"name": "never.conformance.kubelite.example.com", "sideEffects": "None",
+                     "admissionReviewVersions": ["v1"], "failurePolicy": "Ignore",
+                     "clientConfig": {"url": "https://127.0.0.1:9/never"},
+                     "rules": [{"operations": ["CREATE"], "apiGroups": [CRD_GROUP], "apiVersions": ["v1"],
+                                "resources": ["nothings"]}]}
+        return _obj("admissionregistration.k8s.io/v1", kind, name, webhooks=[hook])
+    return make
+
+
 SAMPLES: dict[str, Sample] = {
     "v1/bindings": Sample(_binding, prereqs=lambda n, ns: [_pod(n, ns)]),
     "v1/configmaps": Sample(lambda n, ns: _obj("v1", "ConfigMap", n, data={"key": "value"})),
@@ -240,6 +252,10 @@ SAMPLES: dict[str, Sample] = {
         _crd, spec_change={"spec": {"versions": _crd_versions("changed by a test")}},
         status_change={"conditions": [_condition("Tested")]},
         name_suffix="." + CRD_GROUP),
+    "admissionregistration.k8s.io/v1/mutatingwebhookconfigurations": Sample(
+        _webhook_configuration("MutatingWebhookConfiguration")),
+    "admissionregistration.k8s.io/v1/validatingwebhookconfigurations": Sample(
+        _webhook_configuration("ValidatingWebhookConfiguration")),
     f"{CRD_GROUP}/v1/widgets": Sample(
         lambda n, ns: _obj(f"{CRD_GROUP}/v1", "Widget", n, spec={"replicas": 1, "color": "blue"}),
         spec_change={"spec": {"color": "red"}},

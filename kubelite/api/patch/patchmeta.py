@@ -237,6 +237,12 @@ ROLE = _kind(rules=_ATOMIC_LIST)
 CLUSTER_ROLE = _kind(rules=_ATOMIC_LIST, aggregationRule=Struct({"clusterRoleSelectors": _ATOMIC_LIST}))
 ROLE_BINDING = _kind(subjects=ListOf(Struct(atomic=True)), roleRef=Struct(atomic=True))
 
+# Admission webhooks: webhooks and their matchConditions merge by name, rules are atomic.
+WEBHOOK_CONFIGURATION = _kind(webhooks=merge_list(Struct({
+    "rules": atomic_list(), "admissionReviewVersions": atomic_list(),
+    "namespaceSelector": LABEL_SELECTOR, "objectSelector": LABEL_SELECTOR,
+    "matchConditions": merge_list(None, "name")}), "name"))
+
 SCHEMAS: dict[tuple[str, str], Struct] = {
     ("v1", "Pod"): POD,
     ("v1", "Service"): SERVICE,
@@ -268,6 +274,8 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ROLE_BINDING,
     # No patch strategies in its Go types; conditions are a map keyed by type for apply.
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): _kind(status=Struct({"conditions": CONDITIONS})),
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): WEBHOOK_CONFIGURATION,
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): WEBHOOK_CONFIGURATION,
 }
 
 
@@ -367,6 +375,8 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): {"rules": None},
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): {},
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): {},
 }
 
 

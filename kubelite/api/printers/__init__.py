@@ -56,6 +56,10 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): (columns.ROLE, rows.default_row),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): (columns.ROLEBINDING, rows.binding_row),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): (columns.CLUSTERROLEBINDING, rows.binding_row),
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"):
+        (columns.WEBHOOK_CONFIGURATION, rows.webhook_configuration_row),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"):
+        (columns.WEBHOOK_CONFIGURATION, rows.webhook_configuration_row),
 }
 
 

@@ -293,3 +293,7 @@ CONTROLLERREVISION = [
     column("Revision", DOCS["cr.revision"], type_="integer"),
     AGE,
 ]
+
+# --- admission webhooks -----------------------------------------------------------------
+WEBHOOK_CONFIGURATION = [NAME, column("Webhooks", "How many webhooks the configuration holds.", type_="integer"),
+                         AGE]

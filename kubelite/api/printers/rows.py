@@ -469,3 +469,9 @@ def default_row(obj: Obj, clock: Clock) -> Cells:
     t = clock.parse(md.get("creationTimestamp"))
     created = t.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if t else "0001-01-01T00:00:00Z"
     return [md.get("name", ""), created]
+
+
+def webhook_configuration_row(cfg: Obj, clock: Clock) -> Cells:
+    """printMutatingWebhook / printValidatingWebhook: WEBHOOKS counts the webhooks."""
+    return [cfg["metadata"].get("name", ""), len(cfg.get("webhooks") or []),
+            clock.since(cfg["metadata"].get("creationTimestamp"))]

@@ -56,6 +56,12 @@ KIND_DOCS = {
     "apps.v1.RollingUpdateDaemonSet": "Limits that pace a DaemonSet rolling update.",
     "apps.v1.ControllerRevision": "An immutable snapshot of a StatefulSet's or DaemonSet's pod template, "
                                   "kept as rollout history for rollbacks.",
+    "admissionregistration.v1.MutatingWebhookConfiguration": "Webhooks the API server calls, in order, to change "
+                                                             "objects before they are validated and stored.",
+    "admissionregistration.v1.ValidatingWebhookConfiguration": "Webhooks the API server calls, in parallel, to "
+                                                               "accept or refuse a write after validation.",
+    "admissionregistration.v1.WebhookClientConfig": "Where a webhook listens (a URL or a Service) and the CA "
+                                                    "that signed its serving certificate.",
 }
 
 GENERIC_DOCS = {
@@ -237,6 +243,21 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
     "apps.v1.ControllerRevision": {
         "data": "The patch that turns the owner's object into this revision's pod template.",
         "revision": "The revision number; higher is newer.",
+    },
+    "admissionregistration.v1.MutatingWebhook": {
+        "name": "The webhook's fully qualified name, used in error messages and metrics.",
+        "rules": "Which operations on which resources the webhook is called for.",
+        "failurePolicy": "Fail refuses the write when the webhook cannot be reached; Ignore lets it through.",
+        "sideEffects": "Whether a call changes anything outside the object; dry-run writes only call None or "
+                       "NoneOnDryRun webhooks.",
+        "timeoutSeconds": "How long to wait for the answer (1 to 30 seconds, 10 by default).",
+        "reinvocationPolicy": "IfNeeded calls the webhook once more when a later webhook changed the object.",
+    },
+    "admissionregistration.v1.ValidatingWebhook": {
+        "name": "The webhook's fully qualified name, used in error messages and metrics.",
+        "rules": "Which operations on which resources the webhook is called for.",
+        "failurePolicy": "Fail refuses the write when the webhook cannot be reached; Ignore lets it through.",
+        "timeoutSeconds": "How long to wait for the answer (1 to 30 seconds, 10 by default).",
     },
 }
 

@@ -1,0 +1,332 @@
+"""Defaulting and validation of admissionregistration.k8s.io/v1 webhook configurations.
+
+Upstream's rules (``pkg/apis/admissionregistration/validation``): every webhook has a
+fully qualified name, unique in its configuration, lists admissionReviewVersions and
+sideEffects (None or NoneOnDryRun for new objects), has exactly one of url (https only)
+or service, a timeout of 1..30 s, rules with operations, groups, versions, resources
+and a scope, and named matchConditions whose CEL compiles.  Messages are upstream's.
+"""
+from __future__ import annotations
+
+import functools
+import urllib.parse
+from typing import Any
+
+from kubelite.api.validation_common import (
+    Errs,
+    child,
+    duplicate,
+    index,
+    invalid,
+    is_dns1035_label,
+    is_dns1123_subdomain,
+    is_qualified_name,
+    is_valid_port_num,
+    name_is_dns_subdomain,
+    not_supported,
+    required,
+    too_many,
+    validate_label_selector,
+    validate_object_meta,
+    validate_object_meta_update,
+)
+
+Obj = dict[str, Any]
+GROUP_VERSION = "admissionregistration.k8s.io/v1"
+KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+
+_REVIEW_VERSIONS = ("v1", "v1beta1")
+_FAILURE = ("Fail", "Ignore")
+_MATCH = ("Equivalent", "Exact")
+_SIDE_EFFECTS_ALL = ("None", "NoneOnDryRun", "Some", "Unknown")
+_SIDE_EFFECTS_NONE = ("None", "NoneOnDryRun")
+_OPERATIONS = ("*", "CONNECT", "CREATE", "DELETE", "UPDATE")
+_REINVOCATION = ("IfNeeded", "Never")
+_SCOPES = ("*", "Cluster", "Namespaced")
+
+
+# --- defaulting -----------------------------------------------------------------------------
+
+def apply_webhook_defaults(kind: str, obj: Obj) -> None:
+    """SetDefaults_*Webhook, _Rule and _ServiceReference of admissionregistration/v1."""
+    hooks = obj.get("webhooks")
+    for hook in hooks if isinstance(hooks, list) else []:
+        if not isinstance(hook, dict):
+            continue
+        hook.setdefault("failurePolicy", "Fail")
+        hook.setdefault("matchPolicy", "Equivalent")
+        if hook.get("namespaceSelector") is None:
+            hook["namespaceSelector"] = {}
+        if hook.get("objectSelector") is None:
+            hook["objectSelector"] = {}
+        hook.setdefault("timeoutSeconds", 10)
+        if kind == "MutatingWebhookConfiguration":
+            hook.setdefault("reinvocationPolicy", "Never")
+        rules = hook.get("rules")
+        for rule in rules if isinstance(rules, list) else []:
+            if isinstance(rule, dict) and rule.get("scope") is None:
+                rule["scope"] = "*"
+        svc = (hook.get("clientConfig") or {}).get("service") if isinstance(hook.get("clientConfig"), dict) else None
+        if isinstance(svc, dict) and svc.get("port") is None:
+            svc["port"] = 443
+
+
+# --- validation -----------------------------------------------------------------------------
+
+def validate_webhook_configuration(kind: str, obj: Obj, old: Obj | None) -> Errs:
+    """Validate(Mutating|Validating)WebhookConfiguration[Update]."""
+    errs = validate_object_meta(obj, False, name_is_dns_subdomain) if old is None else \
+        validate_object_meta_update(obj, old)
+    hooks: list[Any] = obj["webhooks"] if isinstance(obj.get("webhooks"), list) else []
+    old_hooks: list[Any] = old["webhooks"] if old is not None and isinstance(old.get("webhooks"), list) else []
+    # An update keeps accepting what the stored object already had (upstream's ratcheting).
+    strict_side_effects = old is None or all(
+        isinstance(h, dict) and h.get("sideEffects") in _SIDE_EFFECTS_NONE for h in old_hooks)
+    strict_versions = old is None or all(
+        not (h.get("admissionReviewVersions") or []) or any(v in _REVIEW_VERSIONS for v in h["admissionReviewVersions"])
+        for h in old_hooks if isinstance(h, dict))
+    old_names = [h.get("name") for h in old_hooks if isinstance(h, dict)]
+    strict_unique = old is None or len(old_names) == len(set(old_names))
+    same_conditions = old is not None and len(hooks) == len(old_hooks) and all(
+        isinstance(a, dict) and isinstance(b, dict) and a.get("matchConditions") == b.get("matchConditions")
+        for a, b in zip(hooks, old_hooks, strict=False))
+    names: set[str] = set()
+    for i, hook in enumerate(hooks):
+        path = index("webhooks", i)
+        if not isinstance(hook, dict):
+            errs.append(invalid(path, hook, "must be an object"))
+            continue
+        errs += _validate_webhook(kind, hook, path, strict_side_effects, not same_conditions)
+        errs += _validate_review_versions(hook.get("admissionReviewVersions"), strict_versions,
+                                          child(path, "admissionReviewVersions"))
+        name = hook.get("name") or ""
+        if strict_unique and name:
+            if name in names:
+                errs.append(duplicate(child(path, "name"), name))
+            names.add(name)
+    return errs
+
+
+def _validate_review_versions(versions: Any, strict: bool, path: str) -> Errs:
+    if not isinstance(versions, list) or not versions:
+        return [required(path, "must specify one of v1, v1beta1")]
+    errs: Errs = []
+    seen: set[str] = set()
+    for i, v in enumerate(versions):
+        v = str(v)
+        if v in seen:
+            errs.append(invalid(index(path, i), v, "duplicate version"))
+            continue
+        seen.add(v)
+        errs += [invalid(index(path, i), v, m) for m in is_dns1035_label(v)]
+    if strict and not any(str(v) in _REVIEW_VERSIONS for v in versions):
+        errs.append(invalid(path, versions, "must include at least one of v1, v1beta1"))
+    return errs
+
+
+def _validate_webhook(kind: str, hook: Obj, path: str, strict_side_effects: bool, check_conditions: bool) -> Errs:
+    errs = fully_qualified_name(hook.get("name") or "", child(path, "name"))
+    rules = hook.get("rules")
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        errs += _validate_rule(rule if isinstance(rule, dict) else {}, index(child(path, "rules"), i))
+    fp = hook.get("failurePolicy")
+    if fp is not None and fp not in _FAILURE:
+        errs.append(not_supported(child(path, "failurePolicy"), fp, _FAILURE))
+    mp = hook.get("matchPolicy")
+    if mp is not None and mp not in _MATCH:
+        errs.append(not_supported(child(path, "matchPolicy"), mp, _MATCH))
+    allowed = _SIDE_EFFECTS_NONE if strict_side_effects else _SIDE_EFFECTS_ALL
+    se = hook.get("sideEffects")
+    if se is None:
+        errs.append(required(child(path, "sideEffects"), f"must specify one of {', '.join(allowed)}"))
+    elif se not in allowed:
+        errs.append(not_supported(child(path, "sideEffects"), se, allowed))
+    timeout = hook.get("timeoutSeconds")
+    if timeout is not None and (not isinstance(timeout, int) or timeout > 30 or timeout < 1):
+        errs.append(invalid(child(path, "timeoutSeconds"), timeout, "the timeout value must be between 1 and 30 seconds"))
+    for sel in ("namespaceSelector", "objectSelector"):
+        if isinstance(hook.get(sel), dict):
+            errs += validate_label_selector(hook[sel], child(path, sel))
+    rp = hook.get("reinvocationPolicy")
+    if kind == "MutatingWebhookConfiguration" and rp is not None and rp not in _REINVOCATION:
+        errs.append(not_supported(child(path, "reinvocationPolicy"), rp, _REINVOCATION))
+    errs += _validate_client_config(hook.get("clientConfig") or {}, child(path, "clientConfig"))
+    if check_conditions:
+        errs += _validate_match_conditions(hook.get("matchConditions"), child(path, "matchConditions"))
+    return errs
+
+
+def fully_qualified_name(name: str, path: str) -> Errs:
+    """IsFullyQualifiedName: a DNS subdomain with at least three dot-separated segments."""
+    if not name:
+        return [required(path)]
+    problems = is_dns1123_subdomain(name)
+    if problems:
+        return [invalid(path, name, ",".join(problems))]
+    if len(name.split(".")) < 3:
+        return [invalid(path, name, "should be a domain with at least three segments separated by dots")]
+    return []
+
+
+def _validate_rule(rule: Obj, path: str) -> Errs:
+    errs: Errs = []
+    ops = rule.get("operations") or []
+    if not ops:
+        errs.append(required(child(path, "operations")))
+    if len(ops) > 1 and "*" in ops:
+        errs.append(invalid(child(path, "operations"), ops, "if '*' is present, must not specify other operations"))
+    for i, op in enumerate(ops):
+        if op not in _OPERATIONS:
+            errs.append(not_supported(index(child(path, "operations"), i), op, _OPERATIONS))
+    groups = rule.get("apiGroups") or []
+    if not groups:
+        errs.append(required(child(path, "apiGroups")))
+    if len(groups) > 1 and "*" in groups:
+        errs.append(invalid(child(path, "apiGroups"), groups, "if '*' is present, must not specify other API groups"))
+    versions = rule.get("apiVersions") or []
+    if not versions:
+        errs.append(required(child(path, "apiVersions")))
+    if len(versions) > 1 and "*" in versions:
+        errs.append(invalid(child(path, "apiVersions"), versions,
+                            "if '*' is present, must not specify other API versions"))
+    for i, v in enumerate(versions):
+        if v == "":
+            errs.append(required(index(child(path, "apiVersions"), i)))
+    errs += _validate_resources(rule.get("resources") or [], child(path, "resources"))
+    scope = rule.get("scope")
+    if scope is not None and scope not in _SCOPES:
+        errs.append(not_supported(child(path, "scope"), scope, _SCOPES))
+    return errs
+
+
+def _validate_resources(resources: list[Any], path: str) -> Errs:
+    errs: Errs = []
+    if not resources:
+        errs.append(required(path))
+    wild_sub: set[str] = set()   # x/*
+    wild_res: set[str] = set()   # */x
+    double = single = plain = False
+    for i, rs in enumerate(resources):
+        rs = str(rs)
+        if rs == "":
+            errs.append(required(index(path, i)))
+            continue
+        double = double or rs == "*/*"
+        single = single or rs == "*"
+        if "/" not in rs:
+            plain = rs != "*"
+            continue
+        res, sub = rs.split("/", 1)
+        if res in wild_sub:
+            errs.append(invalid(index(path, i), rs, f"if '{res}/*' is present, must not specify {rs}"))
+        if sub in wild_res:
+            errs.append(invalid(index(path, i), rs, f"if '*/{sub}' is present, must not specify {rs}"))
+        if sub == "*":
+            wild_sub.add(res)
+        if res == "*":
+            wild_res.add(sub)
+    if len(resources) > 1 and double:
+        errs.append(invalid(path, resources, "if '*/*' is present, must not specify other resources"))
+    if single and plain:
+        errs.append(invalid(path, resources, "if '*' is present, must not specify other resources without subresources"))
+    return errs
+
+
+def _validate_client_config(cc: Obj, path: str) -> Errs:
+    url, svc = cc.get("url"), cc.get("service")
+    if (url is None) == (svc is None):
+        return [required(path, "exactly one of url or service is required")]
+    if url is not None:
+        return webhook_url_errors(str(url), child(path, "url"))
+    return _service_errors(svc if isinstance(svc, dict) else {}, child(path, "service"))
+
+
+def webhook_url_errors(url: str, path: str) -> Errs:
+    """ValidateWebhookURL with https required."""
+    try:
+        u = urllib.parse.urlsplit(url)
+    except ValueError as e:
+        return [invalid(path, url, str(e))]
+    errs: Errs = []
+    if u.scheme != "https":
+        errs.append(invalid(path, u.scheme, "'https' is the only allowed URL scheme"))
+    if not u.netloc:
+        errs.append(invalid(path, u.netloc, "host must be specified"))
+    if "@" in u.netloc:
+        errs.append(invalid(path, u.netloc.rsplit("@", 1)[0], "user information is not permitted in the URL"))
+    if u.fragment:
+        errs.append(invalid(path, u.fragment, "fragments are not permitted in the URL"))
+    if u.query:
+        errs.append(invalid(path, u.query, "query parameters are not permitted in the URL"))
+    return errs
+
+
+def _service_errors(svc: Obj, path: str) -> Errs:
+    errs: Errs = []
+    if not svc.get("name"):
+        errs.append(required(child(path, "name"), "service name is required"))
+    if not svc.get("namespace"):
+        errs.append(required(child(path, "namespace"), "service namespace is required"))
+    port = svc.get("port")
+    if port is not None:
+        problems = is_valid_port_num(port)
+        if problems:
+            errs.append(invalid(child(path, "port"), port, "port is not valid: " + ", ".join(problems)))
+    p = svc.get("path")
+    if p is None:
+        return errs
+    p = str(p)
+    if p == "/":
+        return errs
+    if not p.startswith("/"):
+        errs.append(invalid(child(path, "path"), p, "must start with a '/'"))
+    steps = p.lstrip("/").split("/")
+    for i, step in enumerate(steps):
+        if step == "" and i == len(steps) - 1 and len(steps) > 1:
+            continue  # a trailing slash is allowed
+        if step == "":
+            errs.append(invalid(child(path, "path"), p, f"segment[{i}] may not be empty"))
+            continue
+        problems = is_dns1123_subdomain(step)
+        if problems:
+            errs.append(invalid(child(path, "path"), p, f"segment[{i}]: {', '.join(problems)}"))
+    return errs
+
+
+def _validate_match_conditions(conds: Any, path: str) -> Errs:
+    conds = conds if isinstance(conds, list) else []
+    errs: Errs = []
+    if len(conds) > 64:
+        errs.append(too_many(path, len(conds), 64))
+    names: set[str] = set()
+    for i, c in enumerate(conds):
+        c = c if isinstance(c, dict) else {}
+        cpath = index(path, i)
+        expr = str(c.get("expression") or "").strip()
+        if not expr:
+            errs.append(required(child(cpath, "expression")))
+        else:
+            problem = cel_compile_error(expr)
+            if problem:
+                errs.append(invalid(child(cpath, "expression"), expr, f"compilation failed: {problem}"))
+        name = str(c.get("name") or "")
+        if not name:
+            errs.append(required(child(cpath, "name")))
+        else:
+            errs += [invalid(child(cpath, "name"), name, m) for m in is_qualified_name(name)]
+            if name in names:
+                errs.append(duplicate(child(cpath, "name"), name))
+            names.add(name)
+    return errs
+
+
+@functools.lru_cache(maxsize=512)
+def cel_compile_error(expression: str) -> str:
+    """Why a CEL expression does not compile ("" when it does)."""
+    import celpy  # late: only configurations with matchConditions need CEL
+    env = celpy.Environment()
+    try:
+        env.program(env.compile(expression))
+    except Exception as e:  # cel-python raises several parse error classes
+        return " ".join(str(e).split())
+    return ""
