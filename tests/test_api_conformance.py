@@ -354,6 +354,11 @@ SUBJECTS = {
                                           "containers": [{"name": "c", "image": "nginx:1.25"}]}}}},
     # A CRD's name is <plural>.<group>: built from the test's namespace name by _crd_subject.
     ("apiextensions.k8s.io", "customresourcedefinitions"): "crd",
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"): {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy", "metadata": {},
+        "spec": {"validations": [{"expression": "true"}], "matchConstraints": {"resourceRules": [{
+            "operations": ["CREATE"], "apiGroups": ["example.com"], "apiVersions": ["v1"],
+            "resources": ["nothings"]}]}}},
 }
 # Connect subresources reach a node or a pod's address, which a test may not dial; binding,
 # eviction and finalize have no GET.

@@ -406,8 +406,9 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
         from kubelite.api.validation_rbac import apply_rbac_defaults
         apply_rbac_defaults(kind, obj)
     elif api_version == "admissionregistration.k8s.io/v1":
-        from kubelite.api.validation_webhooks import apply_webhook_defaults
+        from kubelite.api.validation_webhooks import apply_policy_defaults, apply_webhook_defaults
         apply_webhook_defaults(kind, obj)
+        apply_policy_defaults(kind, obj)
 
 
 # --- pod admission ---------------------------------------------------------------------

@@ -102,6 +102,42 @@ def kind_message(api_version: str, kind: str) -> str | None:
 
 
 MESSAGES: dict[str, str] = {
+    "admissionregistration.v1.AuditAnnotation": "key=1!:s valueExpression=2!:s",
+    "admissionregistration.v1.ExpressionWarning": "fieldRef=2!:s warning=3!:s",
+    "admissionregistration.v1.MatchResources": (
+        "namespaceSelector=1*:meta.v1.LabelSelector objectSelector=2*:meta.v1.LabelSelector "
+        "resourceRules=3:[]NamedRuleWithOperations excludeResourceRules=4:[]NamedRuleWithOperations matchPolicy=7*:s"
+    ),
+    "admissionregistration.v1.NamedRuleWithOperations": "resourceNames=1:[]s ...=2:RuleWithOperations",
+    "admissionregistration.v1.ParamKind": "apiVersion=1:s kind=2:s",
+    "admissionregistration.v1.ParamRef": (
+        "name=1:s namespace=2:s selector=3*:meta.v1.LabelSelector parameterNotFoundAction=4*:s"
+    ),
+    "admissionregistration.v1.TypeChecking": "expressionWarnings=1:[]ExpressionWarning",
+    "admissionregistration.v1.ValidatingAdmissionPolicy": (
+        "metadata=1:meta.v1.ObjectMeta spec=2:ValidatingAdmissionPolicySpec status=3:ValidatingAdmissionPolicyStatus"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyBinding": (
+        "metadata=1:meta.v1.ObjectMeta spec=2:ValidatingAdmissionPolicyBindingSpec"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyBindingList": (
+        "metadata=1:meta.v1.ListMeta items=2!:[]ValidatingAdmissionPolicyBinding"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec": (
+        "policyName=1:s paramRef=2*:ParamRef matchResources=3*:MatchResources validationActions=4:[]s"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyList": (
+        "metadata=1:meta.v1.ListMeta items=2!:[]ValidatingAdmissionPolicy"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicySpec": (
+        "paramKind=1*:ParamKind matchConstraints=2*:MatchResources validations=3:[]Validation failurePolicy=4*:s "
+        "auditAnnotations=5:[]AuditAnnotation matchConditions=6:[]MatchCondition variables=7:[]Variable"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyStatus": (
+        "observedGeneration=1:i64 typeChecking=2*:TypeChecking conditions=3:[]meta.v1.Condition"
+    ),
+    "admissionregistration.v1.Validation": "expression=1!:s message=2:s reason=3*:s messageExpression=4:s",
+    "admissionregistration.v1.Variable": "name=1!:s expression=2!:s",
     "admissionregistration.v1.MatchCondition": "name=1!:s expression=2!:s",
     "admissionregistration.v1.MutatingWebhook": (
         "name=1!:s clientConfig=2!:WebhookClientConfig rules=3:[]RuleWithOperations failurePolicy=4*:s "
@@ -978,6 +1014,14 @@ KINDS: dict[tuple[str, str], str] = {
         "admissionregistration.v1.ValidatingWebhookConfiguration",
     ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfigurationList"):
         "admissionregistration.v1.ValidatingWebhookConfigurationList",
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"):
+        "admissionregistration.v1.ValidatingAdmissionPolicy",
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyList"):
+        "admissionregistration.v1.ValidatingAdmissionPolicyList",
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"):
+        "admissionregistration.v1.ValidatingAdmissionPolicyBinding",
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBindingList"):
+        "admissionregistration.v1.ValidatingAdmissionPolicyBindingList",
     ("apps/v1", "ControllerRevision"): "apps.v1.ControllerRevision",
     ("apps/v1", "ControllerRevisionList"): "apps.v1.ControllerRevisionList",
     ("apps/v1", "DaemonSet"): "apps.v1.DaemonSet",

@@ -173,6 +173,11 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  "mutatingwebhookconfigurations", namespaced=False, categories=("api-extensions",)),
     ResourceInfo("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
                  "validatingwebhookconfigurations", namespaced=False, categories=("api-extensions",)),
+    # ... and CEL policies (``apiserver/webhooks/policies.py``).
+    ResourceInfo("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies",
+                 namespaced=False, categories=("api-extensions",), subresources=(_STATUS,), has_status=True),
+    ResourceInfo("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
+                 "validatingadmissionpolicybindings", namespaced=False, categories=("api-extensions",)),
 )
 
 # Upstream's order, from the oracle's /apis: the groups kubelite serves, in the same sequence.
@@ -274,3 +279,5 @@ DAEMONSETS = _served("apps", "v1", "daemonsets")
 CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 MUTATINGWEBHOOKCONFIGURATIONS = _served("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations")
 VALIDATINGWEBHOOKCONFIGURATIONS = _served("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations")
+VALIDATINGADMISSIONPOLICIES = _served("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies")
+VALIDATINGADMISSIONPOLICYBINDINGS = _served("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings")

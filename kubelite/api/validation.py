@@ -84,6 +84,8 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = rbac.validate_rbac(kind, obj, old)
     elif kind in webhooks.KINDS and api_version == webhooks.GROUP_VERSION:
         errs = webhooks.validate_webhook_configuration(kind, obj, old)
+    elif kind in webhooks.POLICY_KINDS and api_version == webhooks.GROUP_VERSION:
+        errs = webhooks.validate_policy(kind, obj, old)
     elif kind == "PodTemplate":
         # ValidatePodTemplate: the template is a struct upstream, so a missing one is empty.
         errs = validate_object_meta(obj, True, name_is_dns_subdomain) if old is None else \

@@ -9,6 +9,7 @@ and a scope, and named matchConditions whose CEL compiles.  Messages are upstrea
 from __future__ import annotations
 
 import functools
+import re
 import urllib.parse
 from typing import Any
 
@@ -16,6 +17,7 @@ from kubelite.api.validation_common import (
     Errs,
     child,
     duplicate,
+    forbidden,
     index,
     invalid,
     is_dns1035_label,
@@ -330,3 +332,206 @@ def cel_compile_error(expression: str) -> str:
     except Exception as e:  # cel-python raises several parse error classes
         return " ".join(str(e).split())
     return ""
+
+
+# --- ValidatingAdmissionPolicy and its bindings ---------------------------------------------
+
+POLICY_KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+_REASONS = ("Forbidden", "Invalid", "RequestEntityTooLarge")
+_ACTIONS = ("Audit", "Deny", "Warn")
+
+
+def apply_policy_defaults(kind: str, obj: Obj) -> None:
+    """SetDefaults_ValidatingAdmissionPolicySpec and _MatchResources."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    if kind == "ValidatingAdmissionPolicy":
+        spec.setdefault("failurePolicy", "Fail")
+        match = spec.get("matchConstraints")
+    else:
+        match = spec.get("matchResources")
+    if isinstance(match, dict):
+        match.setdefault("matchPolicy", "Equivalent")
+        for sel in ("namespaceSelector", "objectSelector"):
+            if match.get(sel) is None:
+                match[sel] = {}
+        for key in ("resourceRules", "excludeResourceRules"):
+            for rule in match.get(key) or []:
+                if isinstance(rule, dict) and rule.get("scope") is None:
+                    rule["scope"] = "*"
+
+
+def validate_policy(kind: str, obj: Obj, old: Obj | None) -> Errs:
+    """ValidateValidatingAdmissionPolicy / ...Binding (and their updates)."""
+    errs = validate_object_meta(obj, False, name_is_dns_subdomain) if old is None else \
+        validate_object_meta_update(obj, old)
+    spec: Obj = obj["spec"] if isinstance(obj.get("spec"), dict) else {}
+    if kind == "ValidatingAdmissionPolicy":
+        return errs + _policy_spec(spec, str((obj.get("metadata") or {}).get("name") or ""))
+    return errs + _binding_spec(spec)
+
+
+def _policy_spec(spec: Obj, name: str) -> Errs:
+    errs: Errs = []
+    fp = spec.get("failurePolicy")
+    if fp is None:
+        errs.append(required("spec.failurePolicy"))
+    elif fp not in _FAILURE:
+        errs.append(not_supported("spec.failurePolicy", fp, _FAILURE))
+    pk = spec.get("paramKind")
+    if isinstance(pk, dict):
+        if not pk.get("kind"):
+            errs.append(required("spec.paramKind.kind"))
+        if not pk.get("apiVersion"):
+            errs.append(required("spec.paramKind.apiVersion"))
+    match = spec.get("matchConstraints")
+    if not isinstance(match, dict):
+        errs.append(required("spec.matchConstraints"))
+    else:
+        errs += _match_resources(match, "spec.matchConstraints", require_rules=True)
+    validations = spec.get("validations") or []
+    if not validations and not spec.get("auditAnnotations"):
+        errs.append(required("spec.validations", "validations or auditAnnotations must contain at least one item"))
+    for i, v in enumerate(validations):
+        v = v if isinstance(v, dict) else {}
+        path = index("spec.validations", i)
+        expr = str(v.get("expression") or "")
+        if not expr.strip():
+            errs.append(required(child(path, "expression"), "expression is not specified"))
+        else:
+            problem = cel_compile_error(expr)
+            if problem:
+                errs.append(invalid(child(path, "expression"), expr, f"compilation failed: {problem}"))
+        mexpr = v.get("messageExpression")
+        if mexpr is not None and mexpr != "":
+            if not str(mexpr).strip():
+                errs.append(invalid(child(path, "messageExpression"), mexpr, "must be non-empty if specified"))
+            else:
+                problem = cel_compile_error(str(mexpr))
+                if problem:
+                    errs.append(invalid(child(path, "messageExpression"), mexpr, f"compilation failed: {problem}"))
+        msg = v.get("message")
+        if msg is not None and msg != "":
+            if not str(msg).strip():
+                errs.append(invalid(child(path, "message"), msg, "message must be non-empty if specified"))
+            elif "\n" in str(msg).strip() or "\r" in str(msg).strip():
+                errs.append(invalid(child(path, "message"), msg, "message must not contain line breaks"))
+        reason = v.get("reason")
+        if reason is not None and reason not in _REASONS:
+            errs.append(not_supported(child(path, "reason"), reason, _REASONS))
+    errs += _validate_match_conditions(spec.get("matchConditions"), "spec.matchConditions")
+    errs += _variables(spec.get("variables") or [])
+    errs += _audit_annotations(spec.get("auditAnnotations") or [], name)
+    return errs
+
+
+# A CEL identifier that is not one of CEL's reserved words (variables are named by them).
+_CEL_IDENT = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
+_CEL_RESERVED = frozenset({"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for",
+                           "function", "if", "import", "let", "loop", "package", "namespace", "return", "var",
+                           "void", "while"})
+_MAX_AUDIT_VALUE_EXPRESSION = 5 * 1024
+
+
+def _variables(variables: list[Any]) -> Errs:
+    errs: Errs = []
+    for i, v in enumerate(variables):
+        v = v if isinstance(v, dict) else {}
+        path = index("spec.variables", i)
+        name = str(v.get("name") or "")
+        if not name.strip():
+            errs.append(required(child(path, "name"), "name is not specified"))
+        elif not _CEL_IDENT.fullmatch(name) or name in _CEL_RESERVED:
+            errs.append(invalid(child(path, "name"), name, "name is not a valid CEL identifier"))
+        expr = str(v.get("expression") or "")
+        if not expr.strip():
+            errs.append(required(child(path, "expression"), "expression is not specified"))
+        else:
+            problem = cel_compile_error(expr)
+            if problem:
+                errs.append(invalid(child(path, "expression"), expr, f"compilation failed: {problem}"))
+    return errs
+
+
+def _audit_annotations(annotations: list[Any], policy_name: str) -> Errs:
+    errs: Errs = []
+    seen: set[str] = set()
+    for i, a in enumerate(annotations):
+        a = a if isinstance(a, dict) else {}
+        path = index("spec.auditAnnotations", i)
+        k = str(a.get("key") or "")
+        if policy_name:
+            # The published key is "<policy name>/<key>", which must be a qualified name.
+            errs += [invalid(child(path, "key"), k, m) for m in is_qualified_name(f"{policy_name}/{k}")]
+        else:
+            errs.append(invalid(child(path, "key"), k, "requires metadata.name be non-empty"))
+        if k in seen:
+            errs.append(duplicate(child(path, "key"), k))
+        seen.add(k)
+        expr = str(a.get("valueExpression") or "").strip()
+        if not expr:
+            errs.append(required(child(path, "valueExpression"), "valueExpression is not specified"))
+        elif len(expr) > _MAX_AUDIT_VALUE_EXPRESSION:
+            errs.append(required(child(path, "valueExpression"),
+                                 f"must not exceed {_MAX_AUDIT_VALUE_EXPRESSION} bytes in length"))
+        else:
+            problem = cel_compile_error(expr)
+            if problem:
+                errs.append(invalid(child(path, "valueExpression"), a.get("valueExpression"),
+                                    f"compilation failed: {problem}"))
+    return errs
+
+
+def _match_resources(match: Obj, path: str, *, require_rules: bool) -> Errs:
+    errs: Errs = []
+    mp = match.get("matchPolicy")
+    if mp is not None and mp not in _MATCH:
+        errs.append(not_supported(child(path, "matchPolicy"), mp, _MATCH))
+    for sel in ("namespaceSelector", "objectSelector"):
+        if isinstance(match.get(sel), dict):
+            errs += validate_label_selector(match[sel], child(path, sel))
+    rules = match.get("resourceRules") or []
+    if require_rules and not rules:
+        errs.append(required(child(path, "resourceRules")))
+    for key in ("resourceRules", "excludeResourceRules"):
+        for i, rule in enumerate(match.get(key) or []):
+            errs += _validate_rule(rule if isinstance(rule, dict) else {}, index(child(path, key), i))
+    return errs
+
+
+def _binding_spec(spec: Obj) -> Errs:
+    errs: Errs = []
+    name = spec.get("policyName") or ""
+    if not name:
+        errs.append(required("spec.policyName"))
+    else:
+        errs += [invalid("spec.policyName", name, m) for m in name_is_dns_subdomain(str(name), False)]
+    ref = spec.get("paramRef")
+    if isinstance(ref, dict):
+        if ref.get("name") and ref.get("selector") is not None:
+            errs.append(forbidden("spec.paramRef.name", "name and selector are mutually exclusive"))
+            errs.append(forbidden("spec.paramRef.selector", "name and selector are mutually exclusive"))
+        if not ref.get("name") and ref.get("selector") is None:
+            errs.append(required("spec.paramRef", "one of name or selector must be specified"))
+        action = ref.get("parameterNotFoundAction")
+        if not action:
+            errs.append(required("spec.paramRef.parameterNotFoundAction"))
+        elif action not in ("Allow", "Deny"):
+            errs.append(not_supported("spec.paramRef.parameterNotFoundAction", action, ("Deny", "Allow")))
+    if isinstance(spec.get("matchResources"), dict):
+        errs += _match_resources(spec["matchResources"], "spec.matchResources", require_rules=False)
+    actions = spec.get("validationActions") or []
+    seen: set[str] = set()
+    for i, a in enumerate(actions):
+        if a not in _ACTIONS:
+            errs.append(not_supported(index("spec.validationActions", i), a, _ACTIONS))
+        if a in seen:
+            errs.append(duplicate(index("spec.validationActions", i), a))
+        seen.add(str(a))
+    if "Deny" in seen and "Warn" in seen:
+        errs.append(invalid("spec.validationActions", actions, "must not contain both Deny and Warn (repeating the "
+                            "same validation failure information in the API response and headers serves no purpose)"))
+    if not actions:
+        errs.append(required("spec.validationActions", "at least one validation action is required"))
+    return errs

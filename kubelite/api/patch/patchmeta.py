@@ -276,6 +276,12 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): _kind(status=Struct({"conditions": CONDITIONS})),
     ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): WEBHOOK_CONFIGURATION,
     ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): WEBHOOK_CONFIGURATION,
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): _kind(
+        spec=Struct({"matchConditions": merge_list(None, "name"), "variables": merge_list(None, "name"),
+                     "validations": atomic_list(), "auditAnnotations": atomic_list()}),
+        status=Struct({"conditions": CONDITIONS})),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): _kind(
+        spec=Struct({"validationActions": ListOf(None, "set")})),
 }
 
 
@@ -377,6 +383,8 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
     ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): {},
     ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): {},
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): {"spec": {}, "status": {}},
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): {"spec": {}},
 }
 
 

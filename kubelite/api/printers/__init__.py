@@ -60,6 +60,10 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
         (columns.WEBHOOK_CONFIGURATION, rows.webhook_configuration_row),
     ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"):
         (columns.WEBHOOK_CONFIGURATION, rows.webhook_configuration_row),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"):
+        (columns.VALIDATING_ADMISSION_POLICY, rows.validating_admission_policy_row),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"):
+        (columns.VALIDATING_ADMISSION_POLICY_BINDING, rows.validating_admission_policy_binding_row),
 }
 
 

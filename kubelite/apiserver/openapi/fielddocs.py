@@ -60,6 +60,10 @@ KIND_DOCS = {
                                                              "objects before they are validated and stored.",
     "admissionregistration.v1.ValidatingWebhookConfiguration": "Webhooks the API server calls, in parallel, to "
                                                                "accept or refuse a write after validation.",
+    "admissionregistration.v1.ValidatingAdmissionPolicy": "CEL expressions that writes must satisfy, applied to "
+                                                          "the writes its bindings select.",
+    "admissionregistration.v1.ValidatingAdmissionPolicyBinding": "Applies a ValidatingAdmissionPolicy to some "
+                                                                 "resources, with a parameter object and actions.",
     "admissionregistration.v1.WebhookClientConfig": "Where a webhook listens (a URL or a Service) and the CA "
                                                     "that signed its serving certificate.",
 }

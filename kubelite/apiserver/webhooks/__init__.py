@@ -6,6 +6,7 @@ registry's mutating and validating admission hooks.
 """
 from __future__ import annotations
 
-from kubelite.apiserver.webhooks.dispatcher import Webhooks, begin_request, finish_request
+from kubelite.apiserver.webhooks.dispatcher import Webhooks
+from kubelite.apiserver.webhooks.shared import begin_request, finish_request
 
 __all__ = ["Webhooks", "begin_request", "finish_request"]

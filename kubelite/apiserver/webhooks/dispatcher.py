@@ -13,54 +13,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextvars
-import copy
 import logging
 from typing import Any
 
 import orjson
-from aiohttp import web
 
-from kubelite.api import conversion, errors, meta
+from kubelite.api import errors, meta
 from kubelite.api.errors import StatusError
 from kubelite.api.patch.jsonpatch import json_patch
 from kubelite.api.resources import NAMESPACES, ResourceInfo
-from kubelite.apiextensions.info import CustomResourceInfo
-from kubelite.apiserver.handlers import warning_headers
 from kubelite.apiserver.registry import AdmissionAttributes, Registry, default_for_admission
 from kubelite.apiserver.security import CURRENT_USER
 from kubelite.apiserver.webhooks import matching
 from kubelite.apiserver.webhooks.client import CallError, WebhookClient
+from kubelite.apiserver.webhooks.policies import ValidatingPolicies, observe_generations
+from kubelite.apiserver.webhooks.shared import convert, warn
 from kubelite.apiserver.webhooks.source import CONFIG_RESOURCES, Hook, WebhookSource
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 REVIEW_VERSION = "admission.k8s.io/v1"
-
-# The warnings webhooks returned during the current request (None outside a request).
-WARNINGS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("kubelite_admission_warnings",
-                                                                            default=None)
-
-
-def begin_request() -> contextvars.Token[list[str] | None]:
-    """Start collecting warnings for the request being served."""
-    return WARNINGS.set([])
-
-
-def finish_request(token: contextvars.Token[list[str] | None], response: web.StreamResponse | None) -> None:
-    """Add the collected warnings to a response that has not been sent yet."""
-    found = WARNINGS.get()
-    WARNINGS.reset(token)
-    if found and response is not None and not response.prepared:
-        for k, v in warning_headers(found).items():
-            response.headers.add(k, v)
-
-
-def _warn(text: str) -> None:
-    found = WARNINGS.get()
-    if found is not None:
-        found.append(text)
-
 
 class Webhooks:
     """Admission webhooks of one API server."""
@@ -71,14 +43,16 @@ class Webhooks:
         self.client = WebhookClient(registry)
 
     def install(self) -> None:
-        """Register the dispatcher's registry hooks (webhooks run last among their kind)."""
+        """Register the registry hooks: mutating webhooks last among the mutating hooks;
+        policies, then validating webhooks, first among the validating ones (before quota,
+        as upstream orders its plugins)."""
         self.registry.mutating.append(self.mutate)
-        # Validating webhooks run before quota, as upstream orders its plugins.
-        self.registry.validating.insert(0, self.validate)
+        self.registry.validating[0:0] = [ValidatingPolicies(self.registry, self.source).validate, self.validate]
 
     async def start(self) -> None:
         """Load the configurations."""
         await self.source.reload()
+        await observe_generations(self.registry, self.source.policies)
 
     async def stop(self) -> None:
         """Close connections to webhooks."""
@@ -88,6 +62,7 @@ class Webhooks:
         """After a write: reload the cache when ``info`` is a webhook configuration."""
         if self.source.is_configuration(info):
             await self.source.reload()
+            await observe_generations(self.registry, self.source.policies)
 
     # -- selection -----------------------------------------------------------------------------
     async def _namespace_labels(self, attrs: AdmissionAttributes) -> dict[str, str] | None:
@@ -185,7 +160,7 @@ class Webhooks:
             raise CallError(f'received invalid webhook response: expected response.uid="{uid}", '
                             f'got "{response.get("uid") or ""}"')
         for w in response.get("warnings") or []:
-            _warn(str(w))
+            warn(str(w))
         if not response.get("allowed"):
             raise _denied(hook.name, response.get("status"))
         return response
@@ -300,21 +275,6 @@ class Webhooks:
         elif response.get("patch"):
             raise errors.internal(f'admission webhook "{hook.name}" attempted to modify the object, which is not '
                                   "supported for this operation")
-
-
-def convert(obj: Obj, source: ResourceInfo, target: ResourceInfo) -> Obj:
-    """An object of ``source``'s API in ``target``'s (an equivalent resource): another
-    version of a custom resource differs in apiVersion only (``None`` conversion), the
-    two Event APIs in field names."""
-    if source is target:
-        return obj
-    if source.plural == "events" and not isinstance(source, CustomResourceInfo):
-        if target.group == "events.k8s.io":
-            return conversion.event_from_core(copy.deepcopy(obj))
-        return conversion.event_to_core(copy.deepcopy(obj))
-    out = copy.deepcopy(obj)
-    out["apiVersion"] = target.api_version
-    return out
 
 
 def _uid() -> str:

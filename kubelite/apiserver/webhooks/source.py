@@ -11,7 +11,13 @@ import dataclasses
 from typing import Any
 
 from kubelite.api.errors import StatusError
-from kubelite.api.resources import MUTATINGWEBHOOKCONFIGURATIONS, VALIDATINGWEBHOOKCONFIGURATIONS, ResourceInfo
+from kubelite.api.resources import (
+    MUTATINGWEBHOOKCONFIGURATIONS,
+    VALIDATINGADMISSIONPOLICIES,
+    VALIDATINGADMISSIONPOLICYBINDINGS,
+    VALIDATINGWEBHOOKCONFIGURATIONS,
+    ResourceInfo,
+)
 from kubelite.api.selectors import LabelSelector, selector_from_dict
 from kubelite.apiserver.registry import Registry
 
@@ -64,12 +70,14 @@ def _hooks(configs: list[Obj], mutating: bool) -> tuple[Hook, ...]:
 
 
 class WebhookSource:
-    """The current mutating and validating webhooks."""
+    """The current mutating and validating webhooks, validating policies and their bindings."""
 
     def __init__(self, registry: Registry):
         self.registry = registry
         self.mutating: tuple[Hook, ...] = ()
         self.validating: tuple[Hook, ...] = ()
+        self.policies: dict[str, Obj] = {}
+        self.bindings: tuple[Obj, ...] = ()
 
     async def reload(self) -> None:
         """Read both kinds from the store again."""
@@ -77,8 +85,13 @@ class WebhookSource:
         v, _, _, _ = await self.registry.list(VALIDATINGWEBHOOKCONFIGURATIONS, "")
         self.mutating = _hooks(m, True)
         self.validating = _hooks(v, False)
+        p, _, _, _ = await self.registry.list(VALIDATINGADMISSIONPOLICIES, "")
+        b, _, _, _ = await self.registry.list(VALIDATINGADMISSIONPOLICYBINDINGS, "")
+        self.policies = {str(x["metadata"]["name"]): x for x in p}
+        self.bindings = tuple(sorted(b, key=lambda x: str(x["metadata"]["name"])))
 
     @staticmethod
     def is_configuration(info: ResourceInfo) -> bool:
         """Whether writes to ``info`` change what this cache holds."""
-        return info is MUTATINGWEBHOOKCONFIGURATIONS or info is VALIDATINGWEBHOOKCONFIGURATIONS
+        return info in (MUTATINGWEBHOOKCONFIGURATIONS, VALIDATINGWEBHOOKCONFIGURATIONS,
+                        VALIDATINGADMISSIONPOLICIES, VALIDATINGADMISSIONPOLICYBINDINGS)

@@ -1,0 +1,56 @@
+"""What the webhook dispatcher and the policies share: the request's warnings, and the
+conversion of an object to an equivalent resource's API."""
+from __future__ import annotations
+
+import contextvars
+import copy
+from typing import Any
+
+from aiohttp import web
+
+from kubelite.api import conversion
+from kubelite.api.resources import ResourceInfo
+from kubelite.apiextensions.info import CustomResourceInfo
+from kubelite.apiserver.handlers import warning_headers
+
+Obj = dict[str, Any]
+
+# The warnings webhooks returned during the current request (None outside a request).
+WARNINGS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("kubelite_admission_warnings",
+                                                                            default=None)
+
+
+def begin_request() -> contextvars.Token[list[str] | None]:
+    """Start collecting warnings for the request being served."""
+    return WARNINGS.set([])
+
+
+def finish_request(token: contextvars.Token[list[str] | None], response: web.StreamResponse | None) -> None:
+    """Add the collected warnings to a response that has not been sent yet."""
+    found = WARNINGS.get()
+    WARNINGS.reset(token)
+    if found and response is not None and not response.prepared:
+        for k, v in warning_headers(found).items():
+            response.headers.add(k, v)
+
+
+def warn(text: str) -> None:
+    """Send a warning to the client of the current request."""
+    found = WARNINGS.get()
+    if found is not None:
+        found.append(text)
+
+
+def convert(obj: Obj, source: ResourceInfo, target: ResourceInfo) -> Obj:
+    """An object of ``source``'s API in ``target``'s (an equivalent resource): another
+    version of a custom resource differs in apiVersion only (``None`` conversion), the
+    two Event APIs in field names."""
+    if source is target:
+        return obj
+    if source.plural == "events" and not isinstance(source, CustomResourceInfo):
+        if target.group == "events.k8s.io":
+            return conversion.event_from_core(copy.deepcopy(obj))
+        return conversion.event_to_core(copy.deepcopy(obj))
+    out = copy.deepcopy(obj)
+    out["apiVersion"] = target.api_version
+    return out
