@@ -129,6 +129,8 @@ class WebhookServer:
         review["_path"] = request.path
         review["_query"] = dict(request.query)
         self.reviews.append(review)
+        if review.get("kind") == "ConversionReview":
+            return _convert(review, request.match_info["what"])
         req = review["request"]
         obj = req.get("object") or {}
         what = request.match_info["what"]
@@ -167,3 +169,32 @@ class WebhookServer:
             await asyncio.sleep(5)  # longer than the timeouts the tests configure
             return _answer(review, allowed=True)
         return web.Response(status=404)
+
+
+def _convert_one(obj: Obj, to: str) -> Obj:
+    """The e2e conversion webhook's rule: v1's spec.hostPort is v2's spec.host and spec.port."""
+    out = json.loads(json.dumps(obj))
+    spec = out.setdefault("spec", {})
+    if to.endswith("/v2") and "hostPort" in spec:
+        host, _, port = str(spec.pop("hostPort")).partition(":")
+        spec.update(host=host, port=port)
+    elif to.endswith("/v1") and ("host" in spec or "port" in spec):
+        spec["hostPort"] = f"{spec.pop('host', '')}:{spec.pop('port', '')}"
+    out["apiVersion"] = to
+    return out
+
+
+def _convert(review: Obj, what: str) -> web.Response:
+    """ConversionReview endpoints: ``convert`` converts, ``convert-fail`` reports a failure,
+    ``convert-rename`` changes the object's name (which the API server must refuse)."""
+    req = review["request"]
+    response: Obj = {"uid": req["uid"]}
+    if what == "convert-fail":
+        response["result"] = {"status": "Failure", "message": "the converter is out of order"}
+    else:
+        objs = [_convert_one(o, req["desiredAPIVersion"]) for o in req["objects"]]
+        if what == "convert-rename":
+            for o in objs:
+                o["metadata"]["name"] = "renamed"
+        response.update(result={"status": "Success"}, convertedObjects=objs)
+    return web.json_response({"apiVersion": review["apiVersion"], "kind": "ConversionReview", "response": response})

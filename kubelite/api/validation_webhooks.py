@@ -243,6 +243,11 @@ def _validate_client_config(cc: Obj, path: str) -> Errs:
     return _service_errors(svc if isinstance(svc, dict) else {}, child(path, "service"))
 
 
+def validate_client_config(cc: Obj, path: str) -> Errs:
+    """A WebhookClientConfig (exactly one of url and service), as CRD conversion uses it too."""
+    return _validate_client_config(cc, path)
+
+
 def webhook_url_errors(url: str, path: str) -> Errs:
     """ValidateWebhookURL with https required."""
     try:

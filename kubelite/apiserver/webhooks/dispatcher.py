@@ -26,6 +26,7 @@ from kubelite.apiserver.registry import AdmissionAttributes, Registry, default_f
 from kubelite.apiserver.security import CURRENT_USER
 from kubelite.apiserver.webhooks import matching
 from kubelite.apiserver.webhooks.client import CallError, WebhookClient
+from kubelite.apiserver.webhooks.conversion import ConversionWebhooks
 from kubelite.apiserver.webhooks.policies import ValidatingPolicies, observe_generations
 from kubelite.apiserver.webhooks.shared import convert, warn
 from kubelite.apiserver.webhooks.source import CONFIG_RESOURCES, Hook, WebhookSource
@@ -45,8 +46,9 @@ class Webhooks:
     def install(self) -> None:
         """Register the registry hooks: mutating webhooks last among the mutating hooks;
         policies, then validating webhooks, first among the validating ones (before quota,
-        as upstream orders its plugins)."""
+        as upstream orders its plugins); and the CRD conversion webhooks."""
         self.registry.mutating.append(self.mutate)
+        self.registry.converter = ConversionWebhooks(self.client)
         self.registry.validating[0:0] = [ValidatingPolicies(self.registry, self.source).validate, self.validate]
 
     async def start(self) -> None:
