@@ -405,3 +405,25 @@ def test_audit_annotations_are_validated_and_evaluated(srv, made, ns):
     assert out.returncode == 1
     assert ("denied request: valueExpression 'size(object.data)' resulted in unsupported return type: int. "
             "Return type must be either string or null.") in out.stderr
+
+
+def test_deletes_are_checked_with_old_object_request_and_namespace_object(srv, made, ns):
+    rules = [{"operations": ["DELETE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}]
+    made({"apiVersion": GV, "kind": "ValidatingAdmissionPolicy", "metadata": {"name": f"{ns}.example.com"},
+          "spec": {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": rules},
+                   "validations": [
+                       {"expression": "object == null && oldObject.metadata.name != 'keep'",
+                        "messageExpression": "'keep ' + request.name + ' in ' + namespaceObject.metadata.name"},
+                       {"expression": "request.operation == 'DELETE' && request.options.kind == 'DeleteOptions' && "
+                                      "request.uid != '' && request.resource.resource == 'configmaps' && "
+                                      "!has(namespaceObject.metadata.managedFields) && "
+                                      "namespaceObject.status.phase == 'Active'",
+                        "message": "the request is not as upstream describes it"}]}})
+    made(binding(f"{ns}-binding.example.com", f"{ns}.example.com", ns, ["Deny"]))
+    for name in ("keep", "drop"):
+        assert create_cm(srv, ns, name).returncode == 0
+    out = srv.kubectl("delete", "configmap", "-n", ns, "keep")
+    assert out.returncode == 1
+    assert f"denied request: keep keep in {ns}" in out.stderr
+    out = srv.kubectl("delete", "configmap", "-n", ns, "drop")
+    assert out.returncode == 0, out.stderr

@@ -28,7 +28,7 @@ from kubelite.apiserver.webhooks import matching
 from kubelite.apiserver.webhooks.client import CallError, WebhookClient
 from kubelite.apiserver.webhooks.conversion import ConversionWebhooks
 from kubelite.apiserver.webhooks.policies import ValidatingPolicies, observe_generations
-from kubelite.apiserver.webhooks.shared import convert, warn
+from kubelite.apiserver.webhooks.shared import convert, request_options, warn
 from kubelite.apiserver.webhooks.source import CONFIG_RESOURCES, Hook, WebhookSource
 
 log = logging.getLogger(__name__)
@@ -109,12 +109,7 @@ class Webhooks:
         def converted(obj: Obj | None) -> Obj | None:
             return None if obj is None else convert(obj, info, target)
 
-        if operation == "DELETE":
-            options = dict(attrs.options or {}, apiVersion="meta.k8s.io/v1", kind="DeleteOptions")
-        else:
-            options = {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions" if operation == "CREATE" else "UpdateOptions"}
-        if attrs.dry_run:
-            options["dryRun"] = ["All"]
+        options = request_options(attrs, operation)
         request: Obj = {
             "uid": uid,
             "kind": {"group": target.group, "version": target.version, "kind": target.kind},

@@ -18,13 +18,13 @@ from typing import Any
 import celpy
 from celpy import celtypes
 
-from kubelite.api import errors
+from kubelite.api import errors, meta
 from kubelite.api.resources import NAMESPACES, VALIDATINGADMISSIONPOLICIES, ResourceInfo, by_kind
 from kubelite.api.selectors import selector_from_dict
 from kubelite.apiserver.registry import AdmissionAttributes, Registry
 from kubelite.apiserver.security import CURRENT_USER
 from kubelite.apiserver.webhooks import matching
-from kubelite.apiserver.webhooks.shared import convert, warn
+from kubelite.apiserver.webhooks.shared import convert, request_options, warn
 from kubelite.apiserver.webhooks.source import CONFIG_RESOURCES, WebhookSource
 
 Obj = dict[str, Any]
@@ -49,6 +49,20 @@ def _evaluate(expression: str, activation: dict[str, Any]) -> Any:
         return _program(expression).evaluate(activation)
     except celpy.CELEvalError as e:
         raise PolicyError(f"expression '{expression}' resulted in error: {e.args[0] if e.args else e}") from None
+
+
+# The metadata fields of namespaceObject (upstream leaves out managedFields, owners …).
+_NAMESPACE_META = ("name", "generateName", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
+                   "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations", "finalizers")
+
+
+def _namespace_object(ns: Obj | None) -> Obj | None:
+    """The request's Namespace as policies see it: spec, status and part of its metadata."""
+    if ns is None:
+        return None
+    md = ns.get("metadata") or {}
+    return {"metadata": {k: md[k] for k in _NAMESPACE_META if k in md},
+            "spec": ns.get("spec") or {}, "status": ns.get("status") or {}}
 
 
 def _cel_type_name(value: Any) -> str:
@@ -181,6 +195,7 @@ class ValidatingPolicies:
         if not self.source.bindings or (attrs.info.group, attrs.info.plural) in CONFIG_RESOURCES:
             return
         denials: list[tuple[str, str]] = []  # (message, reason)
+        uid = meta.new_uid()  # request.uid: one per request, whatever the policy
         for binding in self.source.bindings:
             bspec = binding.get("spec") or {}
             policy = self.source.policies.get(str(bspec.get("policyName") or ""))
@@ -194,7 +209,7 @@ class ValidatingPolicies:
                 continue
             try:
                 for param in await self._params(policy, binding, attrs):
-                    failed, hard = await self._run(spec, attrs, target, param)
+                    failed, hard = await self._run(spec, attrs, target, param, uid)
                     denials += [(f"ValidatingAdmissionPolicy '{pname}' with binding '{bname}' denied request: "
                                  f"{message}", "Invalid") for message in hard]
                     for message, reason in failed:
@@ -217,7 +232,7 @@ class ValidatingPolicies:
             raise errors.status_error(_CODES.get(reason, 422), reason, full, details)
 
     async def _run(self, spec: Obj, attrs: AdmissionAttributes, target: ResourceInfo,
-                   param: Obj | None) -> tuple[list[tuple[str, str]], list[str]]:
+                   param: Obj | None, uid: str) -> tuple[list[tuple[str, str]], list[str]]:
         """One policy for one parameter: the failed validations (message, reason), which the
         binding's validationActions act on, and the failed audit annotations, which deny
         whatever the actions are (upstream too)."""
@@ -231,15 +246,15 @@ class ValidatingPolicies:
             "requestResource": {"group": info.group, "version": info.version, "resource": info.plural},
             "name": attrs.name, "namespace": attrs.namespace, "operation": attrs.operation,
             "userInfo": user.info() if user is not None else {}, "dryRun": attrs.dry_run,
-            "subResource": attrs.subresource,
+            "subResource": attrs.subresource, "requestSubResource": attrs.subresource,
+            "uid": uid, "options": request_options(attrs, attrs.operation),
         }
         ns = await self._namespace(attrs)
         plain: dict[str, Any] = {
             "object": None if attrs.obj is None else convert(attrs.obj, info, target),
             "oldObject": None if attrs.old is None else convert(attrs.old, info, target),
             "request": request, "params": param,
-            "namespaceObject": None if ns is None else {k: ns.get(k) for k in ("apiVersion", "kind", "metadata",
-                                                                                "spec", "status")},
+            "namespaceObject": _namespace_object(ns),
         }
         activation: dict[str, Any] = {k: celpy.json_to_cel(v) for k, v in plain.items()}
         variables: dict[Any, Any] = {}

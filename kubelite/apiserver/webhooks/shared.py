@@ -1,5 +1,5 @@
-"""What the webhook dispatcher and the policies share: the request's warnings, and the
-conversion of an object to an equivalent resource's API."""
+"""What the webhook dispatcher and the policies share: the request's warnings, the
+conversion of an object to an equivalent resource's API, and the request's options."""
 from __future__ import annotations
 
 import contextvars
@@ -12,6 +12,7 @@ from kubelite.api import conversion
 from kubelite.api.resources import ResourceInfo
 from kubelite.apiextensions.info import CustomResourceInfo
 from kubelite.apiserver.handlers import warning_headers
+from kubelite.apiserver.registry import AdmissionAttributes
 
 Obj = dict[str, Any]
 
@@ -54,3 +55,14 @@ def convert(obj: Obj, source: ResourceInfo, target: ResourceInfo) -> Obj:
     out = copy.deepcopy(obj)
     out["apiVersion"] = target.api_version
     return out
+
+
+def request_options(attrs: AdmissionAttributes, operation: str) -> Obj:
+    """The request's options as an AdmissionRequest carries them (Create/Update/DeleteOptions)."""
+    if operation == "DELETE":
+        options = dict(attrs.options or {}, apiVersion="meta.k8s.io/v1", kind="DeleteOptions")
+    else:
+        options = {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions" if operation == "CREATE" else "UpdateOptions"}
+    if attrs.dry_run:
+        options["dryRun"] = ["All"]
+    return options
