@@ -21,6 +21,7 @@ from celpy import celtypes
 from kubelite.api import errors, meta
 from kubelite.api.resources import NAMESPACES, VALIDATINGADMISSIONPOLICIES, ResourceInfo, by_kind
 from kubelite.api.selectors import selector_from_dict
+from kubelite.apiextensions.cel import cel_go_error
 from kubelite.apiserver.registry import AdmissionAttributes, Registry
 from kubelite.apiserver.security import CURRENT_USER
 from kubelite.apiserver.webhooks import matching
@@ -45,10 +46,11 @@ def _program(expression: str) -> Any:
 
 
 def _evaluate(expression: str, activation: dict[str, Any]) -> Any:
+    program = _program(expression)
     try:
-        return _program(expression).evaluate(activation)
-    except celpy.CELEvalError as e:
-        raise PolicyError(f"expression '{expression}' resulted in error: {e.args[0] if e.args else e}") from None
+        return program.evaluate(activation)
+    except Exception as e:  # CELEvalError mostly; any failure of an expression is the policy's
+        raise PolicyError(f"expression '{expression}' resulted in error: {cel_go_error(e)}") from None
 
 
 # The metadata fields of namespaceObject (upstream leaves out managedFields, owners …).
