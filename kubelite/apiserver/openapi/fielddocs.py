@@ -64,6 +64,12 @@ KIND_DOCS = {
                                                           "the writes its bindings select.",
     "admissionregistration.v1.ValidatingAdmissionPolicyBinding": "Applies a ValidatingAdmissionPolicy to some "
                                                                  "resources, with a parameter object and actions.",
+    "admissionregistration.v1.ValidatingAdmissionPolicySpec": "What the policy checks, on which requests, and "
+                                                              "what happens when it cannot.",
+    "admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec": "Which policy applies where, with which "
+                                                                     "params and actions.",
+    "admissionregistration.v1.ParamKind": "The kind of a policy's parameter objects.",
+    "admissionregistration.v1.ParamRef": "How a binding finds the parameter objects of its policy.",
     "admissionregistration.v1.WebhookClientConfig": "Where a webhook listens (a URL or a Service) and the CA "
                                                     "that signed its serving certificate.",
 }
@@ -263,6 +269,45 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
         "failurePolicy": "Fail refuses the write when the webhook cannot be reached; Ignore lets it through.",
         "timeoutSeconds": "How long to wait for the answer (1 to 30 seconds, 10 by default).",
     },
+    "admissionregistration.v1.ValidatingAdmissionPolicySpec": {
+        "paramKind": "The kind of the objects a binding may pass to the expressions as params.",
+        "matchConstraints": "The requests the policy can apply to; a binding may narrow them further.",
+        "validations": "CEL expressions that must all be true for a write to pass.",
+        "failurePolicy": "Fail refuses the write when an expression or the binding's params cannot be "
+                         "evaluated; Ignore lets it through.",
+        "auditAnnotations": "Keys and CEL values recorded for the request in the audit log.",
+        "matchConditions": "CEL expressions that must all be true for the policy to look at the request.",
+        "variables": "Named CEL expressions the other expressions can use as variables.<name>.",
+    },
+    "admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec": {
+        "policyName": "The ValidatingAdmissionPolicy this binding applies.",
+        "paramRef": "Which objects of the policy's paramKind to evaluate the policy with, once each.",
+        "matchResources": "Narrows the requests the policy applies to through this binding.",
+        "validationActions": "What a failed validation does: Deny refuses the write, Warn returns a warning, "
+                             "Audit records it in the audit log.",
+    },
+    "admissionregistration.v1.ParamKind": {
+        "apiVersion": "The group/version of the parameter objects.",
+        "kind": "The kind of the parameter objects.",
+    },
+    "admissionregistration.v1.ParamRef": {
+        "name": "One parameter object, by name.",
+        "namespace": "Where namespaced parameter objects are looked up; empty means the request's namespace.",
+        "selector": "Every parameter object whose labels match, instead of one by name.",
+        "parameterNotFoundAction": "Deny refuses requests when no parameter object is found; Allow lets them pass.",
+    },
+    "admissionregistration.v1.Validation": {
+        "expression": "A CEL expression over object, oldObject, request, params, namespaceObject and variables "
+                      "that must be true.",
+        "message": "What a refused request is told when the expression is false.",
+        "messageExpression": "A CEL expression giving that message; it wins over message when it yields a string.",
+        "reason": "The status reason (and HTTP code) of a refusal: Invalid by default, Forbidden or "
+                  "RequestEntityTooLarge.",
+    },
+    "admissionregistration.v1.ValidatingAdmissionPolicyStatus": {
+        "observedGeneration": "The generation of the policy the server applies.",
+        "typeChecking": "Warnings from checking the expressions' types against the matched resources.",
+    },
 }
 
 # Allowed values of string fields whose set is fixed (explain prints them as ENUM).
@@ -281,4 +326,6 @@ ENUMS: dict[tuple[str, str], list[str]] = {
     ("apps.v1.StatefulSetSpec", "podManagementPolicy"): ["OrderedReady", "Parallel"],
     ("apps.v1.StatefulSetUpdateStrategy", "type"): ["OnDelete", "RollingUpdate"],
     ("apps.v1.DaemonSetUpdateStrategy", "type"): ["OnDelete", "RollingUpdate"],
+    ("admissionregistration.v1.ValidatingAdmissionPolicySpec", "failurePolicy"): ["Fail", "Ignore"],
+    ("admissionregistration.v1.ParamRef", "parameterNotFoundAction"): ["Allow", "Deny"],
 }
