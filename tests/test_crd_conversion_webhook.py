@@ -149,3 +149,34 @@ def test_conversion_settings_are_validated(srv):
     assert out.returncode == 1
     assert 'spec.conversion.strategy: Unsupported value: "Sometimes": supported values: "None", "Webhook"' \
         in out.stderr
+
+
+def test_policies_see_an_equivalent_version_as_the_webhook_converts_it(srv, hooks, api, ns):
+    group, plural = conversion_crd(srv, hooks)
+    name = f"{ns}.example.com"
+    policy = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+              "metadata": {"name": name},
+              "spec": {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": [{
+                  "operations": ["CREATE"], "apiGroups": [group], "apiVersions": ["v1"], "resources": [plural]}]},
+                  "validations": [{"expression": "object.spec.hostPort != 'localhost:666'",
+                                   "message": "not that port"}]}}
+    binding = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+               "metadata": {"name": f"{ns}-binding.example.com"},
+               "spec": {"policyName": name, "validationActions": ["Deny"]}}
+    srv.kubectl("create", "-f", "-", input=json.dumps(policy), check=True)
+    srv.kubectl("create", "-f", "-", input=json.dumps(binding), check=True)
+    try:
+        objs = client.CustomObjectsApi(api)
+        # Written in v2; the policy names v1 only and matches through matchPolicy Equivalent.
+        with pytest.raises(ApiException) as e:
+            objs.create_namespaced_custom_object(group, "v2", ns, plural, {
+                "apiVersion": f"{group}/v2", "kind": "E2eTestCrd", "metadata": {"name": "devil"},
+                "spec": {"host": "localhost", "port": "666"}})
+        assert e.value.status == 422
+        assert json.loads(e.value.body)["message"].endswith("denied request: not that port")
+        objs.create_namespaced_custom_object(group, "v2", ns, plural, {
+            "apiVersion": f"{group}/v2", "kind": "E2eTestCrd", "metadata": {"name": "angel"},
+            "spec": {"host": "localhost", "port": "777"}})
+    finally:
+        srv.kubectl("delete", "validatingadmissionpolicybinding", f"{ns}-binding.example.com")
+        srv.kubectl("delete", "validatingadmissionpolicy", name)

@@ -80,6 +80,11 @@ class ConversionWebhooks:
     def __init__(self, client: WebhookClient):
         self.client = client
 
+    @staticmethod
+    def converts(info: ResourceInfo) -> bool:
+        """Whether ``info``'s CRD converts versions by webhook."""
+        return _webhook(info) is not None
+
     def applies(self, info: ResourceInfo) -> bool:
         """Whether ``info``'s objects need the webhook (a version other than the stored one)."""
         return _webhook(info) is not None and info.api_version != info.storage_api_version

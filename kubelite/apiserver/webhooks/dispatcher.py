@@ -42,14 +42,16 @@ class Webhooks:
         self.registry = registry
         self.source = WebhookSource(registry)
         self.client = WebhookClient(registry)
+        self.conversion = ConversionWebhooks(self.client)
 
     def install(self) -> None:
         """Register the registry hooks: mutating webhooks last among the mutating hooks;
         policies, then validating webhooks, first among the validating ones (before quota,
         as upstream orders its plugins); and the CRD conversion webhooks."""
         self.registry.mutating.append(self.mutate)
-        self.registry.converter = ConversionWebhooks(self.client)
-        self.registry.validating[0:0] = [ValidatingPolicies(self.registry, self.source).validate, self.validate]
+        self.registry.converter = self.conversion
+        policies = ValidatingPolicies(self.registry, self.source, self.conversion)
+        self.registry.validating[0:0] = [policies.validate, self.validate]
 
     async def start(self) -> None:
         """Load the configurations."""
@@ -101,13 +103,13 @@ class Webhooks:
         return out
 
     # -- the review ---------------------------------------------------------------------------
-    def _review(self, hook: Hook, target: ResourceInfo, attrs: AdmissionAttributes, operation: str,
-                uid: str) -> Obj:
+    async def _review(self, hook: Hook, target: ResourceInfo, attrs: AdmissionAttributes, operation: str,
+                      uid: str) -> Obj:
         info = attrs.info
         user = CURRENT_USER.get()
 
-        def converted(obj: Obj | None) -> Obj | None:
-            return None if obj is None else convert(obj, info, target)
+        async def converted(obj: Obj | None) -> Obj | None:
+            return None if obj is None else await convert(obj, info, target, self.conversion)
 
         options = request_options(attrs, operation)
         request: Obj = {
@@ -119,8 +121,8 @@ class Webhooks:
             "name": attrs.name,
             "operation": operation,
             "userInfo": user.info() if user is not None else {},
-            "object": converted(attrs.obj),
-            "oldObject": converted(attrs.old),
+            "object": await converted(attrs.obj),
+            "oldObject": await converted(attrs.old),
             "dryRun": attrs.dry_run,
             "options": options,
         }
@@ -198,7 +200,7 @@ class Webhooks:
     async def _mutate_one(self, hook: Hook, target: ResourceInfo, attrs: AdmissionAttributes) -> bool:
         assert attrs.obj is not None
         uid = _uid()
-        review = self._review(hook, target, attrs, attrs.operation, uid)
+        review = await self._review(hook, target, attrs, attrs.operation, uid)
         if not self._check_conditions(hook, review, attrs):
             return False
         try:
@@ -227,7 +229,7 @@ class Webhooks:
             patched = json_patch(review["request"]["object"], ops)
         except StatusError as e:
             raise errors.internal(f"admission webhook \"{hook.name}\" returned an invalid patch: {e}") from None
-        patched = convert(patched, target, attrs.info)
+        patched = await convert(patched, target, attrs.info, self.conversion)
         if patched == attrs.obj:
             return False
         default_for_admission(attrs.info, patched, attrs.old)
@@ -254,7 +256,7 @@ class Webhooks:
                 raise r
 
     async def _ask(self, hook: Hook, target: ResourceInfo, attrs: AdmissionAttributes, *, mutating: bool) -> None:
-        review = self._review(hook, target, attrs, attrs.operation, _uid())
+        review = await self._review(hook, target, attrs, attrs.operation, _uid())
         if not self._check_conditions(hook, review, attrs):
             return
         try:

@@ -25,6 +25,7 @@ from kubelite.apiextensions.cel import cel_go_error
 from kubelite.apiserver.registry import AdmissionAttributes, Registry
 from kubelite.apiserver.security import CURRENT_USER
 from kubelite.apiserver.webhooks import matching
+from kubelite.apiserver.webhooks.conversion import ConversionWebhooks
 from kubelite.apiserver.webhooks.shared import convert, request_options, warn
 from kubelite.apiserver.webhooks.source import CONFIG_RESOURCES, WebhookSource
 
@@ -106,9 +107,10 @@ async def observe_generations(registry: Registry, policies: dict[str, Obj]) -> N
 class ValidatingPolicies:
     """The validating hook that applies policies through their bindings."""
 
-    def __init__(self, registry: Registry, source: WebhookSource):
+    def __init__(self, registry: Registry, source: WebhookSource, conversion: ConversionWebhooks | None = None):
         self.registry = registry
         self.source = source
+        self.conversion = conversion
 
     async def _namespace(self, attrs: AdmissionAttributes) -> Obj | None:
         if not attrs.namespace or (attrs.info.group == "" and attrs.info.plural == "namespaces"):
@@ -253,8 +255,8 @@ class ValidatingPolicies:
         }
         ns = await self._namespace(attrs)
         plain: dict[str, Any] = {
-            "object": None if attrs.obj is None else convert(attrs.obj, info, target),
-            "oldObject": None if attrs.old is None else convert(attrs.old, info, target),
+            "object": None if attrs.obj is None else await convert(attrs.obj, info, target, self.conversion),
+            "oldObject": None if attrs.old is None else await convert(attrs.old, info, target, self.conversion),
             "request": request, "params": param,
             "namespaceObject": _namespace_object(ns),
         }

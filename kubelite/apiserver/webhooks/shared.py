@@ -13,6 +13,7 @@ from kubelite.api.resources import ResourceInfo
 from kubelite.apiextensions.info import CustomResourceInfo
 from kubelite.apiserver.handlers import warning_headers
 from kubelite.apiserver.registry import AdmissionAttributes
+from kubelite.apiserver.webhooks.conversion import ConversionWebhooks
 
 Obj = dict[str, Any]
 
@@ -42,12 +43,15 @@ def warn(text: str) -> None:
         found.append(text)
 
 
-def convert(obj: Obj, source: ResourceInfo, target: ResourceInfo) -> Obj:
+async def convert(obj: Obj, source: ResourceInfo, target: ResourceInfo,
+                  webhooks: ConversionWebhooks | None = None) -> Obj:
     """An object of ``source``'s API in ``target``'s (an equivalent resource): another
-    version of a custom resource differs in apiVersion only (``None`` conversion), the
-    two Event APIs in field names."""
+    version of a custom resource as its CRD's conversion webhook makes it, or differing in
+    apiVersion only (``None`` conversion); the two Event APIs differ in field names."""
     if source is target:
         return obj
+    if webhooks is not None and webhooks.converts(source):
+        return (await webhooks.convert(target, [copy.deepcopy(obj)], target.api_version))[0]
     if source.plural == "events" and not isinstance(source, CustomResourceInfo):
         if target.group == "events.k8s.io":
             return conversion.event_from_core(copy.deepcopy(obj))
