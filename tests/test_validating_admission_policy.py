@@ -127,6 +127,21 @@ def test_policy_and_binding_validation_messages(srv):
     assert 'spec.validations[0].expression: Invalid value: "object.spec.replicas <": compilation failed' in out.stderr
     assert 'spec.validations[1].reason: Unsupported value: "Nope": supported values: "Forbidden", "Invalid", ' \
            '"RequestEntityTooLarge"' in out.stderr
+    rules = [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"],
+              "resourceNames": ["a/b", "x", "x"]}]
+    bad = {"apiVersion": GV, "kind": "ValidatingAdmissionPolicy", "metadata": {"name": "bad-policy"},
+           "spec": {"paramKind": {"apiVersion": "a/b/c", "kind": "Config_Map"},
+                    "matchConstraints": {"resourceRules": rules}}}
+    out = srv.kubectl("create", "-f", "-", input=json.dumps(bad))
+    assert out.returncode == 1
+    for text in ('spec.paramKind.apiVersion: Invalid value: "a/b/c": unexpected GroupVersion string: a/b/c',
+                 'spec.paramKind.kind: Invalid value: "Config_Map": may have mixed case, but should otherwise match: ',
+                 "spec.matchConstraints.resourceRules[0].resourceNames[0]: Invalid value: \"a/b\": may not contain '/'",
+                 'spec.matchConstraints.resourceRules[0].resourceNames[2]: Duplicate value: "x"',
+                 "spec.validations: Required value: validations or auditAnnotations must contain at least one item",
+                 "spec.auditAnnotations: Required value: validations or auditAnnotations must contain at least one "
+                 "item"):
+        assert text in out.stderr, (text, out.stderr)
     bad_binding = {"apiVersion": GV, "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": "bad-binding"},
                    "spec": {"validationActions": ["Deny", "Warn"]}}
     out = srv.kubectl("create", "-f", "-", input=json.dumps(bad_binding))

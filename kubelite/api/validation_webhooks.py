@@ -15,6 +15,7 @@ from typing import Any
 
 from kubelite.api.validation_common import (
     Errs,
+    GoRepr,
     child,
     duplicate,
     forbidden,
@@ -32,6 +33,7 @@ from kubelite.api.validation_common import (
     validate_object_meta,
     validate_object_meta_update,
 )
+from kubelite.api.validation_rbac import path_segment_name
 
 Obj = dict[str, Any]
 GROUP_VERSION = "admissionregistration.k8s.io/v1"
@@ -386,10 +388,7 @@ def _policy_spec(spec: Obj, name: str) -> Errs:
         errs.append(not_supported("spec.failurePolicy", fp, _FAILURE))
     pk = spec.get("paramKind")
     if isinstance(pk, dict):
-        if not pk.get("kind"):
-            errs.append(required("spec.paramKind.kind"))
-        if not pk.get("apiVersion"):
-            errs.append(required("spec.paramKind.apiVersion"))
+        errs += _param_kind(pk)
     match = spec.get("matchConstraints")
     if not isinstance(match, dict):
         errs.append(required("spec.matchConstraints"))
@@ -397,7 +396,11 @@ def _policy_spec(spec: Obj, name: str) -> Errs:
         errs += _match_resources(match, "spec.matchConstraints", require_rules=True)
     validations = spec.get("validations") or []
     if not validations and not spec.get("auditAnnotations"):
-        errs.append(required("spec.validations", "validations or auditAnnotations must contain at least one item"))
+        for f in ("spec.validations", "spec.auditAnnotations"):
+            errs.append(required(f, "validations or auditAnnotations must contain at least one item"))
+    if len(spec.get("auditAnnotations") or []) > _MAX_AUDIT_ANNOTATIONS:
+        errs.append(invalid("spec.auditAnnotations", GoRepr(f"[]AuditAnnotation{{{len(spec['auditAnnotations'])}}}"),
+                            f"must not have more than {_MAX_AUDIT_ANNOTATIONS} auditAnnotations"))
     for i, v in enumerate(validations):
         v = v if isinstance(v, dict) else {}
         path = index("spec.validations", i)
@@ -437,6 +440,38 @@ _CEL_RESERVED = frozenset({"true", "false", "null", "in", "as", "break", "const"
                            "function", "if", "import", "let", "loop", "package", "namespace", "return", "var",
                            "void", "while"})
 _MAX_AUDIT_VALUE_EXPRESSION = 5 * 1024
+_MAX_AUDIT_ANNOTATIONS = 20
+
+
+def _param_kind(pk: Obj) -> Errs:
+    """validateParamKind: a group/version and a kind that lowercases to a DNS-1035 label."""
+    errs: Errs = []
+    api_version = str(pk.get("apiVersion") or "")
+    if not api_version:
+        errs.append(required("spec.paramKind.apiVersion"))
+    elif api_version.count("/") > 1:
+        errs.append(invalid("spec.paramKind.apiVersion", api_version, f"unexpected GroupVersion string: {api_version}"))
+    elif api_version != "/":
+        group, _, version = api_version.rpartition("/")
+        if group:
+            problems = is_dns1123_subdomain(group)
+            if problems:
+                errs.append(invalid("spec.paramKind.apiVersion", group, ",".join(problems)))
+        if not version:
+            errs.append(invalid("spec.paramKind.apiVersion", api_version, "version must be specified"))
+        else:
+            problems = is_dns1035_label(version)
+            if problems:
+                errs.append(invalid("spec.paramKind.apiVersion", version, ",".join(problems)))
+    kind = str(pk.get("kind") or "")
+    if not kind:
+        errs.append(required("spec.paramKind.kind"))
+    else:
+        problems = is_dns1035_label(kind.lower())
+        if problems:
+            errs.append(invalid("spec.paramKind.kind", kind,
+                                "may have mixed case, but should otherwise match: " + ",".join(problems)))
+    return errs
 
 
 def _variables(variables: list[Any]) -> Errs:
@@ -501,7 +536,16 @@ def _match_resources(match: Obj, path: str, *, require_rules: bool) -> Errs:
         errs.append(required(child(path, "resourceRules")))
     for key in ("resourceRules", "excludeResourceRules"):
         for i, rule in enumerate(match.get(key) or []):
-            errs += _validate_rule(rule if isinstance(rule, dict) else {}, index(child(path, key), i))
+            rule = rule if isinstance(rule, dict) else {}
+            rpath = index(child(path, key), i)
+            seen: set[str] = set()
+            for j, rname in enumerate(rule.get("resourceNames") or []):
+                npath = index(child(rpath, "resourceNames"), j)
+                errs += [invalid(npath, rname, m) for m in path_segment_name(str(rname))]
+                if rname in seen:
+                    errs.append(duplicate(npath, rname))
+                seen.add(str(rname))
+            errs += _validate_rule(rule, rpath)
     return errs
 
 
