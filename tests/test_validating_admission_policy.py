@@ -148,6 +148,13 @@ def test_policy_and_binding_validation_messages(srv):
     assert out.returncode == 1
     assert "spec.policyName: Required value" in out.stderr
     assert "must not contain both Deny and Warn" in out.stderr
+    bad_binding["spec"] = {"policyName": "p", "validationActions": ["Deny"],
+                           "paramRef": {"name": "a%b", "parameterNotFoundAction": "Maybe"}}
+    out = srv.kubectl("create", "-f", "-", input=json.dumps(bad_binding))
+    assert out.returncode == 1
+    assert "spec.paramRef.name: Invalid value: \"a%b\": may not contain '%'" in out.stderr
+    assert 'spec.paramRef.parameterNotFoundAction: Unsupported value: "Maybe": supported values: "Deny", "Allow"' \
+        in out.stderr
 
 
 def test_policies_are_printed(srv, made, ns):

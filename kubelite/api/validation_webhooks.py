@@ -558,6 +558,10 @@ def _binding_spec(spec: Obj) -> Errs:
         errs += [invalid("spec.policyName", name, m) for m in name_is_dns_subdomain(str(name), False)]
     ref = spec.get("paramRef")
     if isinstance(ref, dict):
+        if ref.get("name"):
+            errs += [invalid("spec.paramRef.name", ref["name"], m) for m in path_segment_name(str(ref["name"]))]
+        if isinstance(ref.get("selector"), dict):
+            errs += validate_label_selector(ref["selector"], "spec.paramRef.selector")
         if ref.get("name") and ref.get("selector") is not None:
             errs.append(forbidden("spec.paramRef.name", "name and selector are mutually exclusive"))
             errs.append(forbidden("spec.paramRef.selector", "name and selector are mutually exclusive"))
