@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import API_ONLY, namespace_name, start_server
 from crdkit import crd, create_crd, unique_group, version
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 from webhookkit import WebhookServer
 
@@ -180,3 +180,22 @@ def test_policies_see_an_equivalent_version_as_the_webhook_converts_it(srv, hook
     finally:
         srv.kubectl("delete", "validatingadmissionpolicybinding", f"{ns}-binding.example.com")
         srv.kubectl("delete", "validatingadmissionpolicy", name)
+
+
+def test_watch_in_another_version_is_converted(srv, hooks, api, ns):
+    group, plural = conversion_crd(srv, hooks)
+    objs = client.CustomObjectsApi(api)
+    objs.create_namespaced_custom_object(group, "v1", ns, plural, {
+        "apiVersion": f"{group}/v1", "kind": "E2eTestCrd", "metadata": {"name": "cr-instance-1"},
+        "spec": {"hostPort": "localhost:8080"}})
+    seen = []
+    w = watch.Watch()
+    for ev in w.stream(objs.list_namespaced_custom_object, group, "v2", ns, plural, timeout_seconds=5):
+        seen.append((ev["type"], ev["object"]["apiVersion"], ev["object"]["spec"]))
+        if len(seen) == 1:
+            objs.patch_namespaced_custom_object(group, "v1", ns, plural, "cr-instance-1",
+                                                {"spec": {"hostPort": "localhost:9090"}})
+        if len(seen) == 2:
+            w.stop()
+    assert seen == [("ADDED", f"{group}/v2", {"host": "localhost", "port": "8080"}),
+                    ("MODIFIED", f"{group}/v2", {"host": "localhost", "port": "9090"})]
