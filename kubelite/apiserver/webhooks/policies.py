@@ -140,8 +140,8 @@ class ValidatingPolicies:
         rules = match.get("resourceRules")
         target: ResourceInfo | None = None
         for info in candidates:
-            # A binding without resourceRules takes the policy's resources.
-            if rules is None or any(rule_ok(r, info) for r in rules):
+            # No resourceRules (a binding's may be empty) leaves the resource as requested.
+            if not rules or any(rule_ok(r, info) for r in rules):
                 target = info
                 break
         if target is None:
