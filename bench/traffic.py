@@ -9,6 +9,11 @@ bootcamp Deployment behind a NodePort Service. Each request opens a new connecti
 curl does, so the per-connection cost (for the userspace proxy: accept, pick an
 endpoint, dial, splice) is what is measured. With Debian's ``wrk`` installed, keep-alive
 rows from a load generator that is not the bottleneck are added.
+
+``--backend nginx`` (Debian's nginx-light installed; not needed by the tests) serves a small
+fixed answer from the host's nginx in each pod's network namespace instead of the bootcamp
+app, whose BusyBox CGI starts processes per request: then the Service path, not the app,
+is what limits the numbers.
 """
 from __future__ import annotations
 
@@ -34,6 +39,22 @@ from tests.test_services_rollout import Load, http_get, node_ip  # noqa: E402
 os.environ["KUBELITE_OFFLINE"] = "1"
 
 
+async def any_get(host: str, port: int, timeout: float = 5.0) -> bytes:
+    """One GET on a fresh connection that only checks for a 200 (the nginx backend)."""
+    r, w = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    try:
+        w.write(b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+        raw = await asyncio.wait_for(r.read(), timeout)
+    finally:
+        w.close()
+    if not raw.startswith(b"HTTP/1.") or raw.split()[1] != b"200":
+        raise OSError(f"bad reply {raw[:80]!r}")
+    return raw
+
+
+GET = http_get
+
+
 async def measure(host: str, port: int, total: int, concurrency: int) -> tuple[float, list[float], int]:
     """(requests/s, latencies in ms, failures) for `total` GETs over `concurrency` clients."""
     lat: list[float] = []
@@ -46,7 +67,7 @@ async def measure(host: str, port: int, total: int, concurrency: int) -> tuple[f
             left -= 1
             t = time.perf_counter()
             try:
-                await http_get(host, port)
+                await GET(host, port)
                 lat.append((time.perf_counter() - t) * 1000)
             except (TimeoutError, OSError):
                 failed += 1
@@ -84,6 +105,42 @@ def wrk(host: str, port: int, seconds: int, concurrency: int) -> tuple[float, fl
     return (float(rps.group(1)) if rps else float("nan")), ms("50"), ms("99")
 
 
+NGINX_CONF = """worker_processes 1;
+error_log {dir}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path {dir}/tmp;
+  proxy_temp_path {dir}/tmp;
+  fastcgi_temp_path {dir}/tmp;
+  uwsgi_temp_path {dir}/tmp;
+  scgi_temp_path {dir}/tmp;
+  server {{ listen 8080; location / {{ return 200 "hello\\n"; }} }}
+}}
+"""
+
+
+def deploy_nginx(srv, tmp: Path, replicas: int) -> None:
+    """A Deployment whose pods run the host's nginx (process runtime) in their own netns."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(nginx):
+        raise SystemExit("--backend nginx needs Debian's nginx-light (apt-get install nginx-light)")
+    d = tmp / "nginx"
+    (d / "tmp").mkdir(parents=True)
+    (d / "nginx.conf").write_text(NGINX_CONF.format(dir=d))
+    # Each replica writes its own pid file (nginx removes it when it stops).
+    cmd = f'exec {nginx} -c {d}/nginx.conf -g "pid {d}/nginx-$$.pid; daemon off;"'
+    import json
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "bench"},
+           "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                                 "spec": {"containers": [{"name": "nginx", "image": "jocatalin/kubernetes-bootcamp:v1",
+                                                          "command": ["/bin/sh", "-c", cmd],
+                                                          "ports": [{"containerPort": 8080}]}]}}}}
+    srv.kubectl("apply", "-f", "-", input=json.dumps(dep), check=True)
+
+
 def kernel_path_usable() -> bool:
     """Root with nft: what the nftables Service path needs."""
     return os.geteuid() == 0 and shutil.which("nft") is not None
@@ -98,6 +155,8 @@ def main() -> None:
                     help="Service data paths to measure, comma-separated (nftables, userspace)")
     ap.add_argument("--wrk-seconds", type=int, default=5)
     ap.add_argument("--skip-rollouts", action="store_true", help="only the throughput tables")
+    ap.add_argument("--backend", choices=["bootcamp", "nginx"], default="bootcamp",
+                    help="what the pods serve (nginx: the host's nginx, a fixed 6-byte answer)")
     args = ap.parse_args()
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
         bench_mode(args, mode)
@@ -109,14 +168,20 @@ def bench_mode(args: argparse.Namespace, mode: str) -> None:
     srv = start_server(tmp, "--proxy-mode", mode)
     try:
         srv.kubectl("create", "namespace", "bench", check=True)
-        srv.kubectl("-n", "bench", "create", "deployment", "web", "--image=jocatalin/kubernetes-bootcamp:v1",
-                    f"--replicas={args.replicas}", check=True)
+        if args.backend == "nginx":
+            global GET
+            GET = any_get
+            deploy_nginx(srv, tmp, args.replicas)
+            args.skip_rollouts = True  # the rollouts switch bootcamp images
+        else:
+            srv.kubectl("-n", "bench", "create", "deployment", "web", "--image=jocatalin/kubernetes-bootcamp:v1",
+                        f"--replicas={args.replicas}", check=True)
         srv.kubectl("-n", "bench", "expose", "deployment", "web", "--type=NodePort", "--port=8080", check=True)
         srv.kubectl("-n", "bench", "rollout", "status", "deployment/web", check=True, timeout=120)
         port = srv.kjson("-n", "bench", "get", "service", "web")["spec"]["ports"][0]["nodePort"]
         host = node_ip(srv)
         pod_ip = srv.kjson("-n", "bench", "get", "pods")["items"][0]["status"]["podIP"]
-        srv.wait_for(lambda: asyncio.run(http_get(host, port)), what="the node port answering")
+        srv.wait_for(lambda: asyncio.run(GET(host, port)), what="the node port answering")
 
         cluster_ip = srv.kjson("-n", "bench", "get", "service", "web")["spec"]["clusterIP"]
         rows = []

@@ -39,6 +39,8 @@ from kubelite.client.rest import Client, ClientConfig
 from kubelite.client.supervise import spawn
 from kubelite.controllers.clientbuilder import ServiceAccountClients
 from kubelite.dns.component import DNSOptions, kube_dns_ip
+from kubelite.images.store import GCPolicy
+from kubelite.ingress.controller import IngressOptions
 from kubelite.pki import PKI
 from kubelite.proxy.ranges import LOOPBACK_DEFAULT, RangeError, ServiceRange
 from kubelite.store.sqlite import SqliteStore
@@ -67,10 +69,13 @@ class ServerOptions:
     runtime: str = "process"
     network: str = "auto"
     pod_max_pids: int | None = None
+    image_gc: GCPolicy = field(default_factory=GCPolicy)  # the kubelet's image GC thresholds
+    image_gc_period: float = 300.0
     with_agent: bool = True
     with_controllers: bool = True
     with_scheduler: bool = True
     with_proxy: bool = True
+    with_network_policy: bool = True  # the NetworkPolicy enforcer (kernel path only)
     offline: bool = False          # no registry off this machine is contacted (KUBELITE_OFFLINE=1 also sets it)
     registry_config: str = ""      # k3s-style registries.yaml (default DATA_DIR/registries.yaml)
     # A graceful stop ends the oci runtime's containers unless this is set (restarts and
@@ -81,6 +86,7 @@ class ServerOptions:
     compact_keep: int = 10_000
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     dns: DNSOptions = field(default_factory=DNSOptions)  # the cluster DNS (kube-dns)
+    ingress: IngressOptions = field(default_factory=IngressOptions)  # the built-in ingress controller
 
 
 def default_data_dir() -> str:
@@ -223,30 +229,37 @@ def kernel_path_missing(opts: ServerOptions) -> str:
     return ""
 
 
-def plan_service_path(opts: ServerOptions) -> tuple[str, ServiceRange | None]:
-    """The service range, and the claimed range when the kernel (nftables) path runs."""
+def plan_service_path(opts: ServerOptions) -> tuple[ServiceRange, bool]:
+    """The claimed service range, and whether the kernel (nftables) path serves it."""
     from kubelite.proxy import ranges
-    if opts.proxy_mode == "userspace":
-        return opts.service_cidr or ranges.remembered(opts.data_dir) or LOOPBACK_DEFAULT, None
-    why = kernel_path_missing(opts)
+    # A cluster made before ranges were remembered used the loopback default.
+    legacy = (ranges.remembered(opts.data_dir) is None
+              and os.path.exists(os.path.join(opts.data_dir, "db", "state.db")))
     requested = opts.service_cidr
+    if opts.proxy_mode == "userspace":
+        return _claim_loopback(opts, requested, legacy), False
+    why = kernel_path_missing(opts)
     loopback = False
     if requested:
         try:
             loopback = ipaddress.ip_network(requested, strict=False).is_loopback
         except ValueError as e:
             raise StartupError(f"--service-cidr {requested}: {e}") from e
-    elif ranges.remembered(opts.data_dir) is None and os.path.exists(os.path.join(opts.data_dir, "db", "state.db")):
-        # A cluster made before: its ClusterIPs are loopback ones, which only the userspace proxy serves.
-        loopback = True
-        requested = LOOPBACK_DEFAULT
+    else:
+        remembered = ranges.remembered(opts.data_dir)
+        if legacy:
+            loopback = True
+            requested = LOOPBACK_DEFAULT
+        elif remembered is not None and ipaddress.ip_network(remembered).is_loopback:
+            loopback = True
+            requested = remembered
     if loopback and not why:
         why = f"its service range {requested} is loopback (pods cannot reach it); pass --service-cidr"
     if why:
         if opts.proxy_mode == "nftables":
             raise StartupError(f"--proxy-mode nftables: {why}")
         log.info("services: userspace proxy (the nftables path is off: %s)", why)
-        return requested or ranges.remembered(opts.data_dir) or LOOPBACK_DEFAULT, None
+        return _claim_loopback(opts, requested, legacy), False
     try:
         rng = ranges.claim(opts.data_dir, requested)
     except RangeError as e:
@@ -257,7 +270,29 @@ def plan_service_path(opts: ServerOptions) -> tuple[str, ServiceRange | None]:
         rng.release()
         raise StartupError(str(e)) from e
     log.info("services: nftables data path, service range %s", rng.cidr)
-    return rng.cidr, rng
+    if _read_sysctl("net/ipv4/ip_forward") == "0":
+        # Left as the host has it: the pod bridges get forwarding, other interfaces are the admin's.
+        log.info("services: net.ipv4.ip_forward is 0, so other hosts reach NodePorts only through "
+                 "interfaces with forwarding on (sysctl -w net.ipv4.ip_forward=1 turns it on for all)")
+    return rng, True
+
+
+def _read_sysctl(name: str) -> str:
+    try:
+        with open(f"/proc/sys/{name}") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _claim_loopback(opts: ServerOptions, requested: str, legacy: bool) -> ServiceRange:
+    from kubelite.proxy import ranges
+    try:
+        rng = ranges.claim_loopback(opts.data_dir, requested, legacy=legacy)
+    except RangeError as e:
+        raise StartupError(str(e)) from e
+    log.info("services: service range %s", rng.cidr)
+    return rng
 
 
 # After a restart the node's pods start again; /readyz waits this long at most for those
@@ -438,9 +473,12 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         if why := missing():
             raise StartupError(f"--runtime oci: {why}")
     lock = _lock(opts.data_dir)
-    svc_range: ServiceRange | None = None
+    claimed: ServiceRange | None = None
     try:
-        service_cidr, svc_range = plan_service_path(opts)
+        claimed, kernel_path = plan_service_path(opts)
+        service_cidr = claimed.cidr
+        # Only the kernel path's range goes to the components: it means "route it in nftables".
+        svc_range = claimed if kernel_path else None
         pki = PKI(opts.data_dir)
         # In-cluster clients dial the kubernetes Service by ClusterIP or by name.
         kube_ip = str(ipaddress.ip_network(service_cidr, strict=False).network_address + 1)
@@ -448,8 +486,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         store = _open_store(opts.data_dir)
         tighten_modes(opts.data_dir)  # what was created just now, too
     except BaseException:
-        if svc_range is not None:
-            svc_range.release()
+        if claimed is not None:
+            claimed.release()
         lock.close()
         raise
     advertise = "127.0.0.1" if opts.bind_address in ("0.0.0.0", "::", "") else opts.bind_address
@@ -465,8 +503,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         await api.start()
     except OSError as e:
         await store.close()
-        if svc_range is not None:
-            svc_range.release()
+        claimed.release()
         lock.close()
         why = _why(e)
         hint = {errno.EADDRINUSE: " (is another server running? choose another port with --api-port)",
@@ -478,9 +515,15 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     try:
         await bootstrap(api.registry, api_address=advertise, api_port=opts.api_port)
         await ensure_policy(api.registry)
+        if opts.with_agent:
+            from kubelite.storage.bootstrap import ensure_default_class
+            await ensure_default_class(api.registry)
         if opts.dns.enabled:
             from kubelite.dns.component import ensure_service
             await ensure_service(api.registry, service_cidr)
+        if opts.ingress.enabled and opts.with_agent:
+            from kubelite.ingress.component import ensure_class
+            await ensure_class(api.registry)
         api.ready.set()
         readiness.install(api.health, opts)
         url = f"https://{advertise}:{opts.api_port}"
@@ -522,8 +565,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         await store.close()
         if opts.with_agent and opts.runtime == "oci" and not opts.keep_pods_on_stop:
             await _stop_containers(opts.data_dir)
-        if svc_range is not None:
-            svc_range.release()
+        claimed.release()
         lock.close()
 
 
@@ -618,6 +660,7 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                                                 offline=opts.offline or offline_from_env(),
                                                 registry_config=opts.registry_config,
                                                 pod_max_pids=opts.pod_max_pids,
+                                                image_gc=opts.image_gc, image_gc_period=opts.image_gc_period,
                                                 service_routing=svc_range is not None,
                                                 cluster_dns=[kube_dns_ip(service_cidr)] if opts.dns.enabled else [],
                                                 cluster_domain=opts.dns.cluster_domain))
@@ -649,9 +692,85 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                     await p.stop()
             return run
         comps.append(("proxy", proxy))
+    if opts.with_agent:
+        comps.append(("local-path-provisioner", _local_path(opts, clients, node_name)))
     if opts.dns.enabled and opts.with_agent:
         comps.append(("cluster-dns", _cluster_dns(opts, clients, readiness, registry, agent_up)))
+    if opts.with_agent:
+        comps.append(("network-policy", _network_policy(opts, clients, readiness, svc_range, agent_up)))
+    if opts.ingress.enabled and opts.with_agent:
+        comps.append(("ingress", _ingress(opts, clients, node_name)))
     return comps
+
+
+def _network_policy(opts: ServerOptions, clients: ComponentClients, readiness: LocalReadiness,
+                    svc_range: ServiceRange | None, agent_up: asyncio.Event) -> Run:
+    """The NetworkPolicy enforcer next to the kernel Service path (its node bridge known once the
+    agent has its network); elsewhere a watcher that warns about every policy nothing enforces."""
+    from kubelite.netpol.enforcer import USER, NetworkPolicyEnforcer, warn_unenforced
+    from kubelite.netpol.rules import table_name
+    client = clients.client("network-policy", USER)
+    why = ("--disable network-policy" if not opts.with_network_policy else
+           "the nftables data path is off (userspace proxy)" if svc_range is None else "")
+
+    def network_policy(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            if why or svc_range is None:
+                await warn_unenforced(client, why, stop)
+                return
+            stopped = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait([stopped, asyncio.ensure_future(agent_up.wait())], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+            agent = readiness.agent
+            if stop.is_set() or agent is None:
+                return
+            # Like the Services' table: the oci runtime's pods outlive the server, so do their rules.
+            e = NetworkPolicyEnforcer(client, table=table_name(svc_range.cidr), bridge=agent.slot.bridge,
+                                      delete_on_stop=opts.runtime != "oci")
+            await e.start()
+            try:
+                await stop.wait()
+            finally:
+                await e.stop()
+        return run
+    return network_policy
+
+
+def _ingress(opts: ServerOptions, clients: ComponentClients, node_name: str) -> Run:
+    """The built-in ingress controller, listening on the node's address."""
+    from kubelite.ingress.component import USER
+    from kubelite.ingress.controller import IngressController
+    from kubelite.proxy.proxy import node_internal_ip
+    client = clients.client("ingress", USER)
+
+    def ingress(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            ip = await node_internal_ip(client, node_name)
+            ctl = IngressController(client, node_ip=ip, listen=ip, http_port=opts.ingress.http_port,
+                                    https_port=opts.ingress.https_port,
+                                    tls_dir=os.path.join(opts.data_dir, "ingress", "tls"))
+            await ctl.run(stop)
+        return run
+    return ingress
+
+
+def _local_path(opts: ServerOptions, clients: ComponentClients, node_name: str) -> Run:
+    """The local-path provisioner: volumes are directories under this server's data directory."""
+    from kubelite.client.informer import InformerFactory
+    from kubelite.storage.localpath import IDENTITY, LocalPathProvisioner
+    client = clients.client("local-path-provisioner", IDENTITY)
+
+    def local_path(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            factory = InformerFactory(client)
+            try:
+                await LocalPathProvisioner(client, factory, data_dir=opts.data_dir, node_name=node_name).run(stop)
+            finally:
+                await factory.stop()
+        return run
+    return local_path
 
 
 def _cluster_dns(opts: ServerOptions, clients: ComponentClients, readiness: LocalReadiness, registry: Registry,

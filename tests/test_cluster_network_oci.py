@@ -119,3 +119,60 @@ def test_nslookup_of_a_service_answers_its_cluster_ip(srv: Server):
     ip = srv.kjson("get", "service", "web")["spec"]["clusterIP"]
     out = in_client(srv, "busybox", "nslookup", "web.default.svc.cluster.local").stdout
     assert ip in out
+
+
+INCLUSTER = """
+import os
+from kubernetes import client, config
+print("host:", os.environ["KUBERNETES_SERVICE_HOST"])
+config.load_incluster_config()
+names = sorted(p.metadata.name for p in client.CoreV1Api().list_namespaced_pod("default").items)
+print("pods:", " ".join(names))
+"""
+
+
+def _host_dirs() -> list[tuple[str, str]]:
+    """(host directory, path in the container) for what the host's Python and the kubernetes
+    package need, lent to the pod read-only. ``/lib`` and ``/lib64`` keep their names (the
+    dynamic loader is asked for by that path) even where they are links into ``/usr``."""
+    import kubernetes
+    site = os.path.dirname(os.path.dirname(kubernetes.__file__))
+    wanted = [os.path.realpath(d) for d in (sys.prefix, sys.base_prefix, site, "/usr/lib")] + ["/lib", "/lib64"]
+    pairs = {d: os.path.realpath(d) for d in wanted if os.path.isdir(d)}
+    # A mount inside another one would be hidden by it: keep the outermost container paths.
+    return sorted((host, d) for d, host in pairs.items()
+                  if not any(d != o and d.startswith(o + "/") for o in pairs))
+
+
+def test_load_incluster_config_in_a_pod_lists_pods(srv: Server):
+    """The official Python client, run inside an oci container with its projected token and
+    ``KUBERNETES_SERVICE_HOST``, reaches the API server through the kubernetes Service."""
+    import kubernetes
+    srv.kubectl("create", "rolebinding", "incluster-view", "--clusterrole=view", "--serviceaccount=default:default",
+                check=True)
+    dirs = _host_dirs()
+    site = os.path.dirname(os.path.dirname(kubernetes.__file__))
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "incluster"},
+           "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                    "volumes": [{"name": f"host{i}", "hostPath": {"path": host, "type": "Directory"}}
+                                for i, (host, _) in enumerate(dirs)],
+                    "containers": [{"name": "py", "image": IMAGE,
+                                    "command": [os.path.realpath(sys.executable), "-c", INCLUSTER],
+                                    "env": [{"name": "PYTHONPATH", "value": site}],
+                                    "volumeMounts": [{"name": f"host{i}", "mountPath": path, "readOnly": True}
+                                                     for i, (_, path) in enumerate(dirs)]}]}}
+    srv.kubectl("apply", "-f", "-", input=json.dumps(pod), check=True)
+    try:
+        phase = srv.wait_for(lambda: srv.kjson("get", "pod", "incluster").get("status", {}).get("phase")
+                             in ("Succeeded", "Failed") and srv.kjson("get", "pod", "incluster")["status"]["phase"],
+                             timeout=90, what="the in-cluster client pod to finish")
+        logs = srv.kubectl("logs", "incluster").stdout
+        assert phase == "Succeeded", logs + srv.log_tail()
+        names = logs.split("pods:", 1)[1].split()
+        host = logs.split("host:", 1)[1].split()[0]
+        assert host == srv.kjson("get", "service", "kubernetes")["spec"]["clusterIP"]
+        assert "client" in names and "incluster" in names
+        assert len([n for n in names if n.startswith("web-")]) == 2
+    finally:
+        srv.kubectl("delete", "pod", "incluster", "--wait=false")
+        srv.kubectl("delete", "rolebinding", "incluster-view")

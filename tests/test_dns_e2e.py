@@ -55,6 +55,12 @@ def ask(listener, name: str, rdtype: str = "A", *, tcp: bool = False) -> dns.mes
     return dns.query.udp(q, addr, port=port, timeout=5)
 
 
+def service_ip(server, n: int) -> str:
+    """The n-th address of the server's own service range (each server claims a block)."""
+    cidr = (server.data_dir / "service-cidr").read_text().strip()
+    return str(ipaddress.ip_network(cidr).network_address + n)
+
+
 def records(resp: dns.message.Message, rdtype: int = dns.rdatatype.A) -> list[str]:
     return sorted(rd.to_text() for rs in resp.answer if rs.rdtype == rdtype for rd in rs)
 
@@ -62,15 +68,16 @@ def records(resp: dns.message.Message, rdtype: int = dns.rdatatype.A) -> list[st
 def test_kube_dns_service_in_kube_system(fake, listener):
     svc = fake.kjson("get", "service", "kube-dns", "-n", "kube-system")
     assert svc["metadata"]["labels"]["k8s-app"] == "kube-dns"
-    assert svc["spec"]["clusterIP"] == "127.96.0.10"  # the 10th address of the service range
+    assert svc["spec"]["clusterIP"] == service_ip(fake, 10)  # the 10th address of the service range
+    assert ipaddress.ip_address(service_ip(fake, 10)) in ipaddress.ip_network("127.96.0.0/12")
     assert [(p["name"], p["port"], p["protocol"]) for p in svc["spec"]["ports"]] == [
         ("dns", 53, "UDP"), ("dns-tcp", 53, "TCP"), ("metrics", 9153, "TCP")]
     ep = fake.kjson("get", "endpoints", "kube-dns", "-n", "kube-system")
     assert ep["subsets"][0]["addresses"] == [{"ip": listener[0]}]
     r = ask(listener, "kube-dns.kube-system.svc.cluster.local")
-    assert records(r) == ["127.96.0.10"]
+    assert records(r) == [service_ip(fake, 10)]
     r = ask(listener, "kubernetes.default.svc.cluster.local", tcp=True)
-    assert records(r) == ["127.96.0.1"]
+    assert records(r) == [service_ip(fake, 1)]
 
 
 def test_should_provide_dns_for_services(fake, listener, ns):
@@ -159,8 +166,8 @@ def test_pod_resolv_conf_follows_dns_policy(host, request):
 
     first = host.wait_for(lambda: text("first"), what="the pod's resolv.conf")
     assert first.startswith(f"search {ns}.svc.cluster.local svc.cluster.local cluster.local")
-    assert "nameserver 127.96.0.10\n" in first and first.endswith("options ndots:5\n")
-    assert "127.96.0.10" not in host.wait_for(lambda: text("default") or "(empty)", what="Default resolv.conf")
+    assert f"nameserver {service_ip(host, 10)}\n" in first and first.endswith("options ndots:5\n")
+    assert service_ip(host, 10) not in host.wait_for(lambda: text("default") or "(empty)", what="Default resolv.conf")
     assert host.wait_for(lambda: text("none"), what="None resolv.conf") == (
         "search a.example\nnameserver 192.0.2.10\noptions ndots:2\n")
     bad = json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bad"},

@@ -17,7 +17,7 @@ from conftest import create_namespace, start_server
 from nodeharness import apply, condition, container_status, events_text, get_pod, pod
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
-SERVICE_RANGE = ipaddress.ip_network("127.96.0.0/16")
+SERVICE_RANGE = ipaddress.ip_network("127.96.0.0/12")  # every userspace service block
 P = "fake.kubelite.dev/"
 
 

@@ -48,7 +48,7 @@ def stop_and_clean(srv: Server, sig: int = 15) -> None:
 def cluster(tmp_path_factory):
     srv = start_server(tmp_path_factory.mktemp("nft"))
     try:
-        assert (srv.data_dir / "service-cidr").exists(), "the server did not take the nftables path:\n" + srv.log_tail()
+        assert table_of(srv) in tables(), "the server did not take the nftables path:\n" + srv.log_tail()
         yield srv
     finally:
         stop_and_clean(srv)
@@ -123,6 +123,9 @@ def test_the_node_reaches_the_node_port_on_localhost_and_the_cluster_ip(cluster,
     np = svc["spec"]["ports"][0]["nodePort"]
     assert routed(cluster, f"http://127.0.0.1:{np}/") == {pods(cluster, ns)[0]["metadata"]["name"]}
     assert routed(cluster, f"http://{svc['spec']['clusterIP']}:8080/")
+    # The proxy holds the port on the host, so no other server hands it out again.
+    from kubelite.proxy.ports import port_free
+    assert not port_free(np, "TCP")
 
 
 def test_the_kubernetes_service_reaches_the_api_server_from_a_pod(cluster, ns):
@@ -263,3 +266,41 @@ def test_udp_flows_follow_the_endpoints_conntrack_is_cleaned(cluster, ns):
         assert second.startswith("echo-")
     finally:
         client.close()
+
+
+@pytest.fixture
+def remote_host():
+    """Another host on a link of its own: a network namespace the test makes (198.51.100.0/30,
+    a documentation range), with forwarding enabled on the node's end of that link only."""
+    name, here, there = f"kl-rem{os.getpid() % 10000}", f"klr{os.getpid() % 10000}a", f"klr{os.getpid() % 10000}b"
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+    ip("netns", "add", name)
+    try:
+        ip("link", "add", here, "type", "veth", "peer", "name", there)
+        ip("link", "set", there, "netns", name)
+        ip("addr", "add", "198.51.100.1/30", "dev", here)
+        ip("link", "set", here, "up")
+        ip("-n", name, "addr", "add", "198.51.100.2/30", "dev", there)
+        ip("-n", name, "link", "set", there, "up")
+        ip("-n", name, "link", "set", "lo", "up")
+        ip("-n", name, "route", "add", "default", "via", "198.51.100.1")
+        with open(f"/proc/sys/net/ipv4/conf/{here}/forwarding", "w") as f:
+            f.write("1")
+        yield name
+    finally:
+        subprocess.run(["ip", "link", "del", here], capture_output=True)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def test_a_node_port_answers_another_host(cluster, ns, remote_host):
+    """NodePorts are DNATed for every local address, so a client on another host reaches
+    them through the node's address on that host's link (upstream needs forwarding on the
+    interface the traffic arrives on, as here)."""
+    svc = deploy(cluster, ns)
+    np = svc["spec"]["ports"][0]["nodePort"]
+    routed(cluster, f"http://127.0.0.1:{np}/")
+    p = subprocess.run(["ip", "netns", "exec", remote_host, "curl", "-sS", "-m", "5", f"http://198.51.100.1:{np}/"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "Hello Kubernetes bootcamp!" in p.stdout, (p.stdout, p.stderr)

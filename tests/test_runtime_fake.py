@@ -10,7 +10,7 @@ from kubelite.node.runtime import logs
 from kubelite.node.runtime.fake import Behaviour, FakeRuntime, behaviour, parse_duration, pod_cidr_for_slot
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
-SERVICE_RANGE = ipaddress.ip_network("127.96.0.0/16")
+SERVICE_RANGE = ipaddress.ip_network("127.96.0.0/12")  # every userspace service block
 
 
 def _pod(annotations: dict | None = None, init: list[str] = ()) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kubelite.api.errors import Cause, invalid
@@ -21,8 +21,10 @@ NODE_PORT_RANGE = (30000, 32767)
 class ServiceAllocator:
     """Allocates cluster IPs from a CIDR and node ports from 30000–32767."""
 
-    def __init__(self, service_cidr: str):
+    def __init__(self, service_cidr: str, *, port_free: Callable[[int, str], bool] | None = None):
         self.net = ipaddress.ip_network(service_cidr)
+        # Asked before a port is handed out: another server on this host may route it.
+        self.port_free = port_free
 
     @property
     def api_service_ip(self) -> str:
@@ -100,6 +102,15 @@ class ServiceAllocator:
                 return str(cand)
         raise invalid("Service", "", "", [Cause("FieldValueInvalid", "range is full", "spec.clusterIPs")])
 
+    def _pick(self, free: list[int], protocol: str) -> int:
+        # A port something else on this host holds (another server's Service, any program)
+        # would not answer for us; after a few tries take one anyway, as upstream would.
+        for _ in range(64):
+            np = random.choice(free)
+            if self.port_free is None or self.port_free(np, protocol):
+                return np
+        return random.choice(free)
+
     def _node_ports(self, spec: Obj, old_spec: Obj, others: list[Obj], name: str) -> None:
         wants = spec.get("type") in ("NodePort", "LoadBalancer")
         if spec.get("type") == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is False:
@@ -138,6 +149,6 @@ class ServiceAllocator:
                 free = [n for n in range(lo, hi + 1) if n not in used and n not in mine]
                 if not free:
                     raise invalid("Service", "", name, [Cause("FieldValueInvalid", "range is full", f"spec.ports[{i}].nodePort")])
-                np = random.choice(free)
+                np = self._pick(free, p.get("protocol") or "TCP")
             p["nodePort"] = np
             mine.add(np)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 log = logging.getLogger("kubelite.node")
 
 LOCK_DIR = "/run/kubelite" if os.access("/run", os.W_OK) else os.path.join("/tmp", f"kubelite-{os.getuid()}")
-MAX_SLOTS = 90  # 127.1–127.90 host ranges stay below the 127.96/16 service range
+MAX_SLOTS = 90  # 127.1–127.90 host ranges stay below the 127.96/12 service ranges
 # Every pod CIDR is inside this range.  An "unreachable" route for the whole range makes a
 # packet for a pod whose bridge is already gone fail locally instead of following the
 # default route off the machine.

@@ -43,6 +43,7 @@ from kubelite.api import meta
 from kubelite.client.protocols import APIClient, SharedInformerFactory
 from kubelite.node.netslot import GUARD_CIDR
 from kubelite.proxy.balancer import DEFAULT_AFFINITY_TIMEOUT, Balancer, Endpoint, usable
+from kubelite.proxy.ports import PortHolder
 from kubelite.proxy.proxy import Proxy, _ServiceState, slice_endpoints
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class Ruleset:
     udp_flows: set[tuple[str, str]] = field(default_factory=set)  # ("ip:port" or ":nodePort", endpoint ip)
     udp_unserved: set[str] = field(default_factory=set)  # UDP fronts ("ip:port", ":nodePort") without endpoints
     body: str = ""  # the table block alone: what decides whether anything changed
+    node_ports: set[tuple[str, int]] = field(default_factory=set)  # (protocol, port) routed here
 
 
 def service_ports(svc: Obj, slices: list[Obj], node_name: str, node_ips: Iterable[str]) -> list[PortRules]:
@@ -277,7 +279,8 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
     if previous is not None:
         lines += [f"delete chain ip {table} {name}" for name in sorted(previous.chains - wanted)]
         lines += [f"delete set ip {table} {name}" for name in sorted(previous.sets - set(sets))]
-    return Ruleset("\n".join(lines) + "\n", set(sets), wanted, udp_flows, udp_unserved, body_text)
+    node_ports = {(pr.protocol.upper(), pr.node_port) for pr in ports if pr.node_port}
+    return Ruleset("\n".join(lines) + "\n", set(sets), wanted, udp_flows, udp_unserved, body_text, node_ports)
 
 
 class NftError(Exception):
@@ -323,6 +326,7 @@ class NftProxy(Proxy):
         self.applies = 0  # transactions sent to the kernel (tests, diagnostics)
         self._checked: set[str] = set()  # terminating pods whose open connections were (or are) waited for
         self._watchers: set[asyncio.Task[None]] = set()
+        self.ports = PortHolder()
 
     async def sync(self, key: str) -> None:
         """Update the per-Service view (drain bookkeeping); the kernel follows in the next flush."""
@@ -370,6 +374,7 @@ class NftProxy(Proxy):
                     # Flows the reject answered stay in conntrack without a DNAT: drop them so
                     # the client's next datagram is translated now that there are endpoints.
                     await _forget_udp_flows({(front, "") for front in prev.udp_unserved - rs.udp_unserved})
+            self.ports.hold(rs.node_ports)
             self._hold_connected_terminating()
             Proxy._report(self)
 
@@ -414,6 +419,7 @@ class NftProxy(Proxy):
             await asyncio.gather(self._flusher, return_exceptions=True)
             self._flusher = None
         await super().stop()
+        self.ports.close()
         if self.delete_on_stop:
             await delete_table(self.table)
 

@@ -8,6 +8,12 @@ flock on ``LOCK_DIR/service-cidr-<range>.lock`` (holding its data directory) for
 lifetime; a range that overlaps one a live server holds, or one another data directory
 still owns, is refused at start.
 
+Without the kernel path (the userspace proxy) ClusterIPs are loopback addresses, which
+every process of this machine can listen on; each server then takes a /20 block of
+``LOOPBACK_SUPERNET`` the same way, so two servers never share a ClusterIP (the
+``kubernetes`` Service's address above all).  A cluster made before ranges were claimed
+keeps ``LOOPBACK_DEFAULT``.
+
 The whole supernet gets a ``local`` route: packets for a ClusterIP are delivered to this
 host (where the table's DNAT or its reject catch them) and can never follow the default
 route off the machine, whether or not a server is running.
@@ -25,7 +31,8 @@ from kubelite.node.netslot import LOCK_DIR
 SUPERNET = "10.96.0.0/12"
 BLOCK_PREFIX = 20
 RANGE_FILE = "service-cidr"
-LOOPBACK_DEFAULT = "127.96.0.0/16"  # the userspace proxy's range (rootless)
+LOOPBACK_SUPERNET = "127.96.0.0/12"  # the userspace proxy's blocks (rootless)
+LOOPBACK_DEFAULT = "127.96.0.0/16"  # what every server used before blocks were claimed
 
 
 class RangeError(Exception):
@@ -164,6 +171,54 @@ def claim(data_dir: str, requested: str = "") -> ServiceRange:
                 break
         if not cidr:
             raise RangeError(f"every service range in {SUPERNET} is in use; choose one with --service-cidr")
+    _remember(data_dir, cidr, fd)
+    return ServiceRange(cidr, fd)
+
+
+def claim_loopback(data_dir: str, requested: str = "", *, legacy: bool = False) -> ServiceRange:
+    """Claim a loopback service range for the userspace proxy; ``legacy`` keeps LOOPBACK_DEFAULT."""
+    me = os.path.realpath(data_dir)
+    cidr = requested or remembered(data_dir) or (LOOPBACK_DEFAULT if legacy else "")
+    if cidr:
+        try:
+            cidr = str(ipaddress.ip_network(cidr, strict=False))
+        except ValueError as e:
+            raise RangeError(f"invalid service CIDR {cidr!r}: {e}") from None
+        hit = _conflict(cidr, me, owned_too=False)
+        if hit is not None:
+            raise RangeError(f"service CIDR {cidr} overlaps {hit[0]}, used by the running kubelite server "
+                             f"of {hit[1]}; stop that server or choose another range with --service-cidr")
+        fd = _claim(cidr, me)
+    else:
+        fd, cidr = _claim_free_block(me)
+    _remember(data_dir, cidr, fd)
+    return ServiceRange(cidr, fd)
+
+
+def _claim_free_block(me: str) -> tuple[int, str]:
+    # Blocks nobody ever took come first, then those whose data directory is gone, and only
+    # then blocks that a stopped server will want back: that server then finds its range
+    # taken and says so at start, so such blocks are the last resort.
+    owners: dict[str, tuple[str, bool]] = {}
+    for other, owner, live in _holders(me):
+        owners[other] = (owner, live)
+    candidates = []
+    for i, block in enumerate(ipaddress.ip_network(LOOPBACK_SUPERNET).subnets(new_prefix=BLOCK_PREFIX)):
+        owner, live = owners.get(str(block), ("", False))
+        if live or _conflict(str(block), me, owned_too=False) is not None:
+            continue
+        rank = 0 if not owner else (2 if os.path.isdir(owner) else 1)
+        candidates.append((rank, i, str(block)))
+    for _, _, block in sorted(candidates):
+        try:
+            return _claim(block, me), block
+        except RangeError:
+            continue
+    raise RangeError(f"every service range in {LOOPBACK_SUPERNET} is held by a running kubelite server; "
+                     "choose one with --service-cidr")
+
+
+def _remember(data_dir: str, cidr: str, fd: int) -> None:
     try:
         tmp = os.path.join(data_dir, RANGE_FILE + ".tmp")
         with open(tmp, "w") as f:
@@ -172,7 +227,6 @@ def claim(data_dir: str, requested: str = "") -> ServiceRange:
     except OSError:
         os.close(fd)
         raise
-    return ServiceRange(cidr, fd)
 
 
 def guard_route(cidr: str) -> None:

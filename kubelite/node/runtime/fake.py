@@ -6,7 +6,7 @@ seconds; it writes no output, so its log is an empty file.
 
 Addresses: a fake pod's IP is in 127.0.0.0/8 whatever the node's network mode, in a
 range of its own per agent slot (``127.(128+N).0.0/16``), clear of the process runtime's
-host-network pods (127.1–127.90) and of the service range (127.96.0.0/16). Nothing
+host-network pods (127.1–127.90) and of the userspace service ranges (127.96.0.0/12). Nothing
 listens there, and a packet for it never leaves the machine: whatever dials a fake pod
 (the API server's pod proxy, a Service, a probe) gets a local "connection refused".
 

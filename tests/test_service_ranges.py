@@ -1,0 +1,193 @@
+"""Each server claims a service range of its own, also without the kernel data path.
+
+Without nftables the userspace proxy listens on loopback ClusterIPs; two servers on one
+machine used to share 127.96.0.0/16 and the second could not serve the ``kubernetes``
+Service. Now each takes a /20 block of 127.96.0.0/12 and a range held by a running server
+is refused at start.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import ssl
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+from conftest import free_port, start_server
+
+from kubelite.proxy import ranges
+
+SUPERNET = ipaddress.ip_network(ranges.LOOPBACK_SUPERNET)
+
+
+@pytest.fixture
+def locks(tmp_path, monkeypatch):
+    """A private lock directory, so these tests do not see the machine's other servers."""
+    d = tmp_path / "locks"
+    monkeypatch.setattr(ranges, "LOCK_DIR", str(d))
+    return d
+
+
+def data_dir(tmp_path, name: str) -> str:
+    d = tmp_path / name
+    d.mkdir()
+    return str(d)
+
+
+def test_first_server_takes_the_first_block_and_remembers_it(tmp_path, locks):
+    d = data_dir(tmp_path, "a")
+    rng = ranges.claim_loopback(d)
+    try:
+        assert rng.cidr == "127.96.0.0/20" and rng.kubernetes_ip == "127.96.0.1"
+        assert ranges.remembered(d) == "127.96.0.0/20"
+    finally:
+        rng.release()
+    again = ranges.claim_loopback(d)  # a restart keeps its ClusterIPs
+    assert again.cidr == "127.96.0.0/20"
+    again.release()
+
+
+def test_two_live_servers_never_share_a_block(tmp_path, locks):
+    a = ranges.claim_loopback(data_dir(tmp_path, "a"))
+    b = ranges.claim_loopback(data_dir(tmp_path, "b"))
+    try:
+        na, nb = ipaddress.ip_network(a.cidr), ipaddress.ip_network(b.cidr)
+        assert not na.overlaps(nb) and na.subnet_of(SUPERNET) and nb.subnet_of(SUPERNET)
+    finally:
+        a.release()
+        b.release()
+
+
+def test_a_stopped_servers_block_is_left_for_it(tmp_path, locks):
+    a_dir = data_dir(tmp_path, "a")
+    a = ranges.claim_loopback(a_dir)
+    a.release()  # stopped; its data directory stays
+    b = ranges.claim_loopback(data_dir(tmp_path, "b"))
+    try:
+        assert b.cidr != a.cidr
+    finally:
+        b.release()
+    again = ranges.claim_loopback(a_dir)
+    assert again.cidr == a.cidr
+    again.release()
+
+
+def test_a_gone_data_directorys_block_is_reused_before_a_stopped_servers(tmp_path, locks, monkeypatch):
+    monkeypatch.setattr(ranges, "LOOPBACK_SUPERNET", "127.96.0.0/19")  # two blocks only
+    gone, kept = data_dir(tmp_path, "gone"), data_dir(tmp_path, "kept")
+    first = ranges.claim_loopback(gone)
+    second = ranges.claim_loopback(kept)
+    first.release()
+    second.release()
+    os.rename(gone, gone + ".removed")
+    third = ranges.claim_loopback(data_dir(tmp_path, "third"))
+    try:
+        assert third.cidr == first.cidr
+    finally:
+        third.release()
+    held = [ranges.claim_loopback(kept), ranges.claim_loopback(data_dir(tmp_path, "fourth"))]
+    try:
+        with pytest.raises(ranges.RangeError, match="every service range in 127.96.0.0/19 is held"):
+            ranges.claim_loopback(data_dir(tmp_path, "fifth"))
+    finally:
+        for r in held:
+            r.release()
+
+
+def test_a_range_a_running_server_holds_is_refused(tmp_path, locks):
+    a = ranges.claim_loopback(data_dir(tmp_path, "a"))
+    try:
+        with pytest.raises(ranges.RangeError, match=r"overlaps 127\.96\.0\.0/20, used by the running kubelite server"):
+            ranges.claim_loopback(data_dir(tmp_path, "b"), "127.96.0.0/16")
+    finally:
+        a.release()
+    ok = ranges.claim_loopback(data_dir(tmp_path, "c"), "127.96.0.0/16")
+    assert ok.cidr == "127.96.0.0/16"
+    ok.release()
+
+
+def test_a_cluster_from_before_keeps_the_old_default(tmp_path, locks):
+    rng = ranges.claim_loopback(data_dir(tmp_path, "old"), legacy=True)
+    assert rng.cidr == ranges.LOOPBACK_DEFAULT
+    rng.release()
+
+
+def _api_version(srv, ip: str) -> str:
+    # Verified against this server's own CA: the answer can only come from that server.
+    ctx = ssl.create_default_context(cafile=str(srv.data_dir / "tls" / "ca.crt"))
+    with urllib.request.urlopen(f"https://{ip}/version", context=ctx, timeout=5) as r:
+        return r.read().decode()
+
+
+def test_two_userspace_servers_on_one_machine_both_work(tmp_path):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = start_server(tmp_path / "one", "--runtime", "fake", "--proxy-mode", "userspace")
+    try:
+        two = start_server(tmp_path / "two", "--runtime", "fake", "--proxy-mode", "userspace")
+        try:
+            ips = []
+            for srv in (one, two):
+                ip = srv.kjson("get", "service", "kubernetes")["spec"]["clusterIP"]
+                assert ipaddress.ip_address(ip) in SUPERNET
+                ips.append(ip)
+                assert '"gitVersion"' in srv.wait_for(lambda ip=ip, srv=srv: _try(srv, ip),
+                                                      what=f"the kubernetes Service at {ip}")
+            assert ips[0] != ips[1]
+            taken = (one.data_dir / "service-cidr").read_text().strip()
+            p = subprocess.run([sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(tmp_path / "third"),
+                                "--api-port", str(free_port()), "--runtime", "fake", "--service-cidr", taken],
+                               capture_output=True, text=True, timeout=60)
+            assert p.returncode != 0 and f"overlaps {taken}" in p.stderr + p.stdout, p.stderr + p.stdout
+        finally:
+            two.stop()
+    finally:
+        one.stop()
+
+
+def _try(srv, ip: str) -> str:
+    try:
+        return _api_version(srv, ip)
+    except OSError:
+        return ""
+
+
+# -- NodePorts: a port another server (or program) on this host holds is not handed out ------
+
+def test_port_holder_keeps_node_ports_taken_until_released():
+    from kubelite.proxy.ports import PortHolder, port_free
+    port = free_port()
+    holder = PortHolder()
+    try:
+        holder.hold({("TCP", port), ("UDP", port)})
+        assert holder.held() == {("TCP", port), ("UDP", port)}
+        assert not port_free(port, "TCP") and not port_free(port, "UDP")
+        holder.hold({("UDP", port)})
+        assert port_free(port, "TCP") and not port_free(port, "UDP")
+    finally:
+        holder.close()
+    assert port_free(port, "TCP") and port_free(port, "UDP")
+
+
+def test_allocator_skips_node_ports_held_on_this_host():
+    from kubelite.apiserver.allocators import NODE_PORT_RANGE, ServiceAllocator
+    lo, _ = NODE_PORT_RANGE
+    asked: list[tuple[int, str]] = []
+
+    def even_only(port: int, protocol: str) -> bool:
+        asked.append((port, protocol))
+        return port % 2 == 0  # odd ports are "held by another server"
+
+    alloc = ServiceAllocator("127.96.0.0/20", port_free=even_only)
+    for n in range(20):
+        svc = {"metadata": {"name": f"web{n}"}, "spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "UDP"}]}}
+        alloc.allocate(svc, None, [])
+        assert svc["spec"]["ports"][0]["nodePort"] % 2 == 0
+    assert asked and all(proto == "UDP" for _, proto in asked)
+    # An explicit port is the user's choice: not second-guessed.
+    asked.clear()
+    svc2 = {"metadata": {"name": "b"}, "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": lo + 1}]}}
+    alloc.allocate(svc2, None, [svc])
+    assert svc2["spec"]["ports"][0]["nodePort"] == lo + 1 and not asked
