@@ -580,6 +580,7 @@ def _install_reset(api: APIServer, store: SqliteStore, opts: ServerOptions) -> N
     async def refresh() -> None:
         api.security.rbac_cache.invalidate()
         await api.crds.sync()
+        await api.webhooks.start()  # webhooks and policies the reset removed stop applying
     components = opts.with_controllers or opts.with_scheduler or opts.with_agent
     ResetEndpoints(store, refresh, keep_system=components).install(api.extra_paths)
 

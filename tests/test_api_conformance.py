@@ -361,6 +361,11 @@ SUBJECTS = {
                              "spec": {"hard": {"configmaps": "100"}}},
     # A CRD's name is <plural>.<group>: built from the test's namespace name by _crd_subject.
     ("apiextensions.k8s.io", "customresourcedefinitions"): "crd",
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"): {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy", "metadata": {},
+        "spec": {"validations": [{"expression": "true"}], "matchConstraints": {"resourceRules": [{
+            "operations": ["CREATE"], "apiGroups": ["example.com"], "apiVersions": ["v1"],
+            "resources": ["nothings"]}]}}},
     ("", "persistentvolumes"): {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {}, "spec": {
         "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/x"}}},
     ("", "persistentvolumeclaims"): {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {}, "spec": {

@@ -126,6 +126,40 @@ def test_reset_removes_what_tests_made_and_restores_bootstrap_objects(fx: Cluste
     assert int(kjson(fx, "get", "configmap", "again")["metadata"]["resourceVersion"]) > after
 
 
+POLICY = """
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: no-configmaps}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["configmaps"]}
+  validations:
+  - expression: "false"
+    message: no configmaps here
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: no-configmaps}
+spec:
+  policyName: no-configmaps
+  validationActions: [Deny]
+"""
+
+
+def test_reset_drops_admission_policies_made_since(fx: Cluster) -> None:
+    """A policy removed by a reset stops refusing writes at once."""
+    fx.reset()
+    kubectl(fx, "apply", "-f", "-", input=POLICY)
+    refused = wait_for(lambda: (p := kubectl(fx, "create", "configmap", "one", check=False)).returncode != 0 and p,
+                       "the policy to refuse configmaps")
+    assert "no configmaps here" in refused.stderr
+    fx.reset()
+    kubectl(fx, "create", "configmap", "two")
+    assert [i["metadata"]["name"] for i in kjson(fx, "get", "configmaps")["items"]] == ["two"]
+
+
 def test_reset_returns_to_the_snapshot_and_crds_follow() -> None:
     """A CRD in the snapshot stays served with its objects gone; a CRD made after it stops being served."""
     with cluster() as fx:  # its own: the snapshot changes what reset returns to

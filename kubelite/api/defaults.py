@@ -484,6 +484,10 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
     elif api_version == "rbac.authorization.k8s.io/v1":
         from kubelite.api.validation_rbac import apply_rbac_defaults
         apply_rbac_defaults(kind, obj)
+    elif api_version == "admissionregistration.k8s.io/v1":
+        from kubelite.api.validation_webhooks import apply_policy_defaults, apply_webhook_defaults
+        apply_webhook_defaults(kind, obj)
+        apply_policy_defaults(kind, obj)
 
 
 # --- pod admission ---------------------------------------------------------------------

@@ -102,6 +102,68 @@ def kind_message(api_version: str, kind: str) -> str | None:
 
 
 MESSAGES: dict[str, str] = {
+    "admissionregistration.v1.AuditAnnotation": "key=1!:s valueExpression=2!:s",
+    "admissionregistration.v1.ExpressionWarning": "fieldRef=2!:s warning=3!:s",
+    "admissionregistration.v1.MatchResources": (
+        "namespaceSelector=1*:meta.v1.LabelSelector objectSelector=2*:meta.v1.LabelSelector "
+        "resourceRules=3:[]NamedRuleWithOperations excludeResourceRules=4:[]NamedRuleWithOperations matchPolicy=7*:s"
+    ),
+    "admissionregistration.v1.NamedRuleWithOperations": "resourceNames=1:[]s ...=2:RuleWithOperations",
+    "admissionregistration.v1.ParamKind": "apiVersion=1:s kind=2:s",
+    "admissionregistration.v1.ParamRef": (
+        "name=1:s namespace=2:s selector=3*:meta.v1.LabelSelector parameterNotFoundAction=4*:s"
+    ),
+    "admissionregistration.v1.TypeChecking": "expressionWarnings=1:[]ExpressionWarning",
+    "admissionregistration.v1.ValidatingAdmissionPolicy": (
+        "metadata=1:meta.v1.ObjectMeta spec=2:ValidatingAdmissionPolicySpec status=3:ValidatingAdmissionPolicyStatus"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyBinding": (
+        "metadata=1:meta.v1.ObjectMeta spec=2:ValidatingAdmissionPolicyBindingSpec"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyBindingList": (
+        "metadata=1:meta.v1.ListMeta items=2!:[]ValidatingAdmissionPolicyBinding"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec": (
+        "policyName=1:s paramRef=2*:ParamRef matchResources=3*:MatchResources validationActions=4:[]s"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyList": (
+        "metadata=1:meta.v1.ListMeta items=2!:[]ValidatingAdmissionPolicy"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicySpec": (
+        "paramKind=1*:ParamKind matchConstraints=2*:MatchResources validations=3:[]Validation failurePolicy=4*:s "
+        "auditAnnotations=5:[]AuditAnnotation matchConditions=6:[]MatchCondition variables=7:[]Variable"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyStatus": (
+        "observedGeneration=1:i64 typeChecking=2*:TypeChecking conditions=3:[]meta.v1.Condition"
+    ),
+    "admissionregistration.v1.Validation": "expression=1!:s message=2:s reason=3*:s messageExpression=4:s",
+    "admissionregistration.v1.Variable": "name=1!:s expression=2!:s",
+    "admissionregistration.v1.MatchCondition": "name=1!:s expression=2!:s",
+    "admissionregistration.v1.MutatingWebhook": (
+        "name=1!:s clientConfig=2!:WebhookClientConfig rules=3:[]RuleWithOperations failurePolicy=4*:s "
+        "matchPolicy=9*:s namespaceSelector=5*:meta.v1.LabelSelector objectSelector=11*:meta.v1.LabelSelector "
+        "sideEffects=6*!:s timeoutSeconds=7*:i32 admissionReviewVersions=8!:[]s reinvocationPolicy=10*:s "
+        "matchConditions=12:[]MatchCondition"
+    ),
+    "admissionregistration.v1.MutatingWebhookConfiguration": "metadata=1:meta.v1.ObjectMeta webhooks=2:[]MutatingWebhook",
+    "admissionregistration.v1.MutatingWebhookConfigurationList": (
+        "metadata=1:meta.v1.ListMeta items=2!:[]MutatingWebhookConfiguration"
+    ),
+    "admissionregistration.v1.Rule": "apiGroups=1:[]s apiVersions=2:[]s resources=3:[]s scope=4*:s",
+    "admissionregistration.v1.RuleWithOperations": "operations=1:[]s ...=2:Rule",
+    "admissionregistration.v1.ServiceReference": "namespace=1!:s name=2!:s path=3*:s port=4*:i32",
+    "admissionregistration.v1.ValidatingWebhook": (
+        "name=1!:s clientConfig=2!:WebhookClientConfig rules=3:[]RuleWithOperations failurePolicy=4*:s "
+        "matchPolicy=9*:s namespaceSelector=5*:meta.v1.LabelSelector objectSelector=10*:meta.v1.LabelSelector "
+        "sideEffects=6*!:s timeoutSeconds=7*:i32 admissionReviewVersions=8!:[]s matchConditions=11:[]MatchCondition"
+    ),
+    "admissionregistration.v1.ValidatingWebhookConfiguration": (
+        "metadata=1:meta.v1.ObjectMeta webhooks=2:[]ValidatingWebhook"
+    ),
+    "admissionregistration.v1.ValidatingWebhookConfigurationList": (
+        "metadata=1:meta.v1.ListMeta items=2!:[]ValidatingWebhookConfiguration"
+    ),
+    "admissionregistration.v1.WebhookClientConfig": "url=3*:s service=1*:ServiceReference caBundle=2:y",
     "apps.v1.ControllerRevision": "metadata=1:meta.v1.ObjectMeta data=2:runtime.RawExtension revision=3!:i64",
     "apps.v1.ControllerRevisionList": "metadata=1:meta.v1.ListMeta items=2!:[]ControllerRevision",
     "apps.v1.DaemonSet": "metadata=1:meta.v1.ObjectMeta spec=2:DaemonSetSpec status=3:DaemonSetStatus",
@@ -992,6 +1054,22 @@ KINDS: dict[tuple[str, str], str] = {
     ("*", "Status"): "meta.v1.Status",
     ("*", "TableOptions"): "meta.v1.TableOptions",
     ("*", "UpdateOptions"): "meta.v1.UpdateOptions",
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"):
+        "admissionregistration.v1.MutatingWebhookConfiguration",
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfigurationList"):
+        "admissionregistration.v1.MutatingWebhookConfigurationList",
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"):
+        "admissionregistration.v1.ValidatingWebhookConfiguration",
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfigurationList"):
+        "admissionregistration.v1.ValidatingWebhookConfigurationList",
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"):
+        "admissionregistration.v1.ValidatingAdmissionPolicy",
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyList"):
+        "admissionregistration.v1.ValidatingAdmissionPolicyList",
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"):
+        "admissionregistration.v1.ValidatingAdmissionPolicyBinding",
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBindingList"):
+        "admissionregistration.v1.ValidatingAdmissionPolicyBindingList",
     ("apps/v1", "ControllerRevision"): "apps.v1.ControllerRevision",
     ("apps/v1", "ControllerRevisionList"): "apps.v1.ControllerRevisionList",
     ("apps/v1", "DaemonSet"): "apps.v1.DaemonSet",

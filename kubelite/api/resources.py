@@ -184,6 +184,16 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
                  namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
                  subresources=(_STATUS,), has_status=True),
+    # admissionregistration.k8s.io/v1: admission webhooks (``apiserver/webhooks``).
+    ResourceInfo("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration",
+                 "mutatingwebhookconfigurations", namespaced=False, categories=("api-extensions",)),
+    ResourceInfo("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
+                 "validatingwebhookconfigurations", namespaced=False, categories=("api-extensions",)),
+    # ... and CEL policies (``apiserver/webhooks/policies.py``).
+    ResourceInfo("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies",
+                 namespaced=False, categories=("api-extensions",), subresources=(_STATUS,), has_status=True),
+    ResourceInfo("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
+                 "validatingadmissionpolicybindings", namespaced=False, categories=("api-extensions",)),
     # networking.k8s.io/v1
     ResourceInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short_names=("netpol",)),
     # policy/v1
@@ -290,6 +300,10 @@ DAEMONSETS = _served("apps", "v1", "daemonsets")
 INGRESSES = _served("networking.k8s.io", "v1", "ingresses")
 INGRESSCLASSES = _served("networking.k8s.io", "v1", "ingressclasses")
 CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+MUTATINGWEBHOOKCONFIGURATIONS = _served("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations")
+VALIDATINGWEBHOOKCONFIGURATIONS = _served("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations")
+VALIDATINGADMISSIONPOLICIES = _served("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies")
+VALIDATINGADMISSIONPOLICYBINDINGS = _served("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings")
 NETWORKPOLICIES = _served("networking.k8s.io", "v1", "networkpolicies")
 PODDISRUPTIONBUDGETS = _served("policy", "v1", "poddisruptionbudgets")
 REPLICATIONCONTROLLERS = _served("", "v1", "replicationcontrollers")

@@ -23,6 +23,7 @@ from kubelite.api import validation_quota as quota
 from kubelite.api import validation_rbac as rbac
 from kubelite.api import validation_rc as rc
 from kubelite.api import validation_storage as storage
+from kubelite.api import validation_webhooks as webhooks
 from kubelite.api import validation_workloads as workloads
 from kubelite.api.errors import Cause
 from kubelite.api.validation_common import name_is_dns_subdomain, validate_object_meta, validate_object_meta_update
@@ -98,6 +99,10 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = core.validate_event(obj, api_version, old)
     elif kind in rbac.KINDS and api_version == "rbac.authorization.k8s.io/v1":
         errs = rbac.validate_rbac(kind, obj, old)
+    elif kind in webhooks.KINDS and api_version == webhooks.GROUP_VERSION:
+        errs = webhooks.validate_webhook_configuration(kind, obj, old)
+    elif kind in webhooks.POLICY_KINDS and api_version == webhooks.GROUP_VERSION:
+        errs = webhooks.validate_policy(kind, obj, old)
     elif kind == "NetworkPolicy" and api_version == "networking.k8s.io/v1":
         errs = netpol.validate_network_policy(obj, old)
     elif kind == "ResourceQuota" and api_version == "v1":

@@ -25,6 +25,7 @@ from kubelite.apiserver.nodecerts import CertSigner
 from kubelite.apiserver.registry import Registry
 from kubelite.apiserver.security import Security
 from kubelite.apiserver.tokens import DEFAULT_ISSUER, TokenIssuer, load_or_create_key
+from kubelite.apiserver.webhooks import Webhooks, begin_request, finish_request
 from kubelite.proxy.ports import port_free
 from kubelite.storage.admission import Lister as StorageLister
 from kubelite.storage.admission import storage_admission
@@ -74,6 +75,9 @@ class APIServer:
         # DefaultStorageClass and StorageObjectInUseProtection.
         self.registry.admission.append(storage_admission(StorageLister(self.registry.list)))
         self.security = self._security(cert_signer)
+        # Admission webhooks: last among the mutating hooks, first among the validating ones.
+        self.webhooks = Webhooks(self.registry)
+        self.webhooks.install()
         self.ready = asyncio.Event()
         # Limits (connections, timeouts, requests in flight): see limits.py.  Their
         # middleware runs inside authentication, which it needs for the masters exemption.
@@ -125,9 +129,13 @@ class APIServer:
         try:
             if not any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS):
                 request["user"] = await self.security.authenticate(request)  # 401 (403: impersonation)
+            warnings = begin_request()  # admission webhooks' warnings, sent as Warning headers
+            response: web.StreamResponse | None = None
             try:
-                return await handler(request)
+                response = await handler(request)
+                return response
             finally:
+                finish_request(warnings, response)
                 self.security.done(request)
         except errors.StatusError as e:
             return neg.respond_error(e)
@@ -224,6 +232,11 @@ class APIServer:
                 request.headers.get("Content-Type", "").split(";")[0].strip().lower() == STRATEGIC_PATCH:
             # Custom resources have no patch strategies to merge by (upstream: 415 too).
             raise errors.unsupported_media_type(STRATEGIC_PATCH, CUSTOM_PATCH_TYPES)
+        if self.webhooks.source.is_configuration(info) and verb not in ("get", "list"):
+            try:
+                return await _VERBS[verb](request, t)
+            finally:
+                await self.webhooks.changed(info)  # the next request sees the new configuration
         if info is not CUSTOMRESOURCEDEFINITIONS:
             return await _VERBS[verb](request, t)
         if verb == "delete" and not h.dry_run(request):
@@ -282,12 +295,14 @@ class APIServer:
             raise
         self.security.start()
         await self.crds.sync()
+        await self.webhooks.start()
 
     async def stop(self) -> None:
         """Stop serving (open watches are closed)."""
         self.closing.set()
         await self.crds.stop()
         await self.security.stop()
+        await self.webhooks.stop()
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None

@@ -31,6 +31,10 @@ _GENERATION_TRACKED |= {"StatefulSet", "DaemonSet"}
 _GENERATION_TRACKED |= {"NetworkPolicy"}
 _GENERATION_TRACKED |= {"Ingress", "IngressClass"}
 _GENERATION_TRACKED |= {"PodDisruptionBudget"}
+# Admission policies and their bindings count spec changes in metadata.generation; the
+# policy's status.observedGeneration says which generation the server has taken in.
+_POLICY_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+_POLICY_GROUP = "admissionregistration.k8s.io"
 # apps/v1 keeps the old extensions spec.templateGeneration as this annotation: 1 on
 # create, +1 whenever an update changes the pod template (the DaemonSet strategy).
 DS_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
@@ -63,6 +67,10 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
             obj["status"] = {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}
     elif kind in _GENERATION_KINDS:
         md.pop("generation", None)
+    elif kind in _POLICY_KINDS and info.group == _POLICY_GROUP:
+        md["generation"] = 1
+        if kind == "ValidatingAdmissionPolicy":
+            obj["status"] = {}
     if kind == "Job" and info.group == "batch":
         _generate_job_selector(obj)
     if kind == "Pod":
@@ -120,10 +128,19 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str)
             new["status"] = copy.deepcopy(old["status"])
         else:
             new.pop("status", None)
-    if kind in _GENERATION_TRACKED and generation_changed(kind, old, new):
+    policy = kind in _POLICY_KINDS and info.group == _POLICY_GROUP
+    if (kind in _GENERATION_TRACKED and generation_changed(kind, old, new)) or \
+            (policy and _policy_spec_changed(info, new, old)):
         nmd["generation"] = int(omd.get("generation") or 1) + 1
     if kind == "DaemonSet":
         _daemonset_template_generation(new, old)
+
+
+def _policy_spec_changed(info: ResourceInfo, new: Obj, old: Obj) -> bool:
+    """Whether an update changes a policy's (or binding's) spec, compared as stored."""
+    defaulted = copy.deepcopy(new)  # upstream compares decoded, hence defaulted, objects
+    apply_defaults(info.kind, info.api_version, defaulted, create=False)
+    return (defaulted.get("spec") or {}) != (old.get("spec") or {})
 
 
 def _daemonset_template_generation(new: Obj, old: Obj) -> None:

@@ -127,6 +127,20 @@ def _crd(name: str, ns: str) -> Obj:
         "versions": _crd_versions("a conformance sample")})
 
 
+def _webhook_configuration(kind: str) -> Callable[[str, str], Obj]:
+    """A webhook configuration whose webhook matches nothing the suite writes."""
+    def make(name: str, ns: str) -> Obj:
+        hook: Obj = {"name": "never.conformance.kubelite.example.com", "sideEffects": "None",
+                     "admissionReviewVersions": ["v1"], "failurePolicy": "Ignore",
+                     "clientConfig": {"url": "https://127.0.0.1:9/never"},
+                     # scope given: a defaulted field in this atomic list would make a second
+                     # applier of the same manifest conflict with the first.
+                     "rules": [{"operations": ["CREATE"], "apiGroups": [CRD_GROUP], "apiVersions": ["v1"],
+                                "resources": ["nothings"], "scope": "*"}]}
+        return _obj("admissionregistration.k8s.io/v1", kind, name, webhooks=[hook])
+    return make
+
+
 SAMPLES: dict[str, Sample] = {
     "v1/bindings": Sample(_binding, prereqs=lambda n, ns: [_pod(n, ns)]),
     "v1/configmaps": Sample(lambda n, ns: _obj("v1", "ConfigMap", n, data={"key": "value"})),
@@ -271,6 +285,21 @@ SAMPLES: dict[str, Sample] = {
         _crd, spec_change={"spec": {"versions": _crd_versions("changed by a test")}},
         status_change={"conditions": [_condition("Tested")]},
         name_suffix="." + CRD_GROUP),
+    "admissionregistration.k8s.io/v1/mutatingwebhookconfigurations": Sample(
+        _webhook_configuration("MutatingWebhookConfiguration")),
+    "admissionregistration.k8s.io/v1/validatingwebhookconfigurations": Sample(
+        _webhook_configuration("ValidatingWebhookConfiguration")),
+    "admissionregistration.k8s.io/v1/validatingadmissionpolicies": Sample(
+        lambda n, ns: _obj("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", n, spec={
+            "failurePolicy": "Ignore", "validations": [{"expression": "true"}],
+            "matchConstraints": {"resourceRules": [{"operations": ["CREATE"], "apiGroups": [CRD_GROUP],
+                                                    "apiVersions": ["v1"], "resources": ["nothings"], "scope": "*"}]}}),
+        spec_change={"spec": {"validations": [{"expression": "1 == 1"}]}},
+        status_change={"observedGeneration": 5}),
+    "admissionregistration.k8s.io/v1/validatingadmissionpolicybindings": Sample(
+        lambda n, ns: _obj("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", n, spec={
+            "policyName": "no-such-policy.example.com", "validationActions": ["Deny"]}),
+        spec_change={"spec": {"validationActions": ["Warn"]}}),
     f"{CRD_GROUP}/v1/widgets": Sample(
         lambda n, ns: _obj(f"{CRD_GROUP}/v1", "Widget", n, spec={"replicas": 1, "color": "blue"}),
         spec_change={"spec": {"color": "red"}},

@@ -237,6 +237,11 @@ ROLE = _kind(rules=_ATOMIC_LIST)
 CLUSTER_ROLE = _kind(rules=_ATOMIC_LIST, aggregationRule=Struct({"clusterRoleSelectors": _ATOMIC_LIST}))
 ROLE_BINDING = _kind(subjects=ListOf(Struct(atomic=True)), roleRef=Struct(atomic=True))
 
+# Admission webhooks: webhooks and their matchConditions merge by name, rules are atomic.
+WEBHOOK_CONFIGURATION = _kind(webhooks=merge_list(Struct({
+    "rules": atomic_list(), "admissionReviewVersions": atomic_list(),
+    "namespaceSelector": LABEL_SELECTOR, "objectSelector": LABEL_SELECTOR,
+    "matchConditions": merge_list(None, "name")}), "name"))
 # Storage: access modes, mount options and topologies are atomic lists; claim conditions
 # merge by type.
 PERSISTENT_VOLUME = _kind(spec=Struct({"accessModes": atomic_list(), "claimRef": OBJECT_REFERENCE,
@@ -290,6 +295,14 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("storage.k8s.io/v1", "StorageClass"): STORAGE_CLASS,
     # No patch strategies in its Go types; conditions are a map keyed by type for apply.
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): _kind(status=Struct({"conditions": CONDITIONS})),
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): WEBHOOK_CONFIGURATION,
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): WEBHOOK_CONFIGURATION,
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): _kind(
+        spec=Struct({"matchConditions": merge_list(None, "name"), "variables": merge_list(None, "name"),
+                     "validations": atomic_list(), "auditAnnotations": atomic_list()}),
+        status=Struct({"conditions": CONDITIONS})),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): _kind(
+        spec=Struct({"validationActions": ListOf(None, "set")})),
 }
 
 
@@ -394,6 +407,10 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): {"rules": None},
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): {},
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): {},
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): {"spec": {}, "status": {}},
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): {"spec": {}},
     ("v1", "ResourceQuota"): {"spec": {}, "status": {}},
     ("v1", "LimitRange"): {"spec": {"limits": None}},
     ("scheduling.k8s.io/v1", "PriorityClass"): {"value": 0},

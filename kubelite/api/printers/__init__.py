@@ -58,6 +58,14 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): (columns.ROLE, rows.default_row),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): (columns.ROLEBINDING, rows.binding_row),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): (columns.CLUSTERROLEBINDING, rows.binding_row),
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"):
+        (columns.WEBHOOK_CONFIGURATION, rows.webhook_configuration_row),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"):
+        (columns.WEBHOOK_CONFIGURATION, rows.webhook_configuration_row),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"):
+        (columns.VALIDATING_ADMISSION_POLICY, rows.validating_admission_policy_row),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"):
+        (columns.VALIDATING_ADMISSION_POLICY_BINDING, rows.validating_admission_policy_binding_row),
     ("networking.k8s.io/v1", "NetworkPolicy"): (columns.NETWORKPOLICY, rows.networkpolicy_row),
     ("policy/v1", "PodDisruptionBudget"): (columns.PODDISRUPTIONBUDGET, rows.poddisruptionbudget_row),
     ("v1", "ResourceQuota"): (columns.RESOURCEQUOTA, rows.resourcequota_row),

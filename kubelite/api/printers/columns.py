@@ -349,6 +349,17 @@ CONTROLLERREVISION = [
     column("Revision", DOCS["cr.revision"], type_="integer"),
     AGE,
 ]
+
+# --- admission webhooks -----------------------------------------------------------------
+WEBHOOK_CONFIGURATION = [NAME, column("Webhooks", "How many webhooks the configuration holds.", type_="integer"),
+                         AGE]
+VALIDATING_ADMISSION_POLICY = [NAME, column("Validations", "How many CEL validations the policy holds.",
+                                            type_="integer"),
+                               column("ParamKind", "The kind of the policy's parameter objects."), AGE]
+VALIDATING_ADMISSION_POLICY_BINDING = [NAME, column("PolicyName", "The policy this binding applies."),
+                                       column("ParamRef", "The parameter object the binding passes to the policy."),
+                                       AGE]
+
 PODDISRUPTIONBUDGET = [
     NAME,
     column("Min Available", DOCS["pdb.minAvailable"]),

@@ -69,6 +69,22 @@ KIND_DOCS = {
                                "PersistentVolumes of that kind for claims on demand.",
     "apps.v1.ControllerRevision": "An immutable snapshot of a StatefulSet's or DaemonSet's pod template, "
                                   "kept as rollout history for rollbacks.",
+    "admissionregistration.v1.MutatingWebhookConfiguration": "Webhooks the API server calls, in order, to change "
+                                                             "objects before they are validated and stored.",
+    "admissionregistration.v1.ValidatingWebhookConfiguration": "Webhooks the API server calls, in parallel, to "
+                                                               "accept or refuse a write after validation.",
+    "admissionregistration.v1.ValidatingAdmissionPolicy": "CEL expressions that writes must satisfy, applied to "
+                                                          "the writes its bindings select.",
+    "admissionregistration.v1.ValidatingAdmissionPolicyBinding": "Applies a ValidatingAdmissionPolicy to some "
+                                                                 "resources, with a parameter object and actions.",
+    "admissionregistration.v1.ValidatingAdmissionPolicySpec": "What the policy checks, on which requests, and "
+                                                              "what happens when it cannot.",
+    "admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec": "Which policy applies where, with which "
+                                                                     "params and actions.",
+    "admissionregistration.v1.ParamKind": "The kind of a policy's parameter objects.",
+    "admissionregistration.v1.ParamRef": "How a binding finds the parameter objects of its policy.",
+    "admissionregistration.v1.WebhookClientConfig": "Where a webhook listens (a URL or a Service) and the CA "
+                                                    "that signed its serving certificate.",
     "networking.v1.NetworkPolicy": "A NetworkPolicy limits which traffic may reach (ingress) or leave (egress) "
                                    "the pods it selects; pods no policy selects stay open.",
     "networking.v1.NetworkPolicySpec": "Which pods the policy isolates, in which directions, and what it lets through.",
@@ -321,6 +337,60 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
         "data": "The patch that turns the owner's object into this revision's pod template.",
         "revision": "The revision number; higher is newer.",
     },
+    "admissionregistration.v1.MutatingWebhook": {
+        "name": "The webhook's fully qualified name, used in error messages and metrics.",
+        "rules": "Which operations on which resources the webhook is called for.",
+        "failurePolicy": "Fail refuses the write when the webhook cannot be reached; Ignore lets it through.",
+        "sideEffects": "Whether a call changes anything outside the object; dry-run writes only call None or "
+                       "NoneOnDryRun webhooks.",
+        "timeoutSeconds": "How long to wait for the answer (1 to 30 seconds, 10 by default).",
+        "reinvocationPolicy": "IfNeeded calls the webhook once more when a later webhook changed the object.",
+    },
+    "admissionregistration.v1.ValidatingWebhook": {
+        "name": "The webhook's fully qualified name, used in error messages and metrics.",
+        "rules": "Which operations on which resources the webhook is called for.",
+        "failurePolicy": "Fail refuses the write when the webhook cannot be reached; Ignore lets it through.",
+        "timeoutSeconds": "How long to wait for the answer (1 to 30 seconds, 10 by default).",
+    },
+    "admissionregistration.v1.ValidatingAdmissionPolicySpec": {
+        "paramKind": "The kind of the objects a binding may pass to the expressions as params.",
+        "matchConstraints": "The requests the policy can apply to; a binding may narrow them further.",
+        "validations": "CEL expressions that must all be true for a write to pass.",
+        "failurePolicy": "Fail refuses the write when an expression or the binding's params cannot be "
+                         "evaluated; Ignore lets it through.",
+        "auditAnnotations": "Keys and CEL values recorded for the request in the audit log.",
+        "matchConditions": "CEL expressions that must all be true for the policy to look at the request.",
+        "variables": "Named CEL expressions the other expressions can use as variables.<name>.",
+    },
+    "admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec": {
+        "policyName": "The ValidatingAdmissionPolicy this binding applies.",
+        "paramRef": "Which objects of the policy's paramKind to evaluate the policy with, once each.",
+        "matchResources": "Narrows the requests the policy applies to through this binding.",
+        "validationActions": "What a failed validation does: Deny refuses the write, Warn returns a warning, "
+                             "Audit records it in the audit log.",
+    },
+    "admissionregistration.v1.ParamKind": {
+        "apiVersion": "The group/version of the parameter objects.",
+        "kind": "The kind of the parameter objects.",
+    },
+    "admissionregistration.v1.ParamRef": {
+        "name": "One parameter object, by name.",
+        "namespace": "Where namespaced parameter objects are looked up; empty means the request's namespace.",
+        "selector": "Every parameter object whose labels match, instead of one by name.",
+        "parameterNotFoundAction": "Deny refuses requests when no parameter object is found; Allow lets them pass.",
+    },
+    "admissionregistration.v1.Validation": {
+        "expression": "A CEL expression over object, oldObject, request, params, namespaceObject and variables "
+                      "that must be true.",
+        "message": "What a refused request is told when the expression is false.",
+        "messageExpression": "A CEL expression giving that message; it wins over message when it yields a string.",
+        "reason": "The status reason (and HTTP code) of a refusal: Invalid by default, Forbidden or "
+                  "RequestEntityTooLarge.",
+    },
+    "admissionregistration.v1.ValidatingAdmissionPolicyStatus": {
+        "observedGeneration": "The generation of the policy the server applies.",
+        "typeChecking": "Warnings from checking the expressions' types against the matched resources.",
+    },
     "policy.v1.PodDisruptionBudgetSpec": {
         "minAvailable": "Selected pods that must still be healthy after an eviction (number or percentage of "
                         "the expected pods, rounded up). Cannot be set together with maxUnavailable.",
@@ -413,6 +483,8 @@ ENUMS: dict[tuple[str, str], list[str]] = {
     ("apps.v1.StatefulSetSpec", "podManagementPolicy"): ["OrderedReady", "Parallel"],
     ("apps.v1.StatefulSetUpdateStrategy", "type"): ["OnDelete", "RollingUpdate"],
     ("apps.v1.DaemonSetUpdateStrategy", "type"): ["OnDelete", "RollingUpdate"],
+    ("admissionregistration.v1.ValidatingAdmissionPolicySpec", "failurePolicy"): ["Fail", "Ignore"],
+    ("admissionregistration.v1.ParamRef", "parameterNotFoundAction"): ["Allow", "Deny"],
     ("networking.v1.NetworkPolicyPort", "protocol"): ["SCTP", "TCP", "UDP"],
     ("policy.v1.PodDisruptionBudgetSpec", "unhealthyPodEvictionPolicy"): ["AlwaysAllow", "IfHealthyBudget"],
     ("core.v1.PersistentVolumeSpec", "persistentVolumeReclaimPolicy"): ["Delete", "Recycle", "Retain"],
