@@ -188,8 +188,9 @@ class PacedResizer:
     Older conmon releases (Debian 12 ships 2.1.6) read the FIFO in chunks and, when one read
     returns several messages, apply the first one as often as there are messages (later
     releases fixed it): kubectl's attach sends a size one larger and then the real one back
-    to back, and on a busy machine the real one was lost when both were read at once. So writes are spaced, the newest size wins, and the last one is written again a
-    moment later so that the terminal ends at the size the client has."""
+    to back, and on a busy machine the real one was lost when both were read at once. So
+    writes are spaced, the newest size wins, and the last one is written again a moment
+    later so that the terminal ends at the size the client has."""
 
     GAP = 0.1      # between two writes
     CONFIRM = 0.5  # before the last size is written again
