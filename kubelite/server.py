@@ -39,6 +39,8 @@ from kubelite.client.rest import Client, ClientConfig
 from kubelite.client.supervise import spawn
 from kubelite.controllers.clientbuilder import ServiceAccountClients
 from kubelite.dns.component import DNSOptions, kube_dns_ip
+from kubelite.metrics.api import MetricsAPI
+from kubelite.metrics.scraper import MetricsScraper, registry_nodes
 from kubelite.pki import PKI
 from kubelite.proxy.ranges import LOOPBACK_DEFAULT, RangeError, ServiceRange
 from kubelite.store.sqlite import SqliteStore
@@ -79,6 +81,8 @@ class ServerOptions:
     # Hidden tuning (tests): how often history is compacted and how many revisions stay.
     compact_interval: float = 300.0
     compact_keep: int = 10_000
+    metric_resolution: float = 15.0  # how often node summaries are scraped (metrics-server's flag)
+    hpa_sync_period: float = 15.0    # kube-controller-manager's --horizontal-pod-autoscaler-sync-period
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     dns: DNSOptions = field(default_factory=DNSOptions)  # the cluster DNS (kube-dns)
 
@@ -493,6 +497,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     api.openapi = openapi.handle
     node_proxy = NodeProxy(pki.admin_cert, pki.admin_key)
     node_proxy.install(api.extra_routes)
+    scraper = MetricsScraper(registry_nodes(api.registry), node_proxy.client_ssl, opts.metric_resolution)
+    api.metrics = MetricsAPI(scraper).handle
     try:
         await api.start()
     except OSError as e:
@@ -526,6 +532,10 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         async def compactor() -> None:
             await run_compactor(api.registry, stop, interval=opts.compact_interval, keep=opts.compact_keep)
         tasks.append(_start("compactor", compactor, stop))
+
+        async def metrics() -> None:
+            await scraper.run(stop)
+        tasks.append(_start("metrics", metrics, stop))
         clients.server = url
         for name, comp in _components(opts, pki, clients, readiness, api.registry, service_cidr, svc_range):
             tasks.append(_start(name, comp(stop), stop))

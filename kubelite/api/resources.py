@@ -168,6 +168,10 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
                  namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
                  subresources=(_STATUS,), has_status=True),
+    # metrics.k8s.io/v1beta1: read-only usage answered from the node agents' summaries
+    # (``kubelite.metrics``), never stored, as metrics-server serves it.
+    ResourceInfo("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", namespaced=False, verbs=("get", "list")),
+    ResourceInfo("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", verbs=("get", "list")),
 )
 
 # Upstream's order, from the oracle's /apis: the groups kubelite serves, in the same sequence.
@@ -175,7 +179,7 @@ GROUP_ORDER = ("apiregistration.k8s.io", "apps", "events.k8s.io", "authenticatio
                "autoscaling", "batch", "certificates.k8s.io", "networking.k8s.io", "policy",
                "rbac.authorization.k8s.io", "storage.k8s.io", "admissionregistration.k8s.io",
                "apiextensions.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "node.k8s.io",
-               "discovery.k8s.io", "flowcontrol.apiserver.k8s.io")
+               "discovery.k8s.io", "flowcontrol.apiserver.k8s.io", "metrics.k8s.io")
 
 _BY_GVR = {r.gvr: r for r in RESOURCES}
 
@@ -266,4 +270,6 @@ CRONJOBS = _served("batch", "v1", "cronjobs")
 CONTROLLERREVISIONS = _served("apps", "v1", "controllerrevisions")
 STATEFULSETS = _served("apps", "v1", "statefulsets")
 DAEMONSETS = _served("apps", "v1", "daemonsets")
+NODEMETRICS = _served("metrics.k8s.io", "v1beta1", "nodes")
+PODMETRICS = _served("metrics.k8s.io", "v1beta1", "pods")
 CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourcedefinitions")

@@ -87,6 +87,7 @@ class APIServer:
         self._runner: web.AppRunner | None = None
         self.extra_routes: dict[str, Handler] = {}  # subresource name -> handler (node proxy)
         self.openapi: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+        self.metrics: Handler | None = None  # metrics.k8s.io (kubelite.metrics), when running
 
     # -- authentication and authorization ------------------------------------------------
     def _security(self, cert_signer: CertSigner | None) -> Security:
@@ -189,6 +190,10 @@ class APIServer:
             return await own(request, t)
         if sub in self.extra_routes:
             return await self.extra_routes[sub](request, t)
+        if info.group == "metrics.k8s.io":
+            if self.metrics is None:
+                raise errors.service_unavailable("the metrics API is not running")
+            return await self.metrics(request, t)
         if sub in ("log", "exec", "attach", "portforward", "proxy"):
             raise errors.service_unavailable(f"{sub} is not available: no node agent proxy is configured")
         if sub == "scale":
