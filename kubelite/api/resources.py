@@ -168,6 +168,12 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
                  namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
                  subresources=(_STATUS,), has_status=True),
+    # autoscaling: HorizontalPodAutoscalers stored once in their v2 form; v1 is a view.
+    ResourceInfo("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short_names=("hpa",),
+                 categories=("all",), subresources=(_STATUS,), has_status=True),
+    ResourceInfo("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short_names=("hpa",),
+                 categories=("all",), subresources=(_STATUS,), has_status=True,
+                 storage_api_version="autoscaling/v2"),
     # metrics.k8s.io/v1beta1: read-only usage answered from the node agents' summaries
     # (``kubelite.metrics``), never stored, as metrics-server serves it.
     ResourceInfo("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", namespaced=False, verbs=("get", "list")),
@@ -270,6 +276,7 @@ CRONJOBS = _served("batch", "v1", "cronjobs")
 CONTROLLERREVISIONS = _served("apps", "v1", "controllerrevisions")
 STATEFULSETS = _served("apps", "v1", "statefulsets")
 DAEMONSETS = _served("apps", "v1", "daemonsets")
+HORIZONTALPODAUTOSCALERS = _served("autoscaling", "v2", "horizontalpodautoscalers")
 NODEMETRICS = _served("metrics.k8s.io", "v1beta1", "nodes")
 PODMETRICS = _served("metrics.k8s.io", "v1beta1", "pods")
 CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourcedefinitions")

@@ -236,6 +236,18 @@ SAMPLES: dict[str, Sample] = {
         status_change={"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
                        "numberReady": 0, "conditions": [
                            {"type": "Tested", "status": "True", "lastTransitionTime": NOW, "reason": "Tested"}]}),
+    "autoscaling/v2/horizontalpodautoscalers": Sample(
+        lambda n, ns: _obj("autoscaling/v2", "HorizontalPodAutoscaler", n, spec={
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": n},
+            "minReplicas": 1, "maxReplicas": 3}),
+        spec_change={"spec": {"maxReplicas": 4}},
+        status_change={"currentReplicas": 2, "desiredReplicas": 2}),
+    "autoscaling/v1/horizontalpodautoscalers": Sample(
+        lambda n, ns: _obj("autoscaling/v1", "HorizontalPodAutoscaler", n, spec={
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": n},
+            "minReplicas": 1, "maxReplicas": 3, "targetCPUUtilizationPercentage": 50}),
+        spec_change={"spec": {"maxReplicas": 4}},
+        status_change={"currentReplicas": 2, "desiredReplicas": 2}),
     "apiextensions.k8s.io/v1/customresourcedefinitions": Sample(
         _crd, spec_change={"spec": {"versions": _crd_versions("changed by a test")}},
         status_change={"conditions": [_condition("Tested")]},

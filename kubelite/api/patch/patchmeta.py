@@ -237,6 +237,11 @@ ROLE = _kind(rules=_ATOMIC_LIST)
 CLUSTER_ROLE = _kind(rules=_ATOMIC_LIST, aggregationRule=Struct({"clusterRoleSelectors": _ATOMIC_LIST}))
 ROLE_BINDING = _kind(subjects=ListOf(Struct(atomic=True)), roleRef=Struct(atomic=True))
 
+_HPA_RULES = Struct({"policies": atomic_list()})
+HPA_V2 = _kind(spec=Struct({"metrics": atomic_list(),
+                            "behavior": Struct({"scaleUp": _HPA_RULES, "scaleDown": _HPA_RULES})}),
+               status=Struct({"currentMetrics": atomic_list(), "conditions": CONDITIONS}))
+
 SCHEMAS: dict[tuple[str, str], Struct] = {
     ("v1", "Pod"): POD,
     ("v1", "Service"): SERVICE,
@@ -261,6 +266,8 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("coordination.k8s.io/v1", "Lease"): GENERIC,
     ("events.k8s.io/v1", "Event"): EVENT,
     ("autoscaling/v1", "Scale"): GENERIC,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): HPA_V2,
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): GENERIC,
     ("policy/v1", "Eviction"): GENERIC,
     ("rbac.authorization.k8s.io/v1", "Role"): ROLE,
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): CLUSTER_ROLE,
@@ -367,6 +374,11 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): {"rules": None},
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): {"spec": {"scaleTargetRef": {"kind": "", "name": ""},
+                                                             "maxReplicas": 0}, "status": {"desiredReplicas": 0}},
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): {"spec": {"scaleTargetRef": {"kind": "", "name": ""},
+                                                             "maxReplicas": 0},
+                                                    "status": {"currentReplicas": 0, "desiredReplicas": 0}},
 }
 
 

@@ -49,6 +49,11 @@ DOCS = {
     "cj.active": "How many Jobs of this CronJob are running.",
     "cj.lastScheduleTime": "How long ago a Job was last started for this CronJob.",
     "cj.selector": "The label query of the job template (normally empty: each Job gets its own).",
+    "hpa.reference": "The object whose scale the autoscaler sets, as kind/name.",
+    "hpa.targets": "Each metric's current value and its target (at most two shown).",
+    "hpa.minPods": "The fewest replicas the autoscaler scales the target down to.",
+    "hpa.maxPods": "The most replicas the autoscaler scales the target up to.",
+    "hpa.replicas": "How many replicas the target had when the autoscaler last looked.",
     # networking
     "svc.type": "How the Service is reached: ClusterIP, NodePort, LoadBalancer or ExternalName.",
     "svc.clusterIP": "The Service's virtual IP address inside the cluster, or None for a headless Service.",
@@ -291,5 +296,17 @@ CONTROLLERREVISION = [
     NAME,
     column("Controller", DOCS["cr.controller"]),
     column("Revision", DOCS["cr.revision"], type_="integer"),
+    AGE,
+]
+
+# --- autoscaling ----------------------------------------------------------------------
+
+HORIZONTALPODAUTOSCALER = [
+    NAME,
+    column("Reference", DOCS["hpa.reference"]),
+    column("Targets", DOCS["hpa.targets"]),
+    column("MinPods", DOCS["hpa.minPods"]),
+    column("MaxPods", DOCS["hpa.maxPods"], type_="integer"),
+    column("Replicas", DOCS["hpa.replicas"], type_="integer"),
     AGE,
 ]

@@ -56,6 +56,16 @@ KIND_DOCS = {
     "apps.v1.RollingUpdateDaemonSet": "Limits that pace a DaemonSet rolling update.",
     "apps.v1.ControllerRevision": "An immutable snapshot of a StatefulSet's or DaemonSet's pod template, "
                                   "kept as rollout history for rollbacks.",
+    "autoscaling.v2.HorizontalPodAutoscaler": "A HorizontalPodAutoscaler sets the replica count of a workload "
+                                              "from observed metrics, such as CPU use against requests.",
+    "autoscaling.v2.HorizontalPodAutoscalerSpec": "What to scale, between which bounds, on which metrics, and "
+                                                  "how fast.",
+    "autoscaling.v2.HorizontalPodAutoscalerBehavior": "Rate limits and stabilization for scaling up and down.",
+    "autoscaling.v2.HPAScalingRules": "How one direction of scaling is paced: a stabilization window and "
+                                      "policies limiting change per period.",
+    "autoscaling.v2.MetricSpec": "One metric the autoscaler watches, and the value it aims for.",
+    "autoscaling.v1.HorizontalPodAutoscaler": "A HorizontalPodAutoscaler sets the replica count of a workload "
+                                              "from its pods' CPU use; autoscaling/v2 can say more.",
 }
 
 GENERIC_DOCS = {
@@ -67,6 +77,20 @@ GENERIC_DOCS = {
 }
 
 FIELD_DOCS: dict[str, dict[str, str]] = {
+    "autoscaling.v2.HorizontalPodAutoscalerSpec": {
+        "scaleTargetRef": "The workload to scale (anything with a scale subresource).",
+        "minReplicas": "The fewest replicas to scale down to. Defaults to 1.",
+        "maxReplicas": "The most replicas to scale up to; at least minReplicas.",
+        "metrics": "What to measure; the largest replica count any metric asks for wins. Defaults to CPU at "
+                   "80% of requests.",
+        "behavior": "How fast scaling may happen in each direction; defaults apply when unset.",
+    },
+    "autoscaling.v2.HPAScalingRules": {
+        "stabilizationWindowSeconds": "Look back this long and use the most conservative recommendation, so "
+                                      "short spikes do not cause flapping.",
+        "selectPolicy": "Which policy wins when several apply: Max (most change), Min (least) or Disabled.",
+        "policies": "Limits on change per period, in pods or percent of the current replica count.",
+    },
     "batch.v1.JobSpec": {
         "parallelism": "How many pods may run at the same time. Defaults to 1; 0 pauses the Job.",
         "completions": "How many pods must succeed for the Job to be complete. Unset: the first success "
