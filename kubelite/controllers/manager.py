@@ -98,6 +98,9 @@ REGISTRY: list[ControllerSpec] = [
                    "statefulset-controller"),
     ControllerSpec("daemonset", _lazy("kubelite.controllers.daemonset", "DaemonSetController"),
                    "daemon-set-controller"),
+    ControllerSpec("horizontalpodautoscaling",
+                   _lazy("kubelite.controllers.podautoscaler", "HorizontalPodAutoscalerController"),
+                   "horizontal-pod-autoscaler"),
 ]
 
 
