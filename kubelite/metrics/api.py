@@ -110,7 +110,8 @@ class MetricsAPI:
             out = build(found[0], now) if found else None
             if out is None:
                 # metrics-server names a pod by namespace/name here.
-                raise errors.not_found(t.info.plural, GROUP, f"{t.namespace}/{t.name}" if t.namespace else t.name)
+                # metrics-server's resource names here are podmetrics and nodemetrics.
+                raise errors.not_found(t.info.kind.lower(), GROUP, f"{t.namespace}/{t.name}" if t.namespace else t.name)
             return verbs.render_one(request, t.info, out, w=w)
         h.validate_list_options(request, watch=False)
         pred = verbs.make_predicate(request, source)
