@@ -28,7 +28,7 @@ def _stamp(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _window(seconds: float) -> str:
+def window_text(seconds: float) -> str:
     """A Go duration as metav1.Duration prints it ("15s", "1m0.5s")."""
     ms = int(round(seconds * 1000))
     mins, rest = divmod(ms, 60_000)
@@ -83,7 +83,7 @@ class MetricsAPI:
         if p is None:
             return None
         return {"kind": "NodeMetrics", "apiVersion": API_VERSION, "metadata": _meta(node, now, False),
-                "timestamp": _stamp(p.time), "window": _window(p.window), "usage": _usage(p)}
+                "timestamp": _stamp(p.time), "window": window_text(p.window), "usage": _usage(p)}
 
     def pod_metrics(self, pod: Obj, now: str) -> Obj | None:
         """The PodMetrics of one Pod, if it has points."""
@@ -92,7 +92,7 @@ class MetricsAPI:
         if pp is None:
             return None
         return {"kind": "PodMetrics", "apiVersion": API_VERSION, "metadata": _meta(pod, now, True),
-                "timestamp": _stamp(pp.time), "window": _window(pp.window),
+                "timestamp": _stamp(pp.time), "window": window_text(pp.window),
                 "containers": [{"name": n, "usage": _usage(p)} for n, p in pp.containers]}
 
     async def handle(self, request: web.Request, t: Target) -> web.StreamResponse:
