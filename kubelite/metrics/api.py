@@ -115,9 +115,14 @@ class MetricsAPI:
             return verbs.render_one(request, t.info, out, w=w)
         h.validate_list_options(request, watch=False)
         pred = verbs.make_predicate(request, source)
-        objs, _rev, _cont, _rem = await reg.list(source, t.namespace, predicate=pred)
+        # Pages follow the Nodes or Pods measured (a page may be short: unmeasured ones are left out).
+        limit = h.query_int(request, "limit") if request.query.get("limit") else 0
+        objs, _rev, cont, _rem = await reg.list(source, t.namespace, predicate=pred, limit=max(limit, 0),
+                                                continue_=request.query.get("continue", ""))
         items = [m for m in (build(o, now) for o in objs) if m is not None]
         if w.table:
-            return neg.respond(verbs.table(t.info, items, w, resource_version=""), as_yaml=w.yaml)
-        lst = {"kind": f"{t.info.kind}List", "apiVersion": API_VERSION, "metadata": {}, "items": items}
+            return neg.respond(verbs.table(t.info, items, w, resource_version="", continue_token=cont),
+                               as_yaml=w.yaml)
+        lst = {"kind": f"{t.info.kind}List", "apiVersion": API_VERSION,
+               "metadata": {"continue": cont} if cont else {}, "items": items}
         return neg.respond(lst, as_yaml=w.yaml)

@@ -248,6 +248,13 @@ SAMPLES: dict[str, Sample] = {
             "minReplicas": 1, "maxReplicas": 3, "targetCPUUtilizationPercentage": 50}),
         spec_change={"spec": {"maxReplicas": 4}},
         status_change={"currentReplicas": 2, "desiredReplicas": 2}),
+    # Read-only views of usage (never created): the samples only name their shape.
+    "metrics.k8s.io/v1beta1/nodes": Sample(
+        lambda n, ns: _obj("metrics.k8s.io/v1beta1", "NodeMetrics", n, timestamp=NOW, window="15s",
+                           usage={"cpu": "0", "memory": "0"}), garbage_collected=False),
+    "metrics.k8s.io/v1beta1/pods": Sample(
+        lambda n, ns: _obj("metrics.k8s.io/v1beta1", "PodMetrics", n, timestamp=NOW, window="15s", containers=[]),
+        garbage_collected=False),
     "apiextensions.k8s.io/v1/customresourcedefinitions": Sample(
         _crd, spec_change={"spec": {"versions": _crd_versions("changed by a test")}},
         status_change={"conditions": [_condition("Tested")]},
