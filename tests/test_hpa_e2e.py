@@ -210,3 +210,21 @@ def test_hpa_validation_messages(srv, ns):
     bad = json.loads(hpa("bad", "x", 1, 2, 0))
     p = srv.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(bad))
     assert "spec.metrics[0].resource.target.averageUtilization: Invalid value: 0: must be greater than 0" in p.stderr
+
+
+@pytest.mark.parametrize("kind", ["StatefulSet", "ReplicaSet"])
+def test_hpa_scales_other_workloads_through_their_scale_subresource(srv, ns, kind):
+    d = json.loads(deployment("wl", 1, "200m"))
+    d["kind"] = kind
+    if kind == "StatefulSet":
+        d["spec"]["serviceName"] = "wl"
+    srv.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(d), check=True)
+    h = json.loads(hpa("wl", "wl", 1, 2, 50))
+    h["spec"]["scaleTargetRef"]["kind"] = kind
+    srv.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(h), check=True)
+
+    def scaled() -> bool:
+        return int(srv.kjson("get", kind.lower(), "wl", "-n", ns)["spec"]["replicas"]) == 2
+    srv.wait_for(scaled, timeout=60, what=f"{kind} scaled to 2")
+    out = rows(srv.kubectl("get", "hpa", "wl", "-n", ns, check=True).stdout)
+    assert out[1][1] == f"{kind}/wl"

@@ -195,6 +195,7 @@ class HorizontalPodAutoscalerController:
                 await self._write_status(hpa, old_status)
                 if error:
                     log.info("hpa %s: %s", key, error)
+                    self.recorder.event(hpa, "Warning", "FailedComputeMetricsReplicas", error)
                 return
             behavior = spec.get("behavior")
             if behavior is None:
