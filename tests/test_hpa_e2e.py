@@ -228,3 +228,15 @@ def test_hpa_scales_other_workloads_through_their_scale_subresource(srv, ns, kin
     srv.wait_for(scaled, timeout=60, what=f"{kind} scaled to 2")
     out = rows(srv.kubectl("get", "hpa", "wl", "-n", ns, check=True).stdout)
     assert out[1][1] == f"{kind}/wl"
+
+
+def test_kubectl_get_podmetrics_prints_metrics_server_columns(srv, ns):
+    srv.kubectl("apply", "-n", ns, "-f", "-", input=deployment("tbl", 1, "250m", "48Mi"), check=True)
+    wait_top_pods(srv, ns, 1)
+    out = rows(srv.kubectl("get", "podmetrics", "-n", ns, check=True).stdout)
+    assert out[0] == ["NAME", "CPU", "MEMORY", "WINDOW"]
+    assert out[1][0].startswith("tbl-") and out[1][2] == "48Mi" and out[1][3].endswith("s")
+    assert abs(int(float(out[1][1].rstrip("m")) if out[1][1].endswith("m") else int(out[1][1].rstrip("n")) // 10**6)
+               - 250) <= 5
+    out = rows(srv.kubectl("get", "nodemetrics", check=True).stdout)
+    assert out[0] == ["NAME", "CPU", "MEMORY", "WINDOW"] and len(out) == 2

@@ -12,12 +12,15 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors, meta
+from kubelite.api.metricsformat import cpu_quantity, memory_quantity
 from kubelite.api.resources import NODES, PODS, ResourceInfo
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver import verbs
 from kubelite.apiserver.handlers import Target
 from kubelite.metrics.scraper import MetricsScraper, Point
+
+__all__ = ["MetricsAPI", "cpu_quantity", "memory_quantity", "window_text"]
 
 Obj = dict[str, Any]
 GROUP = "metrics.k8s.io"
@@ -34,26 +37,6 @@ def window_text(seconds: float) -> str:
     mins, rest = divmod(ms, 60_000)
     secs = f"{rest // 1000}.{rest % 1000:03d}".rstrip("0").rstrip(".") if rest % 1000 else str(rest // 1000)
     return f"{mins}m{secs}s" if mins else f"{secs}s"
-
-
-def cpu_quantity(nanocores: int) -> str:
-    """Nanocores in canonical quantity form, as resource.NewScaledQuantity(n, Nano) prints."""
-    if nanocores == 0:
-        return "0"
-    for suffix, scale in (("", 10**9), ("m", 10**6), ("u", 10**3)):
-        if nanocores % scale == 0:
-            return f"{nanocores // scale}{suffix}"
-    return f"{nanocores}n"
-
-
-def memory_quantity(value: int) -> str:
-    """Bytes in canonical BinarySI form ("123Ki", "5Mi", "1000")."""
-    if value == 0:
-        return "0"
-    for suffix, scale in (("Ei", 2**60), ("Pi", 2**50), ("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
-        if value % scale == 0:
-            return f"{value // scale}{suffix}"
-    return str(value)
 
 
 def _usage(p: Point) -> Obj:

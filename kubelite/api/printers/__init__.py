@@ -43,6 +43,8 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("batch/v1", "CronJob"): (columns.CRONJOB, rows.cronjob_row),
     ("autoscaling/v2", "HorizontalPodAutoscaler"): (columns.HORIZONTALPODAUTOSCALER, rows.hpa_row),
     ("autoscaling/v1", "HorizontalPodAutoscaler"): (columns.HORIZONTALPODAUTOSCALER, rows.hpa_v1_row),
+    ("metrics.k8s.io/v1beta1", "NodeMetrics"): (columns.NODEMETRICS, rows.nodemetrics_row),
+    ("metrics.k8s.io/v1beta1", "PodMetrics"): (columns.PODMETRICS, rows.podmetrics_row),
     ("v1", "Service"): (columns.SERVICE, rows.service_row),
     ("v1", "Endpoints"): (columns.ENDPOINTS, rows.endpoints_row),
     ("discovery.k8s.io/v1", "EndpointSlice"): (columns.ENDPOINTSLICE, rows.endpointslice_row),

@@ -310,3 +310,11 @@ HORIZONTALPODAUTOSCALER = [
     column("Replicas", DOCS["hpa.replicas"], type_="integer"),
     AGE,
 ]
+
+# --- metrics.k8s.io (metrics-server's Tables) -------------------------------------------
+
+_USAGE = [column("cpu", "CPU in use, in cores.", fmt="quantity"),
+          column("memory", "Memory working set, in bytes.", fmt="quantity"),
+          column("Window", "How long the usage was averaged over.", fmt="duration")]
+NODEMETRICS = [NAME, *_USAGE]
+PODMETRICS = [NAME, *_USAGE]

@@ -8,9 +8,11 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from kubelite.api import quantity
 from kubelite.api.autoscaling import v1_to_v2
 from kubelite.api.conversion import event_to_core
 from kubelite.api.duration import human_duration
+from kubelite.api.metricsformat import cpu_quantity, memory_quantity
 from kubelite.api.printers.format import (
     Clock,
     as_int,
@@ -532,3 +534,30 @@ def hpa_row(hpa: Obj, clock: Clock) -> Cells:
 def hpa_v1_row(hpa: Obj, clock: Clock) -> Cells:
     """The v1 view printed as upstream does: converted to v2 first."""
     return hpa_row(v1_to_v2(hpa), clock)
+
+
+# --- metrics.k8s.io ---------------------------------------------------------------------
+
+def _usage_cells(usages: list) -> list[str]:
+    """cpu and memory summed over usage lists, in canonical quantity form."""
+    cpu = mem = 0
+    for u in usages:
+        if not isinstance(u, dict):
+            continue
+        try:
+            cpu += int(quantity.parse(u.get("cpu")) * 10**9)
+            mem += quantity.value(u.get("memory"))
+        except ValueError:
+            continue
+    return [cpu_quantity(cpu), memory_quantity(mem)]
+
+
+def nodemetrics_row(m: Obj, clock: Clock) -> Cells:
+    """metrics-server's row: NAME, cpu, memory, Window."""
+    return [m["metadata"].get("name", ""), *_usage_cells([m.get("usage")]), m.get("window", "")]
+
+
+def podmetrics_row(m: Obj, clock: Clock) -> Cells:
+    """metrics-server's row: the containers' usage summed."""
+    usages = [c.get("usage") for c in m.get("containers") or [] if isinstance(c, dict)]
+    return [m["metadata"].get("name", ""), *_usage_cells(usages), m.get("window", "")]
