@@ -309,7 +309,12 @@ class HorizontalPodAutoscalerController:
         resource, container = src.get("name", ""), src.get("container", "")
         target = src.get("target") or {}
         reason = "FailedGetResourceMetric" if mtype == "Resource" else "FailedGetContainerResourceMetric"
-        values = await self._pod_values(ns, selector, resource, container, reason)
+        # Upstream's wording: "usage" for an AverageValue target, "utilization" otherwise.
+        what = "usage" if target.get("averageValue") is not None else "utilization"
+        try:
+            values = await self._pod_values(ns, selector, resource, container, reason)
+        except MetricError as e:
+            raise MetricError(reason, f"failed to get {resource} {what}: {e.message}") from None
         try:
             if target.get("averageValue") is not None:
                 goal = quantity.milli(target["averageValue"]) if resource == "cpu" else \
@@ -330,7 +335,7 @@ class HorizontalPodAutoscalerController:
                 label = (f"{resource} resource utilization (percentage of request)" if not container else
                          f"{resource} container resource utilization (percentage of request)")
         except calc.ReplicaError as e:
-            raise MetricError(reason, f"failed to get {resource} utilization: {e}") from None
+            raise MetricError(reason, f"failed to get {resource} {what}: {e}") from None
         body: Obj = {"name": resource, "current": cur}
         if container:
             body = {"name": resource, "container": container, "current": cur}
