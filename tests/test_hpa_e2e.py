@@ -240,3 +240,20 @@ def test_kubectl_get_podmetrics_prints_metrics_server_columns(srv, ns):
                - 250) <= 5
     out = rows(srv.kubectl("get", "nodemetrics", check=True).stdout)
     assert out[0] == ["NAME", "CPU", "MEMORY", "WINDOW"] and len(out) == 2
+
+
+def test_hpa_brings_replicas_into_bounds_and_leaves_zero_alone(srv, ns):
+    """Above maxReplicas the target is scaled to it at once; at zero replicas scaling is disabled."""
+    srv.kubectl("apply", "-n", ns, "-f", "-", input=deployment("over", 4, "50m"), check=True)
+    srv.kubectl("apply", "-n", ns, "-f", "-", check=True, input=hpa("over", "over", 1, 2, 50))
+    srv.wait_for(lambda: replicas(srv, ns, "over") == 2, timeout=60, what="scaled to maxReplicas")
+    events = srv.kubectl("get", "events", "-n", ns, "--field-selector", "reason=SuccessfulRescale",
+                         "-o", "jsonpath={.items[*].message}", check=True).stdout
+    assert "New size: 2; reason: Current number of replicas above Spec.MaxReplicas" in events
+    srv.kubectl("apply", "-n", ns, "-f", "-", input=deployment("zero", 0, "50m"), check=True)
+    srv.kubectl("apply", "-n", ns, "-f", "-", check=True, input=hpa("zero", "zero", 1, 3, 50))
+    srv.wait_for(lambda: condition(srv, ns, "zero", "ScalingActive").get("reason") == "ScalingDisabled",
+                 timeout=30, what="ScalingDisabled")
+    assert condition(srv, ns, "zero", "ScalingActive")["message"] == \
+        "scaling is disabled since the replica count of the target is zero"
+    assert replicas(srv, ns, "zero") == 0
