@@ -191,6 +191,7 @@ class MetricsScraper:
 def registry_nodes(registry: Registry) -> NodeLister:
     """A NodeLister reading Nodes through the API server's registry."""
     async def list_nodes() -> list[Obj]:
+        """Every Node, read through the registry (the API server's own store access)."""
         items, _rev, _cont, _rem = await registry.list(NODES, "")
         return list(items)
     return NodeLister(list_nodes)
