@@ -142,3 +142,18 @@ def test_memory_quantity(value, text):
 @pytest.mark.parametrize("seconds,text", [(15, "15s"), (2.004, "2.004s"), (60.5, "1m0.5s"), (90, "1m30s")])
 def test_window_is_a_go_duration(seconds, text):
     assert window_text(seconds) == text
+
+
+def test_pod_cgroups_usage_on_a_v2_root(tmp_path):
+    """The oci runtime's reader finds a container's directory under a (fake) unified root."""
+    from kubelite.node.runtime.oci.cgroups import PodCgroups
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    cg = PodCgroups("kubelite-x", root=str(tmp_path))
+    d = tmp_path / "kubelite-x" / "podu1" / "c1"
+    d.mkdir(parents=True)
+    _write(d, "cpu.stat", "usage_usec 2000000\n")
+    _write(d, "memory.current", "3000\n")
+    _write(d, "memory.stat", "inactive_file 1000\n")
+    u = cg.usage("u1", "c1")
+    assert u is not None and (u.cpu_ns, u.memory_bytes) == (2 * 10**9, 2000)
+    assert cg.usage("u1", "gone") is None
