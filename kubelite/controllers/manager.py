@@ -98,9 +98,6 @@ REGISTRY: list[ControllerSpec] = [
                    "statefulset-controller"),
     ControllerSpec("daemonset", _lazy("kubelite.controllers.daemonset", "DaemonSetController"),
                    "daemon-set-controller"),
-    ControllerSpec("horizontalpodautoscaling",
-                   _lazy("kubelite.controllers.podautoscaler", "HorizontalPodAutoscalerController"),
-                   "horizontal-pod-autoscaler"),
     ControllerSpec("disruption", _lazy("kubelite.controllers.disruption", "DisruptionController"),
                    "disruption-controller"),
     ControllerSpec("replicationcontroller", _lazy("kubelite.controllers.replicationcontroller", "ReplicationManager"),
@@ -114,6 +111,9 @@ REGISTRY: list[ControllerSpec] = [
                    "pvc-protection-controller"),
     ControllerSpec("pv-protection", _lazy("kubelite.controllers.persistentvolume", "PVProtectionController"),
                    "pv-protection-controller"),
+    ControllerSpec("horizontalpodautoscaling",
+                   _lazy("kubelite.controllers.podautoscaler", "HorizontalPodAutoscalerController"),
+                   "horizontal-pod-autoscaler"),
 ]
 
 
