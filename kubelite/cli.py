@@ -103,7 +103,9 @@ def cmd_server(args: argparse.Namespace) -> int:
                          with_agent=not args.disable_agent, offline=args.offline,
                          registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
                          compact_interval=args.compact_interval, compact_keep=args.compact_keep,
-                         keep_pods_on_stop=args.keep_pods_on_stop, allow_reset=args.allow_reset)
+                         keep_pods_on_stop=args.keep_pods_on_stop, allow_reset=args.allow_reset,
+                         metric_resolution=args.metric_resolution,
+                         hpa_sync_period=args.horizontal_pod_autoscaler_sync_period)
     opts.with_controllers = "controllers" not in off
     opts.image_gc, opts.image_gc_period = gc_policy, args.image_gc_period
     _set_limits(opts, args)
@@ -174,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     # Hidden: compaction tuning, so tests can see 410 Expired without waiting 5 minutes.
     s.add_argument("--compact-interval", type=float, default=300.0, help=argparse.SUPPRESS)
     s.add_argument("--compact-keep", type=int, default=10_000, help=argparse.SUPPRESS)
+    s.add_argument("--metric-resolution", type=float, default=15.0, metavar="SECONDS",
+                   help="how often node usage is scraped for metrics.k8s.io (default 15)")
+    s.add_argument("--horizontal-pod-autoscaler-sync-period", type=float, default=15.0, metavar="SECONDS",
+                   help="how often each HorizontalPodAutoscaler is evaluated (default 15)")
     _limit_flags(s)
     image_gc.add_flags(s)
     s.set_defaults(func=cmd_server)

@@ -41,6 +41,8 @@ from kubelite.controllers.clientbuilder import ServiceAccountClients
 from kubelite.dns.component import DNSOptions, kube_dns_ip
 from kubelite.images.store import GCPolicy
 from kubelite.ingress.controller import IngressOptions
+from kubelite.metrics.api import MetricsAPI
+from kubelite.metrics.scraper import MetricsScraper, registry_nodes
 from kubelite.pki import PKI
 from kubelite.proxy.ranges import LOOPBACK_DEFAULT, RangeError, ServiceRange
 from kubelite.store.sqlite import SqliteStore
@@ -86,6 +88,8 @@ class ServerOptions:
     compact_keep: int = 10_000
     # Test fixtures: serve POST /kubelite/snapshot and /kubelite/reset (apiserver/reset.py).
     allow_reset: bool = False
+    metric_resolution: float = 15.0  # how often node summaries are scraped (metrics-server's flag)
+    hpa_sync_period: float = 15.0    # kube-controller-manager's --horizontal-pod-autoscaler-sync-period
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     dns: DNSOptions = field(default_factory=DNSOptions)  # the cluster DNS (kube-dns)
     ingress: IngressOptions = field(default_factory=IngressOptions)  # the built-in ingress controller
@@ -501,6 +505,10 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     api.openapi = openapi.handle
     node_proxy = NodeProxy(pki.admin_cert, pki.admin_key)
     node_proxy.install(api.extra_routes)
+    from kubelite.controllers import podautoscaler
+    podautoscaler.configure(sync_period=opts.hpa_sync_period)
+    scraper = MetricsScraper(registry_nodes(api.registry), node_proxy.client_ssl, opts.metric_resolution)
+    api.metrics = MetricsAPI(scraper).handle
     try:
         await api.start()
     except OSError as e:
@@ -542,6 +550,10 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         async def compactor() -> None:
             await run_compactor(api.registry, stop, interval=opts.compact_interval, keep=opts.compact_keep)
         tasks.append(_start("compactor", compactor, stop))
+
+        async def metrics() -> None:
+            await scraper.run(stop)
+        tasks.append(_start("metrics", metrics, stop))
         clients.server = url
         for name, comp in _components(opts, pki, clients, readiness, api.registry, service_cidr, svc_range):
             tasks.append(_start(name, comp(stop), stop))

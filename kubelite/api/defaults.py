@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubelite.api import autoscaling
 from kubelite.api.meta import rand_suffix
 
 Obj = dict[str, Any]
@@ -455,6 +456,10 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
         _job(obj)
     elif kind == "CronJob" and api_version == "batch/v1":
         _cronjob(obj)
+    elif kind == "HorizontalPodAutoscaler" and api_version == "autoscaling/v2":
+        autoscaling.default_v2(obj)
+    elif kind == "HorizontalPodAutoscaler" and api_version == "autoscaling/v1":
+        autoscaling.default_v1(obj)
     elif kind == "Namespace":
         _namespace(obj, create)
     elif kind == "Node":

@@ -164,6 +164,18 @@ MESSAGES: dict[str, str] = {
         "metadata=1:meta.v1.ListMeta items=2!:[]ValidatingWebhookConfiguration"
     ),
     "admissionregistration.v1.WebhookClientConfig": "url=3*:s service=1*:ServiceReference caBundle=2:y",
+    # k8s.io/metrics pkg/apis/metrics/v1beta1 (metrics-server's API)
+    "metrics.v1beta1.ContainerMetrics": "name=1!:s usage=2!:{}resource.Quantity",
+    "metrics.v1beta1.NodeMetrics": (
+        "metadata=1:meta.v1.ObjectMeta timestamp=2!:meta.v1.Time window=3!:meta.v1.Duration "
+        "usage=4!:{}resource.Quantity"
+    ),
+    "metrics.v1beta1.NodeMetricsList": "metadata=1:meta.v1.ListMeta items=2!:[]NodeMetrics",
+    "metrics.v1beta1.PodMetrics": (
+        "metadata=1:meta.v1.ObjectMeta timestamp=2!:meta.v1.Time window=3!:meta.v1.Duration "
+        "containers=4!:[]ContainerMetrics"
+    ),
+    "metrics.v1beta1.PodMetricsList": "metadata=1:meta.v1.ListMeta items=2!:[]PodMetrics",
     "apps.v1.ControllerRevision": "metadata=1:meta.v1.ObjectMeta data=2:runtime.RawExtension revision=3!:i64",
     "apps.v1.ControllerRevisionList": "metadata=1:meta.v1.ListMeta items=2!:[]ControllerRevision",
     "apps.v1.DaemonSet": "metadata=1:meta.v1.ObjectMeta spec=2:DaemonSetSpec status=3:DaemonSetStatus",
@@ -1097,6 +1109,10 @@ KINDS: dict[tuple[str, str], str] = {
     ("batch/v1", "Job"): "batch.v1.Job",
     ("batch/v1", "JobList"): "batch.v1.JobList",
     ("coordination.k8s.io/v1", "Lease"): "coordination.v1.Lease",
+    ("metrics.k8s.io/v1beta1", "NodeMetrics"): "metrics.v1beta1.NodeMetrics",
+    ("metrics.k8s.io/v1beta1", "NodeMetricsList"): "metrics.v1beta1.NodeMetricsList",
+    ("metrics.k8s.io/v1beta1", "PodMetrics"): "metrics.v1beta1.PodMetrics",
+    ("metrics.k8s.io/v1beta1", "PodMetricsList"): "metrics.v1beta1.PodMetricsList",
     ("coordination.k8s.io/v1", "LeaseList"): "coordination.v1.LeaseList",
     ("discovery.k8s.io/v1", "EndpointSlice"): "discovery.v1.EndpointSlice",
     ("discovery.k8s.io/v1", "EndpointSliceList"): "discovery.v1.EndpointSliceList",

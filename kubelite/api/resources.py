@@ -194,6 +194,16 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  namespaced=False, categories=("api-extensions",), subresources=(_STATUS,), has_status=True),
     ResourceInfo("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
                  "validatingadmissionpolicybindings", namespaced=False, categories=("api-extensions",)),
+    # autoscaling: HorizontalPodAutoscalers stored once in their v2 form; v1 is a view.
+    ResourceInfo("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short_names=("hpa",),
+                 categories=("all",), subresources=(_STATUS,), has_status=True),
+    ResourceInfo("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short_names=("hpa",),
+                 categories=("all",), subresources=(_STATUS,), has_status=True,
+                 storage_api_version="autoscaling/v2"),
+    # metrics.k8s.io/v1beta1: read-only usage answered from the node agents' summaries
+    # (``kubelite.metrics``), never stored, as metrics-server serves it.
+    ResourceInfo("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", namespaced=False, verbs=("get", "list")),
+    ResourceInfo("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", verbs=("get", "list")),
     # networking.k8s.io/v1
     ResourceInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short_names=("netpol",)),
     # policy/v1
@@ -206,7 +216,7 @@ GROUP_ORDER = ("apiregistration.k8s.io", "apps", "events.k8s.io", "authenticatio
                "autoscaling", "batch", "certificates.k8s.io", "networking.k8s.io", "policy",
                "rbac.authorization.k8s.io", "storage.k8s.io", "admissionregistration.k8s.io",
                "apiextensions.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "node.k8s.io",
-               "discovery.k8s.io", "flowcontrol.apiserver.k8s.io")
+               "discovery.k8s.io", "flowcontrol.apiserver.k8s.io", "metrics.k8s.io")
 
 _BY_GVR = {r.gvr: r for r in RESOURCES}
 
@@ -297,6 +307,9 @@ CRONJOBS = _served("batch", "v1", "cronjobs")
 CONTROLLERREVISIONS = _served("apps", "v1", "controllerrevisions")
 STATEFULSETS = _served("apps", "v1", "statefulsets")
 DAEMONSETS = _served("apps", "v1", "daemonsets")
+HORIZONTALPODAUTOSCALERS = _served("autoscaling", "v2", "horizontalpodautoscalers")
+NODEMETRICS = _served("metrics.k8s.io", "v1beta1", "nodes")
+PODMETRICS = _served("metrics.k8s.io", "v1beta1", "pods")
 INGRESSES = _served("networking.k8s.io", "v1", "ingresses")
 INGRESSCLASSES = _served("networking.k8s.io", "v1", "ingressclasses")
 CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourcedefinitions")

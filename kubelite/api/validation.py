@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubelite.api import autoscaling
 from kubelite.api import validation_apps as apps
 from kubelite.api import validation_batch as batch
 from kubelite.api import validation_core as core
@@ -59,6 +60,8 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = batch.validate_job(obj, old)
     elif kind == "CronJob" and api_version == "batch/v1":
         errs = batch.validate_cronjob(obj, old)
+    elif kind == "HorizontalPodAutoscaler" and api_version.startswith("autoscaling/"):
+        errs = autoscaling.validate_hpa(obj, old, api_version)
     elif kind == "StatefulSet" and api_version == "apps/v1":
         errs = workloads.validate_statefulset(obj, old)
     elif kind == "DaemonSet" and api_version == "apps/v1":
@@ -141,6 +144,8 @@ def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[
         return _dedupe(batch.validate_job_status(obj, old))
     if kind == "CronJob" and api_version == "batch/v1":
         return _dedupe(batch.validate_cronjob_status(obj, old))
+    if kind == "HorizontalPodAutoscaler" and api_version.startswith("autoscaling/"):
+        return _dedupe(autoscaling.validate_hpa_status(obj, old))
     if kind == "Ingress" and api_version == "networking.k8s.io/v1":
         return _dedupe(ingress.validate_ingress_status(obj, old))
     if kind == "PodDisruptionBudget" and api_version == "policy/v1":

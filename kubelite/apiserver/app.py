@@ -100,6 +100,7 @@ class APIServer:
         # Non-resource path -> handler, for what server.py adds (the test fixture's reset).
         self.extra_paths: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
         self.openapi: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+        self.metrics: Handler | None = None  # metrics.k8s.io (kubelite.metrics), when running
 
     # -- authentication and authorization ------------------------------------------------
     def _security(self, cert_signer: CertSigner | None) -> Security:
@@ -206,6 +207,10 @@ class APIServer:
             return await own(request, t)
         if sub in self.extra_routes:
             return await self.extra_routes[sub](request, t)
+        if info.group == "metrics.k8s.io":
+            if self.metrics is None:
+                raise errors.service_unavailable("the metrics API is not running")
+            return await self.metrics(request, t)
         if sub in ("log", "exec", "attach", "portforward", "proxy"):
             raise errors.service_unavailable(f"{sub} is not available: no node agent proxy is configured")
         if sub == "scale":

@@ -44,6 +44,11 @@ class NodeProxy:
         self._session: aiohttp.ClientSession | None = None
 
     @property
+    def client_ssl(self) -> ssl.SSLContext:
+        """The TLS context with the API server's client certificate for the agents."""
+        return self._client_ssl
+
+    @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(

@@ -73,6 +73,10 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
             obj["status"] = {}
     if kind == "Job" and info.group == "batch":
         _generate_job_selector(obj)
+    if kind == "HorizontalPodAutoscaler" and info.group == "autoscaling":
+        # Create cannot set status; Go writes these counts even when zero.
+        obj["status"] = {"desiredReplicas": 0} if info.version == "v2" else {"currentReplicas": 0,
+                                                                             "desiredReplicas": 0}
     if kind == "Pod":
         status = obj.setdefault("status", {})
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}

@@ -222,6 +222,10 @@ class ResourceClient:
         """GET one object."""
         return await self.client.request("GET", self.path(namespace, name))
 
+    async def get_subresource(self, name: str, namespace: str, subresource: str) -> Obj:
+        """GET a subresource such as scale or status."""
+        return await self.client.request("GET", self.path(namespace, name, subresource))
+
     async def list(self, namespace: str = "", *, label_selector: str = "", field_selector: str = "",
                    resource_version: str | None = None, limit: int | None = None,
                    continue_: str | None = None) -> Obj:

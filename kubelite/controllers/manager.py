@@ -111,6 +111,9 @@ REGISTRY: list[ControllerSpec] = [
                    "pvc-protection-controller"),
     ControllerSpec("pv-protection", _lazy("kubelite.controllers.persistentvolume", "PVProtectionController"),
                    "pv-protection-controller"),
+    ControllerSpec("horizontalpodautoscaling",
+                   _lazy("kubelite.controllers.podautoscaler", "HorizontalPodAutoscalerController"),
+                   "horizontal-pod-autoscaler"),
 ]
 
 

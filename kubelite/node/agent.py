@@ -33,6 +33,7 @@ from kubelite.images.store import GCPolicy
 from kubelite.node import emptydir_eviction, netslot
 from kubelite.node.admission import Admitter
 from kubelite.node.api import AgentAPI, ServingTLS
+from kubelite.node.host import RunningPod
 from kubelite.node.podworker import DRAIN_WAIT_MAX, PodWorker
 from kubelite.node.runtime.base import Runtime
 from kubelite.node.volumes.objects import WatchedObjects
@@ -239,6 +240,10 @@ class Agent:
             if md.get("namespace") == namespace and md.get("name") == name:
                 return w
         return None
+
+    def running_pods(self) -> list[RunningPod]:
+        """The workers of every pod on this node that has not finished (for the summary)."""
+        return [w for w in self.workers.values() if not w.finished()]
 
     def services_for(self, pod: Obj) -> list[Obj]:
         """Services whose env vars a pod gets: its namespace's, plus `kubernetes` from default."""

@@ -275,6 +275,25 @@ SAMPLES: dict[str, Sample] = {
         status_change={"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
                        "numberReady": 0, "conditions": [
                            {"type": "Tested", "status": "True", "lastTransitionTime": NOW, "reason": "Tested"}]}),
+    "autoscaling/v2/horizontalpodautoscalers": Sample(
+        lambda n, ns: _obj("autoscaling/v2", "HorizontalPodAutoscaler", n, spec={
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": n},
+            "minReplicas": 1, "maxReplicas": 3}),
+        spec_change={"spec": {"maxReplicas": 4}},
+        status_change={"currentReplicas": 2, "desiredReplicas": 2}),
+    "autoscaling/v1/horizontalpodautoscalers": Sample(
+        lambda n, ns: _obj("autoscaling/v1", "HorizontalPodAutoscaler", n, spec={
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": n},
+            "minReplicas": 1, "maxReplicas": 3, "targetCPUUtilizationPercentage": 50}),
+        spec_change={"spec": {"maxReplicas": 4}},
+        status_change={"currentReplicas": 2, "desiredReplicas": 2}),
+    # Read-only views of usage (never created): the samples only name their shape.
+    "metrics.k8s.io/v1beta1/nodes": Sample(
+        lambda n, ns: _obj("metrics.k8s.io/v1beta1", "NodeMetrics", n, timestamp=NOW, window="15s",
+                           usage={"cpu": "0", "memory": "0"}), garbage_collected=False),
+    "metrics.k8s.io/v1beta1/pods": Sample(
+        lambda n, ns: _obj("metrics.k8s.io/v1beta1", "PodMetrics", n, timestamp=NOW, window="15s", containers=[]),
+        garbage_collected=False),
     "policy/v1/poddisruptionbudgets": Sample(
         lambda n, ns: _obj("policy/v1", "PodDisruptionBudget", n,
                            spec={"minAvailable": 1, "selector": {"matchLabels": {"app": n}}}),

@@ -168,7 +168,9 @@ def test_watch_bookmarks_carry_only_a_resource_version(api: Api, resources: dict
             continue
         # One name per resource: v1 and events.k8s.io/v1 Events are one resource, so the
         # same name in both would collide.
-        name = f"bm-{ns}"[:60] if not r.namespaced else f"bm-{r.group.replace('.', '-') or 'core'}-{r.plural}"
+        # HPAs are one resource in two versions too: the version keeps their names apart.
+        name = f"bm-{ns}"[:60] if not r.namespaced else \
+            f"bm-{r.group.replace('.', '-') or 'core'}-{r.plural}-{r.version}"
         name += SAMPLES[r.id].name_suffix
         start = api.list(r, ns, labelSelector=f"{LABEL}={ns}")["metadata"]["resourceVersion"]
         w = api.watch(r, ns, timeout=3, resourceVersion=start, allowWatchBookmarks="true",

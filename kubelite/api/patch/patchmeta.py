@@ -242,6 +242,10 @@ WEBHOOK_CONFIGURATION = _kind(webhooks=merge_list(Struct({
     "rules": atomic_list(), "admissionReviewVersions": atomic_list(),
     "namespaceSelector": LABEL_SELECTOR, "objectSelector": LABEL_SELECTOR,
     "matchConditions": merge_list(None, "name")}), "name"))
+_HPA_RULES = Struct({"policies": atomic_list()})
+HPA_V2 = _kind(spec=Struct({"metrics": atomic_list(),
+                            "behavior": Struct({"scaleUp": _HPA_RULES, "scaleDown": _HPA_RULES})}),
+               status=Struct({"currentMetrics": atomic_list(), "conditions": CONDITIONS}))
 # Storage: access modes, mount options and topologies are atomic lists; claim conditions
 # merge by type.
 PERSISTENT_VOLUME = _kind(spec=Struct({"accessModes": atomic_list(), "claimRef": OBJECT_REFERENCE,
@@ -279,6 +283,8 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("networking.k8s.io/v1", "IngressClass"): GENERIC,
     ("events.k8s.io/v1", "Event"): EVENT,
     ("autoscaling/v1", "Scale"): GENERIC,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): HPA_V2,
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): GENERIC,
     ("policy/v1", "Eviction"): GENERIC,
     ("networking.k8s.io/v1", "NetworkPolicy"): GENERIC,
     ("policy/v1", "PodDisruptionBudget"): _kind(spec=Struct({"selector": LABEL_SELECTOR}),
@@ -411,6 +417,11 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
     ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): {},
     ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): {"spec": {}, "status": {}},
     ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): {"spec": {}},
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): {"spec": {"scaleTargetRef": {"kind": "", "name": ""},
+                                                             "maxReplicas": 0}, "status": {"desiredReplicas": 0}},
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): {"spec": {"scaleTargetRef": {"kind": "", "name": ""},
+                                                             "maxReplicas": 0},
+                                                    "status": {"currentReplicas": 0, "desiredReplicas": 0}},
     ("v1", "ResourceQuota"): {"spec": {}, "status": {}},
     ("v1", "LimitRange"): {"spec": {"limits": None}},
     ("scheduling.k8s.io/v1", "PriorityClass"): {"value": 0},

@@ -49,6 +49,11 @@ DOCS = {
     "cj.active": "How many Jobs of this CronJob are running.",
     "cj.lastScheduleTime": "How long ago a Job was last started for this CronJob.",
     "cj.selector": "The label query of the job template (normally empty: each Job gets its own).",
+    "hpa.reference": "The object whose scale the autoscaler sets, as kind/name.",
+    "hpa.targets": "Each metric's current value and its target (at most two shown).",
+    "hpa.minPods": "The fewest replicas the autoscaler scales the target down to.",
+    "hpa.maxPods": "The most replicas the autoscaler scales the target up to.",
+    "hpa.replicas": "How many replicas the target had when the autoscaler last looked.",
     # storage
     "pv.capacity": "The storage size the volume offers.",
     "pv.accessModes": "How nodes may mount the volume (RWO, ROX, RWX, RWOP).",
@@ -360,6 +365,25 @@ VALIDATING_ADMISSION_POLICY_BINDING = [NAME, column("PolicyName", "The policy th
                                        column("ParamRef", "The parameter object the binding passes to the policy."),
                                        AGE]
 
+# --- autoscaling ----------------------------------------------------------------------
+
+HORIZONTALPODAUTOSCALER = [
+    NAME,
+    column("Reference", DOCS["hpa.reference"]),
+    column("Targets", DOCS["hpa.targets"]),
+    column("MinPods", DOCS["hpa.minPods"]),
+    column("MaxPods", DOCS["hpa.maxPods"], type_="integer"),
+    column("Replicas", DOCS["hpa.replicas"], type_="integer"),
+    AGE,
+]
+
+# --- metrics.k8s.io (metrics-server's Tables) -------------------------------------------
+
+_USAGE = [column("cpu", "CPU in use, in cores.", fmt="quantity"),
+          column("memory", "Memory working set, in bytes.", fmt="quantity"),
+          column("Window", "How long the usage was averaged over.", fmt="duration")]
+NODEMETRICS = [NAME, *_USAGE]
+PODMETRICS = [NAME, *_USAGE]
 PODDISRUPTIONBUDGET = [
     NAME,
     column("Min Available", DOCS["pdb.minAvailable"]),

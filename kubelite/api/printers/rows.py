@@ -8,8 +8,11 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from kubelite.api import quantity
+from kubelite.api.autoscaling import v1_to_v2
 from kubelite.api.conversion import event_to_core
 from kubelite.api.duration import human_duration
+from kubelite.api.metricsformat import cpu_quantity, memory_quantity
 from kubelite.api.printers.format import (
     Clock,
     as_int,
@@ -606,6 +609,93 @@ def validating_admission_policy_binding_row(b: Obj, clock: Clock) -> Cells:
             clock.since(b["metadata"].get("creationTimestamp"))]
 
 
+# --- autoscaling ----------------------------------------------------------------------
+
+def _metric_current(statuses: list, i: int, source: str, field: str) -> Any:
+    if i < len(statuses) and isinstance(statuses[i], dict):
+        return ((statuses[i].get(source) or {}).get("current") or {}).get(field)
+    return None
+
+
+def _hpa_metric(spec: Obj, statuses: list, i: int) -> str:
+    """One metric as printHorizontalPodAutoscaler writes it: ``name: current/target``."""
+    mtype = spec.get("type")
+    source = {"External": "external", "Pods": "pods", "Object": "object", "Resource": "resource",
+              "ContainerResource": "containerResource"}.get(mtype or "")
+    if source is None:
+        return "<unknown type>"
+    src = spec.get(source) or {}
+    target = src.get("target") or {}
+    if source in ("external", "object"):
+        if target.get("averageValue") is not None:
+            cur = _metric_current(statuses, i, source, "averageValue")
+            return f"{cur if cur is not None else '<unknown>'}/{target['averageValue']} (avg)"
+        cur = _metric_current(statuses, i, source, "value")
+        return f"{cur if cur is not None else '<unknown>'}/{target.get('value', '0')}"
+    if source == "pods":
+        cur = _metric_current(statuses, i, source, "averageValue")
+        return f"{cur if cur is not None else '<unknown>'}/{target.get('averageValue', '0')}"
+    name = src.get("name", "")
+    if target.get("averageValue") is not None:
+        cur = _metric_current(statuses, i, source, "averageValue")
+        return f"{name}: {cur if cur is not None else '<unknown>'}/{target['averageValue']}"
+    util = _metric_current(statuses, i, source, "averageUtilization")
+    cur_s = f"{util}%" if util is not None else "<unknown>"
+    tgt = target.get("averageUtilization")
+    return f"{name}: {cur_s}/{f'{tgt}%' if tgt is not None else '<auto>'}"
+
+
+def format_hpa_metrics(specs: list | None, statuses: list | None) -> str:
+    """formatHPAMetrics: the first two metrics, then how many more."""
+    if not specs:
+        return "<none>"
+    cells = [_hpa_metric(m if isinstance(m, dict) else {}, statuses or [], i) for i, m in enumerate(specs)]
+    if len(cells) > 2:
+        return f"{', '.join(cells[:2])} + {len(cells) - 2} more..."
+    return ", ".join(cells)
+
+
+def hpa_row(hpa: Obj, clock: Clock) -> Cells:
+    """printHorizontalPodAutoscaler: REFERENCE, TARGETS, MINPODS, MAXPODS, REPLICAS, AGE."""
+    md, spec, status = hpa["metadata"], hpa.get("spec") or {}, hpa.get("status") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    mn = spec.get("minReplicas")
+    return [md.get("name", ""), f"{ref.get('kind', '')}/{ref.get('name', '')}",
+            format_hpa_metrics(spec.get("metrics"), status.get("currentMetrics")),
+            "<unset>" if mn is None else str(mn), as_int(spec.get("maxReplicas")),
+            as_int(status.get("currentReplicas")), clock.since(md.get("creationTimestamp"))]
+
+
+def hpa_v1_row(hpa: Obj, clock: Clock) -> Cells:
+    """The v1 view printed as upstream does: converted to v2 first."""
+    return hpa_row(v1_to_v2(hpa), clock)
+
+
+# --- metrics.k8s.io ---------------------------------------------------------------------
+
+def _usage_cells(usages: list) -> list[str]:
+    """cpu and memory summed over usage lists, in canonical quantity form."""
+    cpu = mem = 0
+    for u in usages:
+        if not isinstance(u, dict):
+            continue
+        try:
+            cpu += int(quantity.parse(u.get("cpu")) * 10**9)
+            mem += quantity.value(u.get("memory"))
+        except ValueError:
+            continue
+    return [cpu_quantity(cpu), memory_quantity(mem)]
+
+
+def nodemetrics_row(m: Obj, clock: Clock) -> Cells:
+    """metrics-server's row: NAME, cpu, memory, Window."""
+    return [m["metadata"].get("name", ""), *_usage_cells([m.get("usage")]), m.get("window", "")]
+
+
+def podmetrics_row(m: Obj, clock: Clock) -> Cells:
+    """metrics-server's row: the containers' usage summed."""
+    usages = [c.get("usage") for c in m.get("containers") or [] if isinstance(c, dict)]
+    return [m["metadata"].get("name", ""), *_usage_cells(usages), m.get("window", "")]
 def poddisruptionbudget_row(pdb: Obj, clock: Clock) -> Cells:
     """printPodDisruptionBudget: each bound as written, N/A when unset."""
     spec, status = pdb.get("spec") or {}, pdb.get("status") or {}

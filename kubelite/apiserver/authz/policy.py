@@ -124,6 +124,12 @@ CLUSTER_ROLES: dict[str, tuple[list[Obj], Obj | None, dict[str, str]]] = {
         rule(READ, "poddisruptionbudgets poddisruptionbudgets/status", "policy"),
         rule(READ, "ingresses ingresses/status networkpolicies", "networking.k8s.io"),
     ], None, {"rbac.authorization.k8s.io/aggregate-to-view": "true"}),
+    # What metrics-server's manifest adds: reading usage, aggregated into view/edit/admin.
+    "system:aggregated-metrics-reader": ([
+        rule("get list watch", "pods nodes", "metrics.k8s.io"),
+    ], None, {"rbac.authorization.k8s.io/aggregate-to-view": "true",
+              "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+              "rbac.authorization.k8s.io/aggregate-to-admin": "true"}),
     "system:auth-delegator": ([
         rule("create", "tokenreviews", "authentication.k8s.io"),
         rule("create", "subjectaccessreviews", "authorization.k8s.io"),

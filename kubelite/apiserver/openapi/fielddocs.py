@@ -85,6 +85,16 @@ KIND_DOCS = {
     "admissionregistration.v1.ParamRef": "How a binding finds the parameter objects of its policy.",
     "admissionregistration.v1.WebhookClientConfig": "Where a webhook listens (a URL or a Service) and the CA "
                                                     "that signed its serving certificate.",
+    "autoscaling.v2.HorizontalPodAutoscaler": "A HorizontalPodAutoscaler sets the replica count of a workload "
+                                              "from observed metrics, such as CPU use against requests.",
+    "autoscaling.v2.HorizontalPodAutoscalerSpec": "What to scale, between which bounds, on which metrics, and "
+                                                  "how fast.",
+    "autoscaling.v2.HorizontalPodAutoscalerBehavior": "Rate limits and stabilization for scaling up and down.",
+    "autoscaling.v2.HPAScalingRules": "How one direction of scaling is paced: a stabilization window and "
+                                      "policies limiting change per period.",
+    "autoscaling.v2.MetricSpec": "One metric the autoscaler watches, and the value it aims for.",
+    "autoscaling.v1.HorizontalPodAutoscaler": "A HorizontalPodAutoscaler sets the replica count of a workload "
+                                              "from its pods' CPU use; autoscaling/v2 can say more.",
     "networking.v1.NetworkPolicy": "A NetworkPolicy limits which traffic may reach (ingress) or leave (egress) "
                                    "the pods it selects; pods no policy selects stay open.",
     "networking.v1.NetworkPolicySpec": "Which pods the policy isolates, in which directions, and what it lets through.",
@@ -118,6 +128,20 @@ GENERIC_DOCS = {
 }
 
 FIELD_DOCS: dict[str, dict[str, str]] = {
+    "autoscaling.v2.HorizontalPodAutoscalerSpec": {
+        "scaleTargetRef": "The workload to scale (anything with a scale subresource).",
+        "minReplicas": "The fewest replicas to scale down to. Defaults to 1.",
+        "maxReplicas": "The most replicas to scale up to; at least minReplicas.",
+        "metrics": "What to measure; the largest replica count any metric asks for wins. Defaults to CPU at "
+                   "80% of requests.",
+        "behavior": "How fast scaling may happen in each direction; defaults apply when unset.",
+    },
+    "autoscaling.v2.HPAScalingRules": {
+        "stabilizationWindowSeconds": "Look back this long and use the most conservative recommendation, so "
+                                      "short spikes do not cause flapping.",
+        "selectPolicy": "Which policy wins when several apply: Max (most change), Min (least) or Disabled.",
+        "policies": "Limits on change per period, in pods or percent of the current replica count.",
+    },
     "batch.v1.JobSpec": {
         "parallelism": "How many pods may run at the same time. Defaults to 1; 0 pauses the Job.",
         "completions": "How many pods must succeed for the Job to be complete. Unset: the first success "

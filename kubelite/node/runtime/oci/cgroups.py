@@ -30,6 +30,8 @@ import signal
 import time
 from dataclasses import dataclass
 
+from ..usage import Usage, cgroup_v1_usage, cgroup_v2_usage
+
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
@@ -187,6 +189,14 @@ class PodCgroups:
             return os.path.join(self.root, self.container_path(pod_uid, cid).lstrip("/"))
         mem = next((h for h in self.tree if "memory" in h.key.split(",")), None)
         return mem.path(self.container_path(pod_uid, cid)) if mem else None
+
+    def usage(self, pod_uid: str, cid: str) -> Usage | None:
+        """The container's CPU time and memory working set (None once its cgroup is gone)."""
+        if self.v2:
+            return cgroup_v2_usage(os.path.join(self.root, self.container_path(pod_uid, cid).lstrip("/")))
+        acct = next((h for h in self.tree if "cpuacct" in h.key.split(",")), None)
+        cpu_dir = acct.path(self.container_path(pod_uid, cid)) if acct else None
+        return cgroup_v1_usage(cpu_dir, self.memory_dir(pod_uid, cid))
 
 
 def oom_killed(memory_dir: str | None) -> bool:

@@ -52,6 +52,7 @@ from ..base import (
     exit_reason,
 )
 from ..netns import NETNS_DIR, NetnsNetwork
+from ..usage import Usage
 from . import cgroups, conmon, rootfs, spec, state
 from .exec import AttachSocket, PipeExec, TtyExec
 from .portforward import open_in_netns
@@ -501,6 +502,10 @@ class OciRuntime:
     async def wait(self, handle: ContainerHandle) -> ExitInfo:
         """Wait for the container to exit."""
         return await asyncio.shield(self._instances[handle.id].done)
+
+    def container_usage(self, handle: ContainerHandle, pod: dict) -> Usage | None:
+        """Usage from the container's own cgroup."""
+        return self.cgroups.usage(handle.sandbox_uid, handle.id)
 
     def log_path(self, handle: ContainerHandle) -> str:
         """The CRI log conmon writes for this instance."""
