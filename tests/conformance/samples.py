@@ -244,13 +244,15 @@ SAMPLES: dict[str, Sample] = {
         "authentication.k8s.io/v1", "SelfSubjectReview", n), garbage_collected=False),
     "authentication.k8s.io/v1/tokenreviews": Sample(lambda n, ns: _obj(
         "authentication.k8s.io/v1", "TokenReview", n, spec={"token": "not-a-valid-token"}), garbage_collected=False),
-    # Classes nothing provides: the samples neither bind nor get provisioned.
+    # Classes nothing provides, and a different one for each: the samples neither bind to
+    # each other (a claim left by one spec would take the next spec's volume) nor get provisioned.
     "v1/persistentvolumes": Sample(
         lambda n, ns: _obj("v1", "PersistentVolume", n, spec={
             "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-            "storageClassName": "kubelite-conformance-none", "hostPath": {"path": "/tmp/kubelite-conformance"}}),
+            "storageClassName": "kubelite-conformance-volumes", "hostPath": {"path": "/tmp/kubelite-conformance"}}),
         spec_change={"spec": {"mountOptions": ["ro"]}},
-        status_change={"phase": "Failed", "reason": "Tested", "message": "tested"}),
+        # Not the phase: the binder sets it (Available) and owns it, as upstream's would.
+        status_change={"reason": "Tested", "message": "tested"}),
     "v1/persistentvolumeclaims": Sample(
         lambda n, ns: _obj("v1", "PersistentVolumeClaim", n, spec={
             "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},

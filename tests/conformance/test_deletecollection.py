@@ -17,7 +17,10 @@ def wait_names(kit: Kit, want: list[str]) -> None:
         names = sorted(kit.list_names())
         if names == sorted(want):
             return
-        assert time.monotonic() < deadline, f"objects are {names}, want {sorted(want)}"
+        if time.monotonic() >= deadline:
+            left = {n: {k: (kit.api.get(kit.res, kit.ns, n).get("metadata") or {}).get(k)
+                        for k in ("finalizers", "deletionTimestamp")} for n in names if n not in want}
+            raise AssertionError(f"objects are {names}, want {sorted(want)}; left over: {left}")
         time.sleep(0.05)
 
 
