@@ -64,6 +64,7 @@ class ServerOptions:
     service_cidr: str = ""         # "" = 127.96.0.0/16 for the userspace proxy, a free 10.96.x.0/20 for nftables
     proxy_mode: str = "auto"       # auto | nftables | userspace
     node_name: str = ""
+    node_ip: str = "127.0.0.1"     # the in-process node's InternalIP (other nodes route its pod CIDR to it)
     runtime: str = "process"
     network: str = "auto"
     pod_max_pids: int | None = None
@@ -644,7 +645,7 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
         def agent(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
             async def run() -> None:
                 a = Agent(kubelet, AgentOptions(node_name=node_name, data_dir=opts.data_dir, runtime=opts.runtime,
-                                                network=opts.network, pki=pki,
+                                                network=opts.network, pki=pki, node_ip=opts.node_ip,
                                                 offline=opts.offline or offline_from_env(),
                                                 registry_config=opts.registry_config,
                                                 pod_max_pids=opts.pod_max_pids,

@@ -61,6 +61,14 @@ def table_name(service_cidr: str) -> str:
     return "kubelite_" + str(net.network_address).replace(".", "_") + f"_{net.prefixlen}"
 
 
+def node_table_name(service_cidr: str, node_name: str) -> str:
+    """The table of a joined node's proxy: the server's name plus the node's, so agents on one
+    host (or on the server's) never touch each other's table."""
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", node_name)[:40]
+    digest = hashlib.sha256(node_name.encode()).hexdigest()[:6]
+    return f"{table_name(service_cidr)}_n_{clean}_{digest}"
+
+
 def _ident(*parts: str) -> str:
     """A chain/set name from parts; a hash keeps it short and unique whatever the parts hold."""
     text = "/".join(parts)
@@ -256,9 +264,10 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
         ("nat-postrouting", "type nat hook postrouting priority 100; policy accept;",
          [f"meta mark & {MASQ_MARK:#x} == {MASQ_MARK:#x} masquerade"]),
         ("filter-input", "type filter hook input priority -110; policy accept;", input_rules),
-        # Pod bridges forward (for DNAT back into a bridge) but never off the machine.
+        # Pod bridges forward (for DNAT back into a bridge, and to other nodes' pod CIDRs along
+        # the routes node/routes.py keeps) but never elsewhere off the machine.
         ("filter-forward", "type filter hook forward priority -110; policy accept;",
-         [f'iifname "{BRIDGE_GLOB}" oifname != "{BRIDGE_GLOB}" drop']),
+         [f'iifname "{BRIDGE_GLOB}" oifname != "{BRIDGE_GLOB}" ip daddr != {pod_cidr or GUARD_CIDR} drop']),
         ("reject-chain", "", ["meta l4proto tcp reject with tcp reset", "reject"]),
         ("services", "", services_rules),
     ] + [(name, "", rules) for name, rules in sorted(chains.items())]
@@ -313,10 +322,11 @@ class NftProxy(Proxy):
     no listeners; every change rebuilds the table and applies it in one transaction."""
 
     def __init__(self, client: APIClient, *, node_name: str, node_ip: str, service_cidr: str,
-                 pod_cidr: str = GUARD_CIDR, delete_on_stop: bool = True, factory: SharedInformerFactory | None = None):
+                 pod_cidr: str = GUARD_CIDR, delete_on_stop: bool = True, factory: SharedInformerFactory | None = None,
+                 table: str = ""):
         super().__init__(client, node_name=node_name, node_ip=node_ip, factory=factory)
         self.service_cidr = service_cidr
-        self.table = table_name(service_cidr)
+        self.table = table or table_name(service_cidr)
         self.pod_cidr = pod_cidr
         self.delete_on_stop = delete_on_stop
         self.applied: Ruleset | None = None

@@ -88,4 +88,7 @@ def killall(data_dir: str) -> tuple[int, int]:
     cidr = remembered(os.path.abspath(data_dir))
     if cidr:
         _run("nft", "delete", "table", "ip", table_name(cidr))
+    from kubelite.node.joinnet import remembered_table
+    if table := remembered_table(os.path.abspath(data_dir)):  # a joined node's own table
+        _run("nft", "delete", "table", "ip", table)
     return pods, len(containers)
