@@ -57,7 +57,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         from kubelite.node import joinnet
         runtime = pick_runtime(args.runtime, args.network, data_dir)
         try:
-            net = await joinnet.discover(kube_proxy, args.service_cidr)
+            net = await joinnet.discover(kubelet, args.service_cidr)
         except Exception as e:
             await kubelet.close()
             await kube_proxy.close()

@@ -673,11 +673,21 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                 else:
                     p = Proxy(kube_proxy, node_name=node_name, node_ip=ip)
                 readiness.proxy = p
+                routes: asyncio.Task[None] | None = None
+                if svc_range is not None:
+                    # Pods in network namespaces: other nodes' pod CIDRs are routed (host-gw).
+                    from kubelite.node.routes import RouteSyncer
+                    routes = asyncio.create_task(RouteSyncer(kube_proxy, node_name=node_name, node_ip=ip).run(
+                        stop, keep=opts.runtime == "oci"), name="node-routes")
                 await p.start()
                 try:
                     await stop.wait()
                 finally:
                     await p.stop()
+                    if routes is not None:
+                        if not stop.is_set():
+                            routes.cancel()  # this component restarts: the next run brings its own
+                        await asyncio.gather(routes, return_exceptions=True)
             return run
         comps.append(("proxy", proxy))
     if opts.dns.enabled and opts.with_agent:

@@ -580,10 +580,6 @@ class Agent:
         self.api_port = await server.start(self.node_ip, self.opts.port)
         await with_retries("registering the node", self.register)
         await self._take_pod_cidr(stop)
-        routes = None
-        if self.pod_network is not None and os.geteuid() == 0:
-            from kubelite.node.routes import RouteSyncer
-            routes = RouteSyncer(self.factory, node_name=self.node_name, node_ip=self.node_ip)
         self.factory.start()
         await self.factory.wait_synced()
         if isinstance(self.runtime, OutlivesAgent) and (n := await self.runtime.release_unclaimed(set(self.workers))):
@@ -591,8 +587,6 @@ class Agent:
         loops = [asyncio.create_task(self._lease_loop(stop)), asyncio.create_task(self._status_loop(stop)),
                  asyncio.create_task(self._housekeeping_loop(stop)),
                  asyncio.create_task(self._image_gc_loop(stop))]
-        if routes is not None:
-            loops.append(asyncio.create_task(routes.run(stop), name="node-routes"))
         log.info("node %s ready (agent API on %s:%d, runtime %s)", self.node_name, self.node_ip, self.api_port,
                  self.opts.runtime)
         try:
@@ -601,8 +595,6 @@ class Agent:
             preload.cancel()
             for t in loops:
                 t.cancel()
-            if routes is not None and not isinstance(self.runtime, OutlivesAgent):
-                await routes.remove_all()  # with the oci runtime the pods, and their routes, live on
             await self.factory.stop()
             await self.objects.stop()
             if isinstance(self.runtime, OutlivesAgent):

@@ -2,7 +2,7 @@
 
 The server does not hand its agents a configuration file (k3s's agents get one from its
 supervisor port); a joined agent reads what it needs from the API instead, with the
-rights a kubelet and a kube-proxy have: the ``kubernetes`` Service's ClusterIP gives the
+rights a kubelet has: the ``kubernetes`` Service's ClusterIP gives the
 service range (the /20 block of 10.96.0.0/12 it lies in, kubelite's own claim size; a
 server started with another ``--service-cidr`` needs the same ``--service-cidr`` on the
 agent), and the ``kube-dns`` Service's ClusterIP is the node's cluster DNS address.
@@ -123,8 +123,14 @@ async def run_node_proxy(client: APIClient, *, node_name: str, node_ip: str, dat
     p: Proxy = NftProxy(client, node_name=node_name, node_ip=node_ip, service_cidr=service_cidr, table=table,
                         delete_on_stop=runtime != "oci")
     log.info("services: nftables data path, table %s, service range %s", table, service_cidr)
+    from kubelite.node.routes import RouteSyncer
+    routes = asyncio.create_task(RouteSyncer(client, node_name=node_name, node_ip=node_ip).run(
+        stop, keep=runtime == "oci"), name="node-routes")
     await p.start()
     try:
         await stop.wait()
     finally:
         await p.stop()
+        if not stop.is_set():
+            routes.cancel()
+        await asyncio.gather(routes, return_exceptions=True)

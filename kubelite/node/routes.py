@@ -7,7 +7,8 @@ every pod CIDR is directly reachable and no encapsulation is needed; packets kee
 pod addresses, cost nothing extra, and every tool sees them as they are.  VXLAN (or
 routes through a router) is only needed when nodes are on different subnets.
 
-The syncer is an API client: it watches Nodes and keeps one route per other node whose
+The syncer is an API client (with kube-proxy's identity: a node may only read its own
+Node, and flannel too runs with rights of its own): it watches Nodes and keeps one route per other node whose
 ``spec.podCIDR`` and InternalIP are set and not loopback (fake and host-network nodes
 have loopback ones, and nothing is routed for them).  Routes carry the protocol number
 ``ROUTE_PROTO`` so the syncer only ever replaces or removes its own; a destination that
@@ -25,7 +26,8 @@ from typing import Any
 
 from kubelite.api import meta
 from kubelite.api.resources import NODES
-from kubelite.client.protocols import SharedInformerFactory
+from kubelite.client.informer import InformerFactory
+from kubelite.client.protocols import APIClient
 
 log = logging.getLogger("kubelite.node")
 Obj = dict[str, Any]
@@ -78,10 +80,11 @@ def _forwarding_on(dev: str) -> None:
 class RouteSyncer:
     """Keeps this node's routes to the other nodes' pod CIDRs in step with the Nodes."""
 
-    def __init__(self, factory: SharedInformerFactory, *, node_name: str, node_ip: str):
+    def __init__(self, client: APIClient, *, node_name: str, node_ip: str):
         self.node_name = node_name
         self.node_ip = node_ip
-        self.nodes = factory.informer(NODES)
+        self.factory = InformerFactory(client)
+        self.nodes = self.factory.informer(NODES)
         self.installed: dict[str, str] = {}  # pod CIDR -> next hop, routes this syncer added
         self._skipped: set[str] = set()      # destinations held by someone else's route (logged once)
         self._dirty = asyncio.Event()
@@ -90,19 +93,32 @@ class RouteSyncer:
     def _changed(self, _node: Obj | None = None) -> None:
         self._dirty.set()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Sync after every Node change until ``stop``."""
-        await self.nodes.wait_synced()
-        self._dirty.set()
-        while not stop.is_set():
-            await self._dirty.wait()
-            self._dirty.clear()
-            try:
-                await self.sync()
-            except Exception:  # a failed ip call must not end the loop; the next change retries
-                log.exception("syncing routes to other nodes")
-                await asyncio.sleep(1.0)
-                self._dirty.set()
+    async def run(self, stop: asyncio.Event, *, keep: bool = False) -> None:
+        """Sync after every Node change until ``stop``; then remove the routes unless ``keep``
+        (pods that outlive their agent keep their routes too)."""
+        self.factory.start()
+        halt = asyncio.ensure_future(stop.wait())
+        try:
+            await self.nodes.wait_synced()
+            self._dirty.set()
+            while not stop.is_set():
+                dirty = asyncio.ensure_future(self._dirty.wait())
+                await asyncio.wait([dirty, halt], return_when=asyncio.FIRST_COMPLETED)
+                dirty.cancel()
+                if stop.is_set():
+                    break
+                self._dirty.clear()
+                try:
+                    await self.sync()
+                except Exception:  # a failed ip call must not end the loop; the next change retries
+                    log.exception("syncing routes to other nodes")
+                    await asyncio.sleep(1.0)
+                    self._dirty.set()
+        finally:
+            halt.cancel()
+            await self.factory.stop()
+            if not keep:
+                await self.remove_all()
 
     async def sync(self) -> None:
         """Add, change and remove routes so they match the Nodes."""

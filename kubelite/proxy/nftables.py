@@ -264,10 +264,11 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
         ("nat-postrouting", "type nat hook postrouting priority 100; policy accept;",
          [f"meta mark & {MASQ_MARK:#x} == {MASQ_MARK:#x} masquerade"]),
         ("filter-input", "type filter hook input priority -110; policy accept;", input_rules),
-        # Pod bridges forward (for DNAT back into a bridge, and to other nodes' pod CIDRs along
-        # the routes node/routes.py keeps) but never elsewhere off the machine.
+        # Pods open no connection off the machine through a bridge, except to other nodes' pod
+        # CIDRs (along the routes node/routes.py keeps); replies to connections that came in
+        # (a NodePort from another host, a masqueraded Service call from another node) pass.
         ("filter-forward", "type filter hook forward priority -110; policy accept;",
-         [f'iifname "{BRIDGE_GLOB}" oifname != "{BRIDGE_GLOB}" ip daddr != {pod_cidr or GUARD_CIDR} drop']),
+         [f'iifname "{BRIDGE_GLOB}" oifname != "{BRIDGE_GLOB}" ct state new ip daddr != {pod_cidr or GUARD_CIDR} drop']),
         ("reject-chain", "", ["meta l4proto tcp reject with tcp reset", "reject"]),
         ("services", "", services_rules),
     ] + [(name, "", rules) for name, rules in sorted(chains.items())]
