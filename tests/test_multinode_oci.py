@@ -217,3 +217,31 @@ def test_each_node_routes_the_other_nodes_pod_cidr_via_its_internal_ip(nodes: Tw
     there = subprocess.run(["ip", "-n", nodes.netns, "route", "show", "exact", a], capture_output=True, text=True).stdout
     assert f"via {THERE}" in here and "proto 107" in here, here
     assert f"via {HERE}" in there and "proto 107" in there, there
+
+
+def test_the_joined_nodes_proxy_takes_part_in_the_drain_barrier(nodes: TwoNodes):
+    """Its proxy holds a live proxy Lease, so a terminating pod waits for node-b too (drain.py)."""
+    from kubelite.proxy.drain import lease_live
+
+    def live() -> bool:
+        p = nodes.srv.kubectl("get", "lease", "kubelite-proxy-node-b", "-n", "kube-system", "-o", "json")
+        if p.returncode != 0:
+            return False
+        lease = json.loads(p.stdout)
+        return lease["spec"]["holderIdentity"] == "node-b" and lease_live(lease)
+    nodes.srv.wait_for(live, timeout=30, what="node-b's proxy Lease")
+    labelled = nodes.srv.kjson("get", "lease", "-n", "kube-system", "-l", "kubelite.io/component=proxy")["items"]
+    assert {x["metadata"]["name"] for x in labelled} >= {"kubelite-proxy-node-a", "kubelite-proxy-node-b"}
+
+
+def test_a_node_whose_agent_is_killed_goes_not_ready(nodes: TwoNodes):
+    """Last in the module: the joined agent dies (its containers live on, as with k3s), its
+    Lease stops being renewed and node lifecycle marks the Node NotReady/Unknown."""
+    nodes.agent.kill()
+    nodes.agent.wait()
+
+    def not_ready() -> bool:
+        node = nodes.srv.kjson("get", "node", "node-b")
+        ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+        return ready["status"] == "Unknown" and ready["reason"] == "NodeStatusUnknown"
+    nodes.srv.wait_for(not_ready, timeout=120, interval=1.0, what="node-b to go NotReady")
