@@ -219,6 +219,32 @@ def test_each_node_routes_the_other_nodes_pod_cidr_via_its_internal_ip(nodes: Tw
     assert f"via {HERE}" in there and "proto 107" in there, there
 
 
+@pytest.mark.parametrize("from_host", ["here", "there"])
+def test_a_node_port_on_either_node_reaches_pods_on_both_nodes(nodes: TwoNodes, from_host: str):
+    """A client on one host calls the NodePort of the other host's node: the endpoint on the
+    client's own host is reached through the other node (masqueraded there, so the reply
+    goes back the way the request came)."""
+    srv = nodes.srv
+    if srv.kubectl("get", "service", "web-np").returncode != 0:
+        srv.kubectl("create", "service", "nodeport", "web-np", "--tcp=80:8080", check=True)
+        srv.kubectl("set", "selector", "service", "web-np", "app=web", check=True)
+    np = srv.kjson("get", "service", "web-np")["spec"]["ports"][0]["nodePort"]
+    target = THERE if from_host == "here" else HERE
+    argv = ["curl", "-sS", "-m", "5", f"http://{target}:{np}/"]
+    if from_host == "there":
+        argv = ["ip", "netns", "exec", nodes.netns, *argv]
+    seen: set[str] = set()
+
+    def both() -> bool:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        seen.update(n for n in ("web-a", "web-b") if f"served by {n}" in p.stdout)
+        return seen == {"web-a", "web-b"}
+    try:
+        srv.wait_for(both, timeout=60, what=f"NodePort {target}:{np} from {from_host}")
+    except AssertionError as e:
+        raise AssertionError(f"seen only {sorted(seen)}") from e
+
+
 def test_the_joined_nodes_proxy_takes_part_in_the_drain_barrier(nodes: TwoNodes):
     """Its proxy holds a live proxy Lease, so a terminating pod waits for node-b too (drain.py)."""
     from kubelite.proxy.drain import lease_live

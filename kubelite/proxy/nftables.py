@@ -201,6 +201,11 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
             if pod_cidr and ipaddress.ip_address(ep.ip) in ipaddress.ip_network(pod_cidr, strict=False):
                 # A pod calling a pod on the same bridge: the reply would skip this host.
                 rules.append(f"ip saddr {pod_cidr} meta mark set meta mark | {MASQ_MARK:#x}")
+            if ep.node_name and ep.node_name != node_name:
+                # An endpoint on another node, a client outside the pod network (another host
+                # through a NodePort): that node would answer the client directly, so the
+                # connection leaves here with this node's address and the reply comes back.
+                rules.append(f"ip saddr != {pod_cidr or GUARD_CIDR} meta mark set meta mark | {MASQ_MARK:#x}")
             if pr.affinity is not None:
                 aff = _aff_set(pr, ep)
                 sets[aff] = pr.affinity
