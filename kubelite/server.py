@@ -666,10 +666,14 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                 ip = await node_internal_ip(kube_proxy, node_name)
                 p: Proxy
                 if svc_range is not None:
+                    from kubelite.node.joinnet import node_pod_cidr
+                    from kubelite.node.netslot import GUARD_CIDR
                     from kubelite.proxy.nftables import NftProxy
+                    # The pods of this node's bridge, masqueraded when they call each other through a Service.
+                    pod_cidr = await node_pod_cidr(kube_proxy, node_name, stop, timeout=30.0) or GUARD_CIDR
                     # The oci runtime's pods outlive the server: so do their Services' rules.
                     p = NftProxy(kube_proxy, node_name=node_name, node_ip=ip, service_cidr=svc_range.cidr,
-                                 delete_on_stop=opts.runtime != "oci")
+                                 delete_on_stop=opts.runtime != "oci", pod_cidr=pod_cidr)
                 else:
                     p = Proxy(kube_proxy, node_name=node_name, node_ip=ip)
                 readiness.proxy = p

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -76,7 +77,7 @@ def _pod(name: str, node: str, command: list[str], labels: dict[str, str] | None
 
 
 WEB = ["sh", "-c", "mkdir -p /tmp/w && echo \"served by $POD_NAME\" > /tmp/w/index.html && "
-                   "exec httpd -f -p 8080 -h /tmp/w"]
+                   "exec httpd -f -vv -p 8080 -h /tmp/w"]  # -vv: each request's client address in the log
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +202,22 @@ def _answers_from_both(nodes: TwoNodes, client: str, host: str) -> None:
 def test_a_service_cluster_ip_reaches_pods_on_both_nodes(nodes: TwoNodes, client: str):
     ip = nodes.srv.kjson("get", "service", "web")["spec"]["clusterIP"]
     _answers_from_both(nodes, client, ip)
+
+
+def test_a_pod_calling_a_service_on_another_node_keeps_its_address(nodes: TwoNodes):
+    """Pod to pod across nodes is not masqueraded (host-gw routes pod addresses both ways)."""
+    ip = nodes.srv.kjson("get", "service", "web")["spec"]["clusterIP"]
+    client = pod_ip(nodes.srv, "client-b")
+
+    def logged() -> bool:
+        http_get(nodes.srv, "client-b", ip)
+        # busybox httpd logs "[::ffff:10.244.90.3]:57816: url:/" (or without the brackets)
+        out = nodes.srv.kubectl("logs", "web-a").stdout
+        return re.search(rf"^(\[::ffff:)?{re.escape(client)}\]?:\d+: url:/", out, re.M) is not None
+    try:
+        nodes.srv.wait_for(logged, timeout=60, what=f"web-a logging a request from client-b ({client})")
+    except AssertionError as e:
+        raise AssertionError("web-a's log: " + nodes.srv.kubectl("logs", "web-a").stdout[-600:]) from e
 
 
 def test_a_pod_on_the_joined_node_reaches_a_service_by_its_dns_name(nodes: TwoNodes):

@@ -228,4 +228,6 @@ def test_clients_outside_the_pod_network_are_masqueraded_to_endpoints_on_other_n
     remote = re.search(r"chain ep-\S+10\.244\.90\.2_8080 \{\n(.*?)\n\t\}", rs.text, re.S)
     assert local is not None and remote is not None
     assert "saddr !=" not in local.group(1)
-    assert f"ip saddr != {POD_CIDR} meta mark set meta mark | 0x4000" in remote.group(1)
+    # Outside the cluster CIDR (every node's pods), not this node's pods alone: pods keep their addresses.
+    assert "ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000" in remote.group(1)
+    assert f"ip saddr {POD_CIDR} meta" not in remote.group(1)

@@ -20,9 +20,10 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from kubelite.api.resources import SERVICES
-from kubelite.client.errors import NotFound
+from kubelite.api.resources import NODES, SERVICES
+from kubelite.client.errors import NotFound, StatusError
 from kubelite.client.protocols import APIClient
+from kubelite.node.netslot import GUARD_CIDR
 from kubelite.proxy.ranges import BLOCK_PREFIX, SUPERNET
 
 log = logging.getLogger("kubelite.node")
@@ -89,6 +90,24 @@ def kernel_path_missing(runtime: str, network: str, service_cidr: str) -> str:
     return ""
 
 
+async def node_pod_cidr(client: APIClient, node_name: str, stop: asyncio.Event, *, timeout: float = 60.0) -> str:
+    """The Node's spec.podCIDR once it has one ("" if none comes within ``timeout`` or at stop)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not stop.is_set() and loop.time() < deadline:
+        try:
+            node = await client.resource(NODES).get(node_name)
+            if cidr := (node.get("spec") or {}).get("podCIDR"):
+                return str(cidr)
+        except (StatusError, OSError) as e:
+            log.debug("reading node %s: %s", node_name, e)
+        try:
+            await asyncio.wait_for(stop.wait(), 0.5)
+        except TimeoutError:
+            pass
+    return ""
+
+
 def remember_table(data_dir: str, table: str) -> None:
     """Note the node's table for `kubelite killall`."""
     with open(os.path.join(data_dir, TABLE_FILE), "w") as f:
@@ -119,9 +138,11 @@ async def run_node_proxy(client: APIClient, *, node_name: str, node_ip: str, dat
         ranges.guard_route(service_cidr)
     except ranges.RangeError as e:
         log.warning("services: %s", e)
+    # The pods of this node's bridge, masqueraded when they call each other through a Service.
+    pod_cidr = await node_pod_cidr(client, node_name, stop) or GUARD_CIDR
     # The oci runtime's pods outlive the agent: so do their Services' rules.
     p: Proxy = NftProxy(client, node_name=node_name, node_ip=node_ip, service_cidr=service_cidr, table=table,
-                        delete_on_stop=runtime != "oci")
+                        delete_on_stop=runtime != "oci", pod_cidr=pod_cidr)
     log.info("services: nftables data path, table %s, service range %s", table, service_cidr)
     from kubelite.node.routes import RouteSyncer
     routes = asyncio.create_task(RouteSyncer(client, node_name=node_name, node_ip=node_ip).run(
