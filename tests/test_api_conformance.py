@@ -352,8 +352,19 @@ SUBJECTS = {
                                  "metadata": {"labels": {"app": "x"}},
                                  "spec": {"nodeSelector": {"kubelite.dev/none": "x"},
                                           "containers": [{"name": "c", "image": "nginx:1.25"}]}}}},
+    ("networking.k8s.io", "ingresses"): {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {},
+                                         "spec": {"ingressClassName": "none", "defaultBackend": {
+                                             "service": {"name": "web", "port": {"number": 80}}}}},
+    ("policy", "poddisruptionbudgets"): {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {},
+                                         "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "x"}}}},
+    ("", "resourcequotas"): {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {},
+                             "spec": {"hard": {"configmaps": "100"}}},
     # A CRD's name is <plural>.<group>: built from the test's namespace name by _crd_subject.
     ("apiextensions.k8s.io", "customresourcedefinitions"): "crd",
+    ("", "persistentvolumes"): {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {}, "spec": {
+        "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/x"}}},
+    ("", "persistentvolumeclaims"): {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
 }
 # Connect subresources reach a node or a pod's address, which a test may not dial; binding,
 # eviction and finalize have no GET.

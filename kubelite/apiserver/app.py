@@ -15,16 +15,19 @@ from kubelite.api import errors
 from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, lookup
 from kubelite.apiextensions.info import CustomResourceInfo
 from kubelite.apiextensions.manager import CRDManager
-from kubelite.apiserver import discovery, health, limits, subresources, verbs, watch
+from kubelite.apiserver import admission, discovery, health, limits, subresources, verbs, watch
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.allocators import ServiceAllocator
 from kubelite.apiserver.handlers import Target, parse_path, qbool
+from kubelite.apiserver.ingressclass import DefaultIngressClass
 from kubelite.apiserver.nodecerts import CertSigner
 from kubelite.apiserver.registry import Registry
 from kubelite.apiserver.security import Security
 from kubelite.apiserver.tokens import DEFAULT_ISSUER, TokenIssuer, load_or_create_key
 from kubelite.proxy.ports import port_free
+from kubelite.storage.admission import Lister as StorageLister
+from kubelite.storage.admission import storage_admission
 from kubelite.store.base import Store
 
 log = logging.getLogger("kubelite.apiserver")
@@ -66,6 +69,10 @@ class APIServer:
         # CustomResourceDefinitions: their admission, and the dynamic part of the catalogue.
         self.crds = CRDManager(self.registry)
         self.registry.admission.append(self.crds.admit)
+        self.registry.admission.append(DefaultIngressClass(self.registry).admit)
+        admission.install(self.registry)  # LimitRanger, Priority, ResourceQuota
+        # DefaultStorageClass and StorageObjectInUseProtection.
+        self.registry.admission.append(storage_admission(StorageLister(self.registry.list)))
         self.security = self._security(cert_signer)
         self.ready = asyncio.Event()
         # Limits (connections, timeouts, requests in flight): see limits.py.  Their
@@ -86,6 +93,8 @@ class APIServer:
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner: web.AppRunner | None = None
         self.extra_routes: dict[str, Handler] = {}  # subresource name -> handler (node proxy)
+        # Non-resource path -> handler, for what server.py adds (the test fixture's reset).
+        self.extra_paths: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
         self.openapi: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
     # -- authentication and authorization ------------------------------------------------
@@ -147,7 +156,7 @@ class APIServer:
             return discovery.discovery_response(request, True, f"{self.config.advertise_address}:{self.config.port}")
         if path == "/apis":
             return discovery.discovery_response(request, False, "")
-        own = self.security.path_route(path)
+        own = self.security.path_route(path) or self.extra_paths.get(path)
         if own is not None:
             return await own(request)
         if path.startswith("/openapi/") or path in ("/openapi", "/swagger-2.0.0.pb-v1"):

@@ -28,6 +28,9 @@ _GENERATION_KINDS = {"Deployment", "ReplicaSet", "ReplicationController", "Servi
 _GENERATION_TRACKED = {"Deployment", "ReplicaSet", "ReplicationController"}
 _GENERATION_TRACKED |= {"Job", "CronJob"}
 _GENERATION_TRACKED |= {"StatefulSet", "DaemonSet"}
+_GENERATION_TRACKED |= {"NetworkPolicy"}
+_GENERATION_TRACKED |= {"Ingress", "IngressClass"}
+_GENERATION_TRACKED |= {"PodDisruptionBudget"}
 # apps/v1 keeps the old extensions spec.templateGeneration as this annotation: 1 on
 # create, +1 whenever an update changes the pod template (the DaemonSet strategy).
 DS_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
@@ -43,13 +46,21 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
         md["generation"] = 1
         # Go writes an RC's status.replicas even when 0 (no omitempty).
         obj["status"] = {"replicas": 0} if kind == "ReplicationController" else {}
+        if kind == "NetworkPolicy":
+            del obj["status"]  # no status in its type
         if kind == "StatefulSet":
             obj["status"] = {"replicas": 0, "availableReplicas": 0}  # Go writes both without omitempty
+        if kind == "Ingress":
+            obj["status"] = {"loadBalancer": {}}
+        if kind == "IngressClass":
+            obj.pop("status", None)  # IngressClass has no status
         if kind == "DaemonSet":
             obj["status"] = {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
                              "numberReady": 0}
             md["annotations"] = dict(md.get("annotations") or {})
             md["annotations"][DS_TEMPLATE_GENERATION] = "1"
+        if kind == "PodDisruptionBudget":  # Go writes the four counters without omitempty
+            obj["status"] = {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}
     elif kind in _GENERATION_KINDS:
         md.pop("generation", None)
     if kind == "Job" and info.group == "batch":
@@ -59,9 +70,16 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
         if status.get("nominatedNodeName"):
             obj["status"]["nominatedNodeName"] = status["nominatedNodeName"]
-        admit_pod(obj, service_account=service_account)
+        admit_pod(obj, service_account=service_account, priority=False)
     elif kind == "Namespace":
         obj["status"] = {"phase": "Active"}
+    elif kind == "ResourceQuota" and info.group == "":
+        obj["status"] = {}  # the quota controller fills it
+    elif kind == "PersistentVolume" and not info.group:
+        # Upstream's PV strategy: Pending, with the time of that phase.
+        obj["status"] = {"phase": "Pending", "lastPhaseTransitionTime": meta.rfc3339()}
+    elif kind == "PersistentVolumeClaim" and not info.group:
+        obj["status"] = {}
     elif kind == "Service":
         obj["status"] = {"loadBalancer": {}}
     md.pop("deletionTimestamp", None)
@@ -87,6 +105,11 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str)
             new["spec"] = copy.deepcopy(old["spec"])
         else:
             new.pop("spec", None)
+        if kind == "PersistentVolume" and not info.group:
+            # A phase change stamps lastPhaseTransitionTime, as upstream's status strategy.
+            nst, ost = new.get("status") or {}, old.get("status") or {}
+            if nst.get("phase") != ost.get("phase"):
+                new.setdefault("status", {})["lastPhaseTransitionTime"] = meta.rfc3339()
         if kind == "Deployment":
             nmd["labels"] = copy.deepcopy(omd.get("labels")) if omd.get("labels") else None
             if nmd["labels"] is None:

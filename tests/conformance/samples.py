@@ -187,12 +187,22 @@ SAMPLES: dict[str, Sample] = {
                                   "spec": {**_pod_spec(), "restartPolicy": "OnFailure"}}}}}),
         spec_change={"spec": {"schedule": "0 0 2 1 *"}},
         status_change={"lastScheduleTime": NOW}),
+    "scheduling.k8s.io/v1/priorityclasses": Sample(
+        lambda n, ns: _obj("scheduling.k8s.io/v1", "PriorityClass", n, value=1000, description="conformance")),
     "coordination.k8s.io/v1/leases": Sample(lambda n, ns: _obj("coordination.k8s.io/v1", "Lease", n, spec={
         "holderIdentity": "conformance", "leaseDurationSeconds": 15, "acquireTime": NOW_MICRO, "renewTime": NOW_MICRO})),
     "discovery.k8s.io/v1/endpointslices": Sample(lambda n, ns: _obj(
         "discovery.k8s.io/v1", "EndpointSlice", n, addressType="IPv4",
         endpoints=[{"addresses": ["192.0.2.30"], "conditions": {"ready": True}}],
         ports=[{"name": "http", "port": 80, "protocol": "TCP"}])),
+    "networking.k8s.io/v1/ingresses": Sample(lambda n, ns: _obj("networking.k8s.io/v1", "Ingress", n, spec={
+        "ingressClassName": "conformance", "rules": [{"host": "conformance.example.com", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}),
+        spec_change={"spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 8080}}}}},
+        status_change={"loadBalancer": {"ingress": [{"ip": "192.0.2.40"}]}}),
+    "networking.k8s.io/v1/ingressclasses": Sample(lambda n, ns: _obj(
+        "networking.k8s.io/v1", "IngressClass", n, spec={"controller": "conformance.example.com/ingress"}),
+        spec_change={"spec": {"parameters": {"kind": "Config", "name": "c", "apiGroup": "conformance.example.com"}}}),
     "events.k8s.io/v1/events": Sample(_events_v1_event, garbage_collected=False),
     "rbac.authorization.k8s.io/v1/roles": Sample(lambda n, ns: _obj(RBAC, "Role", n, rules=[_RULE])),
     "rbac.authorization.k8s.io/v1/clusterroles": Sample(lambda n, ns: _obj(RBAC, "ClusterRole", n, rules=[_RULE])),
@@ -220,6 +230,21 @@ SAMPLES: dict[str, Sample] = {
         "authentication.k8s.io/v1", "SelfSubjectReview", n), garbage_collected=False),
     "authentication.k8s.io/v1/tokenreviews": Sample(lambda n, ns: _obj(
         "authentication.k8s.io/v1", "TokenReview", n, spec={"token": "not-a-valid-token"}), garbage_collected=False),
+    # Classes nothing provides: the samples neither bind nor get provisioned.
+    "v1/persistentvolumes": Sample(
+        lambda n, ns: _obj("v1", "PersistentVolume", n, spec={
+            "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "kubelite-conformance-none", "hostPath": {"path": "/tmp/kubelite-conformance"}}),
+        spec_change={"spec": {"mountOptions": ["ro"]}},
+        status_change={"phase": "Failed", "reason": "Tested", "message": "tested"}),
+    "v1/persistentvolumeclaims": Sample(
+        lambda n, ns: _obj("v1", "PersistentVolumeClaim", n, spec={
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+            "storageClassName": "kubelite-conformance-none"}),
+        status_change={"conditions": [{"type": "Tested", "status": "True", "lastTransitionTime": NOW}]}),
+    "storage.k8s.io/v1/storageclasses": Sample(lambda n, ns: _obj(
+        "storage.k8s.io/v1", "StorageClass", n, provisioner="example.com/conformance",
+        parameters={"kind": "none"})),
     "apps/v1/statefulsets": Sample(
         lambda n, ns: _obj("apps/v1", "StatefulSet", n, spec={"replicas": 0, "serviceName": n,
                                                           "selector": {"matchLabels": {"app": n}},
@@ -236,6 +261,12 @@ SAMPLES: dict[str, Sample] = {
         status_change={"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
                        "numberReady": 0, "conditions": [
                            {"type": "Tested", "status": "True", "lastTransitionTime": NOW, "reason": "Tested"}]}),
+    "policy/v1/poddisruptionbudgets": Sample(
+        lambda n, ns: _obj("policy/v1", "PodDisruptionBudget", n,
+                           spec={"minAvailable": 1, "selector": {"matchLabels": {"app": n}}}),
+        spec_change={"spec": {"minAvailable": 2}},
+        # The disruption controller keeps conditions of other types, so this one stays.
+        status_change={"conditions": [_condition("Tested")]}),
     "apiextensions.k8s.io/v1/customresourcedefinitions": Sample(
         _crd, spec_change={"spec": {"versions": _crd_versions("changed by a test")}},
         status_change={"conditions": [_condition("Tested")]},
@@ -244,4 +275,13 @@ SAMPLES: dict[str, Sample] = {
         lambda n, ns: _obj(f"{CRD_GROUP}/v1", "Widget", n, spec={"replicas": 1, "color": "blue"}),
         spec_change={"spec": {"color": "red"}},
         status_change={"replicas": 1, "conditions": [_condition("Tested")]}),
+    "networking.k8s.io/v1/networkpolicies": Sample(
+        lambda n, ns: _obj("networking.k8s.io/v1", "NetworkPolicy", n, spec={
+            "podSelector": {"matchLabels": {"app": n}},
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}},
+                                  {"ipBlock": {"cidr": "192.0.2.0/24", "except": ["192.0.2.128/25"]}}],
+                         "ports": [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": "http"}]}],
+            "egress": [{"to": [{"namespaceSelector": {}}], "ports": [{"port": 53, "endPort": 54, "protocol": "UDP"}]}],
+            "policyTypes": ["Ingress", "Egress"]}),
+        spec_change={"spec": {"policyTypes": ["Ingress"], "egress": None}}),
 }

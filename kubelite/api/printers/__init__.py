@@ -44,6 +44,8 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("v1", "Service"): (columns.SERVICE, rows.service_row),
     ("v1", "Endpoints"): (columns.ENDPOINTS, rows.endpoints_row),
     ("discovery.k8s.io/v1", "EndpointSlice"): (columns.ENDPOINTSLICE, rows.endpointslice_row),
+    ("networking.k8s.io/v1", "Ingress"): (columns.INGRESS, rows.ingress_row),
+    ("networking.k8s.io/v1", "IngressClass"): (columns.INGRESSCLASS, rows.ingressclass_row),
     ("v1", "Node"): (columns.NODE, rows.node_row),
     ("v1", "Event"): (columns.EVENT, rows.event_row),
     ("events.k8s.io/v1", "Event"): (columns.EVENT, rows.events_v1_row),
@@ -56,6 +58,13 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): (columns.ROLE, rows.default_row),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): (columns.ROLEBINDING, rows.binding_row),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): (columns.CLUSTERROLEBINDING, rows.binding_row),
+    ("networking.k8s.io/v1", "NetworkPolicy"): (columns.NETWORKPOLICY, rows.networkpolicy_row),
+    ("policy/v1", "PodDisruptionBudget"): (columns.PODDISRUPTIONBUDGET, rows.poddisruptionbudget_row),
+    ("v1", "ResourceQuota"): (columns.RESOURCEQUOTA, rows.resourcequota_row),
+    ("scheduling.k8s.io/v1", "PriorityClass"): (columns.PRIORITYCLASS, rows.priorityclass_row),
+    ("v1", "PersistentVolume"): (columns.PERSISTENTVOLUME, rows.persistentvolume_row),
+    ("v1", "PersistentVolumeClaim"): (columns.PERSISTENTVOLUMECLAIM, rows.persistentvolumeclaim_row),
+    ("storage.k8s.io/v1", "StorageClass"): (columns.STORAGECLASS, rows.storageclass_row),
 }
 
 
