@@ -99,7 +99,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         runtime = pick_runtime(args.runtime, args.network, data_dir)
     opts = ServerOptions(data_dir=data_dir, api_port=args.api_port,
                          bind_address=args.bind_address, service_cidr=args.service_cidr, proxy_mode=args.proxy_mode,
-                         node_name=args.node_name or "", runtime=runtime, network=args.network,
+                         node_name=args.node_name or "", node_ip=args.node_ip, runtime=runtime, network=args.network,
                          with_agent=not args.disable_agent, offline=args.offline,
                          registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
                          compact_interval=args.compact_interval, compact_keep=args.compact_keep,
@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--proxy-mode", choices=["auto", "nftables", "userspace"], default="auto",
                    help="Service data path: nftables in the kernel (root), or the userspace proxy (auto: nftables if possible)")
     s.add_argument("--node-name", default="")
+    s.add_argument("--node-ip", default="127.0.0.1",
+                   help="this node's InternalIP: where the API server reaches its agent and other nodes route its pods")
     s.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     s.add_argument("--keep-pods-on-stop", action="store_true",
                    help="oci runtime: leave the containers running when the server stops (to restart or upgrade "

@@ -15,6 +15,7 @@ from kubelite.server import default_data_dir
 def cmd_agent(args: argparse.Namespace) -> int:
     """Join this machine to a cluster as a node."""
     import asyncio
+    import logging
     import signal
 
     from kubelite.client.errors import StatusError
@@ -23,6 +24,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from kubelite.node.agent import AgentOptions, default_node_name, run_agent
     from kubelite.node.credentials import ensure_credentials
     from kubelite.server import StartupError
+    log = logging.getLogger("kubelite.node")
     try:
         gc_policy = image_gc.policy_from_args(args)
     except image_gc.InvalidGCConfig as e:
@@ -58,17 +60,30 @@ def cmd_agent(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        opts = AgentOptions(node_name=node_name, data_dir=data_dir,
-                            runtime=pick_runtime(args.runtime, args.network, data_dir),
+        from kubelite.node import joinnet
+        runtime = pick_runtime(args.runtime, args.network, data_dir)
+        try:
+            net = await joinnet.discover(kubelet, args.service_cidr)
+        except Exception as e:
+            await kubelet.close()
+            await kube_proxy.close()
+            raise StartupError(f"cannot read the cluster's Services from {args.server}: {e}") from None
+        why = joinnet.kernel_path_missing(runtime, args.network, net.service_cidr)
+        if why:
+            log.info("services: userspace proxy (the nftables path is off: %s)", why)
+        opts = AgentOptions(node_name=node_name, data_dir=data_dir, runtime=runtime,
                             network=args.network, node_ip=args.node_ip,
                             ca_file=args.ca_file, port=args.port, offline=args.offline,
                             registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
+                            service_routing=not why, pod_cidr_from_server=True,
+                            cluster_dns=[net.cluster_dns] if net.cluster_dns else [],
                             image_gc=gc_policy, image_gc_period=args.image_gc_period)
-        from kubelite.proxy.proxy import run_proxy
         try:
             # A node runs its agent and its service proxy, as kubelet + kube-proxy.
             await asyncio.gather(run_agent(kubelet, opts, stop=stop),
-                                 run_proxy(kube_proxy, node_name=opts.node_name, stop=stop, node_ip=opts.node_ip))
+                                 joinnet.run_node_proxy(kube_proxy, node_name=opts.node_name, node_ip=opts.node_ip,
+                                                        data_dir=data_dir, runtime=runtime,
+                                                        service_cidr=net.service_cidr, kernel=not why, stop=stop))
         finally:
             await kubelet.close()
             await kube_proxy.close()
@@ -85,6 +100,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--node-name", default="")
     a.add_argument("--node-ip", default="127.0.0.1", help="the address the API server and proxies reach this node at")
     a.add_argument("--port", type=int, default=0, help="agent API port (0: any free port)")
+    a.add_argument("--service-cidr", default="",
+                   help="the server's service range (default: read from the kubernetes Service's ClusterIP)")
     a.add_argument("--data-dir", default=os.path.join(os.path.expanduser("~"), ".kubelite-agent"))
     a.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     a.add_argument("--pod-max-pids", type=int, default=None, metavar="N",

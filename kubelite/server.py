@@ -68,6 +68,7 @@ class ServerOptions:
     service_cidr: str = ""         # "" = 127.96.0.0/16 for the userspace proxy, a free 10.96.x.0/20 for nftables
     proxy_mode: str = "auto"       # auto | nftables | userspace
     node_name: str = ""
+    node_ip: str = "127.0.0.1"     # the in-process node's InternalIP (other nodes route its pod CIDR to it)
     runtime: str = "process"
     network: str = "auto"
     pod_max_pids: int | None = None
@@ -684,7 +685,7 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
         def agent(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
             async def run() -> None:
                 a = Agent(kubelet, AgentOptions(node_name=node_name, data_dir=opts.data_dir, runtime=opts.runtime,
-                                                network=opts.network, pki=pki,
+                                                network=opts.network, pki=pki, node_ip=opts.node_ip,
                                                 offline=opts.offline or offline_from_env(),
                                                 registry_config=opts.registry_config,
                                                 pod_max_pids=opts.pod_max_pids,
@@ -706,18 +707,32 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                 ip = await node_internal_ip(kube_proxy, node_name)
                 p: Proxy
                 if svc_range is not None:
+                    from kubelite.node.joinnet import node_pod_cidr
+                    from kubelite.node.netslot import GUARD_CIDR
                     from kubelite.proxy.nftables import NftProxy
+                    # The pods of this node's bridge, masqueraded when they call each other through a Service.
+                    pod_cidr = await node_pod_cidr(kube_proxy, node_name, stop, timeout=30.0) or GUARD_CIDR
                     # The oci runtime's pods outlive the server: so do their Services' rules.
                     p = NftProxy(kube_proxy, node_name=node_name, node_ip=ip, service_cidr=svc_range.cidr,
-                                 delete_on_stop=opts.runtime != "oci")
+                                 delete_on_stop=opts.runtime != "oci", pod_cidr=pod_cidr)
                 else:
                     p = Proxy(kube_proxy, node_name=node_name, node_ip=ip)
                 readiness.proxy = p
+                routes: asyncio.Task[None] | None = None
+                if svc_range is not None:
+                    # Pods in network namespaces: other nodes' pod CIDRs are routed (host-gw).
+                    from kubelite.node.routes import RouteSyncer
+                    routes = asyncio.create_task(RouteSyncer(kube_proxy, node_name=node_name, node_ip=ip).run(
+                        stop, keep=opts.runtime == "oci"), name="node-routes")
                 await p.start()
                 try:
                     await stop.wait()
                 finally:
                     await p.stop()
+                    if routes is not None:
+                        if not stop.is_set():
+                            routes.cancel()  # this component restarts: the next run brings its own
+                        await asyncio.gather(routes, return_exceptions=True)
             return run
         comps.append(("proxy", proxy))
     if opts.with_agent:

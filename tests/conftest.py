@@ -43,6 +43,7 @@ class Server:
     cache_dir: Path
     log_path: Path
     args: list[str] = field(default_factory=list)
+    host: str = "127.0.0.1"  # the address it serves on (its --bind-address)
 
     @property
     def kubeconfig(self) -> str:
@@ -50,7 +51,7 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.host}:{self.port}"
 
     def kubectl(self, *args: str, binary: str = KUBECTL, input: str | None = None, timeout: float = 60,
                 env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
@@ -104,8 +105,9 @@ class Server:
         return self.proc.returncode
 
 
-def start_server(tmp: Path, *extra: str, data_dir: Path | None = None, port: int | None = None) -> Server:
-    """Start `kubelite server` and wait for /readyz."""
+def start_server(tmp: Path, *extra: str, data_dir: Path | None = None, port: int | None = None,
+                 host: str = "127.0.0.1") -> Server:
+    """Start `kubelite server` and wait for /readyz (at ``host``, where its --bind-address puts it)."""
     data_dir = data_dir or (tmp / "data")
     port = port or free_port()
     cache = tmp / "kcache"
@@ -117,7 +119,7 @@ def start_server(tmp: Path, *extra: str, data_dir: Path | None = None, port: int
     args = [sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(data_dir), "--api-port", str(port), *extra]
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    srv = Server(data_dir, port, proc, cache, log_path, args)
+    srv = Server(data_dir, port, proc, cache, log_path, args, host)
     deadline = time.monotonic() + 30
     import ssl
     import urllib.request
@@ -129,7 +131,7 @@ def start_server(tmp: Path, *extra: str, data_dir: Path | None = None, port: int
             raise AssertionError(f"server exited with {proc.returncode}:\n{srv.log_tail()}")
         if (data_dir / "kubeconfig").exists():
             try:
-                with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=2) as r:
+                with urllib.request.urlopen(f"https://{host}:{port}/readyz", context=ctx, timeout=2) as r:
                     if r.status == 200:
                         return srv
             except OSError:

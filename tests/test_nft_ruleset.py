@@ -218,3 +218,16 @@ def test_terminating_endpoints_are_found_by_pod_uid_for_the_in_flight_wait():
         {"addresses": ["10.244.0.7"], "conditions": {"terminating": True}},  # no pod behind it
     ]}, {"endpoints": None}]
     assert _terminating_addresses(slices) == {"u-old": {"10.244.0.5"}}
+
+
+def test_clients_outside_the_pod_network_are_masqueraded_to_endpoints_on_other_nodes():
+    """A NodePort client on another host would get the reply straight from the endpoint's node."""
+    s = svc("web", type_="NodePort", ports=[{"name": "http", "port": 80, "nodePort": 30080}])
+    rs = build([s], [slc("web", [ep("10.244.3.2", node="n1"), ep("10.244.90.2", node="n2")])])
+    local = re.search(r"chain ep-\S+10\.244\.3\.2_8080 \{\n(.*?)\n\t\}", rs.text, re.S)
+    remote = re.search(r"chain ep-\S+10\.244\.90\.2_8080 \{\n(.*?)\n\t\}", rs.text, re.S)
+    assert local is not None and remote is not None
+    assert "saddr !=" not in local.group(1)
+    # Outside the cluster CIDR (every node's pods), not this node's pods alone: pods keep their addresses.
+    assert "ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000" in remote.group(1)
+    assert f"ip saddr {POD_CIDR} meta" not in remote.group(1)

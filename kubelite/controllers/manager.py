@@ -86,6 +86,7 @@ REGISTRY: list[ControllerSpec] = [
                    "node-controller"),
     ControllerSpec("taint-eviction-controller", _lazy("kubelite.controllers.nodelifecycle", "TaintEvictionController"),
                    "taint-eviction-controller"),
+    ControllerSpec("nodeipam", _lazy("kubelite.controllers.nodeipam", "NodeIPAMController"), "node-controller"),
     ControllerSpec("podgc", _lazy("kubelite.controllers.nodelifecycle", "PodGCController"), "pod-garbage-collector"),
     ControllerSpec("job", _lazy("kubelite.controllers.job", "JobController"), "job-controller"),
     ControllerSpec("cronjob", _lazy("kubelite.controllers.cronjob", "CronJobController"), "cronjob-controller"),

@@ -36,6 +36,7 @@ from kubelite.node.api import AgentAPI, ServingTLS
 from kubelite.node.host import RunningPod
 from kubelite.node.podworker import DRAIN_WAIT_MAX, PodWorker
 from kubelite.node.runtime.base import Runtime
+from kubelite.node.runtime.netns import NetnsNetwork
 from kubelite.node.volumes.objects import WatchedObjects
 from kubelite.pki import PKI
 
@@ -77,6 +78,9 @@ class AgentOptions:
     service_routing: bool = False  # the server's nftables Service path: pod bridges forward (netns.py)
     cluster_dns: list[str] = field(default_factory=list)  # the kubelet's --cluster-dns (kube-dns ClusterIP)
     cluster_domain: str = "cluster.local"                  # the kubelet's --cluster-domain
+    # A joined agent whose pods get network namespaces takes its pod CIDR from the server
+    # (controllers/nodeipam.py) instead of its network slot's, and routes to other nodes.
+    pod_cidr_from_server: bool = False
 
 
 @runtime_checkable
@@ -404,7 +408,7 @@ class Agent:
             "metadata": {"name": self.node_name, "labels": labels,
                          "annotations": {"node.alpha.kubernetes.io/ttl": "0",
                                          "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
-            "spec": {"podCIDR": node_pod_cidr(self.opts, self.slot), "podCIDRs": [node_pod_cidr(self.opts, self.slot)]},
+            "spec": self._node_spec(),
             "status": {
                 "capacity": capacity, "allocatable": dict(capacity),
                 "conditions": self._conditions(now, now),
@@ -418,6 +422,46 @@ class Agent:
                              "operatingSystem": "linux", "architecture": arch},
             },
         }
+
+    @property
+    def pod_network(self) -> NetnsNetwork | None:
+        """The runtime's pod network when pods get network namespaces (else None)."""
+        from kubelite.node.runtime.netns import NetnsNetwork
+        net = getattr(self.runtime, "network", None)
+        return net if isinstance(net, NetnsNetwork) else None
+
+    @property
+    def cidr_from_server(self) -> bool:
+        """Whether the server assigns this node's pod CIDR (node IPAM) rather than its slot."""
+        return self.opts.pod_cidr_from_server and self.pod_network is not None
+
+    def _node_spec(self) -> Obj:
+        """spec.podCIDR(s) as this node proposes them (none when node IPAM assigns one)."""
+        if self.cidr_from_server:
+            return {}
+        cidr = node_pod_cidr(self.opts, self.slot)
+        return {"podCIDR": cidr, "podCIDRs": [cidr]}
+
+    async def _take_pod_cidr(self, stop: asyncio.Event) -> None:
+        """Wait for the server's node IPAM to assign spec.podCIDR, then give pods addresses from it."""
+        net = self.pod_network
+        if net is None or not self.cidr_from_server:
+            return
+        waited = False
+        while not stop.is_set():
+            node = await with_retries("reading the node", lambda: self._nodes_api.get(self.node_name))
+            cidr = (node.get("spec") or {}).get("podCIDR")
+            if cidr:
+                net.use_cidr(cidr)
+                log.info("pod CIDR %s (assigned by the server)", cidr)
+                return
+            if not waited:
+                log.info("waiting for the server to assign this node a pod CIDR")
+                waited = True
+            try:
+                await asyncio.wait_for(stop.wait(), 0.5)
+            except TimeoutError:
+                pass
 
     @staticmethod
     def _conditions(heartbeat: str, transition: str) -> list[Obj]:
@@ -538,6 +582,7 @@ class Agent:
         server = AgentAPI(self, tls)
         self.api_port = await server.start(self.node_ip, self.opts.port)
         await with_retries("registering the node", self.register)
+        await self._take_pod_cidr(stop)
         self.factory.start()
         await self.factory.wait_synced()
         if isinstance(self.runtime, OutlivesAgent) and (n := await self.runtime.release_unclaimed(set(self.workers))):

@@ -61,6 +61,14 @@ def table_name(service_cidr: str) -> str:
     return "kubelite_" + str(net.network_address).replace(".", "_") + f"_{net.prefixlen}"
 
 
+def node_table_name(service_cidr: str, node_name: str) -> str:
+    """The table of a joined node's proxy: the server's name plus the node's, so agents on one
+    host (or on the server's) never touch each other's table."""
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", node_name)[:40]
+    digest = hashlib.sha256(node_name.encode()).hexdigest()[:6]
+    return f"{table_name(service_cidr)}_n_{clean}_{digest}"
+
+
 def _ident(*parts: str) -> str:
     """A chain/set name from parts; a hash keeps it short and unique whatever the parts hold."""
     text = "/".join(parts)
@@ -164,8 +172,9 @@ def _dispatch(pr: PortRules, eps: list[Endpoint]) -> list[str]:
 
 def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_name: str,
                   node_ips: Iterable[str], pod_cidr: str, service_cidr: str,
-                  previous: Ruleset | None = None) -> Ruleset:
-    """One nft transaction that makes ``table`` route exactly these Services."""
+                  previous: Ruleset | None = None, cluster_cidr: str = GUARD_CIDR) -> Ruleset:
+    """One nft transaction that makes ``table`` route exactly these Services (``pod_cidr``: this
+    node's pods, on its bridge; ``cluster_cidr``: every node's pods)."""
     by_service: dict[tuple[str, str], list[Obj]] = {}
     for s in slices:
         name = meta.labels(s).get(LABEL_SERVICE_NAME)
@@ -193,6 +202,11 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
             if pod_cidr and ipaddress.ip_address(ep.ip) in ipaddress.ip_network(pod_cidr, strict=False):
                 # A pod calling a pod on the same bridge: the reply would skip this host.
                 rules.append(f"ip saddr {pod_cidr} meta mark set meta mark | {MASQ_MARK:#x}")
+            if ep.node_name and ep.node_name != node_name:
+                # An endpoint on another node, a client outside the pod network (another host
+                # through a NodePort): that node would answer the client directly, so the
+                # connection leaves here with this node's address and the reply comes back.
+                rules.append(f"ip saddr != {cluster_cidr} meta mark set meta mark | {MASQ_MARK:#x}")
             if pr.affinity is not None:
                 aff = _aff_set(pr, ep)
                 sets[aff] = pr.affinity
@@ -256,9 +270,11 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
         ("nat-postrouting", "type nat hook postrouting priority 100; policy accept;",
          [f"meta mark & {MASQ_MARK:#x} == {MASQ_MARK:#x} masquerade"]),
         ("filter-input", "type filter hook input priority -110; policy accept;", input_rules),
-        # Pod bridges forward (for DNAT back into a bridge) but never off the machine.
+        # Pods open no connection off the machine through a bridge, except to other nodes' pod
+        # CIDRs (along the routes node/routes.py keeps); replies to connections that came in
+        # (a NodePort from another host, a masqueraded Service call from another node) pass.
         ("filter-forward", "type filter hook forward priority -110; policy accept;",
-         [f'iifname "{BRIDGE_GLOB}" oifname != "{BRIDGE_GLOB}" drop']),
+         [f'iifname "{BRIDGE_GLOB}" oifname != "{BRIDGE_GLOB}" ct state new ip daddr != {cluster_cidr} drop']),
         ("reject-chain", "", ["meta l4proto tcp reject with tcp reset", "reject"]),
         ("services", "", services_rules),
     ] + [(name, "", rules) for name, rules in sorted(chains.items())]
@@ -313,11 +329,13 @@ class NftProxy(Proxy):
     no listeners; every change rebuilds the table and applies it in one transaction."""
 
     def __init__(self, client: APIClient, *, node_name: str, node_ip: str, service_cidr: str,
-                 pod_cidr: str = GUARD_CIDR, delete_on_stop: bool = True, factory: SharedInformerFactory | None = None):
+                 pod_cidr: str = GUARD_CIDR, delete_on_stop: bool = True, factory: SharedInformerFactory | None = None,
+                 table: str = "", cluster_cidr: str = GUARD_CIDR):
         super().__init__(client, node_name=node_name, node_ip=node_ip, factory=factory)
         self.service_cidr = service_cidr
-        self.table = table_name(service_cidr)
-        self.pod_cidr = pod_cidr
+        self.table = table or table_name(service_cidr)
+        self.pod_cidr = pod_cidr  # this node's pods (masqueraded only towards their own bridge)
+        self.cluster_cidr = cluster_cidr
         self.delete_on_stop = delete_on_stop
         self.applied: Ruleset | None = None
         self._lock = asyncio.Lock()
@@ -363,6 +381,7 @@ class NftProxy(Proxy):
         async with self._lock:
             rs = build_ruleset(self.table, self.services.list(), self.slices.list(), node_name=self.node_name,
                                node_ips=[self.node_ip], pod_cidr=self.pod_cidr, service_cidr=self.service_cidr,
+                               cluster_cidr=self.cluster_cidr,
                                previous=self.applied)
             if self.applied is None or rs.body != self.applied.body:
                 await nft(rs.text)

@@ -127,6 +127,18 @@ class NetnsNetwork:
         self.service_routing = False  # set by the agent when the server runs the nftables Service path
         self._routing_set = False
 
+    def use_cidr(self, pod_cidr: str) -> None:
+        """Take pod addresses from ``pod_cidr`` (the node's spec.podCIDR, once the server assigned it);
+        only before the first pod, so the bridge is made with its gateway."""
+        net = ipaddress.ip_network(pod_cidr, strict=False)
+        if net == self.net:
+            return
+        if self._bridge_made or self.alloc.by_uid:
+            raise NetworkError(f"pod CIDR {pod_cidr} comes after pods got addresses from {self.net}")
+        self.net = net
+        self.gateway = str(net.network_address + 1)
+        self.alloc = _Allocator(pod_cidr, {self.gateway})
+
     def names(self, uid: str) -> tuple[str, str]:
         """(namespace, host veth) names for a pod; interface names stay within 15 bytes."""
         short = uid.replace("-", "")[:8]

@@ -93,4 +93,7 @@ def killall(data_dir: str) -> tuple[int, int]:
         from kubelite.netpol.rules import table_name as netpol_table
         for family in FAMILIES:
             _run("nft", "delete", "table", family, netpol_table(cidr))
+    from kubelite.node.joinnet import remembered_table
+    if table := remembered_table(os.path.abspath(data_dir)):  # a joined node's own table
+        _run("nft", "delete", "table", "ip", table)
     return pods, len(containers)
