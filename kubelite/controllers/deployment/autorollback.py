@@ -76,8 +76,11 @@ class Failure(NamedTuple):
 
     def summary(self) -> str:
         """One line for events, conditions and the CLI."""
-        what = f"{self.reason} (pod {self.pod}: {self.message})" if self.message else f"{self.reason} (pod {self.pod})"
-        return what
+        return f"{self.reason} (pod {self.pod}: {self.message})" if self.message else f"{self.reason} (pod {self.pod})"
+
+    def short(self) -> str:
+        """The summary without a long runtime message (pull errors run to 500 characters)."""
+        return self.summary() if len(self.message) <= 80 else f"{self.reason} (pod {self.pod})"
 
 
 def settings_of(d: Obj) -> Settings:
@@ -262,6 +265,16 @@ def rollback_note(d: Obj) -> str:
     return f"Rolled back automatically from {src}." if src else ""
 
 
+def on_restored_template(d: Obj, rss: list[Obj]) -> bool:
+    """The Deployment runs the template an automatic rollback restored (for clients)."""
+    ann = meta.annotations_of(d)
+    if ROLLED_BACK_FROM not in ann:
+        return False
+    owned = [rs for rs in rss if (meta.controller_ref(rs) or {}).get("uid") == meta.uid(d)]
+    new_rs = util.find_new_rs(d, owned)
+    return new_rs is not None and template_hash(new_rs) == ann.get(LAST_COMPLETE)
+
+
 def _revision_text(rs: Obj) -> str:
     try:
         return str(util.revision(rs))
@@ -329,7 +342,7 @@ async def roll_back(dc: DeploymentContext, d: Obj, new_rs: Obj, target: Obj, fai
     ann.update(own)
     src = f"{meta.name(new_rs)} (revision {_revision_text(new_rs)})"
     why = failure.summary() if failure.reason != util.TIMED_OUT else util.TIMED_OUT
-    ann[ROLLED_BACK_FROM] = f"{src}: {why}"
+    ann[ROLLED_BACK_FROM] = f"{src}: {failure.short() if failure.reason != util.TIMED_OUT else util.TIMED_OUT}"
     status_before = util.get_condition(d.get("status"), "Progressing")
     await dc.update(d)
     to = f'revision {_revision_text(target)} ("{meta.name(target)}")'
