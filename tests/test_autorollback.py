@@ -7,6 +7,7 @@ would write them).
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 from typing import Any
@@ -17,7 +18,8 @@ from kubelite.api import meta
 from kubelite.api.resources import PODS
 from kubelite.controllers.deployment import autorollback as ar
 from kubelite.controllers.deployment import util
-from tests.test_deployment_controller import Env, deployment, image_tag, image_tag_rs
+from kubelite.ui.rollout_status import Verdict, parse_timeout, verdict
+from tests.test_deployment_controller import IMAGE, Env, deployment, image_tag, image_tag_rs
 
 Obj = dict[str, Any]
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -306,3 +308,67 @@ async def test_auto_rollback_on_progress_deadline_exceeded():
     assert template_tag(env) == "v2"
     [msg] = env.rec.messages("AutoRollback")
     assert msg.endswith("are failing: ProgressDeadlineExceeded")
+
+
+# --- kubelite rollout status: the verdict on what the API holds --------------------------------
+
+def dep(gen: int = 2, observed: int = 2, reason: str = "ReplicaSetUpdated", message: str = "m",
+        ann: dict[str, str] | None = None, **counts: int) -> Obj:
+    d = deployment("web", 4)
+    d["metadata"].update({"uid": "d-uid", "generation": gen, "annotations": dict(ann or {})})
+    d["status"] = {"observedGeneration": observed, **counts,
+                   "conditions": [{"type": "Progressing", "status": "True", "reason": reason, "message": message}]}
+    return d
+
+
+def owned_rs(d: Obj, h: str, tag: str = "v2") -> Obj:
+    t = copy.deepcopy(d["spec"]["template"])
+    t["metadata"]["labels"][util.POD_TEMPLATE_HASH] = h
+    t["spec"]["containers"][0]["image"] = f"{IMAGE}:{tag}"
+    return {"metadata": {"name": f"web-{h}", "uid": f"rs-{h}", "labels": {util.POD_TEMPLATE_HASH: h},
+                         "creationTimestamp": meta.rfc3339(T0),
+                         "ownerReferences": [{"kind": "Deployment", "uid": "d-uid", "controller": True,
+                                              "name": "web", "apiVersion": "apps/v1"}]},
+            "spec": {"template": t}}
+
+
+def test_rollout_status_verdicts():
+    v = verdict
+    assert v(None, [], "web").error == 'deployments.apps "web" not found'
+    assert v(dep(gen=3, observed=2), [], "web").line == "Waiting for deployment spec update to be observed..."
+    assert v(dep(updatedReplicas=1), [], "web").line.endswith(": 1 out of 4 new replicas have been updated...")
+    assert v(dep(updatedReplicas=4, replicas=5), [], "web").line.endswith(": 1 old replicas are pending termination...")
+    assert v(dep(updatedReplicas=4, replicas=4, availableReplicas=3), [], "web").line.endswith(
+        ": 3 of 4 updated replicas are available...")
+    done = v(dep(updatedReplicas=4, replicas=4, availableReplicas=4), [], "web")
+    assert done == Verdict('deployment "web" successfully rolled out', True)
+    assert v(dep(reason="ProgressDeadlineExceeded"), [], "web").error == \
+        'deployment "web" exceeded its progress deadline'
+    failing = v(dep(reason="NewPodsFailing", message="ReplicaSet x has failing pods: OOMKilled (pod p)"), [], "web")
+    assert failing.done and failing.error == 'deployment "web" rollout failed: ReplicaSet x has failing pods: OOMKilled (pod p)'
+    # A failing condition of an older generation is not this rollout's verdict.
+    assert not v(dep(gen=3, observed=2, reason="NewPodsFailing"), [], "web").done
+
+
+def test_rollout_status_rolled_back_only_while_on_the_restored_template():
+    ann = {ar.ROLLED_BACK_FROM: "web-bad (revision 3): ImagePullBackOff (pod p)", ar.LAST_COMPLETE: "good"}
+    d = dep(ann=ann, updatedReplicas=4, replicas=4, availableReplicas=4)
+    restored = owned_rs(d, "good", tag="v1")                    # the Deployment's template is v1's
+    assert verdict(d, [restored], "web").error == \
+        'deployment "web" was rolled back automatically from web-bad (revision 3): ImagePullBackOff (pod p)'
+    # Someone already set a new template: the record is stale, the rollout is judged as usual.
+    other = copy.deepcopy(d)
+    other["spec"]["template"]["spec"]["containers"][0]["image"] = f"{IMAGE}:v3"
+    assert verdict(other, [restored], "web").line.endswith("successfully rolled out")
+
+
+@pytest.mark.parametrize("text,seconds", [("0", None), ("90s", 90.0), ("1m30s", 90.0), ("15", 15.0),
+                                          ("500ms", 0.5), ("2h", 7200.0)])
+def test_rollout_status_timeout(text, seconds):
+    assert parse_timeout(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "10x", "-5s"])
+def test_rollout_status_bad_timeout(text):
+    with pytest.raises(ValueError):
+        parse_timeout(text)

@@ -284,13 +284,16 @@ def _revision_text(rs: Obj) -> str:
 
 # --- the controller's step -----------------------------------------------------------------
 
-async def reconcile(dc: DeploymentContext, d: Obj, rs_list: list[Obj], new_rs_pods: list[Obj]) -> bool:
+async def reconcile(dc: DeploymentContext, d: Obj, rs_list: list[Obj], pod_map: dict[str, list[Obj]]) -> bool:
     """Before the strategy runs: keep the state annotations, roll back a failing rollout.
 
-    Returns True when the Deployment's template was rolled back (the sync ends there;
-    the write brings the next one)."""
-    new_rs = util.find_new_rs(d, rs_list)
+    ``pod_map`` is the controller's RS uid → pods of this sync.  Returns True when the
+    Deployment's template was rolled back (the sync ends there; the write brings the
+    next one)."""
     ann = meta.annotations_of(d)
+    if ROLLED_BACK_FROM not in ann and not settings_of(d).auto_rollback:
+        return False  # not opted in: nothing to look at (and no template comparisons)
+    new_rs = util.find_new_rs(d, rs_list)
     if ROLLED_BACK_FROM in ann and (new_rs is None or template_hash(new_rs) != ann.get(LAST_COMPLETE)):
         # The template moved on from the one restored: the record has served its purpose.
         meta.meta(d)["annotations"].pop(ROLLED_BACK_FROM, None)
@@ -305,7 +308,7 @@ async def reconcile(dc: DeploymentContext, d: Obj, rs_list: list[Obj], new_rs_po
             meta.meta(d).setdefault("annotations", {})[LAST_COMPLETE] = h
             await dc.update(d)
         return False
-    failure = trigger(d, new_rs_pods, dc.now(), settings)
+    failure = trigger(d, pod_map.get(meta.uid(new_rs), []), dc.now(), settings)
     if failure is None:
         return False
     old_rss = [rs for rs in rs_list if meta.uid(rs) != meta.uid(new_rs)]

@@ -269,8 +269,7 @@ class DeploymentController:
         if await sync.is_scaling_event(self, d, rs_list):
             await sync.sync(self, d, rs_list)
             return
-        new_rs = util.find_new_rs(d, rs_list)
-        if await autorollback.reconcile(self, d, rs_list, pod_map.get(meta.uid(new_rs), []) if new_rs else []):
+        if await autorollback.reconcile(self, d, rs_list, pod_map):
             return
         kind = util.strategy_type(d)
         if kind == "Recreate":
