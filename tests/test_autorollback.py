@@ -79,6 +79,16 @@ def test_pod_failure_message_carries_the_runtime_words():
     assert f.summary() == "ImagePullBackOff (pod web-1: ImagePullBackOff says why)"
 
 
+def test_fake_runtime_oom_killed_annotation():
+    from kubelite.node.runtime.fake import behaviour
+    ann = {"fake.kubelite.dev/oom-killed": "true"}
+    b = behaviour({"metadata": {"annotations": ann}}, "c")
+    assert (b.oom_killed, b.exit_code, b.exit_after) == (True, 137, 0.0)
+    b = behaviour({"metadata": {"annotations": {**ann, "fake.kubelite.dev/exit-code": "9"}}}, "c")
+    assert (b.oom_killed, b.exit_code) == (True, 9)
+    assert not behaviour({"metadata": {}}, "c").oom_killed
+
+
 def test_not_ready_counts_from_the_ready_transition_or_creation():
     now = T0 + dt.timedelta(seconds=90)
     assert ar.not_ready_seconds(pod(ready=False, ready_since=T0 + dt.timedelta(seconds=30)), now) == 60

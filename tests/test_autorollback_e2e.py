@@ -115,6 +115,20 @@ def test_auto_rollback_crash_loop_back_off(fake, ns):
     assert "annotations" not in d["spec"]["template"]["metadata"] and image(d) == V2
 
 
+def test_auto_rollback_oom_killed(fake, ns):
+    k, name = fake, "oomy"
+    deploy(k, ns, name, replicas=2)
+    patch = {"spec": {"template": {"metadata": {"annotations": {"fake.kubelite.dev/oom-killed": "true",
+                                                                "fake.kubelite.dev/exit-after": "200ms"}}}}}
+    k.kubectl("-n", ns, "patch", "deployment", name, "--type=merge", "-p", json.dumps(patch), check=True)
+    k.wait_for(lambda: events(k, ns, name, "AutoRollback"), timeout=90, what="an AutoRollback event")
+    [msg] = events(k, ns, name, "AutoRollback")
+    assert re.search(r'are failing: OOMKilled \(pod oomy-\w+-\w+: container "kubernetes-bootcamp" was OOMKilled '
+                     r"\(exit code 137\)\)$", msg), msg
+    rolled_out(k, ns, name)
+    assert "annotations" not in k.kjson("-n", ns, "get", "deployment", name)["spec"]["template"]["metadata"]
+
+
 def test_auto_rollback_never_loops_and_a_new_template_rolls_out(fake, ns):
     k, name = fake, "noloop"
     deploy(k, ns, name, replicas=2)
