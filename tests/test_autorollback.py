@@ -382,3 +382,16 @@ def test_rollout_status_timeout(text, seconds):
 def test_rollout_status_bad_timeout(text):
     with pytest.raises(ValueError):
         parse_timeout(text)
+
+
+async def test_auto_rollback_recreate_strategy():
+    env = await on_v2(annotations={ar.AUTO_ROLLBACK: "true"}, strategy="Recreate")
+    env.set_image("web", "v10")
+    await env.settle()
+    assert fail_pods(env, "v10") == 4                 # Recreate: every old pod went first
+    await env.settle()
+    assert template_tag(env) == "v2" and len(env.rec.messages("AutoRollback")) == 1
+    await ready(env)
+    sizes = {image_tag_rs(rs): rs["spec"]["replicas"] for rs in env.rss()}
+    assert sizes == {"v1": 0, "v2": 4, "v10": 0}
+    assert progressing(env)["reason"] == "NewReplicaSetAvailable"
