@@ -395,3 +395,21 @@ async def test_auto_rollback_recreate_strategy():
     sizes = {image_tag_rs(rs): rs["spec"]["replicas"] for rs in env.rss()}
     assert sizes == {"v1": 0, "v2": 4, "v10": 0}
     assert progressing(env)["reason"] == "NewReplicaSetAvailable"
+
+
+# --- kubelite rollout watch explains a rollback ---------------------------------------------------------
+
+def test_rollout_watch_explains_an_automatic_rollback():
+    from kubelite.ui.rollout_state import explain_step
+    from tests import test_ui_rollout as ui
+    d = ui.deployment(image="web:v10", progressing_reason="NewPodsFailing", updated=2)
+    rss = [ui.rs("old", "web:v2", 2, 3, 3, 3, 3), ui.rs("new", "web:v10", 3, 2, 2, 0, 0)]
+    pods = [ui.pod(str(i), "old", "Ready") for i in range(3)] + [ui.pod(str(i), "new", "ImagePullBackOff")
+                                                                for i in range(2)]
+    assert explain_step(d, rss, pods).startswith("stuck: new pods cannot pull their image web:v10")
+    d = ui.deployment(image="web:v2", progressing_reason="NewReplicaSetAvailable", updated=4)
+    d["metadata"]["annotations"] = {ar.ROLLED_BACK_FROM: "web-new (revision 3): ImagePullBackOff (pod p)"}
+    rss = [ui.rs("old", "web:v2", 4, 4, 4, 4, 4), ui.rs("new", "web:v10", 3, 0, 0, 0, 0)]
+    pods = [ui.pod(str(i), "old", "Ready") for i in range(4)]
+    assert explain_step(d, rss, pods) == ("rolled out: 4/4 pods of revision 4 available (rolled back automatically "
+                                          "from web-new (revision 3): ImagePullBackOff (pod p))")
