@@ -136,7 +136,7 @@ def _killall(args: argparse.Namespace) -> int:
 # --- rollout ---------------------------------------------------------------------------
 
 def _register_rollout(sub: argparse._SubParsersAction) -> None:
-    r = sub.add_parser("rollout", help="watch a Deployment roll out")
+    r = sub.add_parser("rollout", help="watch a Deployment roll out, or wait for it to finish")
     rsub = r.add_subparsers(dest="rollout_command", required=True)
     w = rsub.add_parser("watch", help="live view of a rolling update: ReplicaSets, pods, the controller's step")
     w.add_argument("target", metavar="deployment/NAME")
@@ -144,6 +144,18 @@ def _register_rollout(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--kubeconfig", default="", help="default $KUBECONFIG, else ~/.kubelite/kubeconfig")
     w.add_argument("--once", action="store_true", help="print one snapshot and exit")
     w.set_defaults(func=_rollout_watch)
+    st = rsub.add_parser("status", help="wait for a rollout like `kubectl rollout status`, but exit 1 with the pods' "
+                                        "reason as soon as the new pods fail or the rollout was rolled back")
+    st.add_argument("target", metavar="deployment/NAME")
+    st.add_argument("-n", "--namespace", default="", help="namespace (default: the kubeconfig context's, or default)")
+    st.add_argument("--kubeconfig", default="", help="default $KUBECONFIG, else ~/.kubelite/kubeconfig")
+    st.add_argument("--timeout", default="0", help="give up after this long (e.g. 90s, 2m; default 0: never)")
+    st.set_defaults(func=_rollout_status)
+
+
+def _rollout_status(args: argparse.Namespace) -> int:
+    from kubelite.ui.rollout_status import cmd_status
+    return cmd_status(args)
 
 
 def _rollout_watch(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.controllers.deployment import util
+from kubelite.controllers.deployment import autorollback, util
 
 Obj = dict[str, Any]
 
@@ -203,6 +203,9 @@ def explain(state: RolloutState) -> str:
         if want == 0:
             return "scaled to zero: no pods wanted"
         done = f"rolled out: {want}/{want} pods of revision {new.revision} available"
+        src = meta.annotations_of(d).get(autorollback.ROLLED_BACK_FROM)
+        if src:
+            done += f" (rolled back automatically from {src})"
         return done + (f"; {terminating} old pod(s) still terminating" if terminating else "")
     if util.strategy_type(d) == "Recreate":
         return _explain_recreate(want, new, old)

@@ -1,7 +1,7 @@
 """What the Deployment controller's step modules need from the controller.
 
-``sync``, ``rolling``, ``recreate``, ``rollback``, ``progress`` and ``history`` are the
-steps of one sync, split by concern as upstream splits them.  They act through this
+``sync``, ``rolling``, ``recreate``, ``rollback``, ``progress``, ``history`` and
+``autorollback`` are the steps of one sync, split by concern as upstream splits them.  They act through this
 narrow interface, which ``DeploymentController`` implements, so that they never import
 the controller that imports them (and so that a test can drive a step with a stand-in).
 """
@@ -50,4 +50,8 @@ class DeploymentContext(Protocol):
 
     def event(self, d: Obj, type_: str, reason: str, message: str) -> None:
         """Record an event about the Deployment."""
+        ...
+
+    def replicaset_pods(self, d: Obj, rs: Obj) -> list[Obj]:
+        """The cached pods this ReplicaSet of the Deployment controls."""
         ...

@@ -8,6 +8,7 @@ Deployment that controls it, or to every Deployment whose selector matches an or
     paused              → scale + cleanup, no rollout      (sync.py)
     rollback annotation → deprecated rollbackTo            (rollback.py)
     scaling event       → proportional scaling             (sync.py)
+    failing new pods    → automatic rollback, if opted in  (autorollback.py)
     strategy            → Recreate or RollingUpdate        (recreate.py / rolling.py)
 
 Progress deadlines and conditions live in progress.py, revision history and the
@@ -30,7 +31,7 @@ from kubelite.client.errors import StatusError
 from kubelite.client.events import EventRecorder
 from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
-from kubelite.controllers.deployment import recreate, rollback, rolling, sync, util
+from kubelite.controllers.deployment import autorollback, recreate, rollback, rolling, sync, util
 from kubelite.controllers.podcontrol import can_adopt_check, claim, selector_is_empty, selector_matcher
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class DeploymentController:
         self.queue = WorkQueue("deployment")
         self.d_informer.add_handler(self._add_deployment, self._update_deployment, self._delete_deployment)
         self.rs_informer.add_handler(self._add_rs, self._update_rs, self._delete_rs)
-        self.pod_informer.add_handler(None, None, self._delete_pod)
+        self.pod_informer.add_handler(None, self._update_pod, self._delete_pod)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start the informers, wait for their first list, run workers until ``stop``."""
@@ -154,16 +155,29 @@ class DeploymentController:
         if d is not None:
             self.enqueue(d)
 
-    def _delete_pod(self, pod: Obj) -> None:
-        # Only Recreate cares: it waits for the last old pod to be gone.
+    def _update_pod(self, old: Obj, cur: Obj) -> None:
+        # Upstream needs no pod updates (RS status carries readiness); a pod that starts or
+        # stops failing (ImagePullBackOff, CrashLoopBackOff, OOM) changes no RS status, and
+        # fail-fast / auto-rollback must hear of it.  Other pod updates are ignored.
+        if autorollback.pod_failure(old) == autorollback.pod_failure(cur):
+            return
+        d = self._deployment_of_pod(cur)
+        if d is not None:
+            self.enqueue(d)
+
+    def _deployment_of_pod(self, pod: Obj) -> Obj | None:
         ref = meta.controller_ref(pod)
         if ref is None or ref.get("kind") != "ReplicaSet":
-            return
+            return None
         rs = self.rs_informer.get(f"{meta.namespace(pod)}/{ref.get('name')}")
         if rs is None or meta.uid(rs) != ref.get("uid"):
-            return
+            return None
         rs_ref = meta.controller_ref(rs)
-        d = self._resolve(meta.namespace(rs), rs_ref) if rs_ref else None
+        return self._resolve(meta.namespace(rs), rs_ref) if rs_ref else None
+
+    def _delete_pod(self, pod: Obj) -> None:
+        # Only Recreate cares: it waits for the last old pod to be gone.
+        d = self._deployment_of_pod(pod)
         if d is None or util.strategy_type(d) != "Recreate":
             return
         owned = [r for r in self.rs_informer.list(meta.namespace(d))
@@ -199,6 +213,10 @@ class DeploymentController:
             if ref is not None and ref.get("uid") in out:
                 out[ref["uid"]].append(pod)
         return out
+
+    def replicaset_pods(self, d: Obj, rs: Obj) -> list[Obj]:
+        """The cached pods this ReplicaSet of the Deployment controls."""
+        return self.pod_map(d, [rs])[meta.uid(rs)]
 
     # -- writes shared by the rungs --------------------------------------------------------
     async def update_status(self, d: Obj) -> Obj:
@@ -250,6 +268,8 @@ class DeploymentController:
             return
         if await sync.is_scaling_event(self, d, rs_list):
             await sync.sync(self, d, rs_list)
+            return
+        if await autorollback.reconcile(self, d, rs_list, pod_map):
             return
         kind = util.strategy_type(d)
         if kind == "Recreate":

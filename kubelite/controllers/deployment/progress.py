@@ -6,7 +6,8 @@ whenever pods were added, became ready/available or old pods went away; and
 ProgressDeadlineExceeded once nothing has moved for progressDeadlineSeconds.  Since no
 event fires when a deadline passes, a stuck Deployment is re-queued with ``add_after``
 for the moment its deadline expires.  ReplicaFailure conditions of the RSs (the new
-RS first) are mirrored onto the Deployment.
+RS first) are mirrored onto the Deployment.  Between these, autorollback.py may mark a
+rollout whose new pods are failing (Progressing=False, NewPodsFailing) before its deadline.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.controllers.deployment import sync, util
+from kubelite.controllers.deployment import autorollback, sync, util
 from kubelite.controllers.deployment.context import DeploymentContext
 
 Obj = dict[str, Any]
@@ -52,6 +53,8 @@ async def sync_rollout_status(dc: DeploymentContext, all_rss: Sequence[Obj | Non
             msg = (f'ReplicaSet "{rs_name}" has timed out progressing.' if new_rs is not None
                    else f'Deployment "{meta.name(d)}" has timed out progressing.')
             util.set_condition(new_status, util.new_condition("Progressing", "False", util.TIMED_OUT, msg, now))
+        # kubelite's own: NewPodsFailing as soon as the new pods fail (see autorollback.py).
+        autorollback.fail_fast(dc, d, new_status, new_rs, now)
     failures = replica_failures(all_rss, new_rs)
     if failures:
         util.set_condition(new_status, failures[0])

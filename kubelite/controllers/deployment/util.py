@@ -25,6 +25,11 @@ MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
 DEPRECATED_ROLLBACK_TO = "deprecated.deployment.rollback.to"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 POD_TEMPLATE_HASH = "pod-template-hash"
+# kubelite's own rollout annotations (autorollback.py); the two state ones below are the
+# controller's bookkeeping and, like the revision, never travel to a ReplicaSet.
+KUBELITE_ROLLOUT_PREFIX = "rollout.kubelite.dev/"
+LAST_COMPLETE = KUBELITE_ROLLOUT_PREFIX + "last-complete"
+ROLLED_BACK_FROM = KUBELITE_ROLLOUT_PREFIX + "rolled-back-from"
 
 # Condition reasons (Progressing / Available), upstream's exact strings.
 RS_UPDATED = "ReplicaSetUpdated"
@@ -48,7 +53,7 @@ MAX_REV_HISTORY_CHARS = 2000
 # Annotations a Deployment never copies onto its ReplicaSets (and a rollback never
 # copies back).
 _SKIP_COPY = frozenset({LAST_APPLIED, REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS,
-                        DEPRECATED_ROLLBACK_TO})
+                        DEPRECATED_ROLLBACK_TO, LAST_COMPLETE, ROLLED_BACK_FROM})
 
 
 # --- small accessors -------------------------------------------------------------------

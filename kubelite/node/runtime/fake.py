@@ -16,6 +16,8 @@ containers of the pod or, with ``<container>.`` before the key, for one containe
 - ``fake.kubelite.dev/exit-after: "5s"`` — the container exits that long after it starts;
 - ``fake.kubelite.dev/exit-code: "1"`` — with that code (default 0; alone: exits at once);
 - ``fake.kubelite.dev/never-ready: "true"`` — it runs but its readiness never succeeds;
+- ``fake.kubelite.dev/oom-killed: "true"`` — its exits are reported as ``OOMKilled`` (code 137
+  unless ``exit-code`` says otherwise), as the kernel's OOM killer would end it;
 - ``fake.kubelite.dev/cpu-usage: "250m"``, ``fake.kubelite.dev/memory-usage: "64Mi"`` — the
   usage the node's summary (and so ``kubectl top`` and autoscalers) reports for it; read
   on every measurement, so changing the annotation changes the usage (default: zero).
@@ -47,6 +49,7 @@ ANNOTATION_PREFIX = "fake.kubelite.dev/"
 EXIT_AFTER = "exit-after"
 EXIT_CODE = "exit-code"
 NEVER_READY = "never-ready"
+OOM_KILLED = "oom-killed"
 CPU_USAGE = "cpu-usage"
 MEMORY_USAGE = "memory-usage"
 # Second octet of slot 0's range; slot N uses 127.(FIRST_OCTET+N).0.0/16 (N < 90 → ≤ 127.217).
@@ -98,6 +101,7 @@ class Behaviour:
     exit_after: float | None = None   # None: runs until stopped
     exit_code: int = 0
     never_ready: bool = False
+    oom_killed: bool = False
 
 
 def behaviour(pod: dict, container: str, *, init: bool = False) -> Behaviour:
@@ -113,6 +117,9 @@ def behaviour(pod: dict, container: str, *, init: bool = False) -> Behaviour:
     exit_after: float | None = 0.0 if init else None
     exit_code = 0
     raw_after, raw_code, raw_ready = value(EXIT_AFTER), value(EXIT_CODE), value(NEVER_READY)
+    oom = (value(OOM_KILLED) or "").strip().lower() == "true"
+    if oom and raw_code is None:
+        raw_code = "137"
     if raw_code is not None:
         try:
             exit_code = int(raw_code)
@@ -130,7 +137,7 @@ def behaviour(pod: dict, container: str, *, init: bool = False) -> Behaviour:
         except ValueError:
             log.warning("fake runtime: %s%s=%r is not a duration; ignored", ANNOTATION_PREFIX, EXIT_AFTER, raw_after)
     return Behaviour(exit_after=exit_after, exit_code=exit_code,
-                     never_ready=(raw_ready or "").strip().lower() == "true")
+                     never_ready=(raw_ready or "").strip().lower() == "true", oom_killed=oom)
 
 
 class FakeRuntime:
@@ -204,14 +211,15 @@ class FakeRuntime:
         b = behaviour(pod, container["name"], init=container["name"] in init_names)
         self._behaviour[cid] = b
         if b.exit_after is not None:
-            self._timers[cid] = loop.call_later(b.exit_after, self._exit, cid, b.exit_code)
+            self._timers[cid] = loop.call_later(b.exit_after, self._exit, cid, b.exit_code, b.oom_killed)
         return handle
 
-    def _exit(self, cid: str, code: int) -> None:
+    def _exit(self, cid: str, code: int, oom: bool = False) -> None:
         self._timers.pop(cid, None)
         fut = self._exits.get(cid)
         if fut is not None and not fut.done():
-            fut.set_result(ExitInfo(exit_code=code, reason=exit_reason(code), finished_at=_now()))
+            reason = "OOMKilled" if oom else exit_reason(code)
+            fut.set_result(ExitInfo(exit_code=code, reason=reason, finished_at=_now()))
 
     async def stop_container(self, handle: ContainerHandle, grace: float) -> None:
         """Exit at once with code 0."""
