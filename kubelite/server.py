@@ -41,6 +41,7 @@ from kubelite.controllers.clientbuilder import ServiceAccountClients
 from kubelite.dns.component import DNSOptions, kube_dns_ip
 from kubelite.pki import PKI
 from kubelite.proxy.ranges import LOOPBACK_DEFAULT, RangeError, ServiceRange
+from kubelite.store.base import Store
 from kubelite.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -52,6 +53,16 @@ log = logging.getLogger("kubelite.server")
 
 class StartupError(Exception):
     """A problem the user can fix; printed without a traceback."""
+
+
+@dataclass
+class DatastoreOptions:
+    """Where the cluster's state lives: the embedded SQLite store, or etcd (``endpoint`` set)."""
+
+    endpoint: str = ""
+    cafile: str = ""
+    certfile: str = ""
+    keyfile: str = ""
 
 
 @dataclass
@@ -79,6 +90,8 @@ class ServerOptions:
     # Hidden tuning (tests): how often history is compacted and how many revisions stay.
     compact_interval: float = 300.0
     compact_keep: int = 10_000
+    # etcd instead of the embedded SQLite store, as k3s takes it: http(s)://host:port[,…]
+    datastore: DatastoreOptions = field(default_factory=DatastoreOptions)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     dns: DNSOptions = field(default_factory=DNSOptions)  # the cluster DNS (kube-dns)
 
@@ -176,6 +189,30 @@ def _lock(path: str) -> TextIO:
     f.write(str(os.getpid()))
     f.flush()
     return f
+
+
+async def open_store(data_dir: str, ds: DatastoreOptions) -> Store:
+    """The store the options name: etcd when an endpoint is given, else DATA_DIR's SQLite file."""
+    if not ds.endpoint:
+        return _open_store(data_dir)
+    # Imported here: grpc is only loaded by servers that use etcd.
+    from kubelite.api.resources import RESOURCES
+    from kubelite.store.etcd import EtcdStore, KeyLayout, TLSFiles, Unavailable, parse_endpoints
+    try:
+        endpoints = parse_endpoints(ds.endpoint)
+    except ValueError as e:
+        raise StartupError(f"--datastore-endpoint: {e}") from None
+    for flag, path in (("--datastore-cafile", ds.cafile), ("--datastore-certfile", ds.certfile),
+                       ("--datastore-keyfile", ds.keyfile)):
+        if path and not os.path.isfile(path):
+            raise StartupError(f"{flag}: {path}: no such file")
+    if bool(ds.certfile) != bool(ds.keyfile):
+        raise StartupError("--datastore-certfile and --datastore-keyfile go together")
+    layout = KeyLayout(r.store_prefix() for r in RESOURCES)
+    try:
+        return await EtcdStore.open(endpoints, TLSFiles(ds.cafile, ds.certfile, ds.keyfile), layout)
+    except Unavailable as e:
+        raise StartupError(f"cannot use the datastore {ds.endpoint}: {e}") from None
 
 
 def _open_store(data_dir: str) -> SqliteStore:
@@ -477,7 +514,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         # In-cluster clients dial the kubernetes Service by ClusterIP or by name.
         kube_ip = str(ipaddress.ip_network(service_cidr, strict=False).network_address + 1)
         _ensure_pki(pki, opts.bind_address, [kube_ip] + KUBERNETES_NAMES)
-        store = _open_store(opts.data_dir)
+        store = await open_store(opts.data_dir, opts.datastore)
         tighten_modes(opts.data_dir)  # what was created just now, too
     except BaseException:
         if claimed is not None:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import heapq
+import itertools
 import logging
 import ssl
 import time
@@ -46,6 +48,7 @@ PREFILL_REVISIONS = 5_000   # at start-up the window is refilled with this much 
 WATCH_QUEUE_LIMIT = 50_000  # a watcher further behind than this is closed (it re-watches)
 PAGE = 1_000                # keys per Range when listing
 RPC_TIMEOUT = 10.0          # seconds for one unary call to etcd
+CATCH_UP_TIMEOUT = 5.0      # longest a write waits for its own event to reach this server's watchers
 ROOT = "/"                  # the key space followed (every key the API server writes starts so)
 
 # kube-apiserver's prefixes that differ from the resource's plural.
@@ -240,6 +243,9 @@ class EtcdStore(Store):
         self._follower: asyncio.Task[None] | None = None
         self._synced = asyncio.Event()
         self._open_rev = 0
+        self._cache_rev = 0  # every event up to this revision has reached the watchers
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # writers waiting for their event
+        self._waiter_ids = itertools.count()
         self._closed = False
 
     # -- connection ---------------------------------------------------------------------
@@ -374,7 +380,32 @@ class EtcdStore(Store):
     async def _txn(self, req: rpc.TxnRequest) -> rpc.TxnResponse:
         resp = await self._call(lambda kv: kv.Txn(req, timeout=self._timeout))
         self._saw(resp.header.revision)
+        if resp.succeeded:
+            await self._caught_up(resp.header.revision)
         return resp
+
+    async def _caught_up(self, revision: int) -> None:
+        """Wait until this server's watchers have the change made at ``revision``, as with the
+        embedded store: whatever follows a write here (an RBAC cache, a watch opened at once)
+        sees it.  Bounded, since etcd may be slow to stream it; the write stands either way."""
+        if self._cache_rev >= revision or self._closed:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (revision, next(self._waiter_ids), fut))
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), CATCH_UP_TIMEOUT)
+        except TimeoutError:
+            log.warning("the change at revision %d has not come back from etcd's watch yet", revision)
+
+    def _advance(self, revision: int) -> None:
+        """Every event up to ``revision`` has been published: release the writers waiting for it."""
+        if revision <= self._cache_rev:
+            return
+        self._cache_rev = revision
+        while self._waiting and self._waiting[0][0] <= revision:
+            fut = heapq.heappop(self._waiting)[2]
+            if not fut.done():
+                fut.set_result(None)
 
     @staticmethod
     def _guard(k: bytes, expected_revision: int | None) -> rpc.Compare:
@@ -463,6 +494,7 @@ class EtcdStore(Store):
         self._history.clear()
         self._hist_start = revision + 1
         self._saw(revision)
+        self._advance(revision)
 
     async def _follow(self, start: int) -> None:
         """Follow every change under the root from ``start`` on, reconnecting as needed."""
@@ -498,12 +530,14 @@ class EtcdStore(Store):
                         self._publish(self._event(ev))
                     if resp.events:
                         start = resp.events[-1].kv.mod_revision + 1
+                        self._advance(start - 1)
                         if start > self._open_rev:
                             first = False
                             self._synced.set()
                     else:
                         # A progress answer: every event up to this revision has been sent.
                         self._saw(resp.header.revision)
+                        self._advance(resp.header.revision)
                         start = max(start, resp.header.revision + 1)
                         first = False
                         self._synced.set()
@@ -561,6 +595,10 @@ class EtcdStore(Store):
     async def close(self) -> None:
         """Stop following etcd, close every watch and the connections."""
         self._closed = True
+        for _, _, fut in self._waiting:
+            if not fut.done():
+                fut.set_result(None)
+        self._waiting.clear()
         for w in list(self._watchers):
             w.close()
         if self._follower is not None:
