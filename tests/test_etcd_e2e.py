@@ -1,0 +1,145 @@
+"""`kubelite server --datastore-endpoint` on a real etcd, driven by kubectl 1.33 (fake runtime):
+a Deployment created, watched and rolled out, kept through a server restart, laid out in
+etcd as kube-apiserver lays it; 410 Expired once etcd compacted; `kubelite datastore migrate`."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from tests.conftest import API_ONLY, KUBECTL, start_server
+from tests.etcdkit import start_etcd
+
+
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory):
+    """One etcd member for the module's servers."""
+    e = start_etcd(tmp_path_factory.mktemp("etcd"))
+    yield e
+    e.stop()
+
+
+def watch_lines(srv, *args: str) -> tuple[subprocess.Popen, list[str]]:
+    """Start `kubectl get … --watch`; its output lines are collected as they come."""
+    env = dict(os.environ, KUBECACHEDIR=str(srv.cache_dir), KUBECONFIG=srv.kubeconfig)
+    p = subprocess.Popen([KUBECTL, "get", *args, "--watch", "-o", "name"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[str] = []
+
+    def read() -> None:
+        assert p.stdout is not None
+        for line in p.stdout:
+            lines.append(line.strip())
+    threading.Thread(target=read, daemon=True).start()
+    return p, lines
+
+
+def test_deployment_create_get_watch_rollout_and_restart_on_etcd(etcd, tmp_path):
+    srv = start_server(tmp_path, "--runtime", "fake", "--datastore-endpoint", etcd.endpoint)
+    try:
+        watcher, seen = watch_lines(srv, "deployments")
+        try:
+            srv.kubectl("create", "deployment", "web", "--image=gcr.io/google-samples/kubernetes-bootcamp:v1",
+                        "--replicas=2", check=True)
+            srv.kubectl("rollout", "status", "deployment/web", "--timeout=60s", check=True)
+            d = srv.kjson("get", "deployment", "web")
+            assert d["status"]["readyReplicas"] == 2
+            srv.kubectl("set", "image", "deployment/web", "kubernetes-bootcamp=jocatalin/kubernetes-bootcamp:v2",
+                        check=True)
+            srv.kubectl("rollout", "status", "deployment/web", "--timeout=60s", check=True)
+            srv.wait_for(lambda: "deployment.apps/web" in seen, what="kubectl's watch to show the deployment")
+        finally:
+            watcher.terminate()
+            watcher.wait()
+        rss = srv.kjson("get", "replicasets", "-l", "app=web")["items"]
+        assert sorted(rs["spec"]["replicas"] for rs in rss) == [0, 2]
+        before = srv.kjson("get", "deployment", "web")
+        # The objects are in etcd, under kube-apiserver's keys, as JSON.
+        keys = set(etcd.etcdctl("get", "--prefix", "/registry/", "--keys-only").split())
+        assert "/registry/deployments/default/web" in keys
+        assert "/registry/minions/kubelite-vm" in keys and "/registry/services/specs/default/kubernetes" in keys
+        stored = json.loads(etcd.etcdctl("get", "--print-value-only", "/registry/deployments/default/web"))
+        assert stored["metadata"]["uid"] == before["metadata"]["uid"]
+        # A restarted server finds everything where it was.
+        assert srv.stop() == 0
+        srv = start_server(tmp_path, "--runtime", "fake", "--datastore-endpoint", etcd.endpoint,
+                           data_dir=srv.data_dir)
+        after = srv.kjson("get", "deployment", "web")
+        assert after["metadata"]["uid"] == before["metadata"]["uid"]
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+        srv.kubectl("rollout", "status", "deployment/web", "--timeout=60s", check=True)
+        srv.kubectl("delete", "deployment", "web", check=True)
+    finally:
+        srv.stop()
+
+
+def test_watch_from_a_compacted_revision_is_410_expired(tmp_path):
+    e = start_etcd(tmp_path / "etcd")
+    srv = None
+    try:
+        srv = start_server(tmp_path, *API_ONLY, "--datastore-endpoint", e.endpoint,
+                           "--compact-interval", "0.2", "--compact-keep", "1")
+        cm = json.loads(srv.kubectl("create", "configmap", "old", "-o", "json", check=True).stdout)
+        old_rv = cm["metadata"]["resourceVersion"]
+        srv.kubectl("create", "configmap", "newer", check=True)
+        srv.kubectl("create", "configmap", "newest", check=True)
+
+        def compacted() -> bool:
+            # etcd itself refuses the old revision once the server compacted it.
+            p = subprocess.run(["etcdctl", "--endpoints", e.endpoint, "get", "--rev", old_rv, "/registry/configmaps/",
+                                "--prefix", "--keys-only"], capture_output=True, text=True,
+                               env=dict(os.environ, ETCDCTL_API="3"))
+            return "required revision has been compacted" in p.stderr
+        srv.wait_for(compacted, what="etcd compacted past the first configmap")
+        p = srv.kubectl("get", "--raw", f"/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={old_rv}"
+                        "&timeoutSeconds=5")
+        event = json.loads(p.stdout.splitlines()[0])
+        assert event["type"] == "ERROR"
+        assert event["object"]["code"] == 410 and event["object"]["reason"] == "Expired"
+        assert "too old resource version" in event["object"]["message"]
+    finally:
+        if srv is not None:
+            srv.stop()
+        e.stop()
+
+
+def test_datastore_migrate_moves_a_sqlite_cluster_into_etcd(tmp_path):
+    data = tmp_path / "data"
+    srv = start_server(tmp_path, *API_ONLY, data_dir=data)
+    srv.kubectl("create", "namespace", "moved", check=True)
+    srv.kubectl("create", "configmap", "settings", "-n", "moved", "--from-literal=colour=blue", check=True)
+    srv.kubectl("create", "secret", "generic", "token", "-n", "moved", "--from-literal=t=s3cret", check=True)
+    before = srv.kjson("get", "configmap", "settings", "-n", "moved")
+    assert srv.stop() == 0
+    e = start_etcd(tmp_path / "etcd")
+    try:
+        cmd = [sys.executable, "-m", "kubelite.cli", "datastore", "migrate", "--data-dir", str(data), "--to", e.endpoint]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert "copied" in p.stdout and f"--datastore-endpoint {e.endpoint}" in p.stdout
+        # A second run refuses: the etcd is not empty any more.
+        again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 1 and "already holds" in again.stderr
+        srv = start_server(tmp_path, *API_ONLY, "--datastore-endpoint", e.endpoint, data_dir=data)
+        try:
+            after = srv.kjson("get", "configmap", "settings", "-n", "moved")
+            assert after["metadata"]["uid"] == before["metadata"]["uid"] and after["data"] == {"colour": "blue"}
+            secret = srv.kjson("get", "secret", "token", "-n", "moved")
+            assert secret["data"]["t"] == "czNjcmV0"
+            # The objects are writable in their new home.
+            srv.kubectl("label", "configmap", "settings", "-n", "moved", "moved=yes", check=True)
+        finally:
+            srv.stop()
+    finally:
+        e.stop()
+
+
+def test_server_refuses_a_bad_datastore_endpoint(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(tmp_path / "d"),
+                        "--api-port", "1", "--datastore-endpoint", "unix:///run/etcd.sock"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "--datastore-endpoint" in p.stderr and "http://" in p.stderr
