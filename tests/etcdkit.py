@@ -27,11 +27,20 @@ class Etcd:
     peer_port: int
     log_path: Path
     proc: subprocess.Popen | None = None
+    # (CA, serving cert, serving key): clients must then use https and a certificate of that CA.
+    tls: tuple[str, str, str] | None = None
+    client_tls: tuple[str, str, str] | None = None  # (CA, client cert, client key) for etcdctl
 
     @property
     def endpoint(self) -> str:
-        """The client URL (plain http on loopback)."""
-        return f"http://127.0.0.1:{self.client_port}"
+        """The client URL (http, or https with ``tls``, on loopback)."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.client_port}"
+
+    def _ctl_flags(self) -> list[str]:
+        if not self.client_tls:
+            return []
+        ca, cert, key = self.client_tls
+        return ["--cacert", ca, "--cert", cert, "--key", key]
 
     def start(self) -> Etcd:
         """Start (or restart, keeping its data) and wait until it answers."""
@@ -41,6 +50,9 @@ class Etcd:
                 "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
                 "--initial-cluster", f"t=http://127.0.0.1:{self.peer_port}",
                 "--listen-metrics-urls", f"http://127.0.0.1:{_free_port()}"]
+        if self.tls:
+            ca, cert, key = self.tls
+            args += ["--cert-file", cert, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth"]
         env = dict(os.environ, ETCD_UNSUPPORTED_ARCH=os.environ.get("ETCD_UNSUPPORTED_ARCH", ""))
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -51,7 +63,7 @@ class Etcd:
             try:
                 with socket.create_connection(("127.0.0.1", self.client_port), timeout=1):
                     pass
-                p = subprocess.run(["etcdctl", "--endpoints", self.endpoint, "endpoint", "health"],
+                p = subprocess.run(["etcdctl", "--endpoints", self.endpoint, *self._ctl_flags(), "endpoint", "health"],
                                    capture_output=True, text=True, timeout=10, env=dict(os.environ, ETCDCTL_API="3"))
                 if p.returncode == 0:
                     return self
@@ -81,12 +93,13 @@ class Etcd:
 
     def etcdctl(self, *args: str) -> str:
         """Run etcdctl against this member and return its output."""
-        p = subprocess.run(["etcdctl", "--endpoints", self.endpoint, *args], capture_output=True, text=True,
+        p = subprocess.run(["etcdctl", "--endpoints", self.endpoint, *self._ctl_flags(), *args], capture_output=True, text=True,
                            timeout=30, env=dict(os.environ, ETCDCTL_API="3"), check=True)
         return p.stdout
 
 
-def start_etcd(tmp: Path) -> Etcd:
-    """A fresh one-member etcd in ``tmp``."""
+def start_etcd(tmp: Path, tls: tuple[str, str, str] | None = None,
+               client_tls: tuple[str, str, str] | None = None) -> Etcd:
+    """A fresh one-member etcd in ``tmp`` (serving TLS and asking for client certificates with ``tls``)."""
     tmp.mkdir(parents=True, exist_ok=True)
-    return Etcd(tmp / "etcd-data", _free_port(), _free_port(), tmp / "etcd.log").start()
+    return Etcd(tmp / "etcd-data", _free_port(), _free_port(), tmp / "etcd.log", tls=tls, client_tls=client_tls).start()

@@ -285,3 +285,31 @@ def test_endpoints_are_parsed_as_k3s_takes_them():
                 "http://h:2379/path"):
         with pytest.raises(ValueError):
             parse_endpoints(bad)
+
+
+async def test_etcd_over_tls_with_client_certificates(tmp_path):
+    """https:// endpoints with --datastore-cafile/-certfile/-keyfile; no certificate, no store."""
+    from kubelite.pki import PKI
+    from kubelite.store.etcd import TLSFiles
+    pki = PKI(str(tmp_path / "pki"))
+    pki.ensure()
+    d = tmp_path / "pki" / "tls"
+    pki.issue_serving("etcd", ["127.0.0.1"], str(d / "etcd.crt"), str(d / "etcd.key"))
+    pki.issue_client("kube-apiserver-etcd-client", [], str(d / "client.crt"), str(d / "client.key"))
+    client = (pki.ca_cert, str(d / "client.crt"), str(d / "client.key"))
+    e = start_etcd(tmp_path / "etcd", tls=(pki.ca_cert, str(d / "etcd.crt"), str(d / "etcd.key")), client_tls=client)
+    try:
+        assert e.endpoint.startswith("https://")
+        s = await EtcdStore.open(parse_endpoints(e.endpoint), TLSFiles(*client))
+        try:
+            kv = await s.create("/registry/core/namespaces/secure", b"{}")
+            w = s.watch("/registry/core/namespaces/", kv.mod_revision - 1)
+            assert (await next_events(w, 1))[0].kv.key == "/registry/core/namespaces/secure"
+        finally:
+            await s.close()
+        assert "/registry/core/namespaces/secure" in e.etcdctl("get", "--prefix", "/registry/", "--keys-only")
+        # Trusting the CA but showing no client certificate: etcd refuses the connection.
+        with pytest.raises(etcd_store.Unavailable):
+            await EtcdStore.open(parse_endpoints(e.endpoint), TLSFiles(pki.ca_cert), sync_timeout=5, timeout=3)
+    finally:
+        e.stop()

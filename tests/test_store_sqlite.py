@@ -1,4 +1,5 @@
-"""The embedded SQLite store only: durability through kill -9, rollback of a failed create, file modes (the specs every backend meets are in test_store.py)."""
+"""The embedded SQLite store only: durability through kill -9, rollback of a failed create, file
+modes (the specs every backend meets are in test_store.py)."""
 import asyncio
 import os
 import signal
