@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from kubelite.api import meta
+from kubelite.api import errors, meta
 from kubelite.apiserver import openapi
 from kubelite.apiserver.app import APIServer, APIServerConfig
 from kubelite.apiserver.authz.bootstrap import ensure_policy
@@ -356,6 +356,9 @@ class LocalReadiness:
         self._rerouting: dict[str, str] = {}   # pod uid -> new IP: serving, proxy not caught up yet
         self._restore_deadline = 0.0
         self._watch: asyncio.Task[None] | None = None
+        # Set for servers that share their store (etcd): true while another server's
+        # controller manager holds the Lease, so this one is ready without running them.
+        self.controllers_elsewhere: Callable[[], Awaitable[bool]] | None = None
 
     def install(self, health: Health, opts: ServerOptions) -> None:
         """Register the checks of the components ``opts`` runs here."""
@@ -452,6 +455,8 @@ class LocalReadiness:
 
     async def _controllers(self) -> None:
         if not self.controllers_synced.is_set():
+            if self.controllers_elsewhere is not None and await self.controllers_elsewhere():
+                return
             raise CheckFailed("the controllers have not filled their caches yet")
 
     async def _agent(self) -> None:
@@ -543,6 +548,12 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     tasks: list[asyncio.Task[None]] = []
     clients = ComponentClients(pki)
     readiness = LocalReadiness(opts.data_dir)
+    if opts.datastore.endpoint:
+        registry = api.registry
+
+        async def elsewhere() -> bool:
+            return await lease_held(registry, CONTROLLER_MANAGER_LEASE)
+        readiness.controllers_elsewhere = elsewhere
     try:
         await bootstrap(api.registry, api_address=advertise, api_port=opts.api_port)
         await ensure_policy(api.registry)
@@ -643,6 +654,51 @@ class ComponentClients:
 
 Run = Callable[[asyncio.Event], Callable[[], Awaitable[None]]]
 
+CONTROLLER_MANAGER_LEASE = "kube-controller-manager"
+SCHEDULER_LEASE = "kube-scheduler"
+
+
+async def lease_held(registry: Registry, name: str) -> bool:
+    """Whether kube-system/<name> names a holder that renewed it within its duration."""
+    from kubelite.api.resources import LEASES
+    try:
+        lease = await registry.get(LEASES, "kube-system", name)
+    except errors.NotFound:
+        return False
+    spec = lease.get("spec") or {}
+    renewed = meta.parse_time(spec.get("renewTime") or "")
+    if not spec.get("holderIdentity") or renewed is None:
+        return False
+    return time.time() < renewed.timestamp() + float(spec.get("leaseDurationSeconds") or 15)
+
+
+async def run_elected(client: Client, lease: str, node_name: str, stop: asyncio.Event,
+                      body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run ``body(inner_stop)`` only while holding the Lease kube-system/<lease> (as upstream's
+    components do with --leader-elect); ``inner_stop`` is set on losing it or on ``stop``."""
+    import uuid
+
+    from kubelite.client.leaderelection import LeaderElector
+
+    async def lead(lost: asyncio.Event) -> None:
+        inner = asyncio.Event()
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
+
+        async def relay() -> None:
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+            inner.set()
+        relay_task = asyncio.create_task(relay())
+        try:
+            await body(inner)
+        finally:
+            relay_task.cancel()
+    elector = LeaderElector(client, name=lease, identity=f"{node_name}_{uuid.uuid4()}")
+    await elector.run(lead, stop)
+
 
 def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                 readiness: LocalReadiness, registry: Registry, service_cidr: str,
@@ -669,7 +725,12 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
 
         def scheduler(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
             async def run() -> None:
-                await run_scheduler(sched, stop=stop)
+                if opts.datastore.endpoint:
+                    # Servers sharing an etcd each run a scheduler; only the Lease holder binds.
+                    await run_elected(sched, SCHEDULER_LEASE, node_name, stop,
+                                      lambda inner: run_scheduler(sched, stop=inner))
+                else:
+                    await run_scheduler(sched, stop=stop)
             return run
         comps.append(("scheduler", scheduler))
     agent_up = asyncio.Event()  # an Agent object exists (its slot and pod network are known)

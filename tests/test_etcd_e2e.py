@@ -1,6 +1,7 @@
 """`kubelite server --datastore-endpoint` on a real etcd, driven by kubectl 1.33 (fake runtime):
 a Deployment created, watched and rolled out, kept through a server restart, laid out in
-etcd as kube-apiserver lays it; 410 Expired once etcd compacted; `kubelite datastore migrate`."""
+etcd as kube-apiserver lays it; 410 Expired once etcd compacted; `kubelite datastore migrate`;
+two servers on one etcd (shared watches, one leader for the controllers and the scheduler)."""
 from __future__ import annotations
 
 import json
@@ -143,3 +144,62 @@ def test_server_refuses_a_bad_datastore_endpoint(tmp_path):
                         "--api-port", "1", "--datastore-endpoint", "unix:///run/etcd.sock"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "--datastore-endpoint" in p.stderr and "http://" in p.stderr
+
+
+def lease_holder(srv, name: str) -> str:
+    """The holderIdentity of kube-system/<name> ("" when free or missing)."""
+    p = srv.kubectl("get", "lease", name, "-n", "kube-system", "-o", "jsonpath={.spec.holderIdentity}")
+    return p.stdout.strip() if p.returncode == 0 else ""
+
+
+def test_two_servers_on_one_etcd_share_watches_and_elect_one_leader(etcd, tmp_path):
+    """Server B (no node of its own) on server A's etcd and certificates: B's watches see
+    A's writes in order, one controller manager and one scheduler act (Leases), a
+    Deployment made through B runs on A's node, and B takes over when A stops."""
+    import shutil
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = start_server(tmp_path / "a", "--runtime", "fake", "--datastore-endpoint", etcd.endpoint)
+    b = None
+    try:
+        # The servers of one cluster share its CA, service-account key and tokens.
+        shutil.copytree(a.data_dir / "tls", tmp_path / "b" / "data" / "tls")
+        b = start_server(tmp_path / "b", "--runtime", "fake", "--disable", "agent,proxy,dns",
+                         "--datastore-endpoint", etcd.endpoint)
+        # A watch on B from a revision B listed at gets the writes made through A, in order.
+        listed = json.loads(b.kubectl("get", "--raw", "/api/v1/namespaces/default/configmaps", check=True).stdout)
+        rv = listed["metadata"]["resourceVersion"]
+        assert rv
+        for i in range(3):
+            a.kubectl("create", "configmap", f"from-a-{i}", check=True)
+        a.kubectl("delete", "configmap", "from-a-1", check=True)
+        p = b.kubectl("get", "--raw", f"/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}"
+                      "&timeoutSeconds=3", check=True)
+        events = [json.loads(line) for line in p.stdout.splitlines()]
+        assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+            ("ADDED", "from-a-0"), ("ADDED", "from-a-1"), ("ADDED", "from-a-2"), ("DELETED", "from-a-1")]
+        b.wait_for(lambda: lease_holder(b, "kube-controller-manager") and lease_holder(b, "kube-scheduler"),
+                   what="the controller manager's and the scheduler's Leases")
+        cm, sched = lease_holder(b, "kube-controller-manager"), lease_holder(b, "kube-scheduler")
+        assert cm and sched
+        b.kubectl("create", "deployment", "shared", "--image=gcr.io/google-samples/kubernetes-bootcamp:v1",
+                  "--replicas=2", check=True)
+        b.kubectl("rollout", "status", "deployment/shared", "--timeout=60s", check=True)
+        pods = b.kjson("get", "pods", "-l", "app=shared")["items"]
+        assert len(pods) == 2 and all(p["spec"]["nodeName"] for p in pods)
+        # Only one server acted: the other never led.
+        assert (a.log_path.read_text().count("became leader of kube-system/kube-controller-manager")
+                + b.log_path.read_text().count("became leader of kube-system/kube-controller-manager")) == 1
+        # A stops (releasing its Leases): B's controllers and scheduler take over.
+        assert a.stop() == 0
+        b.wait_for(lambda: lease_holder(b, "kube-controller-manager") not in ("", cm), timeout=60,
+                   what="B's controller manager to take the Lease")
+        b.wait_for(lambda: lease_holder(b, "kube-scheduler") not in ("", sched), timeout=60,
+                   what="B's scheduler to take the Lease")
+        b.kubectl("scale", "deployment/shared", "--replicas=3", check=True)
+        b.wait_for(lambda: len(b.kjson("get", "pods", "-l", "app=shared")["items"]) == 3,
+                   what="B's controllers to create the third pod")
+    finally:
+        if b is not None:
+            b.stop()
+        a.stop()
