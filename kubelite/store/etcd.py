@@ -28,6 +28,7 @@ import builtins
 import heapq
 import itertools
 import logging
+import os
 import ssl
 import time
 from collections import deque
@@ -36,10 +37,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from kubelite.store.base import KV, Compacted, Event, KeyExists, KeyNotFound, RevisionMismatch, Store, StoreError, Watch
+
+# The server forks (then execs at once) for pods and image tools while gRPC's threads run:
+# gRPC's fork handlers have nothing to do then, and would log a line for every fork.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 import grpc
 from aetcd import rpc
-
-from kubelite.store.base import KV, Compacted, Event, KeyExists, KeyNotFound, RevisionMismatch, Store, StoreError, Watch
 
 log = logging.getLogger(__name__)
 
@@ -541,6 +545,8 @@ class EtcdStore(Store):
                         start = max(start, resp.header.revision + 1)
                         first = False
                         self._synced.set()
+                else:
+                    await asyncio.sleep(backoff)  # etcd ended the stream (it is stopping): reconnect soon
             except asyncio.CancelledError:
                 raise
             except (grpc.aio.AioRpcError, Unavailable) as e:
