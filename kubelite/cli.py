@@ -84,7 +84,7 @@ def cmd_server(args: argparse.Namespace) -> int:
                          compact_interval=args.compact_interval, compact_keep=args.compact_keep,
                          keep_pods_on_stop=args.keep_pods_on_stop,
                          datastore=DatastoreOptions(args.datastore_endpoint, args.datastore_cafile,
-                                                    args.datastore_certfile, args.datastore_keyfile))
+                                                    args.datastore_certfile, args.datastore_keyfile, args.event_ttl))
     unknown = off - {"controllers", "scheduler", "agent", "proxy", "dns"}
     if unknown:
         print(f"kubelite: --disable: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)

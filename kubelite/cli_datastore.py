@@ -24,6 +24,8 @@ def datastore_flags(p: argparse.ArgumentParser, endpoint_flag: str = "--datastor
     p.add_argument("--datastore-cafile", default="", metavar="FILE", help="CA bundle that signed etcd's serving certificates")
     p.add_argument("--datastore-certfile", default="", metavar="FILE", help="client certificate for etcd")
     p.add_argument("--datastore-keyfile", default="", metavar="FILE", help="client key for etcd")
+    p.add_argument("--event-ttl", type=float, default=3600.0, metavar="SECONDS",
+                   help="with etcd: how long Events are kept (default 3600, as kube-apiserver; 0 keeps them)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +43,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if not args.datastore_endpoint:
         print("kubelite datastore migrate: --to URL is required (the etcd to copy into)", file=sys.stderr)
         return 2
-    ds = DatastoreOptions(args.datastore_endpoint, args.datastore_cafile, args.datastore_certfile, args.datastore_keyfile)
+    ds = DatastoreOptions(args.datastore_endpoint, args.datastore_cafile, args.datastore_certfile, args.datastore_keyfile,
+                          args.event_ttl)
     try:
         n = asyncio.run(migrate(os.path.abspath(args.data_dir), ds))
     except StartupError as e:

@@ -63,6 +63,7 @@ class DatastoreOptions:
     cafile: str = ""
     certfile: str = ""
     keyfile: str = ""
+    event_ttl: float = 3600.0  # etcd only: Events are written on a lease of this many seconds (0: none)
 
 
 @dataclass
@@ -210,7 +211,8 @@ async def open_store(data_dir: str, ds: DatastoreOptions) -> Store:
         raise StartupError("--datastore-certfile and --datastore-keyfile go together")
     layout = KeyLayout(r.store_prefix() for r in RESOURCES)
     try:
-        return await EtcdStore.open(endpoints, TLSFiles(ds.cafile, ds.certfile, ds.keyfile), layout)
+        return await EtcdStore.open(endpoints, TLSFiles(ds.cafile, ds.certfile, ds.keyfile), layout,
+                                    event_ttl=max(ds.event_ttl, 0.0))
     except Unavailable as e:
         raise StartupError(f"cannot use the datastore {ds.endpoint}: {e}") from None
 

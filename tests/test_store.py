@@ -313,3 +313,24 @@ async def test_etcd_over_tls_with_client_certificates(tmp_path):
             await EtcdStore.open(parse_endpoints(e.endpoint), TLSFiles(pki.ca_cert), sync_timeout=5, timeout=3)
     finally:
         e.stop()
+
+
+async def test_etcd_events_expire_with_their_lease(etcd, monkeypatch):
+    """As kube-apiserver's --event-ttl: Events are written on a lease and vanish with it
+    (a DELETE reaches watchers); nothing else is."""
+    monkeypatch.setattr(etcd_store, "LEASE_REUSE", 0.0)
+    s = await EtcdStore.open(parse_endpoints(etcd.endpoint), layout=KeyLayout(r.store_prefix() for r in RESOURCES),
+                             event_ttl=2)
+    try:
+        w = s.watch("/registry/core/", s.revision)
+        ev = await s.create("/registry/core/events/default/web.1", b'{"reason":"Started"}')
+        await s.create("/registry/core/configmaps/default/stays", b"{}")
+        got = await next_events(w, 3, timeout=30)
+        assert [(e.type, e.kv.key) for e in got] == [
+            ("PUT", "/registry/core/events/default/web.1"), ("PUT", "/registry/core/configmaps/default/stays"),
+            ("DELETE", "/registry/core/events/default/web.1")]
+        assert got[2].revision > ev.mod_revision
+        assert await s.get("/registry/core/events/default/web.1") is None
+        assert await s.get("/registry/core/configmaps/default/stays") is not None
+    finally:
+        await s.close()

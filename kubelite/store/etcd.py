@@ -52,6 +52,8 @@ PREFILL_REVISIONS = 5_000   # at start-up the window is refilled with this much 
 WATCH_QUEUE_LIMIT = 50_000  # a watcher further behind than this is closed (it re-watches)
 PAGE = 1_000                # keys per Range when listing
 RPC_TIMEOUT = 10.0          # seconds for one unary call to etcd
+EVENT_TTL = 3600.0          # Events live this long (kube-apiserver's --event-ttl default, 1 h) ...
+LEASE_REUSE = 60.0          # ... on a lease shared by the Events written within this many seconds
 CATCH_UP_TIMEOUT = 5.0      # longest a write waits for its own event to reach this server's watchers
 ROOT = "/"                  # the key space followed (every key the API server writes starts so)
 
@@ -231,7 +233,7 @@ class EtcdStore(Store):
     """The store on an etcd v3 cluster; open it with ``await EtcdStore.open(...)``."""
 
     def __init__(self, endpoints: list[Endpoint], tls: TLSFiles | None = None, layout: KeyLayout | None = None,
-                 root: str = ROOT, timeout: float = RPC_TIMEOUT):
+                 root: str = ROOT, timeout: float = RPC_TIMEOUT, event_ttl: float = EVENT_TTL):
         self.endpoints = endpoints
         self._tls = tls or TLSFiles()
         self.layout = layout or KeyLayout()
@@ -251,13 +253,18 @@ class EtcdStore(Store):
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # writers waiting for their event
         self._waiter_ids = itertools.count()
         self._closed = False
+        # Events expire as upstream's do: etcd deletes them with their lease (0: never).
+        self._event_ttl = event_ttl
+        self._event_prefix = self.layout.to_etcd("/registry/core/events/").encode()
+        self._lease: tuple[int, float] | None = None  # (lease ID, when granted)
 
     # -- connection ---------------------------------------------------------------------
     @classmethod
     async def open(cls, endpoints: list[Endpoint], tls: TLSFiles | None = None, layout: KeyLayout | None = None,
-                   *, root: str = ROOT, timeout: float = RPC_TIMEOUT, sync_timeout: float = 30.0) -> EtcdStore:
+                   *, root: str = ROOT, timeout: float = RPC_TIMEOUT, sync_timeout: float = 30.0,
+                   event_ttl: float = EVENT_TTL) -> EtcdStore:
         """Connect, read the current revision and start following etcd (raises Unavailable)."""
-        store = cls(endpoints, tls, layout, root, timeout)
+        store = cls(endpoints, tls, layout, root, timeout, event_ttl)
         try:
             resp = await store._call(lambda kv: kv.Range(rpc.RangeRequest(key=b"/", count_only=True), timeout=timeout))
             store._rev = store._open_rev = resp.header.revision
@@ -303,13 +310,15 @@ class EtcdStore(Store):
             log.warning("etcd %s unavailable, using %s", self.endpoints[failed].target,
                         self.endpoints[self._current].target)
 
-    async def _call(self, fn: Callable[[rpc.KVStub], Awaitable[T]]) -> T:
-        """One KV call, tried on each endpoint in turn while they are unreachable."""
+    async def _call(self, fn: Callable[[rpc.KVStub], Awaitable[T]],
+                    stub: Callable[[grpc.aio.Channel], rpc.KVStub] = rpc.KVStub) -> T:
+        """One call (on the KV service unless ``stub`` names another), tried on each endpoint in
+        turn while they are unreachable."""
         last: Exception | None = None
         for _ in range(len(self.endpoints)):
             idx = self._current
             try:
-                return await fn(rpc.KVStub(self._channel()))
+                return await fn(stub(self._channel()))
             except grpc.aio.AioRpcError as e:
                 if e.code() == grpc.StatusCode.UNAVAILABLE:
                     last = e
@@ -411,6 +420,20 @@ class EtcdStore(Store):
             if not fut.done():
                 fut.set_result(None)
 
+    async def _lease_for(self, k: bytes) -> int:
+        """The lease an Event is written with (0 for every other key), shared by the Events
+        of one LEASE_REUSE window as upstream shares them, so etcd keeps few leases."""
+        if not self._event_ttl or not k.startswith(self._event_prefix):
+            return 0
+        now = time.monotonic()
+        if self._lease is not None and now - self._lease[1] < LEASE_REUSE:
+            return self._lease[0]
+        ttl = max(1, round(self._event_ttl + LEASE_REUSE))
+        resp = await self._call(lambda ls: ls.LeaseGrant(rpc.LeaseGrantRequest(TTL=ttl), timeout=self._timeout),
+                                stub=rpc.LeaseStub)
+        self._lease = (resp.ID, now)
+        return int(resp.ID)
+
     @staticmethod
     def _guard(k: bytes, expected_revision: int | None) -> rpc.Compare:
         if expected_revision is None:  # it exists
@@ -429,7 +452,7 @@ class EtcdStore(Store):
         k = self.layout.to_etcd(key).encode()
         resp = await self._txn(rpc.TxnRequest(
             compare=[rpc.Compare(key=k, target=rpc.Compare.CREATE, result=rpc.Compare.EQUAL, create_revision=0)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))]))
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value, lease=await self._lease_for(k)))]))
         if not resp.succeeded:
             raise KeyExists(key)
         rev = resp.header.revision
@@ -440,7 +463,8 @@ class EtcdStore(Store):
         k = self.layout.to_etcd(key).encode()
         resp = await self._txn(rpc.TxnRequest(
             compare=[self._guard(k, expected_revision)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value, prev_kv=True))],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value, prev_kv=True,
+                                                              lease=await self._lease_for(k)))],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))]))
         if not resp.succeeded:
             raise self._refused(key, resp)
