@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from tests.conftest import API_ONLY, KUBECTL, start_server
+from tests.conftest import API_ONLY, KUBECTL, free_port, start_server
 from tests.etcdkit import start_etcd
 
 
@@ -144,6 +144,11 @@ def test_server_refuses_a_bad_datastore_endpoint(tmp_path):
                         "--api-port", "1", "--datastore-endpoint", "unix:///run/etcd.sock"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "--datastore-endpoint" in p.stderr and "http://" in p.stderr
+    # Nothing listens on port 1: the server says it cannot reach etcd, and stops.
+    p = subprocess.run([sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(tmp_path / "d"),
+                        "--api-port", str(free_port()), "--disable", "controllers,scheduler,agent,proxy,dns",
+                        "--datastore-endpoint", "http://127.0.0.1:1"], capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0 and "cannot use the datastore http://127.0.0.1:1" in p.stderr
 
 
 def lease_holder(srv, name: str) -> str:
