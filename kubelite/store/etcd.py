@@ -19,7 +19,11 @@ How the store's semantics map onto etcd:
   a revision older than the window, or compacted, is refused with ``Compacted`` (410);
 - a list at a past revision is a Range at that revision, read in pages of ``PAGE`` keys;
   etcd refuses a compacted one and that becomes ``Compacted`` too;
-- ``compact`` is etcd's Compact (the API server calls it every 5 minutes).
+- a write returns once its own event has reached this server's window, so whatever follows
+  it here (a watch opened at once, the RBAC cache) sees it, as with the SQLite store;
+- ``compact`` is etcd's Compact (the API server calls it every 5 minutes);
+- leases only where kube-apiserver uses them: Events are written on a lease shared per
+  minute and expire ``event_ttl`` seconds after their last write.
 """
 from __future__ import annotations
 
@@ -642,18 +646,3 @@ class EtcdStore(Store):
                 await ch.close()
         self._channels = [None] * len(self.endpoints)
 
-
-async def wait_ready(endpoints: list[Endpoint], tls: TLSFiles | None = None, timeout: float = 10.0) -> None:
-    """Wait until one endpoint answers (used by tests and the migration command)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        store = EtcdStore(endpoints, tls, timeout=1.0)
-        try:
-            await store._call(lambda kv: kv.Range(rpc.RangeRequest(key=b"/", count_only=True), timeout=1.0))
-            return
-        except Unavailable:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-        finally:
-            await store.close()
