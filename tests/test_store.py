@@ -334,3 +334,15 @@ async def test_etcd_events_expire_with_their_lease(etcd, monkeypatch):
         assert await s.get("/registry/core/configmaps/default/stays") is not None
     finally:
         await s.close()
+
+
+async def test_etcd_endpoints_are_tried_in_turn(etcd):
+    """A list of endpoints whose first member does not answer: the store uses the next one."""
+    s = await EtcdStore.open(parse_endpoints(f"http://127.0.0.1:1,{etcd.endpoint}"))
+    try:
+        w = s.watch("/p/", s.revision)
+        kv = await s.create("/p/a", b"1")
+        assert (await s.get("/p/a")).mod_revision == kv.mod_revision
+        assert (await next_events(w, 1))[0].kv.key == "/p/a"
+    finally:
+        await s.close()
