@@ -205,7 +205,9 @@ class _EtcdWatch(Watch):
     def __init__(self, store: EtcdStore, prefix: str, after: int):
         self._store = store
         self.prefix = prefix
-        self.after = after  # events at or below this revision are not this watcher's
+        # Events at or below this revision are not this watcher's (a client may watch from the
+        # revision of its own write before that write's event has come back from etcd).
+        self.after = after
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self.closed = False
 
@@ -216,7 +218,6 @@ class _EtcdWatch(Watch):
             log.warning("watch on %s fell behind; closing it", self.prefix)
             self.close()
             return
-        self.after = ev.revision
         self.queue.put_nowait(ev)
 
     async def __aiter__(self) -> AsyncIterator[Event]:
