@@ -208,3 +208,27 @@ def test_two_servers_on_one_etcd_share_watches_and_elect_one_leader(etcd, tmp_pa
         if b is not None:
             b.stop()
         a.stop()
+
+
+def test_requests_fail_cleanly_while_etcd_is_down_and_work_again_after(tmp_path):
+    e = start_etcd(tmp_path / "etcd")
+    srv = None
+    try:
+        srv = start_server(tmp_path, *API_ONLY, "--datastore-endpoint", e.endpoint)
+        srv.kubectl("create", "configmap", "before", check=True)
+        e.stop()
+        p = srv.kubectl("get", "configmap", "before", timeout=120)
+        assert p.returncode != 0 and "InternalError" in p.stderr and "etcd" in p.stderr
+        readyz = srv.kubectl("get", "--raw", "/readyz")
+        assert readyz.returncode != 0
+        assert "Traceback" not in srv.log_path.read_text()
+        e.start()
+        srv.wait_for(lambda: srv.kubectl("get", "--raw", "/readyz").returncode == 0, timeout=60,
+                     what="/readyz once etcd is back")
+        srv.kubectl("create", "configmap", "after", check=True)
+        names = {o["metadata"]["name"] for o in srv.kjson("get", "configmaps")["items"]}
+        assert {"before", "after"} <= names
+    finally:
+        if srv is not None:
+            srv.stop()
+        e.stop()

@@ -25,7 +25,7 @@ from kubelite.apiserver.registry import Registry
 from kubelite.apiserver.security import Security
 from kubelite.apiserver.tokens import DEFAULT_ISSUER, TokenIssuer, load_or_create_key
 from kubelite.proxy.ports import port_free
-from kubelite.store.base import Store
+from kubelite.store.base import Store, StoreUnavailable
 
 log = logging.getLogger("kubelite.apiserver")
 
@@ -126,6 +126,10 @@ class APIServer:
             raise
         except (ConnectionResetError, asyncio.CancelledError):
             raise
+        except StoreUnavailable as e:
+            # etcd is down or unreachable: every request says so; no traceback for each.
+            log.warning("%s %s: %s", request.method, path, e)
+            return neg.respond_error(errors.internal(str(e)))
         except RecursionError:
             # Decoding bounds nesting; only a request can still nest deeply enough for this.
             log.warning("%s %s: request nested too deeply", request.method, path)

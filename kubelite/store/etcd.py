@@ -41,7 +41,18 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from kubelite.store.base import KV, Compacted, Event, KeyExists, KeyNotFound, RevisionMismatch, Store, StoreError, Watch
+from kubelite.store.base import (
+    KV,
+    Compacted,
+    Event,
+    KeyExists,
+    KeyNotFound,
+    RevisionMismatch,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    Watch,
+)
 
 # The server forks (then execs at once) for pods and image tools while gRPC's threads run:
 # gRPC's fork handlers have nothing to do then, and would log a line for every fork.
@@ -75,7 +86,7 @@ GROUP_QUALIFIED = {"apiextensions.k8s.io", "apiregistration.k8s.io"}
 T = TypeVar("T")
 
 
-class Unavailable(StoreError):
+class Unavailable(StoreUnavailable):
     """etcd could not be reached or answered with an error."""
 
 
