@@ -25,9 +25,9 @@ def etcd(tmp_path_factory):
 
 
 def watch_lines(srv, *args: str) -> tuple[subprocess.Popen, list[str]]:
-    """Start `kubectl get … --watch`; its output lines are collected as they come."""
+    """Start `kubectl get … --watch` printing event types; its output lines are collected as they come."""
     env = dict(os.environ, KUBECACHEDIR=str(srv.cache_dir), KUBECONFIG=srv.kubeconfig)
-    p = subprocess.Popen([KUBECTL, "get", *args, "--watch", "-o", "name"], stdout=subprocess.PIPE,
+    p = subprocess.Popen([KUBECTL, "get", *args, "--watch", "--output-watch-events"], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, env=env)
     lines: list[str] = []
 
@@ -52,7 +52,9 @@ def test_deployment_create_get_watch_rollout_and_restart_on_etcd(etcd, tmp_path)
             srv.kubectl("set", "image", "deployment/web", "kubernetes-bootcamp=jocatalin/kubernetes-bootcamp:v2",
                         check=True)
             srv.kubectl("rollout", "status", "deployment/web", "--timeout=60s", check=True)
-            srv.wait_for(lambda: "deployment.apps/web" in seen, what="kubectl's watch to show the deployment")
+            # MODIFIED lines come from watch events only (a list prints ADDED).
+            srv.wait_for(lambda: any(line.split()[:2] == ["MODIFIED", "web"] for line in seen if line),
+                         what="kubectl's watch to show the rollout")
         finally:
             watcher.terminate()
             watcher.wait()
