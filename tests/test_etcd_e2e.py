@@ -159,16 +159,17 @@ def lease_holder(srv, name: str) -> str:
     return p.stdout.strip() if p.returncode == 0 else ""
 
 
-def test_two_servers_on_one_etcd_share_watches_and_elect_one_leader(etcd, tmp_path):
+def test_two_servers_on_one_etcd_share_watches_and_elect_one_leader(tmp_path):
     """Server B (no node of its own) on server A's etcd and certificates: B's watches see
     A's writes in order, one controller manager and one scheduler act (Leases), a
     Deployment made through B runs on A's node, and B takes over when A stops."""
     import shutil
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    a = start_server(tmp_path / "a", "--runtime", "fake", "--datastore-endpoint", etcd.endpoint)
-    b = None
+    etcd = start_etcd(tmp_path / "etcd")
+    a = b = None
     try:
+        a = start_server(tmp_path / "a", "--runtime", "fake", "--datastore-endpoint", etcd.endpoint)
         # The servers of one cluster share its CA, service-account key and tokens.
         shutil.copytree(a.data_dir / "tls", tmp_path / "b" / "data" / "tls")
         b = start_server(tmp_path / "b", "--runtime", "fake", "--disable", "agent,proxy,dns",
@@ -209,7 +210,9 @@ def test_two_servers_on_one_etcd_share_watches_and_elect_one_leader(etcd, tmp_pa
     finally:
         if b is not None:
             b.stop()
-        a.stop()
+        if a is not None:
+            a.stop()
+        etcd.stop()
 
 
 def test_requests_fail_cleanly_while_etcd_is_down_and_work_again_after(tmp_path):
