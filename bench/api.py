@@ -11,7 +11,11 @@ nothing but the benchmark writes) on a free port in a temporary data directory, 
    time; time from sending the create to each watcher receiving its ADDED event;
 5. server RSS (VmRSS of the server process) idle, and with 10,000 pods stored.
 
-    python bench/api.py [--concurrency 8] [--pods 1000] [--watchers 100] [--stored 10000]
+With ``--store etcd`` each server keeps its state in its own fresh one-member etcd
+(Debian's etcd-server, started on loopback ports in the temporary directory) instead of
+the embedded SQLite store.
+
+    python bench/api.py [--store sqlite|etcd] [--concurrency 8] [--pods 1000] [--watchers 100] [--stored 10000]
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from conftest import API_ONLY, start_server
+from etcdkit import Etcd, start_etcd
 
 from kubelite.api.resources import CONFIGMAPS, NAMESPACES, PODS
 from kubelite.client.rest import Client, ClientConfig
@@ -157,6 +162,15 @@ async def make_namespace(cfg: ClientConfig) -> None:
         await client.close()
 
 
+def store_flags(store: str, tmp: Path, started: list[Etcd]) -> tuple[str, ...]:
+    """The server flags for the chosen store (a fresh etcd in ``tmp`` for etcd)."""
+    if store != "etcd":
+        return ()
+    e = start_etcd(tmp / "etcd")
+    started.append(e)
+    return ("--datastore-endpoint", e.endpoint)
+
+
 def cold_start(tmp: Path, *flags: str) -> float:
     t0 = time.perf_counter()
     srv = start_server(tmp, *flags)
@@ -167,6 +181,8 @@ def cold_start(tmp: Path, *flags: str) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--store", choices=["sqlite", "etcd"], default="sqlite",
+                    help="the embedded SQLite store, or a one-member etcd per server (--datastore-endpoint)")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--pods", type=int, default=1000)
     ap.add_argument("--watchers", type=int, default=100)
@@ -175,14 +191,21 @@ def main() -> None:
     args = ap.parse_args()
     console = Console()
 
+    etcds: list[Etcd] = []
     with tempfile.TemporaryDirectory(prefix="kubelite-bench-api-") as tmpd:
         tmp = Path(tmpd)
         (tmp / "full").mkdir()
-        console.print("cold start (whole cluster)…")
-        full = cold_start(tmp / "full")
-        (tmp / "api").mkdir()
+        console.print(f"cold start (whole cluster, {args.store})…")
+        try:
+            full = cold_start(tmp / "full", *store_flags(args.store, tmp / "full", etcds))
+            (tmp / "api").mkdir()
+            flags = store_flags(args.store, tmp / "api", etcds)
+        except BaseException:
+            for e in etcds:
+                e.stop()
+            raise
         t0 = time.perf_counter()
-        srv = start_server(tmp / "api", *API_ONLY)
+        srv = start_server(tmp / "api", *API_ONLY, *flags)
         api_cold = time.perf_counter() - t0
         try:
             time.sleep(1.0)
@@ -198,8 +221,11 @@ def main() -> None:
             gc.collect()
             time.sleep(2.0)
             full_rss = rss_mib(srv.proc.pid)
+            etcd_rss = rss_mib(etcds[-1].proc.pid) if etcds and etcds[-1].proc else 0.0
         finally:
             srv.stop()
+            for e in etcds:
+                e.stop()
 
     rows = [
         ("cold start to /readyz, API only", f"{api_cold:.2f} s", ""),
@@ -216,7 +242,9 @@ def main() -> None:
         ("server RSS, idle", f"{idle:.0f} MiB", ""),
         (f"server RSS, {args.stored} pods stored", f"{full_rss:.0f} MiB", ""),
     ]
-    t = Table(title="kubelite API server", title_justify="left")
+    if args.store == "etcd":
+        rows.append((f"etcd RSS, {args.stored} pods stored", f"{etcd_rss:.0f} MiB", ""))
+    t = Table(title=f"kubelite API server ({args.store} store)", title_justify="left")
     t.add_column("measure")
     t.add_column("result", justify="right")
     t.add_column("latency / note")

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from kubelite.api import meta
+from kubelite.api import errors, meta
 from kubelite.apiserver import openapi
 from kubelite.apiserver.app import APIServer, APIServerConfig
 from kubelite.apiserver.authz.bootstrap import ensure_policy
@@ -45,6 +45,7 @@ from kubelite.metrics.api import MetricsAPI
 from kubelite.metrics.scraper import MetricsScraper, registry_nodes
 from kubelite.pki import PKI
 from kubelite.proxy.ranges import LOOPBACK_DEFAULT, RangeError, ServiceRange
+from kubelite.store.base import Store
 from kubelite.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -56,6 +57,17 @@ log = logging.getLogger("kubelite.server")
 
 class StartupError(Exception):
     """A problem the user can fix; printed without a traceback."""
+
+
+@dataclass
+class DatastoreOptions:
+    """Where the cluster's state lives: the embedded SQLite store, or etcd (``endpoint`` set)."""
+
+    endpoint: str = ""
+    cafile: str = ""
+    certfile: str = ""
+    keyfile: str = ""
+    event_ttl: float = 3600.0  # etcd only: Events are written on a lease of this many seconds (0: none)
 
 
 @dataclass
@@ -91,6 +103,8 @@ class ServerOptions:
     allow_reset: bool = False
     metric_resolution: float = 15.0  # how often node summaries are scraped (metrics-server's flag)
     hpa_sync_period: float = 15.0    # kube-controller-manager's --horizontal-pod-autoscaler-sync-period
+    # etcd instead of the embedded SQLite store, as k3s takes it: http(s)://host:port[,…]
+    datastore: DatastoreOptions = field(default_factory=DatastoreOptions)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     dns: DNSOptions = field(default_factory=DNSOptions)  # the cluster DNS (kube-dns)
     ingress: IngressOptions = field(default_factory=IngressOptions)  # the built-in ingress controller
@@ -189,6 +203,31 @@ def _lock(path: str) -> TextIO:
     f.write(str(os.getpid()))
     f.flush()
     return f
+
+
+async def open_store(data_dir: str, ds: DatastoreOptions) -> Store:
+    """The store the options name: etcd when an endpoint is given, else DATA_DIR's SQLite file."""
+    if not ds.endpoint:
+        return _open_store(data_dir)
+    # Imported here: grpc is only loaded by servers that use etcd.
+    from kubelite.api.resources import RESOURCES
+    from kubelite.store.etcd import EtcdStore, KeyLayout, TLSFiles, Unavailable, parse_endpoints
+    try:
+        endpoints = parse_endpoints(ds.endpoint)
+    except ValueError as e:
+        raise StartupError(f"--datastore-endpoint: {e}") from None
+    for flag, path in (("--datastore-cafile", ds.cafile), ("--datastore-certfile", ds.certfile),
+                       ("--datastore-keyfile", ds.keyfile)):
+        if path and not os.path.isfile(path):
+            raise StartupError(f"{flag}: {path}: no such file")
+    if bool(ds.certfile) != bool(ds.keyfile):
+        raise StartupError("--datastore-certfile and --datastore-keyfile go together")
+    layout = KeyLayout(r.store_prefix() for r in RESOURCES)
+    try:
+        return await EtcdStore.open(endpoints, TLSFiles(ds.cafile, ds.certfile, ds.keyfile), layout,
+                                    event_ttl=max(ds.event_ttl, 0.0))
+    except Unavailable as e:
+        raise StartupError(f"cannot use the datastore {ds.endpoint}: {e}") from None
 
 
 def _open_store(data_dir: str) -> SqliteStore:
@@ -332,6 +371,9 @@ class LocalReadiness:
         self._rerouting: dict[str, str] = {}   # pod uid -> new IP: serving, proxy not caught up yet
         self._restore_deadline = 0.0
         self._watch: asyncio.Task[None] | None = None
+        # Set for servers that share their store (etcd): true while another server's
+        # controller manager holds the Lease, so this one is ready without running them.
+        self.controllers_elsewhere: Callable[[], Awaitable[bool]] | None = None
 
     def install(self, health: Health, opts: ServerOptions) -> None:
         """Register the checks of the components ``opts`` runs here."""
@@ -428,6 +470,8 @@ class LocalReadiness:
 
     async def _controllers(self) -> None:
         if not self.controllers_synced.is_set():
+            if self.controllers_elsewhere is not None and await self.controllers_elsewhere():
+                return
             raise CheckFailed("the controllers have not filled their caches yet")
 
     async def _agent(self) -> None:
@@ -490,7 +534,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         # In-cluster clients dial the kubernetes Service by ClusterIP or by name.
         kube_ip = str(ipaddress.ip_network(service_cidr, strict=False).network_address + 1)
         _ensure_pki(pki, opts.bind_address, [kube_ip] + KUBERNETES_NAMES)
-        store = _open_store(opts.data_dir)
+        store = await open_store(opts.data_dir, opts.datastore)
         tighten_modes(opts.data_dir)  # what was created just now, too
     except BaseException:
         if claimed is not None:
@@ -523,6 +567,12 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     tasks: list[asyncio.Task[None]] = []
     clients = ComponentClients(pki)
     readiness = LocalReadiness(opts.data_dir)
+    if opts.datastore.endpoint:
+        registry = api.registry
+
+        async def elsewhere() -> bool:
+            return await lease_held(registry, CONTROLLER_MANAGER_LEASE)
+        readiness.controllers_elsewhere = elsewhere
     try:
         await bootstrap(api.registry, api_address=advertise, api_port=opts.api_port)
         await ensure_policy(api.registry)
@@ -536,6 +586,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             from kubelite.ingress.component import ensure_class
             await ensure_class(api.registry)
         if opts.allow_reset:  # last: what the bootstrap made is the state a reset returns to
+            if not isinstance(store, SqliteStore):
+                raise StartupError("--allow-reset needs the embedded SQLite store (not --datastore-endpoint)")
             _install_reset(api, store, opts)
         api.ready.set()
         readiness.install(api.health, opts)
@@ -647,6 +699,51 @@ class ComponentClients:
 
 Run = Callable[[asyncio.Event], Callable[[], Awaitable[None]]]
 
+CONTROLLER_MANAGER_LEASE = "kube-controller-manager"
+SCHEDULER_LEASE = "kube-scheduler"
+
+
+async def lease_held(registry: Registry, name: str) -> bool:
+    """Whether kube-system/<name> names a holder that renewed it within its duration."""
+    from kubelite.api.resources import LEASES
+    try:
+        lease = await registry.get(LEASES, "kube-system", name)
+    except errors.NotFound:
+        return False
+    spec = lease.get("spec") or {}
+    renewed = meta.parse_time(spec.get("renewTime") or "")
+    if not spec.get("holderIdentity") or renewed is None:
+        return False
+    return time.time() < renewed.timestamp() + float(spec.get("leaseDurationSeconds") or 15)
+
+
+async def run_elected(client: Client, lease: str, node_name: str, stop: asyncio.Event,
+                      body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run ``body(inner_stop)`` only while holding the Lease kube-system/<lease> (as upstream's
+    components do with --leader-elect); ``inner_stop`` is set on losing it or on ``stop``."""
+    import uuid
+
+    from kubelite.client.leaderelection import LeaderElector
+
+    async def lead(lost: asyncio.Event) -> None:
+        inner = asyncio.Event()
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
+
+        async def relay() -> None:
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+            inner.set()
+        relay_task = asyncio.create_task(relay())
+        try:
+            await body(inner)
+        finally:
+            relay_task.cancel()
+    elector = LeaderElector(client, name=lease, identity=f"{node_name}_{uuid.uuid4()}")
+    await elector.run(lead, stop)
+
 
 def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                 readiness: LocalReadiness, registry: Registry, service_cidr: str,
@@ -673,7 +770,12 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
 
         def scheduler(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
             async def run() -> None:
-                await run_scheduler(sched, stop=stop)
+                if opts.datastore.endpoint:
+                    # Servers sharing an etcd each run a scheduler; only the Lease holder binds.
+                    await run_elected(sched, SCHEDULER_LEASE, node_name, stop,
+                                      lambda inner: run_scheduler(sched, stop=inner))
+                else:
+                    await run_scheduler(sched, stop=stop)
             return run
         comps.append(("scheduler", scheduler))
     agent_up = asyncio.Event()  # an Agent object exists (its slot and pod network are known)

@@ -29,7 +29,7 @@ from kubelite.apiserver.webhooks import Webhooks, begin_request, finish_request
 from kubelite.proxy.ports import port_free
 from kubelite.storage.admission import Lister as StorageLister
 from kubelite.storage.admission import storage_admission
-from kubelite.store.base import Store
+from kubelite.store.base import Store, StoreUnavailable
 
 log = logging.getLogger("kubelite.apiserver")
 
@@ -144,6 +144,10 @@ class APIServer:
             raise
         except (ConnectionResetError, asyncio.CancelledError):
             raise
+        except StoreUnavailable as e:
+            # etcd is down or unreachable: every request says so; no traceback for each.
+            log.warning("%s %s: %s", request.method, path, e)
+            return neg.respond_error(errors.internal(str(e)))
         except RecursionError:
             # Decoding bounds nesting; only a request can still nest deeply enough for this.
             log.warning("%s %s: request nested too deeply", request.method, path)

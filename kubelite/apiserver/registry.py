@@ -380,8 +380,8 @@ class Registry:
             try:
                 kv2 = await self.store.update(kv.key, value, kv.mod_revision)
             except RevisionMismatch:
-                if new_rv:
-                    raise errors.conflict(info.plural, info.group, name) from None
+                # Someone wrote meanwhile: read again. A client's own resourceVersion is then
+                # stale and the check above answers 409; a patch is applied to the new state.
                 continue
             except KeyNotFound:
                 raise errors.not_found(info.plural, info.group, name) from None

@@ -62,6 +62,10 @@ class RevisionMismatch(StoreError):
         self.current = current
 
 
+class StoreUnavailable(StoreError):
+    """The backend cannot be reached (an etcd down or refusing us): the request fails, the server does not."""
+
+
 class Compacted(StoreError):
     """The requested revision is older than the retained history."""
 

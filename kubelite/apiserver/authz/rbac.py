@@ -134,7 +134,9 @@ class RBACCache:
 
     async def snapshot(self) -> Snapshot:
         """The current snapshot, rebuilt first if stale."""
-        if self._stale:
+        # While a rebuild is under way the old snapshot is out of date too: wait for the new
+        # one (a store whose reads really suspend, as etcd's do, lets requests in meanwhile).
+        if self._stale or self._lock.locked():
             async with self._lock:
                 if self._stale:
                     # Cleared before reading: a write that lands during the reload marks it again.

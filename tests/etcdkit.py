@@ -1,0 +1,104 @@
+"""A one-member etcd (Debian's etcd-server) on free loopback ports in a temp dir, for tests."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ETCD = shutil.which("etcd") or "/usr/bin/etcd"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Etcd:
+    """A running etcd member; ``endpoint`` is its client URL."""
+
+    data_dir: Path
+    client_port: int
+    peer_port: int
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    # (CA, serving cert, serving key): clients must then use https and a certificate of that CA.
+    tls: tuple[str, str, str] | None = None
+    client_tls: tuple[str, str, str] | None = None  # (CA, client cert, client key) for etcdctl
+
+    @property
+    def endpoint(self) -> str:
+        """The client URL (http, or https with ``tls``, on loopback)."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.client_port}"
+
+    def _ctl_flags(self) -> list[str]:
+        if not self.client_tls:
+            return []
+        ca, cert, key = self.client_tls
+        return ["--cacert", ca, "--cert", cert, "--key", key]
+
+    def start(self) -> Etcd:
+        """Start (or restart, keeping its data) and wait until it answers."""
+        args = [ETCD, "--name", "t", "--data-dir", str(self.data_dir),
+                "--listen-client-urls", self.endpoint, "--advertise-client-urls", self.endpoint,
+                "--listen-peer-urls", f"http://127.0.0.1:{self.peer_port}",
+                "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
+                "--initial-cluster", f"t=http://127.0.0.1:{self.peer_port}",
+                "--listen-metrics-urls", f"http://127.0.0.1:{_free_port()}"]
+        if self.tls:
+            ca, cert, key = self.tls
+            args += ["--cert-file", cert, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth"]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"etcd exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.client_port), timeout=1):
+                    pass
+                p = subprocess.run(["etcdctl", "--endpoints", self.endpoint, *self._ctl_flags(), "endpoint", "health"],
+                                   capture_output=True, text=True, timeout=10, env=dict(os.environ, ETCDCTL_API="3"))
+                if p.returncode == 0:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"etcd not healthy in 30 s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """Stop the member (SIGTERM, then SIGKILL)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log_tail(self, n: int = 40) -> str:
+        """The end of etcd's log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def etcdctl(self, *args: str) -> str:
+        """Run etcdctl against this member and return its output."""
+        p = subprocess.run(["etcdctl", "--endpoints", self.endpoint, *self._ctl_flags(), *args], capture_output=True, text=True,
+                           timeout=30, env=dict(os.environ, ETCDCTL_API="3"), check=True)
+        return p.stdout
+
+
+def start_etcd(tmp: Path, tls: tuple[str, str, str] | None = None,
+               client_tls: tuple[str, str, str] | None = None) -> Etcd:
+    """A fresh one-member etcd in ``tmp`` (serving TLS and asking for client certificates with ``tls``)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    return Etcd(tmp / "etcd-data", _free_port(), _free_port(), tmp / "etcd.log", tls=tls, client_tls=client_tls).start()
