@@ -168,6 +168,9 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
                  namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
                  subresources=(_STATUS,), has_status=True),
+    # apiregistration.k8s.io/v1: which server answers each group/version (API aggregation).
+    ResourceInfo("apiregistration.k8s.io", "v1", "APIService", "apiservices", namespaced=False,
+                 categories=("api-extensions",), subresources=(_STATUS,), has_status=True),
 )
 
 # Upstream's order, from the oracle's /apis: the groups kubelite serves, in the same sequence.
@@ -267,3 +270,4 @@ CONTROLLERREVISIONS = _served("apps", "v1", "controllerrevisions")
 STATEFULSETS = _served("apps", "v1", "statefulsets")
 DAEMONSETS = _served("apps", "v1", "daemonsets")
 CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+APISERVICES = _served("apiregistration.k8s.io", "v1", "apiservices")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubelite.api import validation_apiregistration as apiregistration
 from kubelite.api import validation_apps as apps
 from kubelite.api import validation_batch as batch
 from kubelite.api import validation_core as core
@@ -81,6 +82,8 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = core.validate_event(obj, api_version, old)
     elif kind in rbac.KINDS and api_version == "rbac.authorization.k8s.io/v1":
         errs = rbac.validate_rbac(kind, obj, old)
+    elif kind == "APIService" and api_version == "apiregistration.k8s.io/v1":
+        errs = apiregistration.validate_apiservice(obj, old)
     elif kind == "PodTemplate":
         # ValidatePodTemplate: the template is a struct upstream, so a missing one is empty.
         errs = validate_object_meta(obj, True, name_is_dns_subdomain) if old is None else \
@@ -107,6 +110,8 @@ def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[
         return _dedupe(batch.validate_job_status(obj, old))
     if kind == "CronJob" and api_version == "batch/v1":
         return _dedupe(batch.validate_cronjob_status(obj, old))
+    if kind == "APIService" and api_version == "apiregistration.k8s.io/v1":
+        return _dedupe(apiregistration.validate_apiservice_status(obj, old))
     return _dedupe(validate_object_meta_update(obj, old))
 
 

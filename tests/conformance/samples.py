@@ -244,4 +244,14 @@ SAMPLES: dict[str, Sample] = {
         lambda n, ns: _obj(f"{CRD_GROUP}/v1", "Widget", n, spec={"replicas": 1, "color": "blue"}),
         spec_change={"spec": {"color": "red"}},
         status_change={"replicas": 1, "conditions": [_condition("Tested")]}),
+    # An APIService's name is version.group: the suite's names give both (obj-<token>.<group>).
+    "apiregistration.k8s.io/v1/apiservices": Sample(
+        lambda n, ns: _obj("apiregistration.k8s.io/v1", "APIService", n, spec={
+            "group": n.partition(".")[2], "version": n.partition(".")[0],
+            "groupPriorityMinimum": 100, "versionPriority": 10}),
+        spec_change={"spec": {"versionPriority": 20}},
+        # What the availability controller writes for a local APIService, so it leaves it alone.
+        status_change={"conditions": [{"type": "Available", "status": "True", "lastTransitionTime": NOW,
+                                       "reason": "Local", "message": "Local APIServices are always available"}]},
+        name_suffix=".apiservices.kubelite.example.com"),
 }

@@ -268,6 +268,7 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ROLE_BINDING,
     # No patch strategies in its Go types; conditions are a map keyed by type for apply.
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): _kind(status=Struct({"conditions": CONDITIONS})),
+    ("apiregistration.k8s.io/v1", "APIService"): _kind(status=Struct({"conditions": CONDITIONS})),
 }
 
 
@@ -362,6 +363,7 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
     ("apps/v1", "ControllerRevision"): {"revision": 0},
     ("discovery.k8s.io/v1", "EndpointSlice"): {"addressType": "", "endpoints": None},
     ("coordination.k8s.io/v1", "Lease"): {"spec": {}},
+    ("apiregistration.k8s.io/v1", "APIService"): {"spec": {"groupPriorityMinimum": 0, "versionPriority": 0}},
     ("events.k8s.io/v1", "Event"): {"eventTime": None},
     ("rbac.authorization.k8s.io/v1", "Role"): {"rules": None},
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): {"rules": None},

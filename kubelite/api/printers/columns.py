@@ -85,6 +85,8 @@ DOCS = {
     "sa.secrets": "The number of Secrets listed in the ServiceAccount.",
     "cm.data": "The number of keys the ConfigMap holds, text and binary together.",
     "lease.holderIdentity": "Who holds the lease now.",
+    "apiservice.service": "Where requests for this group/version go: a Service as namespace/name, or Local.",
+    "apiservice.available": "Whether the server behind this group/version answers (its Available condition).",
     # StatefulSets, DaemonSets, ControllerRevisions
     "sts.ready": "Ready pods out of the desired number of pods.",
     "ds.desired": "Nodes that should run one of the DaemonSet's pods.",
@@ -216,6 +218,9 @@ SECRET = [NAME, column("Type", DOCS["secret.type"]), column("Data", DOCS["secret
 SERVICEACCOUNT = [NAME, column("Secrets", DOCS["sa.secrets"]), AGE]
 
 LEASE = [NAME, column("Holder", DOCS["lease.holderIdentity"]), AGE]
+
+APISERVICE = [NAME, column("Service", DOCS["apiservice.service"]), column("Available", DOCS["apiservice.available"]),
+              AGE]
 
 # --- RBAC -------------------------------------------------------------------------------
 # Roles print as apiserver's default convertor does; bindings name their role, and the
