@@ -489,6 +489,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
                           tls_cert=pki.serving_cert, tls_key=pki.serving_key, client_ca=pki.ca_cert,
                           token_file=pki.token_file, advertise_address=advertise, limits=opts.limits,
                           service_account_key=pki.service_account_key)
+    # The aggregator's client certificate for extension API servers (upstream's front proxy).
+    cfg.proxy_client_cert, cfg.proxy_client_key = pki.component_cert("front-proxy-client", "front-proxy-client", [])
     api = APIServer(store, cfg, cert_signer=pki)
     api.openapi = openapi.handle
     node_proxy = NodeProxy(pki.admin_cert, pki.admin_key)

@@ -18,6 +18,7 @@ from kubelite.apiextensions.manager import CRDManager
 from kubelite.apiserver import discovery, health, limits, subresources, verbs, watch
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
+from kubelite.apiserver.aggregator.manager import Aggregator
 from kubelite.apiserver.allocators import ServiceAllocator
 from kubelite.apiserver.handlers import Target, parse_path, qbool
 from kubelite.apiserver.nodecerts import CertSigner
@@ -51,6 +52,10 @@ class APIServerConfig:
     # the issuer named in tokens (also the audience the API server accepts by default).
     service_account_key: str | None = None
     service_account_issuer: str = DEFAULT_ISSUER
+    # The client certificate the aggregator presents to extension API servers (upstream's
+    # --proxy-client-cert-file / --proxy-client-key-file); None: none.
+    proxy_client_cert: str | None = None
+    proxy_client_key: str | None = None
 
 
 Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
@@ -66,6 +71,11 @@ class APIServer:
         # CustomResourceDefinitions: their admission, and the dynamic part of the catalogue.
         self.crds = CRDManager(self.registry)
         self.registry.admission.append(self.crds.admit)
+        # API aggregation: APIServices, their availability, and the proxy to extension servers.
+        proxy_cert = (config.proxy_client_cert, config.proxy_client_key) \
+            if config.proxy_client_cert and config.proxy_client_key else None
+        self.aggregator = Aggregator(self.registry, client_cert=proxy_cert)
+        self.crds.on_change.append(self.aggregator.catalogue_changed)
         self.security = self._security(cert_signer)
         self.ready = asyncio.Event()
         # Limits (connections, timeouts, requests in flight): see limits.py.  Their
@@ -146,7 +156,7 @@ class APIServer:
         if path == "/api":
             return discovery.discovery_response(request, True, f"{self.config.advertise_address}:{self.config.port}")
         if path == "/apis":
-            return discovery.discovery_response(request, False, "")
+            return discovery.discovery_response(request, False, "", self.aggregator.extra_groups())
         own = self.security.path_route(path)
         if own is not None:
             return await own(request)
@@ -155,12 +165,16 @@ class APIServer:
                 return await self.openapi(request)
             raise errors.no_such_path()
         parts = [p for p in path.split("/") if p]
+        if len(parts) >= 3 and parts[0] == "apis":
+            remote = self.aggregator.remote(parts[1], parts[2])
+            if remote is not None:
+                return await self.aggregator.proxy(request, remote)
         if (parts[:2] == ["api", "v1"] and len(parts) == 2) or (parts[:1] == ["apis"] and len(parts) in (2, 3)):
             neg.wants(request, tables=False)  # discovery documents: 406 for an Accept we cannot answer
         if parts[:2] == ["api", "v1"] and len(parts) == 2:
             return neg.respond(discovery.resource_list("", "v1"))
         if parts and parts[0] == "apis" and len(parts) == 2:
-            g = discovery.api_group(parts[1])
+            g = discovery.api_group(parts[1]) or self.aggregator.api_group(parts[1])
             if g is None:
                 raise errors.no_such_path()
             return neg.respond(g)
@@ -273,10 +287,12 @@ class APIServer:
             raise
         self.security.start()
         await self.crds.sync()
+        await self.aggregator.start()
 
     async def stop(self) -> None:
         """Stop serving (open watches are closed)."""
         self.closing.set()
+        await self.aggregator.stop()
         await self.crds.stop()
         await self.security.stop()
         if self._listener is not None:
