@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from kubelite.api import meta
 from kubelite.apiserver import openapi
+from kubelite.apiserver.aggregator.local import PROXY_CLIENT_CN
 from kubelite.apiserver.app import APIServer, APIServerConfig
 from kubelite.apiserver.authz.bootstrap import ensure_policy
 from kubelite.apiserver.bootstrap import bootstrap
@@ -490,7 +491,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
                           token_file=pki.token_file, advertise_address=advertise, limits=opts.limits,
                           service_account_key=pki.service_account_key)
     # The aggregator's client certificate for extension API servers (upstream's front proxy).
-    cfg.proxy_client_cert, cfg.proxy_client_key = pki.component_cert("front-proxy-client", "front-proxy-client", [])
+    cfg.proxy_client_cert, cfg.proxy_client_key = pki.component_cert("front-proxy-client", PROXY_CLIENT_CN, [])
     api = APIServer(store, cfg, cert_signer=pki)
     api.openapi = openapi.handle
     node_proxy = NodeProxy(pki.admin_cert, pki.admin_key)

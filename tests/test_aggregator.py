@@ -73,7 +73,8 @@ def wait_available(srv: Server, status: str, reason: str) -> tuple[str, str, str
                         what=f"Available={status} ({reason})")
 
 
-def raw(srv: Server, path: str, accept: str = "application/json") -> tuple[int, bytes]:
+def raw(srv: Server, path: str, accept: str = "application/json",
+        headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     """GET a path with the admin's client certificate: (status, body)."""
     kc = srv.kjson("config", "view", "--raw")
     user = kc["users"][0]["user"]
@@ -88,7 +89,7 @@ def raw(srv: Server, path: str, accept: str = "application/json") -> tuple[int, 
     ctx = ssl.create_default_context(cafile=str(srv.data_dir / "tls" / "ca.crt"))
     ctx.check_hostname = False
     ctx.load_cert_chain(cert, key)
-    req = urllib.request.Request(srv.url + path, headers={"Accept": accept})
+    req = urllib.request.Request(srv.url + path, headers={"Accept": accept, **(headers or {})})
     try:
         with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
             return r.status, r.read()
@@ -167,6 +168,28 @@ def test_should_be_able_to_support_the_1_17_sample_api_server_using_the_current_
         assert set(user["groups"]) <= set(h["x-remote-group"])
         assert "authorization" not in h
 
+        # An impersonated user reaches the extension with its groups and extra values.
+        apply(srv, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                    "metadata": {"name": f"{ns}-flunder-reader"},
+                    "rules": [{"apiGroups": [GROUP], "resources": ["flunders"], "verbs": ["get", "list"]}]})
+        apply(srv, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                    "metadata": {"name": f"{ns}-flunder-reader"},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                "name": f"{ns}-flunder-reader"},
+                    "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": f"{ns}-devs"}]})
+        as_jane = {"Impersonate-User": "jane", "Impersonate-Group": f"{ns}-devs",
+                   "Impersonate-Extra-Reason": "on-call"}
+        code, body = srv.wait_for(lambda: (r := raw(srv, f"/apis/{GV}/namespaces/{ns}/flunders", headers=as_jane))
+                                  [0] == 200 and r, what="jane allowed to list flunders")
+        assert [i["metadata"]["name"] for i in json.loads(body)["items"]] == ["rest-flunder"]
+        h = [r for r in ext.seen("/flunders") if r["method"] == "GET"][-1]["headers"]
+        assert h["x-remote-user"] == ["jane"]
+        assert set(h["x-remote-group"]) == {f"{ns}-devs", "system:authenticated"}
+        assert h["x-remote-extra-reason"] == ["on-call"]
+        assert not any(k.startswith("impersonate-") for k in h)
+        code, _ = raw(srv, f"/apis/{GV}/namespaces/{ns}/flunders", headers={**as_jane, "Impersonate-Group": "nobody"})
+        assert code == 403  # authorized here before anything is forwarded
+
         # A watch is passed through as the extension streams it.
         p = srv.kubectl("get", "--raw", f"/apis/{GV}/namespaces/{ns}/flunders?watch=1", check=True)
         events = [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
@@ -191,7 +214,22 @@ def test_should_be_able_to_support_the_1_17_sample_api_server_using_the_current_
                      what="the group gone from /apis")
     finally:
         srv.kubectl("delete", "apiservice", APISERVICE, "--ignore-not-found")
+        srv.kubectl("delete", "clusterrole,clusterrolebinding", f"{ns}-flunder-reader", "--ignore-not-found")
         ext.stop()
+
+
+def test_extension_apiserver_authentication_is_published(srv):
+    cm = srv.wait_for(lambda: (p := srv.kubectl("get", "configmap", "-n", "kube-system",
+                                                "extension-apiserver-authentication", "-o", "json")).returncode == 0
+                      and json.loads(p.stdout), what="the ConfigMap")
+    ca = (srv.data_dir / "tls" / "ca.crt").read_text()
+    assert cm["data"] == {
+        "client-ca-file": ca, "requestheader-client-ca-file": ca,
+        "requestheader-allowed-names": f'["{PROXY_CN}"]',
+        "requestheader-extra-headers-prefix": '["X-Remote-Extra-"]',
+        "requestheader-group-headers": '["X-Remote-Group"]',
+        "requestheader-uid-headers": '["X-Remote-Uid"]',
+        "requestheader-username-headers": '["X-Remote-User"]'}
 
 
 @pytest.mark.parametrize("binary", [KUBECTL, KUBECTL_OLD], ids=["kubectl1.33", "kubectl1.28"])

@@ -18,6 +18,7 @@ from kubelite.apiextensions.manager import CRDManager
 from kubelite.apiserver import discovery, health, limits, subresources, verbs, watch
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
+from kubelite.apiserver.aggregator.local import PROXY_CLIENT_CN, authentication_data
 from kubelite.apiserver.aggregator.manager import Aggregator
 from kubelite.apiserver.allocators import ServiceAllocator
 from kubelite.apiserver.handlers import Target, parse_path, qbool
@@ -74,7 +75,7 @@ class APIServer:
         # API aggregation: APIServices, their availability, and the proxy to extension servers.
         proxy_cert = (config.proxy_client_cert, config.proxy_client_key) \
             if config.proxy_client_cert and config.proxy_client_key else None
-        self.aggregator = Aggregator(self.registry, client_cert=proxy_cert)
+        self.aggregator = Aggregator(self.registry, client_cert=proxy_cert, auth_data=self._auth_data(config))
         self.crds.on_change.append(self.aggregator.catalogue_changed)
         self.security = self._security(cert_signer)
         self.ready = asyncio.Event()
@@ -97,6 +98,16 @@ class APIServer:
         self._runner: web.AppRunner | None = None
         self.extra_routes: dict[str, Handler] = {}  # subresource name -> handler (node proxy)
         self.openapi: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+
+    @staticmethod
+    def _auth_data(config: APIServerConfig) -> dict[str, str] | None:
+        """What extension servers need to trust our proxy: the client CA (which also signs
+        the front-proxy certificate) and the header names; None without both."""
+        if not (config.client_ca and config.proxy_client_cert):
+            return None
+        with open(config.client_ca) as f:
+            ca = f.read()
+        return authentication_data(ca, [PROXY_CLIENT_CN])
 
     # -- authentication and authorization ------------------------------------------------
     def _security(self, cert_signer: CertSigner | None) -> Security:

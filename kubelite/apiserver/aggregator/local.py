@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api import errors, meta, resources
-from kubelite.api.resources import APISERVICES
+from kubelite.api.resources import APISERVICES, CONFIGMAPS
 from kubelite.apiserver.aggregator.priorities import CRD_PRIORITY, PRIORITIES
 from kubelite.apiserver.registry import Registry
 
@@ -59,3 +59,42 @@ async def sync_local(registry: Registry) -> None:
             await registry.delete(APISERVICES, "", meta.name(o), {})
         except errors.NotFound:
             pass
+
+
+AUTH_CONFIGMAP = "extension-apiserver-authentication"
+# The common name of the certificate the aggregator presents to extension servers.
+PROXY_CLIENT_CN = "front-proxy-client"
+
+
+def authentication_data(client_ca_pem: str, allowed_names: list[str]) -> dict[str, str]:
+    """What extension API servers read to trust the aggregator's headers (upstream's
+    cluster authentication trust controller writes the same keys)."""
+    def js(v: list[str]) -> str:
+        return "[" + ",".join(f'"{s}"' for s in v) + "]"
+    return {
+        "client-ca-file": client_ca_pem,
+        "requestheader-allowed-names": js(allowed_names),
+        "requestheader-client-ca-file": client_ca_pem,
+        "requestheader-extra-headers-prefix": js(["X-Remote-Extra-"]),
+        "requestheader-group-headers": js(["X-Remote-Group"]),
+        "requestheader-uid-headers": js(["X-Remote-Uid"]),
+        "requestheader-username-headers": js(["X-Remote-User"]),
+    }
+
+
+async def publish_authentication(registry: Registry, data: dict[str, str]) -> None:
+    """Create or refresh kube-system/extension-apiserver-authentication."""
+    try:
+        cur = await registry.get(CONFIGMAPS, "kube-system", AUTH_CONFIGMAP)
+    except errors.NotFound:
+        await registry.create(CONFIGMAPS, "kube-system", {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": AUTH_CONFIGMAP, "namespace": "kube-system"}, "data": data})
+        return
+    if cur.get("data") == data:
+        return
+
+    def mutate(o: Obj) -> Obj:
+        o["data"] = dict(data)
+        return o
+    await registry.guaranteed_update(CONFIGMAPS, "kube-system", AUTH_CONFIGMAP, mutate)

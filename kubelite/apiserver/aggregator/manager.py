@@ -31,7 +31,7 @@ from yarl import URL
 
 from kubelite.api import errors, meta, resources
 from kubelite.api.resources import APISERVICES, ENDPOINTSLICES, SERVICES, ResourceInfo
-from kubelite.apiserver.aggregator.local import sync_local
+from kubelite.apiserver.aggregator.local import publish_authentication, sync_local
 from kubelite.apiserver.aggregator.resolve import SERVICE_NAME_LABEL, Unavailable, host_port, resolve, service_ref
 from kubelite.apiserver.authn import User
 from kubelite.apiserver.discovery import ExtraGroup, extra_group_entry
@@ -91,9 +91,10 @@ class Aggregator:
     """APIServices as the API server sees them, and what it does with them."""
 
     def __init__(self, registry: Registry, *, client_cert: tuple[str, str] | None = None,
-                 resync: float = 30.0) -> None:
+                 auth_data: dict[str, str] | None = None, resync: float = 30.0) -> None:
         self.registry = registry
         self.client_cert = client_cert
+        self.auth_data = auth_data  # kube-system/extension-apiserver-authentication, when set
         self.resync = resync
         self.apiservices: dict[str, Obj] = {}
         self.discovery: dict[str, Obj] = {}  # APIService name -> its server's APIResourceList
@@ -115,6 +116,8 @@ class Aggregator:
                        spawn(self._watch(SERVICES, self._on_service)),
                        spawn(self._watch(ENDPOINTSLICES, self._on_slice)),
                        spawn(self._worker()), spawn(self._resync_loop())]
+        if self.auth_data is not None:
+            self._tasks.append(spawn(self._publish(self.auth_data)))
         self.catalogue_changed()
 
     async def stop(self) -> None:
@@ -139,6 +142,17 @@ class Aggregator:
             except errors.StatusError as e:
                 log.warning("registering local APIServices: %s", e)
         self._local_pending = asyncio.get_running_loop().create_task(run())
+
+    async def _publish(self, data: dict[str, str]) -> None:
+        """Publish the request-header settings once kube-system exists (the bootstrap
+        creates it just after the server starts listening)."""
+        for _ in range(300):
+            try:
+                await publish_authentication(self.registry, data)
+                return
+            except errors.StatusError:
+                await asyncio.sleep(0.1)
+        log.warning("could not publish kube-system/extension-apiserver-authentication")
 
     # -- watches -------------------------------------------------------------------------
     async def _watch(self, info: ResourceInfo, handle: Callable[[str, Obj], None]) -> None:
@@ -428,7 +442,8 @@ def _plain(code: int, text: str) -> web.Response:
 
 def forward_headers(incoming: Any, user: User | None) -> list[tuple[str, str]]:
     """The client's headers minus connection and identity headers, plus the authenticated
-    user in X-Remote-User, X-Remote-Group and X-Remote-Extra-<key> (key URL-escaped)."""
+    user in X-Remote-User, X-Remote-Uid, X-Remote-Group and X-Remote-Extra-<key> (key
+    URL-escaped)."""
     out: list[tuple[str, str]] = []
     for k, v in incoming.items():
         lk = k.lower()
@@ -437,6 +452,8 @@ def forward_headers(incoming: Any, user: User | None) -> list[tuple[str, str]]:
         out.append((k, v))
     if user is not None:
         out.append(("X-Remote-User", user.name))
+        if user.uid:
+            out.append(("X-Remote-Uid", user.uid))
         out += [("X-Remote-Group", g) for g in user.groups]
         for key, values in sorted((user.extra or {}).items()):
             out += [(f"X-Remote-Extra-{quote(key, safe='')}", v) for v in values]
