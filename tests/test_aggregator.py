@@ -275,6 +275,11 @@ def test_local_apiservices_are_listed_as_available(srv):
     cond = core["status"]["conditions"][0]
     assert (cond["type"], cond["status"], cond["reason"], cond["message"]) == \
            ("Available", "True", "Local", "Local APIServices are always available")
+    # A deleted local APIService is registered again.
+    uid = srv.kjson("get", "apiservice", "v1.batch")["metadata"]["uid"]
+    srv.kubectl("delete", "apiservice", "v1.batch", check=True)
+    srv.wait_for(lambda: (p := srv.kubectl("get", "apiservice", "v1.batch", "-o", "json")).returncode == 0
+                 and json.loads(p.stdout)["metadata"]["uid"] != uid, what="v1.batch back")
 
 
 def test_crd_groups_get_their_own_local_apiservice(srv):

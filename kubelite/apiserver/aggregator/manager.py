@@ -31,7 +31,7 @@ from yarl import URL
 
 from kubelite.api import errors, meta, resources
 from kubelite.api.resources import APISERVICES, ENDPOINTSLICES, SERVICES, ResourceInfo
-from kubelite.apiserver.aggregator.local import publish_authentication, sync_local
+from kubelite.apiserver.aggregator.local import AUTOMANAGED, publish_authentication, sync_local
 from kubelite.apiserver.aggregator.resolve import SERVICE_NAME_LABEL, Unavailable, host_port, resolve, service_ref
 from kubelite.apiserver.authn import User
 from kubelite.apiserver.discovery import ExtraGroup, extra_group_entry
@@ -105,6 +105,7 @@ class Aggregator:
         self._session: aiohttp.ClientSession | None = None
         self._contexts: dict[tuple[str, bool], ssl.SSLContext] = {}
         self._local_pending: asyncio.Task[None] | None = None
+        self._local_again = False
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -133,14 +134,17 @@ class Aggregator:
 
     def catalogue_changed(self) -> None:
         """Served groups changed (CRDs): bring the local APIServices in line, soon."""
+        self._local_again = True
         if self._local_pending is not None and not self._local_pending.done():
-            return
+            return  # the running pass goes round once more
 
         async def run() -> None:
-            try:
-                await sync_local(self.registry)
-            except errors.StatusError as e:
-                log.warning("registering local APIServices: %s", e)
+            while self._local_again:
+                self._local_again = False
+                try:
+                    await sync_local(self.registry)
+                except errors.StatusError as e:
+                    log.warning("registering local APIServices: %s", e)
         self._local_pending = asyncio.get_running_loop().create_task(run())
 
     async def _publish(self, data: dict[str, str]) -> None:
@@ -178,6 +182,8 @@ class Aggregator:
         if typ == "DELETED":
             self.apiservices.pop(name, None)
             self.discovery.pop(name, None)
+            if AUTOMANAGED in ((obj.get("metadata") or {}).get("labels") or {}) and service_ref(obj) is None:
+                self.catalogue_changed()  # a local APIService is put back, as upstream's autoregister does
             return
         old = self.apiservices.get(name)
         self.apiservices[name] = obj
