@@ -354,6 +354,8 @@ SUBJECTS = {
                                           "containers": [{"name": "c", "image": "nginx:1.25"}]}}}},
     # A CRD's name is <plural>.<group>: built from the test's namespace name by _crd_subject.
     ("apiextensions.k8s.io", "customresourcedefinitions"): "crd",
+    # An APIService's name is <version>.<group>: built from the namespace name too.
+    ("apiregistration.k8s.io", "apiservices"): "apiservice",
 }
 # Connect subresources reach a node or a pod's address, which a test may not dial; binding,
 # eviction and finalize have no GET.
@@ -369,6 +371,14 @@ def _crd_subject(ns: str) -> tuple[str, dict]:
                     "versions": [{"name": "v1", "served": True, "storage": True,
                                   "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
     return f"{plural}.subjects.kubelite.example.com", crd
+
+
+def _apiservice_subject(ns: str) -> tuple[str, dict]:
+    """A local APIService for a group named after ``ns``, and its name."""
+    group = f"{ns}.subjects.kubelite.example.com"
+    return f"v1.{group}", {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                           "spec": {"group": group, "version": "v1", "groupPriorityMinimum": 100,
+                                    "versionPriority": 10}}
 
 
 def gv_path(group: str, version: str) -> str:
@@ -451,6 +461,8 @@ def test_every_discovered_resource_is_served(api_server, raw, ns):
             subject = SUBJECTS[(group, resource)]
             if subject == "crd":
                 name, subject = _crd_subject(ns)
+            elif subject == "apiservice":
+                name, subject = _apiservice_subject(ns)
             if isinstance(subject, dict):
                 obj = dict(subject, metadata={"name": name})
                 api_server.kubectl("-n", ns, "create", "-f", "-", input=json.dumps(obj), check=True)
