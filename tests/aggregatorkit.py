@@ -38,6 +38,26 @@ RESOURCE_LIST = {
 }
 
 
+OPENAPI_V3 = {
+    "openapi": "3.0.0", "info": {"title": "Wardle", "version": VERSION},
+    # kubectl explain finds a kind's schema through the read operation of its resource path.
+    "paths": {f"/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/flunders/{{name}}": {"get": {
+        "operationId": "readWardleV1alpha1NamespacedFlunder", "x-kubernetes-action": "get",
+        "x-kubernetes-group-version-kind": {"group": GROUP, "kind": "Flunder", "version": VERSION},
+        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {
+            "$ref": "#/components/schemas/com.example.wardle.v1alpha1.Flunder"}}}}}}}},
+    "components": {"schemas": {"com.example.wardle.v1alpha1.Flunder": {
+        "description": "A Flunder is the sample API server's example resource.", "type": "object",
+        "properties": {
+            "apiVersion": {"type": "string", "description": "The versioned schema of this object."},
+            "kind": {"type": "string", "description": "The REST resource this object represents."},
+            "metadata": {"type": "object", "description": "The object's metadata."},
+            "spec": {"type": "object", "description": "What the flunder should be.",
+                     "properties": {"reference": {"type": "string", "description": "Another flunder's name."}}}},
+        "x-kubernetes-group-version-kind": [{"group": GROUP, "kind": "Flunder", "version": VERSION}]}}},
+}
+
+
 def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
@@ -138,6 +158,8 @@ class SampleAPIServer:
         parts = [p for p in request.path.split("/") if p]
         if parts == ["apis", GROUP, VERSION]:
             return web.json_response(RESOURCE_LIST)
+        if parts == ["openapi", "v3", "apis", GROUP, VERSION]:
+            return web.json_response(OPENAPI_V3)
         if len(parts) >= 6 and parts[:4] == ["apis", GROUP, VERSION, "namespaces"] and parts[5] == "flunders":
             ns = parts[4]
             name = parts[6] if len(parts) > 6 else ""

@@ -146,6 +146,16 @@ def test_should_be_able_to_support_the_1_17_sample_api_server_using_the_current_
                ("flunders", "Namespaced", "Flunder", ["fl"])
         assert res["subresources"][0]["subresource"] == "status"
 
+        # OpenAPI v3 lists the group/version and serves the extension's document: kubectl explain.
+        root = json.loads(srv.kubectl("get", "--raw", "/openapi/v3", check=True).stdout)["paths"]
+        assert root[f"apis/{GV}"] == {"serverRelativeURL": f"/openapi/v3/apis/{GV}"}
+        assert "apis/apps/v1" in root
+        out = srv.kubectl("explain", "flunders", check=True).stdout
+        assert "KIND:       Flunder" in out and "VERSION:    v1alpha1" in out
+        assert "A Flunder is the sample API server's example resource." in out
+        out = srv.kubectl("explain", "flunders.spec", check=True).stdout
+        assert "reference\t<string>" in out and "Another flunder's name." in out
+
         # Create and read through the proxy with kubectl.
         flunder = {"apiVersion": GV, "kind": "Flunder", "metadata": {"name": "rest-flunder", "namespace": ns},
                    "spec": {}}

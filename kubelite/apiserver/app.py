@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import orjson
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
+from multidict import CIMultiDict
 
 from kubelite.api import errors
 from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, lookup
@@ -173,7 +176,7 @@ class APIServer:
             return await own(request)
         if path.startswith("/openapi/") or path in ("/openapi", "/swagger-2.0.0.pb-v1"):
             if self.openapi is not None:
-                return await self.openapi(request)
+                return await self._openapi(request, path, self.openapi)
             raise errors.no_such_path()
         parts = [p for p in path.split("/") if p]
         if len(parts) >= 3 and parts[0] == "apis":
@@ -204,6 +207,31 @@ class APIServer:
         if t is None:
             raise errors.no_such_path()
         return await self._resource(request, t, legacy_watch)
+
+    async def _openapi(self, request: web.Request, path: str,
+                       local: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """OpenAPI v3 with the extension servers' group/versions: listed in the root and
+        their documents fetched from the extension, as upstream's aggregator does."""
+        parts = path.split("/")  # "", "openapi", "v3", "apis", group, version
+        if len(parts) == 6 and parts[2:4] == ["v3", "apis"]:
+            remote = self.aggregator.remote(parts[4], parts[5])
+            if remote is not None:
+                return await self.aggregator.proxy(request, remote)
+        extra = self.aggregator.openapi_v3_paths() if path == "/openapi/v3" else {}
+        if not extra:
+            return await local(request)
+        # The local root without the client's validator: the merged document has its own ETag.
+        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() != "if-none-match")
+        resp = await local(request.clone(headers=headers))
+        if not isinstance(resp, web.Response) or resp.status != 200 or not isinstance(resp.body, bytes):
+            return resp
+        doc = orjson.loads(resp.body)
+        doc.setdefault("paths", {}).update(extra)
+        body = orjson.dumps(doc)
+        etag = '"' + hashlib.sha512(body).hexdigest().upper() + '"'
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers={"ETag": etag})
+        return web.Response(body=body, content_type="application/json", headers={"ETag": etag})
 
     async def _resource(self, request: web.Request, t: Target, legacy_watch: bool) -> web.StreamResponse:
         m = request.method

@@ -389,6 +389,17 @@ class Aggregator:
             out.append(ExtraGroup(g, prio, versions, docs))
         return out
 
+    def openapi_v3_paths(self) -> dict[str, Obj]:
+        """Root entries of /openapi/v3 for the available extension group/versions."""
+        local = resources.group_versions()
+        out: dict[str, Obj] = {}
+        for a in self.apiservices.values():
+            spec = a.get("spec") or {}
+            g, v = str(spec.get("group") or ""), str(spec.get("version") or "")
+            if service_ref(a) is not None and g and g not in local and is_available(a):
+                out[f"apis/{g}/{v}"] = {"serverRelativeURL": f"/openapi/v3/apis/{g}/{v}"}
+        return out
+
     def api_group(self, group: str) -> Obj | None:
         """APIGroup for /apis/<group> of an extension group (answered here, as upstream)."""
         for g in self.extra_groups():
