@@ -333,3 +333,9 @@ def test_apiservice_validation_messages(srv, binary):
         'The APIService "v1.both.example.com" is invalid: \n'
         "* spec.service.name: Required value\n"
         "* spec.insecureSkipTLSVerify: Invalid value: true: may not be true if caBundle is present")
+    status = {"status": {"conditions": [{"type": "Available", "status": "Maybe"}]}}
+    p = srv.kubectl("patch", "apiservice", "v1.apps", "--subresource=status", "--type=merge", "-p", json.dumps(status),
+                    binary=binary)
+    assert p.stderr.strip() == (
+        'The APIService "v1.apps" is invalid: status.conditions[0].status: Unsupported value: "Maybe": '
+        'supported values: "True", "False", "Unknown"')
