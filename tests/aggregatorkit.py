@@ -132,7 +132,10 @@ class SampleAPIServer:
         self.port = server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:
-        """Stop serving and end the thread."""
+        """Stop serving and end the thread (a server never started has nothing to stop)."""
+        if not self._thread.is_alive():
+            self._loop.close()
+            return
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
             self._runner = None

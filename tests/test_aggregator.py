@@ -339,3 +339,28 @@ def test_apiservice_validation_messages(srv, binary):
     assert p.stderr.strip() == (
         'The APIService "v1.apps" is invalid: status.conditions[0].status: Unsupported value: "Maybe": '
         'supported values: "True", "False", "Unknown"')
+
+
+def test_the_proxy_verifies_the_servers_certificate_against_the_ca_bundle(srv, request):
+    ns = create_namespace(srv, request, "aggca")
+    ext = SampleAPIServer(f"{SERVICE}.{ns}.svc", srv.data_dir / "tls" / "ca.crt").start()
+    other = SampleAPIServer(f"{SERVICE}.{ns}.svc", srv.data_dir / "tls" / "ca.crt")  # only for its CA
+    try:
+        apply(srv, service(ns))
+        apply(srv, endpoint_slice(ns, ext.port))
+        apply(srv, apiservice(ns, other.ca_bundle))
+        # The availability check only asks whether something answers (as upstream's does)...
+        wait_available(srv, "True", "Passed")
+        # ...but requests are forwarded only to a server the caBundle vouches for.
+        code, body = raw(srv, f"/apis/{GV}/namespaces/{ns}/flunders")
+        assert code == 503
+        assert body.startswith(b"Error trying to reach service: ") and b"certificate verify failed" in body
+        assert not ext.seen("/flunders")
+        apply(srv, apiservice(ns, ext.ca_bundle))
+        code, body = srv.wait_for(lambda: (r := raw(srv, f"/apis/{GV}/namespaces/{ns}/flunders"))[0] == 200 and r,
+                                  what="the right caBundle")
+        assert json.loads(body)["kind"] == "FlunderList"
+    finally:
+        srv.kubectl("delete", "apiservice", APISERVICE, "--ignore-not-found")
+        ext.stop()
+        other.stop()

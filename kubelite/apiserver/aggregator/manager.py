@@ -346,7 +346,11 @@ class Aggregator:
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_NONE
             elif ca_bundle:
-                ctx = ssl.create_default_context(cadata=ca_bundle)
+                try:
+                    ctx = ssl.create_default_context(cadata=ca_bundle)
+                except (ssl.SSLError, ValueError):
+                    # No usable certificate in the bundle: trust nothing, so every handshake fails.
+                    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             if self.client_cert:
                 ctx.load_cert_chain(*self.client_cert)
             ctx.set_alpn_protocols(["http/1.1"])
