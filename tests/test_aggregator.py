@@ -261,6 +261,8 @@ def test_extension_resources_with_kubectl_and_the_python_client(srv, request, bi
         assert [i["metadata"]["name"] for i in items] == ["py"]
         out = srv.kubectl("get", "fl", "-n", ns, binary=binary, check=True).stdout.splitlines()
         assert out[1].split()[0] == "py"
+        out = srv.kubectl("explain", "flunders.spec.reference", binary=binary, check=True).stdout
+        assert "Another flunder's name." in out
         svc = client.ApiregistrationV1Api(api).read_api_service(APISERVICE)
         assert svc.spec.service.name == SERVICE and svc.spec.service.port == 7443
         cond = next(c for c in svc.status.conditions if c.type == "Available")
