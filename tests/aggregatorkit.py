@@ -163,6 +163,8 @@ class SampleAPIServer:
             return web.json_response(RESOURCE_LIST)
         if parts == ["openapi", "v3", "apis", GROUP, VERSION]:
             return web.json_response(OPENAPI_V3)
+        if len(parts) == 8 and parts[7] == "echo" and request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._echo(request)
         if len(parts) >= 6 and parts[:4] == ["apis", GROUP, VERSION, "namespaces"] and parts[5] == "flunders":
             ns = parts[4]
             name = parts[6] if len(parts) > 6 else ""
@@ -176,6 +178,17 @@ class SampleAPIServer:
             if request.method == "GET":
                 return await self._list(request, ns)
         return _status(404, "NotFound", "the server could not find the requested resource")
+
+    async def _echo(self, request: web.Request) -> web.WebSocketResponse:
+        """A WebSocket subresource: each message comes back with "echo: " before it."""
+        ws = web.WebSocketResponse(protocols=("echo.wardle.example.com",))
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type.name == "TEXT":
+                await ws.send_str("echo: " + msg.data)
+            elif msg.type.name == "BINARY":
+                await ws.send_bytes(b"echo: " + msg.data)
+        return ws
 
     async def _create(self, request: web.Request, ns: str) -> web.Response:
         obj = await request.json()

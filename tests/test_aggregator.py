@@ -4,12 +4,14 @@ server made by the test, behind a selector-less Service with a hand-written Endp
 client, through discovery, the proxy and the availability controller."""
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 import time
 import urllib.request
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
 from aggregatorkit import GROUP, GV, PROXY_CN, VERSION, SampleAPIServer
 from conftest import API_ONLY, KUBECTL, KUBECTL_OLD, Server, create_namespace, free_port, start_server
@@ -73,9 +75,8 @@ def wait_available(srv: Server, status: str, reason: str) -> tuple[str, str, str
                         what=f"Available={status} ({reason})")
 
 
-def raw(srv: Server, path: str, accept: str = "application/json",
-        headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    """GET a path with the admin's client certificate: (status, body)."""
+def admin_tls(srv: Server) -> ssl.SSLContext:
+    """A TLS context with the admin's client certificate, trusting the cluster CA."""
     kc = srv.kjson("config", "view", "--raw")
     user = kc["users"][0]["user"]
     import base64
@@ -89,6 +90,13 @@ def raw(srv: Server, path: str, accept: str = "application/json",
     ctx = ssl.create_default_context(cafile=str(srv.data_dir / "tls" / "ca.crt"))
     ctx.check_hostname = False
     ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def raw(srv: Server, path: str, accept: str = "application/json",
+        headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """GET a path with the admin's client certificate: (status, body)."""
+    ctx = admin_tls(srv)
     req = urllib.request.Request(srv.url + path, headers={"Accept": accept, **(headers or {})})
     try:
         with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
@@ -366,3 +374,30 @@ def test_the_proxy_verifies_the_servers_certificate_against_the_ca_bundle(srv, r
         srv.kubectl("delete", "apiservice", APISERVICE, "--ignore-not-found")
         ext.stop()
         other.stop()
+
+
+def test_websocket_requests_are_relayed_to_the_extension(srv, request):
+    ns = create_namespace(srv, request, "aggws")
+    ext = SampleAPIServer(f"{SERVICE}.{ns}.svc", srv.data_dir / "tls" / "ca.crt").start()
+    try:
+        apply(srv, service(ns))
+        apply(srv, endpoint_slice(ns, ext.port))
+        apply(srv, apiservice(ns, ext.ca_bundle))
+        wait_available(srv, "True", "Passed")
+
+        async def talk() -> tuple[str | None, list[object]]:
+            url = srv.url.replace("https", "wss") + f"/apis/{GV}/namespaces/{ns}/flunders/x/echo"
+            async with aiohttp.ClientSession() as session, session.ws_connect(
+                    url, ssl=admin_tls(srv), protocols=("echo.wardle.example.com",)) as ws:
+                await ws.send_str("hello")
+                await ws.send_bytes(b"\x01\x02")
+                got = [(await ws.receive(timeout=10)).data, (await ws.receive(timeout=10)).data]
+                return ws.protocol, got
+        protocol, got = asyncio.run(talk())
+        assert protocol == "echo.wardle.example.com"
+        assert got == ["echo: hello", b"echo: \x01\x02"]
+        seen = ext.seen("/flunders/x/echo")[-1]
+        assert seen["client_cn"] == PROXY_CN and seen["headers"]["x-remote-group"]
+    finally:
+        srv.kubectl("delete", "apiservice", APISERVICE, "--ignore-not-found")
+        ext.stop()

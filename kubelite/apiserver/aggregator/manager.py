@@ -417,9 +417,10 @@ class Aggregator:
         ref = service_ref(apiservice) or {}
         if not is_available(apiservice):
             return _plain(503, "service unavailable")
-        if request.headers.get("Upgrade"):
+        upgrade = request.headers.get("Upgrade", "").lower()
+        if upgrade and upgrade != "websocket":
             raise errors.status_error(501, "NotImplemented",
-                                      "upgrade requests are not forwarded to extension API servers")
+                                      f"{upgrade} upgrade requests are not forwarded to extension API servers")
         try:
             address, port = await resolve(self.registry, ref)
         except Unavailable:
@@ -427,6 +428,8 @@ class Aggregator:
         assert self._session is not None
         url = URL(f"https://{host_port(address, port)}{request.raw_path}", encoded=True)
         headers = forward_headers(request.headers, request.get("user"))
+        if upgrade:
+            return await self._proxy_websocket(request, apiservice, url, headers)
         body = await request.read() if request.body_exists else None
         try:
             resp = await self._session.request(
@@ -448,6 +451,56 @@ class Aggregator:
             return out
         finally:
             resp.release()
+
+
+    async def _proxy_websocket(self, request: web.Request, apiservice: Obj, url: URL,
+                               headers: list[tuple[str, str]]) -> web.StreamResponse:
+        """A WebSocket (exec, attach, consoles of extension resources): the extension's
+        handshake first, with the client's subprotocols, then messages relayed both ways."""
+        assert self._session is not None
+        ref = service_ref(apiservice) or {}
+        protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+        # The handshake headers are the client library's to write for the second hop.
+        hdrs = [(k, v) for k, v in headers if not k.lower().startswith("sec-websocket-")]
+        try:
+            upstream = await self._session.ws_connect(
+                url, headers=hdrs, protocols=protocols, ssl=self._context_for(apiservice.get("spec") or {}),
+                server_hostname=_service_host(ref), autoping=False, max_msg_size=0,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0))
+        except aiohttp.WSServerHandshakeError as e:
+            return _plain(e.status if e.status >= 400 else 502, f"Error trying to reach service: {e.message}")
+        except (aiohttp.ClientError, OSError, ssl.SSLError, TimeoutError) as e:
+            log.warning("proxying a websocket to APIService %s: %s", meta.name(apiservice), e)
+            return _plain(503, f"Error trying to reach service: {e}")
+        down = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), autoping=False,
+                                     max_msg_size=0)
+        try:
+            await down.prepare(request)
+            relays = [asyncio.ensure_future(_relay(upstream, down)), asyncio.ensure_future(_relay(down, upstream))]
+            _, pending = await asyncio.wait(relays, return_when=asyncio.FIRST_COMPLETED)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        finally:
+            await upstream.close()
+            await down.close()
+        return down
+
+
+async def _relay(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
+                 dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse) -> None:
+    """Copy messages from one side to the other until either closes."""
+    async for msg in src:
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            await dst.send_str(msg.data)
+        elif msg.type == aiohttp.WSMsgType.BINARY:
+            await dst.send_bytes(msg.data)
+        elif msg.type == aiohttp.WSMsgType.PING:
+            await dst.ping(msg.data)
+        elif msg.type == aiohttp.WSMsgType.PONG:
+            await dst.pong(msg.data)
+        else:
+            break
 
 
 def _service_host(ref: Obj) -> str:
