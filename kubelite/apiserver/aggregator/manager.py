@@ -101,6 +101,7 @@ class Aggregator:
         self._queue: set[str] = set()
         self._wake = asyncio.Event()
         self._failures: dict[str, int] = {}
+        self._retries: dict[str, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._contexts: dict[tuple[str, bool], ssl.SSLContext] = {}
@@ -123,6 +124,9 @@ class Aggregator:
 
     async def stop(self) -> None:
         """Stop every task and close connections to extension servers."""
+        for handle in self._retries.values():
+            handle.cancel()
+        self._retries.clear()
         tasks = self._tasks + ([self._local_pending] if self._local_pending else [])
         for t in tasks:
             t.cancel()
@@ -256,7 +260,11 @@ class Aggregator:
         """Re-check an unavailable remote APIService with a growing delay (up to the resync)."""
         n = self._failures.get(name, 0) + 1
         self._failures[name] = n
-        asyncio.get_running_loop().call_later(min(self.resync, 0.5 * 2 ** min(n, 8)), self._enqueue, name)
+        old = self._retries.pop(name, None)
+        if old is not None:
+            old.cancel()  # one pending retry per APIService
+        self._retries[name] = asyncio.get_running_loop().call_later(
+            min(self.resync, 0.5 * 2 ** min(n, 8)), self._enqueue, name)
 
     def _check_path(self, obj: Obj) -> str:
         spec = obj.get("spec") or {}
