@@ -512,6 +512,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     try:
         await bootstrap(api.registry, api_address=advertise, api_port=opts.api_port)
         await ensure_policy(api.registry)
+        await api.aggregator.settle()  # local APIServices and the request-header ConfigMap
         if opts.dns.enabled:
             from kubelite.dns.component import ensure_service
             await ensure_service(api.registry, service_cidr)

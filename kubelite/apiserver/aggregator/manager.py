@@ -114,13 +114,27 @@ class Aggregator:
         self._session = aiohttp.ClientSession(auto_decompress=False,
                                               connector=aiohttp.TCPConnector(limit=0, force_close=False))
         spawn = asyncio.get_running_loop().create_task
-        self._tasks = [spawn(self._watch(APISERVICES, self._on_apiservice)),
+        self._tasks = [spawn(self._watch(APISERVICES, self._on_apiservice, self._relisted)),
                        spawn(self._watch(SERVICES, self._on_service)),
                        spawn(self._watch(ENDPOINTSLICES, self._on_slice)),
                        spawn(self._worker()), spawn(self._resync_loop())]
         if self.auth_data is not None:
             self._tasks.append(spawn(self._publish(self.auth_data)))
         self.catalogue_changed()
+
+    async def settle(self) -> None:
+        """Register the local APIServices with their status and publish the request-header
+        ConfigMap now (server.py calls this after the bootstrap, so a fixture's snapshot of
+        the start-up state already holds them)."""
+        await sync_local(self.registry)
+        if self.auth_data is not None:
+            await publish_authentication(self.registry, self.auth_data)
+        items, _, _, _ = await self.registry.list(APISERVICES, "")
+        for a in items:
+            name = meta.name(a)
+            self.apiservices.setdefault(name, a)
+            if service_ref(a) is None:
+                await self._set_available(name, "True", "Local", LOCAL_MESSAGE)
 
     async def stop(self) -> None:
         """Stop every task and close connections to extension servers."""
@@ -163,19 +177,36 @@ class Aggregator:
         log.warning("could not publish kube-system/extension-apiserver-authentication")
 
     # -- watches -------------------------------------------------------------------------
-    async def _watch(self, info: ResourceInfo, handle: Callable[[str, Obj], None]) -> None:
+    async def _watch(self, info: ResourceInfo, handle: Callable[[str, Obj], None],
+                     relisted: Callable[[set[str]], None] | None = None) -> None:
+        """List and watch one resource for ever; ``relisted`` gets the names each list held
+        (a watch that ends, as after a compaction or a fixture's reset, lists again)."""
         while True:
+            delay = 0.1
             try:
                 events: AsyncGenerator[tuple[str, Obj, Obj | None]] = await self.registry.open_watch(
                     info, "", None, True)
+                listed: set[str] | None = set()
                 async for typ, obj, _ in events:
-                    if typ != "INITIAL_END":
-                        handle(typ, obj)
+                    if typ == "INITIAL_END":
+                        if relisted is not None and listed is not None:
+                            relisted(listed)
+                        listed = None
+                        continue
+                    if listed is not None:
+                        listed.add(meta.name(obj))
+                    handle(typ, obj)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a broken watch is reopened (with a fresh list)
                 log.exception("watch of %s ended", info.plural)
-            await asyncio.sleep(1.0)
+                delay = 1.0
+            await asyncio.sleep(delay)
+
+    def _relisted(self, names: set[str]) -> None:
+        """APIServices gone while no watch was open are forgotten (and local ones put back)."""
+        for name in set(self.apiservices) - names:
+            self._on_apiservice("DELETED", self.apiservices[name])
 
     def _enqueue(self, name: str) -> None:
         self._queue.add(name)
