@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import ssl
 import statistics
@@ -46,13 +47,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data: Path, *flags: str) -> tuple[subprocess.Popen, Path]:
+def start_server(data: Path, *flags: str, verbose: bool = False) -> tuple[subprocess.Popen, Path]:
     """`kubelite server` on a free port; (process, kubeconfig path) once /readyz answers."""
     port = _free_port()
     data.parent.mkdir(parents=True, exist_ok=True)
     with open(data.parent / "server.log", "ab") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen([sys.executable, "-m", "kubelite.cli", "server", "--data-dir", str(data),
-                                 "--api-port", str(port), *flags], stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([sys.executable, "-m", "kubelite.cli", *(["-v"] if verbose else []), "server",
+                                 "--data-dir", str(data), "--api-port", str(port), *flags],
+                                stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
@@ -130,18 +132,24 @@ def killall(data: Path) -> None:
                    capture_output=True, timeout=300)
 
 
-def conmon_rss_kib(data: Path) -> list[int]:
-    """VmRSS (KiB) of every conmon watching a container of the server on `data`."""
+def conmon_memory_kib(data: Path) -> list[dict[str, int]]:
+    """Rss, Pss and private (Private_Clean + Private_Dirty) KiB, from smaps_rollup, of every
+    conmon watching a container of the server on `data`. Pss is what one more monitor
+    costs: the pages of its shared libraries are divided among all the processes mapping them."""
     out = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             if os.path.basename(argv[0]) != b"conmon" or str(data).encode() not in b" ".join(argv):
                 continue
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    out.append(int(line.split()[1]))
-        except OSError:
+            fields = {}
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+                key, _, rest = line.partition(":")
+                if rest.strip().endswith("kB"):
+                    fields[key] = int(rest.split()[0])
+            out.append({"rss": fields.get("Rss", 0), "pss": fields.get("Pss", 0),
+                        "private": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)})
+        except (OSError, ValueError):
             continue
     return out
 
@@ -234,6 +242,8 @@ def main() -> None:
     ap.add_argument("--oci-pods", type=int, default=20, help="pods per oci run (0: skip the oci runtime)")
     ap.add_argument("--fake-pods", type=int, default=500)
     ap.add_argument("--concurrency", type=int, default=20)
+    ap.add_argument("--verbose-log", metavar="PATH",
+                    help="run the oci server with debug logging and copy its log to PATH (the start path's timings)")
     args = ap.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory(prefix="kubelite-bench-") as tmp:
@@ -252,14 +262,16 @@ def main() -> None:
             console.print(t)
         if args.oci_pods:
             data = Path(tmp) / "oci" / "data"
-            proc, kc = start_server(data, "--runtime", "oci")
+            proc, kc = start_server(data, "--runtime", "oci", verbose=bool(args.verbose_log))
             try:
                 one = asyncio.run(run_pods(kc, args.oci_pods, 1, ports=True, ns="one", one_by_one=True))
                 ten = asyncio.run(run_pods(kc, args.oci_pods, 10, ports=True, ns="ten"))
-                rss = conmon_rss_kib(data)
+                mem = conmon_memory_kib(data)
             finally:
                 stop_server(proc)
                 killall(data)
+                if args.verbose_log:
+                    shutil.copyfile(data.parent / "server.log", args.verbose_log)
             t = Table(title=f"oci runtime, bootcamp image: {args.oci_pods} pods per run (ms)")
             for col in ("", "pods", "p50", "p99", "max"):
                 t.add_column(col, justify="right" if col else "left")
@@ -267,9 +279,11 @@ def main() -> None:
                 for row in latency_rows(r):
                     t.add_row(f"{label}: {row[0]}", *row[1:])
             console.print(t)
-            if rss:
-                console.print(f"conmon resident memory per container: median {statistics.median(rss) / 1024:.2f} MiB, "
-                              f"max {max(rss) / 1024:.2f} MiB ({len(rss)} monitors)")
+            if mem:
+                for key, what in (("rss", "resident (RSS)"), ("pss", "proportional (PSS)"), ("private", "private")):
+                    xs = [m[key] / 1024 for m in mem]
+                    console.print(f"conmon memory per container, {what}: median {statistics.median(xs):.2f} MiB, "
+                                  f"max {max(xs):.2f} MiB ({len(xs)} monitors)")
         if args.fake_pods:
             data = Path(tmp) / "fake" / "data"
             proc, kc = start_server(data, "--runtime", "fake")

@@ -10,6 +10,8 @@ from kubelite import cli_extra
 from kubelite.cli_run import RUNTIME_HELP, RUNTIMES, pick_runtime, run_main
 from kubelite.dns.component import DNSOptions
 from kubelite.dns.forward import Upstream, parse_upstream
+from kubelite.images import gc as image_gc
+from kubelite.ingress.controller import IngressOptions
 from kubelite.server import ServerOptions, default_data_dir, run_server
 
 
@@ -68,10 +70,30 @@ def _limit_flags(s: argparse.ArgumentParser) -> None:
     s.add_argument("--request-body-timeout", type=float, default=limits.BODY_TIMEOUT, help=argparse.SUPPRESS)
 
 
+# Every component but the API server: what --api-only leaves out (--disable takes these names).
+API_ONLY_OFF = {"controllers", "scheduler", "agent", "proxy", "dns", "network-policy", "ingress"}
+
+
 def cmd_server(args: argparse.Namespace) -> int:
     """Run the API server and every component on the embedded store."""
+    try:
+        gc_policy = image_gc.policy_from_args(args)
+    except image_gc.InvalidGCConfig as e:
+        print(f"kubelite: {e}", file=sys.stderr)
+        return 1
     data_dir = os.path.abspath(args.data_dir)
     off = {c.strip() for c in args.disable.split(",") if c.strip()}
+    on = {c.strip() for c in args.enable.split(",") if c.strip()}
+    for flag, names in (("--disable", off), ("--enable", on)):
+        if unknown := names - API_ONLY_OFF:
+            print(f"kubelite: {flag}: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+    if on and not args.api_only:
+        print("kubelite: --enable only adds components back to --api-only (every component runs without it)",
+              file=sys.stderr)
+        return 2
+    if args.api_only:
+        off |= API_ONLY_OFF - on
     runtime = args.runtime
     if not args.disable_agent and "agent" not in off:
         runtime = pick_runtime(args.runtime, args.network, data_dir)
@@ -81,18 +103,20 @@ def cmd_server(args: argparse.Namespace) -> int:
                          with_agent=not args.disable_agent, offline=args.offline,
                          registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
                          compact_interval=args.compact_interval, compact_keep=args.compact_keep,
-                         keep_pods_on_stop=args.keep_pods_on_stop)
-    unknown = off - {"controllers", "scheduler", "agent", "proxy", "dns"}
-    if unknown:
-        print(f"kubelite: --disable: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
-        return 2
+                         keep_pods_on_stop=args.keep_pods_on_stop, allow_reset=args.allow_reset,
+                         metric_resolution=args.metric_resolution,
+                         hpa_sync_period=args.horizontal_pod_autoscaler_sync_period)
     opts.with_controllers = "controllers" not in off
+    opts.image_gc, opts.image_gc_period = gc_policy, args.image_gc_period
     _set_limits(opts, args)
     opts.with_scheduler = "scheduler" not in off
     opts.with_agent = opts.with_agent and "agent" not in off
     opts.with_proxy = "proxy" not in off
+    opts.with_network_policy = "network-policy" not in off
     opts.dns = DNSOptions(enabled="dns" not in off, cluster_domain=args.cluster_domain.strip(".") or "cluster.local",
                           ttl=args.dns_ttl, upstreams=list(args.dns_upstream or []), port=args.cluster_dns_port)
+    opts.ingress = IngressOptions(enabled="ingress" not in off, http_port=args.ingress_http_port,
+                                  https_port=args.ingress_https_port)
     return run_main(run_server(opts))
 
 
@@ -127,18 +151,37 @@ def main(argv: list[str] | None = None) -> int:
                    help="registry mirrors, rewrites, credentials and TLS, as k3s's registries.yaml "
                         "(default DATA_DIR/registries.yaml)")
     s.add_argument("--disable", default="", metavar="LIST",
-                   help="comma-separated components not to run: controllers,scheduler,agent,proxy,dns")
+                   help="comma-separated components not to run: controllers,scheduler,agent,proxy,dns,"
+                        "network-policy,ingress")
+    s.add_argument("--api-only", action="store_true",
+                   help="run the API server alone (no controllers, scheduler, node agent, proxy, DNS, network "
+                        "policy or ingress), as envtest does for controller tests; --enable adds some back "
+                        "(e.g. --enable controllers)")
+    s.add_argument("--enable", default="", metavar="LIST",
+                   help="with --api-only: comma-separated components to run after all (controllers,scheduler,...)")
+    s.add_argument("--allow-reset", action="store_true",
+                   help="for test fixtures: serve POST /kubelite/snapshot and /kubelite/reset (admin only), which "
+                        "save the cluster state and put it back; never on a cluster you keep")
     s.add_argument("--cluster-domain", default="cluster.local", help="the cluster DNS domain (default cluster.local)")
     s.add_argument("--cluster-dns-port", type=_port, default=0, metavar="PORT",
                    help="port of the cluster DNS listener (default 53 as root, else 10053)")
     s.add_argument("--dns-upstream", type=_upstream, action="append", metavar="ADDR[:PORT]",
                    help="resolver for names outside the cluster (repeatable; default the nameservers of "
                         "/etc/resolv.conf; with KUBELITE_OFFLINE=1 only loopback addresses are used)")
+    s.add_argument("--ingress-http-port", type=_port, default=0, metavar="PORT",
+                   help="HTTP port of the built-in ingress controller (default 80 as root when free, else 10080)")
+    s.add_argument("--ingress-https-port", type=_port, default=0, metavar="PORT",
+                   help="HTTPS port of the built-in ingress controller (default 443 as root when free, else 10443)")
     s.add_argument("--dns-ttl", type=_count, default=5, metavar="SECONDS", help="TTL of cluster DNS answers (default 5)")
     # Hidden: compaction tuning, so tests can see 410 Expired without waiting 5 minutes.
     s.add_argument("--compact-interval", type=float, default=300.0, help=argparse.SUPPRESS)
     s.add_argument("--compact-keep", type=int, default=10_000, help=argparse.SUPPRESS)
+    s.add_argument("--metric-resolution", type=float, default=15.0, metavar="SECONDS",
+                   help="how often node usage is scraped for metrics.k8s.io (default 15)")
+    s.add_argument("--horizontal-pod-autoscaler-sync-period", type=float, default=15.0, metavar="SECONDS",
+                   help="how often each HorizontalPodAutoscaler is evaluated (default 15)")
     _limit_flags(s)
+    image_gc.add_flags(s)
     s.set_defaults(func=cmd_server)
 
     cli_extra.register(sub)

@@ -19,9 +19,15 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
     from kubelite.client.errors import StatusError
     from kubelite.client.rest import Client, ClientConfig, wait_ready
+    from kubelite.images import gc as image_gc
     from kubelite.node.agent import AgentOptions, default_node_name, run_agent
     from kubelite.node.credentials import ensure_credentials
     from kubelite.server import StartupError
+    try:
+        gc_policy = image_gc.policy_from_args(args)
+    except image_gc.InvalidGCConfig as e:
+        print(f"kubelite: {e}", file=sys.stderr)
+        return 1
 
     async def main() -> None:
         if not args.ca_file and not args.insecure_skip_tls_verify:
@@ -56,7 +62,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
                             runtime=pick_runtime(args.runtime, args.network, data_dir),
                             network=args.network, node_ip=args.node_ip,
                             ca_file=args.ca_file, port=args.port, offline=args.offline,
-                            registry_config=args.registry_config, pod_max_pids=args.pod_max_pids)
+                            registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
+                            image_gc=gc_policy, image_gc_period=args.image_gc_period)
         from kubelite.proxy.proxy import run_proxy
         try:
             # A node runs its agent and its service proxy, as kubelet + kube-proxy.
@@ -87,6 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="contact no registry off this machine, resolve no registry name (also KUBELITE_OFFLINE=1)")
     a.add_argument("--registry-config", default="", metavar="FILE",
                    help="registries.yaml as k3s reads it (default DATA_DIR/registries.yaml)")
+    from kubelite.images import gc as image_gc
+    image_gc.add_flags(a)
     a.set_defaults(func=cmd_agent)
     _register_rollout(sub)
     _register_image(sub)

@@ -40,6 +40,10 @@ from kubelite.client.rest import Client, ClientConfig
 from kubelite.client.supervise import spawn
 from kubelite.controllers.clientbuilder import ServiceAccountClients
 from kubelite.dns.component import DNSOptions, kube_dns_ip
+from kubelite.images.store import GCPolicy
+from kubelite.ingress.controller import IngressOptions
+from kubelite.metrics.api import MetricsAPI
+from kubelite.metrics.scraper import MetricsScraper, registry_nodes
 from kubelite.pki import PKI
 from kubelite.proxy.ranges import LOOPBACK_DEFAULT, RangeError, ServiceRange
 from kubelite.store.sqlite import SqliteStore
@@ -68,10 +72,13 @@ class ServerOptions:
     runtime: str = "process"
     network: str = "auto"
     pod_max_pids: int | None = None
+    image_gc: GCPolicy = field(default_factory=GCPolicy)  # the kubelet's image GC thresholds
+    image_gc_period: float = 300.0
     with_agent: bool = True
     with_controllers: bool = True
     with_scheduler: bool = True
     with_proxy: bool = True
+    with_network_policy: bool = True  # the NetworkPolicy enforcer (kernel path only)
     offline: bool = False          # no registry off this machine is contacted (KUBELITE_OFFLINE=1 also sets it)
     registry_config: str = ""      # k3s-style registries.yaml (default DATA_DIR/registries.yaml)
     # A graceful stop ends the oci runtime's containers unless this is set (restarts and
@@ -80,8 +87,13 @@ class ServerOptions:
     # Hidden tuning (tests): how often history is compacted and how many revisions stay.
     compact_interval: float = 300.0
     compact_keep: int = 10_000
+    # Test fixtures: serve POST /kubelite/snapshot and /kubelite/reset (apiserver/reset.py).
+    allow_reset: bool = False
+    metric_resolution: float = 15.0  # how often node summaries are scraped (metrics-server's flag)
+    hpa_sync_period: float = 15.0    # kube-controller-manager's --horizontal-pod-autoscaler-sync-period
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     dns: DNSOptions = field(default_factory=DNSOptions)  # the cluster DNS (kube-dns)
+    ingress: IngressOptions = field(default_factory=IngressOptions)  # the built-in ingress controller
 
 
 def default_data_dir() -> str:
@@ -496,6 +508,10 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     api.openapi = openapi.handle
     node_proxy = NodeProxy(pki.admin_cert, pki.admin_key)
     node_proxy.install(api.extra_routes)
+    from kubelite.controllers import podautoscaler
+    podautoscaler.configure(sync_period=opts.hpa_sync_period)
+    scraper = MetricsScraper(registry_nodes(api.registry), node_proxy.client_ssl, opts.metric_resolution)
+    api.metrics = MetricsAPI(scraper).handle
     try:
         await api.start()
     except OSError as e:
@@ -512,10 +528,18 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     try:
         await bootstrap(api.registry, api_address=advertise, api_port=opts.api_port)
         await ensure_policy(api.registry)
+        if opts.with_agent:
+            from kubelite.storage.bootstrap import ensure_default_class
+            await ensure_default_class(api.registry)
         await api.aggregator.settle()  # local APIServices and the request-header ConfigMap
         if opts.dns.enabled:
             from kubelite.dns.component import ensure_service
             await ensure_service(api.registry, service_cidr)
+        if opts.ingress.enabled and opts.with_agent:
+            from kubelite.ingress.component import ensure_class
+            await ensure_class(api.registry)
+        if opts.allow_reset:  # last: what the bootstrap made is the state a reset returns to
+            _install_reset(api, store, opts)
         api.ready.set()
         readiness.install(api.health, opts)
         url = f"https://{advertise}:{opts.api_port}"
@@ -530,6 +554,10 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         async def compactor() -> None:
             await run_compactor(api.registry, stop, interval=opts.compact_interval, keep=opts.compact_keep)
         tasks.append(_start("compactor", compactor, stop))
+
+        async def metrics() -> None:
+            await scraper.run(stop)
+        tasks.append(_start("metrics", metrics, stop))
         clients.server = url
         for name, comp in _components(opts, pki, clients, readiness, api.registry, service_cidr, svc_range):
             tasks.append(_start(name, comp(stop), stop))
@@ -559,6 +587,18 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             await _stop_containers(opts.data_dir)
         claimed.release()
         lock.close()
+
+
+def _install_reset(api: APIServer, store: SqliteStore, opts: ServerOptions) -> None:
+    """Serve the fixture's snapshot and reset, starting from the state bootstrap made."""
+    from kubelite.apiserver.reset import ResetEndpoints
+
+    async def refresh() -> None:
+        api.security.rbac_cache.invalidate()
+        await api.crds.sync()
+        await api.webhooks.start()  # webhooks and policies the reset removed stop applying
+    components = opts.with_controllers or opts.with_scheduler or opts.with_agent
+    ResetEndpoints(store, refresh, keep_system=components).install(api.extra_paths)
 
 
 async def _stop_containers(data_dir: str) -> None:
@@ -652,6 +692,7 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                                                 offline=opts.offline or offline_from_env(),
                                                 registry_config=opts.registry_config,
                                                 pod_max_pids=opts.pod_max_pids,
+                                                image_gc=opts.image_gc, image_gc_period=opts.image_gc_period,
                                                 service_routing=svc_range is not None,
                                                 cluster_dns=[kube_dns_ip(service_cidr)] if opts.dns.enabled else [],
                                                 cluster_domain=opts.dns.cluster_domain))
@@ -683,9 +724,85 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                     await p.stop()
             return run
         comps.append(("proxy", proxy))
+    if opts.with_agent:
+        comps.append(("local-path-provisioner", _local_path(opts, clients, node_name)))
     if opts.dns.enabled and opts.with_agent:
         comps.append(("cluster-dns", _cluster_dns(opts, clients, readiness, registry, agent_up)))
+    if opts.with_agent:
+        comps.append(("network-policy", _network_policy(opts, clients, readiness, svc_range, agent_up)))
+    if opts.ingress.enabled and opts.with_agent:
+        comps.append(("ingress", _ingress(opts, clients, node_name)))
     return comps
+
+
+def _network_policy(opts: ServerOptions, clients: ComponentClients, readiness: LocalReadiness,
+                    svc_range: ServiceRange | None, agent_up: asyncio.Event) -> Run:
+    """The NetworkPolicy enforcer next to the kernel Service path (its node bridge known once the
+    agent has its network); elsewhere a watcher that warns about every policy nothing enforces."""
+    from kubelite.netpol.enforcer import USER, NetworkPolicyEnforcer, warn_unenforced
+    from kubelite.netpol.rules import table_name
+    client = clients.client("network-policy", USER)
+    why = ("--disable network-policy" if not opts.with_network_policy else
+           "the nftables data path is off (userspace proxy)" if svc_range is None else "")
+
+    def network_policy(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            if why or svc_range is None:
+                await warn_unenforced(client, why, stop)
+                return
+            stopped = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait([stopped, asyncio.ensure_future(agent_up.wait())], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+            agent = readiness.agent
+            if stop.is_set() or agent is None:
+                return
+            # Like the Services' table: the oci runtime's pods outlive the server, so do their rules.
+            e = NetworkPolicyEnforcer(client, table=table_name(svc_range.cidr), bridge=agent.slot.bridge,
+                                      delete_on_stop=opts.runtime != "oci")
+            await e.start()
+            try:
+                await stop.wait()
+            finally:
+                await e.stop()
+        return run
+    return network_policy
+
+
+def _ingress(opts: ServerOptions, clients: ComponentClients, node_name: str) -> Run:
+    """The built-in ingress controller, listening on the node's address."""
+    from kubelite.ingress.component import USER
+    from kubelite.ingress.controller import IngressController
+    from kubelite.proxy.proxy import node_internal_ip
+    client = clients.client("ingress", USER)
+
+    def ingress(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            ip = await node_internal_ip(client, node_name)
+            ctl = IngressController(client, node_ip=ip, listen=ip, http_port=opts.ingress.http_port,
+                                    https_port=opts.ingress.https_port,
+                                    tls_dir=os.path.join(opts.data_dir, "ingress", "tls"))
+            await ctl.run(stop)
+        return run
+    return ingress
+
+
+def _local_path(opts: ServerOptions, clients: ComponentClients, node_name: str) -> Run:
+    """The local-path provisioner: volumes are directories under this server's data directory."""
+    from kubelite.client.informer import InformerFactory
+    from kubelite.storage.localpath import IDENTITY, LocalPathProvisioner
+    client = clients.client("local-path-provisioner", IDENTITY)
+
+    def local_path(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            factory = InformerFactory(client)
+            try:
+                await LocalPathProvisioner(client, factory, data_dir=opts.data_dir, node_name=node_name).run(stop)
+            finally:
+                await factory.stop()
+        return run
+    return local_path
 
 
 def _cluster_dns(opts: ServerOptions, clients: ComponentClients, readiness: LocalReadiness, registry: Registry,

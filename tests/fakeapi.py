@@ -296,6 +296,9 @@ class FakeResource:
     async def create_subresource(self, name: str, namespace: str, subresource: str, body: Obj) -> Obj:
         raise MethodNotAllowed(405, "MethodNotAllowed", f"the fake API serves no {subresource} subresource")
 
+    async def get_subresource(self, name: str, namespace: str, subresource: str) -> Obj:
+        raise MethodNotAllowed(405, "MethodNotAllowed", f"the fake API serves no {subresource} subresource")
+
     async def watch(self, namespace: str = "", **_: Any) -> AsyncIterator[tuple[str, Obj]]:
         """Every later write of this resource, as watch events (no history: starts now)."""
         self.api._fail("watch", self.info.plural)

@@ -401,3 +401,30 @@ def test_websocket_requests_are_relayed_to_the_extension(srv, request):
     finally:
         srv.kubectl("delete", "apiservice", APISERVICE, "--ignore-not-found")
         ext.stop()
+
+
+def test_a_fixture_reset_forgets_extension_apiservices(tmp_path):
+    s = start_server(tmp_path, *API_ONLY, "--allow-reset")
+    ext = None
+    try:
+        ns = "default"
+        ext = SampleAPIServer(f"{SERVICE}.{ns}.svc", s.data_dir / "tls" / "ca.crt").start()
+        apply(s, service(ns))
+        apply(s, endpoint_slice(ns, ext.port))
+        apply(s, apiservice(ns, ext.ca_bundle))
+        wait_available(s, "True", "Passed")
+        assert GROUP in s.kubectl("get", "--raw", "/apis", check=True).stdout
+        req = urllib.request.Request(s.url + "/kubelite/reset", method="POST", data=b"",
+                                     headers={"Accept": "application/json"})
+        with urllib.request.urlopen(req, context=admin_tls(s), timeout=30) as r:
+            assert r.status == 200
+        s.wait_for(lambda: GROUP not in s.kubectl("get", "--raw", "/apis", check=True).stdout,
+                   what="the extension group gone after the reset")
+        code, _ = raw(s, f"/apis/{GV}/namespaces/{ns}/flunders")
+        assert code == 404
+        rows = {r.split()[0]: r.split()[1:3] for r in s.kubectl("get", "apiservices", check=True).stdout.splitlines()[1:]}
+        assert rows["v1.apps"] == ["Local", "True"] and APISERVICE not in rows
+    finally:
+        if ext is not None:
+            ext.stop()
+        s.stop()

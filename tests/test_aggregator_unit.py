@@ -37,7 +37,7 @@ def test_extension_groups_join_discovery_by_priority():
          "verbs": ["list", "get"], "shortNames": ["fl"]},
         {"name": "flunders/status", "singularName": "", "namespaced": True, "kind": "Flunder", "verbs": ["get"]}]}
     hi = ExtraGroup("wardle.example.com", 17900, ("v1beta1", "v1alpha1"), {"v1beta1": rl})
-    lo = ExtraGroup("metrics.example.com", 100, ("v1beta1",), {})
+    lo = ExtraGroup("metrics.example.com", 50, ("v1beta1",), {})
     groups = [g["name"] for g in legacy_apis([lo, hi])["groups"]]
     assert groups.index("apps") == groups.index("wardle.example.com") + 1  # 17900 sorts just above apps' 17800
     assert groups[-1] == "metrics.example.com"

@@ -178,3 +178,78 @@ def test_attach_i_with_stdin_once_ends_with_the_input(srv, ns, tmp_path: Path):
         st = srv.kjson("get", "pod", "once", "-n", ns)["status"]["containerStatuses"][0]
         return (st["state"].get("terminated") or {}).get("exitCode") == 0
     srv.wait_for(exited, 60, what="the container to end after its stdin closed")
+
+
+def _tty_kubectl(srv: Server, rows: int, cols: int, *args: str) -> tuple[subprocess.Popen, int]:
+    """kubectl on a pty of `rows` x `cols` (it is its controlling terminal); the master end."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    env = dict(os.environ, KUBECACHEDIR=str(srv.cache_dir), KUBECONFIG=srv.kubeconfig)
+
+    def controlling_tty() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    proc = subprocess.Popen([KUBECTL, *args], stdin=slave, stdout=slave, stderr=slave, env=env,
+                            preexec_fn=controlling_tty)
+    os.close(slave)
+    return proc, master
+
+
+def _type_until(master: int, line: bytes, want: bytes, timeout: float = 45) -> bytes:
+    """Type `line` on the terminal until `want` comes back (input sent before the attachment
+    is made is lost); everything read."""
+    out = b""
+    deadline = time.monotonic() + timeout
+    next_send = 0.0
+    while want not in out and time.monotonic() < deadline:
+        if time.monotonic() >= next_send:
+            os.write(master, line)
+            next_send = time.monotonic() + 2
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def test_attach_it_to_a_tty_container_gets_its_terminal_and_detaching_leaves_it_running(srv, ns):
+    import fcntl
+    import signal
+    import struct
+    import termios
+    run_pod(srv, ns, "tty", ["sh"], stdin=True, tty=True)
+    proc, master = _tty_kubectl(srv, 33, 101, "attach", "-it", "tty", "-n", ns)
+    try:
+        # The shell runs on a terminal (`-t` is true for it) and computes what it is sent.
+        out = _type_until(master, b"export MARK=kept-$((40+2)); [ -t 0 ] && echo tty-$((6*7))\r", b"tty-42")
+        assert b"tty-42" in out, out
+        # kubectl sends its terminal's size on attaching: conmon sets it on the container's pty.
+        out = _type_until(master, b"stty size\r", b"33 101")
+        assert b"33 101" in out, out
+        # A later resize of kubectl's terminal reaches it too.
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 41, 132, 0, 0))
+        os.kill(proc.pid, signal.SIGWINCH)
+        out = _type_until(master, b"stty size\r", b"41 132")
+        assert b"41 132" in out, out
+    finally:
+        stop(proc)
+        os.close(master)
+    # Detaching left the same shell running: a second attachment finds its variable.
+    proc, master = _tty_kubectl(srv, 24, 80, "attach", "-it", "tty", "-n", ns)
+    try:
+        out = _type_until(master, b"echo \"$MARK\"\r", b"kept-42")
+        assert b"kept-42" in out, out
+    finally:
+        stop(proc)
+        os.close(master)
+    st = srv.kjson("get", "pod", "tty", "-n", ns)["status"]["containerStatuses"][0]
+    assert "running" in st["state"] and st["restartCount"] == 0, st

@@ -58,3 +58,38 @@ async def test_pods_in_namespaces_serve_on_their_own_ip_and_leave_nothing_behind
     assert not os.path.exists("/run/netns/klt-a1b2c3d4")
     assert not os.path.exists(f"/sys/class/net/{bridge}")
     assert not os.path.exists("/sys/class/net/kltva1b2c3d4")
+
+
+def _sysfs(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+async def test_concurrent_pod_networks_each_get_address_route_and_hairpin():
+    if not netns_supported():
+        assert make_network("auto").mode == "host"
+        return
+    bridge = f"kltc{os.getpid() % 100000}"
+    cidr = f"10.252.{os.getpid() % 250}.0/24"
+    net = NetnsNetwork(cidr, bridge, prefix="klc")
+    uids = [f"c0ffee{i:02d}-0000" for i in range(6)]
+    try:
+        got = await asyncio.gather(*(net.setup(u) for u in uids))
+        assert len({ip for ip, _ in got}) == len(uids)
+        assert await net.setup(uids[0]) == got[0]  # idempotent per pod: nothing is configured twice
+        for uid, (ip, ns) in zip(uids, got, strict=True):
+            veth = net.names(uid)[1]
+            assert _sysfs(f"/sys/class/net/{veth}/brport/hairpin_mode") == "1"
+            assert os.path.basename(os.readlink(f"/sys/class/net/{veth}/master")) == bridge
+            proc = await asyncio.create_subprocess_exec("ip", "-n", ns, "-o", "-4", "addr", "show", "eth0",
+                                                        stdout=asyncio.subprocess.PIPE)
+            assert f" {ip}/24 " in (await proc.communicate())[0].decode()
+            proc = await asyncio.create_subprocess_exec("ip", "-n", ns, "route", "show", "default",
+                                                        stdout=asyncio.subprocess.PIPE)
+            assert f"via {net.gateway} dev eth0" in (await proc.communicate())[0].decode()
+    finally:
+        await net.cleanup_all()
+    for uid in uids:
+        ns, veth = net.names(uid)
+        assert not os.path.exists(f"/run/netns/{ns}") and not os.path.exists(f"/sys/class/net/{veth}")
+    assert not os.path.exists(f"/sys/class/net/{bridge}")

@@ -224,7 +224,7 @@ def test_a_volume_type_the_node_cannot_provide_fails_with_an_event(srv, ns):
     apply(srv, ns, pod("p", [{"name": "c", "volumeMounts": [{"name": "share", "mountPath": "/share"}]}],
                        volumes=[{"name": "share", "nfs": {"server": "127.0.0.1", "path": "/exports"}}]))
     msg = ('MountVolume.SetUp failed for volume "share" : unsupported volume type nfs: this node provides '
-           'emptyDir, configMap, secret, downwardAPI, projected and hostPath volumes only')
+           'emptyDir, configMap, secret, downwardAPI, projected, hostPath and persistentVolumeClaim volumes only')
     srv.wait_for(lambda: msg in events(srv, ns, "FailedMount"), timeout=60, what="FailedMount for nfs")
     cs = srv.kjson("-n", ns, "get", "pod", "p")["status"]["containerStatuses"][0]
     assert cs["state"]["waiting"]["reason"] == "ContainerCreating"
@@ -261,3 +261,48 @@ def test_a_deleted_pod_leaves_no_volume_behind(srv, ns):
     srv.kubectl("-n", ns, "delete", "pod", "p", "--wait=true", check=True, timeout=90)
     srv.wait_for(lambda: not [m for m in rootfs.mounts_below(str(srv.data_dir)) if uid in m], timeout=30,
                  what="no mount of the deleted pod")
+
+
+def test_a_pod_writing_past_its_emptydir_size_limit_is_evicted(srv, ns):
+    # [sig-storage] LocalStorageCapacityIsolationEviction: emptyDir over its sizeLimit.
+    apply(srv, ns, pod("big", [{"name": "c", "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+                                "command": ["sh", "-c", "head -c 3145728 /dev/zero > /scratch/fill; sleep 3600"]}],
+                       volumes=[{"name": "scratch", "emptyDir": {"sizeLimit": "1Mi"}}], restartPolicy="Never"),
+          pod("small", [{"name": "c", "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+                         "command": ["sh", "-c", "head -c 100000 /dev/zero > /scratch/fill; sleep 3600"]}],
+              volumes=[{"name": "scratch", "emptyDir": {"sizeLimit": "1Mi"}}], restartPolicy="Never"))
+
+    def status() -> dict:
+        return srv.kjson("-n", ns, "get", "pod", "big").get("status") or {}
+    st = srv.wait_for(lambda: status() if status().get("phase") == "Failed" else None, timeout=120,
+                      what="pod big evicted")
+    want = 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". '
+    assert (st.get("reason"), st.get("message")) == ("Evicted", want), st
+    cond = next(c for c in st["conditions"] if c["type"] == "DisruptionTarget")
+    assert (cond["status"], cond["reason"], cond["message"]) == ("True", "TerminationByKubelet", want), cond
+    term = st["containerStatuses"][0]["state"].get("terminated") or {}
+    assert term.get("exitCode") == 137, st["containerStatuses"]
+    ev = [e for e in srv.kjson("-n", ns, "get", "events").get("items") or []
+          if e.get("reason") == "Evicted" and e["involvedObject"]["name"] == "big"]
+    assert ev and ev[0]["type"] == "Warning" and ev[0]["message"] == want, ev
+    # The pod under its limit was measured too (same check) and keeps running.
+    small = srv.kjson("-n", ns, "get", "pod", "small")["status"]
+    assert small["phase"] == "Running" and "reason" not in small, small
+
+
+def test_fs_group_and_supplemental_groups_are_the_processs_groups_and_own_what_it_writes(srv, ns):
+    # [sig-node] Security Context should support pod.Spec.SecurityContext.SupplementalGroups,
+    # and an emptyDir with fsGroup: what the container creates there belongs to the fsGroup.
+    apply(srv, ns, pod("p", [{"name": "c", "volumeMounts": [{"name": "e", "mountPath": "/e"}]}],
+                       volumes=[{"name": "e", "emptyDir": {}}],
+                       securityContext={"runAsUser": 1000, "runAsGroup": 1500, "fsGroup": 2000,
+                                        "supplementalGroups": [3000], "fsGroupChangePolicy": "OnRootMismatch"}))
+    wait_running(srv, ns, "p")
+    ids = sh(srv, ns, "p", "id -u; id -g; id -G").split("\n")
+    assert ids[0] == "1000" and ids[1] == "1500", ids
+    assert {"1500", "2000", "3000"} <= set(ids[2].split()), ids
+    # exec'd processes have the same groups as the container's first process.
+    first = sh(srv, ns, "p", "grep '^Groups:' /proc/1/status").split()[1:]
+    assert {"2000", "3000"} <= set(first), first
+    out = sh(srv, ns, "p", "mkdir /e/d && echo x > /e/d/f && stat -c '%g %A' /e /e/d /e/d/f")
+    assert out.splitlines() == ["2000 drwxrwsrwx", "2000 drwxr-sr-x", "2000 -rw-r--r--"], out

@@ -177,6 +177,9 @@ class FakeAPI:
     async def get_object(self, kind: str, namespace: str, name: str) -> Obj | None:
         return self.objects.get((kind, namespace, name))
 
+    async def get_storage(self, kind: str, namespace: str, name: str) -> Obj | None:
+        return self.objects.get((kind, namespace, name))
+
     async def request_token(self, namespace: str, service_account: str, request: Obj) -> Obj:
         self.requests.append(request)
         exp = time.time() + self.lifetime
@@ -278,15 +281,15 @@ async def test_manager_refuses_a_sub_path_leaving_the_volume(tmp_path):
 
 
 async def test_manager_reports_unsupported_kinds_and_missing_sources(tmp_path):
-    pod = _pod([{"name": "share", "nfs": {"server": "s", "path": "/"}}, {"name": "claim",
-                                                                         "persistentVolumeClaim": {"claimName": "x"}},
+    pod = _pod([{"name": "share", "nfs": {"server": "s", "path": "/"}}, {"name": "disk",
+                                                                         "iscsi": {"targetPortal": "x"}},
                 {"name": "cfg", "configMap": {"name": "absent"}}], [])
     vols = PodVolumes(pod, str(tmp_path), FakeAPI())
-    assert [k for _, k in vols.unsupported()] == ["nfs", "persistentVolumeClaim"]
+    assert [k for _, k in vols.unsupported()] == ["nfs", "iscsi"]
     failures = dict(await vols.setup())
     assert failures["cfg"] == 'configmap "absent" not found'
     assert failures["share"].startswith("unsupported volume type nfs: ")
-    assert failures["claim"].startswith("unsupported volume type persistentVolumeClaim: ")
+    assert failures["disk"].startswith("unsupported volume type iscsi: ")
     assert failed_mount("cfg", failures["cfg"]) == \
         'MountVolume.SetUp failed for volume "cfg" : configmap "absent" not found'
     assert volume_kind({"name": "x"}) == "emptyDir"

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubelite.api import autoscaling
 from kubelite.api.resources import ResourceInfo
 from kubelite.apiextensions.info import CustomResourceInfo
 from kubelite.apiextensions.schema import apply_defaults
@@ -86,6 +87,7 @@ def event_from_core(ev: Obj) -> Obj:
 # (served apiVersion, kind, stored apiVersion) -> (to storage, from storage)
 _CONVERTERS = {
     ("events.k8s.io/v1", "Event", "v1"): (event_to_core, event_from_core),
+    ("autoscaling/v1", "HorizontalPodAutoscaler", "autoscaling/v2"): (autoscaling.v1_to_v2, autoscaling.v2_to_v1),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubelite.api import autoscaling
 from kubelite.api.meta import rand_suffix
 
 Obj = dict[str, Any]
@@ -367,6 +368,69 @@ def _secret(obj: Obj) -> None:
         obj["type"] = "Opaque"
 
 
+def _network_policy(obj: Obj) -> None:
+    """Ports default to TCP; policyTypes to Ingress, plus Egress when egress rules exist."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("podSelector", {})  # a struct upstream: always there
+    for direction in ("ingress", "egress"):
+        for rule in spec.get(direction) or []:
+            for port in (rule or {}).get("ports") or []:
+                if isinstance(port, dict) and port.get("protocol") is None:
+                    port["protocol"] = "TCP"
+    if not spec.get("policyTypes"):
+        spec["policyTypes"] = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+
+
+def _limit_range(obj: Obj) -> None:
+    """SetDefaults_LimitRangeItem: a Container item's default limit falls back to max, its
+    default request to the default limit, then to min."""
+    for item in (obj.get("spec") or {}).get("limits") or []:
+        if not isinstance(item, dict) or item.get("type") != "Container":
+            continue
+        default = dict(item.get("default") or {})
+        request = dict(item.get("defaultRequest") or {})
+        for k, v in (item.get("max") or {}).items():
+            default.setdefault(k, v)
+        for k, v in default.items():
+            request.setdefault(k, v)
+        for k, v in (item.get("min") or {}).items():
+            request.setdefault(k, v)
+        if default:
+            item["default"] = default
+        if request:
+            item["defaultRequest"] = request
+
+
+def _persistent_volume(obj: Obj) -> None:
+    # SetDefaults_PersistentVolume: Pending, Retain, Filesystem.
+    spec = obj.setdefault("spec", {})
+    if not spec.get("persistentVolumeReclaimPolicy"):
+        spec["persistentVolumeReclaimPolicy"] = "Retain"
+    if spec.get("volumeMode") is None:
+        spec["volumeMode"] = "Filesystem"
+    status = obj.setdefault("status", {})
+    if not status.get("phase"):
+        status["phase"] = "Pending"
+
+
+def _persistent_volume_claim(obj: Obj) -> None:
+    # SetDefaults_PersistentVolumeClaim (+ its spec): Filesystem, Pending.
+    spec = obj.setdefault("spec", {})
+    if spec.get("volumeMode") is None:
+        spec["volumeMode"] = "Filesystem"
+    status = obj.setdefault("status", {})
+    if not status.get("phase"):
+        status["phase"] = "Pending"
+
+
+def _storage_class(obj: Obj) -> None:
+    # SetDefaults_StorageClass: Delete and Immediate when unset.
+    if obj.get("reclaimPolicy") is None:
+        obj["reclaimPolicy"] = "Delete"
+    if obj.get("volumeBindingMode") is None:
+        obj["volumeBindingMode"] = "Immediate"
+
+
 def _apiservice(obj: Obj) -> None:
     """A service reference's port defaults to 443 (SetDefaults_ServiceReference)."""
     svc = (obj.get("spec") or {}).get("service")
@@ -399,21 +463,45 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
         _job(obj)
     elif kind == "CronJob" and api_version == "batch/v1":
         _cronjob(obj)
+    elif kind == "HorizontalPodAutoscaler" and api_version == "autoscaling/v2":
+        autoscaling.default_v2(obj)
+    elif kind == "HorizontalPodAutoscaler" and api_version == "autoscaling/v1":
+        autoscaling.default_v1(obj)
     elif kind == "Namespace":
         _namespace(obj, create)
     elif kind == "Node":
         _node(obj)
     elif kind == "Endpoints":
         _endpoints(obj)
+    elif kind == "LimitRange" and api_version == "v1":
+        _limit_range(obj)
+    elif kind == "PriorityClass" and api_version == "scheduling.k8s.io/v1":
+        if not obj.get("preemptionPolicy"):
+            obj["preemptionPolicy"] = "PreemptLowerPriority"
     elif kind == "EndpointSlice":
         _endpoint_slice(obj)
     elif kind == "Secret":
         _secret(obj)
+    elif kind == "NetworkPolicy" and api_version == "networking.k8s.io/v1":
+        _network_policy(obj)
+    elif kind == "IngressClass" and api_version == "networking.k8s.io/v1":
+        from kubelite.api.validation_ingress import default_ingress_class
+        default_ingress_class(obj)
+    elif kind == "PersistentVolume" and api_version == "v1":
+        _persistent_volume(obj)
+    elif kind == "PersistentVolumeClaim" and api_version == "v1":
+        _persistent_volume_claim(obj)
+    elif kind == "StorageClass" and api_version == "storage.k8s.io/v1":
+        _storage_class(obj)
     elif kind == "APIService" and api_version == "apiregistration.k8s.io/v1":
         _apiservice(obj)
     elif api_version == "rbac.authorization.k8s.io/v1":
         from kubelite.api.validation_rbac import apply_rbac_defaults
         apply_rbac_defaults(kind, obj)
+    elif api_version == "admissionregistration.k8s.io/v1":
+        from kubelite.api.validation_webhooks import apply_policy_defaults, apply_webhook_defaults
+        apply_webhook_defaults(kind, obj)
+        apply_policy_defaults(kind, obj)
 
 
 # --- pod admission ---------------------------------------------------------------------
@@ -456,12 +544,14 @@ def _token_volume(pod: Obj) -> None:
         c.setdefault("volumeMounts", []).append({"name": name, "readOnly": True, "mountPath": SERVICE_ACCOUNT_MOUNT})
 
 
-def admit_pod(pod: Obj, *, token_volume: bool = True, service_account: Obj | None = None) -> None:
+def admit_pod(pod: Obj, *, token_volume: bool = True, service_account: Obj | None = None,
+              priority: bool = True) -> None:
     """Create-time pod admission defaults (ServiceAccount, DefaultTolerationSeconds, Priority).
 
     ``token_volume`` False leaves out the projected service-account token volume;
     ``service_account`` is the pod's ServiceAccount when it exists (its
-    automountServiceAccountToken and imagePullSecrets apply).
+    automountServiceAccountToken and imagePullSecrets apply); ``priority`` False leaves
+    priority to the API server's Priority admission.
     """
     spec = pod.setdefault("spec", {})
     if spec.get("enableServiceLinks") is None:
@@ -480,8 +570,9 @@ def admit_pod(pod: Obj, *, token_volume: bool = True, service_account: Obj | Non
         if not _tolerates(tols, key):
             tols.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
     spec["tolerations"] = tols
-    # Priority plugin: no default PriorityClass exists, so priority 0 unless a system class is named.
-    if spec.get("priority") is None:
+    # Priority plugin stand-in for callers without the API server's PriorityClasses
+    # (the API server resolves classes in apiserver/admission/priority.py instead).
+    if priority and spec.get("priority") is None:
         spec["priority"] = SYSTEM_PRIORITIES.get(spec.get("priorityClassName") or "", 0)
-    if not spec.get("preemptionPolicy"):
+    if priority and not spec.get("preemptionPolicy"):
         spec["preemptionPolicy"] = "PreemptLowerPriority"

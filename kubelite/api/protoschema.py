@@ -1,7 +1,7 @@
 """Compact protobuf schema of the Kubernetes kinds kubelite decodes and encodes.
 
 How this data was derived: for each package listed in ``KINDS`` (k8s.io/api core, apps,
-batch, discovery, coordination, events, autoscaling v1/v2, policy, authentication,
+batch, discovery, coordination, events, networking (Ingress), autoscaling v1/v2, policy, authentication,
 authorization, rbac — all at v0.33.13 — and apimachinery ``pkg/apis/meta/v1``) we read the
 upstream ``generated.proto`` for message names, field numbers and proto types, and the
 Go ``types.go`` struct tags of the same fields for what proto does not say: the JSON
@@ -102,6 +102,80 @@ def kind_message(api_version: str, kind: str) -> str | None:
 
 
 MESSAGES: dict[str, str] = {
+    "admissionregistration.v1.AuditAnnotation": "key=1!:s valueExpression=2!:s",
+    "admissionregistration.v1.ExpressionWarning": "fieldRef=2!:s warning=3!:s",
+    "admissionregistration.v1.MatchResources": (
+        "namespaceSelector=1*:meta.v1.LabelSelector objectSelector=2*:meta.v1.LabelSelector "
+        "resourceRules=3:[]NamedRuleWithOperations excludeResourceRules=4:[]NamedRuleWithOperations matchPolicy=7*:s"
+    ),
+    "admissionregistration.v1.NamedRuleWithOperations": "resourceNames=1:[]s ...=2:RuleWithOperations",
+    "admissionregistration.v1.ParamKind": "apiVersion=1:s kind=2:s",
+    "admissionregistration.v1.ParamRef": (
+        "name=1:s namespace=2:s selector=3*:meta.v1.LabelSelector parameterNotFoundAction=4*:s"
+    ),
+    "admissionregistration.v1.TypeChecking": "expressionWarnings=1:[]ExpressionWarning",
+    "admissionregistration.v1.ValidatingAdmissionPolicy": (
+        "metadata=1:meta.v1.ObjectMeta spec=2:ValidatingAdmissionPolicySpec status=3:ValidatingAdmissionPolicyStatus"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyBinding": (
+        "metadata=1:meta.v1.ObjectMeta spec=2:ValidatingAdmissionPolicyBindingSpec"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyBindingList": (
+        "metadata=1:meta.v1.ListMeta items=2!:[]ValidatingAdmissionPolicyBinding"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec": (
+        "policyName=1:s paramRef=2*:ParamRef matchResources=3*:MatchResources validationActions=4:[]s"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyList": (
+        "metadata=1:meta.v1.ListMeta items=2!:[]ValidatingAdmissionPolicy"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicySpec": (
+        "paramKind=1*:ParamKind matchConstraints=2*:MatchResources validations=3:[]Validation failurePolicy=4*:s "
+        "auditAnnotations=5:[]AuditAnnotation matchConditions=6:[]MatchCondition variables=7:[]Variable"
+    ),
+    "admissionregistration.v1.ValidatingAdmissionPolicyStatus": (
+        "observedGeneration=1:i64 typeChecking=2*:TypeChecking conditions=3:[]meta.v1.Condition"
+    ),
+    "admissionregistration.v1.Validation": "expression=1!:s message=2:s reason=3*:s messageExpression=4:s",
+    "admissionregistration.v1.Variable": "name=1!:s expression=2!:s",
+    "admissionregistration.v1.MatchCondition": "name=1!:s expression=2!:s",
+    "admissionregistration.v1.MutatingWebhook": (
+        "name=1!:s clientConfig=2!:WebhookClientConfig rules=3:[]RuleWithOperations failurePolicy=4*:s "
+        "matchPolicy=9*:s namespaceSelector=5*:meta.v1.LabelSelector objectSelector=11*:meta.v1.LabelSelector "
+        "sideEffects=6*!:s timeoutSeconds=7*:i32 admissionReviewVersions=8!:[]s reinvocationPolicy=10*:s "
+        "matchConditions=12:[]MatchCondition"
+    ),
+    "admissionregistration.v1.MutatingWebhookConfiguration": "metadata=1:meta.v1.ObjectMeta webhooks=2:[]MutatingWebhook",
+    "admissionregistration.v1.MutatingWebhookConfigurationList": (
+        "metadata=1:meta.v1.ListMeta items=2!:[]MutatingWebhookConfiguration"
+    ),
+    "admissionregistration.v1.Rule": "apiGroups=1:[]s apiVersions=2:[]s resources=3:[]s scope=4*:s",
+    "admissionregistration.v1.RuleWithOperations": "operations=1:[]s ...=2:Rule",
+    "admissionregistration.v1.ServiceReference": "namespace=1!:s name=2!:s path=3*:s port=4*:i32",
+    "admissionregistration.v1.ValidatingWebhook": (
+        "name=1!:s clientConfig=2!:WebhookClientConfig rules=3:[]RuleWithOperations failurePolicy=4*:s "
+        "matchPolicy=9*:s namespaceSelector=5*:meta.v1.LabelSelector objectSelector=10*:meta.v1.LabelSelector "
+        "sideEffects=6*!:s timeoutSeconds=7*:i32 admissionReviewVersions=8!:[]s matchConditions=11:[]MatchCondition"
+    ),
+    "admissionregistration.v1.ValidatingWebhookConfiguration": (
+        "metadata=1:meta.v1.ObjectMeta webhooks=2:[]ValidatingWebhook"
+    ),
+    "admissionregistration.v1.ValidatingWebhookConfigurationList": (
+        "metadata=1:meta.v1.ListMeta items=2!:[]ValidatingWebhookConfiguration"
+    ),
+    "admissionregistration.v1.WebhookClientConfig": "url=3*:s service=1*:ServiceReference caBundle=2:y",
+    # k8s.io/metrics pkg/apis/metrics/v1beta1 (metrics-server's API)
+    "metrics.v1beta1.ContainerMetrics": "name=1!:s usage=2!:{}resource.Quantity",
+    "metrics.v1beta1.NodeMetrics": (
+        "metadata=1:meta.v1.ObjectMeta timestamp=2!:meta.v1.Time window=3!:meta.v1.Duration "
+        "usage=4!:{}resource.Quantity"
+    ),
+    "metrics.v1beta1.NodeMetricsList": "metadata=1:meta.v1.ListMeta items=2!:[]NodeMetrics",
+    "metrics.v1beta1.PodMetrics": (
+        "metadata=1:meta.v1.ObjectMeta timestamp=2!:meta.v1.Time window=3!:meta.v1.Duration "
+        "containers=4!:[]ContainerMetrics"
+    ),
+    "metrics.v1beta1.PodMetricsList": "metadata=1:meta.v1.ListMeta items=2!:[]PodMetrics",
     "apps.v1.ControllerRevision": "metadata=1:meta.v1.ObjectMeta data=2:runtime.RawExtension revision=3!:i64",
     "apps.v1.ControllerRevisionList": "metadata=1:meta.v1.ListMeta items=2!:[]ControllerRevision",
     "apps.v1.DaemonSet": "metadata=1:meta.v1.ObjectMeta spec=2:DaemonSetSpec status=3:DaemonSetStatus",
@@ -909,6 +983,42 @@ MESSAGES: dict[str, str] = {
     "meta.v1.TableOptions": "includeObject=1:s",
     "meta.v1.UpdateOptions": "dryRun=1:[]s fieldManager=2:s fieldValidation=3:s",
     "meta.v1.Verbs": "@items=1:[]s",
+    "networking.v1.IPBlock": "cidr=1!:s except=2:[]s",
+    "networking.v1.NetworkPolicy": "metadata=1:meta.v1.ObjectMeta spec=2:NetworkPolicySpec",
+    "networking.v1.NetworkPolicyEgressRule": "ports=1:[]NetworkPolicyPort to=2:[]NetworkPolicyPeer",
+    "networking.v1.NetworkPolicyIngressRule": "ports=1:[]NetworkPolicyPort from=2:[]NetworkPolicyPeer",
+    "networking.v1.NetworkPolicyList": "metadata=1:meta.v1.ListMeta items=2!:[]NetworkPolicy",
+    "networking.v1.NetworkPolicyPeer": (
+        "podSelector=1*:meta.v1.LabelSelector namespaceSelector=2*:meta.v1.LabelSelector ipBlock=3*:IPBlock"
+    ),
+    "networking.v1.NetworkPolicyPort": "protocol=1*:s port=2*:intstr.IntOrString endPort=3*:i32",
+    "networking.v1.NetworkPolicySpec": (
+        "podSelector=1!:meta.v1.LabelSelector ingress=2:[]NetworkPolicyIngressRule "
+        "egress=3:[]NetworkPolicyEgressRule policyTypes=4:[]s"
+    ),
+    "networking.v1.HTTPIngressPath": "path=1:s pathType=3*!:s backend=2!:IngressBackend",
+    "networking.v1.HTTPIngressRuleValue": "paths=1!:[]HTTPIngressPath",
+    "networking.v1.Ingress": "metadata=1:meta.v1.ObjectMeta spec=2:IngressSpec status=3:IngressStatus",
+    "networking.v1.IngressBackend": "service=4*:IngressServiceBackend resource=3*:core.v1.TypedLocalObjectReference",
+    "networking.v1.IngressClass": "metadata=1:meta.v1.ObjectMeta spec=2:IngressClassSpec",
+    "networking.v1.IngressClassList": "metadata=1:meta.v1.ListMeta items=2!:[]IngressClass",
+    "networking.v1.IngressClassParametersReference": (
+        "apiGroup=1*:s kind=2!:s name=3!:s scope=4*:s namespace=5*:s"
+    ),
+    "networking.v1.IngressClassSpec": "controller=1:s parameters=2*:IngressClassParametersReference",
+    "networking.v1.IngressList": "metadata=1:meta.v1.ListMeta items=2!:[]Ingress",
+    "networking.v1.IngressLoadBalancerIngress": "ip=1:s hostname=2:s ports=4:[]IngressPortStatus",
+    "networking.v1.IngressLoadBalancerStatus": "ingress=1:[]IngressLoadBalancerIngress",
+    "networking.v1.IngressPortStatus": "port=1!:i32 protocol=2!:s error=3*:s",
+    "networking.v1.IngressRule": "host=1:s ...=2:IngressRuleValue",
+    "networking.v1.IngressRuleValue": "http=1*:HTTPIngressRuleValue",
+    "networking.v1.IngressServiceBackend": "name=1!:s port=2:ServiceBackendPort",
+    "networking.v1.IngressSpec": (
+        "ingressClassName=4*:s defaultBackend=1*:IngressBackend tls=2:[]IngressTLS rules=3:[]IngressRule"
+    ),
+    "networking.v1.IngressStatus": "loadBalancer=1:IngressLoadBalancerStatus",
+    "networking.v1.IngressTLS": "hosts=1:[]s secretName=2:s",
+    "networking.v1.ServiceBackendPort": "name=1:s number=2:i32",
     "policy.v1.Eviction": "metadata=1:meta.v1.ObjectMeta deleteOptions=2*:meta.v1.DeleteOptions",
     "policy.v1.PodDisruptionBudget": (
         "metadata=1:meta.v1.ObjectMeta spec=2:PodDisruptionBudgetSpec "
@@ -938,6 +1048,18 @@ MESSAGES: dict[str, str] = {
     "rbac.v1.RoleList": "metadata=1:meta.v1.ListMeta items=2!:[]Role",
     "rbac.v1.RoleRef": "apiGroup=1!:s kind=2!:s name=3!:s",
     "rbac.v1.Subject": "kind=1!:s apiGroup=2:s name=3!:s namespace=4:s",
+    "scheduling.v1.PriorityClass": (
+        "metadata=1:meta.v1.ObjectMeta value=2!:i32 globalDefault=3:b description=4:s preemptionPolicy=5*:s"
+    ),
+    "scheduling.v1.PriorityClassList": "metadata=1:meta.v1.ListMeta items=2!:[]PriorityClass",
+    "storage.v1.StorageClass": (
+        "metadata=1:meta.v1.ObjectMeta provisioner=2!:s parameters=3:{}s reclaimPolicy=4*:s "
+        "mountOptions=5:[]s allowVolumeExpansion=6*:b volumeBindingMode=7*:s "
+        "allowedTopologies=8:[]core.v1.TopologySelectorTerm"
+    ),
+    "storage.v1.StorageClassList": "metadata=1:meta.v1.ListMeta items=2!:[]StorageClass",
+    "core.v1.TopologySelectorLabelRequirement": "key=1!:s values=2!:[]s",
+    "core.v1.TopologySelectorTerm": "matchLabelExpressions=1:[]TopologySelectorLabelRequirement",
 }
 
 KINDS: dict[tuple[str, str], str] = {
@@ -957,6 +1079,22 @@ KINDS: dict[tuple[str, str], str] = {
     ("*", "Status"): "meta.v1.Status",
     ("*", "TableOptions"): "meta.v1.TableOptions",
     ("*", "UpdateOptions"): "meta.v1.UpdateOptions",
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"):
+        "admissionregistration.v1.MutatingWebhookConfiguration",
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfigurationList"):
+        "admissionregistration.v1.MutatingWebhookConfigurationList",
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"):
+        "admissionregistration.v1.ValidatingWebhookConfiguration",
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfigurationList"):
+        "admissionregistration.v1.ValidatingWebhookConfigurationList",
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"):
+        "admissionregistration.v1.ValidatingAdmissionPolicy",
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyList"):
+        "admissionregistration.v1.ValidatingAdmissionPolicyList",
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"):
+        "admissionregistration.v1.ValidatingAdmissionPolicyBinding",
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBindingList"):
+        "admissionregistration.v1.ValidatingAdmissionPolicyBindingList",
     ("apps/v1", "ControllerRevision"): "apps.v1.ControllerRevision",
     ("apps/v1", "ControllerRevisionList"): "apps.v1.ControllerRevisionList",
     ("apps/v1", "DaemonSet"): "apps.v1.DaemonSet",
@@ -986,11 +1124,21 @@ KINDS: dict[tuple[str, str], str] = {
     ("batch/v1", "Job"): "batch.v1.Job",
     ("batch/v1", "JobList"): "batch.v1.JobList",
     ("coordination.k8s.io/v1", "Lease"): "coordination.v1.Lease",
+    ("metrics.k8s.io/v1beta1", "NodeMetrics"): "metrics.v1beta1.NodeMetrics",
+    ("metrics.k8s.io/v1beta1", "NodeMetricsList"): "metrics.v1beta1.NodeMetricsList",
+    ("metrics.k8s.io/v1beta1", "PodMetrics"): "metrics.v1beta1.PodMetrics",
+    ("metrics.k8s.io/v1beta1", "PodMetricsList"): "metrics.v1beta1.PodMetricsList",
     ("coordination.k8s.io/v1", "LeaseList"): "coordination.v1.LeaseList",
     ("discovery.k8s.io/v1", "EndpointSlice"): "discovery.v1.EndpointSlice",
     ("discovery.k8s.io/v1", "EndpointSliceList"): "discovery.v1.EndpointSliceList",
     ("events.k8s.io/v1", "Event"): "events.v1.Event",
     ("events.k8s.io/v1", "EventList"): "events.v1.EventList",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "networking.v1.NetworkPolicy",
+    ("networking.k8s.io/v1", "NetworkPolicyList"): "networking.v1.NetworkPolicyList",
+    ("networking.k8s.io/v1", "Ingress"): "networking.v1.Ingress",
+    ("networking.k8s.io/v1", "IngressClass"): "networking.v1.IngressClass",
+    ("networking.k8s.io/v1", "IngressClassList"): "networking.v1.IngressClassList",
+    ("networking.k8s.io/v1", "IngressList"): "networking.v1.IngressList",
     ("policy/v1", "Eviction"): "policy.v1.Eviction",
     ("policy/v1", "PodDisruptionBudget"): "policy.v1.PodDisruptionBudget",
     ("policy/v1", "PodDisruptionBudgetList"): "policy.v1.PodDisruptionBudgetList",
@@ -1002,6 +1150,10 @@ KINDS: dict[tuple[str, str], str] = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rbac.v1.RoleBinding",
     ("rbac.authorization.k8s.io/v1", "RoleBindingList"): "rbac.v1.RoleBindingList",
     ("rbac.authorization.k8s.io/v1", "RoleList"): "rbac.v1.RoleList",
+    ("scheduling.k8s.io/v1", "PriorityClass"): "scheduling.v1.PriorityClass",
+    ("scheduling.k8s.io/v1", "PriorityClassList"): "scheduling.v1.PriorityClassList",
+    ("storage.k8s.io/v1", "StorageClass"): "storage.v1.StorageClass",
+    ("storage.k8s.io/v1", "StorageClassList"): "storage.v1.StorageClassList",
     ("v1", "Binding"): "core.v1.Binding",
     ("v1", "ComponentStatus"): "core.v1.ComponentStatus",
     ("v1", "ComponentStatusList"): "core.v1.ComponentStatusList",

@@ -140,8 +140,18 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  subresources=(_SCALE, _STATUS), has_status=True),
     ResourceInfo("apps", "v1", "DaemonSet", "daemonsets", short_names=("ds",), categories=("all",),
                  subresources=(_STATUS,), has_status=True),
+    # core/v1 quotas and limits; scheduling.k8s.io/v1 priority classes
+    ResourceInfo("", "v1", "ResourceQuota", "resourcequotas", short_names=("quota",), subresources=(_STATUS,),
+                 has_status=True),
+    ResourceInfo("", "v1", "LimitRange", "limitranges", short_names=("limits",)),
+    ResourceInfo("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", namespaced=False,
+                 short_names=("pc",)),
     # discovery.k8s.io/v1
     ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
+    # networking.k8s.io/v1: Ingress (status written by the ingress controller) and IngressClass.
+    ResourceInfo("networking.k8s.io", "v1", "IngressClass", "ingressclasses", namespaced=False),
+    ResourceInfo("networking.k8s.io", "v1", "Ingress", "ingresses", short_names=("ing",),
+                 subresources=(_STATUS,), has_status=True),
     # coordination.k8s.io/v1
     ResourceInfo("coordination.k8s.io", "v1", "Lease", "leases"),
     # events.k8s.io/v1: the core/v1 Events, stored once, seen with the new API's field names.
@@ -164,9 +174,40 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", namespaced=False),
     ResourceInfo("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
     ResourceInfo("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    # core/v1 and storage.k8s.io/v1: persistent storage.
+    ResourceInfo("", "v1", "PersistentVolume", "persistentvolumes", namespaced=False, short_names=("pv",),
+                 subresources=(_STATUS,), has_status=True),
+    ResourceInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short_names=("pvc",),
+                 subresources=(_STATUS,), has_status=True),
+    ResourceInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", namespaced=False, short_names=("sc",)),
     # apiextensions.k8s.io/v1: the definitions of the dynamic part below.
     ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
                  namespaced=False, short_names=("crd", "crds"), categories=("api-extensions",),
+                 subresources=(_STATUS,), has_status=True),
+    # admissionregistration.k8s.io/v1: admission webhooks (``apiserver/webhooks``).
+    ResourceInfo("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration",
+                 "mutatingwebhookconfigurations", namespaced=False, categories=("api-extensions",)),
+    ResourceInfo("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
+                 "validatingwebhookconfigurations", namespaced=False, categories=("api-extensions",)),
+    # ... and CEL policies (``apiserver/webhooks/policies.py``).
+    ResourceInfo("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies",
+                 namespaced=False, categories=("api-extensions",), subresources=(_STATUS,), has_status=True),
+    ResourceInfo("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
+                 "validatingadmissionpolicybindings", namespaced=False, categories=("api-extensions",)),
+    # autoscaling: HorizontalPodAutoscalers stored once in their v2 form; v1 is a view.
+    ResourceInfo("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short_names=("hpa",),
+                 categories=("all",), subresources=(_STATUS,), has_status=True),
+    ResourceInfo("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short_names=("hpa",),
+                 categories=("all",), subresources=(_STATUS,), has_status=True,
+                 storage_api_version="autoscaling/v2"),
+    # metrics.k8s.io/v1beta1: read-only usage answered from the node agents' summaries
+    # (``kubelite.metrics``), never stored, as metrics-server serves it.
+    ResourceInfo("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", namespaced=False, verbs=("get", "list")),
+    ResourceInfo("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", verbs=("get", "list")),
+    # networking.k8s.io/v1
+    ResourceInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short_names=("netpol",)),
+    # policy/v1
+    ResourceInfo("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short_names=("pdb",),
                  subresources=(_STATUS,), has_status=True),
     # apiregistration.k8s.io/v1: which server answers each group/version (API aggregation).
     ResourceInfo("apiregistration.k8s.io", "v1", "APIService", "apiservices", namespaced=False,
@@ -178,7 +219,7 @@ GROUP_ORDER = ("apiregistration.k8s.io", "apps", "events.k8s.io", "authenticatio
                "autoscaling", "batch", "certificates.k8s.io", "networking.k8s.io", "policy",
                "rbac.authorization.k8s.io", "storage.k8s.io", "admissionregistration.k8s.io",
                "apiextensions.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "node.k8s.io",
-               "discovery.k8s.io", "flowcontrol.apiserver.k8s.io")
+               "discovery.k8s.io", "flowcontrol.apiserver.k8s.io", "metrics.k8s.io")
 
 _BY_GVR = {r.gvr: r for r in RESOURCES}
 
@@ -269,5 +310,23 @@ CRONJOBS = _served("batch", "v1", "cronjobs")
 CONTROLLERREVISIONS = _served("apps", "v1", "controllerrevisions")
 STATEFULSETS = _served("apps", "v1", "statefulsets")
 DAEMONSETS = _served("apps", "v1", "daemonsets")
+HORIZONTALPODAUTOSCALERS = _served("autoscaling", "v2", "horizontalpodautoscalers")
+NODEMETRICS = _served("metrics.k8s.io", "v1beta1", "nodes")
+PODMETRICS = _served("metrics.k8s.io", "v1beta1", "pods")
+INGRESSES = _served("networking.k8s.io", "v1", "ingresses")
+INGRESSCLASSES = _served("networking.k8s.io", "v1", "ingressclasses")
 CUSTOMRESOURCEDEFINITIONS = _served("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+MUTATINGWEBHOOKCONFIGURATIONS = _served("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations")
+VALIDATINGWEBHOOKCONFIGURATIONS = _served("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations")
+VALIDATINGADMISSIONPOLICIES = _served("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies")
+VALIDATINGADMISSIONPOLICYBINDINGS = _served("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings")
+NETWORKPOLICIES = _served("networking.k8s.io", "v1", "networkpolicies")
+PODDISRUPTIONBUDGETS = _served("policy", "v1", "poddisruptionbudgets")
+REPLICATIONCONTROLLERS = _served("", "v1", "replicationcontrollers")
+RESOURCEQUOTAS = _served("", "v1", "resourcequotas")
+LIMITRANGES = _served("", "v1", "limitranges")
+PRIORITYCLASSES = _served("scheduling.k8s.io", "v1", "priorityclasses")
+PERSISTENTVOLUMES = _served("", "v1", "persistentvolumes")
+PERSISTENTVOLUMECLAIMS = _served("", "v1", "persistentvolumeclaims")
+STORAGECLASSES = _served("storage.k8s.io", "v1", "storageclasses")
 APISERVICES = _served("apiregistration.k8s.io", "v1", "apiservices")

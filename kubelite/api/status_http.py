@@ -13,5 +13,9 @@ from kubelite.api.errors import StatusError
 
 
 def respond_error(e: StatusError) -> web.Response:
-    """The error's metav1.Status as a JSON response with its HTTP code."""
-    return web.Response(status=e.code, body=orjson.dumps(e.status), content_type="application/json")
+    """The error's metav1.Status as a JSON response with its HTTP code (and Retry-After when
+    the details carry retryAfterSeconds, as upstream's response writer adds it)."""
+    retry = (e.details or {}).get("retryAfterSeconds")
+    headers = {"Retry-After": str(retry)} if isinstance(retry, int) and retry > 0 else None
+    return web.Response(status=e.code, body=orjson.dumps(e.status), content_type="application/json",
+                        headers=headers)

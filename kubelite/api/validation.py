@@ -12,13 +12,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubelite.api import autoscaling
 from kubelite.api import validation_apiregistration as apiregistration
 from kubelite.api import validation_apps as apps
 from kubelite.api import validation_batch as batch
 from kubelite.api import validation_core as core
+from kubelite.api import validation_ingress as ingress
+from kubelite.api import validation_netpol as netpol
 from kubelite.api import validation_pod as pod
+from kubelite.api import validation_policy as policy
+from kubelite.api import validation_quota as quota
 from kubelite.api import validation_rbac as rbac
 from kubelite.api import validation_rc as rc
+from kubelite.api import validation_storage as storage
+from kubelite.api import validation_webhooks as webhooks
 from kubelite.api import validation_workloads as workloads
 from kubelite.api.errors import Cause
 from kubelite.api.validation_common import name_is_dns_subdomain, validate_object_meta, validate_object_meta_update
@@ -54,12 +61,26 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = batch.validate_job(obj, old)
     elif kind == "CronJob" and api_version == "batch/v1":
         errs = batch.validate_cronjob(obj, old)
+    elif kind == "HorizontalPodAutoscaler" and api_version.startswith("autoscaling/"):
+        errs = autoscaling.validate_hpa(obj, old, api_version)
     elif kind == "StatefulSet" and api_version == "apps/v1":
         errs = workloads.validate_statefulset(obj, old)
     elif kind == "DaemonSet" and api_version == "apps/v1":
         errs = workloads.validate_daemonset(obj, old)
     elif kind == "ControllerRevision" and api_version == "apps/v1":
         errs = workloads.validate_controller_revision(obj, old)
+    elif kind == "Ingress" and api_version == "networking.k8s.io/v1":
+        errs = ingress.validate_ingress(obj, old)
+    elif kind == "IngressClass" and api_version == "networking.k8s.io/v1":
+        errs = ingress.validate_ingress_class(obj, old)
+    elif kind == "PodDisruptionBudget" and api_version == "policy/v1":
+        errs = policy.validate_pdb(obj, old)
+    elif kind == "PersistentVolumeClaim" and api_version == "v1":
+        errs = storage.validate_pvc(obj, old)
+    elif kind == "PersistentVolume" and api_version == "v1":
+        errs = storage.validate_pv(obj, old)
+    elif kind == "StorageClass" and api_version == "storage.k8s.io/v1":
+        errs = storage.validate_storage_class(obj, old)
     elif kind == "Service":
         errs = core.validate_service(obj, old)
     elif kind == "Namespace":
@@ -82,6 +103,18 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = core.validate_event(obj, api_version, old)
     elif kind in rbac.KINDS and api_version == "rbac.authorization.k8s.io/v1":
         errs = rbac.validate_rbac(kind, obj, old)
+    elif kind in webhooks.KINDS and api_version == webhooks.GROUP_VERSION:
+        errs = webhooks.validate_webhook_configuration(kind, obj, old)
+    elif kind in webhooks.POLICY_KINDS and api_version == webhooks.GROUP_VERSION:
+        errs = webhooks.validate_policy(kind, obj, old)
+    elif kind == "NetworkPolicy" and api_version == "networking.k8s.io/v1":
+        errs = netpol.validate_network_policy(obj, old)
+    elif kind == "ResourceQuota" and api_version == "v1":
+        errs = quota.validate_resource_quota(obj, old)
+    elif kind == "LimitRange" and api_version == "v1":
+        errs = quota.validate_limit_range(obj, old)
+    elif kind == "PriorityClass" and api_version == "scheduling.k8s.io/v1":
+        errs = quota.validate_priority_class(obj, old)
     elif kind == "APIService" and api_version == "apiregistration.k8s.io/v1":
         errs = apiregistration.validate_apiservice(obj, old)
     elif kind == "PodTemplate":
@@ -106,10 +139,22 @@ def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[
         return _dedupe(workloads.validate_workload_status(kind, obj, old))
     if kind == "Pod":
         return _dedupe(pod.validate_pod_status_update(obj, old))
+    if kind == "PersistentVolumeClaim" and api_version == "v1":
+        return _dedupe(storage.validate_pvc_status(obj, old))
+    if kind == "PersistentVolume" and api_version == "v1":
+        return _dedupe(storage.validate_pv_status(obj, old))
     if kind == "Job" and api_version == "batch/v1":
         return _dedupe(batch.validate_job_status(obj, old))
     if kind == "CronJob" and api_version == "batch/v1":
         return _dedupe(batch.validate_cronjob_status(obj, old))
+    if kind == "HorizontalPodAutoscaler" and api_version.startswith("autoscaling/"):
+        return _dedupe(autoscaling.validate_hpa_status(obj, old))
+    if kind == "Ingress" and api_version == "networking.k8s.io/v1":
+        return _dedupe(ingress.validate_ingress_status(obj, old))
+    if kind == "PodDisruptionBudget" and api_version == "policy/v1":
+        return _dedupe(policy.validate_pdb_status(obj, old))
+    if kind == "ResourceQuota" and api_version == "v1":
+        return _dedupe(quota.validate_resource_quota_status(obj, old))
     if kind == "APIService" and api_version == "apiregistration.k8s.io/v1":
         return _dedupe(apiregistration.validate_apiservice_status(obj, old))
     return _dedupe(validate_object_meta_update(obj, old))
@@ -127,6 +172,11 @@ def generation_changed(kind: str, old: dict[str, Any], new: dict[str, Any]) -> b
         oa = (old.get("metadata") or {}).get("annotations") or {}
         na = (new.get("metadata") or {}).get("annotations") or {}
         return spec_changed or oa != na
-    if kind in ("ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController"):
+    if kind in ("ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController",
+                "Ingress", "IngressClass"):
+        return spec_changed
+    if kind == "NetworkPolicy":
+        return spec_changed
+    if kind == "PodDisruptionBudget":
         return spec_changed
     return False

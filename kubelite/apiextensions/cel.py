@@ -224,3 +224,8 @@ def _eval_error(e: Exception) -> str:
     if "divide by zero" in text:
         return "division by zero"
     return text
+
+
+def cel_go_error(e: Exception) -> str:
+    """A cel-python evaluation error in cel-go's words, for the admission policies too."""
+    return _eval_error(e)

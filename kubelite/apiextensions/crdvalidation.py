@@ -13,13 +13,16 @@ from kubelite.api.errors import Cause
 from kubelite.api.validation_common import (
     GoRepr,
     child,
+    forbidden,
     go_quote,
+    go_string_slice,
     invalid,
     is_dns1035_label,
     is_dns1123_subdomain,
     not_supported,
     required,
 )
+from kubelite.api.validation_webhooks import validate_client_config
 from kubelite.apiextensions.cel import compile_errors
 from kubelite.apiextensions.schema import structural_errors
 
@@ -95,12 +98,53 @@ def _validate_spec(spec: Obj, path: str, old: Obj | None) -> list[Cause]:
         errs.append(not_supported(child(path, "scope"), scope, ("Cluster", "Namespaced")))
     errs += _validate_names(_dict(spec.get("names")), child(path, "names"))
     errs += _validate_versions(spec, path)
+    errs += _validate_conversion(spec.get("conversion"), child(path, "conversion"))
     if old is not None:
         ospec = old.get("spec") or {}
         if ospec.get("group") and spec.get("group") != ospec.get("group"):
             errs.append(invalid(child(path, "group"), group, "field is immutable"))
         if ospec.get("scope") and spec.get("scope") != ospec.get("scope"):
             errs.append(invalid(child(path, "scope"), scope, "field is immutable"))
+    return errs
+
+
+def _validate_conversion(conv: Any, path: str) -> list[Cause]:
+    """validateCustomResourceConversion; paths name upstream's internal fields
+    (``webhookClientConfig``), as its messages do."""
+    if not isinstance(conv, dict):
+        return []
+    errs: list[Cause] = []
+    strategy = conv.get("strategy") or ""
+    if strategy not in ("None", "Webhook"):
+        errs.append(not_supported(child(path, "strategy"), strategy, ("None", "Webhook")))
+    hook = conv.get("webhook") if isinstance(conv.get("webhook"), dict) else None
+    cc = hook.get("clientConfig") if hook is not None else None
+    versions = (hook or {}).get("conversionReviewVersions") or []
+    if strategy == "Webhook":
+        if not isinstance(cc, dict):
+            errs.append(required(child(path, "webhookClientConfig"), "required when strategy is set to Webhook"))
+        else:
+            errs += validate_client_config(cc, child(path, "webhookClientConfig"))
+        vpath = child(path, "conversionReviewVersions")
+        if not versions:
+            errs.append(required(vpath))
+        seen: set[str] = set()
+        for i, v in enumerate(versions):
+            if v in seen:
+                errs.append(invalid(f"{vpath}[{i}]", v, "duplicate version"))
+                continue
+            seen.add(str(v))
+            errs += [invalid(f"{vpath}[{i}]", v, m) for m in is_dns1035_label(str(v))]
+        if versions and not seen & {"v1", "v1beta1"}:
+            errs.append(invalid(vpath, GoRepr(go_string_slice(list(versions))),
+                                "must include at least one of v1, v1beta1"))
+    else:
+        if cc is not None:
+            errs.append(forbidden(child(path, "webhookClientConfig"), "should not be set when strategy is not set "
+                                  "to Webhook"))
+        if versions:
+            errs.append(forbidden(child(path, "conversionReviewVersions"), "should not be set when strategy is not "
+                                  "set to Webhook"))
     return errs
 
 

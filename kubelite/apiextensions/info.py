@@ -4,7 +4,8 @@ A CRD serves one resource per served version; each becomes a ``CustomResourceInf
 (a ``ResourceInfo`` that also carries the version's schema, printer columns and scale
 paths).  Every version is stored once, in the storage version's form: the entry names
 that apiVersion as its ``storage_api_version`` and ``api.conversion`` rewrites the
-apiVersion on the way in and out (upstream's ``None`` conversion strategy).
+apiVersion on the way in and out (upstream's ``None`` conversion strategy), or the CRD's
+conversion webhook converts (``Webhook``, ``apiserver/webhooks/conversion.py``).
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ class CustomResourceInfo(ResourceInfo):
     scale: Obj | None = field(default=None, compare=False, hash=False)
     # Upstream keeps serving reads of a terminating CRD's objects but refuses creates.
     terminating: bool = False
+    # The CRD's spec.conversion (strategy None or Webhook, and the webhook).
+    conversion: Obj | None = field(default=None, compare=False, hash=False)
 
     @property
     def singular(self) -> str:
@@ -90,5 +93,6 @@ def infos_from_crd(crd: Obj) -> list[CustomResourceInfo]:
             singular_name=str(names.get("singular") or ""), schema=schema if isinstance(schema, dict) else None,
             printer_columns=tuple(v.get("additionalPrinterColumns") or ()),
             scale=subs.get("scale") if isinstance(subs.get("scale"), dict) else None,
-            terminating=terminating))
+            terminating=terminating,
+            conversion=spec.get("conversion") if isinstance(spec.get("conversion"), dict) else None))
     return out

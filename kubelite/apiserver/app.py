@@ -18,18 +18,22 @@ from kubelite.api import errors
 from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, lookup
 from kubelite.apiextensions.info import CustomResourceInfo
 from kubelite.apiextensions.manager import CRDManager
-from kubelite.apiserver import discovery, health, limits, subresources, verbs, watch
+from kubelite.apiserver import admission, discovery, health, limits, subresources, verbs, watch
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.aggregator.local import PROXY_CLIENT_CN, authentication_data
 from kubelite.apiserver.aggregator.manager import Aggregator
 from kubelite.apiserver.allocators import ServiceAllocator
 from kubelite.apiserver.handlers import Target, parse_path, qbool
+from kubelite.apiserver.ingressclass import DefaultIngressClass
 from kubelite.apiserver.nodecerts import CertSigner
 from kubelite.apiserver.registry import Registry
 from kubelite.apiserver.security import Security
 from kubelite.apiserver.tokens import DEFAULT_ISSUER, TokenIssuer, load_or_create_key
+from kubelite.apiserver.webhooks import Webhooks, begin_request, finish_request
 from kubelite.proxy.ports import port_free
+from kubelite.storage.admission import Lister as StorageLister
+from kubelite.storage.admission import storage_admission
 from kubelite.store.base import Store
 
 log = logging.getLogger("kubelite.apiserver")
@@ -75,12 +79,19 @@ class APIServer:
         # CustomResourceDefinitions: their admission, and the dynamic part of the catalogue.
         self.crds = CRDManager(self.registry)
         self.registry.admission.append(self.crds.admit)
+        self.registry.admission.append(DefaultIngressClass(self.registry).admit)
+        admission.install(self.registry)  # LimitRanger, Priority, ResourceQuota
+        # DefaultStorageClass and StorageObjectInUseProtection.
+        self.registry.admission.append(storage_admission(StorageLister(self.registry.list)))
         # API aggregation: APIServices, their availability, and the proxy to extension servers.
         proxy_cert = (config.proxy_client_cert, config.proxy_client_key) \
             if config.proxy_client_cert and config.proxy_client_key else None
         self.aggregator = Aggregator(self.registry, client_cert=proxy_cert, auth_data=self._auth_data(config))
         self.crds.on_change.append(self.aggregator.catalogue_changed)
         self.security = self._security(cert_signer)
+        # Admission webhooks: last among the mutating hooks, first among the validating ones.
+        self.webhooks = Webhooks(self.registry)
+        self.webhooks.install()
         self.ready = asyncio.Event()
         # Limits (connections, timeouts, requests in flight): see limits.py.  Their
         # middleware runs inside authentication, which it needs for the masters exemption.
@@ -100,7 +111,10 @@ class APIServer:
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner: web.AppRunner | None = None
         self.extra_routes: dict[str, Handler] = {}  # subresource name -> handler (node proxy)
+        # Non-resource path -> handler, for what server.py adds (the test fixture's reset).
+        self.extra_paths: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
         self.openapi: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+        self.metrics: Handler | None = None  # metrics.k8s.io (kubelite.metrics), when running
 
     @staticmethod
     def _auth_data(config: APIServerConfig) -> dict[str, str] | None:
@@ -140,9 +154,13 @@ class APIServer:
         try:
             if not any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS):
                 request["user"] = await self.security.authenticate(request)  # 401 (403: impersonation)
+            warnings = begin_request()  # admission webhooks' warnings, sent as Warning headers
+            response: web.StreamResponse | None = None
             try:
-                return await handler(request)
+                response = await handler(request)
+                return response
             finally:
+                finish_request(warnings, response)
                 self.security.done(request)
         except errors.StatusError as e:
             return neg.respond_error(e)
@@ -171,7 +189,7 @@ class APIServer:
             return discovery.discovery_response(request, True, f"{self.config.advertise_address}:{self.config.port}")
         if path == "/apis":
             return discovery.discovery_response(request, False, "", self.aggregator.extra_groups())
-        own = self.security.path_route(path)
+        own = self.security.path_route(path) or self.extra_paths.get(path)
         if own is not None:
             return await own(request)
         if path.startswith("/openapi/") or path in ("/openapi", "/swagger-2.0.0.pb-v1"):
@@ -242,6 +260,10 @@ class APIServer:
             return await own(request, t)
         if sub in self.extra_routes:
             return await self.extra_routes[sub](request, t)
+        if info.group == "metrics.k8s.io":
+            if self.metrics is None:
+                raise errors.service_unavailable("the metrics API is not running")
+            return await self.metrics(request, t)
         if sub in ("log", "exec", "attach", "portforward", "proxy"):
             raise errors.service_unavailable(f"{sub} is not available: no node agent proxy is configured")
         if sub == "scale":
@@ -268,6 +290,11 @@ class APIServer:
                 request.headers.get("Content-Type", "").split(";")[0].strip().lower() == STRATEGIC_PATCH:
             # Custom resources have no patch strategies to merge by (upstream: 415 too).
             raise errors.unsupported_media_type(STRATEGIC_PATCH, CUSTOM_PATCH_TYPES)
+        if self.webhooks.source.is_configuration(info) and verb not in ("get", "list"):
+            try:
+                return await _VERBS[verb](request, t)
+            finally:
+                await self.webhooks.changed(info)  # the next request sees the new configuration
         if info is not CUSTOMRESOURCEDEFINITIONS:
             return await _VERBS[verb](request, t)
         if verb == "delete" and not h.dry_run(request):
@@ -326,6 +353,7 @@ class APIServer:
             raise
         self.security.start()
         await self.crds.sync()
+        await self.webhooks.start()
         await self.aggregator.start()
 
     async def stop(self) -> None:
@@ -334,6 +362,7 @@ class APIServer:
         await self.aggregator.stop()
         await self.crds.stop()
         await self.security.stop()
+        await self.webhooks.stop()
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None

@@ -7,6 +7,7 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.resources import ENDPOINTS, ENDPOINTSLICES, NAMESPACES, SERVICEACCOUNTS, SERVICES, ResourceInfo
+from kubelite.apiserver.admission.priority import ensure_system_priority_classes
 from kubelite.apiserver.registry import Registry
 
 Obj = dict[str, Any]
@@ -67,3 +68,4 @@ async def bootstrap(reg: Registry, *, api_address: str, api_port: int) -> None:
         "ports": [{"name": "https", "port": api_port, "protocol": "TCP"}],
     }
     await _upsert(reg, ENDPOINTSLICES, "default", eps, ("endpoints", "ports"))
+    await ensure_system_priority_classes(reg)

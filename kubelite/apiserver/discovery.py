@@ -53,13 +53,16 @@ class ExtraGroup:
 
 def _ordered(extra: Sequence[ExtraGroup]) -> list[str | ExtraGroup]:
     """Local group names and extension groups in upstream's order: priority, then name."""
-    items: list[str | ExtraGroup] = [*_groups(), *extra]
-    if not extra:
-        return items
-
-    def key(it: str | ExtraGroup) -> tuple[int, str]:
-        return (-it.priority, it.name) if isinstance(it, ExtraGroup) else (-group_priority(it), it)
-    return sorted(items, key=key)
+    items: list[str | ExtraGroup] = list(_groups())
+    # The local groups keep their order; each extension group goes before the first group
+    # that sorts after it.
+    for g in sorted(extra, key=lambda e: (-e.priority, e.name)):
+        def after(it: str | ExtraGroup, g: ExtraGroup = g) -> bool:
+            prio, name = (it.priority, it.name) if isinstance(it, ExtraGroup) else (group_priority(it), it)
+            return (-prio, name) > (-g.priority, g.name)
+        at = next((i for i, it in enumerate(items) if after(it)), len(items))
+        items.insert(at, g)
+    return items
 
 
 def _groups() -> list[str]:

@@ -368,10 +368,13 @@ def managed_fields_updater(request: web.Request, info: ResourceInfo, subresource
     """A hook recording the writer in metadata.managedFields (operation Update)."""
     from kubelite.api.patch import update_managed_fields
     manager = manager_name(request)
+    # As upstream's reset fields: a write to the main resource of a kind with a status
+    # subresource does not own the status the strategy keeps or sets on it.
+    reset = frozenset({"status"}) if info.has_status and not subresource else frozenset()
 
     def hook(old: Obj | None, new: Obj) -> None:
         update_managed_fields(old, new, manager=manager, operation="Update", api_version=info.api_version,
-                              now=meta.rfc3339(), subresource=subresource)
+                              now=meta.rfc3339(), subresource=subresource, reset=reset)
     return hook
 
 

@@ -16,11 +16,12 @@ import copy
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from kubelite.api import conversion, errors, meta
+from kubelite.api.defaults import apply_defaults
 from kubelite.api.resources import SERVICES, ResourceInfo
 from kubelite.apiserver import strategies
 from kubelite.apiserver.allocators import ServiceAllocator
@@ -51,6 +52,31 @@ class AdmissionAttributes:
 # Validating admission (quota, webhooks, policies): sees the final object and may only refuse
 # by raising a StatusError; it runs after validation, as upstream's validating plugins do.
 ValidatingAdmission = Callable[[AdmissionAttributes], Awaitable[None]]
+
+
+class Converter(Protocol):
+    """Converts objects between versions where the store cannot (CRD conversion webhooks)."""
+
+    def applies(self, info: ResourceInfo) -> bool:
+        """Whether reads and writes of ``info`` go through this converter."""
+        ...
+
+    async def convert(self, info: ResourceInfo, objs: list[Obj], api_version: str, *,
+                      many: bool = False) -> list[Obj]:
+        """``objs`` in ``api_version`` (a StatusError when they cannot be converted)."""
+        ...
+# Mutating admission (webhooks): sees the defaulted object after the ``admission`` hooks, may
+# change ``attrs.obj`` in place and says whether it did; a changed object goes through the
+# ``admission`` hooks once more (a custom resource's schema) before validation.
+MutatingAdmission = Callable[[AdmissionAttributes], Awaitable[bool]]
+
+
+def default_for_admission(info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
+    """Upstream's decode-time defaults, for mutating admission to see: built-in kinds only
+    (a custom resource's schema defaults are applied by its own admission hook)."""
+    from kubelite.apiextensions.info import CustomResourceInfo
+    if not isinstance(info, CustomResourceInfo):
+        apply_defaults(info.kind, info.api_version, obj, create=old is None)
 
 
 def decode(kv: KV, info: ResourceInfo) -> Obj:
@@ -105,16 +131,50 @@ class Registry:
         self._watch_objects: collections.OrderedDict[tuple[str, int, str], Obj] = collections.OrderedDict()
         self.admission: list[Admission] = []
         self.validating: list[ValidatingAdmission] = []
+        self.mutating: list[MutatingAdmission] = []
+        self.converter: Converter | None = None
 
     # -- helpers -----------------------------------------------------------------------
     def _key(self, info: ResourceInfo, ns: str, name: str) -> str:
         return info.store_key(ns, name)
 
+    def _converts(self, info: ResourceInfo) -> bool:
+        return self.converter is not None and self.converter.applies(info)
+
+    async def _decode(self, kv: KV, info: ResourceInfo) -> Obj:
+        """decode(), through the converter where one applies."""
+        if not self._converts(info):
+            return decode(kv, info)
+        return (await self._decode_many([kv], info, many=False))[0]
+
+    async def _decode_many(self, kvs: list[KV], info: ResourceInfo, *, many: bool = True) -> list[Obj]:
+        """decode() of several values, converted in one call where a converter applies."""
+        if self.converter is None or not self.converter.applies(info):
+            return [decode(kv, info) for kv in kvs]
+        raws = []
+        for kv in kvs:
+            raw = orjson.loads(kv.value)
+            raw.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
+            raws.append(raw)
+        out = await self.converter.convert(info, raws, info.api_version, many=many)
+        for obj in out:
+            obj.setdefault("apiVersion", info.api_version)
+            obj.setdefault("kind", info.kind)
+        return out
+
+    async def _encode(self, obj: Obj, info: ResourceInfo) -> bytes:
+        """encode(), through the converter where one applies."""
+        if self.converter is None or not self.converter.applies(info):
+            return encode(obj, info)
+        stored = (await self.converter.convert(info, [obj], info.storage_api_version))[0]
+        md = {k: v for k, v in (stored.get("metadata") or {}).items() if k != "resourceVersion"}
+        return orjson.dumps({**stored, "metadata": md})
+
     async def _read(self, info: ResourceInfo, ns: str, name: str) -> tuple[Obj, KV]:
         kv = await self.store.get(self._key(info, ns, name))
         if kv is None:
             raise errors.not_found(info.plural, info.group, name)
-        return decode(kv, info), kv
+        return await self._decode(kv, info), kv
 
     async def get(self, info: ResourceInfo, ns: str, name: str) -> Obj:
         """GET one object."""
@@ -149,10 +209,15 @@ class Registry:
         items: list[Obj] = []
         next_token = ""
         remaining: int | None = None
+        converted: list[Obj] | None = None
+        if self._converts(info):
+            # One conversion for the whole list, as upstream converts a list.
+            kvs = [kv for kv in kvs if not start or kv.key >= start]
+            converted = await self._decode_many(kvs, info)
         for i, kv in enumerate(kvs):
             if start and kv.key < start:
                 continue
-            obj = decode(kv, info)
+            obj = converted[i] if converted is not None else decode(kv, info)
             if predicate is not None and not predicate(obj):
                 continue
             if limit and len(items) >= limit:
@@ -189,6 +254,10 @@ class Registry:
         strategies.prepare_for_create(info, obj, service_account=sa)
         for admit in self.admission:
             await admit(info, obj, None)
+        if self.mutating and await self._mutate(AdmissionAttributes(
+                info, "CREATE", ns if info.namespaced else "", md["name"], obj, None, dry_run=dry_run)):
+            for admit in self.admission:
+                await admit(info, obj, None)
         strategies.default_and_validate(info, obj, None)
         if info is SERVICES:
             others, _, _, _ = await self.list(SERVICES, "")
@@ -204,15 +273,25 @@ class Registry:
             return obj
         # generateName collisions are retried by upstream clients; we just draw again.
         for _ in range(5):
+            value = await self._encode(obj, info)
             try:
-                kv = await self.store.create(key, encode(obj, info))
-                return decode(kv, info)
+                kv = await self.store.create(key, value)
+                return await self._decode(kv, info)
             except KeyExists:
                 if not md.get("generateName") or obj is None:
                     raise errors.already_exists(info.plural, info.group, md["name"]) from None
                 md["name"] = md["generateName"] + meta.rand_suffix()
                 key = self._key(info, ns, md["name"])
         raise errors.already_exists(info.plural, info.group, md["name"])
+
+    async def _mutate(self, attrs: AdmissionAttributes) -> bool:
+        """Mutating admission on the defaulted object; whether any hook changed it."""
+        assert attrs.obj is not None
+        default_for_admission(attrs.info, attrs.obj, attrs.old)
+        changed = False
+        for hook in self.mutating:
+            changed = await hook(attrs) or changed
+        return changed
 
     async def _validate_admission(self, attrs: AdmissionAttributes) -> None:
         for check in self.validating:
@@ -269,6 +348,11 @@ class Registry:
             strategies.prepare_for_update(info, new, old, subresource)
             for admit in self.admission:
                 await admit(info, new, old)
+            if self.mutating and await self._mutate(AdmissionAttributes(
+                    info, "UPDATE", ns if info.namespaced else "", name, new, old,
+                    subresource=subresource, dry_run=dry_run)):
+                for admit in self.admission:
+                    await admit(info, new, old)
             if info is SERVICES and subresource != "status":
                 self.allocator.keep_allocated(new, old)
             strategies.default_and_validate(info, new, old, subresource)
@@ -289,17 +373,19 @@ class Registry:
                     kv2 = await self.store.delete(kv.key, kv.mod_revision)
                 except RevisionMismatch:
                     continue
-                out = decode(KV(kv.key, encode(new, info), kv2.mod_revision, kv2.create_revision), info)
+                out = await self._decode(KV(kv.key, await self._encode(new, info), kv2.mod_revision,
+                                            kv2.create_revision), info)
                 return out, False
+            value = await self._encode(new, info)
             try:
-                kv2 = await self.store.update(kv.key, encode(new, info), kv.mod_revision)
+                kv2 = await self.store.update(kv.key, value, kv.mod_revision)
             except RevisionMismatch:
                 if new_rv:
                     raise errors.conflict(info.plural, info.group, name) from None
                 continue
             except KeyNotFound:
                 raise errors.not_found(info.plural, info.group, name) from None
-            return decode(kv2, info), False
+            return await self._decode(kv2, info), False
         raise errors.conflict(info.plural, info.group, name, "too many concurrent writes")
 
     @staticmethod
@@ -371,7 +457,7 @@ class Registry:
                     kv2 = await self.store.delete(kv.key, kv.mod_revision)
                 except RevisionMismatch:
                     continue
-                out = decode(KV(kv.key, kv.value, kv2.mod_revision, kv2.create_revision), info)
+                out = await self._decode(KV(kv.key, kv.value, kv2.mod_revision, kv2.create_revision), info)
                 return out, True
             now = meta.now()
             if not nmd.get("deletionTimestamp"):
@@ -390,16 +476,17 @@ class Registry:
                     kv2 = await self.store.delete(kv.key, kv.mod_revision)
                 except RevisionMismatch:
                     continue
-                return decode(KV(kv.key, kv.value, kv2.mod_revision, kv2.create_revision), info), True
+                return await self._decode(KV(kv.key, kv.value, kv2.mod_revision, kv2.create_revision), info), True
             if new == obj:
                 return obj, False
             if dry_run:
                 return new, False
+            value = await self._encode(new, info)
             try:
-                kv2 = await self.store.update(kv.key, encode(new, info), kv.mod_revision)
+                kv2 = await self.store.update(kv.key, value, kv.mod_revision)
             except RevisionMismatch:
                 continue
-            return decode(kv2, info), False
+            return await self._decode(kv2, info), False
         raise errors.conflict(info.plural, info.group, name, "too many concurrent writes")
 
     @staticmethod
@@ -438,29 +525,29 @@ class Registry:
         async def events() -> AsyncGenerator[tuple[str, Obj, Obj | None]]:
             try:
                 for kv in kvs:
-                    yield "ADDED", decode(kv, info), None
+                    yield "ADDED", await self._decode(kv, info), None
                 if initial:
                     yield "INITIAL_END", {"metadata": {"resourceVersion": str(rev)}}, None
                 async for ev in w:
-                    obj = shared(ev.kv, info)
+                    obj = await shared(ev.kv, info)
                     if ev.type == "DELETE":
                         yield "DELETED", obj, obj
                     elif ev.prev is None:
                         yield "ADDED", obj, None
                     else:
-                        yield "MODIFIED", obj, shared(ev.prev, info)
+                        yield "MODIFIED", obj, await shared(ev.prev, info)
             finally:
                 w.close()
         return events()
 
-    def _decode_shared(self, kv: KV, info: ResourceInfo) -> Obj:
+    async def _decode_shared(self, kv: KV, info: ResourceInfo) -> Obj:
         """Decode a watched value once for every watcher (like the API server's watch
         cache): each change reaches many watchers, and watchers never modify objects.
         Keyed by apiVersion too: one stored Event is two objects, one per API."""
         k = (kv.key, kv.mod_revision, info.api_version)
         obj = self._watch_objects.get(k)
         if obj is None:
-            obj = decode(kv, info)
+            obj = await self._decode(kv, info)
             self._watch_objects[k] = obj
             if len(self._watch_objects) > 4096:
                 self._watch_objects.popitem(last=False)

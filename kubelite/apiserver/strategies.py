@@ -28,6 +28,13 @@ _GENERATION_KINDS = {"Deployment", "ReplicaSet", "ReplicationController", "Servi
 _GENERATION_TRACKED = {"Deployment", "ReplicaSet", "ReplicationController"}
 _GENERATION_TRACKED |= {"Job", "CronJob"}
 _GENERATION_TRACKED |= {"StatefulSet", "DaemonSet"}
+_GENERATION_TRACKED |= {"NetworkPolicy"}
+_GENERATION_TRACKED |= {"Ingress", "IngressClass"}
+_GENERATION_TRACKED |= {"PodDisruptionBudget"}
+# Admission policies and their bindings count spec changes in metadata.generation; the
+# policy's status.observedGeneration says which generation the server has taken in.
+_POLICY_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+_POLICY_GROUP = "admissionregistration.k8s.io"
 # apps/v1 keeps the old extensions spec.templateGeneration as this annotation: 1 on
 # create, +1 whenever an update changes the pod template (the DaemonSet strategy).
 DS_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
@@ -43,25 +50,48 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
         md["generation"] = 1
         # Go writes an RC's status.replicas even when 0 (no omitempty).
         obj["status"] = {"replicas": 0} if kind == "ReplicationController" else {}
+        if kind == "NetworkPolicy":
+            del obj["status"]  # no status in its type
         if kind == "StatefulSet":
             obj["status"] = {"replicas": 0, "availableReplicas": 0}  # Go writes both without omitempty
+        if kind == "Ingress":
+            obj["status"] = {"loadBalancer": {}}
+        if kind == "IngressClass":
+            obj.pop("status", None)  # IngressClass has no status
         if kind == "DaemonSet":
             obj["status"] = {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
                              "numberReady": 0}
             md["annotations"] = dict(md.get("annotations") or {})
             md["annotations"][DS_TEMPLATE_GENERATION] = "1"
+        if kind == "PodDisruptionBudget":  # Go writes the four counters without omitempty
+            obj["status"] = {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}
     elif kind in _GENERATION_KINDS:
         md.pop("generation", None)
+    elif kind in _POLICY_KINDS and info.group == _POLICY_GROUP:
+        md["generation"] = 1
+        if kind == "ValidatingAdmissionPolicy":
+            obj["status"] = {}
     if kind == "Job" and info.group == "batch":
         _generate_job_selector(obj)
+    if kind == "HorizontalPodAutoscaler" and info.group == "autoscaling":
+        # Create cannot set status; Go writes these counts even when zero.
+        obj["status"] = {"desiredReplicas": 0} if info.version == "v2" else {"currentReplicas": 0,
+                                                                             "desiredReplicas": 0}
     if kind == "Pod":
         status = obj.setdefault("status", {})
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
         if status.get("nominatedNodeName"):
             obj["status"]["nominatedNodeName"] = status["nominatedNodeName"]
-        admit_pod(obj, service_account=service_account)
+        admit_pod(obj, service_account=service_account, priority=False)
     elif kind == "Namespace":
         obj["status"] = {"phase": "Active"}
+    elif kind == "ResourceQuota" and info.group == "":
+        obj["status"] = {}  # the quota controller fills it
+    elif kind == "PersistentVolume" and not info.group:
+        # Upstream's PV strategy: Pending, with the time of that phase.
+        obj["status"] = {"phase": "Pending", "lastPhaseTransitionTime": meta.rfc3339()}
+    elif kind == "PersistentVolumeClaim" and not info.group:
+        obj["status"] = {}
     elif kind == "Service":
         obj["status"] = {"loadBalancer": {}}
     elif kind == "APIService" and info.group == "apiregistration.k8s.io":
@@ -89,6 +119,11 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str)
             new["spec"] = copy.deepcopy(old["spec"])
         else:
             new.pop("spec", None)
+        if kind == "PersistentVolume" and not info.group:
+            # A phase change stamps lastPhaseTransitionTime, as upstream's status strategy.
+            nst, ost = new.get("status") or {}, old.get("status") or {}
+            if nst.get("phase") != ost.get("phase"):
+                new.setdefault("status", {})["lastPhaseTransitionTime"] = meta.rfc3339()
         if kind == "Deployment":
             nmd["labels"] = copy.deepcopy(omd.get("labels")) if omd.get("labels") else None
             if nmd["labels"] is None:
@@ -99,10 +134,19 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str)
             new["status"] = copy.deepcopy(old["status"])
         else:
             new.pop("status", None)
-    if kind in _GENERATION_TRACKED and generation_changed(kind, old, new):
+    policy = kind in _POLICY_KINDS and info.group == _POLICY_GROUP
+    if (kind in _GENERATION_TRACKED and generation_changed(kind, old, new)) or \
+            (policy and _policy_spec_changed(info, new, old)):
         nmd["generation"] = int(omd.get("generation") or 1) + 1
     if kind == "DaemonSet":
         _daemonset_template_generation(new, old)
+
+
+def _policy_spec_changed(info: ResourceInfo, new: Obj, old: Obj) -> bool:
+    """Whether an update changes a policy's (or binding's) spec, compared as stored."""
+    defaulted = copy.deepcopy(new)  # upstream compares decoded, hence defaulted, objects
+    apply_defaults(info.kind, info.api_version, defaulted, create=False)
+    return (defaulted.get("spec") or {}) != (old.get("spec") or {})
 
 
 def _daemonset_template_generation(new: Obj, old: Obj) -> None:

@@ -160,17 +160,23 @@ async def binding(request: web.Request, t: Target) -> web.Response:
 
 
 async def eviction(request: web.Request, t: Target) -> web.Response:
-    """POST pods/NAME/eviction: a delete with the eviction's DeleteOptions."""
+    """POST pods/NAME/eviction: a delete that honours PodDisruptionBudgets (``eviction.evict``)."""
+    from kubelite.apiserver.eviction import evict
     from kubelite.apiserver.verbs import validate_delete_options
     neg.wants(request, tables=False)
     reg = await h.registry_from(request)
+    dry_run = h.dry_run(request)
     body, _ = h.decode_object(request, "policy/v1", "Eviction", await neg.read_body(request))
     md = body.get("metadata") or {}
     if md.get("name") and md["name"] != t.name:
         raise errors.bad_request("name in URL does not match name in Eviction object")
     opts = body.get("deleteOptions") or {}
     validate_delete_options(opts)
-    await reg.delete(PODS, t.namespace, t.name, opts, dry_run=h.dry_run(request))
+    if dry_run:  # the request's dryRun carries over to the delete (propagateDryRun)
+        opts = {**opts, "dryRun": ["All"]}
+    answer = await evict(reg, t.namespace, t.name, opts, dry_run or opts.get("dryRun") == ["All"])
+    if answer is not None:
+        return neg.respond(answer, int(answer["code"]))
     return neg.respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
 
 

@@ -175,6 +175,10 @@ async def patch(request: web.Request, t: Target) -> web.Response:
         h.check_kind(info, body)
         unknown = _typed_apply_body(info, body)
         warnings = h.check_fields(request, body, unknown=unknown) + _apply_duplicates(request, raw)
+        if info.has_status and not sub and isinstance(body, dict) and "status" in body:
+            # Upstream's reset fields: status applied to the main resource is neither written nor
+            # owned, so it cannot conflict with the status writers' fields.
+            body = {k: v for k, v in body.items() if k != "status"}
     elif request.query.get("force"):
         raise errors.bad_request("force: Forbidden: may not be specified for non-apply patch")
     manager = h.manager_name(request)

@@ -62,6 +62,9 @@ class ResourceAPI(Protocol):
     async def create_subresource(self, name: str, namespace: str, subresource: str, body: Obj) -> Obj:
         """POST to a subresource such as binding or eviction."""
 
+    async def get_subresource(self, name: str, namespace: str, subresource: str) -> Obj:
+        """GET a subresource such as scale; raises NotFound when the object does not exist."""
+
     def watch(self, namespace: str = "", *, resource_version: str | None = None, label_selector: str = "",
               field_selector: str = "", timeout_seconds: int | None = None,
               allow_bookmarks: bool = True) -> AsyncIterator[tuple[str, Obj]]:

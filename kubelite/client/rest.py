@@ -56,8 +56,6 @@ class ClientConfig:
     def from_kubeconfig(cls, path: str, user_agent: str = "kubelite") -> ClientConfig:
         """Read the current context of a kubeconfig written by ``kubelite server``."""
         import base64
-        import os
-        import tempfile
 
         with open(path) as f:
             kc = yaml.safe_load(f)
@@ -70,10 +68,7 @@ class ClientConfig:
             if src.get(file_key):
                 return src[file_key]
             if src.get(data_key):
-                fd, p = tempfile.mkstemp(prefix="kubelite-", suffix=".pem")
-                os.write(fd, base64.b64decode(src[data_key]))
-                os.close(fd)
-                return p
+                return _pem_file(base64.b64decode(src[data_key]))
             return None
 
         return cls(
@@ -85,6 +80,32 @@ class ClientConfig:
             insecure=bool(cluster.get("insecure-skip-tls-verify")),
             user_agent=user_agent,
         )
+
+
+_pem_dir: str | None = None
+_pem_files: dict[bytes, str] = {}
+
+
+def _pem_file(data: bytes) -> str:
+    """A file holding ``data`` for ssl's file-only loaders: one per distinct content, in a
+    directory only this user can read, removed when the process exits (keys must not pile up
+    in /tmp)."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+    global _pem_dir
+    path = _pem_files.get(data)
+    if path is not None and os.path.exists(path):
+        return path
+    if _pem_dir is None or not os.path.isdir(_pem_dir):
+        _pem_dir = tempfile.mkdtemp(prefix="kubelite-client-")
+        atexit.register(shutil.rmtree, _pem_dir, True)
+    fd, path = tempfile.mkstemp(dir=_pem_dir, suffix=".pem")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    _pem_files[data] = path
+    return path
 
 
 def _raise_for(status: int, body: bytes, method: str, path: str, retry_after: str | None = None) -> NoReturn:
@@ -200,6 +221,10 @@ class ResourceClient:
     async def get(self, name: str, namespace: str = "") -> Obj:
         """GET one object."""
         return await self.client.request("GET", self.path(namespace, name))
+
+    async def get_subresource(self, name: str, namespace: str, subresource: str) -> Obj:
+        """GET a subresource such as scale or status."""
+        return await self.client.request("GET", self.path(namespace, name, subresource))
 
     async def list(self, namespace: str = "", *, label_selector: str = "", field_selector: str = "",
                    resource_version: str | None = None, limit: int | None = None,

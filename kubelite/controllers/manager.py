@@ -98,6 +98,22 @@ REGISTRY: list[ControllerSpec] = [
                    "statefulset-controller"),
     ControllerSpec("daemonset", _lazy("kubelite.controllers.daemonset", "DaemonSetController"),
                    "daemon-set-controller"),
+    ControllerSpec("disruption", _lazy("kubelite.controllers.disruption", "DisruptionController"),
+                   "disruption-controller"),
+    ControllerSpec("replicationcontroller", _lazy("kubelite.controllers.replicationcontroller", "ReplicationManager"),
+                   "replication-controller"),
+    ControllerSpec("resourcequota", _lazy("kubelite.controllers.resourcequota", "ResourceQuotaController"),
+                   "resourcequota-controller"),
+    ControllerSpec("persistentvolume-binder",
+                   _lazy("kubelite.controllers.persistentvolume", "PersistentVolumeController"),
+                   "persistent-volume-binder"),
+    ControllerSpec("pvc-protection", _lazy("kubelite.controllers.persistentvolume", "PVCProtectionController"),
+                   "pvc-protection-controller"),
+    ControllerSpec("pv-protection", _lazy("kubelite.controllers.persistentvolume", "PVProtectionController"),
+                   "pv-protection-controller"),
+    ControllerSpec("horizontalpodautoscaling",
+                   _lazy("kubelite.controllers.podautoscaler", "HorizontalPodAutoscalerController"),
+                   "horizontal-pod-autoscaler"),
 ]
 
 

@@ -18,10 +18,11 @@ import copy
 import datetime as _dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.resources import PODS, REPLICASETS
+from kubelite.api.resources import PODS, REPLICASETS, ResourceInfo
 from kubelite.client.errors import NotFound, StatusError
 from kubelite.client.events import EventRecorder
 from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
@@ -47,6 +48,25 @@ KIND = "ReplicaSet"
 API_VERSION = "apps/v1"
 
 
+@dataclass(frozen=True)
+class ControlledKind:
+    """What the controller needs to know about the kind it manages (upstream runs this
+    controller for ReplicationControllers too, through an adapter)."""
+
+    info: ResourceInfo
+    kind: str
+    api_version: str
+    name: str                                   # controller, work queue and event source
+    selector: Callable[[Obj], Obj | None]       # the object's selector as a metav1.LabelSelector
+
+
+def _label_selector(obj: Obj) -> Obj | None:
+    return (obj.get("spec") or {}).get("selector")
+
+
+REPLICASET_KIND = ControlledKind(REPLICASETS, KIND, API_VERSION, "replicaset", _label_selector)
+
+
 class ReplicaSetController:
     """Reconciles ReplicaSets against their pods."""
 
@@ -54,18 +74,21 @@ class ReplicaSetController:
 
     def __init__(self, client: APIClient, factory: SharedInformerFactory, *, workers: int = 5,
                  recorder: Recorder | None = None, burst_replicas: int = rsutil.BURST_REPLICAS,
-                 now: Callable[[], _dt.datetime] = meta.now, expectations: Expectations | None = None):
-        self.rs_client = client.resource(REPLICASETS)
+                 now: Callable[[], _dt.datetime] = meta.now, expectations: Expectations | None = None,
+                 kind: ControlledKind = REPLICASET_KIND):
+        self.kind = kind
+        self.name = kind.name
+        self.rs_client = client.resource(kind.info)
         self.pod_client = client.resource(PODS)
-        self.rs_informer = factory.informer(REPLICASETS)
+        self.rs_informer = factory.informer(kind.info)
         self.pod_informer = factory.informer(PODS)
-        self.recorder: Recorder = recorder or EventRecorder(client, "replicaset-controller")
+        self.recorder: Recorder = recorder or EventRecorder(client, f"{kind.name}-controller")
         self.pod_control = PodControl(client, self.recorder)
         self.expectations = expectations or Expectations()
         self.burst_replicas = burst_replicas
         self.workers = workers
         self.now = now
-        self.queue = WorkQueue("replicaset")
+        self.queue = WorkQueue(kind.name)
         self.rs_informer.add_handler(self._add_rs, self._update_rs, self._delete_rs)
         self.pod_informer.add_handler(self._add_pod, self._update_pod, self._delete_pod)
 
@@ -79,7 +102,7 @@ class ReplicaSetController:
 
     # -- event handlers: enqueue only ----------------------------------------------------
     def _resolve(self, namespace: str, ref: Obj) -> Obj | None:
-        if ref.get("kind") != KIND:
+        if ref.get("kind") != self.kind.kind:
             return None
         rs = self.rs_informer.get(f"{namespace}/{ref.get('name')}")
         if rs is None or meta.uid(rs) != ref.get("uid"):
@@ -89,7 +112,7 @@ class ReplicaSetController:
     def _pod_replicasets(self, pod: Obj) -> list[Obj]:
         out = []
         for rs in self.rs_informer.list(meta.namespace(pod)):
-            sel = rs.get("spec", {}).get("selector")
+            sel = self.kind.selector(rs)
             if not sel or not (sel.get("matchLabels") or sel.get("matchExpressions")):
                 continue  # an empty selector matches nothing here
             try:
@@ -174,13 +197,13 @@ class ReplicaSetController:
             self.expectations.delete(key)
             return
         rs = copy.deepcopy(cached)
-        rs.setdefault("kind", KIND)
-        rs.setdefault("apiVersion", API_VERSION)
+        rs.setdefault("kind", self.kind.kind)
+        rs.setdefault("apiVersion", self.kind.api_version)
         need_sync = self.expectations.satisfied(key)
         try:
-            matches = selector_matcher(rs.get("spec", {}).get("selector"))
+            matches = selector_matcher(self.kind.selector(rs))
         except StatusError as e:
-            log.warning("replicaset %s has an invalid selector: %s", key, e.message)
+            log.warning("%s %s has an invalid selector: %s", self.kind.name, key, e.message)
             return
         pods = filter_active_pods(self.pod_informer.list(meta.namespace(rs)))
         pods = await self._claim_pods(rs, matches, pods)
@@ -209,7 +232,7 @@ class ReplicaSetController:
         async def patch(pod: Obj, body: Obj) -> Obj:
             return await self.pod_client.patch(meta.name(pod), body, meta.namespace(pod))
 
-        return await claim(pods, owner=rs, api_version=API_VERSION, kind=KIND,
+        return await claim(pods, owner=rs, api_version=self.kind.api_version, kind=self.kind.kind,
                            matches=lambda p: matches(meta.labels(p)), patch=patch,
                            can_adopt=lambda: can_adopt_check(get_fresh, rs))
 
@@ -221,7 +244,7 @@ class ReplicaSetController:
             n = min(-diff, self.burst_replicas)
             self.expectations.expect_creations(key, n)
             template = rs.get("spec", {}).get("template") or {}
-            ref = meta.new_controller_ref(rs, API_VERSION, KIND)
+            ref = meta.new_controller_ref(rs, self.kind.api_version, self.kind.kind)
 
             async def create_one() -> None:
                 try:
@@ -267,7 +290,7 @@ class ReplicaSetController:
             if oref is None or oref.get("uid") != ref.get("uid"):
                 continue
             try:
-                m = selector_matcher(other.get("spec", {}).get("selector"))
+                m = selector_matcher(self.kind.selector(other))
             except StatusError:
                 continue
             for p in ns_pods:

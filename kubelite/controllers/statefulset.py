@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api import resources as res
-from kubelite.api.resources import CONTROLLERREVISIONS, PODS, STATEFULSETS
+from kubelite.api.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS
 from kubelite.client.errors import AlreadyExists, Conflict, NotFound, StatusError
 from kubelite.client.events import EventRecorder
 from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
@@ -103,6 +102,33 @@ def pod_revision(pod: Obj) -> str:
 def claim_name(template_name: str, sts: Obj, ordinal: int) -> str:
     """The PersistentVolumeClaim of one claim template for one pod."""
     return f"{template_name}-{pod_name(sts, ordinal)}"
+
+
+def retention_policy(sts: Obj) -> tuple[str, str]:
+    """(whenDeleted, whenScaled) of the set, Retain when unset."""
+    p = (sts.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
+    return p.get("whenDeleted") or "Retain", p.get("whenScaled") or "Retain"
+
+
+def claim_owner_refs(sts: Obj, pod: Obj | None, have: list[Obj], *, condemned: bool) -> list[Obj]:
+    """A claim's owner references under the retention policy: the set owns it when it goes
+    with the set (whenDeleted Delete) and the pod is kept; the pod owns it when it goes with
+    a scale-down (whenScaled Delete) and the pod is condemned.  Other owners are kept."""
+    when_deleted, when_scaled = retention_policy(sts)
+    set_ref = meta.new_controller_ref(sts, API_VERSION, KIND)
+    pod_ref = {"apiVersion": "v1", "kind": "Pod", "name": meta.name(pod), "uid": meta.uid(pod)} if pod else None
+    if when_scaled == "Delete" and condemned:
+        want_set, want_pod = False, True
+    else:
+        want_set, want_pod = when_deleted == "Delete", False
+    out = [r for r in have if r.get("uid") not in (meta.uid(sts), pod_ref and pod_ref["uid"])
+           and not (r.get("kind") == KIND and r.get("name") == meta.name(sts))]
+    keep_set = next((r for r in have if r.get("uid") == meta.uid(sts)), None)
+    if want_set:
+        out.append(keep_set or set_ref)
+    if want_pod and pod_ref is not None:
+        out.append(next((r for r in have if r.get("uid") == pod_ref["uid"]), pod_ref))
+    return out
 
 
 def _update_identity(sts: Obj, pod: Obj, ordinal: int) -> None:
@@ -339,6 +365,7 @@ class StatefulSetController:
         self.sts_informer = factory.informer(STATEFULSETS)
         self.pod_informer = factory.informer(PODS)
         self.rev_informer = factory.informer(CONTROLLERREVISIONS)
+        self.pvc_informer = factory.informer(PERSISTENTVOLUMECLAIMS)
         self.history = hist.History(client)
         self.recorder: Recorder = recorder or EventRecorder(client, "statefulset-controller")
         self.workers = workers
@@ -349,7 +376,7 @@ class StatefulSetController:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start the informers, wait for their first list, run workers until ``stop``."""
-        informers = (self.sts_informer, self.pod_informer, self.rev_informer)
+        informers = (self.sts_informer, self.pod_informer, self.rev_informer, self.pvc_informer)
         for inf in informers:
             inf.start()
         await asyncio.gather(*(inf.wait_synced() for inf in informers))
@@ -540,6 +567,10 @@ class StatefulSetController:
 
         if meta.is_deleting(sts):
             return status, None
+        try:
+            await self._retain_claims(sts, [p for p in reps + condemned if is_created(p)])
+        except StatusError as e:
+            return status, e
         monotonic = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
 
         def finish() -> Obj:
@@ -614,26 +645,66 @@ class StatefulSetController:
         return created
 
     async def _create_claims(self, sts: Obj, pod: Obj) -> None:
-        """Create the pod's missing PersistentVolumeClaims, if this server serves them."""
-        info = res.lookup("", "v1", "persistentvolumeclaims")
+        """Create the pod's missing PersistentVolumeClaims (createPersistentVolumeClaims):
+        the template with the set's selector labels, owned as the retention policy says."""
         templates = (sts.get("spec") or {}).get("volumeClaimTemplates") or []
-        if info is None or not templates:
+        if not templates:
             return
-        claims = self.client.resource(info)
+        claims = self.client.resource(PERSISTENTVOLUMECLAIMS)
         o = ordinal_of(pod)
         for t in templates:
             tname = (t.get("metadata") or {}).get("name")
             if not tname:
                 continue
-            body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                    "metadata": {"name": claim_name(tname, sts, o),
-                                 "labels": dict(((sts.get("spec") or {}).get("selector") or {}).get("matchLabels")
-                                                or {})},
+            name = claim_name(tname, sts, o)
+            if self.pvc_informer.get(f"{meta.namespace(sts)}/{name}") is not None:
+                continue
+            tmd = t.get("metadata") or {}
+            labels = dict(tmd.get("labels") or {})
+            labels.update(((sts.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
+            md: Obj = {"name": name, "labels": labels}
+            if tmd.get("annotations"):
+                md["annotations"] = dict(tmd["annotations"])
+            refs = claim_owner_refs(sts, None, [], condemned=not in_ordinal_range(sts, pod))
+            if refs:
+                md["ownerReferences"] = refs
+            body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": md,
                     "spec": copy.deepcopy(t.get("spec") or {})}
             try:
                 await claims.create(body, meta.namespace(sts))
             except AlreadyExists:
                 continue
+            except StatusError as e:
+                self.recorder.event(sts, "Warning", "FailedCreate",
+                                    f"create Claim {name} for Pod {meta.name(pod)} in StatefulSet {meta.name(sts)} "
+                                    f"failed error: {e.message}")
+                raise
+            self.recorder.event(sts, "Normal", "SuccessfulCreate",
+                                f"create Claim {name} Pod {meta.name(pod)} in StatefulSet {meta.name(sts)} success")
+
+    async def _retain_claims(self, sts: Obj, pods: list[Obj]) -> None:
+        """Bring every existing pod's claims' owner references in line with the retention
+        policy (updateClaimOwnerRefForSetAndPod), before any condemned pod is deleted."""
+        claims = self.client.resource(PERSISTENTVOLUMECLAIMS)
+        ns = meta.namespace(sts)
+        for pod in pods:
+            if not meta.uid(pod):
+                continue
+            for t in (sts.get("spec") or {}).get("volumeClaimTemplates") or []:
+                tname = (t.get("metadata") or {}).get("name")
+                cached = self.pvc_informer.get(f"{ns}/{claim_name(tname, sts, ordinal_of(pod))}") if tname else None
+                if cached is None or meta.is_deleting(cached):
+                    continue
+                have = list(cached["metadata"].get("ownerReferences") or [])
+                want = claim_owner_refs(sts, pod, have, condemned=not in_ordinal_range(sts, pod))
+                if want == have:
+                    continue
+                fixed = copy.deepcopy(cached)
+                fixed["metadata"]["ownerReferences"] = want
+                try:
+                    await claims.update(fixed)
+                except (Conflict, NotFound):
+                    self.queue.add_after(meta.key(sts), 1.0)
 
     async def _delete_pod(self, sts: Obj, pod: Obj) -> None:
         name = meta.name(pod)

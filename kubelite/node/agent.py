@@ -28,9 +28,12 @@ from kubelite.client.protocols import SharedInformerFactory
 from kubelite.client.rest import Client
 from kubelite.client.retry import with_retries
 from kubelite.dns.resolvconf import PodDNS
-from kubelite.node import netslot
+from kubelite.images import gc as image_gc
+from kubelite.images.store import GCPolicy
+from kubelite.node import emptydir_eviction, netslot
 from kubelite.node.admission import Admitter
 from kubelite.node.api import AgentAPI, ServingTLS
+from kubelite.node.host import RunningPod
 from kubelite.node.podworker import DRAIN_WAIT_MAX, PodWorker
 from kubelite.node.runtime.base import Runtime
 from kubelite.node.volumes.objects import WatchedObjects
@@ -69,6 +72,8 @@ class AgentOptions:
     offline: bool = False      # --offline; KUBELITE_OFFLINE=1 also makes the node offline
     registry_config: str = ""  # registries.yaml; default DATA_DIR/registries.yaml when it exists
     pod_max_pids: int | None = None  # --pod-max-pids: the pids limit of each pod (oci runtime)
+    image_gc: GCPolicy = field(default_factory=GCPolicy)  # --image-gc-high/low-threshold, --image-minimum-gc-age
+    image_gc_period: float = IMAGE_GC_EVERY
     service_routing: bool = False  # the server's nftables Service path: pod bridges forward (netns.py)
     cluster_dns: list[str] = field(default_factory=list)  # the kubelet's --cluster-dns (kube-dns ClusterIP)
     cluster_domain: str = "cluster.local"                  # the kubelet's --cluster-domain
@@ -235,6 +240,10 @@ class Agent:
             if md.get("namespace") == namespace and md.get("name") == name:
                 return w
         return None
+
+    def running_pods(self) -> list[RunningPod]:
+        """The workers of every pod on this node that has not finished (for the summary)."""
+        return [w for w in self.workers.values() if not w.finished()]
 
     def services_for(self, pod: Obj) -> list[Obj]:
         """Services whose env vars a pod gets: its namespace's, plus `kubernetes` from default."""
@@ -502,15 +511,9 @@ class Agent:
         return out
 
     async def _image_gc_loop(self, stop: asyncio.Event) -> None:
-        """The kubelet's image GC, every IMAGE_GC_EVERY: unused images go when the disk fills."""
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), IMAGE_GC_EVERY)
-            except TimeoutError:
-                try:
-                    await asyncio.to_thread(self.runtime.images.garbage_collect, self.images_in_use())
-                except Exception as e:
-                    log.warning("image garbage collection failed: %s", e)
+        """The kubelet's image GC, every period: unused images go when the disk fills."""
+        await image_gc.run(self.runtime.images, self.opts.image_gc, self.images_in_use, stop,
+                           self.opts.image_gc_period)
 
     async def _status_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -541,7 +544,8 @@ class Agent:
             log.info("removed %d pod sandbox(es) of pods deleted while no agent ran", n)
         loops = [asyncio.create_task(self._lease_loop(stop)), asyncio.create_task(self._status_loop(stop)),
                  asyncio.create_task(self._housekeeping_loop(stop)),
-                 asyncio.create_task(self._image_gc_loop(stop))]
+                 asyncio.create_task(self._image_gc_loop(stop)),
+                 asyncio.create_task(emptydir_eviction.run(lambda: list(self.workers.values()), self.recorder, stop))]
         log.info("node %s ready (agent API on %s:%d, runtime %s)", self.node_name, self.node_ip, self.api_port,
                  self.opts.runtime)
         try:

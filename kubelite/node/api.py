@@ -21,6 +21,7 @@ from aiohttp import web
 
 from kubelite.api import errors
 from kubelite.api.status_http import respond_error
+from kubelite.node import stats
 from kubelite.node.host import PodIndex, RunningPod
 from kubelite.node.runtime import logs as logfiles
 from kubelite.node.runtime.base import ContainerHandle, ExecSession, Runtime, StartError
@@ -76,6 +77,7 @@ class AgentAPI:
         r = self.app.router
         r.add_get("/healthz", _healthz)
         r.add_get("/containerLogs/{ns}/{pod}/{container}", self.logs)
+        r.add_get("/stats/summary", self.stats_summary)
         for verb in ("exec", "attach"):
             r.add_route("*", f"/{verb}/{{ns}}/{{pod}}/{{container}}", self.exec if verb == "exec" else self.attach)
         r.add_route("*", "/portForward/{ns}/{pod}", self.portforward)
@@ -122,6 +124,12 @@ class AgentAPI:
         if w is None:
             raise errors.not_found("pods", "", pod)
         return w
+
+    # -- stats ---------------------------------------------------------------------------
+    async def stats_summary(self, request: web.Request) -> web.Response:
+        """GET /stats/summary: node and container usage (cgroups and /proc are read off the loop)."""
+        doc = await asyncio.to_thread(stats.summary, self.node.node_name, self._runtime, self.node.running_pods())
+        return web.json_response(doc)
 
     # -- logs ----------------------------------------------------------------------------
     async def logs(self, request: web.Request) -> web.StreamResponse:

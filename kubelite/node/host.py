@@ -97,3 +97,10 @@ class PodIndex(Protocol):
 
     def running_pod(self, namespace: str, name: str) -> RunningPod | None:
         """The pod ``namespace/name`` if this node runs it."""
+
+    @property
+    def node_name(self) -> str:
+        """The Node's name."""
+
+    def running_pods(self) -> list[RunningPod]:
+        """Every pod this node runs now (for the resource summary)."""

@@ -59,6 +59,11 @@ IMAGE_BACKOFF = (10.0, 300.0)
 MOUNT_BACKOFF = (0.5, 30.0)      # retries of a failed volume setup (upstream: 0.5 s doubling)
 CRASH_BACKOFF = (10.0, 300.0)
 BACKOFF_RESET = 600.0
+# While a container is being started (its image ready, the runtime creating it) or waits
+# for its declared ports to open, a status change waits up to this long for the next one,
+# so that a container serving at once goes to Running and Ready in one write, not two.
+START_HOLD = 0.25
+PORT_GATE_POLL = (0.005, 0.05)   # first and longest wait between connection attempts
 
 
 class PodWorker:
@@ -79,6 +84,8 @@ class PodWorker:
         self.probers: dict[str, list[Prober]] = {}
         self.start_time = (pod.get("status") or {}).get("startTime") or meta.rfc3339()
         self.dirty = asyncio.Event()
+        self._progress = asyncio.Event()  # any state change (the status writer's hold waits on it)
+        self._creating: set[str] = set()  # containers the runtime is starting right now
         self.terminating = asyncio.Event()
         self.done = asyncio.Event()
         self._image_backoff: dict[str, tuple[float, float, str]] = {}  # image -> (next try, delay, last error)
@@ -91,12 +98,17 @@ class PodWorker:
         self._last_write_error: BaseException | None = None
         self._background: set[asyncio.Task[None]] = set()  # fire-and-forget kills, referenced until done
         self.failure: tuple[str, str] | None = None  # (reason, message) once the node failed the pod
+        self.failure_condition: Obj | None = None  # a condition the failure adds (DisruptionTarget)
         self.deadline = deadline.ActiveDeadline(self._deadline_exceeded)
         self._fail_task: asyncio.Task[None] | None = None
         self.volumes: PodVolumes | None = None
         self._volumes_changed = asyncio.Event()  # a source object, the pod's metadata or a token is due
         self._volume_task: asyncio.Task[None] | None = None
         self._watching = False
+        self._t0 = time.monotonic()  # for the debug log's "+N ms" stamps of the start path
+
+    def _since(self) -> str:
+        return f"+{(time.monotonic() - self._t0) * 1000:.0f} ms"
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -145,6 +157,7 @@ class PodWorker:
 
     def _changed(self) -> None:
         self.dirty.set()
+        self._progress.set()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -163,7 +176,7 @@ class PodWorker:
             if not self.terminating.is_set():
                 t0 = time.monotonic()
                 await self._create_sandbox()
-                log.debug("pod %s: sandbox in %.0f ms", self.key, (time.monotonic() - t0) * 1000)
+                log.debug("pod %s: %s: sandbox in %.0f ms", self.key, self._since(), (time.monotonic() - t0) * 1000)
             if self.sandbox and not self.terminating.is_set() and await self._mount_volumes():
                 ok = await self._run_init_containers()
                 if ok:
@@ -386,9 +399,11 @@ class PodWorker:
             cs.last_state = {"terminated": cs.terminated}
         if restart:
             cs.restart_count += 1
+        self._creating.add(cs.name)
         try:
             handle = await self.host.runtime.start_container(self._sandbox, self.pod, spec, info, env, mounts)
         except StartError as e:
+            self._creating.discard(cs.name)
             if e.reason == "CreateContainerConfigError":  # refused before creation: waiting, as upstream
                 if restart:
                     cs.restart_count -= 1
@@ -404,8 +419,9 @@ class PodWorker:
             self._changed()
             self._event(WARNING, "Failed", f"Error: {e}", cs.name)
             return e.exit_code
+        self._creating.discard(cs.name)
         self.handles[cs.name] = handle
-        log.debug("pod %s: container %s started", self.key, cs.name)
+        log.debug("pod %s: %s: container %s started", self.key, self._since(), cs.name)
         cs.container_id = f"kubelite://{handle.id}"
         cs.state = {"running": {"startedAt": meta.rfc3339(handle.started_at)}}
         self._event(NORMAL, "Created", f"Created container {cs.name}", cs.name)
@@ -554,6 +570,7 @@ class PodWorker:
     async def _port_gate(self, cs: ContainerStatus, ports: list[int]) -> None:
         """Mark the container Ready once every declared TCP port accepts a connection."""
         pending = list(ports)
+        delay = PORT_GATE_POLL[0]
         while pending and cs.name in self.handles and not self.terminating.is_set():
             port = pending[0]
             try:
@@ -562,8 +579,12 @@ class PodWorker:
                 pending.pop(0)
                 continue
             except (TimeoutError, OSError):
-                await asyncio.sleep(0.02)
+                # Most servers listen within milliseconds of starting; slow ones are polled
+                # less often.
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, PORT_GATE_POLL[1])
         if not pending and cs.name in self.handles and not self.terminating.is_set():
+            log.debug("pod %s: %s: container %s accepts connections on %s", self.key, self._since(), cs.name, ports)
             cs.ready = True
             self._changed()
 
@@ -582,6 +603,10 @@ class PodWorker:
         if gate is not None:
             gate.cancel()
 
+    def volume_path(self, name: str) -> str | None:
+        """Where the pod's volume `name` is on the node, once set up."""
+        return self.volumes.paths.get(name) if self.volumes is not None else None
+
     # -- the node ends the pod ----------------------------------------------------------------
     def _halted(self) -> bool:
         return self.terminating.is_set() or self.failure is not None
@@ -598,13 +623,17 @@ class PodWorker:
         self._event(NORMAL, deadline.REASON, deadline.MESSAGE)
         self._fail_task = asyncio.get_running_loop().create_task(self.fail(deadline.REASON, deadline.MESSAGE))
 
-    async def fail(self, reason: str, message: str) -> None:
-        """Fail the pod on this node for good: phase Failed with reason/message, containers stopped."""
+    async def fail(self, reason: str, message: str, *, grace: float | None = None,
+                   condition: Obj | None = None) -> None:
+        """Fail the pod on this node for good: phase Failed with reason/message (and a pod
+        `condition`, e.g. DisruptionTarget), containers stopped within `grace` (default the pod's)."""
         if self._halted():
             return
         self.failure = (reason, message)
+        self.failure_condition = condition
         self._changed()
-        grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
+        if grace is None:
+            grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
         await self._stop_all(grace)
         # Loops waiting on a container see its exit and return; ones pulling or backing off are ended.
         if self._container_tasks:
@@ -668,6 +697,9 @@ class PodWorker:
         if self.failure is not None:
             st["phase"] = "Failed"
             st["reason"], st["message"] = self.failure
+            if self.failure_condition is not None:
+                cond = self.failure_condition
+                st["conditions"] = [c for c in st.get("conditions") or [] if c.get("type") != cond["type"]] + [cond]
         return st
 
     async def _flush_status(self) -> bool:
@@ -677,7 +709,10 @@ class PodWorker:
         if st == self._sent:
             return True
         try:
+            t0 = time.monotonic()
             await self.host.write_status(self.pod, st)
+            log.debug("pod %s: %s: status %s (ready %s) written in %.0f ms", self.key, self._since(), st.get("phase"),
+                      all(c.ready for c in self.main), (time.monotonic() - t0) * 1000)
             self._sent = st
         except NotFound:
             pass  # the pod is gone; its deletion reaches the agent as a watch event
@@ -692,10 +727,31 @@ class PodWorker:
             return False
         return True
 
+    def _starting(self) -> bool:
+        """Whether a container is being created or waits for its ports (the pod's next change is near)."""
+        if self._halted():
+            return False
+        if any(not t.done() for t in self._gates.values()):
+            return True
+        return any(c.name in self._creating and (c.state.get("waiting") or {}).get("reason") == "ContainerCreating"
+                   for c in self.init + self.main)
+
+    async def _hold_while_starting(self) -> None:
+        """Let the changes of a start that is under way gather, for at most START_HOLD."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_HOLD
+        while self._starting() and (left := deadline - loop.time()) > 0:
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), left)
+            except TimeoutError:
+                return
+
     async def _status_writer(self) -> None:
         failures = 0
         while not self.done.is_set():
             await self.dirty.wait()
+            await self._hold_while_starting()
             if await self._flush_status():
                 failures = 0
                 await asyncio.sleep(0.01)  # coalesce bursts of changes into one write

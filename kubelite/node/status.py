@@ -120,6 +120,10 @@ def conditions(pod: Obj, init: list[ContainerStatus], main: list[ContainerStatus
     for c in out:
         if c.get("reason") == "PodCompleted":
             c.pop("message", None)
+    # Conditions the kubelet does not own (DisruptionTarget, readiness gates' types…) are
+    # kept as the API has them, as upstream's status manager does.
+    owned = {c["type"] for c in out}
+    out += [c for t, c in prev.items() if t not in owned]
     return out
 
 

@@ -126,6 +126,13 @@ def _conflict(cidr: str, me: str, *, owned_too: bool) -> tuple[str, str, bool] |
     return None
 
 
+def _net(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return None
+
+
 def _claim(cidr: str, me: str) -> int:
     os.makedirs(LOCK_DIR, exist_ok=True)
     fd = os.open(_lock_path(cidr), os.O_RDWR | os.O_CREAT, 0o644)
@@ -199,19 +206,23 @@ def _claim_free_block(me: str) -> tuple[int, str]:
     # Blocks nobody ever took come first, then those whose data directory is gone, and only
     # then blocks that a stopped server will want back: that server then finds its range
     # taken and says so at start, so such blocks are the last resort.
+    # The lock directory is read once: reading it again for each of the 256 blocks made
+    # every start take seconds on a machine with many old locks (the flock of _claim settles races).
+    holders = _holders(me)
     owners: dict[str, tuple[str, bool]] = {}
-    for other, owner, live in _holders(me):
+    for other, owner, live in holders:
         owners[other] = (owner, live)
+    live_nets = [n for n in (_net(other) for other, _, live in holders if live) if n is not None]
     candidates = []
-    for i, block in enumerate(ipaddress.ip_network(LOOPBACK_SUPERNET).subnets(new_prefix=BLOCK_PREFIX)):
+    for i, block in enumerate(ipaddress.IPv4Network(LOOPBACK_SUPERNET).subnets(new_prefix=BLOCK_PREFIX)):
         owner, live = owners.get(str(block), ("", False))
-        if live or _conflict(str(block), me, owned_too=False) is not None:
+        if live or any(block.overlaps(n) for n in live_nets):
             continue
         rank = 0 if not owner else (2 if os.path.isdir(owner) else 1)
         candidates.append((rank, i, str(block)))
-    for _, _, block in sorted(candidates):
+    for _, _, cidr in sorted(candidates):
         try:
-            return _claim(block, me), block
+            return _claim(cidr, me), cidr
         except RangeError:
             continue
     raise RangeError(f"every service range in {LOOPBACK_SUPERNET} is held by a running kubelite server; "

@@ -15,14 +15,16 @@ import time
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.resources import NODES, PODS
+from kubelite.api.resources import NODES, PERSISTENTVOLUMECLAIMS, PODS
 from kubelite.client.errors import Conflict, NotFound, StatusError
 from kubelite.client.events import NORMAL, WARNING, EventRecorder
 from kubelite.client.informer import InformerFactory
 from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.scheduler.cache import SchedulerCache, bound_node, is_active
-from kubelite.scheduler.plugins import FILTERS, UNRESOLVABLE, NodeInfo, failure_message, score
+from kubelite.scheduler.plugins import FILTERS, UNRESOLVABLE, NodeInfo, failure_message, node_unschedulable, score
+from kubelite.scheduler.priorityqueue import PriorityWorkQueue
+from kubelite.scheduler.volumebinding import VolumeBinding
 
 log = logging.getLogger("kubelite.scheduler")
 Obj = dict[str, Any]
@@ -44,7 +46,7 @@ class Scheduler:
         self.factory: SharedInformerFactory = factory or InformerFactory(client)
         self.pods = self.factory.informer(PODS)
         self.nodes = self.factory.informer(NODES)
-        self.queue = WorkQueue("scheduler", base_delay=1.0, max_delay=10.0)
+        self.queue: WorkQueue = PriorityWorkQueue("scheduler", self._priority, base_delay=1.0, max_delay=10.0)
         self.recorder: Recorder = recorder or EventRecorder(client, SCHEDULER_NAME)
         self._pods_api = client.resource(PODS)
         # Active pods per node with running totals, fed by the pod informer and our own
@@ -52,7 +54,20 @@ class Scheduler:
         self.cache = cache or SchedulerCache()
         self._unschedulable: set[str] = set()
         self.pods.add_handler(self._on_pod, lambda old, new: self._on_pod(new), self._on_pod_delete)
+        # Pods with claims: placed only once their claims are bound (see volumebinding.py).
+        self.volume_binding = VolumeBinding(self.factory, client.resource(PERSISTENTVOLUMECLAIMS))
+        self._waiting_volumes: set[str] = set()
+        self.volume_binding.claims.add_handler(lambda c: self._claims_changed(),
+                                               lambda o, c: self._claims_changed(), None)
         self.nodes.add_handler(lambda n: self._retry_all(), lambda o, n: self._retry_all(), None)
+
+    def _priority(self, key: str) -> int:
+        """A queued pod's spec.priority (0 when unknown)."""
+        pod = self.pods.get(key)
+        try:
+            return int(((pod or {}).get("spec") or {}).get("priority") or 0)
+        except (TypeError, ValueError):
+            return 0
 
     def _ours(self, pod: Obj) -> bool:
         spec = pod.get("spec") or {}
@@ -68,6 +83,11 @@ class Scheduler:
         self.cache.on_pod_deleted(pod)
         if bound_node(pod):
             self._retry_all()  # freed capacity
+
+    def _claims_changed(self) -> None:
+        for k in list(self._waiting_volumes):
+            self.queue.add(k)
+        self._retry_all()
 
     def _retry_all(self) -> None:
         for k in list(self._unschedulable):
@@ -88,8 +108,20 @@ class Scheduler:
         feasible: list[NodeInfo] = []
         reasons: dict[str, int] = {}
         preemptible = 0
+        with_claims = self.volume_binding.uses_claims(pod)
+        pre = self.volume_binding.prefilter(pod) if with_claims and nodes else None
+        if pre is not None:
+            # A PreFilter failure names no nodes: upstream prints it without counts.
+            msg = failure_message(len(nodes), {}, 0).replace(" nodes are available.", f" nodes are available: {pre}.", 1)
+            self._unschedulable.add(key)
+            self.recorder.event(pod, WARNING, "FailedScheduling", msg)
+            await self._mark_unschedulable(pod, msg)
+            self.queue.add_rate_limited(key)
+            return
         for n in nodes:
             failed = next(((f, r) for f in FILTERS if (r := f(n, pod)) is not None), None)
+            if failed is None and with_claims and (why := self.volume_binding.filter(n.node, pod)) is not None:
+                failed = (node_unschedulable, why)  # volume conflicts are unresolvable too
             if failed is None:
                 feasible.append(n)
             else:
@@ -104,6 +136,15 @@ class Scheduler:
             return
         best = max(feasible, key=lambda n: (score(n, pod), n.name))
         self._unschedulable.discard(key)
+        if with_claims:
+            try:
+                ready = await self.volume_binding.reserve(pod, best.name)
+            except NotFound:
+                ready = False
+            if not ready:
+                self._waiting_volumes.add(key)  # a claim change brings it back
+                return
+            self._waiting_volumes.discard(key)
         ns, name = meta.namespace(pod), meta.name(pod)
         binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": ns},
                    "target": {"apiVersion": "v1", "kind": "Node", "name": best.name}}

@@ -251,6 +251,54 @@ class SqliteStore(Store):
             self._history.popleft()
         self._hist_start = self._history[0].revision if self._history else self._rev + 1
 
+    # -- test fixtures: back to a saved state ---------------------------------------------
+    def snapshot(self) -> dict[str, KV]:
+        """The live keys now, for a later ``restore`` (kept in memory only)."""
+        return dict(self._live)
+
+    async def restore(self, saved: dict[str, KV]) -> int:
+        """Make the live state ``saved`` again in one transaction; returns the new revision.
+
+        Revisions only grow: every key that differs gets a new row (a tombstone, or the
+        saved value as a create or update), so no resourceVersion is ever handed out
+        twice.  History up to the new revision is then compacted and every open watch
+        closed, so clients re-watch, get 410 Expired and re-list the restored state.
+        """
+        before = self._rev
+        live: dict[str, KV] = {}
+        self._db.execute("BEGIN")
+        try:
+            for key, cur in self._live.items():
+                old = saved.get(key)
+                if old is None:
+                    self._append(key, True, cur.create_revision, cur.mod_revision, cur.value)
+                elif old.mod_revision == cur.mod_revision:
+                    live[key] = cur
+                else:
+                    rid = self._append(key, False, cur.create_revision, cur.mod_revision, old.value)
+                    live[key] = KV(key, old.value, rid, cur.create_revision)
+            for key, old in saved.items():
+                if key not in self._live:
+                    rid = self._append(key, False, 0, 0, old.value)
+                    self._db.execute("UPDATE kine SET create_revision = ? WHERE id = ?", (rid, rid))
+                    live[key] = KV(key, old.value, rid, rid)
+            self._db.execute("DELETE FROM kine WHERE id NOT IN (SELECT MAX(id) FROM kine GROUP BY name)")
+            self._db.execute("DELETE FROM kine WHERE deleted = 1")
+            self._db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('compact_rev', ?)", (self._rev,))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rev = before
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        self._live = live
+        self._history.clear()
+        self._compact_rev = self._rev
+        self._hist_start = self._rev + 1
+        for w in list(self._watchers):
+            w.close()
+        return self._rev
+
     async def close(self) -> None:
         for w in list(self._watchers):
             w.close()

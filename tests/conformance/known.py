@@ -20,6 +20,10 @@ KNOWN: dict[str, dict[str, str]] = {
     "test_should_patch_with_each_patch_type[strategic]": {
         "conformance.kubelite.example.com/v1/widgets": "as upstream: strategic merge patch is 415 for custom "
                                                        "resources"},
+    "test_get_of_a_missing_object_is_not_found": {
+        "metrics.k8s.io/v1beta1/nodes": "as upstream (metrics-server): the NotFound names the resource nodemetrics",
+        "metrics.k8s.io/v1beta1/pods": "as upstream (metrics-server): the NotFound names the resource podmetrics "
+                                       "and the pod as namespace/name"},
     "test_create_with_generate_name": {
         "apiextensions.k8s.io/v1/customresourcedefinitions": "as upstream: a CRD's name must be <plural>.<group>, "
                                                              "which a generated name never is",

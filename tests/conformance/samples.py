@@ -127,6 +127,20 @@ def _crd(name: str, ns: str) -> Obj:
         "versions": _crd_versions("a conformance sample")})
 
 
+def _webhook_configuration(kind: str) -> Callable[[str, str], Obj]:
+    """A webhook configuration whose webhook matches nothing the suite writes."""
+    def make(name: str, ns: str) -> Obj:
+        hook: Obj = {"name": "never.conformance.kubelite.example.com", "sideEffects": "None",
+                     "admissionReviewVersions": ["v1"], "failurePolicy": "Ignore",
+                     "clientConfig": {"url": "https://127.0.0.1:9/never"},
+                     # scope given: a defaulted field in this atomic list would make a second
+                     # applier of the same manifest conflict with the first.
+                     "rules": [{"operations": ["CREATE"], "apiGroups": [CRD_GROUP], "apiVersions": ["v1"],
+                                "resources": ["nothings"], "scope": "*"}]}
+        return _obj("admissionregistration.k8s.io/v1", kind, name, webhooks=[hook])
+    return make
+
+
 SAMPLES: dict[str, Sample] = {
     "v1/bindings": Sample(_binding, prereqs=lambda n, ns: [_pod(n, ns)]),
     "v1/configmaps": Sample(lambda n, ns: _obj("v1", "ConfigMap", n, data={"key": "value"})),
@@ -187,12 +201,22 @@ SAMPLES: dict[str, Sample] = {
                                   "spec": {**_pod_spec(), "restartPolicy": "OnFailure"}}}}}),
         spec_change={"spec": {"schedule": "0 0 2 1 *"}},
         status_change={"lastScheduleTime": NOW}),
+    "scheduling.k8s.io/v1/priorityclasses": Sample(
+        lambda n, ns: _obj("scheduling.k8s.io/v1", "PriorityClass", n, value=1000, description="conformance")),
     "coordination.k8s.io/v1/leases": Sample(lambda n, ns: _obj("coordination.k8s.io/v1", "Lease", n, spec={
         "holderIdentity": "conformance", "leaseDurationSeconds": 15, "acquireTime": NOW_MICRO, "renewTime": NOW_MICRO})),
     "discovery.k8s.io/v1/endpointslices": Sample(lambda n, ns: _obj(
         "discovery.k8s.io/v1", "EndpointSlice", n, addressType="IPv4",
         endpoints=[{"addresses": ["192.0.2.30"], "conditions": {"ready": True}}],
         ports=[{"name": "http", "port": 80, "protocol": "TCP"}])),
+    "networking.k8s.io/v1/ingresses": Sample(lambda n, ns: _obj("networking.k8s.io/v1", "Ingress", n, spec={
+        "ingressClassName": "conformance", "rules": [{"host": "conformance.example.com", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}),
+        spec_change={"spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 8080}}}}},
+        status_change={"loadBalancer": {"ingress": [{"ip": "192.0.2.40"}]}}),
+    "networking.k8s.io/v1/ingressclasses": Sample(lambda n, ns: _obj(
+        "networking.k8s.io/v1", "IngressClass", n, spec={"controller": "conformance.example.com/ingress"}),
+        spec_change={"spec": {"parameters": {"kind": "Config", "name": "c", "apiGroup": "conformance.example.com"}}}),
     "events.k8s.io/v1/events": Sample(_events_v1_event, garbage_collected=False),
     "rbac.authorization.k8s.io/v1/roles": Sample(lambda n, ns: _obj(RBAC, "Role", n, rules=[_RULE])),
     "rbac.authorization.k8s.io/v1/clusterroles": Sample(lambda n, ns: _obj(RBAC, "ClusterRole", n, rules=[_RULE])),
@@ -220,6 +244,21 @@ SAMPLES: dict[str, Sample] = {
         "authentication.k8s.io/v1", "SelfSubjectReview", n), garbage_collected=False),
     "authentication.k8s.io/v1/tokenreviews": Sample(lambda n, ns: _obj(
         "authentication.k8s.io/v1", "TokenReview", n, spec={"token": "not-a-valid-token"}), garbage_collected=False),
+    # Classes nothing provides: the samples neither bind nor get provisioned.
+    "v1/persistentvolumes": Sample(
+        lambda n, ns: _obj("v1", "PersistentVolume", n, spec={
+            "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "kubelite-conformance-none", "hostPath": {"path": "/tmp/kubelite-conformance"}}),
+        spec_change={"spec": {"mountOptions": ["ro"]}},
+        status_change={"phase": "Failed", "reason": "Tested", "message": "tested"}),
+    "v1/persistentvolumeclaims": Sample(
+        lambda n, ns: _obj("v1", "PersistentVolumeClaim", n, spec={
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+            "storageClassName": "kubelite-conformance-none"}),
+        status_change={"conditions": [{"type": "Tested", "status": "True", "lastTransitionTime": NOW}]}),
+    "storage.k8s.io/v1/storageclasses": Sample(lambda n, ns: _obj(
+        "storage.k8s.io/v1", "StorageClass", n, provisioner="example.com/conformance",
+        parameters={"kind": "none"})),
     "apps/v1/statefulsets": Sample(
         lambda n, ns: _obj("apps/v1", "StatefulSet", n, spec={"replicas": 0, "serviceName": n,
                                                           "selector": {"matchLabels": {"app": n}},
@@ -236,14 +275,63 @@ SAMPLES: dict[str, Sample] = {
         status_change={"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
                        "numberReady": 0, "conditions": [
                            {"type": "Tested", "status": "True", "lastTransitionTime": NOW, "reason": "Tested"}]}),
+    "autoscaling/v2/horizontalpodautoscalers": Sample(
+        lambda n, ns: _obj("autoscaling/v2", "HorizontalPodAutoscaler", n, spec={
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": n},
+            "minReplicas": 1, "maxReplicas": 3}),
+        spec_change={"spec": {"maxReplicas": 4}},
+        status_change={"currentReplicas": 2, "desiredReplicas": 2}),
+    "autoscaling/v1/horizontalpodautoscalers": Sample(
+        lambda n, ns: _obj("autoscaling/v1", "HorizontalPodAutoscaler", n, spec={
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": n},
+            "minReplicas": 1, "maxReplicas": 3, "targetCPUUtilizationPercentage": 50}),
+        spec_change={"spec": {"maxReplicas": 4}},
+        status_change={"currentReplicas": 2, "desiredReplicas": 2}),
+    # Read-only views of usage (never created): the samples only name their shape.
+    "metrics.k8s.io/v1beta1/nodes": Sample(
+        lambda n, ns: _obj("metrics.k8s.io/v1beta1", "NodeMetrics", n, timestamp=NOW, window="15s",
+                           usage={"cpu": "0", "memory": "0"}), garbage_collected=False),
+    "metrics.k8s.io/v1beta1/pods": Sample(
+        lambda n, ns: _obj("metrics.k8s.io/v1beta1", "PodMetrics", n, timestamp=NOW, window="15s", containers=[]),
+        garbage_collected=False),
+    "policy/v1/poddisruptionbudgets": Sample(
+        lambda n, ns: _obj("policy/v1", "PodDisruptionBudget", n,
+                           spec={"minAvailable": 1, "selector": {"matchLabels": {"app": n}}}),
+        spec_change={"spec": {"minAvailable": 2}},
+        # The disruption controller keeps conditions of other types, so this one stays.
+        status_change={"conditions": [_condition("Tested")]}),
     "apiextensions.k8s.io/v1/customresourcedefinitions": Sample(
         _crd, spec_change={"spec": {"versions": _crd_versions("changed by a test")}},
         status_change={"conditions": [_condition("Tested")]},
         name_suffix="." + CRD_GROUP),
+    "admissionregistration.k8s.io/v1/mutatingwebhookconfigurations": Sample(
+        _webhook_configuration("MutatingWebhookConfiguration")),
+    "admissionregistration.k8s.io/v1/validatingwebhookconfigurations": Sample(
+        _webhook_configuration("ValidatingWebhookConfiguration")),
+    "admissionregistration.k8s.io/v1/validatingadmissionpolicies": Sample(
+        lambda n, ns: _obj("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", n, spec={
+            "failurePolicy": "Ignore", "validations": [{"expression": "true"}],
+            "matchConstraints": {"resourceRules": [{"operations": ["CREATE"], "apiGroups": [CRD_GROUP],
+                                                    "apiVersions": ["v1"], "resources": ["nothings"], "scope": "*"}]}}),
+        spec_change={"spec": {"validations": [{"expression": "1 == 1"}]}},
+        status_change={"observedGeneration": 5}),
+    "admissionregistration.k8s.io/v1/validatingadmissionpolicybindings": Sample(
+        lambda n, ns: _obj("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", n, spec={
+            "policyName": "no-such-policy.example.com", "validationActions": ["Deny"]}),
+        spec_change={"spec": {"validationActions": ["Warn"]}}),
     f"{CRD_GROUP}/v1/widgets": Sample(
         lambda n, ns: _obj(f"{CRD_GROUP}/v1", "Widget", n, spec={"replicas": 1, "color": "blue"}),
         spec_change={"spec": {"color": "red"}},
         status_change={"replicas": 1, "conditions": [_condition("Tested")]}),
+    "networking.k8s.io/v1/networkpolicies": Sample(
+        lambda n, ns: _obj("networking.k8s.io/v1", "NetworkPolicy", n, spec={
+            "podSelector": {"matchLabels": {"app": n}},
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}},
+                                  {"ipBlock": {"cidr": "192.0.2.0/24", "except": ["192.0.2.128/25"]}}],
+                         "ports": [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": "http"}]}],
+            "egress": [{"to": [{"namespaceSelector": {}}], "ports": [{"port": 53, "endPort": 54, "protocol": "UDP"}]}],
+            "policyTypes": ["Ingress", "Egress"]}),
+        spec_change={"spec": {"policyTypes": ["Ingress"], "egress": None}}),
     # An APIService's name is version.group: the suite's names give both (obj-<token>.<group>).
     "apiregistration.k8s.io/v1/apiservices": Sample(
         lambda n, ns: _obj("apiregistration.k8s.io/v1", "APIService", n, spec={

@@ -50,6 +50,18 @@ def is_deleted(name: str):
     return lambda e: e["type"] == "DELETED" and e["object"]["metadata"]["name"] == name
 
 
+def all_deleted(*names: str):
+    """Predicate: true at the DELETED event of the last of ``names`` still to go (a kind with
+    a finalizer that a controller removes may delete them in another order)."""
+    pending = set(names)
+
+    def pred(e) -> bool:
+        if e["type"] == "DELETED":
+            pending.discard(e["object"]["metadata"]["name"])
+        return not pending
+    return pred
+
+
 @pytest.mark.verbs("create", "patch", "delete", "watch")
 def test_should_be_able_to_start_watching_from_a_specific_resource_version(kit):
     name = kit.name()
@@ -79,9 +91,9 @@ def test_should_observe_add_update_and_delete_watch_notifications(kit):
         kit.create(b, labels={"group": "b"})
         annotate(kit, a, "1")
         kit.api.delete(kit.res, kit.ns, b)
-        kit.api.delete(kit.res, kit.ns, a)  # last: every event of b precedes it
+        kit.api.delete(kit.res, kit.ns, a)
         seen_a = events_until(watch_a, is_deleted(a))
-        seen_ab = events_until(watch_ab, is_deleted(a))
+        seen_ab = events_until(watch_ab, all_deleted(a, b))
     assert {e["object"]["metadata"]["name"] for e in seen_a} == {a}
     types_a = [e["type"] for e in seen_a]
     assert types_a[0] == "ADDED" and types_a[-1] == "DELETED" and "MODIFIED" in types_a
@@ -156,7 +168,9 @@ def test_watch_bookmarks_carry_only_a_resource_version(api: Api, resources: dict
             continue
         # One name per resource: v1 and events.k8s.io/v1 Events are one resource, so the
         # same name in both would collide.
-        name = f"bm-{ns}"[:60] if not r.namespaced else f"bm-{r.group.replace('.', '-') or 'core'}-{r.plural}"
+        # HPAs are one resource in two versions too: the version keeps their names apart.
+        name = f"bm-{ns}"[:60] if not r.namespaced else \
+            f"bm-{r.group.replace('.', '-') or 'core'}-{r.plural}-{r.version}"
         name += SAMPLES[r.id].name_suffix
         start = api.list(r, ns, labelSelector=f"{LABEL}={ns}")["metadata"]["resourceVersion"]
         w = api.watch(r, ns, timeout=3, resourceVersion=start, allowWatchBookmarks="true",

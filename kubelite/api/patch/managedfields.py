@@ -153,13 +153,14 @@ def take_ownership(managed: Managed, taker_key: tuple, cmp: fs.Comparison,
 
 
 def record_update(managed: Managed, old: dict, new: dict, *, manager: str, api_version: str,
-                  now: str | None, subresource: str = "") -> None:
-    """Give ``manager`` (operation Update) the paths that changed from old to new."""
+                  now: str | None, subresource: str = "", reset: frozenset[str] = frozenset()) -> None:
+    """Give ``manager`` (operation Update) the paths that changed from old to new, except under
+    the top-level fields in ``reset`` (written by the server's strategy, not by this writer)."""
     schema = schema_of(new)
     cmp = fs.compare(without_meta(old), without_meta(new), schema)
     current = ("", "current-operation", "", "")
     take_ownership(managed, current, cmp)
-    taken = (cmp.modified | cmp.added) - STRIPPED
+    taken = {p for p in (cmp.modified | cmp.added) - STRIPPED if not (p and p[0][0] == "f" and p[0][1] in reset)}
     if not taken:
         return
     entry = Entry(manager or "unknown", "Update", api_version, subresource)
@@ -197,7 +198,8 @@ def cap_update_managers(managed: Managed, limit: int = MAX_UPDATE_MANAGERS) -> N
 
 
 def update_managed_fields(old: dict | None, new: dict, *, manager: str, operation: str = "Update",
-                          api_version: str, now: str, subresource: str = "") -> None:
+                          api_version: str, now: str, subresource: str = "",
+                          reset: frozenset[str] = frozenset()) -> None:
     """Record an Update (create/update/patch) in ``new``'s metadata.managedFields, in place."""
     if operation != "Update":
         raise ValueError("update_managed_fields records Update operations; use apply_patch for Apply")
@@ -221,7 +223,7 @@ def update_managed_fields(old: dict | None, new: dict, *, manager: str, operatio
     base = old if old is not None else zero_object(new.get("kind", ""), new.get("apiVersion", ""))
     try:
         record_update(managed, base, new, manager=manager, api_version=api_version, now=now,
-                      subresource=subresource)
+                      subresource=subresource, reset=reset)
     except fs.KeyError_:
         if old_entries:  # keep the live entries rather than write wrong ones
             meta["managedFields"] = old_entries

@@ -237,6 +237,25 @@ ROLE = _kind(rules=_ATOMIC_LIST)
 CLUSTER_ROLE = _kind(rules=_ATOMIC_LIST, aggregationRule=Struct({"clusterRoleSelectors": _ATOMIC_LIST}))
 ROLE_BINDING = _kind(subjects=ListOf(Struct(atomic=True)), roleRef=Struct(atomic=True))
 
+# Admission webhooks: webhooks and their matchConditions merge by name, rules are atomic.
+WEBHOOK_CONFIGURATION = _kind(webhooks=merge_list(Struct({
+    "rules": atomic_list(), "admissionReviewVersions": atomic_list(),
+    "namespaceSelector": LABEL_SELECTOR, "objectSelector": LABEL_SELECTOR,
+    "matchConditions": merge_list(None, "name")}), "name"))
+_HPA_RULES = Struct({"policies": atomic_list()})
+HPA_V2 = _kind(spec=Struct({"metrics": atomic_list(),
+                            "behavior": Struct({"scaleUp": _HPA_RULES, "scaleDown": _HPA_RULES})}),
+               status=Struct({"currentMetrics": atomic_list(), "conditions": CONDITIONS}))
+# Storage: access modes, mount options and topologies are atomic lists; claim conditions
+# merge by type.
+PERSISTENT_VOLUME = _kind(spec=Struct({"accessModes": atomic_list(), "claimRef": OBJECT_REFERENCE,
+                                       "mountOptions": atomic_list(), "capacity": RESOURCE_LIST,
+                                       "nodeAffinity": Struct({"required": NODE_SELECTOR})}))
+PERSISTENT_VOLUME_CLAIM = _kind(
+    spec=Struct({"accessModes": atomic_list(), "selector": LABEL_SELECTOR}),
+    status=Struct({"accessModes": atomic_list(), "conditions": CONDITIONS, "capacity": RESOURCE_LIST}))
+STORAGE_CLASS = _kind(mountOptions=atomic_list(), allowedTopologies=atomic_list(), parameters=STRING_MAP)
+
 SCHEMAS: dict[tuple[str, str], Struct] = {
     ("v1", "Pod"): POD,
     ("v1", "Service"): SERVICE,
@@ -259,15 +278,37 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
     ("apps/v1", "ControllerRevision"): GENERIC,
     ("discovery.k8s.io/v1", "EndpointSlice"): ENDPOINT_SLICE,
     ("coordination.k8s.io/v1", "Lease"): GENERIC,
+    # Every Ingress list is atomic (+listType=atomic): no strategic merge keys.
+    ("networking.k8s.io/v1", "Ingress"): GENERIC,
+    ("networking.k8s.io/v1", "IngressClass"): GENERIC,
     ("events.k8s.io/v1", "Event"): EVENT,
     ("autoscaling/v1", "Scale"): GENERIC,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): HPA_V2,
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): GENERIC,
     ("policy/v1", "Eviction"): GENERIC,
+    ("networking.k8s.io/v1", "NetworkPolicy"): GENERIC,
+    ("policy/v1", "PodDisruptionBudget"): _kind(spec=Struct({"selector": LABEL_SELECTOR}),
+                                                status=Struct({"conditions": CONDITIONS})),
     ("rbac.authorization.k8s.io/v1", "Role"): ROLE,
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): CLUSTER_ROLE,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLE_BINDING,
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ROLE_BINDING,
+    ("v1", "ResourceQuota"): GENERIC,
+    ("v1", "LimitRange"): GENERIC,
+    ("scheduling.k8s.io/v1", "PriorityClass"): GENERIC,
+    ("v1", "PersistentVolume"): PERSISTENT_VOLUME,
+    ("v1", "PersistentVolumeClaim"): PERSISTENT_VOLUME_CLAIM,
+    ("storage.k8s.io/v1", "StorageClass"): STORAGE_CLASS,
     # No patch strategies in its Go types; conditions are a map keyed by type for apply.
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): _kind(status=Struct({"conditions": CONDITIONS})),
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): WEBHOOK_CONFIGURATION,
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): WEBHOOK_CONFIGURATION,
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): _kind(
+        spec=Struct({"matchConditions": merge_list(None, "name"), "variables": merge_list(None, "name"),
+                     "validations": atomic_list(), "auditAnnotations": atomic_list()}),
+        status=Struct({"conditions": CONDITIONS})),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): _kind(
+        spec=Struct({"validationActions": ListOf(None, "set")})),
     ("apiregistration.k8s.io/v1", "APIService"): _kind(status=Struct({"conditions": CONDITIONS})),
 }
 
@@ -361,14 +402,34 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
                                "status": {"currentNumberScheduled": 0, "numberMisscheduled": 0,
                                           "desiredNumberScheduled": 0, "numberReady": 0}},
     ("apps/v1", "ControllerRevision"): {"revision": 0},
+    ("policy/v1", "PodDisruptionBudget"): {"spec": {}, "status": {
+        "disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}},
     ("discovery.k8s.io/v1", "EndpointSlice"): {"addressType": "", "endpoints": None},
     ("coordination.k8s.io/v1", "Lease"): {"spec": {}},
+    ("networking.k8s.io/v1", "NetworkPolicy"): {"spec": {"podSelector": {}}},
+    ("networking.k8s.io/v1", "Ingress"): {"spec": {}, "status": {"loadBalancer": {}}},
+    ("networking.k8s.io/v1", "IngressClass"): {"spec": {}},
     ("apiregistration.k8s.io/v1", "APIService"): {"spec": {"groupPriorityMinimum": 0, "versionPriority": 0}},
     ("events.k8s.io/v1", "Event"): {"eventTime": None},
     ("rbac.authorization.k8s.io/v1", "Role"): {"rules": None},
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): {"rules": None},
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): {},
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): {},
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): {"spec": {}, "status": {}},
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): {"spec": {}},
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): {"spec": {"scaleTargetRef": {"kind": "", "name": ""},
+                                                             "maxReplicas": 0}, "status": {"desiredReplicas": 0}},
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): {"spec": {"scaleTargetRef": {"kind": "", "name": ""},
+                                                             "maxReplicas": 0},
+                                                    "status": {"currentReplicas": 0, "desiredReplicas": 0}},
+    ("v1", "ResourceQuota"): {"spec": {}, "status": {}},
+    ("v1", "LimitRange"): {"spec": {"limits": None}},
+    ("scheduling.k8s.io/v1", "PriorityClass"): {"value": 0},
+    ("v1", "PersistentVolume"): {"spec": {}, "status": {}},
+    ("v1", "PersistentVolumeClaim"): {"spec": {"resources": {}}, "status": {}},
+    ("storage.k8s.io/v1", "StorageClass"): {"provisioner": ""},
 }
 
 

@@ -41,9 +41,15 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("v1", "ReplicationController"): (columns.REPLICATIONCONTROLLER, rows.replicationcontroller_row),
     ("batch/v1", "Job"): (columns.JOB, rows.job_row),
     ("batch/v1", "CronJob"): (columns.CRONJOB, rows.cronjob_row),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): (columns.HORIZONTALPODAUTOSCALER, rows.hpa_row),
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): (columns.HORIZONTALPODAUTOSCALER, rows.hpa_v1_row),
+    ("metrics.k8s.io/v1beta1", "NodeMetrics"): (columns.NODEMETRICS, rows.nodemetrics_row),
+    ("metrics.k8s.io/v1beta1", "PodMetrics"): (columns.PODMETRICS, rows.podmetrics_row),
     ("v1", "Service"): (columns.SERVICE, rows.service_row),
     ("v1", "Endpoints"): (columns.ENDPOINTS, rows.endpoints_row),
     ("discovery.k8s.io/v1", "EndpointSlice"): (columns.ENDPOINTSLICE, rows.endpointslice_row),
+    ("networking.k8s.io/v1", "Ingress"): (columns.INGRESS, rows.ingress_row),
+    ("networking.k8s.io/v1", "IngressClass"): (columns.INGRESSCLASS, rows.ingressclass_row),
     ("v1", "Node"): (columns.NODE, rows.node_row),
     ("v1", "Event"): (columns.EVENT, rows.event_row),
     ("events.k8s.io/v1", "Event"): (columns.EVENT, rows.events_v1_row),
@@ -57,6 +63,21 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): (columns.ROLE, rows.default_row),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): (columns.ROLEBINDING, rows.binding_row),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): (columns.CLUSTERROLEBINDING, rows.binding_row),
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"):
+        (columns.WEBHOOK_CONFIGURATION, rows.webhook_configuration_row),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"):
+        (columns.WEBHOOK_CONFIGURATION, rows.webhook_configuration_row),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"):
+        (columns.VALIDATING_ADMISSION_POLICY, rows.validating_admission_policy_row),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"):
+        (columns.VALIDATING_ADMISSION_POLICY_BINDING, rows.validating_admission_policy_binding_row),
+    ("networking.k8s.io/v1", "NetworkPolicy"): (columns.NETWORKPOLICY, rows.networkpolicy_row),
+    ("policy/v1", "PodDisruptionBudget"): (columns.PODDISRUPTIONBUDGET, rows.poddisruptionbudget_row),
+    ("v1", "ResourceQuota"): (columns.RESOURCEQUOTA, rows.resourcequota_row),
+    ("scheduling.k8s.io/v1", "PriorityClass"): (columns.PRIORITYCLASS, rows.priorityclass_row),
+    ("v1", "PersistentVolume"): (columns.PERSISTENTVOLUME, rows.persistentvolume_row),
+    ("v1", "PersistentVolumeClaim"): (columns.PERSISTENTVOLUMECLAIM, rows.persistentvolumeclaim_row),
+    ("storage.k8s.io/v1", "StorageClass"): (columns.STORAGECLASS, rows.storageclass_row),
 }
 
 

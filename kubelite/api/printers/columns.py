@@ -49,6 +49,32 @@ DOCS = {
     "cj.active": "How many Jobs of this CronJob are running.",
     "cj.lastScheduleTime": "How long ago a Job was last started for this CronJob.",
     "cj.selector": "The label query of the job template (normally empty: each Job gets its own).",
+    "hpa.reference": "The object whose scale the autoscaler sets, as kind/name.",
+    "hpa.targets": "Each metric's current value and its target (at most two shown).",
+    "hpa.minPods": "The fewest replicas the autoscaler scales the target down to.",
+    "hpa.maxPods": "The most replicas the autoscaler scales the target up to.",
+    "hpa.replicas": "How many replicas the target had when the autoscaler last looked.",
+    # storage
+    "pv.capacity": "The storage size the volume offers.",
+    "pv.accessModes": "How nodes may mount the volume (RWO, ROX, RWX, RWOP).",
+    "pv.reclaimPolicy": "What happens to the volume once its claim is gone: Retain, Delete or Recycle.",
+    "pv.status": "The volume's phase: Pending, Available, Bound, Released or Failed (Terminating when deleted).",
+    "pv.claim": "The namespace/name of the claim the volume is reserved for or bound to.",
+    "pv.storageClass": "The class of storage the volume belongs to.",
+    "pv.volumeAttributesClass": "The attributes class the volume was given, <unset> when none.",
+    "pv.reason": "A short reason for a Failed volume.",
+    "pv.volumeMode": "Filesystem or Block.",
+    "pvc.status": "The claim's phase: Pending, Bound or Lost (Terminating when deleted).",
+    "pvc.volume": "The volume bound to the claim.",
+    "pvc.capacity": "The size of the bound volume.",
+    "pvc.accessModes": "The access modes of the bound volume.",
+    "pvc.storageClass": "The class of storage the claim asks for.",
+    "pvc.volumeAttributesClass": "The attributes class the claim asks for, <unset> when none.",
+    "pvc.volumeMode": "Filesystem or Block.",
+    "sc.provisioner": "The component that creates volumes of this class.",
+    "sc.reclaimPolicy": "The reclaim policy given to volumes this class provisions.",
+    "sc.volumeBindingMode": "Immediate, or WaitForFirstConsumer (bind once a pod using the claim is scheduled).",
+    "sc.allowVolumeExpansion": "Whether claims of this class may grow.",
     # networking
     "svc.type": "How the Service is reached: ClusterIP, NodePort, LoadBalancer or ExternalName.",
     "svc.clusterIP": "The Service's virtual IP address inside the cluster, or None for a headless Service.",
@@ -56,6 +82,12 @@ DOCS = {
     "svc.ports": "The Service's ports: port, node port where there is one, and protocol.",
     "svc.selector": "The labels of the pods that receive the Service's traffic; none means endpoints are managed by hand.",
     "ep.subsets": "The first few ready address:port pairs of these Endpoints, and how many more there are.",
+    "ing.class": "The IngressClass that serves this Ingress, or <none>.",
+    "ing.hosts": "The first few hosts the Ingress's rules match; * when a rule matches every host.",
+    "ing.address": "Where the ingress controller receives the traffic: the load balancer's IPs or host names.",
+    "ing.ports": "The ports the Ingress is served on: 80, and 443 when it has TLS.",
+    "ingc.controller": "The name of the ingress controller that implements this class.",
+    "ingc.parameters": "Kind/name of the object holding the controller's settings for this class, or <none>.",
     "eps.addressType": "The kind of every address in this slice: IPv4, IPv6 or FQDN.",
     "eps.ports": "The first few ports every endpoint of this slice serves.",
     "eps.endpoints": "The first few endpoint addresses in this slice, and how many more there are.",
@@ -85,6 +117,7 @@ DOCS = {
     "sa.secrets": "The number of Secrets listed in the ServiceAccount.",
     "cm.data": "The number of keys the ConfigMap holds, text and binary together.",
     "lease.holderIdentity": "Who holds the lease now.",
+    "netpol.podSelector": "Which pods of the policy's namespace the policy applies to; empty means every pod.",
     "apiservice.service": "Where requests for this group/version go: a Service as namespace/name, or Local.",
     "apiservice.available": "Whether the server behind this group/version answers (its Available condition).",
     # StatefulSets, DaemonSets, ControllerRevisions
@@ -98,6 +131,16 @@ DOCS = {
     "ds.selector": "The label query a pod must match to count toward this DaemonSet.",
     "cr.controller": "The object (kind.group/name) this revision belongs to.",
     "cr.revision": "The revision number; higher is newer.",
+    # PodDisruptionBudgets
+    "pdb.minAvailable": "Pods that must stay available, as a number or a percentage (N/A when unset).",
+    "pdb.maxUnavailable": "Pods that may be unavailable at once, as a number or a percentage (N/A when unset).",
+    "pdb.disruptionsAllowed": "How many more pods may be evicted now without breaking the budget.",
+    # quotas and priority classes
+    "quota.request": "Used out of hard for each quota'd resource that is not a limit (counts and requests).",
+    "quota.limit": "Used out of hard for each limits.* resource of the quota.",
+    "pc.value": "The priority pods of this class get; higher is scheduled first.",
+    "pc.globalDefault": "Whether pods naming no class get this one.",
+    "pc.preemptionPolicy": "Whether pods of this class may evict lower-priority pods: PreemptLowerPriority or Never.",
 }
 
 
@@ -179,6 +222,22 @@ ENDPOINTSLICE = [
     AGE,
 ]
 
+INGRESS = [
+    NAME,
+    column("Class", DOCS["ing.class"]),
+    column("Hosts", DOCS["ing.hosts"]),
+    column("Address", DOCS["ing.address"]),
+    column("Ports", DOCS["ing.ports"]),
+    AGE,
+]
+
+INGRESSCLASS = [
+    NAME,
+    column("Controller", DOCS["ingc.controller"]),
+    column("Parameters", DOCS["ingc.parameters"]),
+    AGE,
+]
+
 # --- cluster --------------------------------------------------------------------------
 
 NODE = [
@@ -219,6 +278,7 @@ SERVICEACCOUNT = [NAME, column("Secrets", DOCS["sa.secrets"]), AGE]
 
 LEASE = [NAME, column("Holder", DOCS["lease.holderIdentity"]), AGE]
 
+NETWORKPOLICY = [NAME, column("Pod-Selector", DOCS["netpol.podSelector"]), AGE]
 APISERVICE = [NAME, column("Service", DOCS["apiservice.service"]), column("Available", DOCS["apiservice.available"]),
               AGE]
 
@@ -296,5 +356,85 @@ CONTROLLERREVISION = [
     NAME,
     column("Controller", DOCS["cr.controller"]),
     column("Revision", DOCS["cr.revision"], type_="integer"),
+    AGE,
+]
+
+# --- admission webhooks -----------------------------------------------------------------
+WEBHOOK_CONFIGURATION = [NAME, column("Webhooks", "How many webhooks the configuration holds.", type_="integer"),
+                         AGE]
+VALIDATING_ADMISSION_POLICY = [NAME, column("Validations", "How many CEL validations the policy holds.",
+                                            type_="integer"),
+                               column("ParamKind", "The kind of the policy's parameter objects."), AGE]
+VALIDATING_ADMISSION_POLICY_BINDING = [NAME, column("PolicyName", "The policy this binding applies."),
+                                       column("ParamRef", "The parameter object the binding passes to the policy."),
+                                       AGE]
+
+# --- autoscaling ----------------------------------------------------------------------
+
+HORIZONTALPODAUTOSCALER = [
+    NAME,
+    column("Reference", DOCS["hpa.reference"]),
+    column("Targets", DOCS["hpa.targets"]),
+    column("MinPods", DOCS["hpa.minPods"]),
+    column("MaxPods", DOCS["hpa.maxPods"], type_="integer"),
+    column("Replicas", DOCS["hpa.replicas"], type_="integer"),
+    AGE,
+]
+
+# --- metrics.k8s.io (metrics-server's Tables) -------------------------------------------
+
+_USAGE = [column("cpu", "CPU in use, in cores.", fmt="quantity"),
+          column("memory", "Memory working set, in bytes.", fmt="quantity"),
+          column("Window", "How long the usage was averaged over.", fmt="duration")]
+NODEMETRICS = [NAME, *_USAGE]
+PODMETRICS = [NAME, *_USAGE]
+PODDISRUPTIONBUDGET = [
+    NAME,
+    column("Min Available", DOCS["pdb.minAvailable"]),
+    column("Max Unavailable", DOCS["pdb.maxUnavailable"]),
+    column("Allowed Disruptions", DOCS["pdb.disruptionsAllowed"], type_="integer"),
+    AGE,
+]
+
+# --- ResourceQuota, PriorityClass (LimitRange prints as the default convertor does) ------
+
+RESOURCEQUOTA = [NAME, AGE, column("Request", DOCS["quota.request"]), column("Limit", DOCS["quota.limit"])]
+
+PRIORITYCLASS = [NAME, column("Value", DOCS["pc.value"], type_="integer"),
+                 column("Global-Default", DOCS["pc.globalDefault"], type_="boolean"), AGE,
+                 column("PreemptionPolicy", DOCS["pc.preemptionPolicy"])]
+
+# --- storage --------------------------------------------------------------------------
+
+PERSISTENTVOLUME = [
+    NAME,
+    column("Capacity", DOCS["pv.capacity"]),
+    column("Access Modes", DOCS["pv.accessModes"]),
+    column("Reclaim Policy", DOCS["pv.reclaimPolicy"]),
+    column("Status", DOCS["pv.status"]),
+    column("Claim", DOCS["pv.claim"]),
+    column("StorageClass", DOCS["pv.storageClass"]),
+    column("VolumeAttributesClass", DOCS["pv.volumeAttributesClass"]),
+    column("Reason", DOCS["pv.reason"]),
+    AGE,
+    column("VolumeMode", DOCS["pv.volumeMode"], priority=1),
+]
+PERSISTENTVOLUMECLAIM = [
+    NAME,
+    column("Status", DOCS["pvc.status"]),
+    column("Volume", DOCS["pvc.volume"]),
+    column("Capacity", DOCS["pvc.capacity"]),
+    column("Access Modes", DOCS["pvc.accessModes"]),
+    column("StorageClass", DOCS["pvc.storageClass"]),
+    column("VolumeAttributesClass", DOCS["pvc.volumeAttributesClass"]),
+    AGE,
+    column("VolumeMode", DOCS["pvc.volumeMode"], priority=1),
+]
+STORAGECLASS = [
+    NAME,
+    column("Provisioner", DOCS["sc.provisioner"]),
+    column("ReclaimPolicy", DOCS["sc.reclaimPolicy"]),
+    column("VolumeBindingMode", DOCS["sc.volumeBindingMode"]),
+    column("AllowVolumeExpansion", DOCS["sc.allowVolumeExpansion"]),
     AGE,
 ]

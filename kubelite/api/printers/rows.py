@@ -8,8 +8,11 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from kubelite.api import quantity
+from kubelite.api.autoscaling import v1_to_v2
 from kubelite.api.conversion import event_to_core
 from kubelite.api.duration import human_duration
+from kubelite.api.metricsformat import cpu_quantity, memory_quantity
 from kubelite.api.printers.format import (
     Clock,
     as_int,
@@ -20,6 +23,7 @@ from kubelite.api.printers.format import (
     list_with_more,
     selector_string,
 )
+from kubelite.api.selectors import selector_from_dict
 
 Obj = dict[str, Any]
 Cells = list[Any]
@@ -264,6 +268,71 @@ def controllerrevision_row(cr: Obj, clock: Clock) -> Cells:
             clock.since(cr["metadata"].get("creationTimestamp"))]
 
 
+# --- storage --------------------------------------------------------------------------
+
+_MODE_SHORT = (("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"),
+               ("ReadWriteOncePod", "RWOP"))
+
+
+def access_modes_string(modes: list[str] | None) -> str:
+    """GetAccessModesAsString: the short names in a fixed order, each once."""
+    present = set(modes or [])
+    return ",".join(short for full, short in _MODE_SHORT if full in present)
+
+
+def _storage_class_of(obj: Obj) -> str:
+    # The beta annotation wins over the field, as upstream's helpers read it.
+    ann = (obj.get("metadata") or {}).get("annotations") or {}
+    beta = ann.get("volume.beta.kubernetes.io/storage-class")
+    if beta is not None:
+        return str(beta)
+    return str((obj.get("spec") or {}).get("storageClassName") or "")
+
+
+def persistentvolume_row(pv: Obj, clock: Clock) -> Cells:
+    """printPersistentVolume."""
+    md, spec, status = pv["metadata"], pv.get("spec") or {}, pv.get("status") or {}
+    ref = spec.get("claimRef")
+    claim = f"{ref.get('namespace', '')}/{ref.get('name', '')}" if isinstance(ref, dict) else ""
+    phase = "Terminating" if md.get("deletionTimestamp") else status.get("phase", "")
+    size = str((spec.get("capacity") or {}).get("storage") or "0")
+    vac = spec.get("volumeAttributesClassName")
+    return [md.get("name", ""), size, access_modes_string(spec.get("accessModes")),
+            spec.get("persistentVolumeReclaimPolicy", ""), phase, claim, _storage_class_of(pv),
+            "<unset>" if vac is None else vac, status.get("reason", ""),
+            clock.since(md.get("creationTimestamp")), spec.get("volumeMode") or "<unset>"]
+
+
+def persistentvolumeclaim_row(pvc: Obj, clock: Clock) -> Cells:
+    """printPersistentVolumeClaim: capacity and access modes only once bound to a volume."""
+    md, spec, status = pvc["metadata"], pvc.get("spec") or {}, pvc.get("status") or {}
+    phase = "Terminating" if md.get("deletionTimestamp") else status.get("phase", "")
+    capacity = modes = ""
+    if spec.get("volumeName"):
+        modes = access_modes_string(status.get("accessModes"))
+        capacity = str((status.get("capacity") or {}).get("storage") or "0")
+    vac = spec.get("volumeAttributesClassName")
+    return [md.get("name", ""), phase, spec.get("volumeName", ""), capacity, modes, _storage_class_of(pvc),
+            vac if vac else "<unset>", clock.since(md.get("creationTimestamp")),
+            spec.get("volumeMode") or "<unset>"]
+
+
+def is_default_class(sc: Obj) -> bool:
+    """IsDefaultAnnotation: the GA or the beta default-class annotation is "true"."""
+    ann = (sc.get("metadata") or {}).get("annotations") or {}
+    return ann.get("storageclass.kubernetes.io/is-default-class") == "true" or \
+        ann.get("storageclass.beta.kubernetes.io/is-default-class") == "true"
+
+
+def storageclass_row(sc: Obj, clock: Clock) -> Cells:
+    """printStorageClass: ``(default)`` after the default class's name."""
+    md = sc["metadata"]
+    name = md.get("name", "") + (" (default)" if is_default_class(sc) else "")
+    return [name, sc.get("provisioner", ""), sc.get("reclaimPolicy") or "Delete",
+            sc.get("volumeBindingMode") or "Immediate", bool(sc.get("allowVolumeExpansion")),
+            clock.since(md.get("creationTimestamp"))]
+
+
 # --- networking -----------------------------------------------------------------------
 
 def _service_external_ip(spec: Obj, status: Obj) -> str:
@@ -295,6 +364,39 @@ def service_row(svc: Obj, clock: Clock) -> Cells:
     return [svc["metadata"].get("name", ""), spec.get("type") or "", cluster_ips[0] if cluster_ips else "<none>",
             _service_external_ip(spec, status), ",".join(ports) or "<none>",
             clock.since(svc["metadata"].get("creationTimestamp")), format_labels(spec.get("selector"))]
+
+
+def _ingress_hosts(rules: list[Obj]) -> str:
+    """formatHosts: up to three hosts, then " + N more..." counting every further rule."""
+    shown = [r["host"] for r in rules[:3] if r.get("host")]
+    if not shown:
+        return "*"
+    ret = ",".join(shown)
+    return f"{ret} + {len(rules) - 3} more..." if len(rules) > 3 else ret
+
+
+def ingress_row(ing: Obj, clock: Clock) -> Cells:
+    """printIngress: CLASS, HOSTS, ADDRESS (wide: never shortened), PORTS, AGE."""
+    spec, status = ing.get("spec") or {}, ing.get("status") or {}
+    points = (status.get("loadBalancer") or {}).get("ingress") or []
+    address = ",".join(sorted({p.get("ip") or p.get("hostname") for p in points if p.get("ip") or p.get("hostname")}))
+    cls = spec.get("ingressClassName")
+    return [ing["metadata"].get("name", ""), "<none>" if cls is None else cls, _ingress_hosts(spec.get("rules") or []),
+            address, "80, 443" if spec.get("tls") else "80", clock.since(ing["metadata"].get("creationTimestamp"))]
+
+
+def ingressclass_row(ic: Obj, clock: Clock) -> Cells:
+    """printIngressClass: CONTROLLER, PARAMETERS as Kind[.group]/name, AGE."""
+    spec = ic.get("spec") or {}
+    params = spec.get("parameters")
+    shown = "<none>"
+    if params is not None:
+        shown = params.get("kind") or ""
+        if params.get("apiGroup") is not None:
+            shown += "." + params["apiGroup"]
+        shown += "/" + (params.get("name") or "")
+    return [ic["metadata"].get("name", ""), spec.get("controller") or "", shown,
+            clock.since(ic["metadata"].get("creationTimestamp"))]
 
 
 def _format_endpoints(subsets: list[Obj]) -> str:
@@ -437,6 +539,12 @@ def lease_row(lease: Obj, clock: Clock) -> Cells:
             clock.since(lease["metadata"].get("creationTimestamp"))]
 
 
+def networkpolicy_row(np: Obj, clock: Clock) -> Cells:
+    """printNetworkPolicy: POD-SELECTOR is the spec's podSelector as a selector string."""
+    return [np["metadata"].get("name", ""), format_label_selector((np.get("spec") or {}).get("podSelector") or {}),
+            clock.since(np["metadata"].get("creationTimestamp"))]
+
+
 def apiservice_row(svc: Obj, clock: Clock) -> Cells:
     """The aggregator's table: SERVICE is namespace/name or Local; AVAILABLE is the
     condition's status, with its reason in parentheses unless True."""
@@ -484,3 +592,151 @@ def default_row(obj: Obj, clock: Clock) -> Cells:
     t = clock.parse(md.get("creationTimestamp"))
     created = t.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if t else "0001-01-01T00:00:00Z"
     return [md.get("name", ""), created]
+
+
+def webhook_configuration_row(cfg: Obj, clock: Clock) -> Cells:
+    """printMutatingWebhook / printValidatingWebhook: WEBHOOKS counts the webhooks."""
+    return [cfg["metadata"].get("name", ""), len(cfg.get("webhooks") or []),
+            clock.since(cfg["metadata"].get("creationTimestamp"))]
+
+
+def validating_admission_policy_row(p: Obj, clock: Clock) -> Cells:
+    """printValidatingAdmissionPolicy: VALIDATIONS counts them, PARAMKIND is apiVersion/kind."""
+    spec = p.get("spec") or {}
+    pk = spec.get("paramKind")
+    kind = f"{pk.get('apiVersion', '')}/{pk.get('kind', '')}" if isinstance(pk, dict) else "<unset>"
+    return [p["metadata"].get("name", ""), len(spec.get("validations") or []), kind,
+            clock.since(p["metadata"].get("creationTimestamp"))]
+
+
+def validating_admission_policy_binding_row(b: Obj, clock: Clock) -> Cells:
+    """printValidatingAdmissionPolicyBinding: PARAMREF is namespace/name (*/name), the selector or <unset>."""
+    spec = b.get("spec") or {}
+    ref = spec.get("paramRef")
+    shown = "<unset>"
+    if isinstance(ref, dict):
+        if ref.get("name"):
+            # Without a namespace the printer cannot tell whether the param kind is namespaced.
+            shown = f"{ref.get('namespace') or '*'}/{ref['name']}"
+        elif isinstance(ref.get("selector"), dict):
+            shown = str(selector_from_dict(ref["selector"]))
+    return [b["metadata"].get("name", ""), spec.get("policyName") or "", shown,
+            clock.since(b["metadata"].get("creationTimestamp"))]
+
+
+# --- autoscaling ----------------------------------------------------------------------
+
+def _metric_current(statuses: list, i: int, source: str, field: str) -> Any:
+    if i < len(statuses) and isinstance(statuses[i], dict):
+        return ((statuses[i].get(source) or {}).get("current") or {}).get(field)
+    return None
+
+
+def _hpa_metric(spec: Obj, statuses: list, i: int) -> str:
+    """One metric as printHorizontalPodAutoscaler writes it: ``name: current/target``."""
+    mtype = spec.get("type")
+    source = {"External": "external", "Pods": "pods", "Object": "object", "Resource": "resource",
+              "ContainerResource": "containerResource"}.get(mtype or "")
+    if source is None:
+        return "<unknown type>"
+    src = spec.get(source) or {}
+    target = src.get("target") or {}
+    if source in ("external", "object"):
+        if target.get("averageValue") is not None:
+            cur = _metric_current(statuses, i, source, "averageValue")
+            return f"{cur if cur is not None else '<unknown>'}/{target['averageValue']} (avg)"
+        cur = _metric_current(statuses, i, source, "value")
+        return f"{cur if cur is not None else '<unknown>'}/{target.get('value', '0')}"
+    if source == "pods":
+        cur = _metric_current(statuses, i, source, "averageValue")
+        return f"{cur if cur is not None else '<unknown>'}/{target.get('averageValue', '0')}"
+    name = src.get("name", "")
+    if target.get("averageValue") is not None:
+        cur = _metric_current(statuses, i, source, "averageValue")
+        return f"{name}: {cur if cur is not None else '<unknown>'}/{target['averageValue']}"
+    util = _metric_current(statuses, i, source, "averageUtilization")
+    cur_s = f"{util}%" if util is not None else "<unknown>"
+    tgt = target.get("averageUtilization")
+    return f"{name}: {cur_s}/{f'{tgt}%' if tgt is not None else '<auto>'}"
+
+
+def format_hpa_metrics(specs: list | None, statuses: list | None) -> str:
+    """formatHPAMetrics: the first two metrics, then how many more."""
+    if not specs:
+        return "<none>"
+    cells = [_hpa_metric(m if isinstance(m, dict) else {}, statuses or [], i) for i, m in enumerate(specs)]
+    if len(cells) > 2:
+        return f"{', '.join(cells[:2])} + {len(cells) - 2} more..."
+    return ", ".join(cells)
+
+
+def hpa_row(hpa: Obj, clock: Clock) -> Cells:
+    """printHorizontalPodAutoscaler: REFERENCE, TARGETS, MINPODS, MAXPODS, REPLICAS, AGE."""
+    md, spec, status = hpa["metadata"], hpa.get("spec") or {}, hpa.get("status") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    mn = spec.get("minReplicas")
+    return [md.get("name", ""), f"{ref.get('kind', '')}/{ref.get('name', '')}",
+            format_hpa_metrics(spec.get("metrics"), status.get("currentMetrics")),
+            "<unset>" if mn is None else str(mn), as_int(spec.get("maxReplicas")),
+            as_int(status.get("currentReplicas")), clock.since(md.get("creationTimestamp"))]
+
+
+def hpa_v1_row(hpa: Obj, clock: Clock) -> Cells:
+    """The v1 view printed as upstream does: converted to v2 first."""
+    return hpa_row(v1_to_v2(hpa), clock)
+
+
+# --- metrics.k8s.io ---------------------------------------------------------------------
+
+def _usage_cells(usages: list) -> list[str]:
+    """cpu and memory summed over usage lists, in canonical quantity form."""
+    cpu = mem = 0
+    for u in usages:
+        if not isinstance(u, dict):
+            continue
+        try:
+            cpu += int(quantity.parse(u.get("cpu")) * 10**9)
+            mem += quantity.value(u.get("memory"))
+        except ValueError:
+            continue
+    return [cpu_quantity(cpu), memory_quantity(mem)]
+
+
+def nodemetrics_row(m: Obj, clock: Clock) -> Cells:
+    """metrics-server's row: NAME, cpu, memory, Window."""
+    return [m["metadata"].get("name", ""), *_usage_cells([m.get("usage")]), m.get("window", "")]
+
+
+def podmetrics_row(m: Obj, clock: Clock) -> Cells:
+    """metrics-server's row: the containers' usage summed."""
+    usages = [c.get("usage") for c in m.get("containers") or [] if isinstance(c, dict)]
+    return [m["metadata"].get("name", ""), *_usage_cells(usages), m.get("window", "")]
+def poddisruptionbudget_row(pdb: Obj, clock: Clock) -> Cells:
+    """printPodDisruptionBudget: each bound as written, N/A when unset."""
+    spec, status = pdb.get("spec") or {}, pdb.get("status") or {}
+
+    def bound(v: Any) -> str:
+        return "N/A" if v is None else str(v)
+    return [pdb["metadata"].get("name", ""), bound(spec.get("minAvailable")), bound(spec.get("maxUnavailable")),
+            as_int(status.get("disruptionsAllowed")), clock.since(pdb["metadata"].get("creationTimestamp"))]
+
+
+def resourcequota_row(q: Obj, clock: Clock) -> Cells:
+    """printResourceQuota: "name: used/hard" for each status.hard key in name order, limits.* in LIMIT."""
+    from kubelite.api.quota import format_quantity
+    status = q.get("status") or {}
+    hard, used = status.get("hard") or {}, status.get("used") or {}
+    request: list[str] = []
+    limit: list[str] = []
+    for name in sorted(hard):
+        parts = name.split(".")
+        cell = f"{name}: {format_quantity(used.get(name, '0'))}/{format_quantity(hard[name])}"
+        (limit if len(parts) > 1 and parts[0] == "limits" else request).append(cell)
+    return [q["metadata"].get("name", ""), clock.since(q["metadata"].get("creationTimestamp")),
+            ", ".join(request), ", ".join(limit)]
+
+
+def priorityclass_row(pc: Obj, clock: Clock) -> Cells:
+    """printPriorityClass: VALUE, GLOBAL-DEFAULT, AGE and the preemption policy."""
+    return [pc["metadata"].get("name", ""), as_int(pc.get("value")), bool(pc.get("globalDefault")),
+            clock.since(pc["metadata"].get("creationTimestamp")), pc.get("preemptionPolicy") or ""]

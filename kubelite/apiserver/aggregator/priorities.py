@@ -24,6 +24,8 @@ PRIORITIES: dict[tuple[str, str], tuple[int, int]] = {
     ("node.k8s.io", "v1"): (16300, 15),
     ("discovery.k8s.io", "v1"): (16200, 15),
     ("flowcontrol.apiserver.k8s.io", "v1"): (16100, 21),
+    # What metrics-server's APIService asks for (kubelite answers metrics.k8s.io itself).
+    ("metrics.k8s.io", "v1beta1"): (100, 100),
 }
 # CRD groups: what upstream's CRD registration controller gives them.
 CRD_PRIORITY = (1000, 100)

@@ -124,6 +124,12 @@ CLUSTER_ROLES: dict[str, tuple[list[Obj], Obj | None, dict[str, str]]] = {
         rule(READ, "poddisruptionbudgets poddisruptionbudgets/status", "policy"),
         rule(READ, "ingresses ingresses/status networkpolicies", "networking.k8s.io"),
     ], None, {"rbac.authorization.k8s.io/aggregate-to-view": "true"}),
+    # What metrics-server's manifest adds: reading usage, aggregated into view/edit/admin.
+    "system:aggregated-metrics-reader": ([
+        rule("get list watch", "pods nodes", "metrics.k8s.io"),
+    ], None, {"rbac.authorization.k8s.io/aggregate-to-view": "true",
+              "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+              "rbac.authorization.k8s.io/aggregate-to-admin": "true"}),
     "system:auth-delegator": ([
         rule("create", "tokenreviews", "authentication.k8s.io"),
         rule("create", "subjectaccessreviews", "authorization.k8s.io"),
@@ -220,6 +226,9 @@ CLUSTER_ROLES: dict[str, tuple[list[Obj], Obj | None, dict[str, str]]] = {
     "kubelite:node-bootstrapper": ([rule("post", urls=NODE_CERT_PATH)], None, {}),
     # kubelite: the drain handshake — agents read the EndpointSlices of a terminating pod.
     "kubelite:node-drain-reader": ([rule("list", "endpointslices", "discovery.k8s.io")], None, {}),
+    # kubelite: the NetworkPolicy enforcer (kubelite/netpol) reads policies, pods and namespaces.
+    "kubelite:network-policy": ([rule("list watch", "namespaces pods"),
+                                 rule("list watch", "networkpolicies", "networking.k8s.io")], None, {}),
 }
 
 # (binding name, role name, subjects as (kind, name[, namespace]))
@@ -241,6 +250,10 @@ CLUSTER_ROLE_BINDINGS: list[tuple[str, str, list[Subject]]] = [
     ("system:volume-scheduler", "system:volume-scheduler", [("User", "system:kube-scheduler")]),
     ("kubelite:node-bootstrapper", "kubelite:node-bootstrapper", [("Group", NODE_BOOTSTRAP_GROUP)]),
     ("kubelite:node-drain-reader", "kubelite:node-drain-reader", [("Group", "system:nodes")]),
+    ("kubelite:network-policy", "kubelite:network-policy", [("User", "kubelite:network-policy")]),
+    # kubelite: the local-path provisioner (kubelite/storage/localpath.py) is an external provisioner.
+    ("kubelite:local-path-provisioner", "system:persistent-volume-provisioner",
+     [("User", "kubelite:local-path-provisioner")]),
 ]
 
 # Controller roles: each bound to the ServiceAccount kube-system/<name> (the part after the prefix).

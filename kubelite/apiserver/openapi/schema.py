@@ -25,6 +25,7 @@ _PACKAGES = {
     "resource": "io.k8s.apimachinery.pkg.api.resource",
     "intstr": "io.k8s.apimachinery.pkg.util.intstr",
     "runtime": "io.k8s.apimachinery.pkg.runtime",
+    "metrics.v1beta1": "io.k8s.metrics.pkg.apis.metrics.v1beta1",
 }
 PATCH_DEF = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch"
 

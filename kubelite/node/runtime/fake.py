@@ -15,7 +15,10 @@ containers of the pod or, with ``<container>.`` before the key, for one containe
 
 - ``fake.kubelite.dev/exit-after: "5s"`` — the container exits that long after it starts;
 - ``fake.kubelite.dev/exit-code: "1"`` — with that code (default 0; alone: exits at once);
-- ``fake.kubelite.dev/never-ready: "true"`` — it runs but its readiness never succeeds.
+- ``fake.kubelite.dev/never-ready: "true"`` — it runs but its readiness never succeeds;
+- ``fake.kubelite.dev/cpu-usage: "250m"``, ``fake.kubelite.dev/memory-usage: "64Mi"`` — the
+  usage the node's summary (and so ``kubectl top`` and autoscalers) reports for it; read
+  on every measurement, so changing the annotation changes the usage (default: zero).
 
 Init containers exit with code 0 right after starting unless annotated by name. The node
 agent restarts, backs off and reports these exits exactly as real ones. Probes and
@@ -33,8 +36,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ...api import quantity
 from ...images.store import ImageStore, default_root
 from .base import ContainerHandle, ExecSession, ExitInfo, ImageInfo, Mount, Sandbox, exit_reason
+from .usage import Usage
 
 log = logging.getLogger("kubelite.node")
 
@@ -42,6 +47,8 @@ ANNOTATION_PREFIX = "fake.kubelite.dev/"
 EXIT_AFTER = "exit-after"
 EXIT_CODE = "exit-code"
 NEVER_READY = "never-ready"
+CPU_USAGE = "cpu-usage"
+MEMORY_USAGE = "memory-usage"
 # Second octet of slot 0's range; slot N uses 127.(FIRST_OCTET+N).0.0/16 (N < 90 → ≤ 127.217).
 FIRST_OCTET = 128
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
@@ -153,6 +160,9 @@ class FakeRuntime:
         self._handles: dict[str, ContainerHandle] = {}
         self._behaviour: dict[str, Behaviour] = {}
         self._logs_dir = os.path.join(data_dir, "fake-logs")
+        # CPU time so far per container: (when last measured, nanoseconds), integrated from
+        # the annotated rate so a rate change moves the counter's slope, not its value.
+        self._cpu: dict[str, tuple[float, float]] = {}
 
     async def pull(self, ref: str, secrets: Sequence[dict] = ()) -> ImageInfo:
         """Resolve `ref` in the store (no unpacking); raise ImageNotFound if absent."""
@@ -228,6 +238,28 @@ class FakeRuntime:
             return False, f"fake container {handle.name} is never ready ({ANNOTATION_PREFIX}{NEVER_READY})"
         return True, ""
 
+    def container_usage(self, handle: ContainerHandle, pod: dict) -> Usage | None:
+        """The usage the pod's annotations give this container (zero without them)."""
+        if not self.is_running(handle):
+            return None
+        ann = (pod.get("metadata") or {}).get("annotations") or {}
+
+        def value(key: str) -> str | None:
+            own = ann.get(f"{ANNOTATION_PREFIX}{handle.name}.{key}")
+            return own if own is not None else ann.get(f"{ANNOTATION_PREFIX}{key}")
+
+        try:
+            rate_milli = quantity.milli(value(CPU_USAGE) or "0")
+            memory = quantity.value(value(MEMORY_USAGE) or "0")
+        except (ValueError, ArithmeticError):
+            log.warning("fake runtime: bad usage annotation on %s; reporting zero", handle.name)
+            rate_milli, memory = 0, 0
+        now = _now().timestamp()
+        last, used = self._cpu.get(handle.id, (handle.started_at.timestamp(), 0.0))
+        used += max(0.0, now - last) * rate_milli * 1_000_000  # milli-cores × s → ns
+        self._cpu[handle.id] = (now, used)
+        return Usage(cpu_ns=int(used), memory_bytes=max(0, memory))
+
     async def remove_sandbox(self, sandbox: Sandbox) -> None:
         """Stop the pod's containers and forget it."""
         for handle in [h for h in self._handles.values() if h.sandbox_uid == sandbox.uid]:
@@ -235,6 +267,7 @@ class FakeRuntime:
             self._handles.pop(handle.id, None)
             self._exits.pop(handle.id, None)
             self._behaviour.pop(handle.id, None)
+            self._cpu.pop(handle.id, None)
         if self._sandboxes.pop(sandbox.uid, None) is not None:
             self._free_ips.append(sandbox.ip)
 

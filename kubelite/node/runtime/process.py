@@ -55,6 +55,7 @@ from .base import (
 from .netns import DEFAULT_BRIDGE, DEFAULT_HOST_CIDR, DEFAULT_POD_CIDR, PodNetwork, make_network
 from .oci import rootfs
 from .ptyio import PtyStream
+from .usage import Usage, session_usage
 
 log = logging.getLogger(__name__)
 CHUNK = 64 * 1024
@@ -248,6 +249,10 @@ class ProcessRuntime:
     async def wait(self, handle: ContainerHandle) -> ExitInfo:
         """Wait for the container to exit."""
         return await asyncio.shield(self._containers[handle.id].done)
+
+    def container_usage(self, handle: ContainerHandle, pod: dict) -> Usage | None:
+        """Usage of the container's session, read from /proc (each container starts a session)."""
+        return session_usage(handle.pid) if handle.pid else None
 
     def log_path(self, handle: ContainerHandle) -> str:
         """The CRI log of this container instance."""

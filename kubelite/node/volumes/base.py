@@ -24,6 +24,9 @@ class VolumeAPI(Protocol):
     async def get_object(self, kind: str, namespace: str, name: str) -> Obj | None:
         """A ConfigMap or Secret (kind "ConfigMap"/"Secret"), or None when it does not exist."""
 
+    async def get_storage(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """A PersistentVolumeClaim or PersistentVolume (kind as named), or None when it does not exist."""
+
     async def request_token(self, namespace: str, service_account: str, request: Obj) -> Obj:
         """POST a TokenRequest for the ServiceAccount; the answered TokenRequest."""
 

@@ -6,11 +6,13 @@ import os
 
 from kubelite.api import quantity
 
+from . import ownership
 from .base import Obj, SetupError, node_allocatable
 
 
-def setup(path: str, source: Obj, *, fs_group: int | None) -> None:
-    """Make the volume at `path` (idempotent: an existing one keeps its contents)."""
+def setup(path: str, source: Obj, *, fs_group: int | None, change_policy: str | None = None) -> None:
+    """Make the volume at `path` (idempotent: an existing one keeps its contents) and give
+    it to the pod's fsGroup per `change_policy` (fsGroupChangePolicy)."""
     medium = str(source.get("medium") or "")
     if medium not in ("", "Memory"):
         raise SetupError(f"emptyDir medium {medium!r} is not supported on this node")
@@ -28,5 +30,4 @@ def setup(path: str, source: Obj, *, fs_group: int | None) -> None:
     if fresh:
         # Anyone in the pod may write an emptyDir, as upstream makes it (0777, fsGroup's setgid).
         os.chmod(path, 0o2777 if fs_group is not None else 0o777)
-        if fs_group is not None and os.geteuid() == 0:
-            os.chown(path, -1, fs_group)
+    ownership.apply(path, fs_group, change_policy)

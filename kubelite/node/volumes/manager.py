@@ -5,7 +5,7 @@ ContainerCreating with a FailedMount event, and is retried), then kept current:
 configMap, secret, downwardAPI and projected volumes are rewritten atomically when the
 objects they come from change (the node agent watches exactly those objects through the
 API), when the pod's labels or annotations change, and before a projected token needs
-its refresh. emptyDir and hostPath are made once.
+its refresh. emptyDir, hostPath and persistentVolumeClaim volumes are made once.
 
 Volumes live under ``<pod dir>/volumes/kubernetes.io~<kind>/<name>`` as on a kubelet, so
 removing the pod's directory removes them (a Memory emptyDir's tmpfs is unmounted
@@ -19,11 +19,11 @@ from collections.abc import Iterable
 
 from kubelite.node.runtime.base import Mount, expand_vars
 
-from . import atomic, configmap, downwardapi, emptydir, hostpath, projected, secret
+from . import atomic, configmap, downwardapi, emptydir, hostpath, projected, pvc, secret
 from .base import Obj, Ref, SetupError, VolumeAPI
 from .token import TokenManager
 
-SUPPORTED = ("emptyDir", "configMap", "secret", "downwardAPI", "projected", "hostPath")
+SUPPORTED = ("emptyDir", "configMap", "secret", "downwardAPI", "projected", "hostPath", "persistentVolumeClaim")
 ATOMIC = ("configMap", "secret", "downwardAPI", "projected")
 KIND_DIRS = {"emptyDir": "kubernetes.io~empty-dir", "configMap": "kubernetes.io~configmap",
              "secret": "kubernetes.io~secret", "downwardAPI": "kubernetes.io~downward-api",
@@ -46,7 +46,7 @@ def failed_mount(volume: str, message: str) -> str:
 def unsupported_message(kind: str) -> str:
     """Why a volume of `kind` cannot be mounted here."""
     return (f"unsupported volume type {kind}: this node provides emptyDir, configMap, secret, downwardAPI, "
-            f"projected and hostPath volumes only")
+            f"projected, hostPath and persistentVolumeClaim volumes only")
 
 
 def _effective(pod: Obj, container: Obj, key: str) -> object:
@@ -72,6 +72,12 @@ def fs_group(pod: Obj) -> int | None:
     return g if isinstance(g, int) else None
 
 
+def fs_group_change_policy(pod: Obj) -> str | None:
+    """The pod's fsGroupChangePolicy (None: the default, Always)."""
+    p = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroupChangePolicy")
+    return p if isinstance(p, str) else None
+
+
 class PodVolumes:
     """The volumes of one pod, set up under its directory."""
 
@@ -82,6 +88,7 @@ class PodVolumes:
         self.tokens = TokenManager(api)
         self.paths: dict[str, str] = {}     # volume name -> host path, once set up
         self.kinds: dict[str, str] = {}
+        self.read_only: set[str] = set()    # volumes every container gets read-only (a claim's readOnly)
 
     @property
     def volumes(self) -> list[Obj]:
@@ -134,10 +141,15 @@ class PodVolumes:
     async def _setup_one(self, name: str, kind: str, source: Obj) -> str:
         if kind == "hostPath":
             return hostpath.setup(source)
+        if kind == "persistentVolumeClaim":
+            if pvc.read_only(source):
+                self.read_only.add(name)
+            ns = str((self.pod.get("metadata") or {}).get("namespace") or "default")
+            return await pvc.setup(source, ns, self.api)
         path = os.path.join(self.root, KIND_DIRS[kind], name)
         group = fs_group(self.pod)
         if kind == "emptyDir":
-            emptydir.setup(path, source, fs_group=group)
+            emptydir.setup(path, source, fs_group=group, change_policy=fs_group_change_policy(self.pod))
             return path
         ns = str((self.pod.get("metadata") or {}).get("namespace") or "default")
         files: dict[str, atomic.FileProjection]
@@ -173,7 +185,7 @@ class PodVolumes:
                 sub = expand_vars(str(m["subPathExpr"]), env)
             if sub:
                 src = self._sub_path(src, sub, kind, name, cname)
-            readonly = bool(m.get("readOnly")) or kind in ATOMIC
+            readonly = bool(m.get("readOnly")) or kind in ATOMIC or name in self.read_only
             out.append(Mount(source=src, destination=str(m.get("mountPath", "")), readonly=readonly))
         return out
 
@@ -188,7 +200,7 @@ class PodVolumes:
         if full != root and not full.startswith(root + "/"):
             raise ValueError(failed)
         if not os.path.lexists(full):
-            if kind not in ("emptyDir", "hostPath"):
+            if kind not in ("emptyDir", "hostPath", "persistentVolumeClaim"):
                 raise ValueError(failed)
             os.makedirs(full, mode=0o755, exist_ok=True)
         return full

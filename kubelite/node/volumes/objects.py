@@ -12,7 +12,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from kubelite.api.resources import CONFIGMAPS, SECRETS, SERVICEACCOUNTS
+from kubelite.api.resources import (
+    CONFIGMAPS,
+    PERSISTENTVOLUMECLAIMS,
+    PERSISTENTVOLUMES,
+    SECRETS,
+    SERVICEACCOUNTS,
+)
 from kubelite.client.errors import NotFound
 from kubelite.client.informer import Informer
 from kubelite.client.rest import Client
@@ -67,6 +73,14 @@ class WatchedObjects:
             pass
         try:
             return await self.client.resource(SECRETS if kind == "Secret" else CONFIGMAPS).get(name, namespace)
+        except NotFound:
+            return None
+
+    async def get_storage(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """A claim or volume, read when a pod's volume is set up (no watch: it is used once)."""
+        info = PERSISTENTVOLUMECLAIMS if kind == "PersistentVolumeClaim" else PERSISTENTVOLUMES
+        try:
+            return await self.client.resource(info).get(name, namespace)
         except NotFound:
             return None
 

@@ -1,5 +1,12 @@
 """Pod and container cgroups, on cgroup v1 (also the hybrid layout) and v2.
 
+`mode` tells the layouts apart: v2 is the unified hierarchy alone at /sys/fs/cgroup; the
+hybrid one (these machines) has the v1 controllers there and an empty unified hierarchy
+at /sys/fs/cgroup/unified, and is driven as v1, as runc does. On v2 the container's
+limits also go into the OCI spec's `linux.resources.unified` (`unified_resources`), so
+cpu.weight is the kubelet's conversion of the shares; the pod level's pids.max is
+written here, after memory, cpu and pids are delegated down the tree.
+
 Layout: `<agent's own cgroup>/kubelite-<id>/pod<uid>/<container id>` in every v1
 hierarchy, where `<id>` names the data directory, so two kubelite nodes on one machine
 never share a parent. runc is given the relative path `kubelite-<id>/pod<uid>/<cid>`:
@@ -23,6 +30,8 @@ import signal
 import time
 from dataclasses import dataclass
 
+from ..usage import Usage, cgroup_v1_usage, cgroup_v2_usage
+
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
@@ -39,9 +48,38 @@ class Hierarchy:
         return os.path.join(self.mount, self.own.lstrip("/"), relative)
 
 
-def is_v2() -> bool:
-    """Whether /sys/fs/cgroup is the unified (v2) hierarchy alone."""
-    return os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers"))
+def is_v2(root: str = CGROUP_ROOT) -> bool:
+    """Whether `root` (/sys/fs/cgroup) is the unified (v2) hierarchy alone."""
+    return os.path.exists(os.path.join(root, "cgroup.controllers"))
+
+
+def mode(root: str = CGROUP_ROOT) -> str:
+    """The host's cgroup layout: "v2" (unified alone), "hybrid" (v1 controllers plus an
+    empty unified hierarchy at `root`/unified, as systemd mounts it) or "v1"."""
+    if is_v2(root):
+        return "v2"
+    if os.path.exists(os.path.join(root, "unified", "cgroup.controllers")):
+        return "hybrid"
+    return "v1"
+
+
+def cpu_weight(shares: int) -> int:
+    """cgroup v2 cpu.weight for v1 cpu.shares, with the kubelet's linear mapping
+    (2..262144 onto 1..10000)."""
+    shares = max(2, min(262_144, shares))
+    return (shares - 2) * 9999 // 262_142 + 1
+
+
+def unified_resources(memory_limit: int, cpu_shares: int, cpu_quota: int | None, cpu_period: int) -> dict[str, str]:
+    """The `linux.resources.unified` entries of a container on a v2 host: the kubelet's
+    values written as the v2 files (runc writes them as given, over its own conversion of
+    the v1-style fields, whose shares-to-weight mapping differs in newer runc)."""
+    out = {"cpu.weight": str(cpu_weight(cpu_shares)),
+           "cpu.max": f"{cpu_quota if cpu_quota else 'max'} {cpu_period}"}
+    if memory_limit > 0:
+        out["memory.max"] = str(memory_limit)
+        out["memory.swap.max"] = "0"  # no swap, as the kubelet's default (NoSwap) sets it
+    return out
 
 
 def hierarchies() -> list[Hierarchy]:
@@ -101,9 +139,11 @@ def _cgroup_mounts() -> dict[str, str]:
 class PodCgroups:
     """The cgroup directories of the pods of one node (one data directory)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, root: str = CGROUP_ROOT):
         self.name = name                      # "kubelite-<id>"
-        self.v2 = is_v2()
+        self.root = root                      # where the cgroup filesystems are (a fake one in tests)
+        self.mode = mode(root)
+        self.v2 = self.mode == "v2"
         self.tree = [] if self.v2 else hierarchies()
 
     def container_path(self, pod_uid: str, cid: str) -> str:
@@ -115,7 +155,7 @@ class PodCgroups:
         """The pod's absolute directories, one per hierarchy (v2: one)."""
         rel = f"{self.name}/pod{pod_uid}"
         if self.v2:
-            return [os.path.join(CGROUP_ROOT, rel)]
+            return [os.path.join(self.root, rel)]
         return [h.path(rel) for h in self.tree]
 
     def swap_limit(self) -> bool:
@@ -130,7 +170,7 @@ class PodCgroups:
         """Create the pod level where limits live; return every directory the pod will use."""
         dirs = self.pod_dirs(pod_uid)
         if self.v2:
-            _enable_v2(os.path.join(CGROUP_ROOT, self.name, f"pod{pod_uid}"))
+            _enable_v2(self.root, os.path.join(self.root, self.name, f"pod{pod_uid}"))
             if pids_max:
                 _write(os.path.join(dirs[0], "pids.max"), str(pids_max))
             return dirs
@@ -146,9 +186,17 @@ class PodCgroups:
     def memory_dir(self, pod_uid: str, cid: str) -> str | None:
         """The container's memory cgroup directory (where the OOM counter is)."""
         if self.v2:
-            return os.path.join(CGROUP_ROOT, self.container_path(pod_uid, cid).lstrip("/"))
+            return os.path.join(self.root, self.container_path(pod_uid, cid).lstrip("/"))
         mem = next((h for h in self.tree if "memory" in h.key.split(",")), None)
         return mem.path(self.container_path(pod_uid, cid)) if mem else None
+
+    def usage(self, pod_uid: str, cid: str) -> Usage | None:
+        """The container's CPU time and memory working set (None once its cgroup is gone)."""
+        if self.v2:
+            return cgroup_v2_usage(os.path.join(self.root, self.container_path(pod_uid, cid).lstrip("/")))
+        acct = next((h for h in self.tree if "cpuacct" in h.key.split(",")), None)
+        cpu_dir = acct.path(self.container_path(pod_uid, cid)) if acct else None
+        return cgroup_v1_usage(cpu_dir, self.memory_dir(pod_uid, cid))
 
 
 def oom_killed(memory_dir: str | None) -> bool:
@@ -243,10 +291,10 @@ def remove_parent(dirs: list[str]) -> None:
             pass
 
 
-def _enable_v2(path: str) -> None:
-    """Create a v2 cgroup and enable memory, cpu and pids for it in every ancestor."""
-    rel = os.path.relpath(path, CGROUP_ROOT).split("/")
-    cur = CGROUP_ROOT
+def _enable_v2(root: str, path: str) -> None:
+    """Create a v2 cgroup and enable memory, cpu and pids for it in every ancestor (from `root`)."""
+    rel = os.path.relpath(path, root).split("/")
+    cur = root
     for part in rel:
         try:
             _write(os.path.join(cur, "cgroup.subtree_control"), "+memory +cpu +pids")

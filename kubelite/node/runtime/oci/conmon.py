@@ -14,8 +14,10 @@ in the bundle): each packet it sends is one byte naming the stream (2 stdout, 3 
 followed by output, and what a client writes there goes to the container's stdin when
 it was started with `--stdin`. `kubectl attach -i` uses it (exec.py, AttachSocket).
 
-`reopen_log` asks a running conmon to reopen its log file (after rotation) through
-the `ctl` FIFO conmon keeps in the bundle.
+`reopen_log` asks a running conmon to reopen its log file (after rotation), and `resize`
+sets the size of a `tty: true` container's terminal, both through the `ctl` FIFO conmon
+keeps in the bundle. A tty container's conmon (`--terminal`) holds the pty master: its
+attach socket then carries the terminal's output (as stdout) and takes its input.
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ from pathlib import Path
 
 from .runc import Runc, runc_message
 
-# conmon's ctl message type that makes it reopen its log files.
+# conmon's ctl message types: "TYPE HEIGHT WIDTH\n" lines on BUNDLE/ctl.
+WIN_RESIZE_EVENT = 1
 REOPEN_LOGS_EVENT = 2
 
 
@@ -52,12 +55,16 @@ def binary() -> str | None:
 
 
 async def create(*, runc: Runc, cid: str, name: str, bundle: str, log_path: str, log_max: int,
-                 stdin: bool = False, stdin_once: bool = False, timeout: float = 60.0) -> Started:
+                 stdin: bool = False, stdin_once: bool = False, terminal: bool = False,
+                 timeout: float = 60.0) -> Started:
     """Create container `cid` from `bundle` under a new conmon; ConmonError on failure.
 
     With `stdin` (the container's `stdin: true`) conmon keeps a pipe open to the container's
     stdin, fed by whoever attaches to BUNDLE/attach; with `stdin_once` the first attached
-    client's end of input closes it, as the kubelet does for `stdinOnce`."""
+    client's end of input closes it, as the kubelet does for `stdinOnce`. With `terminal`
+    (the container's `tty: true`) conmon makes the pty, hands runc its console socket and
+    holds the master: attached clients read and write the terminal, and resizes go
+    through the ctl FIFO (`resize`)."""
     exe = binary()
     if exe is None:
         raise ConmonError("conmon is not installed")
@@ -66,6 +73,8 @@ async def create(*, runc: Runc, cid: str, name: str, bundle: str, log_path: str,
             "-p", os.path.join(bundle, "pidfile"), "-P", os.path.join(bundle, "conmon.pid"),
             "-l", f"k8s-file:{log_path}", "--log-size-max", str(log_max), "--persist-dir", bundle,
             "--full-attach", "--log-level", "error", "--runtime-arg", "--root", "--runtime-arg", runc.root]
+    if terminal:
+        argv.append("--terminal")
     if stdin:
         argv += ["--stdin"] + ([] if stdin_once else ["--leave-stdin-open"])
     read_end, write_end = os.pipe()
@@ -164,13 +173,63 @@ def alive(conmon_pid: int, cid: str) -> bool:
 
 def reopen_log(bundle: str) -> bool:
     """Ask the container's conmon to reopen its log file; False when it is not listening."""
-    ctl = os.path.join(bundle, "ctl")
+    return _control(bundle, REOPEN_LOGS_EVENT, 0, 0)
+
+
+def resize(bundle: str, width: int, height: int) -> bool:
+    """Set the size of the container's terminal (conmon holds it); False when conmon is not
+    listening. conmon ignores sizes outside 0..1000, so they are clamped here."""
+    return _control(bundle, WIN_RESIZE_EVENT, max(0, min(1000, height)), max(0, min(1000, width)))
+
+
+class PacedResizer:
+    """Resizes for one attached terminal, written to conmon's ctl FIFO one at a time.
+
+    Older conmon releases (Debian 12 ships 2.1.6) read the FIFO in chunks and, when one read
+    returns several messages, apply the first one as often as there are messages (later
+    releases fixed it): kubectl's attach sends a size one larger and then the real one back
+    to back, and on a busy machine the real one was lost when both were read at once. So
+    writes are spaced, the newest size wins, and the last one is written again a moment
+    later so that the terminal ends at the size the client has."""
+
+    GAP = 0.1      # between two writes
+    CONFIRM = 0.5  # before the last size is written again
+
+    def __init__(self, bundle: str):
+        self.bundle = bundle
+        self._want: tuple[int, int] = (0, 0)
+        self._written: tuple[int, int] = (0, 0)
+        self._task: asyncio.Task[None] | None = None
+
+    def __call__(self, width: int, height: int) -> None:
+        """Ask for this size: written at once when nothing was written lately, else soon."""
+        self._want = (width, height)
+        if self._task is None or self._task.done():
+            resize(self.bundle, width, height)
+            self._written = self._want
+            self._task = asyncio.get_running_loop().create_task(self._pace())
+
+    async def _pace(self) -> None:
+        while True:
+            await asyncio.sleep(self.GAP)
+            if self._want != self._written:
+                resize(self.bundle, *self._want)
+                self._written = self._want
+                continue
+            await asyncio.sleep(self.CONFIRM)
+            if self._want == self._written:
+                resize(self.bundle, *self._written)
+                return
+
+
+def _control(bundle: str, kind: int, height: int, width: int) -> bool:
+    """One message on conmon's ctl FIFO (non-blocking: a gone conmon must not hang us)."""
     try:
-        fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)
+        fd = os.open(os.path.join(bundle, "ctl"), os.O_WRONLY | os.O_NONBLOCK)
     except OSError:
         return False
     try:
-        os.write(fd, f"{REOPEN_LOGS_EVENT} 0 0\n".encode())
+        os.write(fd, f"{kind} {height} {width}\n".encode())
     except OSError:
         return False
     finally:

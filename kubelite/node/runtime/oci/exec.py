@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import termios
+from collections.abc import Callable
 
 from ..ptyio import PtyStream
 from .conmon import read_pid
@@ -149,22 +150,26 @@ _ATTACH_WRITE = 4096
 
 
 class AttachSocket:
-    """`kubectl attach -i`: a connection to the container's conmon (BUNDLE/attach).
+    """`kubectl attach -i` (and `-it` to a `tty: true` container): a connection to the
+    container's conmon (BUNDLE/attach).
 
     Output the container writes from now on arrives as packets tagged with their stream;
     what is written goes to the container's stdin. Closing our sending side is the end of
     input: conmon then closes the container's stdin if it was started for `stdinOnce`.
     The session ends when conmon closes the socket, which it does when the container exits."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, resize: Callable[[int, int], object] | None = None):
         self.sock = sock
         self.stdout = asyncio.StreamReader()
-        self.stderr: asyncio.StreamReader | None = asyncio.StreamReader()
+        # A terminal has one output stream (conmon tags it stdout).
+        self.stderr: asyncio.StreamReader | None = asyncio.StreamReader() if resize is None else None
+        self._resize = resize
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     @classmethod
-    async def open(cls, path: str) -> AttachSocket:
-        """Connect to conmon's attach socket at `path`."""
+    async def open(cls, path: str, resize: Callable[[int, int], object] | None = None) -> AttachSocket:
+        """Connect to conmon's attach socket at `path`; `resize(width, height)` sets the size
+        of the container's terminal when it has one."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sock.setblocking(False)
         # A socket address holds at most 107 bytes, and a bundle's path can be longer: go
@@ -177,7 +182,7 @@ class AttachSocket:
             raise
         finally:
             os.close(dir_fd)
-        return cls(sock)
+        return cls(sock, resize)
 
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
@@ -214,7 +219,9 @@ class AttachSocket:
             pass
 
     def resize(self, width: int, height: int) -> None:
-        """No terminal, nothing to resize."""
+        """Set the container's terminal size (nothing without a terminal)."""
+        if self._resize is not None and width > 0 and height > 0:
+            self._resize(width, height)
 
     async def wait(self) -> int:
         """Until conmon closes the connection (the container exited); attach reports no exit code."""

@@ -88,4 +88,9 @@ def killall(data_dir: str) -> tuple[int, int]:
     cidr = remembered(os.path.abspath(data_dir))
     if cidr:
         _run("nft", "delete", "table", "ip", table_name(cidr))
+        # The NetworkPolicy enforcer's tables (kubelite/netpol), one per family.
+        from kubelite.netpol.rules import FAMILIES
+        from kubelite.netpol.rules import table_name as netpol_table
+        for family in FAMILIES:
+            _run("nft", "delete", "table", family, netpol_table(cidr))
     return pods, len(containers)

@@ -27,6 +27,7 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from ..base import (
     exit_reason,
 )
 from ..netns import NETNS_DIR, NetnsNetwork
+from ..usage import Usage
 from . import cgroups, conmon, rootfs, spec, state
 from .exec import AttachSocket, PipeExec, TtyExec
 from .portforward import open_in_netns
@@ -58,10 +60,26 @@ from .runc import Runc, RuncError, start_detail
 
 log = logging.getLogger("kubelite.node")
 
-POLL = 0.1                       # how often a running container's exit file is looked for
+POLL = 1.0                       # how often the exit file is also looked for (conmon's exit is watched)
 SHM_SIZE = 64 * 1024 * 1024      # the pod's /dev/shm, as containerd sizes it
 DEFAULT_POD_MAX_PIDS = 4096
 PAUSE_BINARY = "catatonit"       # Debian's `catatonit`, static; `-P` makes it a pause process
+
+
+class _Laps:
+    """Durations of the steps of a start, for the agent's debug log (where the time goes)."""
+
+    def __init__(self) -> None:
+        self.t = time.monotonic()
+        self.parts: list[str] = []
+
+    def lap(self, what: str) -> None:
+        now = time.monotonic()
+        self.parts.append(f"{what} {(now - self.t) * 1000:.0f}")
+        self.t = now
+
+    def __str__(self) -> str:
+        return ", ".join(self.parts) + " ms"
 
 
 class OciUnavailable(RuntimeError):
@@ -197,29 +215,40 @@ class OciRuntime:
         uid = meta.get("uid") or str(uuid.uuid4())
         if uid in self._sandboxes:
             return self._sandboxes[uid]
+        laps = _Laps()
         pod_dir = os.path.join(self.pods_dir, uid)
         os.makedirs(pod_dir, exist_ok=True)
         self._save_node()
         netslot.keep(self._node.slot, os.path.realpath(self.root))
-        ip, netns = await self.network.setup(uid)
+        laps.lap("records")
+        ip, netns = await self.network.add_namespace(uid)
+        laps.lap("netns+veth")
         pod_spec = pod.get("spec") or {}
         hostname = pod_spec.get("hostname") or meta.get("name", "")
         rec = state.SandboxRecord(uid=uid, namespace=meta.get("namespace", "default"), name=meta.get("name", ""),
                                   ip=ip, netns=netns, dir=pod_dir, created_at=_iso(_now()), pause_id=f"{uid}-pause",
                                   share_pid=bool(pod_spec.get("shareProcessNamespace")),
                                   cgroup_dirs=self.cgroups.pod_dirs(uid))
-        try:
+
+        async def pause() -> None:
             await asyncio.to_thread(self._write_pod_files, rec, hostname, self.dns.render(pod))
             await asyncio.to_thread(self.cgroups.create_pod, uid, self.pod_max_pids)
             state.save(os.path.join(pod_dir, "sandbox.json"), rec)
             await self._start_pause(rec, hostname)
-        except Exception:
+
+        # The pause container only needs the namespace to exist: it starts while `ip` sets
+        # up the namespace's inside (no container of the pod runs before both are done).
+        results = await asyncio.gather(self.network.configure_namespace(uid), pause(), return_exceptions=True)
+        laps.lap("addresses ‖ files+cgroup+pause")
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
             await self._teardown_sandbox(rec)
-            raise
+            raise failed
         sandbox = Sandbox(uid=uid, namespace=rec.namespace, name=rec.name, ip=ip, dir=pod_dir, netns=netns,
                           created_at=_now())
         self._sandboxes[uid] = sandbox
         self._records[uid] = rec
+        log.debug("pod %s/%s: sandbox: %s", rec.namespace, rec.name, laps)
         return sandbox
 
     def _write_pod_files(self, rec: state.SandboxRecord, hostname: str, resolv: str) -> None:
@@ -313,6 +342,7 @@ class OciRuntime:
         rec = self._records.get(sandbox.uid)
         if rec is None:
             raise StartError("the pod has no sandbox")
+        laps = _Laps()
         image_root = await asyncio.to_thread(self.images.unpack, image)
         image_user = self._image_user(image)
         try:
@@ -327,6 +357,7 @@ class OciRuntime:
         argv = container_argv(image, container, full_env)
         if not argv:
             raise StartError("no command specified")
+        laps.lap("image")
         pause_pid = await self._pause_pid(rec)
         attempt = _next_attempt(os.path.join(sandbox.dir, "logs", name))
         cid = uuid.uuid4().hex
@@ -334,21 +365,26 @@ class OciRuntime:
         log_path = os.path.join(sandbox.dir, "logs", name, f"{attempt}.log")
         os.makedirs(bundle)
         await asyncio.to_thread(self._drop_old_instances, sandbox.dir, name)
+        laps.lap("pause pid+dirs")
         try:
             await asyncio.to_thread(rootfs.mount_overlay, [image_root], os.path.join(bundle, "upper"),
                                     os.path.join(bundle, "work"), os.path.join(bundle, "rootfs"))
+            laps.lap("overlay")
             cfg = self._container_spec(rec, pod, container, bundle, argv, full_env, identity, pause_pid,
                                        cwd=container.get("workingDir") or image.working_dir or "/", volumes=mounts)
             _write_json(os.path.join(bundle, "config.json"), cfg)
             crec = state.ContainerRecord(id=cid, name=name, sandbox_uid=sandbox.uid, attempt=attempt,
                                          started_at=_iso(_now()), log_path=log_path, image=image.ref, bundle=bundle)
             state.save(os.path.join(bundle, "container.json"), crec)
+            laps.lap("spec")
             started = await conmon.create(runc=self.runc, cid=cid, name=name, bundle=bundle, log_path=log_path,
                                           log_max=self.log_max_size, stdin=bool(container.get("stdin")),
-                                          stdin_once=bool(container.get("stdinOnce")))
+                                          stdin_once=bool(container.get("stdinOnce")),
+                                          terminal=bool(container.get("tty")))
         except (conmon.ConmonError, OSError) as e:
             await self._discard(cid, bundle)
             raise StartError(start_detail(str(e))) from None
+        laps.lap("conmon+runc create")
         try:
             await self.runc.start(cid)
         except RuncError as e:
@@ -359,6 +395,8 @@ class OciRuntime:
         crec.started_at, crec.pid, crec.conmon_pid = _iso(started_at), started.pid, started.conmon_pid
         state.save(os.path.join(bundle, "container.json"), crec)
         inst = self._watch(crec)
+        laps.lap("runc start")
+        log.debug("pod %s/%s: container %s: %s", sandbox.namespace, sandbox.name, name, laps)
         return inst.handle
 
     def _container_spec(self, rec: state.SandboxRecord, pod: dict, container: dict, bundle: str, argv: list[str],
@@ -376,7 +414,7 @@ class OciRuntime:
                                    env=env, cwd=cwd, identity=identity, namespaces=ns,
                                    cgroups_path=self.cgroups.container_path(rec.uid, os.path.basename(bundle)),
                                    extra_mounts=mounts, swap_limit=self.cgroups.swap_limit(), limits=self.limits,
-                                   tty=False)
+                                   tty=bool(container.get("tty")), cgroup_v2=self.cgroups.v2)
 
     def _image_user(self, image: ImageInfo) -> str:
         """The image config's User (the store's ImageConfig does not carry it)."""
@@ -410,18 +448,23 @@ class OciRuntime:
         """Wait for conmon's exit file; then report the exit and take down the instance's mounts."""
         crec = inst.record
         code: int | None = None
-        while code is None:
-            code = conmon.exit_status(crec.bundle)
-            if code is not None:
-                break
-            if not conmon.alive(crec.conmon_pid, crec.id):
-                code = conmon.exit_status(crec.bundle)  # it may have written it just before exiting
-                if code is None:
-                    # The monitor is gone (killed): nobody will record this container's exit.
-                    await self.runc.kill(crec.id, "KILL", all_processes=True)
-                    code, inst.message = 137, "the container's monitor (conmon) exited before it"
-                break
-            await asyncio.sleep(POLL)
+        exited = _ProcessExit(crec.conmon_pid)
+        try:
+            while code is None:
+                code = conmon.exit_status(crec.bundle)
+                if code is not None:
+                    break
+                if not conmon.alive(crec.conmon_pid, crec.id):
+                    code = conmon.exit_status(crec.bundle)  # it may have written it just before exiting
+                    if code is None:
+                        # The monitor is gone (killed): nobody will record this container's exit.
+                        await self.runc.kill(crec.id, "KILL", all_processes=True)
+                        code, inst.message = 137, "the container's monitor (conmon) exited before it"
+                    break
+                # conmon writes the exit file and then exits: its exit wakes us at once.
+                await exited.wait(POLL)
+        finally:
+            exited.close()
         try:
             finished = datetime.fromtimestamp(os.stat(os.path.join(crec.bundle, "exit")).st_mtime, UTC)
         except OSError:
@@ -460,6 +503,10 @@ class OciRuntime:
         """Wait for the container to exit."""
         return await asyncio.shield(self._instances[handle.id].done)
 
+    def container_usage(self, handle: ContainerHandle, pod: dict) -> Usage | None:
+        """Usage from the container's own cgroup."""
+        return self.cgroups.usage(handle.sandbox_uid, handle.id)
+
     def log_path(self, handle: ContainerHandle) -> str:
         """The CRI log conmon writes for this instance."""
         return handle.log_path
@@ -493,18 +540,21 @@ class OciRuntime:
         return ExecSession(stdout=impl.stdout, stderr=impl.stderr, _impl=impl)
 
     async def attach(self, handle: ContainerHandle) -> ExecSession:
-        """Attach to the container's stdin and output (`kubectl attach -i`); StartError when
-        the container keeps no stdin open (its spec lacks `stdin: true`)."""
+        """Attach to the container's stdin and output (`kubectl attach -i`, and `-it` to its
+        terminal when it has `tty: true`); StartError when the container keeps no stdin open
+        (its spec lacks `stdin: true`)."""
         inst = self._instances.get(handle.id)
         if inst is None or inst.done.done():
             raise StartError("cannot attach to a stopped container")
-        cfg = json.loads(Path(inst.record.bundle, "config.json").read_bytes())
-        if (cfg.get("process") or {}).get("terminal"):
-            raise StartError("attaching to a container with a tty is not supported yet")
-        if not _opened_stdin(inst.record.bundle):
+        bundle = inst.record.bundle
+        cfg = json.loads(Path(bundle, "config.json").read_bytes())
+        if not _opened_stdin(bundle):
             raise StartError(f"container {handle.name} does not keep its stdin open: set `stdin: true` in its spec")
+        # A tty container's terminal is conmon's: resizes go to conmon's ctl FIFO.
+        resize = (conmon.PacedResizer(bundle) if (cfg.get("process") or {}).get("terminal")
+                  else None)
         try:
-            impl = await AttachSocket.open(os.path.join(inst.record.bundle, "attach"))
+            impl = await AttachSocket.open(os.path.join(bundle, "attach"), resize)
         except OSError as e:
             raise StartError(f"attach: {e.strerror or e}") from None
         return ExecSession(stdout=impl.stdout, stderr=impl.stderr, _impl=impl)
@@ -581,6 +631,42 @@ class OciRuntime:
 
     def _save_node(self) -> None:
         state.save(os.path.join(self.root, "node.json"), self._node)
+
+
+class _ProcessExit:
+    """Wakes a waiter when a process (not our child: conmon) exits, through a pidfd."""
+
+    def __init__(self, pid: int):
+        self._loop = asyncio.get_running_loop()
+        self._fd = -1
+        self._exited = asyncio.Event()
+        if pid <= 0:
+            self._exited.set()
+            return
+        try:
+            self._fd = os.pidfd_open(pid)
+        except OSError:
+            self._exited.set()  # already gone (or no pidfd here: then the caller's polling alone)
+            return
+        self._loop.add_reader(self._fd, self._exited.set)
+
+    async def wait(self, timeout: float) -> None:
+        """Until the process exited, or `timeout` passed."""
+        if self._exited.is_set():
+            # No pidfd: poll as often as before; exited: the caller looks once more and stops.
+            await asyncio.sleep(min(timeout, 0.1) if self._fd < 0 else 0.01)
+            return
+        try:
+            await asyncio.wait_for(self._exited.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def close(self) -> None:
+        """Stop watching."""
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            os.close(self._fd)
+            self._fd = -1
 
 
 def discard_partial(pod_dir: str, netns: str, cgroup_dirs: list[str]) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from kubelite.api import quantity
 from kubelite.node.runtime.base import Mount
+from kubelite.node.runtime.oci import cgroups
 
 Obj = dict[str, Any]
 
@@ -222,8 +223,9 @@ def cpu_quota(milli: int) -> int:
     return max(MIN_QUOTA, milli * CPU_PERIOD // 1000)
 
 
-def resources(container: Obj, *, swap_limit: bool) -> Obj:
-    """linux.resources of a container: devices, memory limit, CPU shares and quota."""
+def resources(container: Obj, *, swap_limit: bool, cgroup_v2: bool = False) -> Obj:
+    """linux.resources of a container: devices, memory limit, CPU shares and quota (on a
+    cgroup v2 host also as the v2 files, in `unified`)."""
     res = container.get("resources") or {}
     limits, requests = res.get("limits") or {}, res.get("requests") or {}
     out: Obj = {"devices": [{"allow": False, "access": "rwm"}]}
@@ -239,6 +241,8 @@ def resources(container: Obj, *, swap_limit: bool) -> Obj:
         cpu["quota"] = cpu_quota(quantity.milli(limits["cpu"]))
         cpu["period"] = CPU_PERIOD
     out["cpu"] = cpu
+    if cgroup_v2:
+        out["unified"] = cgroups.unified_resources(mem, cpu["shares"], cpu.get("quota"), CPU_PERIOD)
     return out
 
 
@@ -354,12 +358,14 @@ class Namespaces:
 
 def container_spec(*, pod: Obj, container: Obj, rootfs: str, argv: list[str], env: dict[str, str], cwd: str,
                    identity: Identity, namespaces: Namespaces, cgroups_path: str, extra_mounts: list[Obj],
-                   swap_limit: bool, limits: HostLimits, tty: bool = False) -> Obj:
+                   swap_limit: bool, limits: HostLimits, tty: bool = False, cgroup_v2: bool = False) -> Obj:
     """config.json of an application container of `pod`."""
     sc = container.get("securityContext") or {}
     privileged = bool(sc.get("privileged"))
     caps = capabilities(container)
     env_list = [f"{k}={v}" for k, v in env.items()]
+    if tty and "TERM" not in env:
+        env_list.append("TERM=xterm")  # as containerd sets it for a tty container
     spec: Obj = {
         "ociVersion": OCI_VERSION,
         "process": {
@@ -379,7 +385,7 @@ def container_spec(*, pod: Obj, container: Obj, rootfs: str, argv: list[str], en
         "linux": {
             "namespaces": _namespaces(namespaces),
             "cgroupsPath": cgroups_path,
-            "resources": resources(container, swap_limit=swap_limit),
+            "resources": resources(container, swap_limit=swap_limit, cgroup_v2=cgroup_v2),
             "maskedPaths": [] if privileged else list(MASKED_PATHS),
             "readonlyPaths": [] if privileged else list(READONLY_PATHS),
         },
