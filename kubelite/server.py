@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from kubelite.api import errors, meta
 from kubelite.apiserver import openapi
+from kubelite.apiserver.aggregator.local import PROXY_CLIENT_CN
 from kubelite.apiserver.app import APIServer, APIServerConfig
 from kubelite.apiserver.authz.bootstrap import ensure_policy
 from kubelite.apiserver.bootstrap import bootstrap
@@ -546,6 +547,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
                           tls_cert=pki.serving_cert, tls_key=pki.serving_key, client_ca=pki.ca_cert,
                           token_file=pki.token_file, advertise_address=advertise, limits=opts.limits,
                           service_account_key=pki.service_account_key)
+    # The aggregator's client certificate for extension API servers (upstream's front proxy).
+    cfg.proxy_client_cert, cfg.proxy_client_key = pki.component_cert("front-proxy-client", PROXY_CLIENT_CN, [])
     api = APIServer(store, cfg, cert_signer=pki)
     api.openapi = openapi.handle
     node_proxy = NodeProxy(pki.admin_cert, pki.admin_key)
@@ -579,6 +582,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         if opts.with_agent:
             from kubelite.storage.bootstrap import ensure_default_class
             await ensure_default_class(api.registry)
+        await api.aggregator.settle()  # local APIServices and the request-header ConfigMap
         if opts.dns.enabled:
             from kubelite.dns.component import ensure_service
             await ensure_service(api.registry, service_cidr)

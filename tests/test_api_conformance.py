@@ -374,6 +374,8 @@ SUBJECTS = {
         "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/x"}}},
     ("", "persistentvolumeclaims"): {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {}, "spec": {
         "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+    # An APIService's name is <version>.<group>: built from the namespace name too.
+    ("apiregistration.k8s.io", "apiservices"): "apiservice",
 }
 # Connect subresources reach a node or a pod's address, which a test may not dial; binding,
 # eviction and finalize have no GET.
@@ -389,6 +391,14 @@ def _crd_subject(ns: str) -> tuple[str, dict]:
                     "versions": [{"name": "v1", "served": True, "storage": True,
                                   "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
     return f"{plural}.subjects.kubelite.example.com", crd
+
+
+def _apiservice_subject(ns: str) -> tuple[str, dict]:
+    """A local APIService for a group named after ``ns``, and its name."""
+    group = f"{ns}.subjects.kubelite.example.com"
+    return f"v1.{group}", {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                           "spec": {"group": group, "version": "v1", "groupPriorityMinimum": 100,
+                                    "versionPriority": 10}}
 
 
 def gv_path(group: str, version: str) -> str:
@@ -471,6 +481,8 @@ def test_every_discovered_resource_is_served(api_server, raw, ns):
             subject = SUBJECTS[(group, resource)]
             if subject == "crd":
                 name, subject = _crd_subject(ns)
+            elif subject == "apiservice":
+                name, subject = _apiservice_subject(ns)
             made_key = (resource + ("." + group if group else ""), name, entry["scope"] == "Namespaced")
             if isinstance(subject, dict) and made_key not in made:  # another version may have made it
                 obj = dict(subject, metadata={"name": name})

@@ -431,6 +431,13 @@ def _storage_class(obj: Obj) -> None:
         obj["volumeBindingMode"] = "Immediate"
 
 
+def _apiservice(obj: Obj) -> None:
+    """A service reference's port defaults to 443 (SetDefaults_ServiceReference)."""
+    svc = (obj.get("spec") or {}).get("service")
+    if isinstance(svc, dict) and svc.get("port") is None:
+        svc["port"] = 443
+
+
 def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True) -> None:
     """Fill unset fields as upstream's defaulters (and create-time strategies) do; mutates ``obj``.
 
@@ -486,6 +493,8 @@ def apply_defaults(kind: str, api_version: str, obj: Obj, *, create: bool = True
         _persistent_volume_claim(obj)
     elif kind == "StorageClass" and api_version == "storage.k8s.io/v1":
         _storage_class(obj)
+    elif kind == "APIService" and api_version == "apiregistration.k8s.io/v1":
+        _apiservice(obj)
     elif api_version == "rbac.authorization.k8s.io/v1":
         from kubelite.api.validation_rbac import apply_rbac_defaults
         apply_rbac_defaults(kind, obj)

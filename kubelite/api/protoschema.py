@@ -209,6 +209,19 @@ MESSAGES: dict[str, str] = {
         "conditions=6:[]DeploymentCondition collisionCount=8*:i32"
     ),
     "apps.v1.DeploymentStrategy": "type=1:s rollingUpdate=2*:RollingUpdateDeployment",
+    "apiregistration.v1.APIService": (
+        "metadata=1:meta.v1.ObjectMeta spec=2:APIServiceSpec status=3:APIServiceStatus"
+    ),
+    "apiregistration.v1.APIServiceCondition": (
+        "type=1!:s status=2!:s lastTransitionTime=3:meta.v1.Time reason=4:s message=5:s"
+    ),
+    "apiregistration.v1.APIServiceList": "metadata=1:meta.v1.ListMeta items=2!:[]APIService",
+    "apiregistration.v1.APIServiceSpec": (
+        "service=1*:ServiceReference group=2:s version=3:s insecureSkipTLSVerify=4:b caBundle=5:y "
+        "groupPriorityMinimum=7!:i32 versionPriority=8!:i32"
+    ),
+    "apiregistration.v1.APIServiceStatus": "conditions=1:[]APIServiceCondition",
+    "apiregistration.v1.ServiceReference": "namespace=1:s name=2:s port=3*:i32",
     "apps.v1.ReplicaSet": "metadata=1:meta.v1.ObjectMeta spec=2:ReplicaSetSpec status=3:ReplicaSetStatus",
     "apps.v1.ReplicaSetCondition": "type=1!:s status=2!:s lastTransitionTime=3:meta.v1.Time reason=4:s message=5:s",
     "apps.v1.ReplicaSetList": "metadata=1:meta.v1.ListMeta items=2!:[]ReplicaSet",
@@ -1089,6 +1102,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("apps/v1", "Deployment"): "apps.v1.Deployment",
     ("apps/v1", "DeploymentList"): "apps.v1.DeploymentList",
     ("apps/v1", "ReplicaSet"): "apps.v1.ReplicaSet",
+    ("apiregistration.k8s.io/v1", "APIService"): "apiregistration.v1.APIService",
+    ("apiregistration.k8s.io/v1", "APIServiceList"): "apiregistration.v1.APIServiceList",
     ("apps/v1", "ReplicaSetList"): "apps.v1.ReplicaSetList",
     ("apps/v1", "StatefulSet"): "apps.v1.StatefulSet",
     ("apps/v1", "StatefulSetList"): "apps.v1.StatefulSetList",

@@ -209,6 +209,9 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     # policy/v1
     ResourceInfo("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short_names=("pdb",),
                  subresources=(_STATUS,), has_status=True),
+    # apiregistration.k8s.io/v1: which server answers each group/version (API aggregation).
+    ResourceInfo("apiregistration.k8s.io", "v1", "APIService", "apiservices", namespaced=False,
+                 categories=("api-extensions",), subresources=(_STATUS,), has_status=True),
 )
 
 # Upstream's order, from the oracle's /apis: the groups kubelite serves, in the same sequence.
@@ -326,3 +329,4 @@ PRIORITYCLASSES = _served("scheduling.k8s.io", "v1", "priorityclasses")
 PERSISTENTVOLUMES = _served("", "v1", "persistentvolumes")
 PERSISTENTVOLUMECLAIMS = _served("", "v1", "persistentvolumeclaims")
 STORAGECLASSES = _served("storage.k8s.io", "v1", "storageclasses")
+APISERVICES = _served("apiregistration.k8s.io", "v1", "apiservices")

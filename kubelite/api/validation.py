@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api import autoscaling
+from kubelite.api import validation_apiregistration as apiregistration
 from kubelite.api import validation_apps as apps
 from kubelite.api import validation_batch as batch
 from kubelite.api import validation_core as core
@@ -114,6 +115,8 @@ def validate(kind: str, api_version: str, obj: dict[str, Any], old: dict[str, An
         errs = quota.validate_limit_range(obj, old)
     elif kind == "PriorityClass" and api_version == "scheduling.k8s.io/v1":
         errs = quota.validate_priority_class(obj, old)
+    elif kind == "APIService" and api_version == "apiregistration.k8s.io/v1":
+        errs = apiregistration.validate_apiservice(obj, old)
     elif kind == "PodTemplate":
         # ValidatePodTemplate: the template is a struct upstream, so a missing one is empty.
         errs = validate_object_meta(obj, True, name_is_dns_subdomain) if old is None else \
@@ -152,6 +155,8 @@ def validate_status(kind: str, api_version: str, obj: dict[str, Any], old: dict[
         return _dedupe(policy.validate_pdb_status(obj, old))
     if kind == "ResourceQuota" and api_version == "v1":
         return _dedupe(quota.validate_resource_quota_status(obj, old))
+    if kind == "APIService" and api_version == "apiregistration.k8s.io/v1":
+        return _dedupe(apiregistration.validate_apiservice_status(obj, old))
     return _dedupe(validate_object_meta_update(obj, old))
 
 

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import orjson
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
+from multidict import CIMultiDict
 
 from kubelite.api import errors
 from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, lookup
@@ -18,6 +21,8 @@ from kubelite.apiextensions.manager import CRDManager
 from kubelite.apiserver import admission, discovery, health, limits, subresources, verbs, watch
 from kubelite.apiserver import handlers as h
 from kubelite.apiserver import negotiation as neg
+from kubelite.apiserver.aggregator.local import PROXY_CLIENT_CN, authentication_data
+from kubelite.apiserver.aggregator.manager import Aggregator
 from kubelite.apiserver.allocators import ServiceAllocator
 from kubelite.apiserver.handlers import Target, parse_path, qbool
 from kubelite.apiserver.ingressclass import DefaultIngressClass
@@ -55,6 +60,10 @@ class APIServerConfig:
     # the issuer named in tokens (also the audience the API server accepts by default).
     service_account_key: str | None = None
     service_account_issuer: str = DEFAULT_ISSUER
+    # The client certificate the aggregator presents to extension API servers (upstream's
+    # --proxy-client-cert-file / --proxy-client-key-file); None: none.
+    proxy_client_cert: str | None = None
+    proxy_client_key: str | None = None
 
 
 Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
@@ -74,6 +83,11 @@ class APIServer:
         admission.install(self.registry)  # LimitRanger, Priority, ResourceQuota
         # DefaultStorageClass and StorageObjectInUseProtection.
         self.registry.admission.append(storage_admission(StorageLister(self.registry.list)))
+        # API aggregation: APIServices, their availability, and the proxy to extension servers.
+        proxy_cert = (config.proxy_client_cert, config.proxy_client_key) \
+            if config.proxy_client_cert and config.proxy_client_key else None
+        self.aggregator = Aggregator(self.registry, client_cert=proxy_cert, auth_data=self._auth_data(config))
+        self.crds.on_change.append(self.aggregator.catalogue_changed)
         self.security = self._security(cert_signer)
         # Admission webhooks: last among the mutating hooks, first among the validating ones.
         self.webhooks = Webhooks(self.registry)
@@ -101,6 +115,16 @@ class APIServer:
         self.extra_paths: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
         self.openapi: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
         self.metrics: Handler | None = None  # metrics.k8s.io (kubelite.metrics), when running
+
+    @staticmethod
+    def _auth_data(config: APIServerConfig) -> dict[str, str] | None:
+        """What extension servers need to trust our proxy: the client CA (which also signs
+        the front-proxy certificate) and the header names; None without both."""
+        if not (config.client_ca and config.proxy_client_cert):
+            return None
+        with open(config.client_ca) as f:
+            ca = f.read()
+        return authentication_data(ca, [PROXY_CLIENT_CN])
 
     # -- authentication and authorization ------------------------------------------------
     def _security(self, cert_signer: CertSigner | None) -> Security:
@@ -168,21 +192,25 @@ class APIServer:
         if path == "/api":
             return discovery.discovery_response(request, True, f"{self.config.advertise_address}:{self.config.port}")
         if path == "/apis":
-            return discovery.discovery_response(request, False, "")
+            return discovery.discovery_response(request, False, "", self.aggregator.extra_groups())
         own = self.security.path_route(path) or self.extra_paths.get(path)
         if own is not None:
             return await own(request)
         if path.startswith("/openapi/") or path in ("/openapi", "/swagger-2.0.0.pb-v1"):
             if self.openapi is not None:
-                return await self.openapi(request)
+                return await self._openapi(request, path, self.openapi)
             raise errors.no_such_path()
         parts = [p for p in path.split("/") if p]
+        if len(parts) >= 3 and parts[0] == "apis":
+            remote = self.aggregator.remote(parts[1], parts[2])
+            if remote is not None:
+                return await self.aggregator.proxy(request, remote)
         if (parts[:2] == ["api", "v1"] and len(parts) == 2) or (parts[:1] == ["apis"] and len(parts) in (2, 3)):
             neg.wants(request, tables=False)  # discovery documents: 406 for an Accept we cannot answer
         if parts[:2] == ["api", "v1"] and len(parts) == 2:
             return neg.respond(discovery.resource_list("", "v1"))
         if parts and parts[0] == "apis" and len(parts) == 2:
-            g = discovery.api_group(parts[1])
+            g = discovery.api_group(parts[1]) or self.aggregator.api_group(parts[1])
             if g is None:
                 raise errors.no_such_path()
             return neg.respond(g)
@@ -201,6 +229,31 @@ class APIServer:
         if t is None:
             raise errors.no_such_path()
         return await self._resource(request, t, legacy_watch)
+
+    async def _openapi(self, request: web.Request, path: str,
+                       local: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """OpenAPI v3 with the extension servers' group/versions: listed in the root and
+        their documents fetched from the extension, as upstream's aggregator does."""
+        parts = path.split("/")  # "", "openapi", "v3", "apis", group, version
+        if len(parts) == 6 and parts[2:4] == ["v3", "apis"]:
+            remote = self.aggregator.remote(parts[4], parts[5])
+            if remote is not None:
+                return await self.aggregator.proxy(request, remote)
+        extra = self.aggregator.openapi_v3_paths() if path == "/openapi/v3" else {}
+        if not extra:
+            return await local(request)
+        # The local root without the client's validator: the merged document has its own ETag.
+        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() != "if-none-match")
+        resp = await local(request.clone(headers=headers))
+        if not isinstance(resp, web.Response) or resp.status != 200 or not isinstance(resp.body, bytes):
+            return resp
+        doc = orjson.loads(resp.body)
+        doc.setdefault("paths", {}).update(extra)
+        body = orjson.dumps(doc)
+        etag = '"' + hashlib.sha512(body).hexdigest().upper() + '"'
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers={"ETag": etag})
+        return web.Response(body=body, content_type="application/json", headers={"ETag": etag})
 
     async def _resource(self, request: web.Request, t: Target, legacy_watch: bool) -> web.StreamResponse:
         m = request.method
@@ -305,10 +358,12 @@ class APIServer:
         self.security.start()
         await self.crds.sync()
         await self.webhooks.start()
+        await self.aggregator.start()
 
     async def stop(self) -> None:
         """Stop serving (open watches are closed)."""
         self.closing.set()
+        await self.aggregator.stop()
         await self.crds.stop()
         await self.security.stop()
         await self.webhooks.stop()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import platform
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -15,6 +17,7 @@ from aiohttp import web
 
 from kubelite.api.resources import GROUP_ORDER, ResourceInfo, group_versions, in_group_version
 from kubelite.apiserver import negotiation as neg
+from kubelite.apiserver.aggregator.priorities import group_priority
 from kubelite.apiserver.negotiation import parse_accept
 
 Obj = dict[str, Any]
@@ -35,6 +38,31 @@ def version_info() -> Obj:
         "goVersion": f"python{platform.python_version()}", "compiler": "cpython",
         "platform": f"linux/{arch}",
     }
+
+
+@dataclass(frozen=True)
+class ExtraGroup:
+    """A group served by extension API servers (APIServices with a service)."""
+
+    name: str
+    priority: int                  # the highest groupPriorityMinimum of its APIServices
+    versions: tuple[str, ...]      # preferred first
+    # version -> the APIResourceList its server gave (missing: not fetched yet)
+    resources: dict[str, Obj] = field(default_factory=dict, compare=False)
+
+
+def _ordered(extra: Sequence[ExtraGroup]) -> list[str | ExtraGroup]:
+    """Local group names and extension groups in upstream's order: priority, then name."""
+    items: list[str | ExtraGroup] = list(_groups())
+    # The local groups keep their order; each extension group goes before the first group
+    # that sorts after it.
+    for g in sorted(extra, key=lambda e: (-e.priority, e.name)):
+        def after(it: str | ExtraGroup, g: ExtraGroup = g) -> bool:
+            prio, name = (it.priority, it.name) if isinstance(it, ExtraGroup) else (group_priority(it), it)
+            return (-prio, name) > (-g.priority, g.name)
+        at = next((i for i, it in enumerate(items) if after(it)), len(items))
+        items.insert(at, g)
+    return items
 
 
 def _groups() -> list[str]:
@@ -68,11 +96,50 @@ def _agg_group(group: str, version: str) -> Obj:
     return g
 
 
-def aggregated(core: bool, version: str) -> Obj:
-    """APIGroupDiscoveryList for /api (core) or /apis."""
-    groups = [""] if core else _groups()
+def _agg_from_list(rl: Obj) -> list[Obj]:
+    """An extension's APIResourceList in the aggregated form (subresources under their parent)."""
+    out: dict[str, Obj] = {}
+    subs: list[Obj] = []
+    for r in rl.get("resources") or []:
+        if not isinstance(r, dict) or not r.get("name"):
+            continue
+        if "/" in r["name"]:
+            subs.append(r)
+            continue
+        e: Obj = {"resource": r["name"],
+                  "responseKind": {"group": r.get("group", ""), "version": r.get("version", ""), "kind": r.get("kind", "")},
+                  "scope": "Namespaced" if r.get("namespaced") else "Cluster",
+                  "singularResource": r.get("singularName") or str(r.get("kind", "")).lower(),
+                  "verbs": sorted(r.get("verbs") or [])}
+        if r.get("shortNames"):
+            e["shortNames"] = list(r["shortNames"])
+        if r.get("categories"):
+            e["categories"] = list(r["categories"])
+        out[r["name"]] = e
+    for r in subs:
+        parent, _, sub = r["name"].partition("/")
+        if parent in out:
+            out[parent].setdefault("subresources", []).append(
+                {"subresource": sub, "responseKind": {"group": r.get("group", ""), "version": r.get("version", ""),
+                                                     "kind": r.get("kind", "")},
+                 "verbs": sorted(r.get("verbs") or [])})
+    return list(out.values())
+
+
+def _agg_extra(g: ExtraGroup) -> Obj:
+    versions = [{"version": v, "resources": _agg_from_list(g.resources[v]), "freshness": "Current"}
+                for v in g.versions if v in g.resources]
+    return {"metadata": {"name": g.name, "creationTimestamp": None}, "versions": versions}
+
+
+def aggregated(core: bool, version: str, extra: Sequence[ExtraGroup] = ()) -> Obj:
+    """APIGroupDiscoveryList for /api (core) or /apis (with the extension groups)."""
+    items = [_agg_group("", version)] if core else [
+        _agg_extra(g) if isinstance(g, ExtraGroup) else _agg_group(g, version) for g in _ordered(extra)]
+    # A group whose servers have not answered yet has nothing to list.
+    items = [i for i in items if i["versions"]]
     return {"kind": "APIGroupDiscoveryList", "apiVersion": f"apidiscovery.k8s.io/{version}",
-            "metadata": {}, "items": [_agg_group(g, version) for g in groups]}
+            "metadata": {}, "items": items}
 
 
 def legacy_api(server_address: str) -> Obj:
@@ -87,9 +154,17 @@ def _group_entry(g: str) -> Obj:
             "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]}}
 
 
-def legacy_apis() -> Obj:
+def extra_group_entry(g: ExtraGroup) -> Obj:
+    """The APIGroup entry of an extension group (built from its APIServices, as upstream)."""
+    return {"name": g.name, "versions": [{"groupVersion": f"{g.name}/{v}", "version": v} for v in g.versions],
+            "preferredVersion": {"groupVersion": f"{g.name}/{g.versions[0]}", "version": g.versions[0]}}
+
+
+def legacy_apis(extra: Sequence[ExtraGroup] = ()) -> Obj:
     """APIGroupList for /apis."""
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group_entry(g) for g in _groups()]}
+    return {"kind": "APIGroupList", "apiVersion": "v1",
+            "groups": [extra_group_entry(g) if isinstance(g, ExtraGroup) else _group_entry(g)
+                       for g in _ordered(extra)]}
 
 
 def api_group(group: str) -> Obj | None:
@@ -134,16 +209,17 @@ def negotiate_aggregated(request: web.Request) -> str | None:
     return None
 
 
-def discovery_response(request: web.Request, core: bool, server_address: str) -> web.Response:
+def discovery_response(request: web.Request, core: bool, server_address: str,
+                       extra: Sequence[ExtraGroup] = ()) -> web.Response:
     """/api or /apis in the form the client asked for."""
     v = negotiate_aggregated(request)
     if not v:
         neg.wants(request, tables=False)  # 406 when no clause asks for something we write
     if v:
-        body = orjson.dumps(aggregated(core, v))
+        body = orjson.dumps(aggregated(core, v, extra))
         etag = '"' + hashlib.sha512(body).hexdigest().upper() + '"'
         return web.Response(body=body, headers={
             "Content-Type": f"application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList",
             "Vary": "Accept", "ETag": etag, "Cache-Control": "public"})
-    body = orjson.dumps(legacy_api(server_address) if core else legacy_apis())
+    body = orjson.dumps(legacy_api(server_address) if core else legacy_apis(extra))
     return web.Response(body=body, content_type="application/json")

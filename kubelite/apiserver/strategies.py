@@ -94,6 +94,8 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
         obj["status"] = {}
     elif kind == "Service":
         obj["status"] = {"loadBalancer": {}}
+    elif kind == "APIService" and info.group == "apiregistration.k8s.io":
+        obj["status"] = {}  # the availability controller writes it
     md.pop("deletionTimestamp", None)
     md.pop("deletionGracePeriodSeconds", None)
 

@@ -26,7 +26,9 @@ KNOWN: dict[str, dict[str, str]] = {
                                        "and the pod as namespace/name"},
     "test_create_with_generate_name": {
         "apiextensions.k8s.io/v1/customresourcedefinitions": "as upstream: a CRD's name must be <plural>.<group>, "
-                                                             "which a generated name never is"},
+                                                             "which a generated name never is",
+        "apiregistration.k8s.io/v1/apiservices": "as upstream: an APIService's name must be <version>.<group>, "
+                                                 "which a generated name never is"},
 }
 
 

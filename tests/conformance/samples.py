@@ -334,4 +334,14 @@ SAMPLES: dict[str, Sample] = {
             "egress": [{"to": [{"namespaceSelector": {}}], "ports": [{"port": 53, "endPort": 54, "protocol": "UDP"}]}],
             "policyTypes": ["Ingress", "Egress"]}),
         spec_change={"spec": {"policyTypes": ["Ingress"], "egress": None}}),
+    # An APIService's name is version.group: the suite's names give both (obj-<token>.<group>).
+    "apiregistration.k8s.io/v1/apiservices": Sample(
+        lambda n, ns: _obj("apiregistration.k8s.io/v1", "APIService", n, spec={
+            "group": n.partition(".")[2], "version": n.partition(".")[0],
+            "groupPriorityMinimum": 100, "versionPriority": 10}),
+        spec_change={"spec": {"versionPriority": 20}},
+        # What the availability controller writes for a local APIService, so it leaves it alone.
+        status_change={"conditions": [{"type": "Available", "status": "True", "lastTransitionTime": NOW,
+                                       "reason": "Local", "message": "Local APIServices are always available"}]},
+        name_suffix=".apiservices.kubelite.example.com"),
 }

@@ -309,6 +309,7 @@ SCHEMAS: dict[tuple[str, str], Struct] = {
         status=Struct({"conditions": CONDITIONS})),
     ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): _kind(
         spec=Struct({"validationActions": ListOf(None, "set")})),
+    ("apiregistration.k8s.io/v1", "APIService"): _kind(status=Struct({"conditions": CONDITIONS})),
 }
 
 
@@ -408,6 +409,7 @@ ZERO_OBJECTS: dict[tuple[str, str], dict[str, Any]] = {
     ("networking.k8s.io/v1", "NetworkPolicy"): {"spec": {"podSelector": {}}},
     ("networking.k8s.io/v1", "Ingress"): {"spec": {}, "status": {"loadBalancer": {}}},
     ("networking.k8s.io/v1", "IngressClass"): {"spec": {}},
+    ("apiregistration.k8s.io/v1", "APIService"): {"spec": {"groupPriorityMinimum": 0, "versionPriority": 0}},
     ("events.k8s.io/v1", "Event"): {"eventTime": None},
     ("rbac.authorization.k8s.io/v1", "Role"): {"rules": None},
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): {"rules": None},

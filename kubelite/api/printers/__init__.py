@@ -58,6 +58,7 @@ _PRINTERS: dict[tuple[str, str], tuple[list[Obj], RowFn]] = {
     ("v1", "Secret"): (columns.SECRET, rows.secret_row),
     ("v1", "ServiceAccount"): (columns.SERVICEACCOUNT, rows.serviceaccount_row),
     ("coordination.k8s.io/v1", "Lease"): (columns.LEASE, rows.lease_row),
+    ("apiregistration.k8s.io/v1", "APIService"): (columns.APISERVICE, rows.apiservice_row),
     ("rbac.authorization.k8s.io/v1", "Role"): (columns.ROLE, rows.default_row),
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): (columns.ROLE, rows.default_row),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): (columns.ROLEBINDING, rows.binding_row),

@@ -118,6 +118,8 @@ DOCS = {
     "cm.data": "The number of keys the ConfigMap holds, text and binary together.",
     "lease.holderIdentity": "Who holds the lease now.",
     "netpol.podSelector": "Which pods of the policy's namespace the policy applies to; empty means every pod.",
+    "apiservice.service": "Where requests for this group/version go: a Service as namespace/name, or Local.",
+    "apiservice.available": "Whether the server behind this group/version answers (its Available condition).",
     # StatefulSets, DaemonSets, ControllerRevisions
     "sts.ready": "Ready pods out of the desired number of pods.",
     "ds.desired": "Nodes that should run one of the DaemonSet's pods.",
@@ -277,6 +279,8 @@ SERVICEACCOUNT = [NAME, column("Secrets", DOCS["sa.secrets"]), AGE]
 LEASE = [NAME, column("Holder", DOCS["lease.holderIdentity"]), AGE]
 
 NETWORKPOLICY = [NAME, column("Pod-Selector", DOCS["netpol.podSelector"]), AGE]
+APISERVICE = [NAME, column("Service", DOCS["apiservice.service"]), column("Available", DOCS["apiservice.available"]),
+              AGE]
 
 # --- RBAC -------------------------------------------------------------------------------
 # Roles print as apiserver's default convertor does; bindings name their role, and the

@@ -545,6 +545,21 @@ def networkpolicy_row(np: Obj, clock: Clock) -> Cells:
             clock.since(np["metadata"].get("creationTimestamp"))]
 
 
+def apiservice_row(svc: Obj, clock: Clock) -> Cells:
+    """The aggregator's table: SERVICE is namespace/name or Local; AVAILABLE is the
+    condition's status, with its reason in parentheses unless True."""
+    spec = svc.get("spec") or {}
+    ref = spec.get("service")
+    service = f"{ref.get('namespace', '')}/{ref.get('name', '')}" if isinstance(ref, dict) else "Local"
+    available = "Unknown"
+    for c in (svc.get("status") or {}).get("conditions") or []:
+        if isinstance(c, dict) and c.get("type") == "Available":
+            st = str(c.get("status") or "")
+            available = f"{st} ({c['reason']})" if st != "True" and c.get("reason") else st
+            break
+    return [svc["metadata"].get("name", ""), service, available, clock.since(svc["metadata"].get("creationTimestamp"))]
+
+
 # --- RBAC -------------------------------------------------------------------------------
 
 def binding_row(b: Obj, clock: Clock) -> Cells:

@@ -6,6 +6,14 @@ here are served without a description.
 from __future__ import annotations
 
 KIND_DOCS = {
+    "apiregistration.v1.APIService": "An APIService says which server answers one API group/version: this API "
+                                     "server itself (Local) or an extension API server behind a Service, to which "
+                                     "requests are forwarded.",
+    "apiregistration.v1.APIServiceSpec": "The group/version served, where its server is, how to trust it, and "
+                                         "where it sorts in discovery.",
+    "apiregistration.v1.ServiceReference": "The Service in front of an extension API server.",
+    "apiregistration.v1.APIServiceCondition": "One observation about the APIService, such as whether its server "
+                                              "answers.",
     "apps.v1.Deployment": "A Deployment keeps a number of identical pods running from one pod "
                           "template, and rolls changes of that template out gradually through ReplicaSets.",
     "apps.v1.DeploymentSpec": "What the Deployment should look like.",
@@ -141,6 +149,25 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
                                       "short spikes do not cause flapping.",
         "selectPolicy": "Which policy wins when several apply: Max (most change), Min (least) or Disabled.",
         "policies": "Limits on change per period, in pods or percent of the current replica count.",
+    },
+    "apiregistration.v1.APIServiceSpec": {
+        "service": "The Service in front of the server for this group/version; unset means this API server "
+                   "answers it itself.",
+        "group": "The API group served.",
+        "version": "The version of the group served, such as v1beta1.",
+        "insecureSkipTLSVerify": "Do not check the server's certificate (discouraged; give caBundle instead).",
+        "caBundle": "PEM certificates of the authorities that signed the server's serving certificate.",
+        "groupPriorityMinimum": "How early the group comes in discovery; higher first. The highest value of any "
+                                "version of the group counts.",
+        "versionPriority": "How early this version comes within its group; higher first.",
+    },
+    "apiregistration.v1.ServiceReference": {
+        "namespace": "The Service's namespace.",
+        "name": "The Service's name.",
+        "port": "The Service port to connect to (1-65535). Defaults to 443.",
+    },
+    "apiregistration.v1.APIServiceStatus": {
+        "conditions": "What is known about the APIService; Available tells whether its server answers.",
     },
     "batch.v1.JobSpec": {
         "parallelism": "How many pods may run at the same time. Defaults to 1; 0 pauses the Job.",
