@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rollout as rb
 
 from kubelite.api.resources import lookup
-from kubelite.client.rest import Client
+from kubelite.client.rest import Client, ResourceClient
 from tests.conftest import start_server
 from tests.nodeharness import start_agent, stop_proc
 
@@ -176,10 +176,17 @@ class DaemonSetInvariants(Invariants):
             self.violate(f"pods on no eligible node after the rollout: {stray[:5]}")
 
 
+def resource(client: Client, group: str, plural: str) -> ResourceClient:
+    """The client for a served v1 resource (the bench only asks for kinds the server serves)."""
+    info = lookup(group, "v1", plural)
+    assert info is not None, f"{group}/v1 {plural} not served"
+    return client.resource(info)
+
+
 async def wait_status(client: Client, plural: str, ns: str, name: str, done: Callable[[Obj, Obj], bool],
                       poll: float = 0.05) -> float:
     """Poll an apps/v1 object until done(status, object); return when (monotonic)."""
-    res = client.resource(lookup("apps", "v1", plural))
+    res = resource(client, "apps", plural)
     while True:
         obj = await res.get(name, ns)
         if done(obj.get("status") or {}, obj):
@@ -247,7 +254,7 @@ async def run(srv: Any, sc: Scenario, ns: str, settle: float = 120.0,
         for obj in sc.objects:
             group = "apps" if obj["apiVersion"] == "apps/v1" else ""
             plural = {"Service": "services"}.get(obj["kind"], sc.plural)
-            await client.resource(lookup(group, "v1", plural)).create(obj, ns)
+            await resource(client, group, plural).create(obj, ns)
         if sc.scale_to is not None:
             t0 = time.monotonic()
             await asyncio.to_thread(rb.kubectl, srv, "-n", ns, "scale", f"{sc.kind}/{NAME}", f"--replicas={n}")
