@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubelite.api import quantity
+from kubelite.api import nodeselector, quantity
 
 Obj = dict[str, Any]
 
@@ -208,31 +208,6 @@ def taint_toleration(n: NodeInfo, pod: Obj) -> str | None:
     return None
 
 
-def _match_expr(expr: Obj, labels: dict[str, str]) -> bool:
-    k, op, vals = expr.get("key"), expr.get("operator"), expr.get("values") or []
-    if op == "In":
-        return k in labels and labels[k] in vals
-    if op == "NotIn":
-        return k not in labels or labels[k] not in vals
-    if op == "Exists":
-        return k in labels
-    if op == "DoesNotExist":
-        return k not in labels
-    if op in ("Gt", "Lt") and k in labels and vals:
-        try:
-            a, b = int(labels[k]), int(vals[0])
-        except ValueError:
-            return False
-        return a > b if op == "Gt" else a < b
-    return False
-
-
-def _match_fields(expr: Obj, node: Obj) -> bool:
-    if expr.get("key") != "metadata.name":
-        return False
-    return _match_expr(expr, {"metadata.name": node["metadata"]["name"]})
-
-
 def node_affinity(n: NodeInfo, pod: Obj) -> str | None:
     """NodeAffinity: nodeSelector and required node affinity terms (ORed terms, ANDed expressions)."""
     spec = pod.get("spec") or {}
@@ -244,14 +219,8 @@ def node_affinity(n: NodeInfo, pod: Obj) -> str | None:
     req = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
            .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
     terms = req.get("nodeSelectorTerms")
-    if terms:
-        def term_ok(t: Obj) -> bool:
-            exprs, fields = t.get("matchExpressions") or [], t.get("matchFields") or []
-            if not exprs and not fields:
-                return False
-            return all(_match_expr(e, labels) for e in exprs) and all(_match_fields(f, n.node) for f in fields)
-        if not any(term_ok(t) for t in terms):
-            return reason
+    if terms and not nodeselector.terms_match(terms, n.node):
+        return reason
     return None
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from kubelite.api import quantity
+from kubelite.api import nodeselector, quantity
 from kubelite.api.selectors import selector_from_dict
 
 Obj = dict[str, Any]
@@ -102,34 +102,7 @@ def node_matches(pv: Obj, node: Obj) -> bool:
     terms = req.get("nodeSelectorTerms")
     if not terms:
         return True
-    labels = (node.get("metadata") or {}).get("labels") or {}
-    name = (node.get("metadata") or {}).get("name") or ""
-    for term in terms:
-        exprs, fields = term.get("matchExpressions") or [], term.get("matchFields") or []
-        if not exprs and not fields:
-            continue
-        if all(_match(e, labels) for e in exprs) and all(_match(f, {"metadata.name": name}) for f in fields):
-            return True
-    return False
-
-
-def _match(expr: Obj, labels: dict[str, str]) -> bool:
-    k, op, vals = expr.get("key"), expr.get("operator"), expr.get("values") or []
-    if op == "In":
-        return k in labels and labels[k] in vals
-    if op == "NotIn":
-        return k not in labels or labels[k] not in vals
-    if op == "Exists":
-        return k in labels
-    if op == "DoesNotExist":
-        return k not in labels
-    if op in ("Gt", "Lt") and k in labels and vals:
-        try:
-            a, b = int(labels[k]), int(vals[0])
-        except ValueError:
-            return False
-        return a > b if op == "Gt" else a < b
-    return False
+    return nodeselector.terms_match(terms, node)
 
 
 def _modes_fit(claim: Obj, pv: Obj) -> bool:
