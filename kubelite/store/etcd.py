@@ -36,7 +36,7 @@ import os
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -53,6 +53,7 @@ from kubelite.store.base import (
     StoreUnavailable,
     Watch,
 )
+from kubelite.store.watchqueue import QueuedWatch
 
 # The server forks (then execs at once) for pods and image tools while gRPC's threads run:
 # gRPC's fork handlers have nothing to do then, and would log a line for every fork.
@@ -64,7 +65,6 @@ log = logging.getLogger(__name__)
 
 HISTORY_EVENTS = 100_000    # watch window kept in memory (as the SQLite store's)
 PREFILL_REVISIONS = 5_000   # at start-up the window is refilled with this much of etcd's history
-WATCH_QUEUE_LIMIT = 50_000  # a watcher further behind than this is closed (it re-watches)
 PAGE = 1_000                # keys per Range when listing
 RPC_TIMEOUT = 10.0          # seconds for one unary call to etcd
 EVENT_TTL = 3600.0          # Events live this long (kube-apiserver's --event-ttl default, 1 h) ...
@@ -212,39 +212,6 @@ def _compacted(e: grpc.aio.AioRpcError) -> bool:
     return "required revision has been compacted" in (e.details() or "")
 
 
-class _EtcdWatch(Watch):
-    def __init__(self, store: EtcdStore, prefix: str, after: int):
-        self._store = store
-        self.prefix = prefix
-        # Events at or below this revision are not this watcher's (a client may watch from the
-        # revision of its own write before that write's event has come back from etcd).
-        self.after = after
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        self.closed = False
-
-    def push(self, ev: Event) -> None:
-        if self.closed or ev.revision <= self.after:
-            return
-        if self.queue.qsize() >= WATCH_QUEUE_LIMIT:
-            log.warning("watch on %s fell behind; closing it", self.prefix)
-            self.close()
-            return
-        self.queue.put_nowait(ev)
-
-    async def __aiter__(self) -> AsyncIterator[Event]:
-        while True:
-            ev = await self.queue.get()
-            if ev is None:
-                return
-            yield ev
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._store._watchers.discard(self)
-            self.queue.put_nowait(None)
-
-
 class EtcdStore(Store):
     """The store on an etcd v3 cluster; open it with ``await EtcdStore.open(...)``."""
 
@@ -261,7 +228,7 @@ class EtcdStore(Store):
         self._compact_rev = 0
         self._history: deque[Event] = deque(maxlen=HISTORY_EVENTS)
         self._hist_start = 1
-        self._watchers: set[_EtcdWatch] = set()
+        self._watchers: set[QueuedWatch] = set()
         self._follower: asyncio.Task[None] | None = None
         self._synced = asyncio.Event()
         self._open_rev = 0
@@ -616,7 +583,7 @@ class EtcdStore(Store):
         oldest = max(self._hist_start - 1, self._compact_rev)
         if from_revision < oldest:
             raise Compacted(from_revision, oldest)
-        w = _EtcdWatch(self, prefix, from_revision)
+        w = QueuedWatch(prefix, self._watchers.discard, after=from_revision)
         for ev in self._history:
             if ev.revision > from_revision and ev.kv.key.startswith(prefix):
                 w.push(ev)

@@ -17,15 +17,14 @@ Why this shape:
 """
 from __future__ import annotations
 
-import asyncio
 import builtins
 import logging
 import os
 import sqlite3
 from collections import deque
-from collections.abc import AsyncIterator
 
 from kubelite.store.base import KV, Compacted, Event, KeyExists, KeyNotFound, RevisionMismatch, Store, Watch
+from kubelite.store.watchqueue import QueuedWatch
 
 log = logging.getLogger(__name__)
 
@@ -48,37 +47,6 @@ FILE_MODE = 0o600
 SIDE_FILES = ("", "-wal", "-shm", "-journal")  # the database and what SQLite keeps beside it
 
 HISTORY_EVENTS = 100_000   # watch window kept in memory
-WATCH_QUEUE_LIMIT = 50_000  # a watcher further behind than this is closed (it re-watches)
-
-
-class _SqliteWatch(Watch):
-    def __init__(self, store: SqliteStore, prefix: str):
-        self._store = store
-        self.prefix = prefix
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        self.closed = False
-
-    def push(self, ev: Event) -> None:
-        if self.closed:
-            return
-        if self.queue.qsize() >= WATCH_QUEUE_LIMIT:
-            log.warning("watch on %s fell behind; closing it", self.prefix)
-            self.close()
-            return
-        self.queue.put_nowait(ev)
-
-    async def __aiter__(self) -> AsyncIterator[Event]:
-        while True:
-            ev = await self.queue.get()
-            if ev is None:
-                return
-            yield ev
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._store._watchers.discard(self)
-            self.queue.put_nowait(None)
 
 
 class SqliteStore(Store):
@@ -93,7 +61,7 @@ class SqliteStore(Store):
         self._db.executescript(_SCHEMA)
         self._live: dict[str, KV] = {}
         self._history: deque[Event] = deque(maxlen=HISTORY_EVENTS)
-        self._watchers: set[_SqliteWatch] = set()
+        self._watchers: set[QueuedWatch] = set()
         self._rev = 0
         self._compact_rev = 0
         self._load()
@@ -226,7 +194,7 @@ class SqliteStore(Store):
     def watch(self, prefix: str, from_revision: int) -> Watch:
         if from_revision < self._hist_start - 1 or from_revision < self._compact_rev:
             raise Compacted(from_revision, max(self._hist_start - 1, self._compact_rev))
-        w = _SqliteWatch(self, prefix)
+        w = QueuedWatch(prefix, self._watchers.discard)
         if from_revision < self._rev:
             for ev in self._history:
                 if ev.revision > from_revision and ev.kv.key.startswith(prefix):
