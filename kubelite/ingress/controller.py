@@ -34,6 +34,7 @@ from kubelite.client.protocols import APIClient
 from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.ingress.routes import Backend, RouteTable, normalize_host
 from kubelite.ingress.tls import SNIStore
+from kubelite.streams.wsrelay import WebSocket, copy_messages
 
 Obj = dict[str, Any]
 log = logging.getLogger("kubelite.ingress")
@@ -255,17 +256,8 @@ class IngressController:
                                        max_msg_size=0)
         await client.prepare(request)
 
-        async def relay(src: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-                        dst: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
-            async for msg in src:
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    await dst.send_str(msg.data)
-                elif msg.type == aiohttp.WSMsgType.BINARY:
-                    await dst.send_bytes(msg.data)
-                elif msg.type == aiohttp.WSMsgType.PING:
-                    await dst.ping(msg.data)
-                elif msg.type == aiohttp.WSMsgType.PONG:
-                    await dst.pong(msg.data)
+        async def relay(src: WebSocket, dst: WebSocket) -> None:
+            await copy_messages(src, dst)
             await dst.close(code=src.close_code or 1000)
         try:
             await asyncio.gather(relay(client, upstream), relay(upstream, client))

@@ -36,6 +36,7 @@ from kubelite.apiserver.aggregator.resolve import SERVICE_NAME_LABEL, Unavailabl
 from kubelite.apiserver.authn import User
 from kubelite.apiserver.discovery import ExtraGroup, extra_group_entry
 from kubelite.apiserver.registry import Registry
+from kubelite.streams.wsrelay import copy_messages
 
 Obj = dict[str, Any]
 log = logging.getLogger("kubelite.aggregator")
@@ -515,7 +516,8 @@ class Aggregator:
                                      max_msg_size=0)
         try:
             await down.prepare(request)
-            relays = [asyncio.ensure_future(_relay(upstream, down)), asyncio.ensure_future(_relay(down, upstream))]
+            relays = [asyncio.ensure_future(copy_messages(upstream, down)),
+                      asyncio.ensure_future(copy_messages(down, upstream))]
             _, pending = await asyncio.wait(relays, return_when=asyncio.FIRST_COMPLETED)
             for t in pending:
                 t.cancel()
@@ -524,22 +526,6 @@ class Aggregator:
             await upstream.close()
             await down.close()
         return down
-
-
-async def _relay(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
-                 dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse) -> None:
-    """Copy messages from one side to the other until either closes."""
-    async for msg in src:
-        if msg.type == aiohttp.WSMsgType.TEXT:
-            await dst.send_str(msg.data)
-        elif msg.type == aiohttp.WSMsgType.BINARY:
-            await dst.send_bytes(msg.data)
-        elif msg.type == aiohttp.WSMsgType.PING:
-            await dst.ping(msg.data)
-        elif msg.type == aiohttp.WSMsgType.PONG:
-            await dst.pong(msg.data)
-        else:
-            break
 
 
 def _service_host(ref: Obj) -> str:
