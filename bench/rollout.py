@@ -220,6 +220,15 @@ async def watch(client: Client, group: str, plural: str, ns: str, on_event) -> N
             print(f"(watch {plural} restarted: {e})", flush=True)
 
 
+async def wait_settled(cw, n: int, settle: float) -> bool:
+    """Poll, for at most ``settle`` seconds, until the cluster watch holds ``n`` settled pods."""
+    for _ in range(int(settle / 0.2)):
+        if cw.settled(n):
+            return True
+        await asyncio.sleep(0.2)
+    return bool(cw.settled(n))
+
+
 async def wait_deployment(client: Client, ns: str, name: str, done, poll: float = 0.05) -> float:
     """Poll the Deployment until done(status, deployment); return when (monotonic)."""
     deployments = client.resource(lookup("apps", "v1", "deployments"))
@@ -282,11 +291,7 @@ async def bench(srv, replicas: int, ns: str = "bench", settle: float = 120.0,
         results.append((f"roll {replicas} v1 → v2: rolled out", t_rolled - t1))
         print(f"{results[-1][0]}: {results[-1][1]:.2f} s", flush=True)
         # The old pods' deletions may still be finishing: wait for a settled cluster.
-        for _ in range(int(settle / 0.2)):
-            if cw.settled(replicas):
-                break
-            await asyncio.sleep(0.2)
-        if cw.settled(replicas):
+        if await wait_settled(cw, replicas, settle):
             results.append((f"roll {replicas}: every old pod deleted", time.monotonic() - t1))
         else:
             left = [p["metadata"]["name"] for p in cw.pods.values() if p["metadata"].get("deletionTimestamp")]

@@ -283,11 +283,7 @@ async def run(srv: Any, sc: Scenario, ns: str, settle: float = 120.0,
         t_rolled = await asyncio.wait_for(wait_status(client, sc.plural, ns, NAME, rolled), timeout)
         results.append((f"roll {n} v1 → v2: rolled out", t_rolled - t1))
         print(f"{sc.label}: {results[-1][0]}: {results[-1][1]:.2f} s", flush=True)
-        for _ in range(int(settle / 0.2)):
-            if cw.settled(n):
-                break
-            await asyncio.sleep(0.2)
-        if cw.settled(n):
+        if await rb.wait_settled(cw, n, settle):
             results.append((f"roll {n}: every old pod deleted", time.monotonic() - t1))
         else:
             cw.violate("settle", "", f"not settled {settle:.0f} s after the rollout: {len(cw.pods)} pods for {n} {what}")
