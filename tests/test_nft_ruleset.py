@@ -231,3 +231,16 @@ def test_clients_outside_the_pod_network_are_masqueraded_to_endpoints_on_other_n
     # Outside the cluster CIDR (every node's pods), not this node's pods alone: pods keep their addresses.
     assert "ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000" in remote.group(1)
     assert f"ip saddr {POD_CIDR} meta" not in remote.group(1)
+
+
+def test_a_flow_still_opening_or_half_closed_keeps_a_terminating_pod_busy():
+    from kubelite.proxy.nftables import has_open_tcp_flow
+    row = "tcp      6 {t} {state} src=10.0.0.1 dst=10.96.0.9 sport=5 dport=80 src=10.244.0.7 dst=10.0.0.1 sport=80 dport=5 mark=0 use=1"
+    for state in ("SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT"):
+        assert has_open_tcp_flow(row.format(t=117, state=state)), state
+    for state in ("TIME_WAIT", "CLOSE", "LAST_ACK"):
+        assert not has_open_tcp_flow(row.format(t=117, state=state)), state
+    assert not has_open_tcp_flow("")
+    assert not has_open_tcp_flow("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n")
+    both = row.format(t=1, state="TIME_WAIT") + "\n" + row.format(t=2, state="SYN_RECV")
+    assert has_open_tcp_flow(both)

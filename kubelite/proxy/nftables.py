@@ -423,7 +423,7 @@ class NftProxy(Proxy):
         try:
             # conntrack has no "tell me when it closes" here: look again every CONNTRACK_POLL.
             for _ in range(int(self.connection_drain_limit / CONNTRACK_POLL) + 1):
-                if loop.time() >= deadline or not await _established_to(ips):
+                if loop.time() >= deadline or not await _open_flows_to(ips):
                     break
                 await asyncio.sleep(CONNTRACK_POLL)
         finally:
@@ -457,17 +457,36 @@ def _terminating_addresses(slices: Iterable[dict[str, Any]]) -> dict[str, set[st
     return out
 
 
-async def _established_to(ips: set[str]) -> bool:
-    """Whether conntrack holds an established TCP connection answered by one of ``ips``."""
+# TCP states in which a DNATed connection may still carry a request or its reply.  Not
+# only ESTABLISHED: a SYN that reached a pod whose accept queue was full waits in SYN_SENT
+# or SYN_RECV (the client retransmits it to the same pod after a second), and a client
+# that half-closed after its request leaves the flow in FIN_WAIT or CLOSE_WAIT while the
+# pod still answers.  Signalling the pod then would cut that request.
+OPEN_TCP_STATES = frozenset({"SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT"})
+
+
+def has_open_tcp_flow(listing: str) -> bool:
+    """Whether a `conntrack -L -p tcp` listing holds a flow in one of OPEN_TCP_STATES."""
+    for line in listing.splitlines():
+        fields = line.split()
+        # "tcp 6 <timeout> <STATE> src=..."; the state is the first bare upper-case word.
+        state = next((f for f in fields[3:5] if "=" not in f), "")
+        if fields[:1] == ["tcp"] and state in OPEN_TCP_STATES:
+            return True
+    return False
+
+
+async def _open_flows_to(ips: set[str]) -> bool:
+    """Whether conntrack holds a TCP connection answered by one of ``ips`` that is still open."""
     for ip in sorted(ips):
         try:
             proc = await asyncio.create_subprocess_exec(
-                "conntrack", "-L", "-p", "tcp", "--state", "ESTABLISHED", "--reply-src", ip,
+                "conntrack", "-L", "-p", "tcp", "--reply-src", ip,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
             out, _ = await proc.communicate()
         except OSError:
             return False
-        if out.strip():
+        if has_open_tcp_flow(out.decode(errors="replace")):
             return True
     return False
 
