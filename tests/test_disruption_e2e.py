@@ -366,7 +366,8 @@ def test_kubectl_drain_is_blocked_by_a_pdb_then_allowed(lone):
     lone.kubectl("uncordon", node, check=True)
     assert not lone.kjson("get", "node", node)["spec"].get("unschedulable")
 
-    p = lone.kubectl("drain", node, "--ignore-daemonsets", "--timeout=12s")
+    # kubectl retries a refused eviction every 5 s: 6 s is the first try and one retry.
+    p = lone.kubectl("drain", node, "--ignore-daemonsets", "--timeout=6s")
     assert p.returncode != 0
     assert VIOLATION in p.stderr  # kubectl retried the 429 until its timeout
     assert len([x for x in ready_pods(lone, ns) if x["metadata"]["labels"].get("foo") == "bar"]) == 2
