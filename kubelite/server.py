@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from kubelite.api import errors, meta
 from kubelite.apiserver import openapi
 from kubelite.apiserver.aggregator.local import PROXY_CLIENT_CN
+from kubelite.apiserver.allocators import run_repair
 from kubelite.apiserver.app import APIServer, APIServerConfig
 from kubelite.apiserver.authz.bootstrap import ensure_policy
 from kubelite.apiserver.bootstrap import bootstrap
@@ -577,6 +578,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             return await lease_held(registry, CONTROLLER_MANAGER_LEASE)
         readiness.controllers_elsewhere = elsewhere
     try:
+        # The Service ranges match the stored Services before anything allocates (upstream's repair).
+        await api.registry.allocator.repair()
         await bootstrap(api.registry, api_address=advertise, api_port=opts.api_port)
         await ensure_policy(api.registry)
         if opts.with_agent:
@@ -607,6 +610,10 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         async def compactor() -> None:
             await run_compactor(api.registry, stop, interval=opts.compact_interval, keep=opts.compact_keep)
         tasks.append(_start("compactor", compactor, stop))
+
+        async def range_repair() -> None:
+            await run_repair(api.registry.allocator, stop)
+        tasks.append(_start("service-range-repair", range_repair, stop))
 
         async def metrics() -> None:
             await scraper.run(stop)
@@ -650,6 +657,7 @@ def _install_reset(api: APIServer, store: SqliteStore, opts: ServerOptions) -> N
         api.security.rbac_cache.invalidate()
         await api.crds.sync()
         await api.webhooks.start()  # webhooks and policies the reset removed stop applying
+        await api.registry.allocator.repair()  # kept Services' values stay marked
     components = opts.with_controllers or opts.with_scheduler or opts.with_agent
     ResetEndpoints(store, refresh, keep_system=components).install(api.extra_paths)
 

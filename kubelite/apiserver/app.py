@@ -75,7 +75,7 @@ class APIServer:
     def __init__(self, store: Store, config: APIServerConfig, *, cert_signer: CertSigner | None = None):
         self.config = config
         self.store = store
-        self.registry = Registry(store, ServiceAllocator(config.service_cidr, port_free=port_free))
+        self.registry = Registry(store, ServiceAllocator(config.service_cidr, port_free=port_free, store=store))
         # CustomResourceDefinitions: their admission, and the dynamic part of the catalogue.
         self.crds = CRDManager(self.registry)
         self.registry.admission.append(self.crds.admit)

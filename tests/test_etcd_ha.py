@@ -1,0 +1,176 @@
+"""Several API servers on one store as one cluster (issue 14).
+
+Service ClusterIPs and NodePorts come from bitmaps kept in the store and changed only by
+compare-and-swap (upstream's RangeAllocation), so writers sharing a store never hand out
+one value twice; a repair pass makes the bitmaps match the stored Services.  The allocator
+specs run over both backends (one SQLite store with two allocators, or two etcd stores as
+two servers have); the end-to-end specs run two `kubelite server`s on one etcd.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import shutil
+
+import orjson
+import pytest
+
+from kubelite.api import errors
+from kubelite.api.resources import NAMESPACES, SERVICES
+from kubelite.apiserver.allocators import NODE_PORT_RANGE, NODE_PORTS_KEY, SERVICE_IPS_KEY, ServiceAllocator
+from kubelite.apiserver.registry import Registry
+from kubelite.client.rest import Client
+from kubelite.store.base import Store
+from tests.conftest import API_ONLY, start_server
+from tests.etcdkit import start_etcd
+from tests.test_store import Backend, backend  # noqa: F401  (the fixture, reused)
+
+CIDR = "127.96.0.0/24"
+
+
+def service(name: str, **spec: object) -> dict:
+    """A NodePort Service named ``name`` (spec fields override)."""
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}], **spec}}
+
+
+async def registries(b: Backend, n: int = 2) -> list[Registry]:
+    """``n`` registries on one backend's data, as ``n`` servers would have (one SQLite store
+    is shared: the file has one writer)."""
+    stores: list[Store] = []
+    for i in range(n):
+        stores.append(await b.open() if b.kind == "etcd" or i == 0 else stores[0])
+    regs = [Registry(s, ServiceAllocator(CIDR, store=s)) for s in stores]
+    await regs[0].create(NAMESPACES, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    return regs
+
+
+async def stored_offsets(store: Store, key: str) -> set[int]:
+    """The offsets the stored bitmap marks as taken."""
+    kv = await store.get(key)
+    assert kv is not None
+    bits = int.from_bytes(base64.b64decode(orjson.loads(kv.value)["data"]), "big")
+    return {i for i in range(bits.bit_length()) if bits >> i & 1}
+
+
+def ip_offset(ip: str) -> int:
+    return int(ip.rsplit(".", 1)[1])
+
+
+async def test_concurrent_service_creates_through_two_allocators_never_share_a_value(backend):
+    a, b = await registries(backend)
+    created = await asyncio.gather(*[(a if i % 2 else b).create(SERVICES, "default", service(f"s{i}"))
+                                     for i in range(60)])
+    ips = [s["spec"]["clusterIP"] for s in created]
+    ports = [s["spec"]["ports"][0]["nodePort"] for s in created]
+    assert len(set(ips)) == 60 and len(set(ports)) == 60
+    assert {ip_offset(ip) for ip in ips} == await stored_offsets(a.store, SERVICE_IPS_KEY)
+    assert {p - NODE_PORT_RANGE[0] for p in ports} == await stored_offsets(a.store, NODE_PORTS_KEY)
+    kv = await a.store.get(SERVICE_IPS_KEY)
+    assert kv is not None and orjson.loads(kv.value)["range"] == CIDR
+    # A value one allocator handed out is refused by the other when asked for by name.
+    with pytest.raises(errors.Invalid, match="provided IP is already allocated"):
+        await b.create(SERVICES, "default", service("dup-ip", clusterIP=ips[1]))
+    with pytest.raises(errors.Invalid, match="provided port is already allocated"):
+        await a.create(SERVICES, "default", service("dup-port", ports=[{"port": 80, "protocol": "TCP",
+                                                                        "nodePort": ports[0]}]))
+    # The refused creates gave back what they had taken meanwhile.
+    assert len(await stored_offsets(a.store, SERVICE_IPS_KEY)) == 60
+    assert len(await stored_offsets(a.store, NODE_PORTS_KEY)) == 60
+
+
+async def test_deleting_or_retyping_a_service_frees_its_values(backend):
+    (a,) = await registries(backend, 1)
+    svc = await a.create(SERVICES, "default", service("web"))
+    ip, port = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["nodePort"]
+    # A second create of the same name fails and keeps nothing of its own.
+    with pytest.raises(errors.AlreadyExists):
+        await a.create(SERVICES, "default", service("web"))
+    assert await stored_offsets(a.store, SERVICE_IPS_KEY) == {ip_offset(ip)}
+
+    def to_cluster_ip(o: dict) -> dict:
+        o["spec"]["type"] = "ClusterIP"
+        o["spec"].pop("externalTrafficPolicy", None)
+        for p in o["spec"]["ports"]:
+            p.pop("nodePort", None)
+        return o
+    await a.guaranteed_update(SERVICES, "default", "web", to_cluster_ip)
+    assert await stored_offsets(a.store, NODE_PORTS_KEY) == set()
+    assert await stored_offsets(a.store, SERVICE_IPS_KEY) == {ip_offset(ip)}
+    await a.delete(SERVICES, "default", "web", {})
+    assert await stored_offsets(a.store, SERVICE_IPS_KEY) == set()
+    # Both values may be asked for again.
+    again = await a.create(SERVICES, "default", service("again", clusterIP=ip,
+                                                         ports=[{"port": 80, "protocol": "TCP", "nodePort": port}]))
+    assert again["spec"]["clusterIP"] == ip and again["spec"]["ports"][0]["nodePort"] == port
+
+
+async def test_repair_marks_held_values_and_frees_leaks_after_three_passes(backend):
+    (a,) = await registries(backend, 1)
+    svc = await a.create(SERVICES, "default", service("web"))
+    held = ip_offset(svc["spec"]["clusterIP"])
+    # The bitmap lost the Service's address and holds one no Service has (a create that
+    # died between its reservation and its write).
+    leaked = held % 200 + 3
+    kv = await a.store.get(SERVICE_IPS_KEY)
+    assert kv is not None
+    doc = orjson.loads(kv.value)
+    doc["data"] = base64.b64encode((1 << leaked).to_bytes(32, "big")).decode()
+    await a.store.update(SERVICE_IPS_KEY, orjson.dumps(doc), kv.mod_revision)
+    fresh = ServiceAllocator(CIDR, store=a.store)  # a server starting on this store
+    await fresh.repair()
+    assert await stored_offsets(a.store, SERVICE_IPS_KEY) == {held, leaked}
+    await fresh.repair()
+    assert await stored_offsets(a.store, SERVICE_IPS_KEY) == {held, leaked}
+    await fresh.repair()
+    assert await stored_offsets(a.store, SERVICE_IPS_KEY) == {held}
+
+
+async def test_a_server_given_another_range_takes_the_stored_one(backend):
+    (a,) = await registries(backend, 1)
+    await a.create(SERVICES, "default", service("web"))
+    other = ServiceAllocator("127.96.1.0/24", store=a.store)
+    await other.repair()
+    assert str(other.net) == CIDR and other.api_service_ip == "127.96.0.1"
+
+
+def test_two_servers_on_one_etcd_allocate_distinct_cluster_ips_and_node_ports(tmp_path):
+    """Server B, started after A on A's etcd, uses the cluster's stored service range; Services
+    created concurrently through both get distinct ClusterIPs and NodePorts."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    etcd = start_etcd(tmp_path / "etcd")
+    a = b = None
+    try:
+        a = start_server(tmp_path / "a", *API_ONLY, "--datastore-endpoint", etcd.endpoint)
+        shutil.copytree(a.data_dir / "tls", tmp_path / "b" / "data" / "tls")
+        b = start_server(tmp_path / "b", *API_ONLY, "--datastore-endpoint", etcd.endpoint)
+        assert a is not None and b is not None
+        ca, cb = a.client_config(), b.client_config()
+
+        async def create_all() -> list[dict]:
+            clients = [Client(ca), Client(cb)]
+            try:
+                return await asyncio.gather(*[clients[i % 2].resource(SERVICES).create(service(f"svc-{i}"), "default")
+                                              for i in range(40)])
+            finally:
+                for c in clients:
+                    await c.close()
+        created = asyncio.run(create_all())
+        ips = [s["spec"]["clusterIP"] for s in created]
+        ports = [s["spec"]["ports"][0]["nodePort"] for s in created]
+        assert len(set(ips)) == 40 and len(set(ports)) == 40
+        listed = b.kjson("get", "services", "-A")["items"]
+        all_ips = [s["spec"]["clusterIP"] for s in listed if s["spec"].get("clusterIP") not in (None, "None")]
+        assert len(all_ips) == len(set(all_ips))
+        # Every address is in the one range stored in etcd (A's), whichever server handed it out.
+        stored = json.loads(etcd.etcdctl("get", "--print-value-only", SERVICE_IPS_KEY))
+        kube = a.kjson("get", "service", "kubernetes")["spec"]["clusterIP"]
+        prefix = stored["range"].rsplit(".", 2)[0]
+        assert kube.startswith(prefix) and all(ip.startswith(prefix) for ip in ips)
+    finally:
+        for s in (b, a):
+            if s is not None:
+                s.stop()
+        etcd.stop()
