@@ -22,9 +22,12 @@ from kubelite.apiserver.allocators import NODE_PORT_RANGE, NODE_PORTS_KEY, SERVI
 from kubelite.apiserver.registry import Registry
 from kubelite.client.rest import Client
 from kubelite.store.base import Store
+from tests import test_store
 from tests.conftest import API_ONLY, start_server
 from tests.etcdkit import start_etcd
-from tests.test_store import Backend, backend  # noqa: F401  (the fixture, reused)
+from tests.test_store import Backend
+
+backend = test_store.backend  # the store specs' fixture: each spec once per backend
 
 CIDR = "127.96.0.0/24"
 
