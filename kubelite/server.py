@@ -619,6 +619,15 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             await scraper.run(stop)
         tasks.append(_start("metrics", metrics, stop))
         clients.server = url
+        if opts.datastore.endpoint:
+            # Servers sharing the store: the kubernetes Service lists every live one.
+            from kubelite.controllers.apiserverleases import APIServerLeases
+            leases = APIServerLeases(clients.client("apiserver-leases", "system:apiserver", ["system:masters"]),
+                                     address=advertise, port=opts.api_port, host=socket.gethostname())
+
+            async def apiserver_lease() -> None:
+                await leases.run(stop)
+            tasks.append(_start("apiserver-lease", apiserver_lease, stop))
         for name, comp in _components(opts, pki, clients, readiness, api.registry, service_cidr, svc_range):
             tasks.append(_start(name, comp(stop), stop))
         loop = asyncio.get_running_loop()

@@ -177,3 +177,54 @@ def test_two_servers_on_one_etcd_allocate_distinct_cluster_ips_and_node_ports(tm
             if s is not None:
                 s.stop()
         etcd.stop()
+
+
+def kubernetes_endpoints(srv) -> set[tuple[str, int]]:
+    """(address, port) pairs in Endpoints default/kubernetes."""
+    ep = srv.kjson("get", "endpoints", "kubernetes")
+    return {(a["ip"], p["port"]) for s in ep.get("subsets") or [] for a in s["addresses"] for p in s["ports"]}
+
+
+def kubernetes_slices(srv) -> set[tuple[str, int]]:
+    """(address, port) pairs in the EndpointSlices of the kubernetes Service."""
+    items = srv.kjson("get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes")["items"]
+    return {(a, p["port"]) for s in items for e in s.get("endpoints") or [] for a in e["addresses"]
+            for p in s.get("ports") or []}
+
+
+def test_kubernetes_service_lists_every_live_api_server(tmp_path):
+    """Three servers on one etcd each keep a Lease kube-system/kube-apiserver-<id>; the
+    kubernetes Service's Endpoints and EndpointSlices list all three (one port each: one
+    subset per port); one stopped cleanly is gone at once, one killed once its Lease expires."""
+    import signal
+    etcd = start_etcd(tmp_path / "etcd")
+    servers: list = []
+    (tmp_path / "a").mkdir()
+    try:
+        a = start_server(tmp_path / "a", *API_ONLY, "--datastore-endpoint", etcd.endpoint)
+        servers.append(a)
+        for name in ("b", "c"):
+            shutil.copytree(a.data_dir / "tls", tmp_path / name / "data" / "tls")
+            servers.append(start_server(tmp_path / name, *API_ONLY, "--datastore-endpoint", etcd.endpoint))
+        _, b, c = servers
+        everyone = {("127.0.0.1", s.port) for s in servers}
+        a.wait_for(lambda: kubernetes_endpoints(a) == everyone and kubernetes_slices(a) == everyone, timeout=60,
+                   what="all three servers in the kubernetes Service's endpoints")
+        leases = a.kjson("get", "leases", "-n", "kube-system", "-l", "apiserver.kubernetes.io/identity=kube-apiserver")
+        assert len(leases["items"]) == 3
+        assert all(item["metadata"]["name"].startswith("kube-apiserver-") for item in leases["items"])
+        # A clean stop removes the server before it exits.
+        assert c.stop() == 0
+        assert kubernetes_endpoints(a) == everyone - {("127.0.0.1", c.port)}
+        assert kubernetes_slices(a) == everyone - {("127.0.0.1", c.port)}
+        assert len(a.kjson("get", "leases", "-n", "kube-system",
+                           "-l", "apiserver.kubernetes.io/identity=kube-apiserver")["items"]) == 2
+        # A killed server stays listed until its Lease expires, then drops out.
+        b.stop(signal.SIGKILL)
+        a.wait_for(lambda: kubernetes_endpoints(a) == {("127.0.0.1", a.port)}
+                   and kubernetes_slices(a) == {("127.0.0.1", a.port)}, timeout=60,
+                   what="the killed server to drop out of the endpoints")
+    finally:
+        for s in reversed(servers):
+            s.stop()
+        etcd.stop()
