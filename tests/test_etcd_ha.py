@@ -228,3 +228,106 @@ def test_kubernetes_service_lists_every_live_api_server(tmp_path):
         for s in reversed(servers):
             s.stop()
         etcd.stop()
+
+
+class Writer:
+    """Creates ConfigMaps ``<prefix>-<n>`` one after another through one server (kubectl) in a
+    thread, until stopped; ``acked`` holds the names whose create was answered with success."""
+
+    def __init__(self, srv, prefix: str):
+        import threading
+        self.srv = srv
+        self.prefix = prefix
+        self.acked: list[str] = []
+        self.failed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            name = f"{self.prefix}-{n}"
+            n += 1
+            try:
+                p = self.srv.kubectl("create", "configmap", name, timeout=30)
+            except Exception:
+                self.failed += 1
+                continue
+            if p.returncode == 0:
+                self.acked.append(name)
+            else:
+                self.failed += 1
+                if self.srv.proc.poll() is not None:
+                    return  # its server is gone
+
+    def stop(self) -> list[str]:
+        """Stop writing; the acknowledged names."""
+        self._stop.set()
+        self._thread.join(timeout=60)
+        return list(self.acked)
+
+
+def configmap_names(srv) -> set[str]:
+    return {o["metadata"]["name"] for o in srv.kjson("get", "configmaps")["items"]}
+
+
+def rollout(srv, image: str) -> None:
+    """Start a rollout of deployment/web to ``image`` (it takes a while: minReadySeconds)."""
+    srv.kubectl("set", "image", "deployment/web", f"kubernetes-bootcamp={image}", check=True)
+
+
+def test_server_killed_during_a_rollout_leaves_it_to_the_other(tmp_path):
+    """B (no node) leads the controllers and the scheduler; A runs the node. A rollout is under
+    way and B takes writes when B is killed with SIGKILL: A's controllers take the Leases
+    over and finish the rollout, and every write B acknowledged is there."""
+    import signal
+    etcd = start_etcd(tmp_path / "etcd")
+    a = b = None
+    writer = None
+    (tmp_path / "b").mkdir()
+    try:
+        b = start_server(tmp_path / "b", "--runtime", "fake", "--disable", "agent,proxy,dns",
+                         "--datastore-endpoint", etcd.endpoint)
+        b.wait_for(lambda: "became leader of kube-system/kube-controller-manager" in b.log_path.read_text()
+                   and "became leader of kube-system/kube-scheduler" in b.log_path.read_text(),
+                   what="B to lead the controllers and the scheduler")
+        shutil.copytree(b.data_dir / "tls", tmp_path / "a" / "data" / "tls")
+        a = start_server(tmp_path / "a", "--runtime", "fake", "--datastore-endpoint", etcd.endpoint)
+        a.kubectl("create", "deployment", "web", "--image=gcr.io/google-samples/kubernetes-bootcamp:v1",
+                  "--replicas=3", check=True)
+        a.kubectl("patch", "deployment", "web", "-p",
+                  json.dumps({"spec": {"minReadySeconds": 3,
+                                       "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}}),
+                  check=True)
+        a.kubectl("rollout", "status", "deployment/web", "--timeout=120s", check=True)
+        writer = Writer(b, "through-b")
+        rollout(a, "jocatalin/kubernetes-bootcamp:v2")
+        # The rollout is under way (a new ReplicaSet exists, not all of it available).
+        a.wait_for(lambda: len(a.kjson("get", "replicasets", "-l", "app=web")["items"]) == 2,
+                   what="the rollout's new ReplicaSet")
+        a.wait_for(lambda: len(writer.acked) >= 3, what="B to acknowledge some writes")
+        d = a.kjson("get", "deployment", "web")
+        assert (d["status"].get("updatedReplicas") or 0) < 3 or (d["status"].get("availableReplicas") or 0) < 4
+        b.stop(signal.SIGKILL)
+        acked = writer.stop()
+        writer = None
+        # A's controllers take over once B's Lease expires, and the rollout finishes.
+        a.wait_for(lambda: "became leader of kube-system/kube-controller-manager" in a.log_path.read_text(),
+                   timeout=60, what="A to take the controller manager's Lease")
+        a.kubectl("rollout", "status", "deployment/web", "--timeout=180s", check=True)
+        d = a.kjson("get", "deployment", "web")
+        assert d["status"]["updatedReplicas"] == 3 and d["status"]["availableReplicas"] == 3
+        pods = a.kjson("get", "pods", "-l", "app=web")["items"]
+        images = {c["image"] for p in pods if not p["metadata"].get("deletionTimestamp")
+                  for c in p["spec"]["containers"]}
+        assert images == {"jocatalin/kubernetes-bootcamp:v2"}
+        missing = set(acked) - configmap_names(a)
+        assert acked and not missing
+    finally:
+        if writer is not None:
+            writer.stop()
+        for s in (a, b):
+            if s is not None:
+                s.stop()
+        etcd.stop()
