@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import shutil
+import subprocess
+import threading
 
 import orjson
 import pytest
@@ -23,8 +26,8 @@ from kubelite.apiserver.registry import Registry
 from kubelite.client.rest import Client
 from kubelite.store.base import Store
 from tests import test_store
-from tests.conftest import API_ONLY, start_server
-from tests.etcdkit import start_etcd
+from tests.conftest import API_ONLY, KUBECTL, start_server
+from tests.etcdkit import start_etcd, start_etcd_cluster
 from tests.test_store import Backend
 
 backend = test_store.backend  # the store specs' fixture: each spec once per backend
@@ -235,7 +238,6 @@ class Writer:
     thread, until stopped; ``acked`` holds the names whose create was answered with success."""
 
     def __init__(self, srv, prefix: str):
-        import threading
         self.srv = srv
         self.prefix = prefix
         self.acked: list[str] = []
@@ -331,3 +333,70 @@ def test_server_killed_during_a_rollout_leaves_it_to_the_other(tmp_path):
             if s is not None:
                 s.stop()
         etcd.stop()
+
+
+def test_etcd_member_killed_and_restarted_during_a_rollout_loses_nothing(tmp_path):
+    """A server on a 3-member etcd: one member (the one the server talks to first) is killed
+    with SIGKILL during a rollout and while writes go on, then restarted. The rollout
+    finishes, every acknowledged write is stored, and a watch opened before the kill sees
+    every one of them, in order, on the same stream."""
+    members = start_etcd_cluster(tmp_path / "etcd")
+    srv = watcher = writer = None
+    try:
+        srv = start_server(tmp_path, "--runtime", "fake", "--datastore-endpoint", ",".join(m.endpoint for m in members))
+        srv.kubectl("create", "deployment", "web", "--image=gcr.io/google-samples/kubernetes-bootcamp:v1",
+                    "--replicas=3", check=True)
+        srv.kubectl("patch", "deployment", "web", "-p",
+                    json.dumps({"spec": {"minReadySeconds": 3,
+                                         "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}}),
+                    check=True)
+        srv.kubectl("rollout", "status", "deployment/web", "--timeout=120s", check=True)
+        rv = json.loads(srv.kubectl("get", "--raw", "/api/v1/namespaces/default/configmaps",
+                                    check=True).stdout)["metadata"]["resourceVersion"]
+        env = dict(os.environ, KUBECACHEDIR=str(srv.cache_dir), KUBECONFIG=srv.kubeconfig)
+        watcher = subprocess.Popen(
+            [KUBECTL, "get", "--raw",
+             f"/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=600"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        seen: list[dict] = []
+
+        def read() -> None:
+            assert watcher is not None and watcher.stdout is not None
+            for line in watcher.stdout:
+                if line.strip():
+                    seen.append(json.loads(line))
+        threading.Thread(target=read, daemon=True).start()
+        writer = Writer(srv, "cm")
+        rollout(srv, "jocatalin/kubernetes-bootcamp:v2")
+        srv.wait_for(lambda: len(writer.acked) >= 3, what="some writes before the kill")
+        members[0].kill()
+        before = len(writer.acked)
+        srv.wait_for(lambda: len(writer.acked) >= before + 5, timeout=120,
+                     what="writes acknowledged with one member down")
+        members[0].start()
+        srv.kubectl("rollout", "status", "deployment/web", "--timeout=180s", check=True)
+        after = len(writer.acked)
+        srv.wait_for(lambda: len(writer.acked) >= after + 3, timeout=60, what="writes after the member's return")
+        acked = writer.stop()
+        writer = None
+        d = srv.kjson("get", "deployment", "web")
+        assert d["status"]["updatedReplicas"] == 3 and d["status"]["availableReplicas"] == 3
+        assert not set(acked) - configmap_names(srv)
+        # The watch, never reopened, saw every acknowledged create, in the order they were made.
+        srv.wait_for(lambda: set(acked) <= {e["object"]["metadata"]["name"] for e in seen if e["type"] == "ADDED"},
+                     timeout=60, what="the watch to deliver every acknowledged create")
+        assert watcher.poll() is None, "the watch ended"
+        added = [e["object"]["metadata"]["name"] for e in seen if e["type"] == "ADDED"]
+        assert [n for n in added if n in set(acked)] == acked
+        rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in seen if e["type"] != "BOOKMARK"]
+        assert rvs == sorted(rvs) and len(rvs) == len(set(rvs))
+    finally:
+        if writer is not None:
+            writer.stop()
+        if watcher is not None:
+            watcher.terminate()
+            watcher.wait()
+        if srv is not None:
+            srv.stop()
+        for m in members:
+            m.stop()
