@@ -400,3 +400,28 @@ def test_etcd_member_killed_and_restarted_during_a_rollout_loses_nothing(tmp_pat
             srv.stop()
         for m in members:
             m.stop()
+
+
+def test_kubernetes_endpoints_group_servers_by_port_and_skip_expired_leases():
+    import datetime
+    import time
+
+    from kubelite.api import meta
+    from kubelite.controllers import apiserverleases as al
+
+    def lease(addr: str, port: int, age: float) -> dict:
+        renewed = meta.rfc3339_micro(meta.now() - datetime.timedelta(seconds=age))
+        return {"metadata": {"name": f"l-{addr}-{port}",
+                             "annotations": {al.ADDRESS_ANNOTATION: addr, al.PORT_ANNOTATION: str(port)}},
+                "spec": {"renewTime": renewed, "leaseDurationSeconds": 15}}
+    live = al.live_servers([lease("10.0.0.1", 6443, 1), lease("10.0.0.2", 6443, 2), lease("127.0.0.1", 7000, 3),
+                            lease("10.0.0.9", 6443, 60)], time.time())
+    assert live == [("10.0.0.1", 6443), ("10.0.0.2", 6443), ("127.0.0.1", 7000)]
+    assert al.endpoints_subsets(live) == [
+        {"addresses": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}], "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]},
+        {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": 7000, "protocol": "TCP"}]}]
+    slices = al.endpoint_slices(live)
+    assert sorted(slices) == ["kubernetes", "kubernetes-7000"]
+    assert [e["addresses"][0] for e in slices["kubernetes"]["endpoints"]] == ["10.0.0.1", "10.0.0.2"]
+    assert slices["kubernetes-7000"]["ports"][0]["port"] == 7000
+    assert all(s["metadata"]["labels"]["kubernetes.io/service-name"] == "kubernetes" for s in slices.values())
