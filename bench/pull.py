@@ -24,12 +24,12 @@ from pathlib import Path
 os.environ["KUBELITE_OFFLINE"] = "1"
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from oci_registry import ImageBuilder, Registry, missing_tools, push  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+from oci_registry import ImageBuilder, Registry, missing_tools, push
+from rich.console import Console
+from rich.table import Table
 
-from kubelite.images.pull import Puller  # noqa: E402
-from kubelite.images.store import ImageStore  # noqa: E402
+from kubelite.images.pull import Puller
+from kubelite.images.store import ImageStore
 
 
 async def _pull_rounds(ref: str, root: Path, rounds: int) -> list[float]:
