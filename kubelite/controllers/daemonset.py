@@ -45,6 +45,7 @@ from kubelite.controllers import history as hist
 from kubelite.controllers import replicaset_util as rsutil
 from kubelite.controllers.deployment.history import compute_hash
 from kubelite.controllers.expectations import Expectations
+from kubelite.controllers.ownerref import controlling_owner
 from kubelite.controllers.podcontrol import (
     PodControl,
     can_adopt_check,
@@ -501,13 +502,7 @@ class DaemonSetController:
         self.queue.add(meta.key(ds))
 
     def _owner(self, pod: Obj) -> Obj | None:
-        ref = meta.controller_ref(pod)
-        if ref is None or ref.get("kind") != KIND:
-            return None
-        ds = self.ds_informer.get(f"{meta.namespace(pod)}/{ref.get('name')}")
-        if ds is None or meta.uid(ds) != ref.get("uid"):
-            return None
-        return ds
+        return controlling_owner(self.ds_informer, pod, KIND)
 
     def _orphan_owners(self, pod: Obj) -> list[Obj]:
         out = []
