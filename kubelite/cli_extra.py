@@ -38,18 +38,23 @@ def cmd_agent(args: argparse.Namespace) -> int:
             join = jointoken.parse(args.token)
         except jointoken.JoinTokenError as e:
             raise StartupError(f"--token: {e}") from None
+        servers = [u.strip().rstrip("/") for u in args.server.split(",") if u.strip()]
+        if not servers:
+            raise StartupError("--server: give the API server's URL (several, comma-separated, for failover)")
+        server, fallback = servers[0], tuple(servers[1:])
         data_dir = os.path.abspath(args.data_dir)
         os.makedirs(data_dir, exist_ok=True)
         if join.ca_hash is not None and not args.insecure_skip_tls_verify:
-            args.ca_file = await pinned_ca_file(args.server, join, args.ca_file, data_dir)
+            args.ca_file = await pinned_ca_file(servers, join, args.ca_file, data_dir)
         if not args.ca_file and not args.insecure_skip_tls_verify:
             raise StartupError("--ca-file is required (the server's DATA_DIR/tls/ca.crt) with a bare token; "
                                "or give the K10 join token (`kubelite token`), which pins the CA by hash; "
                                "or --insecure-skip-tls-verify to skip checking the server")
         # The token only buys this node's certificates (kubelite.node.credentials); the
         # agent and its proxy then act as system:node:<name> and system:kube-proxy.
-        bootstrap = Client(ClientConfig(server=args.server, ca_file=args.ca_file, token=join.secret,
-                                        insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent"))
+        bootstrap = Client(ClientConfig(server=server, ca_file=args.ca_file, token=join.secret,
+                                        insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent",
+                                        fallback_servers=fallback))
         node_name = args.node_name or default_node_name()
         try:
             await wait_ready(bootstrap, timeout=30)
@@ -62,8 +67,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
             await bootstrap.close()
 
         def client(cert: str, key: str) -> Client:
-            return Client(ClientConfig(server=args.server, ca_file=args.ca_file, cert_file=cert, key_file=key,
-                                       insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent"))
+            return Client(ClientConfig(server=server, ca_file=args.ca_file, cert_file=cert, key_file=key,
+                                       insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent",
+                                       fallback_servers=fallback))
         kubelet, kube_proxy = client(creds.node_cert, creds.node_key), client(creds.proxy_cert, creds.proxy_key)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -99,10 +105,10 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return run_main(main())
 
 
-async def pinned_ca_file(server: str, join: jointoken.JoinToken, ca_file: str | None, data_dir: str) -> str:
-    """The CA file to trust: ``ca_file`` if its hash is the token's, else the server's /cacerts
-    when its hash is (written under ``data_dir``); StartupError otherwise. The bootstrap
-    token is never sent before the CA is pinned."""
+async def pinned_ca_file(servers: list[str], join: jointoken.JoinToken, ca_file: str | None, data_dir: str) -> str:
+    """The CA file to trust: ``ca_file`` if its hash is the token's, else the /cacerts of the
+    first server that answers, when its hash is (written under ``data_dir``); StartupError
+    otherwise. The bootstrap token is never sent before the CA is pinned."""
     import ssl
 
     import aiohttp
@@ -116,14 +122,19 @@ async def pinned_ca_file(server: str, join: jointoken.JoinToken, ca_file: str | 
     insecure = ssl.create_default_context()
     insecure.check_hostname = False
     insecure.verify_mode = ssl.CERT_NONE
-    url = server.rstrip("/") + "/cacerts"
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session, \
-                session.get(url, ssl=insecure) as resp:
-            body = await resp.read()
-            status = resp.status
-    except (aiohttp.ClientError, OSError, TimeoutError) as e:
-        raise StartupError(f"cannot fetch the cluster CA from {url}: {e}") from None
+    body, status, url, failures = b"", 0, "", []
+    for server in servers:
+        url = server + "/cacerts"
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session, \
+                    session.get(url, ssl=insecure) as resp:
+                body = await resp.read()
+                status = resp.status
+                break
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            failures.append(f"{url}: {e}")
+    else:
+        raise StartupError(f"cannot fetch the cluster CA: {'; '.join(failures)}")
     if status != 200 or not join.matches(body):
         raise StartupError(f"the CA served at {url} is not the one the join token pins "
                            f"(HTTP {status}); the token was not sent")
@@ -150,7 +161,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the extra sub-commands."""
     a = sub.add_parser("agent", help="join this machine to a kubelite cluster as a node")
-    a.add_argument("--server", required=True, help="the API server URL, e.g. https://10.0.0.1:6443")
+    a.add_argument("--server", required=True,
+                   help="the API server URL, e.g. https://10.0.0.1:6443; several, comma-separated, are tried in "
+                        "turn when the one in use cannot be reached")
     a.add_argument("--token", required=True,
                    help="the join token `kubelite token` prints on the server (K10…, pins the cluster CA), "
                         "or the bare bootstrap token (first field of DATA_DIR/tls/tokens.csv) with --ca-file")
