@@ -28,10 +28,19 @@ from collections.abc import Awaitable, Callable
 from importlib import resources as pkg_resources
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from aiohttp import web
 
 from kubelite.api import resources
-from kubelite.api.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, StatusError, Unauthorized
+from kubelite.api.errors import (
+    BadRequest,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+    StatusError,
+    Unauthorized,
+)
 from kubelite.ui import dashboard_actions, dashboard_model
 
 if TYPE_CHECKING:
@@ -43,8 +52,9 @@ Obj = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 HOST = "127.0.0.1"
-# Quiet time after a watch event before a snapshot is built (a rollout step is a dozen events).
-SETTLE = 0.05
+# Quiet time after a watch event before a snapshot is built: a rollout step is a dozen events,
+# and it caps the rebuilds (every Deployment of the cluster each) at a few a second.
+SETTLE = 0.2
 # A comment line this often keeps idle streams (and the proxies in between) from timing out.
 KEEPALIVE = 15.0
 STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
@@ -219,6 +229,9 @@ class Dashboard:
             message = await dashboard_actions.run_action(self.client, ns, name, action, to_revision)
         except StatusError as e:
             return _status_response(e)
+        except (aiohttp.ClientError, TimeoutError) as e:
+            return _status_response(ServiceUnavailable(503, "ServiceUnavailable",
+                                                       f"cannot reach the API server at {self.server}: {e}"))
         return web.json_response({"message": message})
 
 
