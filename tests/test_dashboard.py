@@ -331,8 +331,11 @@ def test_undo_refusals_are_status_errors(fake: Server, dash: Dash, dns: str) -> 
     assert (code, body["reason"]) == (404, "NotFound")
     code, body = dash.act(dns, "web", "delete")
     assert (code, body["reason"]) == (404, "NotFound")
-    code, _, _ = dash.request(f"api/namespaces/{dns}/deployments/web/pause")  # GET
-    assert code == 405
+    code, _, raw = dash.request(f"api/namespaces/{dns}/deployments/web/pause")  # GET
+    assert (code, json.loads(raw)["reason"]) == (405, "MethodNotAllowed")
+    code, _, raw = dash.request(f"api/namespaces/{dns}/deployments/web/undo", method="POST", body=b" " * 100_000,
+                                token=None, headers={"Authorization": f"token {dash.token}"})
+    assert (code, json.loads(raw)["reason"]) == (413, "RequestEntityTooLarge")
 
 
 def test_a_namespaced_dashboard_acts_in_its_namespace_only(fake: Server, dns: str, tmp_path: Path,

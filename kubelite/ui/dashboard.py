@@ -35,11 +35,11 @@ from kubelite.api import resources
 from kubelite.api.errors import (
     BadRequest,
     Forbidden,
-    MethodNotAllowed,
     NotFound,
     ServiceUnavailable,
     StatusError,
     Unauthorized,
+    status_error,
 )
 from kubelite.ui import dashboard_actions, dashboard_model
 
@@ -171,11 +171,10 @@ class Dashboard:
         else:
             try:
                 resp = await handler(request)
-            except web.HTTPNotFound:
-                resp = _status_response(NotFound(404, "NotFound", f"no such page: {request.path}"))
-            except web.HTTPMethodNotAllowed:
-                resp = _status_response(MethodNotAllowed(405, "MethodNotAllowed",
-                                                    f"{request.method} is not allowed on {request.path}"))
+            except web.HTTPException as e:
+                # aiohttp's own refusals (no route, wrong method, body too large) as Status bodies too.
+                resp = _status_response(status_error(e.status, e.reason.replace(" ", ""),
+                                                     f"{request.method} {request.path}: {e.reason.lower()}"))
         if not resp.prepared:
             resp.headers.update(_SECURITY_HEADERS)
         return resp
