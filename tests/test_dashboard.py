@@ -399,6 +399,35 @@ def test_plan_undo_without_history_or_while_paused() -> None:
     assert plan_undo(_deployment("v1"), [_rs("a", "1", "v1"), _rs("b", "2", "v2")], 1).patch is None
 
 
+def _event(name: str, kind: str, obj: str, when: str, reason: str = "R") -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "n", "uid": "ev-" + name}, "reason": reason, "message": name,
+            "involvedObject": {"kind": kind, "name": obj, "namespace": "n"}, "lastTimestamp": when}
+
+
+def test_snapshot_groups_pods_and_events_by_revision() -> None:
+    d = _deployment("v2")
+    new = _rs("b", "2", "v2")
+    pod = {"metadata": {"name": "b-x", "namespace": "n", "uid": "p1", "creationTimestamp": "2026-01-01T00:00:00Z",
+                        "ownerReferences": [{"uid": "rs-b", "controller": True}]},
+           "spec": {"nodeName": "node"},
+           "status": {"phase": "Pending", "containerStatuses": [
+               {"restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
+    stranger = {"metadata": {"name": "other", "namespace": "n", "uid": "p2"}, "status": {"phase": "Running"}}
+    events = [_event("e3", "Pod", "b-x", "2026-01-01T00:00:03Z", "BackOff"),
+              _event("e1", "Deployment", "w", "2026-01-01T00:00:01Z", "ScalingReplicaSet"),
+              _event("e2", "ReplicaSet", "b", "2026-01-01T00:00:02Z", "SuccessfulCreate"),
+              _event("e4", "Pod", "other", "2026-01-01T00:00:04Z")]
+    snap = snapshot([d], [_rs("a", "1", "v1"), new], [pod, stranger], events, namespace="n", server="s")
+    [view] = snap["deployments"]
+    assert [(rs["revision"], rs["new"]) for rs in view["replicasets"]] == [(2, True), (1, False)]
+    [chip] = view["replicasets"][0]["pods"]
+    assert (chip["short"], chip["state"], chip["failing"], chip["restarts"]) == ("x", "CrashLoopBackOff", True, 2)
+    assert [e["message"] for e in view["events"]] == ["e1", "e2", "e3"]  # not the stranger's, oldest first
+    assert view["events"][2]["object"] == "Pod/b-x"
+    assert view["tone"] == "bad" and view["step"].startswith("stuck: new pods keep crashing")
+    assert view["canUndo"]
+
+
 def test_snapshot_survives_a_revision_that_is_not_a_number() -> None:
     d = _deployment("v1")
     d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = "seven"

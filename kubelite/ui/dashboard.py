@@ -212,8 +212,8 @@ class Dashboard:
                     wake.cancel()
                 if not done:
                     await resp.write(b": keepalive\n\n")
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass  # the page went away (or the server is stopping)
+        except ConnectionResetError:
+            pass  # the page went away
         return resp
 
     async def _action(self, request: web.Request) -> web.Response:
