@@ -1,4 +1,4 @@
-"""Sub-commands beyond ``server`` (agent, image, rollout), registered on the main parser."""
+"""Sub-commands beyond ``server`` (agent, image, rollout, dashboard), registered on the main parser."""
 from __future__ import annotations
 
 import argparse
@@ -190,6 +190,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--data-dir", default=default_data_dir(), help="the server's data directory")
     t.set_defaults(func=cmd_token)
     _register_rollout(sub)
+    _register_dashboard(sub)
     _register_image(sub)
     k = sub.add_parser("killall", help="stop every container of the oci runtime and remove the pod network "
                                        "(containers outlive the server, as with k3s)")
@@ -236,6 +237,19 @@ def _rollout_status(args: argparse.Namespace) -> int:
 def _rollout_watch(args: argparse.Namespace) -> int:
     from kubelite.ui.rollout import cmd_watch
     return cmd_watch(args)
+
+
+def _register_dashboard(sub: argparse._SubParsersAction) -> None:
+    d = sub.add_parser("dashboard", help="a live web page of every Deployment's rollout, with pause/resume/undo")
+    d.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: any free port)")
+    d.add_argument("-n", "--namespace", default="", help="show one namespace only (default: all namespaces)")
+    d.add_argument("--kubeconfig", default="", help="default $KUBECONFIG, else ~/.kubelite/kubeconfig")
+    d.set_defaults(func=_dashboard)
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from kubelite.ui.dashboard import cmd_dashboard
+    return cmd_dashboard(args)
 
 
 # --- image -----------------------------------------------------------------------------
