@@ -40,9 +40,9 @@ from kubelite.apiserver.registry import Registry, run_compactor
 from kubelite.client.rest import Client, ClientConfig
 from kubelite.client.supervise import spawn
 from kubelite.controllers.clientbuilder import ServiceAccountClients
-from kubelite.dns.component import DNSOptions, kube_dns_ip
+from kubelite.dns.options import DNSOptions
 from kubelite.images.store import GCPolicy
-from kubelite.ingress.controller import IngressOptions
+from kubelite.ingress.options import IngressOptions
 from kubelite.metrics.api import MetricsAPI
 from kubelite.metrics.scraper import MetricsScraper, registry_nodes
 from kubelite.pki import PKI
@@ -801,6 +801,7 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
         comps.append(("scheduler", scheduler))
     agent_up = asyncio.Event()  # an Agent object exists (its slot and pod network are known)
     if opts.with_agent:
+        from kubelite.dns.component import kube_dns_ip
         from kubelite.images.offline import offline_from_env
         from kubelite.node.agent import Agent, AgentOptions
         kubelet = clients.client(f"node-{node_name}", f"system:node:{node_name}", ["system:nodes"])
