@@ -9,6 +9,7 @@ Deployment that controls it, or to every Deployment whose selector matches an or
     rollback annotation → deprecated rollbackTo            (rollback.py)
     scaling event       → proportional scaling             (sync.py)
     failing new pods    → automatic rollback, if opted in  (autorollback.py)
+    canary / blue-green → weighted steps, if opted in      (canary.py)
     strategy            → Recreate or RollingUpdate        (recreate.py / rolling.py)
 
 Progress deadlines and conditions live in progress.py, revision history and the
@@ -31,7 +32,7 @@ from kubelite.client.errors import StatusError
 from kubelite.client.events import EventRecorder
 from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
-from kubelite.controllers.deployment import autorollback, recreate, rollback, rolling, sync, util
+from kubelite.controllers.deployment import autorollback, canary, recreate, rollback, rolling, sync, util
 from kubelite.controllers.podcontrol import can_adopt_check, claim, selector_is_empty, selector_matcher
 
 log = logging.getLogger(__name__)
@@ -260,16 +261,23 @@ class DeploymentController:
             await sync.sync_status_only(self, d, rs_list)
             return
         await sync.check_paused_conditions(self, d)
+        holding = canary.in_progress(d)
         if d.get("spec", {}).get("paused"):
-            await sync.sync(self, d, rs_list)
+            if holding:
+                # A canary paused at a step keeps its sizes (proportional scaling would not).
+                await sync.sync_status_only(self, d, rs_list)
+            else:
+                await sync.sync(self, d, rs_list)
             return
         if rollback.get_rollback_to(d) is not None:
             await rollback.rollback(self, d, rs_list)
             return
-        if await sync.is_scaling_event(self, d, rs_list):
+        if not holding and await sync.is_scaling_event(self, d, rs_list):
             await sync.sync(self, d, rs_list)
             return
         if await autorollback.reconcile(self, d, rs_list, pod_map):
+            return
+        if await canary.reconcile(self, d, rs_list):
             return
         kind = util.strategy_type(d)
         if kind == "Recreate":
