@@ -11,8 +11,7 @@ from collections import Counter
 
 import pytest
 
-from kubelite.controllers.deployment.canary import (Step, canary_size, format_weights, parse_duration,
-                                                    parse_steps, strategy_of)
+from kubelite.controllers.deployment.canary import Step, canary_size, format_weights, parse_duration, parse_steps, strategy_of
 from kubelite.proxy.balancer import Balancer, Endpoint
 from kubelite.proxy.weights import TRAFFIC_WEIGHTS, WeightTable, parse_weights
 from tests.test_nft_ruleset import build, ep, slc, svc
@@ -161,10 +160,12 @@ SLICE = [_ep("10.244.3.2", STABLE, "aaaaa"), _ep("10.244.3.3", STABLE, "bbbbb"),
 def test_nftables_draws_a_revision_by_weight_then_an_endpoint():
     rs = build([svc("web", type_="NodePort", ports=[{"name": "http", "port": 80, "nodePort": 30080}])],
                [slc("web", SLICE)], weights=WeightTable([deployment(f"{CANARY}=20,{STABLE}=80")]))
-    draws = re.findall(r"numgen random mod 100 vmap \{ ([^}]*) \}", rs.text)
+    draws = re.findall(r"numgen random mod 5 vmap \{ ([^}]*) \}", rs.text)
     assert len(draws) == 2, rs.text  # the cluster IP's chain and the node port's
     for arms in draws:
-        assert re.fullmatch(r"0-79 : goto rev-0-\S+, 80-99 : goto rev-1-\S+", arms), arms
+        # Single values (no ranges), 20/80 reduced to 1/4.
+        assert re.fullmatch(r"0 : goto (rev-0-\S+), 1 : goto \1, 2 : goto \1, 3 : goto \1, 4 : goto rev-1-\S+",
+                            arms), arms
     # The stable revision's chain spreads over its two pods; the canary's goes to its one.
     assert rs.text.count("numgen random mod 2 vmap") == 2
     assert len(re.findall(r"chain rev-1-[^\n]*\n\t\tgoto ep-", rs.text)) == 2
@@ -172,7 +173,7 @@ def test_nftables_draws_a_revision_by_weight_then_an_endpoint():
 
 def test_nftables_gives_a_weight_zero_revision_no_arm_and_leaves_plain_services_alone():
     rs = build([svc("web")], [slc("web", SLICE)], weights=WeightTable([deployment(f"{CANARY}=0,{STABLE}=100")]))
-    assert "rev-" not in rs.text and "numgen random mod 100" not in rs.text
+    assert "rev-" not in rs.text and "numgen random mod 5" not in rs.text
     svc_chain = re.search(r"chain svc-[^{]*\{\n\t\t([^\n]*)", rs.text)
     assert svc_chain is not None and svc_chain.group(1).startswith("numgen random mod 2 vmap")
     assert "10.244.3.4" not in svc_chain.group(1) and "dnat to 10.244.3.4:8080" in rs.text
@@ -187,6 +188,6 @@ def test_the_kernel_accepts_the_weighted_ruleset():
     rs = build([svc("web", type_="NodePort", ports=[{"name": "http", "port": 80, "nodePort": 30080}],
                     sessionAffinity="ClientIP")],
                [slc("web", SLICE)], weights=WeightTable([deployment(f"{CANARY}=1,{STABLE}=2")]))
-    assert "0-1 : goto rev-" in rs.text and "2 : goto rev-" in rs.text
+    assert re.search(r"numgen random mod 3 vmap \{ 0 : goto rev-0-\S+, 1 : goto rev-0-\S+, 2 : goto rev-1-", rs.text)
     p = subprocess.run(["nft", "-c", "-f", "-"], input=rs.text, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr

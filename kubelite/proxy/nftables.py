@@ -33,6 +33,7 @@ import asyncio
 import hashlib
 import ipaddress
 import logging
+import math
 import re
 import shutil
 from collections.abc import Iterable
@@ -188,12 +189,16 @@ def _dispatch(pr: PortRules, eps: list[Endpoint], groups: Groups | None = None,
     if len(live) == 1:
         rules.append(_spread(pr, live[0][1]))
         return rules
+    # One arm per value, no ranges: an interval map keyed by numgen's host-order number does
+    # not match as the ranges read (a 20/80 split came out 50/50).  The weights' common
+    # divisor keeps the map short (20/80 → 5 values).
+    div = math.gcd(*(w for w, _ in live))
     arms, low = [], 0
     for i, (w, g) in enumerate(live):
         rev_chain = f"rev-{i}-{chain}"[:250]
         chains[rev_chain] = [_spread(pr, g)]
-        arms.append(f"{low} : goto {rev_chain}" if w == 1 else f"{low}-{low + w - 1} : goto {rev_chain}")
-        low += w
+        arms += [f"{n} : goto {rev_chain}" for n in range(low, low + w // div)]
+        low += w // div
     rules.append(f"numgen random mod {low} vmap {{ {', '.join(arms)} }}")
     return rules
 

@@ -264,8 +264,9 @@ async def _blue_green(dc: DeploymentContext, d: Obj, new_rs: Obj, stable: Obj, o
     await progress.sync_rollout_status(dc, updated, updated[0], d)
 
 
-def _state(d: Obj, h: str, now: _dt.datetime) -> tuple[int, _dt.datetime, bool]:
-    """(step index, when it started, whether this sync starts the canary)."""
+def _state(d: Obj, h: str, now: _dt.datetime) -> tuple[int, _dt.datetime | None, bool]:
+    """(step index, when it started — None: not entered yet, after a pause — , whether this
+    sync starts the canary)."""
     ann = meta.annotations_of(d)
     if ann.get(util.CANARY_REVISION) != h:
         return 0, now, True
@@ -273,8 +274,8 @@ def _state(d: Obj, h: str, now: _dt.datetime) -> tuple[int, _dt.datetime, bool]:
         idx = max(0, int(ann.get(util.CANARY_STEP) or 0))
     except ValueError:
         idx = 0
-    since = meta.parse_time(ann.get(util.CANARY_STEP_STARTED)) or now
-    return idx, since, False
+    started = ann.get(util.CANARY_STEP_STARTED)
+    return idx, (meta.parse_time(started) or now) if started else None, False
 
 
 def _weight_at(steps: list[Step], idx: int) -> int:
@@ -320,11 +321,13 @@ async def _canary(dc: DeploymentContext, d: Obj, new_rs: Obj, stable: Obj, old_r
         updated = await _scale_all(dc, d, [(new_rs, 0), (stable, want), *others])
         await progress.sync_rollout_status(dc, updated, updated[0], d)
         return
-    idx, since, starting = _state(d, h, now)
+    idx, started, starting = _state(d, h, now)
     messages: list[str] = []
-    if starting:
-        messages.append(_step_message(steps, 0, _weight_at(steps, 0), new_rs, stable,
-                                      canary_size(want, _weight_at(steps, 0))))
+    if starting or started is None:
+        # The first step, or the step after an indefinite pause once resumed, begins now.
+        messages.append(_step_message(steps, idx, _weight_at(steps, idx), new_rs, stable,
+                                      canary_size(want, _weight_at(steps, idx))))
+    since = started or now
     pause_forever = False
     while idx < len(steps):
         step = steps[idx]
@@ -341,19 +344,21 @@ async def _canary(dc: DeploymentContext, d: Obj, new_rs: Obj, stable: Obj, old_r
                 dc.enqueue_after(d, left + 0.1)
                 break
         else:
+            # Spec.paused until `kubectl rollout resume`; the next step is entered then.
             pause_forever = True
+            idx += 1
+            break
         idx, since = idx + 1, now
         nxt = _weight_at(steps, idx)
         until = now + _dt.timedelta(seconds=steps[idx].seconds or 0) \
             if idx < len(steps) and steps[idx].kind == "pause" and steps[idx].seconds else None
         messages.append(_step_message(steps, idx, nxt, new_rs, stable, canary_size(want, nxt), until))
-        if pause_forever:
-            break
-    weight = _weight_at(steps, idx)
+    # While paused, the weight of the pause itself (the step before the index) holds.
+    weight = _weight_at(steps, idx - 1 if pause_forever else idx)
     w = _Writes(d)
     w.set(util.CANARY_REVISION, h)
     w.set(util.CANARY_STEP, str(idx))
-    w.set(util.CANARY_STEP_STARTED, meta.rfc3339_micro(since))
+    w.set(util.CANARY_STEP_STARTED, "" if pause_forever else meta.rfc3339_micro(since))
     w.set(util.TRAFFIC_WEIGHTS, format_weights({h: weight, sh: 100 - weight}))
     if pause_forever:
         d.setdefault("spec", {})["paused"] = True
