@@ -194,7 +194,10 @@ async def reconcile(dc: DeploymentContext, d: Obj, rs_list: list[Obj]) -> bool:
         # A first rollout, or back to the last completed revision (an automatic or manual
         # undo): nothing to try carefully; everything goes to the new ReplicaSet at once
         # while the rolling update removes the rest.
-        if active_old:
+        # Weights stay until the old pods are gone, not only scaled away: a terminating pod
+        # may still be listed Ready in an EndpointSlice that has not caught up, and without
+        # weights it would get its equal share again.
+        if active_old or any(dc.replicaset_pods(d, rs) for rs in old_rss):
             w = _Writes(d)
             w.set(util.TRAFFIC_WEIGHTS, format_weights({h: 100}))
             for k in (util.CANARY_REVISION, util.CANARY_STEP, util.CANARY_STEP_STARTED):

@@ -177,9 +177,11 @@ class DeploymentController:
         return self._resolve(meta.namespace(rs), rs_ref) if rs_ref else None
 
     def _delete_pod(self, pod: Obj) -> None:
-        # Only Recreate cares: it waits for the last old pod to be gone.
+        # Only Recreate cares: it waits for the last old pod to be gone; and a canary's
+        # traffic weights, which stay until then (canary.py).
         d = self._deployment_of_pod(pod)
-        if d is None or util.strategy_type(d) != "Recreate":
+        if d is None or (util.strategy_type(d) != "Recreate"
+                         and util.TRAFFIC_WEIGHTS not in meta.annotations_of(d)):
             return
         owned = [r for r in self.rs_informer.list(meta.namespace(d))
                  if (meta.controller_ref(r) or {}).get("uid") == meta.uid(d)]
