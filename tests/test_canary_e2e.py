@@ -122,7 +122,7 @@ def test_canary_at_20_percent_receives_20_percent_of_requests(clusters, request,
     # The bookkeeping and the weights are gone once the rollout is over.
     k.wait_for(lambda: not any(a in annotations(k, ns) for a in (PREFIX + "traffic-weights",
                                                                    PREFIX + "canary-step")),
-               what="canary state cleared")
+               timeout=120, what="canary state cleared once the old pods are gone")
 
 
 def test_canary_timed_steps_advance_on_their_own(cluster, request):
@@ -183,7 +183,8 @@ def test_erroring_canary_is_rolled_back_automatically(cluster, request):
     d = k.kjson("-n", ns, "get", "deployment", "web")
     assert d["spec"]["template"]["spec"]["containers"][0]["image"] == V1
     rolled = events(k, ns, "AutoRollback")
-    assert rolled and "ErrImagePull" in rolled[0] or "ImagePullBackOff" in rolled[0], rolled
-    rss = [r for r in k.kjson("-n", ns, "get", "replicasets")["items"]]
+    assert rolled and ("ErrImagePull" in rolled[0] or "ImagePullBackOff" in rolled[0]), rolled
+    rss = k.kjson("-n", ns, "get", "replicasets")["items"]
     assert sorted(r["spec"]["replicas"] for r in rss) == [0, 3]
-    k.wait_for(lambda: PREFIX + "traffic-weights" not in annotations(k, ns), what="weights cleared")
+    k.wait_for(lambda: PREFIX + "traffic-weights" not in annotations(k, ns), timeout=120,
+               what="weights cleared once the canary's pods are gone")

@@ -180,8 +180,12 @@ class DeploymentController:
         # Only Recreate cares: it waits for the last old pod to be gone; and a canary's
         # traffic weights, which stay until then (canary.py).
         d = self._deployment_of_pod(pod)
-        if d is None or (util.strategy_type(d) != "Recreate"
-                         and util.TRAFFIC_WEIGHTS not in meta.annotations_of(d)):
+        if d is None:
+            return
+        if util.TRAFFIC_WEIGHTS in meta.annotations_of(d):
+            self.enqueue(d)  # rare: only while such a rollout's old pods go
+            return
+        if util.strategy_type(d) != "Recreate":
             return
         owned = [r for r in self.rs_informer.list(meta.namespace(d))
                  if (meta.controller_ref(r) or {}).get("uid") == meta.uid(d)]
