@@ -107,7 +107,7 @@ async def test_requests_and_watches_fail_over_to_the_next_server_that_can_be_rea
     try:
         got = []
         with pytest.raises(Gone):
-            async for typ, obj in client.resource(PODS).watch("default"):
+            async for _typ, obj in client.resource(PODS).watch("default"):
                 got.append(obj)
         assert len(got) == len(lines)
         assert client.server == url  # it stays on the server that answered

@@ -235,7 +235,8 @@ def test_clients_outside_the_pod_network_are_masqueraded_to_endpoints_on_other_n
 
 def test_a_flow_still_opening_or_half_closed_keeps_a_terminating_pod_busy():
     from kubelite.proxy.nftables import has_open_tcp_flow
-    row = "tcp      6 {t} {state} src=10.0.0.1 dst=10.96.0.9 sport=5 dport=80 src=10.244.0.7 dst=10.0.0.1 sport=80 dport=5 mark=0 use=1"
+    row = ("tcp      6 {t} {state} src=10.0.0.1 dst=10.96.0.9 sport=5 dport=80 "
+           "src=10.244.0.7 dst=10.0.0.1 sport=80 dport=5 mark=0 use=1")
     for state in ("SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT"):
         assert has_open_tcp_flow(row.format(t=117, state=state)), state
     for state in ("TIME_WAIT", "CLOSE", "LAST_ACK"):
