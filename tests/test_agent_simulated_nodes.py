@@ -3,8 +3,9 @@ process (kwok-like), each a node of its own to the cluster.
 
 What is checked: every simulated node registers under its own name and address and gets
 Ready; a DaemonSet puts a Running pod on each; each node's pods get addresses from a
-loopback range of its own; and fake nodes draw their ranges from a pool of their own, so a
-machine can hold more of them than the 90 network slots real agents use.
+loopback range of its own; fake nodes draw their ranges from a pool of their own, so a
+machine can hold more of them than the 90 network slots real agents use; and a node's
+Lease renewal costs one write, as the kubelet's does.
 """
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ import ipaddress
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from conftest import create_namespace, start_server
+from fakeapi import FakeAPI
 from nodeharness import apply, condition, start_agent, stop_proc
 
+from kubelite.api.resources import LEASES
 from kubelite.node import netslot
+from kubelite.node.agent import Agent, AgentOptions
 from kubelite.node.runtime.fake import pod_cidr_for_slot
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
@@ -103,3 +108,41 @@ def test_node_count_needs_the_fake_runtime(tmp_path):
                         "--data-dir", str(tmp_path / "a")], capture_output=True, text=True, timeout=60)
     assert p.returncode == 1
     assert "--node-count above 1 needs --runtime fake" in p.stderr
+
+
+class CountingAPI(FakeAPI):
+    """A FakeAPI that counts Lease reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lease_gets = 0
+
+    def get_obj(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        if plural == "leases":
+            self.lease_gets += 1
+        return super().get_obj(plural, namespace, name)
+
+
+async def test_lease_renewals_write_from_the_last_written_lease_and_reread_only_on_conflict(tmp_path):
+    api = CountingAPI()
+    api.objects.setdefault("nodes", {})["/n1"] = {"metadata": {"name": "n1", "uid": "node-uid"}}
+    a = Agent(api.client, AgentOptions(node_name="n1", data_dir=str(tmp_path), runtime="fake"), api.factory)
+    try:
+        await a._renew_lease()  # creates it
+        first = api.get_obj("leases", "kube-node-lease", "n1")["spec"]["renewTime"]
+        reads = api.lease_gets
+        for _ in range(3):
+            await a._renew_lease()
+        assert api.lease_gets == reads  # no read before each write
+        assert api.get_obj("leases", "kube-node-lease", "n1")["spec"]["renewTime"] >= first
+        # Someone else wrote the Lease: the stale write conflicts, and the agent reads it again.
+        other = api.get_obj("leases", "kube-node-lease", "n1")
+        other["spec"]["holderIdentity"] = "someone-else"
+        api.update(LEASES, other)
+        reads = api.lease_gets
+        await a._renew_lease()
+        lease = api.get_obj("leases", "kube-node-lease", "n1")
+        assert lease["spec"]["holderIdentity"] == "n1"
+        assert api.lease_gets > reads
+    finally:
+        a.slot.release()
