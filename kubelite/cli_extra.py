@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import shlex
 import sys
@@ -23,7 +24,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from kubelite.client.errors import StatusError
     from kubelite.client.rest import Client, ClientConfig, wait_ready
     from kubelite.images import gc as image_gc
-    from kubelite.node.agent import AgentOptions, default_node_name, run_agent
+    from kubelite.node.agent import Agent, AgentOptions, default_node_name
     from kubelite.node.credentials import ensure_credentials
     from kubelite.server import StartupError
     log = logging.getLogger("kubelite.node")
@@ -50,15 +51,19 @@ def cmd_agent(args: argparse.Namespace) -> int:
             raise StartupError("--ca-file is required (the server's DATA_DIR/tls/ca.crt) with a bare token; "
                                "or give the K10 join token (`kubelite token`), which pins the CA by hash; "
                                "or --insecure-skip-tls-verify to skip checking the server")
-        # The token only buys this node's certificates (kubelite.node.credentials); the
+        runtime = pick_runtime(args.runtime, args.network, data_dir)
+        nodes = simulated_nodes(args.node_name or default_node_name(), args.node_ip, args.node_count, runtime)
+        # The token only buys each node's certificates (kubelite.node.credentials); the
         # agent and its proxy then act as system:node:<name> and system:kube-proxy.
         bootstrap = Client(ClientConfig(server=server, ca_file=args.ca_file, token=join.secret,
                                         insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent",
                                         fallback_servers=fallback))
-        node_name = args.node_name or default_node_name()
         try:
             await wait_ready(bootstrap, timeout=30)
-            creds = await ensure_credentials(bootstrap, node_name, data_dir, args.ca_file)
+            # One node keeps its credentials in DATA_DIR/pki as always; simulated ones each in a directory of its own.
+            creds = await asyncio.gather(*(
+                ensure_credentials(bootstrap, name, data_dir if len(nodes) == 1 else os.path.join(data_dir, "nodes", name),
+                                   args.ca_file) for name, _ in nodes))
         except StatusError as e:
             raise StartupError(f"the API server at {args.server} refused the node token: {e.message}") from None
         except Exception as e:
@@ -70,39 +75,75 @@ def cmd_agent(args: argparse.Namespace) -> int:
             return Client(ClientConfig(server=server, ca_file=args.ca_file, cert_file=cert, key_file=key,
                                        insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent",
                                        fallback_servers=fallback))
-        kubelet, kube_proxy = client(creds.node_cert, creds.node_key), client(creds.proxy_cert, creds.proxy_key)
+        kubelets = [client(c.node_cert, c.node_key) for c in creds]
+        # Fake pods have loopback addresses nothing listens on: a fake node runs no Service proxy.
+        kube_proxy = client(creds[0].proxy_cert, creds[0].proxy_key) if runtime != "fake" else None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         from kubelite.node import joinnet
-        runtime = pick_runtime(args.runtime, args.network, data_dir)
+
+        async def close() -> None:
+            for c in kubelets + ([kube_proxy] if kube_proxy else []):
+                await c.close()
         try:
-            net = await joinnet.discover(kubelet, args.service_cidr)
+            net = await joinnet.discover(kubelets[0], args.service_cidr)
         except Exception as e:
-            await kubelet.close()
-            await kube_proxy.close()
+            await close()
             raise StartupError(f"cannot read the cluster's Services from {args.server}: {e}") from None
         why = joinnet.kernel_path_missing(runtime, args.network, net.service_cidr)
-        if why:
+        if why and kube_proxy is not None:
             log.info("services: userspace proxy (the nftables path is off: %s)", why)
-        opts = AgentOptions(node_name=node_name, data_dir=data_dir, runtime=runtime,
-                            network=args.network, node_ip=args.node_ip,
-                            ca_file=args.ca_file, port=args.port, offline=args.offline,
-                            registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
-                            service_routing=not why, pod_cidr_from_server=True,
-                            cluster_dns=[net.cluster_dns] if net.cluster_dns else [],
-                            image_gc=gc_policy, image_gc_period=args.image_gc_period)
-        try:
+
+        def options(name: str, ip: str) -> AgentOptions:
+            return AgentOptions(node_name=name, data_dir=data_dir, runtime=runtime,
+                                network=args.network, node_ip=ip,
+                                ca_file=args.ca_file, port=args.port, offline=args.offline,
+                                registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
+                                service_routing=not why, pod_cidr_from_server=True,
+                                cluster_dns=[net.cluster_dns] if net.cluster_dns else [],
+                                image_gc=gc_policy, image_gc_period=args.image_gc_period)
+        images = None
+        if len(nodes) > 1:
+            # Simulated nodes share one image store (DATA_DIR/images), its built-in images built once.
+            images = ImageStore(default_root(data_dir))
+            await asyncio.to_thread(images.preload_builtins)
+        runs = [Agent(kubelet, options(name, ip), images=images).run(stop)
+                for kubelet, (name, ip) in zip(kubelets, nodes, strict=True)]
+        if kube_proxy is not None:
             # A node runs its agent and its service proxy, as kubelet + kube-proxy.
-            await asyncio.gather(run_agent(kubelet, opts, stop=stop),
-                                 joinnet.run_node_proxy(kube_proxy, node_name=opts.node_name, node_ip=opts.node_ip,
-                                                        data_dir=data_dir, runtime=runtime,
-                                                        service_cidr=net.service_cidr, kernel=not why, stop=stop))
+            name, ip = nodes[0]
+            runs.append(joinnet.run_node_proxy(kube_proxy, node_name=name, node_ip=ip, data_dir=data_dir,
+                                               runtime=runtime, service_cidr=net.service_cidr, kernel=not why,
+                                               stop=stop))
+        try:
+            await asyncio.gather(*runs)
         finally:
-            await kubelet.close()
-            await kube_proxy.close()
+            await close()
     return run_main(main())
+
+
+def simulated_nodes(name: str, first_ip: str, count: int, runtime: str) -> list[tuple[str, str]]:
+    """(name, InternalIP) of each node `kubelite agent` runs: itself, or with ``--node-count N``
+    N fake nodes NAME-001 … on consecutive loopback addresses from ``--node-ip``."""
+    from kubelite.server import StartupError
+    if count == 1:
+        return [(name, first_ip)]
+    if count < 1:
+        raise StartupError(f"--node-count must be at least 1, got {count}")
+    if runtime != "fake":
+        raise StartupError("--node-count above 1 needs --runtime fake (only fake nodes share a process)")
+    try:
+        first = ipaddress.IPv4Address(first_ip)
+    except ValueError:
+        raise StartupError(f"--node-ip {first_ip!r} is not an IPv4 address") from None
+    loopback = ipaddress.IPv4Network("127.0.0.0/8")
+    # Safety: every node's agent API listens on its address, which must stay on this machine.
+    if first not in loopback or first + (count - 1) not in loopback:
+        raise StartupError(f"--node-count {count} from --node-ip {first_ip} leaves 127.0.0.0/8; "
+                           "simulated nodes listen on consecutive loopback addresses")
+    return [(f"{name}-{i + 1:03d}", str(first + i)) for i in range(count)]
 
 
 async def pinned_ca_file(servers: list[str], join: jointoken.JoinToken, ca_file: str | None, data_dir: str) -> str:
@@ -172,6 +213,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--node-name", default="")
     a.add_argument("--node-ip", default="127.0.0.1", help="the address the API server and proxies reach this node at")
     a.add_argument("--port", type=int, default=0, help="agent API port (0: any free port)")
+    a.add_argument("--node-count", type=int, default=1, metavar="N",
+                   help="with --runtime fake: simulate N nodes in this one process (kwok-like), named "
+                        "NODE_NAME-001 … on consecutive loopback addresses from --node-ip (default 1)")
     a.add_argument("--service-cidr", default="",
                    help="the server's service range (default: read from the kubernetes Service's ClusterIP)")
     a.add_argument("--data-dir", default=os.path.join(os.path.expanduser("~"), ".kubelite-agent"))

@@ -205,13 +205,18 @@ class NodeLifecycleController:
         self.queue = WorkQueue("node-lifecycle")
         self.health: dict[str, NodeHealth] = {}
         self._all_disrupted = False
+        # Zone states from the node cache, recomputed only after a node event: each sync of one
+        # node used to read every node's conditions (100 nodes: 10,000 reads per monitor pass).
+        self._zones: tuple[dict[str, list[str | None]], dict[str, str]] | None = None
         self.nodes.add_handler(self._node_event, lambda _o, n: self._node_event(n), self._node_deleted)
         self.leases.add_handler(self._lease_event, lambda _o, n: self._lease_event(n), None)
 
     def _node_event(self, node: Obj) -> None:
+        self._zones = None
         self.queue.add(meta.name(node))
 
     def _node_deleted(self, node: Obj) -> None:
+        self._zones = None
         self.health.pop(meta.name(node), None)
 
     def _lease_event(self, lease: Obj) -> None:
@@ -240,10 +245,12 @@ class NodeLifecycleController:
 
     def _no_execute_mode(self, node: Obj) -> str:
         """'none' in full (all-zone) disruption, 'hold' in a small partially disrupted zone, else 'allow'."""
-        zones: dict[str, list[str | None]] = {}
-        for n in self.nodes.list():
-            zones.setdefault(zone_of(n), []).append(ready_status(n))
-        states = {z: zone_state(s, self.unhealthy_zone_threshold) for z, s in zones.items()}
+        if self._zones is None:
+            by_zone: dict[str, list[str | None]] = {}
+            for n in self.nodes.list():
+                by_zone.setdefault(zone_of(n), []).append(ready_status(n))
+            self._zones = by_zone, {z: zone_state(s, self.unhealthy_zone_threshold) for z, s in by_zone.items()}
+        zones, states = self._zones
         all_disrupted = bool(states) and all(s == FULL_DISRUPTION for s in states.values())
         if self._all_disrupted and not all_disrupted:
             # Leaving master disruption mode: every node gets a fresh grace period, as upstream.
