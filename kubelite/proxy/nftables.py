@@ -474,13 +474,22 @@ OPEN_TCP_STATES = frozenset({"SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", 
 
 
 def has_open_tcp_flow(listing: str) -> bool:
-    """Whether a `conntrack -L -p tcp` listing holds a flow in one of OPEN_TCP_STATES."""
+    """Whether a `conntrack -L -p tcp` listing holds a Service's (DNATed) flow in one of OPEN_TCP_STATES."""
     for line in listing.splitlines():
         fields = line.split()
         # "tcp 6 <timeout> <STATE> src=..."; the state is the first bare upper-case word.
         state = next((f for f in fields[3:5] if "=" not in f), "")
-        if fields[:1] == ["tcp"] and state in OPEN_TCP_STATES:
-            return True
+        if fields[:1] != ["tcp"] or state not in OPEN_TCP_STATES:
+            continue
+        # Only a flow whose first destination was translated to the pod came through a
+        # Service. One dialled straight to the pod's address is not the proxy's to wait for,
+        # and may be a leftover: a pod killed mid-connection leaves its flow ESTABLISHED
+        # for days, which then held every later pod given that address for the whole limit.
+        dsts = [f[4:] for f in fields if f.startswith("dst=")]
+        srcs = [f[4:] for f in fields if f.startswith("src=")]
+        if len(dsts) >= 1 and len(srcs) >= 2 and dsts[0] == srcs[1]:
+            continue
+        return True
     return False
 
 
@@ -489,7 +498,7 @@ async def _open_flows_to(ips: set[str]) -> bool:
     for ip in sorted(ips):
         try:
             proc = await asyncio.create_subprocess_exec(
-                "conntrack", "-L", "-p", "tcp", "--reply-src", ip,
+                "conntrack", "-L", "-p", "tcp", "--dst-nat", "--reply-src", ip,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
             out, err = await proc.communicate()
         except OSError:
