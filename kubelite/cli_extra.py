@@ -1,11 +1,13 @@
-"""Sub-commands beyond ``server`` (agent, image, rollout), registered on the main parser."""
+"""Sub-commands beyond ``server`` (agent, image, rollout, dashboard), registered on the main parser."""
 from __future__ import annotations
 
 import argparse
 import os
 import shlex
 import sys
+from pathlib import Path
 
+from kubelite import jointoken
 from kubelite.cli_run import RUNTIME_HELP, RUNTIMES, pick_runtime, run_main
 from kubelite.images import reference
 from kubelite.images.store import ImageConfig, ImageStore, default_root
@@ -32,15 +34,27 @@ def cmd_agent(args: argparse.Namespace) -> int:
         return 1
 
     async def main() -> None:
+        try:
+            join = jointoken.parse(args.token)
+        except jointoken.JoinTokenError as e:
+            raise StartupError(f"--token: {e}") from None
+        servers = [u.strip().rstrip("/") for u in args.server.split(",") if u.strip()]
+        if not servers:
+            raise StartupError("--server: give the API server's URL (several, comma-separated, for failover)")
+        server, fallback = servers[0], tuple(servers[1:])
+        data_dir = os.path.abspath(args.data_dir)
+        os.makedirs(data_dir, exist_ok=True)
+        if join.ca_hash is not None and not args.insecure_skip_tls_verify:
+            args.ca_file = await pinned_ca_file(servers, join, args.ca_file, data_dir)
         if not args.ca_file and not args.insecure_skip_tls_verify:
-            raise StartupError("--ca-file is required (the server's DATA_DIR/tls/ca.crt), "
+            raise StartupError("--ca-file is required (the server's DATA_DIR/tls/ca.crt) with a bare token; "
+                               "or give the K10 join token (`kubelite token`), which pins the CA by hash; "
                                "or --insecure-skip-tls-verify to skip checking the server")
         # The token only buys this node's certificates (kubelite.node.credentials); the
         # agent and its proxy then act as system:node:<name> and system:kube-proxy.
-        bootstrap = Client(ClientConfig(server=args.server, ca_file=args.ca_file, token=args.token,
-                                        insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent"))
-        data_dir = os.path.abspath(args.data_dir)
-        os.makedirs(data_dir, exist_ok=True)
+        bootstrap = Client(ClientConfig(server=server, ca_file=args.ca_file, token=join.secret,
+                                        insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent",
+                                        fallback_servers=fallback))
         node_name = args.node_name or default_node_name()
         try:
             await wait_ready(bootstrap, timeout=30)
@@ -53,8 +67,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
             await bootstrap.close()
 
         def client(cert: str, key: str) -> Client:
-            return Client(ClientConfig(server=args.server, ca_file=args.ca_file, cert_file=cert, key_file=key,
-                                       insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent"))
+            return Client(ClientConfig(server=server, ca_file=args.ca_file, cert_file=cert, key_file=key,
+                                       insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent",
+                                       fallback_servers=fallback))
         kubelet, kube_proxy = client(creds.node_cert, creds.node_key), client(creds.proxy_cert, creds.proxy_key)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -90,11 +105,68 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return run_main(main())
 
 
+async def pinned_ca_file(servers: list[str], join: jointoken.JoinToken, ca_file: str | None, data_dir: str) -> str:
+    """The CA file to trust: ``ca_file`` if its hash is the token's, else the /cacerts of the
+    first server that answers, when its hash is (written under ``data_dir``); StartupError
+    otherwise. The bootstrap token is never sent before the CA is pinned."""
+    import ssl
+
+    import aiohttp
+
+    from kubelite.server import StartupError
+    if ca_file:
+        if not join.matches(Path(ca_file).read_bytes()):
+            raise StartupError(f"--ca-file {ca_file} is not the CA the join token pins (its SHA-256 differs)")
+        return ca_file
+    # Unverified on purpose: what comes back is checked against the hash before any use.
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    body, status, url, failures = b"", 0, "", []
+    for server in servers:
+        url = server + "/cacerts"
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session, \
+                    session.get(url, ssl=insecure) as resp:
+                body = await resp.read()
+                status = resp.status
+                break
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            failures.append(f"{url}: {e}")
+    else:
+        raise StartupError(f"cannot fetch the cluster CA: {'; '.join(failures)}")
+    if status != 200 or not join.matches(body):
+        raise StartupError(f"the CA served at {url} is not the one the join token pins "
+                           f"(HTTP {status}); the token was not sent")
+    path = os.path.join(data_dir, "server-ca.crt")
+    Path(path).write_bytes(body)
+    return path
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Print the join token of a server's data directory."""
+    tls = os.path.join(os.path.abspath(args.data_dir), "tls")
+    try:
+        with open(os.path.join(tls, "ca.crt"), "rb") as f:
+            ca = f.read()
+        token = jointoken.read_bootstrap_token(os.path.join(tls, "tokens.csv"))
+    except OSError as e:
+        print(f"kubelite: no cluster credentials in {args.data_dir} ({e.strerror}); start `kubelite server` "
+              f"there first", file=sys.stderr)
+        return 1
+    print(jointoken.format_token(ca, token))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the extra sub-commands."""
     a = sub.add_parser("agent", help="join this machine to a kubelite cluster as a node")
-    a.add_argument("--server", required=True, help="the API server URL, e.g. https://10.0.0.1:6443")
-    a.add_argument("--token", required=True, help="the node bootstrap token (server's DATA_DIR/tls/tokens.csv, first field)")
+    a.add_argument("--server", required=True,
+                   help="the API server URL, e.g. https://10.0.0.1:6443; several, comma-separated, are tried in "
+                        "turn when the one in use cannot be reached")
+    a.add_argument("--token", required=True,
+                   help="the join token `kubelite token` prints on the server (K10…, pins the cluster CA), "
+                        "or the bare bootstrap token (first field of DATA_DIR/tls/tokens.csv) with --ca-file")
     a.add_argument("--ca-file", default=None, help="the cluster CA certificate (server's DATA_DIR/tls/ca.crt)")
     a.add_argument("--insecure-skip-tls-verify", action="store_true")
     a.add_argument("--node-name", default="")
@@ -114,7 +186,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     from kubelite.images import gc as image_gc
     image_gc.add_flags(a)
     a.set_defaults(func=cmd_agent)
+    t = sub.add_parser("token", help="print the join token for `kubelite agent --token` (k3s's K10 form)")
+    t.add_argument("--data-dir", default=default_data_dir(), help="the server's data directory")
+    t.set_defaults(func=cmd_token)
     _register_rollout(sub)
+    _register_dashboard(sub)
     _register_image(sub)
     k = sub.add_parser("killall", help="stop every container of the oci runtime and remove the pod network "
                                        "(containers outlive the server, as with k3s)")
@@ -161,6 +237,19 @@ def _rollout_status(args: argparse.Namespace) -> int:
 def _rollout_watch(args: argparse.Namespace) -> int:
     from kubelite.ui.rollout import cmd_watch
     return cmd_watch(args)
+
+
+def _register_dashboard(sub: argparse._SubParsersAction) -> None:
+    d = sub.add_parser("dashboard", help="a live web page of every Deployment's rollout, with pause/resume/undo")
+    d.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: any free port)")
+    d.add_argument("-n", "--namespace", default="", help="show one namespace only (default: all namespaces)")
+    d.add_argument("--kubeconfig", default="", help="default $KUBECONFIG, else ~/.kubelite/kubeconfig")
+    d.set_defaults(func=_dashboard)
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from kubelite.ui.dashboard import cmd_dashboard
+    return cmd_dashboard(args)
 
 
 # --- image -----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from typing import Any
 
 from kubelite.api import meta
 from kubelite.api.resources import LEASES, NODES, PODS
+from kubelite.api.tolerations import tolerates
 from kubelite.client.errors import Conflict, NotFound
 from kubelite.client.events import NORMAL, EventRecorder
 from kubelite.client.protocols import APIClient, SharedInformerFactory
@@ -156,17 +157,6 @@ def reconcile_taints(current: list[Obj], no_schedule: set[str], no_execute: set[
     keep = [t for t in current if (t.get("key"), t.get("effect")) not in managed or (t.get("key"), t.get("effect")) in want]
     have = {(t.get("key"), t.get("effect")) for t in keep}
     return keep + [{"key": k, "effect": e, "timeAdded": now} for k, e in sorted(want - have)]
-
-
-def tolerates(tol: Obj, taint: Obj) -> bool:
-    """v1.Toleration.ToleratesTaint."""
-    if tol.get("effect") and tol["effect"] != taint.get("effect"):
-        return False
-    if tol.get("key") and tol["key"] != taint.get("key"):
-        return False
-    if tol.get("operator", "Equal") == "Exists":
-        return True
-    return tol.get("value", "") == taint.get("value", "")
 
 
 def min_toleration_seconds(tolerations: list[Obj], taints: list[Obj]) -> float | None:

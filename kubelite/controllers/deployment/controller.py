@@ -32,6 +32,7 @@ from kubelite.client.events import EventRecorder
 from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.controllers.deployment import autorollback, recreate, rollback, rolling, sync, util
+from kubelite.controllers.ownerref import resolve_controller_ref
 from kubelite.controllers.podcontrol import can_adopt_check, claim, selector_is_empty, selector_matcher
 
 log = logging.getLogger(__name__)
@@ -93,12 +94,7 @@ class DeploymentController:
         self.enqueue(d)
 
     def _resolve(self, namespace: str, ref: Obj) -> Obj | None:
-        if ref.get("kind") != KIND:
-            return None
-        d = self.d_informer.get(f"{namespace}/{ref.get('name')}")
-        if d is None or meta.uid(d) != ref.get("uid"):
-            return None
-        return d
+        return resolve_controller_ref(self.d_informer, namespace, ref, KIND)
 
     def _deployments_for_rs(self, rs: Obj) -> list[Obj]:
         """Deployments whose (non-empty) selector matches an orphan RS's labels."""
