@@ -375,7 +375,10 @@ class Agent:
         """Before SIGTERM: wait (bounded) until no service proxy sends new connections to the pod."""
         from kubelite.proxy.drain import wait_endpoint_drained
         try:
-            await wait_endpoint_drained(self.client, pod, timeout)
+            if not await wait_endpoint_drained(self.client, pod, timeout):
+                # Said aloud: a request cut by the SIGTERM that follows is explained by this line.
+                log.warning("pod %s: the service proxies did not report it drained within %.0f s; stopping it anyway",
+                            meta.key(pod), timeout)
         except Exception as e:  # the handshake may delay a termination, never block it
             log.debug("drain wait for %s: %s", meta.key(pod), e)
 
