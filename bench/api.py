@@ -11,11 +11,11 @@ nothing but the benchmark writes) on a free port in a temporary data directory, 
    time; time from sending the create to each watcher receiving its ADDED event;
 5. server RSS (VmRSS of the server process) idle, and with 10,000 pods stored.
 
-With ``--store etcd`` each server keeps its state in its own fresh one-member etcd
-(Debian's etcd-server, started on loopback ports in the temporary directory) instead of
-the embedded SQLite store.
+With ``--store etcd`` each server keeps its state in its own fresh etcd (Debian's
+etcd-server, started on loopback ports in the temporary directory; one member, or a
+cluster of ``--etcd-members`` N) instead of the embedded SQLite store.
 
-    python bench/api.py [--store sqlite|etcd] [--concurrency 8] [--pods 1000] [--watchers 100] [--stored 10000]
+    python bench/api.py [--store sqlite|etcd] [--etcd-members 1] [--concurrency 8] [--pods 1000] [--watchers 100] [--stored 10000]
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from conftest import API_ONLY, start_server
-from etcdkit import Etcd, start_etcd
+from etcdkit import Etcd, start_etcd, start_etcd_cluster
 
 from kubelite.api.resources import CONFIGMAPS, NAMESPACES, PODS
 from kubelite.client.rest import Client, ClientConfig
@@ -162,13 +162,13 @@ async def make_namespace(cfg: ClientConfig) -> None:
         await client.close()
 
 
-def store_flags(store: str, tmp: Path, started: list[Etcd]) -> tuple[str, ...]:
-    """The server flags for the chosen store (a fresh etcd in ``tmp`` for etcd)."""
+def store_flags(store: str, tmp: Path, started: list[Etcd], members: int = 1) -> tuple[str, ...]:
+    """The server flags for the chosen store (a fresh etcd of ``members`` members in ``tmp`` for etcd)."""
     if store != "etcd":
         return ()
-    e = start_etcd(tmp / "etcd")
-    started.append(e)
-    return ("--datastore-endpoint", e.endpoint)
+    fresh = [start_etcd(tmp / "etcd")] if members == 1 else start_etcd_cluster(tmp / "etcd", members)
+    started.extend(fresh)
+    return ("--datastore-endpoint", ",".join(e.endpoint for e in fresh))
 
 
 def cold_start(tmp: Path, *flags: str) -> float:
@@ -183,6 +183,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store", choices=["sqlite", "etcd"], default="sqlite",
                     help="the embedded SQLite store, or a one-member etcd per server (--datastore-endpoint)")
+    ap.add_argument("--etcd-members", type=int, default=1, help="members of each etcd cluster (--store etcd)")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--pods", type=int, default=1000)
     ap.add_argument("--watchers", type=int, default=100)
@@ -197,9 +198,9 @@ def main() -> None:
         (tmp / "full").mkdir()
         console.print(f"cold start (whole cluster, {args.store})…")
         try:
-            full = cold_start(tmp / "full", *store_flags(args.store, tmp / "full", etcds))
+            full = cold_start(tmp / "full", *store_flags(args.store, tmp / "full", etcds, args.etcd_members))
             (tmp / "api").mkdir()
-            flags = store_flags(args.store, tmp / "api", etcds)
+            flags = store_flags(args.store, tmp / "api", etcds, args.etcd_members)
         except BaseException:
             for e in etcds:
                 e.stop()
@@ -244,7 +245,8 @@ def main() -> None:
     ]
     if args.store == "etcd":
         rows.append((f"etcd RSS, {args.stored} pods stored", f"{etcd_rss:.0f} MiB", ""))
-    t = Table(title=f"kubelite API server ({args.store} store)", title_justify="left")
+    members = f", {args.etcd_members} members" if args.store == "etcd" else ""
+    t = Table(title=f"kubelite API server ({args.store} store{members})", title_justify="left")
     t.add_column("measure")
     t.add_column("result", justify="right")
     t.add_column("latency / note")

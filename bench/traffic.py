@@ -14,6 +14,10 @@ rows from a load generator that is not the bottleneck are added.
 fixed answer from the host's nginx in each pod's network namespace instead of the bootcamp
 app, whose BusyBox CGI starts processes per request: then the Service path, not the app,
 is what limits the numbers.
+
+``--weighted`` (bootcamp backend) adds the cost of weighted routing: the same NodePort
+measured again while a canary (`rollout.kubelite.dev/strategy: canary`) holds v2 at 20 %
+of the requests, with the share the canary actually got.
 """
 from __future__ import annotations
 
@@ -155,11 +159,59 @@ def main() -> None:
                     help="Service data paths to measure, comma-separated (nftables, userspace)")
     ap.add_argument("--wrk-seconds", type=int, default=5)
     ap.add_argument("--skip-rollouts", action="store_true", help="only the throughput tables")
+    ap.add_argument("--weighted", action="store_true",
+                    help="also measure the NodePort while a canary holds 20%% of the traffic (weighted routing)")
     ap.add_argument("--backend", choices=["bootcamp", "nginx"], default="bootcamp",
                     help="what the pods serve (nginx: the host's nginx, a fixed 6-byte answer)")
     args = ap.parse_args()
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
         bench_mode(args, mode)
+
+
+async def versions(host: str, port: int, total: int, concurrency: int) -> tuple[float, list[float], list[int]]:
+    """(requests/s, latencies in ms, the bootcamp version of each reply)."""
+    lat: list[float] = []
+    got: list[int] = []
+    left = total
+
+    async def client() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            t = time.perf_counter()
+            _, v = await http_get(host, port, 20.0)
+            lat.append((time.perf_counter() - t) * 1000)
+            got.append(v)
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return len(got) / (time.perf_counter() - start), lat, got
+
+
+def bench_weighted(srv, mode: str, host: str, port: int, args: argparse.Namespace) -> None:
+    """The NodePort unweighted, then with a canary holding v2 at 20 % (then resumed to the end)."""
+    rows = []
+    rps, lat, got = asyncio.run(versions(host, port, args.requests, args.concurrency))
+    rows.append((f"NodePort → {args.replicas} pods, one revision", f"{rps:.0f}", f"{pct(lat, 0.5):.2f}",
+                 f"{pct(lat, 0.99):.2f}", "-"))
+    srv.kubectl("-n", "bench", "annotate", "deployment/web", "rollout.kubelite.dev/strategy=canary",
+                "rollout.kubelite.dev/canary-steps=20%,pause,100%", check=True)
+    srv.wait_for(lambda: (srv.kjson("-n", "bench", "get", "deployment", "web")["metadata"].get("annotations") or {})
+                 .get("rollout.kubelite.dev/last-complete"), what="last-complete")
+    srv.kubectl("-n", "bench", "set", "image", "deployment/web",
+                "kubernetes-bootcamp=jocatalin/kubernetes-bootcamp:v2", check=True)
+
+    def held() -> bool:
+        d = srv.kjson("-n", "bench", "get", "deployment", "web")
+        return bool(d["spec"].get("paused")) and (d["status"].get("availableReplicas") or 0) > args.replicas
+    srv.wait_for(held, timeout=120, what="the canary holding at 20%")
+    asyncio.run(versions(host, port, min(200, args.requests), args.concurrency))  # warm up
+    rps, lat, got = asyncio.run(versions(host, port, args.requests, args.concurrency))
+    rows.append((f"NodePort → {args.replicas} + 1 pods, canary at 20 %", f"{rps:.0f}", f"{pct(lat, 0.5):.2f}",
+                 f"{pct(lat, 0.99):.2f}", f"{100 * got.count(2) / max(len(got), 1):.1f} %"))
+    print_table(f"[{mode}] Weighted routing: {args.requests} GETs, {args.concurrency} concurrent clients",
+                ["path", "req/s", "p50 ms", "p99 ms", "canary share"], rows)
+    srv.kubectl("-n", "bench", "rollout", "resume", "deployment/web", check=True)
+    srv.kubectl("-n", "bench", "rollout", "status", "deployment/web", check=True, timeout=120)
 
 
 def bench_mode(args: argparse.Namespace, mode: str) -> None:
@@ -199,6 +251,8 @@ def bench_mode(args: argparse.Namespace, mode: str) -> None:
         print_table(f"[{mode}] Throughput and latency: {args.requests} GETs, {args.concurrency} concurrent clients, "
                     "one connection per request",
                     ["path", "req/s", "p50 ms", "p99 ms", "added p50", "added p99", "failed"], rows)
+        if args.weighted and args.backend == "bootcamp":
+            bench_weighted(srv, mode, host, port, args)
         rows = []
         base = None
         for label, h, p in (("direct to one pod", pod_ip, 8080), (f"NodePort → {args.replicas} pods", host, port)):

@@ -44,7 +44,7 @@ import rollout as rb
 from kubelite.api.resources import lookup
 from kubelite.client.rest import Client, ResourceClient
 from tests.conftest import start_server
-from tests.nodeharness import start_agent, stop_proc
+from tests.nodeharness import stop_proc
 
 Obj = dict[str, Any]
 NAME = "web"
@@ -372,10 +372,8 @@ def main() -> None:
     agents: list[subprocess.Popen] = []
     ok = False
     try:
-        for i in range(1, args.nodes):
-            agents.append(start_agent(srv, tmp, f"fake-{i:03d}", f"127.0.{1 + i // 250}.{1 + i % 250}"))
-        srv.wait_for(lambda: len(ready_nodes(srv)) == args.nodes, timeout=120, interval=0.5,
-                     what=f"{args.nodes} Ready nodes")
+        agents, joined = rb.join_fake_nodes(srv, tmp, args.nodes)
+        print(f"{args.nodes} nodes Ready in {joined:.1f} s", flush=True)
         rb.kubectl(srv, "create", "namespace", "bench")
         sc = scenario(args.kind, args.replicas, ready_nodes(srv), args.pod_management, args.max_surge)
         results, violations = asyncio.run(run(srv, sc, "bench", settle=args.settle, timeout=args.timeout))

@@ -5,15 +5,18 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from kubelite import cli_datastore, cli_extra
 from kubelite.cli_datastore import datastore_flags
 from kubelite.cli_run import RUNTIME_HELP, RUNTIMES, pick_runtime, run_main
-from kubelite.dns.component import DNSOptions
-from kubelite.dns.forward import Upstream, parse_upstream
+from kubelite.dns.options import DNSOptions
 from kubelite.images import gc as image_gc
-from kubelite.ingress.controller import IngressOptions
+from kubelite.ingress.options import IngressOptions
 from kubelite.server import DatastoreOptions, ServerOptions, default_data_dir, run_server
+
+if TYPE_CHECKING:
+    from kubelite.dns.forward import Upstream
 
 
 def _port(text: str) -> int:
@@ -40,6 +43,7 @@ def _count(text: str) -> int:
 
 def _upstream(text: str) -> Upstream:
     """argparse type: a resolver address ADDR[:PORT]."""
+    from kubelite.dns.forward import parse_upstream  # dnspython: only when the flag is given
     try:
         return parse_upstream(text)
     except ValueError:

@@ -1,11 +1,14 @@
-"""Sub-commands beyond ``server`` (agent, image, rollout), registered on the main parser."""
+"""Sub-commands beyond ``server`` (agent, image, rollout, dashboard), registered on the main parser."""
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import shlex
 import sys
+from pathlib import Path
 
+from kubelite import jointoken
 from kubelite.cli_run import RUNTIME_HELP, RUNTIMES, pick_runtime, run_main
 from kubelite.images import reference
 from kubelite.images.store import ImageConfig, ImageStore, default_root
@@ -21,7 +24,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from kubelite.client.errors import StatusError
     from kubelite.client.rest import Client, ClientConfig, wait_ready
     from kubelite.images import gc as image_gc
-    from kubelite.node.agent import AgentOptions, default_node_name, run_agent
+    from kubelite.node.agent import Agent, AgentOptions, default_node_name
     from kubelite.node.credentials import ensure_credentials
     from kubelite.server import StartupError
     log = logging.getLogger("kubelite.node")
@@ -32,19 +35,35 @@ def cmd_agent(args: argparse.Namespace) -> int:
         return 1
 
     async def main() -> None:
-        if not args.ca_file and not args.insecure_skip_tls_verify:
-            raise StartupError("--ca-file is required (the server's DATA_DIR/tls/ca.crt), "
-                               "or --insecure-skip-tls-verify to skip checking the server")
-        # The token only buys this node's certificates (kubelite.node.credentials); the
-        # agent and its proxy then act as system:node:<name> and system:kube-proxy.
-        bootstrap = Client(ClientConfig(server=args.server, ca_file=args.ca_file, token=args.token,
-                                        insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent"))
+        try:
+            join = jointoken.parse(args.token)
+        except jointoken.JoinTokenError as e:
+            raise StartupError(f"--token: {e}") from None
+        servers = [u.strip().rstrip("/") for u in args.server.split(",") if u.strip()]
+        if not servers:
+            raise StartupError("--server: give the API server's URL (several, comma-separated, for failover)")
+        server, fallback = servers[0], tuple(servers[1:])
         data_dir = os.path.abspath(args.data_dir)
         os.makedirs(data_dir, exist_ok=True)
-        node_name = args.node_name or default_node_name()
+        if join.ca_hash is not None and not args.insecure_skip_tls_verify:
+            args.ca_file = await pinned_ca_file(servers, join, args.ca_file, data_dir)
+        if not args.ca_file and not args.insecure_skip_tls_verify:
+            raise StartupError("--ca-file is required (the server's DATA_DIR/tls/ca.crt) with a bare token; "
+                               "or give the K10 join token (`kubelite token`), which pins the CA by hash; "
+                               "or --insecure-skip-tls-verify to skip checking the server")
+        runtime = pick_runtime(args.runtime, args.network, data_dir)
+        nodes = simulated_nodes(args.node_name or default_node_name(), args.node_ip, args.node_count, runtime)
+        # The token only buys each node's certificates (kubelite.node.credentials); the
+        # agent and its proxy then act as system:node:<name> and system:kube-proxy.
+        bootstrap = Client(ClientConfig(server=server, ca_file=args.ca_file, token=join.secret,
+                                        insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent",
+                                        fallback_servers=fallback))
         try:
             await wait_ready(bootstrap, timeout=30)
-            creds = await ensure_credentials(bootstrap, node_name, data_dir, args.ca_file)
+            # One node keeps its credentials in DATA_DIR/pki as always; simulated ones each in a directory of its own.
+            creds = await asyncio.gather(*(
+                ensure_credentials(bootstrap, name, data_dir if len(nodes) == 1 else os.path.join(data_dir, "nodes", name),
+                                   args.ca_file) for name, _ in nodes))
         except StatusError as e:
             raise StartupError(f"the API server at {args.server} refused the node token: {e.message}") from None
         except Exception as e:
@@ -53,53 +72,150 @@ def cmd_agent(args: argparse.Namespace) -> int:
             await bootstrap.close()
 
         def client(cert: str, key: str) -> Client:
-            return Client(ClientConfig(server=args.server, ca_file=args.ca_file, cert_file=cert, key_file=key,
-                                       insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent"))
-        kubelet, kube_proxy = client(creds.node_cert, creds.node_key), client(creds.proxy_cert, creds.proxy_key)
+            return Client(ClientConfig(server=server, ca_file=args.ca_file, cert_file=cert, key_file=key,
+                                       insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent",
+                                       fallback_servers=fallback))
+        kubelets = [client(c.node_cert, c.node_key) for c in creds]
+        # Fake pods have loopback addresses nothing listens on: a fake node runs no Service proxy.
+        kube_proxy = client(creds[0].proxy_cert, creds[0].proxy_key) if runtime != "fake" else None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         from kubelite.node import joinnet
-        runtime = pick_runtime(args.runtime, args.network, data_dir)
+
+        async def close() -> None:
+            for c in kubelets + ([kube_proxy] if kube_proxy else []):
+                await c.close()
         try:
-            net = await joinnet.discover(kubelet, args.service_cidr)
+            net = await joinnet.discover(kubelets[0], args.service_cidr)
         except Exception as e:
-            await kubelet.close()
-            await kube_proxy.close()
+            await close()
             raise StartupError(f"cannot read the cluster's Services from {args.server}: {e}") from None
         why = joinnet.kernel_path_missing(runtime, args.network, net.service_cidr)
-        if why:
+        if why and kube_proxy is not None:
             log.info("services: userspace proxy (the nftables path is off: %s)", why)
-        opts = AgentOptions(node_name=node_name, data_dir=data_dir, runtime=runtime,
-                            network=args.network, node_ip=args.node_ip,
-                            ca_file=args.ca_file, port=args.port, offline=args.offline,
-                            registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
-                            service_routing=not why, pod_cidr_from_server=True,
-                            cluster_dns=[net.cluster_dns] if net.cluster_dns else [],
-                            image_gc=gc_policy, image_gc_period=args.image_gc_period)
-        try:
+
+        def options(name: str, ip: str) -> AgentOptions:
+            return AgentOptions(node_name=name, data_dir=data_dir, runtime=runtime,
+                                network=args.network, node_ip=ip,
+                                ca_file=args.ca_file, port=args.port, offline=args.offline,
+                                registry_config=args.registry_config, pod_max_pids=args.pod_max_pids,
+                                service_routing=not why, pod_cidr_from_server=True,
+                                cluster_dns=[net.cluster_dns] if net.cluster_dns else [],
+                                image_gc=gc_policy, image_gc_period=args.image_gc_period)
+        images = None
+        if len(nodes) > 1:
+            # Simulated nodes share one image store (DATA_DIR/images), its built-in images built once.
+            images = ImageStore(default_root(data_dir))
+            await asyncio.to_thread(images.preload_builtins)
+        runs = [Agent(kubelet, options(name, ip), images=images).run(stop)
+                for kubelet, (name, ip) in zip(kubelets, nodes, strict=True)]
+        if kube_proxy is not None:
             # A node runs its agent and its service proxy, as kubelet + kube-proxy.
-            await asyncio.gather(run_agent(kubelet, opts, stop=stop),
-                                 joinnet.run_node_proxy(kube_proxy, node_name=opts.node_name, node_ip=opts.node_ip,
-                                                        data_dir=data_dir, runtime=runtime,
-                                                        service_cidr=net.service_cidr, kernel=not why, stop=stop))
+            name, ip = nodes[0]
+            runs.append(joinnet.run_node_proxy(kube_proxy, node_name=name, node_ip=ip, data_dir=data_dir,
+                                               runtime=runtime, service_cidr=net.service_cidr, kernel=not why,
+                                               stop=stop))
+        try:
+            await asyncio.gather(*runs)
         finally:
-            await kubelet.close()
-            await kube_proxy.close()
+            await close()
     return run_main(main())
+
+
+def simulated_nodes(name: str, first_ip: str, count: int, runtime: str) -> list[tuple[str, str]]:
+    """(name, InternalIP) of each node `kubelite agent` runs: itself, or with ``--node-count N``
+    N fake nodes NAME-001 … on consecutive loopback addresses from ``--node-ip``."""
+    from kubelite.server import StartupError
+    if count == 1:
+        return [(name, first_ip)]
+    if count < 1:
+        raise StartupError(f"--node-count must be at least 1, got {count}")
+    if runtime != "fake":
+        raise StartupError("--node-count above 1 needs --runtime fake (only fake nodes share a process)")
+    try:
+        first = ipaddress.IPv4Address(first_ip)
+    except ValueError:
+        raise StartupError(f"--node-ip {first_ip!r} is not an IPv4 address") from None
+    loopback = ipaddress.IPv4Network("127.0.0.0/8")
+    # Safety: every node's agent API listens on its address, which must stay on this machine.
+    if first not in loopback or first + (count - 1) not in loopback:
+        raise StartupError(f"--node-count {count} from --node-ip {first_ip} leaves 127.0.0.0/8; "
+                           "simulated nodes listen on consecutive loopback addresses")
+    return [(f"{name}-{i + 1:03d}", str(first + i)) for i in range(count)]
+
+
+async def pinned_ca_file(servers: list[str], join: jointoken.JoinToken, ca_file: str | None, data_dir: str) -> str:
+    """The CA file to trust: ``ca_file`` if its hash is the token's, else the /cacerts of the
+    first server that answers, when its hash is (written under ``data_dir``); StartupError
+    otherwise. The bootstrap token is never sent before the CA is pinned."""
+    import ssl
+
+    import aiohttp
+
+    from kubelite.server import StartupError
+    if ca_file:
+        if not join.matches(Path(ca_file).read_bytes()):
+            raise StartupError(f"--ca-file {ca_file} is not the CA the join token pins (its SHA-256 differs)")
+        return ca_file
+    # Unverified on purpose: what comes back is checked against the hash before any use.
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    body, status, url, failures = b"", 0, "", []
+    for server in servers:
+        url = server + "/cacerts"
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session, \
+                    session.get(url, ssl=insecure) as resp:
+                body = await resp.read()
+                status = resp.status
+                break
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            failures.append(f"{url}: {e}")
+    else:
+        raise StartupError(f"cannot fetch the cluster CA: {'; '.join(failures)}")
+    if status != 200 or not join.matches(body):
+        raise StartupError(f"the CA served at {url} is not the one the join token pins "
+                           f"(HTTP {status}); the token was not sent")
+    path = os.path.join(data_dir, "server-ca.crt")
+    Path(path).write_bytes(body)
+    return path
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Print the join token of a server's data directory."""
+    tls = os.path.join(os.path.abspath(args.data_dir), "tls")
+    try:
+        with open(os.path.join(tls, "ca.crt"), "rb") as f:
+            ca = f.read()
+        token = jointoken.read_bootstrap_token(os.path.join(tls, "tokens.csv"))
+    except OSError as e:
+        print(f"kubelite: no cluster credentials in {args.data_dir} ({e.strerror}); start `kubelite server` "
+              f"there first", file=sys.stderr)
+        return 1
+    print(jointoken.format_token(ca, token))
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the extra sub-commands."""
     a = sub.add_parser("agent", help="join this machine to a kubelite cluster as a node")
-    a.add_argument("--server", required=True, help="the API server URL, e.g. https://10.0.0.1:6443")
-    a.add_argument("--token", required=True, help="the node bootstrap token (server's DATA_DIR/tls/tokens.csv, first field)")
+    a.add_argument("--server", required=True,
+                   help="the API server URL, e.g. https://10.0.0.1:6443; several, comma-separated, are tried in "
+                        "turn when the one in use cannot be reached")
+    a.add_argument("--token", required=True,
+                   help="the join token `kubelite token` prints on the server (K10…, pins the cluster CA), "
+                        "or the bare bootstrap token (first field of DATA_DIR/tls/tokens.csv) with --ca-file")
     a.add_argument("--ca-file", default=None, help="the cluster CA certificate (server's DATA_DIR/tls/ca.crt)")
     a.add_argument("--insecure-skip-tls-verify", action="store_true")
     a.add_argument("--node-name", default="")
     a.add_argument("--node-ip", default="127.0.0.1", help="the address the API server and proxies reach this node at")
     a.add_argument("--port", type=int, default=0, help="agent API port (0: any free port)")
+    a.add_argument("--node-count", type=int, default=1, metavar="N",
+                   help="with --runtime fake: simulate N nodes in this one process (kwok-like), named "
+                        "NODE_NAME-001 … on consecutive loopback addresses from --node-ip (default 1)")
     a.add_argument("--service-cidr", default="",
                    help="the server's service range (default: read from the kubernetes Service's ClusterIP)")
     a.add_argument("--data-dir", default=os.path.join(os.path.expanduser("~"), ".kubelite-agent"))
@@ -114,7 +230,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     from kubelite.images import gc as image_gc
     image_gc.add_flags(a)
     a.set_defaults(func=cmd_agent)
+    t = sub.add_parser("token", help="print the join token for `kubelite agent --token` (k3s's K10 form)")
+    t.add_argument("--data-dir", default=default_data_dir(), help="the server's data directory")
+    t.set_defaults(func=cmd_token)
     _register_rollout(sub)
+    _register_dashboard(sub)
     _register_image(sub)
     k = sub.add_parser("killall", help="stop every container of the oci runtime and remove the pod network "
                                        "(containers outlive the server, as with k3s)")
@@ -161,6 +281,19 @@ def _rollout_status(args: argparse.Namespace) -> int:
 def _rollout_watch(args: argparse.Namespace) -> int:
     from kubelite.ui.rollout import cmd_watch
     return cmd_watch(args)
+
+
+def _register_dashboard(sub: argparse._SubParsersAction) -> None:
+    d = sub.add_parser("dashboard", help="a live web page of every Deployment's rollout, with pause/resume/undo")
+    d.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: any free port)")
+    d.add_argument("-n", "--namespace", default="", help="show one namespace only (default: all namespaces)")
+    d.add_argument("--kubeconfig", default="", help="default $KUBECONFIG, else ~/.kubelite/kubeconfig")
+    d.set_defaults(func=_dashboard)
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from kubelite.ui.dashboard import cmd_dashboard
+    return cmd_dashboard(args)
 
 
 # --- image -----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from kubelite.api import errors, meta
 from kubelite.apiserver import openapi
 from kubelite.apiserver.aggregator.local import PROXY_CLIENT_CN
+from kubelite.apiserver.allocators import run_repair
 from kubelite.apiserver.app import APIServer, APIServerConfig
 from kubelite.apiserver.authz.bootstrap import ensure_policy
 from kubelite.apiserver.bootstrap import bootstrap
@@ -39,9 +40,9 @@ from kubelite.apiserver.registry import Registry, run_compactor
 from kubelite.client.rest import Client, ClientConfig
 from kubelite.client.supervise import spawn
 from kubelite.controllers.clientbuilder import ServiceAccountClients
-from kubelite.dns.component import DNSOptions, kube_dns_ip
+from kubelite.dns.options import DNSOptions
 from kubelite.images.store import GCPolicy
-from kubelite.ingress.controller import IngressOptions
+from kubelite.ingress.options import IngressOptions
 from kubelite.metrics.api import MetricsAPI
 from kubelite.metrics.scraper import MetricsScraper, registry_nodes
 from kubelite.pki import PKI
@@ -577,6 +578,8 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             return await lease_held(registry, CONTROLLER_MANAGER_LEASE)
         readiness.controllers_elsewhere = elsewhere
     try:
+        # The Service ranges match the stored Services before anything allocates (upstream's repair).
+        await api.registry.allocator.repair()
         await bootstrap(api.registry, api_address=advertise, api_port=opts.api_port)
         await ensure_policy(api.registry)
         if opts.with_agent:
@@ -608,10 +611,23 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             await run_compactor(api.registry, stop, interval=opts.compact_interval, keep=opts.compact_keep)
         tasks.append(_start("compactor", compactor, stop))
 
+        async def range_repair() -> None:
+            await run_repair(api.registry.allocator, stop)
+        tasks.append(_start("service-range-repair", range_repair, stop))
+
         async def metrics() -> None:
             await scraper.run(stop)
         tasks.append(_start("metrics", metrics, stop))
         clients.server = url
+        if opts.datastore.endpoint:
+            # Servers sharing the store: the kubernetes Service lists every live one.
+            from kubelite.controllers.apiserverleases import APIServerLeases
+            leases = APIServerLeases(clients.client("apiserver-leases", "system:apiserver", ["system:masters"]),
+                                     address=advertise, port=opts.api_port, host=socket.gethostname())
+
+            async def apiserver_lease() -> None:
+                await leases.run(stop)
+            tasks.append(_start("apiserver-lease", apiserver_lease, stop))
         for name, comp in _components(opts, pki, clients, readiness, api.registry, service_cidr, svc_range):
             tasks.append(_start(name, comp(stop), stop))
         loop = asyncio.get_running_loop()
@@ -650,6 +666,7 @@ def _install_reset(api: APIServer, store: SqliteStore, opts: ServerOptions) -> N
         api.security.rbac_cache.invalidate()
         await api.crds.sync()
         await api.webhooks.start()  # webhooks and policies the reset removed stop applying
+        await api.registry.allocator.repair()  # kept Services' values stay marked
     components = opts.with_controllers or opts.with_scheduler or opts.with_agent
     ResetEndpoints(store, refresh, keep_system=components).install(api.extra_paths)
 
@@ -784,6 +801,7 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
         comps.append(("scheduler", scheduler))
     agent_up = asyncio.Event()  # an Agent object exists (its slot and pod network are known)
     if opts.with_agent:
+        from kubelite.dns.component import kube_dns_ip
         from kubelite.images.offline import offline_from_env
         from kubelite.node.agent import Agent, AgentOptions
         kubelet = clients.client(f"node-{node_name}", f"system:node:{node_name}", ["system:nodes"])

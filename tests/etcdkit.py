@@ -1,4 +1,5 @@
-"""A one-member etcd (Debian's etcd-server) on free loopback ports in a temp dir, for tests."""
+"""etcd members (Debian's etcd-server) on free loopback ports in a temp dir, for tests: one
+member (``start_etcd``) or a cluster of several (``start_etcd_cluster``)."""
 from __future__ import annotations
 
 import os
@@ -30,6 +31,8 @@ class Etcd:
     # (CA, serving cert, serving key): clients must then use https and a certificate of that CA.
     tls: tuple[str, str, str] | None = None
     client_tls: tuple[str, str, str] | None = None  # (CA, client cert, client key) for etcdctl
+    name: str = "t"
+    initial_cluster: str = ""  # name=peer-url,… of every member ("" = this one alone)
 
     @property
     def endpoint(self) -> str:
@@ -42,20 +45,28 @@ class Etcd:
         ca, cert, key = self.client_tls
         return ["--cacert", ca, "--cert", cert, "--key", key]
 
-    def start(self) -> Etcd:
-        """Start (or restart, keeping its data) and wait until it answers."""
-        args = [ETCD, "--name", "t", "--data-dir", str(self.data_dir),
+    @property
+    def peer_url(self) -> str:
+        """The URL the other members reach this one at."""
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    def launch(self) -> None:
+        """Start the process (keeping its data) without waiting for it."""
+        args = [ETCD, "--name", self.name, "--data-dir", str(self.data_dir),
                 "--listen-client-urls", self.endpoint, "--advertise-client-urls", self.endpoint,
-                "--listen-peer-urls", f"http://127.0.0.1:{self.peer_port}",
-                "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
-                "--initial-cluster", f"t=http://127.0.0.1:{self.peer_port}",
+                "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
+                "--initial-cluster", self.initial_cluster or f"{self.name}={self.peer_url}",
                 "--listen-metrics-urls", f"http://127.0.0.1:{_free_port()}"]
         if self.tls:
             ca, cert, key = self.tls
             args += ["--cert-file", cert, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth"]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 30
+
+    def wait_healthy(self, timeout: float = 30) -> Etcd:
+        """Wait until the member answers as healthy (a cluster member needs its quorum)."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"etcd exited with {self.proc.returncode}:\n{self.log_tail()}")
@@ -70,7 +81,19 @@ class Etcd:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise AssertionError(f"etcd not healthy in 30 s:\n{self.log_tail()}")
+        raise AssertionError(f"etcd not healthy in {timeout:.0f} s:\n{self.log_tail()}")
+
+    def start(self) -> Etcd:
+        """Start (or restart, keeping its data) and wait until it answers."""
+        self.launch()
+        return self.wait_healthy()
+
+    def kill(self) -> None:
+        """SIGKILL the member (its data stays for a restart)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
 
     def stop(self) -> None:
         """Stop the member (SIGTERM, then SIGKILL)."""
@@ -102,3 +125,23 @@ def start_etcd(tmp: Path, tls: tuple[str, str, str] | None = None,
     """A fresh one-member etcd in ``tmp`` (serving TLS and asking for client certificates with ``tls``)."""
     tmp.mkdir(parents=True, exist_ok=True)
     return Etcd(tmp / "etcd-data", _free_port(), _free_port(), tmp / "etcd.log", tls=tls, client_tls=client_tls).start()
+
+
+def start_etcd_cluster(tmp: Path, n: int = 3) -> list[Etcd]:
+    """A fresh ``n``-member etcd cluster in ``tmp``; the client URLs joined by commas are the
+    server's ``--datastore-endpoint``."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    members = [Etcd(tmp / f"etcd-data-{i}", _free_port(), _free_port(), tmp / f"etcd-{i}.log", name=f"m{i}")
+               for i in range(n)]
+    cluster = ",".join(f"{m.name}={m.peer_url}" for m in members)
+    for m in members:
+        m.initial_cluster = cluster
+        m.launch()
+    try:
+        for m in members:
+            m.wait_healthy(60)
+    except BaseException:
+        for m in members:
+            m.stop()
+        raise
+    return members

@@ -204,6 +204,18 @@ def test_create_resets_status(apps, ns):
     assert d.status.replicas is None and d.status.ready_replicas is None
 
 
+def test_a_replicaset_no_controller_has_seen_decodes_with_zero_replicas(apps, ns):
+    # The server runs no controllers: the status is the create's own. The client requires
+    # status.replicas (upstream writes it without omitempty) and refuses to decode without it.
+    rs = deployment("bare")
+    rs["kind"] = "ReplicaSet"
+    rs["status"] = {"replicas": 3, "readyReplicas": 3}
+    created = apps.create_namespaced_replica_set(ns, rs)
+    assert created.status.replicas == 0 and created.status.ready_replicas is None
+    listed = apps.list_namespaced_replica_set(ns).items
+    assert [(r.metadata.name, r.status.replicas) for r in listed] == [("bare", 0)]
+
+
 # -- watch -------------------------------------------------------------------------------------
 def test_watch_without_resource_version_sends_synthetic_added(core, ns):
     core.create_namespaced_config_map(ns, configmap("w1"))

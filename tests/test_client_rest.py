@@ -90,3 +90,36 @@ async def test_watch_delivers_every_event_of_a_burst_then_raises_gone(watch_serv
     finally:
         await client.close()
     assert got == [(ev["type"], ev["object"]) for ev in map(orjson.loads, lines)]
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_requests_and_watches_fail_over_to_the_next_server_that_can_be_reached(watch_server):
+    url, lines = watch_server
+    dead = f"http://127.0.0.1:{_closed_port()}"
+    client = Client(ClientConfig(server=dead, fallback_servers=(url,)))
+    try:
+        got = []
+        with pytest.raises(Gone):
+            async for _typ, obj in client.resource(PODS).watch("default"):
+                got.append(obj)
+        assert len(got) == len(lines)
+        assert client.server == url  # it stays on the server that answered
+    finally:
+        await client.close()
+
+
+async def test_without_another_server_a_connection_failure_is_raised():
+    import aiohttp
+    client = Client(ClientConfig(server=f"http://127.0.0.1:{_closed_port()}"))
+    try:
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await client.request("GET", "/api")
+    finally:
+        await client.close()

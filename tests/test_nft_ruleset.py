@@ -235,7 +235,8 @@ def test_clients_outside_the_pod_network_are_masqueraded_to_endpoints_on_other_n
 
 def test_a_flow_still_opening_or_half_closed_keeps_a_terminating_pod_busy():
     from kubelite.proxy.nftables import has_open_tcp_flow
-    row = "tcp      6 {t} {state} src=10.0.0.1 dst=10.96.0.9 sport=5 dport=80 src=10.244.0.7 dst=10.0.0.1 sport=80 dport=5 mark=0 use=1"
+    row = ("tcp      6 {t} {state} src=10.0.0.1 dst=10.96.0.9 sport=5 dport=80 "
+           "src=10.244.0.7 dst=10.0.0.1 sport=80 dport=5 mark=0 use=1")
     for state in ("SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT"):
         assert has_open_tcp_flow(row.format(t=117, state=state)), state
     for state in ("TIME_WAIT", "CLOSE", "LAST_ACK"):
@@ -244,3 +245,34 @@ def test_a_flow_still_opening_or_half_closed_keeps_a_terminating_pod_busy():
     assert not has_open_tcp_flow("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n")
     both = row.format(t=1, state="TIME_WAIT") + "\n" + row.format(t=2, state="SYN_RECV")
     assert has_open_tcp_flow(both)
+
+
+def test_a_flow_dialled_straight_to_the_pod_does_not_hold_its_drain():
+    # Not translated by a Service (reply source == original destination): a direct
+    # connection, or one left ESTABLISHED by an earlier pod that had the same address.
+    from kubelite.proxy.nftables import has_open_tcp_flow
+    direct = ("tcp 6 390912 ESTABLISHED src=10.244.1.1 dst=10.244.1.2 sport=44340 dport=8080 "
+              "src=10.244.1.2 dst=10.244.1.1 sport=8080 dport=44340 [ASSURED] mark=0 use=1")
+    assert not has_open_tcp_flow(direct)
+    via_node_port = ("tcp 6 431999 ESTABLISHED src=10.244.1.1 dst=127.0.0.1 sport=44341 dport=31568 "
+                     "src=10.244.1.2 dst=10.244.1.1 sport=8080 dport=44341 [ASSURED] mark=0 use=1")
+    assert has_open_tcp_flow(direct + "\n" + via_node_port)
+
+
+def test_a_failed_conntrack_listing_keeps_a_terminating_pod_busy(tmp_path, monkeypatch):
+    # A listing that fails shows no flows; that must not read as "nothing open" (the pod
+    # would be signalled while it still answers), only a listing that worked may.
+    import asyncio
+
+    from kubelite.proxy.nftables import _open_flows_to
+    fake = tmp_path / "conntrack"
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    fake.write_text("#!/bin/sh\necho 'conntrack v1.4.7 (conntrack-tools): Operation failed: Interrupted system call' >&2\n"
+                    "exit 1\n")
+    fake.chmod(0o755)
+    assert asyncio.run(_open_flows_to({"10.244.0.7"})) is True
+    fake.write_text("#!/bin/sh\necho 'conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.' >&2\n")
+    assert asyncio.run(_open_flows_to({"10.244.0.7"})) is False
+    fake.write_text("#!/bin/sh\necho 'tcp 6 117 SYN_RECV src=10.0.0.1 dst=10.96.0.9 sport=5 dport=80 "
+                    "src=10.244.0.7 dst=10.0.0.1 sport=80 dport=5 mark=0 use=1'\n")
+    assert asyncio.run(_open_flows_to({"10.244.0.7"})) is True

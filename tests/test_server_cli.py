@@ -143,7 +143,7 @@ def nobody_env():
     probe = ("import sys, json, importlib\n"
              "for m in ['kubelite.cli', 'kubelite.controllers.manager', 'kubelite.scheduler.scheduler',"
              " 'kubelite.node.agent', 'kubelite.proxy.proxy', 'kubelite.apiserver.openapi', 'uvloop',"
-             " 'kubelite.controllers.cronjob']:\n"
+             " 'kubelite.controllers.cronjob', 'kubelite.dns.component', 'kubelite.ingress.controller', 'celpy']:\n"
              "    importlib.import_module(m)\n"
              "print(json.dumps([getattr(m, '__file__', None) for m in list(sys.modules.values())]))\n")
     files = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,

@@ -8,6 +8,7 @@ is refused at start.
 from __future__ import annotations
 
 import ipaddress
+import multiprocessing
 import os
 import ssl
 import subprocess
@@ -145,6 +146,53 @@ def test_two_userspace_servers_on_one_machine_both_work(tmp_path):
             two.stop()
     finally:
         one.stop()
+
+
+def _claim_in_child(claim, d: str, requested: str, ready, done, out) -> None:
+    """One would-be server: wait for the others, claim, report, and hold the range until all have."""
+    ready.wait()
+    try:
+        rng = claim(d, requested)
+        out.put((d, rng.cidr))
+    except ranges.RangeError as e:
+        out.put((d, f"refused: {e}"))
+        rng = None
+    done.wait()
+    if rng is not None:
+        rng.release()
+
+
+@pytest.mark.parametrize("claim, supernet, wide", [
+    (ranges.claim, ranges.SUPERNET, "10.96.0.0/16"),
+    (ranges.claim_loopback, ranges.LOOPBACK_SUPERNET, "127.96.0.0/16"),
+], ids=["kernel", "loopback"])
+def test_servers_starting_at_once_claim_distinct_ranges(tmp_path, locks, claim, supernet, wide):
+    # Several servers start at the same moment: most pick a free block, one asks for a range
+    # covering the first blocks, one asks for exactly the first block. Whatever order they
+    # run in, the ranges held at the end never overlap, and every server that picked freely
+    # got a block (there are plenty).
+    ctx = multiprocessing.get_context("fork")
+    for rnd in range(6):
+        wants = ["", "", "", "", "", "", wide, str(next(ipaddress.ip_network(supernet).subnets(new_prefix=20)))]
+        dirs = [data_dir(tmp_path, f"r{rnd}-{i}") for i in range(len(wants))]
+        ready, done, out = ctx.Barrier(len(wants)), ctx.Barrier(len(wants) + 1), ctx.Queue()
+        procs = [ctx.Process(target=_claim_in_child, args=(claim, d, w, ready, done, out))
+                 for d, w in zip(dirs, wants, strict=True)]
+        for p in procs:
+            p.start()
+        try:
+            got = dict(out.get(timeout=60) for _ in procs)
+        finally:
+            done.wait(timeout=60)
+            for p in procs:
+                p.join(60)
+        held = {d: c for d, c in got.items() if not c.startswith("refused")}
+        for d, w in zip(dirs, wants, strict=True):
+            if not w:
+                assert d in held, got[d]
+        nets = [ipaddress.ip_network(c) for c in held.values()]
+        clashes = [(a, b) for i, a in enumerate(nets) for b in nets[i + 1:] if a.overlaps(b)]
+        assert clashes == [], got
 
 
 def _try(srv, ip: str) -> str:

@@ -17,7 +17,9 @@ def requirement_matches(expr: Obj, values: dict[str, str]) -> bool:
         return k in values
     if op == "DoesNotExist":
         return k not in values
-    if op in ("Gt", "Lt") and k in values and vals:
+    # Gt and Lt compare with exactly one integer value (validation requires one; anything
+    # else matches nothing, as upstream's matcher treats it as an error).
+    if op in ("Gt", "Lt") and k in values and len(vals) == 1:
         try:
             a, b = int(values[k]), int(vals[0])
         except ValueError:

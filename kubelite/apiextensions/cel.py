@@ -18,9 +18,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import celpy
-from celpy import celtypes
-
 from kubelite.api.errors import Cause
 from kubelite.api.validation_common import go_quote
 
@@ -36,6 +33,7 @@ class RuleError(Exception):
 @functools.lru_cache(maxsize=1024)
 def _program(rule: str) -> Any:
     """The compiled program of one rule (RuleError when it does not compile)."""
+    import celpy  # late: cel-python costs a tenth of a second at start-up
     env = celpy.Environment()
     try:
         return env.program(env.compile(rule))
@@ -168,6 +166,8 @@ def _type_name(value: Any, s: Obj) -> str:
 
 
 def _check(value: Any, old: Any, s: Obj, rules: list[Any], path: str, errs: list[Cause]) -> None:
+    import celpy
+    from celpy import celtypes
     activation: dict[str, Any] = {"self": celpy.json_to_cel(value)}
     for rule in rules:
         if not isinstance(rule, dict) or not rule.get("rule"):

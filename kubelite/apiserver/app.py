@@ -8,6 +8,7 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import orjson
 from aiohttp import web
@@ -38,7 +39,8 @@ from kubelite.store.base import Store, StoreUnavailable
 
 log = logging.getLogger("kubelite.apiserver")
 
-PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
+# /cacerts: the cluster CA bundle, public by nature, for agents that pin it by hash (k3s).
+PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version", "/cacerts")
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 CUSTOM_PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml")
 
@@ -75,7 +77,7 @@ class APIServer:
     def __init__(self, store: Store, config: APIServerConfig, *, cert_signer: CertSigner | None = None):
         self.config = config
         self.store = store
-        self.registry = Registry(store, ServiceAllocator(config.service_cidr, port_free=port_free))
+        self.registry = Registry(store, ServiceAllocator(config.service_cidr, port_free=port_free, store=store))
         # CustomResourceDefinitions: their admission, and the dynamic part of the catalogue.
         self.crds = CRDManager(self.registry)
         self.registry.admission.append(self.crds.admit)
@@ -189,6 +191,9 @@ class APIServer:
             # Indented, as kube-apiserver writes it (curl through `kubectl proxy` shows it).
             return web.Response(text=json.dumps(discovery.version_info(), indent=2),
                                 content_type="application/json")
+        if path == "/cacerts" and self.config.client_ca:
+            return web.Response(body=await asyncio.to_thread(Path(self.config.client_ca).read_bytes),
+                                content_type="text/plain")
         if path == "/api":
             return discovery.discovery_response(request, True, f"{self.config.advertise_address}:{self.config.port}")
         if path == "/apis":

@@ -24,7 +24,7 @@ from kubelite.api import conversion, errors, meta
 from kubelite.api.defaults import apply_defaults
 from kubelite.api.resources import SERVICES, ResourceInfo
 from kubelite.apiserver import strategies
-from kubelite.apiserver.allocators import ServiceAllocator
+from kubelite.apiserver.allocators import Reservation, ServiceAllocator
 from kubelite.store.base import KV, Compacted, KeyExists, KeyNotFound, RevisionMismatch, Store
 
 Obj = dict[str, Any]
@@ -259,9 +259,18 @@ class Registry:
             for admit in self.admission:
                 await admit(info, obj, None)
         strategies.default_and_validate(info, obj, None)
-        if info is SERVICES:
-            others, _, _, _ = await self.list(SERVICES, "")
-            self.allocator.allocate(obj, None, others)
+        reservation = await self.allocator.reserve(obj, None, dry_run=dry_run) if info is SERVICES else None
+        try:
+            return await self._store_new(info, ns, obj, dry_run=dry_run, manager_fn=manager_fn)
+        except BaseException:
+            if reservation is not None:  # the Service was not written: its values go back
+                await self.allocator.release(reservation.ips, reservation.ports)
+            raise
+
+    async def _store_new(self, info: ResourceInfo, ns: str, obj: Obj, *, dry_run: bool,
+                         manager_fn: Callable[[Obj | None, Obj], None] | None) -> Obj:
+        """The end of a create: validating admission, then the store's create."""
+        md = obj["metadata"]
         await self._validate_admission(AdmissionAttributes(
             info, "CREATE", ns if info.namespaced else "", md["name"], obj, None, dry_run=dry_run))
         if manager_fn:
@@ -335,57 +344,68 @@ class Registry:
                     raise
                 return await self.create(info, ns, create_if_missing(), dry_run=dry_run,
                                          manager_fn=manager_fn), True
-            new = mutate(copy.deepcopy(old))
-            new_rv = new.get("metadata", {}).get("resourceVersion") or expected_rv
-            if new_rv and new_rv != old["metadata"]["resourceVersion"]:
-                raise errors.conflict(info.plural, info.group, name)
-            nmd = new.setdefault("metadata", {})
-            if nmd.get("name") and nmd["name"] != name:
-                raise errors.bad_request(
-                    f'the name of the object ({nmd["name"]}) does not match the name on the URL ({name})')
-            if info.namespaced and nmd.get("namespace") and nmd["namespace"] != ns:
-                raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
-            strategies.prepare_for_update(info, new, old, subresource)
-            for admit in self.admission:
-                await admit(info, new, old)
-            if self.mutating and await self._mutate(AdmissionAttributes(
-                    info, "UPDATE", ns if info.namespaced else "", name, new, old,
-                    subresource=subresource, dry_run=dry_run)):
+            reservation: Reservation | None = None
+            committed = False
+            try:
+                new = mutate(copy.deepcopy(old))
+                new_rv = new.get("metadata", {}).get("resourceVersion") or expected_rv
+                if new_rv and new_rv != old["metadata"]["resourceVersion"]:
+                    raise errors.conflict(info.plural, info.group, name)
+                nmd = new.setdefault("metadata", {})
+                if nmd.get("name") and nmd["name"] != name:
+                    raise errors.bad_request(
+                        f'the name of the object ({nmd["name"]}) does not match the name on the URL ({name})')
+                if info.namespaced and nmd.get("namespace") and nmd["namespace"] != ns:
+                    raise errors.bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request")
+                strategies.prepare_for_update(info, new, old, subresource)
                 for admit in self.admission:
                     await admit(info, new, old)
-            if info is SERVICES and subresource != "status":
-                self.allocator.keep_allocated(new, old)
-            strategies.default_and_validate(info, new, old, subresource)
-            if info is SERVICES and subresource != "status":
-                others, _, _, _ = await self.list(SERVICES, "")
-                self.allocator.allocate(new, old, others)
-            await self._validate_admission(AdmissionAttributes(
-                info, "UPDATE", ns if info.namespaced else "", name, new, old,
-                subresource=subresource, dry_run=dry_run))
-            if manager_fn:
-                manager_fn(old, new)
-            if self._same(old, new):
-                return old, False  # no-op writes do not move resourceVersion (upstream too)
-            if dry_run:
-                return new, False
-            if self._finalized(new):
+                if self.mutating and await self._mutate(AdmissionAttributes(
+                        info, "UPDATE", ns if info.namespaced else "", name, new, old,
+                        subresource=subresource, dry_run=dry_run)):
+                    for admit in self.admission:
+                        await admit(info, new, old)
+                if info is SERVICES and subresource != "status":
+                    self.allocator.keep_allocated(new, old)
+                strategies.default_and_validate(info, new, old, subresource)
+                if info is SERVICES and subresource != "status":
+                    reservation = await self.allocator.reserve(new, old, dry_run=dry_run)
+                await self._validate_admission(AdmissionAttributes(
+                    info, "UPDATE", ns if info.namespaced else "", name, new, old,
+                    subresource=subresource, dry_run=dry_run))
+                if manager_fn:
+                    manager_fn(old, new)
+                if self._same(old, new):
+                    return old, False  # no-op writes do not move resourceVersion (upstream too)
+                if dry_run:
+                    return new, False
+                if self._finalized(new):
+                    try:
+                        kv2 = await self.store.delete(kv.key, kv.mod_revision)
+                    except RevisionMismatch:
+                        continue
+                    if info is SERVICES:  # gone: everything it held goes back
+                        await self.allocator.release_service(old)
+                    out = await self._decode(KV(kv.key, await self._encode(new, info), kv2.mod_revision,
+                                                kv2.create_revision), info)
+                    return out, False
+                value = await self._encode(new, info)
                 try:
-                    kv2 = await self.store.delete(kv.key, kv.mod_revision)
+                    kv2 = await self.store.update(kv.key, value, kv.mod_revision)
                 except RevisionMismatch:
+                    # Someone wrote meanwhile: read again. A client's own resourceVersion is then
+                    # stale and the check above answers 409; a patch is applied to the new state.
                     continue
-                out = await self._decode(KV(kv.key, await self._encode(new, info), kv2.mod_revision,
-                                            kv2.create_revision), info)
-                return out, False
-            value = await self._encode(new, info)
-            try:
-                kv2 = await self.store.update(kv.key, value, kv.mod_revision)
-            except RevisionMismatch:
-                # Someone wrote meanwhile: read again. A client's own resourceVersion is then
-                # stale and the check above answers 409; a patch is applied to the new state.
-                continue
-            except KeyNotFound:
-                raise errors.not_found(info.plural, info.group, name) from None
-            return await self._decode(kv2, info), False
+                except KeyNotFound:
+                    raise errors.not_found(info.plural, info.group, name) from None
+                committed = True
+                if reservation is not None:
+                    await self.allocator.release(reservation.freed_ips, reservation.freed_ports)
+                return await self._decode(kv2, info), False
+            finally:
+                if reservation is not None and not committed:  # not written: its new values go back
+                    await self.allocator.release(reservation.ips, reservation.ports)
         raise errors.conflict(info.plural, info.group, name, "too many concurrent writes")
 
     @staticmethod
@@ -457,6 +477,8 @@ class Registry:
                     kv2 = await self.store.delete(kv.key, kv.mod_revision)
                 except RevisionMismatch:
                     continue
+                if info is SERVICES:  # gone: everything it held goes back
+                    await self.allocator.release_service(obj)
                 out = await self._decode(KV(kv.key, kv.value, kv2.mod_revision, kv2.create_revision), info)
                 return out, True
             now = meta.now()

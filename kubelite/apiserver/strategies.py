@@ -48,8 +48,9 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, *, service_account: Obj | N
     md = obj["metadata"]
     if kind in _GENERATION_TRACKED:
         md["generation"] = 1
-        # Go writes an RC's status.replicas even when 0 (no omitempty).
-        obj["status"] = {"replicas": 0} if kind == "ReplicationController" else {}
+        # Go writes the status.replicas of an RC and a ReplicaSet even when 0 (no omitempty);
+        # the Python client refuses a ReplicaSet status without it.
+        obj["status"] = {"replicas": 0} if kind in ("ReplicationController", "ReplicaSet") else {}
         if kind == "NetworkPolicy":
             del obj["status"]  # no status in its type
         if kind == "StatefulSet":

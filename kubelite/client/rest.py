@@ -14,6 +14,7 @@ proportion to its size however it is chunked.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from kubelite.api.errors import StatusError, status_error
 from kubelite.api.resources import ResourceInfo
 
 Obj = dict[str, Any]
+log = logging.getLogger("kubelite.client")
 
 PATCH_CONTENT_TYPES = {
     "json": "application/json-patch+json",
@@ -51,6 +53,10 @@ class ClientConfig:
     # A token that changes over time (a refreshed service-account token): asked on every
     # request instead of ``token``.
     token_source: Callable[[], str] | None = None
+    # Further API servers of the same cluster (same CA and credentials), tried in turn when
+    # the current one cannot be connected to: an agent's failover, as k3s's agent-side
+    # load balancer gives it.
+    fallback_servers: tuple[str, ...] = ()
 
     @classmethod
     def from_kubeconfig(cls, path: str, user_agent: str = "kubelite") -> ClientConfig:
@@ -127,11 +133,40 @@ def _raise_for(status: int, body: bytes, method: str, path: str, retry_after: st
 
 
 class Client:
-    """A connection pool to one API server."""
+    """A connection pool to one API server at a time (the next of the configured ones when it
+    cannot be reached)."""
 
     def __init__(self, config: ClientConfig):
         self.config = config
         self._session: aiohttp.ClientSession | None = None
+        self._servers = [config.server, *config.fallback_servers]
+        self._active = 0
+
+    @property
+    def server(self) -> str:
+        """The API server requests go to now."""
+        return self._servers[self._active]
+
+    def _fail_over(self, failed: str) -> bool:
+        """Move on from ``failed`` to the next server; False when there is no other one."""
+        if len(self._servers) < 2:
+            return False
+        if self.server == failed:  # another request may have moved on already
+            self._active = (self._active + 1) % len(self._servers)
+            log.warning("API server %s unreachable; using %s", failed, self.server)
+        return True
+
+    async def _send(self, method: str, path: str, **kw: Any) -> aiohttp.ClientResponse:
+        """Start a request, trying each server once while connecting fails. Nothing has been
+        sent when connecting fails, so any method may go to the next server."""
+        for attempt in range(len(self._servers)):
+            server = self.server
+            try:
+                return await self.session.request(method, server + path, **kw)
+            except aiohttp.ClientConnectorError:
+                if attempt == len(self._servers) - 1 or not self._fail_over(server):
+                    raise
+        raise AssertionError("unreachable")
 
     def _ssl(self) -> ssl.SSLContext | bool:
         if not self.config.server.startswith("https"):
@@ -174,11 +209,10 @@ class Client:
         if body is not None:
             data = body if isinstance(body, bytes) else orjson.dumps(body)
             headers["Content-Type"] = content_type
-        url = self.config.server + path
         q = {k: ("true" if v is True else "false" if v is False else str(v))
              for k, v in (params or {}).items() if v is not None and v != ""}
         headers.update(self.auth_headers())
-        async with self.session.request(method, url, params=q, data=data, headers=headers) as resp:
+        async with await self._send(method, path, params=q, data=data, headers=headers) as resp:
             payload = await resp.read()
             if resp.status >= 400:
                 _raise_for(resp.status, payload, method, path, resp.headers.get("Retry-After"))
@@ -292,10 +326,10 @@ class ResourceClient:
                   "fieldSelector": field_selector, "timeoutSeconds": timeout_seconds,
                   "allowWatchBookmarks": "true" if allow_bookmarks else None}
         q = {k: str(v) for k, v in params.items() if v is not None and v != ""}
-        url = self.client.config.server + self.path(namespace)
-        async with self.client.session.get(url, params=q, headers=self.client.auth_headers()) as resp:
+        path = self.path(namespace)
+        async with await self.client._send("GET", path, params=q, headers=self.client.auth_headers()) as resp:
             if resp.status >= 400:
-                _raise_for(resp.status, await resp.read(), "WATCH", url)
+                _raise_for(resp.status, await resp.read(), "WATCH", path)
             lines = LineSplitter()
             async for chunk in resp.content.iter_any():
                 for line in lines.feed(chunk):

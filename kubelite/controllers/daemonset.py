@@ -34,7 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.api import meta
+from kubelite.api.nodeselector import terms_match
 from kubelite.api.resources import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
+from kubelite.api.tolerations import tolerates
 from kubelite.client.errors import AlreadyExists, Conflict, NotFound, StatusError
 from kubelite.client.events import EventRecorder
 from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
@@ -43,6 +45,7 @@ from kubelite.controllers import history as hist
 from kubelite.controllers import replicaset_util as rsutil
 from kubelite.controllers.deployment.history import compute_hash
 from kubelite.controllers.expectations import Expectations
+from kubelite.controllers.ownerref import controlling_owner
 from kubelite.controllers.podcontrol import (
     PodControl,
     can_adopt_check,
@@ -119,39 +122,8 @@ def target_node(pod: Obj) -> str:
     return ""
 
 
-def _tolerates(tol: Obj, taint: Obj) -> bool:
-    if tol.get("effect") and tol["effect"] != taint.get("effect"):
-        return False
-    op = tol.get("operator") or "Equal"
-    if tol.get("key"):
-        if tol["key"] != taint.get("key"):
-            return False
-    elif op != "Exists":
-        return False
-    return op == "Exists" or (tol.get("value") or "") == (taint.get("value") or "")
-
-
 def _untolerated(taints: list[Obj], tols: list[Obj], effects: tuple[str, ...]) -> bool:
-    return any(t.get("effect") in effects and not any(_tolerates(tol, t) for tol in tols) for t in taints)
-
-
-def _expr_matches(expr: Obj, values: dict[str, str]) -> bool:
-    k, op, vals = expr.get("key"), expr.get("operator"), expr.get("values") or []
-    if op == "In":
-        return k in values and values[k] in vals
-    if op == "NotIn":
-        return k not in values or values[k] not in vals
-    if op == "Exists":
-        return k in values
-    if op == "DoesNotExist":
-        return k not in values
-    if op in ("Gt", "Lt") and k in values and len(vals) == 1:
-        try:
-            a, b = int(values[k]), int(vals[0])
-        except ValueError:
-            return False
-        return a > b if op == "Gt" else a < b
-    return False
+    return any(t.get("effect") in effects and not any(tolerates(tol, t) for tol in tols) for t in taints)
 
 
 def fits_node_affinity(pod_spec: Obj, node: Obj) -> bool:
@@ -163,14 +135,7 @@ def fits_node_affinity(pod_spec: Obj, node: Obj) -> bool:
            .get("requiredDuringSchedulingIgnoredDuringExecution"))
     if req is None:
         return True
-    fields = {"metadata.name": meta.name(node)}
-    for term in req.get("nodeSelectorTerms") or []:
-        exprs, fexprs = term.get("matchExpressions") or [], term.get("matchFields") or []
-        if not exprs and not fexprs:
-            continue
-        if all(_expr_matches(e, labels) for e in exprs) and all(_expr_matches(f, fields) for f in fexprs):
-            return True
-    return False
+    return terms_match(req.get("nodeSelectorTerms") or [], node)
 
 
 def node_should_run(node: Obj, ds: Obj) -> tuple[bool, bool]:
@@ -537,13 +502,7 @@ class DaemonSetController:
         self.queue.add(meta.key(ds))
 
     def _owner(self, pod: Obj) -> Obj | None:
-        ref = meta.controller_ref(pod)
-        if ref is None or ref.get("kind") != KIND:
-            return None
-        ds = self.ds_informer.get(f"{meta.namespace(pod)}/{ref.get('name')}")
-        if ds is None or meta.uid(ds) != ref.get("uid"):
-            return None
-        return ds
+        return controlling_owner(self.ds_informer, pod, KIND)
 
     def _orphan_owners(self, pod: Obj) -> list[Obj]:
         out = []

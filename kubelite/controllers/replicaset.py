@@ -29,6 +29,7 @@ from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.controllers import replicaset_util as rsutil
 from kubelite.controllers.expectations import Expectations
+from kubelite.controllers.ownerref import resolve_controller_ref
 from kubelite.controllers.podcontrol import (
     PodControl,
     can_adopt_check,
@@ -102,12 +103,7 @@ class ReplicaSetController:
 
     # -- event handlers: enqueue only ----------------------------------------------------
     def _resolve(self, namespace: str, ref: Obj) -> Obj | None:
-        if ref.get("kind") != self.kind.kind:
-            return None
-        rs = self.rs_informer.get(f"{namespace}/{ref.get('name')}")
-        if rs is None or meta.uid(rs) != ref.get("uid"):
-            return None
-        return rs
+        return resolve_controller_ref(self.rs_informer, namespace, ref, self.kind.kind)
 
     def _pod_replicasets(self, pod: Obj) -> list[Obj]:
         out = []

@@ -40,6 +40,7 @@ from kubelite.client.events import EventRecorder
 from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.controllers import history as hist
+from kubelite.controllers.ownerref import controlling_owner
 from kubelite.controllers.podcontrol import can_adopt_check, claim, is_pod_available, is_pod_ready, selector_matcher
 
 log = logging.getLogger(__name__)
@@ -390,13 +391,7 @@ class StatefulSetController:
         self.queue.add(meta.key(cur))
 
     def _owner(self, pod: Obj) -> Obj | None:
-        ref = meta.controller_ref(pod)
-        if ref is None or ref.get("kind") != KIND:
-            return None
-        sts = self.sts_informer.get(f"{meta.namespace(pod)}/{ref.get('name')}")
-        if sts is None or meta.uid(sts) != ref.get("uid"):
-            return None
-        return sts
+        return controlling_owner(self.sts_informer, pod, KIND)
 
     def _matching_sets(self, pod: Obj) -> list[Obj]:
         out = []

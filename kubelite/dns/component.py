@@ -23,7 +23,6 @@ import ipaddress
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.api import errors
@@ -41,7 +40,8 @@ from kubelite.client.informer import InformerFactory
 from kubelite.client.protocols import APIClient
 from kubelite.dns.forward import Forwarder, Upstream, choose_upstreams
 from kubelite.dns.index import ClusterIndex
-from kubelite.dns.records import DEFAULT_TTL, Resolver
+from kubelite.dns.options import DNSOptions
+from kubelite.dns.records import Resolver
 from kubelite.dns.server import DNSServer
 from kubelite.images.offline import offline_from_env
 
@@ -55,18 +55,6 @@ ROLE = "system:coredns"        # k3s's name for CoreDNS's ClusterRole
 ROOT_PORT = 53
 NONROOT_PORT = 10053
 METRICS_PORT = 9153
-
-
-@dataclass
-class DNSOptions:
-    """Flags of the cluster DNS (``kubelite server``)."""
-
-    enabled: bool = True
-    cluster_domain: str = "cluster.local"
-    ttl: int = DEFAULT_TTL
-    upstreams: list[Upstream] = field(default_factory=list)
-    port: int = 0                 # 0: 53 as root, else 10053
-    resolv_conf: str = "/etc/resolv.conf"
 
 
 def kube_dns_ip(service_cidr: str) -> str:

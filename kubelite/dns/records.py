@@ -38,8 +38,8 @@ from dns.rcode import Rcode
 from dns.rdatatype import RdataType
 
 from kubelite.dns.index import ClusterIndex
+from kubelite.dns.options import DEFAULT_TTL
 
-DEFAULT_TTL = 5                 # CoreDNS kubernetes plugin's default
 DNS_SCHEMA_VERSION = "1.1.0"    # answered for TXT dns-version.<zone>
 SCHEMA_TTL = 28800
 MAX_CNAME_CHAIN = 7

@@ -19,7 +19,6 @@ import errno
 import itertools
 import logging
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -47,15 +46,6 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 # Headers that belong to one connection, never forwarded (RFC 9110 section 7.6.1).
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                         "trailers", "transfer-encoding", "upgrade", "proxy-connection"})
-
-
-@dataclass
-class IngressOptions:
-    """Flags of the built-in ingress controller (``kubelite server``)."""
-
-    enabled: bool = True
-    http_port: int = 0    # 0: 80 when root and free, else 10080 (else any free port)
-    https_port: int = 0   # 0: 443 when root and free, else 10443 (else any free port)
 
 
 def class_of(ing: Obj) -> str | None:

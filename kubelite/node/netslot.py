@@ -89,6 +89,26 @@ def acquire(prefer: int | None = None, keeper: str | None = None) -> NetSlot:
     raise RuntimeError(f"all {MAX_SLOTS} pod network slots on this machine are in use")
 
 
+# Fake-runtime nodes need no bridge, namespace or route, only a loopback pod range of their
+# own: they draw from a pool of their own, so a machine can simulate many more nodes than
+# MAX_SLOTS without taking the network slots real agents need.
+MAX_FAKE_SLOTS = 2048
+
+
+def acquire_fake() -> NetSlot:
+    """The lowest free fake-node slot (its index picks the node's loopback pod range)."""
+    os.makedirs(LOCK_DIR, exist_ok=True)
+    for i in range(MAX_FAKE_SLOTS):
+        fd = os.open(os.path.join(LOCK_DIR, f"fake-slot-{i}.lock"), os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return NetSlot(i, fd)
+    raise RuntimeError(f"all {MAX_FAKE_SLOTS} fake node slots on this machine are in use")
+
+
 def _keep_file(index: int) -> str:
     return os.path.join(LOCK_DIR, f"net-slot-{index}.keep")
 

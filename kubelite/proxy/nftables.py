@@ -33,6 +33,7 @@ import asyncio
 import hashlib
 import ipaddress
 import logging
+import math
 import re
 import shutil
 from collections.abc import Iterable
@@ -42,9 +43,10 @@ from typing import Any
 from kubelite.api import meta
 from kubelite.client.protocols import APIClient, SharedInformerFactory
 from kubelite.node.netslot import GUARD_CIDR
-from kubelite.proxy.balancer import DEFAULT_AFFINITY_TIMEOUT, Balancer, Endpoint, usable
+from kubelite.proxy.balancer import DEFAULT_AFFINITY_TIMEOUT, Balancer, Endpoint, Groups, usable
 from kubelite.proxy.ports import PortHolder
 from kubelite.proxy.proxy import Proxy, _ServiceState, slice_endpoints
+from kubelite.proxy.weights import WeightTable
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -90,6 +92,8 @@ class PortRules:
     affinity: float | None
     cluster_eps: list[Endpoint]
     external_eps: list[Endpoint]
+    cluster_groups: Groups | None = None   # canary / blue-green split by revision (weights.py)
+    external_groups: Groups | None = None
 
     @property
     def all_eps(self) -> list[Endpoint]:
@@ -113,7 +117,8 @@ class Ruleset:
     node_ports: set[tuple[str, int]] = field(default_factory=set)  # (protocol, port) routed here
 
 
-def service_ports(svc: Obj, slices: list[Obj], node_name: str, node_ips: Iterable[str]) -> list[PortRules]:
+def service_ports(svc: Obj, slices: list[Obj], node_name: str, node_ips: Iterable[str],
+                  weights: WeightTable | None = None) -> list[PortRules]:
     """The kernel rules one Service needs, per port (none for headless / ExternalName)."""
     spec = svc.get("spec") or {}
     if spec.get("type") == "ExternalName":
@@ -138,13 +143,15 @@ def service_ports(svc: Obj, slices: list[Obj], node_name: str, node_ips: Iterabl
         if not cluster_ips:
             continue  # headless: nothing to translate
         eps = slice_endpoints(slices, name, proto)
+        cluster_eps = usable(eps, local_only=spec.get("internalTrafficPolicy") == "Local", node_name=node_name)
+        external_eps = usable(eps, local_only=spec.get("externalTrafficPolicy") == "Local", node_name=node_name)
         out.append(PortRules(
             key=f"{meta.namespace(svc)}/{meta.name(svc)}/{proto.lower()}/{name or sp['port']}",
             protocol=proto.lower(), cluster_ips=cluster_ips, port=int(sp["port"]),
             node_port=int(sp.get("nodePort") or 0) if node_port_type else 0,
-            external_ips=external, affinity=affinity,
-            cluster_eps=usable(eps, local_only=spec.get("internalTrafficPolicy") == "Local", node_name=node_name),
-            external_eps=usable(eps, local_only=spec.get("externalTrafficPolicy") == "Local", node_name=node_name)))
+            external_ips=external, affinity=affinity, cluster_eps=cluster_eps, external_eps=external_eps,
+            cluster_groups=weights.groups(meta.namespace(svc), cluster_eps) if weights else None,
+            external_groups=weights.groups(meta.namespace(svc), external_eps) if weights else None))
     return out
 
 
@@ -156,23 +163,50 @@ def _aff_set(pr: PortRules, ep: Endpoint) -> str:
     return "aff-" + _ident(pr.key, f"{ep.ip}:{ep.port}")
 
 
-def _dispatch(pr: PortRules, eps: list[Endpoint]) -> list[str]:
-    """Rules of a svc-/ext- chain that has endpoints: sticky clients first, then a random one."""
+def _spread(pr: PortRules, eps: list[Endpoint]) -> str:
+    """One rule sending a new connection to one of ``eps`` at random."""
+    if len(eps) == 1:
+        return f"goto {_ep_chain(pr, eps[0])}"
+    arms = ", ".join(f"{i} : goto {_ep_chain(pr, ep)}" for i, ep in enumerate(eps))
+    return f"numgen random mod {len(eps)} vmap {{ {arms} }}"
+
+
+def _dispatch(pr: PortRules, eps: list[Endpoint], groups: Groups | None = None,
+              chains: dict[str, list[str]] | None = None, chain: str = "") -> list[str]:
+    """Rules of a svc-/ext- chain that has endpoints: sticky clients first, then a random one.
+
+    With ``groups`` (a canary), a first draw over the sum of the weights picks a revision's
+    ``rev-`` chain (added to ``chains``), which then spreads over that revision's endpoints;
+    a weight-0 revision gets no arm at all."""
     rules = []
     if pr.affinity is not None:
         for ep in eps:
             rules.append(f"ip saddr @{_aff_set(pr, ep)} goto {_ep_chain(pr, ep)}")
-    if len(eps) == 1:
-        rules.append(f"goto {_ep_chain(pr, eps[0])}")
-    else:
-        arms = ", ".join(f"{i} : goto {_ep_chain(pr, ep)}" for i, ep in enumerate(eps))
-        rules.append(f"numgen random mod {len(eps)} vmap {{ {arms} }}")
+    live = [(w, g) for w, g in groups or [] if w > 0]
+    if not live or chains is None:
+        rules.append(_spread(pr, eps))
+        return rules
+    if len(live) == 1:
+        rules.append(_spread(pr, live[0][1]))
+        return rules
+    # One arm per value, no ranges: an interval map keyed by numgen's host-order number does
+    # not match as the ranges read (a 20/80 split came out 50/50).  The weights' common
+    # divisor keeps the map short (20/80 → 5 values).
+    div = math.gcd(*(w for w, _ in live))
+    arms, low = [], 0
+    for i, (w, g) in enumerate(live):
+        rev_chain = f"rev-{i}-{chain}"[:250]
+        chains[rev_chain] = [_spread(pr, g)]
+        arms += [f"{n} : goto {rev_chain}" for n in range(low, low + w // div)]
+        low += w // div
+    rules.append(f"numgen random mod {low} vmap {{ {', '.join(arms)} }}")
     return rules
 
 
 def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_name: str,
                   node_ips: Iterable[str], pod_cidr: str, service_cidr: str,
-                  previous: Ruleset | None = None, cluster_cidr: str = GUARD_CIDR) -> Ruleset:
+                  previous: Ruleset | None = None, cluster_cidr: str = GUARD_CIDR,
+                  weights: WeightTable | None = None) -> Ruleset:
     """One nft transaction that makes ``table`` route exactly these Services (``pod_cidr``: this
     node's pods, on its bridge; ``cluster_cidr``: every node's pods)."""
     by_service: dict[tuple[str, str], list[Obj]] = {}
@@ -183,7 +217,8 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
     node_ips = list(node_ips)
     ports: list[PortRules] = []
     for svc in sorted(services, key=meta.key):
-        ports += service_ports(svc, by_service.get((meta.namespace(svc), meta.name(svc)), []), node_name, node_ips)
+        ports += service_ports(svc, by_service.get((meta.namespace(svc), meta.name(svc)), []), node_name, node_ips,
+                               weights)
 
     chains: dict[str, list[str]] = {}
     sets: dict[str, float] = {}
@@ -225,14 +260,14 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
             if pr.node_port:
                 udp_flows |= {(f":{pr.node_port}", ep.ip) for ep in pr.external_eps}
         if pr.cluster_eps:
-            chains[svc_chain] = _dispatch(pr, pr.cluster_eps)
+            chains[svc_chain] = _dispatch(pr, pr.cluster_eps, pr.cluster_groups, chains, svc_chain)
             for ip in pr.cluster_ips:
                 cluster_map.append(f"{ip} . {pr.protocol} . {pr.port} : goto {svc_chain}")
         else:
             for ip in pr.cluster_ips:
                 noep_cluster.append(f"{ip} . {pr.protocol} . {pr.port}")
         if has_external and pr.external_eps:
-            chains[ext_chain] = _dispatch(pr, pr.external_eps)
+            chains[ext_chain] = _dispatch(pr, pr.external_eps, pr.external_groups, chains, ext_chain)
             for ip in pr.external_ips:
                 cluster_map.append(f"{ip} . {pr.protocol} . {pr.port} : goto {ext_chain}")
             if pr.node_port:
@@ -381,7 +416,7 @@ class NftProxy(Proxy):
         async with self._lock:
             rs = build_ruleset(self.table, self.services.list(), self.slices.list(), node_name=self.node_name,
                                node_ips=[self.node_ip], pod_cidr=self.pod_cidr, service_cidr=self.service_cidr,
-                               cluster_cidr=self.cluster_cidr,
+                               cluster_cidr=self.cluster_cidr, weights=self.weight_table(),
                                previous=self.applied)
             if self.applied is None or rs.body != self.applied.body:
                 await nft(rs.text)
@@ -420,12 +455,20 @@ class NftProxy(Proxy):
     async def _release_when_closed(self, uid: str, ips: set[str]) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.connection_drain_limit
+        still_open = True
         try:
             # conntrack has no "tell me when it closes" here: look again every CONNTRACK_POLL.
             for _ in range(int(self.connection_drain_limit / CONNTRACK_POLL) + 1):
-                if loop.time() >= deadline or not await _open_flows_to(ips):
+                if loop.time() >= deadline:
+                    break
+                still_open = await _open_flows_to(ips)
+                if not still_open:
                     break
                 await asyncio.sleep(CONNTRACK_POLL)
+            if still_open:
+                # Said aloud: a request cut by the pod's SIGTERM later is explained by this line.
+                log.warning("proxy: terminating pod %s (%s) still has open connections after %.0f s; "
+                            "reporting it drained", uid, ",".join(sorted(ips)), self.connection_drain_limit)
         finally:
             self.traffic.release(uid)
 
@@ -466,26 +509,40 @@ OPEN_TCP_STATES = frozenset({"SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", 
 
 
 def has_open_tcp_flow(listing: str) -> bool:
-    """Whether a `conntrack -L -p tcp` listing holds a flow in one of OPEN_TCP_STATES."""
+    """Whether a `conntrack -L -p tcp` listing holds a Service's (DNATed) flow in one of OPEN_TCP_STATES."""
     for line in listing.splitlines():
         fields = line.split()
         # "tcp 6 <timeout> <STATE> src=..."; the state is the first bare upper-case word.
         state = next((f for f in fields[3:5] if "=" not in f), "")
-        if fields[:1] == ["tcp"] and state in OPEN_TCP_STATES:
-            return True
+        if fields[:1] != ["tcp"] or state not in OPEN_TCP_STATES:
+            continue
+        # Only a flow whose first destination was translated to the pod came through a
+        # Service. One dialled straight to the pod's address is not the proxy's to wait for,
+        # and may be a leftover: a pod killed mid-connection leaves its flow ESTABLISHED
+        # for days, which then held every later pod given that address for the whole limit.
+        dsts = [f[4:] for f in fields if f.startswith("dst=")]
+        srcs = [f[4:] for f in fields if f.startswith("src=")]
+        if len(dsts) >= 1 and len(srcs) >= 2 and dsts[0] == srcs[1]:
+            continue
+        return True
     return False
 
 
 async def _open_flows_to(ips: set[str]) -> bool:
-    """Whether conntrack holds a TCP connection answered by one of ``ips`` that is still open."""
+    """Whether conntrack holds a TCP connection answered by one of ``ips`` that is still open, or cannot tell."""
     for ip in sorted(ips):
         try:
             proc = await asyncio.create_subprocess_exec(
-                "conntrack", "-L", "-p", "tcp", "--reply-src", ip,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-            out, _ = await proc.communicate()
+                "conntrack", "-L", "-p", "tcp", "--dst-nat", "--reply-src", ip,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            out, err = await proc.communicate()
         except OSError:
             return False
+        if proc.returncode != 0:
+            # A listing that failed (an interrupted dump of a busy table) shows nothing, which
+            # is not "no flows": keep the pod busy until a look succeeds or the drain limit passes.
+            log.debug("proxy: conntrack -L for %s failed: %s", ip, err.decode(errors="replace").strip())
+            return True
         if has_open_tcp_flow(out.decode(errors="replace")):
             return True
     return False

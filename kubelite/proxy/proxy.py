@@ -37,16 +37,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.resources import ENDPOINTSLICES, NODES, SERVICES
+from kubelite.api.resources import DEPLOYMENTS, ENDPOINTSLICES, NODES, SERVICES
 from kubelite.client.errors import NotFound, StatusError
 from kubelite.client.informer import InformerFactory
 from kubelite.client.protocols import APIClient, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, run_workers
-from kubelite.proxy.balancer import DEFAULT_AFFINITY_TIMEOUT, Balancer, Endpoint
+from kubelite.proxy.balancer import DEFAULT_AFFINITY_TIMEOUT, Balancer, Endpoint, Groups
 from kubelite.proxy.drain import CONNECTION_DRAIN_LIMIT, DrainReporter
 from kubelite.proxy.listener import TCPListener
 from kubelite.proxy.traffic import PodTraffic
 from kubelite.proxy.udp import UDPListener
+from kubelite.proxy.weights import TRAFFIC_WEIGHTS, WeightTable
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -71,10 +72,12 @@ def slice_endpoints(slices: list[Obj], port_name: str, protocol: str) -> list[En
             cond = ep.get("conditions") or {}
             ready = cond.get("ready") is not False          # nil means ready
             serving = cond.get("serving", ready) is not False  # nil means "same as ready"
-            uid = (ep.get("targetRef") or {}).get("uid", "")
+            ref = ep.get("targetRef") or {}
+            uid = ref.get("uid", "")
+            pod = ref.get("name", "") if ref.get("kind", "Pod") == "Pod" else ""
             for addr in (ep.get("addresses") or [])[:1]:     # consumers use the first address
                 out.append(Endpoint(addr, int(port["port"]), ready, serving, bool(cond.get("terminating")),
-                                    ep.get("nodeName") or "", uid))
+                                    ep.get("nodeName") or "", uid, pod))
     return out
 
 
@@ -127,6 +130,8 @@ class Proxy:
         self.factory: SharedInformerFactory = factory or InformerFactory(client)
         self.services = self.factory.informer(SERVICES)
         self.slices = self.factory.informer(ENDPOINTSLICES)
+        # Canary / blue-green weights (weights.py); only their annotation is looked at.
+        self.deployments = self.factory.informer(DEPLOYMENTS)
         self.queue = WorkQueue("proxy")
         self.reporter = DrainReporter(client, node_name)
         self._state: dict[str, _ServiceState] = {}
@@ -137,6 +142,7 @@ class Proxy:
         self.synced = asyncio.Event()  # set after the first full sync (tests, readiness)
         self.services.add_handler(self._enqueue, lambda o, n: self._enqueue(n), self._enqueue)
         self.slices.add_handler(self._enqueue_slice, self._update_slice, self._enqueue_slice)
+        self.deployments.add_handler(self._weights_changed, self._update_deployment, self._weights_changed)
 
     # -- events --------------------------------------------------------------------------
     def _enqueue(self, svc: Obj) -> None:
@@ -152,11 +158,29 @@ class Proxy:
         if meta.labels(old).get(LABEL_SERVICE_NAME) != meta.labels(new).get(LABEL_SERVICE_NAME):
             self._enqueue_slice(old)
 
+    def _weights_changed(self, d: Obj) -> None:
+        if TRAFFIC_WEIGHTS not in meta.annotations_of(d):
+            return
+        # Rare (a rollout step): re-sync the namespace's Services rather than work out which.
+        for svc in self.services.list(meta.namespace(d)):
+            self._enqueue(svc)
+
+    def _update_deployment(self, old: Obj, new: Obj) -> None:
+        if meta.annotations_of(old).get(TRAFFIC_WEIGHTS) != meta.annotations_of(new).get(TRAFFIC_WEIGHTS):
+            for svc in self.services.list(meta.namespace(new)):
+                self._enqueue(svc)
+
+    def weight_table(self) -> WeightTable:
+        """The traffic weights the Deployments currently publish."""
+        return WeightTable(self.deployments.list())
+
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         """Start informers, wait for their first list, apply everything, start the Lease."""
         self.services.start()
         self.slices.start()
+        # Not waited for: a proxy not allowed to watch Deployments still routes (unweighted).
+        self.deployments.start()
         await asyncio.gather(self.services.wait_synced(), self.slices.wait_synced())
         for svc in self.services.list():
             await self._sync_logged(meta.key(svc))
@@ -215,6 +239,10 @@ class Proxy:
         if spec.get("sessionAffinity") == "ClientIP":
             cfg = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {})
             affinity = float(cfg.get("timeoutSeconds") or DEFAULT_AFFINITY_TIMEOUT)
+        table = self.weight_table()
+
+        def weigh(eps: list[Endpoint]) -> Groups | None:
+            return table.groups(ns, eps)
         wanted_bal: dict[tuple[str, str], Balancer] = {}
         wanted_listeners: dict[tuple[str, int, str], tuple[Balancer, bool]] = {}
         for sp in spec.get("ports") or []:
@@ -224,7 +252,7 @@ class Proxy:
             bal.configure(affinity_timeout=affinity,
                           internal_local=spec.get("internalTrafficPolicy") == "Local",
                           external_local=spec.get("externalTrafficPolicy") == "Local")
-            bal.set_endpoints(slice_endpoints(slices, bkey[0], proto))
+            bal.set_endpoints(slice_endpoints(slices, bkey[0], proto), weigh if table else None)
             wanted_bal[bkey] = bal
             if proto not in ("TCP", "UDP"):
                 continue  # SCTP forwarding is not implemented

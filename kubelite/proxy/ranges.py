@@ -6,7 +6,10 @@ by default the first free /20 block, remembered in ``DATA_DIR/service-cidr`` so 
 restart keeps its ClusterIPs (and finds its nftables table again).  A server holds an
 flock on ``LOCK_DIR/service-cidr-<range>.lock`` (holding its data directory) for its
 lifetime; a range that overlaps one a live server holds, or one another data directory
-still owns, is refused at start.
+still owns, is refused at start.  Looking at the other servers' locks and taking one's own
+happen under one machine-wide flock (``LOCK_DIR/service-cidr.claim.lock``): two servers
+starting at once would otherwise both see a range free, and a range of another size than
+a /20 overlaps blocks whose lock files have other names.
 
 Without the kernel path (the userspace proxy) ClusterIPs are loopback addresses, which
 every process of this machine can listen on; each server then takes a /20 block of
@@ -24,6 +27,8 @@ import fcntl
 import ipaddress
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from kubelite.node.netslot import LOCK_DIR
@@ -33,6 +38,7 @@ BLOCK_PREFIX = 20
 RANGE_FILE = "service-cidr"
 LOOPBACK_SUPERNET = "127.96.0.0/12"  # the userspace proxy's blocks (rootless)
 LOOPBACK_DEFAULT = "127.96.0.0/16"  # what every server used before blocks were claimed
+CLAIM_LOCK = "service-cidr.claim.lock"  # held while a server scans and takes its range
 
 
 class RangeError(Exception):
@@ -64,6 +70,19 @@ class ServiceRange:
 def _lock_path(cidr: str) -> str:
     net = ipaddress.ip_network(cidr, strict=False)
     return os.path.join(LOCK_DIR, f"service-cidr-{net.network_address}_{net.prefixlen}.lock")
+
+
+@contextmanager
+def _claiming() -> Iterator[None]:
+    """Hold the machine-wide claim lock, so one server at a time scans the ranges and takes one."""
+    os.makedirs(LOCK_DIR, exist_ok=True)
+    fd = os.open(os.path.join(LOCK_DIR, CLAIM_LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        # Blocking: a claim takes milliseconds, and a holder that dies drops the lock with it.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _cidr_of_lock(name: str) -> str | None:
@@ -160,26 +179,28 @@ def claim(data_dir: str, requested: str = "") -> ServiceRange:
             raise RangeError(f"service CIDR {cidr}: the kernel data path needs an IPv4 range outside "
                              "127.0.0.0/8 of at least 16 addresses")
         cidr = str(net)
-        hit = _conflict(cidr, me, owned_too=False)
-        if hit is not None:
-            raise RangeError(f"service CIDR {cidr} overlaps {hit[0]}, used by the running kubelite server "
-                             f"of {hit[1]}; choose another with --service-cidr")
-        fd = _claim(cidr, me)
+        with _claiming():
+            hit = _conflict(cidr, me, owned_too=False)
+            if hit is not None:
+                raise RangeError(f"service CIDR {cidr} overlaps {hit[0]}, used by the running kubelite server "
+                                 f"of {hit[1]}; choose another with --service-cidr")
+            fd = _claim(cidr, me)
     else:
-        fd, cidr = -1, ""
-        supernet = ipaddress.ip_network(SUPERNET)
-        for block in supernet.subnets(new_prefix=BLOCK_PREFIX):
-            if _conflict(str(block), me, owned_too=True) is None:
-                try:
-                    fd = _claim(str(block), me)
-                except RangeError:
-                    continue
-                cidr = str(block)
-                break
-        if not cidr:
-            raise RangeError(f"every service range in {SUPERNET} is in use; choose one with --service-cidr")
+        with _claiming():
+            fd, cidr = _claim_first_free(me)
     _remember(data_dir, cidr, fd)
     return ServiceRange(cidr, fd)
+
+
+def _claim_first_free(me: str) -> tuple[int, str]:
+    """Take the first /20 of SUPERNET that no live server holds and no other data directory keeps."""
+    for block in ipaddress.ip_network(SUPERNET).subnets(new_prefix=BLOCK_PREFIX):
+        if _conflict(str(block), me, owned_too=True) is None:
+            try:
+                return _claim(str(block), me), str(block)
+            except RangeError:
+                continue
+    raise RangeError(f"every service range in {SUPERNET} is in use; choose one with --service-cidr")
 
 
 def claim_loopback(data_dir: str, requested: str = "", *, legacy: bool = False) -> ServiceRange:
@@ -191,13 +212,15 @@ def claim_loopback(data_dir: str, requested: str = "", *, legacy: bool = False) 
             cidr = str(ipaddress.ip_network(cidr, strict=False))
         except ValueError as e:
             raise RangeError(f"invalid service CIDR {cidr!r}: {e}") from None
-        hit = _conflict(cidr, me, owned_too=False)
-        if hit is not None:
-            raise RangeError(f"service CIDR {cidr} overlaps {hit[0]}, used by the running kubelite server "
-                             f"of {hit[1]}; stop that server or choose another range with --service-cidr")
-        fd = _claim(cidr, me)
+        with _claiming():
+            hit = _conflict(cidr, me, owned_too=False)
+            if hit is not None:
+                raise RangeError(f"service CIDR {cidr} overlaps {hit[0]}, used by the running kubelite server "
+                                 f"of {hit[1]}; stop that server or choose another range with --service-cidr")
+            fd = _claim(cidr, me)
     else:
-        fd, cidr = _claim_free_block(me)
+        with _claiming():
+            fd, cidr = _claim_free_block(me)
     _remember(data_dir, cidr, fd)
     return ServiceRange(cidr, fd)
 
@@ -207,7 +230,7 @@ def _claim_free_block(me: str) -> tuple[int, str]:
     # then blocks that a stopped server will want back: that server then finds its range
     # taken and says so at start, so such blocks are the last resort.
     # The lock directory is read once: reading it again for each of the 256 blocks made
-    # every start take seconds on a machine with many old locks (the flock of _claim settles races).
+    # every start take seconds on a machine with many old locks (the claim lock keeps other servers out meanwhile).
     holders = _holders(me)
     owners: dict[str, tuple[str, bool]] = {}
     for other, owner, live in holders:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.api import nodeselector, quantity
+from kubelite.api.tolerations import tolerates
 
 Obj = dict[str, Any]
 
@@ -161,19 +162,6 @@ def _pod_requests(pod: Obj, nonzero: bool) -> tuple[int, int]:
     return cpu, mem
 
 
-def _tolerates(tol: Obj, taint: Obj) -> bool:
-    if tol.get("effect") and tol["effect"] != taint.get("effect"):
-        return False
-    op = tol.get("operator", "Equal")
-    if tol.get("key") and tol["key"] != taint.get("key"):
-        return False
-    if not tol.get("key") and op != "Exists":
-        return False
-    if op == "Exists":
-        return True
-    return tol.get("value", "") == taint.get("value", "")
-
-
 def node_ready(n: NodeInfo, pod: Obj) -> str | None:
     """NodeReady (enforced upstream through the not-ready taint; kept explicit here)."""
     for c in (n.node.get("status") or {}).get("conditions") or []:
@@ -182,7 +170,7 @@ def node_ready(n: NodeInfo, pod: Obj) -> str | None:
                 return None
             break
     taint = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
-    if any(_tolerates(t, taint) for t in (pod.get("spec") or {}).get("tolerations") or []):
+    if any(tolerates(t, taint) for t in (pod.get("spec") or {}).get("tolerations") or []):
         return None
     return "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
 
@@ -192,7 +180,7 @@ def node_unschedulable(n: NodeInfo, pod: Obj) -> str | None:
     if not (n.node.get("spec") or {}).get("unschedulable"):
         return None
     taint = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
-    if any(_tolerates(t, taint) for t in (pod.get("spec") or {}).get("tolerations") or []):
+    if any(tolerates(t, taint) for t in (pod.get("spec") or {}).get("tolerations") or []):
         return None
     return "node(s) were unschedulable"
 
@@ -203,7 +191,7 @@ def taint_toleration(n: NodeInfo, pod: Obj) -> str | None:
     for t in (n.node.get("spec") or {}).get("taints") or []:
         if t.get("effect") not in ("NoSchedule", "NoExecute"):
             continue
-        if not any(_tolerates(tol, t) for tol in tols):
+        if not any(tolerates(tol, t) for tol in tols):
             return f"node(s) had untolerated taint {{{t.get('key')}: {t.get('value', '')}}}"
     return None
 

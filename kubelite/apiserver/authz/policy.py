@@ -202,6 +202,8 @@ CLUSTER_ROLES: dict[str, tuple[list[Obj], Obj | None, dict[str, str]]] = {
         rule(READ, "nodes"),
         EVENTS,
         rule("list watch", "endpointslices", "discovery.k8s.io"),
+        # kubelite's own: canary / blue-green traffic weights are annotations on Deployments.
+        rule("list watch", "deployments", "apps"),
     ], None, {}),
     "system:persistent-volume-provisioner": ([
         rule("create delete get list watch", "persistentvolumes"),

@@ -4,9 +4,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import celpy
-from celpy import celtypes
-
 from kubelite.api.resources import ResourceInfo, served
 from kubelite.apiextensions.info import CustomResourceInfo
 from kubelite.apiserver.webhooks.source import Hook
@@ -90,6 +87,7 @@ class MatchConditionError(Exception):
 
 @functools.lru_cache(maxsize=1024)
 def _program(expression: str) -> Any:
+    import celpy  # late: cel-python costs a tenth of a second at start-up
     env = celpy.Environment()
     try:
         return env.program(env.compile(expression))
@@ -100,6 +98,8 @@ def _program(expression: str) -> Any:
 def conditions_match(hook: Hook, variables: Obj) -> bool:
     """Whether every matchCondition is true; MatchConditionError (failurePolicy Fail) or
     False (Ignore) when one cannot be evaluated.  A false condition wins over errors."""
+    import celpy
+    from celpy import celtypes
     conds = [c for c in hook.spec.get("matchConditions") or [] if isinstance(c, dict)]
     if not conds:
         return True

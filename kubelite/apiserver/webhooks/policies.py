@@ -15,9 +15,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import celpy
-from celpy import celtypes
-
 from kubelite.api import errors, meta
 from kubelite.api.resources import NAMESPACES, VALIDATINGADMISSIONPOLICIES, ResourceInfo, by_kind
 from kubelite.api.selectors import selector_from_dict
@@ -39,6 +36,7 @@ class PolicyError(Exception):
 
 @functools.lru_cache(maxsize=1024)
 def _program(expression: str) -> Any:
+    import celpy  # late: cel-python costs a tenth of a second at start-up
     env = celpy.Environment()
     try:
         return env.program(env.compile(expression))
@@ -70,6 +68,7 @@ def _namespace_object(ns: Obj | None) -> Obj | None:
 
 def _cel_type_name(value: Any) -> str:
     """The CEL name of a value's type, as cel-go prints it in errors."""
+    from celpy import celtypes
     names = [(celtypes.BoolType, "bool"), (celtypes.IntType, "int"), (celtypes.UintType, "uint"),
              (celtypes.DoubleType, "double"), (celtypes.BytesType, "bytes"), (celtypes.ListType, "list"),
              (celtypes.MapType, "map"), (celtypes.TimestampType, "google.protobuf.Timestamp"),
@@ -240,6 +239,8 @@ class ValidatingPolicies:
         """One policy for one parameter: the failed validations (message, reason), which the
         binding's validationActions act on, and the failed audit annotations, which deny
         whatever the actions are (upstream too)."""
+        import celpy
+        from celpy import celtypes
         fail = (spec.get("failurePolicy") or "Fail") != "Ignore"
         info = attrs.info
         user = CURRENT_USER.get()

@@ -43,6 +43,7 @@ Obj = dict[str, Any]
 PREFIX = util.KUBELITE_ROLLOUT_PREFIX
 AUTO_ROLLBACK = PREFIX + "auto-rollback"
 FAILURE_THRESHOLD = PREFIX + "failure-threshold-seconds"
+STRATEGY = PREFIX + "strategy"
 LAST_COMPLETE = util.LAST_COMPLETE
 ROLLED_BACK_FROM = util.ROLLED_BACK_FROM
 
@@ -86,7 +87,10 @@ class Failure(NamedTuple):
 def settings_of(d: Obj) -> Settings:
     """The Deployment's opt-ins; an unparsable threshold falls back to the default."""
     ann = meta.annotations_of(d)
-    auto = (ann.get(AUTO_ROLLBACK) or "").strip().lower() == "true"
+    opt = (ann.get(AUTO_ROLLBACK) or "").strip().lower()
+    # A canary or blue/green rollout (canary.py) rolls back its failing new pods unless told not to.
+    weighted = (ann.get(STRATEGY) or "").strip().lower() in ("canary", "blue-green")
+    auto = opt == "true" or (weighted and opt != "false")
     threshold: float | None = None
     raw = ann.get(FAILURE_THRESHOLD)
     if raw is not None:

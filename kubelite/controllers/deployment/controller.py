@@ -9,6 +9,7 @@ Deployment that controls it, or to every Deployment whose selector matches an or
     rollback annotation → deprecated rollbackTo            (rollback.py)
     scaling event       → proportional scaling             (sync.py)
     failing new pods    → automatic rollback, if opted in  (autorollback.py)
+    canary / blue-green → weighted steps, if opted in      (canary.py)
     strategy            → Recreate or RollingUpdate        (recreate.py / rolling.py)
 
 Progress deadlines and conditions live in progress.py, revision history and the
@@ -31,7 +32,8 @@ from kubelite.client.errors import StatusError
 from kubelite.client.events import EventRecorder
 from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
-from kubelite.controllers.deployment import autorollback, recreate, rollback, rolling, sync, util
+from kubelite.controllers.deployment import autorollback, canary, recreate, rollback, rolling, sync, util
+from kubelite.controllers.ownerref import resolve_controller_ref
 from kubelite.controllers.podcontrol import can_adopt_check, claim, selector_is_empty, selector_matcher
 
 log = logging.getLogger(__name__)
@@ -93,12 +95,7 @@ class DeploymentController:
         self.enqueue(d)
 
     def _resolve(self, namespace: str, ref: Obj) -> Obj | None:
-        if ref.get("kind") != KIND:
-            return None
-        d = self.d_informer.get(f"{namespace}/{ref.get('name')}")
-        if d is None or meta.uid(d) != ref.get("uid"):
-            return None
-        return d
+        return resolve_controller_ref(self.d_informer, namespace, ref, KIND)
 
     def _deployments_for_rs(self, rs: Obj) -> list[Obj]:
         """Deployments whose (non-empty) selector matches an orphan RS's labels."""
@@ -176,9 +173,15 @@ class DeploymentController:
         return self._resolve(meta.namespace(rs), rs_ref) if rs_ref else None
 
     def _delete_pod(self, pod: Obj) -> None:
-        # Only Recreate cares: it waits for the last old pod to be gone.
+        # Only Recreate cares: it waits for the last old pod to be gone; and a canary's
+        # traffic weights, which stay until then (canary.py).
         d = self._deployment_of_pod(pod)
-        if d is None or util.strategy_type(d) != "Recreate":
+        if d is None:
+            return
+        if util.TRAFFIC_WEIGHTS in meta.annotations_of(d):
+            self.enqueue(d)  # rare: only while such a rollout's old pods go
+            return
+        if util.strategy_type(d) != "Recreate":
             return
         owned = [r for r in self.rs_informer.list(meta.namespace(d))
                  if (meta.controller_ref(r) or {}).get("uid") == meta.uid(d)]
@@ -260,16 +263,23 @@ class DeploymentController:
             await sync.sync_status_only(self, d, rs_list)
             return
         await sync.check_paused_conditions(self, d)
+        holding = canary.in_progress(d)
         if d.get("spec", {}).get("paused"):
-            await sync.sync(self, d, rs_list)
+            if holding:
+                # A canary paused at a step keeps its sizes (proportional scaling would not).
+                await sync.sync_status_only(self, d, rs_list)
+            else:
+                await sync.sync(self, d, rs_list)
             return
         if rollback.get_rollback_to(d) is not None:
             await rollback.rollback(self, d, rs_list)
             return
-        if await sync.is_scaling_event(self, d, rs_list):
+        if not holding and await sync.is_scaling_event(self, d, rs_list):
             await sync.sync(self, d, rs_list)
             return
         if await autorollback.reconcile(self, d, rs_list, pod_map):
+            return
+        if await canary.reconcile(self, d, rs_list):
             return
         kind = util.strategy_type(d)
         if kind == "Recreate":

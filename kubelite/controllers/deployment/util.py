@@ -30,6 +30,12 @@ POD_TEMPLATE_HASH = "pod-template-hash"
 KUBELITE_ROLLOUT_PREFIX = "rollout.kubelite.dev/"
 LAST_COMPLETE = KUBELITE_ROLLOUT_PREFIX + "last-complete"
 ROLLED_BACK_FROM = KUBELITE_ROLLOUT_PREFIX + "rolled-back-from"
+# canary.py's bookkeeping (which revision, which step since when) and the weights the proxies read.
+TRAFFIC_WEIGHTS = KUBELITE_ROLLOUT_PREFIX + "traffic-weights"
+CANARY_REVISION = KUBELITE_ROLLOUT_PREFIX + "canary-revision"
+CANARY_STEP = KUBELITE_ROLLOUT_PREFIX + "canary-step"
+CANARY_STEP_STARTED = KUBELITE_ROLLOUT_PREFIX + "canary-step-started"
+CANARY_STATE = (TRAFFIC_WEIGHTS, CANARY_REVISION, CANARY_STEP, CANARY_STEP_STARTED)
 
 # Condition reasons (Progressing / Available), upstream's exact strings.
 RS_UPDATED = "ReplicaSetUpdated"
@@ -53,7 +59,7 @@ MAX_REV_HISTORY_CHARS = 2000
 # Annotations a Deployment never copies onto its ReplicaSets (and a rollback never
 # copies back).
 _SKIP_COPY = frozenset({LAST_APPLIED, REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS,
-                        DEPRECATED_ROLLBACK_TO, LAST_COMPLETE, ROLLED_BACK_FROM})
+                        DEPRECATED_ROLLBACK_TO, LAST_COMPLETE, ROLLED_BACK_FROM, *CANARY_STATE})
 
 
 # --- small accessors -------------------------------------------------------------------

@@ -43,6 +43,7 @@ from kubelite.controllers.job import context as jc
 from kubelite.controllers.job import manage, tracking
 from kubelite.controllers.job import util as ju
 from kubelite.controllers.job.context import SyncContext
+from kubelite.controllers.ownerref import controlling_owner
 from kubelite.controllers.podcontrol import (
     claim,
     is_pod_active,
@@ -92,13 +93,7 @@ class JobController:
 
     # -- event handlers: enqueue only ----------------------------------------------------
     def _resolve(self, pod: Obj) -> Obj | None:
-        ref = meta.controller_ref(pod)
-        if ref is None or ref.get("kind") != KIND:
-            return None
-        job = self.job_informer.get(f"{meta.namespace(pod)}/{ref.get('name')}")
-        if job is None or meta.uid(job) != ref.get("uid"):
-            return None
-        return job
+        return controlling_owner(self.job_informer, pod, KIND)
 
     def _add_job(self, job: Obj) -> None:
         self.queue.add(meta.key(job))

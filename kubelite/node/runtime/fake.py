@@ -5,7 +5,7 @@ as with the process runtime. A started container counts as running after `delay`
 seconds; it writes no output, so its log is an empty file.
 
 Addresses: a fake pod's IP is in 127.0.0.0/8 whatever the node's network mode, in a
-range of its own per agent slot (``127.(128+N).0.0/16``), clear of the process runtime's
+range of its own per fake node (the /20 of its fake-node slot in ``127.128.0.0/9``), clear of the process runtime's
 host-network pods (127.1–127.90) and of the userspace service ranges (127.96.0.0/12). Nothing
 listens there, and a packet for it never leaves the machine: whatever dials a fake pod
 (the API server's pod proxy, a Service, a probe) gets a local "connection refused".
@@ -52,16 +52,20 @@ NEVER_READY = "never-ready"
 OOM_KILLED = "oom-killed"
 CPU_USAGE = "cpu-usage"
 MEMORY_USAGE = "memory-usage"
-# Second octet of slot 0's range; slot N uses 127.(FIRST_OCTET+N).0.0/16 (N < 90 → ≤ 127.217).
-FIRST_OCTET = 128
+# Fake nodes' pod ranges: /20 blocks of 127.128.0.0/9, one per fake-node slot (netslot.py's
+# fake pool): 2,048 nodes of 4,094 addresses each, clear of the process runtime's host ranges
+# (127.1–127.90) and of the userspace service ranges (127.96.0.0/12).
+FAKE_SUPERNET = ipaddress.IPv4Network("127.128.0.0/9")
+FAKE_NODE_PREFIX = 20
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 
 
 def pod_cidr_for_slot(index: int) -> str:
-    """The fake pod range of agent slot ``index``."""
-    if not 0 <= index < 256 - FIRST_OCTET:
+    """The fake pod range of fake-node slot ``index``."""
+    size = 1 << (32 - FAKE_NODE_PREFIX)
+    if not 0 <= index < FAKE_SUPERNET.num_addresses // size:
         raise ValueError(f"no fake pod range for slot {index}")
-    return f"127.{FIRST_OCTET + index}.0.0/16"
+    return f"{FAKE_SUPERNET.network_address + index * size}/{FAKE_NODE_PREFIX}"
 
 
 DEFAULT_POD_CIDR = pod_cidr_for_slot(0)
