@@ -293,7 +293,8 @@ def test_ctrl_c_ends_the_live_view(full_cluster):
             if r:
                 seen += os.read(leader, 65536)
         proc.send_signal(signal.SIGINT)
-        while True:  # keep draining so the child never blocks on a full pty
+        end = time.monotonic() + 30
+        while time.monotonic() < end:  # keep draining so the child never blocks on a full pty
             r, _, _ = select.select([leader], [], [], 0.5)
             if r:
                 try:
