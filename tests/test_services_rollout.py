@@ -189,7 +189,12 @@ def test_pod_failing_readiness_gets_no_traffic_until_ready(cluster, ns, tmp_path
         ready = [a["targetRef"]["name"] for s in subsets for a in s.get("addresses") or []]
         return not_ready == ["unready"] and len(ready) == 2
     k.wait_for(not_ready_endpoint, what="the unready pod listed under notReadyAddresses")
-    assert k.kubectl("-n", ns, "get", "pod", "unready", "-o", "jsonpath={.status.phase}").stdout == "Running"
+    # The endpoint is listed as soon as the pod has its IP, which the node writes while the
+    # pod is still Pending (its container starting), as upstream's controller does: wait for
+    # Running rather than expecting it at that moment.
+    k.wait_for(lambda: k.kubectl("-n", ns, "get", "pod", "unready", "-o", "jsonpath={.status.phase}").stdout
+               == "Running", what="the unready pod Running")
+    assert not_ready_endpoint()
 
     seen = answering_pods(host, port, 200)
     assert "unready" not in seen and len(seen) == 2
