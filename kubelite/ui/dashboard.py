@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
-from kubelite.api import resources
 from kubelite.api.errors import (
     BadRequest,
     Forbidden,
@@ -42,6 +41,7 @@ from kubelite.api.errors import (
     status_error,
 )
 from kubelite.ui import dashboard_actions, dashboard_model
+from kubelite.ui.caches import RolloutCaches
 
 if TYPE_CHECKING:
     from kubelite.client.protocols import APIClient
@@ -85,22 +85,12 @@ def presented_token(request: web.Request) -> str | None:
     return None
 
 
-class Dashboard:
+class Dashboard(RolloutCaches):
     """The informers, the newest snapshot, and the web application that serves them."""
 
     def __init__(self, client: APIClient, *, namespace: str, token: str, server: str = ""):
-        from kubelite.client.informer import InformerFactory
-
+        super().__init__(client, namespace)
         self.client, self.namespace, self.token, self.server = client, namespace, token, server
-        self.factory = InformerFactory(client)
-        self.deployments = self.factory.informer(resources.DEPLOYMENTS, namespace=namespace)
-        self.replicasets = self.factory.informer(resources.REPLICASETS, namespace=namespace)
-        self.pods = self.factory.informer(resources.PODS, namespace=namespace)
-        self.events = self.factory.informer(resources.EVENTS, namespace=namespace)
-        self.changed = asyncio.Event()
-        mark = lambda *_: self.changed.set()  # noqa: E731 - handlers only flag, never work
-        for inf in (self.deployments, self.replicasets, self.pods, self.events):
-            inf.add_handler(mark, mark, mark)
         self.version = 0
         self.snapshot = b"{}"
         # Set (and replaced) on every new snapshot; streams wait on the one they saw last.
@@ -133,8 +123,7 @@ class Dashboard:
 
     async def start(self, timeout: float) -> None:
         """Start the informers, wait for their first lists, publish the first snapshot."""
-        self.factory.start()
-        await asyncio.wait_for(self.factory.wait_synced(), timeout)
+        await self.start_caches(timeout)
         self.changed.clear()
         self.publish()
         self._publisher = asyncio.create_task(self._publish_loop())
@@ -146,7 +135,7 @@ class Dashboard:
         if self._publisher is not None:
             self._publisher.cancel()
             await asyncio.gather(self._publisher, return_exceptions=True)
-        await self.factory.stop()
+        await self.stop_caches()
 
     # -- the web application -----------------------------------------------------------
     def app(self) -> web.Application:

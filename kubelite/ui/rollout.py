@@ -23,9 +23,10 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from kubelite.api import meta, resources
+from kubelite.api import meta
 from kubelite.api.duration import short_human_duration
 from kubelite.controllers.deployment import util
+from kubelite.ui.caches import RolloutCaches
 from kubelite.ui.rollout_state import (
     COMPLETED,
     CRASH_LOOP,
@@ -243,23 +244,12 @@ def render(state: RolloutState, events: list[Obj], *, namespace: str, name: str,
 
 # --- watching --------------------------------------------------------------------------
 
-class RolloutWatcher:
+class RolloutWatcher(RolloutCaches):
     """Informers for one Deployment's rollout and a render of their caches."""
 
     def __init__(self, client: APIClient, namespace: str, name: str):
-        from kubelite.client.informer import InformerFactory
-
+        super().__init__(client, namespace, deployment_selector=f"metadata.name={name}")
         self.namespace, self.name = namespace, name
-        self.factory = InformerFactory(client)
-        self.deployments = self.factory.informer(resources.DEPLOYMENTS, namespace=namespace,
-                                                 field_selector=f"metadata.name={name}")
-        self.replicasets = self.factory.informer(resources.REPLICASETS, namespace=namespace)
-        self.pods = self.factory.informer(resources.PODS, namespace=namespace)
-        self.events = self.factory.informer(resources.EVENTS, namespace=namespace)
-        self.changed = asyncio.Event()
-        mark = lambda *_: self.changed.set()  # noqa: E731 - handlers only flag, never work
-        for inf in (self.deployments, self.replicasets, self.pods, self.events):
-            inf.add_handler(mark, mark, mark)
 
     def state(self) -> RolloutState:
         """The rollout as the caches hold it now."""
@@ -272,12 +262,11 @@ class RolloutWatcher:
 
     async def start(self, timeout: float) -> None:
         """Start the informers and wait for their first lists."""
-        self.factory.start()
-        await asyncio.wait_for(self.factory.wait_synced(), timeout)
+        await self.start_caches(timeout)
 
     async def stop(self) -> None:
         """Stop every informer."""
-        await self.factory.stop()
+        await self.stop_caches()
 
 
 async def watch(config: ClientConfig, namespace: str, name: str, *, once: bool, console: Console,
