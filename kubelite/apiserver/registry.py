@@ -141,6 +141,17 @@ class Registry:
     def _converts(self, info: ResourceInfo) -> bool:
         return self.converter is not None and self.converter.applies(info)
 
+    async def _remove(self, info: ResourceInfo, kv: KV, gone: Obj) -> KV | None:
+        """Delete ``kv`` if it is still the version read (None when it is not) and give back the
+        ClusterIPs and NodePorts ``gone`` held when it is a Service: every final delete does both."""
+        try:
+            kv2 = await self.store.delete(kv.key, kv.mod_revision)
+        except RevisionMismatch:
+            return None
+        if info is SERVICES:
+            await self.allocator.release_service(gone)
+        return kv2
+
     async def _decode(self, kv: KV, info: ResourceInfo) -> Obj:
         """decode(), through the converter where one applies."""
         if not self._converts(info):
@@ -381,12 +392,9 @@ class Registry:
                 if dry_run:
                     return new, False
                 if self._finalized(new):
-                    try:
-                        kv2 = await self.store.delete(kv.key, kv.mod_revision)
-                    except RevisionMismatch:
+                    kv2 = await self._remove(info, kv, old)
+                    if kv2 is None:
                         continue
-                    if info is SERVICES:  # gone: everything it held goes back
-                        await self.allocator.release_service(old)
                     out = await self._decode(KV(kv.key, await self._encode(new, info), kv2.mod_revision,
                                                 kv2.create_revision), info)
                     return out, False
@@ -473,12 +481,9 @@ class Registry:
             if not keep:
                 if dry_run:
                     return obj, True
-                try:
-                    kv2 = await self.store.delete(kv.key, kv.mod_revision)
-                except RevisionMismatch:
+                kv2 = await self._remove(info, kv, obj)
+                if kv2 is None:
                     continue
-                if info is SERVICES:  # gone: everything it held goes back
-                    await self.allocator.release_service(obj)
                 out = await self._decode(KV(kv.key, kv.value, kv2.mod_revision, kv2.create_revision), info)
                 return out, True
             now = meta.now()
@@ -494,9 +499,8 @@ class Registry:
             if info.kind == "Pod" and grace == 0 and not fins:
                 if dry_run:
                     return new, True
-                try:
-                    kv2 = await self.store.delete(kv.key, kv.mod_revision)
-                except RevisionMismatch:
+                kv2 = await self._remove(info, kv, obj)
+                if kv2 is None:
                     continue
                 return await self._decode(KV(kv.key, kv.value, kv2.mod_revision, kv2.create_revision), info), True
             if new == obj:
