@@ -141,6 +141,18 @@ async def test_a_server_given_another_range_takes_the_stored_one(backend):
     assert str(other.net) == CIDR and other.api_service_ip == "127.96.0.1"
 
 
+def _slow_rolling_web(srv) -> None:
+    """A 3-replica Deployment `web`, rolled out, whose next rollout replaces one pod at a time
+    with each new pod held 3 s before it counts (time for a failure to land mid-rollout)."""
+    srv.kubectl("create", "deployment", "web", "--image=gcr.io/google-samples/kubernetes-bootcamp:v1",
+                "--replicas=3", check=True)
+    srv.kubectl("patch", "deployment", "web", "-p",
+                json.dumps({"spec": {"minReadySeconds": 3,
+                                     "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}}),
+                check=True)
+    srv.kubectl("rollout", "status", "deployment/web", "--timeout=120s", check=True)
+
+
 def test_two_servers_on_one_etcd_allocate_distinct_cluster_ips_and_node_ports(tmp_path):
     """Server B, started after A on A's etcd, uses the cluster's stored service range; Services
     created concurrently through both get distinct ClusterIPs and NodePorts."""
@@ -296,13 +308,7 @@ def test_server_killed_during_a_rollout_leaves_it_to_the_other(tmp_path):
                    what="B to lead the controllers and the scheduler")
         shutil.copytree(b.data_dir / "tls", tmp_path / "a" / "data" / "tls")
         a = start_server(tmp_path / "a", "--runtime", "fake", "--datastore-endpoint", etcd.endpoint)
-        a.kubectl("create", "deployment", "web", "--image=gcr.io/google-samples/kubernetes-bootcamp:v1",
-                  "--replicas=3", check=True)
-        a.kubectl("patch", "deployment", "web", "-p",
-                  json.dumps({"spec": {"minReadySeconds": 3,
-                                       "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}}),
-                  check=True)
-        a.kubectl("rollout", "status", "deployment/web", "--timeout=120s", check=True)
+        _slow_rolling_web(a)
         writer = Writer(b, "through-b")
         rollout(a, "jocatalin/kubernetes-bootcamp:v2")
         # The rollout is under way (a new ReplicaSet exists, not all of it available).
@@ -344,13 +350,7 @@ def test_etcd_member_killed_and_restarted_during_a_rollout_loses_nothing(tmp_pat
     srv = watcher = writer = None
     try:
         srv = start_server(tmp_path, "--runtime", "fake", "--datastore-endpoint", ",".join(m.endpoint for m in members))
-        srv.kubectl("create", "deployment", "web", "--image=gcr.io/google-samples/kubernetes-bootcamp:v1",
-                    "--replicas=3", check=True)
-        srv.kubectl("patch", "deployment", "web", "-p",
-                    json.dumps({"spec": {"minReadySeconds": 3,
-                                         "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}}),
-                    check=True)
-        srv.kubectl("rollout", "status", "deployment/web", "--timeout=120s", check=True)
+        _slow_rolling_web(srv)
         rv = json.loads(srv.kubectl("get", "--raw", "/api/v1/namespaces/default/configmaps",
                                     check=True).stdout)["metadata"]["resourceVersion"]
         env = dict(os.environ, KUBECACHEDIR=str(srv.cache_dir), KUBECONFIG=srv.kubeconfig)
