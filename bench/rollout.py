@@ -369,6 +369,17 @@ def join_fake_nodes(srv: Server, tmp: Path, nodes: int, per_process: int = NODES
     return agents, time.monotonic() - t0
 
 
+def tear_down(srv: Server, agents: list[subprocess.Popen], tmp: Path, *, keep: bool) -> None:
+    """Stop the agents and the server; remove the data directory unless ``keep``."""
+    for a in agents:
+        stop_proc(a)
+    srv.stop()
+    if not keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"data and logs kept in {tmp}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--replicas", type=int, default=1000)
@@ -403,13 +414,7 @@ def main() -> None:
         else:
             print("\ninvariants held: nothing stuck Terminating, orphaned, over capacity or double-counted")
     finally:
-        for a in agents:
-            stop_proc(a)
-        srv.stop()
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print(f"data and logs kept in {tmp}")
+        tear_down(srv, agents, tmp, keep=args.keep)
     if failed:
         sys.exit(1)
 

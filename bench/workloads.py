@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,6 @@ import rollout as rb
 from kubelite.api.resources import lookup
 from kubelite.client.rest import Client, ResourceClient
 from tests.conftest import start_server
-from tests.nodeharness import stop_proc
 
 Obj = dict[str, Any]
 NAME = "web"
@@ -379,13 +377,7 @@ def main() -> None:
         results, violations = asyncio.run(run(srv, sc, "bench", settle=args.settle, timeout=args.timeout))
         ok = report(sc, args.nodes, results, violations)
     finally:
-        for a in agents:
-            stop_proc(a)
-        srv.stop()
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print(f"data and logs kept in {tmp}")
+        rb.tear_down(srv, agents, tmp, keep=args.keep)
     if not ok:
         sys.exit(1)
 
