@@ -4,6 +4,9 @@ controller rolling back on it (against tests/fakeapi.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shutil
 import socket
 
 import pytest
@@ -11,16 +14,20 @@ import pytest
 from kubelite.api import meta
 from kubelite.api.resources import DEPLOYMENTS, LEASES
 from kubelite.controllers.deployment import errorrate, util
+from kubelite.proxy import nftstats
 from kubelite.proxy import stats as st
 from kubelite.proxy.balancer import Balancer, Endpoint
 from kubelite.proxy.drain import LEASE_NAMESPACE, DrainReporter
 from kubelite.proxy.listener import TCPListener
+from kubelite.proxy.nftables import build_ruleset, delete_table, nft
 from kubelite.proxy.stats import TRAFFIC_ANNOTATION, Counts, StatsPublisher, TrafficStats, decode, encode
 from tests.fakeapi import FakeAPI
 from tests.test_autorollback import on_v2, ready, template_tag
 from tests.test_canary_controller import weights
+from tests.test_nft_ruleset import POD_CIDR, TABLE, build, ep, slc, svc
 
 P = "rollout.kubelite.dev/"
+KERNEL = os.geteuid() == 0 and shutil.which("nft") is not None
 SVC = "default/web"
 
 
@@ -296,3 +303,71 @@ async def test_invalid_error_rate_is_a_warning_and_nothing_is_judged():
     assert template_tag(env) == "v3"
     msgs = env.rec.messages(errorrate.INVALID_REASON)
     assert msgs and 'canary-max-error-rate: "lots" is not a rate' in msgs[0], msgs
+
+
+# --- the nftables path: named counters per revision ------------------------------------------------
+
+def pod_ep(ip: str, pod: str) -> dict:
+    e = ep(ip)
+    e["targetRef"] = {"kind": "Pod", "name": pod, "uid": f"uid-{pod}"}
+    return e
+
+
+def test_ruleset_counts_new_connections_and_resets_per_revision_in_named_counters():
+    rs = build([svc("web")], [slc("web", [pod_ep("10.244.3.2", "web-aaa-1"), pod_ep("10.244.3.3", "web-aaa-2"),
+                                          pod_ep("10.244.3.4", "web-bbb-1"), ep("10.244.3.5")])])
+    kinds = sorted(rs.counters.values())
+    assert kinds == [("rq", ("default", "web", "aaa")), ("rq", ("default", "web", "bbb")),
+                     ("rs", ("default", "web", "aaa")), ("rs", ("default", "web", "bbb"))]
+    for name in rs.counters:
+        assert f"counter {name} {{ }}" in rs.body
+    rq = next(n for n, (k, key) in rs.counters.items() if k == "rq" and key[2] == "aaa")
+    assert rs.body.count(f'counter name "{rq}"') == 2  # in both of that revision's ep- chains
+    assert "type filter hook input priority -110" in rs.body and "type filter hook forward priority -110" in rs.body
+    assert "tcp flags & rst == rst ct reply ip saddr . ct reply proto-src { 10.244.3.2 . 8080, 10.244.3.3 . 8080 }" in rs.body
+    # A revision that leaves: its counters are deleted with the next transaction.
+    nxt = build([svc("web")], [slc("web", [pod_ep("10.244.3.4", "web-bbb-1")])], previous=rs)
+    gone = sorted(n for n, (_, key) in rs.counters.items() if key[2] == "aaa")
+    assert [f"delete counter ip {TABLE} {n}" for n in gone] == [
+        line for line in nxt.text.splitlines() if line.startswith("delete counter")]
+
+
+def test_counter_reader_adds_what_grew():
+    listing = json.dumps({"nftables": [{"metainfo": {}}, {"counter": {"name": "rq-x", "packets": 10, "bytes": 600}},
+                                      {"counter": {"name": "rs-x", "packets": 2, "bytes": 80}},
+                                      {"counter": {"name": "unknown", "packets": 5, "bytes": 1}}]})
+    assert nftstats.read_counters(listing) == {"rq-x": 10, "rs-x": 2, "unknown": 5}
+    assert nftstats.read_counters("garbage") == {}
+    names = {"rq-x": ("rq", ("default", "web", "x")), "rs-x": ("rs", ("default", "web", "x"))}
+    reader = nftstats.CounterReader()
+    stats = TrafficStats()
+    for key, c in reader.deltas(nftstats.read_counters(listing), names):
+        stats.add(key, c)
+    assert stats.snapshot() == {("default", "web", "x"): Counts(10, 2, 2, 0)}
+    for key, c in reader.deltas({"rq-x": 15, "rs-x": 2}, names):
+        stats.add(key, c)
+    for key, c in reader.deltas({"rq-x": 3, "rs-x": 2}, names):  # recreated: counts from 0 again
+        stats.add(key, c)
+    assert stats.snapshot() == {("default", "web", "x"): Counts(18, 2, 2, 0)}
+
+
+@pytest.mark.skipif(not KERNEL, reason="needs root and nft")
+async def test_kernel_counts_connections_and_refusals_of_a_revision():
+    # A real table: a ClusterIP on loopback in front of a port nothing listens on (refused).
+    table = f"kubelite_errrate_{os.getpid()}"
+    target = free_port()
+    front = free_port()
+    rs = build_ruleset(table, [svc("web", ip="127.0.0.240", ports=[{"name": "http", "port": front}])],
+                       [slc("web", [pod_ep("127.0.0.241", "web-ccc-1")], port=target)], node_name="n1",
+                       node_ips=["127.0.0.1"], pod_cidr=POD_CIDR, service_cidr="127.0.0.240/29")
+    await nft(rs.text)
+    try:
+        for _ in range(3):
+            with pytest.raises(OSError):
+                _, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.240", front), 5)
+                w.close()
+        got = nftstats.read_counters(await nft("", "-j", "list", "counters", "table", "ip", table))
+        by_kind = {rs.counters[n][0]: v for n, v in got.items() if n in rs.counters}
+        assert by_kind == {"rq": 3, "rs": 3}, got
+    finally:
+        await delete_table(table)
