@@ -29,7 +29,6 @@ import logging
 import socket
 import struct
 from collections.abc import Callable
-from typing import Protocol
 
 from kubelite.proxy.balancer import Balancer, Endpoint
 from kubelite.proxy.stats import ReplyWatch, TrafficStats
@@ -41,10 +40,6 @@ CONNECT_TIMEOUT = 3.0
 MAX_CONNECT_ATTEMPTS = 8
 MAX_CONNECTIONS = 8192   # per listener; beyond this new connections are reset
 BUFFER = 65536
-
-
-class _Peek(Protocol):
-    def __call__(self, chunk: bytes, /) -> None: ...
 
 
 def reset(writer: asyncio.StreamWriter) -> None:
@@ -205,7 +200,7 @@ class TCPListener:
             self.traffic.release(ep.pod_uid)
 
 
-async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, peek: _Peek | None = None) -> None:
+async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, peek: Callable[[bytes], None] | None = None) -> None:
     """Copy until EOF, then half-close dst (so request/response protocols finish cleanly);
     ``peek`` sees each chunk before it is passed on (counting replies, stats.py)."""
     while True:

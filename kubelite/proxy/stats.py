@@ -143,14 +143,12 @@ class TrafficStats:
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
         self._entries: dict[tuple[str, str, str], _Entry] = {}
-        self.version = 0  # bumped on every change (the publisher writes only when it moved)
 
     def _entry(self, key: tuple[str, str, str]) -> _Entry:
         e = self._entries.get(key)
         if e is None:
             e = self._entries[key] = _Entry()
         e.seen = self._clock()
-        self.version += 1
         return e
 
     @staticmethod
@@ -200,14 +198,6 @@ class TrafficStats:
         e.errors += counts.errors
         e.failed += counts.failed
         e.http5xx += counts.http5xx
-
-    def touch(self, keys: Iterable[tuple[str, str, str]]) -> None:
-        """These revisions still have endpoints: keep them (without counting anything)."""
-        now = self._clock()
-        for k in keys:
-            e = self._entries.get(k)
-            if e is not None:
-                e.seen = now
 
     def snapshot(self) -> dict[tuple[str, str, str], Counts]:
         """Current counts; revisions idle for ``FORGET_AFTER`` are dropped first."""

@@ -53,7 +53,7 @@ def parse_rate(text: str) -> float:
         rate = float(t[:-1].strip()) / 100 if t.endswith("%") else float(t)
     except ValueError:
         raise ValueError(f'"{text}" is not a rate (use e.g. "5%" or "0.05")') from None
-    if not 0 <= rate <= 1 or rate != rate:
+    if not 0 <= rate <= 1:  # (NaN fails this too)
         raise ValueError(f'"{text}" is not between 0% and 100%')
     return rate
 
