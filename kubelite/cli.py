@@ -112,7 +112,8 @@ def cmd_server(args: argparse.Namespace) -> int:
                          metric_resolution=args.metric_resolution,
                          hpa_sync_period=args.horizontal_pod_autoscaler_sync_period,
                          datastore=DatastoreOptions(args.datastore_endpoint, args.datastore_cafile,
-                                                    args.datastore_certfile, args.datastore_keyfile, args.event_ttl))
+                                                    args.datastore_certfile, args.datastore_keyfile, args.event_ttl,
+                                                    args.token))
     opts.with_controllers = "controllers" not in off
     opts.image_gc, opts.image_gc_period = gc_policy, args.image_gc_period
     _set_limits(opts, args)
@@ -183,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="HTTPS port of the built-in ingress controller (default 443 as root when free, else 10443)")
     s.add_argument("--dns-ttl", type=_count, default=5, metavar="SECONDS", help="TTL of cluster DNS answers (default 5)")
     datastore_flags(s)
+    cli_datastore.token_flag(s)
     # Hidden: compaction tuning, so tests can see 410 Expired without waiting 5 minutes.
     s.add_argument("--compact-interval", type=float, default=300.0, help=argparse.SUPPRESS)
     s.add_argument("--compact-keep", type=int, default=10_000, help=argparse.SUPPRESS)

@@ -70,6 +70,7 @@ class DatastoreOptions:
     certfile: str = ""
     keyfile: str = ""
     event_ttl: float = 3600.0  # etcd only: Events are written on a lease of this many seconds (0: none)
+    token: str = ""  # etcd only: the cluster's join token, to take its CA and keys from the datastore
 
 
 @dataclass
@@ -527,6 +528,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             raise StartupError(f"--runtime oci: {why}")
     lock = _lock(opts.data_dir)
     claimed: ServiceRange | None = None
+    opened: Store | None = None
     try:
         claimed, kernel_path = plan_service_path(opts)
         service_cidr = claimed.cidr
@@ -535,10 +537,27 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         pki = PKI(opts.data_dir)
         # In-cluster clients dial the kubernetes Service by ClusterIP or by name.
         kube_ip = str(ipaddress.ip_network(service_cidr, strict=False).network_address + 1)
-        _ensure_pki(pki, opts.bind_address, [kube_ip] + KUBERNETES_NAMES)
-        store = await open_store(opts.data_dir, opts.datastore)
+        sans = [kube_ip] + KUBERNETES_NAMES
+        if opts.datastore.endpoint:
+            # Servers on one etcd share the CA and keys kept there (bootstrapdata.py).
+            from kubelite import bootstrapdata
+            opened = await open_store(opts.data_dir, opts.datastore)
+            try:
+                await bootstrapdata.share(opened, pki, opts.datastore.token,
+                                          lambda: _ensure_pki(pki, opts.bind_address, sans), opts.data_dir)
+            except bootstrapdata.BootstrapError as e:
+                raise StartupError(str(e)) from None
+        else:
+            if opts.datastore.token:
+                raise StartupError("--token joins this server to the cluster kept in an etcd: it needs "
+                                   "--datastore-endpoint")
+            _ensure_pki(pki, opts.bind_address, sans)
+            opened = await open_store(opts.data_dir, opts.datastore)
+        store = opened
         tighten_modes(opts.data_dir)  # what was created just now, too
     except BaseException:
+        if opened is not None:
+            await opened.close()
         if claimed is not None:
             claimed.release()
         lock.close()
