@@ -108,6 +108,8 @@ class ServerOptions:
     hpa_sync_period: float = 15.0    # kube-controller-manager's --horizontal-pod-autoscaler-sync-period
     # etcd instead of the embedded SQLite store, as k3s takes it: http(s)://host:port[,…]
     datastore: DatastoreOptions = field(default_factory=DatastoreOptions)
+    audit_policy_file: str = ""  # kube-apiserver's --audit-policy-file (apiserver/audit.py)
+    audit_log_path: str = ""     # kube-apiserver's --audit-log-path ("-": standard output)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     dns: DNSOptions = field(default_factory=DNSOptions)  # the cluster DNS (kube-dns)
     ingress: IngressOptions = field(default_factory=IngressOptions)  # the built-in ingress controller
@@ -563,7 +565,16 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         lock.close()
         raise
     advertise = "127.0.0.1" if opts.bind_address in ("0.0.0.0", "::", "") else opts.bind_address
-    cfg = APIServerConfig(bind_address=opts.bind_address, port=opts.api_port, service_cidr=service_cidr,
+    from kubelite.apiserver import audit
+    try:
+        audit_log = audit.load(opts.audit_policy_file, opts.audit_log_path)
+    except (audit.PolicyError, OSError) as e:
+        await store.close()
+        if claimed is not None:
+            claimed.release()
+        lock.close()
+        raise StartupError(str(e) if isinstance(e, audit.PolicyError) else f"audit: {os_problem(e)}") from None
+    cfg = APIServerConfig(audit=audit_log, bind_address=opts.bind_address, port=opts.api_port, service_cidr=service_cidr,
                           tls_cert=pki.serving_cert, tls_key=pki.serving_key, client_ca=pki.ca_cert,
                           token_file=pki.token_file, advertise_address=advertise, limits=opts.limits,
                           service_account_key=pki.service_account_key)
