@@ -141,11 +141,19 @@ async def run_node_netpol(client: APIClient, *, node_name: str, data_dir: str, r
     Its rules name every pod of the cluster, as the server's do: a connection between two
     nodes is judged on each node it passes through, and both verdicts agree."""
     from kubelite.netpol.enforcer import NetworkPolicyEnforcer
+    from kubelite.proxy.nftables import NftError
     table = netpol_table_name(service_cidr, node_name)
     remember_table(data_dir, table, NETPOL_TABLE_FILE)
     # The oci runtime's pods outlive the agent: so do their policies (as the Services' rules).
     e = NetworkPolicyEnforcer(client, table=table, bridge=bridge, delete_on_stop=runtime != "oci")
-    await e.start()
+    try:
+        await e.start()
+    except (NftError, OSError, StatusError) as err:
+        # The Services keep working; say loudly that this node's policies do not.
+        log.error("network-policy: NOT enforced on node %s: %s", node_name, err)
+        await e.stop()
+        await stop.wait()
+        return
     log.info("network-policy: enforced on this node, table %s", table)
     try:
         await stop.wait()
