@@ -59,6 +59,7 @@ LABEL_SERVICE_NAME = "kubernetes.io/service-name"
 MASQ_MARK = 0x4000  # the bit kube-proxy uses for "masquerade this connection"
 NFT_TIMEOUT = 30.0
 BRIDGE_GLOB = "kl*"  # the pod bridges of every slot (netslot.py)
+APISERVER_KEY = "default/kubernetes/"  # PortRules.key prefix of the kubernetes Service's ports
 
 
 def table_name(service_cidr: str) -> str:
@@ -235,6 +236,8 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
     udp_unserved: set[str] = set()
     counters: dict[str, tuple[str, nftstats.Key]] = {}
     resets: dict[str, tuple[nftstats.Key, set[tuple[str, int]]]] = {}
+    apiservers: list[str] = []      # ip . proto . port of the kubernetes Service's endpoints off the pod network
+    cluster_net = ipaddress.ip_network(cluster_cidr, strict=False)
     for pr in ports:
         svc_chain = "svc-" + _ident(pr.key)
         ext_chain = "ext-" + _ident(pr.key)
@@ -249,6 +252,11 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
                 # through a NodePort): that node would answer the client directly, so the
                 # connection leaves here with this node's address and the reply comes back.
                 rules.append(f"ip saddr != {cluster_cidr} meta mark set meta mark | {MASQ_MARK:#x}")
+            if pr.key.startswith(APISERVER_KEY) and ipaddress.ip_address(ep.ip) not in cluster_net:
+                # A pod calling the API server on another host: it leaves with this node's
+                # address, as upstream's CNIs masquerade traffic that leaves the pod network.
+                rules.append(f"ip saddr {cluster_cidr} meta mark set meta mark | {MASQ_MARK:#x}")
+                apiservers.append(f"{ep.ip} . {pr.protocol} . {ep.port}")
             if pr.affinity is not None:
                 aff = _aff_set(pr, ep)
                 sets[aff] = pr.affinity
@@ -309,6 +317,17 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
                            + " } goto reject-chain")
     input_rules.append(f"ct state new ip daddr {service_cidr} goto reject-chain")
 
+    # Pods open no connection off the machine through a bridge, except to other nodes' pod
+    # CIDRs (along the routes node/routes.py keeps) and to the API servers through the
+    # kubernetes Service (a DNAT this table made); replies to connections that came in
+    # (a NodePort from another host, a masqueraded Service call from another node) pass.
+    off_node = f'iifname "{BRIDGE_GLOB}" oifname != "{BRIDGE_GLOB}" ct state new'
+    forward_rules = []
+    if apiservers:
+        forward_rules.append(f"{off_node} ct status & dnat == dnat ip daddr . meta l4proto . th dport "
+                             "{ " + ", ".join(sorted(set(apiservers))) + " } accept")
+    forward_rules.append(f"{off_node} ip daddr != {cluster_cidr} drop")
+
     lines: list[str] = []
     if previous is None:
         # Replace whatever an earlier run left, in the same transaction: no moment without rules.
@@ -321,11 +340,7 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
         ("nat-postrouting", "type nat hook postrouting priority 100; policy accept;",
          [f"meta mark & {MASQ_MARK:#x} == {MASQ_MARK:#x} masquerade"]),
         ("filter-input", "type filter hook input priority -110; policy accept;", input_rules),
-        # Pods open no connection off the machine through a bridge, except to other nodes' pod
-        # CIDRs (along the routes node/routes.py keeps); replies to connections that came in
-        # (a NodePort from another host, a masqueraded Service call from another node) pass.
-        ("filter-forward", "type filter hook forward priority -110; policy accept;",
-         [f'iifname "{BRIDGE_GLOB}" oifname != "{BRIDGE_GLOB}" ct state new ip daddr != {cluster_cidr} drop']),
+        ("filter-forward", "type filter hook forward priority -110; policy accept;", forward_rules),
         ("reject-chain", "", ["meta l4proto tcp reject with tcp reset", "reject"]),
         ("services", "", services_rules),
     ] + [(name, "", rules) for name, rules in sorted(chains.items())]
