@@ -29,6 +29,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import procstat  # bench/ is the script's directory, first on sys.path
 from rich.console import Console
 from rich.table import Table
 
@@ -244,6 +245,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--verbose-log", metavar="PATH",
                     help="run the oci server with debug logging and copy its log to PATH (the start path's timings)")
+    ap.add_argument("--profile", metavar="PATH", type=Path,
+                    help="record the fake-runtime server with py-spy into PATH (collapsed stacks) and print its top frames")
     args = ap.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory(prefix="kubelite-bench-") as tmp:
@@ -292,7 +295,12 @@ def main() -> None:
             agents = join_fake_agents(data, kc, extra)
             try:
                 asyncio.run(wait_nodes(kc, extra + 1))
+                spy = procstat.Spy(proc.pid, args.profile) if args.profile else None
+                cpu0 = procstat.cpu_seconds(proc.pid)
                 r = asyncio.run(run_pods(kc, args.fake_pods, args.concurrency, ports=False))
+                cpu = procstat.cpu_seconds(proc.pid) - cpu0
+                if spy:
+                    spy.stop()
             finally:
                 for a in agents:
                     stop_server(a)
@@ -310,6 +318,19 @@ def main() -> None:
             for row in latency_rows(r):
                 t.add_row(*row)
             console.print(t)
+            console.print(f"server CPU: {cpu:.2f} s, {cpu / args.fake_pods * 1000:.1f} ms per pod "
+                          f"(load average {procstat.load_average()})")
+            if args.profile:
+                print_profile(args.profile)
+
+
+def print_profile(path: Path) -> None:
+    """The top self and cumulative frames of a py-spy recording."""
+    own, cum = procstat.top_frames(path)
+    for title, rows in (("self", own), ("cumulative", cum)):
+        print(f"\nprofile, top {title}:")
+        for frame, share in rows:
+            print(f"  {share * 100:5.1f} %  {frame}")
 
 
 if __name__ == "__main__":
