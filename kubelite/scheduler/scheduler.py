@@ -115,8 +115,11 @@ class Scheduler:
 
     def snapshot(self) -> list[NodeInfo]:
         """Nodes with the active pods placed (or assumed) on them."""
-        infos = [self.cache.node_info(n) for n in self.nodes.list()]
-        return sorted(infos, key=lambda i: i.name)
+        return [self.cache.node_info(n) for n in self._sorted_nodes()]
+
+    def _sorted_nodes(self) -> list[Obj]:
+        """The cached nodes by name (a placement's NodeInfos are made only for the nodes it visits)."""
+        return sorted(self.nodes.list(), key=lambda n: n["metadata"]["name"])
 
     async def sync(self, key: str) -> None:
         """Try to place one pod."""
@@ -124,7 +127,7 @@ class Scheduler:
         if pod is None or not self._ours(pod) or self.cache.is_assumed(key):
             self._unschedulable.discard(key)
             return
-        nodes = self.snapshot()
+        nodes = self._sorted_nodes()
         feasible: list[NodeInfo] = []
         reasons: dict[str, int] = {}
         preemptible = 0
@@ -141,10 +144,11 @@ class Scheduler:
         want = num_feasible_nodes_to_find(len(nodes), self.percentage_of_nodes_to_score)
         start = self._next_start % len(nodes) if nodes else 0
         processed = 0
-        for n in nodes[start:] + nodes[:start]:
+        for node in nodes[start:] + nodes[:start]:
             if len(feasible) >= want:
                 break
             processed += 1
+            n = self.cache.node_info(node)
             failed = next(((f, r) for f in FILTERS if (r := f(n, pod)) is not None), None)
             if failed is None and with_claims and (why := self.volume_binding.filter(n.node, pod)) is not None:
                 failed = (node_unschedulable, why)  # volume conflicts are unresolvable too
