@@ -37,9 +37,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # tests/nodeharness imports conftest by name
+# tests/nodeharness imports conftest by name; bench/ for procstat when loaded as a module (tests)
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
-import procstat  # noqa: E402  (bench/ is the script's directory, first on sys.path)
+import procstat  # noqa: E402
 
 from kubelite.api import meta, quantity  # noqa: E402
 from kubelite.api.resources import lookup  # noqa: E402
