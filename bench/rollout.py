@@ -37,7 +37,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # tests/nodeharness imports conftest by name
+# tests/nodeharness imports conftest by name; bench/ for procstat when loaded as a module (tests)
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+
+import procstat  # noqa: E402
 
 from kubelite.api import meta, quantity  # noqa: E402
 from kubelite.api.resources import lookup  # noqa: E402
@@ -269,15 +272,19 @@ async def bench(srv, replicas: int, ns: str = "bench", settle: float = 120.0,
              asyncio.create_task(watch(client, "", "nodes", "", lambda t, o, _: cw.on_node(o))),
              asyncio.create_task(checker(cw, stop))]
     results: list[tuple[str, float]] = []
+    cpu_rows: list[tuple[str, float]] = []
     deployments = client.resource(lookup("apps", "v1", "deployments"))
     try:
         await asyncio.sleep(0.2)
+        cpu0 = procstat.cpu_seconds(srv.proc.pid)
         t0 = time.monotonic()
         await asyncio.to_thread(kubectl, srv, "-n", ns, "scale", "deployment/web", f"--replicas={replicas}")
         t_ready = await asyncio.wait_for(
             wait_deployment(client, ns, "web", lambda st, d: st.get("readyReplicas") == replicas), timeout)
         results.append((f"scale 0 → {replicas}: all Ready", t_ready - t0))
         print(f"{results[-1][0]}: {results[-1][1]:.2f} s", flush=True)
+        cpu1 = procstat.cpu_seconds(srv.proc.pid)
+        cpu_rows.append(("scale-up", cpu1 - cpu0))
         scale_rows = clock.phase_rows(V1, t0, ("created", "bound", "started", "ready"))
 
         cw.rollout = RolloutInvariants(await deployments.get("web", ns))
@@ -291,6 +298,8 @@ async def bench(srv, replicas: int, ns: str = "bench", settle: float = 120.0,
         t_rolled = await asyncio.wait_for(wait_deployment(client, ns, "web", rolled), timeout)
         results.append((f"roll {replicas} v1 → v2: rolled out", t_rolled - t1))
         print(f"{results[-1][0]}: {results[-1][1]:.2f} s", flush=True)
+        cpu2 = procstat.cpu_seconds(srv.proc.pid)
+        cpu_rows.append(("rollout", cpu2 - cpu1))
         # The old pods' deletions may still be finishing: wait for a settled cluster.
         if await wait_settled(cw, replicas, settle):
             results.append((f"roll {replicas}: every old pod deleted", time.monotonic() - t1))
@@ -320,6 +329,9 @@ async def bench(srv, replicas: int, ns: str = "bench", settle: float = 120.0,
     print_table("Milestones of the scale-up (s after `kubectl scale`)", header, fmt(scale_rows))
     print_table("Milestones of the rollout (s after `kubectl set image`): new pods, then old pods deleted",
                 header, fmt(roll_rows))
+    print_table(f"Server CPU (user + system; load average now {procstat.load_average()})",
+                ["phase", "CPU s", "ms per replica"],
+                [(name, f"{c:.2f}", f"{c / replicas * 1000:.1f}") for name, c in cpu_rows])
     return results, cw.violations
 
 
@@ -387,6 +399,8 @@ def main() -> None:
                     help="nodes in all, the server's own plus joined agents (default: enough for replicas + "
                          "25%% surge at 110 pods a node)")
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
+    ap.add_argument("--profile", metavar="PATH", type=Path,
+                    help="record the server with py-spy from the scale-up to the end into PATH (collapsed stacks)")
     ap.add_argument("--settle", type=float, default=120.0,
                     help="seconds the cluster gets after the rollout to delete every old pod (default 120)")
     ap.add_argument("--timeout", type=float, default=900.0,
@@ -402,7 +416,17 @@ def main() -> None:
         print(f"{args.nodes} nodes Ready in {joined:.1f} s", flush=True)
         kubectl(srv, "create", "namespace", "bench")
         kubectl(srv, "-n", "bench", "create", "deployment", "web", f"--image={V1}", "--replicas=0")
-        results, violations = asyncio.run(bench(srv, args.replicas, settle=args.settle, timeout=args.timeout))
+        spy = procstat.Spy(srv.proc.pid, args.profile) if args.profile else None
+        try:
+            results, violations = asyncio.run(bench(srv, args.replicas, settle=args.settle, timeout=args.timeout))
+        finally:
+            if spy:
+                spy.stop()
+        if args.profile:
+            own, cum = procstat.top_frames(args.profile)
+            print_table("Server profile, top self", ["share", "frame"], [(f"{s * 100:.1f} %", f) for f, s in own])
+            print_table("Server profile, top cumulative", ["share", "frame"],
+                        [(f"{s * 100:.1f} %", f) for f, s in cum])
         print_table(f"kubelite rollout bench: {args.replicas} replicas, {args.nodes} node(s), fake runtime "
                     f"(start delay 0.5 s), Python {sys.version.split()[0]}, {os.cpu_count()} CPUs",
                     ["step", "seconds"], [(n, f"{s:.2f}") for n, s in results])

@@ -62,6 +62,7 @@ class FakeInformer:
         self.info = info
         self._cache: dict[str, Obj] = {}
         self._handlers: list[tuple[AddFunc | None, UpdateFunc | None, DeleteFunc | None]] = []
+        self._indexers: dict[str, Callable[[Obj], tuple[str, ...]]] = {}
 
     def add_handler(self, on_add: AddFunc | None = None, on_update: UpdateFunc | None = None,
                     on_delete: DeleteFunc | None = None) -> None:
@@ -78,6 +79,13 @@ class FakeInformer:
 
     def list(self, namespace: str | None = None) -> list[Obj]:
         return [o for o in self._cache.values() if namespace is None or meta.namespace(o) == namespace]
+
+    def add_index(self, name: str, values: Callable[[Obj], tuple[str, ...]]) -> None:
+        self._indexers.setdefault(name, values)
+
+    def by_index(self, name: str, value: str) -> list[Obj]:
+        values = self._indexers[name]
+        return [o for o in self._cache.values() if value in values(o)]
 
     def start(self) -> None:
         return None

@@ -88,6 +88,16 @@ def decode(kv: KV, info: ResourceInfo) -> Obj:
     return obj
 
 
+def json_copy(obj: Obj) -> Obj:
+    """A deep copy of a JSON-shaped object: an orjson round trip, several times cheaper than
+    copy.deepcopy on an object as big as a pod (every update copies one); deepcopy for what
+    JSON cannot carry."""
+    try:
+        return orjson.loads(orjson.dumps(obj))
+    except (TypeError, orjson.JSONEncodeError):
+        return copy.deepcopy(obj)
+
+
 def encode(obj: Obj, info: ResourceInfo) -> bytes:
     """Object → stored bytes (resourceVersion is the store's business)."""
     stored = conversion.to_storage(info, obj)
@@ -358,7 +368,7 @@ class Registry:
             reservation: Reservation | None = None
             committed = False
             try:
-                new = mutate(copy.deepcopy(old))
+                new = mutate(json_copy(old))
                 new_rv = new.get("metadata", {}).get("resourceVersion") or expected_rv
                 if new_rv and new_rv != old["metadata"]["resourceVersion"]:
                     raise errors.conflict(info.plural, info.group, name)
@@ -457,7 +467,7 @@ class Registry:
                 raise errors.conflict(info.plural, info.group, name,
                                       f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
                                       f"ResourceVersion in object meta: {md.get('resourceVersion')}")
-            new = copy.deepcopy(obj)
+            new = json_copy(obj)
             nmd = new["metadata"]
             policy = options.get("propagationPolicy")
             if options.get("orphanDependents") is True and not policy:

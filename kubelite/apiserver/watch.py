@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -107,19 +108,28 @@ async def watch(request: web.Request, t: Target) -> web.StreamResponse:
                     next_bookmark = loop.time() + BOOKMARK_EVERY
                 continue
             ev, getter = getter.result(), None
-            if ev is None:
+            # Whatever else is queued already goes out in the same write: one chunk and one
+            # socket send per burst rather than per event (a rollout is bursts of events).
+            chunks: list[bytes] = []
+            ended = False
+            while True:
+                if ev is None:
+                    ended = True
+                    break
+                typ, obj, prev = ev
+                last_rv = meta.resource_version(obj) or last_rv
+                if typ == "INITIAL_END":
+                    if send_initial == "true":
+                        chunks.append(orjson.dumps(_bookmark(t, last_rv, initial_end=True)) + b"\n")
+                elif pred is None or (typ := _filtered(typ, obj, prev, pred)) is not None:
+                    chunks.append(printer.encode(typ, obj))
+                if len(chunks) >= _BATCH or queue.empty():
+                    break
+                ev = queue.get_nowait()
+            if chunks:
+                await resp.write(b"".join(chunks))
+            if ended:
                 break
-            typ, obj, prev = ev
-            last_rv = meta.resource_version(obj) or last_rv
-            if typ == "INITIAL_END":
-                if send_initial == "true":
-                    await _write(resp, _bookmark(t, last_rv, initial_end=True))
-                continue
-            if pred is not None:
-                typ = _filtered(typ, obj, prev, pred)
-                if typ is None:
-                    continue
-            await _write(resp, {"type": typ, "object": printer.render(obj)})
         if bookmarks:
             await _write(resp, _bookmark(t, last_rv))
     except ConnectionResetError:
@@ -167,6 +177,29 @@ async def _write(resp: web.StreamResponse, ev: Obj) -> None:
     await resp.write(orjson.dumps(ev) + b"\n")
 
 
+# Events one write may carry: bounds the chunk (and the pause before the client sees the first).
+_BATCH = 256
+
+# The JSON line of an event, shared by every watcher that sends the same object as JSON
+# (objects come decoded once per change for all watchers: see Registry._decode_shared).
+# Keyed by the object's id, with the object kept so the id cannot be reused while cached.
+_ENCODED: OrderedDict[tuple[str, int], tuple[Obj, bytes]] = OrderedDict()
+_ENCODED_MAX = 2048
+
+
+def _json_line(typ: str, obj: Obj) -> bytes:
+    """``{"type": typ, "object": obj}`` as one newline-terminated JSON line, encoded once."""
+    k = (typ, id(obj))
+    hit = _ENCODED.get(k)
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    line = orjson.dumps({"type": typ, "object": obj}) + b"\n"
+    _ENCODED[k] = (obj, line)
+    if len(_ENCODED) > _ENCODED_MAX:
+        _ENCODED.popitem(last=False)
+    return line
+
+
 def _bookmark(t: Target, rv: str, initial_end: bool = False) -> Obj:
     md: Obj = {"resourceVersion": rv}
     if initial_end:
@@ -181,6 +214,12 @@ class _Printer:
         self.t = t
         self.w = w
         self.headers_sent = False
+
+    def encode(self, typ: str, obj: Obj) -> bytes:
+        """The event's line on this stream."""
+        if not self.w.table:
+            return _json_line(typ, obj)
+        return orjson.dumps({"type": typ, "object": self.render(obj)}) + b"\n"
 
     def render(self, obj: Obj) -> Obj:
         if not self.w.table:

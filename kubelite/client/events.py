@@ -20,6 +20,12 @@ from kubelite.client.protocols import APIClient
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
+# Event writes one recorder has in flight at once. Every write beyond the client's idle
+# connections opens a new TLS connection (a handshake on both ends, and within the server
+# process both ends are ours), and a burst of pods makes a burst of events: a few writers
+# reuse the same connections and the rest of the burst waits its turn.
+WRITES_IN_FLIGHT = 4
+
 NORMAL = "Normal"
 WARNING = "Warning"
 
@@ -33,6 +39,7 @@ class EventRecorder:
         self.host = host
         self._seen: dict[tuple[str | None, ...], tuple[str, str, int, float]] = {}  # key -> (ns, name, count, t)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._slots: asyncio.Semaphore | None = None  # made in the running loop, on first use
 
     def event(self, obj: Obj, type_: str, reason: str, message: str, *, field_path: str = "") -> None:
         """Record an event about obj (returns at once)."""
@@ -46,6 +53,12 @@ class EventRecorder:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _write(self, obj: Obj, type_: str, reason: str, message: str, field_path: str) -> None:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(WRITES_IN_FLIGHT)
+        async with self._slots:
+            await self._write_now(obj, type_, reason, message, field_path)
+
+    async def _write_now(self, obj: Obj, type_: str, reason: str, message: str, field_path: str) -> None:
         md = obj.get("metadata", {})
         ns = md.get("namespace") or "default"
         involved = {

@@ -48,6 +48,11 @@ class Informer:
         self._field_selector = field_selector
         self._cache: dict[str, Obj] = {}
         self._by_ns: dict[str, dict[str, Obj]] = {}
+        # Named secondary indexes (client-go's Indexers): index name → (the values an object
+        # files under, value → key → object). Controllers look pods up by owner instead of
+        # walking a namespace's pods on every sync.
+        self._indexers: dict[str, Callable[[Obj], tuple[str, ...]]] = {}
+        self._indexes: dict[str, dict[str, dict[str, Obj]]] = {}
         self._handlers: list[tuple[AddFunc | None, UpdateFunc | None, DeleteFunc | None]] = []
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -61,6 +66,22 @@ class Informer:
         if on_add:
             for obj in list(self._cache.values()):
                 on_add(obj)
+
+    def add_index(self, name: str, values: Callable[[Obj], tuple[str, ...]]) -> None:
+        """Keep an index ``name`` of the cache by ``values(obj)`` (idempotent per name: a
+        shared informer's controllers may each ask for the same index)."""
+        if name in self._indexers:
+            return
+        self._indexers[name] = values
+        index: dict[str, dict[str, Obj]] = {}
+        for k, obj in self._cache.items():
+            for v in values(obj):
+                index.setdefault(v, {})[k] = obj
+        self._indexes[name] = index
+
+    def by_index(self, name: str, value: str) -> list[Obj]:
+        """Cached objects filed under ``value`` in index ``name`` (KeyError if no such index)."""
+        return list(self._indexes[name].get(value, {}).values())
 
     def get(self, key: str) -> Obj | None:
         """The cached object for a namespace/name key."""
@@ -85,13 +106,33 @@ class Informer:
         old = self._cache.get(k)
         self._cache[k] = obj
         self._by_ns.setdefault(meta.namespace(obj), {})[k] = obj
+        if self._indexers:
+            self._reindex(k, old, obj)
         return old
 
     def _remove(self, obj: Obj) -> Obj | None:
         k = meta.key(obj)
         old = self._cache.pop(k, None)
         self._by_ns.get(meta.namespace(obj), {}).pop(k, None)
+        if self._indexers and old is not None:
+            self._reindex(k, old, None)
         return old
+
+    def _reindex(self, k: str, old: Obj | None, new: Obj | None) -> None:
+        for name, values in self._indexers.items():
+            index = self._indexes[name]
+            before = values(old) if old is not None else ()
+            after = values(new) if new is not None else ()
+            for v in before:
+                if v not in after:
+                    bucket = index.get(v)
+                    if bucket is not None:
+                        bucket.pop(k, None)
+                        if not bucket:
+                            del index[v]
+            if new is not None:
+                for v in after:
+                    index.setdefault(v, {})[k] = new
 
     def _emit_add(self, obj: Obj) -> None:
         for a, _, _ in self._handlers:

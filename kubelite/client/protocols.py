@@ -98,6 +98,12 @@ class SharedInformer(Lister, Protocol):
                     on_delete: DeleteFunc | None = None) -> None:
         """Register handlers; objects already cached are replayed as adds."""
 
+    def add_index(self, name: str, values: Callable[[Obj], tuple[str, ...]]) -> None:
+        """Keep a named index of the cache by ``values(obj)`` (idempotent per name)."""
+
+    def by_index(self, name: str, value: str) -> list[Obj]:
+        """Cached objects filed under ``value`` in index ``name``."""
+
     def start(self) -> None:
         """Start listing and watching (idempotent)."""
 

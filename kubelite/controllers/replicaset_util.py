@@ -14,9 +14,30 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kubelite.api import meta
+from kubelite.client.protocols import SharedInformer
 from kubelite.controllers.podcontrol import is_pod_available, is_pod_ready
 
 Obj = dict[str, Any]
+
+# The pod informer's index by controller: "<namespace>/<controller uid>", or "<namespace>/"
+# for a pod without one (an orphan some controller may adopt). A sync reads its own pods and
+# the orphans instead of every pod of the namespace.
+CONTROLLER_INDEX = "controller-uid"
+
+
+def controller_index_values(pod: Obj) -> tuple[str, ...]:
+    """The pod's value in CONTROLLER_INDEX."""
+    ref = meta.controller_ref(pod)
+    uid = (ref.get("uid") or "") if ref is not None else ""
+    return (f"{meta.namespace(pod)}/{uid}",)
+
+
+def controlled_and_orphans(pods: SharedInformer, ns: str, uid: str) -> list[Obj]:
+    """The cached pods of namespace ns that the controller with this uid controls, then the
+    namespace's pods without a controller; pods of other controllers are left out."""
+    orphans = pods.by_index(CONTROLLER_INDEX, f"{ns}/")
+    return pods.by_index(CONTROLLER_INDEX, f"{ns}/{uid}") + orphans if uid else orphans
+
 
 SLOW_START_INITIAL_BATCH = 1
 BURST_REPLICAS = 500

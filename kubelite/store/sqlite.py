@@ -17,6 +17,7 @@ Why this shape:
 """
 from __future__ import annotations
 
+import bisect
 import builtins
 import logging
 import os
@@ -60,6 +61,9 @@ class SqliteStore(Store):
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._live: dict[str, KV] = {}
+        # The live keys in order: a prefix list is a bisect and a slice, not a scan of every
+        # key (admission lists the namespace's quotas and limit ranges on every create).
+        self._keys: list[str] = []
         self._history: deque[Event] = deque(maxlen=HISTORY_EVENTS)
         self._watchers: set[QueuedWatch] = set()
         self._rev = 0
@@ -78,6 +82,7 @@ class SqliteStore(Store):
         for rid, name, deleted, crev, value in self._db.execute(q):
             if not deleted:
                 self._live[name] = KV(name, bytes(value), rid, crev)
+        self._keys = sorted(self._live)
         # Refill the watch window from the log so clients can resume right after a restart.
         # Each event needs its previous value too (MODIFIED vs ADDED, selector exits);
         # compaction always keeps the row an event after the compacted revision points at.
@@ -100,10 +105,20 @@ class SqliteStore(Store):
     async def get(self, key: str) -> KV | None:
         return self._live.get(key)
 
+    def _under(self, prefix: str) -> builtins.list[str]:
+        """The live keys that start with prefix, in order."""
+        keys = self._keys
+        lo = bisect.bisect_left(keys, prefix)
+        hi = lo
+        # Keys sharing a prefix are contiguous in sorted order; stop at the first that differs.
+        n = len(keys)
+        while hi < n and keys[hi].startswith(prefix):
+            hi += 1
+        return keys[lo:hi]
+
     async def list(self, prefix: str) -> tuple[list[KV], int]:
-        items = [kv for k, kv in self._live.items() if k.startswith(prefix)]
-        items.sort(key=lambda kv: kv.key)
-        return items, self._rev
+        live = self._live
+        return [live[k] for k in self._under(prefix)], self._rev
 
     async def list_at(self, prefix: str, revision: int) -> builtins.list[KV]:
         """The keys under prefix as of ``revision``: the live state with the newer events
@@ -112,7 +127,7 @@ class SqliteStore(Store):
             return (await self.list(prefix))[0]
         if revision < self._compact_rev or revision < self._hist_start - 1:
             raise Compacted(revision, max(self._hist_start - 1, self._compact_rev))
-        state = {k: kv for k, kv in self._live.items() if k.startswith(prefix)}
+        state = {k: self._live[k] for k in self._under(prefix)}
         for ev in reversed(self._history):
             if ev.revision <= revision:
                 break
@@ -163,6 +178,7 @@ class SqliteStore(Store):
             raise
         kv = KV(key, value, rid, rid)
         self._live[key] = kv
+        bisect.insort(self._keys, key)
         self._publish(Event("PUT", kv))
         return kv
 
@@ -186,6 +202,8 @@ class SqliteStore(Store):
             raise RevisionMismatch(cur)
         rid = self._append(key, True, cur.create_revision, cur.mod_revision, cur.value)
         del self._live[key]
+        i = bisect.bisect_left(self._keys, key)
+        del self._keys[i]
         kv = KV(key, cur.value, rid, cur.create_revision)
         self._publish(Event("DELETE", kv, cur))
         return kv
@@ -260,6 +278,7 @@ class SqliteStore(Store):
                 self._db.execute("ROLLBACK")
             raise
         self._live = live
+        self._keys = sorted(live)
         self._history.clear()
         self._compact_rev = self._rev
         self._hist_start = self._rev + 1

@@ -32,6 +32,7 @@ from kubelite.client.errors import StatusError
 from kubelite.client.events import EventRecorder
 from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
 from kubelite.client.workqueue import WorkQueue, process_until
+from kubelite.controllers import replicaset_util as rsutil
 from kubelite.controllers.deployment import autorollback, canary, recreate, rollback, rolling, sync, util
 from kubelite.controllers.ownerref import resolve_controller_ref
 from kubelite.controllers.podcontrol import can_adopt_check, claim, selector_is_empty, selector_matcher
@@ -59,6 +60,7 @@ class DeploymentController:
         # Each node's proxy Lease carries its traffic counts (canary error rate, errorrate.py).
         self.lease_informer = factory.informer(LEASES, namespace=LEASE_NAMESPACE,
                                                label_selector=f"{COMPONENT_LABEL}={COMPONENT}")
+        self.pod_informer.add_index(rsutil.CONTROLLER_INDEX, rsutil.controller_index_values)
         self.recorder: Recorder = recorder or EventRecorder(client, "deployment-controller")
         self.now = now
         self.workers = workers
@@ -214,13 +216,12 @@ class DeploymentController:
     def pod_map(self, d: Obj, rs_list: list[Obj]) -> dict[str, list[Obj]]:
         """RS uid → the pods (matching the Deployment's selector) that RS controls."""
         matches = selector_matcher(d.get("spec", {}).get("selector"))
-        out: dict[str, list[Obj]] = {meta.uid(rs): [] for rs in rs_list}
-        for pod in self.pod_informer.list(meta.namespace(d)):
-            if not matches(meta.labels(pod)):
-                continue
-            ref = meta.controller_ref(pod)
-            if ref is not None and ref.get("uid") in out:
-                out[ref["uid"]].append(pod)
+        ns = meta.namespace(d)
+        out: dict[str, list[Obj]] = {}
+        for rs in rs_list:
+            uid = meta.uid(rs)
+            out[uid] = [p for p in self.pod_informer.by_index(rsutil.CONTROLLER_INDEX, f"{ns}/{uid}")
+                        if matches(meta.labels(p))] if uid else []
         return out
 
     def replicaset_pods(self, d: Obj, rs: Obj) -> list[Obj]:
