@@ -93,7 +93,9 @@ def opt_in(k: Server, ns: str, *pairs: str) -> None:
 # runs of the userspace test alone; again in 1 of 11 such runs (0 of 8 alone) with every listener
 # open and close logged: the proxy never closed the listener, the whole server process had
 # died without a line of shutdown, a second after the old pods' containers were sent SIGTERM.
-# server_up() makes such a run say so. README: "What does not work yet".
+# Another run hit EBADF from os.listdir("/proc") at that moment: something in the server closes
+# descriptors it does not own. server_up() makes such a run say so. README: "What does not
+# work yet".
 USERSPACE_AFTER_100 = pytest.mark.xfail(
     reason="userspace NodePort sometimes refuses connections once the canary is at 100% (open bug)", strict=False)
 
