@@ -90,7 +90,7 @@ def opt_in(k: Server, ns: str, *pairs: str) -> None:
 # Known bug, root cause not found yet: on the userspace path, after the canary reaches 100 %,
 # the NodePort on 127.0.0.1 sometimes refuses connections (ConnectionRefusedError) for the rest
 # of the wait. Seen in 4 of 9 runs of this file after the nftables cluster's test, never in 3
-# runs of the userspace test alone; again in 1 of 11 such runs (0 of 8 alone) with every listener
+# runs of the userspace test alone; again in 1 of 15 such runs (0 of 8 alone) with every listener
 # open and close logged: the proxy never closed the listener, the whole server process had
 # died without a line of shutdown, a second after the old pods' containers were sent SIGTERM.
 # Another run hit EBADF from os.listdir("/proc") at that moment: something in the server closes
