@@ -74,7 +74,10 @@ def canary_ready(k: Server, ns: str, weight: int, pods: int):
 
 
 def server_up(k: Server) -> bool:
-    """True while the server process runs; raises (with its exit code) once it has exited."""
+    """True while the server process runs; raises (with its exit code) once it has exited.
+
+    The NodePort once stopped answering at this point because the whole server had died: the
+    process runtime's output pump closed a descriptor number twice (test_process_pump.py)."""
     code = k.proc.poll()
     if code is not None:
         raise AssertionError(f"the server (pid {k.proc.pid}) exited with code {code}")
@@ -87,20 +90,7 @@ def opt_in(k: Server, ns: str, *pairs: str) -> None:
     k.wait_for(lambda: annotations(k, ns).get(PREFIX + "last-complete"), what="last-complete recorded")
 
 
-# Known bug, root cause not found yet: on the userspace path, after the canary reaches 100 %,
-# the NodePort on 127.0.0.1 sometimes refuses connections (ConnectionRefusedError) for the rest
-# of the wait. Seen in 4 of 9 runs of this file after the nftables cluster's test, never in 3
-# runs of the userspace test alone; again in 1 of 15 such runs (0 of 8 alone) with every listener
-# open and close logged: the proxy never closed the listener, the whole server process had
-# died without a line of shutdown, a second after the old pods' containers were sent SIGTERM.
-# Another run hit EBADF from os.listdir("/proc") at that moment: something in the server closes
-# descriptors it does not own. server_up() makes such a run say so. README: "What does not
-# work yet".
-USERSPACE_AFTER_100 = pytest.mark.xfail(
-    reason="userspace NodePort sometimes refuses connections once the canary is at 100% (open bug)", strict=False)
-
-
-@pytest.mark.parametrize("mode", ["nftables", pytest.param("userspace", marks=USERSPACE_AFTER_100)])
+@pytest.mark.parametrize("mode", ["nftables", "userspace"])
 def test_canary_at_20_percent_receives_20_percent_of_requests(clusters, request, mode):
     if mode == "nftables" and not KERNEL:
         pytest.skip("the nftables data path needs root and nft")
