@@ -73,22 +73,24 @@ def canary_ready(k: Server, ns: str, weight: int, pods: int):
     return rs["spec"]["replicas"] == pods and (rs["status"].get("availableReplicas") or 0) == pods
 
 
+def server_up(k: Server) -> bool:
+    """True while the server process runs; raises (with its exit code) once it has exited.
+
+    The NodePort once stopped answering at this point because the whole server had died: the
+    process runtime's output pump closed a descriptor number twice (test_process_pump.py)."""
+    code = k.proc.poll()
+    if code is not None:
+        raise AssertionError(f"the server (pid {k.proc.pid}) exited with code {code}")
+    return True
+
+
 def opt_in(k: Server, ns: str, *pairs: str) -> None:
     k.kubectl("-n", ns, "annotate", "deployment/web", *(PREFIX + p for p in pairs), check=True)
     # The rollout to come needs a completed revision to hold on to (and to roll back to).
     k.wait_for(lambda: annotations(k, ns).get(PREFIX + "last-complete"), what="last-complete recorded")
 
 
-# Known bug, not yet understood: on the userspace path, after the canary reaches 100 %, the
-# NodePort on 127.0.0.1 sometimes refuses connections (ConnectionRefusedError) for the rest of
-# the wait. Seen in 4 of 9 runs of this file after the nftables cluster's test, never in 3 runs
-# of the userspace test alone. The 20 % share itself passed in every run. README: "What does
-# not work yet".
-USERSPACE_AFTER_100 = pytest.mark.xfail(
-    reason="userspace NodePort sometimes refuses connections once the canary is at 100% (open bug)", strict=False)
-
-
-@pytest.mark.parametrize("mode", ["nftables", pytest.param("userspace", marks=USERSPACE_AFTER_100)])
+@pytest.mark.parametrize("mode", ["nftables", "userspace"])
 def test_canary_at_20_percent_receives_20_percent_of_requests(clusters, request, mode):
     if mode == "nftables" and not KERNEL:
         pytest.skip("the nftables data path needs root and nft")
@@ -120,7 +122,7 @@ def test_canary_at_20_percent_receives_20_percent_of_requests(clusters, request,
     # Resume: 50 %, a timed pause, then 100 % and the old ReplicaSet goes.
     k.kubectl("-n", ns, "rollout", "resume", "deployment/web", check=True)
     rolled_out(k, ns)
-    k.wait_for(lambda: set(versions(host, port, 40)) == {2}, what="only v=2 answering")
+    k.wait_for(lambda: server_up(k) and set(versions(host, port, 40)) == {2}, what="only v=2 answering")
     steps = events(k, ns, "CanaryStep")
     for words in ("Canary step 3/5 (50%): 50% of traffic", "Canary step 4/5 (pause 2s): holding at 50%",
                   "Canary step 5/5 (100%): 100% of traffic"):

@@ -7,6 +7,7 @@ Chromium through Selenium and checks the page, a click on Pause, and a screensho
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -388,7 +389,27 @@ def test_plan_undo_picks_the_second_newest_revision() -> None:
     # The Deployment keeps its revision; everything else copyable comes from the ReplicaSet.
     assert ops["/metadata/annotations"]["value"] == {"deployment.kubernetes.io/revision": "3",
                                                      "kubernetes.io/change-cause": "b"}
-    assert pick_revision("w", rss, 1)["metadata"]["name"] == "a"
+    assert pick_revision(_deployment("v3"), rss, 1)["metadata"]["name"] == "a"
+
+
+def test_plan_undo_with_two_replicasets_of_one_revision_goes_by_revision_not_list_order() -> None:
+    # "b" was made by hand (or adopted) with the current ReplicaSet's revision; the API lists by
+    # name, so list order must not decide. The controller's last revision is 3 (two RSs carry
+    # it), and of those the old one is the way back, as the controller's own rollback finds it.
+    current, twin, older = _rs("c", "3", "v3"), _rs("b", "3", "v2b"), _rs("a", "2", "v2")
+    for rss in itertools.permutations([current, twin, older]):
+        plan = plan_undo(_deployment("v3"), list(rss))
+        assert plan.message == "deployment.apps/w rolled back to revision 3", [r["metadata"]["name"] for r in rss]
+        assert plan.patch is not None
+        assert plan.patch[0]["value"]["spec"]["containers"][0]["image"] == "v2b"
+    # Two old ReplicaSets of one revision: the newest created, whatever the order.
+    old1 = _rs("o1", "2", "v2-old", **{"kubernetes.io/change-cause": "first"})
+    old2 = _rs("o2", "2", "v2-new", **{"kubernetes.io/change-cause": "second"})
+    old1["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    old2["metadata"]["creationTimestamp"] = "2026-01-02T00:00:00Z"
+    for rss in itertools.permutations([_rs("c", "3", "v3"), old1, old2]):
+        assert pick_revision(_deployment("v3"), list(rss), 0)["metadata"]["name"] == "o2"
+        assert pick_revision(_deployment("v3"), list(rss), 2)["metadata"]["name"] == "o2"
 
 
 def test_plan_undo_without_history_or_while_paused() -> None:

@@ -153,6 +153,39 @@ def _slow_rolling_web(srv) -> None:
     srv.kubectl("rollout", "status", "deployment/web", "--timeout=120s", check=True)
 
 
+def _node_names(srv) -> list[str]:
+    return [n["metadata"]["name"] for n in srv.kjson("get", "nodes")["items"]]
+
+
+def _held_rollout(srv, image: str) -> None:
+    """Start a rollout of deployment/web to ``image`` that cannot finish until ``_release``: the
+    node is cordoned first, so the new ReplicaSet's first pod stays Pending and (maxUnavailable
+    0) no old pod goes. Returns once that is the state: the rollout is under way, not done."""
+    nodes = _node_names(srv)
+    assert nodes, "no node to run the rollout on"
+    for node in nodes:
+        srv.kubectl("cordon", node, check=True)
+    rollout(srv, image)
+
+    def held() -> bool:
+        rss = srv.kjson("get", "replicasets", "-l", "app=web")["items"]
+        new = [r for r in rss if r["spec"]["template"]["spec"]["containers"][0]["image"] == image]
+        pods = [p for p in srv.kjson("get", "pods", "-l", "app=web")["items"]
+                if p["spec"]["containers"][0]["image"] == image]
+        status = srv.kjson("get", "deployment", "web")["status"]
+        return (len(rss) == 2 and len(new) == 1 and new[0]["spec"]["replicas"] == 1 and len(pods) == 1
+                and not pods[0]["spec"].get("nodeName")
+                and status.get("updatedReplicas") == 1 and status.get("availableReplicas") == 3)
+    srv.wait_for(held, timeout=60, what="the rollout's first new pod, Pending on the cordoned node")
+
+
+def _release(srv) -> None:
+    """Let the held rollout go on: uncordon the node (retried: the store may be failing over)."""
+    for node in _node_names(srv):
+        srv.wait_for(lambda node=node: srv.kubectl("uncordon", node).returncode == 0, timeout=60,
+                     what=f"uncordon {node}")
+
+
 def test_two_servers_on_one_etcd_allocate_distinct_cluster_ips_and_node_ports(tmp_path):
     """Server B, started after A on A's etcd, uses the cluster's stored service range; Services
     created concurrently through both get distinct ClusterIPs and NodePorts."""
@@ -310,16 +343,14 @@ def test_server_killed_during_a_rollout_leaves_it_to_the_other(tmp_path):
         a = start_server(tmp_path / "a", "--runtime", "fake", "--datastore-endpoint", etcd.endpoint)
         _slow_rolling_web(a)
         writer = Writer(b, "through-b")
-        rollout(a, "jocatalin/kubernetes-bootcamp:v2")
-        # The rollout is under way (a new ReplicaSet exists, not all of it available).
-        a.wait_for(lambda: len(a.kjson("get", "replicasets", "-l", "app=web")["items"]) == 2,
-                   what="the rollout's new ReplicaSet")
+        # The rollout is under way and held there (its first new pod cannot be scheduled) until
+        # B is dead, so A's controllers and scheduler do all the rest of it.
+        _held_rollout(a, "jocatalin/kubernetes-bootcamp:v2")
         a.wait_for(lambda: len(writer.acked) >= 3, what="B to acknowledge some writes")
-        d = a.kjson("get", "deployment", "web")
-        assert (d["status"].get("updatedReplicas") or 0) < 3 or (d["status"].get("availableReplicas") or 0) < 4
         b.stop(signal.SIGKILL)
         acked = writer.stop()
         writer = None
+        _release(a)
         # A's controllers take over once B's Lease expires, and the rollout finishes.
         a.wait_for(lambda: "became leader of kube-system/kube-controller-manager" in a.log_path.read_text(),
                    timeout=60, what="A to take the controller manager's Lease")
@@ -367,10 +398,12 @@ def test_etcd_member_killed_and_restarted_during_a_rollout_loses_nothing(tmp_pat
                     seen.append(json.loads(line))
         threading.Thread(target=read, daemon=True).start()
         writer = Writer(srv, "cm")
-        rollout(srv, "jocatalin/kubernetes-bootcamp:v2")
+        # Under way and held (its first new pod cannot be scheduled) until the member is down.
+        _held_rollout(srv, "jocatalin/kubernetes-bootcamp:v2")
         srv.wait_for(lambda: len(writer.acked) >= 3, what="some writes before the kill")
         members[0].kill()
         before = len(writer.acked)
+        _release(srv)
         srv.wait_for(lambda: len(writer.acked) >= before + 5, timeout=120,
                      what="writes acknowledged with one member down")
         members[0].start()

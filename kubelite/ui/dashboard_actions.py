@@ -3,7 +3,7 @@
 pause and resume are the patches kubectl sends (``spec.paused``), refused the way
 kubectl refuses them when there is nothing to change.  undo is kubectl's client-side
 rollback, since apps/v1 has no rollback subresource: pick the ReplicaSet of the previous
-revision (or the one asked for), and send one JSON patch that puts its pod template
+revision (the controller's ``util.last_revision``) or of the one asked for, and send one JSON patch that puts its pod template
 (minus the pod-template-hash label) and its annotations back on the Deployment.  The
 choice is the pure ``plan_undo``; the functions below it only read and write.
 """
@@ -36,31 +36,31 @@ def _revision(rs: Obj) -> int | None:
         return None  # kubectl skips ReplicaSets whose revision does not parse
 
 
-def pick_revision(name: str, rss: list[Obj], to_revision: int) -> Obj:
-    """The ReplicaSet to go back to: revision ``to_revision``, or (0) the second newest."""
+def pick_revision(d: Obj, rss: list[Obj], to_revision: int) -> Obj:
+    """The ReplicaSet to go back to: revision ``to_revision``, or (0) the controller's last revision."""
+    name = meta.name(d)
     if to_revision < 0:
         raise BadRequest(400, "BadRequest", f"unable to find specified revision {to_revision} in history")
-    ranked: list[tuple[int, Obj]] = []
-    for rs in rss:
-        rev = _revision(rs)
-        if rev is None:
-            continue
-        if to_revision and rev == to_revision:
-            return rs
-        ranked.append((rev, rs))
-    if to_revision:
-        raise NotFound(404, "NotFound", f"unable to find specified revision {to_revision} in history")
-    ranked.sort(key=lambda pair: pair[0], reverse=True)
-    if len(ranked) < 2:
+    wanted = to_revision or util.last_revision(rss)
+    if not wanted:
         raise Conflict(409, "Conflict", f'no rollout history found for deployment "{name}"')
-    return ranked[1][1]
+    # Keyed by revision, not by list position: ReplicaSets can share a revision (an adopted
+    # or hand-made one), and the API lists them in name order.  Like the controller's own
+    # rollback, old ReplicaSets come before the current one; among old ones the newest wins.
+    new_rs = util.find_new_rs(d, rss)
+    old = sorted((rs for rs in rss if new_rs is None or meta.uid(rs) != meta.uid(new_rs)),
+                 key=util.creation_key, reverse=True)
+    for rs in old + ([new_rs] if new_rs is not None else []):
+        if _revision(rs) == wanted:
+            return rs
+    raise NotFound(404, "NotFound", f"unable to find specified revision {to_revision} in history")
 
 
 def plan_undo(d: Obj, rss: list[Obj], to_revision: int = 0) -> UndoPlan:
     """kubectl's Deployment rollback, decided: the patch to send, or why not (a StatusError)."""
     name = meta.name(d)
     owned = [rs for rs in rss if (meta.controller_ref(rs) or {}).get("uid") == meta.uid(d)]
-    target = pick_revision(name, owned, to_revision)
+    target = pick_revision(d, owned, to_revision)
     if (d.get("spec") or {}).get("paused"):
         raise Conflict(409, "Conflict", "you cannot rollback a paused deployment; resume it first with "
                                         f"'kubectl rollout resume deployment/{name}' and try again")

@@ -222,16 +222,29 @@ class ProcessRuntime:
 
     @staticmethod
     async def _pump(fd: int, name: str, writer: logs.LogWriter) -> None:
-        """Copy one pipe into the log until EOF (or cancellation), then close it."""
+        """Copy one pipe into the log until EOF (or cancellation), then close it, once."""
+        # Not loop.connect_read_pipe: uvloop's pipe transport closes the descriptor and then
+        # the file object closes the same number again; a socket or file another thread opened
+        # in between (a Service's listener, a /proc scan) lost its descriptor, and with it the
+        # server its NodePort or its life.
         loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=CHUNK)
-        pipe = os.fdopen(fd, "rb", buffering=0)
-        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+        os.set_blocking(fd, False)
+        readable = asyncio.Event()
+        loop.add_reader(fd, readable.set)
         try:
-            while chunk := await reader.read(CHUNK):
+            while True:
+                try:
+                    chunk = os.read(fd, CHUNK)
+                except BlockingIOError:
+                    readable.clear()
+                    await readable.wait()
+                    continue
+                if not chunk:
+                    return
                 writer.write(name, chunk)
         finally:
-            transport.close()
+            loop.remove_reader(fd)
+            os.close(fd)
 
     async def stop_container(self, handle: ContainerHandle, grace: float) -> None:
         """SIGTERM the container's whole session, SIGKILL after `grace`; wait until all are gone."""
