@@ -105,6 +105,9 @@ class Server:
         return self.proc.returncode
 
 
+START_TIMEOUT = 90.0
+
+
 def start_server(tmp: Path, *extra: str, data_dir: Path | None = None, port: int | None = None,
                  host: str = "127.0.0.1") -> Server:
     """Start `kubelite server` and wait for /readyz (at ``host``, where its --bind-address puts it)."""
@@ -120,7 +123,9 @@ def start_server(tmp: Path, *extra: str, data_dir: Path | None = None, port: int
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     srv = Server(data_dir, port, proc, cache, log_path, args, host)
-    deadline = time.monotonic() + 30
+    # Generous: on a 2-core machine running test files in parallel a start can take this long;
+    # a server that cannot start fails sooner, when its process exits.
+    deadline = time.monotonic() + START_TIMEOUT
     import ssl
     import urllib.request
     ctx = ssl.create_default_context()
@@ -138,7 +143,7 @@ def start_server(tmp: Path, *extra: str, data_dir: Path | None = None, port: int
                 pass
         time.sleep(0.05)
     srv.stop(9)
-    raise AssertionError(f"server not ready in 30 s:\n{srv.log_tail()}")
+    raise AssertionError(f"server not ready in {START_TIMEOUT:g} s:\n{srv.log_tail()}")
 
 
 API_ONLY = ("--disable", "controllers,scheduler,agent,proxy")
