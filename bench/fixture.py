@@ -5,8 +5,11 @@
 2. fixture, cold launcher: `kubelite.testing.cluster()` when its launcher is not running yet
    (what the first cluster of a test process costs);
 3. fixture, warm: `cluster()` with the launcher warm (every later cluster of the process);
-4. stop: leaving the `with` block (server stopped, directory removed);
-5. reset: `Cluster.reset()` after the test made N ConfigMaps (N = 0, 10, 100), p50/p99/max.
+4. fixture, persistent launcher: `cluster()` in a new test process each time, with
+   `KUBELITE_LAUNCHER=persistent` and the user's launcher already running (what the first
+   cluster of every later test run costs); also that process's whole life to its first answer;
+5. stop: leaving the `with` block (server stopped, directory removed);
+6. reset: `Cluster.reset()` after the test made N ConfigMaps (N = 0, 10, 100), p50/p99/max.
 
     python bench/fixture.py [--starts 5] [--resets 50]
 """
@@ -112,6 +115,41 @@ def timed_start(c: Cluster, what: str) -> float:
     return took
 
 
+PERSISTENT_CLIENT = """
+import json, os, sys, time
+began = float(sys.argv[1])
+from kubelite.testing import cluster
+c = cluster()
+c.start()
+print(json.dumps({"start": c.start_seconds, "process": time.time() - began, "pid": c.pid,
+                  "cpu": open(f"/proc/{c.pid}/stat").read().rpartition(")")[2].split()[11:13]}))
+c.stop()
+"""
+
+
+def persistent_starts(n: int) -> tuple[list[float], list[float]]:
+    """``cluster().start()`` in n new test processes served by one warm persistent launcher:
+    the starts, and each process's time from its exec to the first answer."""
+    launchers = tempfile.mkdtemp(prefix="kubelite-bench-launchers-")
+    env = dict(os.environ, KUBELITE_LAUNCHER="persistent", KUBELITE_LAUNCHER_DIR=launchers,
+               PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    starts, processes = [], []
+    try:
+        for i in range(n + 1):  # the first one starts the launcher itself and is not counted
+            out = subprocess.run([sys.executable, "-c", PERSISTENT_CLIENT, str(time.time())], env=env,
+                                 capture_output=True, text=True, timeout=120, check=True).stdout
+            got = json.loads(out)
+            if i:
+                starts.append(got["start"])
+                processes.append(got["process"])
+                CPU.setdefault("fixture, persistent launcher → first request", []).append(
+                    sum(int(v) for v in got["cpu"]) / os.sysconf("SC_CLK_TCK"))
+    finally:
+        subprocess.run([sys.executable, "-m", "kubelite.testing.launcher", "--stop"], env=env, timeout=120)
+        shutil.rmtree(launchers, ignore_errors=True)
+    return starts, processes
+
+
 def make_configmaps(c: Cluster, conn: http.client.HTTPSConnection, n: int) -> None:
     """Create n ConfigMaps in default over one kept-alive connection."""
     for i in range(n):
@@ -151,6 +189,9 @@ def main() -> None:
         stops.append(time.monotonic() - began)
     rows.append(("fixture, warm launcher → first request", warm))
     rows.append(("fixture stop (server stopped, dir removed)", stops))
+    starts, processes = persistent_starts(args.starts)
+    rows.append(("fixture, persistent launcher → first request", starts))
+    rows.append(("  a new test process: exec → first request", processes))
 
     with cluster() as c:
         ctx = ssl.create_default_context(cafile=c.ca_file)

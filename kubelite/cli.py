@@ -112,8 +112,10 @@ def cmd_server(args: argparse.Namespace) -> int:
                          metric_resolution=args.metric_resolution,
                          hpa_sync_period=args.horizontal_pod_autoscaler_sync_period,
                          datastore=DatastoreOptions(args.datastore_endpoint, args.datastore_cafile,
-                                                    args.datastore_certfile, args.datastore_keyfile, args.event_ttl))
+                                                    args.datastore_certfile, args.datastore_keyfile, args.event_ttl,
+                                                    args.token))
     opts.with_controllers = "controllers" not in off
+    opts.audit_policy_file, opts.audit_log_path = args.audit_policy_file, args.audit_log_path
     opts.image_gc, opts.image_gc_period = gc_policy, args.image_gc_period
     _set_limits(opts, args)
     opts.with_scheduler = "scheduler" not in off
@@ -183,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="HTTPS port of the built-in ingress controller (default 443 as root when free, else 10443)")
     s.add_argument("--dns-ttl", type=_count, default=5, metavar="SECONDS", help="TTL of cluster DNS answers (default 5)")
     datastore_flags(s)
+    cli_datastore.token_flag(s)
+    s.add_argument("--audit-policy-file", default="", metavar="FILE",
+                   help="an audit.k8s.io/v1 Policy: which requests are written to the audit log, at which level")
+    s.add_argument("--audit-log-path", default="", metavar="FILE",
+                   help="where audit events go, one JSON line each ('-': standard output); needs --audit-policy-file")
     # Hidden: compaction tuning, so tests can see 410 Expired without waiting 5 minutes.
     s.add_argument("--compact-interval", type=float, default=300.0, help=argparse.SUPPRESS)
     s.add_argument("--compact-keep", type=int, default=10_000, help=argparse.SUPPRESS)

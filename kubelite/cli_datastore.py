@@ -28,6 +28,17 @@ def datastore_flags(p: argparse.ArgumentParser, endpoint_flag: str = "--datastor
                    help="with etcd: how long Events are kept (default 3600, as kube-apiserver; 0 keeps them)")
 
 
+ENV_TOKEN = "KUBELITE_TOKEN"
+
+
+def token_flag(p: argparse.ArgumentParser) -> None:
+    """k3s's ``--token`` of a server: the cluster secret that opens the bootstrap data in etcd."""
+    p.add_argument("--token", default=os.environ.get(ENV_TOKEN, ""), metavar="TOKEN",
+                   help="with --datastore-endpoint: the cluster's join token (`kubelite token` on a server of it "
+                        "prints it; also $" + ENV_TOKEN + "). The first server on an etcd stores the cluster CA and "
+                        "keys there, encrypted with it; later servers given it take them from there")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``kubelite datastore``."""
     d = sub.add_parser("datastore", help="move the cluster's state between datastores")

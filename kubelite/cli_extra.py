@@ -109,14 +109,16 @@ def cmd_agent(args: argparse.Namespace) -> int:
             # Simulated nodes share one image store (DATA_DIR/images), its built-in images built once.
             images = ImageStore(default_root(data_dir))
             await asyncio.to_thread(images.preload_builtins)
-        runs = [Agent(kubelet, options(name, ip), images=images).run(stop)
-                for kubelet, (name, ip) in zip(kubelets, nodes, strict=True)]
+        agents = [Agent(kubelet, options(name, ip), images=images)
+                  for kubelet, (name, ip) in zip(kubelets, nodes, strict=True)]
+        runs = [a.run(stop) for a in agents]
         if kube_proxy is not None:
-            # A node runs its agent and its service proxy, as kubelet + kube-proxy.
+            # A node runs its agent and its service proxy (with the NetworkPolicy enforcer on the
+            # kernel path), as kubelet + kube-proxy + a network policy agent.
             name, ip = nodes[0]
             runs.append(joinnet.run_node_proxy(kube_proxy, node_name=name, node_ip=ip, data_dir=data_dir,
                                                runtime=runtime, service_cidr=net.service_cidr, kernel=not why,
-                                               stop=stop))
+                                               stop=stop, bridge=agents[0].slot.bridge))
         try:
             await asyncio.gather(*runs)
         finally:

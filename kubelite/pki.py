@@ -117,6 +117,12 @@ class PKI:
                         cert_path=self.admin_cert, key_path=self.admin_key)
         self._ensure_token_file()
 
+    def set_bootstrap_token(self, token: str) -> None:
+        """Make ``token`` the node bootstrap token (a server given ``--token`` before its first start)."""
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        _write(self.token_file, f'{token},{BOOTSTRAP_USER},{BOOTSTRAP_USER},"system:bootstrappers,{BOOTSTRAP_GROUP}"\n'
+               .encode())
+
     def _ensure_token_file(self) -> None:
         """The node bootstrap token (token,user,uid,"groups" — kube-apiserver's
         --token-auth-file format).  Its holder is only a bootstrapper: it may fetch node

@@ -70,6 +70,7 @@ class DatastoreOptions:
     certfile: str = ""
     keyfile: str = ""
     event_ttl: float = 3600.0  # etcd only: Events are written on a lease of this many seconds (0: none)
+    token: str = ""  # etcd only: the cluster's join token, to take its CA and keys from the datastore
 
 
 @dataclass
@@ -107,6 +108,8 @@ class ServerOptions:
     hpa_sync_period: float = 15.0    # kube-controller-manager's --horizontal-pod-autoscaler-sync-period
     # etcd instead of the embedded SQLite store, as k3s takes it: http(s)://host:port[,…]
     datastore: DatastoreOptions = field(default_factory=DatastoreOptions)
+    audit_policy_file: str = ""  # kube-apiserver's --audit-policy-file (apiserver/audit.py)
+    audit_log_path: str = ""     # kube-apiserver's --audit-log-path ("-": standard output)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     dns: DNSOptions = field(default_factory=DNSOptions)  # the cluster DNS (kube-dns)
     ingress: IngressOptions = field(default_factory=IngressOptions)  # the built-in ingress controller
@@ -527,6 +530,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             raise StartupError(f"--runtime oci: {why}")
     lock = _lock(opts.data_dir)
     claimed: ServiceRange | None = None
+    opened: Store | None = None
     try:
         claimed, kernel_path = plan_service_path(opts)
         service_cidr = claimed.cidr
@@ -535,16 +539,42 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         pki = PKI(opts.data_dir)
         # In-cluster clients dial the kubernetes Service by ClusterIP or by name.
         kube_ip = str(ipaddress.ip_network(service_cidr, strict=False).network_address + 1)
-        _ensure_pki(pki, opts.bind_address, [kube_ip] + KUBERNETES_NAMES)
-        store = await open_store(opts.data_dir, opts.datastore)
+        sans = [kube_ip] + KUBERNETES_NAMES
+        if opts.datastore.endpoint:
+            # Servers on one etcd share the CA and keys kept there (bootstrapdata.py).
+            from kubelite import bootstrapdata
+            opened = await open_store(opts.data_dir, opts.datastore)
+            try:
+                await bootstrapdata.share(opened, pki, opts.datastore.token,
+                                          lambda: _ensure_pki(pki, opts.bind_address, sans), opts.data_dir)
+            except bootstrapdata.BootstrapError as e:
+                raise StartupError(str(e)) from None
+        else:
+            if opts.datastore.token:
+                raise StartupError("--token joins this server to the cluster kept in an etcd: it needs "
+                                   "--datastore-endpoint")
+            _ensure_pki(pki, opts.bind_address, sans)
+            opened = await open_store(opts.data_dir, opts.datastore)
+        store = opened
         tighten_modes(opts.data_dir)  # what was created just now, too
     except BaseException:
+        if opened is not None:
+            await opened.close()
         if claimed is not None:
             claimed.release()
         lock.close()
         raise
     advertise = "127.0.0.1" if opts.bind_address in ("0.0.0.0", "::", "") else opts.bind_address
-    cfg = APIServerConfig(bind_address=opts.bind_address, port=opts.api_port, service_cidr=service_cidr,
+    from kubelite.apiserver import audit
+    try:
+        audit_log = audit.load(opts.audit_policy_file, opts.audit_log_path)
+    except (audit.PolicyError, OSError) as e:
+        await store.close()
+        if claimed is not None:
+            claimed.release()
+        lock.close()
+        raise StartupError(str(e) if isinstance(e, audit.PolicyError) else f"audit: {os_problem(e)}") from None
+    cfg = APIServerConfig(audit=audit_log, bind_address=opts.bind_address, port=opts.api_port, service_cidr=service_cidr,
                           tls_cert=pki.serving_cert, tls_key=pki.serving_key, client_ca=pki.ca_cert,
                           token_file=pki.token_file, advertise_address=advertise, limits=opts.limits,
                           service_account_key=pki.service_account_key)

@@ -11,6 +11,7 @@ both nftables tables, the link and the namespace."""
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,7 @@ import pytest
 from kubelite.node.runtime.oci.runtime import missing
 from tests.conftest import Server, start_server
 from tests.nodeharness import node_token, stop_proc
+from tests.test_cluster_network_oci import INCLUSTER, _host_dirs
 from tests.test_runtime_oci import build_busybox_dir
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None or shutil.which("nsenter") is None,
@@ -35,6 +38,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None
 IMAGE = "busybox-net:1"
 HERE, THERE = "198.51.100.1", "198.51.100.2"
 REPO = Path(__file__).resolve().parent.parent
+_CLUSTERS = itertools.count()  # one set of link names per cluster a test process builds
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -66,6 +70,12 @@ class TwoNodes:
     netns: str
     agent: subprocess.Popen
     agent_dir: Path
+    agent_log_path: Path
+    link: str  # the joined host's end of the link (inside netns)
+
+    def agent_log(self) -> str:
+        """The end of the joined agent's log (for failure messages)."""
+        return self.agent_log_path.read_text(errors="replace")[-4000:]
 
 
 def _pod(name: str, node: str, command: list[str], labels: dict[str, str] | None = None) -> dict:
@@ -80,13 +90,14 @@ WEB = ["sh", "-c", "mkdir -p /tmp/w && echo \"served by $POD_NAME\" > /tmp/w/ind
                    "exec httpd -f -vv -p 8080 -h /tmp/w"]  # -vv: each request's client address in the log
 
 
-@pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoNodes]:
+@contextmanager
+def joined_cluster(tmp: Path) -> Iterator[TwoNodes]:
+    """The server (node-a, here) and a joined oci agent (node-b) in a network namespace of its
+    own, both Ready; everything is stopped and removed on the way out, also after a failure."""
     why = missing()
     if why is not None:
         pytest.skip(f"the oci runtime is not usable here: {why}")
-    tmp = tmp_path_factory.mktemp("multinode")
-    tag = os.getpid() % 10000
+    tag = (os.getpid() + next(_CLUSTERS)) % 10000
     netns, here, there = f"kmn{tag}", f"kmn{tag}a", f"kmn{tag}b"
     server_dir, agent_dir = tmp / "server", tmp / "agent"
     srv: Server | None = None
@@ -112,28 +123,17 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoNodes]:
         with open(tmp / "agent.log", "ab") as log:
             agent = subprocess.Popen(on_host(netns, tmp, argv), stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
                                      start_new_session=True)
-        cluster = TwoNodes(srv, netns, agent, agent_dir)
-
-        def agent_log() -> str:
-            return (tmp / "agent.log").read_text(errors="replace")[-4000:]
+        cluster = TwoNodes(srv, netns, agent, agent_dir, tmp / "agent.log", there)
 
         def node_b_ready() -> bool:
-            assert agent.poll() is None, agent_log()
+            assert agent.poll() is None, cluster.agent_log()
             p = srv.kubectl("get", "node", "node-b", "-o", "json")
             if p.returncode != 0:
                 return False
             node = json.loads(p.stdout)
             conds = {c["type"]: c["status"] for c in node["status"].get("conditions") or []}
             return conds.get("Ready") == "True" and bool(node["spec"].get("podCIDR"))
-        srv.wait_for(node_b_ready, timeout=90, what="node-b to join with a pod CIDR\n" + agent_log())
-        items = [_pod("web-a", "node-a", WEB, {"app": "web"}), _pod("web-b", "node-b", WEB, {"app": "web"}),
-                 _pod("client-a", "node-a", ["sleep", "3600"]), _pod("client-b", "node-b", ["sleep", "3600"])]
-        srv.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
-                    check=True)
-        srv.kubectl("create", "service", "clusterip", "web", "--tcp=80:8080", check=True)
-        p = srv.kubectl("wait", "--for=condition=Ready", "pod/web-a", "pod/web-b", "pod/client-a", "pod/client-b",
-                        "--timeout=120s", timeout=150)
-        assert p.returncode == 0, p.stderr + srv.log_tail() + agent_log()
+        srv.wait_for(node_b_ready, timeout=90, what="node-b to join with a pod CIDR\n" + cluster.agent_log())
         yield cluster
     finally:
         if agent is not None:
@@ -147,6 +147,21 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoNodes]:
             assert killed.returncode == 0, killed.stderr
         _ip("link", "del", here, check=False)
         _ip("netns", "del", netns, check=False)
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoNodes]:
+    with joined_cluster(tmp_path_factory.mktemp("multinode")) as cluster:
+        srv = cluster.srv
+        items = [_pod("web-a", "node-a", WEB, {"app": "web"}), _pod("web-b", "node-b", WEB, {"app": "web"}),
+                 _pod("client-a", "node-a", ["sleep", "3600"]), _pod("client-b", "node-b", ["sleep", "3600"])]
+        srv.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+                    check=True)
+        srv.kubectl("create", "service", "clusterip", "web", "--tcp=80:8080", check=True)
+        p = srv.kubectl("wait", "--for=condition=Ready", "pod/web-a", "pod/web-b", "pod/client-a", "pod/client-b",
+                        "--timeout=120s", timeout=150)
+        assert p.returncode == 0, p.stderr + srv.log_tail() + cluster.agent_log()
+        yield cluster
 
 
 def pod_ip(srv: Server, name: str) -> str:
@@ -275,6 +290,95 @@ def test_the_joined_nodes_proxy_takes_part_in_the_drain_barrier(nodes: TwoNodes)
     nodes.srv.wait_for(live, timeout=30, what="node-b's proxy Lease")
     labelled = nodes.srv.kjson("get", "lease", "-n", "kube-system", "-l", "kubelite.io/component=proxy")["items"]
     assert {x["metadata"]["name"] for x in labelled} >= {"kubelite-proxy-node-a", "kubelite-proxy-node-b"}
+
+
+def test_load_incluster_config_in_a_pod_on_the_joined_node_lists_pods(nodes: TwoNodes):
+    """The official Python client in a pod on node-b reaches the API server (on the other
+    host) through the kubernetes Service: that DNAT may leave the node, masqueraded."""
+    import kubernetes
+    srv = nodes.srv
+    srv.kubectl("create", "rolebinding", "incluster-view", "--clusterrole=view", "--serviceaccount=default:default",
+                check=True)
+    dirs = _host_dirs()
+    site = os.path.dirname(os.path.dirname(kubernetes.__file__))
+    pod = _pod("incluster-b", "node-b", [os.path.realpath(sys.executable), "-c", INCLUSTER])
+    spec = pod["spec"]
+    spec["restartPolicy"] = "Never"
+    spec["volumes"] = [{"name": f"host{i}", "hostPath": {"path": host, "type": "Directory"}}
+                       for i, (host, _) in enumerate(dirs)]
+    spec["containers"][0]["env"].append({"name": "PYTHONPATH", "value": site})
+    spec["containers"][0]["volumeMounts"] = [{"name": f"host{i}", "mountPath": path, "readOnly": True}
+                                             for i, (_, path) in enumerate(dirs)]
+    srv.kubectl("apply", "-f", "-", input=json.dumps(pod), check=True)
+    try:
+        def finished() -> str | None:
+            phase = srv.kjson("get", "pod", "incluster-b").get("status", {}).get("phase")
+            return phase if phase in ("Succeeded", "Failed") else None
+        phase = srv.wait_for(finished, timeout=120, what="the in-cluster client pod on node-b to finish")
+        logs = srv.kubectl("logs", "incluster-b").stdout
+        assert phase == "Succeeded", logs + nodes.agent_log()
+        host = logs.split("host:", 1)[1].split()[0]
+        assert host == srv.kjson("get", "service", "kubernetes")["spec"]["clusterIP"]
+        names = logs.split("pods:", 1)[1].split()
+        assert {"web-a", "web-b", "client-b", "incluster-b"} <= set(names), logs
+    finally:
+        srv.kubectl("delete", "pod", "incluster-b", "--wait=false")
+
+
+def test_pods_on_the_joined_node_reach_no_other_off_node_address(nodes: TwoNodes):
+    """Only the kubernetes Service's DNAT leaves the node: the API server's address dialled
+    directly (the server's host, off the pod network) stays blocked."""
+    port = nodes.srv.url.rsplit(":", 1)[1]
+    p = nodes.srv.kubectl("exec", "client-b", "--", "sh", "-c", f"busybox nc -w 3 {HERE} {port} </dev/null && echo OPEN",
+                          timeout=60)
+    assert "OPEN" not in p.stdout, p.stdout + p.stderr
+
+
+DENY = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "web-deny"},
+        "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"]}}
+ALLOW = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "web-allow-clients"},
+         "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"],
+                  "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}],
+                               "ports": [{"protocol": "TCP", "port": 8080}]}]}}
+
+
+def test_the_joined_node_enforces_network_policy_in_its_own_table(nodes: TwoNodes):
+    from kubelite.node.joinnet import netpol_table_name, range_of
+    cidr = range_of(nodes.srv.kjson("get", "service", "kubernetes")["spec"]["clusterIP"])
+    table = netpol_table_name(cidr, "node-b")
+
+    def listed() -> bool:
+        out = subprocess.run(["ip", "netns", "exec", nodes.netns, "nft", "list", "tables"], capture_output=True,
+                             text=True).stdout
+        return f"ip {table}" in out
+    nodes.srv.wait_for(listed, timeout=30, what=f"table {table} in node-b's namespace\n" + nodes.agent_log())
+    assert (nodes.agent_dir / "netpol-table").read_text().strip() == table
+
+
+@pytest.mark.parametrize("client,target", [("client-b", "web-a"), ("client-a", "web-b"), ("client-b", "web-b")])
+def test_a_default_deny_ingress_policy_blocks_and_an_allow_rule_admits(nodes: TwoNodes, client: str, target: str):
+    """Across nodes both ways, and between two pods on the joined node (which only its own
+    enforcer sees): deny-all ingress for the web pods, then a rule admitting role=client."""
+    srv = nodes.srv
+    ip = pod_ip(srv, target)
+
+    def answered() -> bool:
+        p = http_get(srv, client, ip, 8080)
+        return p.returncode == 0 and f"served by {target}" in p.stdout
+    srv.wait_for(answered, timeout=30, what=f"{client} -> {target} before any policy")
+    srv.kubectl("label", "pod", client, "role-", check=True)
+    try:
+        srv.kubectl("apply", "-f", "-", input=json.dumps(DENY), check=True)
+        srv.wait_for(lambda: not answered(), timeout=60, interval=1.0, what=f"{client} -> {target} blocked")
+        srv.kubectl("apply", "-f", "-", input=json.dumps(ALLOW), check=True)
+        # Not yet a client: still blocked; labelled, it gets in.
+        assert not answered()
+        srv.kubectl("label", "pod", client, "role=client", check=True)
+        srv.wait_for(answered, timeout=60, interval=1.0, what=f"{client} -> {target} admitted by the allow rule")
+    finally:
+        srv.kubectl("delete", "networkpolicy", "web-deny", "web-allow-clients", "--ignore-not-found")
+        srv.kubectl("label", "pod", client, "role-")
+    srv.wait_for(answered, timeout=60, interval=1.0, what=f"{client} -> {target} once the policies are gone")
 
 
 def test_a_node_whose_agent_is_killed_goes_not_ready(nodes: TwoNodes):

@@ -14,9 +14,20 @@ from webhookkit import SERVICE_NAME, SERVICE_NAMESPACE, WebhookServer
 Obj = dict
 
 
+AUDIT_POLICY = """
+apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- {level: Metadata, verbs: [create], omitStages: [RequestReceived], resources: [{group: "", resources: [configmaps]}]}
+"""
+
+
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    s = start_server(tmp_path_factory.mktemp("webhooks"), *API_ONLY)
+    tmp = tmp_path_factory.mktemp("webhooks")
+    (tmp / "audit-policy.yaml").write_text(AUDIT_POLICY)
+    s = start_server(tmp, *API_ONLY, "--audit-policy-file", str(tmp / "audit-policy.yaml"),
+                     "--audit-log-path", str(tmp / "audit.log"))
     yield s
     s.stop()
 
@@ -336,6 +347,16 @@ def test_webhook_warnings_reach_the_client(srv, hooks, configs, ns):
     out = srv.kubectl("create", "-n", ns, "-f", "-", input=configmap("warned"))
     assert out.returncode == 0, out.stderr
     assert "Warning: the webhook says: mind the gap" in out.stderr
+
+
+def test_webhook_audit_annotations_reach_the_audit_log(srv, hooks, configs, ns):
+    configs("ValidatingWebhookConfiguration", f"{ns}-annotate", [webhook(hooks, ns, "/annotate", "annotate.example.com")])
+    out = srv.kubectl("create", "-n", ns, "-f", "-", input=configmap("annotated"))
+    assert out.returncode == 0, out.stderr
+    log = srv.data_dir.parent / "audit.log"
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    ev = next(e for e in events if e.get("objectRef", {}).get("name") == "annotated" and e["verb"] == "create")
+    assert ev["annotations"]["annotate.example.com/reviewed-by"] == "the test's webhook"
 
 
 def test_dry_run_requests_are_sent_to_webhooks_without_side_effects(srv, hooks, configs, ns):

@@ -147,6 +147,8 @@ class WebhookServer:
             return _answer(review, allowed=False, status={"message": "this webhook denies all requests"})
         if what == "warn":
             return _answer(review, allowed=True, warnings=["the webhook says: mind the gap"])
+        if what == "annotate":
+            return _answer(review, allowed=True, auditAnnotations={"reviewed-by": "the test's webhook"})
         if what == "mutate-configmap":
             ops = [{"op": "add", "path": "/data/mutation-stage-1", "value": "yes"}]
             if "data" not in obj:

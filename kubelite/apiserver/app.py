@@ -25,6 +25,8 @@ from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.aggregator.local import PROXY_CLIENT_CN, authentication_data
 from kubelite.apiserver.aggregator.manager import Aggregator
 from kubelite.apiserver.allocators import ServiceAllocator
+from kubelite.apiserver.audit import AuditLog
+from kubelite.apiserver.audit import now as audit_now
 from kubelite.apiserver.handlers import Target, parse_path, qbool
 from kubelite.apiserver.ingressclass import DefaultIngressClass
 from kubelite.apiserver.nodecerts import CertSigner
@@ -66,6 +68,7 @@ class APIServerConfig:
     # --proxy-client-cert-file / --proxy-client-key-file); None: none.
     proxy_client_cert: str | None = None
     proxy_client_key: str | None = None
+    audit: AuditLog | None = None  # --audit-policy-file / --audit-log-path (audit.py); None: no audit log
 
 
 Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
@@ -105,6 +108,9 @@ class APIServer:
         self.app = web.Application(client_max_size=neg.MAX_BODY + 1024,
                                    middlewares=[self._middleware, self.inflight.middleware, self._authorize])
         self.app["registry"] = self.registry
+        self.audit = config.audit
+        if self.audit is not None:
+            self.app.on_response_prepare.append(self._audit_prepare)
         self.app["apiserver"] = self
         self.closing = asyncio.Event()  # set on stop: open watches end
         self.app["closing"] = self.closing
@@ -152,10 +158,39 @@ class APIServer:
     @web.middleware
     async def _middleware(self, request: web.Request,
                           handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        if self.audit is None:
+            return await self._serve(request, handler)
+        request["audit_received"] = audit_now()
+        response: web.StreamResponse | None = None
+        try:
+            response = await self._serve(request, handler)
+            return response
+        finally:
+            # A watch the client closed ends in an exception, but it was answered: its
+            # ResponseComplete goes with the response that started streaming.
+            answered = response if response is not None else request.get("audit_stream")
+            if answered is not None:
+                self.audit.completed(request, answered)
+
+    async def _audit_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Headers about to go out: every answer names its audit ID; a streamed one (a watch)
+        has its ResponseStarted stage now."""
+        assert self.audit is not None
+        if "audit" not in request:
+            self.audit.received(request)
+        response.headers["Audit-Id"] = request["audit"].audit_id
+        if not isinstance(response, web.Response):
+            request["audit_stream"] = response
+            self.audit.started(request, response)
+
+    async def _serve(self, request: web.Request,
+                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         path = request.path
         try:
             if not any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS):
                 request["user"] = await self.security.authenticate(request)  # 401 (403: impersonation)
+            if self.audit is not None:
+                self.audit.received(request)
             warnings = begin_request()  # admission webhooks' warnings, sent as Warning headers
             response: web.StreamResponse | None = None
             try:

@@ -130,7 +130,9 @@ async def read_body(request: web.Request) -> bytes:
         data += chunk
         if len(data) > MAX_BODY:
             raise errors.too_large()
-    return bytes(data)
+    body = bytes(data)
+    request["body"] = body  # kept for the audit log (audit.py), which cannot read the stream again
+    return body
 
 
 def decode_body(ctype: str, body: bytes, info: ResourceInfo | None = None) -> dict[str, Any]:

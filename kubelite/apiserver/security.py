@@ -118,6 +118,7 @@ class Security:
         after the in-flight limits: a caller over the cap hears 429 whatever its rights."""
         a = request_attributes(user, request.method, request.path, request.query)
         verdict = await self.authorizer.authorize(a)
+        request["authz_decision"] = ("allow" if verdict.allowed else "forbid", verdict.reason)  # for the audit log
         if not verdict.allowed:
             raise self._refused(a, verdict.reason)
         if a.resource_request and a.resource == "pods" and a.subresource in _STREAMING and a.verb == "get":

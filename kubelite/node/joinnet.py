@@ -14,9 +14,11 @@ path as the server does (``proxy/nftables.py``), in a table of its own
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass
 
@@ -29,6 +31,7 @@ from kubelite.proxy.ranges import BLOCK_PREFIX, SUPERNET
 log = logging.getLogger("kubelite.node")
 
 TABLE_FILE = "nft-table"
+NETPOL_TABLE_FILE = "netpol-table"
 
 
 @dataclass
@@ -108,24 +111,60 @@ async def node_pod_cidr(client: APIClient, node_name: str, stop: asyncio.Event, 
     return ""
 
 
-def remember_table(data_dir: str, table: str) -> None:
-    """Note the node's table for `kubelite killall`."""
-    with open(os.path.join(data_dir, TABLE_FILE), "w") as f:
+def remember_table(data_dir: str, table: str, file: str = TABLE_FILE) -> None:
+    """Note the node's table (the proxy's, or the NetworkPolicy enforcer's) for `kubelite killall`."""
+    with open(os.path.join(data_dir, file), "w") as f:
         f.write(table + "\n")
 
 
-def remembered_table(data_dir: str) -> str:
-    """The table a joined node's proxy used in ``data_dir`` ("" if none)."""
+def remembered_table(data_dir: str, file: str = TABLE_FILE) -> str:
+    """The table a joined node's proxy (or enforcer) used in ``data_dir`` ("" if none)."""
     try:
-        with open(os.path.join(data_dir, TABLE_FILE)) as f:
+        with open(os.path.join(data_dir, file)) as f:
             return f.read().strip()
     except OSError:
         return ""
 
 
+def netpol_table_name(service_cidr: str, node_name: str) -> str:
+    """The NetworkPolicy tables of a joined node: the server's name plus the node's, as the proxy's."""
+    from kubelite.netpol.rules import table_name
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", node_name)[:40]
+    digest = hashlib.sha256(node_name.encode()).hexdigest()[:6]
+    return f"{table_name(service_cidr)}_n_{clean}_{digest}"
+
+
+async def run_node_netpol(client: APIClient, *, node_name: str, data_dir: str, runtime: str, service_cidr: str,
+                          bridge: str, stop: asyncio.Event) -> None:
+    """The node's NetworkPolicy enforcer (``kubelite/netpol``) in tables of its own, until ``stop``.
+
+    Its rules name every pod of the cluster, as the server's do: a connection between two
+    nodes is judged on each node it passes through, and both verdicts agree."""
+    from kubelite.netpol.enforcer import NetworkPolicyEnforcer
+    from kubelite.proxy.nftables import NftError
+    table = netpol_table_name(service_cidr, node_name)
+    remember_table(data_dir, table, NETPOL_TABLE_FILE)
+    # The oci runtime's pods outlive the agent: so do their policies (as the Services' rules).
+    e = NetworkPolicyEnforcer(client, table=table, bridge=bridge, delete_on_stop=runtime != "oci")
+    try:
+        await e.start()
+    except (NftError, OSError, StatusError) as err:
+        # The Services keep working; say loudly that this node's policies do not.
+        log.error("network-policy: NOT enforced on node %s: %s", node_name, err)
+        await e.stop()
+        await stop.wait()
+        return
+    log.info("network-policy: enforced on this node, table %s", table)
+    try:
+        await stop.wait()
+    finally:
+        await e.stop()
+
+
 async def run_node_proxy(client: APIClient, *, node_name: str, node_ip: str, data_dir: str, runtime: str,
-                         service_cidr: str, kernel: bool, stop: asyncio.Event) -> None:
-    """The node's Service proxy: the kernel path when ``kernel``, else the userspace one."""
+                         service_cidr: str, kernel: bool, stop: asyncio.Event, bridge: str = "") -> None:
+    """The node's Service proxy: the kernel path when ``kernel`` (with the node's NetworkPolicy
+    enforcer, ``bridge`` being its pod bridge), else the userspace one."""
     from kubelite.proxy.proxy import Proxy, run_proxy
     if not kernel:
         await run_proxy(client, node_name=node_name, stop=stop, node_ip=node_ip)
@@ -147,6 +186,9 @@ async def run_node_proxy(client: APIClient, *, node_name: str, node_ip: str, dat
     from kubelite.node.routes import RouteSyncer
     routes = asyncio.create_task(RouteSyncer(client, node_name=node_name, node_ip=node_ip).run(
         stop, keep=runtime == "oci"), name="node-routes")
+    netpol = asyncio.create_task(run_node_netpol(client, node_name=node_name, data_dir=data_dir, runtime=runtime,
+                                                 service_cidr=service_cidr, bridge=bridge, stop=stop),
+                                 name="node-network-policy")
     await p.start()
     try:
         await stop.wait()
@@ -154,4 +196,8 @@ async def run_node_proxy(client: APIClient, *, node_name: str, node_ip: str, dat
         await p.stop()
         if not stop.is_set():
             routes.cancel()
-        await asyncio.gather(routes, return_exceptions=True)
+            netpol.cancel()
+        for name, result in zip(("routes", "network-policy"),
+                                await asyncio.gather(routes, netpol, return_exceptions=True), strict=True):
+            if isinstance(result, Exception):
+                log.error("node %s: %s stopped with an error: %s", node_name, name, result)

@@ -11,6 +11,9 @@ Per accepted connection:
 3. copy bytes both ways; EOF in one direction is passed on as a half-close (``write_eof``)
    and the pair is closed once both directions are done, or at once on an error.
 
+Per revision of the endpoint's pod, connections, failed connects and HTTP 5xx replies
+are counted into the proxy's ``TrafficStats`` (``stats.py``), if one is given.
+
 From the start of a connect to the close of the forwarded connection, the pod is held in
 the proxy's ``PodTraffic`` (``traffic.py``), so the drain handshake can wait for it.
 
@@ -28,6 +31,7 @@ import struct
 from collections.abc import Callable
 
 from kubelite.proxy.balancer import Balancer, Endpoint
+from kubelite.proxy.stats import ReplyWatch, TrafficStats
 from kubelite.proxy.traffic import PodTraffic
 
 log = logging.getLogger(__name__)
@@ -54,7 +58,8 @@ class TCPListener:
 
     def __init__(self, host: str, port: int, balancer: Balancer, *, external: bool = False,
                  name: str = "", on_connect: Callable[[Endpoint], None] | None = None,
-                 traffic: PodTraffic | None = None):
+                 traffic: PodTraffic | None = None, stats: TrafficStats | None = None,
+                 service_key: str = ""):
         self.host = host
         self.port = port
         self.balancer = balancer
@@ -66,6 +71,8 @@ class TCPListener:
         self._on_connect = on_connect
         self.traffic = traffic if traffic is not None else PodTraffic()
         self.connect_timeout = CONNECT_TIMEOUT
+        self.stats = stats
+        self.service_key = service_key  # "namespace/name": what the counts are filed under
 
     @property
     def active(self) -> int:
@@ -142,6 +149,8 @@ class TCPListener:
                                               self.connect_timeout)
             except (TimeoutError, OSError) as e:
                 self.traffic.release(ep.pod_uid)
+                if self.stats is not None:
+                    self.stats.failed(self.service_key, ep.pod_name)
                 log.debug("%s: endpoint %s:%s unreachable (%s), trying another", self.name, ep.ip, ep.port, e)
                 continue
             except BaseException:
@@ -161,9 +170,12 @@ class TCPListener:
             return
         b_reader, b_writer, ep = backend
         self._writers.add(b_writer)
+        watch: ReplyWatch | None = None
+        if self.stats is not None:
+            watch = self.stats.connected(self.service_key, ep.pod_name)
         try:
-            up = asyncio.create_task(_pipe(reader, b_writer))
-            down = asyncio.create_task(_pipe(b_reader, writer))
+            up = asyncio.create_task(_pipe(reader, b_writer, watch.up if watch else None))
+            down = asyncio.create_task(_pipe(b_reader, writer, watch.down if watch else None))
             try:
                 done, pending = await asyncio.wait({up, down}, return_when=asyncio.FIRST_EXCEPTION)
                 failed = any(t.exception() is not None for t in done)
@@ -188,12 +200,15 @@ class TCPListener:
             self.traffic.release(ep.pod_uid)
 
 
-async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-    """Copy until EOF, then half-close dst (so request/response protocols finish cleanly)."""
+async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, peek: Callable[[bytes], None] | None = None) -> None:
+    """Copy until EOF, then half-close dst (so request/response protocols finish cleanly);
+    ``peek`` sees each chunk before it is passed on (counting replies, stats.py)."""
     while True:
         data = await src.read(BUFFER)
         if not data:
             break
+        if peek is not None:
+            peek(data)
         dst.write(data)
         await dst.drain()
     if dst.can_write_eof() and not dst.transport.is_closing():

@@ -22,6 +22,8 @@ servers never touch each other's table):
   range; loopback destinations reached from outside without a DNAT are dropped
   (route_localnet on the pod bridges must not open the node's loopback services).
 - ``nat-postrouting``: masquerade what was marked.
+- named counters per Service and revision (new connections in the ``ep-`` chains, RSTs
+  from endpoints in ``count-rst-*``), read into the proxy's traffic counts: nftstats.py.
 
 Each sync replaces the rules atomically but keeps the affinity sets that stay wanted,
 so sticky clients stay where they were; what the kernel holds survives the server and
@@ -43,9 +45,11 @@ from typing import Any
 from kubelite.api import meta
 from kubelite.client.protocols import APIClient, SharedInformerFactory
 from kubelite.node.netslot import GUARD_CIDR
+from kubelite.proxy import nftstats
 from kubelite.proxy.balancer import DEFAULT_AFFINITY_TIMEOUT, Balancer, Endpoint, Groups, usable
 from kubelite.proxy.ports import PortHolder
 from kubelite.proxy.proxy import Proxy, _ServiceState, slice_endpoints
+from kubelite.proxy.stats import PUBLISH_INTERVAL
 from kubelite.proxy.weights import WeightTable
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,7 @@ LABEL_SERVICE_NAME = "kubernetes.io/service-name"
 MASQ_MARK = 0x4000  # the bit kube-proxy uses for "masquerade this connection"
 NFT_TIMEOUT = 30.0
 BRIDGE_GLOB = "kl*"  # the pod bridges of every slot (netslot.py)
+APISERVER_KEY = "default/kubernetes/"  # PortRules.key prefix of the kubernetes Service's ports
 
 
 def table_name(service_cidr: str) -> str:
@@ -115,6 +120,7 @@ class Ruleset:
     udp_unserved: set[str] = field(default_factory=set)  # UDP fronts ("ip:port", ":nodePort") without endpoints
     body: str = ""  # the table block alone: what decides whether anything changed
     node_ports: set[tuple[str, int]] = field(default_factory=set)  # (protocol, port) routed here
+    counters: dict[str, tuple[str, nftstats.Key]] = field(default_factory=dict)  # name -> (kind, revision)
 
 
 def service_ports(svc: Obj, slices: list[Obj], node_name: str, node_ips: Iterable[str],
@@ -228,6 +234,10 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
     noep_nodeport: list[str] = []
     udp_flows: set[tuple[str, str]] = set()
     udp_unserved: set[str] = set()
+    counters: dict[str, tuple[str, nftstats.Key]] = {}
+    resets: dict[str, tuple[nftstats.Key, set[tuple[str, int]]]] = {}
+    apiservers: list[str] = []      # ip . proto . port of the kubernetes Service's endpoints off the pod network
+    cluster_net = ipaddress.ip_network(cluster_cidr, strict=False)
     for pr in ports:
         svc_chain = "svc-" + _ident(pr.key)
         ext_chain = "ext-" + _ident(pr.key)
@@ -242,10 +252,24 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
                 # through a NodePort): that node would answer the client directly, so the
                 # connection leaves here with this node's address and the reply comes back.
                 rules.append(f"ip saddr != {cluster_cidr} meta mark set meta mark | {MASQ_MARK:#x}")
+            if pr.key.startswith(APISERVER_KEY) and ipaddress.ip_address(ep.ip) not in cluster_net:
+                # A pod calling the API server on another host: it leaves with this node's
+                # address, as upstream's CNIs masquerade traffic that leaves the pod network.
+                rules.append(f"ip saddr {cluster_cidr} meta mark set meta mark | {MASQ_MARK:#x}")
+                apiservers.append(f"{ep.ip} . {pr.protocol} . {ep.port}")
             if pr.affinity is not None:
                 aff = _aff_set(pr, ep)
                 sets[aff] = pr.affinity
                 rules.append(f"update @{aff} {{ ip saddr }}")
+            rev = nftstats.revision_key(pr.key, ep)
+            if rev is not None:
+                requests = "rq-" + _ident(*rev)
+                counters[requests] = (nftstats.REQUESTS, rev)
+                rules.append(f'counter name "{requests}"')
+                if pr.protocol == "tcp":
+                    refused = "rs-" + _ident(*rev)
+                    counters[refused] = (nftstats.RESETS, rev)
+                    resets.setdefault(refused, (rev, set()))[1].add((ep.ip, ep.port))
             rules.append(f"meta l4proto {pr.protocol} dnat to {ep.ip}:{ep.port}")
             chains[_ep_chain(pr, ep)] = rules
         has_external = bool(pr.node_port or pr.external_ips)
@@ -293,6 +317,17 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
                            + " } goto reject-chain")
     input_rules.append(f"ct state new ip daddr {service_cidr} goto reject-chain")
 
+    # Pods open no connection off the machine through a bridge, except to other nodes' pod
+    # CIDRs (along the routes node/routes.py keeps) and to the API servers through the
+    # kubernetes Service (a DNAT this table made); replies to connections that came in
+    # (a NodePort from another host, a masqueraded Service call from another node) pass.
+    off_node = f'iifname "{BRIDGE_GLOB}" oifname != "{BRIDGE_GLOB}" ct state new'
+    forward_rules = []
+    if apiservers:
+        forward_rules.append(f"{off_node} ct status & dnat == dnat ip daddr . meta l4proto . th dport "
+                             "{ " + ", ".join(sorted(set(apiservers))) + " } accept")
+    forward_rules.append(f"{off_node} ip daddr != {cluster_cidr} drop")
+
     lines: list[str] = []
     if previous is None:
         # Replace whatever an earlier run left, in the same transaction: no moment without rules.
@@ -305,16 +340,18 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
         ("nat-postrouting", "type nat hook postrouting priority 100; policy accept;",
          [f"meta mark & {MASQ_MARK:#x} == {MASQ_MARK:#x} masquerade"]),
         ("filter-input", "type filter hook input priority -110; policy accept;", input_rules),
-        # Pods open no connection off the machine through a bridge, except to other nodes' pod
-        # CIDRs (along the routes node/routes.py keeps); replies to connections that came in
-        # (a NodePort from another host, a masqueraded Service call from another node) pass.
-        ("filter-forward", "type filter hook forward priority -110; policy accept;",
-         [f'iifname "{BRIDGE_GLOB}" oifname != "{BRIDGE_GLOB}" ct state new ip daddr != {cluster_cidr} drop']),
+        ("filter-forward", "type filter hook forward priority -110; policy accept;", forward_rules),
         ("reject-chain", "", ["meta l4proto tcp reject with tcp reset", "reject"]),
         ("services", "", services_rules),
     ] + [(name, "", rules) for name, rules in sorted(chains.items())]
+    rst = nftstats.rst_rules(resets)
+    if rst:
+        body += [("count-rst-input", "type filter hook input priority -110; policy accept;", rst),
+                 ("count-rst-forward", "type filter hook forward priority -110; policy accept;", rst)]
     start = len(lines)
     lines.append(f"table ip {table} {{")
+    for name in sorted(counters):
+        lines.append(f"\tcounter {name} {{ }}")
     for name, timeout in sorted(sets.items()):
         lines.append(f"\tset {name} {{ type ipv4_addr; flags dynamic,timeout; timeout {int(timeout)}s; }}")
     for name, hook, rules in body:
@@ -330,8 +367,10 @@ def build_ruleset(table: str, services: list[Obj], slices: list[Obj], *, node_na
     if previous is not None:
         lines += [f"delete chain ip {table} {name}" for name in sorted(previous.chains - wanted)]
         lines += [f"delete set ip {table} {name}" for name in sorted(previous.sets - set(sets))]
+        lines += [f"delete counter ip {table} {name}" for name in sorted(previous.counters.keys() - counters.keys())]
     node_ports = {(pr.protocol.upper(), pr.node_port) for pr in ports if pr.node_port}
-    return Ruleset("\n".join(lines) + "\n", set(sets), wanted, udp_flows, udp_unserved, body_text, node_ports)
+    return Ruleset("\n".join(lines) + "\n", set(sets), wanted, udp_flows, udp_unserved, body_text, node_ports,
+                   counters)
 
 
 class NftError(Exception):
@@ -380,6 +419,8 @@ class NftProxy(Proxy):
         self._checked: set[str] = set()  # terminating pods whose open connections were (or are) waited for
         self._watchers: set[asyncio.Task[None]] = set()
         self.ports = PortHolder()
+        self._counter_reader = nftstats.CounterReader()
+        self._counting: asyncio.Task[None] | None = None
 
     async def sync(self, key: str) -> None:
         """Update the per-Service view (drain bookkeeping); the kernel follows in the next flush."""
@@ -397,6 +438,26 @@ class NftProxy(Proxy):
     async def _initial_sync_done(self) -> None:
         await self.flush()
         self._flusher = asyncio.create_task(self._flush_loop(), name="proxy-nft")
+        self._counting = asyncio.create_task(self._count_loop(), name="proxy-nft-counters")
+
+    async def read_counters(self) -> None:
+        """Add what the table's named counters gained to the proxy's traffic counts (nftstats.py)."""
+        applied = self.applied
+        if applied is None or not applied.counters:
+            return
+        listing = await nft("", "-j", "list", "counters", "table", "ip", self.table)
+        for key, counts in self._counter_reader.deltas(nftstats.read_counters(listing), applied.counters):
+            self.stats.add(key, counts)
+
+    async def _count_loop(self) -> None:
+        while True:
+            try:
+                await self.read_counters()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # nft missing a beat must not end the counting
+                log.debug("proxy: reading the counters of %s failed: %s", self.table, e)
+            await asyncio.sleep(PUBLISH_INTERVAL)
 
     async def _flush_loop(self) -> None:
         while True:
@@ -476,6 +537,10 @@ class NftProxy(Proxy):
         """Stop syncing; delete the table unless the pods outlive this server (oci)."""
         for task in list(self._watchers):
             task.cancel()
+        if self._counting is not None:
+            self._counting.cancel()
+            await asyncio.gather(self._counting, return_exceptions=True)
+            self._counting = None
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)

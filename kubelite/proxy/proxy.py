@@ -45,6 +45,7 @@ from kubelite.client.workqueue import WorkQueue, run_workers
 from kubelite.proxy.balancer import DEFAULT_AFFINITY_TIMEOUT, Balancer, Endpoint, Groups
 from kubelite.proxy.drain import CONNECTION_DRAIN_LIMIT, DrainReporter
 from kubelite.proxy.listener import TCPListener
+from kubelite.proxy.stats import StatsPublisher, TrafficStats
 from kubelite.proxy.traffic import PodTraffic
 from kubelite.proxy.udp import UDPListener
 from kubelite.proxy.weights import TRAFFIC_WEIGHTS, WeightTable
@@ -134,6 +135,9 @@ class Proxy:
         self.deployments = self.factory.informer(DEPLOYMENTS)
         self.queue = WorkQueue("proxy")
         self.reporter = DrainReporter(client, node_name)
+        # Requests / errors per revision, published on the same Lease (stats.py).
+        self.stats = TrafficStats(clock=self._clock)
+        self.stats_publisher = StatsPublisher(client, node_name, self.stats)
         self._state: dict[str, _ServiceState] = {}
         self._draining: set[asyncio.Task[bool]] = set()
         self._added_addresses: set[str] = set()
@@ -187,6 +191,7 @@ class Proxy:
         await self._initial_sync_done()
         self.synced.set()
         self.reporter.start()
+        self.stats_publisher.start()
         self._worker = asyncio.create_task(run_workers(self.queue, self.sync, 1), name="proxy-sync")
 
     async def stop(self) -> None:
@@ -199,6 +204,7 @@ class Proxy:
         if self._recheck is not None:
             self._recheck.cancel()
             self._recheck = None
+        await self.stats_publisher.stop()
         await self.reporter.stop()
         if self._own_factory:
             await self.factory.stop()
@@ -300,6 +306,8 @@ class Proxy:
             kind = UDPListener if addr[2] == "UDP" else TCPListener
             lst = kind(addr[0], addr[1], bal, external=external, name=f"{key}@{addr[0]}:{addr[1]}/{addr[2].lower()}",
                        traffic=self.traffic)
+            if isinstance(lst, TCPListener):
+                lst.stats, lst.service_key = self.stats, key
             try:
                 await lst.start()
             except OSError as e:

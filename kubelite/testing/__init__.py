@@ -9,6 +9,6 @@ See README.md, "kubelite as a test fixture".
 """
 from __future__ import annotations
 
-from kubelite.testing.fixture import Cluster, ClusterError, cluster, free_port, warm_up
+from kubelite.testing.fixture import Cluster, ClusterError, cluster, free_port, use_launcher, warm_up
 
-__all__ = ["Cluster", "ClusterError", "cluster", "free_port", "warm_up"]
+__all__ = ["Cluster", "ClusterError", "cluster", "free_port", "use_launcher", "warm_up"]

@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import kr8s.asyncio
@@ -115,12 +115,92 @@ def _pipes(proc: subprocess.Popen[str]) -> tuple[IO[str], IO[str]]:
     return proc.stdin, proc.stdout
 
 
+class _PersistentLauncher:
+    """The client side of the user's persistent launcher (``persistent.py``): one connection
+    per test process; the servers it started stop when the connection ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = None
+
+    def warm(self) -> None:
+        """Start the persistent launcher if none is listening yet, without waiting for it."""
+        from kubelite.testing import persistent
+        with self._lock:
+            path = persistent.socket_path()
+            if self._file is None and not path.exists():
+                persistent.spawn(path)
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        from kubelite.testing import persistent
+        if self._file is None:
+            try:
+                sock = persistent.connect(persistent.socket_path(), START_TIMEOUT)
+            except (OSError, TimeoutError) as e:
+                raise ClusterError(f"the persistent kubelite launcher: {e}") from e
+            self._file = sock.makefile("rw", encoding="utf-8", newline="\n")
+            sock.close()  # the file object keeps its own reference to the connection
+        self._file.write(json.dumps(request) + "\n")
+        self._file.flush()
+        line = self._file.readline()
+        if not line:
+            self._file = None
+            raise ClusterError("the persistent kubelite launcher closed the connection")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def start(self, args: Sequence[str], log: str, cleanup: str = "") -> int:
+        """Fork ``kubelite <args>`` in the launcher, with this process's environment and directory."""
+        with self._lock:
+            return int(self._ask({"start": list(args), "log": log, "cleanup": cleanup, "env": dict(os.environ),
+                                  "cwd": os.getcwd()})["pid"])
+
+    def wait(self, pid: int, timeout: float) -> int | None:
+        """The exit code of ``pid`` if it exits within ``timeout`` seconds, else None."""
+        with self._lock:
+            code = self._ask({"wait": pid, "timeout": timeout})["code"]
+            return None if code is None else int(code)
+
+    def close(self) -> None:
+        """End this process's connection (the launcher stops the servers it still runs for it)."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+class _LauncherClient(Protocol):
+    def warm(self) -> None: ...
+    def start(self, args: Sequence[str], log: str, cleanup: str = "") -> int: ...
+    def wait(self, pid: int, timeout: float) -> int | None: ...
+    def close(self) -> None: ...
+
+
 _launcher = _Launcher()
+_persistent_launcher = _PersistentLauncher()
+LAUNCHERS = ("process", "persistent")
+_chosen: str | None = None
+
+
+def use_launcher(kind: str) -> None:
+    """Fork servers from a launcher of this test process ("process", the default) or from the
+    user's persistent one ("persistent"); ``$KUBELITE_LAUNCHER`` sets it too."""
+    global _chosen
+    if kind not in LAUNCHERS:
+        raise ValueError(f"launcher must be one of {', '.join(LAUNCHERS)}, not {kind!r}")
+    _chosen = kind
+
+
+def _current_launcher() -> _LauncherClient:
+    kind = _chosen or os.environ.get("KUBELITE_LAUNCHER") or "process"
+    if kind not in LAUNCHERS:
+        raise ClusterError(f"KUBELITE_LAUNCHER must be one of {', '.join(LAUNCHERS)}, not {kind!r}")
+    return _persistent_launcher if kind == "persistent" else _launcher
 
 
 def warm_up() -> None:
     """Start the launcher in the background, so that the first cluster starts fast too."""
-    _launcher.warm()
+    _current_launcher().warm()
 
 
 class Cluster:
@@ -138,6 +218,7 @@ class Cluster:
         self.port = 0
         self.pid = 0
         self.start_seconds = 0.0  # from fork to the first successful request
+        self._launcher: _LauncherClient = _launcher  # the one that forked this server (set by start())
         self._conn: http.client.HTTPSConnection | None = None
         self._conn_lock = threading.Lock()
 
@@ -264,7 +345,8 @@ class Cluster:
             for attempt in range(3):  # the free port may be taken by someone else meanwhile
                 self.port = free_port()
                 began = time.monotonic()
-                self.pid = _launcher.start(self.server_args(), self.log_file, "" if self._keep else str(root))
+                self._launcher = _current_launcher()
+                self.pid = self._launcher.start(self.server_args(), self.log_file, "" if self._keep else str(root))
                 try:
                     self._wait_ready()
                 except ClusterError as e:
@@ -284,7 +366,7 @@ class Cluster:
         deadline = time.monotonic() + START_TIMEOUT
         kubeconfig = Path(self.kubeconfig)
         while time.monotonic() < deadline:
-            code = _launcher.wait(self.pid, 0)
+            code = self._launcher.wait(self.pid, 0)
             if code is not None:
                 raise ClusterError(f"kubelite server exited with {code}:\n{self.log_tail()}")
             if kubeconfig.exists():  # written once the bootstrap objects exist
@@ -313,14 +395,14 @@ class Cluster:
     def _stop_process(self) -> None:
         if not self.pid:
             return
-        if _launcher.wait(self.pid, 0) is None:
+        if self._launcher.wait(self.pid, 0) is None:
             try:
                 os.kill(self.pid, 15)
             except ProcessLookupError:
                 pass
-            if _launcher.wait(self.pid, STOP_TIMEOUT) is None:
+            if self._launcher.wait(self.pid, STOP_TIMEOUT) is None:
                 os.kill(self.pid, 9)
-                _launcher.wait(self.pid, STOP_TIMEOUT)
+                self._launcher.wait(self.pid, STOP_TIMEOUT)
         self.pid = 0
 
     def _remove(self) -> None:

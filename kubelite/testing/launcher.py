@@ -12,53 +12,22 @@ stdin/stdout with the one test process that started it:
 
 The launcher's input ends when the test process dies, and children get SIGTERM when
 the launcher dies: a crashed test run leaves no server and no directory behind.  Run as ``python -m kubelite.testing.launcher``.
+
+``--socket PATH`` runs the same launcher as a *persistent* one (see ``persistent.py``): it
+outlives the test processes, serves any number of them on a Unix socket, each connection
+owning the servers it started (stopped when that connection ends), and exits after
+``--idle`` seconds with no connection and no server.  A test process then finds it warm
+even for its first cluster.
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
 import sys
 import time
 
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Ask Linux to send SIGTERM to this process when its parent exits."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _child(args: list[str], log: str) -> None:
-    """In the forked child: become ``kubelite <args>`` (never returns)."""
-    code = 1
-    try:
-        os.setsid()
-        die_with_parent()
-        null = os.open(os.devnull, os.O_RDONLY)
-        out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.dup2(null, 0)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
-        os.close(null)
-        os.close(out)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        from kubelite.cli import main
-        code = main(args)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    except BaseException:
-        import traceback
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+from kubelite.testing.zygote import child, import_server
 
 
 def _wait(pid: int, timeout: float, codes: dict[int, int]) -> int | None:
@@ -84,14 +53,7 @@ def serve() -> int:
     # No parent-death signal here: Linux sends it when the *thread* that started this
     # process ends (asyncio.to_thread's workers do), not the test process. The end of
     # stdin is the reliable sign: the kernel closes the pipe when the test process dies.
-    # Everything a server imports, now, so that children start warm.
-    import queue  # noqa: F401
-
-    import uvloop  # noqa: F401
-
-    import kubelite.apiserver.reset
-    import kubelite.cli
-    import kubelite.server  # noqa: F401
+    import_server()
     children: dict[int, str] = {}  # pid -> the directory to remove if the test process cannot
     codes: dict[int, int] = {}
     # Stopped from outside: clean up as at the end of input.
@@ -106,7 +68,7 @@ def serve() -> int:
                 out.flush()
                 pid = os.fork()
                 if pid == 0:
-                    _child([str(a) for a in req["start"]], str(req["log"]))
+                    child([str(a) for a in req["start"]], str(req["log"]))
                 children[pid] = str(req.get("cleanup") or "")
                 answer: dict[str, int | None] = {"pid": pid}
             elif "wait" in req:
@@ -140,5 +102,18 @@ def _stop_all(children: dict[int, str], codes: dict[int, int]) -> None:
             shutil.rmtree(directory, ignore_errors=True)
 
 
+def main(argv: list[str]) -> int:
+    """``launcher`` (pipe mode), ``launcher --socket PATH [--idle S]`` or ``launcher --stop``."""
+    if not argv:
+        return serve()
+    from kubelite.testing import persistent
+    if argv == ["--stop"]:
+        return persistent.stop_all()
+    if argv[0] == "--socket" and len(argv) in (2, 4) and (len(argv) == 2 or argv[2] == "--idle"):
+        return persistent.serve_socket(argv[1], float(argv[3]) if len(argv) == 4 else persistent.IDLE_SECONDS)
+    print("usage: python -m kubelite.testing.launcher [--socket PATH [--idle SECONDS] | --stop]", file=sys.stderr)
+    return 2
+
+
 if __name__ == "__main__":
-    sys.exit(serve())
+    sys.exit(main(sys.argv[1:]))

@@ -9,7 +9,9 @@ rather than a start.  Settings (ini file or command line):
   scheduler, a node with ``process`` pods, proxy);
 - ``kubelite_controllers`` (default false): with the API server alone, run the
   controllers too (garbage collector, namespace deletion …);
-- ``kubelite_args``: more ``kubelite server`` flags.
+- ``kubelite_args``: more ``kubelite server`` flags;
+- ``kubelite_launcher``: ``process`` (default: a launcher per test run) or ``persistent``
+  (the user's launcher that outlives the run, so even the first cluster starts warm).
 
 Importing this module imports nothing of the server, so having the plugin installed
 costs a suite that does not use the fixtures nothing.
@@ -21,7 +23,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kubelite.testing.fixture import Cluster, cluster, warm_up
+from kubelite.testing.fixture import Cluster, cluster, use_launcher, warm_up
 
 FIXTURES = ("kubelite_cluster", "kube")
 
@@ -35,6 +37,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("kubelite_controllers", "with the API server alone, run the controllers too", type="bool",
                   default=False)
     parser.addini("kubelite_args", "more `kubelite server` flags", default="")
+    parser.addini("kubelite_launcher", "fork clusters from a launcher of this run (process) or from the "
+                  "user's persistent one (persistent)", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Choose the launcher named in the ini file ($KUBELITE_LAUNCHER when it names none)."""
+    kind = str(config.getini("kubelite_launcher") or "")
+    if kind:
+        use_launcher(kind)
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:

@@ -24,6 +24,7 @@ import os
 import secrets
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from importlib import resources as pkg_resources
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,8 @@ from kubelite.api.errors import (
     Unauthorized,
     status_error,
 )
+from kubelite.api.resources import LEASES
+from kubelite.proxy.drain import COMPONENT, COMPONENT_LABEL, LEASE_NAMESPACE
 from kubelite.ui import dashboard_actions, dashboard_model
 from kubelite.ui.caches import RolloutCaches
 
@@ -55,6 +58,8 @@ HOST = "127.0.0.1"
 # Quiet time after a watch event before a snapshot is built: a rollout step is a dozen events,
 # and it caps the rebuilds (every Deployment of the cluster each) at a few a second.
 SETTLE = 0.2
+# While some revision has traffic, the page is redrawn at least this often (its requests/s move).
+RATE_REFRESH = 2.0
 # A comment line this often keeps idle streams (and the proxies in between) from timing out.
 KEEPALIVE = 15.0
 STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
@@ -97,12 +102,24 @@ class Dashboard(RolloutCaches):
         self._published = asyncio.Event()
         self._closing = asyncio.Event()
         self._publisher: asyncio.Task[None] | None = None
+        # Traffic per revision from the proxies' Leases (proxy/stats.py).  A factory of its own,
+        # not waited for: a user who may not read kube-system Leases still gets the page.
+        from kubelite.client.informer import InformerFactory
+
+        self.lease_factory = InformerFactory(client)
+        self.leases = self.lease_factory.informer(LEASES, namespace=LEASE_NAMESPACE,
+                                                  label_selector=f"{COMPONENT_LABEL}={COMPONENT}")
+        mark = lambda *_: self.changed.set()  # noqa: E731 - handlers only flag, never work
+        self.leases.add_handler(mark, mark, mark)
+        self.rates = dashboard_model.TrafficRates()
 
     # -- snapshots -------------------------------------------------------------------
     def build(self) -> Obj:
         """The snapshot of the caches as they are now."""
+        self.rates.observe(time.monotonic(), self.leases.list())
         return dashboard_model.snapshot(self.deployments.list(), self.replicasets.list(), self.pods.list(),
-                                        self.events.list(), namespace=self.namespace, server=self.server)
+                                        self.events.list(), namespace=self.namespace, server=self.server,
+                                        traffic=self.rates.view)
 
     def publish(self) -> None:
         """Store a fresh snapshot and wake every stream."""
@@ -113,7 +130,13 @@ class Dashboard(RolloutCaches):
 
     async def _publish_loop(self) -> None:
         while True:
-            await self.changed.wait()
+            if self.rates.busy():
+                try:
+                    await asyncio.wait_for(self.changed.wait(), RATE_REFRESH)
+                except TimeoutError:
+                    pass
+            else:
+                await self.changed.wait()
             await asyncio.sleep(SETTLE)
             self.changed.clear()
             try:
@@ -124,6 +147,7 @@ class Dashboard(RolloutCaches):
     async def start(self, timeout: float) -> None:
         """Start the informers, wait for their first lists, publish the first snapshot."""
         await self.start_caches(timeout)
+        self.lease_factory.start()
         self.changed.clear()
         self.publish()
         self._publisher = asyncio.create_task(self._publish_loop())
@@ -136,6 +160,7 @@ class Dashboard(RolloutCaches):
             self._publisher.cancel()
             await asyncio.gather(self._publisher, return_exceptions=True)
         await self.stop_caches()
+        await self.lease_factory.stop()
 
     # -- the web application -----------------------------------------------------------
     def app(self) -> web.Application:

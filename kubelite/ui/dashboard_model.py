@@ -9,11 +9,13 @@ never has to merge deltas, and a slow page simply skips snapshots it did not rea
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kubelite.api import meta
 from kubelite.controllers.deployment import util
+from kubelite.proxy.stats import TRAFFIC_ANNOTATION, Counts, decode
 from kubelite.ui.rollout import relevant_events
 from kubelite.ui.rollout_state import (
     CRASH_FAILURES,
@@ -30,6 +32,11 @@ from kubelite.ui.rollout_state import (
 Obj = dict[str, Any]
 
 MAX_EVENTS = 12
+# Requests/s are taken over the counts of about this many seconds (the proxies publish every ~2 s).
+RATE_WINDOW = 10.0
+
+# (namespace, pod-template-hash) → what the page shows about that revision's traffic, or None.
+TrafficLookup = Callable[[str, str], Obj | None]
 
 # Pod states the page colours as failures (the rest have their own colour each).
 FAILING_STATES = IMAGE_FAILURES | CRASH_FAILURES | {"Failed"}
@@ -64,8 +71,53 @@ def _pod_view(pod: Obj, rs_name: str) -> Obj:
     }
 
 
-def _rs_view(v: ReplicaSetView) -> Obj:
+class TrafficRates:
+    """Every proxy's counts per revision, and requests/s and errors/s from how they grew.
+
+    Fed the proxy Leases on every snapshot (``observe``); keeps, per revision, the totals
+    seen over the last ``RATE_WINDOW`` seconds and reports the rate between the oldest and
+    the newest of them."""
+
+    def __init__(self) -> None:
+        self._samples: dict[tuple[str, str], deque[tuple[float, Counts]]] = {}
+
+    def observe(self, now: float, leases: Iterable[Obj]) -> None:
+        """Sum the Leases' counts by (namespace, revision) and remember them at ``now``."""
+        totals: dict[tuple[str, str], Counts] = {}
+        for lease in leases:
+            for (ns, _svc, h), c in decode(meta.annotations_of(lease).get(TRAFFIC_ANNOTATION)).items():
+                totals[(ns, h)] = totals.get((ns, h), Counts()).plus(c)
+        for k in [k for k in self._samples if k not in totals]:
+            del self._samples[k]
+        for k, c in totals.items():
+            q = self._samples.setdefault(k, deque())
+            q.append((now, c))
+            while len(q) > 2 and q[1][0] <= now - RATE_WINDOW:
+                q.popleft()
+
+    def busy(self) -> bool:
+        """Some revision's rate is not zero (the page needs redrawing as time passes)."""
+        return any(q[0][1] != q[-1][1] for q in self._samples.values())
+
+    def view(self, namespace: str, h: str) -> Obj | None:
+        """Totals and per-second rates of one revision (None: no proxy counted it)."""
+        q = self._samples.get((namespace, h))
+        if not q:
+            return None
+        (t0, first), (t1, last) = q[0], q[-1]
+        span = t1 - t0
+        delta = last.since(first)
+
+        def per_second(n: int) -> float:
+            return round(n / span, 1) if span > 0 else 0.0
+        return {"requests": last.requests, "errors": last.errors, "failed": last.failed, "http5xx": last.http5xx,
+                "requestsPerSecond": per_second(delta.requests), "errorsPerSecond": per_second(delta.errors)}
+
+
+def _rs_view(v: ReplicaSetView, traffic: TrafficLookup | None = None) -> Obj:
+    h = meta.labels(v.rs).get(util.POD_TEMPLATE_HASH, "")
     return {
+        "traffic": traffic(meta.namespace(v.rs), h) if traffic is not None and h else None,
         "name": v.name, "revision": v.revision, "new": v.new, "image": v.image,
         "desired": v.desired, "current": v.current, "ready": v.ready, "available": v.available,
         "created": meta.meta(v.rs).get("creationTimestamp") or "",
@@ -105,7 +157,8 @@ def _strategy(d: Obj) -> str:
     return f"RollingUpdate (maxSurge {util.max_surge(d)}, maxUnavailable {util.max_unavailable(d)})"
 
 
-def deployment_view(d: Obj, replicasets: list[Obj], pods: list[Obj], events: list[Obj]) -> Obj:
+def deployment_view(d: Obj, replicasets: list[Obj], pods: list[Obj], events: list[Obj],
+                    traffic: TrafficLookup | None = None) -> Obj:
     """One Deployment's rollout as the page draws it (one card)."""
     state = build_state(d, replicasets, pods)
     step = explain(state)
@@ -127,7 +180,7 @@ def deployment_view(d: Obj, replicasets: list[Obj], pods: list[Obj], events: lis
         "rolledBackFrom": meta.annotations_of(d).get(util.ROLLED_BACK_FROM, ""),
         # `rollout undo` needs a second revision to go back to.
         "canUndo": len(set(revisions)) >= 2,
-        "replicasets": [_rs_view(v) for v in state.replicasets],
+        "replicasets": [_rs_view(v, traffic) for v in state.replicasets],
         "events": rollout_events(events, state),
     }
 
@@ -142,7 +195,7 @@ def unreadable_view(d: Obj, why: str) -> Obj:
 
 
 def snapshot(deployments: list[Obj], replicasets: list[Obj], pods: list[Obj], events: list[Obj], *,
-             namespace: str, server: str) -> Obj:
+             namespace: str, server: str, traffic: TrafficLookup | None = None) -> Obj:
     """Every Deployment's rollout (by namespace, then name), for one message to the page."""
     by_ns: dict[str, tuple[list[Obj], list[Obj], list[Obj]]] = defaultdict(lambda: ([], [], []))
     for i, objs in enumerate((replicasets, pods, events)):
@@ -152,7 +205,7 @@ def snapshot(deployments: list[Obj], replicasets: list[Obj], pods: list[Obj], ev
     for d in sorted(deployments, key=lambda d: (meta.namespace(d), meta.name(d))):
         rss, ps, evs = by_ns[meta.namespace(d)]
         try:
-            views.append(deployment_view(d, rss, ps, evs))
+            views.append(deployment_view(d, rss, ps, evs, traffic))
         except ValueError as e:
             # A hand-edited annotation (a revision that is not a number) must not blank the page.
             views.append(unreadable_view(d, str(e)))

@@ -252,7 +252,9 @@ CLUSTER_ROLE_BINDINGS: list[tuple[str, str, list[Subject]]] = [
     ("system:volume-scheduler", "system:volume-scheduler", [("User", "system:kube-scheduler")]),
     ("kubelite:node-bootstrapper", "kubelite:node-bootstrapper", [("Group", NODE_BOOTSTRAP_GROUP)]),
     ("kubelite:node-drain-reader", "kubelite:node-drain-reader", [("Group", "system:nodes")]),
-    ("kubelite:network-policy", "kubelite:network-policy", [("User", "kubelite:network-policy")]),
+    # A joined node's proxy runs its NetworkPolicy enforcer too (node/joinnet.py).
+    ("kubelite:network-policy", "kubelite:network-policy",
+     [("User", "kubelite:network-policy"), ("User", "system:kube-proxy")]),
     # kubelite: the local-path provisioner (kubelite/storage/localpath.py) is an external provisioner.
     ("kubelite:local-path-provisioner", "system:persistent-volume-provisioner",
      [("User", "kubelite:local-path-provisioner")]),

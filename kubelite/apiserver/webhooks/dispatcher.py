@@ -22,6 +22,7 @@ from kubelite.api import errors, meta
 from kubelite.api.errors import StatusError
 from kubelite.api.patch.jsonpatch import json_patch
 from kubelite.api.resources import NAMESPACES, ResourceInfo
+from kubelite.apiserver.audit import annotate
 from kubelite.apiserver.registry import AdmissionAttributes, Registry, default_for_admission
 from kubelite.apiserver.security import CURRENT_USER
 from kubelite.apiserver.webhooks import matching
@@ -160,6 +161,10 @@ class Webhooks:
                             f'got "{response.get("uid") or ""}"')
         for w in response.get("warnings") or []:
             warn(str(w))
+        notes = response.get("auditAnnotations")
+        if isinstance(notes, dict):  # into the request's audit event, keyed by the webhook's name
+            for key, value in notes.items():
+                annotate(f"{hook.name}/{key}", str(value))
         if not response.get("allowed"):
             raise _denied(hook.name, response.get("status"))
         return response

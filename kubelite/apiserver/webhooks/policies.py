@@ -6,19 +6,22 @@ the binding's paramRef finds (or once without one).  A failed validation is acte
 binding's validationActions say: Deny refuses the write with upstream's message
 (``<resource> "NAME" is forbidden: ValidatingAdmissionPolicy 'P' with binding 'B' denied
 request: MESSAGE``, code from the validation's reason, 422 Invalid by default), Warn sends a
-Warning header, Audit is accepted (there is no audit log).  A policy or binding that cannot
+Warning header, Audit writes the failure into the request's audit event (``audit.py``), as the
+policy's auditAnnotations do with their values.  A policy or binding that cannot
 be applied (a missing parameter with ``Deny``, a CEL error) follows the policy's
 failurePolicy.
 """
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
 from kubelite.api import errors, meta
 from kubelite.api.resources import NAMESPACES, VALIDATINGADMISSIONPOLICIES, ResourceInfo, by_kind
 from kubelite.api.selectors import selector_from_dict
 from kubelite.apiextensions.cel import cel_go_error
+from kubelite.apiserver.audit import annotate
 from kubelite.apiserver.registry import AdmissionAttributes, Registry
 from kubelite.apiserver.security import CURRENT_USER
 from kubelite.apiserver.webhooks import matching
@@ -198,6 +201,7 @@ class ValidatingPolicies:
         if not self.source.bindings or (attrs.info.group, attrs.info.plural) in CONFIG_RESOURCES:
             return
         denials: list[tuple[str, str]] = []  # (message, reason)
+        audited: list[dict[str, Any]] = []  # failures bindings with the Audit action record
         uid = meta.new_uid()  # request.uid: one per request, whatever the policy
         for binding in self.source.bindings:
             bspec = binding.get("spec") or {}
@@ -212,11 +216,17 @@ class ValidatingPolicies:
                 continue
             try:
                 for param in await self._params(policy, binding, attrs):
-                    failed, hard = await self._run(spec, attrs, target, param, uid)
+                    failed, hard, values = await self._run(spec, attrs, target, param, uid)
                     denials += [(f"ValidatingAdmissionPolicy '{pname}' with binding '{bname}' denied request: "
                                  f"{message}", "Invalid") for message in hard]
-                    for message, reason in failed:
-                        for action in bspec.get("validationActions") or []:
+                    for key, value in values:
+                        annotate(f"{pname}/{key}", value)
+                    actions = [str(a) for a in bspec.get("validationActions") or []]
+                    for message, reason, index in failed:
+                        if "Audit" in actions:
+                            audited.append({"message": message, "policy": pname, "binding": bname,
+                                            "expressionIndex": index, "validationActions": actions})
+                        for action in actions:
                             if action == "Deny":
                                 denials.append((f"ValidatingAdmissionPolicy '{pname}' with binding '{bname}' "
                                                 f"denied request: {message}", reason))
@@ -227,6 +237,8 @@ class ValidatingPolicies:
                 if fail:
                     denials.append((f"ValidatingAdmissionPolicy '{pname}' with binding '{bname}' denied request: "
                                     f"failed to configure binding: {e}", "Invalid"))
+        if audited:
+            annotate("validation.policy.admission.k8s.io/validation_failure", json.dumps(audited))
         if denials:
             message, reason = denials[0]
             info = attrs.info
@@ -235,10 +247,10 @@ class ValidatingPolicies:
             raise errors.status_error(_CODES.get(reason, 422), reason, full, details)
 
     async def _run(self, spec: Obj, attrs: AdmissionAttributes, target: ResourceInfo,
-                   param: Obj | None, uid: str) -> tuple[list[tuple[str, str]], list[str]]:
-        """One policy for one parameter: the failed validations (message, reason), which the
-        binding's validationActions act on, and the failed audit annotations, which deny
-        whatever the actions are (upstream too)."""
+                   param: Obj | None, uid: str) -> tuple[list[tuple[str, str, int]], list[str], list[tuple[str, str]]]:
+        """One policy for one parameter: the failed validations (message, reason, index), which
+        the binding's validationActions act on; the failed audit annotations, which deny
+        whatever the actions are (upstream too); and the audit annotations' values (key, value)."""
         import celpy
         from celpy import celtypes
         fail = (spec.get("failurePolicy") or "Fail") != "Ignore"
@@ -284,12 +296,13 @@ class ValidatingPolicies:
                 problems.append(str(e))
                 continue
             if isinstance(ok, celtypes.BoolType) and not bool(ok):
-                return [], []  # a false condition wins over errors in the others
+                return [], [], []  # a false condition wins over errors in the others
         if problems:
             # The request is decided by the failure policy, not by the validations.
-            return ([(problems[0] if len(problems) == 1 else f"[{', '.join(problems)}]", "Invalid")] if fail else []), []
-        out: list[tuple[str, str]] = []
-        for v in spec.get("validations") or []:
+            return ([(problems[0] if len(problems) == 1 else f"[{', '.join(problems)}]", "Invalid", 0)]
+                    if fail else []), [], []
+        out: list[tuple[str, str, int]] = []
+        for index, v in enumerate(spec.get("validations") or []):
             if not isinstance(v, dict):
                 continue
             expression = str(v.get("expression") or "")
@@ -297,7 +310,7 @@ class ValidatingPolicies:
                 result = _evaluate(expression, activation)
             except PolicyError as e:
                 if fail:
-                    out.append((str(e), "Invalid"))
+                    out.append((str(e), "Invalid", index))
                 continue
             if isinstance(result, celtypes.BoolType) and bool(result):
                 continue
@@ -310,14 +323,16 @@ class ValidatingPolicies:
                 except PolicyError:
                     message = ""  # falls back to message, then to the expression
             message = message or str(v.get("message") or "").strip() or f"failed expression: {expression.strip()}"
-            out.append((message, str(v.get("reason") or "Invalid")))
-        return out, self._audit_annotations(spec, activation, fail)
+            out.append((message, str(v.get("reason") or "Invalid"), index))
+        errors_, values = self._audit_annotations(spec, activation, fail)
+        return out, errors_, values
 
     @staticmethod
-    def _audit_annotations(spec: Obj, activation: dict[str, Any], fail: bool) -> list[str]:
-        """Evaluate auditAnnotations: their values have nowhere to go (no audit log), but
-        one that fails or is neither a string nor null denies under failurePolicy Fail."""
+    def _audit_annotations(spec: Obj, activation: dict[str, Any], fail: bool) -> tuple[list[str], list[tuple[str, str]]]:
+        """Evaluate auditAnnotations: (the failures, which deny under failurePolicy Fail, and
+        the string values by key, for the audit event; a null value adds nothing)."""
         out: list[str] = []
+        values: list[tuple[str, str]] = []
         for a in spec.get("auditAnnotations") or []:
             if not isinstance(a, dict):
                 continue
@@ -328,9 +343,12 @@ class ValidatingPolicies:
                 if fail:
                     out.append(str(e))
                 continue
-            if value is None or isinstance(value, str):
+            if value is None:
+                continue
+            if isinstance(value, str):
+                values.append((str(a.get("key") or ""), str(value)))
                 continue
             if fail:
                 out.append(f"valueExpression '{expression}' resulted in unsupported return type: "
                            f"{_cel_type_name(value)}. Return type must be either string or null.")
-        return out
+        return out, values

@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from kubelite.api import meta
-from kubelite.controllers.deployment import util
+from kubelite.controllers.deployment import errorrate, util
 from kubelite.controllers.deployment.context import DeploymentContext
 
 Obj = dict[str, Any]
@@ -77,11 +77,15 @@ class Failure(NamedTuple):
 
     def summary(self) -> str:
         """One line for events, conditions and the CLI."""
+        if not self.pod:  # a failure of the revision as a whole (its error rate)
+            return f"{self.reason} ({self.message})" if self.message else self.reason
         return f"{self.reason} (pod {self.pod}: {self.message})" if self.message else f"{self.reason} (pod {self.pod})"
 
     def short(self) -> str:
         """The summary without a long runtime message (pull errors run to 500 characters)."""
-        return self.summary() if len(self.message) <= 80 else f"{self.reason} (pod {self.pod})"
+        if len(self.message) <= 80:
+            return self.summary()
+        return self.reason if not self.pod else f"{self.reason} (pod {self.pod})"
 
 
 def settings_of(d: Obj) -> Settings:
@@ -313,6 +317,8 @@ async def reconcile(dc: DeploymentContext, d: Obj, rs_list: list[Obj], pod_map: 
             await dc.update(d)
         return False
     failure = trigger(d, pod_map.get(meta.uid(new_rs), []), dc.now(), settings)
+    if failure is None and in_flight(d):
+        failure = canary_error_rate(dc, d, new_rs)
     if failure is None:
         return False
     old_rss = [rs for rs in rs_list if meta.uid(rs) != meta.uid(new_rs)]
@@ -321,6 +327,26 @@ async def reconcile(dc: DeploymentContext, d: Obj, rs_list: list[Obj], pod_map: 
         return False
     await roll_back(dc, d, new_rs, target, failure)
     return True
+
+
+def canary_error_rate(dc: DeploymentContext, d: Obj, new_rs: Obj) -> Failure | None:
+    """The canary's error rate over its step, when it is over the Deployment's limit (errorrate.py)."""
+    h = template_hash(new_rs)
+    if not errorrate.judged(d) or meta.annotations_of(d).get(util.CANARY_REVISION) != h:
+        return None
+    try:
+        limits = errorrate.limits_of(d)
+    except ValueError as e:
+        # Not judged until fixed (no polling either); said once per sync, like bad canary steps.
+        dc.event(d, "Warning", errorrate.INVALID_REASON, f"Invalid canary analysis: {e}; the error rate is not checked")
+        return None
+    if limits is None:
+        return None
+    verdict = errorrate.verdict(errorrate.step_counts(dc.proxy_leases(), d, h), limits)
+    if verdict is None:
+        dc.enqueue_after(d, errorrate.POLL_INTERVAL)  # the proxies publish every ~2 s
+        return None
+    return Failure(errorrate.REASON, "", verdict)
 
 
 def trigger(d: Obj, new_rs_pods: list[Obj], now: _dt.datetime, settings: Settings) -> Failure | None:

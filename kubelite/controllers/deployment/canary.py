@@ -30,7 +30,7 @@ import re
 from typing import Any, NamedTuple
 
 from kubelite.api import meta
-from kubelite.controllers.deployment import progress, sync, util
+from kubelite.controllers.deployment import errorrate, progress, sync, util
 from kubelite.controllers.deployment.context import DeploymentContext
 
 Obj = dict[str, Any]
@@ -200,7 +200,7 @@ async def reconcile(dc: DeploymentContext, d: Obj, rs_list: list[Obj]) -> bool:
         if active_old or any(dc.replicaset_pods(d, rs) for rs in old_rss):
             w = _Writes(d)
             w.set(util.TRAFFIC_WEIGHTS, format_weights({h: 100}))
-            for k in (util.CANARY_REVISION, util.CANARY_STEP, util.CANARY_STEP_STARTED):
+            for k in (util.CANARY_REVISION, util.CANARY_STEP, util.CANARY_STEP_STARTED, util.CANARY_BASELINE):
                 w.set(k, None)
             if w.changed:
                 await dc.update(d)
@@ -363,6 +363,10 @@ async def _canary(dc: DeploymentContext, d: Obj, new_rs: Obj, stable: Obj, old_r
     w.set(util.CANARY_STEP, str(idx))
     w.set(util.CANARY_STEP_STARTED, "" if pause_forever else meta.rfc3339_micro(since))
     w.set(util.TRAFFIC_WEIGHTS, format_weights({h: weight, sh: 100 - weight}))
+    if messages and errorrate.MAX_ERROR_RATE in meta.annotations_of(d):
+        # A step began: its error rate counts from here (errorrate.py).
+        so_far = errorrate.total_counts(dc.proxy_leases(), meta.namespace(d), h)
+        w.set(util.CANARY_BASELINE, errorrate.format_counts(so_far))
     if pause_forever:
         d.setdefault("spec", {})["paused"] = True
         w.changed = True

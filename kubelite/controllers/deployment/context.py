@@ -55,3 +55,7 @@ class DeploymentContext(Protocol):
     def replicaset_pods(self, d: Obj, rs: Obj) -> list[Obj]:
         """The cached pods this ReplicaSet of the Deployment controls."""
         ...
+
+    def proxy_leases(self) -> list[Obj]:
+        """The cached proxy Leases, which carry each node's traffic counts (proxy/stats.py)."""
+        ...

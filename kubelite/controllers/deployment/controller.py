@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api import meta
-from kubelite.api.resources import DEPLOYMENTS, PODS, REPLICASETS
+from kubelite.api.resources import DEPLOYMENTS, LEASES, PODS, REPLICASETS
 from kubelite.client.errors import StatusError
 from kubelite.client.events import EventRecorder
 from kubelite.client.protocols import APIClient, Recorder, SharedInformerFactory
@@ -35,6 +35,7 @@ from kubelite.client.workqueue import WorkQueue, process_until
 from kubelite.controllers.deployment import autorollback, canary, recreate, rollback, rolling, sync, util
 from kubelite.controllers.ownerref import resolve_controller_ref
 from kubelite.controllers.podcontrol import can_adopt_check, claim, selector_is_empty, selector_matcher
+from kubelite.proxy.drain import COMPONENT, COMPONENT_LABEL, LEASE_NAMESPACE
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -55,6 +56,9 @@ class DeploymentController:
         self.d_informer = factory.informer(DEPLOYMENTS)
         self.rs_informer = factory.informer(REPLICASETS)
         self.pod_informer = factory.informer(PODS)
+        # Each node's proxy Lease carries its traffic counts (canary error rate, errorrate.py).
+        self.lease_informer = factory.informer(LEASES, namespace=LEASE_NAMESPACE,
+                                               label_selector=f"{COMPONENT_LABEL}={COMPONENT}")
         self.recorder: Recorder = recorder or EventRecorder(client, "deployment-controller")
         self.now = now
         self.workers = workers
@@ -68,6 +72,8 @@ class DeploymentController:
         informers = (self.d_informer, self.rs_informer, self.pod_informer)
         for inf in informers:
             inf.start()
+        # Not waited for: without counts a canary is simply not judged by its error rate yet.
+        self.lease_informer.start()
         await asyncio.gather(*(inf.wait_synced() for inf in informers))
         await process_until(self.queue, self.sync, stop, self.workers)
 
@@ -220,6 +226,10 @@ class DeploymentController:
     def replicaset_pods(self, d: Obj, rs: Obj) -> list[Obj]:
         """The cached pods this ReplicaSet of the Deployment controls."""
         return self.pod_map(d, [rs])[meta.uid(rs)]
+
+    def proxy_leases(self) -> list[Obj]:
+        """The cached proxy Leases (each node's traffic counts)."""
+        return self.lease_informer.list()
 
     # -- writes shared by the rungs --------------------------------------------------------
     async def update_status(self, d: Obj) -> Obj:

@@ -35,7 +35,9 @@ TRAFFIC_WEIGHTS = KUBELITE_ROLLOUT_PREFIX + "traffic-weights"
 CANARY_REVISION = KUBELITE_ROLLOUT_PREFIX + "canary-revision"
 CANARY_STEP = KUBELITE_ROLLOUT_PREFIX + "canary-step"
 CANARY_STEP_STARTED = KUBELITE_ROLLOUT_PREFIX + "canary-step-started"
-CANARY_STATE = (TRAFFIC_WEIGHTS, CANARY_REVISION, CANARY_STEP, CANARY_STEP_STARTED)
+# The new revision's request / error counts when its step began (errorrate.py).
+CANARY_BASELINE = KUBELITE_ROLLOUT_PREFIX + "canary-traffic-baseline"
+CANARY_STATE = (TRAFFIC_WEIGHTS, CANARY_REVISION, CANARY_STEP, CANARY_STEP_STARTED, CANARY_BASELINE)
 
 # Condition reasons (Progressing / Available), upstream's exact strings.
 RS_UPDATED = "ReplicaSetUpdated"

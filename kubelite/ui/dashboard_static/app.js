@@ -98,22 +98,35 @@
       title: `${p.name}\n${p.state}${p.ip ? "\nIP " + p.ip : ""}${p.node ? "\nnode " + p.node : ""}`}, label);
   }
 
+  // Traffic through the proxies to one revision: requests/s and errors (total, and /s).
+  function trafficCells(t) {
+    if (!t) return [h("td", {className: "num muted", dataset: {traffic: "none"}}, "–"), h("td", {className: "num muted"}, "–")];
+    const kinds = [t.http5xx ? `${t.http5xx} HTTP 5xx` : "", t.failed ? `${t.failed} failed connects` : ""]
+      .filter(Boolean).join(", ");
+    return [
+      h("td", {className: "num", dataset: {traffic: "rps"}, title: `${t.requests} requests in all`},
+        t.requestsPerSecond.toFixed(1)),
+      h("td", {className: "num" + (t.errors ? " errors" : ""), dataset: {traffic: "errors"},
+        title: kinds || "no errors"}, `${t.errors}` + (t.errorsPerSecond ? ` (${t.errorsPerSecond.toFixed(1)}/s)` : "")),
+    ];
+  }
+
   function replicaSets(d) {
     const head = h("tr", {}, ...["", "rev", "ReplicaSet", "image", "desired", "current", "ready",
-      "available", ""].map((c) => h("th", {}, c)));
+      "available", "req/s", "errors", ""].map((c) => h("th", {}, c)));
     const body = h("tbody");
     for (const rs of d.replicasets) {
       body.append(h("tr", {className: rs.new ? "rs-new" : "rs-old", dataset: {revision: rs.revision}},
         h("td", {className: "role"}, rs.new ? "new" : "old"), h("td", {className: "num"}, rs.revision),
         h("td", {}, rs.name), h("td", {className: "image"}, rs.image),
         ...[rs.desired, rs.current, rs.ready, rs.available].map((n) => h("td", {className: "num"}, n)),
-        h("td", {}, replicaBar(rs))));
-      const pods = h("td", {colSpan: 9, className: "pods"});
+        ...trafficCells(rs.traffic), h("td", {}, replicaBar(rs))));
+      const pods = h("td", {colSpan: 11, className: "pods"});
       for (const p of rs.pods) pods.append(podChip(p));
       if (!rs.pods.length) pods.append(h("span", {className: "muted"}, "no pods"));
       body.append(h("tr", {className: "pods-row"}, pods));
     }
-    if (!d.replicasets.length) body.append(h("tr", {}, h("td", {colSpan: 9, className: "muted"}, "no ReplicaSets yet")));
+    if (!d.replicasets.length) body.append(h("tr", {}, h("td", {colSpan: 11, className: "muted"}, "no ReplicaSets yet")));
     return h("table", {className: "rs"}, h("thead", {}, head), body);
   }
 

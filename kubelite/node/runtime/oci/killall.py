@@ -96,4 +96,9 @@ def killall(data_dir: str) -> tuple[int, int]:
     from kubelite.node.joinnet import remembered_table
     if table := remembered_table(os.path.abspath(data_dir)):  # a joined node's own table
         _run("nft", "delete", "table", "ip", table)
+    from kubelite.netpol.rules import FAMILIES
+    from kubelite.node.joinnet import NETPOL_TABLE_FILE
+    if table := remembered_table(os.path.abspath(data_dir), NETPOL_TABLE_FILE):  # its NetworkPolicy tables
+        for family in FAMILIES:
+            _run("nft", "delete", "table", family, table)
     return pods, len(containers)
