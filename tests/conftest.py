@@ -149,6 +149,16 @@ def start_server(tmp: Path, *extra: str, data_dir: Path | None = None, port: int
 API_ONLY = ("--disable", "controllers,scheduler,agent,proxy")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under `-n N --dist loadgroup`, keep each file on one worker (its module-scoped servers
+    start once) unless a test names its own `xdist_group` (tests that must not run beside
+    each other share one)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory):
     """An API server alone (no controllers or node): for API-surface tests."""

@@ -270,8 +270,10 @@ def test_udp_flows_follow_the_endpoints_conntrack_is_cleaned(cluster, ns):
 
 @pytest.fixture
 def remote_host():
-    """Another host on a link of its own: a network namespace the test makes (198.51.100.0/30,
-    a documentation range), with forwarding enabled on the node's end of that link only."""
+    """Another host on a link of its own: a network namespace the test makes (203.0.113.0/30,
+    a documentation range; not test_multinode_oci's 198.51.100.0/24, which may be up on this
+    machine at the same time under `pytest -n`), with forwarding enabled on the node's end of
+    that link only."""
     name, here, there = f"kl-rem{os.getpid() % 10000}", f"klr{os.getpid() % 10000}a", f"klr{os.getpid() % 10000}b"
 
     def ip(*args: str) -> None:
@@ -280,12 +282,12 @@ def remote_host():
     try:
         ip("link", "add", here, "type", "veth", "peer", "name", there)
         ip("link", "set", there, "netns", name)
-        ip("addr", "add", "198.51.100.1/30", "dev", here)
+        ip("addr", "add", "203.0.113.1/30", "dev", here)
         ip("link", "set", here, "up")
-        ip("-n", name, "addr", "add", "198.51.100.2/30", "dev", there)
+        ip("-n", name, "addr", "add", "203.0.113.2/30", "dev", there)
         ip("-n", name, "link", "set", there, "up")
         ip("-n", name, "link", "set", "lo", "up")
-        ip("-n", name, "route", "add", "default", "via", "198.51.100.1")
+        ip("-n", name, "route", "add", "default", "via", "203.0.113.1")
         with open(f"/proc/sys/net/ipv4/conf/{here}/forwarding", "w") as f:
             f.write("1")
         yield name
@@ -301,6 +303,6 @@ def test_a_node_port_answers_another_host(cluster, ns, remote_host):
     svc = deploy(cluster, ns)
     np = svc["spec"]["ports"][0]["nodePort"]
     routed(cluster, f"http://127.0.0.1:{np}/")
-    p = subprocess.run(["ip", "netns", "exec", remote_host, "curl", "-sS", "-m", "5", f"http://198.51.100.1:{np}/"],
+    p = subprocess.run(["ip", "netns", "exec", remote_host, "curl", "-sS", "-m", "5", f"http://203.0.113.1:{np}/"],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0 and "Hello Kubernetes bootcamp!" in p.stdout, (p.stdout, p.stderr)
