@@ -154,6 +154,8 @@ def pytest_collection_modifyitems(config, items):
     """Under `-n N --dist loadgroup`, keep each file on one worker (its module-scoped servers
     start once) unless a test names its own `xdist_group` (tests that must not run beside
     each other share one)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
