@@ -294,6 +294,41 @@ async def test_error_rate_counts_from_the_start_of_the_step():
     assert "21 of 120 requests" in env.rec.messages("AutoRollback")[0]
 
 
+async def test_a_canary_held_by_its_pause_step_is_still_judged_and_the_pause_lifted():
+    env = await on_v2(replicas=4)
+    d = env.get("web")
+    d["metadata"]["annotations"].update({P + "strategy": "canary", P + "canary-steps": "25%,pause,100%",
+                                         P + "canary-max-error-rate": "5%", P + "canary-min-requests": "10"})
+    env.api.update(DEPLOYMENTS, d)
+    await env.settle()
+    env.set_image("web", "v3")
+    await ready(env)
+    assert env.get("web")["spec"].get("paused") is True  # the indefinite pause step holds it
+    assert util.paused_at_step(env.get("web"))
+    env.api.create(LEASES, lease("n1", {("default", "web", canary_hash(env)): Counts(20, 10, 0, 10)}),
+                   LEASE_NAMESPACE)
+    env.dc.enqueue(env.get("web"))
+    await env.settle()
+    assert template_tag(env) == "v2"
+    assert not env.get("web")["spec"].get("paused")
+    assert "CanaryErrorRate" in env.rec.messages("AutoRollback")[0]
+
+
+async def test_a_canary_a_person_paused_mid_step_is_left_paused():
+    env = await canary_with_limit({P + "canary-max-error-rate": "5%", P + "canary-min-requests": "10"})
+    h = canary_hash(env)
+    d = env.get("web")
+    d["spec"]["paused"] = True  # `kubectl rollout pause` during the timed pause step
+    env.api.update(DEPLOYMENTS, d)
+    await env.settle()
+    assert not util.paused_at_step(env.get("web"))
+    env.api.create(LEASES, lease("n1", {("default", "web", h): Counts(20, 10, 0, 10)}), LEASE_NAMESPACE)
+    env.dc.enqueue(env.get("web"))
+    await env.settle()
+    assert template_tag(env) == "v3" and env.get("web")["spec"]["paused"] is True
+    assert env.rec.messages("AutoRollback") == []
+
+
 async def test_invalid_error_rate_is_a_warning_and_nothing_is_judged():
     env = await canary_with_limit({P + "canary-max-error-rate": "lots"})
     h = canary_hash(env)

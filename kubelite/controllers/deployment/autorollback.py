@@ -376,6 +376,8 @@ async def roll_back(dc: DeploymentContext, d: Obj, new_rs: Obj, target: Obj, fai
     src = f"{meta.name(new_rs)} (revision {_revision_text(new_rs)})"
     why = failure.summary() if failure.reason != util.TIMED_OUT else util.TIMED_OUT
     ann[ROLLED_BACK_FROM] = f"{src}: {failure.short() if failure.reason != util.TIMED_OUT else util.TIMED_OUT}"
+    if util.paused_at_step(d):
+        d["spec"]["paused"] = False  # the canary's pause step held the rollout, not a person
     status_before = util.get_condition(d.get("status"), "Progressing")
     await dc.update(d)
     to = f'revision {_revision_text(target)} ("{meta.name(target)}")'

@@ -277,6 +277,10 @@ class DeploymentController:
         holding = canary.in_progress(d)
         if d.get("spec", {}).get("paused"):
             if holding:
+                # A canary held by its own indefinite pause step is still judged (error rate,
+                # failing pods): a rollback then lifts the pause the step set.
+                if util.paused_at_step(d) and await autorollback.reconcile(self, d, rs_list, pod_map):
+                    return
                 # A canary paused at a step keeps its sizes (proportional scaling would not).
                 await sync.sync_status_only(self, d, rs_list)
             else:

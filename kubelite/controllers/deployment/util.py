@@ -654,3 +654,11 @@ def scale_targets(d: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> tuple[str, 
         active, sizes, op = proportional_sizes(d, new_rs, old_rss)
         return "proportional", [(rs, sizes[meta.name(rs)]) for rs in active], op
     return "", [], ""
+
+
+def paused_at_step(d: Obj) -> bool:
+    """Whether the Deployment is paused by a canary's own ``pause`` step (not by a person's
+    `kubectl rollout pause` during a timed step, which keeps its step's start time)."""
+    ann = meta.annotations_of(d)
+    return bool((d.get("spec") or {}).get("paused") and ann.get(CANARY_REVISION)
+                and CANARY_STEP_STARTED in ann and not ann[CANARY_STEP_STARTED])
