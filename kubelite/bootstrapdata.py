@@ -18,7 +18,6 @@ import base64
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from kubelite import jointoken
 from kubelite.apiserver.tokens import load_or_create_key
-from kubelite.pki import PKI
+from kubelite.pki import PKI, write_file
 from kubelite.store.base import KeyExists, Store
 
 KEY = "/kubelite/bootstrap"
@@ -37,13 +36,6 @@ ISSUED = ("serving.crt", "serving.key", "admin.crt", "admin.key")
 
 class BootstrapError(Exception):
     """The datastore's bootstrap data cannot be used with this token or this data directory."""
-
-
-@dataclass
-class Outcome:
-    """What happened: ``stored`` (this server made the cluster's secrets) or ``joined``."""
-
-    action: str
 
 
 def _derive(secret: str, salt: bytes) -> bytes:
@@ -83,17 +75,7 @@ def _read(pki: PKI, name: str) -> bytes | None:
         return None
 
 
-def _write(pki: PKI, name: str, data: bytes) -> None:
-    os.makedirs(pki.dir, mode=0o700, exist_ok=True)
-    path = os.path.join(pki.dir, name)
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644 if name.endswith(".crt") else 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def _take(pki: PKI, files: dict[str, bytes], *, replace: bool, data_dir: str) -> None:
+def _take(pki: PKI, files: dict[str, bytes], *, replace: bool) -> None:
     """Write the cluster's files into this data directory (``replace``: over ones this start made)."""
     differ = [n for n in SHARED if n in files and (local := _read(pki, n)) is not None and local != files[n]]
     if differ and not replace:
@@ -108,11 +90,13 @@ def _take(pki: PKI, files: dict[str, bytes], *, replace: bool, data_dir: str) ->
                 pass
     for name in SHARED:
         if name in files and _read(pki, name) != files[name]:
-            _write(pki, name, files[name])
+            os.makedirs(pki.dir, mode=0o700, exist_ok=True)
+            write_file(os.path.join(pki.dir, name), files[name], 0o644 if name.endswith(".crt") else 0o600)
 
 
-async def share(store: Store, pki: PKI, token: str, ensure: Callable[[], None], data_dir: str) -> Outcome:
-    """Store this cluster's secrets in ``store``, or take the ones there (see the module docstring).
+async def share(store: Store, pki: PKI, token: str, ensure: Callable[[], None]) -> str:
+    """Store this cluster's secrets in ``store`` ("stored"), or take the ones there ("joined");
+    see the module docstring.
 
     ``token``: the server's ``--token`` ("" for none); ``ensure``: makes whatever certificate
     or key is missing in the data directory (``PKI.ensure`` with the server's names).
@@ -137,7 +121,7 @@ async def share(store: Store, pki: PKI, token: str, ensure: Callable[[], None], 
         files = {n: data for n in SHARED if (data := _read(pki, n)) is not None}
         try:
             await store.create(KEY, seal(files, secret))
-            return Outcome("stored")
+            return "stored"
         except KeyExists:
             kv = await store.get(KEY)  # another server started at the same moment and won
             made_now = not had_ca
@@ -153,6 +137,6 @@ async def share(store: Store, pki: PKI, token: str, ensure: Callable[[], None], 
     files = unseal(kv.value, secret)
     if parsed is not None and not parsed.matches(files.get("ca.crt", b"")):
         raise BootstrapError("the cluster's CA in the datastore does not have the hash --token pins")
-    _take(pki, files, replace=made_now, data_dir=data_dir)
+    _take(pki, files, replace=made_now)
     ensure()
-    return Outcome("joined")
+    return "joined"

@@ -34,7 +34,8 @@ def _key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _write(path: str, data: bytes, mode: int = 0o600) -> None:
+def write_file(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` atomically and durably (a temporary file, fsync, rename)."""
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as f:
@@ -75,8 +76,8 @@ def self_signed(cn: str, sans: list[str], cert_path: str, key_path: str) -> None
             .add_extension(x509.SubjectAlternativeName(_general_names(sans)), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(k, hashes.SHA256()))
-    _write(key_path, _pem_key(k))
-    _write(cert_path, _pem_cert(cert), 0o644)
+    write_file(key_path, _pem_key(k))
+    write_file(cert_path, _pem_cert(cert), 0o644)
 
 
 def _subject_of(cert_path: str) -> tuple[str, list[str]]:
@@ -120,7 +121,7 @@ class PKI:
     def set_bootstrap_token(self, token: str) -> None:
         """Make ``token`` the node bootstrap token (a server given ``--token`` before its first start)."""
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
-        _write(self.token_file, f'{token},{BOOTSTRAP_USER},{BOOTSTRAP_USER},"system:bootstrappers,{BOOTSTRAP_GROUP}"\n'
+        write_file(self.token_file, f'{token},{BOOTSTRAP_USER},{BOOTSTRAP_USER},"system:bootstrappers,{BOOTSTRAP_GROUP}"\n'
                .encode())
 
     def _ensure_token_file(self) -> None:
@@ -135,9 +136,7 @@ class PKI:
             if BOOTSTRAP_GROUP in first:
                 return
             tok = first.split(",", 1)[0].strip()
-        tok = tok or secrets.token_hex(24)
-        _write(self.token_file, f'{tok},{BOOTSTRAP_USER},{BOOTSTRAP_USER},"system:bootstrappers,{BOOTSTRAP_GROUP}"\n'
-               .encode())
+        self.set_bootstrap_token(tok or secrets.token_hex(24))
 
     def _covers(self, cert_path: str, sans: list[str]) -> bool:
         with open(cert_path, "rb") as f:
@@ -162,8 +161,8 @@ class PKI:
                                              data_encipherment=False, key_agreement=False,
                                              encipher_only=False, decipher_only=False), critical=True)
                 .sign(k, hashes.SHA256()))
-        _write(self.ca_key, _pem_key(k))
-        _write(self.ca_cert, _pem_cert(cert), 0o644)
+        write_file(self.ca_key, _pem_key(k))
+        write_file(self.ca_cert, _pem_cert(cert), 0o644)
 
     def _issue(self, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, cn: str, orgs: list[str],
                sans: list[str], *,
@@ -180,8 +179,8 @@ class PKI:
         if sans:
             b = b.add_extension(x509.SubjectAlternativeName(_general_names(sans)), critical=False)
         cert = b.sign(ca_key, hashes.SHA256())
-        _write(key_path, _pem_key(k))
-        _write(cert_path, _pem_cert(cert), 0o644)
+        write_file(key_path, _pem_key(k))
+        write_file(cert_path, _pem_cert(cert), 0o644)
 
     def issue_client(self, cn: str, orgs: list[str], cert_path: str, key_path: str) -> None:
         """Issue a client certificate signed by this CA (node agents, tests)."""
@@ -254,4 +253,4 @@ class PKI:
                                                           "namespace": "default"}}],
             "current-context": "kubelite",
         }
-        _write(path, yaml.safe_dump(kc, sort_keys=False).encode(), 0o600)
+        write_file(path, yaml.safe_dump(kc, sort_keys=False).encode(), 0o600)

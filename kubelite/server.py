@@ -546,7 +546,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             opened = await open_store(opts.data_dir, opts.datastore)
             try:
                 await bootstrapdata.share(opened, pki, opts.datastore.token,
-                                          lambda: _ensure_pki(pki, opts.bind_address, sans), opts.data_dir)
+                                          lambda: _ensure_pki(pki, opts.bind_address, sans))
             except bootstrapdata.BootstrapError as e:
                 raise StartupError(str(e)) from None
         else:
