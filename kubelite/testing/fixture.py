@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import kr8s.asyncio
@@ -44,11 +44,46 @@ def free_port() -> int:
         return port
 
 
-class _Launcher:
-    """The client side of one warm launcher process (started on first use, per test process)."""
+class _LauncherClient:
+    """What a cluster asks of a launcher: fork a server, wait for one; the request line goes
+    over the launcher's own channel (``_ask``)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Get the launcher going without waiting for it."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Let go of the launcher (it stops the servers it still runs for this process)."""
+        raise NotImplementedError
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _start_fields(self) -> dict[str, Any]:
+        """More fields of a start request (what a launcher not forked by this process needs)."""
+        return {}
+
+    def start(self, args: Sequence[str], log: str, cleanup: str = "") -> int:
+        """Fork ``kubelite <args>`` with its output in ``log``; its pid (``cleanup``: a
+        directory the launcher removes if this process dies first)."""
+        with self._lock:
+            return int(self._ask({"start": list(args), "log": log, "cleanup": cleanup, **self._start_fields()})["pid"])
+
+    def wait(self, pid: int, timeout: float) -> int | None:
+        """The exit code of ``pid`` if it exits within ``timeout`` seconds, else None."""
+        with self._lock:
+            code = self._ask({"wait": pid, "timeout": timeout})["code"]
+            return None if code is None else int(code)
+
+
+class _Launcher(_LauncherClient):
+    """The client side of one warm launcher process (started on first use, per test process)."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self._proc: subprocess.Popen[str] | None = None
         self._ready = False
 
@@ -84,18 +119,6 @@ class _Launcher:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def start(self, args: Sequence[str], log: str, cleanup: str = "") -> int:
-        """Fork ``kubelite <args>`` with its output in ``log``; its pid (``cleanup``: a
-        directory the launcher removes if this process dies first)."""
-        with self._lock:
-            return int(self._ask({"start": list(args), "log": log, "cleanup": cleanup})["pid"])
-
-    def wait(self, pid: int, timeout: float) -> int | None:
-        """The exit code of ``pid`` if it exits within ``timeout`` seconds, else None."""
-        with self._lock:
-            code = self._ask({"wait": pid, "timeout": timeout})["code"]
-            return None if code is None else int(code)
-
     def close(self) -> None:
         """Stop the launcher (it stops any server it still runs)."""
         with self._lock:
@@ -115,19 +138,26 @@ def _pipes(proc: subprocess.Popen[str]) -> tuple[IO[str], IO[str]]:
     return proc.stdin, proc.stdout
 
 
-class _PersistentLauncher:
+class _PersistentLauncher(_LauncherClient):
     """The client side of the user's persistent launcher (``persistent.py``): one connection
     per test process; the servers it started stop when the connection ends."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        super().__init__()
         self._file: IO[str] | None = None
+        self._path: Path | None = None  # hashing the sources once per process is enough
+
+    def _socket_path(self) -> Path:
+        from kubelite.testing import persistent
+        if self._path is None:
+            self._path = persistent.socket_path()
+        return self._path
 
     def warm(self) -> None:
         """Start the persistent launcher if none is listening yet, without waiting for it."""
         from kubelite.testing import persistent
         with self._lock:
-            path = persistent.socket_path()
+            path = self._socket_path()
             if self._file is None and not path.exists():
                 persistent.spawn(path)
 
@@ -135,7 +165,7 @@ class _PersistentLauncher:
         from kubelite.testing import persistent
         if self._file is None:
             try:
-                sock = persistent.connect(persistent.socket_path(), START_TIMEOUT)
+                sock = persistent.connect(self._socket_path(), START_TIMEOUT)
             except (OSError, TimeoutError) as e:
                 raise ClusterError(f"the persistent kubelite launcher: {e}") from e
             self._file = sock.makefile("rw", encoding="utf-8", newline="\n")
@@ -149,17 +179,9 @@ class _PersistentLauncher:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def start(self, args: Sequence[str], log: str, cleanup: str = "") -> int:
-        """Fork ``kubelite <args>`` in the launcher, with this process's environment and directory."""
-        with self._lock:
-            return int(self._ask({"start": list(args), "log": log, "cleanup": cleanup, "env": dict(os.environ),
-                                  "cwd": os.getcwd()})["pid"])
-
-    def wait(self, pid: int, timeout: float) -> int | None:
-        """The exit code of ``pid`` if it exits within ``timeout`` seconds, else None."""
-        with self._lock:
-            code = self._ask({"wait": pid, "timeout": timeout})["code"]
-            return None if code is None else int(code)
+    def _start_fields(self) -> dict[str, Any]:
+        # The launcher was not forked from this process: the server gets our environment and directory.
+        return {"env": dict(os.environ), "cwd": os.getcwd()}
 
     def close(self) -> None:
         """End this process's connection (the launcher stops the servers it still runs for it)."""
@@ -167,13 +189,6 @@ class _PersistentLauncher:
             if self._file is not None:
                 self._file.close()
                 self._file = None
-
-
-class _LauncherClient(Protocol):
-    def warm(self) -> None: ...
-    def start(self, args: Sequence[str], log: str, cleanup: str = "") -> int: ...
-    def wait(self, pid: int, timeout: float) -> int | None: ...
-    def close(self) -> None: ...
 
 
 _launcher = _Launcher()
