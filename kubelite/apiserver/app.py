@@ -413,6 +413,8 @@ class APIServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.audit is not None:
+            self.audit.close()  # after the last request: nothing writes to it any more
 
 
 _VERBS: dict[str, Handler] = {

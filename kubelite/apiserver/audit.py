@@ -251,48 +251,19 @@ class AuditLog:
             return
         bodies: dict[str, Any] = {}
         if state.attrs.verb in WRITE_VERBS:
-            obj = self._decode(request.get("body") or b"", request.content_type, state)
+            obj = _request_object(request.get("body") or b"", request.content_type)
             if state.attrs.verb == "create" and not state.attrs.name and isinstance(obj, dict):
                 state.created_name = str((obj.get("metadata") or {}).get("name") or "")
             if state.level in ("Request", "RequestResponse"):
-                bodies["requestObject"] = obj
-        if state.level == "RequestResponse" and isinstance(response, web.Response) \
-                and isinstance(response.body, bytes):
-            bodies["responseObject"] = self._json(response.body, response.content_type, state)
-        self._write(self._event(request, state, "ResponseComplete", response, bodies))
-
-    @classmethod
-    def _decode(cls, body: bytes, content_type: str, state: _Request) -> Any:
-        """A request body (JSON, YAML or protobuf, as the API takes them) as an object, or None."""
-        if not body:
-            return None
-        if "json" in content_type:
-            return cls._json(body, content_type, state)
-        from kubelite.api import errors
-        from kubelite.apiserver.negotiation import decode_body
-        try:
-            obj = decode_body(content_type, body)
-        except (errors.StatusError, ValueError):
-            return None
-        if state.omit_managed_fields and isinstance(obj.get("metadata"), dict):
-            obj["metadata"].pop("managedFields", None)
-        return obj
-
-    @staticmethod
-    def _json(body: bytes, content_type: str, state: _Request) -> Any:
-        """A JSON body as an object (None for empty or non-JSON bodies such as protobuf)."""
-        if not body or "json" not in content_type:
-            return None
-        try:
-            obj = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if state.omit_managed_fields and isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
-            obj["metadata"].pop("managedFields", None)
-        return obj
+                bodies["requestObject"] = _trimmed(obj, state)
+        # The answer is parsed once: for the event's body and for an error's Status details.
+        answer = _json_body(response) if state.level == "RequestResponse" or response.status >= 400 else None
+        if state.level == "RequestResponse":
+            bodies["responseObject"] = _trimmed(answer, state)
+        self._write(self._event(request, state, "ResponseComplete", response, bodies, answer))
 
     def _event(self, request: web.Request, state: _Request, stage: str, response: web.StreamResponse | None,
-               bodies: dict[str, Any] | None) -> dict[str, Any]:
+               bodies: dict[str, Any] | None, answer: Any = None) -> dict[str, Any]:
         a = state.attrs
         user: dict[str, Any] = {"username": a.user.name, "groups": list(a.user.groups)}
         if a.user.uid:
@@ -310,10 +281,8 @@ class AuditLog:
             ev["objectRef"] = {k: v for k, v in ref.items() if v}
         if response is not None:
             status: dict[str, Any] = {"metadata": {}, "code": response.status}
-            if response.status >= 400 and isinstance(response, web.Response) and isinstance(response.body, bytes):
-                err = self._json(response.body, response.content_type, state)
-                if isinstance(err, dict) and err.get("kind") == "Status":
-                    status.update({k: err[k] for k in ("status", "message", "reason") if err.get(k)})
+            if response.status >= 400 and isinstance(answer, dict) and answer.get("kind") == "Status":
+                status.update({k: answer[k] for k in ("status", "message", "reason") if answer.get(k)})
             ev["responseStatus"] = status
         if bodies:
             ev.update({k: v for k, v in bodies.items() if v is not None})
@@ -334,6 +303,41 @@ class AuditLog:
             self._out.flush()
         except OSError as e:  # a full disk must not fail the request (upstream's log backend drops too)
             log.warning("audit log %s: %s", self.path, e)
+
+
+def _json_body(response: web.StreamResponse) -> Any:
+    """A JSON answer as an object (None for a stream, an empty or a non-JSON body such as protobuf)."""
+    if not (isinstance(response, web.Response) and isinstance(response.body, bytes)) or not response.body \
+            or "json" not in response.content_type:
+        return None
+    try:
+        return orjson.loads(response.body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _request_object(body: bytes, content_type: str) -> Any:
+    """A request body (JSON, YAML or protobuf, as the API takes them) as an object, or None."""
+    if not body:
+        return None
+    if "json" in content_type:  # patches too (a JSON patch is a list, which decode_body refuses)
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+    from kubelite.api import errors
+    from kubelite.apiserver.negotiation import decode_body
+    try:
+        return decode_body(content_type, body)
+    except (errors.StatusError, ValueError):
+        return None
+
+
+def _trimmed(obj: Any, state: _Request) -> Any:
+    """``obj`` without metadata.managedFields when the rule asks for that."""
+    if state.omit_managed_fields and isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+        obj["metadata"].pop("managedFields", None)
+    return obj
 
 
 def load(policy_file: str, log_path: str) -> AuditLog | None:
