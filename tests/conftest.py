@@ -108,6 +108,31 @@ class Server:
 START_TIMEOUT = 90.0
 
 
+def audit_flags(tmp: Path, policy: str) -> tuple[list[str], Path]:
+    """`kubelite server` flags that write the audit log ``policy`` (YAML) selects into ``tmp``;
+    the flags and the log's path."""
+    (tmp / "audit-policy.yaml").write_text(policy)
+    log = tmp / "audit.log"
+    return ["--audit-policy-file", str(tmp / "audit-policy.yaml"), "--audit-log-path", str(log)], log
+
+
+def audit_events(log: Path) -> list[dict]:
+    """Every audit event written to ``log`` so far."""
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def wait_for(cond, what: str, timeout: float = 30.0):
+    """Poll ``cond`` every 50 ms until it returns something truthy (returned); AssertionError
+    naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def start_server(tmp: Path, *extra: str, data_dir: Path | None = None, port: int | None = None,
                  host: str = "127.0.0.1") -> Server:
     """Start `kubelite server` and wait for /readyz (at ``host``, where its --bind-address puts it)."""
@@ -159,6 +184,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
+@pytest.fixture(scope="module")
+def clusters(tmp_path_factory):
+    """Whole-cluster servers by proxy mode ("nftables", "userspace"), each started when a test
+    of the module first asks for it."""
+    started: dict[str, Server] = {}
+
+    def get(mode: str) -> Server:
+        if mode not in started:
+            started[mode] = start_server(tmp_path_factory.mktemp(f"proxy-{mode}"), "--proxy-mode", mode)
+        return started[mode]
+    yield get
+    for srv in started.values():
+        srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 from kubelite.apiserver.audit import ANONYMOUS, PolicyError, parse_policy
 from kubelite.apiserver.authn import User
 from kubelite.apiserver.authz.attributes import request_attributes
-from tests.conftest import API_ONLY, KUBECTL, start_server
+from tests.conftest import API_ONLY, KUBECTL, audit_events, audit_flags, start_server
 
 POLICY = """
 apiVersion: audit.k8s.io/v1
@@ -92,19 +92,13 @@ def test_a_bad_policy_file_stops_the_server_with_its_reason(tmp_path):
     assert p.returncode != 0 and "rules[0].level: unsupported value 'Loud'" in p.stderr
 
 
-def events(path) -> list[dict]:
-    """Every event written so far."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory):
     """A server writing the audit log POLICY selects."""
     tmp = tmp_path_factory.mktemp("audit")
-    (tmp / "policy.yaml").write_text(POLICY)
-    srv = start_server(tmp, *API_ONLY, "--audit-policy-file", str(tmp / "policy.yaml"),
-                       "--audit-log-path", str(tmp / "audit.log"))
-    yield srv, tmp / "audit.log"
+    flags, log = audit_flags(tmp, POLICY)
+    srv = start_server(tmp, *API_ONLY, *flags)
+    yield srv, log
     srv.stop()
 
 
@@ -112,7 +106,7 @@ def wait_event(path, cond, what: str) -> dict:
     """The first event ``cond`` accepts, waiting for it to be written."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        for ev in events(path):
+        for ev in audit_events(path):
             if cond(ev):
                 return ev
         time.sleep(0.05)
@@ -137,7 +131,7 @@ def test_a_configmap_write_is_logged_with_both_bodies_and_a_secret_without_its_d
     assert ev["userAgent"].startswith("kubectl") and ev["sourceIPs"] == ["127.0.0.1"]
     assert ev["requestReceivedTimestamp"] <= ev["stageTimestamp"]
     # RequestReceived is omitted by the rule: one event per request.
-    assert [e["stage"] for e in events(log) if e["auditID"] == ev["auditID"]] == ["ResponseComplete"]
+    assert [e["stage"] for e in audit_events(log) if e["auditID"] == ev["auditID"]] == ["ResponseComplete"]
 
     srv.kubectl("create", "secret", "generic", "audited-secret", "--from-literal=password=hunter2-audited", check=True)
     ev = wait_event(log, lambda e: e.get("objectRef", {}).get("name") == "audited-secret", "the Secret create")
@@ -145,8 +139,8 @@ def test_a_configmap_write_is_logged_with_both_bodies_and_a_secret_without_its_d
     assert "hunter2" not in log.read_text()
     # Requests no rule selects (a Deployment list) and the health checks are not logged.
     srv.kubectl("get", "deployments", check=True)
-    assert not any(e.get("objectRef", {}).get("resource") == "deployments" for e in events(log))
-    assert not any(e["requestURI"].startswith("/readyz") for e in events(log))
+    assert not any(e.get("objectRef", {}).get("resource") == "deployments" for e in audit_events(log))
+    assert not any(e["requestURI"].startswith("/readyz") for e in audit_events(log))
 
 
 def test_a_refused_or_missing_object_has_its_status_in_the_event(audited):
@@ -178,7 +172,7 @@ def test_every_answer_carries_its_audit_id_and_a_namespace_create_keeps_request_
     finally:
         conn.close()
     wait_event(log, lambda e: e["auditID"] == "my-own-audit-id" and e["stage"] == "ResponseComplete", "the create")
-    stages = [e["stage"] for e in events(log) if e["auditID"] == "my-own-audit-id"]
+    stages = [e["stage"] for e in audit_events(log) if e["auditID"] == "my-own-audit-id"]
     assert stages == ["RequestReceived", "ResponseComplete"]  # that rule omits no stage
 
 
@@ -226,7 +220,7 @@ def test_a_policy_with_the_audit_action_admits_and_records_its_failure(audited):
         names.append(name)
         srv.kubectl("create", "configmap", name, "--from-literal=colour=red", check=True)
         # The event is written before the answer is sent, so it is there now.
-        return next((e for e in events(log) if e.get("objectRef", {}).get("name") == name and e["verb"] == "create"
+        return next((e for e in audit_events(log) if e.get("objectRef", {}).get("name") == name and e["verb"] == "create"
                      and FAILURE in e.get("annotations", {})), None)
     ev = srv.wait_for(audited_create, timeout=30, what="a red ConfigMap admitted with its audit annotation")
     failures = json.loads(ev["annotations"][FAILURE])

@@ -12,25 +12,11 @@ import time
 
 import pytest
 
-from tests.conftest import Server, create_namespace, start_server
+from tests.conftest import Server, create_namespace
 from tests.test_services_rollout import CONTAINER, V1, V2, V10, Load, expose, http_get, node_ip, rolled_out
 
 PREFIX = "rollout.kubelite.dev/"
 KERNEL = os.geteuid() == 0 and shutil.which("nft") is not None
-
-
-@pytest.fixture(scope="module")
-def clusters(tmp_path_factory):
-    """Servers by proxy mode, started when a test first asks for one."""
-    started: dict[str, Server] = {}
-
-    def get(mode: str) -> Server:
-        if mode not in started:
-            started[mode] = start_server(tmp_path_factory.mktemp(f"canary-{mode}"), "--proxy-mode", mode)
-        return started[mode]
-    yield get
-    for srv in started.values():
-        srv.stop()
 
 
 @pytest.fixture

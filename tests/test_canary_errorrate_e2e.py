@@ -15,7 +15,7 @@ import time
 import pytest
 
 from kubelite.proxy.stats import TRAFFIC_ANNOTATION, decode
-from tests.conftest import Server, create_namespace, start_server
+from tests.conftest import Server, create_namespace
 from tests.test_canary_e2e import annotations, events, opt_in
 from tests.test_services_rollout import CONTAINER, V1, Load, expose, node_ip, rolled_out
 
@@ -30,20 +30,6 @@ ERRORING = ("mkdir -p err/cgi-bin && printf '%s\\n' '#!../../../bin/sh' "
 # Runs, is Ready (no probe), and listens on nothing: every connection to it is refused.
 REFUSING = "exec sleep 3600"
 KERNEL = os.geteuid() == 0 and shutil.which("nft") is not None
-
-
-@pytest.fixture(scope="module")
-def clusters(tmp_path_factory):
-    """Servers by proxy mode, started when a test first asks for one."""
-    started: dict[str, Server] = {}
-
-    def get(mode: str) -> Server:
-        if mode not in started:
-            started[mode] = start_server(tmp_path_factory.mktemp(f"errrate-{mode}"), "--proxy-mode", mode)
-        return started[mode]
-    yield get
-    for srv in started.values():
-        srv.stop()
 
 
 def proxy_counts(k: Server, ns: str) -> dict:

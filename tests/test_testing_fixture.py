@@ -10,13 +10,12 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import KUBECTL, start_server
+from conftest import KUBECTL, start_server, wait_for
 
 from kubelite.testing import Cluster, ClusterError, cluster
 
@@ -43,17 +42,6 @@ def connect(c: Cluster, timeout: float = 30) -> http.client.HTTPSConnection:
     ctx = ssl.create_default_context(cafile=c.ca_file)
     ctx.load_cert_chain(c.cert_file, c.key_file)
     return http.client.HTTPSConnection("127.0.0.1", c.port, context=ctx, timeout=timeout)
-
-
-def wait_for(cond, what: str, timeout: float = 30.0):
-    """Poll ``cond`` until truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,13 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kubelite.testing import persistent
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,17 +35,6 @@ CLIENT = textwrap.dedent("""
         if "hold" in sys.argv:
             time.sleep(600)
 """)
-
-
-def wait_for(cond, what: str, timeout: float = 60.0):
-    """Poll ``cond`` until it is truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def alive(pid: int) -> bool:
@@ -96,7 +85,7 @@ def test_test_processes_fork_their_clusters_from_one_persistent_launcher(launche
     launcher_pid = first["ppid"]
     subprocess.run([sys.executable, "-m", "kubelite.testing.launcher", "--stop"], env=launcher_env, timeout=120,
                    check=True)
-    wait_for(lambda: not alive(launcher_pid), "the launcher to exit on --stop")
+    wait_for(lambda: not alive(launcher_pid), "the launcher to exit on --stop", timeout=60)
 
 
 def test_servers_of_a_killed_test_process_are_stopped_and_their_directories_removed(launcher_env, tmp_path):
@@ -108,8 +97,8 @@ def test_servers_of_a_killed_test_process_are_stopped_and_their_directories_remo
         assert alive(got["pid"]) and Path(got["dir"]).exists()
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-        wait_for(lambda: not alive(got["pid"]), "the killed process's server to stop")
-        wait_for(lambda: not Path(got["dir"]).exists(), "its directory to be removed")
+        wait_for(lambda: not alive(got["pid"]), "the killed process's server to stop", timeout=60)
+        wait_for(lambda: not Path(got["dir"]).exists(), "its directory to be removed", timeout=60)
         assert alive(got["ppid"]), "the launcher itself stays for the next test process"
     finally:
         if proc.poll() is None:
@@ -120,7 +109,7 @@ def test_servers_of_a_killed_test_process_are_stopped_and_their_directories_remo
 def test_the_launcher_exits_after_its_idle_time(launcher_env, tmp_path):
     env = dict(launcher_env, KUBELITE_LAUNCHER_IDLE="1")
     got = run_client(env, tmp_path)
-    wait_for(lambda: not alive(got["ppid"]), "the idle launcher to exit")
+    wait_for(lambda: not alive(got["ppid"]), "the idle launcher to exit", timeout=60)
     assert not list(Path(env["KUBELITE_LAUNCHER_DIR"]).glob("*.sock"))
 
 

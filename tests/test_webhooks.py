@@ -7,7 +7,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import API_ONLY, KUBECTL_OLD, free_port, namespace_name, start_server
+from conftest import API_ONLY, KUBECTL_OLD, audit_events, audit_flags, free_port, namespace_name, start_server
 from crdkit import crd, create_crd, unique_group, version
 from webhookkit import SERVICE_NAME, SERVICE_NAMESPACE, WebhookServer
 
@@ -25,9 +25,8 @@ rules:
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("webhooks")
-    (tmp / "audit-policy.yaml").write_text(AUDIT_POLICY)
-    s = start_server(tmp, *API_ONLY, "--audit-policy-file", str(tmp / "audit-policy.yaml"),
-                     "--audit-log-path", str(tmp / "audit.log"))
+    flags, _ = audit_flags(tmp, AUDIT_POLICY)
+    s = start_server(tmp, *API_ONLY, *flags)
     yield s
     s.stop()
 
@@ -353,9 +352,8 @@ def test_webhook_audit_annotations_reach_the_audit_log(srv, hooks, configs, ns):
     configs("ValidatingWebhookConfiguration", f"{ns}-annotate", [webhook(hooks, ns, "/annotate", "annotate.example.com")])
     out = srv.kubectl("create", "-n", ns, "-f", "-", input=configmap("annotated"))
     assert out.returncode == 0, out.stderr
-    log = srv.data_dir.parent / "audit.log"
-    events = [json.loads(line) for line in log.read_text().splitlines()]
-    ev = next(e for e in events if e.get("objectRef", {}).get("name") == "annotated" and e["verb"] == "create")
+    ev = next(e for e in audit_events(srv.data_dir.parent / "audit.log")
+              if e.get("objectRef", {}).get("name") == "annotated" and e["verb"] == "create")
     assert ev["annotations"]["annotate.example.com/reviewed-by"] == "the test's webhook"
 
 
