@@ -12,6 +12,7 @@ kube-system (``controllers/clientbuilder.py``).  Only the admin kubeconfig is
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import ipaddress
 import json
@@ -22,6 +23,7 @@ import socket
 import sqlite3
 import stat
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
@@ -47,7 +49,7 @@ from kubelite.metrics.api import MetricsAPI
 from kubelite.metrics.scraper import MetricsScraper, registry_nodes
 from kubelite.pki import PKI
 from kubelite.proxy.ranges import LOOPBACK_DEFAULT, RangeError, ServiceRange
-from kubelite.store.base import Store
+from kubelite.store.base import KeyExists, Store
 from kubelite.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -280,15 +282,24 @@ def kernel_path_missing(opts: ServerOptions) -> str:
     return ""
 
 
-def plan_service_path(opts: ServerOptions) -> tuple[ServiceRange, bool]:
-    """The claimed service range, and whether the kernel (nftables) path serves it."""
+def plan_service_path(opts: ServerOptions, *, stored: str = "", cluster: str = "",
+                      legacy: bool | None = None) -> tuple[ServiceRange, bool]:
+    """The claimed service range, and whether the kernel (nftables) path serves it.
+
+    ``stored``: the range the cluster's store already holds, which this server then uses for
+    everything (claim, certificate, proxy); ``cluster``: the id its servers share a range by."""
     from kubelite.proxy import ranges
-    # A cluster made before ranges were remembered used the loopback default.
-    legacy = (ranges.remembered(opts.data_dir) is None
-              and os.path.exists(os.path.join(opts.data_dir, "db", "state.db")))
+    if legacy is None:
+        legacy = _legacy_range(opts)
     requested = opts.service_cidr
+    if stored:
+        if requested and _net_text(requested) != stored:
+            log.warning("services: the cluster's service range is %s (stored); --service-cidr %s is not used",
+                        stored, requested)
+        requested, legacy = stored, False
+    proxy = opts.with_proxy and opts.with_agent
     if opts.proxy_mode == "userspace":
-        return _claim_loopback(opts, requested, legacy), False
+        return _claim_loopback(opts, requested, legacy, cluster, proxy), False
     why = kernel_path_missing(opts)
     loopback = False
     if requested:
@@ -310,9 +321,9 @@ def plan_service_path(opts: ServerOptions) -> tuple[ServiceRange, bool]:
         if opts.proxy_mode == "nftables":
             raise StartupError(f"--proxy-mode nftables: {why}")
         log.info("services: userspace proxy (the nftables path is off: %s)", why)
-        return _claim_loopback(opts, requested, legacy), False
+        return _claim_loopback(opts, requested, legacy, cluster, proxy), False
     try:
-        rng = ranges.claim(opts.data_dir, requested)
+        rng = ranges.claim(opts.data_dir, requested, cluster=cluster, proxy=proxy)
     except RangeError as e:
         raise StartupError(str(e)) from e
     try:
@@ -336,14 +347,67 @@ def _read_sysctl(name: str) -> str:
         return ""
 
 
-def _claim_loopback(opts: ServerOptions, requested: str, legacy: bool) -> ServiceRange:
+def _claim_loopback(opts: ServerOptions, requested: str, legacy: bool, cluster: str = "",
+                    proxy: bool = False) -> ServiceRange:
     from kubelite.proxy import ranges
     try:
-        rng = ranges.claim_loopback(opts.data_dir, requested, legacy=legacy)
+        rng = ranges.claim_loopback(opts.data_dir, requested, legacy=legacy, cluster=cluster, proxy=proxy)
     except RangeError as e:
         raise StartupError(str(e)) from e
     log.info("services: service range %s", rng.cidr)
     return rng
+
+
+def _legacy_range(opts: ServerOptions) -> bool:
+    """Whether this data directory holds a cluster made before ranges were remembered (it used the loopback default)."""
+    from kubelite.proxy import ranges
+    return ranges.remembered(opts.data_dir) is None and os.path.exists(os.path.join(opts.data_dir, "db", "state.db"))
+
+
+def _net_text(cidr: str) -> str:
+    try:
+        return str(ipaddress.ip_network(cidr, strict=False))
+    except ValueError:
+        return cidr
+
+
+CLUSTER_ID_KEY = "/kubelite/cluster-id"
+
+
+async def cluster_id(store: Store) -> str:
+    """The id the servers of the cluster kept in ``store`` share (made by the first one to ask)."""
+    for _ in range(3):
+        kv = await store.get(CLUSTER_ID_KEY)
+        if kv is not None:
+            return kv.value.decode()
+        try:
+            made = uuid.uuid4().hex
+            await store.create(CLUSTER_ID_KEY, made.encode())
+            return made
+        except KeyExists:
+            continue  # another server made it meanwhile: read that one
+    raise StartupError(f"cannot read or write {CLUSTER_ID_KEY} in the datastore")
+
+
+async def stored_service_range(store: Store) -> str:
+    """The cluster's service range as its store keeps it ("" when none is stored yet)."""
+    from kubelite.apiserver.allocators import SERVICE_IPS_KEY, Bitmap
+    kv = await store.get(SERVICE_IPS_KEY)
+    return Bitmap.decode(kv.value, 0).range if kv is not None else ""
+
+
+async def pin_service_range(store: Store, cidr: str) -> str:
+    """Store ``cidr`` as the cluster's service range unless one is stored already; the range now stored.
+
+    The first server writes the range before anything is allocated, so a server starting at the
+    same moment finds it, takes it, and never serves a block of its own."""
+    from kubelite.apiserver.allocators import SERVICE_IPS_KEY, Bitmap
+    net = ipaddress.ip_network(cidr, strict=False)
+    try:
+        await store.create(SERVICE_IPS_KEY, Bitmap(str(net), net.num_addresses).encode(SERVICE_IPS_KEY.rsplit("/", 1)[1]))
+        return str(net)
+    except KeyExists:
+        return await stored_service_range(store) or str(net)
 
 
 # After a restart the node's pods start again; /readyz waits this long at most for those
@@ -532,7 +596,26 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     claimed: ServiceRange | None = None
     opened: Store | None = None
     try:
-        claimed, kernel_path = plan_service_path(opts)
+        if opts.datastore.endpoint:
+            # The service range belongs to the cluster: a server joining one takes its stored
+            # range for everything, shared on this host with the cluster's other servers.
+            legacy = _legacy_range(opts)
+            opened = await open_store(opts.data_dir, opts.datastore)
+            cluster = await cluster_id(opened)
+            stored = await stored_service_range(opened)
+            claimed, kernel_path = plan_service_path(opts, stored=stored, cluster=cluster, legacy=legacy)
+            if not stored and (pinned := await pin_service_range(opened, claimed.cidr)) != claimed.cidr:
+                claimed.release()  # another server stored its range first: that one is the cluster's
+                claimed = None
+                claimed, kernel_path = plan_service_path(opts, stored=pinned, cluster=cluster, legacy=legacy)
+        else:
+            claimed, kernel_path = plan_service_path(opts)
+        if claimed.proxy_elsewhere:
+            # Two proxies would program one table (and the userspace one could not listen).
+            opts = dataclasses.replace(opts, with_proxy=False)
+            log.info("services: no Service proxy in this server: the kubelite server of %s, of the same cluster, "
+                     "routes the service range %s on this host (one proxy per host)",
+                     claimed.proxy_elsewhere, claimed.cidr)
         service_cidr = claimed.cidr
         # Only the kernel path's range goes to the components: it means "route it in nftables".
         svc_range = claimed if kernel_path else None
@@ -540,10 +623,9 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
         # In-cluster clients dial the kubernetes Service by ClusterIP or by name.
         kube_ip = str(ipaddress.ip_network(service_cidr, strict=False).network_address + 1)
         sans = [kube_ip] + KUBERNETES_NAMES
-        if opts.datastore.endpoint:
+        if opened is not None:
             # Servers on one etcd share the CA and keys kept there (bootstrapdata.py).
             from kubelite import bootstrapdata
-            opened = await open_store(opts.data_dir, opts.datastore)
             try:
                 await bootstrapdata.share(opened, pki, opts.datastore.token,
                                           lambda: _ensure_pki(pki, opts.bind_address, sans))
@@ -772,7 +854,6 @@ async def run_elected(client: Client, lease: str, node_name: str, stop: asyncio.
                       body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run ``body(inner_stop)`` only while holding the Lease kube-system/<lease> (as upstream's
     components do with --leader-elect); ``inner_stop`` is set on losing it or on ``stop``."""
-    import uuid
 
     from kubelite.client.leaderelection import LeaderElector
 
@@ -908,7 +989,10 @@ def _network_policy(opts: ServerOptions, clients: ComponentClients, readiness: L
     from kubelite.netpol.rules import table_name
     client = clients.client("network-policy", USER)
     why = ("--disable network-policy" if not opts.with_network_policy else
-           "the nftables data path is off (userspace proxy)" if svc_range is None else "")
+           "the nftables data path is off (userspace proxy)" if svc_range is None else
+           # Its tables are named after the range, like the proxy's: the other server's enforcer owns them.
+           f"the kubelite server of {svc_range.proxy_elsewhere} runs the Service proxy and the "
+           "NetworkPolicy enforcer of this host" if svc_range.proxy_elsewhere else "")
 
     def network_policy(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
         async def run() -> None:

@@ -239,3 +239,53 @@ def test_allocator_skips_node_ports_held_on_this_host():
     svc2 = {"metadata": {"name": "b"}, "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": lo + 1}]}}
     alloc.allocate(svc2, None, [svc])
     assert svc2["spec"]["ports"][0]["nodePort"] == lo + 1 and not asked
+
+
+def test_servers_of_one_cluster_share_its_block_and_one_of_them_routes_it(tmp_path, locks):
+    # The first server of cluster "c1" takes a block and runs the proxy; a second one of the
+    # same cluster asks for that block: it shares it (no refusal, no block of its own) and
+    # learns that the first routes it; a server of another cluster is still refused.
+    a_dir, b_dir = data_dir(tmp_path, "a"), data_dir(tmp_path, "b")
+    a = ranges.claim_loopback(a_dir, cluster="c1", proxy=True)
+    try:
+        assert a.proxy_elsewhere == ""
+        b = ranges.claim_loopback(b_dir, a.cidr, cluster="c1", proxy=True)
+        try:
+            assert b.cidr == a.cidr and b.kubernetes_ip == a.kubernetes_ip
+            assert b.proxy_elsewhere == os.path.realpath(a_dir)
+            assert ranges.shared_with_live_server(b_dir) == os.path.realpath(a_dir)
+            with pytest.raises(ranges.RangeError, match=f"overlaps {a.cidr}, used by the running kubelite server"):
+                ranges.claim_loopback(data_dir(tmp_path, "other"), a.cidr, cluster="c2", proxy=True)
+            with pytest.raises(ranges.RangeError, match=f"overlaps {a.cidr}, used by the running kubelite server"):
+                ranges.claim_loopback(data_dir(tmp_path, "plain"), a.cidr)
+        finally:
+            b.release()
+        # A third server of the cluster that would not run a proxy is told nothing.
+        c = ranges.claim_loopback(data_dir(tmp_path, "c"), a.cidr, cluster="c1", proxy=False)
+        assert c.cidr == a.cidr and c.proxy_elsewhere == ""
+        c.release()
+    finally:
+        a.release()
+    # The router gone, the next server of the cluster routes the block itself.
+    again = ranges.claim_loopback(b_dir, cluster="c1", proxy=True)
+    try:
+        assert again.cidr == a.cidr and again.proxy_elsewhere == ""
+        assert ranges.shared_with_live_server(b_dir) == ""
+    finally:
+        again.release()
+
+
+def test_a_shared_kernel_block_is_claimed_the_same_way(tmp_path, locks):
+    a = ranges.claim(data_dir(tmp_path, "a"), cluster="c1", proxy=True)
+    try:
+        b = ranges.claim(data_dir(tmp_path, "b"), a.cidr, cluster="c1", proxy=True)
+        try:
+            assert b.cidr == a.cidr == "10.96.0.0/20" and b.proxy_elsewhere
+            # A free-block claim of another cluster skips the shared block.
+            other = ranges.claim(data_dir(tmp_path, "other"), cluster="c2")
+            assert other.cidr != a.cidr
+            other.release()
+        finally:
+            b.release()
+    finally:
+        a.release()

@@ -1,4 +1,4 @@
-"""Service ranges of the kernel data path: one per server, never shared on one machine.
+"""Service ranges of the kernel data path: one per cluster, never shared by two clusters on one machine.
 
 With the nftables path every server's ClusterIPs must be addresses a pod can reach
 that are not loopback, so they come from ``SUPERNET`` (upstream's default 10.96.0.0/12):
@@ -17,6 +17,14 @@ every process of this machine can listen on; each server then takes a /20 block 
 ``kubernetes`` Service's address above all).  A cluster made before ranges were claimed
 keeps ``LOOPBACK_DEFAULT``.
 
+Servers of one cluster (one etcd) share the cluster's range instead: each takes the range
+stored in the cluster (or, the first, its own block) under a lock file of its own,
+``service-cidr-<range>+<data dir hash>.lock``, that names the cluster; a live holder of the
+same cluster is no conflict, one of another cluster (or a server without one) still is.  Only
+one of them routes the shared ClusterIPs on this host: the lock records whether its holder
+runs the Service proxy, and a server that finds one already running stays without its own
+(one kube-proxy per node; see ``ServiceRange.proxy_elsewhere``).
+
 The whole supernet gets a ``local`` route: packets for a ClusterIP are delivered to this
 host (where the table's DNAT or its reject catch them) and can never follow the default
 route off the machine, whether or not a server is running.
@@ -24,6 +32,7 @@ route off the machine, whether or not a server is running.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import ipaddress
 import os
 import subprocess
@@ -51,6 +60,9 @@ class ServiceRange:
 
     cidr: str
     lock_fd: int | None = None
+    # The data directory of a live server of the same cluster that routes this range's
+    # ClusterIPs on this host ("" when none does, or this server does).
+    proxy_elsewhere: str = ""
 
     @property
     def kubernetes_ip(self) -> str:
@@ -67,9 +79,22 @@ class ServiceRange:
             self.lock_fd = None
 
 
-def _lock_path(cidr: str) -> str:
+def _lock_path(cidr: str, me: str = "") -> str:
+    """The range's lock file; ``me`` given: that data directory's own one (shared cluster ranges)."""
     net = ipaddress.ip_network(cidr, strict=False)
-    return os.path.join(LOCK_DIR, f"service-cidr-{net.network_address}_{net.prefixlen}.lock")
+    mine = "+" + hashlib.sha256(me.encode()).hexdigest()[:12] if me else ""
+    return os.path.join(LOCK_DIR, f"service-cidr-{net.network_address}_{net.prefixlen}{mine}.lock")
+
+
+@dataclass
+class Holder:
+    """One range lock file as another server left it."""
+
+    cidr: str
+    owner: str
+    live: bool
+    cluster: str = ""  # "" for servers that share their range with nobody
+    proxy: bool = False  # its holder routes the range's ClusterIPs on this host
 
 
 @contextmanager
@@ -88,7 +113,7 @@ def _claiming() -> Iterator[None]:
 def _cidr_of_lock(name: str) -> str | None:
     if not (name.startswith("service-cidr-") and name.endswith(".lock")):
         return None
-    return name[len("service-cidr-"):-len(".lock")].replace("_", "/")
+    return name[len("service-cidr-"):-len(".lock")].split("+", 1)[0].replace("_", "/")
 
 
 def remembered(data_dir: str) -> str | None:
@@ -102,8 +127,8 @@ def remembered(data_dir: str) -> str | None:
         return None
 
 
-def _holders(me: str) -> list[tuple[str, str, bool]]:
-    """(cidr, owner data dir, held by a live process) for every other range lock."""
+def _holders(me: str) -> list[Holder]:
+    """Every other server's range lock: its range, owner data dir, liveness and cluster."""
     out = []
     try:
         names = os.listdir(LOCK_DIR)
@@ -119,7 +144,7 @@ def _holders(me: str) -> list[tuple[str, str, bool]]:
         except OSError:
             continue
         try:
-            owner = os.read(fd, 4096).decode(errors="replace").strip()
+            lines = os.read(fd, 4096).decode(errors="replace").strip().splitlines() or [""]
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
                 live = False
@@ -127,22 +152,57 @@ def _holders(me: str) -> list[tuple[str, str, bool]]:
                 live = True
         finally:
             os.close(fd)
+        owner, fields = lines[0].strip(), dict(x.partition("=")[::2] for x in lines[1:])
         if owner != me:
-            out.append((cidr, owner, live))
+            out.append(Holder(cidr, owner, live, fields.get("cluster", ""), fields.get("proxy") == "1"))
     return out
 
 
-def _conflict(cidr: str, me: str, *, owned_too: bool) -> tuple[str, str, bool] | None:
-    """A range overlapping ``cidr`` that a live server holds (or, ``owned_too``, another data directory keeps)."""
+def _conflict(cidr: str, me: str, *, owned_too: bool, cluster: str = "") -> tuple[str, str, bool] | None:
+    """A range overlapping ``cidr`` that a live server holds (or, ``owned_too``, another data
+    directory keeps); servers of ``cluster`` (when given) share it and are no conflict."""
     net = ipaddress.ip_network(cidr, strict=False)
-    for other, owner, live in _holders(me):
+    for h in _holders(me):
+        if cluster and h.cluster == cluster:
+            continue
         try:
-            onet = ipaddress.ip_network(other, strict=False)
+            onet = ipaddress.ip_network(h.cidr, strict=False)
         except ValueError:
             continue
-        if net.overlaps(onet) and (live or (owned_too and os.path.isdir(owner))):
-            return other, owner, live
+        if net.overlaps(onet) and (h.live or (owned_too and os.path.isdir(h.owner))):
+            return h.cidr, h.owner, h.live
     return None
+
+
+def _proxy_holder(cidr: str, me: str, cluster: str) -> str:
+    """The data directory of a live server of ``cluster`` that routes ``cidr`` here ("" if none)."""
+    if not cluster:
+        return ""
+    for h in _holders(me):
+        if h.live and h.proxy and h.cluster == cluster and h.cidr == cidr:
+            return h.owner
+    return ""
+
+
+def shared_with_live_server(data_dir: str) -> str:
+    """The data directory of a live server of this data directory's cluster on its range ("" if none):
+    the range's tables are then that server's too and must stay."""
+    me = os.path.realpath(data_dir)
+    cidr = remembered(data_dir)
+    if not cidr:
+        return ""
+    try:
+        with open(_lock_path(cidr, me)) as f:
+            lines = f.read().splitlines()
+    except (OSError, ValueError):
+        return ""
+    cluster = dict(x.partition("=")[::2] for x in lines[1:]).get("cluster", "")
+    if not cluster:
+        return ""
+    for h in _holders(me):
+        if h.live and h.cluster == cluster and h.cidr == str(ipaddress.ip_network(cidr, strict=False)):
+            return h.owner
+    return ""
 
 
 def _net(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
@@ -152,9 +212,9 @@ def _net(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return None
 
 
-def _claim(cidr: str, me: str) -> int:
+def _claim(cidr: str, me: str, cluster: str = "", proxy: bool = False) -> int:
     os.makedirs(LOCK_DIR, exist_ok=True)
-    fd = os.open(_lock_path(cidr), os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(_lock_path(cidr, me if cluster else ""), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -162,13 +222,24 @@ def _claim(cidr: str, me: str) -> int:
         raise RangeError(f"service CIDR {cidr} is in use by another kubelite server on this machine; "
                          "choose another with --service-cidr") from None
     os.ftruncate(fd, 0)
-    os.write(fd, me.encode())
+    text = me + (f"\ncluster={cluster}\nproxy={int(proxy)}\n" if cluster else "")
+    os.write(fd, text.encode())
     return fd
 
 
-def claim(data_dir: str, requested: str = "") -> ServiceRange:
-    """Claim ``requested`` (or the remembered or first free block) for ``data_dir``; remember it."""
+def _claim_shared(cidr: str, me: str, cluster: str, proxy: bool) -> tuple[int, str]:
+    """Take ``cidr`` beside the servers of ``cluster`` already on it; run the proxy only if none of them does."""
+    elsewhere = _proxy_holder(cidr, me, cluster) if proxy else ""
+    return _claim(cidr, me, cluster, proxy and not elsewhere), elsewhere
+
+
+def claim(data_dir: str, requested: str = "", *, cluster: str = "", proxy: bool = False) -> ServiceRange:
+    """Claim ``requested`` (or the remembered or first free block) for ``data_dir``; remember it.
+
+    ``cluster`` names the cluster this server belongs to: its other servers' claims on the
+    same range are shared; ``proxy``: this server would route the range (see ``proxy_elsewhere``)."""
     me = os.path.realpath(data_dir)
+    elsewhere = ""
     cidr = requested or remembered(data_dir)
     if cidr:
         try:
@@ -180,32 +251,35 @@ def claim(data_dir: str, requested: str = "") -> ServiceRange:
                              "127.0.0.0/8 of at least 16 addresses")
         cidr = str(net)
         with _claiming():
-            hit = _conflict(cidr, me, owned_too=False)
+            hit = _conflict(cidr, me, owned_too=False, cluster=cluster)
             if hit is not None:
                 raise RangeError(f"service CIDR {cidr} overlaps {hit[0]}, used by the running kubelite server "
                                  f"of {hit[1]}; choose another with --service-cidr")
-            fd = _claim(cidr, me)
+            fd, elsewhere = _claim_shared(cidr, me, cluster, proxy)
     else:
         with _claiming():
-            fd, cidr = _claim_first_free(me)
+            fd, cidr = _claim_first_free(me, cluster, proxy)
     _remember(data_dir, cidr, fd)
-    return ServiceRange(cidr, fd)
+    return ServiceRange(cidr, fd, elsewhere)
 
 
-def _claim_first_free(me: str) -> tuple[int, str]:
+def _claim_first_free(me: str, cluster: str = "", proxy: bool = False) -> tuple[int, str]:
     """Take the first /20 of SUPERNET that no live server holds and no other data directory keeps."""
     for block in ipaddress.ip_network(SUPERNET).subnets(new_prefix=BLOCK_PREFIX):
         if _conflict(str(block), me, owned_too=True) is None:
             try:
-                return _claim(str(block), me), str(block)
+                return _claim(str(block), me, cluster, proxy), str(block)
             except RangeError:
                 continue
     raise RangeError(f"every service range in {SUPERNET} is in use; choose one with --service-cidr")
 
 
-def claim_loopback(data_dir: str, requested: str = "", *, legacy: bool = False) -> ServiceRange:
-    """Claim a loopback service range for the userspace proxy; ``legacy`` keeps LOOPBACK_DEFAULT."""
+def claim_loopback(data_dir: str, requested: str = "", *, legacy: bool = False, cluster: str = "",
+                   proxy: bool = False) -> ServiceRange:
+    """Claim a loopback service range for the userspace proxy; ``legacy`` keeps LOOPBACK_DEFAULT
+    (``cluster`` and ``proxy`` as for ``claim``)."""
     me = os.path.realpath(data_dir)
+    elsewhere = ""
     cidr = requested or remembered(data_dir) or (LOOPBACK_DEFAULT if legacy else "")
     if cidr:
         try:
@@ -213,19 +287,19 @@ def claim_loopback(data_dir: str, requested: str = "", *, legacy: bool = False) 
         except ValueError as e:
             raise RangeError(f"invalid service CIDR {cidr!r}: {e}") from None
         with _claiming():
-            hit = _conflict(cidr, me, owned_too=False)
+            hit = _conflict(cidr, me, owned_too=False, cluster=cluster)
             if hit is not None:
                 raise RangeError(f"service CIDR {cidr} overlaps {hit[0]}, used by the running kubelite server "
                                  f"of {hit[1]}; stop that server or choose another range with --service-cidr")
-            fd = _claim(cidr, me)
+            fd, elsewhere = _claim_shared(cidr, me, cluster, proxy)
     else:
         with _claiming():
-            fd, cidr = _claim_free_block(me)
+            fd, cidr = _claim_free_block(me, cluster, proxy)
     _remember(data_dir, cidr, fd)
-    return ServiceRange(cidr, fd)
+    return ServiceRange(cidr, fd, elsewhere)
 
 
-def _claim_free_block(me: str) -> tuple[int, str]:
+def _claim_free_block(me: str, cluster: str = "", proxy: bool = False) -> tuple[int, str]:
     # Blocks nobody ever took come first, then those whose data directory is gone, and only
     # then blocks that a stopped server will want back: that server then finds its range
     # taken and says so at start, so such blocks are the last resort.
@@ -233,9 +307,9 @@ def _claim_free_block(me: str) -> tuple[int, str]:
     # every start take seconds on a machine with many old locks (the claim lock keeps other servers out meanwhile).
     holders = _holders(me)
     owners: dict[str, tuple[str, bool]] = {}
-    for other, owner, live in holders:
-        owners[other] = (owner, live)
-    live_nets = [n for n in (_net(other) for other, _, live in holders if live) if n is not None]
+    for h in holders:
+        owners[h.cidr] = (h.owner, h.live)
+    live_nets = [n for n in (_net(h.cidr) for h in holders if h.live) if n is not None]
     candidates = []
     for i, block in enumerate(ipaddress.IPv4Network(LOOPBACK_SUPERNET).subnets(new_prefix=BLOCK_PREFIX)):
         owner, live = owners.get(str(block), ("", False))
@@ -245,7 +319,7 @@ def _claim_free_block(me: str) -> tuple[int, str]:
         candidates.append((rank, i, str(block)))
     for _, _, cidr in sorted(candidates):
         try:
-            return _claim(cidr, me), cidr
+            return _claim(cidr, me, cluster, proxy), cidr
         except RangeError:
             continue
     raise RangeError(f"every service range in {LOOPBACK_SUPERNET} is held by a running kubelite server; "

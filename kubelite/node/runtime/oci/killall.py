@@ -84,8 +84,10 @@ def killall(data_dir: str) -> tuple[int, int]:
         netslot.unkeep(node.slot, owner)
     # The Services' nftables rules outlive the server too; without the pods they only refuse.
     from kubelite.proxy.nftables import table_name
-    from kubelite.proxy.ranges import remembered
+    from kubelite.proxy.ranges import remembered, shared_with_live_server
     cidr = remembered(os.path.abspath(data_dir))
+    if cidr and shared_with_live_server(os.path.abspath(data_dir)):
+        cidr = None  # a running server of the same cluster routes this range here: its tables stay
     if cidr:
         _run("nft", "delete", "table", "ip", table_name(cidr))
         # The NetworkPolicy enforcer's tables (kubelite/netpol), one per family.
