@@ -227,6 +227,60 @@ def test_two_servers_on_one_etcd_allocate_distinct_cluster_ips_and_node_ports(tm
         etcd.stop()
 
 
+def _serving_ip_sans(srv) -> set[str]:
+    """The IP addresses the server's serving certificate names."""
+    from cryptography import x509
+    cert = x509.load_pem_x509_certificate((srv.data_dir / "tls" / "serving.crt").read_bytes())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+
+
+def _version_at(srv, ip: str, port: int = 443) -> str:
+    """GET /version at ``ip`` over TLS verified with the cluster CA (by address, as in-cluster clients do)."""
+    import ssl
+    import urllib.request
+    ctx = ssl.create_default_context(cafile=str(srv.data_dir / "tls" / "ca.crt"))
+    try:
+        with urllib.request.urlopen(f"https://{ip}:{port}/version", context=ctx, timeout=5) as r:
+            return r.read().decode()
+    except OSError:
+        return ""
+
+
+def test_servers_of_one_cluster_on_one_host_share_its_service_block(tmp_path):
+    """A and B on one etcd, on one host, each with a node of its own: B takes the cluster's stored
+    service block (A's), so both serving certificates name the one kubernetes ClusterIP, which is
+    the Service's; only A runs the Service proxy (one per host: B logs why it runs none), and the
+    kubernetes Service answers at its ClusterIP with a certificate that verifies."""
+    etcd = start_etcd(tmp_path / "etcd")
+    a = b = None
+    (tmp_path / "a").mkdir()
+    try:
+        a = start_server(tmp_path / "a", "--runtime", "fake", "--disable", "dns", "--datastore-endpoint", etcd.endpoint)
+        shutil.copytree(a.data_dir / "tls", tmp_path / "b" / "data" / "tls")
+        # B is given another range: the cluster's stored one wins.
+        b = start_server(tmp_path / "b", "--runtime", "fake", "--disable", "dns", "--node-name", "kubelite-b",
+                         "--service-cidr", "127.100.0.0/20", "--datastore-endpoint", etcd.endpoint)
+        kube_ip = b.kjson("get", "service", "kubernetes")["spec"]["clusterIP"]
+        stored = json.loads(etcd.etcdctl("get", "--print-value-only", SERVICE_IPS_KEY))["range"]
+        assert (a.data_dir / "service-cidr").read_text().strip() == stored
+        assert (b.data_dir / "service-cidr").read_text().strip() == stored
+        assert kube_ip in _serving_ip_sans(a) and kube_ip in _serving_ip_sans(b)
+        assert "127.100.0.1" not in _serving_ip_sans(b)
+        assert "no Service proxy in this server" in b.log_path.read_text()
+        assert "no Service proxy in this server" not in a.log_path.read_text()
+        assert '"gitVersion"' in a.wait_for(lambda: _version_at(a, kube_ip), timeout=60,
+                                            what=f"the kubernetes Service at {kube_ip}")
+        # Both servers are ready: B's readiness does not wait for a proxy it does not run.
+        for srv in (a, b):
+            assert srv.kubectl("get", "--raw", "/readyz").returncode == 0
+    finally:
+        for s in (b, a):
+            if s is not None:
+                s.stop()
+        etcd.stop()
+
+
 def kubernetes_endpoints(srv) -> set[tuple[str, int]]:
     """(address, port) pairs in Endpoints default/kubernetes."""
     ep = srv.kjson("get", "endpoints", "kubernetes")
