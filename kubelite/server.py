@@ -610,11 +610,15 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
                 claimed, kernel_path = plan_service_path(opts, stored=pinned, cluster=cluster, legacy=legacy)
         else:
             claimed, kernel_path = plan_service_path(opts)
-        if claimed.proxy_elsewhere:
-            # Two proxies would program one table (and the userspace one could not listen).
+        if claimed.proxy_elsewhere and not kernel_path:
+            # Both userspace proxies would listen on the same loopback ClusterIPs.
             opts = dataclasses.replace(opts, with_proxy=False)
             log.info("services: no Service proxy in this server: the kubelite server of %s, of the same cluster, "
-                     "routes the service range %s on this host (one proxy per host)",
+                     "routes the service range %s on this host (one userspace proxy per host)",
+                     claimed.proxy_elsewhere, claimed.cidr)
+        elif claimed.proxy_elsewhere:
+            log.info("services: the kubelite server of %s, of the same cluster, routes the service range %s on "
+                     "this host too: this server's rules go to tables of its node's own, as a joined node's do",
                      claimed.proxy_elsewhere, claimed.cidr)
         service_cidr = claimed.cidr
         # Only the kernel path's range goes to the components: it means "route it in nftables".
@@ -948,8 +952,16 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                     # The pods of this node's bridge, masqueraded when they call each other through a Service.
                     pod_cidr = await node_pod_cidr(kube_proxy, node_name, stop, timeout=30.0) or GUARD_CIDR
                     # The oci runtime's pods outlive the server: so do their Services' rules.
+                    table = ""
+                    if svc_range.proxy_elsewhere:
+                        # The range's table is the other server's: ours is named after our node too
+                        # (both hold the same ClusterIPs, as an agent's proxy beside its server's does).
+                        from kubelite.node.joinnet import remember_table
+                        from kubelite.proxy.nftables import node_table_name
+                        table = node_table_name(svc_range.cidr, node_name)
+                        remember_table(opts.data_dir, table)
                     p = NftProxy(kube_proxy, node_name=node_name, node_ip=ip, service_cidr=svc_range.cidr,
-                                 delete_on_stop=opts.runtime != "oci", pod_cidr=pod_cidr)
+                                 delete_on_stop=opts.runtime != "oci", pod_cidr=pod_cidr, table=table)
                 else:
                     p = Proxy(kube_proxy, node_name=node_name, node_ip=ip)
                 readiness.proxy = p
@@ -975,24 +987,21 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
     if opts.dns.enabled and opts.with_agent:
         comps.append(("cluster-dns", _cluster_dns(opts, clients, readiness, registry, agent_up)))
     if opts.with_agent:
-        comps.append(("network-policy", _network_policy(opts, clients, readiness, svc_range, agent_up)))
+        comps.append(("network-policy", _network_policy(opts, clients, readiness, svc_range, agent_up, node_name)))
     if opts.ingress.enabled and opts.with_agent:
         comps.append(("ingress", _ingress(opts, clients, node_name)))
     return comps
 
 
 def _network_policy(opts: ServerOptions, clients: ComponentClients, readiness: LocalReadiness,
-                    svc_range: ServiceRange | None, agent_up: asyncio.Event) -> Run:
+                    svc_range: ServiceRange | None, agent_up: asyncio.Event, node_name: str = "") -> Run:
     """The NetworkPolicy enforcer next to the kernel Service path (its node bridge known once the
     agent has its network); elsewhere a watcher that warns about every policy nothing enforces."""
     from kubelite.netpol.enforcer import USER, NetworkPolicyEnforcer, warn_unenforced
     from kubelite.netpol.rules import table_name
     client = clients.client("network-policy", USER)
     why = ("--disable network-policy" if not opts.with_network_policy else
-           "the nftables data path is off (userspace proxy)" if svc_range is None else
-           # Its tables are named after the range, like the proxy's: the other server's enforcer owns them.
-           f"the kubelite server of {svc_range.proxy_elsewhere} runs the Service proxy and the "
-           "NetworkPolicy enforcer of this host" if svc_range.proxy_elsewhere else "")
+           "the nftables data path is off (userspace proxy)" if svc_range is None else "")
 
     def network_policy(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
@@ -1007,8 +1016,14 @@ def _network_policy(opts: ServerOptions, clients: ComponentClients, readiness: L
             agent = readiness.agent
             if stop.is_set() or agent is None:
                 return
+            table = table_name(svc_range.cidr)
+            if svc_range.proxy_elsewhere:
+                # The range's tables are another server's (same cluster, this host): ours carry our node's name.
+                from kubelite.node.joinnet import NETPOL_TABLE_FILE, netpol_table_name, remember_table
+                table = netpol_table_name(svc_range.cidr, node_name)
+                remember_table(opts.data_dir, table, NETPOL_TABLE_FILE)
             # Like the Services' table: the oci runtime's pods outlive the server, so do their rules.
-            e = NetworkPolicyEnforcer(client, table=table_name(svc_range.cidr), bridge=agent.slot.bridge,
+            e = NetworkPolicyEnforcer(client, table=table, bridge=agent.slot.bridge,
                                       delete_on_stop=opts.runtime != "oci")
             await e.start()
             try:

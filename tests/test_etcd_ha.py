@@ -281,6 +281,70 @@ def test_servers_of_one_cluster_on_one_host_share_its_service_block(tmp_path):
         etcd.stop()
 
 
+def _nft_tables() -> set[str]:
+    out = subprocess.run(["nft", "list", "tables", "ip"], capture_output=True, text=True).stdout
+    return {line.split()[-1] for line in out.splitlines() if line.startswith("table ip ")}
+
+
+def _http_get(url: str) -> str:
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=3) as r:
+            return r.read().decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None,
+                    reason="the kernel Service path needs root and nft (Debian nftables)")
+def test_servers_of_one_cluster_on_one_host_both_route_its_services_in_their_own_tables(tmp_path):
+    """A and B on one etcd and one host, each with a node, on the nftables path: A's rules are in the
+    table named after the cluster's range, B's (the same ClusterIPs) in one named after its node, as a
+    joined node's are; a Service whose pods run on B answers at its ClusterIP and NodePort, and still
+    does once A has stopped (and taken its table with it)."""
+    from kubelite.proxy.nftables import node_table_name, table_name
+    etcd = start_etcd(tmp_path / "etcd")
+    a = b = None
+    made: set[str] = set()
+    (tmp_path / "a").mkdir()
+    try:
+        a = start_server(tmp_path / "a", "--disable", "dns,ingress", "--datastore-endpoint", etcd.endpoint)
+        shutil.copytree(a.data_dir / "tls", tmp_path / "b" / "data" / "tls")
+        b = start_server(tmp_path / "b", "--disable", "dns,ingress", "--node-name", "kubelite-b",
+                         "--datastore-endpoint", etcd.endpoint)
+        cidr = (a.data_dir / "service-cidr").read_text().strip()
+        assert (b.data_dir / "service-cidr").read_text().strip() == cidr
+        shared, own = table_name(cidr), node_table_name(cidr, "kubelite-b")
+        made |= {shared, own}
+        assert {shared, own} <= _nft_tables(), b.log_tail()
+        kube_ip = a.kjson("get", "service", "kubernetes")["spec"]["clusterIP"]
+        assert kube_ip in _serving_ip_sans(a) and kube_ip in _serving_ip_sans(b)
+        for node in _node_names(a):
+            if node != "kubelite-b":
+                a.kubectl("cordon", node, check=True)  # the pods run on B's node
+        a.kubectl("create", "deployment", "web", "--image=gcr.io/google-samples/kubernetes-bootcamp:v1", check=True)
+        a.kubectl("expose", "deployment", "web", "--type=NodePort", "--port=8080", check=True)
+        a.kubectl("rollout", "status", "deployment/web", "--timeout=120s", check=True, timeout=150)
+        svc = a.kjson("get", "service", "web")
+        urls = [f"http://{svc['spec']['clusterIP']}:8080/", f"http://127.0.0.1:{svc['spec']['ports'][0]['nodePort']}/"]
+        for url in urls:
+            b.wait_for(lambda url=url: "Hello Kubernetes bootcamp!" in _http_get(url), timeout=60, what=url)
+        assert a.stop() == 0
+        assert shared not in _nft_tables() and own in _nft_tables()
+        for url in urls:
+            b.wait_for(lambda url=url: "Hello Kubernetes bootcamp!" in _http_get(url), timeout=60,
+                       what=f"{url} through B's table alone")
+        assert b.stop() == 0
+        assert own not in _nft_tables()
+    finally:
+        for s in (b, a):
+            if s is not None:
+                s.stop()
+        etcd.stop()
+        for t in _nft_tables() & made:  # what a failed test left
+            subprocess.run(["nft", "delete", "table", "ip", t], capture_output=True)
+
+
 def kubernetes_endpoints(srv) -> set[tuple[str, int]]:
     """(address, port) pairs in Endpoints default/kubernetes."""
     ep = srv.kjson("get", "endpoints", "kubernetes")

@@ -20,10 +20,11 @@ keeps ``LOOPBACK_DEFAULT``.
 Servers of one cluster (one etcd) share the cluster's range instead: each takes the range
 stored in the cluster (or, the first, its own block) under a lock file of its own,
 ``service-cidr-<range>+<data dir hash>.lock``, that names the cluster; a live holder of the
-same cluster is no conflict, one of another cluster (or a server without one) still is.  Only
-one of them routes the shared ClusterIPs on this host: the lock records whether its holder
-runs the Service proxy, and a server that finds one already running stays without its own
-(one kube-proxy per node; see ``ServiceRange.proxy_elsewhere``).
+same cluster is no conflict, one of another cluster (or a server without one) still is.  The
+lock records whether its holder runs the Service proxy in the tables named after the range;
+a server that finds one already doing so (``ServiceRange.proxy_elsewhere``) routes the same
+ClusterIPs in tables named after its node too, as a joined node beside its server does, or,
+with the userspace proxy (which listens on the ClusterIPs), runs no proxy.
 
 The whole supernet gets a ``local`` route: packets for a ClusterIP are delivered to this
 host (where the table's DNAT or its reject catch them) and can never follow the default
@@ -185,8 +186,8 @@ def _proxy_holder(cidr: str, me: str, cluster: str) -> str:
 
 
 def shared_with_live_server(data_dir: str) -> str:
-    """The data directory of a live server of this data directory's cluster on its range ("" if none):
-    the range's tables are then that server's too and must stay."""
+    """The data directory of a live server of this data directory's cluster that routes its range
+    here ("" if none): the tables named after the range are then that server's and must stay."""
     me = os.path.realpath(data_dir)
     cidr = remembered(data_dir)
     if not cidr:
@@ -200,7 +201,7 @@ def shared_with_live_server(data_dir: str) -> str:
     if not cluster:
         return ""
     for h in _holders(me):
-        if h.live and h.cluster == cluster and h.cidr == str(ipaddress.ip_network(cidr, strict=False)):
+        if h.live and h.proxy and h.cluster == cluster and h.cidr == str(ipaddress.ip_network(cidr, strict=False)):
             return h.owner
     return ""
 
