@@ -49,7 +49,7 @@ from kubelite.metrics.api import MetricsAPI
 from kubelite.metrics.scraper import MetricsScraper, registry_nodes
 from kubelite.pki import PKI
 from kubelite.proxy.ranges import LOOPBACK_DEFAULT, RangeError, ServiceRange
-from kubelite.store.base import KeyExists, Store
+from kubelite.store.base import KeyExists, Store, StoreError
 from kubelite.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -601,10 +601,17 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             # range for everything, shared on this host with the cluster's other servers.
             legacy = _legacy_range(opts)
             opened = await open_store(opts.data_dir, opts.datastore)
-            cluster = await cluster_id(opened)
-            stored = await stored_service_range(opened)
+            try:
+                cluster = await cluster_id(opened)
+                stored = await stored_service_range(opened)
+            except (StoreError, ValueError) as e:
+                raise StartupError(f"cannot read the cluster's service range from the datastore: {e}") from None
             claimed, kernel_path = plan_service_path(opts, stored=stored, cluster=cluster, legacy=legacy)
-            if not stored and (pinned := await pin_service_range(opened, claimed.cidr)) != claimed.cidr:
+            try:
+                pinned = stored or await pin_service_range(opened, claimed.cidr)
+            except (StoreError, ValueError) as e:
+                raise StartupError(f"cannot store the cluster's service range in the datastore: {e}") from None
+            if pinned != claimed.cidr:
                 claimed.release()  # another server stored its range first: that one is the cluster's
                 claimed = None
                 claimed, kernel_path = plan_service_path(opts, stored=pinned, cluster=cluster, legacy=legacy)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import json
 import os
 import shutil
@@ -139,6 +140,26 @@ async def test_a_server_given_another_range_takes_the_stored_one(backend):
     other = ServiceAllocator("127.96.1.0/24", store=a.store)
     await other.repair()
     assert str(other.net) == CIDR and other.api_service_ip == "127.96.0.1"
+
+
+async def test_servers_starting_together_agree_on_one_cluster_id_and_service_range(backend):
+    # Two servers starting at the same moment on an empty store: each would pin its own block;
+    # whichever stores first wins and the other is told the stored range (and the same id).
+    from kubelite.server import cluster_id, pin_service_range, stored_service_range
+    stores = [await backend.open() for _ in range(2)] if backend.kind == "etcd" else [await backend.open()] * 2
+    assert await stored_service_range(stores[0]) == ""
+    ids = await asyncio.gather(*[cluster_id(s) for s in stores])
+    pinned = await asyncio.gather(pin_service_range(stores[0], "127.96.0.0/20"),
+                                  pin_service_range(stores[1], "127.96.16.0/20"))
+    assert ids[0] == ids[1] and len(ids[0]) == 32
+    assert pinned[0] == pinned[1] in ("127.96.0.0/20", "127.96.16.0/20")
+    assert await stored_service_range(stores[1]) == pinned[0]
+    # The allocator of either server then hands out addresses of that range only.
+    reg = Registry(stores[1], ServiceAllocator("127.96.32.0/20", store=stores[1]))
+    await reg.allocator.repair()
+    await reg.create(NAMESPACES, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+    svc = await reg.create(SERVICES, "default", service("web"))
+    assert ipaddress.ip_address(svc["spec"]["clusterIP"]) in ipaddress.ip_network(pinned[0])
 
 
 def _slow_rolling_web(srv) -> None:
