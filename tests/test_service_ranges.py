@@ -249,6 +249,9 @@ def test_servers_of_one_cluster_share_its_block_and_one_of_them_routes_it(tmp_pa
     a = ranges.claim_loopback(a_dir, cluster="c1", proxy=True)
     try:
         assert a.proxy_elsewhere == ""
+        # The first takes the range's plain lock file, the one older versions look at.
+        plain = locks / ("service-cidr-" + a.cidr.replace("/", "_") + ".lock")
+        assert plain.read_text().splitlines()[0] == os.path.realpath(a_dir)
         b = ranges.claim_loopback(b_dir, a.cidr, cluster="c1", proxy=True)
         try:
             assert b.cidr == a.cidr and b.kubernetes_ip == a.kubernetes_ip

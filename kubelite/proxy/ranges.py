@@ -18,8 +18,9 @@ every process of this machine can listen on; each server then takes a /20 block 
 keeps ``LOOPBACK_DEFAULT``.
 
 Servers of one cluster (one etcd) share the cluster's range instead: each takes the range
-stored in the cluster (or, the first, its own block) under a lock file of its own,
-``service-cidr-<range>+<data dir hash>.lock``, that names the cluster; a live holder of the
+stored in the cluster (or, the first, its own block) under the range's lock file or, when a
+server of its cluster holds that one, a file of its own, ``service-cidr-<range>+<data dir
+hash>.lock``; both name the cluster in their text; a live holder of the
 same cluster is no conflict, one of another cluster (or a server without one) still is.  The
 lock records whether its holder runs the Service proxy in the tables named after the range;
 a server that finds one already doing so (``ServiceRange.proxy_elsewhere``) routes the same
@@ -192,12 +193,16 @@ def shared_with_live_server(data_dir: str) -> str:
     cidr = remembered(data_dir)
     if not cidr:
         return ""
-    try:
-        with open(_lock_path(cidr, me)) as f:
-            lines = f.read().splitlines()
-    except (OSError, ValueError):
-        return ""
-    cluster = dict(x.partition("=")[::2] for x in lines[1:]).get("cluster", "")
+    cluster = ""
+    for path in (_lock_path(cidr), _lock_path(cidr, me)):  # its own file is one of these two
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines() or [""]
+        except (OSError, ValueError):
+            continue
+        if lines[0].strip() == me:
+            cluster = dict(x.partition("=")[::2] for x in lines[1:]).get("cluster", "")
+            break
     if not cluster:
         return ""
     for h in _holders(me):
@@ -215,13 +220,19 @@ def _net(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
 
 def _claim(cidr: str, me: str, cluster: str = "", proxy: bool = False) -> int:
     os.makedirs(LOCK_DIR, exist_ok=True)
-    fd = os.open(_lock_path(cidr, me if cluster else ""), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
+    # The range's plain lock file first: older kubelite versions on this machine know only that
+    # name. A server of the same cluster holding it already sends this one to a file of its own.
+    paths = [_lock_path(cidr)] + ([_lock_path(cidr, me)] if cluster else [])
+    for path in paths:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            os.close(fd)
+    else:
         raise RangeError(f"service CIDR {cidr} is in use by another kubelite server on this machine; "
-                         "choose another with --service-cidr") from None
+                         "choose another with --service-cidr")
     os.ftruncate(fd, 0)
     text = me + (f"\ncluster={cluster}\nproxy={int(proxy)}\n" if cluster else "")
     os.write(fd, text.encode())
