@@ -13,10 +13,11 @@ from kubelite.cli_run import RUNTIME_HELP, RUNTIMES, pick_runtime, run_main
 from kubelite.dns.options import DNSOptions
 from kubelite.images import gc as image_gc
 from kubelite.ingress.options import IngressOptions
-from kubelite.server import DatastoreOptions, ServerOptions, default_data_dir, run_server
+from kubelite.startup import default_data_dir
 
 if TYPE_CHECKING:
     from kubelite.dns.forward import Upstream
+    from kubelite.server import ServerOptions
 
 
 def _port(text: str) -> int:
@@ -81,6 +82,8 @@ API_ONLY_OFF = {"controllers", "scheduler", "agent", "proxy", "dns", "network-po
 
 def cmd_server(args: argparse.Namespace) -> int:
     """Run the API server and every component on the embedded store."""
+    # Imported here: the other commands (agent, rollout, image) are API clients and need none of it.
+    from kubelite.server import DatastoreOptions, ServerOptions, run_server
     try:
         gc_policy = image_gc.policy_from_args(args)
     except image_gc.InvalidGCConfig as e:

@@ -47,6 +47,8 @@ from kubelite.metrics.api import MetricsAPI
 from kubelite.metrics.scraper import MetricsScraper, registry_nodes
 from kubelite.pki import PKI
 from kubelite.proxy.ranges import LOOPBACK_DEFAULT, RangeError, ServiceRange
+from kubelite.startup import StartupError, os_problem
+from kubelite.startup import why as _why
 from kubelite.store.base import Store
 from kubelite.store.sqlite import SqliteStore
 
@@ -55,10 +57,6 @@ if TYPE_CHECKING:
     from kubelite.proxy.proxy import Proxy
 
 log = logging.getLogger("kubelite.server")
-
-
-class StartupError(Exception):
-    """A problem the user can fix; printed without a traceback."""
 
 
 @dataclass
@@ -113,27 +111,6 @@ class ServerOptions:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     dns: DNSOptions = field(default_factory=DNSOptions)  # the cluster DNS (kube-dns)
     ingress: IngressOptions = field(default_factory=IngressOptions)  # the built-in ingress controller
-
-
-def default_data_dir() -> str:
-    """$KUBELITE_DATA_DIR or ~/.kubelite."""
-    return os.environ.get("KUBELITE_DATA_DIR") or os.path.join(os.path.expanduser("~"), ".kubelite")
-
-
-def _why(e: OSError) -> str:
-    """The plain reason of an OSError ("address already in use"), without wrapping text."""
-    if e.errno and e.errno > 0:
-        return os.strerror(e.errno).lower()
-    return str(e.strerror or e)  # e.g. socket.gaierror: "Name or service not known"
-
-
-def os_problem(e: OSError) -> str:
-    """'PATH: what went wrong', in words (no errno numbers)."""
-    what = _why(e)
-    if e.errno == errno.EEXIST:  # makedirs found a file where a directory belongs
-        what = "a file is in the way of a directory"
-    path = e.filename2 or e.filename  # a rename names its target second
-    return f"{path}: {what}" if path else what
 
 
 def _check_data_dir(path: str) -> None:
