@@ -26,7 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import procstat  # bench/ is the script's directory, first on sys.path
+# The scheduler must come from the same kubelite as the server, which `python -m
+# kubelite.cli` takes from the current directory (not an installed copy).
+sys.path.insert(0, os.getcwd())
+
+import procstat  # (bench/ is the script's directory, first on sys.path)
 from pods import print_profile, start_server, stop_server, wait_nodes
 
 from kubelite.api.resources import NAMESPACES, NODES, PODS
@@ -158,6 +162,8 @@ def main() -> None:
           f"{r['bound'] / r['span']:.0f} pods/s" + (f" (created in {r['created']:.2f} s)" if "created" in r else ""))
     print(f"server CPU {r['server_cpu']:.2f} s = {r['server_cpu'] / n * 1000:.2f} ms per bound pod; "
           f"scheduler process (this one) {r['bench_cpu']:.2f} s = {r['bench_cpu'] / n * 1000:.2f} ms per pod")
+    import kubelite
+    print(f"kubelite from {Path(kubelite.__file__).parent.parent}")
     print(f"load average before / after: {load0} / {procstat.load_average()}")
     if args.profile:
         print_profile(args.profile)
