@@ -3,7 +3,9 @@
 Pods are kept in a work queue keyed by namespace/name.  A pod that fits nowhere is
 retried with back-off and again whenever a node changes or a pod leaves a node,
 which is when upstream's scheduling queue moves pods back to active.  The binding
-goes through pods/binding; its reply, not the cache, decides success.  What is
+goes through pods/binding; its reply, not the cache, decides success.  As upstream's
+binding cycle, it runs in the background once the pod is assumed: placements go on
+without waiting for replies, and a failed bind forgets the pod and queues it again.  What is
 placed where lives in cache.py (assume, forget, expire, and the periodic check
 against the informer).
 """
