@@ -118,8 +118,9 @@ async def test_a_placement_counts_the_pods_whose_binds_are_still_in_flight() -> 
     for name in ("a", "b", "c"):
         add_pod(api, name)
     api.gate = asyncio.Event()
-    await s.sync_bind_later("default/a")
-    await s.sync_bind_later("default/b")
+    # Placement must not wait for the bind (held back by the gate): a deadline, not a hang.
+    await asyncio.wait_for(s.sync_bind_later("default/a"), 30)
+    await asyncio.wait_for(s.sync_bind_later("default/b"), 30)
     assert s.cache.is_assumed("default/a") and s.cache.is_assumed("default/b")
     await s.sync_bind_later("default/c")  # both nodes are full with assumed pods
     assert not s.cache.is_assumed("default/c")
