@@ -3,6 +3,7 @@ that fails in any way, assumed pods that expire, the cache debugger, upstream's 
 requests for spreading, and running totals instead of a sum over every pod per placement."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -34,6 +35,8 @@ class BindingPods(FakeResource):
 
     async def create_subresource(self, name: str, namespace: str, subresource: str, body: Obj) -> Obj:
         assert subresource == "binding"
+        if self.bapi.gate is not None:
+            await self.bapi.gate.wait()
         if self.bapi.bind_error is not None:
             raise self.bapi.bind_error
         if self.bapi.lose_binds:
@@ -51,6 +54,7 @@ class BindingAPI(FakeAPI):
         super().__init__()
         self.bind_error: BaseException | None = None
         self.lose_binds = False
+        self.gate: asyncio.Event | None = None  # binds wait for it when set
 
     def resource(self, info: ResourceInfo) -> FakeResource:
         self.infos[info.plural] = info
@@ -105,6 +109,45 @@ async def test_a_bind_failing_with_a_connection_error_leaves_no_phantom_pod() ->
     await s.sync("default/a")  # the retry places it
     assert node_of(api, "a") == "n1"
     assert s.cache.pods_on("n1") == ["default/a"]
+
+
+async def test_a_placement_counts_the_pods_whose_binds_are_still_in_flight() -> None:
+    api, s = make()
+    add_node(api, "n1", pods=1)
+    add_node(api, "n2", pods=1)
+    for name in ("a", "b", "c"):
+        add_pod(api, name)
+    api.gate = asyncio.Event()
+    # Placement must not wait for the bind (held back by the gate): a deadline, not a hang.
+    await asyncio.wait_for(s.sync_bind_later("default/a"), 30)
+    await asyncio.wait_for(s.sync_bind_later("default/b"), 30)
+    assert s.cache.is_assumed("default/a") and s.cache.is_assumed("default/b")
+    await s.sync_bind_later("default/c")  # both nodes are full with assumed pods
+    assert not s.cache.is_assumed("default/c")
+    assert {s.cache.node_of("default/a"), s.cache.node_of("default/b")} == {"n1", "n2"}
+    assert node_of(api, "a") is None and node_of(api, "b") is None  # the binds wait
+    api.gate.set()
+    await s.wait_for_binds()
+    assert {node_of(api, "a"), node_of(api, "b")} == {"n1", "n2"}
+    assert node_of(api, "c") is None
+
+
+async def test_a_background_bind_that_fails_forgets_the_pod_and_queues_it_again() -> None:
+    api, s = make()
+    add_node(api, "n1", pods=1)
+    add_pod(api, "a")
+    await s.queue.get()  # the informer queued it; take it as the run loop would
+    s.queue.done("default/a")
+    api.bind_error = ConnectionResetError("server closed the connection")
+    await s.sync_bind_later("default/a")
+    await s.wait_for_binds()
+    assert s.cache.pods_on("n1") == []
+    assert not s.cache.is_assumed("default/a")
+    api.bind_error = None
+    # Back in the queue after its back-off (1 s for a first failure).
+    assert await asyncio.wait_for(s.queue.get(), 30) == "default/a"
+    await s.sync("default/a")
+    assert node_of(api, "a") == "n1"
 
 
 async def test_a_phantom_pod_does_not_make_a_free_node_too_full() -> None:

@@ -2,6 +2,8 @@
 as upstream's activeQ orders them by spec.priority (PrioritySort) then by when they came."""
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Callable
 
 from kubelite.client.workqueue import WorkQueue
@@ -14,23 +16,41 @@ class PriorityWorkQueue(WorkQueue):
                  max_delay: float = 1000.0):
         super().__init__(name, base_delay=base_delay, max_delay=max_delay)
         self._priority = priority
+        # A heap of (-priority, arrival, key). The priority is read when the key is queued:
+        # a pod's spec.priority cannot change, and a scan of every queued key per get made
+        # draining n pending pods cost n² priority reads.
+        self._heap: list[tuple[int, int, str]] = []
+        self._arrival = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def _push(self, key: str) -> None:
+        heapq.heappush(self._heap, (-self._priority(key), next(self._arrival), key))
+        self._notify()
+
+    def add(self, key: str) -> None:
+        """Queue a key now (no-op if already queued)."""
+        if self._shutdown or key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key not in self._processing:
+            self._push(key)
+
+    def done(self, key: str) -> None:
+        """Mark a key processed; re-queue it if it was added meanwhile."""
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._push(key)
 
     async def get(self) -> str | None:
         """Wait for a key; the first queued one of the highest priority."""
         async with self._cond:
-            while not self._queue and not self._shutdown:
+            while not self._heap and not self._shutdown:
                 await self._cond.wait()
-            if self._shutdown and not self._queue:
+            if self._shutdown and not self._heap:
                 return None
-            # A linear scan: the queue holds pending pods only, and keeping it sorted would
-            # need re-sorting whenever a queued pod's priority is read anew.
-            best_i, best = 0, None
-            for i, key in enumerate(self._queue):
-                p = self._priority(key)
-                if best is None or p > best:
-                    best_i, best = i, p
-            key = self._queue[best_i]
-            del self._queue[best_i]
+            key = heapq.heappop(self._heap)[2]
             self._dirty.discard(key)
             self._processing.add(key)
             return key

@@ -3,7 +3,9 @@
 Pods are kept in a work queue keyed by namespace/name.  A pod that fits nowhere is
 retried with back-off and again whenever a node changes or a pod leaves a node,
 which is when upstream's scheduling queue moves pods back to active.  The binding
-goes through pods/binding; its reply, not the cache, decides success.  What is
+goes through pods/binding; its reply, not the cache, decides success.  As upstream's
+binding cycle, it runs in the background once the pod is assumed: placements go on
+without waiting for replies, and a failed bind forgets the pod and queues it again.  What is
 placed where lives in cache.py (assume, forget, expire, and the periodic check
 against the informer).
 """
@@ -39,6 +41,10 @@ EXPIRE_EVERY = 1.0
 # percentageOfNodesToScore: in a big cluster a placement stops filtering once it has found
 # this many feasible nodes, and scores only those (upstream's numbers).
 MIN_FEASIBLE_NODES_TO_FIND = 100
+
+# Bind requests in flight at once: enough to keep the API server busy while placements go on,
+# few enough that a slow server sees a bounded number of connections from us.
+BINDS_IN_FLIGHT = 16
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 
 
@@ -73,6 +79,8 @@ class Scheduler:
         # binds, so a scheduling cycle costs O(nodes), not O(all pods).
         self.cache = cache or SchedulerCache()
         self._unschedulable: set[str] = set()
+        self._binds: set[asyncio.Task[None]] = set()
+        self._bind_slots = asyncio.Semaphore(BINDS_IN_FLIGHT)
         self.pods.add_handler(self._on_pod, lambda old, new: self._on_pod(new), self._on_pod_delete)
         # Pods with claims: placed only once their claims are bound (see volumebinding.py).
         self.volume_binding = VolumeBinding(self.factory, client.resource(PERSISTENTVOLUMECLAIMS))
@@ -122,11 +130,42 @@ class Scheduler:
         return sorted(self.nodes.list(), key=lambda n: n["metadata"]["name"])
 
     async def sync(self, key: str) -> None:
-        """Try to place one pod."""
+        """Try to place one pod and wait for its bind (a failed bind raises, the pod forgotten)."""
+        placed = await self.place(key)
+        if placed is not None:
+            await self.bind(key, *placed)
+
+    async def sync_bind_later(self, key: str) -> None:
+        """Try to place one pod; its bind goes out in the background (the run loop's sync).
+
+        Upstream's scheduling cycle ends once the pod is assumed and its binding cycle runs
+        on its own: the next placement sees the assumed pod without waiting for the reply."""
+        placed = await self.place(key)
+        if placed is not None:
+            task = asyncio.create_task(self._bind_in_background(key, *placed))
+            self._binds.add(task)
+            task.add_done_callback(self._binds.discard)
+
+    async def _bind_in_background(self, key: str, pod: Obj, node: str) -> None:
+        async with self._bind_slots:
+            try:
+                await self.bind(key, pod, node)
+            except Exception as e:
+                # Forgotten already (bind does that); place it again after a back-off.
+                log.warning("binding %s to %s failed: %s", key, node, e)
+                self.queue.add_rate_limited(key)
+
+    async def wait_for_binds(self) -> None:
+        """Until every bind in flight has returned (for tests and shutdown)."""
+        while self._binds:
+            await asyncio.gather(*list(self._binds), return_exceptions=True)
+
+    async def place(self, key: str) -> tuple[Obj, str] | None:
+        """Choose a node for one pod and assume it there: (pod, node) to bind, or None."""
         pod = self.pods.get(key)
         if pod is None or not self._ours(pod) or self.cache.is_assumed(key):
             self._unschedulable.discard(key)
-            return
+            return None
         nodes = self._sorted_nodes()
         feasible: list[NodeInfo] = []
         reasons: dict[str, int] = {}
@@ -140,7 +179,7 @@ class Scheduler:
             self.recorder.event(pod, WARNING, "FailedScheduling", msg)
             await self._mark_unschedulable(pod, msg)
             self.queue.add_rate_limited(key)
-            return
+            return None
         want = num_feasible_nodes_to_find(len(nodes), self.percentage_of_nodes_to_score)
         start = self._next_start % len(nodes) if nodes else 0
         processed = 0
@@ -165,7 +204,7 @@ class Scheduler:
             self.recorder.event(pod, WARNING, "FailedScheduling", msg)
             await self._mark_unschedulable(pod, msg)
             self.queue.add_rate_limited(key)
-            return
+            return None
         best = max(feasible, key=lambda n: (score(n, pod), n.name))
         self._unschedulable.discard(key)
         if with_claims:
@@ -175,12 +214,18 @@ class Scheduler:
                 ready = False
             if not ready:
                 self._waiting_volumes.add(key)  # a claim change brings it back
-                return
+                return None
             self._waiting_volumes.discard(key)
+        # Assumed before any await, so the next placement counts it on its node.
+        self.cache.assume(key, best.name, pod)
+        return pod, best.name
+
+    async def bind(self, key: str, pod: Obj, node: str) -> None:
+        """POST the assumed pod's binding; any failure forgets the assumption (and a status
+        other than NotFound or Conflict, or a transport error, is raised)."""
         ns, name = meta.namespace(pod), meta.name(pod)
         binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": ns},
-                   "target": {"apiVersion": "v1", "kind": "Node", "name": best.name}}
-        self.cache.assume(key, best.name, pod)
+                   "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
         try:
             await self._pods_api.create_subresource(name, ns, "binding", binding)
         except (NotFound, Conflict):
@@ -192,7 +237,7 @@ class Scheduler:
             self.cache.forget(key)
             raise
         self.cache.finish_binding(key)
-        self.recorder.event(pod, NORMAL, "Scheduled", f"Successfully assigned {ns}/{name} to {best.name}")
+        self.recorder.event(pod, NORMAL, "Scheduled", f"Successfully assigned {ns}/{name} to {node}")
 
     async def housekeeping(self) -> None:
         """Expire assumed pods whose binding never showed up (asking the server first); retry pods that may fit now."""
@@ -263,14 +308,16 @@ class Scheduler:
         """Run until stop is set."""
         self.factory.start()
         await self.factory.wait_synced()
-        # Several binds in flight at once; a pod is "assumed" on its node before its bind
-        # request goes out, so concurrent workers see each other's placements.
+        # Placements do not wait for binds: a pod is "assumed" on its node before its bind
+        # request goes out (up to BINDS_IN_FLIGHT at once), so every later placement sees it.
         maintain = asyncio.create_task(self._maintain(stop))
         try:
-            await process_until(self.queue, self.sync, stop, workers=8)
+            await process_until(self.queue, self.sync_bind_later, stop, workers=8)
         finally:
             maintain.cancel()
-            await asyncio.gather(maintain, return_exceptions=True)
+            for t in list(self._binds):
+                t.cancel()  # a cancelled bind forgets its pod
+            await asyncio.gather(maintain, *self._binds, return_exceptions=True)
             await self.factory.stop()
 
 
