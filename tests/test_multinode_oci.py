@@ -19,7 +19,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,9 +91,11 @@ WEB = ["sh", "-c", "mkdir -p /tmp/w && echo \"served by $POD_NAME\" > /tmp/w/ind
 
 
 @contextmanager
-def joined_cluster(tmp: Path) -> Iterator[TwoNodes]:
-    """The server (node-a, here) and a joined oci agent (node-b) in a network namespace of its
-    own, both Ready; everything is stopped and removed on the way out, also after a failure."""
+def joined_cluster(tmp: Path, server_args: Sequence[str] = (), images: Sequence[str] = (IMAGE,)) -> Iterator[TwoNodes]:
+    """The server (node-a, here; ``server_args`` added to its command line) and a joined oci
+    agent (node-b) in a network namespace of its own, both Ready, each holding ``images`` (one
+    busybox under those names); everything is stopped and removed on the way out, also after a
+    failure."""
     why = missing()
     if why is not None:
         pytest.skip(f"the oci runtime is not usable here: {why}")
@@ -112,11 +114,12 @@ def joined_cluster(tmp: Path) -> Iterator[TwoNodes]:
         _ip("-n", netns, "link", "set", there, "up")
         _ip("-n", netns, "link", "set", "lo", "up")
         for d in (server_dir, agent_dir):
-            p = _cli("image", "import", IMAGE, str(build_busybox_dir(tmp / f"image-{d.name}")), "--cmd", "sh",
-                     "--data-dir", str(d))
-            assert p.returncode == 0, p.stderr
+            for n, image in enumerate(images):
+                p = _cli("image", "import", image, str(build_busybox_dir(tmp / f"image-{d.name}-{n}")), "--cmd", "sh",
+                         "--data-dir", str(d))
+                assert p.returncode == 0, p.stderr
         srv = start_server(tmp, "--runtime", "oci", "--bind-address", HERE, "--node-ip", HERE, "--node-name", "node-a",
-                           data_dir=server_dir, host=HERE)
+                           *server_args, data_dir=server_dir, host=HERE)
         argv = [sys.executable, "-m", "kubelite.cli", "agent", "--server", srv.url, "--token", node_token(srv),
                 "--ca-file", str(server_dir / "tls" / "ca.crt"), "--node-name", "node-b", "--node-ip", THERE,
                 "--runtime", "oci", "--data-dir", str(agent_dir)]
