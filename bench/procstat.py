@@ -27,6 +27,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """cpu_seconds of the process, of its live children (`--separate-processes`) and of those it reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2:].split()
+    total = (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / _TICKS
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                child = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(child[child.rindex(")") + 2:].split()[1]) == pid:
+                total += cpu_seconds(int(entry))
+    return total
+
+
 def load_average() -> str:
     """The 1/5/15-minute load averages, as /proc/loadavg gives them."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])

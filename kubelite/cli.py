@@ -7,16 +7,18 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from kubelite import cli_datastore, cli_extra
+from kubelite import cli_component, cli_datastore, cli_extra
+from kubelite.childproc import SEPARABLE
 from kubelite.cli_datastore import datastore_flags
 from kubelite.cli_run import RUNTIME_HELP, RUNTIMES, pick_runtime, run_main
 from kubelite.dns.options import DNSOptions
 from kubelite.images import gc as image_gc
 from kubelite.ingress.options import IngressOptions
-from kubelite.server import DatastoreOptions, ServerOptions, default_data_dir, run_server
+from kubelite.startup import default_data_dir
 
 if TYPE_CHECKING:
     from kubelite.dns.forward import Upstream
+    from kubelite.server import ServerOptions
 
 
 def _port(text: str) -> int:
@@ -81,6 +83,8 @@ API_ONLY_OFF = {"controllers", "scheduler", "agent", "proxy", "dns", "network-po
 
 def cmd_server(args: argparse.Namespace) -> int:
     """Run the API server and every component on the embedded store."""
+    # Imported here: the other commands (agent, rollout, image) are API clients and need none of it.
+    from kubelite.server import DatastoreOptions, ServerOptions, run_server
     try:
         gc_policy = image_gc.policy_from_args(args)
     except image_gc.InvalidGCConfig as e:
@@ -93,6 +97,11 @@ def cmd_server(args: argparse.Namespace) -> int:
         if unknown := names - API_ONLY_OFF:
             print(f"kubelite: {flag}: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
             return 2
+    separate = {c.strip() for c in args.separate_processes.split(",") if c.strip()}
+    if unknown := separate - set(SEPARABLE):
+        print(f"kubelite: --separate-processes: unknown or not separable component(s): {', '.join(sorted(unknown))} "
+              f"(separable: {', '.join(SEPARABLE)})", file=sys.stderr)
+        return 2
     if on and not args.api_only:
         print("kubelite: --enable only adds components back to --api-only (every component runs without it)",
               file=sys.stderr)
@@ -119,6 +128,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     opts.image_gc, opts.image_gc_period = gc_policy, args.image_gc_period
     _set_limits(opts, args)
     opts.with_scheduler = "scheduler" not in off
+    opts.separate = frozenset(separate)
     opts.with_agent = opts.with_agent and "agent" not in off
     opts.with_proxy = "proxy" not in off
     opts.with_network_policy = "network-policy" not in off
@@ -156,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--network", choices=["auto", "host", "netns"], default="auto",
                    help="pod networking: own network namespaces when root (auto), or 127.x addresses (host)")
     s.add_argument("--disable-agent", action="store_true", help="do not run a node agent in this process")
+    s.add_argument("--separate-processes", default="", metavar="COMPONENTS",
+                   help="comma-separated components to run as child processes of the server, using another core: "
+                        "controllers,scheduler (default: every component in the server's process)")
     s.add_argument("--offline", action="store_true",
                    help="contact no registry off this machine, resolve no registry name (also KUBELITE_OFFLINE=1)")
     s.add_argument("--registry-config", default="", metavar="FILE",
@@ -202,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=cmd_server)
 
     cli_extra.register(sub)
+    cli_component.register(sub)
     cli_datastore.register(sub)
 
     args = p.parse_args(argv)

@@ -5,9 +5,12 @@ import argparse
 import asyncio
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from kubelite.server import DatastoreOptions, StartupError, _lock, default_data_dir, open_store
-from kubelite.store.sqlite import SqliteStore
+from kubelite.startup import StartupError, default_data_dir
+
+if TYPE_CHECKING:
+    from kubelite.server import DatastoreOptions
 
 ENV_ENDPOINT = "KUBELITE_DATASTORE_ENDPOINT"
 
@@ -54,6 +57,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if not args.datastore_endpoint:
         print("kubelite datastore migrate: --to URL is required (the etcd to copy into)", file=sys.stderr)
         return 2
+    from kubelite.server import DatastoreOptions
     ds = DatastoreOptions(args.datastore_endpoint, args.datastore_cafile, args.datastore_certfile, args.datastore_keyfile,
                           args.event_ttl)
     try:
@@ -68,6 +72,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 async def migrate(data_dir: str, ds: DatastoreOptions) -> int:
     """Copy every live key of the SQLite store into etcd (which must hold no cluster yet); the count."""
+    from kubelite.server import _lock, open_store
+    from kubelite.store.sqlite import SqliteStore
     path = os.path.join(data_dir, "db", "state.db")
     if not os.path.isfile(path):
         raise StartupError(f"{path}: no SQLite store to migrate")

@@ -12,7 +12,7 @@ from kubelite import jointoken
 from kubelite.cli_run import RUNTIME_HELP, RUNTIMES, pick_runtime, run_main
 from kubelite.images import reference
 from kubelite.images.store import ImageConfig, ImageStore, default_root
-from kubelite.server import default_data_dir
+from kubelite.startup import default_data_dir
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -26,7 +26,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from kubelite.images import gc as image_gc
     from kubelite.node.agent import Agent, AgentOptions, default_node_name
     from kubelite.node.credentials import ensure_credentials
-    from kubelite.server import StartupError
+    from kubelite.startup import StartupError
     log = logging.getLogger("kubelite.node")
     try:
         gc_policy = image_gc.policy_from_args(args)
@@ -129,7 +129,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 def simulated_nodes(name: str, first_ip: str, count: int, runtime: str) -> list[tuple[str, str]]:
     """(name, InternalIP) of each node `kubelite agent` runs: itself, or with ``--node-count N``
     N fake nodes NAME-001 … on consecutive loopback addresses from ``--node-ip``."""
-    from kubelite.server import StartupError
+    from kubelite.startup import StartupError
     if count == 1:
         return [(name, first_ip)]
     if count < 1:
@@ -156,7 +156,7 @@ async def pinned_ca_file(servers: list[str], join: jointoken.JoinToken, ca_file:
 
     import aiohttp
 
-    from kubelite.server import StartupError
+    from kubelite.startup import StartupError
     if ca_file:
         if not join.matches(Path(ca_file).read_bytes()):
             raise StartupError(f"--ca-file {ca_file} is not the CA the join token pins (its SHA-256 differs)")

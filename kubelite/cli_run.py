@@ -12,7 +12,7 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from kubelite.server import StartupError, os_problem
+from kubelite.startup import StartupError, os_problem
 
 
 def run_main(coro: Coroutine[Any, Any, None]) -> int:

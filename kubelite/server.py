@@ -37,6 +37,7 @@ from kubelite.apiserver.health import CheckFailed, Health
 from kubelite.apiserver.limits import LimitsConfig, raise_nofile_limit
 from kubelite.apiserver.nodeproxy import NodeProxy
 from kubelite.apiserver.registry import Registry, run_compactor
+from kubelite.client.leaderelection import run_elected
 from kubelite.client.rest import Client, ClientConfig
 from kubelite.client.supervise import spawn
 from kubelite.controllers.clientbuilder import ServiceAccountClients
@@ -47,6 +48,8 @@ from kubelite.metrics.api import MetricsAPI
 from kubelite.metrics.scraper import MetricsScraper, registry_nodes
 from kubelite.pki import PKI
 from kubelite.proxy.ranges import LOOPBACK_DEFAULT, RangeError, ServiceRange
+from kubelite.startup import StartupError, os_problem
+from kubelite.startup import why as _why
 from kubelite.store.base import Store
 from kubelite.store.sqlite import SqliteStore
 
@@ -55,10 +58,6 @@ if TYPE_CHECKING:
     from kubelite.proxy.proxy import Proxy
 
 log = logging.getLogger("kubelite.server")
-
-
-class StartupError(Exception):
-    """A problem the user can fix; printed without a traceback."""
 
 
 @dataclass
@@ -92,6 +91,7 @@ class ServerOptions:
     with_agent: bool = True
     with_controllers: bool = True
     with_scheduler: bool = True
+    separate: frozenset[str] = frozenset()  # components run as child processes (childproc.SEPARABLE)
     with_proxy: bool = True
     with_network_policy: bool = True  # the NetworkPolicy enforcer (kernel path only)
     offline: bool = False          # no registry off this machine is contacted (KUBELITE_OFFLINE=1 also sets it)
@@ -113,27 +113,6 @@ class ServerOptions:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     dns: DNSOptions = field(default_factory=DNSOptions)  # the cluster DNS (kube-dns)
     ingress: IngressOptions = field(default_factory=IngressOptions)  # the built-in ingress controller
-
-
-def default_data_dir() -> str:
-    """$KUBELITE_DATA_DIR or ~/.kubelite."""
-    return os.environ.get("KUBELITE_DATA_DIR") or os.path.join(os.path.expanduser("~"), ".kubelite")
-
-
-def _why(e: OSError) -> str:
-    """The plain reason of an OSError ("address already in use"), without wrapping text."""
-    if e.errno and e.errno > 0:
-        return os.strerror(e.errno).lower()
-    return str(e.strerror or e)  # e.g. socket.gaierror: "Name or service not known"
-
-
-def os_problem(e: OSError) -> str:
-    """'PATH: what went wrong', in words (no errno numbers)."""
-    what = _why(e)
-    if e.errno == errno.EEXIST:  # makedirs found a file where a directory belongs
-        what = "a file is in the way of a directory"
-    path = e.filename2 or e.filename  # a rename names its target second
-    return f"{path}: {what}" if path else what
 
 
 def _check_data_dir(path: str) -> None:
@@ -751,7 +730,6 @@ class ComponentClients:
 Run = Callable[[asyncio.Event], Callable[[], Awaitable[None]]]
 
 CONTROLLER_MANAGER_LEASE = "kube-controller-manager"
-SCHEDULER_LEASE = "kube-scheduler"
 
 
 async def lease_held(registry: Registry, name: str) -> bool:
@@ -768,32 +746,22 @@ async def lease_held(registry: Registry, name: str) -> bool:
     return time.time() < renewed.timestamp() + float(spec.get("leaseDurationSeconds") or 15)
 
 
-async def run_elected(client: Client, lease: str, node_name: str, stop: asyncio.Event,
-                      body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``body(inner_stop)`` only while holding the Lease kube-system/<lease> (as upstream's
-    components do with --leader-elect); ``inner_stop`` is set on losing it or on ``stop``."""
-    import uuid
+def _child_component(name: str, opts: ServerOptions, pki: PKI, clients: ComponentClients,
+                     readiness: LocalReadiness, node_name: str) -> tuple[str, Run]:
+    """A component run as a child process (``--separate-processes``), with the identity it has in-process."""
+    from kubelite.childproc import ChildCredentials, child_command, run_child
+    cn = {"controllers": "system:kube-controller-manager", "scheduler": "system:kube-scheduler"}[name]
+    cert, key = pki.component_cert("controller-manager" if name == "controllers" else "scheduler", cn, [])
+    # The controller manager always elects its leader (as in-process); the scheduler does with etcd.
+    elect = name == "controllers" or bool(opts.datastore.endpoint)
+    synced = readiness.controllers_synced.set if name == "controllers" else (lambda: None)
 
-    from kubelite.client.leaderelection import LeaderElector
-
-    async def lead(lost: asyncio.Event) -> None:
-        inner = asyncio.Event()
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
-
-        async def relay() -> None:
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waits:
-                    w.cancel()
-            inner.set()
-        relay_task = asyncio.create_task(relay())
-        try:
-            await body(inner)
-        finally:
-            relay_task.cancel()
-    elector = LeaderElector(client, name=lease, identity=f"{node_name}_{uuid.uuid4()}")
-    await elector.run(lead, stop)
+    def child(stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            creds = ChildCredentials(clients.server, pki.ca_cert, cert, key)
+            await run_child(name, child_command(name, creds, node_name, elect), stop, synced)
+        return run
+    return ("controller-manager" if name == "controllers" else "scheduler", child)
 
 
 def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
@@ -804,7 +772,10 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
     calls (again on restart)."""
     comps: list[tuple[str, Run]] = []
     node_name = opts.node_name or f"kubelite-{socket.gethostname().split('.')[0].lower()}"
-    if opts.with_controllers:
+    for name in ("controllers", "scheduler"):
+        if name in opts.separate and (opts.with_controllers if name == "controllers" else opts.with_scheduler):
+            comps.append(_child_component(name, opts, pki, clients, readiness, node_name))
+    if opts.with_controllers and "controllers" not in opts.separate:
         from kubelite.controllers.manager import run_controller_manager
         manager = clients.client("controller-manager", "system:kube-controller-manager")
         accounts = clients.service_accounts(manager)
@@ -815,7 +786,8 @@ def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
                                              synced=readiness.controllers_synced)
             return run
         comps.append(("controller-manager", controllers))
-    if opts.with_scheduler:
+    if opts.with_scheduler and "scheduler" not in opts.separate:
+        from kubelite.scheduler.scheduler import LEASE_NAME as SCHEDULER_LEASE
         from kubelite.scheduler.scheduler import run_scheduler
         sched = clients.client("scheduler", "system:kube-scheduler")
 

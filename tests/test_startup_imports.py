@@ -19,10 +19,10 @@ HEAVY = ("dns", "celpy", "kubelite.dns.component", "kubelite.dns.forward", "kube
          "kubelite.store.etcd")
 
 
-def loaded_after(code: str) -> list[str]:
-    """The HEAVY modules present in sys.modules after running ``code`` in a new interpreter."""
+def loaded_after(code: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
+    """The ``heavy`` modules present in sys.modules after running ``code`` in a new interpreter."""
     probe = (f"{code}\nimport json, sys\n"
-             f"heavy = {HEAVY!r}\n"
+             f"heavy = {heavy!r}\n"
              "print(json.dumps(sorted(m for m in sys.modules if m in heavy)))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          check=True)
@@ -50,3 +50,17 @@ def test_the_dns_and_ingress_components_still_use_their_options() -> None:
     assert isinstance(opts.dns, options.DNSOptions) and component.DNSOptions is options.DNSOptions
     assert isinstance(opts.ingress, ingress_options.IngressOptions)
     assert opts.dns.ttl == options.DEFAULT_TTL == 5
+
+
+# What only `kubelite server` needs: the API server, its store and its controllers.
+SERVER_SIDE = ("kubelite.server", "kubelite.apiserver.app", "kubelite.apiserver.registry", "kubelite.store.sqlite",
+               "kubelite.controllers.manager")
+
+
+def test_the_client_commands_do_not_import_the_api_server() -> None:
+    """`kubelite agent` (a node on another host) and the other client commands are API clients: parsing
+    their command line and loading the agent's own code brings in none of the server side."""
+    code = ("import argparse, kubelite.cli, kubelite.cli_extra\n"
+            "import kubelite.node.agent, kubelite.client.rest, kubelite.node.credentials\n"
+            "kubelite.cli_extra.register(argparse.ArgumentParser().add_subparsers())")
+    assert loaded_after(code, SERVER_SIDE) == []

@@ -13,7 +13,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Coroutine
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from kubelite.api import meta
@@ -163,3 +164,28 @@ class LeaderElector:
                     task.cancel()
             if stop.is_set() and self.release_on_cancel:
                 await self.release()
+
+
+async def run_elected(client: APIClient, lease: str, host: str, stop: asyncio.Event,
+                      body: Callable[[asyncio.Event], Awaitable[None]], **elector_options: Any) -> None:
+    """Run ``body(inner_stop)`` only while holding the Lease kube-system/<lease> (a component's
+    --leader-elect); ``inner_stop`` is set on losing the Lease or on ``stop``. The identity is
+    ``<host>_<uuid>`` as upstream's, so two candidates on one host stay distinct."""
+    async def lead(lost: asyncio.Event) -> None:
+        inner = asyncio.Event()
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
+
+        async def relay() -> None:
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+            inner.set()
+        relay_task = asyncio.create_task(relay())
+        try:
+            await body(inner)
+        finally:
+            relay_task.cancel()
+    elector = LeaderElector(client, name=lease, identity=f"{host}_{uuid.uuid4()}", **elector_options)
+    await elector.run(lead, stop)

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kubelite.client.informer import InformerFactory
-from kubelite.client.leaderelection import LeaderElector
+from kubelite.client.leaderelection import run_elected
 from kubelite.client.protocols import APIClient, SharedInformerFactory
 from kubelite.client.supervise import supervise
 
@@ -201,28 +200,9 @@ async def run_controller_manager(client: APIClient, *, stop: asyncio.Event, lead
         await run_controllers(client, stop, names, synced, client_for)
         return
 
-    async def lead(lost: asyncio.Event) -> None:
-        inner = asyncio.Event()
-
-        async def relay() -> None:
-            waits = [asyncio.create_task(stop.wait()), asyncio.create_task(lost.wait())]
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waits:
-                    w.cancel()
-            inner.set()
-        relay_task = asyncio.create_task(relay())
-        try:
-            await run_controllers(client, inner, names, synced, client_for)
-        finally:
-            relay_task.cancel()
-
-    # Upstream identities are <hostname>_<uuid>: two managers on one host stay distinct.
-    elector = LeaderElector(client, name=LEASE_NAME, identity=f"{identity}_{uuid.uuid4()}",
-                            **(elector_options or {}))
-
     async def elect() -> None:
-        await elector.run(lead, stop)
+        await run_elected(client, LEASE_NAME, identity, stop,
+                          lambda inner: run_controllers(client, inner, names, synced, client_for),
+                          **(elector_options or {}))
     await supervise("leader election", elect, stop=stop, initial_delay=RESTART_DELAY,
                     max_delay=MAX_RESTART_DELAY, logger=log)

@@ -274,6 +274,9 @@ class Scheduler:
             await self.factory.stop()
 
 
+LEASE_NAME = "kube-scheduler"  # the Lease schedulers sharing a cluster elect their leader with
+
+
 async def run_scheduler(client: APIClient, *, stop: asyncio.Event) -> None:
     """Entry point used by ``kubelite server``."""
     await Scheduler(client).run(stop)

@@ -334,7 +334,7 @@ def default_kubeconfig() -> str:
     first = next((p for p in env.split(os.pathsep) if p), "")
     if first:
         return first
-    from kubelite.server import default_data_dir
+    from kubelite.startup import default_data_dir
     return os.path.join(default_data_dir(), "kubeconfig")
 
 
