@@ -32,8 +32,13 @@ from tests.nodeharness import node_token, stop_proc
 from tests.test_cluster_network_oci import INCLUSTER, _host_dirs
 from tests.test_runtime_oci import build_busybox_dir
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None or shutil.which("nsenter") is None,
-                                reason="network namespaces, containers and the kernel Service path need root and nft")
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None or shutil.which("nsenter") is None,
+                       reason="network namespaces, containers and the kernel Service path need root and nft"),
+    # Every joined cluster puts HERE/THERE on its link, so two cannot be up at once: under xdist
+    # this file and test_multinode_partition.py (which imports this mark) share one worker.
+    pytest.mark.xdist_group("multinode-link"),
+]
 
 IMAGE = "busybox-net:1"
 HERE, THERE = "198.51.100.1", "198.51.100.2"

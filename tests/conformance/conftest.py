@@ -40,9 +40,11 @@ class Shared:
     api: Api
     resources: list[Resource]
     tmp: Path
+    stopped: bool = False
 
     def stop(self) -> None:
         """Stop the server and remove its directory (idempotent)."""
+        self.stopped = True
         self.api.close()
         self.srv.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -52,9 +54,10 @@ _SHARED = pytest.StashKey[Shared]()
 
 
 def shared(config: pytest.Config) -> Shared:
-    """Start the suite's server once (at collection) and read its discovery."""
+    """The suite's running server: started at collection, and again when a stopped one is
+    asked for (under xdist a worker may leave the package and come back to it later)."""
     got = config.stash.get(_SHARED, None)
-    if got is not None:
+    if got is not None and not got.stopped:
         return got
     tmp = Path(tempfile.mkdtemp(prefix="kubelite-conformance-"))
     srv = start_server(tmp, *SERVER_ARGS)
@@ -111,6 +114,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                    wildcard=False) if name != "res" else None
             if reason:
                 item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """An xdist worker stops the collection's server: which files it will run is not known
+    yet, and the ``conformance`` fixture starts one again for those it gets."""
+    got = session.config.stash.get(_SHARED, None)
+    if got is not None and hasattr(session.config, "workerinput"):
+        got.stop()
 
 
 def pytest_configure(config: pytest.Config) -> None:

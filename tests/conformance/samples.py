@@ -151,7 +151,11 @@ SAMPLES: dict[str, Sample] = {
                             status_change={"conditions": [{"type": "NamespaceContentRemaining", "status": "False",
                                                            "lastTransitionTime": NOW, "reason": "Tested",
                                                            "message": "set by a test"}]}),
-    "v1/nodes": Sample(lambda n, ns: _obj("v1", "Node", n, spec={}),
+    # With its own pod CIDR (a documentation block, outside the cluster CIDR, never routed: this
+    # server runs no agent or proxy) the node IPAM controller leaves the spec alone; otherwise its
+    # patch can land between a spec's read and its unconditional update, which then tries to
+    # unset podCIDR (seen on a loaded machine).
+    "v1/nodes": Sample(lambda n, ns: _obj("v1", "Node", n, spec={"podCIDR": "192.0.2.0/24", "podCIDRs": ["192.0.2.0/24"]}),
                        spec_change={"spec": {"unschedulable": True}},
                        status_change={"addresses": [{"type": "InternalIP", "address": "192.0.2.20"}]}),
     "v1/pods": Sample(_pod, spec_change={"spec": {"activeDeadlineSeconds": 600}},
