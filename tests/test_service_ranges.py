@@ -97,6 +97,29 @@ def test_a_gone_data_directorys_block_is_reused_before_a_stopped_servers(tmp_pat
             r.release()
 
 
+def test_when_every_block_is_kept_the_one_claimed_longest_ago_is_reused(tmp_path, locks, monkeypatch):
+    """Every block kept by a stopped server's data directory (a machine full of old test runs):
+    a new server takes the block claimed longest ago, not the one a server just stopped with and
+    wants back at its restart."""
+    monkeypatch.setattr(ranges, "LOOPBACK_SUPERNET", "127.96.0.0/18")  # four blocks
+    dirs = [data_dir(tmp_path, f"old{i}") for i in range(4)]
+    claimed = []
+    for d in dirs:
+        r = ranges.claim_loopback(d)
+        claimed.append(r.cidr)
+        r.release()
+    # Claimed in order old0..old3, but the lock files' times say old2 was the first, then old0, old3, old1:
+    # the order of the times, not of the blocks, must decide.
+    for n, i in enumerate((2, 0, 3, 1)):
+        lock = next(f for f in locks.iterdir() if f.name == f"service-cidr-{claimed[i].replace('/', '_')}.lock")
+        os.utime(lock, (1_000_000 + n, 1_000_000 + n))
+    fresh = ranges.claim_loopback(data_dir(tmp_path, "new"))
+    try:
+        assert fresh.cidr == claimed[2]
+    finally:
+        fresh.release()
+
+
 def test_a_range_a_running_server_holds_is_refused(tmp_path, locks):
     a = ranges.claim_loopback(data_dir(tmp_path, "a"))
     try:

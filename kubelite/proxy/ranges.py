@@ -97,6 +97,7 @@ class Holder:
     live: bool
     cluster: str = ""  # "" for servers that share their range with nobody
     proxy: bool = False  # its holder routes the range's ClusterIPs on this host
+    claimed_at: float = 0.0  # when it was last claimed (the lock file's mtime)
 
 
 @contextmanager
@@ -147,6 +148,7 @@ def _holders(me: str) -> list[Holder]:
             continue
         try:
             lines = os.read(fd, 4096).decode(errors="replace").strip().splitlines() or [""]
+            claimed_at = os.fstat(fd).st_mtime
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
                 live = False
@@ -156,7 +158,7 @@ def _holders(me: str) -> list[Holder]:
             os.close(fd)
         owner, fields = lines[0].strip(), dict(x.partition("=")[::2] for x in lines[1:])
         if owner != me:
-            out.append(Holder(cidr, owner, live, fields.get("cluster", ""), fields.get("proxy") == "1"))
+            out.append(Holder(cidr, owner, live, fields.get("cluster", ""), fields.get("proxy") == "1", claimed_at))
     return out
 
 
@@ -317,19 +319,21 @@ def _claim_free_block(me: str, cluster: str = "", proxy: bool = False) -> tuple[
     # taken and says so at start, so such blocks are the last resort.
     # The lock directory is read once: reading it again for each of the 256 blocks made
     # every start take seconds on a machine with many old locks (the claim lock keeps other servers out meanwhile).
+    # Within a rank, the block claimed longest ago goes first: a server that stopped a moment ago
+    # (a restart, a test that stops and starts its server) most likely wants its block back soon.
     holders = _holders(me)
-    owners: dict[str, tuple[str, bool]] = {}
+    owners: dict[str, tuple[str, bool, float]] = {}
     for h in holders:
-        owners[h.cidr] = (h.owner, h.live)
+        owners[h.cidr] = (h.owner, h.live, h.claimed_at)
     live_nets = [n for n in (_net(h.cidr) for h in holders if h.live) if n is not None]
     candidates = []
     for i, block in enumerate(ipaddress.IPv4Network(LOOPBACK_SUPERNET).subnets(new_prefix=BLOCK_PREFIX)):
-        owner, live = owners.get(str(block), ("", False))
+        owner, live, claimed_at = owners.get(str(block), ("", False, 0.0))
         if live or any(block.overlaps(n) for n in live_nets):
             continue
         rank = 0 if not owner else (2 if os.path.isdir(owner) else 1)
-        candidates.append((rank, i, str(block)))
-    for _, _, cidr in sorted(candidates):
+        candidates.append((rank, claimed_at, i, str(block)))
+    for _, _, _, cidr in sorted(candidates):
         try:
             return _claim(cidr, me, cluster, proxy), cidr
         except RangeError:
