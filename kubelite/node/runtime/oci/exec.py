@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import termios
+import tty
 from collections.abc import Callable
 
 from ..ptyio import PtyStream
@@ -113,6 +114,10 @@ class TtyExec(PtyStream):
     async def start(cls, argv: list[str], pid_file: str, files: tuple[str, ...]) -> TtyExec:
         """Run `argv` (a runc exec --tty) on a pty of ours."""
         master, slave = pty.openpty()
+        # Raw from the start: runc makes its terminal raw too, but only once the exec runs, and
+        # output that came before went through our pty's own line discipline (each "\n" became
+        # "\r\n" a second time, after the container's terminal had already done it).
+        tty.setraw(slave)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=slave, stdout=slave, stderr=slave, preexec_fn=functools.partial(_controlling_tty, slave))
