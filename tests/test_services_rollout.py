@@ -154,6 +154,13 @@ def test_rollouts_under_load_through_the_node_port_lose_no_request(cluster, ns):
         rolled_out(k, ns)
         k.kubectl("-n", ns, "rollout", "restart", "deployment/web", check=True)
         rolled_out(k, ns)
+        # `rollout status` returns once the old pods are deleted, not gone: until a proxy has
+        # dropped a Terminating pod it may still get new requests (kube-proxy lags the same way).
+        # A pod is stopped only after every proxy stopped sending it new connections, so once
+        # the old pods are gone nothing sent from then on may reach one.
+        k.wait_for(lambda: not any(p["metadata"].get("deletionTimestamp") for p in
+                                   k.kjson("-n", ns, "get", "pods", "-l", "app=web")["items"]),
+                   timeout=90, what="the old pods gone")
         end = time.monotonic()
         k.wait_for(lambda: len(load.since(end)) >= 50 and len(load.replies) >= 2000, timeout=60,
                    what="load after the last rollout, 2,000 requests in all")
