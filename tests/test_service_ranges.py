@@ -120,6 +120,29 @@ def test_when_every_block_is_kept_the_one_claimed_longest_ago_is_reused(tmp_path
         fresh.release()
 
 
+def test_a_block_with_several_lock_files_counts_its_most_recent_kept_claim(tmp_path, locks, monkeypatch):
+    """Servers of one etcd cluster leave a lock file each on their shared block: one of them with a
+    data directory that is gone must not make the block look free to take first."""
+    monkeypatch.setattr(ranges, "LOOPBACK_SUPERNET", "127.96.0.0/19")  # two blocks
+    locks.mkdir()
+    a, b = "127.96.0.0_20", "127.96.16.0_20"
+    lock_files = {f"service-cidr-{b}.lock": (data_dir(tmp_path, "old"), 1_000_000),
+                  f"service-cidr-{a}.lock": (data_dir(tmp_path, "recent"), 2_000_000),
+                  f"service-cidr-{a}+zzzzzzzzzzzz.lock": (str(tmp_path / "gone"), 500_000)}
+    for name, (owner, when) in lock_files.items():
+        (locks / name).write_text(owner + "\ncluster=c1\nproxy=0\n")
+        os.utime(locks / name, (when, when))
+    # The block's plain lock file is read before the gone server's (whatever order the
+    # directory gives): the order in which a last-read-wins scan gets it wrong.
+    real_listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda d: sorted(real_listdir(d), reverse=True))
+    fresh = ranges.claim_loopback(data_dir(tmp_path, "new"))
+    try:
+        assert fresh.cidr == b.replace("_", "/")
+    finally:
+        fresh.release()
+
+
 def test_a_range_a_running_server_holds_is_refused(tmp_path, locks):
     a = ranges.claim_loopback(data_dir(tmp_path, "a"))
     try:

@@ -321,17 +321,20 @@ def _claim_free_block(me: str, cluster: str = "", proxy: bool = False) -> tuple[
     # every start take seconds on a machine with many old locks (the claim lock keeps other servers out meanwhile).
     # Within a rank, the block claimed longest ago goes first: a server that stopped a moment ago
     # (a restart, a test that stops and starts its server) most likely wants its block back soon.
+    # A block may have several lock files (the servers of one etcd cluster share it): it ranks
+    # by the one that asks most to leave it alone, and was claimed when the last of them was.
     holders = _holders(me)
-    owners: dict[str, tuple[str, bool, float]] = {}
+    kept: dict[str, tuple[int, float]] = {}
     for h in holders:
-        owners[h.cidr] = (h.owner, h.live, h.claimed_at)
+        rank = 0 if not h.owner else (2 if os.path.isdir(h.owner) else 1)
+        before = kept.get(h.cidr, (0, 0.0))
+        kept[h.cidr] = (max(before[0], rank), max(before[1], h.claimed_at))
     live_nets = [n for n in (_net(h.cidr) for h in holders if h.live) if n is not None]
     candidates = []
     for i, block in enumerate(ipaddress.IPv4Network(LOOPBACK_SUPERNET).subnets(new_prefix=BLOCK_PREFIX)):
-        owner, live, claimed_at = owners.get(str(block), ("", False, 0.0))
-        if live or any(block.overlaps(n) for n in live_nets):
+        if any(block.overlaps(n) for n in live_nets):
             continue
-        rank = 0 if not owner else (2 if os.path.isdir(owner) else 1)
+        rank, claimed_at = kept.get(str(block), (0, 0.0))
         candidates.append((rank, claimed_at, i, str(block)))
     for _, _, _, cidr in sorted(candidates):
         try:
