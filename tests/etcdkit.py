@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,24 +125,43 @@ def start_etcd(tmp: Path, tls: tuple[str, str, str] | None = None,
                client_tls: tuple[str, str, str] | None = None) -> Etcd:
     """A fresh one-member etcd in ``tmp`` (serving TLS and asking for client certificates with ``tls``)."""
     tmp.mkdir(parents=True, exist_ok=True)
-    return Etcd(tmp / "etcd-data", _free_port(), _free_port(), tmp / "etcd.log", tls=tls, client_tls=client_tls).start()
+
+    def attempt(n: int) -> list[Etcd]:
+        data = tmp / ("etcd-data" if n == 0 else f"etcd-data-{n}")
+        return [Etcd(data, _free_port(), _free_port(), tmp / "etcd.log", tls=tls, client_tls=client_tls).start()]
+    return _with_fresh_ports(attempt)[0]
+
+
+def _with_fresh_ports(attempt: Callable[[int], list[Etcd]], tries: int = 3) -> list[Etcd]:
+    """``attempt(n)`` again with other ports when a port picked as free was taken before etcd
+    bound it (other tests, running in parallel, open connections from the same port range)."""
+    for n in range(tries):
+        try:
+            return attempt(n)
+        except AssertionError as e:
+            if "address already in use" not in str(e) or n == tries - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def start_etcd_cluster(tmp: Path, n: int = 3) -> list[Etcd]:
     """A fresh ``n``-member etcd cluster in ``tmp``; the client URLs joined by commas are the
     server's ``--datastore-endpoint``."""
     tmp.mkdir(parents=True, exist_ok=True)
-    members = [Etcd(tmp / f"etcd-data-{i}", _free_port(), _free_port(), tmp / f"etcd-{i}.log", name=f"m{i}")
-               for i in range(n)]
-    cluster = ",".join(f"{m.name}={m.peer_url}" for m in members)
-    for m in members:
-        m.initial_cluster = cluster
-        m.launch()
-    try:
+
+    def attempt(k: int) -> list[Etcd]:
+        members = [Etcd(tmp / f"etcd-data-{i}" if k == 0 else tmp / f"etcd-data-{i}-{k}", _free_port(), _free_port(),
+                        tmp / f"etcd-{i}.log", name=f"m{i}") for i in range(n)]
+        cluster = ",".join(f"{m.name}={m.peer_url}" for m in members)
         for m in members:
-            m.wait_healthy(60)
-    except BaseException:
-        for m in members:
-            m.stop()
-        raise
-    return members
+            m.initial_cluster = cluster
+            m.launch()
+        try:
+            for m in members:
+                m.wait_healthy(60)
+        except BaseException:
+            for m in members:
+                m.stop()
+            raise
+        return members
+    return _with_fresh_ports(attempt)

@@ -184,8 +184,10 @@ SAMPLES: dict[str, Sample] = {
         lambda n, ns: _obj("apps/v1", "Deployment", n, spec={"replicas": 0, "selector": {"matchLabels": {"app": n}},
                                                          "template": _template(n)}),
         spec_change={"spec": {"minReadySeconds": 5}},
+        # A condition type of the test's own: the Deployment controller writes Progressing too, and
+        # an apply racing its write conflicted with it.
         status_change={"conditions": [
-            {"type": "Progressing", "status": "True", "lastUpdateTime": NOW, "lastTransitionTime": NOW,
+            {"type": "Tested", "status": "True", "lastUpdateTime": NOW, "lastTransitionTime": NOW,
              "reason": "Tested", "message": "set by a test"}]}),
     "apps/v1/replicasets": Sample(
         lambda n, ns: _obj("apps/v1", "ReplicaSet", n, spec={"replicas": 0, "selector": {"matchLabels": {"app": n}},
