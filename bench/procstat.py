@@ -16,33 +16,32 @@ from pathlib import Path
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds the process has used so far (0.0 once it is gone)."""
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name ([] once the process is gone)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return 0.0
+        return []
     # The command name may hold spaces: the fields that follow start after its ')'.
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds the process has used so far (0.0 once it is gone)."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / _TICKS if fields else 0.0
 
 
 def tree_cpu_seconds(pid: int) -> float:
     """cpu_seconds of the process, of its live children (`--separate-processes`) and of those it reaped."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+    fields = _stat(pid)
+    if not fields:
         return 0.0
-    fields = stat[stat.rindex(")") + 2:].split()
     total = (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / _TICKS
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                child = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(child[child.rindex(")") + 2:].split()[1]) == pid:
-                total += cpu_seconds(int(entry))
+        child = _stat(int(entry)) if entry.isdigit() else []
+        if child and int(child[1]) == pid:
+            total += (int(child[11]) + int(child[12])) / _TICKS
     return total
 
 
