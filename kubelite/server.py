@@ -843,8 +843,10 @@ def _child_component(name: str, opts: ServerOptions, pki: PKI, clients: Componen
                      readiness: LocalReadiness, node_name: str) -> tuple[str, Run]:
     """A component run as a child process (``--separate-processes``), with the identity it has in-process."""
     from kubelite.childproc import ChildCredentials, child_command, run_child
-    cn = {"controllers": "system:kube-controller-manager", "scheduler": "system:kube-scheduler"}[name]
-    cert, key = pki.component_cert("controller-manager" if name == "controllers" else "scheduler", cn, [])
+    # The name each has in-process (task, certificate file) and the user its certificate names.
+    component, cn = {"controllers": ("controller-manager", "system:kube-controller-manager"),
+                     "scheduler": ("scheduler", "system:kube-scheduler")}[name]
+    cert, key = pki.component_cert(component, cn, [])
     # The controller manager always elects its leader (as in-process); the scheduler does with etcd.
     elect = name == "controllers" or bool(opts.datastore.endpoint)
     synced = readiness.controllers_synced.set if name == "controllers" else (lambda: None)
@@ -854,7 +856,7 @@ def _child_component(name: str, opts: ServerOptions, pki: PKI, clients: Componen
             creds = ChildCredentials(clients.server, pki.ca_cert, cert, key)
             await run_child(name, child_command(name, creds, node_name, elect), stop, synced)
         return run
-    return ("controller-manager" if name == "controllers" else "scheduler", child)
+    return (component, child)
 
 
 def _components(opts: ServerOptions, pki: PKI, clients: ComponentClients,
