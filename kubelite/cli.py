@@ -77,6 +77,11 @@ def _limit_flags(s: argparse.ArgumentParser) -> None:
     s.add_argument("--request-body-timeout", type=float, default=limits.BODY_TIMEOUT, help=argparse.SUPPRESS)
 
 
+def _names(text: str) -> set[str]:
+    """The names of a comma-separated component list, blanks dropped."""
+    return {c.strip() for c in text.split(",") if c.strip()}
+
+
 # Every component but the API server: what --api-only leaves out (--disable takes these names).
 API_ONLY_OFF = {"controllers", "scheduler", "agent", "proxy", "dns", "network-policy", "ingress"}
 
@@ -91,13 +96,13 @@ def cmd_server(args: argparse.Namespace) -> int:
         print(f"kubelite: {e}", file=sys.stderr)
         return 1
     data_dir = os.path.abspath(args.data_dir)
-    off = {c.strip() for c in args.disable.split(",") if c.strip()}
-    on = {c.strip() for c in args.enable.split(",") if c.strip()}
+    off = _names(args.disable)
+    on = _names(args.enable)
     for flag, names in (("--disable", off), ("--enable", on)):
         if unknown := names - API_ONLY_OFF:
             print(f"kubelite: {flag}: unknown component(s): {', '.join(sorted(unknown))}", file=sys.stderr)
             return 2
-    separate = {c.strip() for c in args.separate_processes.split(",") if c.strip()}
+    separate = _names(args.separate_processes)
     if unknown := separate - set(SEPARABLE):
         print(f"kubelite: --separate-processes: unknown or not separable component(s): {', '.join(sorted(unknown))} "
               f"(separable: {', '.join(SEPARABLE)})", file=sys.stderr)
