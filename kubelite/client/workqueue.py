@@ -35,7 +35,9 @@ class WorkQueue:
         self._failures: dict[str, int] = {}
         self._base = base_delay
         self._max = max_delay
-        self._cond = asyncio.Condition()
+        # Idle getters, oldest first: an add wakes one directly (no task per add, as waking
+        # through a Condition would need from a plain function).
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._shutdown = False
 
@@ -52,13 +54,11 @@ class WorkQueue:
             self._notify()
 
     def _notify(self) -> None:
-        async def wake() -> None:
-            async with self._cond:
-                self._cond.notify()
-        try:
-            asyncio.get_running_loop().create_task(wake())
-        except RuntimeError:
-            pass
+        while self._waiters:
+            w = self._waiters.popleft()
+            if not w.done():
+                w.set_result(None)
+                return
 
     def add_after(self, key: str, delay: float) -> None:
         """Queue a key after a delay (the earliest pending delay wins)."""
@@ -88,17 +88,34 @@ class WorkQueue:
         """Reset a key's back-off after a successful sync."""
         self._failures.pop(key, None)
 
+    def _pending(self) -> bool:
+        """Whether a key waits to be handed out."""
+        return bool(self._queue)
+
+    def _take(self) -> str:
+        """The next key to hand out (only called when ``_pending()``)."""
+        return self._queue.popleft()
+
     async def get(self) -> str | None:
         """Wait for the next key; None once the queue is shut down."""
-        async with self._cond:
-            while not self._queue and not self._shutdown:
-                await self._cond.wait()
-            if self._shutdown and not self._queue:
-                return None
-            key = self._queue.popleft()
-            self._dirty.discard(key)
-            self._processing.add(key)
-            return key
+        while not self._pending() and not self._shutdown:
+            w = asyncio.get_running_loop().create_future()
+            self._waiters.append(w)
+            try:
+                await w
+            except asyncio.CancelledError:
+                # Woken and cancelled at once: hand the wake-up on so no key waits for nobody.
+                if w.done() and not w.cancelled():
+                    self._notify()
+                raise
+        if self._shutdown and not self._pending():
+            return None
+        key = self._take()
+        self._dirty.discard(key)
+        self._processing.add(key)
+        if self._pending():
+            self._notify()  # more keys than this getter: the next idle getter takes one
+        return key
 
     def done(self, key: str) -> None:
         """Mark a key processed; re-queue it if it was added meanwhile."""
@@ -113,14 +130,10 @@ class WorkQueue:
         for t in self._timers.values():
             t.cancel()
         self._timers.clear()
-
-        async def wake_all() -> None:
-            async with self._cond:
-                self._cond.notify_all()
-        try:
-            asyncio.get_running_loop().create_task(wake_all())
-        except RuntimeError:
-            pass
+        while self._waiters:
+            w = self._waiters.popleft()
+            if not w.done():
+                w.set_result(None)
 
 
 async def run_workers(queue: WorkQueue, sync: Callable[[str], Awaitable[None]], workers: int = 1) -> None:

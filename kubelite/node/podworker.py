@@ -59,10 +59,11 @@ IMAGE_BACKOFF = (10.0, 300.0)
 MOUNT_BACKOFF = (0.5, 30.0)      # retries of a failed volume setup (upstream: 0.5 s doubling)
 CRASH_BACKOFF = (10.0, 300.0)
 BACKOFF_RESET = 600.0
-# While a container is being started (its image ready, the runtime creating it) or waits
-# for its declared ports to open, a status change waits up to this long for the next one,
-# so that a container serving at once goes to Running and Ready in one write, not two.
-START_HOLD = 0.25
+# While a container is being started (its sandbox made, its image looked up, the runtime
+# creating it) or waits for its declared ports to open, a status change waits up to this
+# long for the next one, so that a container serving at once goes from Pending to Running
+# and Ready in one write, not two or three (a fake node's start delay is 0.5 s).
+START_HOLD = 1.0
 PORT_GATE_POLL = (0.005, 0.05)   # first and longest wait between connection attempts
 
 
@@ -85,7 +86,6 @@ class PodWorker:
         self.start_time = (pod.get("status") or {}).get("startTime") or meta.rfc3339()
         self.dirty = asyncio.Event()
         self._progress = asyncio.Event()  # any state change (the status writer's hold waits on it)
-        self._creating: set[str] = set()  # containers the runtime is starting right now
         self.terminating = asyncio.Event()
         self.done = asyncio.Event()
         self._image_backoff: dict[str, tuple[float, float, str]] = {}  # image -> (next try, delay, last error)
@@ -399,11 +399,9 @@ class PodWorker:
             cs.last_state = {"terminated": cs.terminated}
         if restart:
             cs.restart_count += 1
-        self._creating.add(cs.name)
         try:
             handle = await self.host.runtime.start_container(self._sandbox, self.pod, spec, info, env, mounts)
         except StartError as e:
-            self._creating.discard(cs.name)
             if e.reason == "CreateContainerConfigError":  # refused before creation: waiting, as upstream
                 if restart:
                     cs.restart_count -= 1
@@ -419,7 +417,6 @@ class PodWorker:
             self._changed()
             self._event(WARNING, "Failed", f"Error: {e}", cs.name)
             return e.exit_code
-        self._creating.discard(cs.name)
         self.handles[cs.name] = handle
         log.debug("pod %s: %s: container %s started", self.key, self._since(), cs.name)
         cs.container_id = f"kubelite://{handle.id}"
@@ -733,8 +730,9 @@ class PodWorker:
             return False
         if any(not t.done() for t in self._gates.values()):
             return True
-        return any(c.name in self._creating and (c.state.get("waiting") or {}).get("reason") == "ContainerCreating"
-                   for c in self.init + self.main)
+        # From the sandbox to the runtime's start (a present image looked up, the container
+        # created) nothing the pod shows changes but the wait: one write at the end says it all.
+        return any((c.state.get("waiting") or {}).get("reason") == "ContainerCreating" for c in self.init + self.main)
 
     async def _hold_while_starting(self) -> None:
         """Let the changes of a start that is under way gather, for at most START_HOLD."""

@@ -43,14 +43,10 @@ class PriorityWorkQueue(WorkQueue):
         if key in self._dirty:
             self._push(key)
 
-    async def get(self) -> str | None:
-        """Wait for a key; the first queued one of the highest priority."""
-        async with self._cond:
-            while not self._heap and not self._shutdown:
-                await self._cond.wait()
-            if self._shutdown and not self._heap:
-                return None
-            key = heapq.heappop(self._heap)[2]
-            self._dirty.discard(key)
-            self._processing.add(key)
-            return key
+    def _pending(self) -> bool:
+        """Whether a key waits in the heap."""
+        return bool(self._heap)
+
+    def _take(self) -> str:
+        """The first queued key of the highest priority."""
+        return heapq.heappop(self._heap)[2]
