@@ -132,6 +132,15 @@ def _raise_for(status: int, body: bytes, method: str, path: str, retry_after: st
     raise err
 
 
+# Short requests one client has on the wire at once; more wait for a free connection. Over
+# HTTP/1.1 each request in flight needs a connection of its own, and each new connection
+# costs a TLS handshake on both ends (client-go multiplexes everything over one HTTP/2
+# connection): a burst of hundreds of status writes or creates must reuse a few warm
+# connections, not open hundreds that the server then has to accept and handshake while
+# it is busiest. Watches hold their connections for minutes and have a pool of their own.
+REQUEST_CONNECTIONS = 16
+
+
 class Client:
     """A connection pool to one API server at a time (the next of the configured ones when it
     cannot be reached)."""
@@ -139,6 +148,8 @@ class Client:
     def __init__(self, config: ClientConfig):
         self.config = config
         self._session: aiohttp.ClientSession | None = None
+        self._watch_session: aiohttp.ClientSession | None = None
+        self._ssl_ctx: ssl.SSLContext | None = None
         self._servers = [config.server, *config.fallback_servers]
         self._active = 0
 
@@ -156,13 +167,14 @@ class Client:
             log.warning("API server %s unreachable; using %s", failed, self.server)
         return True
 
-    async def _send(self, method: str, path: str, **kw: Any) -> aiohttp.ClientResponse:
+    async def _send(self, method: str, path: str, *, stream: bool = False, **kw: Any) -> aiohttp.ClientResponse:
         """Start a request, trying each server once while connecting fails. Nothing has been
-        sent when connecting fails, so any method may go to the next server."""
+        sent when connecting fails, so any method may go to the next server. ``stream``: a
+        watch, which holds its connection for minutes, from the pool of its own."""
         for attempt in range(len(self._servers)):
             server = self.server
             try:
-                return await self.session.request(method, server + path, **kw)
+                return await self._pool(stream).request(method, server + path, **kw)
             except aiohttp.ClientConnectorError:
                 if attempt == len(self._servers) - 1 or not self._fail_over(server):
                     raise
@@ -171,6 +183,8 @@ class Client:
     def _ssl(self) -> ssl.SSLContext | bool:
         if not self.config.server.startswith("https"):
             return False
+        if self._ssl_ctx is not None:
+            return self._ssl_ctx
         ctx = ssl.create_default_context(cafile=self.config.ca_file)
         if self.config.insecure:
             ctx.check_hostname = False
@@ -178,27 +192,40 @@ class Client:
         if self.config.cert_file:
             ctx.load_cert_chain(self.config.cert_file, self.config.key_file)
         ctx.set_alpn_protocols(["http/1.1"])
+        self._ssl_ctx = ctx
         return ctx
+
+    def _new_session(self, limit: int) -> aiohttp.ClientSession:
+        headers = {"User-Agent": self.config.user_agent, "Accept": "application/json"}
+        if self.config.token:
+            headers["Authorization"] = f"Bearer {self.config.token}"
+        conn = aiohttp.TCPConnector(ssl=self._ssl(), limit=limit)
+        return aiohttp.ClientSession(
+            base_url=None, headers=headers, connector=conn,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            json_serialize=lambda o: orjson.dumps(o).decode())
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        """The shared aiohttp session, created on first use inside the running loop."""
+        """The pool of short requests, created on first use inside the running loop."""
         if self._session is None or self._session.closed:
-            headers = {"User-Agent": self.config.user_agent, "Accept": "application/json"}
-            if self.config.token:
-                headers["Authorization"] = f"Bearer {self.config.token}"
-            conn = aiohttp.TCPConnector(ssl=self._ssl(), limit=64)
-            self._session = aiohttp.ClientSession(
-                base_url=None, headers=headers, connector=conn,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-                json_serialize=lambda o: orjson.dumps(o).decode())
+            self._session = self._new_session(REQUEST_CONNECTIONS)
         return self._session
+
+    def _pool(self, stream: bool) -> aiohttp.ClientSession:
+        if not stream:
+            return self.session
+        if self._watch_session is None or self._watch_session.closed:
+            self._watch_session = self._new_session(0)  # one connection per watch, however many
+        return self._watch_session
 
     async def close(self) -> None:
         """Close every pooled connection."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for s in (self._session, self._watch_session):
+            if s is not None:
+                await s.close()
+        self._session = self._watch_session = None
+        self._ssl_ctx = None  # a later session reads the (maybe renewed) certificate files again
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                       body: Any = None, content_type: str = "application/json",
@@ -327,7 +354,8 @@ class ResourceClient:
                   "allowWatchBookmarks": "true" if allow_bookmarks else None}
         q = {k: str(v) for k, v in params.items() if v is not None and v != ""}
         path = self.path(namespace)
-        async with await self.client._send("GET", path, params=q, headers=self.client.auth_headers()) as resp:
+        async with await self.client._send("GET", path, stream=True, params=q,
+                                           headers=self.client.auth_headers()) as resp:
             if resp.status >= 400:
                 _raise_for(resp.status, await resp.read(), "WATCH", path)
             lines = LineSplitter()
