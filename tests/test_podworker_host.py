@@ -123,3 +123,33 @@ async def test_a_missing_configmap_is_a_create_container_config_error(tmp_path):
         assert not host.deleted
     finally:
         await worker.kill_now()
+
+
+async def test_a_fake_pod_goes_from_pending_to_running_and_ready_in_one_status_write(tmp_path, monkeypatch):
+    # Issue 16: every status write is a request and a watch event to every pod watcher. A start
+    # whose container comes up within the hold (the sandbox, the image lookup and the runtime's
+    # start delay) is reported once, Running and Ready, not first as ContainerCreating.
+    from kubelite.node import podworker
+    monkeypatch.setattr(podworker, "START_HOLD", 30.0)  # the hold ends when the start does
+    host = RecordingHost(FakeRuntime(str(tmp_path), delay=0.3))
+    worker = PodWorker(host, _pod())
+    worker.start()
+    try:
+        await _until(lambda: host.statuses and _ready(host.statuses[-1]), "a Ready status")
+        assert len(host.statuses) == 1, [s["containerStatuses"][0]["state"] for s in host.statuses]
+        assert host.statuses[0]["phase"] == "Running"
+    finally:
+        await worker.kill_now()
+
+
+def test_only_a_pod_a_service_may_route_to_waits_for_the_proxies_to_drain_it():
+    from kubelite.node.agent import may_be_served
+    pod = {"metadata": {"name": "web", "namespace": "bench", "labels": {"app": "web", "tier": "front"}}}
+
+    def svc(selector: dict[str, str] | None) -> Obj:
+        return {"metadata": {"name": "s", "namespace": "bench"}, "spec": {"selector": selector} if selector else {}}
+    assert not may_be_served(pod, [])                                   # no Service in the namespace
+    assert not may_be_served(pod, [svc({"app": "db"})])                 # Services of other pods only
+    assert may_be_served(pod, [svc({"app": "db"}), svc({"app": "web"})])
+    assert not may_be_served(pod, [svc({"app": "web", "tier": "back"})])
+    assert may_be_served(pod, [svc(None)])                              # hand-written EndpointSlices may name it
