@@ -153,3 +153,27 @@ def test_only_a_pod_a_service_may_route_to_waits_for_the_proxies_to_drain_it():
     assert may_be_served(pod, [svc({"app": "db"}), svc({"app": "web"})])
     assert not may_be_served(pod, [svc({"app": "web", "tier": "back"})])
     assert may_be_served(pod, [svc(None)])                              # hand-written EndpointSlices may name it
+
+
+async def test_a_deleted_pod_is_reported_unready_then_stopped_in_two_status_writes(tmp_path, monkeypatch):
+    # Unready first (the proxies stop sending it traffic), then, after the containers have
+    # stopped and the sandbox is gone, one write with all of it before the pod object goes.
+    from kubelite.node import podworker
+    monkeypatch.setattr(podworker, "START_HOLD", 30.0)
+    host = RecordingHost(FakeRuntime(str(tmp_path)))
+    pod = _pod()
+    worker = PodWorker(host, pod)
+    worker.start()
+    try:
+        await _until(lambda: host.statuses and _ready(host.statuses[-1]), "a Ready status")
+        started = len(host.statuses)
+        worker.update(dict(pod, metadata=dict(pod["metadata"], deletionTimestamp="2025-01-01T00:00:00Z",
+                                              deletionGracePeriodSeconds=5)))
+        await _until(worker.done.is_set, "the worker to finish")
+        writes = host.statuses[started:]
+        assert len(writes) == 2, [w["containerStatuses"][0]["state"] for w in writes]
+        assert not _ready(writes[0]) and "running" in writes[0]["containerStatuses"][0]["state"]
+        assert "terminated" in writes[1]["containerStatuses"][0]["state"]
+        assert host.deleted == [pod["metadata"]["uid"]]
+    finally:
+        await worker.kill_now()

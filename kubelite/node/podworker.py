@@ -86,6 +86,7 @@ class PodWorker:
         self.start_time = (pod.get("status") or {}).get("startTime") or meta.rfc3339()
         self.dirty = asyncio.Event()
         self._progress = asyncio.Event()  # any state change (the status writer's hold waits on it)
+        self._stopping = False  # termination is stopping the containers; it writes the outcome once
         self.terminating = asyncio.Event()
         self.done = asyncio.Event()
         self._image_backoff: dict[str, tuple[float, float, str]] = {}  # image -> (next try, delay, last error)
@@ -651,6 +652,9 @@ class PodWorker:
             await self.host.wait_drained(self.pod, drain_wait_bound(grace))
         # The grace period starts after the drain wait: preStop and SIGTERM keep all of it.
         deadline = time.monotonic() + grace
+        # Containers stopping one by one, the sandbox going: the writer holds these changes
+        # (bounded by START_HOLD each) and one write before the delete reports them all.
+        self._stopping = True
         for cs in self.main:
             if cs.name in self.handles:
                 self._event(NORMAL, "Killing", f"Stopping container {cs.name}", cs.name)
@@ -672,6 +676,8 @@ class PodWorker:
                 await self.host.runtime.remove_sandbox(self.sandbox)
             except Exception:
                 log.exception("removing sandbox of %s", self.key)
+        self._stopping = False
+        await self._flush_status()
         await self.host.delete_pod(self.pod)
 
     async def _stop_all(self, grace: float) -> None:
@@ -725,7 +731,10 @@ class PodWorker:
         return True
 
     def _starting(self) -> bool:
-        """Whether a container is being created or waits for its ports (the pod's next change is near)."""
+        """Whether a container is being created or waits for its ports, or termination is
+        stopping them (the pod's next change is near)."""
+        if self._stopping:
+            return True
         if self._halted():
             return False
         if any(not t.done() for t in self._gates.values()):
