@@ -48,6 +48,11 @@ class DeadProxyAgent:
         self.drain_timeouts: list[float] = []
         self.deleted = False
 
+    def services_for(self, pod: dict) -> list[dict]:
+        # A Service without a selector in the pod's namespace: its endpoints may name the pod,
+        # so termination waits for the proxies to drain it.
+        return [{"metadata": {"name": "manual", "namespace": "default"}, "spec": {}}]
+
     async def write_status(self, pod: dict, status: dict) -> None:
         pass
 

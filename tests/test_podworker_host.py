@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from kubelite.node.host import PodHost
 from kubelite.node.podworker import PodWorker
 from kubelite.node.runtime.base import Runtime
@@ -35,8 +37,10 @@ class RecordingHost:
 
     node_ip = "127.0.0.1"
 
-    def __init__(self, runtime: Runtime, config: dict[str, Obj] | None = None) -> None:
+    def __init__(self, runtime: Runtime, config: dict[str, Obj] | None = None,
+                 services: list[Obj] | None = None) -> None:
         self.runtime = runtime
+        self.services = services or []
         self.recorder = RecordingEvents()
         self.config = config or {}
         self.statuses: list[Obj] = []
@@ -44,7 +48,7 @@ class RecordingHost:
         self.deleted: list[str] = []
 
     def services_for(self, pod: Obj) -> list[Obj]:
-        return []
+        return self.services
 
     def image_present(self, image: str) -> bool:
         return False
@@ -62,9 +66,14 @@ class RecordingHost:
         self.deleted.append(pod["metadata"]["uid"])
 
 
+# A Service that selects _pod(): its deletion waits for the proxies to drain it.
+WEB_SERVICE = {"metadata": {"name": "web", "namespace": "default"}, "spec": {"selector": {"app": "web"}}}
+
+
 def _pod(**container: Any) -> Obj:
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "web", "namespace": "default", "uid": "0b6a7c1e-0000-4000-8000-000000000001"},
+            "metadata": {"name": "web", "namespace": "default", "uid": "0b6a7c1e-0000-4000-8000-000000000001",
+                         "labels": {"app": "web"}},
             "spec": {"containers": [{"name": "c", "image": BOOTCAMP, **container}],
                      "terminationGracePeriodSeconds": 5}}
 
@@ -82,7 +91,7 @@ def _ready(status: Obj) -> bool:
 
 
 async def test_pods_should_be_submitted_and_removed(tmp_path):
-    host = RecordingHost(FakeRuntime(str(tmp_path)))
+    host = RecordingHost(FakeRuntime(str(tmp_path)), services=[WEB_SERVICE])
     checked: PodHost = host  # the stand-in is a PodHost as far as the worker is concerned
     pod = _pod()
     worker = PodWorker(checked, pod)
@@ -143,7 +152,7 @@ async def test_a_fake_pod_goes_from_pending_to_running_and_ready_in_one_status_w
 
 
 def test_only_a_pod_a_service_may_route_to_waits_for_the_proxies_to_drain_it():
-    from kubelite.node.agent import may_be_served
+    from kubelite.node.podworker import may_be_served
     pod = {"metadata": {"name": "web", "namespace": "bench", "labels": {"app": "web", "tier": "front"}}}
 
     def svc(selector: dict[str, str] | None) -> Obj:
@@ -153,14 +162,19 @@ def test_only_a_pod_a_service_may_route_to_waits_for_the_proxies_to_drain_it():
     assert may_be_served(pod, [svc({"app": "db"}), svc({"app": "web"})])
     assert not may_be_served(pod, [svc({"app": "web", "tier": "back"})])
     assert may_be_served(pod, [svc(None)])                              # hand-written EndpointSlices may name it
+    other_ns = dict(svc({"app": "web"}), metadata={"name": "s", "namespace": "default"})
+    assert not may_be_served(pod, [other_ns])                           # another namespace's Service
 
 
-async def test_a_deleted_pod_is_reported_unready_then_stopped_in_two_status_writes(tmp_path, monkeypatch):
-    # Unready first (the proxies stop sending it traffic), then, after the containers have
-    # stopped and the sandbox is gone, one write with all of it before the pod object goes.
+@pytest.mark.parametrize("services, expected", [([WEB_SERVICE], 2), ([], 1)], ids=["behind-a-service", "behind-none"])
+async def test_a_deleted_pod_is_reported_unready_then_stopped_in_two_status_writes(tmp_path, monkeypatch, services,
+                                                                                    expected):
+    # Behind a Service: unready first (the proxies stop sending it traffic), then, once the
+    # containers have stopped and the sandbox is gone, one write with all of it before the
+    # pod object goes. Behind none: no drain, and only that last write.
     from kubelite.node import podworker
     monkeypatch.setattr(podworker, "START_HOLD", 30.0)
-    host = RecordingHost(FakeRuntime(str(tmp_path)))
+    host = RecordingHost(FakeRuntime(str(tmp_path)), services=services)
     pod = _pod()
     worker = PodWorker(host, pod)
     worker.start()
@@ -171,9 +185,11 @@ async def test_a_deleted_pod_is_reported_unready_then_stopped_in_two_status_writ
                                               deletionGracePeriodSeconds=5)))
         await _until(worker.done.is_set, "the worker to finish")
         writes = host.statuses[started:]
-        assert len(writes) == 2, [w["containerStatuses"][0]["state"] for w in writes]
-        assert not _ready(writes[0]) and "running" in writes[0]["containerStatuses"][0]["state"]
-        assert "terminated" in writes[1]["containerStatuses"][0]["state"]
+        assert len(writes) == expected, [w["containerStatuses"][0]["state"] for w in writes]
+        if expected == 2:
+            assert not _ready(writes[0]) and "running" in writes[0]["containerStatuses"][0]["state"]
+        assert not _ready(writes[-1]) and "terminated" in writes[-1]["containerStatuses"][0]["state"]
+        assert len(host.drained) == expected - 1
         assert host.deleted == [pod["metadata"]["uid"]]
     finally:
         await worker.kill_now()

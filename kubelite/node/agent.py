@@ -56,19 +56,6 @@ IMAGE_GC_EVERY = 300.0   # the kubelet's ImageGCPeriod
 KUBELET_VERSION = "v1.33.0+kubelite"
 
 
-def may_be_served(pod: Obj, services: list[Obj]) -> bool:
-    """Whether one of ``services`` (the pod's namespace's) may route to the pod: one whose
-    selector matches its labels, or one without a selector (its EndpointSlices are written
-    by hand). The proxies route only to Services; the agent's services cache is synced
-    before any pod runs."""
-    labels = meta.labels(pod)
-    for svc in services:
-        sel = (svc.get("spec") or {}).get("selector") or {}
-        if not sel or all(labels.get(k) == v for k, v in sel.items()):
-            return True
-    return False
-
-
 @dataclass
 class AgentOptions:
     """How the agent runs."""
@@ -387,8 +374,6 @@ class Agent:
     async def wait_drained(self, pod: Obj, timeout: float) -> None:
         """Before SIGTERM: wait (bounded) until no service proxy sends new connections to the pod."""
         from kubelite.proxy.drain import wait_endpoint_drained
-        if not may_be_served(pod, self.services.list(meta.namespace(pod))):
-            return  # no Service can send it traffic: nothing to drain, and no LIST per deleted pod
         try:
             if not await wait_endpoint_drained(self.client, pod, timeout):
                 # Said aloud: a request cut by the SIGTERM that follows is explained by this line.

@@ -67,6 +67,20 @@ START_HOLD = 1.0
 PORT_GATE_POLL = (0.005, 0.05)   # first and longest wait between connection attempts
 
 
+def may_be_served(pod: Obj, services: list[Obj]) -> bool:
+    """Whether a Service of the pod's namespace (among ``services``) may route to the pod: one
+    whose selector matches its labels, or one without a selector (its EndpointSlices are
+    written by hand). The proxies route only to Services."""
+    ns, labels = meta.namespace(pod), meta.labels(pod)
+    for svc in services:
+        if meta.namespace(svc) != ns:
+            continue
+        sel = (svc.get("spec") or {}).get("selector") or {}
+        if not sel or all(labels.get(k) == v for k, v in sel.items()):
+            return True
+    return False
+
+
 class PodWorker:
     """Drives one pod toward its spec until it is deleted."""
 
@@ -644,12 +658,18 @@ class PodWorker:
     async def _terminate(self) -> None:
         md = self.pod["metadata"]
         grace = float(md.get("deletionGracePeriodSeconds", self.pod["spec"].get("terminationGracePeriodSeconds", 30)))
+        # Unready first, so the proxies stop sending new connections, then wait for them to
+        # drain it. No Service can route to a pod no Service selects: it is stopped at once
+        # and reported once, stopped (one write and no drain lookups per deleted pod).
+        served = may_be_served(self.pod, self.host.services_for(self.pod))
+        self._stopping = not served
         for cs in self.main + self.init:
             cs.ready = False
         self._changed()
-        await self._flush_status()
-        if self.handles and grace > 0:
-            await self.host.wait_drained(self.pod, drain_wait_bound(grace))
+        if served:
+            await self._flush_status()
+            if self.handles and grace > 0:
+                await self.host.wait_drained(self.pod, drain_wait_bound(grace))
         # The grace period starts after the drain wait: preStop and SIGTERM keep all of it.
         deadline = time.monotonic() + grace
         # Containers stopping one by one, the sandbox going: the writer holds these changes
