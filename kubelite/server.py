@@ -766,6 +766,7 @@ def _install_reset(api: APIServer, store: SqliteStore, opts: ServerOptions) -> N
 
     async def refresh() -> None:
         api.security.rbac_cache.invalidate()
+        await api.lookups.reload()  # the reset ended the copies' watches
         await api.crds.sync()
         await api.webhooks.start()  # webhooks and policies the reset removed stop applying
         await api.registry.allocator.repair()  # kept Services' values stay marked
