@@ -223,6 +223,9 @@ class EtcdStore(Store):
         self._root = root
         self._timeout = timeout
         self._channels: list[grpc.aio.Channel | None] = [None] * len(endpoints)
+        # A stub builds a callable per method of its service: made once per channel, not per call.
+        self._stubs: dict[tuple[int, Callable[[grpc.aio.Channel], rpc.KVStub]],
+                          tuple[grpc.aio.Channel, rpc.KVStub]] = {}
         self._current = 0
         self._rev = 0
         self._compact_rev = 0
@@ -286,6 +289,15 @@ class EtcdStore(Store):
             self._channels[self._current] = ch
         return ch
 
+    def _stub(self, make: Callable[[grpc.aio.Channel], rpc.KVStub]) -> rpc.KVStub:
+        """The ``make`` stub on the current endpoint's channel."""
+        ch = self._channel()
+        key = (self._current, make)
+        hit = self._stubs.get(key)
+        if hit is None or hit[0] is not ch:
+            hit = self._stubs[key] = (ch, make(ch))
+        return hit[1]
+
     def _failover(self, failed: int) -> None:
         """Move to the next endpoint after ``failed`` did not answer."""
         if len(self.endpoints) > 1 and self._current == failed:
@@ -301,7 +313,7 @@ class EtcdStore(Store):
         for _ in range(len(self.endpoints)):
             idx = self._current
             try:
-                return await fn(stub(self._channel()))
+                return await fn(self._stub(stub))
             except grpc.aio.AioRpcError as e:
                 if e.code() == grpc.StatusCode.UNAVAILABLE:
                     last = e
@@ -624,4 +636,5 @@ class EtcdStore(Store):
             if ch is not None:
                 await ch.close()
         self._channels = [None] * len(self.endpoints)
+        self._stubs.clear()
 
