@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from conftest import API_ONLY, start_server
 from etcdkit import Etcd, start_etcd, start_etcd_cluster
 
-from kubelite.api.resources import CONFIGMAPS, NAMESPACES, PODS
+from kubelite.api.resources import CONFIGMAPS, NAMESPACES, PODS, SERVICEACCOUNTS
 from kubelite.client.rest import Client, ClientConfig
 
 # The network rule: a benchmark never contacts a registry off this machine, nor resolves its name.
@@ -155,9 +155,12 @@ async def watch_latency(cfg: ClientConfig, watchers: int, events: int) -> list[f
 
 
 async def make_namespace(cfg: ClientConfig) -> None:
+    """The benchmark's namespace with its ``default`` ServiceAccount, which the (disabled)
+    ServiceAccount controller makes in every namespace of a running cluster."""
     client = Client(cfg)
     try:
         await client.resource(NAMESPACES).create({"metadata": {"name": NS}})
+        await client.resource(SERVICEACCOUNTS).create({"metadata": {"name": "default"}}, NS)
     finally:
         await client.close()
 
