@@ -105,7 +105,6 @@ class PriorityAdmission:
                                                     "default. Only one default can exist")
 
 
-
 def _lowest_default(classes: list[Obj]) -> Obj | None:
     """The global-default class with the lowest value, if any."""
     defaults = [pc for pc in classes if pc.get("globalDefault")]
