@@ -62,8 +62,7 @@ class KindCopy:
         w = self.store.watch(self.prefix, rev)  # Compacted: the follower lists again
         by_ns: dict[str, dict[str, Obj]] = {}
         for kv in kvs:
-            obj = decode(kv, self.info)
-            by_ns.setdefault(self._namespace(kv.key), {})[obj["metadata"]["name"]] = obj
+            by_ns.setdefault(self._namespace(kv.key), {})[kv.key.rpartition("/")[2]] = decode(kv, self.info)
         if self._watch is not None:  # a load that ran meanwhile: this one is newer
             self._watch.close()
         self._by_ns = by_ns
