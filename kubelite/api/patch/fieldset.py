@@ -17,6 +17,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
+import orjson
+
 from kubelite.api.patch.patchmeta import ListOf, MapOf, Node, Struct, child
 
 PE = tuple
@@ -138,6 +140,8 @@ def _cmp(path: Path, lhs: Any, rhs: Any, node: Node, c: Comparison) -> None:
         elif not json_equal(lhs, rhs):
             c.modified.add(path)
         return
+    if _unchanged(lhs, rhs):
+        return  # nothing below differs: no path to add, modify or remove
     if dict in kinds:
         lm = lhs if isinstance(lhs, dict) else {}
         rm = rhs if isinstance(rhs, dict) else {}
@@ -154,6 +158,19 @@ def _cmp(path: Path, lhs: Any, rhs: Any, node: Node, c: Comparison) -> None:
         c.added.add(path)
     elif rhs is MISSING:
         c.removed.add(path)
+
+
+def _unchanged(lhs: Any, rhs: Any) -> bool:
+    """Whether two subtrees are the same JSON, checked in C: most of an update leaves most
+    of the object as it was, and walking those parts path by path is the cost of compare().
+    Python's == alone would take true for 1 and bool 1 alike, so equal sorted encodings
+    decide (types included; a float and an int of one value are walked as before)."""
+    if lhs is MISSING or rhs is MISSING or lhs != rhs:
+        return False
+    try:
+        return orjson.dumps(lhs, option=orjson.OPT_SORT_KEYS) == orjson.dumps(rhs, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return False
 
 
 def index_items(node: ListOf, items: list) -> dict[PE, Any]:
