@@ -77,3 +77,36 @@ def test_repeated_status_updates_keep_every_managers_fields():
     assert entries["kubelet"]["time"] == "2026-01-01T00:00:02Z"
     assert entries["kubelet"]["subresource"] == "status"
     assert "f:conditions" in entries["kubelet"]["fieldsV1"]["f:status"]
+
+
+def test_a_create_owns_what_the_full_walk_gives(monkeypatch):
+    new = _pod()
+    new["spec"]["containers"].append({"name": "side", "image": "img:s", "args": ["a", "b"],
+                                      "env": [{"name": "E", "value": "1"}]})
+    new["spec"]["tolerations"] = []
+    new["metadata"]["annotations"] = {}
+    zero = {"apiVersion": "v1", "kind": "Pod", "metadata": {}}
+
+    got = fs.compare(zero, new, POD_SCHEMA)
+    with monkeypatch.context() as m:
+        m.setattr(fs, "_added", lambda path, rhs, node, added: _general(path, rhs, node, added))
+        want = fs.compare(zero, new, POD_SCHEMA)
+    assert got == want
+    assert (("f", "spec"), ("f", "containers"), ("k", (("name", '"side"'),)), ("f", "args")) in got.added
+    assert not got.modified and not got.removed
+
+
+def _general(path, rhs, node, added):
+    """The general compare walk with a missing left side (the shortcut's reference)."""
+    kinds = {type(rhs)} if isinstance(rhs, (dict, list)) else set()
+    sample = rhs if rhs is not None else fs.MISSING
+    if fs.is_atomic(node, sample) or not kinds or fs._empty(rhs):
+        added.add(path)
+        return
+    if dict in kinds:
+        for k, v in rhs.items():
+            _general(path + (fs.field(k),), v, fs.child(node, k), added)
+    else:
+        for pe, item in fs.index_items(node, rhs).items():
+            _general(path + (pe,), item, fs.item_node(node), added)
+    added.add(path)

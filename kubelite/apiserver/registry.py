@@ -142,6 +142,9 @@ class Registry:
         self.admission: list[Admission] = []
         self.validating: list[ValidatingAdmission] = []
         self.mutating: list[MutatingAdmission] = []
+        # Whether the mutating hooks may change an object now (webhooks configured); None:
+        # assume they may. Where they cannot, an update's copy of the object may be shallow.
+        self.mutating_active: Callable[[], bool] | None = None
         self.converter: Converter | None = None
 
     # -- helpers -----------------------------------------------------------------------
@@ -399,7 +402,8 @@ class Registry:
             reservation: Reservation | None = None
             committed = False
             try:
-                new = mutate((copy_fn if not self.mutating else json_copy)(old))
+                deep = copy_fn is json_copy or self._may_mutate()
+                new = mutate((json_copy if deep else copy_fn)(old))
                 new_rv = new.get("metadata", {}).get("resourceVersion") or expected_rv
                 if new_rv and new_rv != old["metadata"]["resourceVersion"]:
                     raise errors.conflict(info.plural, info.group, name)
@@ -413,6 +417,8 @@ class Registry:
                 strategies.prepare_for_update(info, new, old, subresource)
                 for admit in self.admission:
                     await admit(info, new, old)
+                if not deep and self._may_mutate():  # a webhook appeared meanwhile: it gets its own copy
+                    new = json_copy(new)
                 if self.mutating and await self._mutate(AdmissionAttributes(
                         info, "UPDATE", ns if info.namespaced else "", name, new, old,
                         subresource=subresource, dry_run=dry_run)):
@@ -457,6 +463,10 @@ class Registry:
                 if reservation is not None and not committed:  # not written: its new values go back
                     await self.allocator.release(reservation.ips, reservation.ports)
         raise errors.conflict(info.plural, info.group, name, "too many concurrent writes")
+
+    def _may_mutate(self) -> bool:
+        """Whether mutating admission could change an object beyond its defaults right now."""
+        return bool(self.mutating) and (self.mutating_active is None or self.mutating_active())
 
     @staticmethod
     def _same(old: Obj, new: Obj) -> bool:

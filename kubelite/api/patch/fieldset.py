@@ -129,6 +129,9 @@ def _empty(v: Any) -> bool:
 
 
 def _cmp(path: Path, lhs: Any, rhs: Any, node: Node, c: Comparison) -> None:
+    if lhs is MISSING:
+        _added(path, rhs, node, c.added)  # a create: everything is new
+        return
     sample = rhs if rhs is not MISSING and rhs is not None else lhs
     kinds = {type(x) for x in (lhs, rhs) if isinstance(x, (dict, list))}
     leaf = (is_atomic(node, sample) or len(kinds) > 1 or not kinds or (_empty(lhs) and _empty(rhs)))
@@ -158,6 +161,19 @@ def _cmp(path: Path, lhs: Any, rhs: Any, node: Node, c: Comparison) -> None:
         c.added.add(path)
     elif rhs is MISSING:
         c.removed.add(path)
+
+
+def _added(path: Path, rhs: Any, node: Node, added: set) -> None:
+    """_cmp() where the left side is missing: this path and every one below it are added."""
+    if isinstance(rhs, dict) and rhs and not is_atomic(node, rhs):
+        for k, v in rhs.items():
+            _added(path + (("f", k),), v, child(node, k), added)
+    elif isinstance(rhs, list) and rhs and not is_atomic(node, rhs):
+        assert isinstance(node, ListOf)  # is_atomic() lets a list through only under a non-atomic ListOf
+        inner = item_node(node)
+        for pe, item in index_items(node, rhs).items():
+            _added(path + (pe,), item, inner, added)
+    added.add(path)
 
 
 def _unchanged(lhs: Any, rhs: Any) -> bool:
