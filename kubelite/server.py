@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from kubelite import version
 from kubelite.api import errors, meta
 from kubelite.apiserver import openapi
 from kubelite.apiserver.aggregator.local import PROXY_CLIENT_CN
@@ -54,6 +55,7 @@ from kubelite.startup import StartupError, os_problem
 from kubelite.startup import why as _why
 from kubelite.store.base import KeyExists, Store, StoreError
 from kubelite.store.sqlite import SqliteStore
+from kubelite.version import user_agent
 
 if TYPE_CHECKING:
     from kubelite.node.agent import Agent
@@ -813,6 +815,19 @@ def _start(name: str, run: Callable[[], Awaitable[None]], stop: asyncio.Event) -
     return spawn(name, run, stop=stop, initial_delay=RESTART_DELAY, max_delay=MAX_RESTART_DELAY, logger=log)
 
 
+# The upstream program each in-process component stands for (see kubelite.version); the
+# others have no upstream counterpart and keep a kubelite name.
+_PROGRAMS = {"controller-manager": version.CONTROLLER_MANAGER, "scheduler": version.SCHEDULER,
+             "kube-proxy": version.KUBE_PROXY, "apiserver-leases": version.APISERVER}
+
+
+def component_program(name: str) -> str:
+    """The User-Agent program of the in-process component ``name`` (``node-X`` is a kubelet)."""
+    if name.startswith("node-"):
+        return version.KUBELET
+    return _PROGRAMS.get(name, f"kubelite-{name}")
+
+
 class ComponentClients:
     """One API client per in-process component, each with its own identity."""
 
@@ -826,7 +841,7 @@ class ComponentClients:
         """A client authenticating with a certificate for cn/orgs (issued on first use)."""
         cert, key = self.pki.component_cert(name, cn, orgs or [])
         c = Client(ClientConfig(server=self.server, ca_file=self.pki.ca_cert, cert_file=cert, key_file=key,
-                                user_agent="kubelite-server"))
+                                user_agent=user_agent(component_program(name))))
         self._clients.append(c)
         return c
 
