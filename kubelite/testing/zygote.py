@@ -61,6 +61,7 @@ def import_server() -> None:
 
     import uvloop  # noqa: F401
 
+    import kubelite.apiserver.openapi  # the server imports it on the first request: children get it warm
     import kubelite.apiserver.reset
     import kubelite.cli
     import kubelite.server  # noqa: F401
