@@ -657,8 +657,9 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     api.openapi = _openapi
     node_proxy = NodeProxy(pki.admin_cert, pki.admin_key)
     node_proxy.install(api.extra_routes)
-    from kubelite.controllers import podautoscaler
-    podautoscaler.configure(sync_period=opts.hpa_sync_period)
+    if opts.with_controllers and "controllers" not in opts.separate:
+        from kubelite.controllers import podautoscaler
+        podautoscaler.configure(sync_period=opts.hpa_sync_period)
     scraper = MetricsScraper(registry_nodes(api.registry), node_proxy.client_ssl, opts.metric_resolution)
     api.metrics = MetricsAPI(scraper).handle
     try:

@@ -61,7 +61,8 @@ def import_server() -> None:
 
     import uvloop  # noqa: F401
 
-    import kubelite.apiserver.openapi  # the server imports it on the first request: children get it warm
+    import kubelite.api.printers  # the server imports these on the first request for them: children get them warm
+    import kubelite.apiserver.openapi
     import kubelite.apiserver.reset
     import kubelite.cli
     import kubelite.server  # noqa: F401
