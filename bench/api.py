@@ -33,10 +33,11 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import procstat  # bench/ is the script's directory, first on sys.path
 from conftest import API_ONLY, start_server
 from etcdkit import Etcd, start_etcd, start_etcd_cluster
 
-from kubelite.api.resources import CONFIGMAPS, NAMESPACES, PODS
+from kubelite.api.resources import CONFIGMAPS, NAMESPACES, PODS, SERVICEACCOUNTS
 from kubelite.client.rest import Client, ClientConfig
 
 # The network rule: a benchmark never contacts a registry off this machine, nor resolves its name.
@@ -59,6 +60,11 @@ def pct(xs: list[float], q: float) -> float:
 
 def ms(x: float) -> str:
     return f"{x * 1000:.1f} ms"
+
+
+def per_pod(cpu: list[float], n: int) -> str:
+    """CPU seconds of each measured process, as milliseconds per pod ("a / b ms")."""
+    return " / ".join(f"{c * 1000 / max(n, 1):.2f}" for c in cpu) + " ms"
 
 
 def rss_mib(pid: int) -> float:
@@ -84,19 +90,28 @@ async def timed_many(n: int, concurrency: int, one) -> tuple[float, list[float]]
     return time.perf_counter() - t0, lat
 
 
-async def crud(cfg: ClientConfig, n: int, concurrency: int, start: int = 0) -> dict:
-    """Create n pods, get each once, then list them; rates and latencies."""
+async def crud(cfg: ClientConfig, n: int, concurrency: int, start: int = 0, pids: tuple[int, ...] = ()) -> dict:
+    """Create n pods, get each once, then list them; rates and latencies, and the CPU seconds
+    the processes ``pids`` (the server, etcd) spent on the creates and on the gets."""
     client = Client(cfg)
     pods = client.resource(PODS)
+
+    def cpu() -> list[float]:
+        return [procstat.cpu_seconds(p) for p in pids]
     try:
+        c0 = cpu()
         wall_c, lat_c = await timed_many(n, concurrency, lambda i: pods.create(pod(f"p-{start + i}"), NS))
+        c1 = cpu()
         wall_g, lat_g = await timed_many(n, concurrency, lambda i: pods.get(f"p-{start + i}", NS))
+        c2 = cpu()
         lists = max(5, 20_000 // max(n, 1))
         wall_l, lat_l = await timed_many(lists, 1, lambda i: pods.list(NS))
         assert len((await pods.list(NS))["items"]) == start + n
     finally:
         await client.close()
-    return {"create": (n / wall_c, lat_c), "get": (n / wall_g, lat_g), "list": (lists / wall_l, lat_l)}
+    return {"create": (n / wall_c, lat_c), "get": (n / wall_g, lat_g), "list": (lists / wall_l, lat_l),
+            "create_cpu": [b - a for a, b in zip(c0, c1, strict=True)],
+            "get_cpu": [b - a for a, b in zip(c1, c2, strict=True)]}
 
 
 async def fill(cfg: ClientConfig, n: int, start: int, concurrency: int = 16) -> float:
@@ -156,9 +171,12 @@ async def watch_latency(cfg: ClientConfig, watchers: int, events: int) -> list[f
 
 
 async def make_namespace(cfg: ClientConfig) -> None:
+    """The benchmark's namespace with its ``default`` ServiceAccount, which the (disabled)
+    ServiceAccount controller makes in every namespace of a running cluster."""
     client = Client(cfg)
     try:
         await client.resource(NAMESPACES).create({"metadata": {"name": NS}})
+        await client.resource(SERVICEACCOUNTS).create({"metadata": {"name": "default"}}, NS)
     finally:
         await client.close()
 
@@ -250,7 +268,9 @@ def main() -> None:
             cfg = srv.client_config()
             asyncio.run(make_namespace(cfg))
             console.print(f"create/get/list {args.pods} pods, concurrency {args.concurrency}…")
-            r = asyncio.run(crud(cfg, args.pods, args.concurrency))
+            load0 = procstat.load_average()
+            pids = (srv.proc.pid, *([etcds[-1].proc.pid] if etcds and etcds[-1].proc else []))
+            r = asyncio.run(crud(cfg, args.pods, args.concurrency, pids=pids))
             console.print(f"watch latency, {args.watchers} watchers × {args.watch_events} events…")
             lat_w = asyncio.run(watch_latency(cfg, args.watchers, args.watch_events))
             console.print(f"filling to {args.stored} pods…")
@@ -276,6 +296,8 @@ def main() -> None:
         (f"watch delivery, {args.watchers} watchers", f"{len(lat_w)} events",
          f"p50 {ms(pct(lat_w, 50))}, p99 {ms(pct(lat_w, 99))}, max {ms(max(lat_w))}"),
         (f"pod creates while filling to {args.stored} (16 tasks)", f"{fill_rate:.0f} /s", ""),
+        ("CPU per pod create: server" + (" / etcd" if args.store == "etcd" else ""), per_pod(r["create_cpu"], args.pods), ""),
+        ("CPU per pod get: server" + (" / etcd" if args.store == "etcd" else ""), per_pod(r["get_cpu"], args.pods), ""),
         ("server RSS, idle", f"{idle:.0f} MiB", ""),
         (f"server RSS, {args.stored} pods stored", f"{full_rss:.0f} MiB", ""),
     ]
@@ -289,8 +311,8 @@ def main() -> None:
     for row in rows:
         t.add_row(*row)
     console.print(t)
-    console.print(f"python {sys.version.split()[0]}; one run over loopback; cold start polls /readyz every 50 ms",
-                  style="grey50")
+    console.print(f"python {sys.version.split()[0]}; one run over loopback; cold start polls /readyz every 50 ms; "
+                  f"load average before the creates / at the end: {load0} / {procstat.load_average()}", style="grey50")
 
 
 if __name__ == "__main__":

@@ -297,11 +297,38 @@ def plan_service_path(opts: ServerOptions, *, stored: str = "", cluster: str = "
             requested = remembered
     if loopback and not why:
         why = f"its service range {requested} is loopback (pods cannot reach it); pass --service-cidr"
+    if why and not loopback and _picks_for_nodes(opts, cluster, stored):
+        rng = _claim_routable(opts, requested, cluster, proxy=False)
+        log.info("services: service range %s, stored for the cluster's nodes (this server runs no node of "
+                 "its own)", rng.cidr)
+        return rng, False
     if why:
         if opts.proxy_mode == "nftables":
             raise StartupError(f"--proxy-mode nftables: {why}")
         log.info("services: userspace proxy (the nftables path is off: %s)", why)
         return _claim_loopback(opts, requested, legacy, cluster, proxy), False
+    rng = _claim_routable(opts, requested, cluster, proxy)
+    log.info("services: nftables data path, service range %s", rng.cidr)
+    if _read_sysctl("net/ipv4/ip_forward") == "0":
+        # Left as the host has it: the pod bridges get forwarding, other interfaces are the admin's.
+        log.info("services: net.ipv4.ip_forward is 0, so other hosts reach NodePorts only through "
+                 "interfaces with forwarding on (sysctl -w net.ipv4.ip_forward=1 turns it on for all)")
+    return rng, True
+
+
+def _picks_for_nodes(opts: ServerOptions, cluster: str, stored: str) -> bool:
+    """Whether this server, without a node of its own, is the first of a shared-datastore
+    cluster on a host where nodes can take the kernel path: the range it stores is then the
+    one every node that joins later routes, so it must not be loopback."""
+    import shutil
+    if not cluster or stored or (opts.with_agent and opts.with_proxy):
+        return False
+    return os.geteuid() == 0 and shutil.which("nft") is not None
+
+
+def _claim_routable(opts: ServerOptions, requested: str, cluster: str, proxy: bool) -> ServiceRange:
+    """Claim a non-loopback block (or ``requested``) and its guard route."""
+    from kubelite.proxy import ranges
     try:
         rng = ranges.claim(opts.data_dir, requested, cluster=cluster, proxy=proxy)
     except RangeError as e:
@@ -311,12 +338,7 @@ def plan_service_path(opts: ServerOptions, *, stored: str = "", cluster: str = "
     except RangeError as e:
         rng.release()
         raise StartupError(str(e)) from e
-    log.info("services: nftables data path, service range %s", rng.cidr)
-    if _read_sysctl("net/ipv4/ip_forward") == "0":
-        # Left as the host has it: the pod bridges get forwarding, other interfaces are the admin's.
-        log.info("services: net.ipv4.ip_forward is 0, so other hosts reach NodePorts only through "
-                 "interfaces with forwarding on (sysctl -w net.ipv4.ip_forward=1 turns it on for all)")
-    return rng, True
+    return rng
 
 
 def _read_sysctl(name: str) -> str:
@@ -777,6 +799,7 @@ def _install_reset(api: APIServer, store: SqliteStore, opts: ServerOptions) -> N
 
     async def refresh() -> None:
         api.security.rbac_cache.invalidate()
+        await api.lookups.reload()  # the reset ended the copies' watches
         await api.crds.sync()
         await api.webhooks.start()  # webhooks and policies the reset removed stop applying
         await api.registry.allocator.repair()  # kept Services' values stay marked

@@ -302,6 +302,33 @@ def test_servers_of_one_cluster_on_one_host_share_its_service_block(tmp_path):
         etcd.stop()
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None,
+                    reason="nodes take the kernel Service path only as root with nft (Debian nftables)")
+def test_a_first_server_without_a_node_stores_a_range_the_nodes_can_route(tmp_path):
+    """The first server on an empty etcd stores the cluster's service range for every server and
+    node that joins later: one without a node of its own must not store a loopback block (no pod
+    can reach it, so every node would fall back to the userspace proxy). On its own SQLite store
+    the same server keeps its loopback ClusterIPs."""
+    etcd = start_etcd(tmp_path / "etcd")
+    srv = alone = None
+    for d in ("first", "alone"):
+        (tmp_path / d).mkdir()
+    try:
+        srv = start_server(tmp_path / "first", "--runtime", "fake", "--disable", "agent,proxy,dns",
+                           "--datastore-endpoint", etcd.endpoint)
+        stored = json.loads(etcd.etcdctl("get", "--print-value-only", SERVICE_IPS_KEY))["range"]
+        assert not ipaddress.ip_network(stored).is_loopback, stored
+        kube_ip = srv.kjson("get", "service", "kubernetes")["spec"]["clusterIP"]
+        assert ipaddress.ip_address(kube_ip) in ipaddress.ip_network(stored)
+        alone = start_server(tmp_path / "alone", *API_ONLY)
+        assert ipaddress.ip_address(alone.kjson("get", "service", "kubernetes")["spec"]["clusterIP"]).is_loopback
+    finally:
+        for s in (alone, srv):
+            if s is not None:
+                s.stop()
+        etcd.stop()
+
+
 def _nft_tables() -> set[str]:
     out = subprocess.run(["nft", "list", "tables", "ip"], capture_output=True, text=True).stdout
     return {line.split()[-1] for line in out.splitlines() if line.startswith("table ip ")}

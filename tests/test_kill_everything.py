@@ -1,20 +1,21 @@
 """Issue 14's combined failure: a rollout under HTTP load through a NodePort while one API
 server, then one etcd member, then the node running one of the pods are killed.
 
-A 3-member etcd; server A (node-a, oci) and server B (API only, taking writes) on it; a
-joined oci agent (node-b) in a network namespace.  A Deployment of three busybox httpd pods spread over both nodes behind a
+A 3-member etcd; server B (no node of its own: it leads the controllers and the scheduler,
+and takes writes) and server A (node-a, oci) on it; a joined oci agent (node-b) in a network
+namespace.  A Deployment of three busybox httpd pods spread over both nodes behind a
 NodePort takes load from this host while its rollout is held (nodes cordoned) through the
 three kills, then released.  Nothing may fail: no request, no acknowledged write, no event
 on a watch opened before the first kill."""
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 from pathlib import Path
 
 from tests.conftest import start_server
 from tests.etcdkit import start_etcd_cluster
+from tests.nodeharness import node_token
 from tests.test_etcd_ha import ConfigMapWatch, Writer, _held_rollout, _release, configmap_names
 from tests.test_multinode_oci import HERE, IMAGE, joined_cluster, pytestmark  # noqa: F401
 from tests.test_nft_oci import Load
@@ -54,14 +55,18 @@ def test_a_rollout_under_load_survives_killing_a_server_an_etcd_member_and_a_nod
     writers: list[Writer] = []
     watch = None
     try:
-        with joined_cluster(tmp_path, server_args=("--datastore-endpoint", endpoints), images=(IMAGE, V2)) as nodes:
+        # B first, so that it leads the controllers and the scheduler (the leader is the server
+        # killed); it also stores the cluster's service range, one the nodes joining later route.
+        (tmp_path / "b").mkdir()
+        b = start_server(tmp_path / "b", "--runtime", "fake", "--disable", "agent,proxy,dns",
+                         "--datastore-endpoint", endpoints)
+        b.wait_for(lambda: all(f"became leader of kube-system/{lease}" in b.log_path.read_text()
+                               for lease in ("kube-controller-manager", "kube-scheduler")),
+                   timeout=60, what="B to lead the controllers and the scheduler")
+        server_args = ("--datastore-endpoint", endpoints, "--token", node_token(b))
+        with joined_cluster(tmp_path, server_args=server_args, images=(IMAGE, V2)) as nodes:
             a = nodes.srv
-            # B joins second: the first server on an empty etcd stores the cluster's service range,
-            # and only a server with a node and the kernel Service path may pick it (B's own would
-            # be loopback, which no pod can reach). So A leads the controllers; B takes writes.
-            shutil.copytree(a.data_dir / "tls", tmp_path / "b" / "data" / "tls")  # one cluster: one CA, one token
-            b = start_server(tmp_path / "b", "--runtime", "fake", "--disable", "agent,proxy,dns",
-                             "--datastore-endpoint", endpoints)
+            assert "nftables data path" in a.log_path.read_text(), a.log_tail()
             a.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": _web()}),
                       check=True)
             p = a.kubectl("rollout", "status", "deployment/web", "--timeout=120s", timeout=150)
@@ -82,10 +87,14 @@ def test_a_rollout_under_load_survives_killing_a_server_an_etcd_member_and_a_nod
                 load.wait_more(20)
                 _held_rollout(a, V2)
 
-                # 1. Server B, taking writes.
+                # 1. Server B, leading the controllers and the scheduler, and taking writes: A's
+                # take over when B's leases expire.
                 a.wait_for(lambda: len(through_b.acked) >= 3, what="B to acknowledge some writes")
                 b.stop(signal.SIGKILL)
                 acked_b = through_b.stop()
+                a.wait_for(lambda: all(f"became leader of kube-system/{lease}" in a.log_path.read_text()
+                                       for lease in ("kube-controller-manager", "kube-scheduler")),
+                           timeout=90, what="A to take over the controllers and the scheduler")
                 load.wait_more(20)
 
                 # 2. The etcd member A talks to first, killed, then back with its data.

@@ -29,6 +29,7 @@ from kubelite.apiserver.audit import AuditLog
 from kubelite.apiserver.audit import now as audit_now
 from kubelite.apiserver.handlers import Target, parse_path, qbool
 from kubelite.apiserver.ingressclass import DefaultIngressClass
+from kubelite.apiserver.lookups import Lookups
 from kubelite.apiserver.nodecerts import CertSigner
 from kubelite.apiserver.registry import Registry
 from kubelite.apiserver.security import Security
@@ -85,7 +86,11 @@ class APIServer:
         self.crds = CRDManager(self.registry)
         self.registry.admission.append(self.crds.admit)
         self.registry.admission.append(DefaultIngressClass(self.registry).admit)
-        admission.install(self.registry)  # LimitRanger, Priority, ResourceQuota
+        # What creates read on every request (Namespaces, ServiceAccounts, PriorityClasses,
+        # quotas, limit ranges), kept in memory from the store's watch.
+        self.lookups = Lookups(store)
+        self.registry.lookups = self.lookups
+        admission.install(self.registry, self.lookups)  # LimitRanger, Priority, ResourceQuota
         # DefaultStorageClass and StorageObjectInUseProtection.
         self.registry.admission.append(storage_admission(StorageLister(self.registry.list)))
         # API aggregation: APIServices, their availability, and the proxy to extension servers.
@@ -396,6 +401,7 @@ class APIServer:
             self._runner = None
             raise
         self.security.start()
+        self.lookups.start()
         await self.crds.sync()
         await self.webhooks.start()
         await self.aggregator.start()
@@ -406,6 +412,7 @@ class APIServer:
         await self.aggregator.stop()
         await self.crds.stop()
         await self.security.stop()
+        await self.lookups.stop()
         await self.webhooks.stop()
         if self._listener is not None:
             await self._listener.stop()

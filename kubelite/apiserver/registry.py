@@ -54,6 +54,18 @@ class AdmissionAttributes:
 ValidatingAdmission = Callable[[AdmissionAttributes], Awaitable[None]]
 
 
+class CreateLookups(Protocol):
+    """Where a create finds its Namespace and a pod its ServiceAccount (``lookups.Lookups``)."""
+
+    async def namespace(self, name: str) -> Obj | None:
+        """The Namespace, or None when it does not exist."""
+        ...
+
+    async def service_account(self, ns: str, name: str) -> Obj | None:
+        """The ServiceAccount, or None when it does not exist."""
+        ...
+
+
 class Converter(Protocol):
     """Converts objects between versions where the store cannot (CRD conversion webhooks)."""
 
@@ -143,6 +155,9 @@ class Registry:
         self.validating: list[ValidatingAdmission] = []
         self.mutating: list[MutatingAdmission] = []
         self.converter: Converter | None = None
+        # Namespaces and ServiceAccounts for creates from the server's in-memory copies
+        # (apiserver/lookups.py); None: read from the store each time.
+        self.lookups: CreateLookups | None = None
 
     # -- helpers -----------------------------------------------------------------------
     def _key(self, info: ResourceInfo, ns: str, name: str) -> str:
@@ -330,19 +345,23 @@ class Registry:
     async def _service_account(self, ns: str, pod: Obj) -> Obj | None:
         """The ServiceAccount a new pod names (``default`` when it names none), if it exists."""
         from kubelite.api.resources import SERVICEACCOUNTS
-        assert SERVICEACCOUNTS is not None  # the catalogue always serves serviceaccounts
         spec = pod.get("spec") or {}
         name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        if self.lookups is not None:
+            return await self.lookups.service_account(ns, name)
         kv = await self.store.get(SERVICEACCOUNTS.store_key(ns, name))
         return decode(kv, SERVICEACCOUNTS) if kv is not None else None
 
     async def _check_namespace(self, info: ResourceInfo, ns: str, name: str) -> None:
         from kubelite.api.resources import NAMESPACES
-        assert NAMESPACES is not None  # the catalogue always serves namespaces
-        kv = await self.store.get(NAMESPACES.store_key("", ns))
-        if kv is None:
+        nso: Obj | None
+        if self.lookups is not None:
+            nso = await self.lookups.namespace(ns)
+        else:
+            kv = await self.store.get(NAMESPACES.store_key("", ns))
+            nso = orjson.loads(kv.value) if kv is not None else None
+        if nso is None:
             raise errors.not_found("namespaces", "", ns)
-        nso = orjson.loads(kv.value)
         if nso.get("metadata", {}).get("deletionTimestamp") and info.kind not in ("Event",):
             raise errors.forbidden(
                 f'{errors.qualified(info.plural, info.group)} "{name}" is forbidden: unable to create new content in '

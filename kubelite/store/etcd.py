@@ -71,6 +71,7 @@ EVENT_TTL = 3600.0          # Events live this long (kube-apiserver's --event-tt
 LEASE_REUSE = 60.0          # ... on a lease shared by the Events written within this many seconds
 CATCH_UP_TIMEOUT = 5.0      # longest a write waits for its own event to reach this server's watchers
 ROOT = "/"                  # the key space followed (every key the API server writes starts so)
+GET_BATCH = 64              # most gets read in one transaction (etcd refuses more than 128 operations)
 
 # kube-apiserver's prefixes that differ from the resource's plural.
 UPSTREAM_PREFIXES = {
@@ -223,6 +224,9 @@ class EtcdStore(Store):
         self._root = root
         self._timeout = timeout
         self._channels: list[grpc.aio.Channel | None] = [None] * len(endpoints)
+        # A stub builds a callable per method of its service: made once per channel, not per call.
+        self._stubs: dict[tuple[int, Callable[[grpc.aio.Channel], rpc.KVStub]],
+                          tuple[grpc.aio.Channel, rpc.KVStub]] = {}
         self._current = 0
         self._rev = 0
         self._compact_rev = 0
@@ -240,6 +244,9 @@ class EtcdStore(Store):
         self._event_ttl = event_ttl
         self._event_prefix = self.layout.to_etcd("/registry/core/events/").encode()
         self._lease: tuple[int, float] | None = None  # (lease ID, when granted)
+        # Gets that arrived while a read was under way, read together in the next one.
+        self._gets: list[tuple[bytes, asyncio.Future[KV | None]]] = []
+        self._getter: asyncio.Task[None] | None = None
 
     # -- connection ---------------------------------------------------------------------
     @classmethod
@@ -286,6 +293,15 @@ class EtcdStore(Store):
             self._channels[self._current] = ch
         return ch
 
+    def _stub(self, make: Callable[[grpc.aio.Channel], rpc.KVStub]) -> rpc.KVStub:
+        """The ``make`` stub on the current endpoint's channel."""
+        ch = self._channel()
+        key = (self._current, make)
+        hit = self._stubs.get(key)
+        if hit is None or hit[0] is not ch:
+            hit = self._stubs[key] = (ch, make(ch))
+        return hit[1]
+
     def _failover(self, failed: int) -> None:
         """Move to the next endpoint after ``failed`` did not answer."""
         if len(self.endpoints) > 1 and self._current == failed:
@@ -301,7 +317,7 @@ class EtcdStore(Store):
         for _ in range(len(self.endpoints)):
             idx = self._current
             try:
-                return await fn(stub(self._channel()))
+                return await fn(self._stub(stub))
             except grpc.aio.AioRpcError as e:
                 if e.code() == grpc.StatusCode.UNAVAILABLE:
                     last = e
@@ -328,11 +344,52 @@ class EtcdStore(Store):
         return self._rev
 
     async def get(self, key: str) -> KV | None:
-        """The live value of a key (a linearizable read), or None."""
-        k = self.layout.to_etcd(key).encode()
-        resp = await self._call(lambda kv: kv.Range(rpc.RangeRequest(key=k), timeout=self._timeout))
-        self._saw(resp.header.revision)
-        return self._kv(resp.kvs[0]) if resp.kvs else None
+        """The live value of a key (a linearizable read), or None.
+
+        Gets that come while another read is in flight are read together, in one read-only
+        transaction, as soon as it returns: each is still a quorum read that starts after
+        its caller asked, and a gRPC call costs the server more than etcd's answer does."""
+        fut: asyncio.Future[KV | None] = asyncio.get_running_loop().create_future()
+        self._gets.append((self.layout.to_etcd(key).encode(), fut))
+        if self._getter is None or self._getter.done():
+            self._getter = asyncio.create_task(self._read_gets(), name="etcd-gets")
+        return await fut
+
+    async def _read_gets(self) -> None:
+        """Read the queued gets, a batch at a time, until none is left."""
+        while self._gets:
+            batch, self._gets = self._gets[:GET_BATCH], self._gets[GET_BATCH:]
+            try:
+                found = await self._read_keys([k for k, _ in batch])
+            except Exception as e:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(e)
+                continue
+            except BaseException:  # cancelled (the store closes): nobody will read these
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(Unavailable("etcd: the store is closing"))
+                raise
+            for (_, fut), kv in zip(batch, found, strict=True):
+                if not fut.done():
+                    fut.set_result(kv)
+
+    async def _read_keys(self, keys: builtins.list[bytes]) -> builtins.list[KV | None]:
+        """One linearizable read of several keys: a Range for one, a read-only Txn for more."""
+        if len(keys) == 1:
+            one = rpc.RangeRequest(key=keys[0])
+            resp = await self._call(lambda kv: kv.Range(one, timeout=self._timeout))
+            self._saw(resp.header.revision)
+            return [self._kv(resp.kvs[0]) if resp.kvs else None]
+        txn = rpc.TxnRequest(success=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k)) for k in keys])
+        tresp = await self._call(lambda kv: kv.Txn(txn, timeout=self._timeout))
+        self._saw(tresp.header.revision)
+        out: builtins.list[KV | None] = []
+        for r in tresp.responses:
+            kvs = r.response_range.kvs
+            out.append(self._kv(kvs[0]) if kvs else None)
+        return out
 
     async def _read_range(self, req: rpc.RangeRequest) -> rpc.RangeResponse:
         return await self._call(lambda kv: kv.Range(req, timeout=self._timeout))
@@ -608,6 +665,13 @@ class EtcdStore(Store):
     async def close(self) -> None:
         """Stop following etcd, close every watch and the connections."""
         self._closed = True
+        if self._getter is not None:
+            self._getter.cancel()
+            await asyncio.gather(self._getter, return_exceptions=True)
+        for _, pending in self._gets:
+            if not pending.done():
+                pending.set_exception(Unavailable("etcd: the store is closing"))
+        self._gets.clear()
         for _, _, fut in self._waiting:
             if not fut.done():
                 fut.set_result(None)
@@ -624,4 +688,5 @@ class EtcdStore(Store):
             if ch is not None:
                 await ch.close()
         self._channels = [None] * len(self.endpoints)
+        self._stubs.clear()
 

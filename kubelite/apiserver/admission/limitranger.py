@@ -16,9 +16,9 @@ from typing import Any
 
 from kubelite.api import meta
 from kubelite.api import quota as q
-from kubelite.api.resources import LIMITRANGES, ResourceInfo
+from kubelite.api.resources import ResourceInfo
 from kubelite.apiserver.admission.status import forbidden
-from kubelite.apiserver.registry import Registry
+from kubelite.apiserver.lookups import Lookups
 
 Obj = dict[str, Any]
 ANNOTATION = "kubernetes.io/limit-ranger"
@@ -27,8 +27,8 @@ ANNOTATION = "kubernetes.io/limit-ranger"
 class LimitRanger:
     """The mutating hook (registry.admission) for LimitRanges."""
 
-    def __init__(self, registry: Registry):
-        self.registry = registry
+    def __init__(self, lookups: Lookups):
+        self.lookups = lookups
 
     async def __call__(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
         """Default and check a new pod, or check a claim."""
@@ -41,7 +41,7 @@ class LimitRanger:
         ns = meta.namespace(obj)
         if not ns:
             return
-        ranges, _, _, _ = await self.registry.list(LIMITRANGES, ns)
+        ranges = await self.lookups.limit_ranges_of(ns)
         if not ranges:
             return
         items = [item for lr in sorted(ranges, key=meta.name)

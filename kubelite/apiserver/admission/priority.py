@@ -15,6 +15,7 @@ from kubelite.api import errors, meta
 from kubelite.api.resources import PRIORITYCLASSES, ResourceInfo
 from kubelite.api.validation_quota import SYSTEM_PRIORITY_CLASSES
 from kubelite.apiserver.admission.status import forbidden
+from kubelite.apiserver.lookups import Lookups
 from kubelite.apiserver.registry import AdmissionAttributes, Registry
 
 Obj = dict[str, Any]
@@ -44,8 +45,9 @@ async def ensure_system_priority_classes(registry: Registry) -> None:
 class PriorityAdmission:
     """Mutating hook for pods, validating hook for PriorityClasses."""
 
-    def __init__(self, registry: Registry):
+    def __init__(self, registry: Registry, lookups: Lookups):
         self.registry = registry
+        self.lookups = lookups
 
     async def admit(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
         """Resolve a new pod's priority from its class (registry.admission)."""
@@ -55,7 +57,7 @@ class PriorityAdmission:
         name = spec.get("priorityClassName") or ""
         policy: str | None
         if not name:
-            default = await self._global_default()
+            default = _lowest_default(await self.lookups.priority_classes_now())
             if default is None:
                 priority, policy = 0, "PreemptLowerPriority"
             else:
@@ -63,10 +65,9 @@ class PriorityAdmission:
                 policy = default.get("preemptionPolicy")
                 spec["priorityClassName"] = name
         else:
-            try:
-                pc = await self.registry.get(PRIORITYCLASSES, "", name)
-            except errors.NotFound:
-                raise forbidden(info, meta.name(obj), f"no PriorityClass with name {name} was found") from None
+            pc = await self.lookups.priority_class(name)
+            if pc is None:
+                raise forbidden(info, meta.name(obj), f"no PriorityClass with name {name} was found")
             priority = int(pc.get("value") or 0)
             policy = pc.get("preemptionPolicy")
         policy = policy or "PreemptLowerPriority"
@@ -96,13 +97,15 @@ class PriorityAdmission:
             return
         if attrs.old is not None and attrs.old.get("globalDefault"):
             return
-        existing = await self._global_default()
+        # From the store, not the copy: a default set through another API server counts at once.
+        classes, _, _, _ = await self.registry.list(PRIORITYCLASSES, "")
+        existing = _lowest_default(classes)
         if existing is not None and meta.name(existing) != attrs.name:
             raise forbidden(attrs.info, attrs.name, f"PriorityClass {meta.name(existing)} is already marked as "
                                                     "default. Only one default can exist")
 
-    async def _global_default(self) -> Obj | None:
-        """The global-default class with the lowest value, if any."""
-        classes, _, _, _ = await self.registry.list(PRIORITYCLASSES, "")
-        defaults = [pc for pc in classes if pc.get("globalDefault")]
-        return min(defaults, key=lambda pc: int(pc.get("value") or 0)) if defaults else None
+
+def _lowest_default(classes: list[Obj]) -> Obj | None:
+    """The global-default class with the lowest value, if any."""
+    defaults = [pc for pc in classes if pc.get("globalDefault")]
+    return min(defaults, key=lambda pc: int(pc.get("value") or 0)) if defaults else None

@@ -18,6 +18,7 @@ from kubelite.api import errors, meta
 from kubelite.api import quota as q
 from kubelite.api.resources import RESOURCEQUOTAS, ResourceInfo
 from kubelite.apiserver.admission.status import forbidden
+from kubelite.apiserver.lookups import Lookups
 from kubelite.apiserver.registry import AdmissionAttributes, Registry
 
 log = logging.getLogger(__name__)
@@ -27,14 +28,19 @@ Obj = dict[str, Any]
 class QuotaAdmission:
     """The validating hook (registry.validating) that enforces ResourceQuotas."""
 
-    def __init__(self, registry: Registry):
+    def __init__(self, registry: Registry, lookups: Lookups):
         self.registry = registry
+        self.lookups = lookups
 
     async def __call__(self, attrs: AdmissionAttributes) -> None:
         """Check and charge every quota of the namespace that covers a new object."""
         if attrs.operation != "CREATE" or attrs.subresource or not attrs.namespace or attrs.obj is None:
             return
         info = attrs.info
+        # The copy says only whether there are quotas; their status is read from the store, so
+        # the check below and the compare-and-swap charge see the same, current usage.
+        if not await self.lookups.has_quotas(attrs.namespace):
+            return
         quotas, _, _, _ = await self.registry.list(RESOURCEQUOTAS, attrs.namespace)
         if not quotas:
             return
