@@ -108,7 +108,7 @@ async def run(kubeconfig: Path, server_pid: int, n: int, concurrency: int, mode:
     r: dict = {"n": n}
     if mode == "before":
         await asyncio.gather(*(create(i) for i in range(n)))
-    spy = procstat.Spy(server_pid, spy_path) if spy_path else None
+    spy = procstat.Spy(server_pid, spy_path, rate=250) if spy_path else None
     cpu0, own0, t0 = procstat.cpu_seconds(server_pid), time.process_time(), time.monotonic()
     task = asyncio.create_task(sched.run(stop))
     if mode == "concurrent":

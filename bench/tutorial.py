@@ -11,6 +11,7 @@ Measures, with the real kubectl (loopback only):
     request, like `curl` in a loop) through the NodePort.
 
 Usage: python3 bench/tutorial.py [--clients N] [--kubectl PATH]
+       python3 bench/tutorial.py --cold-only [--runs N]   (the cold-start rows alone)
 Not run by CI; prints a table.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -85,20 +87,18 @@ class Cluster:
                 return r.status == 200
         t_ready = wait(readyz, 60, "/readyz", interval=0.01)
 
+        # As the admin: the token file's bootstrap token may not list nodes (it only joins agents).
+        tls = os.path.join(self.dir, "data", "tls")
+        ctx.load_cert_chain(os.path.join(tls, "admin.crt"), os.path.join(tls, "admin.key"))
+
         def node_ready() -> bool:
             # Straight to the API (kubectl's own start-up would dominate the measure).
-            req = urllib.request.Request(f"https://127.0.0.1:{self.port}/api/v1/nodes",
-                                         headers={"Authorization": f"Bearer {self._token()}"})
-            with urllib.request.urlopen(req, context=ctx, timeout=1) as r:
+            with urllib.request.urlopen(f"https://127.0.0.1:{self.port}/api/v1/nodes", context=ctx, timeout=1) as r:
                 nodes = json.load(r)["items"]
             return any(c["type"] == "Ready" and c["status"] == "True"
                        for n in nodes for c in n.get("status", {}).get("conditions", []))
         t_node = wait(node_ready, 60, "a Ready node", interval=0.01)
         return t_ready - t0, t_node - t0
-
-    def _token(self) -> str:
-        with open(os.path.join(self.dir, "data", "tls", "tokens.csv")) as f:
-            return f.read().split(",")[0]
 
     def k(self, *args: str, check: bool = True) -> str:
         p = subprocess.run([self.kubectl_bin, *args], capture_output=True, text=True, env=self.env, timeout=300)
@@ -173,11 +173,38 @@ def counters(d: dict) -> tuple[int, int, int, int]:
             st.get("replicas", 0))
 
 
+def cold_only(kubectl: str, runs: int) -> int:
+    """The cold-start rows alone: ``runs`` fresh servers, one after another."""
+    ready: list[float] = []
+    node: list[float] = []
+    loads = []
+    for _ in range(runs):
+        with open("/proc/loadavg") as f:
+            loads.append(f.read().split()[0])
+        cl = Cluster(kubectl)
+        try:
+            r, n = cl.start()
+        finally:
+            cl.stop()
+            shutil.rmtree(cl.dir, ignore_errors=True)
+        ready.append(r)
+        node.append(n)
+    print(f"\nkubelite tutorial cold start ({runs} run(s), {os.cpu_count()} CPUs, load average {', '.join(loads)})\n")
+    for name, xs in (("cold start → /readyz", ready), ("cold start → node Ready", node)):
+        xs = sorted(xs)
+        print(f"{name:<24}  median {xs[(len(xs) - 1) // 2]:.2f} s  (min {xs[0]:.2f} s, max {xs[-1]:.2f} s)")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=4, help="concurrent load clients (default 4)")
     ap.add_argument("--kubectl", default=KUBECTL)
+    ap.add_argument("--cold-only", action="store_true", help="only the cold-start rows, over --runs fresh servers")
+    ap.add_argument("--runs", type=int, default=1, help="fresh servers started with --cold-only (median, min, max)")
     args = ap.parse_args()
+    if args.cold_only:
+        return cold_only(args.kubectl, max(1, args.runs))
 
     cl = Cluster(args.kubectl)
     rows: list[tuple[str, str, str]] = []

@@ -19,9 +19,11 @@ def cmd_component(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> None:
+    from kubelite import version
     from kubelite.client.rest import Client, ClientConfig
+    program = version.CONTROLLER_MANAGER if args.name == "controllers" else version.SCHEDULER
     client = Client(ClientConfig(server=args.server, ca_file=args.ca_file, cert_file=args.cert_file,
-                                 key_file=args.key_file, user_agent="kubelite-server"))
+                                 key_file=args.key_file, user_agent=version.user_agent(program)))
     try:
         if args.name == "controllers":
             from kubelite.controllers.clientbuilder import ServiceAccountClients

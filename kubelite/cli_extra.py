@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from kubelite import jointoken
+from kubelite import jointoken, version
 from kubelite.cli_run import RUNTIME_HELP, RUNTIMES, pick_runtime, run_main
 from kubelite.images import reference
 from kubelite.images.store import ImageConfig, ImageStore, default_root
@@ -56,7 +56,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
         # The token only buys each node's certificates (kubelite.node.credentials); the
         # agent and its proxy then act as system:node:<name> and system:kube-proxy.
         bootstrap = Client(ClientConfig(server=server, ca_file=args.ca_file, token=join.secret,
-                                        insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent",
+                                        insecure=args.insecure_skip_tls_verify,
+                                        user_agent=version.user_agent(version.KUBELET),
                                         fallback_servers=fallback))
         try:
             await wait_ready(bootstrap, timeout=30)
@@ -71,13 +72,13 @@ def cmd_agent(args: argparse.Namespace) -> int:
         finally:
             await bootstrap.close()
 
-        def client(cert: str, key: str) -> Client:
+        def client(cert: str, key: str, program: str = version.KUBELET) -> Client:
             return Client(ClientConfig(server=server, ca_file=args.ca_file, cert_file=cert, key_file=key,
-                                       insecure=args.insecure_skip_tls_verify, user_agent="kubelite-agent",
+                                       insecure=args.insecure_skip_tls_verify, user_agent=version.user_agent(program),
                                        fallback_servers=fallback))
         kubelets = [client(c.node_cert, c.node_key) for c in creds]
         # Fake pods have loopback addresses nothing listens on: a fake node runs no Service proxy.
-        kube_proxy = client(creds[0].proxy_cert, creds[0].proxy_key) if runtime != "fake" else None
+        kube_proxy = client(creds[0].proxy_cert, creds[0].proxy_key, version.KUBE_PROXY) if runtime != "fake" else None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -19,6 +19,7 @@ import ipaddress
 import os
 import secrets
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 from cryptography import x509
@@ -43,6 +44,22 @@ def write_file(path: str, data: bytes, mode: int = 0o600) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+Files = list[tuple[str, bytes, int]]  # (path, content, mode) to write
+
+
+def write_files(files: Files) -> None:
+    """``write_file`` for each, side by side: each file is fsynced, and the disk flushes
+    concurrent syncs together rather than one after another (a fresh data directory gets
+    some thirty such files); the first error is raised once all are done."""
+    if len(files) < 2:
+        for path, data, mode in files:
+            write_file(path, data, mode)
+        return
+    with ThreadPoolExecutor(max_workers=min(len(files), 16), thread_name_prefix="pki") as pool:
+        for f in [pool.submit(write_file, path, data, mode) for path, data, mode in files]:
+            f.result()
 
 
 def _pem_key(k: ec.EllipticCurvePrivateKey) -> bytes:
@@ -106,25 +123,32 @@ class PKI:
     def ensure(self, extra_sans: list[str] | None = None) -> None:
         """Create whatever is missing."""
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        # Made in memory first, then every new file written at once (the CA is not read back).
+        files: Files = []
         if not (os.path.exists(self.ca_cert) and os.path.exists(self.ca_key)):
-            self._make_ca()
-        ca, ca_key = self._ca()
+            ca, ca_key, files = self._make_ca()
+        else:
+            ca, ca_key = self._ca()
         sans = ["127.0.0.1", "localhost", socket.gethostname()] + list(extra_sans or [])
         if not os.path.exists(self.serving_cert) or not self._covers(self.serving_cert, sans):
-            self._issue(ca, ca_key, "kube-apiserver", [], sans, server=True,
-                        cert_path=self.serving_cert, key_path=self.serving_key)
+            files += self._issue(ca, ca_key, "kube-apiserver", [], sans, server=True,
+                                 cert_path=self.serving_cert, key_path=self.serving_key)
         if not os.path.exists(self.admin_cert):
-            self._issue(ca, ca_key, "kubelite-admin", ["system:masters"], [], server=False,
-                        cert_path=self.admin_cert, key_path=self.admin_key)
-        self._ensure_token_file()
+            files += self._issue(ca, ca_key, "kubelite-admin", ["system:masters"], [], server=False,
+                                 cert_path=self.admin_cert, key_path=self.admin_key)
+        files += self._token_file()
+        write_files(files)
 
     def set_bootstrap_token(self, token: str) -> None:
         """Make ``token`` the node bootstrap token (a server given ``--token`` before its first start)."""
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
-        write_file(self.token_file, f'{token},{BOOTSTRAP_USER},{BOOTSTRAP_USER},"system:bootstrappers,{BOOTSTRAP_GROUP}"\n'
-               .encode())
+        write_files(self._token_line(token))
 
-    def _ensure_token_file(self) -> None:
+    def _token_line(self, token: str) -> Files:
+        return [(self.token_file,
+                 f'{token},{BOOTSTRAP_USER},{BOOTSTRAP_USER},"system:bootstrappers,{BOOTSTRAP_GROUP}"\n'.encode(), 0o600)]
+
+    def _token_file(self) -> Files:
         """The node bootstrap token (token,user,uid,"groups" — kube-apiserver's
         --token-auth-file format).  Its holder is only a bootstrapper: it may fetch node
         certificates and nothing else.  An older file that made agents system:masters
@@ -134,9 +158,9 @@ class PKI:
             with open(self.token_file) as f:
                 first = f.readline()
             if BOOTSTRAP_GROUP in first:
-                return
+                return []
             tok = first.split(",", 1)[0].strip()
-        self.set_bootstrap_token(tok or secrets.token_hex(24))
+        return self._token_line(tok or secrets.token_hex(24))
 
     def _covers(self, cert_path: str, sans: list[str]) -> bool:
         with open(cert_path, "rb") as f:
@@ -148,7 +172,8 @@ class PKI:
         have = {str(v) for v in ext.get_values_for_type(x509.IPAddress)} | set(ext.get_values_for_type(x509.DNSName))
         return all(s in have for s in sans)
 
-    def _make_ca(self) -> None:
+    def _make_ca(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey, Files]:
+        """A new CA, and its files to write."""
         k = _key()
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"kubelite-ca@{int(dt.datetime.now().timestamp())}")])
         now = dt.datetime.now(dt.UTC)
@@ -161,12 +186,12 @@ class PKI:
                                              data_encipherment=False, key_agreement=False,
                                              encipher_only=False, decipher_only=False), critical=True)
                 .sign(k, hashes.SHA256()))
-        write_file(self.ca_key, _pem_key(k))
-        write_file(self.ca_cert, _pem_cert(cert), 0o644)
+        return cert, k, [(self.ca_key, _pem_key(k), 0o600), (self.ca_cert, _pem_cert(cert), 0o644)]
 
     def _issue(self, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, cn: str, orgs: list[str],
                sans: list[str], *,
-               server: bool, cert_path: str, key_path: str) -> None:
+               server: bool, cert_path: str, key_path: str) -> Files:
+        """A new key and certificate signed by the CA: the files to write."""
         k = _key()
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
@@ -179,18 +204,17 @@ class PKI:
         if sans:
             b = b.add_extension(x509.SubjectAlternativeName(_general_names(sans)), critical=False)
         cert = b.sign(ca_key, hashes.SHA256())
-        write_file(key_path, _pem_key(k))
-        write_file(cert_path, _pem_cert(cert), 0o644)
+        return [(key_path, _pem_key(k), 0o600), (cert_path, _pem_cert(cert), 0o644)]
 
     def issue_client(self, cn: str, orgs: list[str], cert_path: str, key_path: str) -> None:
         """Issue a client certificate signed by this CA (node agents, tests)."""
         ca, ca_key = self._ca()
-        self._issue(ca, ca_key, cn, orgs, [], server=False, cert_path=cert_path, key_path=key_path)
+        write_files(self._issue(ca, ca_key, cn, orgs, [], server=False, cert_path=cert_path, key_path=key_path))
 
     def issue_serving(self, cn: str, sans: list[str], cert_path: str, key_path: str) -> None:
         """Issue a serving certificate signed by this CA (node agents' HTTPS API)."""
         ca, ca_key = self._ca()
-        self._issue(ca, ca_key, cn, [], sans, server=True, cert_path=cert_path, key_path=key_path)
+        write_files(self._issue(ca, ca_key, cn, [], sans, server=True, cert_path=cert_path, key_path=key_path))
 
     def _ca(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         with open(self.ca_key, "rb") as f:
@@ -200,15 +224,28 @@ class PKI:
         with open(self.ca_cert, "rb") as f:
             return x509.load_pem_x509_certificate(f.read()), key
 
+    def component_paths(self, name: str) -> tuple[str, str]:
+        """(cert, key) paths of a component's client certificate (which ``component_cert`` issues)."""
+        return os.path.join(self.dir, f"{name}.crt"), os.path.join(self.dir, f"{name}.key")
+
     def component_cert(self, name: str, cn: str, orgs: list[str]) -> tuple[str, str]:
         """(cert, key) paths of a component's client certificate, issued on first use or
         when the identity it should carry changed."""
-        cert_path = os.path.join(self.dir, f"{name}.crt")
-        key_path = os.path.join(self.dir, f"{name}.key")
-        if not (os.path.exists(cert_path) and os.path.exists(key_path)
-                and _subject_of(cert_path) == (cn, sorted(orgs))):
-            self.issue_client(cn, orgs, cert_path, key_path)
-        return cert_path, key_path
+        self.component_certs([(name, cn, orgs)])
+        return self.component_paths(name)
+
+    def component_certs(self, wanted: list[tuple[str, str, list[str]]]) -> None:
+        """``component_cert`` for each (name, cn, orgs), their files written at once (a fresh
+        start issues about ten)."""
+        files: Files = []
+        ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None
+        for name, (cn, orgs) in {name: (cn, orgs) for name, cn, orgs in wanted}.items():
+            cert_path, key_path = self.component_paths(name)
+            if not (os.path.exists(cert_path) and os.path.exists(key_path)
+                    and _subject_of(cert_path) == (cn, sorted(orgs))):
+                ca = ca or self._ca()
+                files += self._issue(*ca, cn, orgs, [], server=False, cert_path=cert_path, key_path=key_path)
+        write_files(files)
 
     def sign_csr(self, csr_pem: bytes, cn: str, orgs: list[str]) -> bytes:
         """A client certificate for cn/orgs over the public key of a signed CSR (PEM).

@@ -28,8 +28,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from kubelite import version
 from kubelite.api import errors, meta
-from kubelite.apiserver import openapi
 from kubelite.apiserver.aggregator.local import PROXY_CLIENT_CN
 from kubelite.apiserver.allocators import run_repair
 from kubelite.apiserver.app import APIServer, APIServerConfig
@@ -54,8 +54,11 @@ from kubelite.startup import StartupError, os_problem
 from kubelite.startup import why as _why
 from kubelite.store.base import KeyExists, Store, StoreError
 from kubelite.store.sqlite import SqliteStore
+from kubelite.version import user_agent
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from kubelite.node.agent import Agent
     from kubelite.proxy.proxy import Proxy
 
@@ -675,11 +678,12 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
     # The aggregator's client certificate for extension API servers (upstream's front proxy).
     cfg.proxy_client_cert, cfg.proxy_client_key = pki.component_cert("front-proxy-client", PROXY_CLIENT_CN, [])
     api = APIServer(store, cfg, cert_signer=pki)
-    api.openapi = openapi.handle
+    api.openapi = _openapi
     node_proxy = NodeProxy(pki.admin_cert, pki.admin_key)
     node_proxy.install(api.extra_routes)
-    from kubelite.controllers import podautoscaler
-    podautoscaler.configure(sync_period=opts.hpa_sync_period)
+    if opts.with_controllers and "controllers" not in opts.separate:
+        from kubelite.controllers import podautoscaler
+        podautoscaler.configure(sync_period=opts.hpa_sync_period)
     scraper = MetricsScraper(registry_nodes(api.registry), node_proxy.client_ssl, opts.metric_resolution)
     api.metrics = MetricsAPI(scraper).handle
     try:
@@ -743,6 +747,7 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             await scraper.run(stop)
         tasks.append(_start("metrics", metrics, stop))
         clients.server = url
+        starts: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         if opts.datastore.endpoint:
             # Servers sharing the store: the kubernetes Service lists every live one.
             from kubelite.controllers.apiserverleases import APIServerLeases
@@ -751,9 +756,11 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
 
             async def apiserver_lease() -> None:
                 await leases.run(stop)
-            tasks.append(_start("apiserver-lease", apiserver_lease, stop))
-        for name, comp in _components(opts, pki, clients, readiness, api.registry, service_cidr, svc_range):
-            tasks.append(_start(name, comp(stop), stop))
+            starts.append(("apiserver-lease", apiserver_lease))
+        starts += [(name, comp(stop)) for name, comp in _components(opts, pki, clients, readiness, api.registry,
+                                                                    service_cidr, svc_range)]
+        await clients.issue()  # every component's certificate exists before any of them connects
+        tasks += [_start(name, run, stop) for name, run in starts]
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -780,6 +787,12 @@ async def run_server(opts: ServerOptions, *, stop: asyncio.Event | None = None) 
             await _stop_containers(opts.data_dir)
         claimed.release()
         lock.close()
+
+
+async def _openapi(request: web.Request) -> web.StreamResponse:
+    """The OpenAPI documents, imported on the first request for them (they are not needed to start)."""
+    from kubelite.apiserver import openapi
+    return await openapi.handle(request)
 
 
 def _install_reset(api: APIServer, store: SqliteStore, opts: ServerOptions) -> None:
@@ -813,6 +826,19 @@ def _start(name: str, run: Callable[[], Awaitable[None]], stop: asyncio.Event) -
     return spawn(name, run, stop=stop, initial_delay=RESTART_DELAY, max_delay=MAX_RESTART_DELAY, logger=log)
 
 
+# The upstream program each in-process component stands for (see kubelite.version); the
+# others have no upstream counterpart and keep a kubelite name.
+_PROGRAMS = {"controller-manager": version.CONTROLLER_MANAGER, "scheduler": version.SCHEDULER,
+             "kube-proxy": version.KUBE_PROXY, "apiserver-leases": version.APISERVER}
+
+
+def component_program(name: str) -> str:
+    """The User-Agent program of the in-process component ``name`` (``node-X`` is a kubelet)."""
+    if name.startswith("node-"):
+        return version.KUBELET
+    return _PROGRAMS.get(name, f"kubelite-{name}")
+
+
 class ComponentClients:
     """One API client per in-process component, each with its own identity."""
 
@@ -821,14 +847,28 @@ class ComponentClients:
         self.server = ""
         self._clients: list[Client] = []
         self._sa_clients: list[ServiceAccountClients] = []
+        # Certificates to issue in one go before the components run (``issue``); once that
+        # happened, a client made later gets its certificate at once.
+        self._wanted: list[tuple[str, str, list[str]]] | None = []
 
     def client(self, name: str, cn: str, orgs: list[str] | None = None) -> Client:
-        """A client authenticating with a certificate for cn/orgs (issued on first use)."""
-        cert, key = self.pki.component_cert(name, cn, orgs or [])
+        """A client authenticating with a certificate for cn/orgs (issued by ``issue``, or at
+        once when that ran already)."""
+        if self._wanted is None:
+            cert, key = self.pki.component_cert(name, cn, orgs or [])
+        else:
+            self._wanted.append((name, cn, orgs or []))
+            cert, key = self.pki.component_paths(name)
         c = Client(ClientConfig(server=self.server, ca_file=self.pki.ca_cert, cert_file=cert, key_file=key,
-                                user_agent="kubelite-server"))
+                                user_agent=user_agent(component_program(name))))
         self._clients.append(c)
         return c
+
+    async def issue(self, *extra: tuple[str, str, list[str]]) -> None:
+        """Issue the certificates of the clients made so far (and ``extra`` ones), concurrently:
+        each file is fsynced, and one after another they took a quarter of a second."""
+        wanted, self._wanted = (self._wanted or []) + list(extra), None
+        await asyncio.to_thread(self.pki.component_certs, wanted)
 
     def service_accounts(self, base: Client) -> ServiceAccountClients:
         """Clients acting as kube-system ServiceAccounts, through ``base``'s TokenRequests."""

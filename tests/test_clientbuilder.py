@@ -82,3 +82,30 @@ def test_a_recreated_service_account_gets_a_new_token():
         assert source().startswith("replicaset-controller@uid-2#")
         await sac.close()
     asyncio.run(run())
+
+
+def test_accounts_are_set_up_side_by_side_and_each_only_once():
+    """The controller manager asks for every controller's client at start: one account's token
+    request waiting must not hold up another's, and two callers of one account share its set-up."""
+    async def run() -> None:
+        api = FakeAPI()
+        gate = asyncio.Event()
+        plain = api.request
+
+        async def slow_request(method: str, path: str, **kw: object) -> dict:
+            if "/slow/" in path:
+                await gate.wait()
+            return await plain(method, path, **kw)
+        api.request = slow_request  # a token request that hangs for one account
+        sac = ServiceAccountClients(api, expiration=3600)
+        try:
+            slow = asyncio.create_task(sac.client_for("slow"))
+            await _until(lambda: "slow" in api.accounts)
+            fast, again = await asyncio.wait_for(asyncio.gather(sac.client_for("fast"), sac.client_for("fast")), 5)
+            assert fast is again and not slow.done()
+            gate.set()
+            await slow
+            assert sorted(p.split("/")[-2] for p, _ in api.tokens) == ["fast", "slow"]
+        finally:
+            await sac.close()
+    asyncio.run(run())

@@ -361,3 +361,24 @@ def test_rolling_update_keeps_surge_and_availability_bounds_on_a_live_watch(fake
     assert (inv.max_pods, inv.min_available) == (13, 8)  # 25 % of 10: surge rounds up, unavailable down
     assert inv.violations == [] and rs_violations == []
     assert inv.checks > 20 and n_rss == 2
+
+
+def test_managed_fields_name_the_upstream_components(fake, ns):
+    """managedFields name each writer after the component's User-Agent, as on a real cluster:
+    `kubectl create` for the Deployment, kube-controller-manager for the ReplicaSet and its
+    pods, the kubelet for a pod's status."""
+    k = fake
+    create(k, ns, replicas=1)
+    rolled_out(k, ns)
+
+    def managers(obj: dict) -> set[tuple[str, str, str]]:
+        return {(m["manager"], m["operation"], m.get("subresource", ""))
+                for m in obj["metadata"].get("managedFields") or []}
+    deploy = k.kjson("-n", ns, "get", "deployment", "web", "--show-managed-fields")
+    assert ("kubectl-create", "Update", "") in managers(deploy)
+    assert ("kube-controller-manager", "Update", "status") in managers(deploy)
+    rs = k.kjson("-n", ns, "get", "rs", "-l", "app=web", "--show-managed-fields")["items"][0]
+    assert ("kube-controller-manager", "Update", "") in managers(rs)
+    pod = k.kjson("-n", ns, "get", "pods", "-l", "app=web", "--show-managed-fields")["items"][0]
+    assert ("kube-controller-manager", "Update", "") in managers(pod)
+    assert ("kubelet", "Update", "status") in managers(pod)

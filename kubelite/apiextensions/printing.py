@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubelite.api.printers import columns as builtin_columns
-from kubelite.api.printers.format import Clock
 from kubelite.apiextensions.info import CustomResourceInfo
+
+if TYPE_CHECKING:
+    from kubelite.api.printers.format import Clock
 
 Obj = dict[str, Any]
 
@@ -26,6 +27,7 @@ def columns_of(info: CustomResourceInfo) -> tuple[Obj, ...]:
 
 def column_definitions(info: CustomResourceInfo) -> list[Obj]:
     """metav1.TableColumnDefinitions: Name, then the printer columns."""
+    from kubelite.api.printers import columns as builtin_columns  # the printers load on the first Table asked for
     out = [dict(builtin_columns.NAME)]
     for col in columns_of(info):
         path = col.get("jsonPath") or ""
@@ -80,6 +82,7 @@ def _cell(obj: Obj, col: Obj, clock: Clock) -> Any:
 def table(info: CustomResourceInfo, objs: list[Obj], *, include_object: str, resource_version: str,
           no_headers: bool, continue_token: str, remaining_item_count: int | None) -> Obj:
     """A meta.k8s.io/v1 Table of custom resources."""
+    from kubelite.api.printers.format import Clock
     clock = Clock(_dt.datetime.now(_dt.UTC))
     cols = columns_of(info)
     rows = []

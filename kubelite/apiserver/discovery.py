@@ -19,11 +19,10 @@ from kubelite.api.resources import GROUP_ORDER, ResourceInfo, group_versions, in
 from kubelite.apiserver import negotiation as neg
 from kubelite.apiserver.aggregator.priorities import group_priority
 from kubelite.apiserver.negotiation import parse_accept
+from kubelite.version import GIT_VERSION, KUBE_VERSION
 
 Obj = dict[str, Any]
 
-KUBE_VERSION = (1, 33, 0)
-GIT_VERSION = f"v{KUBE_VERSION[0]}.{KUBE_VERSION[1]}.{KUBE_VERSION[2]}+kubelite"
 
 
 def version_info() -> Obj:

@@ -154,6 +154,9 @@ class Registry:
         self.admission: list[Admission] = []
         self.validating: list[ValidatingAdmission] = []
         self.mutating: list[MutatingAdmission] = []
+        # Whether the mutating hooks may change an object now (webhooks configured); None:
+        # assume they may. Where they cannot, an update's copy of the object may be shallow.
+        self.mutating_active: Callable[[], bool] | None = None
         self.converter: Converter | None = None
         # Namespaces and ServiceAccounts for creates from the server's in-memory copies
         # (apiserver/lookups.py); None: read from the store each time.
@@ -206,19 +209,39 @@ class Registry:
         md = {k: v for k, v in (stored.get("metadata") or {}).items() if k != "resourceVersion"}
         return orjson.dumps({**stored, "metadata": md})
 
-    async def _read(self, info: ResourceInfo, ns: str, name: str) -> tuple[Obj, KV]:
+    async def _read(self, info: ResourceInfo, ns: str, name: str, *, shared: bool = False) -> tuple[Obj, KV]:
+        """The stored object and its KV; ``shared``: possibly the one object every watcher
+        and shared reader sees, which the caller must not change."""
         kv = await self.store.get(self._key(info, ns, name))
         if kv is None:
             raise errors.not_found(info.plural, info.group, name)
+        if shared:
+            return await self._decode_shared(kv, info), kv
         return await self._decode(kv, info), kv
+
+    def _written(self, info: ResourceInfo, obj: Obj, kv: KV) -> Obj | None:
+        """The object just encoded into ``kv``, as decode(kv) would give it, without decoding
+        it again; also what watchers of that revision get (so nobody may change it after).
+        None where the stored form differs from the served one (converted views)."""
+        if info.storage_api_version or self._converts(info):
+            return None
+        md = obj["metadata"]
+        # decode() appends resourceVersion last: keep the same key order.
+        md.pop("resourceVersion", None)
+        md["resourceVersion"] = str(kv.mod_revision)
+        obj.setdefault("apiVersion", info.api_version)
+        obj.setdefault("kind", info.kind)
+        self._remember((kv.key, kv.mod_revision, info.api_version), obj)
+        return obj
 
     async def get(self, info: ResourceInfo, ns: str, name: str) -> Obj:
         """GET one object."""
         return (await self._read(info, ns, name))[0]
 
     async def list(self, info: ResourceInfo, ns: str, *, predicate: Callable[[Obj], bool] | None = None,
-                   limit: int = 0, continue_: str = "") -> tuple[list[Obj], int, str, int | None]:
-        """LIST → (items, revision, continue token, remainingItemCount)."""
+                   limit: int = 0, continue_: str = "", shared: bool = False) -> tuple[list[Obj], int, str, int | None]:
+        """LIST → (items, revision, continue token, remainingItemCount); ``shared``: items may be
+        the decoded objects watchers share (read-only for the caller), decoded once per revision."""
         prefix = info.store_prefix() + (f"{ns}/" if info.namespaced and ns else "")
         start = ""
         kvs: list[KV]
@@ -253,7 +276,12 @@ class Registry:
         for i, kv in enumerate(kvs):
             if start and kv.key < start:
                 continue
-            obj = converted[i] if converted is not None else decode(kv, info)
+            if converted is not None:
+                obj = converted[i]
+            elif shared:
+                obj = self._decoded(kv, info)
+            else:
+                obj = decode(kv, info)
             if predicate is not None and not predicate(obj):
                 continue
             if limit and len(items) >= limit:
@@ -321,7 +349,8 @@ class Registry:
             value = await self._encode(obj, info)
             try:
                 kv = await self.store.create(key, value)
-                return await self._decode(kv, info)
+                out = self._written(info, obj, kv)
+                return out if out is not None else await self._decode(kv, info)
             except KeyExists:
                 if not md.get("generateName") or obj is None:
                     raise errors.already_exists(info.plural, info.group, md["name"]) from None
@@ -371,14 +400,19 @@ class Registry:
     async def guaranteed_update(self, info: ResourceInfo, ns: str, name: str, mutate: Mutator, *,
                                 subresource: str = "", dry_run: bool = False, expected_rv: str = "",
                                 manager_fn: Callable[[Obj | None, Obj], None] | None = None,
-                                create_if_missing: Callable[[], Obj] | None = None) -> tuple[Obj, bool]:
+                                create_if_missing: Callable[[], Obj] | None = None,
+                                copy_fn: Mutator = json_copy) -> tuple[Obj, bool]:
         """Read, mutate, validate and compare-and-swap; retried on races.
 
         A precondition resourceVersion (from the client's object) turns a race into 409
-        instead of a retry.  Returns (object, created)."""
+        instead of a retry.  ``copy_fn`` gives ``mutate`` its own copy of the stored object
+        (which is shared, read-only): a writer that replaces a few fields may copy only the
+        dicts on their way, but mutating webhooks may change anything, so they get a deep copy.
+        Returns (object, created)."""
         for _ in range(64):
             try:
-                old, kv = await self._read(info, ns, name)
+                # Shared: old is only read (mutate gets a copy), so a cached decode serves.
+                old, kv = await self._read(info, ns, name, shared=True)
             except errors.NotFound:
                 if create_if_missing is None:
                     raise
@@ -387,7 +421,8 @@ class Registry:
             reservation: Reservation | None = None
             committed = False
             try:
-                new = mutate(json_copy(old))
+                deep = copy_fn is json_copy or self._may_mutate()
+                new = mutate((json_copy if deep else copy_fn)(old))
                 new_rv = new.get("metadata", {}).get("resourceVersion") or expected_rv
                 if new_rv and new_rv != old["metadata"]["resourceVersion"]:
                     raise errors.conflict(info.plural, info.group, name)
@@ -401,6 +436,8 @@ class Registry:
                 strategies.prepare_for_update(info, new, old, subresource)
                 for admit in self.admission:
                     await admit(info, new, old)
+                if not deep and self._may_mutate():  # a webhook appeared meanwhile: it gets its own copy
+                    new = json_copy(new)
                 if self.mutating and await self._mutate(AdmissionAttributes(
                         info, "UPDATE", ns if info.namespaced else "", name, new, old,
                         subresource=subresource, dry_run=dry_run)):
@@ -439,11 +476,16 @@ class Registry:
                 committed = True
                 if reservation is not None:
                     await self.allocator.release(reservation.freed_ips, reservation.freed_ports)
-                return await self._decode(kv2, info), False
+                written = self._written(info, new, kv2)
+                return (written if written is not None else await self._decode(kv2, info)), False
             finally:
                 if reservation is not None and not committed:  # not written: its new values go back
                     await self.allocator.release(reservation.ips, reservation.ports)
         raise errors.conflict(info.plural, info.group, name, "too many concurrent writes")
+
+    def _may_mutate(self) -> bool:
+        """Whether mutating admission could change an object beyond its defaults right now."""
+        return bool(self.mutating) and (self.mutating_active is None or self.mutating_active())
 
     @staticmethod
     def _same(old: Obj, new: Obj) -> bool:
@@ -599,14 +641,29 @@ class Registry:
         """Decode a watched value once for every watcher (like the API server's watch
         cache): each change reaches many watchers, and watchers never modify objects.
         Keyed by apiVersion too: one stored Event is two objects, one per API."""
+        if not self._converts(info):
+            return self._decoded(kv, info)
         k = (kv.key, kv.mod_revision, info.api_version)
         obj = self._watch_objects.get(k)
         if obj is None:
             obj = await self._decode(kv, info)
-            self._watch_objects[k] = obj
-            if len(self._watch_objects) > 4096:
-                self._watch_objects.popitem(last=False)
+            self._remember(k, obj)
         return obj
+
+    def _decoded(self, kv: KV, info: ResourceInfo) -> Obj:
+        """_decode_shared for a resource without a converter (no await needed)."""
+        k = (kv.key, kv.mod_revision, info.api_version)
+        obj = self._watch_objects.get(k)
+        if obj is None:
+            obj = decode(kv, info)
+            self._remember(k, obj)
+        return obj
+
+    def _remember(self, k: tuple[str, int, str], obj: Obj) -> None:
+        """Keep a decoded revision for the next shared reader (bounded, oldest out first)."""
+        self._watch_objects[k] = obj
+        if len(self._watch_objects) > 4096:
+            self._watch_objects.popitem(last=False)
 
     async def compact(self, keep: int = 10_000) -> None:
         """Drop history older than the last ``keep`` revisions (periodic)."""

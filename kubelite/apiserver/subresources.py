@@ -154,9 +154,21 @@ async def binding(request: web.Request, t: Target) -> web.Response:
         return pod
 
     # Binding changes spec and status together, so it bypasses the status/spec split.
-    await reg.guaranteed_update(PODS, t.namespace, name, mutate, subresource="binding", dry_run=dry_run)
+    await reg.guaranteed_update(PODS, t.namespace, name, mutate, subresource="binding", dry_run=dry_run,
+                                copy_fn=_binding_copy)
     return neg.respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201,
                        as_yaml=neg.wants(request).yaml, headers=h.warning_headers(warnings))
+
+
+def _binding_copy(pod: Obj) -> Obj:
+    """What a binding changes, copied: the top level, metadata's and spec's own keys (the
+    update strategy and nodeName) and status's (the new conditions list). The rest (the
+    containers, labels, …) stays shared with the stored object, which no one changes."""
+    out = dict(pod)
+    for k in ("metadata", "spec", "status"):
+        if isinstance(pod.get(k), dict):
+            out[k] = dict(pod[k])
+    return out
 
 
 async def eviction(request: web.Request, t: Target) -> web.Response:

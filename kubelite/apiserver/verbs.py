@@ -99,8 +99,9 @@ async def list_(request: web.Request, t: Target) -> web.Response:
     h.validate_list_options(request, watch=False)
     limit = h.query_int(request, "limit") if q.get("limit") else 0
     pred = make_predicate(request, t.info)
+    # Shared decodes: the items are only rendered here, never changed.
     items, rev, cont, remaining = await reg.list(t.info, t.namespace, predicate=pred, limit=max(limit, 0),
-                                                 continue_=q.get("continue", ""))
+                                                 continue_=q.get("continue", ""), shared=True)
     if w.table:
         return neg.respond(table(t.info, items, w, resource_version=str(rev), continue_token=cont,
                                  remaining=remaining or None), as_yaml=w.yaml)

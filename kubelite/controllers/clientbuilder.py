@@ -54,11 +54,11 @@ class ServiceAccountClients:
         self._tokens: dict[str, _Token] = {}
         self._clients: dict[str, Client] = {}
         self._renewers: dict[str, asyncio.Task[None]] = {}
-        self._lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}  # one per account: accounts are set up side by side
 
     async def client_for(self, sa: str) -> APIClient:
         """The client acting as kube-system/<sa> (created, with its token, on first use)."""
-        async with self._lock:
+        async with self._locks.setdefault(sa, asyncio.Lock()):
             client = self._clients.get(sa)
             if client is not None:
                 return client

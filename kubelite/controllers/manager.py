@@ -161,8 +161,10 @@ async def run_controllers(client: APIClient, stop: asyncio.Event, names: Iterabl
     wanted = set(names) if names is not None else None
     specs = [s for s in REGISTRY if wanted is None or s.name in wanted]
     factory = InformerFactory(client)
-    # Built up front so that every informer is registered before the sync is awaited.
-    built = [(s, await _build(s, client, factory, client_for)) for s in specs]
+    # Built up front so that every informer is registered before the sync is awaited; side by
+    # side, since each may first need its ServiceAccount and a token (three requests).
+    made = await asyncio.gather(*(_build(s, client, factory, client_for) for s in specs))
+    built = list(zip(specs, made, strict=True))
     tasks = [asyncio.create_task(_run_one(s, client, factory, stop, ctl, client_for), name=f"controller-{s.name}")
              for s, ctl in built]
     try:

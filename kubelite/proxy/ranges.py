@@ -34,6 +34,7 @@ route off the machine, whether or not a server is running.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import ipaddress
 import os
@@ -165,15 +166,17 @@ def _holders(me: str) -> list[Holder]:
 def _conflict(cidr: str, me: str, *, owned_too: bool, cluster: str = "") -> tuple[str, str, bool] | None:
     """A range overlapping ``cidr`` that a live server holds (or, ``owned_too``, another data
     directory keeps); servers of ``cluster`` (when given) share it and are no conflict."""
-    net = ipaddress.ip_network(cidr, strict=False)
-    for h in _holders(me):
+    return _first_overlap(ipaddress.ip_network(cidr, strict=False), _holders(me), owned_too=owned_too, cluster=cluster)
+
+
+def _first_overlap(net: ipaddress.IPv4Network | ipaddress.IPv6Network, holders: list[Holder], *, owned_too: bool,
+                   cluster: str = "") -> tuple[str, str, bool] | None:
+    """``_conflict`` over lock files read already (a scan of many blocks reads the directory once)."""
+    for h in holders:
         if cluster and h.cluster == cluster:
             continue
-        try:
-            onet = ipaddress.ip_network(h.cidr, strict=False)
-        except ValueError:
-            continue
-        if net.overlaps(onet) and (h.live or (owned_too and os.path.isdir(h.owner))):
+        onet = _net(h.cidr)
+        if onet is not None and net.overlaps(onet) and (h.live or (owned_too and os.path.isdir(h.owner))):
             return h.cidr, h.owner, h.live
     return None
 
@@ -213,6 +216,7 @@ def shared_with_live_server(data_dir: str) -> str:
     return ""
 
 
+@functools.cache  # a scan parses each lock's range once per block otherwise; the values are immutable
 def _net(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     try:
         return ipaddress.ip_network(cidr, strict=False)
@@ -279,8 +283,11 @@ def claim(data_dir: str, requested: str = "", *, cluster: str = "", proxy: bool 
 
 def _claim_first_free(me: str, cluster: str = "", proxy: bool = False) -> tuple[int, str]:
     """Take the first /20 of SUPERNET that no live server holds and no other data directory keeps."""
-    for block in ipaddress.ip_network(SUPERNET).subnets(new_prefix=BLOCK_PREFIX):
-        if _conflict(str(block), me, owned_too=True) is None:
+    # The lock directory is read once, not once per block: with the hundreds of old locks a
+    # test suite leaves it took seconds of every start (the claim lock keeps other servers out meanwhile).
+    holders = _holders(me)
+    for block in ipaddress.IPv4Network(SUPERNET).subnets(new_prefix=BLOCK_PREFIX):
+        if _first_overlap(block, holders, owned_too=True) is None:
             try:
                 return _claim(str(block), me, cluster, proxy), str(block)
             except RangeError:

@@ -61,6 +61,8 @@ def import_server() -> None:
 
     import uvloop  # noqa: F401
 
+    import kubelite.api.printers  # the server imports these on the first request for them: children get them warm
+    import kubelite.apiserver.openapi
     import kubelite.apiserver.reset
     import kubelite.cli
     import kubelite.server  # noqa: F401

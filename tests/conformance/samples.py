@@ -272,7 +272,9 @@ SAMPLES: dict[str, Sample] = {
                                                           "selector": {"matchLabels": {"app": n}},
                                                           "template": _template(n)}),
         spec_change={"spec": {"minReadySeconds": 5}},
-        status_change={"replicas": 0, "availableReplicas": 0, "conditions": [
+        # collisionCount 0, as the StatefulSet controller writes it on its first sync: an update
+        # without it after that sync would decrement it (refused, as upstream refuses it).
+        status_change={"replicas": 0, "availableReplicas": 0, "collisionCount": 0, "conditions": [
             {"type": "Tested", "status": "True", "lastTransitionTime": NOW, "reason": "Tested"}]}),
     "apps/v1/daemonsets": Sample(
         # A node selector nothing matches: the sample must not start pods anywhere.

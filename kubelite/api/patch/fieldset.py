@@ -17,6 +17,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
+import orjson
+
 from kubelite.api.patch.patchmeta import ListOf, MapOf, Node, Struct, child
 
 PE = tuple
@@ -127,6 +129,9 @@ def _empty(v: Any) -> bool:
 
 
 def _cmp(path: Path, lhs: Any, rhs: Any, node: Node, c: Comparison) -> None:
+    if lhs is MISSING:
+        _added(path, rhs, node, c.added)  # a create: everything is new
+        return
     sample = rhs if rhs is not MISSING and rhs is not None else lhs
     kinds = {type(x) for x in (lhs, rhs) if isinstance(x, (dict, list))}
     leaf = (is_atomic(node, sample) or len(kinds) > 1 or not kinds or (_empty(lhs) and _empty(rhs)))
@@ -138,6 +143,8 @@ def _cmp(path: Path, lhs: Any, rhs: Any, node: Node, c: Comparison) -> None:
         elif not json_equal(lhs, rhs):
             c.modified.add(path)
         return
+    if _unchanged(lhs, rhs):
+        return  # nothing below differs: no path to add, modify or remove
     if dict in kinds:
         lm = lhs if isinstance(lhs, dict) else {}
         rm = rhs if isinstance(rhs, dict) else {}
@@ -154,6 +161,32 @@ def _cmp(path: Path, lhs: Any, rhs: Any, node: Node, c: Comparison) -> None:
         c.added.add(path)
     elif rhs is MISSING:
         c.removed.add(path)
+
+
+def _added(path: Path, rhs: Any, node: Node, added: set) -> None:
+    """_cmp() where the left side is missing: this path and every one below it are added."""
+    if isinstance(rhs, dict) and rhs and not is_atomic(node, rhs):
+        for k, v in rhs.items():
+            _added(path + (("f", k),), v, child(node, k), added)
+    elif isinstance(rhs, list) and rhs and not is_atomic(node, rhs):
+        assert isinstance(node, ListOf)  # is_atomic() lets a list through only under a non-atomic ListOf
+        inner = item_node(node)
+        for pe, item in index_items(node, rhs).items():
+            _added(path + (pe,), item, inner, added)
+    added.add(path)
+
+
+def _unchanged(lhs: Any, rhs: Any) -> bool:
+    """Whether two subtrees are the same JSON, checked in C: most of an update leaves most
+    of the object as it was, and walking those parts path by path is the cost of compare().
+    Python's == alone would take true for 1 and bool 1 alike, so equal sorted encodings
+    decide (types included; a float and an int of one value are walked as before)."""
+    if lhs is MISSING or rhs is MISSING or lhs != rhs:
+        return False
+    try:
+        return orjson.dumps(lhs, option=orjson.OPT_SORT_KEYS) == orjson.dumps(rhs, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return False
 
 
 def index_items(node: ListOf, items: list) -> dict[PE, Any]:

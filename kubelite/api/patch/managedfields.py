@@ -21,6 +21,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from kubelite.api.patch import fieldset as fs
 from kubelite.api.patch.patchmeta import Node, schema_for, zero_object
 
@@ -59,13 +61,51 @@ class Entry:
         if self.time:
             out["time"] = self.time
         out["fieldsType"] = "FieldsV1"
-        out["fieldsV1"] = fs.encode_fields(self.fields)
+        out["fieldsV1"] = encode_fields(self.fields)
         if self.subresource:
             out["subresource"] = self.subresource
         return out
 
 
 Managed = dict  # key -> Entry
+
+
+# Field sets repeat: every pod of a ReplicaSet has the same entries for its controller and
+# its kubelet, and most writes leave most entries as they were. Both directions are kept
+# for recent sets, so an unchanged entry costs a lookup instead of a parse or a re-encode.
+# The cached FieldsV1 dicts end up inside stored objects, which nobody changes in place.
+_CACHE_MAX = 4096
+_DECODED: dict[bytes, frozenset] = {}
+_ENCODED: dict[frozenset, dict] = {}
+
+
+def decode_fields(raw: Any) -> set:
+    """fs.decode_fields, remembered by the entry's JSON text."""
+    if not isinstance(raw, dict):
+        return fs.decode_fields(raw)
+    try:
+        k = orjson.dumps(raw)
+    except (TypeError, orjson.JSONEncodeError):
+        return fs.decode_fields(raw)
+    hit = _DECODED.get(k)
+    if hit is None:
+        hit = frozenset(fs.decode_fields(raw))
+        if len(_DECODED) >= _CACHE_MAX:
+            _DECODED.clear()
+        _DECODED[k] = hit
+    return set(hit)
+
+
+def encode_fields(fields: set) -> dict:
+    """fs.encode_fields, remembered by the set (the result must not be changed in place)."""
+    k = frozenset(fields)
+    hit = _ENCODED.get(k)
+    if hit is None:
+        hit = fs.encode_fields(k)
+        if len(_ENCODED) >= _CACHE_MAX:
+            _ENCODED.clear()
+        _ENCODED[k] = hit
+    return hit
 
 
 def decode(entries: Any) -> Managed:
@@ -76,7 +116,7 @@ def decode(entries: Any) -> Managed:
             raise ValueError("unsupported managedFields entry")
         entry = Entry(e.get("manager", ""), e.get("operation", ""), e.get("apiVersion", ""),
                       e.get("subresource", ""), e.get("time"),
-                      fs.decode_fields(e.get("fieldsV1") or {}))
+                      decode_fields(e.get("fieldsV1") or {}))
         if entry.operation not in ("Apply", "Update"):
             raise ValueError(f"invalid operation {entry.operation!r}")
         if entry.key in out:

@@ -14,10 +14,12 @@ from kubelite.api.errors import Cause
 
 
 def merge_patch_value(target: Any, patch: Any) -> Any:
-    """RFC 7386 MergePatch(target, patch) on plain JSON values."""
+    """RFC 7386 MergePatch(target, patch) on plain JSON values. ``target`` is left as it was:
+    the maps the patch goes into are copied, the rest of the result is shared with it (a
+    deep copy per level made a status patch copy the whole object several times)."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    result = dict(target) if isinstance(target, dict) else {}
     for k, v in patch.items():
         if v is None:
             result.pop(k, None)
@@ -27,7 +29,8 @@ def merge_patch_value(target: Any, patch: Any) -> Any:
 
 
 def json_merge_patch(original: dict, patch: Any) -> dict:
-    """Apply a merge patch to a copy of ``original``; the result must still be an object."""
+    """Apply a merge patch to ``original`` (unchanged; the result shares what the patch does
+    not touch with it); the result must still be an object."""
     if patch is None:  # evanphx/json-patch rejects a null patch document
         raise errors.bad_request("Invalid JSON Patch")
     result = merge_patch_value(original, patch)

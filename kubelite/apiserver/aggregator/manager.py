@@ -36,7 +36,6 @@ from kubelite.apiserver.aggregator.resolve import SERVICE_NAME_LABEL, Unavailabl
 from kubelite.apiserver.authn import User
 from kubelite.apiserver.discovery import ExtraGroup, extra_group_entry
 from kubelite.apiserver.registry import Registry
-from kubelite.streams.wsrelay import copy_messages
 
 Obj = dict[str, Any]
 log = logging.getLogger("kubelite.aggregator")
@@ -516,6 +515,7 @@ class Aggregator:
                                      max_msg_size=0)
         try:
             await down.prepare(request)
+            from kubelite.streams.wsrelay import copy_messages  # the streams package only when one is relayed
             relays = [asyncio.ensure_future(copy_messages(upstream, down)),
                       asyncio.ensure_future(copy_messages(down, upstream))]
             _, pending = await asyncio.wait(relays, return_when=asyncio.FIRST_COMPLETED)

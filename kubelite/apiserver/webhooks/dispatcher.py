@@ -50,6 +50,7 @@ class Webhooks:
         policies, then validating webhooks, first among the validating ones (before quota,
         as upstream orders its plugins); and the CRD conversion webhooks."""
         self.registry.mutating.append(self.mutate)
+        self.registry.mutating_active = lambda: bool(self.source.mutating)
         self.registry.converter = self.conversion
         policies = ValidatingPolicies(self.registry, self.source, self.conversion)
         self.registry.validating[0:0] = [policies.validate, self.validate]
