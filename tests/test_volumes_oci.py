@@ -208,13 +208,21 @@ def test_should_provide_container_env_from_configmap_secret_and_fieldref(srv, ns
         f"environment variable names."]
 
 
+def _wait_creating(srv, ns: str, name: str) -> None:
+    """The pod's container is reported waiting in ContainerCreating (the agent writes a starting
+    pod's status up to a second after the event that said why it waits)."""
+    def creating() -> bool:
+        statuses = srv.kjson("-n", ns, "get", "pod", name)["status"].get("containerStatuses") or []
+        return bool(statuses) and (statuses[0]["state"].get("waiting") or {}).get("reason") == "ContainerCreating"
+    srv.wait_for(creating, timeout=30, what=f"{name} waiting in ContainerCreating")
+
+
 def test_a_missing_configmap_keeps_the_pod_creating_until_it_exists(srv, ns):
     apply(srv, ns, pod("p", [{"name": "c", "volumeMounts": [{"name": "late", "mountPath": "/late"}]}],
                        volumes=[{"name": "late", "configMap": {"name": "later"}}]))
     srv.wait_for(lambda: 'MountVolume.SetUp failed for volume "late" : configmap "later" not found'
                  in events(srv, ns, "FailedMount"), timeout=60, what="FailedMount")
-    cs = srv.kjson("-n", ns, "get", "pod", "p")["status"]["containerStatuses"][0]
-    assert cs["state"]["waiting"]["reason"] == "ContainerCreating"
+    _wait_creating(srv, ns, "p")
     apply(srv, ns, configmap("later", {"k": "arrived"}))
     wait_running(srv, ns, "p")
     assert sh(srv, ns, "p", "cat /late/k") == "arrived"
@@ -226,8 +234,7 @@ def test_a_volume_type_the_node_cannot_provide_fails_with_an_event(srv, ns):
     msg = ('MountVolume.SetUp failed for volume "share" : unsupported volume type nfs: this node provides '
            'emptyDir, configMap, secret, downwardAPI, projected, hostPath and persistentVolumeClaim volumes only')
     srv.wait_for(lambda: msg in events(srv, ns, "FailedMount"), timeout=60, what="FailedMount for nfs")
-    cs = srv.kjson("-n", ns, "get", "pod", "p")["status"]["containerStatuses"][0]
-    assert cs["state"]["waiting"]["reason"] == "ContainerCreating"
+    _wait_creating(srv, ns, "p")
 
 
 def test_downward_api_volume_should_update_labels_on_modification(srv, ns, tmp_path):
