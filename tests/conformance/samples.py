@@ -171,7 +171,9 @@ SAMPLES: dict[str, Sample] = {
         "limits": [{"type": "Container", "default": {"cpu": "500m"}, "defaultRequest": {"cpu": "100m"}}]})),
     "v1/resourcequotas": Sample(lambda n, ns: _obj("v1", "ResourceQuota", n, spec={"hard": {"configmaps": "100"}}),
                                 spec_change={"spec": {"hard": {"configmaps": "50"}}},
-                                status_change={"hard": {"configmaps": "100"}, "used": {"configmaps": "1"}}),
+                                # A count the quota controller never computes here (the namespace holds one
+                                # ConfigMap, kube-root-ca.crt): its own status must not look like the sample's.
+                                status_change={"hard": {"configmaps": "100"}, "used": {"configmaps": "7"}}),
     "v1/secrets": Sample(lambda n, ns: _obj("v1", "Secret", n, type="Opaque", data={"key": "dmFsdWU="})),
     "v1/serviceaccounts": Sample(lambda n, ns: _obj("v1", "ServiceAccount", n)),
     "v1/services": Sample(lambda n, ns: _obj("v1", "Service", n, spec={
