@@ -244,15 +244,22 @@ KUBERNETES_NAMES = ["kubernetes", "kubernetes.default", "kubernetes.default.svc"
                     "kubernetes.default.svc.cluster.local"]
 
 
-def kernel_path_missing(opts: ServerOptions) -> str:
-    """Why the nftables Service path cannot run for ``opts`` ("" if it can)."""
+def _host_cannot_route() -> str:
+    """Why this host cannot program the nftables Service path at all ("" if it can)."""
     import shutil
-    if not (opts.with_agent and opts.with_proxy):
-        return "no node agent and proxy run in this server"
     if os.geteuid() != 0:
         return "it needs root"
     if shutil.which("nft") is None:
         return "the nft tool is not installed (Debian package nftables)"
+    return ""
+
+
+def kernel_path_missing(opts: ServerOptions) -> str:
+    """Why the nftables Service path cannot run for ``opts`` ("" if it can)."""
+    if not (opts.with_agent and opts.with_proxy):
+        return "no node agent and proxy run in this server"
+    if why := _host_cannot_route():
+        return why
     if opts.runtime == "fake":
         return "the fake runtime's pods have loopback addresses"
     if opts.runtime == "process" and opts.network == "host":
@@ -322,10 +329,9 @@ def _picks_for_nodes(opts: ServerOptions, cluster: str, stored: str) -> bool:
     """Whether this server, without a node of its own, is the first of a shared-datastore
     cluster on a host where nodes can take the kernel path: the range it stores is then the
     one every node that joins later routes, so it must not be loopback."""
-    import shutil
     if not cluster or stored or (opts.with_agent and opts.with_proxy):
         return False
-    return os.geteuid() == 0 and shutil.which("nft") is not None
+    return not _host_cannot_route()
 
 
 def _claim_routable(opts: ServerOptions, requested: str, cluster: str, proxy: bool) -> ServiceRange:
